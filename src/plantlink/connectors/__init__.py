@@ -1,0 +1,1 @@
+"""Connectors: read (and later write) machines over industrial protocols. See ``base`` for the interface."""

@@ -1,0 +1,143 @@
+"""The connector interface: one small lifecycle (construct = validate, start, write, stop).
+
+A connector serves one device and all the points (tags) that read from it. It emits columnar batches
+(``plantlink.samples``) into a sink; it never blocks the sink's caller and never raises out of its
+background tasks: a device that is down marks its points bad and reports it in ``health``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from plantlink.model.schema import Tag
+
+log = logging.getLogger("plantlink.connectors")
+
+#: Where a connector delivers its batches. Must return quickly (the bus queues; it never does I/O inline).
+BatchSink = Callable[[pa.RecordBatch], None]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One tag bound to its device: the id the historian knows it by, its path, its model and source."""
+
+    tag_id: int
+    path: str
+    tag: Tag
+    source: BaseModel
+
+
+class DeviceState(str, Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DOWN = "down"
+    STOPPED = "stopped"
+
+
+@dataclass
+class DeviceHealth:
+    """What a person needs to know about a device: is it talking, since when, and if not, why."""
+
+    device: str
+    protocol: str
+    state: DeviceState = DeviceState.CONNECTING
+    last_error: str | None = None
+    since: float = field(default_factory=time.time)
+    samples: int = 0
+    errors: int = 0
+    reconnects: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.state == DeviceState.CONNECTED
+
+    def set_state(self, state: DeviceState, error: str | None = None) -> None:
+        """Change state; log only on good-to-bad and bad-to-good transitions."""
+        was_ok = self.ok
+        if error is not None:
+            self.last_error = error
+            self.errors += 1
+        if state == self.state:
+            return
+        self.state = state
+        self.since = time.time()
+        if was_ok and not self.ok and state != DeviceState.STOPPED:
+            log.warning("device %s (%s) is %s: %s", self.device, self.protocol, state.value, error)
+        elif not was_ok and self.ok:
+            log.info("device %s (%s) is connected", self.device, self.protocol)
+            if self.last_error is not None:
+                self.reconnects += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "protocol": self.protocol,
+            "status": self.state.value,
+            "last_error": self.last_error,
+            "since": self.since,
+            "samples": self.samples,
+            "errors": self.errors,
+            "reconnects": self.reconnects,
+        }
+
+
+class Connector(ABC):
+    """Base class of every connector. Subclasses implement ``start``, ``stop`` and optionally ``write``."""
+
+    protocol: ClassVar[str] = ""
+
+    def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
+        self.device_id = device_id
+        self.config = config
+        self.points = list(points)
+        self.sink = sink
+        self.health = DeviceHealth(device=device_id, protocol=self.protocol)
+
+    def emit(self, batch: pa.RecordBatch) -> None:
+        """Hand a batch to the sink and count it."""
+        if batch.num_rows:
+            self.health.samples += batch.num_rows
+            self.sink(batch)
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Start background work and return at once; a device that is down must not make this fail."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop background work and close connections."""
+
+    async def write(self, point: Point, value: Any) -> None:
+        """Write ``value`` to ``point`` on the device (used by the control path)."""
+        raise NotImplementedError(f"{self.protocol} connector does not support writes")
+
+
+@dataclass(frozen=True)
+class PointIssue:
+    """A problem found by a plugin's static check of its points: index into the points, field, message."""
+
+    index: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ConnectorPlugin:
+    """What a connector plugin registers under its entry point."""
+
+    name: str
+    device_model: type[BaseModel]
+    source_model: type[BaseModel]
+    connector: type[Connector]
+    #: Optional static check of all points of one device (overlapping registers, ...).
+    check: Callable[[BaseModel, Sequence[tuple[Tag, BaseModel]]], list[PointIssue]] | None = None

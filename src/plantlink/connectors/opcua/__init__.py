@@ -1,0 +1,14 @@
+"""OPC UA connector: subscriptions with sampling intervals and deadbands, reconnect and re-subscribe."""
+
+from plantlink.connectors.base import ConnectorPlugin
+from plantlink.connectors.opcua.client import OpcUaConnector
+from plantlink.connectors.opcua.config import OpcUaDevice, OpcUaPoint
+
+plugin = ConnectorPlugin(
+    name="opcua",
+    device_model=OpcUaDevice,
+    source_model=OpcUaPoint,
+    connector=OpcUaConnector,
+)
+
+__all__ = ["OpcUaConnector", "OpcUaDevice", "OpcUaPoint", "plugin"]

@@ -1,0 +1,100 @@
+"""The historian interface. Backends (DuckDB embedded, ClickHouse scaled out) implement it; nothing above
+this module speaks a backend's SQL dialect.
+
+Time arguments are integer microseconds since the Unix epoch (UTC). Results are ``pyarrow.Table``s.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
+
+Aggregate = Literal["min", "max", "mean", "twa", "first", "last", "count"]
+AGGREGATES: tuple[Aggregate, ...] = ("min", "max", "mean", "twa", "first", "last", "count")
+
+
+@dataclass(frozen=True)
+class TagMeta:
+    """What the historian records about a tag: its path (the stable key), unit and type."""
+
+    path: str
+    unit: str = ""
+    type: str = "float"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each resolution is kept (seconds); ``None`` keeps it forever."""
+
+    raw: float | None = 400 * 86400.0
+    rollup_1m: float | None = None
+    rollup_1h: float | None = None
+
+
+class Historian(ABC):
+    """Stores sample batches and answers time-series queries."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open or create the store (idempotent)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush everything buffered and close. Every sample accepted by ``write`` is stored after this."""
+
+    @abstractmethod
+    def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
+        """Ensure each tag exists; return path -> tag id. Ids are stable across restarts."""
+
+    @abstractmethod
+    def tags(self) -> pa.Table:
+        """All known tags: ``tag_id``, ``path``, ``unit``, ``type``."""
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Accept a batch (``plantlink.samples`` schema). May buffer; the latest-value cache updates at once."""
+
+    @abstractmethod
+    def flush(self) -> int:
+        """Make every accepted sample durable; return how many rows were written by this call."""
+
+    @property
+    @abstractmethod
+    def samples_stored(self) -> int:
+        """Samples made durable since open."""
+
+    @abstractmethod
+    def latest(self, tag_ids: Sequence[int]) -> pa.Table:
+        """Last known ``ts``, ``value``, ``quality`` per tag (one row per known tag id, in the order asked)."""
+
+    @abstractmethod
+    def raw(self, tag_id: int, start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
+        """Samples of one tag with ``start_us <= ts < end_us``, in time order, at most ``limit`` rows."""
+
+    @abstractmethod
+    def aggregate(
+        self,
+        tag_ids: Sequence[int],
+        start_us: int,
+        end_us: int,
+        interval_us: int,
+        aggregates: Sequence[Aggregate] = AGGREGATES,
+    ) -> pa.Table:
+        """One row per tag and interval bucket (``tag_id``, ``bucket`` start, then one column per aggregate).
+
+        ``twa`` is the time-weighted mean: each sample's value holds until the next sample (step
+        interpolation), the bucket's first stretch uses the last value before the bucket when there is one.
+        Buckets are aligned to multiples of ``interval_us`` since the epoch. Bad-quality samples are ignored.
+        """
+
+    @abstractmethod
+    def downsample(self, tag_id: int, start_us: int, end_us: int, n_out: int = 1000) -> pa.Table:
+        """At most about ``n_out`` points (``ts``, ``value``) that keep the shape of the series (MinMaxLTTB)."""
+
+    @abstractmethod
+    def apply_retention(self, now_us: int) -> int:
+        """Delete data older than the retention allows; return rows deleted."""

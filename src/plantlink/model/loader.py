@@ -1,0 +1,204 @@
+"""Load and validate a plant model YAML file, collecting every problem with file, line, column and path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from plantlink import plugins
+from plantlink.connectors.base import ConnectorPlugin
+from plantlink.errors import ConfigError, ConfigProblem, PluginError
+from plantlink.model.plant import DeviceInfo, Plant, TagInfo
+from plantlink.model.schema import PlantFile
+from plantlink.model.yamlmarks import Loc, MarkedYaml, load_marked
+
+_LEVELS = ("sites", "areas", "lines", "machines", "tags")
+
+
+def human_path(data: Any, loc: Loc) -> str:
+    """``site/area/line/machine/tag`` names along ``loc`` (indices replaced by the items' names)."""
+    names: list[str] = []
+    trail: list[str] = []
+    node = data
+    for i, part in enumerate(loc):
+        prev = loc[i - 1] if i else None
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        if isinstance(part, int) and prev in _LEVELS:
+            names.append(str(node.get("name", f"#{part}")) if isinstance(node, dict) else f"#{part}")
+            trail = []
+        elif prev == "devices" and i == 1:
+            names.append(f"device {part}")
+            trail = []
+        elif part not in _LEVELS:
+            trail.append(f"[{part}]" if isinstance(part, int) else str(part))
+    where = "/".join(names)
+    field = ".".join(trail).replace(".[", "[")
+    return f"{where} {field}".strip() if where else field
+
+
+def _describe(err: Any) -> str:
+    msg = str(err["msg"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown field {err['loc'][-1]!r} (check the spelling; see docs/plant-model.md)"
+    if kind == "missing":
+        return f"missing required field {err['loc'][-1]!r}"
+    if kind == "literal_error":
+        return f"{msg}, got {err.get('input')!r}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], dict | list):
+        msg += f", got {err['input']!r}"
+    return msg
+
+
+def validation_problems(doc: MarkedYaml, exc: ValidationError, prefix: Loc = ()) -> list[ConfigProblem]:
+    out = []
+    for err in exc.errors():
+        loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+        out.append(doc.problem(loc, _describe(err), human_path(doc.data, loc)))
+    return out
+
+
+def load_plant(path: str | Path) -> Plant:
+    """Read, parse and validate ``path``; raise ConfigError listing every problem found."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(str(p), None, None, "", f"cannot read the file: {exc.strerror}")]) from None
+    return parse_plant(text, str(p))
+
+
+def parse_plant(text: str, file: str = "<plant>") -> Plant:
+    doc = load_marked(text, file)
+    if doc.data is None:
+        raise ConfigError(doc.problems)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.problem((), "the top level must be a mapping with enterprise, devices, sites")])
+    problems = list(doc.problems)
+    try:
+        spec = PlantFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(problems + validation_problems(doc, exc)) from None
+    checker = _Checker(doc, spec, problems)
+    plant = checker.run()
+    if problems:
+        raise ConfigError(problems)
+    return plant
+
+
+class _Checker:
+    """Cross-field checks: unique names, device references, protocol-specific validation by plugins."""
+
+    def __init__(self, doc: MarkedYaml, spec: PlantFile, problems: list[ConfigProblem]):
+        self.doc, self.spec, self.problems = doc, spec, problems
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.problems.append(self.doc.problem(loc, message, human_path(self.doc.data, loc)))
+
+    def run(self) -> Plant:
+        devices = self._devices()
+        tags = self._tags(devices)
+        self._plugin_checks(devices, tags)
+        return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags)
+
+    def _unique(self, items: list[Any], loc: Loc, what: str) -> None:
+        counts = Counter(i.name for i in items)
+        for idx, item in enumerate(items):
+            if counts[item.name] > 1:
+                self.add((*loc, idx, "name"), f"duplicate {what} name {item.name!r} (names must be unique here)")
+                counts[item.name] = 0
+
+    def _plugin(self, name: str, loc: Loc) -> ConnectorPlugin | None:
+        try:
+            plugin = plugins.load("plantlink.connectors", name)
+        except PluginError as exc:
+            self.add(loc, str(exc))
+            return None
+        return plugin  # type: ignore[no-any-return]
+
+    def _devices(self) -> dict[str, DeviceInfo | None]:
+        out: dict[str, DeviceInfo | None] = {}
+        for dev_id, dev in self.spec.devices.items():
+            loc: Loc = ("devices", dev_id)
+            plugin = self._plugin(dev.protocol, (*loc, "protocol"))
+            if plugin is None:
+                out[dev_id] = None
+                continue
+            cfg = self._validate(plugin.device_model, dev.fields(), loc)
+            out[dev_id] = DeviceInfo(dev_id, dev.protocol, dev.enabled, cfg) if cfg is not None else None
+        return out
+
+    def _validate(self, model: type[BaseModel], data: dict[str, Any], loc: Loc) -> BaseModel | None:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            self.problems.extend(validation_problems(self.doc, exc, loc))
+            return None
+
+    def _tags(self, devices: dict[str, DeviceInfo | None]) -> list[TagInfo]:
+        tags: list[TagInfo] = []
+        self._unique(self.spec.sites, ("sites",), "site")
+        for si, s in enumerate(self.spec.sites):
+            self._unique(s.areas, ("sites", si, "areas"), "area")
+            for ai, a in enumerate(s.areas):
+                self._unique(a.lines, ("sites", si, "areas", ai, "lines"), "line")
+                for li, ln in enumerate(a.lines):
+                    mloc: Loc = ("sites", si, "areas", ai, "lines", li, "machines")
+                    self._unique(ln.machines, mloc, "machine")
+                    for mi, m in enumerate(ln.machines):
+                        self._unique(m.tags, (*mloc, mi, "tags"), "tag")
+                        for ti, t in enumerate(m.tags):
+                            loc: Loc = (*mloc, mi, "tags", ti, "source")
+                            path = f"{s.name}/{a.name}/{ln.name}/{m.name}/{t.name}"
+                            info = self._bind(t, path, (s.name, a.name, ln.name, m.name), devices, loc)
+                            if info is not None:
+                                tags.append(info)
+        return tags
+
+    def _bind(self, t: Any, path: str, names: tuple[str, str, str, str],
+              devices: dict[str, DeviceInfo | None], loc: Loc) -> TagInfo | None:
+        dev_id = t.source.device
+        if dev_id not in devices:
+            known = ", ".join(sorted(devices)) or "none declared"
+            self.add((*loc, "device"), f"unknown device {dev_id!r} (declared devices: {known})")
+            return None
+        dev = devices[dev_id]
+        if dev is None:
+            return None  # the device itself is invalid; already reported
+        plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
+        src = self._validate(plugin.source_model, t.source.fields(), loc)
+        if src is None:
+            return None
+        return TagInfo(path, *names, tag=t, device=dev_id, protocol=dev.protocol, source=src)
+
+    def _plugin_checks(self, devices: dict[str, DeviceInfo | None], tags: list[TagInfo]) -> None:
+        locs = self._tag_locs()
+        for dev_id, dev in devices.items():
+            if dev is None:
+                continue
+            plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
+            if plugin.check is None:
+                continue
+            mine = [t for t in tags if t.device == dev_id]
+            for issue in plugin.check(dev.config, [(t.tag, t.source) for t in mine]):
+                t = mine[issue.index]
+                self.add((*locs[t.path], "source", issue.field), issue.message)
+
+    def _tag_locs(self) -> dict[str, Loc]:
+        out: dict[str, Loc] = {}
+        for si, s in enumerate(self.spec.sites):
+            for ai, a in enumerate(s.areas):
+                for li, ln in enumerate(a.lines):
+                    for mi, m in enumerate(ln.machines):
+                        for ti, t in enumerate(m.tags):
+                            path = f"{s.name}/{a.name}/{ln.name}/{m.name}/{t.name}"
+                            out[path] = ("sites", si, "areas", ai, "lines", li, "machines", mi, "tags", ti)
+        return out

@@ -1,0 +1,86 @@
+"""The validated plant: the hierarchy plus a flat table of tags bound to their devices."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from plantlink.model.schema import Machine, PlantFile, Site, Tag
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """A tag with its place in the hierarchy and its validated, protocol-specific source."""
+
+    path: str
+    site: str
+    area: str
+    line: str
+    machine: str
+    tag: Tag
+    device: str
+    protocol: str
+    source: BaseModel
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: str
+    protocol: str
+    enabled: bool
+    config: BaseModel
+
+
+@dataclass
+class Plant:
+    """A plant model that passed validation. ``tags`` is in file order; paths are unique."""
+
+    file: str
+    spec: PlantFile
+    devices: dict[str, DeviceInfo]
+    tags: list[TagInfo]
+    _by_path: dict[str, TagInfo] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_path = {t.path: t for t in self.tags}
+
+    @property
+    def enterprise(self) -> str:
+        return self.spec.enterprise
+
+    @property
+    def sites(self) -> list[Site]:
+        return self.spec.sites
+
+    def tag(self, path: str) -> TagInfo:
+        return self._by_path[path]
+
+    def tags_of_device(self, device: str) -> list[TagInfo]:
+        return [t for t in self.tags if t.device == device]
+
+    def machines(self) -> list[tuple[str, Machine]]:
+        """Every machine with its path ``site/area/line/machine``."""
+        out = []
+        for s in self.sites:
+            for a in s.areas:
+                for ln in a.lines:
+                    for m in ln.machines:
+                        out.append((f"{s.name}/{a.name}/{ln.name}/{m.name}", m))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts a person checks at a glance: sites, areas, lines, machines, tags per protocol."""
+        lines = [ln for s in self.sites for a in s.areas for ln in a.lines]
+        return {
+            "enterprise": self.enterprise,
+            "sites": len(self.sites),
+            "areas": sum(len(s.areas) for s in self.sites),
+            "lines": len(lines),
+            "machines": sum(len(ln.machines) for ln in lines),
+            "devices": len(self.devices),
+            "tags": len(self.tags),
+            "tags_per_protocol": dict(sorted(Counter(t.protocol for t in self.tags).items())),
+        }

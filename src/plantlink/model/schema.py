@@ -1,0 +1,118 @@
+"""The plant model: an ISA-95 hierarchy (enterprise / site / area / line / machine / tag) and its devices.
+
+Protocol-specific parts (a device's settings, a tag's ``source``) are validated by the connector plugin
+named by the device's ``protocol``; this module knows no protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from plantlink.model.types import Name
+
+DataType = Literal["float", "int", "bool", "string"]
+MachineKind = Literal["press", "welder", "oven", "cnc", "conveyor", "robot", "other"]
+
+
+class Strict(BaseModel):
+    """Base for config models: unknown keys are errors (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scaling(Strict):
+    """Linear scaling from a raw range to an engineering range."""
+
+    raw_low: float
+    raw_high: float
+    eng_low: float
+    eng_high: float
+    clamp: bool = False
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Scaling:
+        if self.raw_low == self.raw_high:
+            raise ValueError("raw_low and raw_high must differ")
+        return self
+
+
+class SourceRef(BaseModel):
+    """Where a tag's value comes from: a device plus protocol-specific fields (checked by the plugin)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    device: str
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Tag(Strict):
+    name: Name
+    description: str = ""
+    unit: str = ""
+    type: DataType = "float"
+    scaling: Scaling | None = None
+    deadband: float = Field(default=0.0, ge=0)
+    source: SourceRef
+    writable: bool = False
+
+
+class Machine(Strict):
+    name: Name
+    description: str = ""
+    kind: MachineKind = "other"
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class Line(Strict):
+    name: Name
+    description: str = ""
+    machines: list[Machine] = Field(default_factory=list)
+
+
+class Area(Strict):
+    name: Name
+    description: str = ""
+    lines: list[Line] = Field(default_factory=list)
+
+
+class Site(Strict):
+    name: Name
+    description: str = ""
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (for example America/Toronto)") from None
+        return value
+
+    areas: list[Area] = Field(default_factory=list)
+
+
+class Device(BaseModel):
+    """A device entry: ``protocol`` plus that protocol's settings (checked by the plugin)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    protocol: str
+    description: str = ""
+    enabled: bool = True
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PlantFile(Strict):
+    """The whole YAML file as written."""
+
+    enterprise: str = Field(min_length=1)
+    devices: dict[str, Device] = Field(default_factory=dict)
+    sites: list[Site] = Field(min_length=1)

@@ -1,0 +1,34 @@
+"""Small value types shared by the plant model and the plugins' own config models."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``250ms``, ``1s``, ``2m``, ``1h``, ``7d`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 500ms, 1s, 2m or a number of seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"expected a duration such as 500ms, 1s, 2m or a number of seconds, got {value!r}")
+
+
+#: A duration in seconds, written in YAML as ``500ms``, ``1s``, ``2m``, ``1h``, ``7d`` or a number.
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+#: A positive duration.
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+#: A name usable in a tag path: letters, digits, ``_``, ``-`` and ``.``, starting with a letter or digit.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)]
