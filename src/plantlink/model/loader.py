@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from plantlink import plugins
-from plantlink.connectors.base import ConnectorPlugin
 from plantlink.errors import ConfigError, ConfigProblem, PluginError
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo
 from plantlink.model.schema import PlantFile
 from plantlink.model.yamlmarks import Loc, MarkedYaml, load_marked
+
+if TYPE_CHECKING:
+    from plantlink.connectors.base import ConnectorPlugin
 
 _LEVELS = ("sites", "areas", "lines", "machines", "tags")
 
@@ -62,7 +63,8 @@ def validation_problems(doc: MarkedYaml, exc: ValidationError, prefix: Loc = ())
     out = []
     for err in exc.errors():
         loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
-        out.append(doc.problem(loc, _describe(err), human_path(doc.data, loc)))
+        at_key = err["type"] == "extra_forbidden"
+        out.append(doc.problem(loc, _describe(err), human_path(doc.data, loc), at_key))
     return out
 
 
@@ -110,11 +112,14 @@ class _Checker:
         return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags)
 
     def _unique(self, items: list[Any], loc: Loc, what: str) -> None:
-        counts = Counter(i.name for i in items)
+        first: dict[str, int] = {}
         for idx, item in enumerate(items):
-            if counts[item.name] > 1:
-                self.add((*loc, idx, "name"), f"duplicate {what} name {item.name!r} (names must be unique here)")
-                counts[item.name] = 0
+            if item.name in first:
+                line, _ = self.doc.mark((*loc, first[item.name]))
+                self.add((*loc, idx, "name"),
+                         f"duplicate {what} name {item.name!r} (first used on line {line}; names must be unique here)")
+            else:
+                first[item.name] = idx
 
     def _plugin(self, name: str, loc: Loc) -> ConnectorPlugin | None:
         try:

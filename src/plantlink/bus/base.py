@@ -1,0 +1,39 @@
+"""The bus interface: publish batches, subscribe to them. In-process first; MQTT and NATS later."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+import pyarrow as pa
+
+
+class Subscription(ABC):
+    """A consumer's view of the bus: an async iterator of batches, closed by ``close()``."""
+
+    name: str
+    dropped: int
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[pa.RecordBatch]: ...
+
+    @abstractmethod
+    def pending(self) -> int:
+        """Batches queued and not yet consumed."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Bus(ABC):
+    @abstractmethod
+    def publish(self, batch: pa.RecordBatch) -> None:
+        """Queue a batch for every subscriber; never blocks, never does I/O inline."""
+
+    @abstractmethod
+    def subscribe(self, name: str, maxsize: int = 0) -> Subscription:
+        """Subscribe to every batch. ``maxsize=0``: lossless (unbounded); otherwise the oldest batch is
+        dropped when the subscriber falls behind (for live views, never for storage)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

@@ -1,0 +1,156 @@
+"""Wire a plant model into a running system: connectors -> bus -> historian.
+
+``Runtime`` is what ``plantlink run`` and ``plantlink demo`` start: it opens the historian, registers the
+model's tags (stable ids), starts one connector per enabled device, and a writer task that moves batches
+from the bus into the historian and makes them durable every ``flush_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from plantlink import plugins
+from plantlink.bus import Bus, InProcBus, Subscription
+from plantlink.connectors.base import Connector, ConnectorPlugin, Point
+from plantlink.historian import Historian, TagMeta, default_path, open_historian
+from plantlink.model import Plant
+
+log = logging.getLogger("plantlink.runtime")
+
+
+class HistorianWriter:
+    """Consumes a lossless bus subscription, writes batches, flushes in a worker thread."""
+
+    def __init__(self, historian: Historian, sub: Subscription, flush_interval: float = 1.0):
+        self.historian = historian
+        self.sub = sub
+        self.flush_interval = flush_interval
+        self.received = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._flusher())]
+
+    async def _consume(self) -> None:
+        async for batch in self.sub:
+            try:
+                self.historian.write(batch)
+                self.received += batch.num_rows
+            except Exception as exc:  # a bad batch must not stop storage of the others
+                self.errors += 1
+                self.last_error = str(exc)
+                log.exception("historian refused a batch of %d rows", batch.num_rows)
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        try:
+            await asyncio.to_thread(self.historian.flush)
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = str(exc)
+            log.exception("historian flush failed")
+
+    async def stop(self) -> None:
+        """Drain what the bus holds, stop, and flush: every batch published before stop is stored."""
+        self.sub.close()
+        consume, flusher = self._tasks
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await consume
+        await self.flush()
+
+
+class Runtime:
+    def __init__(
+        self,
+        plant: Plant,
+        data_dir: str | Path,
+        *,
+        historian: str = "duckdb",
+        bus: Bus | None = None,
+        flush_interval: float = 1.0,
+    ):
+        self.plant = plant
+        self.data_dir = Path(data_dir)
+        self.historian_backend = historian
+        self.bus: Bus = bus or InProcBus()
+        self.flush_interval = flush_interval
+        self.historian: Historian | None = None
+        self.writer: HistorianWriter | None = None
+        self.connectors: dict[str, Connector] = {}
+        self.tag_ids: dict[str, int] = {}
+        self.started_at: float | None = None
+
+    @property
+    def historian_path(self) -> Path:
+        return default_path(self.data_dir)
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.historian = await asyncio.to_thread(
+            open_historian, self.historian_backend, path=self.historian_path
+        )
+        metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.tags]
+        self.tag_ids = self.historian.register_tags(metas)
+        self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval)
+        self.writer.start()
+        self.connectors = self._build_connectors()
+        for conn in self.connectors.values():
+            await conn.start()
+        self.started_at = time.time()
+        log.info("running %d tags on %d devices", len(self.plant.tags), len(self.connectors))
+
+    def _build_connectors(self) -> dict[str, Connector]:
+        out: dict[str, Connector] = {}
+        for dev_id, dev in self.plant.devices.items():
+            if not dev.enabled:
+                continue
+            points = [
+                Point(self.tag_ids[t.path], t.path, t.tag, t.source) for t in self.plant.tags_of_device(dev_id)
+            ]
+            if not points:
+                continue
+            plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
+            out[dev_id] = plugin.connector(dev_id, dev.config, points, self.bus.publish)
+        return out
+
+    async def stop(self) -> None:
+        for conn in self.connectors.values():
+            try:
+                await conn.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", conn.device_id)
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.historian is not None:
+            await asyncio.to_thread(self.historian.close)
+
+    def status(self) -> dict[str, Any]:
+        h = self.historian
+        return {
+            "tags": len(self.plant.tags),
+            "samples_stored": h.samples_stored if h is not None else 0,
+            "connectors": {
+                dev_id: {"samples": c.health.samples, **c.health.to_dict()} for dev_id, c in self.connectors.items()
+            },
+            "historian": str(self.historian_path),
+            "historian_status": {
+                "backend": self.historian_backend,
+                "received": self.writer.received if self.writer else 0,
+                "errors": self.writer.errors if self.writer else 0,
+                "last_error": self.writer.last_error if self.writer else None,
+            },
+            "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
+        }
