@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -53,6 +53,13 @@ class ModbusPoint(BaseModel):
     poll: PositiveDuration | None = None
     #: Unit id of this point when a gateway fronts several slaves; defaults to the device's.
     unit_id: int | None = Field(default=None, ge=0, le=255)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bits_default_to_bool(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("table") in ("coil", "discrete") and "type" not in data:
+            return {**data, "type": "bool"}
+        return data
 
     @model_validator(mode="after")
     def _shape(self) -> ModbusPoint:
