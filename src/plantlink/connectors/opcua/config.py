@@ -18,6 +18,11 @@ class OpcUaDevice(BaseModel):
     sampling_interval: Duration = Field(default=1.0, ge=0)
     reconnect_min: PositiveDuration = 0.5
     reconnect_max: PositiveDuration = 30.0
+    #: How often the connection is probed (a read of the server's state); a failed probe means the server is lost.
+    watchdog_interval: PositiveDuration = 1.0
+    #: Longest quiet time of the subscription: the server sends a keep-alive at least this often, and a
+    #: subscription silent for three times this long is treated as lost.
+    keepalive: PositiveDuration = 10.0
 
     @field_validator("endpoint")
     @classmethod
@@ -43,5 +48,5 @@ class OpcUaPoint(BaseModel):
         try:
             ua.NodeId.from_string(value)
         except Exception:
-            raise ValueError(f"not an OPC UA node id: {value!r} (expected like ns=2;s=Name or ns=2;i=1042)")
+            raise ValueError(f"not an OPC UA node id: {value!r} (expected like ns=2;s=Name or ns=2;i=1042)") from None
         return value
