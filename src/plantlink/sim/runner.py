@@ -161,7 +161,7 @@ def plant_with_ports(text: str, ports: dict[str, int]) -> str:
         dev = _child(devices, dev_id)
         if dev is None:
             raise PlantlinkError(f"no device {dev_id!r} in the plant file")
-        edits.append(_port_edit(dev, dev_id, int(port)))
+        edits.append(_port_edit(text, dev, dev_id, int(port)))
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     return text
@@ -173,7 +173,7 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
     return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
 
 
-def _port_edit(dev: yaml.Node, dev_id: str, port: int) -> tuple[int, int, str]:
+def _port_edit(text: str, dev: yaml.Node, dev_id: str, port: int) -> tuple[int, int, str]:
     """(start, end, replacement) in the text that sets ``dev``'s port to ``port``."""
     endpoint, port_node, host = _child(dev, "endpoint"), _child(dev, "port"), _child(dev, "host")
     if isinstance(endpoint, yaml.ScalarNode):
@@ -191,7 +191,9 @@ def _port_edit(dev: yaml.Node, dev_id: str, port: int) -> tuple[int, int, str]:
         if dev.flow_style:
             return end, end, f", port: {port}"
         key_col = next(k.start_mark.column for k, v in dev.value if v is host)
-        return end, end, f"\n{' ' * key_col}port: {port}"
+        eol = text.find("\n", end)
+        eol = len(text) if eol < 0 else eol
+        return eol, eol, f"\n{' ' * key_col}port: {port}"
     raise PlantlinkError(f"device {dev_id!r} has neither 'endpoint' nor 'host': cannot set its port")
 
 

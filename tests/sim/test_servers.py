@@ -1,0 +1,231 @@
+"""The simulator's real servers, read and written with plain pymodbus and asyncua clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncua import Client, ua
+from asyncua.ua.uaerrors import UaStatusCodeError
+from pymodbus.client import AsyncModbusTcpClient
+
+from plantlink.connectors.modbus.config import ModbusPoint
+from plantlink.connectors.opcua.config import OpcUaPoint
+from plantlink.errors import PlantlinkError
+from plantlink.model import Plant, TagInfo, load_plant, parse_plant
+from plantlink.sim import Simulator, plant_with_ports
+from plantlink.sim.machine import State
+
+DEMO = Path(__file__).parents[2] / "examples" / "demo-plant.yaml"
+PRESS = "windsor/stamping/press-line-1/press1"
+CONV1 = "windsor/stamping/press-line-1/conveyor1"
+CONV2 = "windsor/body-paint/body-line-1/conveyor2"
+OVEN = "windsor/body-paint/body-line-1/oven1"
+WELDER = "windsor/body-paint/body-line-1/welder1"
+CNC2 = "detroit/machining/cnc-cell-2/cnc2"
+FMT = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "float32": "f", "float64": "d"}
+
+
+@pytest.fixture
+def plant() -> Plant:
+    return load_plant(DEMO)
+
+
+@pytest.fixture
+def ports(plant: Plant, free_port: Callable[[], int]) -> dict[str, int]:
+    return {dev: free_port() for dev in plant.devices}
+
+
+def decode(p: ModbusPoint, tag: TagInfo, regs: list[int]) -> Any:
+    """Decode registers as a client would, written out with struct (independent of plantlink.sim.codec)."""
+    words = [r.to_bytes(2, "big") for r in regs]
+    if p.byte_order == "little":
+        words = [w[::-1] for w in words]
+    if p.word_order == "little":
+        words.reverse()
+    data = b"".join(words)
+    if p.type == "string":
+        return data.rstrip(b"\0").decode()
+    if p.type == "bool":
+        value = int.from_bytes(data, "big")
+        return bool(value >> p.bit & 1) if p.bit is not None else value != 0
+    eng = struct.unpack(">" + FMT[p.type], data)[0] * p.scale + p.offset
+    s = tag.tag.scaling
+    if s is not None:
+        eng = s.eng_low + (eng - s.raw_low) * (s.eng_high - s.eng_low) / (s.raw_high - s.raw_low)
+    return eng
+
+
+def tolerance(p: ModbusPoint, tag: TagInfo, expected: float) -> float:
+    """Half a raw step in engineering units for integer types; float32 rounding for float32."""
+    if p.type == "float32":
+        return abs(expected) * 1e-6 + 1e-9
+    if p.type == "float64":
+        return 1e-9
+    s = tag.tag.scaling
+    gain = abs((s.eng_high - s.eng_low) / (s.raw_high - s.raw_low)) if s else 1.0
+    return abs(p.scale) * gain / 2 + 1e-9
+
+
+async def read_modbus(client: AsyncModbusTcpClient, p: ModbusPoint) -> list[int] | list[bool]:
+    unit = p.unit_id or 1
+    if p.table == "coil":
+        rr = await client.read_coils(p.address, count=1, device_id=unit)
+    elif p.table == "discrete":
+        rr = await client.read_discrete_inputs(p.address, count=1, device_id=unit)
+    elif p.table == "input":
+        rr = await client.read_input_registers(p.address, count=p.count, device_id=unit)
+    else:
+        rr = await client.read_holding_registers(p.address, count=p.count, device_id=unit)
+    assert not rr.isError(), (p, rr)
+    return rr.bits[:1] if p.table in ("coil", "discrete") else rr.registers
+
+
+async def test_every_tag_of_the_demo_plant_is_served_with_its_value(plant: Plant, ports: dict[str, int]) -> None:
+    sim = Simulator(plant, seed=3, speed=0, ports=ports)
+    await sim.start()
+    try:
+        await sim.advance(30)
+        snap = sim.snapshot()
+        assert set(snap) == {t.path for t in plant.tags}
+        clients = {d: AsyncModbusTcpClient("127.0.0.1", port=ports[d]) for d in ("sim-modbus", "sim-modbus-detroit")}
+        for c in clients.values():
+            assert await c.connect()
+        checked = 0
+        for t in plant.tags:
+            if t.protocol != "modbus":
+                continue
+            p = t.source
+            assert isinstance(p, ModbusPoint)
+            raw = await read_modbus(clients[t.device], p)
+            got = bool(raw[0]) if p.table in ("coil", "discrete") else decode(p, t, list(raw))  # type: ignore[arg-type]
+            want = snap[t.path]
+            if isinstance(want, str | bool):
+                assert got == want, t.path
+            else:
+                assert abs(got - want) <= tolerance(p, t, float(want)), (t.path, got, want)
+            checked += 1
+        for c in clients.values():
+            c.close()
+        async with Client(sim.endpoints()["sim-opcua"]) as client:
+            tags = [t for t in plant.tags if t.protocol == "opcua"]
+            nodes = [client.get_node(t.source.node) for t in tags if isinstance(t.source, OpcUaPoint)]
+            values = await client.read_values(nodes)
+            for t, node, got in zip(tags, nodes, values, strict=True):
+                want = snap[t.path]
+                vtype = await node.read_data_type_as_variant_type()
+                if vtype == ua.VariantType.Float:
+                    want = struct.unpack("<f", struct.pack("<f", want))[0]
+                assert got == want, (t.path, got, want)
+                checked += 1
+        assert checked == len(plant.tags) == 96
+        # a few spot checks of the wire format, by hand
+        async with AsyncModbusTcpClient("127.0.0.1", port=ports["sim-modbus"]) as c:
+            rr = await c.read_input_registers(102, count=4, device_id=1)
+            cycles, good = snap[f"{PRESS}/cycle_count"], snap[f"{PRESS}/good_count"]
+            assert rr.registers[:2] == [int(cycles) >> 16, int(cycles) & 0xFFFF]  # big word order
+            assert rr.registers[2:] == [int(good) & 0xFFFF, int(good) >> 16]  # little word order
+            rr = await c.read_input_registers(110, count=1, device_id=1)
+            assert rr.registers == [round(float(snap[f"{PRESS}/spm"]) * 10)]
+    finally:
+        await sim.stop()
+
+
+async def test_writes_over_both_protocols_change_the_simulation(plant: Plant, ports: dict[str, int]) -> None:
+    sim = Simulator(plant, seed=5, speed=0, ports=ports)
+    for m in sim.sim.machines.values():
+        m.mtbf_s = float("inf")
+    await sim.start()
+    try:
+        await sim.advance(5)
+        async with AsyncModbusTcpClient("127.0.0.1", port=ports["sim-modbus"]) as c:
+            assert not (await c.write_register(100, 220, device_id=1)).isError()  # spm_setpoint 22.0
+            assert not (await c.write_coil(200, False, device_id=1)).isError()  # stop conveyor1
+            speed = struct.unpack(">HH", struct.pack(">f", 18.5))
+            assert not (await c.write_registers(300, list(speed), device_id=1)).isError()
+            refused = await c.write_register(101, 7, device_id=1)  # no writable point there
+            assert refused.isError() and refused.exception_code == 2
+            await sim.advance(1)
+            snap = sim.snapshot()
+            assert snap[f"{PRESS}/spm_setpoint"] == pytest.approx(22.0)
+            assert sim.sim.machine(PRESS).cycle_time() == pytest.approx(60.0 / 22.0)
+            assert snap[f"{CONV1}/state"] == State.PLANNED_STOP
+            assert snap[f"{PRESS}/state"] == State.BLOCKED  # the press cannot unload any more
+            assert snap[f"{CONV2}/speed_setpoint"] == pytest.approx(18.5)
+            assert (await c.read_holding_registers(100, count=1, device_id=1)).registers == [220]
+            assert (await c.read_input_registers(200, count=1, device_id=1)).registers == [State.PLANNED_STOP]
+        async with AsyncModbusTcpClient("127.0.0.1", port=ports["sim-modbus-detroit"]) as c:
+            assert not (await c.write_register(21, 0, device_id=1)).isError()  # run command bit 0 cleared
+            await sim.advance(1)
+            assert sim.snapshot()[f"{CNC2}/state"] == State.PLANNED_STOP
+        async with Client(sim.endpoints()["sim-opcua"]) as client:
+            sp = client.get_node("ns=2;s=Windsor.Paint.Oven1.Zone2.Setpoint")
+            temp = client.get_node("ns=2;s=Windsor.Paint.Oven1.Zone2.Temperature")
+            before = await temp.read_value()
+            await sp.write_value(ua.DataValue(ua.Variant(235.0, ua.VariantType.Double)))
+            run = client.get_node("ns=2;s=Windsor.Body.Welder1.RunCommand")
+            await run.write_value(ua.DataValue(ua.Variant(False, ua.VariantType.Boolean)))
+            await sim.advance(600)  # 60 s at dt 0.1
+            assert sim.snapshot()[f"{OVEN}/zone2_setpoint"] == 235.0
+            assert await sp.read_value() == 235.0
+            assert await temp.read_value() > before + 5.0  # heating toward the new setpoint
+            assert await client.get_node("ns=2;s=Windsor.Body.Welder1.State").read_value() == State.PLANNED_STOP
+            with pytest.raises(UaStatusCodeError):  # read-only tags are not writable
+                await temp.write_value(ua.DataValue(ua.Variant(1.0, ua.VariantType.Double)))
+    finally:
+        await sim.stop()
+
+
+async def test_running_clock_and_ports_rewritten_for_clients(ports: dict[str, int]) -> None:
+    text = DEMO.read_text()
+    rewritten = plant_with_ports(text, ports)
+    plant = parse_plant(rewritten, "rewritten.yaml")
+    assert plant.devices["sim-modbus"].config.port == ports["sim-modbus"]  # type: ignore[attr-defined]
+    assert f":{ports['sim-opcua']}/plantlink/sim/" in plant.devices["sim-opcua"].config.endpoint  # type: ignore[attr-defined]
+    assert rewritten.count("\n") == text.count("\n") and "# Great Lakes Components" in rewritten
+    sim = Simulator(plant, seed=1, speed=600)  # ports come from the rewritten model
+    assert sim.dt == 10.0
+    await sim.start()
+    try:
+        assert sim.ports() == ports
+        async with AsyncModbusTcpClient("127.0.0.1", port=ports["sim-modbus"]) as c:
+            first = (await c.read_input_registers(117, count=4, device_id=1)).registers
+            await asyncio.sleep(0.6)
+            later = (await c.read_input_registers(117, count=4, device_id=1)).registers
+        energy = [struct.unpack(">d", struct.pack(">4H", *r))[0] for r in (first, later)]
+        assert energy[1] > energy[0]  # the press's energy meter integrates on simulated time
+        assert sim.sim_time >= 200.0  # 0.6 s wall at 600x, give or take the ticks
+    finally:
+        await sim.stop()
+
+
+async def test_port_in_use_is_a_clear_error(plant: Plant, ports: dict[str, int]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports["sim-modbus"]))
+        taken.listen()
+        sim = Simulator(plant, speed=0, ports=ports)
+        with pytest.raises(PlantlinkError, match="sim-modbus"):
+            await sim.start()
+    assert sim._started == []
+
+
+def test_plant_with_ports_handles_block_flow_and_missing_port() -> None:
+    text = (
+        "devices:\n"
+        "  a: {protocol: modbus, host: 127.0.0.1}\n"
+        "  b:\n"
+        "    protocol: modbus\n"
+        "    host: 10.0.0.1   # the gateway\n"
+        "  c: {protocol: opcua, endpoint: 'opc.tcp://localhost:4840/x/'}\n"
+    )
+    out = plant_with_ports(text, {"a": 1502, "b": 1503, "c": 1504})
+    assert "a: {protocol: modbus, host: 127.0.0.1, port: 1502}" in out
+    assert "    host: 10.0.0.1   # the gateway\n    port: 1503\n" in out
+    assert "endpoint: 'opc.tcp://localhost:1504/x/'" in out
+    with pytest.raises(PlantlinkError, match="zzz"):
+        plant_with_ports(text, {"zzz": 1})
