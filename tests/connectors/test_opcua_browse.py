@@ -123,8 +123,8 @@ async def test_to_yaml_pastes_into_a_plant_and_subscribes(server: int) -> None:
     conn = OpcUaConnector("ua", config, points, sink)
     await conn.start()
     try:
+        await wait_until(lambda: conn.health.state == DeviceState.CONNECTED, what="connected")
         await wait_until(lambda: all(sink.rows(p.tag_id) for p in points), what="all browsed tags")
-        assert conn.health.state == DeviceState.CONNECTED
         assert all(sink.last(p.tag_id)[2] == Quality.GOOD for p in points)
         assert sink.last(tags["Recipe_"].tag_id)[1] == "R1"
     finally:

@@ -79,6 +79,7 @@ class OpcUaConnector(Connector):
         self._client: Client | None = None
         self._subscription: BatchingSubscription | None = None
         self._subscribed_at = 0.0
+        self._session_open = False
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._lost_reason = ""
@@ -108,6 +109,7 @@ class OpcUaConnector(Connector):
             try:
                 await self._connect()
                 await self._subscribe()
+                self._marked_bad = False
                 self.health.set_state(DeviceState.CONNECTED)
                 delay = self.cfg.reconnect_min
                 reason = await self._watch()
@@ -127,13 +129,19 @@ class OpcUaConnector(Connector):
         client.connection_lost_callback = self._on_connection_lost
         self._lost = asyncio.Event()
         self._client = client
+        self._session_open = False
         await asyncio.wait_for(client.connect(), timeout=self.cfg.timeout)
+        self._session_open = True
 
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
         self._subscription = None
         if client is None:
             return
+        if not self._session_open:  # connect failed: no session or background tasks to close
+            client.disconnect_socket()
+            return
+        self._session_open = False
         try:
             await asyncio.wait_for(client.disconnect(), timeout=min(1.0, self.cfg.timeout))
         except Exception as exc:
@@ -142,6 +150,8 @@ class OpcUaConnector(Connector):
             client.disconnect_socket()
 
     def _mark_lost(self, reason: str) -> None:
+        if self.health.state == DeviceState.CONNECTING:  # DeviceHealth logs only the loss of a good device
+            log.warning("opcua device %s cannot connect (retrying): %s", self.device_id, reason)
         self.health.set_state(DeviceState.RECONNECTING, reason)
         if not self._marked_bad:
             self._marked_bad = True
@@ -219,7 +229,6 @@ class OpcUaConnector(Connector):
         await sub.init()
         self._subscription = sub
         self._subscribed_at = time.monotonic()
-        self._marked_bad = False
         failed = await self._create_items(sub, list(range(len(self.points))), with_filter=True)
         refused = [i for i, code in failed.items() if code in _FILTER_REFUSED]
         if refused:
@@ -257,8 +266,11 @@ class OpcUaConnector(Connector):
             log.exception("opcua device %s: cannot decode %d data changes", self.device_id, len(items))
 
     def _emit_all(self, batches: list[Any]) -> None:
-        for batch in batches:
-            self.emit(batch)
+        try:
+            for batch in batches:
+                self.emit(batch)
+        except Exception:
+            log.exception("opcua device %s: the sink refused a batch", self.device_id)
 
     # -- writes ---------------------------------------------------------------------------------------
 
