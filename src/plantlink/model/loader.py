@@ -160,6 +160,7 @@ class _Checker:
                     self._unique(ln.machines, mloc, "machine")
                     for mi, m in enumerate(ln.machines):
                         self._unique(m.tags, (*mloc, mi, "tags"), "tag")
+                        self._tag_refs(m, (*mloc, mi))
                         for ti, t in enumerate(m.tags):
                             loc: Loc = (*mloc, mi, "tags", ti, "source")
                             path = f"{s.name}/{a.name}/{ln.name}/{m.name}/{t.name}"
@@ -167,6 +168,19 @@ class _Checker:
                             if info is not None:
                                 tags.append(info)
         return tags
+
+    def _tag_refs(self, m: Any, loc: Loc) -> None:
+        """State rules and production counters must name tags of their own machine."""
+        names = {t.name for t in m.tags}
+        for section in ("states", "production"):
+            sec = getattr(m, section)
+            if sec is None:
+                continue
+            for fname in ("faulted_if", "state_tag", "counter", "produced", "good", "reject"):
+                ref = getattr(sec, fname, None)
+                if ref is not None and ref not in names:
+                    known = ", ".join(sorted(names)) or "none"
+                    self.add((*loc, section, fname), f"no tag {ref!r} on machine {m.name!r} (its tags: {known})")
 
     def _bind(self, t: Any, path: str, names: tuple[str, str, str, str],
               devices: dict[str, DeviceInfo | None], loc: Loc) -> TagInfo | None:

@@ -11,16 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plantlink.model.production import Calendar, Costs, Downtime, Production, StateRules
+from plantlink.model.schema_base import Strict
 from plantlink.model.types import Name
 
 DataType = Literal["float", "int", "bool", "string"]
 MachineKind = Literal["press", "welder", "oven", "cnc", "conveyor", "robot", "other"]
-
-
-class Strict(BaseModel):
-    """Base for config models: unknown keys are errors (a typo must not pass silently)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Scaling(Strict):
@@ -66,12 +62,18 @@ class Machine(Strict):
     description: str = ""
     kind: MachineKind = "other"
     tags: list[Tag] = Field(default_factory=list)
+    #: How the machine's state is derived from its tags (see production.StateRules).
+    states: StateRules | None = None
+    #: Counters and ideal cycle time, for OEE.
+    production: Production | None = None
 
 
 class Line(Strict):
     name: Name
     description: str = ""
     machines: list[Machine] = Field(default_factory=list)
+    downtime: Downtime = Field(default_factory=Downtime)
+    costs: Costs | None = None
 
 
 class Area(Strict):
@@ -95,6 +97,8 @@ class Site(Strict):
         return value
 
     areas: list[Area] = Field(default_factory=list)
+    #: Shifts, breaks and holidays in the site's time zone; without shifts every hour is planned.
+    calendar: Calendar = Field(default_factory=Calendar)
 
 
 class Device(BaseModel):
