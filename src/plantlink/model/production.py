@@ -18,6 +18,7 @@ STATES: tuple[str, ...] = ("idle", "running", "starved", "blocked", "faulted", "
 State = Literal["idle", "running", "starved", "blocked", "faulted", "planned_stop", "changeover"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -49,7 +50,7 @@ class Shift(Strict):
     name: Name
     start: time
     end: time
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS))
     breaks: list[Break] = Field(default_factory=list)
 
     @field_validator("start", "end", mode="before")
