@@ -132,6 +132,15 @@ async def test_deadband_filters_small_changes(server: Any) -> None:
     conn, sink = await started(plant_text(port, TAGS))
     try:
         await wait_until(lambda: sink.values(LEVEL) == [10.0], what="initial level")
+        # What was asked of the server: the device's publishing interval, each point's sampling interval
+        # (its own or the device's), an absolute deadband filter only where the tag has a deadband.
+        sub = conn._subscription
+        assert sub is not None and sub.parameters.RequestedPublishingInterval == 50.0
+        items = sub._monitored_items  # by client handle = point index + 1
+        assert items[PRESSURE + 1].sampling_interval == 20.0 and items[TEMP + 1].sampling_interval == 0.0
+        assert items[LEVEL + 1].mfilter.DeadbandType == ua.DeadbandType.Absolute
+        assert items[LEVEL + 1].mfilter.DeadbandValue == 0.5
+        assert not items[TEMP + 1].mfilter
         raw_before = conn.changes
         for v in (10.2, 10.4, 10.1):  # each within 0.5 of the previous value and of 10.0
             await nodes["Level"].write_value(v)

@@ -105,3 +105,25 @@ def test_bad_marks_numeric_and_text_points(decoder: ChangeDecoder) -> None:
     assert sorted(got) == [0, 3, 4]
     assert all(r[0] == 1_700_000_000_000_000 and r[2] == Quality.BAD for r in got.values())
     assert got[3][1] is None and math.isnan(got[0][1])
+
+
+def test_monitored_item_requests_scale_the_deadband_to_raw_units() -> None:
+    from plantlink.connectors.opcua import OpcUaConnector
+
+    tags = """
+- name: p
+  deadband: 0.5
+  scaling: {raw_low: 0, raw_high: 1000, eng_low: 0, eng_high: 10}
+  source: {device: ua, node: "ns=2;i=1", sampling_interval: 25ms}
+- {name: b, type: bool, deadband: 1, source: {device: ua, node: "ns=2;i=2"}}
+"""
+    config, points = points_of(plant_text(4840, tags))
+    conn = OpcUaConnector("ua", config, points, lambda b: None)
+    p, b = conn._request(0), conn._request(1)
+    assert p.RequestedParameters.ClientHandle == 1 and b.RequestedParameters.ClientHandle == 2
+    assert p.RequestedParameters.SamplingInterval == 25.0
+    assert p.RequestedParameters.QueueSize == 2  # 50 ms publishing / 25 ms sampling
+    assert p.RequestedParameters.Filter.DeadbandValue == pytest.approx(50.0)  # 0.5 eng / (10 eng per 1000 raw)
+    assert p.RequestedParameters.Filter.DeadbandType == ua.DeadbandType.Absolute
+    assert not b.RequestedParameters.Filter  # no server deadband on a bool
+    assert b.ItemToMonitor.NodeId == ua.NodeId(2, 2)
