@@ -118,7 +118,10 @@ class OpcUaConnector(Connector):
             except Exception as exc:
                 reason = f"{self.cfg.endpoint}: {_describe(exc)}"
             await self._drop_client()
-            self._mark_lost(reason)
+            try:
+                self._mark_lost(reason)
+            except Exception:
+                log.exception("opcua device %s: cannot mark the points bad", self.device_id)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max(self.cfg.reconnect_max, self.cfg.reconnect_min))
 
