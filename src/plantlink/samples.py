@@ -82,10 +82,10 @@ def numeric_batch(
 
 
 def text_batch(
-    tag_ids: Sequence[int],
-    ts_us: Sequence[int] | int,
+    tag_ids: np.ndarray | Sequence[int],
+    ts_us: np.ndarray | Sequence[int] | int,
     values: Sequence[str | None],
-    quality: Sequence[int] | int,
+    quality: np.ndarray | Sequence[int] | int,
 ) -> pa.RecordBatch:
     """Build a string-valued batch (text tags are rare; their batches are small)."""
     ids = np.asarray(tag_ids, dtype=np.uint32)
