@@ -1,0 +1,14 @@
+"""The embedded DuckDB historian backend (entry point ``plantlink.historians: duckdb``).
+
+``plugin(path, retention=None, **opts)`` builds a :class:`DuckDBHistorian`; ``open_historian("duckdb",
+path=...)`` also opens it. Options: ``flush_rows`` (rows buffered before a flush, default 2,000,000),
+``threads`` and ``memory_limit`` (passed to DuckDB).
+"""
+
+from __future__ import annotations
+
+from plantlink.historian.duckdb.store import DuckDBHistorian
+
+plugin = DuckDBHistorian
+
+__all__ = ["DuckDBHistorian", "plugin"]

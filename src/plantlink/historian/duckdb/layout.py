@@ -1,0 +1,89 @@
+"""Physical layout: one raw table and one 1-minute rollup table per UTC day, plus tags and text tables.
+
+Day partitions make retention a ``DROP TABLE`` and let a query touch only the days it covers. Every flush
+appends one chunk per day sorted by ``(tag_id, ts)``, so a tag's samples sit in a few contiguous runs and
+DuckDB's per-row-group min/max statistics skip the rest of the table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import duckdb
+
+DAY_US = 86_400_000_000
+MINUTE_US = 60_000_000
+GOOD_MIN = 64  # quality codes below this (Quality.UNCERTAIN) are bad and ignored by aggregates
+
+RAW = "raw"
+R1M = "r1m"
+_NAME = re.compile(r"^(raw|r1m)_d(n?)(\d+)$")
+
+TAGS_DDL = """
+CREATE TABLE IF NOT EXISTS tags (
+    tag_id UINTEGER PRIMARY KEY, path VARCHAR NOT NULL UNIQUE, unit VARCHAR NOT NULL, type VARCHAR NOT NULL)
+"""
+TEXT_DDL = """
+CREATE TABLE IF NOT EXISTS text_samples (tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value VARCHAR,
+    quality UTINYINT NOT NULL)
+"""
+RAW_COLUMNS = "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL"
+R1M_COLUMNS = (
+    "tag_id UINTEGER NOT NULL, bucket BIGINT NOT NULL, n UINTEGER NOT NULL, vmin DOUBLE, vmax DOUBLE, "
+    "vsum DOUBLE, first_ts BIGINT NOT NULL, first_v DOUBLE, last_ts BIGINT NOT NULL, last_v DOUBLE, "
+    "integ DOUBLE"
+)
+R1M_NAMES = (
+    "tag_id",
+    "bucket",
+    "n",
+    "vmin",
+    "vmax",
+    "vsum",
+    "first_ts",
+    "first_v",
+    "last_ts",
+    "last_v",
+    "integ",
+)
+
+
+def day_of(ts_us: int) -> int:
+    return ts_us // DAY_US
+
+
+def table(kind: str, day: int) -> str:
+    """The table name of partition ``day`` (days since the epoch) of ``kind`` (``raw`` or ``r1m``)."""
+    return f"{kind}_dn{-day}" if day < 0 else f"{kind}_d{day}"
+
+
+def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
+    cols = RAW_COLUMNS if kind == RAW else R1M_COLUMNS
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table(kind, day)} ({cols})")
+
+
+def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
+    """The day partitions present in the database, by kind."""
+    found: dict[str, set[int]] = {RAW: set(), R1M: set()}
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
+    for (name,) in rows:
+        m = _NAME.match(name)
+        if m:
+            day = int(m.group(3))
+            found[m.group(1)].add(-day if m.group(2) else day)
+    return found
+
+
+def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:
+    """The partitions (ascending) that may hold ``start_us <= ts < end_us``."""
+    lo, hi = day_of(start_us), day_of(end_us - 1)
+    return sorted(d for d in days if lo <= d <= hi)
+
+
+def id_filter(tag_ids: Iterable[int]) -> str:
+    """A WHERE fragment for a set of integer tag ids; the BETWEEN lets row-group statistics prune."""
+    ids = sorted({int(t) for t in tag_ids})
+    if len(ids) == 1:
+        return f"tag_id = {ids[0]}"
+    return f"tag_id BETWEEN {ids[0]} AND {ids[-1]} AND tag_id IN ({','.join(map(str, ids))})"

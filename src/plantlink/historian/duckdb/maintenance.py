@@ -1,0 +1,77 @@
+"""Open-time rebuild of the latest-value cache, and retention."""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from plantlink.historian.base import Retention
+from plantlink.historian.duckdb.latest import LatestCache
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, table
+
+_LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
+
+
+def _fold(latest: LatestCache, t: pa.Table) -> set[int]:
+    if t.num_rows == 0:
+        return set()
+    s = t.column("s").combine_chunks()
+    tag = t.column("tag_id").to_numpy().astype(np.uint32)
+    latest.update(tag, t.column("ts").to_numpy(), s.field("v"), s.field("q").to_numpy(zero_copy_only=False))
+    return set(tag.tolist())
+
+
+def rebuild_latest(
+    con: duckdb.DuckDBPyConnection, latest: LatestCache, raw_days: set[int], tag_ids: set[int]
+) -> np.ndarray:
+    """Fill ``latest`` from the store, newest day first, stopping once every tag is found.
+
+    Returns the newest stored numeric timestamp per tag id (what out-of-order detection compares with)."""
+    text = con.sql(_LAST.format(src="text_samples")).to_arrow_table()
+    remaining = tag_ids - set(text.column("tag_id").to_pylist())
+    for d in sorted(raw_days, reverse=True):
+        if not remaining:
+            break
+        remaining -= _fold(latest, con.sql(_LAST.format(src=table(RAW, d))).to_arrow_table())
+    stored_max = latest.ts.copy()
+    _fold(latest, text)
+    return stored_max
+
+
+def apply_retention(
+    con: duckdb.DuckDBPyConnection,
+    retention: Retention,
+    now_us: int,
+    days: dict[str, set[int]],
+    lock: threading.Lock,
+) -> tuple[int, int]:
+    """Drop day partitions wholly older than the cutoff, delete older rows of the cutoff's day.
+
+    Returns (rows deleted, tables dropped)."""
+    deleted = dropped = 0
+    for kind, keep in ((RAW, retention.raw), (R1M, retention.rollup_1m)):
+        if keep is None:
+            continue
+        cutoff = now_us - int(keep * 1e6)
+        older = "ts < {c}" if kind == RAW else f"bucket + {MINUTE_US} <= {{c}}"
+        for d in sorted(days[kind]):
+            name = table(kind, d)
+            if (d + 1) * DAY_US <= cutoff:
+                deleted += _scalar(con, f"SELECT count(*) FROM {name}")
+                with lock:
+                    days[kind].discard(d)
+                con.execute(f"DROP TABLE {name}")
+                dropped += 1
+            elif d * DAY_US < cutoff:
+                deleted += _scalar(con, f"DELETE FROM {name} WHERE " + older.format(c=cutoff))
+        if kind == RAW:
+            deleted += _scalar(con, f"DELETE FROM text_samples WHERE ts < {cutoff}")
+    return deleted, dropped
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0

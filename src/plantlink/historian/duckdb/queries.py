@@ -1,0 +1,143 @@
+"""Read queries over the day partitions: raw, aggregate, downsample. Functions take a cursor and a snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from tsdownsample import MinMaxLTTBDownsampler
+
+from plantlink.errors import QueryError
+from plantlink.historian.base import AGGREGATES
+from plantlink.historian.duckdb.layout import (
+    GOOD_MIN,
+    R1M,
+    RAW,
+    day_of,
+    days_between,
+    id_filter,
+    table,
+)
+from plantlink.samples import TS_TYPE
+
+GOOD = f"quality >= {GOOD_MIN} AND value IS NOT NULL AND NOT isnan(value)"
+PARTIAL_COLS = "tag_id, first_ts, last_ts, n, vmin, vmax, vsum, first_v, last_v, integ"
+RAW_AS_PARTIAL = "tag_id, ts, ts, 1, value, value, value, value, value, 0.0"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The day partitions a query may read."""
+
+    raw: frozenset[int]
+    r1m: frozenset[int]
+
+
+def check_range(start_us: int, end_us: int) -> None:
+    if not isinstance(start_us, int) or not isinstance(end_us, int):
+        raise QueryError("start_us and end_us must be integer microseconds", field="start_us")
+    if start_us >= end_us:
+        raise QueryError(f"empty or reversed range: start_us={start_us} >= end_us={end_us}", field="end_us")
+
+
+def check_aggregates(aggregates: Sequence[str]) -> None:
+    unknown = [a for a in aggregates if a not in AGGREGATES]
+    if unknown or not aggregates:
+        raise QueryError(f"unknown aggregates {unknown}; choose from {list(AGGREGATES)}", field="aggregates")
+
+
+def _fetch(cur: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    return cur.sql(sql).to_arrow_table()
+
+
+def raw(
+    cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int, limit: int
+) -> pa.Table:
+    """Numeric samples of one tag (every quality), time order, at most ``limit``."""
+    days = days_between(snap.raw, start_us, end_us)
+    parts = [
+        f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us}"
+        for d in days
+    ]
+    if not parts:
+        return _ts_out(
+            pa.table(
+                {
+                    "ts": pa.array([], pa.int64()),
+                    "value": pa.array([], pa.float64()),
+                    "quality": pa.array([], pa.uint8()),
+                }
+            )
+        )
+    return _ts_out(_fetch(cur, " UNION ALL ".join(parts) + f" ORDER BY ts LIMIT {limit}"))
+
+
+def raw_text(cur: duckdb.DuckDBPyConnection, tag_id: int, start_us: int, end_us: int, limit: int) -> pa.Table:
+    sql = (
+        f"SELECT ts, value, quality FROM text_samples WHERE tag_id = {tag_id} AND ts >= {start_us} "
+        f"AND ts < {end_us} ORDER BY ts LIMIT {limit}"
+    )
+    return _ts_out(_fetch(cur, sql))
+
+
+def _ts_out(t: pa.Table, names: Sequence[str] = ("ts",)) -> pa.Table:
+    for name in names:
+        i = t.schema.get_field_index(name)
+        t = t.set_column(i, name, t.column(name).cast(pa.int64()).cast(TS_TYPE))
+    return t
+
+
+def downsample(
+    cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int, n_out: int
+) -> pa.Table:
+    """Good samples reduced by MinMaxLTTB to ``n_out - 2`` points, plus the global min and max."""
+    days = days_between(snap.raw, start_us, end_us)
+    parts = [
+        f"SELECT ts, value FROM {table(RAW, d)} "
+        f"WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us} AND {GOOD}"
+        for d in days
+    ]
+    if parts:
+        arrays = cur.sql(" UNION ALL ".join(parts) + " ORDER BY ts").fetchnumpy()
+        ts, value = np.asarray(arrays["ts"], dtype=np.int64), np.asarray(arrays["value"], dtype=np.float64)
+    else:
+        ts, value = np.empty(0, np.int64), np.empty(0, np.float64)
+    if len(ts) > n_out:
+        idx = MinMaxLTTBDownsampler().downsample(ts, value, n_out=n_out - 2)
+        idx = np.union1d(idx, [int(np.argmin(value)), int(np.argmax(value))])
+        ts, value = ts[idx], value[idx]
+    return pa.table({"ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "value": pa.array(value, pa.float64())})
+
+
+def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence[int], start_us: int) -> pa.Table:
+    """The last good sample before ``start_us`` per tag (``tag_id``, ``last_ts``, ``last_v``), searching back
+    day by day (raw on the first day, then the smaller rollups) until every tag has one or the data ends."""
+    missing = set(tag_ids)
+    found: list[pa.Table] = []
+    first_day = day_of(start_us - 1)
+    for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
+        if not missing:
+            break
+        if d in snap.r1m and (d != first_day or d not in snap.raw):
+            src = f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)}"
+        else:
+            src = f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, d)} WHERE {GOOD}"
+        sql = (
+            f"SELECT tag_id, max(last_ts) AS last_ts, arg_max(last_v, last_ts) AS last_v FROM ({src}) "
+            f"WHERE {id_filter(missing)} AND last_ts < {start_us} GROUP BY tag_id"
+        )
+        t = _fetch(cur, sql)
+        found.append(t)
+        missing -= set(t.column("tag_id").to_pylist())
+    if not found:
+        return pa.table(
+            {
+                "tag_id": pa.array([], pa.uint32()),
+                "last_ts": pa.array([], pa.int64()),
+                "last_v": pa.array([], pa.float64()),
+            }
+        )
+    return pa.concat_tables(found)

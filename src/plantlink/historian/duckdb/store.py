@@ -1,0 +1,310 @@
+"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute rollups)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from plantlink.errors import HistorianError, QueryError
+from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, TagMeta
+from plantlink.historian.duckdb import aggregate as agg
+from plantlink.historian.duckdb import queries
+from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, WriteBuffer, as_store
+from plantlink.historian.duckdb.latest import NO_TS, LatestCache
+from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, existing
+from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
+from plantlink.historian.duckdb.writer import write_chunks
+from plantlink.samples import is_text
+
+TEXT_TYPES = frozenset({"string", "text", "str"})
+
+
+class DuckDBHistorian(Historian):
+    """Embedded historian on one DuckDB file.
+
+    ``write`` buffers batches (the latest-value cache updates at once) and flushes when ``flush_rows`` rows
+    are buffered, on ``flush()`` and on ``close()``. Queries see flushed data. Safe for one writer thread
+    plus any number of reader threads: each thread queries through its own DuckDB cursor.
+    ``latest()`` returns ``tag_id, ts, value, quality, text``: ``value`` for numeric tags, ``text`` for text tags.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        retention: Retention | None = None,
+        *,
+        flush_rows: int = 2_000_000,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ):
+        if flush_rows <= 0:
+            raise HistorianError(f"flush_rows must be positive, got {flush_rows}")
+        self.path = Path(path)
+        self.retention = retention or Retention()
+        self.flush_rows = flush_rows
+        self._config: dict[str, Any] = {}
+        if threads:
+            self._config["threads"] = threads
+        if memory_limit:
+            self._config["memory_limit"] = memory_limit
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._write_lock = threading.RLock()  # flushes, registration, retention, open/close
+        self._state_lock = threading.Lock()  # buffers, latest cache, partition sets, cursors
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._buf = WriteBuffer(STORE_SCHEMA)
+        self._text_buf = WriteBuffer(TEXT_STORE_SCHEMA)
+        self._latest = LatestCache()
+        self._stored_max = np.zeros(0, dtype=np.int64)
+        self._known = np.zeros(1, dtype=bool)
+        self._types: dict[int, str] = {}
+        self._days: dict[str, set[int]] = {RAW: set(), R1M: set()}
+        self._stored = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        with self._write_lock:
+            if self._con is not None:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                con = duckdb.connect(str(self.path), config=self._config)
+            except duckdb.Error as exc:
+                raise HistorianError(f"cannot open historian store {self.path}: {exc}") from exc
+            con.execute(TAGS_DDL)
+            con.execute(TEXT_DDL)
+            self._reset_state()
+            self._days = existing(con)
+            for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
+                self._types[int(tag_id)] = tag_type
+            self._known = _known_mask(self._types)
+            self._stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+            self._con = con
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._con is None:
+                return
+            try:
+                self.flush()
+            finally:
+                with self._state_lock:
+                    for cur in self._cursors:
+                        cur.close()
+                    self._cursors.clear()
+                    self._local = threading.local()
+                self._con.close()
+                self._con = None
+
+    def __enter__(self) -> DuckDBHistorian:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require_open(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise HistorianError(f"historian {self.path} is not open")
+        return self._con
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        con = self._require_open()
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cur", None)
+        if cur is None:
+            with self._state_lock:
+                cur = con.cursor()
+                self._cursors.append(cur)
+            self._local.cur = cur
+        return cur
+
+    def _snapshot(self) -> queries.Snapshot:
+        with self._state_lock:
+            return queries.Snapshot(raw=frozenset(self._days[RAW]), r1m=frozenset(self._days[R1M]))
+
+    # -- tags -----------------------------------------------------------------------------------------------
+    def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
+        with self._write_lock:
+            con = self._require_open()
+            for t in tags:
+                if not isinstance(t.path, str) or not t.path.strip():
+                    raise HistorianError(f"tag path must be a non-empty string, got {t.path!r}")
+            ids = dict(con.execute("SELECT path, tag_id FROM tags").fetchall())
+            new = [t for t in dict((t.path, t) for t in tags).values() if t.path not in ids]
+            next_id = max(ids.values(), default=0) + 1
+            rows = [(next_id + i, t.path, t.unit, t.type) for i, t in enumerate(new)]
+            if rows:
+                con.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", rows)
+                with self._state_lock:
+                    self._types.update({r[0]: r[3] for r in rows})
+                    self._known = _known_mask(self._types)
+                ids.update({r[1]: r[0] for r in rows})
+            return {t.path: int(ids[t.path]) for t in tags}
+
+    def tags(self) -> pa.Table:
+        t = self._cursor().sql("SELECT tag_id, path, unit, type FROM tags ORDER BY tag_id").to_arrow_table()
+        return t.set_column(0, "tag_id", t.column("tag_id").cast(pa.uint32()))
+
+    # -- writing --------------------------------------------------------------------------------------------
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._require_open()
+        text = _check_batch(batch)
+        stored = as_store(batch, TEXT_STORE_SCHEMA if text else STORE_SCHEMA)
+        tag = stored.column(0).to_numpy()
+        ts = stored.column(1).to_numpy()
+        known = self._known
+        if len(tag) and (int(tag.max()) >= len(known) or not known[tag].all()):
+            bad = np.unique(tag[(tag >= len(known)) | ~known[np.minimum(tag, len(known) - 1)]])
+            raise HistorianError(f"batch refused: unregistered tag ids {bad[:10].tolist()}")
+        with self._state_lock:
+            self._latest.update(tag, ts, stored.column(2), stored.column(3).to_numpy())
+            (self._text_buf if text else self._buf).add(stored)
+            full = self._buf.rows >= self.flush_rows
+        if full:
+            self.flush()
+
+    def flush(self) -> int:
+        with self._write_lock:
+            con = self._require_open()
+            with self._state_lock:
+                numeric, text = self._buf.take(), self._text_buf.take()
+            if not numeric and not text:
+                return 0
+            try:
+                chunk = self._buf.sort(numeric) if numeric else None
+                text_chunk = self._text_buf.sort(text) if text else None
+                new_days = write_chunks(con, chunk, text_chunk, self._days, self._stored_max)
+            except Exception as exc:
+                with self._state_lock:
+                    self._buf.put_back(numeric)
+                    self._text_buf.put_back(text)
+                raise HistorianError(f"flush to {self.path} failed, samples kept in memory: {exc}") from exc
+            n = (len(chunk) if chunk else 0) + (len(text_chunk) if text_chunk else 0)
+            with self._state_lock:
+                for kind, days in new_days.items():
+                    self._days[kind] |= days
+                self._stored += n
+            if chunk is not None:
+                self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
+            return n
+
+    @property
+    def samples_stored(self) -> int:
+        return self._stored
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def _check_ids(self, tag_ids: Sequence[int], field: str = "tag_ids") -> np.ndarray:
+        ids = np.asarray(tag_ids, dtype=np.int64).reshape(-1)
+        known = self._known
+        unknown = ids[(ids < 0) | (ids >= len(known))].tolist()
+        unknown += ids[(ids >= 0) & (ids < len(known))][~known[ids[(ids >= 0) & (ids < len(known))]]].tolist()
+        if unknown:
+            raise QueryError(f"unknown tag ids {sorted(set(unknown))[:10]}", field=field)
+        return ids
+
+    def latest(self, tag_ids: Sequence[int]) -> pa.Table:
+        self._require_open()
+        ids = self._check_ids(tag_ids)
+        with self._state_lock:
+            return self._latest.table(ids)
+
+    def raw(self, tag_id: int, start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
+        self._check_ids([tag_id], "tag_id")
+        queries.check_range(start_us, end_us)
+        if limit < 0:
+            raise QueryError(f"limit must be >= 0, got {limit}", field="limit")
+        cur = self._cursor()
+        if self._types.get(int(tag_id)) in TEXT_TYPES or self._latest.is_text(int(tag_id)):
+            return queries.raw_text(cur, int(tag_id), start_us, end_us, limit)
+        return self._retry(lambda: queries.raw(cur, self._snapshot(), int(tag_id), start_us, end_us, limit))
+
+    def aggregate(
+        self,
+        tag_ids: Sequence[int],
+        start_us: int,
+        end_us: int,
+        interval_us: int,
+        aggregates: Sequence[Aggregate] = AGGREGATES,
+    ) -> pa.Table:
+        ids = self._check_ids(tag_ids)
+        if len(ids) == 0:
+            raise QueryError("no tag ids given", field="tag_ids")
+        queries.check_range(start_us, end_us)
+        if not isinstance(interval_us, int) or interval_us <= 0:
+            raise QueryError(f"interval_us must be a positive integer, got {interval_us!r}", field="interval_us")
+        queries.check_aggregates(aggregates)
+        uniq = list(dict.fromkeys(ids.tolist()))
+        cur = self._cursor()
+        return self._retry(
+            lambda: agg.aggregate(cur, self._snapshot(), uniq, start_us, end_us, interval_us, list(aggregates))
+        )
+
+    def downsample(self, tag_id: int, start_us: int, end_us: int, n_out: int = 1000) -> pa.Table:
+        self._check_ids([tag_id], "tag_id")
+        queries.check_range(start_us, end_us)
+        if n_out < 5:
+            raise QueryError(f"n_out must be at least 5, got {n_out}", field="n_out")
+        cur = self._cursor()
+        return self._retry(lambda: queries.downsample(cur, self._snapshot(), int(tag_id), start_us, end_us, n_out))
+
+    def _retry(self, run: Any) -> pa.Table:
+        """Run a query; once more if a partition vanished under it (retention dropped a day meanwhile)."""
+        try:
+            return run()  # type: ignore[no-any-return]
+        except duckdb.CatalogException:
+            return run()  # type: ignore[no-any-return]
+
+    # -- retention ------------------------------------------------------------------------------------------
+    def apply_retention(self, now_us: int) -> int:
+        with self._write_lock:
+            con = self._require_open()
+            deleted, _dropped = apply_retention(con, self.retention, now_us, self._days, self._state_lock)
+            if self.retention.raw is not None:
+                with self._state_lock:
+                    self._latest.forget_before(now_us - int(self.retention.raw * 1e6))
+            return deleted
+
+
+def _known_mask(types: dict[int, str]) -> np.ndarray:
+    mask = np.zeros(max(types, default=0) + 1, dtype=bool)
+    mask[list(types)] = True
+    return mask
+
+
+def _update_max(stored_max: np.ndarray, tag: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    if len(tag) == 0:
+        return stored_max
+    top = int(tag.max())
+    if top >= len(stored_max):
+        stored_max = np.concatenate([stored_max, np.full(top + 1 - len(stored_max), NO_TS, dtype=np.int64)])
+    last = np.ones(len(tag), dtype=bool)  # tag and ts are sorted by (tag, ts): a group's last row is its max
+    last[:-1] = tag[1:] != tag[:-1]
+    t = tag[last]
+    stored_max[t] = np.maximum(stored_max[t], ts[last])
+    return stored_max
+
+
+def _check_batch(batch: pa.RecordBatch) -> bool:
+    """True for a text batch; HistorianError naming the problem for anything not in the samples schema."""
+    names = set(batch.schema.names)
+    missing = {"tag_id", "ts", "value", "quality"} - names
+    if missing:
+        raise HistorianError(f"batch refused: missing columns {sorted(missing)}")
+    text = is_text(batch)
+    want = {"tag_id": pa.uint32(), "quality": pa.uint8(), "value": pa.string() if text else pa.float64()}
+    for name, typ in want.items():
+        if batch.schema.field(name).type != typ:
+            raise HistorianError(f"batch refused: column {name} is {batch.schema.field(name).type}, expected {typ}")
+    ts_type = batch.schema.field("ts").type
+    if not (pa.types.is_timestamp(ts_type) and ts_type.unit == "us"):
+        raise HistorianError(f"batch refused: column ts is {ts_type}, expected timestamp[us, tz=UTC]")
+    return text

@@ -1,0 +1,142 @@
+"""Flushing a sorted chunk: raw rows and rollups per day partition, in one transaction.
+
+Rollups of a chunk are computed with numpy. A tag whose chunk starts at or before the newest sample already
+stored for it arrived out of order: its rollups from that minute on are deleted and recomputed from raw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from plantlink.historian.duckdb.buffer import Chunk
+from plantlink.historian.duckdb.latest import NO_TS
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, create, table
+from plantlink.historian.duckdb.rollup import partials
+
+
+def write_chunks(
+    con: duckdb.DuckDBPyConnection,
+    chunk: Chunk | None,
+    text_chunk: Chunk | None,
+    days: dict[str, set[int]],
+    stored_max: np.ndarray,
+) -> dict[str, set[int]]:
+    """Insert everything in one transaction; return the day partitions it created."""
+    new: dict[str, set[int]] = {RAW: set(), R1M: set()}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if chunk is not None and len(chunk):
+            _write_numeric(con, chunk, days, stored_max, new)
+        if text_chunk is not None and len(text_chunk):
+            insert(con, "text_samples", text_chunk.table)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return new
+
+
+def insert(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    con.register("_ins", data)
+    try:
+        con.execute(f"INSERT INTO {name} SELECT * FROM _ins")
+    finally:
+        con.unregister("_ins")
+
+
+def by_day(data: pa.Table, ts: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """Split rows by UTC day of ``ts``, keeping their order."""
+    if len(ts) == 0:
+        return
+    day = ts // DAY_US
+    lo, hi = int(day.min()), int(day.max())
+    if lo == hi:
+        yield lo, data
+        return
+    for d in np.unique(day).tolist():
+        yield int(d), data.filter(pa.array(day == d))
+
+
+def _put(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    d: int,
+    data: pa.Table,
+    days: dict[str, set[int]],
+    new: dict[str, set[int]],
+) -> None:
+    if d not in days[kind] and d not in new[kind]:
+        create(con, kind, d)
+        new[kind].add(d)
+    insert(con, table(kind, d), data)
+
+
+def _write_numeric(
+    con: duckdb.DuckDBPyConnection,
+    chunk: Chunk,
+    days: dict[str, set[int]],
+    stored_max: np.ndarray,
+    new: dict[str, set[int]],
+) -> None:
+    for d, part in by_day(chunk.table, chunk.ts):
+        _put(con, RAW, d, part, days, new)
+    first = np.ones(len(chunk), dtype=bool)
+    first[1:] = chunk.tag[1:] != chunk.tag[:-1]
+    tags, first_ts = chunk.tag[first].astype(np.int64), chunk.ts[first]
+    prev = np.full(len(tags), NO_TS, dtype=np.int64)
+    inside = tags < len(stored_max)
+    prev[inside] = stored_max[tags[inside]]
+    dirty = first_ts <= prev
+    rows = ~np.isin(chunk.tag, tags[dirty]) if dirty.any() else slice(None)
+    rolled = partials(chunk.tag[rows], chunk.ts[rows], chunk.value[rows], chunk.quality[rows])
+    _put_rollups(con, rolled, days, new)
+    if dirty.any():
+        _recompute(con, tags[dirty], first_ts[dirty] - first_ts[dirty] % MINUTE_US, days, new)
+
+
+def _put_rollups(
+    con: duckdb.DuckDBPyConnection, rolled: pa.Table, days: dict[str, set[int]], new: dict[str, set[int]]
+) -> None:
+    for d, part in by_day(rolled, rolled.column("bucket").to_numpy()):
+        _put(con, R1M, d, part, days, new)
+
+
+def _recompute(
+    con: duckdb.DuckDBPyConnection,
+    tags: np.ndarray,
+    from_ts: np.ndarray,
+    days: dict[str, set[int]],
+    new: dict[str, set[int]],
+) -> None:
+    """Rebuild the rollups of ``tags`` from minute ``from_ts`` on, out of the raw rows (now all inserted)."""
+    lo = int(from_ts.min()) // DAY_US
+    con.register("_dirty", pa.table({"tag_id": pa.array(tags, pa.uint32()), "from_ts": from_ts}))
+    try:
+        for d in sorted(x for x in days[R1M] | new[R1M] if x >= lo):
+            name = table(R1M, d)
+            con.execute(
+                f"DELETE FROM {name} USING _dirty WHERE {name}.tag_id = _dirty.tag_id "
+                f"AND {name}.bucket >= _dirty.from_ts"
+            )
+        selects = [
+            f"SELECT r.tag_id, r.ts, r.value, r.quality FROM {table(RAW, d)} r JOIN _dirty USING (tag_id) "
+            "WHERE r.ts >= _dirty.from_ts"
+            for d in sorted(x for x in days[RAW] | new[RAW] if x >= lo)
+        ]
+        raw = con.sql(" UNION ALL ".join(selects) + " ORDER BY tag_id, ts").fetchnumpy()
+    finally:
+        con.unregister("_dirty")
+    value = np.asarray(raw["value"], dtype=np.float64)  # masked (null) values become NaN
+    if np.ma.isMaskedArray(raw["value"]):
+        value = np.ma.filled(raw["value"].astype(np.float64), np.nan)
+    rolled = partials(
+        np.asarray(raw["tag_id"], dtype=np.uint32),
+        np.asarray(raw["ts"], dtype=np.int64),
+        value,
+        np.asarray(raw["quality"], dtype=np.uint8),
+    )
+    _put_rollups(con, rolled, days, new)
