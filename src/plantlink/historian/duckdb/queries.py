@@ -107,7 +107,7 @@ def downsample(
         ts, value = np.empty(0, np.int64), np.empty(0, np.float64)
     if len(ts) > n_out:
         idx = MinMaxLTTBDownsampler().downsample(ts, value, n_out=n_out - 2)
-        idx = np.union1d(idx, [int(np.argmin(value)), int(np.argmax(value))])
+        idx = np.union1d(idx.astype(np.int64), np.array([np.argmin(value), np.argmax(value)], dtype=np.int64))
         ts, value = ts[idx], value[idx]
     return pa.table({"ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "value": pa.array(value, pa.float64())})
 
