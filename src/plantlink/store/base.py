@@ -1,0 +1,134 @@
+"""``Store``: the relational store's one entry point. SQLite embedded by default, PostgreSQL by URL.
+
+Every method runs in its own short transaction; nothing above this package speaks SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from plantlink.store import downtime, intervals, migrate
+from plantlink.store.pareto import pareto
+from plantlink.store.records import DowntimeEvent, Interval, Page, Pareto, StoreError
+
+
+def default_url(data_dir: str | Path) -> str:
+    """The embedded SQLite database under the data directory."""
+    return f"sqlite:///{Path(data_dir) / 'plantlink.sqlite'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _engine(url: str) -> sa.Engine:
+    try:
+        u = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"invalid store URL {url!r}: {exc}") from None
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(u, pool_pre_ping=u.get_backend_name() != "sqlite")
+    except (ImportError, sa.exc.ArgumentError) as exc:
+        raise StoreError(f"cannot use store URL {u.render_as_string(hide_password=True)}: {exc}") from None
+    if u.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Store:
+    """Repository of state intervals and downtime events. Build it with ``Store.open(url)``."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and upgrade the schema to the newest revision."""
+        engine = _engine(url)
+        try:
+            migrate.upgrade(engine)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            where = engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot open the store at {where}: {exc.orig}") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def revision(self) -> str | None:
+        return migrate.current(self.engine)
+
+    # -- state intervals -------------------------------------------------------------------------
+    def open_interval(self, machine: str, line: str, state: str, start_us: int, shift: str | None = None) -> int:
+        """Close the machine's open interval at ``start_us`` and open a new one; returns its id."""
+        with self.engine.begin() as c:
+            return intervals.open_interval(c, machine, line, state, start_us, shift)
+
+    def close_interval(self, machine: str, end_us: int) -> int:
+        with self.engine.begin() as c:
+            return intervals.close_interval(c, machine, end_us)
+
+    def open_intervals(self) -> list[Interval]:
+        with self.engine.connect() as c:
+            return intervals.open_intervals(c)
+
+    def intervals(self, start_us: int, end_us: int, machines: Sequence[str] | None = None,
+                  line: str | None = None, open_until: int | None = None) -> list[Interval]:
+        """Intervals overlapping [start_us, end_us), clipped to it; open ones end at ``open_until``."""
+        with self.engine.connect() as c:
+            return intervals.query(c, start_us, end_us, machines, line, open_until)
+
+    def get_meta(self, key: str) -> int | None:
+        with self.engine.connect() as c:
+            return intervals.get_meta(c, key)
+
+    def set_meta(self, key: str, value: int) -> None:
+        with self.engine.begin() as c:
+            intervals.set_meta(c, key, value)
+
+    # -- downtime events -------------------------------------------------------------------------
+    def open_event(self, machine: str, line: str, site: str, start_us: int, state: str,
+                   shift: str | None = None) -> int:
+        with self.engine.begin() as c:
+            return downtime.open_event(c, machine, line, site, start_us, state, shift)
+
+    def close_event(self, event_id: int, end_us: int, state: str, micro: bool) -> DowntimeEvent:
+        with self.engine.begin() as c:
+            return downtime.close_event(c, event_id, end_us, state, micro)
+
+    def event(self, event_id: int) -> DowntimeEvent:
+        with self.engine.connect() as c:
+            return downtime.get(c, event_id)
+
+    def open_events(self) -> list[DowntimeEvent]:
+        with self.engine.connect() as c:
+            return downtime.open_events(c)
+
+    def downtime(self, *, start_us: int | None = None, end_us: int | None = None, limit: int = 50,
+                 offset: int = 0, **filters: Any) -> Page:
+        """Events overlapping the range, newest first; filters: machine, line, site, state, micro, shift,
+        has_reason."""
+        with self.engine.connect() as c:
+            return downtime.page(c, start_us=start_us, end_us=end_us, limit=limit, offset=offset, **filters)
+
+    def set_reason(self, event_id: int, group: str | None, reason: str | None, by: str, at_us: int,
+                   comment: str | None = None) -> DowntimeEvent:
+        with self.engine.begin() as c:
+            return downtime.set_reason(c, event_id, group, reason, by, at_us, comment)
+
+    def pareto(self, by: str, start_us: int, end_us: int, line: str | None = None,
+               site: str | None = None) -> Pareto:
+        with self.engine.connect() as c:
+            return pareto(c, by, start_us, end_us, line, site)

@@ -1,0 +1,76 @@
+"""State intervals: open, close, query (clipped to a range). Functions on a SQLAlchemy connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from plantlink.store.records import Interval, StoreError
+from plantlink.store.tables import meta, state_intervals
+
+T = state_intervals
+
+
+def _row(r: sa.Row) -> Interval:  # type: ignore[type-arg]
+    return Interval(int(r.id), r.machine, r.line, r.state, int(r.start_us),
+                    None if r.end_us is None else int(r.end_us), r.shift)
+
+
+def open_interval(conn: sa.Connection, machine: str, line: str, state: str, start_us: int,
+                  shift: str | None) -> int:
+    """Close whatever interval ``machine`` has open at ``start_us``, then open a new one."""
+    close_interval(conn, machine, start_us)
+    res = conn.execute(T.insert().values(machine=machine, line=line, state=state, start_us=start_us,
+                                         end_us=None, shift=shift))
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def close_interval(conn: sa.Connection, machine: str, end_us: int) -> int:
+    """Close the open interval(s) of ``machine`` at ``end_us`` (never before their start). Returns how many."""
+    q = T.update().where(T.c.machine == machine, T.c.end_us.is_(None))
+    res = conn.execute(q.values(end_us=sa.case((T.c.start_us > end_us, T.c.start_us), else_=end_us)))
+    return int(res.rowcount)
+
+
+def open_intervals(conn: sa.Connection) -> list[Interval]:
+    rows = conn.execute(T.select().where(T.c.end_us.is_(None)).order_by(T.c.machine, T.c.start_us))
+    return [_row(r) for r in rows]
+
+
+def query(conn: sa.Connection, start_us: int, end_us: int, machines: Sequence[str] | None = None,
+          line: str | None = None, open_until: int | None = None) -> list[Interval]:
+    """Intervals overlapping [start_us, end_us), clipped to it, ordered by machine then start.
+
+    An open interval ends at ``open_until`` (default ``end_us``): pass the current time for live figures."""
+    if end_us < start_us:
+        raise StoreError(f"reversed range: start_us {start_us} is after end_us {end_us}")
+    until = end_us if open_until is None else min(end_us, open_until)
+    q = T.select().where(T.c.start_us < end_us, sa.or_(T.c.end_us.is_(None), T.c.end_us > start_us))
+    if machines is not None:
+        q = q.where(T.c.machine.in_(list(machines)))
+    if line is not None:
+        q = q.where(T.c.line == line)
+    out = []
+    for r in conn.execute(q.order_by(T.c.machine, T.c.start_us, T.c.id)):
+        iv = _row(r)
+        s = max(iv.start_us, start_us)
+        e = min(until if iv.end_us is None else iv.end_us, end_us)
+        if e > s:
+            out.append(Interval(iv.id, iv.machine, iv.line, iv.state, s, e, iv.shift))
+    return out
+
+
+def last_end(conn: sa.Connection, machine: str) -> int | None:
+    """The end of the machine's newest closed interval."""
+    return conn.execute(sa.select(sa.func.max(T.c.end_us)).where(T.c.machine == machine)).scalar()
+
+
+def get_meta(conn: sa.Connection, key: str) -> int | None:
+    v = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+    return None if v is None else int(v)
+
+
+def set_meta(conn: sa.Connection, key: str, value: int) -> None:
+    if conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount == 0:
+        conn.execute(meta.insert().values(key=key, value=value))

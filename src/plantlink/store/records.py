@@ -1,0 +1,97 @@
+"""What the store returns: plain, immutable records (no SQL types leak above the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from plantlink.errors import PlantlinkError
+
+ParetoBy = Literal["reason", "machine", "shift"]
+PARETO_BY: tuple[str, ...] = ("reason", "machine", "shift")
+
+
+class StoreError(PlantlinkError):
+    """The relational store refused an operation or its arguments."""
+
+
+class NotFound(StoreError):
+    """No record with that id."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A machine in one state from ``start_us`` to ``end_us`` (None while it lasts)."""
+
+    id: int
+    machine: str
+    line: str
+    state: str
+    start_us: int
+    end_us: int | None
+    shift: str | None
+
+    @property
+    def duration_us(self) -> int | None:
+        return None if self.end_us is None else self.end_us - self.start_us
+
+
+@dataclass(frozen=True)
+class DowntimeEvent:
+    id: int
+    machine: str
+    line: str
+    site: str
+    start_us: int
+    end_us: int | None
+    duration_s: float | None
+    state: str
+    micro: bool
+    shift: str | None
+    reason: str | None
+    reason_group: str | None
+    reason_by: str | None
+    reason_at: int | None
+    comment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[DowntimeEvent]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    count: int = 0
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ParetoRow:
+    """One bar: ``key`` (reason, machine path or shift name; None = not assigned). ``count``/``duration_s``
+    are stops that are not micro-stops; micro-stops are counted apart in ``micro``."""
+
+    key: str | None
+    group: str | None
+    count: int
+    duration_s: float
+    share: float
+    cumulative: float
+    micro: Totals = field(default_factory=Totals)
+
+
+@dataclass(frozen=True)
+class Pareto:
+    by: str
+    start_us: int
+    end_us: int
+    rows: list[ParetoRow]
+    total: Totals
+    micro: Totals
+    unknown: Totals
