@@ -1,0 +1,1 @@
+"""Computation engines: shift calendars, machine states, production counters, OEE, downtime and costs."""
