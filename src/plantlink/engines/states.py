@@ -1,0 +1,368 @@
+"""Machine states from live samples, recorded as intervals in the store.
+
+For every machine with ``states`` rules (see ``model.production.StateRules``) the engine keeps the last value
+and quality of its inputs and derives the state, first rule that applies wins:
+
+1. outside planned busy time (the site's shift calendar): ``planned_stop``;
+2. ``faulted_if`` true: ``faulted``;
+3. ``state_tag``: its value through ``state_map`` (default: the index in STATES);
+4. ``counter``: ``running`` while it changed within ``window`` seconds, else ``idle``.
+
+A rule whose input is missing, of bad quality or not a number makes the state ``unknown`` (rules before it
+still win: a good "fault" input that is true gives ``faulted`` whatever the counter says). A counter seen
+for less than ``window`` without changing is ``unknown`` too (not yet known to be idle). With only
+``faulted_if``, a machine that is not faulted is ``running``.
+
+Every change of state, or of shift (the shift name is kept on each interval), closes the machine's open
+interval and opens a new one at the instant of the change, and listeners are told. Timeouts and calendar
+boundaries are placed at their exact instant, not at the tick that noticed them.
+
+Restart: the engine writes its clock into the store (``states.last_us``) on every change and at least every
+``heartbeat_s`` seconds. On ``start`` an interval left open by a crash is closed at that last known time
+(never before its start): what happened while plantlink was down is not known, so the timeline has a gap
+there rather than a guess. A clean ``stop`` closes every interval at the stop time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from plantlink.model.production import STATES, StateRules
+from plantlink.samples import Quality, now_us
+
+if TYPE_CHECKING:
+    from plantlink.bus import Subscription
+    from plantlink.model import Plant
+    from plantlink.store import Store
+
+log = logging.getLogger("plantlink.engines.states")
+
+UNKNOWN = "unknown"
+LAST_US_KEY = "states.last_us"
+_ROLES = ("faulted_if", "state_tag", "counter")
+
+
+class ShiftLike(Protocol):
+    name: str
+    start_us: int
+    end_us: int
+
+
+class PlannedLike(Protocol):
+    """What the engine needs of ``engines.calendar.PlannedTime``."""
+
+    def is_planned(self, ts_us: int) -> bool: ...
+
+    def planned(self, start_us: int, end_us: int) -> list[tuple[int, int]]: ...
+
+    def shift_at(self, ts_us: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A machine entered ``state`` at ``since_us`` (``previous`` is None for the first state after start)."""
+
+    machine: str
+    line: str
+    site: str
+    state: str
+    since_us: int
+    shift: str | None
+    previous: str | None
+    previous_since_us: int | None
+
+
+Listener = Callable[[StateChange], None]
+
+
+@dataclass
+class _Input:
+    value: float | str | None = None
+    good: bool = False
+    first_us: int | None = None  # counter: first good sample
+    changed_us: int | None = None  # counter: last change of value
+
+
+class _Machine:
+    def __init__(self, path: str, rules: StateRules, planned: PlannedLike | None):
+        self.path = path
+        self.site, area, line, _ = path.split("/")
+        self.line = f"{self.site}/{area}/{line}"
+        self.rules = rules
+        self.planned = planned
+        self.window_us = round(rules.window * 1e6)
+        self.state_map: dict[int, str] = dict(rules.state_map) if rules.state_map else dict(enumerate(STATES))
+        self.inputs = {role: _Input() for role in _ROLES if getattr(rules, role)}
+        self.state: str | None = None
+        self.since_us: int | None = None
+        self.shift: str | None = None
+        self.clock_us: int | None = None
+        self._shift_span: Any = None
+
+    def tag_path(self, role: str) -> str:
+        return f"{self.path}/{getattr(self.rules, role)}"
+
+    # -- derivation ------------------------------------------------------------------------------
+    def derive(self, t: int) -> str:
+        if self.planned is not None and not self.planned.is_planned(t):
+            return "planned_stop"
+        fault = self.inputs.get("faulted_if")
+        if fault is not None:
+            if not _usable(fault):
+                return UNKNOWN
+            if float(fault.value) != 0.0:  # type: ignore[arg-type]
+                return "faulted"
+        st = self.inputs.get("state_tag")
+        if st is not None:
+            return self._mapped(st) if _usable(st) else UNKNOWN
+        cnt = self.inputs.get("counter")
+        if cnt is None:
+            return "running"
+        if not _usable(cnt) or cnt.first_us is None:
+            return UNKNOWN
+        if cnt.changed_us is not None and t < cnt.changed_us + self.window_us:
+            return "running"
+        if cnt.changed_us is None and t < cnt.first_us + self.window_us:
+            return UNKNOWN
+        return "idle"
+
+    def _mapped(self, inp: _Input) -> str:
+        if isinstance(inp.value, str):
+            return inp.value if inp.value in STATES else UNKNOWN
+        v = float(inp.value)  # type: ignore[arg-type]
+        state = self.state_map.get(int(v)) if v.is_integer() else None
+        if state is None:
+            log.warning("machine %s: state_tag value %s is not in its state_map; state unknown", self.path, v)
+            return UNKNOWN
+        return state
+
+    def shift_at(self, t: int) -> str | None:
+        if self.planned is None:
+            return None
+        span = self._shift_span
+        if span is None or not span.start_us <= t < span.end_us:
+            span = self._shift_span = self.planned.shift_at(t)
+        return None if span is None else str(span.name)
+
+    def boundaries(self, lo: int, hi: int) -> list[int]:
+        """Instants in (lo, hi] where the derived state or the shift may change without a new sample."""
+        out: set[int] = set()
+        cnt = self.inputs.get("counter")
+        if cnt is not None:
+            for base in (cnt.changed_us, cnt.first_us):
+                if base is not None:
+                    out.add(base + self.window_us)
+        if self.planned is not None and hi > lo:
+            for s, e in self.planned.planned(lo, hi + 1):
+                out.update((s, e))
+            for t in (lo, hi):
+                span = self.planned.shift_at(t)
+                if span is not None:
+                    out.update((int(span.start_us), int(span.end_us)))
+        return sorted(x for x in out if lo < x <= hi)
+
+    def apply(self, role: str, value: float | str | None, quality: int, t: int) -> None:
+        inp = self.inputs[role]
+        good = quality >= Quality.UNCERTAIN and value is not None
+        if good and isinstance(value, float) and math.isnan(value):
+            good = False
+        inp.good = good
+        if not good:
+            return
+        if role == "counter":
+            if inp.first_us is None or inp.value is None:
+                inp.first_us = t
+            elif value != inp.value:
+                inp.changed_us = t
+        inp.value = value
+
+
+def _usable(inp: _Input) -> bool:
+    return inp.good and inp.value is not None
+
+
+class StateEngine:
+    """Derives machine states from sample batches and records them as intervals in ``store``."""
+
+    def __init__(self, plant: Plant, store: Store, planned_by_site: Mapping[str, PlannedLike] | None = None,
+                 now: Callable[[], int] = now_us, heartbeat_s: float = 10.0):
+        planned_by_site = planned_by_site or {}
+        self.store = store
+        self.now = now
+        self.heartbeat_us = round(heartbeat_s * 1e6)
+        self.machines: dict[str, _Machine] = {}
+        for path, m in plant.machines():
+            if m.states is not None:
+                self.machines[path] = _Machine(path, m.states, planned_by_site.get(path.split("/")[0]))
+        self.listeners: list[Listener] = []
+        self.errors = 0
+        self._ids_src: Mapping[str, int] | None = None
+        self._ids = np.zeros(0, dtype=np.uint32)
+        self._slots: dict[int, list[tuple[_Machine, str]]] = {}
+        self._last_beat: int | None = None
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, now_us: int | None = None) -> list[int]:
+        """Close intervals a crash left open (at the last known time), then derive every machine's first
+        state at ``now_us``. Returns the ids of the intervals closed by recovery."""
+        t = self.now() if now_us is None else now_us
+        last = self.store.get_meta(LAST_US_KEY)
+        closed = []
+        for iv in self.store.open_intervals():
+            end = max(iv.start_us, last if last is not None else iv.start_us)
+            self.store.close_interval(iv.machine, end)
+            closed.append(iv.id)
+            log.warning("machine %s: interval %r left open since %d closed at the last known time %d",
+                        iv.machine, iv.state, iv.start_us, end)
+        for m in self.machines.values():
+            m.clock_us = t
+            self._evaluate(m, t)
+        self._started = True
+        self._beat(t, force=True)
+        return closed
+
+    def stop(self, now_us: int | None = None) -> None:
+        """Clean shutdown: close every open interval at ``now_us``."""
+        t = self.now() if now_us is None else now_us
+        for m in self.machines.values():
+            self._advance(m, t)
+            self._guard(self.store.close_interval, m.path, t)
+        self._beat(t, force=True)
+        self._started = False
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def add_listener(self, fn: Listener) -> None:
+        self.listeners.append(fn)
+
+    def current(self) -> dict[str, tuple[str, int]]:
+        """Each machine's state and since when."""
+        return {p: (m.state, m.since_us) for p, m in self.machines.items()
+                if m.state is not None and m.since_us is not None}
+
+    # -- input -----------------------------------------------------------------------------------
+    def feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
+        """Take the samples of state inputs from ``batch``; returns how many rows were relevant."""
+        if not self._started:
+            self.start()
+        if tag_ids is not self._ids_src:
+            self._index(tag_ids)
+        if batch.num_rows == 0 or self._ids.size == 0:
+            return 0
+        ids = batch.column("tag_id").to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(np.isin(ids, self._ids))
+        if rows.size == 0:
+            return 0
+        sub = batch.take(pa.array(rows))
+        ts = sub.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        order = np.argsort(ts, kind="stable")
+        tids, vals, qual = sub.column("tag_id").to_pylist(), sub.column("value").to_pylist(), \
+            sub.column("quality").to_pylist()
+        for i in order.tolist():
+            for m, role in self._slots[tids[i]]:
+                self._sample(m, role, vals[i], qual[i], int(ts[i]))
+        return int(rows.size)
+
+    def _index(self, tag_ids: Mapping[str, int]) -> None:
+        slots: dict[int, list[tuple[_Machine, str]]] = {}
+        for m in self.machines.values():
+            for role in m.inputs:
+                tid = tag_ids.get(m.tag_path(role))
+                if tid is None:
+                    log.warning("machine %s: no tag id for %s %s; its state stays unknown", m.path, role,
+                                m.tag_path(role))
+                    continue
+                slots.setdefault(int(tid), []).append((m, role))
+        self._slots = slots
+        self._ids = np.array(sorted(slots), dtype=np.uint32)
+        self._ids_src = tag_ids
+
+    def _sample(self, m: _Machine, role: str, value: Any, quality: int, ts: int) -> None:
+        t = max(ts, m.clock_us if m.clock_us is not None else ts)  # late samples count at the machine's clock
+        self._advance(m, t)
+        m.apply(role, None if value is None else (value if isinstance(value, str) else float(value)), quality, t)
+        self._evaluate(m, t)
+
+    def tick(self, now_us: int | None = None) -> None:
+        """Advance every machine's clock: counter timeouts, planned-time and shift boundaries. Call ~1/s."""
+        if not self._started:
+            self.start(now_us)
+        t = self.now() if now_us is None else now_us
+        for m in self.machines.values():
+            self._advance(m, t)
+        self._beat(t)
+
+    # -- state changes ---------------------------------------------------------------------------
+    def _advance(self, m: _Machine, t: int) -> None:
+        lo = m.clock_us if m.clock_us is not None else t
+        if t <= lo:
+            return
+        for b in m.boundaries(lo, t):
+            self._evaluate(m, b)
+        m.clock_us = t
+        self._evaluate(m, t)
+
+    def _evaluate(self, m: _Machine, t: int) -> None:
+        state, shift = m.derive(t), m.shift_at(t)
+        if state == m.state and shift == m.shift:
+            return
+        change = StateChange(m.path, m.line, m.site, state, t, shift, m.state, m.since_us)
+        m.state, m.since_us, m.shift = state, t, shift
+        self._guard(self.store.open_interval, m.path, m.line, state, t, shift)
+        self._beat(t, force=True)
+        for fn in self.listeners:
+            try:
+                fn(change)
+            except Exception:
+                self.errors += 1
+                log.exception("a state listener failed on %s", change)
+
+    def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # the store being down must not stop state tracking
+            self.errors += 1
+            log.exception("state store write failed: %s%r", getattr(fn, "__name__", fn), args)
+
+    def _beat(self, t: int, force: bool = False) -> None:
+        last = self._last_beat
+        if last is None or (t > last and (force or t - last >= self.heartbeat_us)):
+            self._guard(self.store.set_meta, LAST_US_KEY, t)
+            self._last_beat = t
+
+    # -- wiring ----------------------------------------------------------------------------------
+    async def run(self, sub: Subscription, tag_ids: Mapping[str, int], tick_interval: float = 1.0) -> None:
+        """Consume ``sub`` until it closes, ticking every ``tick_interval`` seconds; then stop cleanly."""
+        if not self._started:
+            self.start()
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(tick_interval)
+                self.tick()
+
+        task = asyncio.create_task(ticker())
+        try:
+            async for batch in sub:
+                try:
+                    self.feed(batch, tag_ids)
+                except Exception:
+                    self.errors += 1
+                    log.exception("state engine could not use a batch of %d rows", batch.num_rows)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.stop()
