@@ -116,3 +116,43 @@ class SimServer:
         if table in ("coil", "discrete"):
             return [(regs[(address + i) // 16 - start] >> ((address + i) % 16)) & 1 for i in range(count)]
         return list(regs[address - start:address - start + count])
+
+
+# ------------------------------------------------------------------------------ plant -> points, sinks
+
+
+def points_of(plant: Any, device: str, first_id: int = 1) -> list[Any]:
+    """The Points of ``device`` in a parsed plant, with tag ids numbered from ``first_id`` in file order."""
+    from plantlink.connectors.base import Point
+
+    return [Point(first_id + i, t.path, t.tag, t.source) for i, t in enumerate(plant.tags_of_device(device))]
+
+
+class Collector:
+    """A batch sink that keeps every batch; ``latest`` folds them into tag id -> (value, quality)."""
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def __call__(self, batch: Any) -> None:
+        self.batches.append(batch)
+
+    def rows(self) -> list[tuple[int, int, Any, int]]:
+        """(tag_id, ts_us, value, quality) of every sample so far, in arrival order."""
+        out = []
+        for b in self.batches:
+            ids = b.column("tag_id").to_pylist()
+            ts = b.column("ts").cast("int64").to_pylist()
+            vals = b.column("value").to_pylist()
+            qs = b.column("quality").to_pylist()
+            out.extend(zip(ids, ts, vals, qs, strict=True))
+        return out
+
+    def latest(self) -> dict[int, tuple[Any, int]]:
+        return {tid: (v, q) for tid, _, v, q in self.rows()}
+
+    def counts(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for tid, *_ in self.rows():
+            out[tid] = out.get(tid, 0) + 1
+        return out
