@@ -31,8 +31,8 @@ sites:
               micro_stop: 2m
               reasons:
                 - {{name: Mechanical, reasons: [jam, tool broken]}}
-                - {{name: Material, reasons: [no coil, bad coil]}}
-                - {{name: Other, reasons: [jam-other]}}
+                - {{name: Material, reasons: [no coil, bad coil, misc]}}
+                - {{name: Other, reasons: [jam-other, misc]}}
             machines:
               - name: press
                 states: {{faulted_if: fault, counter: strokes, window: 30s}}

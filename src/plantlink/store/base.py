@@ -108,6 +108,16 @@ class Store:
         with self.engine.begin() as c:
             return downtime.close_event(c, event_id, end_us, state, micro)
 
+    def delete_event(self, event_id: int) -> None:
+        """Remove an event (the downtime engine drops stops that lasted no time)."""
+        with self.engine.begin() as c:
+            downtime.delete(c, event_id)
+
+    def mark_micro(self, event_ids: list[int], micro: bool) -> None:
+        """Set the micro-stop flag of events (the pieces of one stop cut at shift changes)."""
+        with self.engine.begin() as c:
+            downtime.mark_micro(c, event_ids, micro)
+
     def event(self, event_id: int) -> DowntimeEvent:
         with self.engine.connect() as c:
             return downtime.get(c, event_id)

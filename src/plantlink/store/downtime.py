@@ -87,3 +87,12 @@ def set_reason(conn: sa.Connection, event_id: int, group: str | None, reason: st
     conn.execute(T.update().where(T.c.id == event_id).values(
         reason=reason, reason_group=group, reason_by=by, reason_at=at_us, comment=comment))
     return get(conn, event_id)
+
+
+def delete(conn: sa.Connection, event_id: int) -> None:
+    conn.execute(T.delete().where(T.c.id == event_id))
+
+
+def mark_micro(conn: sa.Connection, event_ids: list[int], micro: bool) -> None:
+    if event_ids:
+        conn.execute(T.update().where(T.c.id.in_(event_ids)).values(micro=micro))
