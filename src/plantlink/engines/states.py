@@ -93,12 +93,13 @@ class _Input:
 
 
 class _Machine:
-    def __init__(self, path: str, rules: StateRules, planned: PlannedLike | None):
+    def __init__(self, path: str, rules: StateRules, edges: _Edges | None):
         self.path = path
         self.site, area, line, _ = path.split("/")
         self.line = f"{self.site}/{area}/{line}"
         self.rules = rules
-        self.planned = planned
+        self.edges = edges
+        self.planned = None if edges is None else edges.planned
         self.window_us = round(rules.window * 1e6)
         self.state_map: dict[int, str] = dict(rules.state_map) if rules.state_map else dict(enumerate(STATES))
         self.inputs = {role: _Input() for role in _ROLES if getattr(rules, role)}
@@ -161,13 +162,8 @@ class _Machine:
             for base in (cnt.changed_us, cnt.first_us):
                 if base is not None:
                     out.add(base + self.window_us)
-        if self.planned is not None and hi > lo:
-            for s, e in self.planned.planned(lo, hi + 1):
-                out.update((s, e))
-            for t in (lo, hi):
-                span = self.planned.shift_at(t)
-                if span is not None:
-                    out.update((int(span.start_us), int(span.end_us)))
+        if self.edges is not None and hi > lo:
+            out.update(self.edges.between(lo, hi))
         return sorted(x for x in out if lo < x <= hi)
 
     def apply(self, role: str, value: float | str | None, quality: int, t: int) -> None:
@@ -186,6 +182,28 @@ class _Machine:
         inp.value = value
 
 
+class _Edges:
+    """Planned-time and shift edges near (lo, hi] of one site's calendar, remembered for the last question:
+    every machine of the site asks the same one on each tick."""
+
+    def __init__(self, planned: PlannedLike):
+        self.planned = planned
+        self._last: tuple[int, int, tuple[int, ...]] | None = None
+
+    def between(self, lo: int, hi: int) -> tuple[int, ...]:
+        if self._last is not None and self._last[:2] == (lo, hi):
+            return self._last[2]
+        out: set[int] = set()
+        for s, e in self.planned.planned(lo, hi + 1):
+            out.update((s, e))
+        for t in (lo, hi):
+            span = self.planned.shift_at(t)
+            if span is not None:
+                out.update((int(span.start_us), int(span.end_us)))
+        self._last = (lo, hi, tuple(sorted(out)))
+        return self._last[2]
+
+
 def _usable(inp: _Input) -> bool:
     return inp.good and inp.value is not None
 
@@ -200,9 +218,10 @@ class StateEngine:
         self.now = now
         self.heartbeat_us = round(heartbeat_s * 1e6)
         self.machines: dict[str, _Machine] = {}
+        edges = {site: _Edges(planned) for site, planned in planned_by_site.items()}
         for path, m in plant.machines():
             if m.states is not None:
-                self.machines[path] = _Machine(path, m.states, planned_by_site.get(path.split("/")[0]))
+                self.machines[path] = _Machine(path, m.states, edges.get(path.split("/")[0]))
         self.listeners: list[Listener] = []
         self.errors = 0
         self._ids_src: Mapping[str, int] | None = None
