@@ -3,7 +3,10 @@
 One supervisor task owns the connection: it connects, starts one poll loop per poll period, and when the
 connection is lost (closed by the device, a request timing out) it stops the loops, marks every point
 BAD once, and reconnects with exponential back-off (``reconnect_min`` doubling up to ``reconnect_max``).
-Health goes RECONNECTING at the first failure and DOWN after ``DOWN_AFTER`` failures in a row.
+Health goes RECONNECTING at the first failure and DOWN after ``DOWN_AFTER`` failures in a row; it is
+CONNECTED once the device answers a request (a TCP accept alone does not count: a device that accepts but
+never answers keeps timing out and goes DOWN). Requests time out after the device's ``timeout``
+(no retries), which counts as a lost connection.
 
 A Modbus exception response (illegal address, device failure, ...) is not a lost connection: the
 points of that block are BAD with the exception named in ``health.last_error``; the rest keeps flowing.
