@@ -167,3 +167,13 @@ def test_pareto_counts_open_stops_up_to_the_range_end(store: Store) -> None:
     _event(store, M1, L1, 100, None, "faulted")
     p = store.pareto("machine", 0, 160 * S)
     assert [(r.key, r.count, r.duration_s) for r in p.rows] == [(M1, 1, 60.0)]
+
+
+def test_the_migrations_build_exactly_the_declared_tables(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from plantlink.store.tables import metadata
+
+    with store.engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), metadata) == []
