@@ -34,6 +34,8 @@ def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("asyncua", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+    # the simulator's loopback OPC UA server runs without security on purpose; don't warn about it
+    logging.getLogger("asyncua.server.server").setLevel(logging.ERROR)
 
 
 def _load(file: Path):  # type: ignore[no-untyped-def]

@@ -92,6 +92,8 @@ class Runtime:
         self.connectors: dict[str, Connector] = {}
         self.tag_ids: dict[str, int] = {}
         self.started_at: float | None = None
+        #: Each device's status as it was when stop() began (after stop they all read "stopped").
+        self._final_states: dict[str, str] = {}
 
     @property
     def historian_path(self) -> Path:
@@ -127,6 +129,7 @@ class Runtime:
         return out
 
     async def stop(self) -> None:
+        self._final_states = {dev: c.health.state.value for dev, c in self.connectors.items()}
         for conn in self.connectors.values():
             try:
                 await conn.stop()
@@ -137,14 +140,18 @@ class Runtime:
         if self.historian is not None:
             await asyncio.to_thread(self.historian.close)
 
+    def _connector_status(self, dev_id: str, conn: Connector) -> dict[str, Any]:
+        out = conn.health.to_dict()
+        if dev_id in self._final_states:  # after stop: report how the device was doing, not "stopped"
+            out["status"] = self._final_states[dev_id]
+        return out
+
     def status(self) -> dict[str, Any]:
         h = self.historian
         return {
             "tags": len(self.plant.tags),
             "samples_stored": h.samples_stored if h is not None else 0,
-            "connectors": {
-                dev_id: {"samples": c.health.samples, **c.health.to_dict()} for dev_id, c in self.connectors.items()
-            },
+            "connectors": {dev_id: self._connector_status(dev_id, c) for dev_id, c in self.connectors.items()},
             "historian": str(self.historian_path),
             "historian_status": {
                 "backend": self.historian_backend,
