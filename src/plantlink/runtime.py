@@ -17,8 +17,12 @@ from typing import Any
 from plantlink import plugins
 from plantlink.bus import Bus, InProcBus, Subscription
 from plantlink.connectors.base import Connector, ConnectorPlugin, Point
+from plantlink.engines.calendar import PlannedTime
+from plantlink.engines.downtime import DowntimeEngine
+from plantlink.engines.states import StateEngine
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
 from plantlink.model import Plant
+from plantlink.store import Store, default_url
 
 log = logging.getLogger("plantlink.runtime")
 
@@ -81,12 +85,19 @@ class Runtime:
         historian: str = "duckdb",
         bus: Bus | None = None,
         flush_interval: float = 1.0,
+        store_url: str | None = None,
     ):
         self.plant = plant
         self.data_dir = Path(data_dir)
         self.historian_backend = historian
         self.bus: Bus = bus or InProcBus()
         self.flush_interval = flush_interval
+        self.store_url = store_url or default_url(self.data_dir)
+        self.store: Store | None = None
+        self.states: StateEngine | None = None
+        self.downtime: DowntimeEngine | None = None
+        self._engine_tasks: list[asyncio.Task[None]] = []
+        self._engine_subs: list[Subscription] = []
         self.historian: Historian | None = None
         self.writer: HistorianWriter | None = None
         self.connectors: dict[str, Connector] = {}
@@ -108,11 +119,35 @@ class Runtime:
         self.tag_ids = self.historian.register_tags(metas)
         self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval)
         self.writer.start()
+        await self._start_engines()
         self.connectors = self._build_connectors()
         for conn in self.connectors.values():
             await conn.start()
         self.started_at = time.time()
         log.info("running %d tags on %d devices", len(self.plant.tags), len(self.connectors))
+
+    async def _start_engines(self) -> None:
+        """The relational store, then machine states and downtime (fed by a lossless bus subscription)."""
+        self.store = await asyncio.to_thread(Store.open, self.store_url)
+        planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites}
+        self.states = StateEngine(self.plant, self.store, planned)
+        self.downtime = DowntimeEngine(self.plant, self.store)
+        self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
+        self.states.start()
+        sub = self.bus.subscribe("states")
+        self._engine_tasks = [asyncio.create_task(self.states.run(sub, self.tag_ids))]
+        self._engine_subs = [sub]
+
+    async def _stop_engines(self) -> None:
+        for sub in self._engine_subs:
+            sub.close()
+        for task in self._engine_tasks:
+            try:
+                await task
+            except Exception:
+                log.exception("an engine did not stop cleanly")
+        if self.store is not None:
+            self.store.close()
 
     def _build_connectors(self) -> dict[str, Connector]:
         out: dict[str, Connector] = {}
@@ -135,6 +170,7 @@ class Runtime:
                 await conn.stop()
             except Exception:
                 log.exception("connector %s did not stop cleanly", conn.device_id)
+        await self._stop_engines()
         if self.writer is not None:
             await self.writer.stop()
         if self.historian is not None:
