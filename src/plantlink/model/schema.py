@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plantlink.model.alarms import AlarmDef
+from plantlink.model.control import WriteSpec
 from plantlink.model.production import Calendar, Costs, Downtime, Production, StateRules
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import Name
@@ -55,6 +57,9 @@ class Tag(Strict):
     deadband: float = Field(default=0.0, ge=0)
     source: SourceRef
     writable: bool = False
+    #: Limits, role and interlocks of writes (control path); only for writable tags.
+    control: WriteSpec | None = None
+    alarms: list[AlarmDef] = Field(default_factory=list)
 
 
 class Machine(Strict):
