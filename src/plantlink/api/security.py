@@ -1,0 +1,64 @@
+"""The security seam of the API: who is calling (a ``Principal``) and what they may do.
+
+Authentication (sessions, API tokens) happens in middleware that sets ``request.state.principal`` (see
+``plantlink.auth``). Every route depends on ``current_principal`` (401 when nobody is authenticated) and
+checks the site it acts on with ``authorize`` (403 when the role is too low or the site is not theirs).
+Deny by default: a route that forgets to ask has no principal and fails closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import Request, WebSocket
+
+from plantlink.api.errors import ApiError
+
+Role = Literal["viewer", "operator", "engineer", "admin"]
+ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "engineer": 2, "admin": 3}
+ALL_SITES = "*"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user or API token, with a role per site (``*`` = every site)."""
+
+    name: str
+    roles: dict[str, Role] = field(default_factory=dict)
+    kind: Literal["session", "token"] = "session"
+    token_id: str | None = None
+
+    def role_at(self, site: str) -> Role | None:
+        return self.roles.get(site) or self.roles.get(ALL_SITES)
+
+    def can(self, site: str, role: Role) -> bool:
+        have = self.role_at(site)
+        return have is not None and ROLE_RANK[have] >= ROLE_RANK[role]
+
+    def sites(self, known: list[str], role: Role = "viewer") -> list[str]:
+        """The sites among ``known`` where this principal has at least ``role``."""
+        return [s for s in known if self.can(s, role)]
+
+
+def _principal_of(conn: Request | WebSocket) -> Principal:
+    principal = getattr(conn.state, "principal", None)
+    if not isinstance(principal, Principal):
+        raise ApiError(401, "unauthenticated", "log in or send an API token (Authorization: Bearer ...)")
+    return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller, or 401."""
+    return _principal_of(request)
+
+
+async def ws_principal(websocket: WebSocket) -> Principal:
+    """The caller of a WebSocket, or 401 (the socket is closed with code 4401)."""
+    return _principal_of(websocket)
+
+
+def authorize(principal: Principal, site: str, role: Role = "viewer") -> None:
+    """403 unless ``principal`` has at least ``role`` at ``site``."""
+    if not principal.can(site, role):
+        raise ApiError(403, "forbidden", f"{role} rights at site {site!r} are needed", field="site")
