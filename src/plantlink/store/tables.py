@@ -52,3 +52,4 @@ meta = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+from plantlink.store import auth_tables as _auth_tables  # noqa: E402,F401  (identity and audit tables)
