@@ -53,3 +53,4 @@ meta = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 from plantlink.store import auth_tables as _auth_tables  # noqa: E402,F401  (identity and audit tables)
+from plantlink.store import alarm_tables as _alarm_tables  # noqa: E402,F401  (alarm journal, states, deliveries)
