@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, W
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
 from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
-from plantlink.historian.duckdb.writer import write_chunks
+from plantlink.historian.duckdb.writer import insert, write_chunks
 from plantlink.samples import is_text
 
 TEXT_TYPES = frozenset({"string", "text", "str"})
@@ -29,8 +30,10 @@ class DuckDBHistorian(Historian):
     """Embedded historian on one DuckDB file.
 
     ``write`` buffers batches (the latest-value cache updates at once) and flushes when ``flush_rows`` rows
-    are buffered, on ``flush()`` and on ``close()``. Queries see flushed data. Safe for one writer thread
-    plus any number of reader threads: each thread queries through its own DuckDB cursor.
+    are buffered (in a worker thread when ``background_flush``: DuckDB works while the writer goes on; a
+    second full buffer waits for the first flush), on ``flush()`` and on ``close()``. Queries see flushed
+    data. A failed background flush keeps its samples buffered and raises from the next ``write``.
+    Safe for one writer thread plus any number of reader threads: each thread queries through its own cursor.
     ``latest()`` returns ``tag_id, ts, value, quality, text``: ``value`` for numeric tags, ``text`` for text tags.
     """
 
@@ -40,6 +43,7 @@ class DuckDBHistorian(Historian):
         retention: Retention | None = None,
         *,
         flush_rows: int = 2_000_000,
+        background_flush: bool = True,
         threads: int | None = None,
         memory_limit: str | None = None,
     ):
@@ -48,6 +52,9 @@ class DuckDBHistorian(Historian):
         self.path = Path(path)
         self.retention = retention or Retention()
         self.flush_rows = flush_rows
+        self._background = background_flush
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future[int] | None = None
         self._config: dict[str, Any] = {}
         if threads:
             self._config["threads"] = threads
@@ -95,8 +102,12 @@ class DuckDBHistorian(Historian):
             if self._con is None:
                 return
             try:
+                self._wait_pending()
                 self.flush()
             finally:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=True)
+                    self._executor = None
                 with self._state_lock:
                     for cur in self._cursors:
                         cur.close()
@@ -143,7 +154,7 @@ class DuckDBHistorian(Historian):
             next_id = max(ids.values(), default=0) + 1
             rows = [(next_id + i, t.path, t.unit, t.type) for i, t in enumerate(new)]
             if rows:
-                con.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", rows)
+                insert(con, "tags", pa.table(list(zip(*rows, strict=True)), names=["tag_id", "path", "unit", "type"]))
                 with self._state_lock:
                     self._types.update({r[0]: r[3] for r in rows})
                     self._known = _known_mask(self._types)
@@ -170,7 +181,21 @@ class DuckDBHistorian(Historian):
             (self._text_buf if text else self._buf).add(stored)
             full = self._buf.rows >= self.flush_rows
         if full:
+            self._flush_full()
+
+    def _wait_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # re-raises a failed background flush (its samples went back to the buffer)
+
+    def _flush_full(self) -> None:
+        if not self._background:
             self.flush()
+            return
+        self._wait_pending()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="historian-flush")
+        self._pending = self._executor.submit(self.flush)
 
     def flush(self) -> int:
         with self._write_lock:
