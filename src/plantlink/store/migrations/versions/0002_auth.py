@@ -69,12 +69,13 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
     )
     op.create_index("ix_audit_log_ts", "audit_log", ["ts_us"])
-    op.create_table(
+    head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("last_id", sa.BigInteger, nullable=False),
         sa.Column("last_hash", sa.String(64), nullable=False),
     )
+    op.bulk_insert(head, [{"id": 1, "last_id": 0, "last_hash": "0" * 64}])
 
 
 def downgrade() -> None:

@@ -1,0 +1,24 @@
+"""The audit trail: append-only, hash-chained records of who did what, where (logins, user and token changes,
+control writes, configuration reloads, alarm actions).
+
+    log = AuditLog(store.engine)
+    log.record("control.write", actor="alice", site="windsor", target="windsor/.../setpoint", details={...})
+    log.verify()            # VerifyResult(ok, checked, first_bad_id, reason)
+    log.query(kind="auth.", site="windsor")
+    log.export_csv(actor="alice")   # generator of CSV lines
+"""
+
+from plantlink.audit.export import csv_lines, safe_cell
+from plantlink.audit.log import GENESIS, AuditError, AuditLog, AuditRecord, VerifyResult, canonical, row_hash
+
+__all__ = [
+    "GENESIS",
+    "AuditError",
+    "AuditLog",
+    "AuditRecord",
+    "VerifyResult",
+    "canonical",
+    "csv_lines",
+    "row_hash",
+    "safe_cell",
+]

@@ -1,0 +1,126 @@
+"""``AuthMiddleware``: authenticate every HTTP and WebSocket request; deny by default.
+
+Credentials: ``Authorization: Bearer plk_...`` (API tokens, exempt from CSRF) or the session cookie (browser;
+state-changing methods need the ``X-CSRF-Token`` header, WebSockets a same-origin ``Origin``). The principal is
+put in ``scope["state"]["principal"]`` (= ``request.state.principal`` / ``websocket.state.principal``). A request
+without a valid credential reaches only the public paths; anything else gets 401 (JSON envelope) or, for a
+browser page (``Accept: text/html``), a redirect to ``/login``; a WebSocket is closed with code 4401.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from plantlink.api.errors import envelope
+from plantlink.api.security import Principal
+from plantlink.auth.service import AuthService
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+LOGIN_PATH = "/login"
+LOGIN_API = "/api/v1/auth/login"
+#: (method, path) reachable without credentials
+PUBLIC: frozenset[tuple[str, str]] = frozenset({
+    ("GET", LOGIN_PATH), ("HEAD", LOGIN_PATH), ("POST", LOGIN_PATH), ("POST", LOGIN_API),
+    ("GET", "/healthz"), ("HEAD", "/healthz"),
+})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    principal: Principal | None
+    session_secret: str | None = None
+    status: int = 401
+    code: str = "unauthenticated"
+    message: str = "log in or send an API token (Authorization: Bearer ...)"
+
+
+def bearer_of(conn: HTTPConnection) -> str | None:
+    value = conn.headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, credential = value.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """No Origin header (not a browser cross-site request), or an Origin whose host:port is this server's."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    host = conn.headers.get("host", "")
+    return origin != "null" and urlsplit(origin).netloc.lower() == host.lower()
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, service: AuthService, public: Iterable[tuple[str, str]] = ()):
+        self.app = app
+        self.service = service
+        self.public = PUBLIC | frozenset((m.upper(), p) for m, p in public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        state = scope.setdefault("state", {})
+        state.pop("principal", None)
+        outcome = await self._authenticate(conn, scope["type"] == "websocket")
+        method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+        if outcome.principal is not None:
+            state["principal"] = outcome.principal
+            state["session_secret"] = outcome.session_secret
+        elif (method, scope["path"]) not in self.public:
+            await self._deny(conn, outcome, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, conn: HTTPConnection, websocket: bool) -> Outcome:
+        bearer = bearer_of(conn)
+        if bearer is not None:
+            principal = await run_in_threadpool(self.service.token_principal, bearer) if bearer else None
+            if principal is None:
+                return Outcome(None, code="invalid_token", message="the API token is invalid, expired or revoked")
+            return Outcome(principal)
+        secret = conn.cookies.get(self.service.settings.cookie_name)
+        if not secret:
+            return Outcome(None)
+        principal = await run_in_threadpool(self.service.session_principal, secret)
+        if principal is None:
+            return Outcome(None, message="the session has ended; log in again")
+        if websocket and not same_origin(conn):
+            return Outcome(None, status=403, code="cross_origin", message="cross-origin WebSocket refused")
+        if not websocket and conn.scope["method"] not in SAFE_METHODS:
+            header = conn.headers.get(self.service.settings.csrf_header)
+            if not self.service.check_csrf(secret, header):
+                return Outcome(None, status=403, code="csrf",
+                               message=f"missing or wrong CSRF token (send the {self.service.settings.csrf_header} "
+                                       "header with the token from login or /api/v1/auth/me)")
+        return Outcome(principal, secret)
+
+    async def _deny(self, conn: HTTPConnection, outcome: Outcome, scope: Scope, receive: Receive,
+                    send: Send) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 4403 if outcome.status == 403 else 4401,
+                        "reason": outcome.code})
+            return
+        response: Response
+        wants_html = "text/html" in conn.headers.get("accept", "")
+        if outcome.status == 401 and wants_html and not scope["path"].startswith("/api/"):
+            target = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope["query_string"] else "")
+            response = RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
+        else:
+            response = envelope(outcome.status, outcome.code, outcome.message)
+            if outcome.status == 401:
+                response.headers["www-authenticate"] = 'Bearer realm="plantlink"'
+        await response(scope, receive, send)

@@ -1,0 +1,138 @@
+"""Login, logout and "who am I" routes, the /login page, and ``install_auth(app, service)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from plantlink.api.errors import ApiError, envelope
+from plantlink.api.security import Principal, current_principal
+from plantlink.auth.errors import AuthFailed, LockedOut
+from plantlink.auth.middleware import LOGIN_API, LOGIN_PATH, AuthMiddleware, same_origin
+from plantlink.auth.page import CSP, login_page, safe_next
+from plantlink.auth.records import NewSession
+from plantlink.auth.service import AuthService
+
+MAX_FORM_BYTES = 8192
+
+
+class LoginBody(BaseModel):
+    user: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _secure(service: AuthService, request: Request) -> bool:
+    forced = service.settings.secure_cookies
+    return forced if forced is not None else request.url.scheme == "https"
+
+
+def set_session_cookies(response: Response, service: AuthService, request: Request, session: NewSession) -> None:
+    """Session cookie: HttpOnly, SameSite=Strict, Secure over HTTPS. CSRF cookie: readable by the page's script
+    (to echo in the X-CSRF-Token header), same flags otherwise."""
+    s, secure = service.settings, _secure(service, request)
+    age = int(s.session_ttl_s)
+    response.set_cookie(s.cookie_name, session.secret, max_age=age, path="/", secure=secure, httponly=True,
+                        samesite="strict")
+    response.set_cookie(s.csrf_cookie_name, session.csrf, max_age=age, path="/", secure=secure, httponly=False,
+                        samesite="strict")
+
+
+def clear_session_cookies(response: Response, service: AuthService, request: Request) -> None:
+    secure = _secure(service, request)
+    for name, http_only in ((service.settings.cookie_name, True), (service.settings.csrf_cookie_name, False)):
+        response.delete_cookie(name, path="/", secure=secure, httponly=http_only, samesite="strict")
+
+
+def _me(principal: Principal, service: AuthService, request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {"user": principal.name, "kind": principal.kind, "roles": dict(principal.roles)}
+    if principal.kind == "token":
+        body["token_id"] = principal.token_id
+    secret = getattr(request.state, "session_secret", None)
+    if principal.kind == "session" and secret:
+        body["csrf_token"] = service.csrf_token(secret)
+    return body
+
+
+async def _login(service: AuthService, request: Request, user: str, password: str) -> NewSession:
+    if not same_origin(request):
+        raise ApiError(403, "cross_origin", "log in from this server's own login page")
+    return await run_in_threadpool(service.login, user, password, _client(request))
+
+
+def auth_router(service: AuthService) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(LOGIN_API, tags=["auth"], summary="Log in: sets the session cookie, returns the CSRF token")
+    async def login(body: LoginBody, request: Request) -> Response:
+        try:
+            session = await _login(service, request, body.user, body.password)
+        except LockedOut as exc:
+            resp = envelope(429, "locked", str(exc))
+            resp.headers["retry-after"] = str(exc.retry_after)
+            return resp
+        except AuthFailed as exc:
+            return envelope(401, "bad_credentials", str(exc))
+        resp = JSONResponse({"user": session.user.name, "roles": dict(session.user.roles),
+                             "csrf_token": session.csrf, "expires_us": session.expires_us})
+        set_session_cookies(resp, service, request, session)
+        return resp
+
+    @router.post("/api/v1/auth/logout", tags=["auth"], summary="End this browser session")
+    async def logout(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+        secret = getattr(request.state, "session_secret", None)
+        if secret:
+            await run_in_threadpool(service.logout, secret, principal.name)
+        resp = JSONResponse({"ok": True})
+        clear_session_cookies(resp, service, request)
+        return resp
+
+    @router.get("/api/v1/auth/me", tags=["auth"], summary="Who is calling, with which roles per site")
+    async def me(request: Request, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+        return _me(principal, service, request)
+
+    @router.get(LOGIN_PATH, include_in_schema=False)
+    async def page(request: Request) -> HTMLResponse:
+        return _html(login_page(next_path=request.query_params.get("next", "/")))
+
+    @router.post(LOGIN_PATH, include_in_schema=False)
+    async def form_login(request: Request) -> Response:
+        body = await request.body()
+        form = {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace")).items()}
+        user, password, nxt = form.get("user", ""), form.get("password", ""), safe_next(form.get("next"))
+        try:
+            if not user or not password:
+                raise AuthFailed()
+            session = await _login(service, request, user[:100], password[:1024])
+        except (AuthFailed, LockedOut, ApiError) as exc:
+            status = 429 if isinstance(exc, LockedOut) else 403 if isinstance(exc, ApiError) else 401
+            return _html(login_page(str(exc), user, nxt), status)
+        resp = RedirectResponse(nxt, status_code=303)
+        set_session_cookies(resp, service, request, session)
+        return resp
+
+    return router
+
+
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status, headers={"content-security-policy": CSP, "x-frame-options": "DENY",
+                                               "cache-control": "no-store", "referrer-policy": "same-origin"})
+
+
+def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str, str]] = ()) -> None:
+    """Authenticate every request of ``app`` (deny by default), add the auth routes and the /login page, and
+    expose the service as ``app.state.auth`` and the audit log as ``app.state.audit``. ``public`` adds
+    (METHOD, path) pairs reachable without credentials."""
+    app.add_middleware(AuthMiddleware, service=service, public=tuple(public))
+    app.include_router(auth_router(service))
+    app.state.auth = service
+    app.state.audit = service.audit
