@@ -34,6 +34,8 @@ from plantlink.model.production import Weekday, _clock
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import Duration, Name, PositiveDuration
 
+_ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 
 class Smtp(Strict):
     host: str = Field(min_length=1)
@@ -82,7 +84,7 @@ class OnCall(Strict):
 
     site: Name
     name: Name
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
+    days: list[Weekday] = Field(default_factory=lambda: list(_ALL_DAYS))
     start: time
     end: time
     targets: list[Name] = Field(min_length=1)

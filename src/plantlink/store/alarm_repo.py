@@ -120,9 +120,11 @@ class AlarmStore:
 
     def activations(self, start_us: int, end_us: int,
                     sites: Sequence[str] | None = None) -> list[tuple[str, str, int, str]]:
-        """(alarm, site, ts_us, priority) of every annunciated activation in [start_us, end_us), oldest first."""
+        """(alarm, site, ts_us, priority) of every annunciation (a transition into ``unack_active``: activated,
+        or released from shelved / suppressed / out of service while active) in [start_us, end_us)."""
         q = sa.select(J.c.alarm, J.c.site, J.c.ts_us, J.c.priority).where(
-            J.c.event == "activate", J.c.ts_us >= start_us, J.c.ts_us < end_us)
+            J.c.to_state == "unack_active", J.c.from_state != "unack_active", J.c.ts_us >= start_us,
+            J.c.ts_us < end_us)
         if sites is not None:
             q = q.where(J.c.site.in_(list(sites)))
         with self.engine.connect() as c:

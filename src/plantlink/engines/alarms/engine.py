@@ -1,0 +1,375 @@
+"""The alarm engine: vectorised conditions (``evaluate``), the ISA-18.2 state machine (``isa``) for the few
+alarms that change, a journal of every transition and each alarm's state in the relational store.
+
+Runtime wiring (like ``StateEngine.run``)::
+
+    alarms = AlarmEngine(plant, AlarmStore(store.engine))
+    alarms.attach(states)                 # suppression by design follows machine states
+    alarms.start()                        # restores active / acknowledged / shelved alarms
+    task = asyncio.create_task(alarms.run(bus.subscribe("alarms"), tag_ids))   # lossless subscription
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from plantlink.engines.alarms import isa
+from plantlink.engines.alarms.compiled import AlarmInfo, Compiled, TagIndex, compile_alarms, plant_alarms
+from plantlink.engines.alarms.evaluate import Changes, Evaluator
+from plantlink.samples import now_us
+from plantlink.store.alarm_repo import AlarmStore, JournalEntry, SavedState
+
+if TYPE_CHECKING:
+    from plantlink.bus import Subscription
+
+log = logging.getLogger("plantlink.engines.alarms")
+
+_STATE_CODE = {s: i for i, s in enumerate(isa.STATES)}
+_MAX_PENDING = 200_000
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    """A transition, as told to listeners (notifications, live views)."""
+
+    key: str
+    tag: str
+    site: str
+    machine: str
+    priority: str
+    event: str
+    from_state: str
+    to_state: str
+    ts_us: int
+    actor: str
+    value: float | None
+    message: str
+    response: str
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    """One alarm as the API shows it."""
+
+    key: str
+    name: str
+    tag: str
+    site: str
+    machine: str
+    type: str
+    priority: str
+    state: str
+    active: bool
+    since_us: int
+    activated_us: int | None
+    shelved_until_us: int | None
+    shelve_reason: str | None
+    message: str
+    response: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Listener = Callable[[AlarmEvent], None]
+
+
+class AlarmEngine:
+    def __init__(self, plant: Any = None, store: AlarmStore | None = None, *, compiled: Compiled | None = None,
+                 now: Callable[[], int] = now_us):
+        self.c = compiled if compiled is not None else compile_alarms(plant_alarms(plant))
+        self.store = store
+        self.now = now
+        self.ev = Evaluator(self.c)
+        n = self.c.size
+        self.state = np.zeros(n, dtype=np.int8)  # code in isa.STATES
+        self.since = np.zeros(n, dtype=np.int64)
+        self.activated = np.full(n, -1, dtype=np.int64)
+        self.by_key = {info.key: info for info in self.c.infos}
+        self.shelved: dict[int, tuple[int, str, str]] = {}  # index -> (until_us, reason, by)
+        self.machine_states: dict[str, str] = {}
+        self._by_machine: dict[str, list[AlarmInfo]] = {}
+        for info in self.c.infos:
+            if info.defn.suppress_when_state:
+                self._by_machine.setdefault(info.machine, []).append(info)
+        self.listeners: list[Listener] = []
+        self.errors = 0
+        self.journaled = 0
+        self._pending: list[JournalEntry] = []
+        self._dirty: set[int] = set()
+        self._ids_src: Mapping[str, int] | None = None
+        self._started = False
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def start(self, now_us: int | None = None) -> int:
+        """Restore the saved states (active, acknowledged, shelved, out of service). Returns how many."""
+        t = self.now() if now_us is None else now_us
+        saved = self.store.saved_states() if self.store is not None else []
+        restored = 0
+        for s in saved:
+            info = self.by_key.get(s.alarm)
+            if info is None or s.state not in _STATE_CODE:
+                continue
+            i = info.index
+            self.state[i] = _STATE_CODE[s.state]
+            self.since[i] = s.since_us
+            self.activated[i] = -1 if s.activated_us is None else s.activated_us
+            if s.shelved_until_us is not None:
+                self.shelved[i] = (s.shelved_until_us, s.shelve_reason or "", s.by or "")
+            self.ev.restore(i, s.active, t)
+            restored += 1
+        self._started = True
+        return restored
+
+    def add_listener(self, fn: Listener) -> None:
+        self.listeners.append(fn)
+
+    def attach(self, states: Any) -> None:
+        """Follow machine states (a ``StateEngine``) for suppression by design."""
+        states.add_listener(self.on_machine_state)
+
+    # -- input ------------------------------------------------------------------------------------------
+    def bind(self, tag_ids: Mapping[str, int]) -> None:
+        self.ev.index = TagIndex.build(self.c, tag_ids)
+        self._ids_src = tag_ids
+        for path in self.ev.index.missing:
+            log.warning("alarms: no tag id for %s; its alarms are never evaluated", path)
+
+    def feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
+        """Evaluate every alarm on ``batch``; returns the number of condition changes."""
+        if not self._started:
+            self.start()
+        if tag_ids is not self._ids_src:
+            self.bind(tag_ids)
+        if batch.num_rows == 0 or self.c.size == 0 or pa.types.is_string(batch.schema.field("value").type):
+            return 0
+        ids = batch.column("tag_id").to_numpy(zero_copy_only=False)
+        ts = batch.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        vals = batch.column("value").to_numpy(zero_copy_only=False)
+        qual = batch.column("quality").to_numpy(zero_copy_only=False)
+        changes = self.ev.process(ids, ts, vals, qual)
+        self._apply(changes)
+        self.flush()
+        return len(changes)
+
+    def tick(self, now_us: int | None = None) -> int:
+        """Delays that ran out by wall time, shelves that expired. Call about once a second."""
+        t = self.now() if now_us is None else now_us
+        if self.ev.index is None:
+            return 0
+        changes = self.ev.advance(t)
+        self._apply(changes)
+        for i, (until, _, _) in sorted(self.shelved.items()):
+            if until <= t:
+                self._release(i, max(until, int(self.since[i])), "unshelve", "system", "shelve time ran out")
+        self.flush()
+        return len(changes)
+
+    def _apply(self, ch: Changes) -> None:
+        for i, t, a, v in zip(ch.index.tolist(), ch.ts_us.tolist(), ch.active.tolist(), ch.value.tolist(),
+                              strict=True):
+            info = self.c.infos[i]
+            cur = isa.STATES[self.state[i]]
+            step = isa.on_condition(cur, a, info.defn.latched)
+            if a:
+                self.activated[i] = t
+            if step is None:
+                self._dirty.add(i)  # the condition is saved even when nothing is annunciated
+                continue
+            self._move(i, step[0], step[1], t, "system", None, None if v != v else v)
+
+    # -- operator actions -------------------------------------------------------------------------------
+    def info(self, key: str) -> AlarmInfo:
+        info = self.by_key.get(key)
+        if info is None:
+            raise isa.AlarmActionError(f"no alarm {key!r}", 404, key)
+        return info
+
+    def acknowledge(self, keys: Sequence[str], actor: str, comment: str | None = None,
+                    now_us: int | None = None) -> list[str]:
+        """Acknowledge (or reset, when latched) every alarm of ``keys``; all or none: the first alarm that
+        cannot be acknowledged raises AlarmActionError and nothing changes. Returns the new states."""
+        t = self.now() if now_us is None else now_us
+        infos = [self.info(k) for k in keys]
+        news = [isa.on_ack(isa.STATES[self.state[f.index]], bool(self.ev.active[f.index]), f.key) for f in infos]
+        for f, new in zip(infos, news, strict=True):
+            self._move(f.index, new, "ack", t, actor, comment, None)
+        self.flush()
+        return news
+
+    def shelve(self, key: str, until_us: int, reason: str, actor: str, now_us: int | None = None) -> None:
+        t = self.now() if now_us is None else now_us
+        f = self.info(key)
+        if not reason.strip():
+            raise isa.AlarmActionError("shelving needs a reason", 422, key)
+        if until_us <= t:
+            raise isa.AlarmActionError("shelve until a time in the future", 422, key)
+        cur = isa.STATES[self.state[f.index]]
+        if cur == isa.OOS:
+            raise isa.AlarmActionError(f"alarm {key} is out of service: it cannot be shelved", 409, key)
+        self.shelved[f.index] = (until_us, reason, actor)
+        self._move(f.index, isa.SHELVED, "shelve", t, actor, reason, None)
+        self.flush()
+
+    def unshelve(self, key: str, actor: str, comment: str | None = None, now_us: int | None = None) -> str:
+        f = self.info(key)
+        if f.index not in self.shelved:
+            raise isa.AlarmActionError(f"alarm {key} is not shelved", 409, key)
+        new = self._release(f.index, self.now() if now_us is None else now_us, "unshelve", actor, comment)
+        self.flush()
+        return new
+
+    def set_out_of_service(self, key: str, out: bool, actor: str, comment: str | None = None,
+                           now_us: int | None = None) -> str:
+        t = self.now() if now_us is None else now_us
+        f = self.info(key)
+        cur = isa.STATES[self.state[f.index]]
+        if out == (cur == isa.OOS):
+            raise isa.AlarmActionError(f"alarm {key} is {'already' if out else 'not'} out of service", 409, key)
+        if out:
+            self.shelved.pop(f.index, None)
+            self._move(f.index, isa.OOS, "out_of_service", t, actor, comment, None)
+            new = isa.OOS
+        else:
+            new = self._release(f.index, t, "in_service", actor, comment)
+        self.flush()
+        return new
+
+    def _release(self, i: int, t: int, event: str, actor: str, comment: str | None) -> str:
+        self.shelved.pop(i, None)
+        new, _ = isa.released(bool(self.ev.active[i]), self._suppressed(i))
+        self._move(i, new, event, t, actor, comment, None)  # into unack_active when the condition is there
+        return new
+
+    # -- suppression by design -------------------------------------------------------------------------
+    def _suppressed(self, i: int) -> bool:
+        info = self.c.infos[i]
+        when = info.defn.suppress_when_state
+        return bool(when) and self.machine_states.get(info.machine) in when
+
+    def on_machine_state(self, change: Any) -> None:
+        """A ``StateChange``: suppress or release the alarms of that machine that depend on its state."""
+        self.machine_states[change.machine] = change.state
+        for info in self._by_machine.get(change.machine, ()):
+            i, cur = info.index, isa.STATES[self.state[info.index]]
+            if cur in (isa.OOS, isa.SHELVED):
+                continue
+            if self._suppressed(i) and cur != isa.SUPPRESSED:
+                self._move(i, isa.SUPPRESSED, "suppress", change.since_us, "system", change.state, None)
+            elif not self._suppressed(i) and cur == isa.SUPPRESSED:
+                self._release(i, change.since_us, "unsuppress", "system", change.state)
+        self.flush()
+
+    # -- transitions, journal ---------------------------------------------------------------------------
+    def _move(self, i: int, new: str, event: str, t: int, actor: str, comment: str | None,
+              value: float | None) -> None:
+        info = self.c.infos[i]
+        old = isa.STATES[self.state[i]]
+        self.state[i] = _STATE_CODE[new]
+        self.since[i] = t
+        self._dirty.add(i)
+        self._pending.append(JournalEntry(info.key, info.site, t, event, old, new, info.priority, actor, comment,
+                                          value))
+        self._tell(i, event, old, new, t, actor, value)
+
+    def _tell(self, i: int, event: str, old: str, new: str, t: int, actor: str, value: float | None) -> None:
+        if not self.listeners:
+            return
+        info = self.c.infos[i]
+        e = AlarmEvent(info.key, info.tag, info.site, info.machine, info.priority, event, old, new, t, actor,
+                       value, info.defn.message, info.defn.response)
+        for fn in self.listeners:
+            try:
+                fn(e)
+            except Exception:
+                self.errors += 1
+                log.exception("an alarm listener failed on %s", e)
+
+    def _saved(self, i: int) -> SavedState:
+        sh = self.shelved.get(i)
+        act = int(self.activated[i])
+        return SavedState(self.c.infos[i].key, isa.STATES[self.state[i]], bool(self.ev.active[i]),
+                          int(self.since[i]), None if act < 0 else act, sh[0] if sh else None,
+                          sh[1] if sh else None, sh[2] if sh else None)
+
+    def flush(self) -> None:
+        """Write pending journal entries and changed states in one transaction (kept for retry on failure)."""
+        if self.store is None or (not self._pending and not self._dirty):
+            self._pending.clear()
+            self._dirty.clear()
+            return
+        states = [self._saved(i) for i in sorted(self._dirty)]
+        try:
+            self.store.record(self._pending, states)
+        except Exception:  # the store being down must not stop alarm processing
+            self.errors += 1
+            log.exception("alarm journal write failed; %d entries kept for retry", len(self._pending))
+            del self._pending[:-_MAX_PENDING]
+            return
+        self.journaled += len(self._pending)
+        self._pending.clear()
+        self._dirty.clear()
+
+    # -- queries ----------------------------------------------------------------------------------------
+    def view(self, i: int) -> AlarmView:
+        info = self.c.infos[i]
+        sh = self.shelved.get(i)
+        act = int(self.activated[i])
+        d = info.defn
+        return AlarmView(info.key, d.name, info.tag, info.site, info.machine, d.type, d.priority,
+                         isa.STATES[self.state[i]], bool(self.ev.active[i]), int(self.since[i]),
+                         None if act < 0 else act, sh[0] if sh else None, sh[1] if sh else None, d.message,
+                         d.response)
+
+    def state_of(self, key: str) -> str:
+        return isa.STATES[self.state[self.info(key).index]]
+
+    def alarms(self, states: Sequence[str] | None = None) -> list[AlarmView]:
+        """Alarms in ``states`` (default: the annunciated ones), found with one vectorised mask."""
+        want = isa.ANNUNCIATED if states is None else set(states)
+        codes = np.array([_STATE_CODE[s] for s in want if s in _STATE_CODE], dtype=np.int8)
+        return [self.view(int(i)) for i in np.flatnonzero(np.isin(self.state, codes))]
+
+    def stale(self, now_us: int, older_than_us: int) -> list[AlarmView]:
+        """Annunciated alarms whose condition has been present longer than ``older_than_us``."""
+        mask = self.ev.active & (self.activated >= 0) & (self.activated < now_us - older_than_us)
+        mask &= np.isin(self.state, [_STATE_CODE[s] for s in isa.ANNUNCIATED])
+        return [self.view(int(i)) for i in np.flatnonzero(mask)]
+
+    # -- wiring -----------------------------------------------------------------------------------------
+    async def run(self, sub: Subscription, tag_ids: Mapping[str, int], tick_interval: float = 1.0) -> None:
+        """Consume ``sub`` (lossless) until it closes, ticking every ``tick_interval`` seconds."""
+        if not self._started:
+            self.start()
+        self.bind(tag_ids)
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(tick_interval)
+                try:
+                    self.tick()
+                except Exception:
+                    self.errors += 1
+                    log.exception("alarm tick failed")
+
+        task = asyncio.create_task(ticker())
+        try:
+            async for batch in sub:
+                try:
+                    self.feed(batch, tag_ids)
+                except Exception:
+                    self.errors += 1
+                    log.exception("alarm engine could not use a batch of %d rows", batch.num_rows)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.flush()
