@@ -1,0 +1,183 @@
+"""Alarm routes under /api/v1/alarms: active list, history, acknowledge, shelve, out of service, performance,
+failed notifications. Reading needs viewer rights at the alarm's site, acting needs operator rights.
+
+The router finds its ``AlarmService`` at ``app.state.alarms`` (or ``app.state.runtime.alarms``). Alarm keys
+(``<tag path>:<alarm name>``) contain slashes, so they travel in query strings and bodies, not in paths.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from plantlink.api.errors import ApiError
+from plantlink.api.security import Principal, authorize, current_principal
+from plantlink.engines.alarms.isa import STATES, AlarmActionError
+from plantlink.engines.alarms.service import AlarmService
+from plantlink.model.alarms import PRIORITIES
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def service(request: Request) -> AlarmService:
+    svc = getattr(request.app.state, "alarms", None)
+    if svc is None:
+        svc = getattr(getattr(request.app.state, "runtime", None), "alarms", None)
+    if not isinstance(svc, AlarmService):
+        raise ApiError(503, "unavailable", "the alarm system is not running")
+    return svc
+
+
+Svc = Annotated[AlarmService, Depends(service)]
+
+
+def _us(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def _sites(svc: AlarmService, who: Principal, site: str | None, role: Literal["viewer", "operator"]) -> list[str]:
+    known = sorted({i.site for i in svc.engine.c.infos})
+    if site is not None:
+        authorize(who, site, role)
+        return [site]
+    return who.sites(known, role)
+
+
+def _act(svc: AlarmService, who: Principal, key: str) -> str:
+    try:
+        site = svc.engine.info(key).site
+    except AlarmActionError as exc:
+        raise ApiError(404, "not_found", str(exc), "alarm") from None
+    authorize(who, site, "operator")
+    return site
+
+
+def _refused(exc: AlarmActionError) -> ApiError:
+    code = {404: "not_found", 409: "conflict", 422: "invalid"}.get(exc.status, "refused")
+    return ApiError(exc.status, code, str(exc), "alarm")
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+_SORTS = {"priority": lambda v: (PRIORITIES.index(v["priority"]), -v["since_us"]),
+          "-time": lambda v: -v["since_us"], "time": lambda v: v["since_us"],
+          "site": lambda v: (v["site"], v["key"]), "key": lambda v: v["key"]}
+
+
+@router.get("", summary="Alarms in the given states (default: the annunciated ones), filtered, sorted, paged")
+async def active(svc: Svc, who: Caller, site: str | None = None, machine: str | None = None,
+                 priority: Annotated[list[str] | None, Query()] = None,
+                 state: Annotated[list[str] | None, Query()] = None, q: str | None = None,
+                 sort: Literal["priority", "-time", "time", "site", "key"] = "priority",
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+    for s in state or []:
+        if s not in STATES:
+            raise ApiError(422, "invalid", f"unknown state {s!r} (one of {', '.join(STATES)})", "state")
+    sites = set(_sites(svc, who, site, "viewer"))
+    rows = [v.to_dict() for v in svc.engine.alarms(state) if v.site in sites]
+    rows = [r for r in rows if (machine is None or r["machine"] == machine)
+            and (not priority or r["priority"] in priority)
+            and (q is None or q.lower() in (r["key"] + " " + r["message"]).lower())]
+    rows.sort(key=_SORTS[sort])
+    return Page(items=rows[offset:offset + limit], total=len(rows), limit=limit, offset=offset)
+
+
+@router.get("/history", summary="The journal: every transition, newest first")
+async def history(svc: Svc, who: Caller, start: datetime | None = None, end: datetime | None = None,
+                  site: str | None = None, alarm: str | None = None,
+                  event: Annotated[list[str] | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+    sites = _sites(svc, who, site, "viewer")
+    entries, total = svc.store.journal(start_us=None if start is None else _us(start),
+                                       end_us=None if end is None else _us(end),
+                                       alarms=None if alarm is None else [alarm], sites=sites, events=event,
+                                       limit=limit, offset=offset)
+    return Page(items=[e.to_dict() for e in entries], total=total, limit=limit, offset=offset)
+
+
+class AckBody(BaseModel):
+    alarms: list[str] = Field(min_length=1, max_length=1000)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
+async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    for key in body.alarms:
+        _act(svc, who, key)
+    try:
+        news = svc.acknowledge(body.alarms, who.name, body.comment)
+    except AlarmActionError as exc:
+        raise _refused(exc) from None
+    return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
+
+
+class ShelveBody(BaseModel):
+    alarm: str
+    reason: str = Field(min_length=1, max_length=2000)
+    minutes: float = Field(gt=0, le=7 * 24 * 60)
+
+
+@router.post("/shelve", summary="Shelve an alarm for a set time, with a reason (unshelved automatically)")
+async def shelve(body: ShelveBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    _act(svc, who, body.alarm)
+    until = datetime.now(UTC) + timedelta(minutes=body.minutes)
+    try:
+        svc.shelve(body.alarm, _us(until), body.reason, who.name)
+    except AlarmActionError as exc:
+        raise _refused(exc) from None
+    return {"alarm": body.alarm, "state": "shelved", "until": until.isoformat()}
+
+
+class ActionBody(BaseModel):
+    alarm: str
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/unshelve", summary="Return a shelved alarm to service before its time")
+async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    _act(svc, who, body.alarm)
+    try:
+        return {"alarm": body.alarm, "state": svc.unshelve(body.alarm, who.name, body.comment)}
+    except AlarmActionError as exc:
+        raise _refused(exc) from None
+
+
+class ServiceBody(ActionBody):
+    out: bool = True
+
+
+@router.post("/out-of-service", summary="Take an alarm out of service (out: true) or return it (out: false)")
+async def out_of_service(body: ServiceBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    _act(svc, who, body.alarm)
+    try:
+        return {"alarm": body.alarm, "state": svc.out_of_service(body.alarm, body.out, who.name, body.comment)}
+    except AlarmActionError as exc:
+        raise _refused(exc) from None
+
+
+@router.get("/performance", summary="EEMUA 191 / ISA-18.2 figures over a range (default: the last 24 h)")
+async def perf(svc: Svc, who: Caller, start: datetime | None = None, end: datetime | None = None,
+               site: str | None = None) -> dict[str, Any]:
+    e = datetime.now(UTC) if end is None else end
+    s = e - timedelta(days=1) if start is None else start
+    if _us(e) <= _us(s):
+        raise ApiError(422, "invalid", "end must be after start", "end")
+    return svc.performance(_us(s), _us(e), _sites(svc, who, site, "viewer")).to_dict()
+
+
+@router.get("/notifications/failed", summary="Notification deliveries that failed or were rate limited")
+async def failed(svc: Svc, who: Caller, site: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+    rows, total = svc.store.deliveries(["failed", "rate_limited"], _sites(svc, who, site, "viewer"), limit, offset)
+    return Page(items=[r.to_dict() for r in rows], total=total, limit=limit, offset=offset)
