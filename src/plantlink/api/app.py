@@ -1,24 +1,36 @@
 """The FastAPI application. ``create_app(runtime)`` builds it around a running ``Runtime``.
 
-Routers live in their own modules (one job each) and are included here; the HMI mounts itself on the same
-app. Authentication middleware (``plantlink.auth``) sets ``request.state.principal``; every route asks
-``plantlink.api.security`` for it.
+Routers live in their own modules (``plantlink.api.routes``) and are included here; the HMI mounts itself
+on the same app. Authentication middleware (``plantlink.auth``) sets ``request.state.principal`` (for HTTP and
+WebSocket scopes); every route asks ``plantlink.api.security`` for it. Install it with ``auth`` (a function
+that adds middleware to the app) or through ``server.serve(..., app_hook=...)``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from plantlink import __version__
 from plantlink.api import errors
+from plantlink.api.live import LiveHub
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, *, auth: Callable[[FastAPI], Any] | None = None,
+               live: LiveHub | None = None) -> FastAPI:
+    hub = live or LiveHub(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await hub.stop()
+
     app = FastAPI(
         title="plantlink",
         version=__version__,
@@ -26,12 +38,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.live = hub
     errors.install(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: 200 while the process serves requests")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    from plantlink.api.routes import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router)
+    if auth is not None:
+        auth(app)
     return app

@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from plantlink.api.scope import AccessDenied, NotFoundError
+from plantlink.engines.downtime import ReasonError
 from plantlink.errors import ConfigError, PlantlinkError, QueryError
+from plantlink.store import NotFound
 
 
 class ApiError(Exception):
@@ -38,6 +41,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def _query(_: Request, exc: QueryError) -> JSONResponse:
         return envelope(400, "bad_query", str(exc), exc.field)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return envelope(404, "not_found", str(exc), exc.field)
+
+    @app.exception_handler(NotFound)
+    async def _store_not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return envelope(404, "not_found", str(exc))
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(_: Request, exc: AccessDenied) -> JSONResponse:
+        return envelope(403, "forbidden", str(exc), "site")
+
+    @app.exception_handler(ReasonError)
+    async def _reason(_: Request, exc: ReasonError) -> JSONResponse:
+        return envelope(400, "bad_reason", str(exc), "reason")
 
     @app.exception_handler(ConfigError)
     async def _config(_: Request, exc: ConfigError) -> JSONResponse:

@@ -1,0 +1,19 @@
+"""REST routers under /api/v1, one small module per subject; ``ROUTERS`` lists them for ``create_app``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from plantlink.api.routes.downtime import router as downtime_router
+from plantlink.api.routes.hierarchy import router as hierarchy_router
+from plantlink.api.routes.history import router as history_router
+from plantlink.api.routes.lines import router as lines_router
+from plantlink.api.routes.oee import router as oee_router
+from plantlink.api.routes.states import router as states_router
+from plantlink.api.routes.stream import router as stream_router
+from plantlink.api.routes.tags import router as tags_router
+
+ROUTERS: list[APIRouter] = [
+    hierarchy_router, tags_router, history_router, states_router, oee_router, downtime_router, lines_router,
+    stream_router,
+]

@@ -1,0 +1,65 @@
+"""What every route needs: the caller, the runtime, times, pages. Responses are encoded straight to JSON
+(``json_response``): large columnar answers skip FastAPI's per-item encoder."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from plantlink.api.scope import DEFAULT_PAGE, MAX_PAGE
+from plantlink.api.security import Principal, current_principal
+from plantlink.api.timefmt import parse_time
+from plantlink.errors import QueryError
+from plantlink.samples import now_us
+
+if TYPE_CHECKING:
+    from plantlink.runtime import Runtime
+
+Who = Annotated[Principal, Depends(current_principal)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, 1..{MAX_PAGE}")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
+TimeArg = Annotated[str | None, Query(description="ISO 8601 with offset (2026-05-01T06:00:00Z) or epoch ms")]
+DEFAULT_LIMIT = DEFAULT_PAGE
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_US = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "min": 60_000_000, "h": 3_600_000_000,
+            "d": 86_400_000_000}
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def time_range(start: str | None, end: str | None, default_span_s: float = 3600.0) -> tuple[int, int]:
+    """``[start, end)`` in epoch us; ``end`` defaults to now and ``start`` to ``default_span_s`` before it."""
+    e = parse_time(end, "end") if end is not None else now_us()
+    s = parse_time(start, "start") if start is not None else e - int(default_span_s * 1e6)
+    return s, e
+
+
+def optional_time(value: str | None, field: str) -> int | None:
+    return None if value is None else parse_time(value, field)
+
+
+def duration_us(text: str, field: str) -> int:
+    """``"60s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"250ms"`` or a bare number of milliseconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise QueryError(f"{field}: {text!r} is not a duration (like 500ms, 60s, 5m, 1h, 1d)", field=field)
+    us = int(float(m.group(1)) * _UNIT_US[m.group(2) or "ms"])
+    if us <= 0:
+        raise QueryError(f"{field} must be positive", field=field)
+    return us
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Repeated and comma-separated query values, flattened."""
+    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+
+
+def json_response(content: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status_code)

@@ -1,0 +1,88 @@
+"""Serve the API with uvicorn inside the caller's event loop.
+
+    handle = await serve(runtime, "127.0.0.1", 8080)      # returns once the socket is bound
+    handle.port                                          # the bound port (useful with port=0)
+    await handle.stop()                                  # graceful: connections closed, hub stopped
+
+The host application keeps its own signal handling (uvicorn's is disabled here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from plantlink.api.app import create_app
+from plantlink.errors import PlantlinkError
+
+if TYPE_CHECKING:
+    from plantlink.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class SslFiles:
+    """TLS for the API: a PEM certificate (chain) and its private key."""
+
+    certfile: str
+    keyfile: str
+    password: str | None = None
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:  # the host application owns the signals
+        yield
+
+
+class ServerHandle:
+    """A running API server: ``app``, ``host``, ``port`` (bound), ``url``, ``await stop()``."""
+
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], app: FastAPI, host: str, port: int,
+                 scheme: str):
+        self.server, self.task, self.app, self.host, self.port = server, task, app, host, port
+        self.url = f"{scheme}://{host}:{port}"
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, close connections (WebSocket clients get 1012/1001), wait for the task."""
+        self.server.should_exit = True
+        hub = getattr(self.app.state, "live", None)
+        if hub is not None:
+            await hub.stop()  # lets open streams end, so the graceful shutdown does not wait on them
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout)
+        except TimeoutError:
+            self.server.force_exit = True
+            await self.task
+
+
+async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, ssl: SslFiles | None = None,
+                app_hook: Callable[[FastAPI], Any] | None = None, log_level: str = "warning") -> ServerHandle:
+    """Start the API for a started ``runtime``; returns once listening. ``app_hook(app)`` runs before the
+    server starts: install authentication middleware, mount the HMI. Port 0 picks a free port."""
+    app = create_app(runtime)
+    if app_hook is not None:
+        app_hook(app)
+    options: dict[str, Any] = {}
+    if ssl is not None:
+        options = {"ssl_certfile": ssl.certfile, "ssl_keyfile": ssl.keyfile, "ssl_keyfile_password": ssl.password}
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", ws="websockets",
+                            access_log=False, timeout_graceful_shutdown=5, **options)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(), name="plantlink-api")
+    while not server.started:
+        if task.done():
+            exc = task.exception()
+            raise PlantlinkError(f"the API could not listen on {host}:{port}: {exc or 'server exited'}")
+        await asyncio.sleep(0.01)
+    bound = port
+    for srv in server.servers:
+        for sock in srv.sockets:
+            bound = int(sock.getsockname()[1])
+            break
+    return ServerHandle(server, task, app, host, bound, "https" if ssl else "http")
