@@ -137,7 +137,7 @@ class AuditLog:
             head = c.execute(sa.select(audit_head).where(audit_head.c.id == 1)).first()
         last_id, last_hash = (int(head.last_id), str(head.last_hash)) if head else (0, GENESIS)
         if (last_id, last_hash) != (prev_id, prev_hash):
-            first = prev_id + 1 if last_id > prev_id else last_id
+            first = prev_id + 1 if last_id > prev_id else last_id + 1 if last_id < prev_id else last_id
             return VerifyResult(False, n, first, f"chain ends at id {prev_id} but the head says id {last_id}")
         return VerifyResult(True, n)
 
