@@ -1,0 +1,179 @@
+"""Line page: the machines (live tiles), the OEE breakdown (availability, effectiveness, quality) per machine
+and for the line with the cost of losses, the constraint (bottleneck) with its evidence, and the downtime
+Pareto by reason, machine or shift, over a chosen period."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from nicegui import ui
+
+from plantlink.hmi import data
+from plantlink.hmi.data import PERIODS, Kpi, LineView, NotFound
+from plantlink.hmi.widgets import (
+    LIVE_PERIOD_S,
+    Hmi,
+    TileSet,
+    duration,
+    forbidden,
+    frame,
+    hmi,
+    machine_tile,
+    money,
+    not_found,
+    pct,
+    principal_of,
+    to_login,
+)
+
+PARETO_COLOR = "#607d8b"
+CUMULATIVE_COLOR = "#263238"
+
+
+async def line_page(request: Request, path: str) -> Response | None:
+    principal = principal_of(request)
+    if principal is None:
+        return to_login(request)
+    h = hmi()
+    try:
+        ln = h.view.line(path)
+    except NotFound as exc:
+        return not_found(str(exc))
+    if not principal.can(ln.site, "viewer"):
+        return forbidden(f"you have no access to site {ln.site}")
+    period = request.query_params.get("period", "today")
+    if period not in PERIODS:
+        period = "today"
+    start, end = h.view.period(ln.site, period)
+    h.hub.ensure_started()
+    ui.page_title(f"{ln.name} · plantlink")
+    frame(principal, [(h.runtime.plant.enterprise, h.href("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
+    with ui.row().classes("items-center gap-4 w-full"):
+        ui.label(ln.description or ln.name).classes("text-xl")
+        ui.space()
+        ui.toggle(PERIODS, value=period,
+                  on_change=lambda e: ui.navigate.to(f"{h.href('line', ln.path)}?period={e.value}")
+                  ).props('data-testid="period" no-caps').classes("pl-touch")
+    with ui.row().classes("gap-3 flex-wrap"):
+        tiles = {m.path: machine_tile(h, m, h.hub.state(m.path)) for m in ln.machines}
+    tile_set = TileSet(tiles)
+    ui.timer(LIVE_PERIOD_S, tile_set.update)
+    kpis, analysis = await asyncio.gather(
+        asyncio.to_thread(_kpis, h, ln, start, end),
+        asyncio.to_thread(data.bottleneck_of, h.view, ln.path, start, end),
+    )
+    for p, refs in tiles.items():
+        refs.show_kpi(kpis.get(p))
+    with ui.element("div").classes("grid grid-cols-1 lg:grid-cols-2 gap-3 w-full"):
+        _oee_panel(ln, kpis)
+        _bottleneck_panel(ln, analysis)
+        await _pareto_panel(h, ln, start, end)
+    return None
+
+
+def _kpis(h: Hmi, ln: LineView, start: int, end: int) -> dict[str, Kpi | None]:
+    out: dict[str, Kpi | None] = {m.path: data.machine_kpi(h.view, m, start, end) for m in ln.machines}
+    out[ln.path] = data.line_kpi(h.view, ln, start, end, out)
+    return out
+
+
+def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
+    with ui.element("div").classes("pl-panel").props('data-testid="oee"'):
+        ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold mb-2")
+        rows = []
+        for name, k in [(m.name, kpis.get(m.path)) for m in ln.machines] + [("Line", kpis.get(ln.path))]:
+            if k is None:
+                continue
+            r = k.result
+            rows.append({"name": name, "a": pct(r.availability), "e": pct(r.effectiveness), "q": pct(r.quality_rate),
+                         "oee": pct(r.oee), "parts": f"{k.parts:,.0f}", "avail_loss": duration(r.availability_loss_s),
+                         "perf_loss": duration(max(r.performance_loss_s, 0.0)), "scrap": f"{k.inputs.sq:,.0f}"})
+        if not rows:
+            ui.label("No machine of this line has production counters.").classes("pl-muted")
+            return
+        cols = [("name", "Machine"), ("a", "Availability"), ("e", "Effectiveness"), ("q", "Quality"), ("oee", "OEE"),
+                ("parts", "Parts"), ("avail_loss", "Stopped"), ("perf_loss", "Slow running"), ("scrap", "Scrap")]
+        ui.table(columns=[{"name": c, "label": lbl, "field": c, "align": "left"} for c, lbl in cols], rows=rows,
+                 row_key="name").props("flat dense wrap-cells").classes("w-full")
+        line = kpis.get(ln.path)
+        if line is not None and line.cost is not None:
+            c = line.cost
+            cur = c["currency"]
+            ui.label(f"Cost of losses: {money(c['total'], cur)} (stops {money(c['availability_loss'], cur)}, "
+                     f"slow running {money(c['performance_loss'], cur)}, scrap {money(c['quality_loss'], cur)})"
+                     ).classes("text-base mt-2").props('data-testid="line-cost"')
+
+
+def _bottleneck_panel(ln: LineView, analysis: dict[str, Any] | None) -> None:
+    with ui.element("div").classes("pl-panel").props('data-testid="bottleneck"'):
+        ui.label("Constraint (bottleneck)").classes("text-lg font-semibold mb-1")
+        if analysis is None:
+            ui.label("No machine of this line has state rules.").classes("pl-muted")
+            return
+        top = analysis["bottleneck"]
+        name = top.rsplit("/", 1)[-1] if top else "none"
+        ui.label(name).classes("pl-big").props(f'data-testid="bottleneck-name" data-machine="{top or ""}"')
+        ui.label(analysis["explanation"]).classes("text-sm")
+        rows = []
+        for m in analysis["ranking"]:
+            f = analysis["machines"][m]
+            sh = f["shares"]
+            rows.append({"machine": m.rsplit("/", 1)[-1], "mean": duration(f["mean_active_s"]),
+                         "active": pct(f["active_share"]), "starved": pct(sh.get("starved", 0.0)),
+                         "blocked": pct(sh.get("blocked", 0.0)), "sole": pct(f["momentary_sole"])})
+        cols = [("machine", "Machine"), ("mean", "Mean active period"), ("active", "Active"), ("starved", "Starved"),
+                ("blocked", "Blocked"), ("sole", "Sole bottleneck")]
+        ui.table(columns=[{"name": c, "label": lbl, "field": c, "align": "left"} for c, lbl in cols], rows=rows,
+                 row_key="machine").props("flat dense").classes("w-full mt-2")
+        ui.label(analysis["method"]).classes("pl-muted text-xs mt-1")
+
+
+async def _pareto_panel(h: Hmi, ln: LineView, start: int, end: int) -> None:
+    with ui.element("div").classes("pl-panel lg:col-span-2").props('data-testid="pareto"'):
+        with ui.row().classes("items-center gap-4"):
+            ui.label("Downtime Pareto").classes("text-lg font-semibold")
+            by = ui.toggle({"reason": "By reason", "machine": "By machine", "shift": "By shift"}, value="reason"
+                           ).props("no-caps").classes("pl-touch")
+        chart = ui.echart(_pareto_options([], [], [])).classes("w-full h-72")
+        note = ui.label("").classes("pl-muted text-sm")
+
+        async def show(kind: str) -> None:
+            p = await asyncio.to_thread(data.pareto, h.runtime, ln.path, kind, start, end)
+            if p is None:
+                return
+            labels = [_key_label(kind, r.key, r.group) for r in p.rows]
+            chart.options.clear()
+            chart.options.update(_pareto_options(labels, [round(r.duration_s / 60, 1) for r in p.rows],
+                                                 [round(100 * r.cumulative, 1) for r in p.rows]))
+            chart.update()
+            note.set_text(f"{p.total.count} stops, {duration(p.total.duration_s)}; micro-stops apart: "
+                          f"{p.micro.count}, {duration(p.micro.duration_s)}; no data: {duration(p.unknown.duration_s)}")
+
+        by.on_value_change(lambda e: show(e.value))
+        await show("reason")
+
+
+def _key_label(kind: str, key: str | None, group: str | None) -> str:
+    if key is None:
+        return "(no reason)" if kind == "reason" else "(none)"
+    if kind == "machine":
+        return key.rsplit("/", 1)[-1]
+    return key
+
+
+def _pareto_options(labels: list[str], minutes: list[float], cumulative: list[float]) -> dict[str, Any]:
+    return {
+        "animation": False,
+        "grid": {"left": 50, "right": 50, "top": 30, "bottom": 70},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "data": labels, "axisLabel": {"rotate": 25, "interval": 0}},
+        "yAxis": [{"type": "value", "name": "min"}, {"type": "value", "name": "cum. %", "max": 100}],
+        "series": [
+            {"type": "bar", "name": "Lost time (min)", "data": minutes, "itemStyle": {"color": PARETO_COLOR}},
+            {"type": "line", "name": "Cumulative %", "yAxisIndex": 1, "data": cumulative,
+             "itemStyle": {"color": CUMULATIVE_COLOR}},
+        ],
+    }

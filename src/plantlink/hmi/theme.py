@@ -1,0 +1,77 @@
+"""ISA-101 look: grey for normal, colour only for abnormal; large touch targets.
+
+Colours are plain hex strings so tests can compare them with the computed style of an element.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Look(NamedTuple):
+    background: str
+    text: str
+    label: str
+
+
+#: Machine state -> tile look. Running is the normal state: grey, no colour.
+STATE_LOOK: dict[str, Look] = {
+    "running": Look("#d0d0d0", "#1a1a1a", "Running"),
+    "idle": Look("#ece4b8", "#1a1a1a", "Idle"),
+    "starved": Look("#f0a830", "#1a1a1a", "Starved"),
+    "blocked": Look("#f0a830", "#1a1a1a", "Blocked"),
+    "faulted": Look("#d32f2f", "#ffffff", "Faulted"),
+    "planned_stop": Look("#8fa3b5", "#1a1a1a", "Planned stop"),
+    "changeover": Look("#b3a9d6", "#1a1a1a", "Changeover"),
+    "unknown": Look("#ffffff", "#5a5a5a", "No data"),
+}
+NO_STATE = "unknown"
+
+#: Quality badge of a live value: good shows nothing (normal), the others are marked.
+QUALITY_LOOK: dict[str, Look] = {
+    "good": Look("transparent", "#1a1a1a", ""),
+    "uncertain": Look("#f0a830", "#1a1a1a", "UNCERTAIN"),
+    "bad": Look("#c2185b", "#ffffff", "BAD"),
+    "none": Look("#ffffff", "#5a5a5a", "NO DATA"),
+}
+
+PAGE_BG = "#e6e6e6"
+PANEL_BG = "#f4f4f4"
+ACCENT = "#37474f"  # neutral dark blue-grey for links and the header
+TREND_LINE = "#37474f"
+
+CSS = f"""
+body {{ background: {PAGE_BG}; color: #1a1a1a; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }}
+.pl-panel {{ background: {PANEL_BG}; border: 1px solid #c4c4c4; border-radius: 6px; padding: 12px; }}
+.pl-tile {{ min-width: 190px; min-height: 96px; border: 1px solid #9e9e9e; border-radius: 6px; padding: 10px 12px;
+           cursor: pointer; text-decoration: none; display: block; }}
+.pl-tile:focus, .pl-tile:hover {{ outline: 3px solid {ACCENT}; }}
+.pl-tile .pl-name {{ font-size: 1.1rem; font-weight: 600; }}
+.pl-tile .pl-state {{ font-size: 0.95rem; font-weight: 600; text-transform: uppercase; letter-spacing: .03em; }}
+.pl-tile[data-state="unknown"] {{ border-style: dashed; }}
+.pl-kpi {{ font-size: 0.9rem; }}
+.pl-big {{ font-size: 1.6rem; font-weight: 600; }}
+.pl-muted {{ color: #5a5a5a; }}
+.pl-touch {{ min-height: 48px; min-width: 48px; font-size: 1rem; }}
+.pl-value {{ font-variant-numeric: tabular-nums; font-size: 1.15rem; }}
+.pl-badge {{ border-radius: 4px; padding: 1px 6px; font-size: .75rem; font-weight: 700; }}
+a.pl-link {{ color: {ACCENT}; font-weight: 600; }}
+"""
+
+
+def state_look(state: str | None) -> Look:
+    return STATE_LOOK.get(state or NO_STATE, STATE_LOOK[NO_STATE])
+
+
+def tile_style(state: str | None) -> str:
+    look = state_look(state)
+    return f"background-color: {look.background}; color: {look.text};"
+
+
+def quality_name(quality: int | None) -> str:
+    """OPC UA style quality byte -> good / uncertain / bad / none."""
+    if quality is None:
+        return "none"
+    if quality >= 192:
+        return "good"
+    return "uncertain" if quality >= 64 else "bad"

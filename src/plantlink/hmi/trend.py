@@ -1,0 +1,131 @@
+"""A trend of one tag's history that zooms and pans (ECharts dataZoom). On every zoom or pan the visible window
+(with half a window of margin each side) is fetched again from the historian, downsampled (MinMaxLTTB) to
+about ``POINTS`` points: a zoom shows the detail of the new range, not a stretched coarse picture."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nicegui import ui
+
+from plantlink.hmi import data
+from plantlink.hmi.data import MachineView, TagView
+from plantlink.hmi.theme import TREND_LINE
+from plantlink.hmi.widgets import Hmi, local_time
+from plantlink.samples import now_us
+
+POINTS = 800
+SPANS_S: dict[int, str] = {900: "15 min", 3600: "1 h", 8 * 3600: "8 h", 24 * 3600: "24 h", 7 * 86400: "7 d"}
+FOLLOW_S = 5.0  # while showing the whole range, move it on to "now" this often
+
+
+class Trend:
+    def __init__(self, h: Hmi, machine: MachineView, tz: str):
+        self.h = h
+        self.tz = tz
+        self.tags = {t.path: t for t in machine.tags if t.type in ("float", "int")}
+        floats = [t for t in self.tags.values() if t.type == "float"]
+        choices = floats or list(self.tags.values())
+        self.tag: TagView | None = choices[0] if choices else None
+        self.span_s = 3600
+        end = now_us()
+        self.range = (end - self.span_s * 1_000_000, end)
+        self.zoom = (0.0, 100.0)  # the visible window, in percent of the range
+        #: Every history request (tag id, start_us, end_us): what was fetched for which zoom.
+        self.requests: list[tuple[int, int, int]] = []
+        self._loading = asyncio.Lock()
+
+    # -- building ---------------------------------------------------------------------------------
+    def build(self) -> None:
+        if self.tag is None:
+            ui.label("This machine has no numeric tag.").classes("pl-muted")
+            return
+        with ui.row().classes("items-center gap-3 w-full"):
+            ui.select({p: t.name + (f" ({t.unit})" if t.unit else "") for p, t in self.tags.items()},
+                      value=self.tag.path, on_change=lambda e: self.set_tag(e.value)
+                      ).props('outlined dense data-testid="trend-tag"').classes("min-w-[220px]")
+            ui.toggle(SPANS_S, value=self.span_s, on_change=lambda e: self.set_span(e.value)
+                      ).props('no-caps data-testid="trend-span"').classes("pl-touch")
+            ui.button(icon="zoom_in", on_click=lambda: self.zoom_by(0.5)).props(
+                'flat data-testid="zoom-in" aria-label="Zoom in"').classes("pl-touch")
+            ui.button(icon="zoom_out", on_click=lambda: self.zoom_by(2.0)).props(
+                'flat data-testid="zoom-out" aria-label="Zoom out"').classes("pl-touch")
+        self.chart = ui.echart(self._options([])).classes("w-full h-80").props('data-testid="trend-chart"')
+        self.chart.on("chart:datazoom", self._on_zoom, throttle=0.3, leading_events=False)
+        self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
+        ui.timer(FOLLOW_S, self._follow)
+
+    def _options(self, points: list[list[float]]) -> dict[str, Any]:
+        unit = self.tag.unit if self.tag else ""
+        return {
+            "animation": False,
+            "grid": {"left": 60, "right": 20, "top": 20, "bottom": 70},
+            "tooltip": {"trigger": "axis"},
+            "xAxis": {"type": "time", "min": self.range[0] // 1000, "max": self.range[1] // 1000},
+            "yAxis": {"type": "value", "scale": True, "name": unit},
+            "dataZoom": [
+                {"type": "inside", "start": self.zoom[0], "end": self.zoom[1], "filterMode": "none"},
+                {"type": "slider", "start": self.zoom[0], "end": self.zoom[1], "filterMode": "none", "height": 28},
+            ],
+            "series": [{"type": "line", "showSymbol": False, "data": points, "lineStyle": {"color": TREND_LINE},
+                        "itemStyle": {"color": TREND_LINE}, "step": "end" if self.tag and self.tag.type == "int"
+                        else False}],
+        }
+
+    # -- data -------------------------------------------------------------------------------------
+    def window(self) -> tuple[int, int]:
+        lo, hi = self.range
+        span = hi - lo
+        return lo + round(span * self.zoom[0] / 100), lo + round(span * self.zoom[1] / 100)
+
+    async def load(self) -> None:
+        if self.tag is None:
+            return
+        async with self._loading:
+            ws, we = self.window()
+            margin = (we - ws) // 2
+            start, end = max(self.range[0], ws - margin), min(self.range[1], we + margin)
+            tag = self.tag
+            self.requests.append((tag.tag_id, start, end))
+            ts, values = await asyncio.to_thread(data.history, self.h.runtime, tag.tag_id, start, end, POINTS)
+            self.chart.options.clear()
+            self.chart.options.update(self._options([[t, v] for t, v in zip(ts, values, strict=True)]))
+            self.chart.update()
+            self.caption.set_text(f"{tag.name}: {local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}, "
+                                  f"{len(ts)} points")
+            self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{len(ts)}"')
+
+    async def set_tag(self, path: str) -> None:
+        self.tag = self.tags[path]
+        await self.load()
+
+    async def set_span(self, span_s: int) -> None:
+        self.span_s = int(span_s)
+        end = now_us()
+        self.range = (end - self.span_s * 1_000_000, end)
+        self.zoom = (0.0, 100.0)
+        await self.load()
+
+    async def zoom_by(self, factor: float) -> None:
+        lo, hi = self.zoom
+        mid, half = (lo + hi) / 2, (hi - lo) * factor / 2
+        self.zoom = (max(0.0, mid - half), min(100.0, mid + half))
+        await self.load()
+
+    async def _on_zoom(self, e: Any) -> None:
+        args = e.args if isinstance(e.args, dict) else {}
+        src = args["batch"][0] if args.get("batch") else args
+        if "start" not in src or "end" not in src:
+            return
+        zoom = (float(src["start"]), float(src["end"]))
+        if zoom != self.zoom:
+            self.zoom = zoom
+            await self.load()
+
+    async def _follow(self) -> None:
+        """Keep the trend live while the whole range is shown (not zoomed in)."""
+        if self.zoom == (0.0, 100.0) and not self._loading.locked():
+            end = now_us()
+            self.range = (end - self.span_s * 1_000_000, end)
+            await self.load()

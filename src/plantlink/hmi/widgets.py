@@ -1,0 +1,190 @@
+"""Shared pieces of the pages: the HMI context, access checks, the page frame, machine tiles, formatting."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from nicegui import ui
+
+from plantlink.api.security import Principal
+from plantlink.hmi import theme
+
+if TYPE_CHECKING:
+    from plantlink.hmi.data import Kpi, MachineView, PlantView
+    from plantlink.hmi.live import LiveHub
+    from plantlink.runtime import Runtime
+
+LOGIN_PATH = "/login"
+LIVE_PERIOD_S = 0.25  # how often a page looks at the hub for changes
+
+
+@dataclass
+class Hmi:
+    runtime: Runtime
+    view: PlantView
+    hub: LiveHub
+    prefix: str
+
+    def href(self, kind: str, path: str = "") -> str:
+        return f"{self.prefix}/{kind}/{quote(path)}" if kind else f"{self.prefix}/"
+
+
+_CURRENT: list[Hmi] = []
+
+
+def install(h: Hmi) -> None:
+    _CURRENT[:] = [h]
+
+
+def hmi() -> Hmi:
+    if not _CURRENT:
+        raise RuntimeError("the HMI is not mounted: call plantlink.hmi.mount_hmi(app, runtime)")
+    return _CURRENT[0]
+
+
+# -- access ---------------------------------------------------------------------------------------
+def principal_of(request: Request) -> Principal | None:
+    p = getattr(request.state, "principal", None)
+    return p if isinstance(p, Principal) else None
+
+
+def to_login(request: Request) -> Response:
+    """Send an unauthenticated browser to the login page, coming back here afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{LOGIN_PATH}?next={quote(here, safe='')}", status_code=303)
+
+
+def forbidden(message: str) -> Response:
+    return HTMLResponse(f"<!doctype html><title>Not allowed</title><h1>Not allowed</h1><p>{message}</p>",
+                        status_code=403)
+
+
+def not_found(message: str) -> Response:
+    return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>{message}</p>",
+                        status_code=404)
+
+
+# -- frame ----------------------------------------------------------------------------------------
+def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
+    """Header with breadcrumbs (label, href) and the user; the page background and styles."""
+    ui.add_css(theme.CSS)
+    ui.query(".nicegui-content").classes("p-3 md:p-4 gap-3")
+    with ui.header().classes("items-center gap-2 px-4 py-2").style(f"background: {theme.ACCENT}"):
+        for i, (label, href) in enumerate(crumbs):
+            if i:
+                ui.label("/").classes("text-white opacity-60")
+            if href:
+                ui.link(label, href).classes("text-white text-lg font-semibold no-underline pl-touch "
+                                              "flex items-center")
+            else:
+                ui.label(label).classes("text-white text-lg font-semibold")
+        ui.space()
+        ui.label(principal.name).classes("text-white opacity-80").props('data-testid="user"')
+
+
+def machine_tile(h: Hmi, m: MachineView, state: str | None) -> TileRefs:
+    """A clickable tile coloured by state (grey when running), with the day's KPIs below the name."""
+    look = theme.state_look(state)
+    with ui.element("a").classes("pl-tile").style(theme.tile_style(state)).props(
+        f'href="{h.href("machine", m.path)}" data-machine="{m.path}" data-state="{state or theme.NO_STATE}"'
+    ) as tile:
+        ui.label(m.name).classes("pl-name")
+        st = ui.label(look.label).classes("pl-state")
+        kpi = ui.label("").classes("pl-kpi")
+        loss = ui.label("").classes("pl-kpi")
+    return TileRefs(tile, st, kpi, loss)
+
+
+@dataclass
+class TileRefs:
+    tile: ui.element
+    state: ui.label
+    kpi: ui.label
+    loss: ui.label
+
+    def show_state(self, state: str | None) -> None:
+        look = theme.state_look(state)
+        self.tile.style(replace=theme.tile_style(state))
+        self.tile.props(f'data-state="{state or theme.NO_STATE}"')
+        self.state.set_text(look.label)
+
+    def show_kpi(self, k: Kpi | None) -> None:
+        if k is None:
+            self.kpi.set_text("")
+            self.loss.set_text("")
+            return
+        self.kpi.set_text(f"OEE {pct(k.result.oee)} · {k.parts:,.0f} parts")
+        self.loss.set_text(f"Top loss: {k.top_loss[0]} ({duration(k.top_loss[1])})" if k.top_loss else "No stops")
+
+
+class TileSet:
+    """Tiles of one page; ``update`` recolours those whose machine changed state since the last look."""
+
+    def __init__(self, tiles: dict[str, TileRefs]):
+        self.tiles = tiles
+        hub = hmi().hub
+        self.seen = hub.tick
+        self.ticks = {p: hub.state_tick.get(p, 0) for p in tiles}
+
+    def update(self) -> bool:
+        """Returns whether any tile changed."""
+        hub = hmi().hub
+        if hub.tick == self.seen:
+            return False
+        self.seen = hub.tick
+        moved = False
+        for path, refs in self.tiles.items():
+            t = hub.state_tick.get(path, 0)
+            if t != self.ticks[path]:
+                self.ticks[path] = t
+                refs.show_state(hub.state(path))
+                moved = True
+        return moved
+
+
+# -- formatting -----------------------------------------------------------------------------------
+def pct(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{100 * x:.1f} %"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def money(amount: float, currency: str) -> str:
+    return f"{currency} {amount:,.0f}"
+
+
+def value_text(value: float | str | None, unit: str, type_: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if type_ == "bool":
+        return "ON" if value else "OFF"
+    if type_ == "int":
+        return f"{value:,.0f}" + (f" {unit}" if unit else "")
+    mag = abs(value)
+    text = f"{value:,.1f}" if mag >= 100 else f"{value:,.2f}" if mag >= 1 else f"{value:.3g}"
+    return text + (f" {unit}" if unit else "")
+
+
+def local_time(ts_us: int | None, tz: str, with_date: bool = False) -> str:
+    if ts_us is None:
+        return "—"
+    t = datetime.fromtimestamp(ts_us / 1e6, ZoneInfo(tz))
+    return t.strftime("%a %d %b %H:%M:%S" if with_date else "%H:%M:%S")
