@@ -199,7 +199,11 @@ class Evaluator:
             return [], [], [], []
         raw = self.raw[pending]
         due = self.raw_since[pending] + np.where(raw, self.c.on_us[pending], self.c.off_us[pending])
-        ripe = due <= self.clock[self.c.tag_of[pending]]
+        clk = self.clock[self.c.tag_of[pending]]
+        sp = self.c.sp_of[pending]
+        has = sp >= 0  # a deviation's clock also runs on its setpoint's samples
+        clk[has] = np.maximum(clk[has], self.clock[sp[has]])
+        ripe = due <= clk
         idx = pending[ripe]
         if idx.size == 0:
             return [], [], [], []
