@@ -55,6 +55,7 @@ sites:
         lines:
           - name: l2
             downtime:
+              micro_stop: 0s
               reasons: [{name: Mechanical, reasons: [Jam, Robot fault]}, {name: People, reasons: [Meeting]}]
             machines:
               - name: m3

@@ -27,9 +27,9 @@ def create_app(runtime: Runtime, *, auth: Callable[[FastAPI], Any] | None = None
     hub = live or LiveHub(runtime)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await hub.stop()
+        await app.state.live.stop()  # the hub in place at shutdown (an app hook may have replaced it)
 
     app = FastAPI(
         title="plantlink",

@@ -19,6 +19,7 @@ from plantlink.samples import TS_TYPE
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _INT = re.compile(r"^-?\d{1,16}$")
+_SPACED_OFFSET = re.compile(r"(T[\d:.]+) (\d{2}:?\d{2})$")  # "+02:00" unescaped in a URL arrives as " 02:00"
 #: Instants before 1970 or after 2200 are refused (a seconds-for-milliseconds mix-up shows up here).
 _MIN_US, _MAX_US = 0, 7_258_118_400_000_000
 
@@ -30,7 +31,7 @@ def parse_time(text: str | int, field: str) -> int:
         us = int(text) * 1000
     else:
         try:
-            moment = datetime.fromisoformat(str(text).strip())
+            moment = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1+\2", str(text).strip()))
         except ValueError:
             raise QueryError(
                 f"{field}: {text!r} is not a time; give ISO 8601 with an offset (2026-05-01T06:00:00Z) "
