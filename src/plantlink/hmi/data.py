@@ -13,20 +13,21 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
-from plantlink.engines import bottleneck, costs, oee
+from plantlink.api import queries
+from plantlink.api.security import Principal
+from plantlink.engines import costs, oee
 from plantlink.engines.calendar import PlannedTime, to_us
 from plantlink.errors import PlantlinkError
 from plantlink.samples import now_us
 
 if TYPE_CHECKING:
-    from plantlink.api.security import Principal
+    from plantlink.model.production import Costs
     from plantlink.model.schema import Line, Machine, Site
     from plantlink.runtime import Runtime
-    from plantlink.store import DowntimeEvent, Interval, Pareto
+    from plantlink.store import DowntimeEvent, Interval
 
-MINUTE_US = 60_000_000
+#: Who the server-side live cache reads as (every site); pages show a user only the sites they may see.
+READER = Principal("hmi-live-cache", {"*": "viewer"})
 PERIODS: dict[str, str] = {"today": "Today", "shift": "Current shift", "8h": "Last 8 h", "24h": "Last 24 h",
                            "7d": "Last 7 days"}
 
@@ -162,65 +163,27 @@ def machine_states(runtime: Runtime) -> dict[str, tuple[str, int]]:
     return {} if runtime.states is None else runtime.states.current()
 
 
-# -- OEE ------------------------------------------------------------------------------------------
-def _counter_samples(runtime: Runtime, tag_ids: list[int], start: int, end: int) -> dict[int, oee.Samples]:
-    """Counter readings as (ts, value) from the 1-minute first/last aggregates (few rows for a long period)."""
-    hist = runtime.historian
-    if hist is None or end <= start or not tag_ids:
-        return {}
-    table = hist.aggregate(tag_ids, start, end, MINUTE_US, ["first", "last"])
-    tid = table.column("tag_id").to_numpy(zero_copy_only=False).astype(np.int64)
-    bucket = table.column("bucket").cast("int64").to_numpy(zero_copy_only=False)
-    first = table.column("first").to_numpy(zero_copy_only=False).astype(np.float64)
-    last = table.column("last").to_numpy(zero_copy_only=False).astype(np.float64)
-    out: dict[int, oee.Samples] = {}
-    for t in tag_ids:
-        sel = tid == t
-        ts = np.stack([bucket[sel], bucket[sel] + MINUTE_US // 2], axis=1).ravel()
-        vals = np.stack([first[sel], last[sel]], axis=1).ravel()
-        out[t] = (ts, vals)
-    return out
-
-
-def _intervals(runtime: Runtime, machines: list[str], start: int, end: int) -> list[Interval]:
-    if runtime.store is None:
-        return []
-    return runtime.store.intervals(start, end, machines=machines, open_until=end)
-
-
-def machine_kpi(view: PlantView, m: MachineView, start: int, end: int) -> Kpi | None:
-    """OEE, parts and top loss of one machine; None when it has no production counters or state rules."""
-    prod = m.model.production
-    if prod is None or not m.has_states:
-        return None
-    rt = view.runtime
-    names = {"produced": prod.produced, "good": prod.good, "reject": prod.reject}
-    ids = {role: rt.tag_ids.get(f"{m.path}/{name}") for role, name in names.items() if name}
-    samples = _counter_samples(rt, [i for i in ids.values() if i is not None], start, end)
-    if ids.get("produced") is None or ids["produced"] not in samples:
-        return None
-    ivs = [(iv.start_us, iv.end_us or end, iv.state) for iv in _intervals(rt, [m.path], start, end)]
-    good = samples.get(ids["good"]) if ids.get("good") is not None else None  # type: ignore[arg-type]
-    reject = samples.get(ids["reject"]) if ids.get("reject") is not None else None  # type: ignore[arg-type]
-    inputs = oee.inputs_from_states(ivs, view.planned[m.site], start, end, pri_s=prod.ideal_cycle_time,
-                                    produced=samples[ids["produced"]], good=good, reject=reject,
-                                    counter_max=prod.counter_max)
-    return Kpi(inputs, oee.compute(inputs), inputs.pq, top_loss(rt, start, end, machine=m.path))
-
-
-def line_kpi(view: PlantView, ln: LineView, start: int, end: int,
-             machine_kpis: dict[str, Kpi | None] | None = None) -> Kpi | None:
-    """The line's OEE (times and quantities of its machines summed), losses and their cost.
-    ``machine_kpis``: the machines' figures for the same period when already computed."""
-    known = machine_kpis or {}
-    found = [known[m.path] if m.path in known else machine_kpi(view, m, start, end) for m in ln.machines]
-    parts = [k for k in found if k is not None]
-    if not parts:
-        return None
-    inputs = oee.combine(k.inputs for k in parts)
+# -- OEE (the API's service layer computes the inputs) -------------------------------------------------
+def _kpi(runtime: Runtime, inputs: oee.OeeInputs, start: int, end: int, cost_of: Costs | None = None,
+         **where: Any) -> Kpi:
     result = oee.compute(inputs)
-    cost = costs.losses(result, inputs, ln.model.costs) if ln.model.costs is not None else None
-    return Kpi(inputs, result, inputs.pq, top_loss(view.runtime, start, end, line=ln.path), cost)
+    cost = costs.losses(result, inputs, cost_of) if cost_of is not None else None
+    return Kpi(inputs, result, inputs.pq, top_loss(runtime, start, end, **where), cost)
+
+
+def line_kpis(view: PlantView, ln: LineView, start: int, end: int, who: Principal = READER) -> dict[str, Kpi | None]:
+    """OEE of each machine of the line with production counters and of the line (times and quantities summed),
+    with the top loss of each and the cost of the line's losses; absent machines have no OEE."""
+    rt = view.runtime
+    found = queries.oee(rt, who, ln.path, start, end)
+    out: dict[str, Kpi | None] = {m.path: None for m in ln.machines}
+    for item in found.get("machines", []):
+        out[item["machine"]] = _kpi(rt, oee.OeeInputs(**item["inputs"]), start, end, machine=item["machine"])
+    if found.get("machines"):
+        out[ln.path] = _kpi(rt, oee.OeeInputs(**found["inputs"]), start, end, ln.model.costs, line=ln.path)
+    else:
+        out[ln.path] = None
+    return out
 
 
 def top_loss(runtime: Runtime, start: int, end: int, **where: Any) -> tuple[str, float] | None:
@@ -241,30 +204,33 @@ def top_loss(runtime: Runtime, start: int, end: int, **where: Any) -> tuple[str,
 
 
 # -- line analysis --------------------------------------------------------------------------------
-def pareto(runtime: Runtime, line: str, by: str, start: int, end: int) -> Pareto | None:
-    return None if runtime.downtime is None else runtime.downtime.pareto(by, start, end, line=line)
+def pareto(runtime: Runtime, who: Principal, line: str, by: str, start: int, end: int) -> dict[str, Any]:
+    """Lost time by reason, machine or shift (rows with key, group, count, duration_s, cumulative)."""
+    return queries.pareto(runtime, who, by, start, end, line=line)
 
 
-def bottleneck_of(view: PlantView, line: str, start: int, end: int) -> dict[str, Any] | None:
+def bottleneck_of(view: PlantView, who: Principal, line: str, start: int, end: int) -> dict[str, Any] | None:
     """The line's constraint by the active-period method, with its evidence; None without state rules."""
-    rt = view.runtime
-    if rt.store is None or not any(m.has_states for m in view.line(line).machines):
+    if not any(m.has_states for m in view.line(line).machines):
         return None
-    return bottleneck.analyse(rt.store, rt.plant, line, start, end, now_us=end)
+    return queries.bottleneck(view.runtime, who, line, start, end)
 
 
 # -- machine --------------------------------------------------------------------------------------
-def history(runtime: Runtime, tag_id: int, start: int, end: int, n_out: int = 800) -> tuple[list[int], list[float]]:
+def history(runtime: Runtime, who: Principal, tag_id: int, start: int, end: int, n_out: int = 800
+            ) -> tuple[list[int], list[float | None]]:
     """Downsampled (MinMaxLTTB) history of a numeric tag: timestamps in ms and values."""
-    if runtime.historian is None or end <= start:
+    if end <= start:
         return [], []
-    table = runtime.historian.downsample(tag_id, start, end, n_out)
-    ts = (table.column("ts").cast("int64").to_numpy(zero_copy_only=False) // 1000).tolist()
-    return ts, table.column("value").to_pylist()
+    found = queries.downsample_history(runtime, who, tag_id, start, end, n_out)
+    return list(found["ts_ms"]), list(found["value"])
 
 
 def timeline(runtime: Runtime, machine: str, start: int, end: int) -> list[Interval]:
-    return _intervals(runtime, [machine], start, end)
+    """The machine's state intervals overlapping the range (the open one ends at ``end``)."""
+    if runtime.store is None:
+        return []
+    return runtime.store.intervals(start, end, machines=[machine], open_until=end)
 
 
 def events(runtime: Runtime, machine: str, limit: int = 30) -> list[DowntimeEvent]:
@@ -278,8 +244,6 @@ def reason_tree(runtime: Runtime, line: str) -> dict[str, list[str]]:
     return {} if runtime.downtime is None else runtime.downtime.reasons(line)
 
 
-def assign_reason(runtime: Runtime, event_id: int, group: str, reason: str, by: str) -> DowntimeEvent:
-    """Record an operator's reason for a stop (checked against the line's reason tree)."""
-    if runtime.downtime is None:
-        raise PlantlinkError("the downtime engine is not running")
-    return runtime.downtime.assign_reason(event_id, reason, by=by, group=group)
+def assign_reason(runtime: Runtime, who: Principal, event_id: int, group: str, reason: str) -> dict[str, Any]:
+    """Record an operator's reason for a stop (operator rights at the site; checked against the reason tree)."""
+    return queries.assign_reason(runtime, who, event_id, reason, group=group)

@@ -80,7 +80,8 @@ class DowntimeList:
             ui.notify("operator rights are needed to give reasons", type="negative")
             return
         try:
-            await asyncio.to_thread(data.assign_reason, self.h.runtime, ev.id, group, reason, self.principal.name)
+            await asyncio.to_thread(data.assign_reason, self.h.runtime, self.principal, ev.id, group,
+                                    reason)
         except PlantlinkError as exc:
             ui.notify(str(exc), type="negative", multi_line=True)
             return

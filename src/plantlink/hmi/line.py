@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
+from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.data import PERIODS, Kpi, LineView, NotFound
 from plantlink.hmi.widgets import (
@@ -62,22 +63,16 @@ async def line_page(request: Request, path: str) -> Response | None:
     tile_set = TileSet(tiles)
     ui.timer(LIVE_PERIOD_S, tile_set.update)
     kpis, analysis = await asyncio.gather(
-        asyncio.to_thread(_kpis, h, ln, start, end),
-        asyncio.to_thread(data.bottleneck_of, h.view, ln.path, start, end),
+        asyncio.to_thread(data.line_kpis, h.view, ln, start, end, principal),
+        asyncio.to_thread(data.bottleneck_of, h.view, principal, ln.path, start, end),
     )
     for p, refs in tiles.items():
         refs.show_kpi(kpis.get(p))
     with ui.element("div").classes("grid grid-cols-1 lg:grid-cols-2 gap-3 w-full"):
         _oee_panel(ln, kpis)
         _bottleneck_panel(ln, analysis)
-        await _pareto_panel(h, ln, start, end)
+        await _pareto_panel(h, principal, ln, start, end)
     return None
-
-
-def _kpis(h: Hmi, ln: LineView, start: int, end: int) -> dict[str, Kpi | None]:
-    out: dict[str, Kpi | None] = {m.path: data.machine_kpi(h.view, m, start, end) for m in ln.machines}
-    out[ln.path] = data.line_kpi(h.view, ln, start, end, out)
-    return out
 
 
 def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
@@ -131,7 +126,7 @@ def _bottleneck_panel(ln: LineView, analysis: dict[str, Any] | None) -> None:
         ui.label(analysis["method"]).classes("pl-muted text-xs mt-1")
 
 
-async def _pareto_panel(h: Hmi, ln: LineView, start: int, end: int) -> None:
+async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: int) -> None:
     with ui.element("div").classes("pl-panel lg:col-span-2").props('data-testid="pareto"'):
         with ui.row().classes("items-center gap-4"):
             ui.label("Downtime Pareto").classes("text-lg font-semibold")
@@ -141,22 +136,22 @@ async def _pareto_panel(h: Hmi, ln: LineView, start: int, end: int) -> None:
         note = ui.label("").classes("pl-muted text-sm")
 
         async def show(kind: str) -> None:
-            p = await asyncio.to_thread(data.pareto, h.runtime, ln.path, kind, start, end)
-            if p is None:
-                return
-            labels = [_key_label(kind, r.key, r.group) for r in p.rows]
+            p = await asyncio.to_thread(data.pareto, h.runtime, who, ln.path, kind, start, end)
+            rows = p["rows"]
             chart.options.clear()
-            chart.options.update(_pareto_options(labels, [round(r.duration_s / 60, 1) for r in p.rows],
-                                                 [round(100 * r.cumulative, 1) for r in p.rows]))
+            chart.options.update(_pareto_options([_key_label(kind, r["key"]) for r in rows],
+                                                 [round(r["duration_s"] / 60, 1) for r in rows],
+                                                 [round(100 * r["cumulative"], 1) for r in rows]))
             chart.update()
-            note.set_text(f"{p.total.count} stops, {duration(p.total.duration_s)}; micro-stops apart: "
-                          f"{p.micro.count}, {duration(p.micro.duration_s)}; no data: {duration(p.unknown.duration_s)}")
+            tot, mic, unk = p["total"], p["micro"], p["unknown"]
+            note.set_text(f"{tot['count']} stops, {duration(tot['duration_s'])}; micro-stops apart: "
+                          f"{mic['count']}, {duration(mic['duration_s'])}; no data: {duration(unk['duration_s'])}")
 
         by.on_value_change(lambda e: show(e.value))
         await show("reason")
 
 
-def _key_label(kind: str, key: str | None, group: str | None) -> str:
+def _key_label(kind: str, key: str | None) -> str:
     if key is None:
         return "(no reason)" if kind == "reason" else "(none)"
     if kind == "machine":

@@ -164,15 +164,6 @@ class LiveHub:
         self.kpis = kpis
         self.kpi_tick += 1
 
-    async def kpis_now(self) -> dict[str, Kpi | None]:
-        """The KPIs, computing them first if they never were (first page load)."""
-        self.want_kpis()
-        task = self._kpi_task
-        if not self.kpis and task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(task)
-        return self.kpis
-
 
 def compute_kpis(view: PlantView) -> dict[str, Kpi | None]:
     """Today's KPIs (site-local day) of every machine and line, keyed by path."""
@@ -180,7 +171,5 @@ def compute_kpis(view: PlantView) -> dict[str, Kpi | None]:
     for site in view.sites:
         start, end = view.period(site.name, "today")
         for ln in site.lines:
-            for m in ln.machines:
-                out[m.path] = data.machine_kpi(view, m, start, end)
-            out[ln.path] = data.line_kpi(view, ln, start, end, out)
+            out.update(data.line_kpis(view, ln, start, end))
     return out

@@ -54,7 +54,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
     live.build()
     with ui.element("div").classes("pl-panel w-full"):
         ui.label("Trend").classes("text-lg font-semibold")
-        trend = Trend(h, m, tz)
+        trend = Trend(h, m, tz, principal)
         trend.build()
     timeline = Timeline(h, m, tz)
     with ui.element("div").classes("pl-panel w-full"):

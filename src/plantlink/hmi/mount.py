@@ -50,10 +50,18 @@ def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT
     if _state.get("app") is app:
         return
     _register_pages()
-    ng_app.on_shutdown(lambda: _stop_hub())
+    ng_app.on_startup(_start_hub)
+    ng_app.on_shutdown(_stop_hub)
     ui.run_with(app, mount_path=prefix, title="plantlink", dark=False, show_welcome_message=False,
                 reconnect_timeout=10.0)
     _state["app"] = app
+
+
+def _start_hub() -> None:
+    from plantlink.hmi.widgets import hmi
+
+    hmi().hub.ensure_started()
+    hmi().hub.want_kpis()  # warm: the first overview shows the day's KPIs at once
 
 
 async def _stop_hub() -> None:

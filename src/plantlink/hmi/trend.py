@@ -9,6 +9,7 @@ from typing import Any
 
 from nicegui import ui
 
+from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.theme import TREND_LINE
@@ -21,8 +22,9 @@ FOLLOW_S = 5.0  # while showing the whole range, move it on to "now" this often
 
 
 class Trend:
-    def __init__(self, h: Hmi, machine: MachineView, tz: str):
+    def __init__(self, h: Hmi, machine: MachineView, tz: str, who: Principal):
         self.h = h
+        self.who = who
         self.tz = tz
         self.tags = {t.path: t for t in machine.tags if t.type in ("float", "int")}
         floats = [t for t in self.tags.values() if t.type == "float"]
@@ -56,7 +58,7 @@ class Trend:
         self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
         ui.timer(FOLLOW_S, self._follow)
 
-    def _options(self, points: list[list[float]]) -> dict[str, Any]:
+    def _options(self, points: list[list[float | None]]) -> dict[str, Any]:
         unit = self.tag.unit if self.tag else ""
         return {
             "animation": False,
@@ -88,9 +90,9 @@ class Trend:
             start, end = max(self.range[0], ws - margin), min(self.range[1], we + margin)
             tag = self.tag
             self.requests.append((tag.tag_id, start, end))
-            ts, values = await asyncio.to_thread(data.history, self.h.runtime, tag.tag_id, start, end, POINTS)
+            ts, values = await asyncio.to_thread(data.history, self.h.runtime, self.who, tag.tag_id, start, end, POINTS)
             self.chart.options.clear()
-            self.chart.options.update(self._options([[t, v] for t, v in zip(ts, values, strict=True)]))
+            self.chart.options.update(self._options([[float(t), v] for t, v in zip(ts, values, strict=True)]))
             self.chart.update()
             self.caption.set_text(f"{tag.name}: {local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}, "
                                   f"{len(ts)} points")
