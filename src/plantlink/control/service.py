@@ -1,0 +1,388 @@
+"""The safe write path: stage (select), approve (two-person rule), confirm (operate), verify (read back).
+
+Every check runs at stage AND again at confirm, just before the write: role, control enabled at the site,
+allowed values, limits, step from the current value, device connected, current value fresh, interlocks,
+rate limit. A confirm names a ``command_id``: a retried confirm with the same id returns the first result
+and never writes twice. Every stage, approval, confirm attempt and result goes to the audit sink; a write
+whose attempt cannot be audited is refused.
+
+Staged writes live in memory for ``confirm_timeout`` seconds (a restart drops them: nothing is pending after
+it). The per-site control-disabled switch is kept in the relational store when the runtime has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from plantlink.connectors.base import Point
+from plantlink.control.audit import AuditSink
+from plantlink.control.check import control_problems
+from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
+from plantlink.control.live import LiveReader
+from plantlink.control.records import Actor, ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
+from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable
+from plantlink.model.control import WriteSpec
+from plantlink.model.plant import TagInfo
+
+if TYPE_CHECKING:
+    from plantlink.runtime import Runtime
+
+log = logging.getLogger("plantlink.control")
+
+_META_KEY = "control.disabled.{site}"
+MAX_COMMAND_ID = 100
+MAX_TEXT = 256
+
+
+class ControlService:
+    """Stage, approve and confirm writes to the writable tags of ``runtime``'s plant.
+
+    ``clock`` gives seconds since the epoch (injected in tests); ``stale_factor`` poll periods is the oldest
+    acceptable age of a polled value; ``max_age`` bounds the age of every value when set.
+    """
+
+    def __init__(self, runtime: Runtime, audit: AuditSink, *, clock: Callable[[], float] = time.time,
+                 confirm_timeout: float = 30.0, stale_factor: float = 3.0, max_age: float | None = None,
+                 poll_interval: float = 0.05, history: int = 10_000):
+        problems = control_problems(runtime.plant.spec)
+        if problems:
+            file = runtime.plant.file
+            raise ConfigError([ConfigProblem(file, None, None, ".".join(map(str, loc)), msg) for loc, msg in problems])
+        self.runtime, self.audit, self.clock = runtime, audit, clock
+        self.confirm_timeout, self.poll_interval, self.history = confirm_timeout, poll_interval, history
+        self.live = LiveReader(runtime, clock, stale_factor, max_age)
+        self._interlocks = {
+            t.path: [Interlock.compile(e, t.path.rsplit("/", 1)[0]) for e in t.tag.control.interlocks]
+            for t in runtime.plant.tags if t.tag.control is not None
+        }
+        self._pending: dict[str, Staged] = {}
+        self._commands: OrderedDict[str, tuple[str, str, asyncio.Task[Outcome]]] = OrderedDict()
+        self._last_write: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._disabled = {s.name: self._load_disabled(s.name) for s in runtime.plant.sites}
+
+    # ------------------------------------------------------------------ site switch
+
+    def _load_disabled(self, site: str) -> bool:
+        store = self.runtime.store
+        return bool(store.get_meta(_META_KEY.format(site=site))) if store is not None else False
+
+    def disabled(self, site: str) -> bool:
+        return self._disabled.get(site, False)
+
+    def set_enabled(self, actor: Actor, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+        """Admin only: switch writes at ``site`` on or off (kept in the store, audited)."""
+        if site not in self._disabled:
+            raise ControlRefused(Reason.UNKNOWN_TAG, f"no site {site!r} (sites: {', '.join(self._disabled)})")
+        if not actor.can(site, "admin"):
+            self._audit("control.site_switch_refused", actor.name, site, None, {"enabled": enabled})
+            raise ControlRefused(Reason.ROLE, f"admin rights at site {site!r} are needed")
+        self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None,
+                    {"note": note, "was_enabled": not self._disabled[site]})
+        self._disabled[site] = not enabled
+        if self.runtime.store is not None:
+            self.runtime.store.set_meta(_META_KEY.format(site=site), 0 if enabled else 1)
+        return {"site": site, "control_enabled": enabled}
+
+    # ------------------------------------------------------------------ stage
+
+    def stage(self, actor: Actor, tag_path: str, value: Any) -> Staged:
+        """Select a write: judge it now; keep it for ``confirm`` when nothing refuses it.
+
+        Raises ControlRefused when there is nothing to show (unknown tag, no rights at the site, tag not
+        writable, value of the wrong type); otherwise returns the Staged with its ``refusals`` (empty = ok).
+        """
+        info = self._tag(actor, tag_path)
+        spec = info.tag.control
+        new = self._coerce(actor, info, value)
+        assert spec is not None
+        now = self.clock()
+        current, statuses, refusals = self._judge(actor, info, spec, new, now)
+        staged = Staged(
+            id=uuid.uuid4().hex, tag=info.path, site=info.site, user=actor.name, current=current, new=new,
+            unit=info.tag.unit, limits=_limits(spec), role=spec.role, critical=spec.critical, interlocks=statuses,
+            created_at=now, expires_at=now + self.confirm_timeout, refusals=refusals,
+        )
+        self._audit("control.stage", actor.name, info.site, info.path, _stage_details(staged))
+        self._purge(now)
+        if staged.ok:
+            self._pending[staged.id] = staged
+        return staged
+
+    def pending(self, actor: Actor) -> list[Staged]:
+        """Staged writes not yet confirmed or expired, at the sites where ``actor`` is at least an operator."""
+        self._purge(self.clock())
+        return [s for s in self._pending.values() if actor.can(s.site, "operator")]
+
+    def approve(self, actor: Actor, staged_id: str) -> Staged:
+        """Second person's approval of a critical staged write (someone else, with the tag's role)."""
+        staged = self._pending.get(staged_id)
+        if staged is None or self.clock() > staged.expires_at:
+            self._audit("control.approve_refused", actor.name, None, None, {"staged_id": staged_id})
+            raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
+        why: Refusal | None = None
+        if not staged.critical:
+            why = Refusal(Reason.NOT_CRITICAL, "this write needs no approval: only critical tags do")
+        elif actor.name == staged.user:
+            why = Refusal(Reason.SELF_APPROVAL, "a critical write needs a second, different person")
+        elif not actor.can(staged.site, staged.role):
+            why = Refusal(Reason.ROLE, f"{staged.role} rights at site {staged.site!r} are needed to approve")
+        details = {"staged_id": staged_id, "value": jsonable(staged.new)}
+        if why is not None:
+            self._audit("control.approve_refused", actor.name, staged.site, staged.tag, {**details, **why.to_dict()})
+            raise ControlRefused(why.reason, why.message)
+        self._audit("control.approve", actor.name, staged.site, staged.tag, details)
+        staged.approved_by = actor.name
+        return staged
+
+    # ------------------------------------------------------------------ confirm
+
+    async def confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
+        """Operate a staged write once. The same ``command_id`` again returns the first result."""
+        if not command_id or len(command_id) > MAX_COMMAND_ID:
+            raise ControlRefused(Reason.INVALID_VALUE, f"command_id must be 1 to {MAX_COMMAND_ID} characters")
+        known = self._commands.get(command_id)
+        self._audit("control.confirm", actor.name, None, None,
+                    {"staged_id": staged_id, "command_id": command_id, "retry": known is not None})
+        if known is not None:
+            sid, user, task = known
+            if (sid, user) != (staged_id, actor.name):
+                return Outcome("refused", command_id, staged_id, "", "this command id was used for another "
+                               "staged write or by another user", Reason.COMMAND_CONFLICT)
+            return await asyncio.shield(task)
+        task = asyncio.create_task(self._confirm(actor, staged_id, command_id), name=f"control-{command_id}")
+        self._commands[command_id] = (staged_id, actor.name, task)
+        while len(self._commands) > self.history:
+            self._commands.popitem(last=False)
+        return await asyncio.shield(task)  # a dropped request does not cancel a write under way
+
+    async def _confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
+        staged = self._pending.get(staged_id)
+
+        def refused(reason: Reason, message: str, statuses: tuple[InterlockStatus, ...] = ()) -> Outcome:
+            tag = staged.tag if staged else ""
+            out = Outcome("refused", command_id, staged_id, tag, message, reason,
+                          staged.new if staged else None, interlocks=statuses)
+            self._audit("control.result", actor.name, staged.site if staged else None, tag or None, _out(out))
+            return out
+
+        if staged is None:
+            return refused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
+        if staged.user != actor.name:
+            return refused(Reason.WRONG_USER, f"only {staged.user} who staged this write may confirm it")
+        if self.clock() > staged.expires_at:
+            self._pending.pop(staged_id, None)
+            return refused(Reason.EXPIRED, f"confirm within {self.confirm_timeout:g} s of staging; stage again")
+        if staged.critical and staged.approved_by is None:
+            return refused(Reason.NEEDS_APPROVAL, "a critical write needs a second person's approval first")
+        self._pending.pop(staged_id, None)  # one operate per select, whatever happens next
+        async with self._locks.setdefault(staged.tag, asyncio.Lock()):
+            info = self.runtime.plant.tag(staged.tag)
+            spec = info.tag.control
+            assert spec is not None
+            now = self.clock()
+            _, statuses, refusals = self._judge(actor, info, spec, staged.new, now)
+            if refusals:
+                return refused(refusals[0].reason, refusals[0].message, tuple(statuses))
+            try:
+                self._audit("control.execute", actor.name, info.site, info.path,
+                            {"staged_id": staged_id, "command_id": command_id, "value": jsonable(staged.new),
+                             "approved_by": staged.approved_by})
+            except ControlRefused as exc:
+                return refused(exc.reason, exc.message, tuple(statuses))
+            self._last_write[info.path] = now
+            out = await self._execute(info, spec, staged, command_id, tuple(statuses))
+        with contextlib.suppress(ControlRefused):  # logged; the write happened, its outcome must reach the caller
+            self._audit("control.result", actor.name, info.site, info.path, _out(out))
+        return out
+
+    async def _execute(self, info: TagInfo, spec: WriteSpec, staged: Staged, command_id: str,
+                       statuses: tuple[InterlockStatus, ...]) -> Outcome:
+        conn = self.runtime.connectors.get(info.device)
+        tag_id = self.runtime.tag_ids[info.path]
+        sent_us = int(self.clock() * 1e6)
+
+        def outcome(status: Any, message: str, reason: Reason | None = None, back: Value | None = None) -> Outcome:
+            return Outcome(status, command_id, staged.id, info.path, message, reason, staged.new, back, statuses)
+
+        if conn is None:
+            return outcome("failed", f"device {info.device} is not running", Reason.DEVICE_DOWN)
+        try:
+            await conn.write(Point(tag_id, info.path, info.tag, info.source), staged.new)
+        except DeviceUnavailable as exc:
+            return outcome("failed", str(exc), Reason.DEVICE_DOWN)
+        except (ConnectorError, NotImplementedError) as exc:
+            return outcome("failed", str(exc))
+        ok, back = await self._verify(info, spec, staged.new, sent_us)
+        if ok:
+            return outcome("applied", "written and read back", back=back)
+        seen = "nothing newer" if back is None else repr(back)
+        return outcome("unverified", f"written, but the read-back showed {seen} within {spec.verify_timeout:g} s",
+                       back=back)
+
+    async def _verify(self, info: TagInfo, spec: WriteSpec, value: Value, sent_us: int) -> tuple[bool, Value | None]:
+        """Poll the latest value until a good sample newer than the write equals ``value`` (within tolerance)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + spec.verify_timeout
+        last: Value | None = None
+        while True:
+            r = self.live.read([info.path], {info.path: math.inf})[info.path]
+            if r.ts_us is not None and r.ts_us >= sent_us and r.value is not None and r.ok:
+                last = r.value
+                if _same(value, r.value, spec.tolerance):
+                    return True, last
+            if loop.time() >= deadline:
+                return False, last
+            await asyncio.sleep(self.poll_interval)
+
+    # ------------------------------------------------------------------ checks
+
+    def _tag(self, actor: Actor, tag_path: str) -> TagInfo:
+        try:
+            info = self.runtime.plant.tag(tag_path)
+        except KeyError:
+            self._audit("control.stage_refused", actor.name, None, tag_path, {"reason": Reason.UNKNOWN_TAG.value})
+            raise ControlRefused(Reason.UNKNOWN_TAG, f"no tag {tag_path!r}") from None
+        if not actor.can(info.site, "viewer"):
+            self._audit("control.stage_refused", actor.name, info.site, tag_path, {"reason": Reason.ROLE.value})
+            raise ControlRefused(Reason.ROLE, f"no rights at site {info.site!r}")
+        if not info.tag.writable or info.tag.control is None:
+            why = "is not writable" if not info.tag.writable else "has no control: settings (limits, role) in " \
+                                                                    "the plant model, so writes are refused"
+            self._audit("control.stage_refused", actor.name, info.site, tag_path,
+                        {"reason": Reason.NOT_WRITABLE.value})
+            raise ControlRefused(Reason.NOT_WRITABLE, f"tag {tag_path!r} {why}")
+        return info
+
+    def _coerce(self, actor: Actor, info: TagInfo, value: Any) -> Value:
+        try:
+            return coerce(info.tag.type, value)
+        except ValueError as exc:
+            self._audit("control.stage_refused", actor.name, info.site, info.path,
+                        {"reason": Reason.INVALID_VALUE.value, "message": str(exc)})
+            raise ControlRefused(Reason.INVALID_VALUE, f"{info.path}: {exc}") from None
+
+    def _judge(self, actor: Actor, info: TagInfo, spec: WriteSpec, new: Value,
+               now: float) -> tuple[Value | None, list[InterlockStatus], list[Refusal]]:
+        """The current value, each interlock's status, and every reason to refuse ``new`` now (in order)."""
+        out: list[Refusal] = []
+        if not actor.can(info.site, spec.role):
+            out.append(Refusal(Reason.ROLE, f"{spec.role} rights at site {info.site!r} are needed"))
+        if self.disabled(info.site):
+            out.append(Refusal(Reason.CONTROL_DISABLED, f"control is disabled at site {info.site!r}"))
+        out += _value_refusals(spec, new)
+        down = self.live.device_problem(info.device)
+        if down:
+            out.append(Refusal(Reason.DEVICE_DOWN, down))
+        reading = self.live.read([info.path], {info.path: spec.max_age})[info.path]
+        if not down and not reading.ok:
+            out.append(Refusal(Reason.STALE_VALUE, f"current value of {info.path}: {reading.why}"))
+        step = _step_refusal(spec, reading, new)
+        if step:
+            out.append(step)
+        statuses = self._interlock_statuses(info.path)
+        bad = [s for s in statuses if not s.ok]
+        if bad:
+            out.append(Refusal(Reason.INTERLOCK, "; ".join(f"{s.expression}: {s.detail}" for s in bad)))
+        last = self._last_write.get(info.path)
+        if last is not None and now - last < spec.min_interval:
+            out.append(Refusal(Reason.RATE_LIMIT, f"at most one write every {spec.min_interval:g} s to this tag "
+                                                  f"(last {now - last:.1f} s ago)"))
+        return reading.value, statuses, out
+
+    def _interlock_statuses(self, path: str) -> list[InterlockStatus]:
+        locks = self._interlocks.get(path, [])
+        paths = list(dict.fromkeys(p for lk in locks for p in lk.paths))
+        readings = self.live.read(paths) if paths else {}
+        return [lk.evaluate(readings) for lk in locks]
+
+    def _purge(self, now: float) -> None:
+        for sid in [k for k, s in self._pending.items() if now > s.expires_at]:
+            del self._pending[sid]
+
+    def _audit(self, kind: str, actor: str, site: str | None, target: str | None, details: dict[str, Any]) -> None:
+        try:
+            self.audit.record(kind, actor, site, target, details)
+        except Exception as exc:
+            log.exception("audit record %s failed", kind)
+            raise ControlRefused(Reason.AUDIT_FAILED, f"the audit log refused the record: {exc}") from None
+
+
+def coerce(tag_type: str, value: Any) -> Value:
+    """``value`` as the tag's type (ValueError saying why it does not fit)."""
+    if tag_type == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false for a bool tag, got {value!r}")
+        return value
+    if tag_type == "string":
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise ValueError(f"expected a string of at most {MAX_TEXT} characters, got {value!r:.40}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number for a {tag_type} tag, got {value!r:.40}")
+    if tag_type == "int":
+        if not float(value).is_integer():
+            raise ValueError(f"expected a whole number for an int tag, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _limits(spec: WriteSpec) -> dict[str, Any]:
+    return {"min": spec.min, "max": spec.max, "max_step": spec.max_step, "allowed": spec.allowed,
+            "min_interval": spec.min_interval}
+
+
+def _value_refusals(spec: WriteSpec, new: Value) -> list[Refusal]:
+    out: list[Refusal] = []
+    if spec.allowed is not None and not any(isinstance(a, bool) == isinstance(new, bool) and a == new
+                                            for a in spec.allowed):
+        out.append(Refusal(Reason.NOT_ALLOWED, f"{new!r} is not one of the allowed values {spec.allowed}"))
+    if _num(new):
+        assert isinstance(new, int | float)
+        if spec.min is not None and new < spec.min:
+            out.append(Refusal(Reason.LIMIT, f"{new:g} is below the minimum {spec.min:g}"))
+        if spec.max is not None and new > spec.max:
+            out.append(Refusal(Reason.LIMIT, f"{new:g} is above the maximum {spec.max:g}"))
+    return out
+
+
+def _step_refusal(spec: WriteSpec, reading: Reading, new: Value) -> Refusal | None:
+    if spec.max_step is None or not _num(new) or not _num(reading.value):
+        return None
+    assert isinstance(new, int | float) and isinstance(reading.value, int | float)
+    step = abs(new - reading.value)
+    if step > spec.max_step:
+        return Refusal(Reason.STEP, f"a change of {step:g} from {reading.value:g} is more than the largest step "
+                                    f"{spec.max_step:g}")
+    return None
+
+
+def _num(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _same(want: Value, got: Value, tolerance: float | None) -> bool:
+    if _num(want) and _num(got):
+        assert isinstance(want, int | float) and isinstance(got, int | float)
+        tol = tolerance if tolerance is not None else max(1e-9, 1e-6 * abs(want))
+        return abs(got - want) <= tol
+    return type(want) is type(got) and want == got
+
+
+def _stage_details(s: Staged) -> dict[str, Any]:
+    return {"staged_id": s.id, "current": jsonable(s.current), "value": jsonable(s.new), "ok": s.ok,
+            "refusals": [r.to_dict() for r in s.refusals], "interlocks": [i.to_dict() for i in s.interlocks]}
+
+
+def _out(o: Outcome) -> dict[str, Any]:
+    return {"status": o.status, "command_id": o.command_id, "staged_id": o.staged_id,
+            "reason": o.reason.value if o.reason else None, "message": o.message,
+            "value": jsonable(o.value), "read_back": jsonable(o.read_back)}
