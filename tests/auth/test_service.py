@@ -228,4 +228,4 @@ def test_secrets_never_reach_logs_or_audit(service: AuthService, caplog: pytest.
     kinds = [r.kind for r in service.audit.query()]
     assert kinds == ["auth.user_created", "auth.user_created", "auth.login_failed", "auth.login",
                      "auth.token_created", "auth.password_reset", "test.secret"]
-    assert list(service.audit.query(kind="test.secret"))[0].details["ok"] == 1
+    assert next(service.audit.query(kind="test.secret")).details["ok"] == 1

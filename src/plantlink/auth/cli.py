@@ -19,6 +19,7 @@ import typer
 from plantlink.auth.errors import AuthError
 from plantlink.auth.records import parse_roles
 from plantlink.auth.service import AuthService, cli_actor
+from plantlink.auth.settings import AuthSettings
 from plantlink.errors import PlantlinkError
 
 users_app = typer.Typer(help="Manage users, their roles per site, and API tokens.", no_args_is_help=True)
@@ -33,12 +34,14 @@ RoleOpt = Annotated[list[str], typer.Option("--role", help="SITE=ROLE (viewer|op
 PwStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin instead of "
                                                                 "generating one.")]
 DEFAULT_DIR = Path("plantlink-data")
+#: the settings the commands use (argon2 cost, password policy, token lifetimes)
+SETTINGS = AuthSettings()
 
 
 @contextmanager
 def _service(data_dir: Path, store_url: str | None) -> Iterator[AuthService]:
     try:
-        svc = AuthService.open(data_dir, store_url)
+        svc = AuthService.open(data_dir, store_url, SETTINGS)
     except PlantlinkError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

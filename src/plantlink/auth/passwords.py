@@ -21,7 +21,14 @@ class Passwords:
         self._hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
                                       parallelism=settings.argon2_parallelism)
         self.min_length = settings.min_password_length
-        self.dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
+        self._dummy: str | None = None
+
+    @property
+    def dummy_hash(self) -> str:
+        """A hash of a random password with the same cost, verified in place of an unknown user's."""
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
+        return self._dummy
 
     def hash(self, password: str) -> str:
         self.check_policy(password)

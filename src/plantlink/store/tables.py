@@ -52,5 +52,5 @@ meta = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
-from plantlink.store import auth_tables as _auth_tables  # noqa: E402,F401  (identity and audit tables)
 from plantlink.store import alarm_tables as _alarm_tables  # noqa: E402,F401  (alarm journal, states, deliveries)
+from plantlink.store import auth_tables as _auth_tables  # noqa: E402,F401  (identity and audit tables)
