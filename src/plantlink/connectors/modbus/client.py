@@ -77,6 +77,8 @@ class Poller:
     """One poll group compiled for speed: buffers, decoders and tag processing of its points."""
 
     def __init__(self, group: PollGroup, points: Sequence[Point]):
+        self.group, self._points = group, points
+        self._split: set[int] = set()  # blocks the device refused as a whole: read their points one by one
         self.period = group.period
         self.blocks = group.blocks
         reg_rows: list[tuple[int, ModbusPoint, int, int]] = []  # (point, source, buffer offset, block)
@@ -126,6 +128,8 @@ class Poller:
             pdu = await read_block(client, b)
             ts[k] = now_us()
             data: Sequence[Any] = pdu.bits if b.is_bits else pdu.registers
+            if pdu.isError() and int(pdu.exception_code) == ExcCodes.ILLEGAL_ADDRESS and len(b.members) > 1:
+                self._split.add(k)  # a hole in the device's map inside a joined block: split it
             if pdu.isError() or len(data) < b.count:
                 msg = describe_exception(pdu, b) if pdu.isError() else f"short response for {b.table} {b.start}"
                 if self.failing.get(k) != msg:
@@ -139,7 +143,24 @@ class Poller:
                 self.bits[base:base + b.count] = data[:b.count]
             else:
                 self.regs[base:base + b.count] = data
+        if self._split:
+            self._resplit()
         return ok, ts, errors
+
+    def _resplit(self) -> None:
+        """Replace each refused joined block by one read per point (the device has unmapped registers in the
+        gap). Done once per block; the points the device does serve then read GOOD, the others stay BAD."""
+        blocks: list[Block] = []
+        for k, b in enumerate(self.blocks):
+            if k not in self._split:
+                blocks.append(b)
+                continue
+            log.info("%s %d..%d (unit %d) refused as a whole: reading its %d points one by one", b.table, b.start,
+                     b.start + b.count - 1, b.unit_id, len(b.members))
+            for i in b.members:
+                src = _source(self._points[i])
+                blocks.append(Block(b.unit_id, b.table, src.address, src.count, (i,)))
+        self.__init__(PollGroup(self.period, tuple(blocks)), self._points)  # type: ignore[misc]
 
     def batches(self, ok: np.ndarray, ts: np.ndarray) -> list[Any]:
         """Decode the buffers and build this cycle's batches (numeric, then text if any)."""
