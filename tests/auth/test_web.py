@@ -39,6 +39,10 @@ def make_app(service: AuthService) -> FastAPI:
         authorize(p, site, "operator")
         return {"written_by": p.name}
 
+    @app.post("/_hmi/poll")
+    async def poll(p: Principal = Depends(current_principal)) -> dict[str, str]:
+        return {"polled_by": p.name}
+
     @app.get("/hmi")
     async def page() -> dict[str, str]:  # forgets to ask for a principal: the middleware still guards it
         return {"page": "hmi"}
@@ -50,7 +54,7 @@ def make_app(service: AuthService) -> FastAPI:
         await ws.send_json({"hello": p.name})
         await ws.close()
 
-    install_auth(app, service)
+    install_auth(app, service, csrf_exempt=["/_hmi/"])
     return app
 
 
@@ -155,6 +159,16 @@ async def test_csrf_required_for_cookie_writes(client: httpx.AsyncClient) -> Non
     async with other:
         other_csrf = await _login(other, "vic")
     assert (await client.post(url, headers={"x-csrf-token": other_csrf})).status_code == 403
+
+
+async def test_csrf_exempt_prefix_needs_same_origin(client: httpx.AsyncClient) -> None:
+    await _login(client)
+    assert (await client.post("/_hmi/poll")).status_code == 403  # no Origin: refused
+    assert (await client.post("/_hmi/poll", headers={"origin": "https://evil.example"})).status_code == 403
+    r = await client.post("/_hmi/poll", headers={"origin": "http://plant.test"})
+    assert r.status_code == 200 and r.json() == {"polled_by": "alice"}
+    client.cookies.clear()
+    assert (await client.post("/_hmi/poll", headers={"origin": "http://plant.test"})).status_code == 401
 
 
 async def test_bearer_tokens_are_exempt_from_csrf_and_checked(client: httpx.AsyncClient,

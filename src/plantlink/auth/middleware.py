@@ -62,10 +62,14 @@ def same_origin(conn: HTTPConnection) -> bool:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, service: AuthService, public: Iterable[tuple[str, str]] = ()):
+    def __init__(self, app: ASGIApp, service: AuthService, public: Iterable[tuple[str, str]] = (),
+                 csrf_exempt: Iterable[str] = ()):
         self.app = app
         self.service = service
         self.public = PUBLIC | frozenset((m.upper(), p) for m, p in public)
+        #: path prefixes whose cookie-authenticated writes need a same-origin Origin instead of the CSRF header
+        #: (for frameworks that cannot send the header, e.g. a socket.io long-polling fallback)
+        self.csrf_exempt = tuple(csrf_exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -99,7 +103,11 @@ class AuthMiddleware:
             return Outcome(None, message="the session has ended; log in again")
         if websocket and not same_origin(conn):
             return Outcome(None, status=403, code="cross_origin", message="cross-origin WebSocket refused")
-        if not websocket and conn.scope["method"] not in SAFE_METHODS:
+        writes = not websocket and conn.scope["method"] not in SAFE_METHODS
+        if writes and conn.scope["path"].startswith(self.csrf_exempt):
+            if conn.headers.get("origin") is None or not same_origin(conn):
+                return Outcome(None, status=403, code="csrf", message="cross-origin request refused")
+        elif writes:
             header = conn.headers.get(self.service.settings.csrf_header)
             if not self.service.check_csrf(secret, header):
                 return Outcome(None, status=403, code="csrf",

@@ -128,11 +128,13 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
                                                "cache-control": "no-store", "referrer-policy": "same-origin"})
 
 
-def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str, str]] = ()) -> None:
+def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str, str]] = (),
+                 csrf_exempt: Iterable[str] = ()) -> None:
     """Authenticate every request of ``app`` (deny by default), add the auth routes and the /login page, and
     expose the service as ``app.state.auth`` and the audit log as ``app.state.audit``. ``public`` adds
-    (METHOD, path) pairs reachable without credentials."""
-    app.add_middleware(AuthMiddleware, service=service, public=tuple(public))
+    (METHOD, path) pairs reachable without credentials; ``csrf_exempt`` path prefixes take a same-origin
+    ``Origin`` header instead of the CSRF header for cookie-authenticated writes."""
+    app.add_middleware(AuthMiddleware, service=service, public=tuple(public), csrf_exempt=tuple(csrf_exempt))
     app.include_router(auth_router(service))
     app.state.auth = service
     app.state.audit = service.audit
