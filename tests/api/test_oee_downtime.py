@@ -13,7 +13,7 @@ import pytest
 from plantlink.api import queries
 from plantlink.api.security import Principal
 from plantlink.runtime import Runtime
-from plantlink.samples import numeric_batch, now_us
+from plantlink.samples import now_us, numeric_batch
 from tests.api.conftest import settle
 
 Client = Callable[..., httpx.AsyncClient]

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 
 from plantlink.runtime import Runtime
-from plantlink.samples import numeric_batch, now_us, text_batch
+from plantlink.samples import now_us, numeric_batch, text_batch
 from tests.api.conftest import settle
 
 Client = Callable[..., httpx.AsyncClient]

@@ -163,9 +163,10 @@ class LiveHub:
             machines.update(ln.machines)
         return ids, machines
 
-    def change(self, c: Client, spec: Any, add: bool) -> dict[str, Any]:
-        """Apply a subscribe (``add``) or unsubscribe message; all or nothing. Returns the acknowledgement
-        and queues a snapshot of the newly subscribed values and states. Raises ``SubscriptionError``."""
+    def change(self, c: Client, spec: Any, add: bool) -> list[str]:
+        """Apply a subscribe (``add``) or unsubscribe message; all or nothing. Returns the messages to send:
+        the acknowledgement, then (subscribe) a snapshot of the newly subscribed values and states.
+        Raises ``SubscriptionError``."""
         if not isinstance(spec, dict) or set(spec) - {*KINDS, "states"}:
             raise SubscriptionError("bad_request", f"give an object with keys {[*KINDS, 'states']}", "subscribe")
         idx = index(self.runtime)
@@ -186,11 +187,10 @@ class LiveHub:
         new_ids = ids - c.ids
         self._set_mask(c, ids)
         new_states = self._state_targets(idx, c) - self._state_targets(idx, c, *old_states)
-        if add:
-            self._snapshot(idx, c, sorted(new_ids), sorted(new_states))
-        return {"type": "subscribed" if add else "unsubscribed", "tags": len(ids),
-                "subscriptions": {k: sorted(map(str, v)) for k, v in c.wanted.items()},
-                "states": True if c.states_all else sorted(c.state_machines)}
+        ack = json.dumps({"type": "subscribed" if add else "unsubscribed", "tags": len(ids),
+                          "subscriptions": {k: sorted(map(str, v)) for k, v in c.wanted.items()},
+                          "states": True if c.states_all else sorted(c.state_machines)})
+        return [ack, *self._snapshot(idx, sorted(new_ids), sorted(new_states))] if add else [ack]
 
     def _apply(self, idx: PlantIndex, c: Client, spec: dict[str, Any], add: bool) -> None:
         for kind in KINDS:
@@ -228,7 +228,8 @@ class LiveHub:
         self._counts += mask.astype(np.int32) - c.mask
         c.mask, c.ids = mask, ids
 
-    def _snapshot(self, idx: PlantIndex, c: Client, ids: list[int], machines: list[str]) -> None:
+    def _snapshot(self, idx: PlantIndex, ids: list[int], machines: list[str]) -> list[str]:
+        out: list[str] = []
         h = self.runtime.historian
         if ids and h is not None:
             t = h.latest(ids)
@@ -237,14 +238,16 @@ class LiveHub:
                 t = t.take(pa.array(known))
                 frags = self._encode(t.column("tag_id").to_numpy(zero_copy_only=False), t.column("ts"),
                                      t.column("value"), t.column("quality"), t.column("text"))
-                c.offer(self._values_message(frags, snapshot=True))
+                out.append(self._values_message(frags, snapshot=True))
         current = self.runtime.states.current() if self.runtime.states is not None else {}
         for mp in machines:
             if mp in current:
                 m = idx.machines[mp]
                 state, since = current[mp]
-                c.offer(json.dumps({"type": "state", "machine": mp, "line": m.line, "site": m.site, "state": state,
-                                    "previous": None, "shift": None, **stamp(since, "since"), "snapshot": True}))
+                out.append(json.dumps({"type": "state", "machine": mp, "line": m.line, "site": m.site,
+                                       "state": state, "previous": None, "shift": None, **stamp(since, "since"),
+                                       "snapshot": True}))
+        return out
 
     # -- fan-out ---------------------------------------------------------------------------------------
     async def _run(self, sub: Subscription) -> None:

@@ -71,7 +71,7 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
     options: dict[str, Any] = {}
     if ssl is not None:
         options = {"ssl_certfile": ssl.certfile, "ssl_keyfile": ssl.keyfile, "ssl_keyfile_password": ssl.password}
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", ws="websockets",
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", ws="websockets-sansio",
                             access_log=False, timeout_graceful_shutdown=5, **options)
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="plantlink-api")

@@ -70,14 +70,14 @@ async def _receive(ws: WebSocket, hub: LiveHub, client: Client) -> None:
     try:
         while True:
             text = await ws.receive_text()
-            reply = _handle(hub, client, text)
-            if reply is not None and not client.offer(reply):
-                return
+            for reply in _handle(hub, client, text):
+                if not client.offer(reply):
+                    return
     except (WebSocketDisconnect, RuntimeError):
         return
 
 
-def _handle(hub: LiveHub, client: Client, text: str) -> str | None:
+def _handle(hub: LiveHub, client: Client, text: str) -> list[str]:
     try:
         if len(text) > MAX_MESSAGE:
             raise SubscriptionError("bad_request", f"messages are limited to {MAX_MESSAGE} bytes")
@@ -89,9 +89,9 @@ def _handle(hub: LiveHub, client: Client, text: str) -> str | None:
             raise SubscriptionError("bad_request", 'send {"subscribe": ...}, {"unsubscribe": ...} or {"ping": ...}')
         (kind, body), = msg.items()
         if kind == "ping":
-            return json.dumps({"type": "pong", "data": body})
+            return [json.dumps({"type": "pong", "data": body})]
         if kind not in ("subscribe", "unsubscribe"):
             raise SubscriptionError("bad_request", f"unknown message {kind!r}", kind)
-        return json.dumps(hub.change(client, body, add=kind == "subscribe"))
+        return hub.change(client, body, add=kind == "subscribe")
     except SubscriptionError as exc:
-        return exc.to_json()
+        return [exc.to_json()]
