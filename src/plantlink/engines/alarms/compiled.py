@@ -103,6 +103,8 @@ class TagIndex:
     sp_by_tag: np.ndarray  # int64: deviation definitions ordered by setpoint tag
     sp_start: np.ndarray  # int64 [T+1]
     missing: list[str]
+    #: id -> tag index (-1: none), when ids are dense enough for a direct lookup table
+    lut: np.ndarray | None = None
 
     @classmethod
     def build(cls, c: Compiled, tag_ids: Mapping[str, int]) -> TagIndex:
@@ -115,12 +117,21 @@ class TagIndex:
         by_tag, start = _csr(c.tag_of, n_tags)
         has_sp = np.flatnonzero(c.sp_of >= 0)
         sp_order, sp_start = _csr(c.sp_of[has_sp], n_tags)
-        return cls(ids, tags, by_tag, start, has_sp[sp_order], sp_start, missing)
+        lut = None
+        if ids.size and int(ids[-1]) <= 8 * ids.size + 1_000_000:
+            lut = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
+            lut[ids] = tags
+        return cls(ids, tags, by_tag, start, has_sp[sp_order], sp_start, missing, lut)
 
     def rows_to_tags(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row positions that carry a known tag, their tag indices)."""
         if self.ids_sorted.size == 0 or ids.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if self.lut is not None:
+            tag = self.lut[np.minimum(ids, self.lut.size - 1)]
+            tag[ids >= self.lut.size] = -1
+            rows = np.flatnonzero(tag >= 0)
+            return rows, tag[rows]
         pos = np.searchsorted(self.ids_sorted, ids)
         pos[pos >= self.ids_sorted.size] = 0
         ok = self.ids_sorted[pos] == ids
