@@ -1,7 +1,8 @@
 """Live values for the control path: the historian's latest cache, judged usable or not (and why).
 
 A value is usable when its device is connected, its quality is good and it is fresh. Fresh means: for a
-polled tag (a ``poll`` period and no deadband) at most ``stale_factor`` poll periods old; for a tag reported
+polled tag (a ``poll`` period and no deadband) at most ``stale_factor`` poll periods plus the device's
+``timeout`` old (a poll may take that long to answer); for a tag reported
 by exception (OPC UA subscriptions, deadbands) the age says nothing about freshness (a steady value is not
 re-sent), so it is trusted while its device is connected (connectors mark every point bad when the link is
 lost). A ``max_age`` (per tag in its ``control:`` settings, or for the whole service) bounds the age of
@@ -55,7 +56,8 @@ class LiveReader:
         dev = self.runtime.plant.devices.get(info.device)
         period = poll_period(info, dev.config if dev is not None else None)
         if period is not None:
-            limits.append(self.stale_factor * period)
+            timeout = getattr(dev.config, "timeout", None) if dev is not None else None
+            limits.append(self.stale_factor * period + float(timeout or 0.0))
         return min(limits) if limits else None
 
     def read(self, paths: Sequence[str], max_age: Mapping[str, float | None] | None = None) -> dict[str, Reading]:

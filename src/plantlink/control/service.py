@@ -45,8 +45,9 @@ MAX_TEXT = 256
 class ControlService:
     """Stage, approve and confirm writes to the writable tags of ``runtime``'s plant.
 
-    ``clock`` gives seconds since the epoch (injected in tests); ``stale_factor`` poll periods is the oldest
-    acceptable age of a polled value; ``max_age`` bounds the age of every value when set.
+    ``clock`` gives seconds since the epoch (injected in tests); ``stale_factor`` poll periods (plus the
+    device's timeout) is the oldest acceptable age of a polled value; ``max_age`` bounds the age of every value
+    when set.
     """
 
     def __init__(self, runtime: Runtime, audit: AuditSink, *, clock: Callable[[], float] = time.time,

@@ -1,0 +1,132 @@
+"""Control routes under /api/v1/control: stage, approve and confirm writes; pending writes; the per-site
+control switch. The router finds its ``ControlService`` at ``app.state.control`` (or
+``app.state.runtime.control``).
+
+Answers: ``stage`` returns the staged write (200) with ``ok`` and its ``refusals`` (each a reason code and
+message: the operator sees every reason and every interlock with its value); ``confirm`` returns the outcome
+(200) whose ``status`` is ``applied``, ``unverified``, ``failed`` or ``refused`` with a ``reason``, the same
+outcome again for a retried ``command_id``. A request that cannot be judged at all gets the JSON error
+envelope: 404 (unknown tag or staged write), 403 (rights), 422 (value of the wrong type), 409 (not
+writable, not critical, ...), 503 (control or audit unavailable).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from plantlink.api.errors import ApiError
+from plantlink.api.security import Principal, authorize, current_principal
+from plantlink.control.records import ControlRefused, Reason
+from plantlink.control.service import MAX_COMMAND_ID, ControlService
+
+router = APIRouter(prefix="/api/v1/control", tags=["control"])
+Caller = Annotated[Principal, Depends(current_principal)]
+
+_STATUS = {Reason.UNKNOWN_TAG: 404, Reason.UNKNOWN_STAGED: 404, Reason.ROLE: 403, Reason.WRONG_USER: 403,
+           Reason.SELF_APPROVAL: 403, Reason.INVALID_VALUE: 422, Reason.AUDIT_FAILED: 503}
+
+
+def service(request: Request) -> ControlService:
+    svc = getattr(request.app.state, "control", None)
+    if svc is None:
+        svc = getattr(getattr(request.app.state, "runtime", None), "control", None)
+    if not isinstance(svc, ControlService):
+        raise ApiError(503, "unavailable", "the control path is not running")
+    return svc
+
+
+Svc = Annotated[ControlService, Depends(service)]
+
+
+def _error(exc: ControlRefused, field: str | None = None) -> ApiError:
+    return ApiError(_STATUS.get(exc.reason, 409), exc.reason.value, exc.message, field)
+
+
+class StageBody(BaseModel):
+    tag: str = Field(min_length=1, max_length=400, description="full tag path site/area/line/machine/tag")
+    value: bool | float | str = Field(description="the new value in engineering units (true/false, number, text)")
+
+
+class ConfirmBody(BaseModel):
+    staged_id: str = Field(min_length=1, max_length=64)
+    command_id: str = Field(min_length=1, max_length=MAX_COMMAND_ID,
+                            description="chosen by the client; a retry with the same id never writes twice")
+
+
+class ApproveBody(BaseModel):
+    staged_id: str = Field(min_length=1, max_length=64)
+
+
+class SwitchBody(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+@router.post("/stage", summary="Select a write: current value, limits, interlocks and every reason to refuse")
+async def stage(body: StageBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    try:
+        info = svc.runtime.plant.tag(body.tag)
+    except KeyError:
+        raise ApiError(404, Reason.UNKNOWN_TAG.value, f"no tag {body.tag!r}", "tag") from None
+    spec = info.tag.control
+    authorize(who, info.site, spec.role if spec is not None else "operator")
+    try:
+        return svc.stage(who, body.tag, body.value).to_dict()
+    except ControlRefused as exc:
+        raise _error(exc, "value" if exc.reason == Reason.INVALID_VALUE else "tag") from None
+
+
+@router.post("/confirm", summary="Operate a staged write (same user, within the timeout); read back and verify")
+async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    staged = next((s for s in svc.pending(who) if s.id == body.staged_id), None)
+    if staged is not None:
+        authorize(who, staged.site, staged.role)  # (a retry after the write finds it done: the service answers)
+    try:
+        return (await svc.confirm(who, body.staged_id, body.command_id)).to_dict()
+    except ControlRefused as exc:
+        raise _error(exc, "command_id") from None
+
+
+@router.post("/approve", summary="Second person's approval of a critical staged write")
+async def approve(body: ApproveBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    staged = next((s for s in svc.pending(who) if s.id == body.staged_id), None)
+    if staged is None:
+        raise ApiError(404, Reason.UNKNOWN_STAGED.value, f"no pending staged write {body.staged_id!r}", "staged_id")
+    authorize(who, staged.site, staged.role)
+    try:
+        return svc.approve(who, body.staged_id).to_dict()
+    except ControlRefused as exc:
+        raise _error(exc, "staged_id") from None
+
+
+@router.get("/pending", summary="Staged writes awaiting confirmation or approval at the caller's sites")
+async def pending(svc: Svc, who: Caller) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in svc.pending(who)]
+
+
+@router.get("/sites", summary="Whether control is enabled at each site the caller can see")
+async def sites(svc: Svc, who: Caller) -> list[dict[str, Any]]:
+    known = [s.name for s in svc.runtime.plant.sites]
+    return [{"site": s, "control_enabled": not svc.disabled(s)} for s in who.sites(known)]
+
+
+def _switch(svc: ControlService, who: Principal, site: str, enabled: bool, note: str) -> dict[str, Any]:
+    if site not in {s.name for s in svc.runtime.plant.sites}:
+        raise ApiError(404, "not_found", f"no site {site!r}", "site")
+    authorize(who, site, "admin")
+    try:
+        return svc.set_enabled(who, site, enabled, note)
+    except ControlRefused as exc:
+        raise _error(exc, "site") from None
+
+
+@router.post("/sites/{site}/disable", summary="Admin: refuse every write at the site (kept across restarts)")
+async def disable(site: str, svc: Svc, who: Caller, body: SwitchBody | None = None) -> dict[str, Any]:
+    return _switch(svc, who, site, False, body.note if body else "")
+
+
+@router.post("/sites/{site}/enable", summary="Admin: allow writes at the site again")
+async def enable(site: str, svc: Svc, who: Caller, body: SwitchBody | None = None) -> dict[str, Any]:
+    return _switch(svc, who, site, True, body.note if body else "")
