@@ -44,7 +44,7 @@ def test_check_missing_file() -> None:
 
 
 def test_every_command_has_help() -> None:
-    for cmd in ("check", "sim", "browse", "run", "demo"):
-        res = run(cmd, "--help")
+    for cmd in ("check", "sim", "browse", "run", "demo", "users", "audit", "users token"):
+        res = run(*cmd.split(), "--help")
         assert res.returncode == 0, (cmd, res.stderr)
         assert "Usage" in res.stdout

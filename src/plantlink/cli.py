@@ -24,6 +24,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+
+
+def _register_subcommands() -> None:
+    from plantlink.auth.cli import audit_app, users_app
+
+    app.add_typer(users_app, name="users", help="Manage users, roles and API tokens.")
+    app.add_typer(audit_app, name="audit", help="Verify and export the tamper-evident audit log.")
+
+
+_register_subcommands()
 out = Console()
 
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
