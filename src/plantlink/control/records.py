@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from plantlink.control.interlock import InterlockStatus, Value
 from plantlink.errors import PlantlinkError
+from plantlink.model.control import Role
 
 
 class Reason(StrEnum):
@@ -80,7 +81,7 @@ class Staged:
     new: Value
     unit: str
     limits: dict[str, Any]
-    role: str
+    role: Role
     critical: bool
     interlocks: list[InterlockStatus]
     created_at: float
