@@ -278,3 +278,19 @@ async def test_a_write_that_cannot_be_audited_is_refused(rig: Rig) -> None:
         svc.stage(OSCAR, SPEED, 12.0)
     assert err.value.reason == Reason.AUDIT_FAILED and "disk full" in err.value.message
     assert svc.pending(OSCAR) == []
+
+
+async def test_the_real_audit_log_plugs_in_and_chains_every_step(rig: Rig) -> None:
+    from plantlink.audit.log import AuditLog
+
+    assert rig.runtime.store is not None
+    log = AuditLog(rig.runtime.store.engine)
+    svc = ControlService(rig.runtime, log)
+    _, target = new_speed(rig, 0.77)
+    staged = svc.stage(OSCAR, SPEED, target)
+    out = await svc.confirm(OSCAR, staged.id, "cmd-real-audit")
+    assert out.status == "applied", out
+    records = list(log.query(actor="oscar", kind="control."))[-4:]
+    assert [r.kind for r in records] == ["control.stage", "control.confirm", "control.execute", "control.result"]
+    assert records[-1].details["status"] == "applied" and records[-1].target == SPEED
+    assert log.verify().ok

@@ -379,8 +379,11 @@ def _same(want: Value, got: Value, tolerance: float | None) -> bool:
 
 
 def _stage_details(s: Staged) -> dict[str, Any]:
+    """Tag paths travel as values, never as keys (an audit trail may refuse secret-looking keys)."""
+    locks = [{"expression": i.expression, "ok": i.ok, "detail": i.detail,
+              "values": [[p, jsonable(v)] for p, v in i.values.items()]} for i in s.interlocks]
     return {"staged_id": s.id, "current": jsonable(s.current), "value": jsonable(s.new), "ok": s.ok,
-            "refusals": [r.to_dict() for r in s.refusals], "interlocks": [i.to_dict() for i in s.interlocks]}
+            "refusals": [r.to_dict() for r in s.refusals], "interlocks": locks}
 
 
 def _out(o: Outcome) -> dict[str, Any]:
