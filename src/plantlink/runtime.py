@@ -15,14 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from plantlink import plugins
+from plantlink.audit import AuditLog
 from plantlink.bus import Bus, InProcBus, Subscription
 from plantlink.connectors.base import Connector, ConnectorPlugin, Point
+from plantlink.control.service import ControlService
+from plantlink.engines.alarms import AlarmEngine
+from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.calendar import PlannedTime
 from plantlink.engines.downtime import DowntimeEngine
 from plantlink.engines.states import StateEngine
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
 from plantlink.model import Plant
+from plantlink.notify import Notifier
 from plantlink.store import Store, default_url
+from plantlink.store.alarm_repo import AlarmStore
 
 log = logging.getLogger("plantlink.runtime")
 
@@ -96,6 +102,11 @@ class Runtime:
         self.store: Store | None = None
         self.states: StateEngine | None = None
         self.downtime: DowntimeEngine | None = None
+        self.audit: AuditLog | None = None
+        self.alarm_engine: AlarmEngine | None = None
+        self.alarms: AlarmService | None = None
+        self.notifier: Notifier | None = None
+        self.control: ControlService | None = None
         self._engine_tasks: list[asyncio.Task[None]] = []
         self._engine_subs: list[Subscription] = []
         self.historian: Historian | None = None
@@ -133,10 +144,29 @@ class Runtime:
         self.states = StateEngine(self.plant, self.store, planned)
         self.downtime = DowntimeEngine(self.plant, self.store)
         self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
+        self.audit = AuditLog(self.store.engine)
+        self.control = ControlService(self, self.audit)
+        self._start_alarms(self.store)
         self.states.start()
-        sub = self.bus.subscribe("states")
-        self._engine_tasks = [asyncio.create_task(self.states.run(sub, self.tag_ids))]
-        self._engine_subs = [sub]
+        for name, engine in (("states", self.states), ("alarms", self.alarm_engine)):
+            assert engine is not None
+            sub = self.bus.subscribe(name)  # lossless: every sample reaches the engines
+            self._engine_subs.append(sub)
+            self._engine_tasks.append(asyncio.create_task(engine.run(sub, self.tag_ids)))
+
+    def _start_alarms(self, store: Store) -> None:
+        """ISA-18.2 alarms (fed like the state engine) and, when configured, their notifications."""
+        assert self.states is not None
+        astore = AlarmStore(store.engine)
+        self.alarm_engine = AlarmEngine(self.plant, astore)
+        self.alarm_engine.attach(self.states)
+        self.alarm_engine.start()
+        if self.plant.spec.notifications is not None:
+            zones = {s.name: s.timezone for s in self.plant.sites}
+            self.notifier = Notifier(self.plant.spec.notifications, astore, zones)
+            self.alarm_engine.add_listener(self.notifier.on_event)
+            self.notifier.start()
+        self.alarms = AlarmService(self.alarm_engine, astore, self.notifier, audit=self.audit)
 
     async def _stop_engines(self) -> None:
         for sub in self._engine_subs:
@@ -146,6 +176,8 @@ class Runtime:
                 await task
             except Exception:
                 log.exception("an engine did not stop cleanly")
+        if self.notifier is not None:
+            await self.notifier.stop()
         if self.store is not None:
             self.store.close()
 

@@ -50,11 +50,13 @@ def test_cross_checks_name_the_alarm_and_field() -> None:
     text = PLANT.replace("{name: lo, type: lo, limit: 50", "{name: lo, type: lo, limit: 205").replace(
         "setpoint: temp_sp", "setpoint: nothing").replace("{name: hihi, type: hihi, limit: 250",
                                                           "{name: hihi, type: hihi, limit: 150")
-    p = plant(text)  # per-alarm checks pass; the cross checks are the loader's to call
-    oven = dict(p.machines())["s1/a1/l1/oven"]
-    got = machine_alarm_problems(oven)
-    assert (("tags", 0, "alarms", 0, "limit"), "hihi limit 150.0 must be above the hi limit 200.0 on tag 'temp'") in got
-    assert (("tags", 0, "alarms", 1, "limit"), "hi limit 200.0 must be above the lo limit 205.0 on tag 'temp'") in got
-    assert (("tags", 0, "alarms", 3, "setpoint"),
-            "no tag 'nothing' on machine 'oven' (its tags: door, temp, temp_sp)") in got
-    assert len(got) == 4  # plus hihi below lo
+    with pytest.raises(ConfigError) as info:
+        plant(text)  # the loader runs the cross checks and locates each problem
+    msg = str(info.value)
+    assert "[s1/a1/l1/oven/temp alarms[0].limit] hihi limit 150.0 must be above the hi limit 200.0 on tag 'temp'" in msg
+    assert "[s1/a1/l1/oven/temp alarms[1].limit] hi limit 200.0 must be above the lo limit 205.0 on tag 'temp'" in msg
+    assert ("[s1/a1/l1/oven/temp alarms[3].setpoint] no tag 'nothing' on machine 'oven' "
+            "(its tags: door, temp, temp_sp)") in msg
+    assert len(info.value.problems) == 4  # plus hihi below lo
+    oven = dict(plant(PLANT).machines())["s1/a1/l1/oven"]
+    assert machine_alarm_problems(oven) == []

@@ -28,7 +28,7 @@ OVEN = "windsor/body-paint/body-line-1/oven1"
 CNC2 = "detroit/machining/cnc-cell-2/cnc2"
 
 #: The ``control:`` settings the tests add to the demo plant's writable tags.
-CONTROLS: dict[str, dict[str, Any]] = {
+CONTROLS: dict[str, dict[str, Any] | None] = {
     f"{CONV1}/speed_setpoint": {"min": 0, "max": 40, "max_step": 10, "verify_timeout": "3s", "min_interval": "200ms",
                                 "interlocks": ["state in [0, 1, 2, 3, 4, 5, 6]", "press1.state >= 0"]},
     f"{CONV1}/run_command": {"allowed": [True, False]},
@@ -40,6 +40,8 @@ CONTROLS: dict[str, dict[str, Any]] = {
     f"{OVEN}/zone2_setpoint": {"min": 20, "max": 260, "role": "engineer", "critical": True, "verify_timeout": "3s"},
     f"{OVEN}/zone3_setpoint": {"min": 20, "max": 260, "min_interval": "60s", "verify_timeout": "3s"},
     f"{CNC2}/run_command": {},
+    # writable without a control: section (the demo plant has one; the tests take it away)
+    "windsor/body-paint/body-line-1/welder1/run_command": None,
 }
 
 
@@ -62,9 +64,13 @@ def plant_dicts(mb: int, ua: int, dead: int) -> tuple[dict[str, Any], dict[str, 
             for ln in a["lines"]:
                 for m in ln["machines"]:
                     for t in m["tags"]:
-                        spec = CONTROLS.get(f"{s['name']}/{a['name']}/{ln['name']}/{m['name']}/{t['name']}")
-                        if spec is not None:
-                            t["control"] = spec
+                        path = f"{s['name']}/{a['name']}/{ln['name']}/{m['name']}/{t['name']}"
+                        if path in CONTROLS:
+                            spec = CONTROLS[path]
+                            if spec is None:
+                                t.pop("control", None)
+                            else:
+                                t["control"] = spec
     served = copy.deepcopy(data)
     served["devices"]["sim-modbus-detroit"]["enabled"] = False
     return served, data

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from plantlink import plugins
+from plantlink.control.check import control_problems
 from plantlink.errors import ConfigError, ConfigProblem, PluginError
+from plantlink.model.alarms import machine_alarm_problems
+from plantlink.model.notify import notification_problems
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo
 from plantlink.model.schema import PlantFile
 from plantlink.model.yamlmarks import Loc, MarkedYaml, load_marked
@@ -106,9 +109,15 @@ class _Checker:
         self.problems.append(self.doc.problem(loc, message, human_path(self.doc.data, loc)))
 
     def run(self) -> Plant:
+        if self.spec.notifications is not None:
+            sites = [s.name for s in self.spec.sites]
+            for nloc, msg in notification_problems(self.spec.notifications, sites):
+                self.add(("notifications", *nloc), msg)
         devices = self._devices()
         tags = self._tags(devices)
         self._plugin_checks(devices, tags)
+        for cloc, msg in control_problems(self.spec):
+            self.add(cloc, msg)
         return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags)
 
     def _unique(self, items: list[Any], loc: Loc, what: str) -> None:
@@ -161,6 +170,8 @@ class _Checker:
                     for mi, m in enumerate(ln.machines):
                         self._unique(m.tags, (*mloc, mi, "tags"), "tag")
                         self._tag_refs(m, (*mloc, mi))
+                        for aloc, msg in machine_alarm_problems(m):
+                            self.add((*mloc, mi, *aloc), msg)
                         for ti, t in enumerate(m.tags):
                             loc: Loc = (*mloc, mi, "tags", ti, "source")
                             path = f"{s.name}/{a.name}/{ln.name}/{m.name}/{t.name}"

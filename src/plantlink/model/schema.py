@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from plantlink.model.alarms import AlarmDef
 from plantlink.model.control import WriteSpec
+from plantlink.model.notify import Notifications
 from plantlink.model.production import Calendar, Costs, Downtime, Production, StateRules
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import Name
@@ -125,3 +126,5 @@ class PlantFile(Strict):
     enterprise: str = Field(min_length=1)
     devices: dict[str, Device] = Field(default_factory=dict)
     sites: list[Site] = Field(min_length=1)
+    #: Alarm notifications: SMTP, webhooks, routing, on-call, escalation (see docs/alarms.md).
+    notifications: Notifications | None = None
