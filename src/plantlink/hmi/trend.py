@@ -58,8 +58,10 @@ class Trend:
         self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
         ui.timer(FOLLOW_S, self._follow)
 
-    def _options(self, points: list[list[float | None]]) -> dict[str, Any]:
+    def _options(self, points: list[list[float | None]], set_zoom: bool = True) -> dict[str, Any]:
+        """Without ``set_zoom`` the browser keeps its own zoom (a refresh must not undo a zoom under way)."""
         unit = self.tag.unit if self.tag else ""
+        zoom = {"start": self.zoom[0], "end": self.zoom[1]} if set_zoom else {}
         return {
             "animation": False,
             "grid": {"left": 60, "right": 20, "top": 20, "bottom": 70},
@@ -67,8 +69,8 @@ class Trend:
             "xAxis": {"type": "time", "min": self.range[0] // 1000, "max": self.range[1] // 1000},
             "yAxis": {"type": "value", "scale": True, "name": unit},
             "dataZoom": [
-                {"type": "inside", "start": self.zoom[0], "end": self.zoom[1], "filterMode": "none"},
-                {"type": "slider", "start": self.zoom[0], "end": self.zoom[1], "filterMode": "none", "height": 28},
+                {"type": "inside", **zoom, "filterMode": "none"},
+                {"type": "slider", **zoom, "filterMode": "none", "height": 28},
             ],
             "series": [{"type": "line", "showSymbol": False, "data": points, "lineStyle": {"color": TREND_LINE},
                         "itemStyle": {"color": TREND_LINE}, "step": "end" if self.tag and self.tag.type == "int"
@@ -81,7 +83,7 @@ class Trend:
         span = hi - lo
         return lo + round(span * self.zoom[0] / 100), lo + round(span * self.zoom[1] / 100)
 
-    async def load(self) -> None:
+    async def load(self, set_zoom: bool = True) -> None:
         if self.tag is None:
             return
         async with self._loading:
@@ -92,7 +94,8 @@ class Trend:
             self.requests.append((tag.tag_id, start, end))
             ts, values = await asyncio.to_thread(data.history, self.h.runtime, self.who, tag.tag_id, start, end, POINTS)
             self.chart.options.clear()
-            self.chart.options.update(self._options([[float(t), v] for t, v in zip(ts, values, strict=True)]))
+            self.chart.options.update(
+                self._options([[float(t), v] for t, v in zip(ts, values, strict=True)], set_zoom))
             self.chart.update()
             self.caption.set_text(f"{tag.name}: {local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}, "
                                   f"{len(ts)} points")
@@ -130,4 +133,4 @@ class Trend:
         if self.zoom == (0.0, 100.0) and not self._loading.locked():
             end = now_us()
             self.range = (end - self.span_s * 1_000_000, end)
-            await self.load()
+            await self.load(set_zoom=False)

@@ -1,0 +1,128 @@
+"""Browser tests of the HMI: one real server for the session (NiceGUI mounts once per process), a real
+headless Chromium driven by Playwright. Without /usr/bin/chromium the tests skip, except under CI=true
+where they fail."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from plantlink.api.security import Principal
+from plantlink.model import Plant
+from plantlink.samples import now_us
+from plantlink.store import Store, default_url
+from tests.conftest import IN_CI
+from tests.hmi.harness import CHROMIUM, CHROMIUM_ARGS, PRINCIPAL_HEADER, ROOT, HmiServer, chromium_available
+
+ARTIFACTS = ROOT / "test-artifacts" / "hmi"
+MIN_US = 60 * 1_000_000
+LINE = "windsor/stamping/press-line-1"
+PRESS = f"{LINE}/press1"
+CONVEYOR = f"{LINE}/conveyor1"
+
+PRINCIPALS = {
+    "default": Principal("olga", {"windsor": "operator", "detroit": "viewer"}),
+    "windsor-viewer": Principal("victor", {"windsor": "viewer"}),
+}
+
+
+@dataclass
+class Seeded:
+    """What the fixture wrote in the store before the runtime started (known answers for the tests)."""
+
+    start_us: int = 0
+    event_id: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+SEEDED = Seeded()
+
+
+def seed_history(plant: Plant, data_dir: Path) -> None:
+    """Five hours ago, for four hours: press1 runs without a break while conveyor1 alternates 10 min running
+    and 10 min starved; then conveyor1 is faulted 10 minutes (a stop without reason). By the active-period
+    method press1 (one 4 h active period) constrains the line, not conveyor1 (10 min periods)."""
+    store = Store.open(default_url(data_dir))
+    try:
+        t0 = now_us() - 5 * 60 * MIN_US
+        store.open_interval(PRESS, LINE, "running", t0, "A-days")
+        store.close_interval(PRESS, t0 + 240 * MIN_US)
+        for k in range(24):
+            store.open_interval(CONVEYOR, LINE, "running" if k % 2 == 0 else "starved", t0 + 10 * k * MIN_US, "A-days")
+        store.open_interval(CONVEYOR, LINE, "faulted", t0 + 240 * MIN_US, "A-days")
+        store.close_interval(CONVEYOR, t0 + 250 * MIN_US)
+        ev = store.open_event(CONVEYOR, LINE, "windsor", t0 + 240 * MIN_US, "faulted", "A-days")
+        store.close_event(ev, t0 + 250 * MIN_US, "faulted", micro=False)
+        SEEDED.start_us, SEEDED.event_id = t0, ev
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
+    srv = HmiServer(tmp_path_factory.mktemp("hmi-data"), PRINCIPALS, prepare=seed_history).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not chromium_available():
+        if IN_CI:
+            pytest.fail(f"CI=true and {CHROMIUM} is missing: install the Debian package chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Visit:
+    """A browser context for one test: every request URL is kept (to prove nothing leaves loopback)."""
+
+    def __init__(self, browser: Any, server: HmiServer, as_: str | None = None,
+                 viewport: tuple[int, int] = (1280, 900)):
+        headers = {PRINCIPAL_HEADER: as_} if as_ else {}
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                           extra_http_headers=headers)
+        self.page = self.context.new_page()
+        self.urls: list[str] = []
+        self.page.on("request", lambda r: self.urls.append(r.url))
+        self.server = server
+
+    def goto(self, path: str) -> Any:
+        return self.page.goto(self.server.url + path)
+
+    def foreign(self) -> list[str]:
+        return [u for u in self.urls if not u.startswith("data:") and urlparse(u).hostname not in ("127.0.0.1",)]
+
+
+@pytest.fixture
+def visit(browser: Any, server: HmiServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    made: list[Visit] = []
+
+    def open_(as_: str | None = None, viewport: tuple[int, int] = (1280, 900)) -> Visit:
+        v = Visit(browser, server, as_, viewport)
+        made.append(v)
+        return v
+
+    yield open_
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
+    for i, v in enumerate(made):
+        try:
+            v.page.screenshot(path=str(ARTIFACTS / f"{name}-{i}.png"), full_page=True)
+        finally:
+            v.context.close()

@@ -1,0 +1,132 @@
+"""A real plantlink server for browser tests and the HMI benchmark: the demo plant simulated on free loopback
+ports, a Runtime reading it, the API app with the HMI mounted, served by uvicorn on a free port. It runs in
+a thread of its own (its own event loop) so that tests drive it with Playwright's sync API.
+
+A test middleware stands in for the auth middleware: it sets ``request.state.principal`` to
+``principals[header x-test-principal]``, or to ``principals["default"]`` without the header; a name that is
+not in ``principals`` (e.g. ``anonymous``) leaves the request unauthenticated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from plantlink.api.app import create_app
+from plantlink.api.security import Principal
+from plantlink.hmi import mount_hmi
+from plantlink.model import Plant, parse_plant
+from plantlink.runtime import Runtime
+from plantlink.sim import Simulator, plant_with_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo-plant.yaml"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PRINCIPAL_HEADER = "x-test-principal"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chromium_available() -> bool:
+    return os.path.exists(CHROMIUM) and shutil.which(CHROMIUM) is not None
+
+
+class HmiServer:
+    """Start with ``start()`` (blocks until the HMI answers), stop with ``stop()``."""
+
+    def __init__(self, data_dir: Path, principals: dict[str, Principal], *, speed: float = 1.0,
+                 prepare: Callable[[Plant, Path], None] | None = None):
+        self.data_dir = data_dir
+        self.principals = principals
+        self.speed = speed
+        self.prepare = prepare
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="hmi-server", daemon=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.runtime: Runtime | None = None
+        self.simulator: Simulator | None = None
+        self.app: FastAPI | None = None
+        self._stop: asyncio.Event | None = None
+
+    # -- thread side ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except BaseException as exc:  # reported to the caller of start()
+            self.error = exc
+            self.ready.set()
+
+    async def _main(self) -> None:
+        text = DEMO.read_text(encoding="utf-8")
+        base = parse_plant(text, str(DEMO))
+        plant = parse_plant(plant_with_ports(text, {dev: free_port() for dev in base.devices}), str(DEMO))
+        if self.prepare is not None:
+            self.prepare(plant, self.data_dir)
+        self.simulator = Simulator(plant, seed=3, speed=self.speed)
+        await self.simulator.start()
+        self.runtime = Runtime(plant, self.data_dir, flush_interval=0.5)
+        await self.runtime.start()
+        self.app = create_app(self.runtime)
+        principals = self.principals
+
+        @self.app.middleware("http")
+        async def test_auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            who = principals.get(request.headers.get(PRINCIPAL_HEADER, "default"))
+            if who is not None:
+                request.state.principal = who
+            return await call_next(request)
+
+        mount_hmi(self.app, self.runtime)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        self._stop = asyncio.Event()
+        serve = asyncio.create_task(server.serve())
+        while not server.started:
+            if serve.done():
+                serve.result()
+            await asyncio.sleep(0.05)
+        self.ready.set()
+        await self._stop.wait()
+        server.should_exit = True
+        await serve
+        await self.runtime.stop()
+        await self.simulator.stop()
+
+    # -- caller side ------------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> HmiServer:
+        self.thread.start()
+        if not self.ready.wait(timeout):
+            raise TimeoutError("the HMI server did not start")
+        if self.error is not None:
+            raise RuntimeError("the HMI server failed to start") from self.error
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(30)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run a coroutine on the server's loop (bus publishes, simulator writes) and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+

@@ -1,0 +1,249 @@
+"""The HMI in a real headless Chromium against a real server (simulated demo plant, Runtime, API app)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from plantlink.hmi import data
+from plantlink.samples import Quality, now_us, numeric_batch
+from tests.hmi.conftest import ARTIFACTS, CONVEYOR, LINE, PRESS, PRINCIPALS, ROOT, SEEDED, Visit
+from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
+
+#: The tile colours of docs/hmi.md, as the browser reports them (written out by hand, not read from the code).
+EXPECTED_RGB = {
+    "running": "rgb(208, 208, 208)",
+    "idle": "rgb(236, 228, 184)",
+    "starved": "rgb(240, 168, 48)",
+    "blocked": "rgb(240, 168, 48)",
+    "faulted": "rgb(211, 47, 47)",
+    "planned_stop": "rgb(143, 163, 181)",
+    "changeover": "rgb(179, 169, 214)",
+    "unknown": "rgb(255, 255, 255)",
+}
+TILES_JS = "els => els.map(e => [e.dataset.machine, e.dataset.state, getComputedStyle(e).backgroundColor])"
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(step)
+
+
+def engine_state(server: HmiServer, machine: str) -> str | None:
+    assert server.runtime is not None and server.runtime.states is not None
+    st = server.runtime.states.current().get(machine)
+    return None if st is None else st[0]
+
+
+def tiles(v: Visit) -> dict[str, tuple[str, str]]:
+    return {m: (s, c) for m, s, c in v.page.eval_on_selector_all(".pl-tile", TILES_JS)}
+
+
+def test_unauthenticated_is_sent_to_login_and_other_sites_are_forbidden(server: HmiServer) -> None:
+    for path in ("/hmi/", f"/hmi/machine/{PRESS}"):
+        r = httpx.get(server.url + path, headers={PRINCIPAL_HEADER: "anonymous"}, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=" + path.replace("/", "%2F")
+    r = httpx.get(server.url + "/hmi/line/detroit/machining/cnc-cell-2", headers={PRINCIPAL_HEADER: "windsor-viewer"})
+    assert r.status_code == 403
+    r = httpx.get(server.url + "/hmi/machine/windsor/nowhere/x/y")
+    assert r.status_code == 404
+
+
+def test_overview_shows_every_machine_coloured_by_its_state(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto("/hmi/")
+    v.page.wait_for_selector(".pl-tile")
+    expected = {p for p, _ in server.runtime.plant.machines()}  # type: ignore[union-attr]
+    assert set(tiles(v)) == expected  # olga sees both sites
+    for machine in expected:
+        # the tile shows the engine's state (allow the live push to catch up) in that state's colour
+        def same(m: str = machine) -> bool:
+            state, colour = tiles(v)[m]
+            return state == (engine_state(server, m) or "unknown") and colour == EXPECTED_RGB[state]
+        wait_until(same, 3.0, f"tile of {machine} shows its state in its colour")
+    # the day's KPIs arrive without a reload: OEE on the tiles of machines with counters, losses per line
+    wait_until(lambda: "OEE" in v.page.inner_text(f'[data-machine="{PRESS}"]'), 20.0, "OEE on the press tile")
+    assert "Losses today: CAD" in v.page.inner_text('[data-site="windsor"]')
+    assert v.foreign() == []
+    time.sleep(0.5)
+    shot = ARTIFACTS / "overview.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    v.page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("PLANTLINK_DOCS_SCREENSHOT") == "1":
+        shutil.copy(shot, ROOT / "docs" / "img" / "overview.png")
+
+
+def test_viewer_of_one_site_sees_only_that_site(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit("windsor-viewer")
+    v.goto("/hmi/")
+    v.page.wait_for_selector(".pl-tile")
+    shown = set(tiles(v))
+    assert shown == {p for p, _ in server.runtime.plant.machines() if p.startswith("windsor/")}  # type: ignore
+    assert v.page.locator('[data-site="detroit"]').count() == 0
+
+
+def test_state_change_reaches_the_tile_within_a_second(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto("/hmi/")
+    v.page.wait_for_selector(f'[data-machine="{PRESS}"]')
+    sim = server.simulator
+    assert sim is not None
+    try:
+        server.call(_write(sim, f"{PRESS}/run_command", False))
+        wait_until(lambda: engine_state(server, PRESS) == "planned_stop", 10.0, "the engine sees the press stopped")
+        seen = time.monotonic()
+        wait_until(lambda: tiles(v)[PRESS] == ("planned_stop", EXPECTED_RGB["planned_stop"]), 1.5,
+                   "the press tile turns planned-stop blue-grey")
+        lag = time.monotonic() - seen
+        assert lag < 1.5, lag
+    finally:
+        server.call(_write(sim, f"{PRESS}/run_command", True))
+    wait_until(lambda: tiles(v)[PRESS][0] != "planned_stop", 10.0, "the press restarts")
+
+
+async def _write(sim: Any, path: str, value: Any) -> None:
+    sim.sim.write(path, value)
+
+
+async def _publish(server: HmiServer, batch: Any) -> None:
+    assert server.runtime is not None
+    server.runtime.bus.publish(batch)
+
+
+def test_click_through_to_machine_and_live_values(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto("/hmi/")
+    v.page.click(f'[data-machine="{PRESS}"]')
+    v.page.wait_for_url(f"**/hmi/machine/{PRESS}")
+    v.page.wait_for_selector('[data-testid="machine-state"]')
+    rt = server.runtime
+    assert rt is not None
+    spm, temp = rt.tag_ids[f"{PRESS}/spm_setpoint"], rt.tag_ids[f"{PRESS}/die_temperature"]
+    # a minute in the future: the simulator's own (older) readings cannot replace it in the latest cache
+    ts = now_us() + 60_000_000
+    server.call(_publish(server, numeric_batch([spm], ts, [123.4], Quality.GOOD)))
+    sent = time.monotonic()
+    cell = '[data-testid="value-spm_setpoint"]'
+    wait_until(lambda: v.page.inner_text(cell) == "123.4 1/min", 1.5, "the new set point is shown")
+    assert time.monotonic() - sent < 1.5
+    server.call(_publish(server, numeric_batch([temp], ts, [51.0], Quality.BAD)))
+    badge = f'[data-tag="{PRESS}/die_temperature"] .pl-badge'
+    wait_until(lambda: v.page.get_attribute(badge, "data-quality") == "bad", 1.5, "bad quality is marked")
+    assert v.page.inner_text(badge) == "BAD"
+    assert v.foreign() == []
+
+
+def test_trend_zoom_fetches_the_new_range(server: HmiServer, visit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int, int]] = []
+    real = data.queries.downsample_history
+
+    def spy(rt: Any, who: Any, ref: Any, start: int, end: int, n: int = 1000) -> Any:
+        calls.append((int(ref), start, end))
+        return real(rt, who, ref, start, end, n)
+
+    monkeypatch.setattr(data.queries, "downsample_history", spy)
+    v: Visit = visit()
+    v.goto(f"/hmi/machine/{PRESS}")
+    caption = '[data-testid="trend-range"]'
+    v.page.wait_for_function(f"document.querySelector('{caption}')?.dataset.points !== undefined")
+    v.page.click('[data-testid="trend-span"] >> text=15 min')
+    wait_until(lambda: _span_of(v) < 16 * 60 * 1_000_000, 5.0, "the 15 min range is loaded")
+    before = _span_of(v)
+    n_before = len(calls)
+    box = v.page.locator('[data-testid="trend-chart"]').bounding_box()
+    assert box is not None
+    v.page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+    for _ in range(4):
+        v.page.mouse.wheel(0, -300)
+        time.sleep(0.1)
+    wait_until(lambda: _span_of(v) < before * 0.8, 5.0, "the wheel zoomed the trend in")
+    after_start = int(v.page.get_attribute(caption, "data-start-us") or 0)
+    after_end = int(v.page.get_attribute(caption, "data-end-us") or 0)
+    new = calls[n_before:]
+    assert new, "no history request after the zoom"
+    tag, start, end = new[-1]
+    assert tag == server.runtime.tag_ids[f"{PRESS}/tonnage"]  # type: ignore[union-attr]
+    # the request covers the zoomed window (plus at most half a window of margin each side) and is narrower
+    assert start <= after_start and end >= after_end
+    assert end - start <= 2 * (after_end - after_start) + 2
+    # the zoom-in button (a touch target) asks again, for a narrower range still
+    n = len(calls)
+    v.page.click('[data-testid="zoom-in"]')
+    wait_until(lambda: len(calls) > n and calls[-1][2] - calls[-1][1] < end - start, 5.0, "zoom-in button refetch")
+
+
+def _span_of(v: Visit) -> int:
+    caption = '[data-testid="trend-range"]'
+    s, e = v.page.get_attribute(caption, "data-start-us"), v.page.get_attribute(caption, "data-end-us")
+    return int(e) - int(s) if s and e else 1 << 62
+
+
+def test_operator_assigns_a_downtime_reason(server: HmiServer, visit: Any) -> None:
+    ev = SEEDED.event_id
+    v: Visit = visit()
+    v.goto(f"/hmi/machine/{CONVEYOR}")
+    v.page.wait_for_selector(f'[data-event="{ev}"]')
+    assert v.page.inner_text(f'[data-testid="reason-{ev}"]') == "— no reason —"
+    v.page.click(f'[data-testid="assign-{ev}"]')
+    v.page.click('[data-reason="Transfer jam"]')
+    wait_until(lambda: v.page.inner_text(f'[data-testid="reason-{ev}"]') == "Mechanical: Transfer jam", 5.0,
+               "the reason is shown")
+    stored = server.runtime.store.event(ev)  # type: ignore[union-attr]
+    assert (stored.reason_group, stored.reason, stored.reason_by) == ("Mechanical", "Transfer jam", "olga")
+    # still there after a reload (read back from the store)
+    v.page.reload()
+    v.page.wait_for_selector(f'[data-event="{ev}"]')
+    assert v.page.inner_text(f'[data-testid="reason-{ev}"]') == "Mechanical: Transfer jam"
+
+
+def test_viewer_cannot_assign_reasons(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit("windsor-viewer")
+    v.goto(f"/hmi/machine/{CONVEYOR}")
+    v.page.wait_for_selector(f'[data-event="{SEEDED.event_id}"]')
+    assert v.page.locator('[data-testid^="assign-"]').count() == 0
+    assert PRINCIPALS["windsor-viewer"].can("windsor", "operator") is False
+
+
+def test_line_page_names_the_bottleneck_and_breaks_down_oee(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto(f"/hmi/line/{LINE}?period=24h")
+    name = v.page.wait_for_selector('[data-testid="bottleneck-name"]')
+    assert name is not None
+    # seeded: press1 ran 4 h in one active period, conveyor1's periods last 10 min
+    assert name.inner_text() == "press1"
+    assert name.get_attribute("data-machine") == PRESS
+    oee_text = v.page.inner_text('[data-testid="oee"]')
+    for heading in ("Availability", "Effectiveness", "Quality", "OEE", "press1", "Line"):
+        assert heading in oee_text
+    assert "Cost of losses: CAD" in v.page.inner_text('[data-testid="line-cost"]')
+    # the seeded 10 min fault of conveyor1 is in the Pareto by machine
+    v.page.click('[data-testid="pareto"] >> text=By machine')
+    wait_until(lambda: "stops" in v.page.inner_text('[data-testid="pareto"]'), 5.0, "pareto note")
+    assert v.foreign() == []
+
+
+def test_tablet_layout_and_local_assets(server: HmiServer, visit: Any) -> None:
+    """A tablet-sized window: tiles wrap, touch targets stay >= 44 px; fonts and icons come from the server."""
+    v: Visit = visit(viewport=(800, 1100))
+    v.goto(f"/hmi/machine/{PRESS}")
+    v.page.wait_for_selector('[data-testid="zoom-in"]')
+    box = v.page.locator('[data-testid="zoom-in"]').bounding_box()
+    assert box is not None and box["height"] >= 44 and box["width"] >= 44
+    width = v.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 800  # no horizontal scrolling
+    assert v.page.evaluate("document.fonts.check('24px \"Material Icons\"')")
+    assert v.foreign() == []
+    assert any("/_nicegui/" in u for u in v.urls)
