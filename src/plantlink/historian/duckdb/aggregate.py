@@ -16,25 +16,11 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from plantlink.historian.base import Aggregate
 from plantlink.historian.duckdb.layout import MINUTE_US, R1M, RAW, days_between, id_filter, table
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
 from plantlink.samples import TS_TYPE
-
-_SELECT = {
-    "min": "min(vmin)",
-    "max": "max(vmax)",
-    "mean": "sum(vsum) / sum(n)",
-    "twa": (
-        "(sum(integ) + sum(gap) + arg_max(last_v, last_ts) * (any_value(be) - max(last_ts)))"
-        " / (any_value(be) - CASE WHEN bool_or(carried) THEN any_value(bs) ELSE min(first_ts) END)"
-    ),
-    "first": "arg_min(first_v, first_ts)",
-    "last": "arg_max(last_v, last_ts)",
-    "count": "CAST(sum(n) AS BIGINT)",
-}
 
 
 def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
@@ -82,30 +68,63 @@ def aggregate(
         parts.append("SELECT tag_id, last_ts, last_ts, 0, NULL, NULL, NULL, NULL, last_v, 0.0, true FROM _carry")
     if not parts:
         return _empty(aggregates)
-    cols = ", ".join(f"{_SELECT[a]} AS {a}" for a in aggregates)
-    sql = f"""
-    WITH src ({PARTIAL_COLS}, pre) AS ({" UNION ALL ".join(parts)}),
-    w AS (
-        SELECT *, first_ts - (((first_ts % {interval}) + {interval}) % {interval}) AS b,
-               lag(last_v) OVER win AS prev_v, lag(last_ts) OVER win AS prev_ts
-        FROM src WINDOW win AS (PARTITION BY tag_id ORDER BY first_ts, pre DESC)
-    ),
-    x AS (SELECT *, greatest(b, {start}) AS bs, least(b + {interval}, {end}) AS be FROM w WHERE NOT pre),
-    y AS (
-        SELECT *, CASE WHEN prev_ts IS NULL THEN 0.0
-                       WHEN prev_ts >= bs THEN prev_v * (first_ts - prev_ts)
-                       ELSE prev_v * (first_ts - bs) END AS gap,
-                  coalesce(prev_ts < bs, false) AS carried
-        FROM x
-    )
-    SELECT tag_id, b AS bucket, {cols} FROM y GROUP BY tag_id, b
-    """
     try:
-        result = cur.sql(sql).to_arrow_table()
+        src = cur.sql(f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS src ({PARTIAL_COLS}, pre)").to_arrow_table()
     finally:
         if carry is not None and carry.num_rows:
             cur.unregister("_carry")
-    return _order(result, tag_ids, aggregates)
+    if src.num_rows == 0:
+        return _empty(aggregates)
+    return _order(combine(src, start, end, interval, aggregates), tag_ids, aggregates)
+
+
+def _col(t: pa.Table, name: str, dtype: type) -> np.ndarray:
+    return np.asarray(t.column(name).to_numpy(), dtype=dtype)
+
+
+def combine(src: pa.Table, start: int, end: int, interval: int, aggregates: Sequence[Aggregate]) -> pa.Table:
+    """Fold partial rows into one row per (tag, bucket) with numpy (see the module docstring)."""
+    tag = _col(src, "tag_id", np.int64)
+    first_ts, last_ts = _col(src, "first_ts", np.int64), _col(src, "last_ts", np.int64)
+    pre = _col(src, "pre", bool)
+    order = np.lexsort((~pre, first_ts, tag))  # a carried-in row sorts before anything at the same time
+    tag, first_ts, last_ts, pre = tag[order], first_ts[order], last_ts[order], pre[order]
+    last_v = _col(src, "last_v", np.float64)[order]
+    has_prev = np.zeros(len(tag), dtype=bool)
+    has_prev[1:] = tag[1:] == tag[:-1]
+    prev_ts, prev_v = np.roll(last_ts, 1), np.roll(last_v, 1)
+    keep = ~pre
+    order = order[keep]
+    tag, first_ts, last_ts, last_v = tag[keep], first_ts[keep], last_ts[keep], last_v[keep]
+    has_prev, prev_ts, prev_v = has_prev[keep], prev_ts[keep], prev_v[keep]
+    b = first_ts - first_ts % interval
+    bs, be = np.maximum(b, start), np.minimum(b + interval, end)
+    carried = has_prev & (prev_ts < bs)
+    gap = np.where(has_prev, prev_v * (first_ts - np.where(carried, bs, prev_ts)), 0.0)
+    new = np.ones(len(tag), dtype=bool)
+    new[1:] = (tag[1:] != tag[:-1]) | (b[1:] != b[:-1])
+    st = np.flatnonzero(new)
+    en = np.append(st[1:], len(tag)) - 1
+    n = np.add.reduceat(_col(src, "n", np.int64)[order], st)
+    out: dict[str, np.ndarray] = {"tag_id": tag[st], "bucket": b[st]}
+    for a in aggregates:
+        if a == "min":
+            out[a] = np.minimum.reduceat(_col(src, "vmin", np.float64)[order], st)
+        elif a == "max":
+            out[a] = np.maximum.reduceat(_col(src, "vmax", np.float64)[order], st)
+        elif a == "mean":
+            out[a] = np.add.reduceat(_col(src, "vsum", np.float64)[order], st) / n
+        elif a == "twa":
+            integral = np.add.reduceat(_col(src, "integ", np.float64)[order] + gap, st)
+            integral += last_v[en] * (be[en] - last_ts[en])
+            out[a] = integral / (be[en] - np.where(carried[st], bs[st], first_ts[st]))
+        elif a == "first":
+            out[a] = _col(src, "first_v", np.float64)[order][st]
+        elif a == "last":
+            out[a] = last_v[en]
+        else:
+            out[a] = n
+    return pa.table(out)
 
 
 def _order(result: pa.Table, tag_ids: Sequence[int], aggregates: Sequence[Aggregate]) -> pa.Table:
@@ -122,7 +141,7 @@ def _order(result: pa.Table, tag_ids: Sequence[int], aggregates: Sequence[Aggreg
     }
     for a in aggregates:
         col = result.column(a)
-        out[a] = col.cast(pa.int64()) if a == "count" else pc.cast(col, pa.float64())
+        out[a] = col.cast(pa.int64()) if a == "count" else col.cast(pa.float64())
     return pa.table(out)
 
 

@@ -14,6 +14,7 @@ from plantlink.errors import QueryError
 from plantlink.historian.base import AGGREGATES
 from plantlink.historian.duckdb.layout import (
     GOOD_MIN,
+    MINUTE_US,
     R1M,
     RAW,
     day_of,
@@ -90,41 +91,60 @@ def _ts_out(t: pa.Table, names: Sequence[str] = ("ts",)) -> pa.Table:
     return t
 
 
+def _series(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int):  # type: ignore[no-untyped-def]
+    """Good samples of one tag in time order as numpy arrays. Day by day without ORDER BY: DuckDB keeps
+    insertion order and chunks are sorted by (tag, ts), so numpy only sorts when writes came out of order."""
+    ts_parts, value_parts = [], []
+    for d in days_between(snap.raw, start_us, end_us):
+        t = _fetch(
+            cur,
+            f"SELECT ts, value FROM {table(RAW, d)} "
+            f"WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us} AND {GOOD}",
+        )
+        ts_parts.append(t.column("ts").to_numpy())
+        value_parts.append(t.column("value").to_numpy())
+    ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
+    value = np.concatenate(value_parts) if value_parts else np.empty(0, np.float64)
+    if len(ts) > 1 and not np.all(ts[1:] >= ts[:-1]):
+        order = np.argsort(ts, kind="stable")
+        ts, value = ts[order], value[order]
+    return ts.astype(np.int64, copy=False), value.astype(np.float64, copy=False)
+
+
 def downsample(
     cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int, n_out: int
 ) -> pa.Table:
     """Good samples reduced by MinMaxLTTB to ``n_out - 2`` points, plus the global min and max."""
-    days = days_between(snap.raw, start_us, end_us)
-    parts = [
-        f"SELECT ts, value FROM {table(RAW, d)} "
-        f"WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us} AND {GOOD}"
-        for d in days
-    ]
-    if parts:
-        arrays = cur.sql(" UNION ALL ".join(parts) + " ORDER BY ts").fetchnumpy()
-        ts, value = np.asarray(arrays["ts"], dtype=np.int64), np.asarray(arrays["value"], dtype=np.float64)
-    else:
-        ts, value = np.empty(0, np.int64), np.empty(0, np.float64)
+    ts, value = _series(cur, snap, tag_id, start_us, end_us)
     if len(ts) > n_out:
-        idx = MinMaxLTTBDownsampler().downsample(ts, value, n_out=n_out - 2)
+        idx = MinMaxLTTBDownsampler().downsample(ts, value, n_out=n_out - 2, parallel=len(ts) > 200_000)
         idx = np.union1d(idx.astype(np.int64), np.array([np.argmin(value), np.argmax(value)], dtype=np.int64))
         ts, value = ts[idx], value[idx]
     return pa.table({"ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "value": pa.array(value, pa.float64())})
 
 
 def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence[int], start_us: int) -> pa.Table:
-    """The last good sample before ``start_us`` per tag (``tag_id``, ``last_ts``, ``last_v``), searching back
-    day by day (raw on the first day, then the smaller rollups) until every tag has one or the data ends."""
+    """The last good sample before ``start_us`` per tag (``tag_id``, ``last_ts``, ``last_v``): raw samples of
+    the minute that holds ``start_us``, then rollups (raw where a day has none) day by day backwards, until
+    every tag has one or the data ends."""
     missing = set(tag_ids)
     found: list[pa.Table] = []
+    floor = start_us - start_us % MINUTE_US
     first_day = day_of(start_us - 1)
+    steps: list[str] = []
+    if floor < start_us and day_of(floor) in snap.raw:
+        steps.append(
+            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, day_of(floor))} "
+            f"WHERE {GOOD} AND ts >= {floor}"
+        )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
+        if d in snap.r1m:
+            steps.append(f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)} WHERE bucket < {floor}")
+        else:
+            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, d)} WHERE {GOOD}")
+    for src in steps:
         if not missing:
             break
-        if d in snap.r1m and (d != first_day or d not in snap.raw):
-            src = f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)}"
-        else:
-            src = f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, d)} WHERE {GOOD}"
         sql = (
             f"SELECT tag_id, max(last_ts) AS last_ts, arg_max(last_v, last_ts) AS last_v FROM ({src}) "
             f"WHERE {id_filter(missing)} AND last_ts < {start_us} GROUP BY tag_id"
