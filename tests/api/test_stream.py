@@ -154,7 +154,7 @@ class RawClient:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no autotuning of the receive buffer
         sock.connect(("127.0.0.1", port))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=2**26)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**15)  # pauses reading at 64 KiB
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write((f"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"

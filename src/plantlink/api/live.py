@@ -13,6 +13,7 @@ Protocol (JSON text frames), see docs/api.md:
   -> {"unsubscribe": {...same keys...}}      -> {"ping": 1}
   <- {"type": "subscribed"|"unsubscribed", ...}  <- {"type": "values", "ts", "ts_ms", "values": [...]}
   <- {"type": "state", "machine", "line", "site", "state", "previous", "shift", "since", "since_ms"}
+  <- {"type": "states", "snapshot": true, "states": [{machine, line, site, state, since, since_ms}...]}
   <- {"type": "error", "code", "message", "field"}
 """
 
@@ -240,13 +241,11 @@ class LiveHub:
                                      t.column("value"), t.column("quality"), t.column("text"))
                 out.append(self._values_message(frags, snapshot=True))
         current = self.runtime.states.current() if self.runtime.states is not None else {}
-        for mp in machines:
-            if mp in current:
-                m = idx.machines[mp]
-                state, since = current[mp]
-                out.append(json.dumps({"type": "state", "machine": mp, "line": m.line, "site": m.site,
-                                       "state": state, "previous": None, "shift": None, **stamp(since, "since"),
-                                       "snapshot": True}))
+        known = [mp for mp in machines if mp in current]
+        if known:
+            out.append(json.dumps({"type": "states", "snapshot": True, "states": [
+                {"machine": mp, "line": idx.machines[mp].line, "site": idx.machines[mp].site,
+                 "state": current[mp][0], **stamp(current[mp][1], "since")} for mp in known]}))
         return out
 
     # -- fan-out ---------------------------------------------------------------------------------------
@@ -291,16 +290,19 @@ class LiveHub:
             vstr = np.where(np.isfinite(v), v.astype(str), "null")
         else:
             vstr = np.full(ids.size, "null", dtype=object)
-        texts = text.to_pylist() if text is not None else [None] * ids.size
+        texts = text.to_pylist() if text is not None else []
         paths = self._paths_json[ids]
-        iso_s, ms = iso_many(ts_us), (ts_us // 1000).tolist()
-        out = []
-        for i, (p, tid, vs, tx, qn, t, m) in enumerate(zip(paths, ids.tolist(), vstr.tolist(), texts,
-                                                         qname.tolist(), iso_s, ms, strict=True)):
-            val = f'"text":{json.dumps(tx)}' if tx is not None else f'"value":{vs}'
-            out.append(f'{{"tag":{p},"id":{tid},{val},"quality":{qn},"ts":"{t}","ts_ms":{m}}}')
-            del i
-        return out
+        uniq, inverse = np.unique(ts_us, return_inverse=True)  # a batch usually shares one timestamp
+        iso_u = np.array(iso_many(uniq), dtype=object)
+        iso_s, ms = iso_u[inverse.reshape(-1)].tolist(), (ts_us // 1000).tolist()
+        vals = [f'"value":{vs}' for vs in vstr.tolist()]
+        for i, tx in enumerate(texts):  # text rows are rare
+            if tx is not None or values is None:
+                vals[i] = f'"text":{json.dumps(tx)}'
+
+        return [f'{{"tag":{p},"id":{tid},{val},"quality":{qn},"ts":"{t}","ts_ms":{m}}}'
+                for p, tid, val, qn, t, m in zip(paths.tolist(), ids.tolist(), vals, qname.tolist(), iso_s, ms,
+                                                 strict=True)]
 
     @staticmethod
     def _values_message(frags: list[str], snapshot: bool = False) -> str:

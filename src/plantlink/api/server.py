@@ -72,7 +72,8 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
     if ssl is not None:
         options = {"ssl_certfile": ssl.certfile, "ssl_keyfile": ssl.keyfile, "ssl_keyfile_password": ssl.password}
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", ws="websockets-sansio",
-                            access_log=False, timeout_graceful_shutdown=5, **options)
+                            access_log=False, timeout_graceful_shutdown=5,
+                            ws_per_message_deflate=False, **options)  # CPU over bandwidth on a plant LAN
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="plantlink-api")
     while not server.started:
