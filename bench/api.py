@@ -128,6 +128,9 @@ async def bench_live(seconds: float) -> None:
         server = await serve(rt, "127.0.0.1", 0, app_hook=install_admin)
         mpaths = [p for p, _ in plant.machines()]
         ids = np.array([rt.tag_ids[t.path] for t in plant.tags], dtype=np.uint32)
+        changes = [0]
+        assert rt.states is not None
+        rt.states.add_listener(lambda ch: changes.__setitem__(0, changes[0] + 1))
         state_pos = np.array([i for i, t in enumerate(plant.tags) if t.tag.name == "t0"])
         proc = subprocess.Popen(
             [sys.executable, __file__, "--clients", str(server.port), "--seconds", str(seconds + 5),
@@ -172,7 +175,7 @@ async def bench_live(seconds: float) -> None:
     emit("api.live.5000tags_220clients.values.p99", res["values_p99"], "ms", target_ms=250,
          dropped_clients=dropped, hub_batches_dropped=bus_dropped)
     emit("api.live.5000tags_220clients.states.p99", res["states_p99"], "ms", messages=res["states_n"],
-         p50=res["states_p50"])
+         p50=res["states_p50"], state_changes=changes[0])
 
 
 async def run_clients(port: int, seconds: float, machines: list[str]) -> None:
@@ -199,6 +202,8 @@ async def run_clients(port: int, seconds: float, machines: list[str]) -> None:
                     values.append(got - msg["values"][0]["ts_ms"])
                 elif msg["type"] == "state":
                     states.append(got - msg["since_ms"])
+                elif msg["type"] == "states":  # several changes of one engine step
+                    states.extend(got - r["since_ms"] for r in msg["states"])
 
     specs: list[dict[str, Any]] = [{"machines": [m]} for m in machines[:200]]
     specs += [{"states": True} for _ in range(20)]

@@ -13,7 +13,8 @@ Protocol (JSON text frames), see docs/api.md:
   -> {"unsubscribe": {...same keys...}}      -> {"ping": 1}
   <- {"type": "subscribed"|"unsubscribed", ...}  <- {"type": "values", "ts", "ts_ms", "values": [...]}
   <- {"type": "state", "machine", "line", "site", "state", "previous", "shift", "since", "since_ms"}
-  <- {"type": "states", "snapshot": true, "states": [{machine, line, site, state, since, since_ms}...]}
+  <- {"type": "states", "states": [{...as "state"...}, ...]}   several changes of one engine step at once
+  <- {"type": "states", "snapshot": true, "states": [...]}       current states, after a subscribe
   <- {"type": "error", "code", "message", "field"}
 """
 
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +71,7 @@ class Client:
     dropped: str | None = None
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     sent: int = 0
+    on_drop: Callable[[Client], None] | None = None
 
     def offer(self, message: str) -> bool:
         """Queue a message; False (and the client is marked dropped) when its queue is full."""
@@ -85,6 +88,8 @@ class Client:
         if self.dropped is None:
             self.dropped = reason
             self.gone.set()
+            if self.on_drop is not None:
+                self.on_drop(self)
 
 
 class LiveHub:
@@ -104,6 +109,7 @@ class LiveHub:
         self._task: asyncio.Task[None] | None = None
         self._listening = False
         self._paths_json: np.ndarray = np.zeros(0, dtype=object)
+        self._pending_states: list[StateChange] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -137,16 +143,21 @@ class LiveHub:
 
     # -- clients ---------------------------------------------------------------------------------------
     def connect(self, who: Caller) -> Client:
-        c = Client(who, asyncio.Queue(self.client_queue), mask=np.zeros(self._counts.size, dtype=bool))
+        c = Client(who, asyncio.Queue(self.client_queue), mask=np.zeros(self._counts.size, dtype=bool),
+                   on_drop=self._on_drop)
         self.clients.add(c)
         return c
+
+    def _on_drop(self, c: Client) -> None:
+        if c.dropped != "server stopping" and c in self.clients:
+            self.dropped += 1
+            log.warning("live client %s dropped: %s", c.who.name, c.dropped)
+        self.disconnect(c)
 
     def disconnect(self, c: Client) -> None:
         if c in self.clients:
             self.clients.discard(c)
             self._counts -= c.mask
-            if c.dropped is not None and c.dropped != "server stopping":
-                self.dropped += 1
 
     def _resolve(self, idx: PlantIndex, c: Client) -> tuple[set[int], set[str]]:
         """Tag ids and machines (for lines and machines) of everything ``c`` wants."""
@@ -241,11 +252,11 @@ class LiveHub:
                                      t.column("value"), t.column("quality"), t.column("text"))
                 out.append(self._values_message(frags, snapshot=True))
         current = self.runtime.states.current() if self.runtime.states is not None else {}
-        known = [mp for mp in machines if mp in current]
-        if known:
+        have = [mp for mp in machines if mp in current]
+        if have:
             out.append(json.dumps({"type": "states", "snapshot": True, "states": [
                 {"machine": mp, "line": idx.machines[mp].line, "site": idx.machines[mp].site,
-                 "state": current[mp][0], **stamp(current[mp][1], "since")} for mp in known]}))
+                 "state": current[mp][0], **stamp(current[mp][1], "since")} for mp in have]}))
         return out
 
     # -- fan-out ---------------------------------------------------------------------------------------
@@ -311,13 +322,22 @@ class LiveHub:
         return f'{{"type":"values","ts":"{iso(t)}","ts_ms":{t // 1000}{extra},"values":[{",".join(frags)}]}}'
 
     def _on_state(self, ch: StateChange) -> None:
-        """StateEngine listener: queue the change for every client that follows the machine."""
-        msg: str | None = None
+        """StateEngine listener: collect the change; changes of one engine step go out together (a shift
+        change moves every machine at once: one message per client, not hundreds)."""
+        if not self._pending_states:
+            asyncio.get_running_loop().call_soon(self._flush_states)
+        self._pending_states.append(ch)
+
+    def _flush_states(self) -> None:
+        changes, self._pending_states = self._pending_states, []
+        rows = [{"machine": ch.machine, "line": ch.line, "site": ch.site, "state": ch.state, "previous": ch.previous,
+                 "shift": ch.shift, **stamp(ch.since_us, "since")} for ch in changes]
         for c in list(self.clients):
-            if c.dropped is not None or not c.who.can(ch.site, "viewer"):
+            if c.dropped is not None or not (c.states_all or c.state_machines):
                 continue
-            if c.states_all or ch.machine in c.state_machines:
-                msg = msg or json.dumps({"type": "state", "machine": ch.machine, "line": ch.line, "site": ch.site,
-                                         "state": ch.state, "previous": ch.previous, "shift": ch.shift,
-                                         **stamp(ch.since_us, "since")})
-                c.offer(msg)
+            mine = [r for r, ch in zip(rows, changes, strict=True) if c.who.can(ch.site, "viewer")
+                    and (c.states_all or ch.machine in c.state_machines)]
+            if len(mine) == 1:
+                c.offer(json.dumps({"type": "state", **mine[0]}))
+            elif mine:
+                c.offer(json.dumps({"type": "states", "states": mine}))
