@@ -157,3 +157,16 @@ async def test_downtime_pagination_and_site_rules(client: Client, runtime: Runti
     assert err["field"] == "by"
     bn = (await c.get("/api/v1/lines/bottleneck?line=detroit/d1/l2")).json()
     assert bn["line"] == "detroit/d1/l2" and bn["ranking"] == ["detroit/d1/l2/m3"]
+
+
+async def test_planned_time_without_data_is_not_an_availability_loss(client: Client, runtime: Runtime) -> None:
+    """The next day's shift has no state data (plantlink was not running): it is left out of PBT, so a range
+    spanning both days gives the by-hand figures of the first day alone; the second day alone has no PBT."""
+    await craft_shift(runtime)
+    start, end = local_us(6) // 1000, local_us(14, day=11) // 1000
+    o = (await client("ann:windsor=viewer").get(f"/api/v1/oee?scope={M1}&start={start}&end={end}")).json()
+    assert o["inputs"]["pbt_s"] == PBT and o["inputs"]["apt_s"] == APT
+    assert o["availability"] == pytest.approx(A)
+    alone = (await client("ann:windsor=viewer").get(
+        f"/api/v1/oee?scope={M1}&start={local_us(6, day=11) // 1000}&end={end}")).json()
+    assert alone["inputs"]["pbt_s"] == 0 and alone["availability"] is None

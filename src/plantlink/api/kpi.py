@@ -2,8 +2,9 @@
 
 OEE of one machine over ``[start, min(end, now))`` (ISO 22400-2, see docs/oee.md):
 
-* PBT = the site calendar's planned time MINUS the time the machine spent in ``planned_stop`` within it
-  (a machine stopped on purpose is not an availability loss);
+* PBT = the site calendar's planned time in which the machine's state is known, MINUS the time it spent in
+  ``planned_stop`` (a machine stopped on purpose is not an availability loss; time without data — plantlink
+  not running, inputs of bad quality (``unknown``) — is neither production nor loss, so it is left out);
 * APT = time in ``running`` within planned time (the state intervals of the store);
 * PQ / GQ / SQ from the production counters in the historian (a sample before ``start``, within
   ``COUNTER_LOOKBACK_US``, is the base of the first increment).
@@ -131,11 +132,17 @@ def machine_inputs(rt: Runtime, m: MachineRef, start: int, end: int, now: int | 
         intervals, planned, start, end, pri_s=prod.ideal_cycle_time, produced=produced,
         good=_counter(rt, idx, m, prod.good, start, end), reject=_counter(rt, idx, m, prod.reject, start, end),
         counter_max=prod.counter_max)
-    stop_s, stop_e = merge_intervals([s for s, _, st in intervals if st == "planned_stop"],
-                                     [e for _, e, st in intervals if st == "planned_stop"])
     plan_s, plan_e = planned.planned_arrays(start, end)
-    stopped = float(overlap_us(stop_s, stop_e, plan_s, plan_e).sum()) / 1e6
-    return dataclasses.replace(inputs, pbt_s=max(inputs.pbt_s - stopped, 0.0))
+    stopped = _overlap_s(intervals, {"planned_stop"}, plan_s, plan_e)
+    known = _overlap_s(intervals, None, plan_s, plan_e)  # planned time with a known state
+    return dataclasses.replace(inputs, pbt_s=max(known - stopped, 0.0))
+
+
+def _overlap_s(intervals: list[tuple[int, int, str]], states: set[str] | None, plan_s: Any, plan_e: Any) -> float:
+    """Seconds of planned time covered by intervals in ``states`` (None: any state but ``unknown``)."""
+    keep = [(s, e) for s, e, st in intervals if (st in states if states is not None else st != "unknown")]
+    iv_s, iv_e = merge_intervals([s for s, _ in keep], [e for _, e in keep])
+    return float(overlap_us(iv_s, iv_e, plan_s, plan_e).sum()) / 1e6
 
 
 def _live_inputs(rt: Runtime, m: MachineRef, period: str, now: int | None) -> tuple[int, OeeInputs] | None:
