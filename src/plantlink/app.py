@@ -5,11 +5,27 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How the API and HMI are served: ``api=False`` runs headless."""
+
+    api: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    demo_users: bool = False
 
 
 def _say(announce: bool, message: str) -> None:
@@ -24,19 +40,73 @@ async def _wait(duration: float) -> None:
         await asyncio.Event().wait()
 
 
+def _auth_hook(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:
+    """Authentication (deny by default), first-run admin / demo users, and the HMI, on the API's app."""
+    from plantlink.auth import AuthService, AuthSettings, bootstrap_demo_users, install_auth
+
+    assert runtime.store is not None
+    auth = AuthService(runtime.store.engine, runtime.data_dir, AuthSettings(secure_cookies=opts.tls or None))
+    if opts.demo_users:
+        bootstrap_demo_users(auth)
+    auth.ensure_admin(stream=sys.stderr)
+
+    def hook(app: FastAPI) -> None:
+        install_auth(app, auth, csrf_exempt=["/_nicegui"])
+        _mount_hmi(app, runtime)
+
+    return hook
+
+
+def _mount_hmi(app: FastAPI, runtime: Runtime) -> None:
+    try:
+        from plantlink.hmi import mount_hmi
+    except ImportError:  # the HMI is optional in headless installs
+        return
+    mount_hmi(app, runtime)
+
+
+async def _serve(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:
+    from plantlink.api.server import SslFiles, serve
+
+    ssl = None
+    if opts.tls:
+        from plantlink.auth import tls_args
+
+        args = tls_args(runtime.data_dir, opts.tls_cert, opts.tls_key)
+        ssl = SslFiles(args["ssl_certfile"], args["ssl_keyfile"])
+    handle = await serve(runtime, opts.host, opts.port, ssl=ssl, app_hook=_auth_hook(runtime, opts, announce))
+    _say(announce, f"plantlink: open {handle.url}/ in a browser (API: {handle.url}/docs)")
+    return handle
+
+
 async def run_plant(
-    plant: Plant, data_dir: str | Path, *, duration: float = 0.0, announce: bool = True
+    plant: Plant,
+    data_dir: str | Path,
+    *,
+    duration: float = 0.0,
+    announce: bool = True,
+    serve: ServeOptions | None = None,
 ) -> dict[str, Any]:
-    """Run connectors and historian for ``plant`` until ``duration`` elapses (or forever); return the status."""
+    """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
+    elapses (or forever); return the status."""
+    opts = serve or ServeOptions(api=False)
     runtime = Runtime(plant, data_dir)
     await runtime.start()
     _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
     _say(announce, f"historian: {runtime.historian_path}")
+    handle = None
     try:
+        if opts.api:
+            handle = await _serve(runtime, opts, announce)
         await _wait(duration)
     finally:
+        if handle is not None:
+            await handle.stop()
         await runtime.stop()
-    return runtime.status()
+    status = runtime.status()
+    if handle is not None:
+        status["api"] = handle.url
+    return status
 
 
 def free_port() -> int:
@@ -53,6 +123,7 @@ async def run_demo(
     speed: float = 1.0,
     seed: int = 1,
     announce: bool = True,
+    serve: ServeOptions | None = None,
 ) -> dict[str, Any]:
     """Start the simulated plant on free loopback ports, then run plantlink against it."""
     from plantlink.sim import Simulator, plant_with_ports
@@ -66,7 +137,7 @@ async def run_demo(
     for dev, ep in simulator.endpoints().items():
         _say(announce, f"simulator: {dev} at {ep}")
     try:
-        status = await run_plant(plant, data_dir, duration=duration, announce=announce)
+        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve)
     finally:
         await simulator.stop()
     status["simulator"] = {"speed": speed, "seed": seed, "endpoints": simulator.endpoints()}

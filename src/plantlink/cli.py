@@ -136,20 +136,45 @@ def browse(
     err.print(f"{len(variables)} variable(s)")
 
 
+Host = Annotated[str, typer.Option(help="Address the web server listens on (0.0.0.0 for the whole LAN).")]
+Port = Annotated[int, typer.Option(help="Port of the web server (0 picks a free one).")]
+NoApi = Annotated[bool, typer.Option("--no-api", help="Run without the web server (API and HMI).")]
+Tls = Annotated[bool, typer.Option("--tls", help="Serve HTTPS (self-signed unless --tls-cert/--tls-key).")]
+TlsFile = Annotated[Path | None, typer.Option(help="PEM file for --tls.")]
+
+
+def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path | None, tls_key: Path | None,
+                   demo_users: bool = False):  # type: ignore[no-untyped-def]
+    from plantlink.app import ServeOptions
+
+    if (tls_cert is None) != (tls_key is None):
+        err.print("error: give both --tls-cert and --tls-key, or neither")
+        raise typer.Exit(2)
+    return ServeOptions(api=not no_api, host=host, port=port, tls=tls or tls_cert is not None,
+                        tls_cert=tls_cert, tls_key=tls_key, demo_users=demo_users)
+
+
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file.")],
     data_dir: Annotated[Path, typer.Option(help="Where the historian and state are kept.")] = Path("plantlink-data"),
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="On stop, print a JSON status object on stdout.")] = False,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    no_api: NoApi = False,
+    tls: Tls = False,
+    tls_cert: TlsFile = None,
+    tls_key: TlsFile = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Connect to the machines a plant model describes and store their data in the historian."""
+    """Connect to the machines a plant model describes, store their data, and serve the API and HMI."""
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
+    opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key)
     from plantlink.app import run_plant
 
-    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json))
+    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts))
     if as_json and status is not None:
         print(json.dumps(status))
 
@@ -157,18 +182,25 @@ def run(
 @app.command()
 def demo(
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Headless: print one JSON status object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Headless (no web server unless --port is given): "
+                                                          "print one JSON status object.")] = False,
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its historian.")] = Path("plantlink-data/demo"),
     speed: Annotated[float, typer.Option(help="Simulation speed (simulated seconds per second).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated plant.")] = 1,
+    host: Host = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port of the web server (default 8080; 0 = a free one).")] = None,
+    no_api: NoApi = False,
+    tls: Tls = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the simulated demo plant, the connectors and the historian in one process."""
+    """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process."""
     _setup_logging(verbose, quiet=as_json)
+    headless = no_api or (as_json and port is None)
+    opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True)
     from plantlink.app import run_demo
 
     status = _run_async(
-        run_demo(DEMO_PLANT, data_dir, duration=duration, speed=speed, seed=seed, announce=not as_json)
+        run_demo(DEMO_PLANT, data_dir, duration=duration, speed=speed, seed=seed, announce=not as_json, serve=opts)
     )
     if as_json and status is not None:
         print(json.dumps(status))
