@@ -76,6 +76,11 @@ async def _serve(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:
         ssl = SslFiles(args["ssl_certfile"], args["ssl_keyfile"])
     handle = await serve(runtime, opts.host, opts.port, ssl=ssl, app_hook=_auth_hook(runtime, opts, announce))
     _say(announce, f"plantlink: open {handle.url}/ in a browser (API: {handle.url}/docs)")
+    if opts.demo_users:
+        from plantlink.auth import DEMO_USERS
+
+        users = ", ".join(f"{name} / {pw}" for name, (_, pw) in DEMO_USERS.items())
+        _say(announce, f"demo users (user / password): {users}")
     return handle
 
 
