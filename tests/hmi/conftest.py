@@ -16,6 +16,7 @@ import pytest
 from plantlink.api.security import Principal
 from plantlink.model import Plant
 from plantlink.samples import now_us
+from plantlink.sim import Simulator
 from plantlink.store import Store, default_url
 from tests.conftest import IN_CI
 from tests.hmi.harness import CHROMIUM, CHROMIUM_ARGS, PRINCIPAL_HEADER, ROOT, HmiServer, chromium_available
@@ -44,7 +45,7 @@ class Seeded:
 SEEDED = Seeded()
 
 
-def seed_history(plant: Plant, data_dir: Path) -> None:
+def seed_history(plant: Plant, data_dir: Path, sim: Simulator) -> None:
     """Five hours ago, for four hours: press1 runs without a break while conveyor1 alternates 10 min running
     and 10 min starved; then conveyor1 is faulted 10 minutes (a stop without reason). By the active-period
     method press1 (one 4 h active period) constrains the line, not conveyor1 (10 min periods)."""

@@ -14,12 +14,13 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.api.app import create_app
 from plantlink.api.security import Principal
@@ -47,11 +48,27 @@ def chromium_available() -> bool:
     return os.path.exists(CHROMIUM) and shutil.which(CHROMIUM) is not None
 
 
+class TestAuth:
+    """ASGI middleware standing in for the auth middleware (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, principals: dict[str, Principal]):
+        self.app = app
+        self.principals = principals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            name = dict(scope["headers"]).get(PRINCIPAL_HEADER.encode(), b"default").decode()
+            who = self.principals.get(name)
+            if who is not None:
+                scope.setdefault("state", {})["principal"] = who
+        await self.app(scope, receive, send)
+
+
 class HmiServer:
     """Start with ``start()`` (blocks until the HMI answers), stop with ``stop()``."""
 
     def __init__(self, data_dir: Path, principals: dict[str, Principal], *, speed: float = 1.0,
-                 prepare: Callable[[Plant, Path], None] | None = None):
+                 prepare: Callable[[Plant, Path, Simulator], None] | None = None):
         self.data_dir = data_dir
         self.principals = principals
         self.speed = speed
@@ -80,21 +97,14 @@ class HmiServer:
         text = DEMO.read_text(encoding="utf-8")
         base = parse_plant(text, str(DEMO))
         plant = parse_plant(plant_with_ports(text, {dev: free_port() for dev in base.devices}), str(DEMO))
-        if self.prepare is not None:
-            self.prepare(plant, self.data_dir)
         self.simulator = Simulator(plant, seed=3, speed=self.speed)
         await self.simulator.start()
+        if self.prepare is not None:
+            self.prepare(plant, self.data_dir, self.simulator)
         self.runtime = Runtime(plant, self.data_dir, flush_interval=0.5)
         await self.runtime.start()
         self.app = create_app(self.runtime)
-        principals = self.principals
-
-        @self.app.middleware("http")
-        async def test_auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            who = principals.get(request.headers.get(PRINCIPAL_HEADER, "default"))
-            if who is not None:
-                request.state.principal = who
-            return await call_next(request)
+        self.app.add_middleware(TestAuth, principals=self.principals)
 
         mount_hmi(self.app, self.runtime)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")

@@ -1,0 +1,158 @@
+"""HMI benchmark in headless Chromium against a real server (simulated demo plant, Runtime, API app, HMI).
+
+Figures (one JSON line each):
+
+* ``hmi_overview_first_render_p50``: navigation start to the first machine tile in the DOM, p50 of ``--loads``
+  loads of the overview page (target <= 1000 ms); p90 and max too.
+* ``hmi_live_update_p50``: a value published on the bus until it shows in ``--clients`` open machine pages
+  (browser clock: performance.timeOrigin + now), p50 and max over every client and round.
+* ``hmi_server_cpu_per_client``: CPU of the server process (runtime + simulator + HMI, this process) with
+  ``--clients`` pages open minus with none, per client, in % of one core.
+
+    .venv/bin/python bench/hmi.py [--loads 10] [--clients 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.hmi.harness import CHROMIUM, CHROMIUM_ARGS, HmiServer, chromium_available
+
+from plantlink.api.security import Principal
+from plantlink.samples import Quality, now_us, numeric_batch
+
+PRESS = "windsor/stamping/press-line-1/press1"
+FIRST_TILE_JS = """
+window.__tileAt = null;
+new MutationObserver((_, obs) => {
+  if (document.querySelector('.pl-tile')) { window.__tileAt = performance.now(); obs.disconnect(); }
+}).observe(document, {childList: true, subtree: true});
+"""
+WATCH_JS = """
+([sel, want]) => {
+  window.__seenAt = null;
+  const el = document.querySelector(sel);
+  const done = () => { window.__seenAt = performance.timeOrigin + performance.now(); };
+  new MutationObserver((_, obs) => { if (el.innerText === want) { obs.disconnect(); done(); } })
+    .observe(el, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+
+def emit(name: str, value: float, unit: str, **extra: Any) -> None:
+    print(json.dumps({"name": name, "value": round(value, 1), "unit": unit, **extra}), flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def first_render(browser: Any, url: str, loads: int) -> list[float]:
+    out = []
+    for _ in range(loads):
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})  # a cold cache each time
+        page = ctx.new_page()
+        page.add_init_script(FIRST_TILE_JS)
+        page.goto(url + "/hmi/")
+        page.wait_for_selector(".pl-tile")
+        out.append(float(page.evaluate("window.__tileAt")))
+        ctx.close()
+    return out
+
+
+async def _publish(server: HmiServer, tag_id: int, value: float) -> float:
+    assert server.runtime is not None
+    sent = time.time() * 1000
+    server.runtime.bus.publish(numeric_batch([tag_id], now_us() + 3_600_000_000, [value], Quality.GOOD))
+    return sent
+
+
+def live_updates(browser: Any, server: HmiServer, clients: int, rounds: int = 5) -> tuple[list[float], float]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pages = []
+    for _ in range(clients):
+        p = ctx.new_page()
+        p.goto(server.url + f"/hmi/machine/{PRESS}")
+        p.wait_for_selector('[data-testid="value-spm_setpoint"]')
+        pages.append(p)
+    assert server.runtime is not None
+    tag = server.runtime.tag_ids[f"{PRESS}/spm_setpoint"]
+    lags: list[float] = []
+    for r in range(rounds):
+        value = 200.0 + r
+        want = f"{value:,.1f} 1/min"
+        for p in pages:
+            p.evaluate(WATCH_JS, ['[data-testid="value-spm_setpoint"]', want])
+        sent = server.call(_publish(server, tag, value))
+        for p in pages:
+            p.wait_for_function("window.__seenAt !== null", timeout=10_000)
+            lags.append(float(p.evaluate("window.__seenAt")) - sent)
+        time.sleep(0.5)
+    proc = psutil.Process()
+    cpu = _cpu(proc, 10.0)
+    ctx.close()
+    return lags, cpu
+
+
+def _cpu(proc: psutil.Process, seconds: float) -> float:
+    t0, c0 = time.monotonic(), sum(proc.cpu_times()[:2])
+    time.sleep(seconds)
+    return 100 * (sum(proc.cpu_times()[:2]) - c0) / (time.monotonic() - t0)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loads", type=int, default=10)
+    ap.add_argument("--clients", type=int, default=10)
+    args = ap.parse_args()
+    if not chromium_available():
+        sys.exit(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    machine = {"cpu": _cpu_model(), "cores": psutil.cpu_count(),
+               "python": platform.python_version()}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = HmiServer(Path(tmp), {"default": Principal("bench", {"*": "operator"})}).start()
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                first_render(browser, server.url, 1)  # warm: NiceGUI builds its page template once
+                times = first_render(browser, server.url, args.loads)
+                emit("hmi_overview_first_render_p50", statistics.median(times), "ms", p90=round(pct(times, 0.9), 1),
+                     max=round(max(times), 1), loads=args.loads, target=1000, machine=machine)
+                idle_cpu = _cpu(psutil.Process(), 10.0)
+                lags, busy_cpu = live_updates(browser, server, args.clients)
+                emit("hmi_live_update_p50", statistics.median(lags), "ms", max=round(max(lags), 1),
+                     clients=args.clients, samples=len(lags), target=1000)
+                emit("hmi_server_cpu_per_client", (busy_cpu - idle_cpu) / args.clients, "% of a core",
+                     idle=round(idle_cpu, 1), with_clients=round(busy_cpu, 1), clients=args.clients)
+                browser.close()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
