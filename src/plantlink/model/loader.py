@@ -14,6 +14,7 @@ from plantlink.model.alarms import machine_alarm_problems
 from plantlink.model.notify import notification_problems
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo
 from plantlink.model.schema import PlantFile
+from plantlink.model.secrets import resolve_secrets
 from plantlink.model.yamlmarks import Loc, MarkedYaml, load_marked
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def parse_plant(text: str, file: str = "<plant>") -> Plant:
         raise ConfigError(doc.problems)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "the top level must be a mapping with enterprise, devices, sites")])
-    problems = list(doc.problems)
+    problems = list(doc.problems) + resolve_secrets(doc, human_path)
     try:
         spec = PlantFile.model_validate(doc.data)
     except ValidationError as exc:
