@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from plantlink import __version__
 from plantlink.api import errors
+from plantlink.api.limits import BodyLimit
 from plantlink.api.live import LiveHub
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def create_app(runtime: Runtime, *, auth: Callable[[FastAPI], Any] | None = None
     app.state.runtime = runtime
     app.state.live = hub
     errors.install(app)
+    app.add_middleware(BodyLimit)  # 413 for request bodies over 1 MiB (PLANTLINK_MAX_BODY_BYTES)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: 200 while the process serves requests")
     async def healthz() -> dict[str, str]:

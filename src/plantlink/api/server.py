@@ -24,6 +24,10 @@ from plantlink.errors import PlantlinkError
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
 
+#: largest WebSocket message a client may send (the default of uvicorn is 16 MiB); the live stream answers
+#: messages over its own 256 KiB with an error, larger ones close the socket (1009)
+WS_MAX_MESSAGE = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class SslFiles:
@@ -73,7 +77,8 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
         options = {"ssl_certfile": ssl.certfile, "ssl_keyfile": ssl.keyfile, "ssl_keyfile_password": ssl.password}
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", ws="websockets-sansio",
                             access_log=False, timeout_graceful_shutdown=5,
-                            ws_per_message_deflate=False, **options)  # CPU over bandwidth on a plant LAN
+                            ws_per_message_deflate=False,  # CPU over bandwidth on a plant LAN
+                            ws_max_size=WS_MAX_MESSAGE, **options)
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="plantlink-api")
     while not server.started:
