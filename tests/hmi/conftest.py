@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -15,14 +14,12 @@ import pytest
 
 from plantlink.api.security import Principal
 from plantlink.model import Plant
-from plantlink.samples import now_us
 from plantlink.sim import Simulator
-from plantlink.store import Store, default_url
 from tests.conftest import IN_CI
 from tests.hmi.harness import CHROMIUM, CHROMIUM_ARGS, PRINCIPAL_HEADER, ROOT, HmiServer, chromium_available
+from tests.hmi.seed import Seeded, seed
 
 ARTIFACTS = ROOT / "test-artifacts" / "hmi"
-MIN_US = 60 * 1_000_000
 LINE = "windsor/stamping/press-line-1"
 PRESS = f"{LINE}/press1"
 CONVEYOR = f"{LINE}/conveyor1"
@@ -33,36 +30,11 @@ PRINCIPALS = {
 }
 
 
-@dataclass
-class Seeded:
-    """What the fixture wrote in the store before the runtime started (known answers for the tests)."""
-
-    start_us: int = 0
-    event_id: int = 0
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
 SEEDED = Seeded()
 
 
 def seed_history(plant: Plant, data_dir: Path, sim: Simulator) -> None:
-    """Five hours ago, for four hours: press1 runs without a break while conveyor1 alternates 10 min running
-    and 10 min starved; then conveyor1 is faulted 10 minutes (a stop without reason). By the active-period
-    method press1 (one 4 h active period) constrains the line, not conveyor1 (10 min periods)."""
-    store = Store.open(default_url(data_dir))
-    try:
-        t0 = now_us() - 5 * 60 * MIN_US
-        store.open_interval(PRESS, LINE, "running", t0, "A-days")
-        store.close_interval(PRESS, t0 + 240 * MIN_US)
-        for k in range(24):
-            store.open_interval(CONVEYOR, LINE, "running" if k % 2 == 0 else "starved", t0 + 10 * k * MIN_US, "A-days")
-        store.open_interval(CONVEYOR, LINE, "faulted", t0 + 240 * MIN_US, "A-days")
-        store.close_interval(CONVEYOR, t0 + 250 * MIN_US)
-        ev = store.open_event(CONVEYOR, LINE, "windsor", t0 + 240 * MIN_US, "faulted", "A-days")
-        store.close_event(ev, t0 + 250 * MIN_US, "faulted", micro=False)
-        SEEDED.start_us, SEEDED.event_id = t0, ev
-    finally:
-        store.close()
+    seed(plant, data_dir, sim, SEEDED)
 
 
 @pytest.fixture(scope="session")
