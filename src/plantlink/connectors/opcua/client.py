@@ -7,6 +7,9 @@ asyncua watchdog probes the server every ``watchdog_interval``, a dropped socket
 status ends the session at once, and a subscription silent for three keep-alive periods counts as lost.
 On loss the device goes RECONNECTING, all points are emitted BAD once, and the task reconnects with
 exponential back-off between ``reconnect_min`` and ``reconnect_max``, re-creating the subscription.
+
+Security (policy, mode, certificates, user identity) is applied to each new client by ``security.configure``;
+messages name the endpoint without any ``user:password@`` it may carry, and never a password.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
 from plantlink.connectors.opcua.config import OpcUaDevice, OpcUaPoint
 from plantlink.connectors.opcua.delivery import BatchingSubscription, ChangeDecoder
+from plantlink.connectors.opcua.security import configure, redact_url
 from plantlink.connectors.opcua.values import builtin_variant_type, to_variant
 from plantlink.connectors.processing import PointProcessor
 from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
@@ -69,6 +73,8 @@ class OpcUaConnector(Connector):
             _as_model(OpcUaPoint, p.source, device_id, p.path) for p in self.points
         ]
         self.node_ids = [ua.NodeId.from_string(s.node) for s in self.sources]
+        #: The endpoint as messages name it (without credentials).
+        self.where = redact_url(self.cfg.endpoint)
         self.processor = PointProcessor(self.points)
         self.decoder = ChangeDecoder(self.points, self.processor, device_id)
         self._index = {p.tag_id: i for i, p in enumerate(self.points)}
@@ -116,7 +122,7 @@ class OpcUaConnector(Connector):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reason = f"{self.cfg.endpoint}: {_describe(exc)}"
+                reason = f"{self.where}: {_describe(exc)}"
             await self._drop_client()
             try:
                 self._mark_lost(reason)
@@ -133,6 +139,7 @@ class OpcUaConnector(Connector):
         self._lost = asyncio.Event()
         self._client = client
         self._session_open = False
+        await asyncio.wait_for(configure(client, self.cfg, self.device_id), timeout=self.cfg.timeout)
         await asyncio.wait_for(client.connect(), timeout=self.cfg.timeout)
         self._session_open = True
 
@@ -169,7 +176,7 @@ class OpcUaConnector(Connector):
 
     def _signal_lost(self, reason: str) -> None:
         if not self._lost.is_set():
-            self._lost_reason = f"{self.cfg.endpoint}: {reason}"
+            self._lost_reason = f"{self.where}: {reason}"
             self._lost.set()
 
     async def _watch(self) -> str:
@@ -186,7 +193,7 @@ class OpcUaConnector(Connector):
                 return self._lost_reason
             quiet = time.monotonic() - (sub.last_publish_at or self._subscribed_at)
             if quiet > stale_after:
-                return f"{self.cfg.endpoint}: no publish response for {quiet:.1f}s"
+                return f"{self.where}: no publish response for {quiet:.1f}s"
 
     # -- subscription ---------------------------------------------------------------------------------
 
