@@ -44,6 +44,7 @@ POLICIES = [
     ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
     ua.SecurityPolicyType.Aes128Sha256RsaOaep_Sign,
     ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt,
+    ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt,
 ]
 SECRET_LOGGERS = ("", "asyncua", "asyncua.client", "asyncua.server", "plantlink")
 
@@ -156,7 +157,8 @@ def log_everything(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.parametrize("policy,mode", [("Basic256Sha256", "Sign"), ("Basic256Sha256", "SignAndEncrypt"),
                                          ("Aes128_Sha256_RsaOaep", "Sign"),
-                                         ("Aes128_Sha256_RsaOaep", "SignAndEncrypt")])
+                                         ("Aes128_Sha256_RsaOaep", "SignAndEncrypt"),
+                                         ("Aes256_Sha256_RsaPss", "SignAndEncrypt")])
 async def test_values_flow_with_username_over_each_policy_and_mode(
         env: Env, policy: str, mode: str, caplog: pytest.LogCaptureFixture) -> None:
     log_everything(caplog)
@@ -278,13 +280,16 @@ async def test_trust_on_first_use_pins_the_certificate_and_refuses_another(env: 
 
 
 async def test_a_policy_the_server_does_not_offer_is_named(env: Env) -> None:
-    extra = device(security_policy="Aes256_Sha256_RsaPss", certificate=env.client_cert, private_key=env.client_key,
-                   server_certificate=env.server_cert, username="operator", password=PASSWORD)
+    extra = device(security_policy="Aes256_Sha256_RsaPss", security_mode="Sign", certificate=env.client_cert,
+                   private_key=env.client_key, server_certificate=env.server_cert, username="operator",
+                   password=PASSWORD)
     conn, _ = await run(env, extra, DeviceState.RECONNECTING)
     await conn.stop()
     error = conn.health.last_error or ""
-    assert "offers no endpoint with security_policy Aes256_Sha256_RsaPss and security_mode SignAndEncrypt" in error
-    assert "Basic256Sha256/Sign" in error and "Aes128_Sha256_RsaOaep/SignAndEncrypt" in error
+    assert "offers no endpoint with security_policy Aes256_Sha256_RsaPss and security_mode Sign " in error
+    offered = error.partition("(it offers: ")[2].rstrip(")").split(", ")
+    assert offered == ["Aes128_Sha256_RsaOaep/Sign", "Aes128_Sha256_RsaOaep/SignAndEncrypt",
+                       "Aes256_Sha256_RsaPss/SignAndEncrypt", "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt"]
 
 
 async def test_credentials_in_the_endpoint_url_are_not_shown(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -320,6 +325,9 @@ async def test_validation_messages_are_located(env: Env) -> None:
     [msg] = problems(device(security_policy="Basic256Sha256", certificate=missing, private_key=env.client_key,
                             server_certificate=env.server_cert))
     assert msg.startswith("p.yaml:15:18: [device ua certificate]") and f"file not found: {missing}" in msg
+    assert problems(device(security_policy="Basic1", security_mode="Sign", trust_server="first_use")) == [
+        "p.yaml:14:22: [device ua security_policy] Input should be 'None', 'Basic256Sha256', "
+        "'Aes128_Sha256_RsaOaep' or 'Aes256_Sha256_RsaPss', got 'Basic1'"]
     [msg] = problems(device(security_policy="Basic256Sha256", security_mode="None", trust_server="first_use"))
     assert msg.endswith("security_policy Basic256Sha256 needs security_mode Sign or SignAndEncrypt, not None")
     [msg] = problems(device(security_policy="Basic256Sha256"))
@@ -333,6 +341,20 @@ async def test_validation_messages_are_located(env: Env) -> None:
     assert "choose one user identity" in msg
     [msg] = problems(device(user_certificate=env.user_cert))
     assert "[device ua user_private_key] user_certificate needs its user_private_key" in msg
+
+
+async def test_an_encrypted_private_key_needs_its_password(tmp_path: Path) -> None:
+    key = cert_gen.generate_private_key()
+    path = tmp_path / "enc.key"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.BestAvailableEncryption(PASSWORD.encode())))
+    loaded = security.read_private_key(path, PASSWORD)
+    assert loaded.private_numbers() == key.private_numbers()  # type: ignore[union-attr]
+    for wrong in (WRONG, None):
+        with pytest.raises(security.SecurityError) as err:
+            security.read_private_key(path, wrong)
+        assert str(path) in str(err.value) and "password is wrong or missing" in str(err.value)
+        assert PASSWORD not in str(err.value) and WRONG not in str(err.value)
 
 
 async def test_valid_security_settings_load_with_defaults(env: Env) -> None:

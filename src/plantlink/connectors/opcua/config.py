@@ -85,7 +85,9 @@ class OpcUaDevice(BaseModel):
     @field_validator("security_mode")
     @classmethod
     def _mode(cls, value: SecurityModeName | None, info: ValidationInfo) -> SecurityModeName:
-        policy = info.data.get("security_policy", "None")
+        if "security_policy" not in info.data:
+            return value or "None"  # the policy itself is invalid; already reported
+        policy = info.data["security_policy"]
         if value is None:
             return "None" if policy == "None" else "SignAndEncrypt"
         if value != "None" and policy == "None":
