@@ -178,13 +178,13 @@ class Notifier:
                         await self._log("update_delivery", did, "pending", attempt, self.now(), error)
                     await asyncio.sleep(min(retry.initial * 2 ** (attempt - 1), retry.max))
                 continue
-            self.stats["sent"] += 1
             if did is not None:
                 await self._log("update_delivery", did, "sent", attempt, self.now(), None)
+            self.stats["sent"] += 1  # counted once recorded, so a reader of the stats finds the record
             return
-        self.stats["failed"] += 1
         if did is not None:
             await self._log("update_delivery", did, "failed", retry.attempts, self.now(), error)
+        self.stats["failed"] += 1
 
     # -- escalation -----------------------------------------------------------------------------------
     async def _escalator(self) -> None:
