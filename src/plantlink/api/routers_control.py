@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.errors import ApiError
 from plantlink.api.security import Principal, authorize, current_principal
-from plantlink.control.records import ControlRefused, Reason
+from plantlink.control.records import ControlRefused, Outcome, Reason
 from plantlink.control.service import MAX_COMMAND_ID, ControlService
 
 router = APIRouter(prefix="/api/v1/control", tags=["control"])
@@ -84,9 +84,15 @@ async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
     if staged is not None:
         authorize(who, staged.site, staged.role)  # (a retry after the write finds it done: the service answers)
     try:
-        return (await svc.confirm(who, body.staged_id, body.command_id)).to_dict()
+        outcome = await svc.confirm(who, body.staged_id, body.command_id)
     except ControlRefused as exc:
         raise _error(exc, "command_id") from None
+    if staged is None and outcome.reason == Reason.WRONG_USER:
+        # someone else's write the caller may not see (another site, or below operator): answer as for an
+        # unknown id, without its tag, value or user
+        outcome = Outcome("refused", body.command_id, body.staged_id, "",
+                          f"no pending staged write {body.staged_id!r} (expired or done)", Reason.UNKNOWN_STAGED)
+    return outcome.to_dict()
 
 
 @router.post("/approve", summary="Second person's approval of a critical staged write")
