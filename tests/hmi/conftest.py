@@ -1,4 +1,4 @@
-"""Browser tests of the HMI: one real server for the session (NiceGUI mounts once per process), a real
+"""Browser tests of the HMI: one real server per module (NiceGUI serves one app at a time), a real
 headless Chromium driven by Playwright. Without /usr/bin/chromium the tests skip, except under CI=true
 where they fail."""
 
@@ -37,7 +37,7 @@ def seed_history(plant: Plant, data_dir: Path, sim: Simulator) -> None:
     seed(plant, data_dir, sim, SEEDED)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
     srv = HmiServer(tmp_path_factory.mktemp("hmi-data"), PRINCIPALS, prepare=seed_history).start()
     try:
@@ -46,8 +46,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
         srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # module scope: while open, Playwright's sync API keeps an event loop on the main thread, which async tests
+    # of later modules must not find
     if not chromium_available():
         if IN_CI:
             pytest.fail(f"CI=true and {CHROMIUM} is missing: install the Debian package chromium")

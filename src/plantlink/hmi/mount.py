@@ -1,13 +1,16 @@
 """Serving: ``mount_hmi(app, runtime)`` puts the NiceGUI pages on the API's FastAPI app.
 
-NiceGUI keeps one UI application per process, so the HMI is mounted once per process. No browser storage is
+NiceGUI keeps one UI application per process: one app serves the HMI at a time (a later app may take over
+after the first stopped, at the same path). No browser storage is
 used (no ``storage_secret`` needed): who the user is comes from the request (``request.state.principal``).
 Everything the browser loads (Vue, Quasar, ECharts, fonts, icons) is served by NiceGUI from the package.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -36,25 +39,51 @@ def _register_pages() -> None:
 
 def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT) -> None:
     """Serve the HMI under ``mount_path`` of ``app``. Call it after ``runtime.start()`` and after every other
-    route is added (the mount catches the paths under it). Once per process."""
+    route is added (the mount catches the paths under it). NiceGUI has one UI application per process: a later
+    call (another app, e.g. in tests) serves the same pages for the new runtime, one app at a time, at the
+    same path."""
     from nicegui import app as ng_app
     from nicegui import ui
 
-    if _state.get("app") is not None and _state["app"] is not app:
-        raise RuntimeError("the HMI is already mounted on another app in this process (NiceGUI allows one)")
     prefix = mount_path.rstrip("/")
     if not prefix.startswith("/"):
         raise ValueError(f"mount_path must start with '/', got {mount_path!r}")
+    if _state.get("prefix", prefix) != prefix:
+        raise ValueError(f"the HMI was mounted at {_state['prefix']} before in this process; use the same path")
     hub = LiveHub(PlantView(runtime))
     install(Hmi(runtime, hub.view, hub, prefix))
     if _state.get("app") is app:
         return
+    if _state:  # a later app in the same process (tests, embedding): NiceGUI is set up already
+        _remount(app, prefix)
+        _state["app"] = app
+        return
+    _state["prefix"] = prefix
     _register_pages()
     ng_app.on_startup(_start_hub)
     ng_app.on_shutdown(_stop_hub)
     ui.run_with(app, mount_path=prefix, title="plantlink", dark=False, show_welcome_message=False,
                 reconnect_timeout=10.0)
     _state["app"] = app
+
+
+def _remount(app: FastAPI, prefix: str) -> None:
+    """Serve the already configured NiceGUI application from another FastAPI app (after the first one stopped:
+    one app at a time), running NiceGUI's startup and shutdown in that app's lifespan as ``run_with`` does."""
+    from nicegui import core
+    from nicegui.nicegui import _shutdown, _startup
+
+    app.mount(prefix, core.app)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        await _startup()
+        async with inner(a) as state:
+            yield state
+        await _shutdown()
+
+    app.router.lifespan_context = lifespan
 
 
 def _start_hub() -> None:
