@@ -59,8 +59,9 @@ def test_unauthenticated_is_sent_to_login_and_other_sites_are_forbidden(server: 
         assert r.headers["location"] == "/login?next=" + path.replace("/", "%2F")
     r = httpx.get(server.url + "/hmi/line/detroit/machining/cnc-cell-2", headers={PRINCIPAL_HEADER: "windsor-viewer"})
     assert r.status_code == 403
-    r = httpx.get(server.url + "/hmi/machine/windsor/nowhere/x/y")
+    r = httpx.get(server.url + "/hmi/machine/windsor/nowhere/x/<b>y")
     assert r.status_code == 404
+    assert "&lt;b&gt;y" in r.text and "<b>y" not in r.text  # the address is quoted, escaped
 
 
 def test_overview_shows_every_machine_coloured_by_its_state(server: HmiServer, visit: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,14 +62,18 @@ def to_login(request: Request) -> Response:
     return RedirectResponse(f"{LOGIN_PATH}?next={quote(here, safe='')}", status_code=303)
 
 
+def _page(status: int, title: str, message: str) -> Response:
+    """A plain error page; the message (it may quote the address) is escaped."""
+    return HTMLResponse(f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{html.escape(message)}</p>"
+                        f'<p><a href="{hmi().href("")}">Plant overview</a></p>', status_code=status)
+
+
 def forbidden(message: str) -> Response:
-    return HTMLResponse(f"<!doctype html><title>Not allowed</title><h1>Not allowed</h1><p>{message}</p>",
-                        status_code=403)
+    return _page(403, "Not allowed", message)
 
 
 def not_found(message: str) -> Response:
-    return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>{message}</p>",
-                        status_code=404)
+    return _page(404, "Not found", message)
 
 
 # -- frame ----------------------------------------------------------------------------------------
