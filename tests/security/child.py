@@ -50,7 +50,8 @@ def route_list(routes: list[Any], prefix: str = "") -> list[dict[str, Any]]:
     routes of included routers)."""
     out: list[dict[str, Any]] = []
     for ctx in iter_route_contexts(routes):
-        r, path = ctx.original_route, prefix + (ctx.path or getattr(ctx.original_route, "path", "?"))
+        r = ctx.original_route
+        path = prefix + str(ctx.path or getattr(r, "path", "?"))
         if isinstance(r, Mount):
             inner = getattr(r.app, "routes", None)
             if inner is None:

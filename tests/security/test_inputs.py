@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
@@ -51,8 +52,10 @@ def test_another_sites_objects_by_id_are_not_found(served: Served, users: Users)
     alarms = users.login("admin").get("/api/v1/alarms", params={"site": "detroit", "state": ["normal"]}).json()
     d_alarm = alarms["items"][0]["key"] if alarms["items"] else None
     if d_alarm is not None:
-        for path, body in (("ack", {"alarms": [d_alarm]}), ("shelve", {"alarm": d_alarm, "reason": "x", "minutes": 1}),
-                           ("out-of-service", {"alarm": d_alarm, "out": True})):
+        actions: list[tuple[str, dict[str, Any]]] = [
+            ("ack", {"alarms": [d_alarm]}), ("shelve", {"alarm": d_alarm, "reason": "x", "minutes": 1}),
+            ("out-of-service", {"alarm": d_alarm, "out": True})]
+        for path, body in actions:
             r = w_op.post(f"/api/v1/alarms/{path}", json=body)
             assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", (path, r.text)
     # a detroit staged write: confirm, approve and pending from windsor

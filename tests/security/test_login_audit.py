@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import secrets
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -76,10 +77,10 @@ def test_no_secret_in_answers_or_logs(served: Served, users: Users, caplog: pyte
         assert not any("argon2" in str(v) for v in vars(user).values())
 
 
-def _records(served: Served, users: Users, **params: object) -> list[dict[str, object]]:
+def _records(served: Served, users: Users, **params: Any) -> list[dict[str, Any]]:
     r = users.login("admin").get("/api/v1/audit", params=params)
     assert r.status_code == 200, r.text
-    items: list[dict[str, object]] = r.json()["items"]
+    items: list[dict[str, Any]] = r.json()["items"]
     return items
 
 

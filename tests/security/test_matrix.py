@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
 from tests.security.conftest import (
     W_ALARM,
     W_CRITICAL,
@@ -24,8 +27,6 @@ from tests.security.conftest import (
     Users,
 )
 from tests.security.matrix import COLUMNS, ROUTES, Rule, allowed
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 W_RUNS = [f"{W_LINE}/press1/run_command", W_RUN, "windsor/body-paint/body-line-1/welder1/run_command",
           "windsor/body-paint/body-line-1/conveyor2/run_command", "windsor/body-paint/body-line-1/oven1/run_command",
@@ -72,8 +73,8 @@ class Call:
 class Ctx:
     """Builds one request per route for a given user (with any set-up it needs: a staged write, ...)."""
 
-    def __init__(self, served: Served, users: Users):
-        self.served, self.users = served, users
+    def __init__(self, served: Served, users: Users, setup: bool = True):
+        self.served, self.users, self.setup = served, users, setup
         self.admin = users.login("admin")
         self.version = route_keys(served)[1]
         self.event = served.events["windsor"]
@@ -94,7 +95,10 @@ class Ctx:
     def stage(self, who: str, tag: str | None = None) -> str:
         """A staged write (of the tag's current value) by ``who``; by default of one of windsor's run
         commands in turn (one write a second per tag is allowed)."""
-        for _ in range(5):
+        if not self.setup:
+            return "0" * 32  # no set-up: the request is refused before it reaches the control path
+        refusals = []
+        for _ in range(20):  # refused for now (rate limit, a value not fresh yet): try again shortly
             if tag is None:
                 self.turn += 1
             target = tag or W_RUNS[self.turn % len(W_RUNS)]
@@ -102,9 +106,9 @@ class Ctx:
             assert r.status_code == 200, r.text
             if r.json()["ok"]:
                 return str(r.json()["id"])
-            assert [x["reason"] for x in r.json()["refusals"]] == ["rate_limit"], r.text
+            refusals.append(r.json()["refusals"])
             time.sleep(0.3)
-        raise AssertionError(f"could not stage a write as {who}")
+        raise AssertionError(f"could not stage a write as {who}: {refusals}")
 
     def call(self, key: str, user: str, roles: dict[str, str]) -> Call:
         v = self.version
@@ -178,7 +182,8 @@ class Ctx:
         if key == "POST /api/v1/alarms/out-of-service":
             return Call("POST", "/api/v1/alarms/out-of-service", json=alarm_body | {"out": False}, ok=maybe)
         if key == "POST /api/v1/control/stage":
-            return Call("POST", "/api/v1/control/stage", json={"tag": W_RUN, "value": self.value(W_RUN)})
+            value = self.value(W_RUN) if self.setup else True
+            return Call("POST", "/api/v1/control/stage", json={"tag": W_RUN, "value": value})
         if key == "POST /api/v1/control/confirm":
             mine = roles.get("windsor") in ("operator", "engineer", "admin") or roles.get("*") == "admin"
             staged = self.stage(user if mine else "operator")
@@ -291,7 +296,7 @@ def test_stream_subscriptions_follow_the_matrix(served: Served, users: Users) ->
 
 @pytest.mark.parametrize("key", sorted(set(ROUTES) - PUBLIC - SPECIAL))
 def test_without_credentials_every_route_is_refused(served: Served, users: Users, key: str) -> None:
-    call = Ctx(served, users).call(key, "nobody", {})
+    call = Ctx(served, users, setup=False).call(key, "nobody", {})
     with served.client() as c:
         r = _send(c, call)
         assert r.status_code == 401, (key, r.status_code, r.text[:200])
