@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.security.child import EXTRA, ROLES, SITES, password_of, user_of
 
 from plantlink.samples import now_us
 from plantlink.store import Store, default_url
+from tests.security.child import EXTRA, ROLES, SITES, password_of, user_of
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_US = 60 * 1_000_000
