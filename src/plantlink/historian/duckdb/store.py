@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -98,16 +99,21 @@ class DuckDBHistorian(Historian):
             self._con = con
 
     def close(self) -> None:
+        if self._con is None:
+            return
+        # Wait for a background flush OUTSIDE the write lock: that flush takes the lock itself, so waiting for
+        # it while holding the lock deadlocks. A failed background flush put its samples back in the buffer;
+        # the final flush below retries them (and raises if it fails too).
+        with contextlib.suppress(HistorianError):
+            self._wait_pending()
+        executor = None
         with self._write_lock:
             if self._con is None:
                 return
             try:
-                self._wait_pending()
                 self.flush()
             finally:
-                if self._executor is not None:
-                    self._executor.shutdown(wait=True)
-                    self._executor = None
+                executor, self._executor = self._executor, None
                 with self._state_lock:
                     for cur in self._cursors:
                         cur.close()
@@ -115,6 +121,8 @@ class DuckDBHistorian(Historian):
                     self._local = threading.local()
                 self._con.close()
                 self._con = None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
     def __enter__(self) -> DuckDBHistorian:
         self.open()
