@@ -215,3 +215,28 @@ def test_writer_thread_with_concurrent_readers(store_path: Path) -> None:
     assert h.raw(ids[7], T0, T0 + DAY).num_rows == steps
     assert h.aggregate([ids[3]], T0, T0 + DAY, DAY, ["count", "max"]).to_pylist()[0]["count"] == steps
     h.close()
+
+
+def test_close_while_a_background_flush_waits_does_not_deadlock(store_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() used to hold the write lock while waiting for a background flush that needs that lock."""
+    real_flush = DuckDBHistorian.flush
+
+    def slow_start(self: DuckDBHistorian) -> int:
+        if threading.current_thread().name.startswith("historian-flush"):
+            threading.Event().wait(0.3)  # the worker starts after close() has begun
+        return real_flush(self)
+
+    monkeypatch.setattr(DuckDBHistorian, "flush", slow_start)
+    h = open_historian("duckdb", path=store_path, flush_rows=10)
+    (tag,) = h.register_tags([TagMeta("t")]).values()
+    h.write(numeric_batch([tag] * 25, [T0 + i * S for i in range(25)], [float(i) for i in range(25)], GOOD))
+    closer = threading.Thread(target=h.close)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() deadlocked"
+    h = open_historian("duckdb", path=store_path)
+    try:
+        assert h.raw(tag, T0, T0 + 25 * S).num_rows == 25  # every sample written before close is stored
+    finally:
+        h.close()
