@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
@@ -51,7 +52,7 @@ def _auth_hook(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:
     auth.ensure_admin(stream=sys.stderr)
 
     def hook(app: FastAPI) -> None:
-        install_auth(app, auth, csrf_exempt=["/_nicegui"])
+        install_auth(app, auth, csrf_exempt=["/hmi/_nicegui"])
         _mount_hmi(app, runtime)
 
     return hook
@@ -63,6 +64,10 @@ def _mount_hmi(app: FastAPI, runtime: Runtime) -> None:
     except ImportError:  # the HMI is optional in headless installs
         return
     mount_hmi(app, runtime)
+
+    @app.get("/", include_in_schema=False)
+    async def _home() -> RedirectResponse:
+        return RedirectResponse("/hmi/", status_code=303)
 
 
 async def _serve(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:

@@ -74,6 +74,7 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/audit/export.csv": Rule("admin", "object", "site=, or admin* for all"),
     "GET /api/v1/audit/verify": Rule("admin*", "-"),
     # HMI (NiceGUI); {v} is the NiceGUI version
+    "GET /": Rule("user", "-", "redirect to /hmi/"),
     "GET /hmi/": Rule("user", "filtered"),
     "GET /hmi/line/{path:path}": Rule("viewer", "object"),
     "GET /hmi/machine/{path:path}": Rule("viewer", "object"),
