@@ -27,6 +27,9 @@ CONVEYOR = f"{LINE}/conveyor1"
 PRINCIPALS = {
     "default": Principal("olga", {"windsor": "operator", "detroit": "viewer"}),
     "windsor-viewer": Principal("victor", {"windsor": "viewer"}),
+    "admin": Principal("ada", {"*": "admin"}),
+    "engineer": Principal("erin", {"windsor": "engineer"}),
+    "engineer2": Principal("emil", {"windsor": "engineer"}),
 }
 
 

@@ -165,6 +165,7 @@ def test_trend_zoom_fetches_the_new_range(server: HmiServer, visit: Any, monkeyp
     wait_until(lambda: _span_of(v) < 16 * 60 * 1_000_000, 5.0, "the 15 min range is loaded")
     before = _span_of(v)
     n_before = len(calls)
+    v.page.locator('[data-testid="trend-chart"]').scroll_into_view_if_needed()
     box = v.page.locator('[data-testid="trend-chart"]').bounding_box()
     assert box is not None
     v.page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)

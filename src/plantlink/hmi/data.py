@@ -7,24 +7,37 @@ to the API's service layer happens in this module only.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from plantlink.api import queries
-from plantlink.api.security import Principal
+from plantlink.api.security import ALL_SITES, Principal, Role
+from plantlink.audit import AuditRecord
+from plantlink.audit.log import VerifyResult
+from plantlink.control.interlock import Interlock, InterlockStatus
+from plantlink.control.records import ControlRefused, Outcome, Reason, Staged
 from plantlink.engines import costs, oee
+from plantlink.engines.alarms.isa import AlarmActionError
 from plantlink.engines.calendar import PlannedTime, to_us
 from plantlink.errors import PlantlinkError
+from plantlink.model.alarms import PRIORITIES
 from plantlink.samples import now_us
 
 if TYPE_CHECKING:
+    from plantlink.control.service import ControlService
+    from plantlink.engines.alarms.engine import AlarmEngine, AlarmView
+    from plantlink.engines.alarms.service import AlarmService
+    from plantlink.model.control import WriteSpec
     from plantlink.model.production import Costs
     from plantlink.model.schema import Line, Machine, Site
     from plantlink.runtime import Runtime
     from plantlink.store import DowntimeEvent, Interval
+    from plantlink.store.alarm_repo import JournalEntry
 
 #: Who the server-side live cache reads as (every site); pages show a user only the sites they may see.
 READER = Principal("hmi-live-cache", {"*": "viewer"})
@@ -247,3 +260,204 @@ def reason_tree(runtime: Runtime, line: str) -> dict[str, list[str]]:
 def assign_reason(runtime: Runtime, who: Principal, event_id: int, group: str, reason: str) -> dict[str, Any]:
     """Record an operator's reason for a stop (operator rights at the site; checked against the reason tree)."""
     return queries.assign_reason(runtime, who, event_id, reason, group=group)
+
+
+# -- alarms (the engine and the AlarmService, as the REST routes use them) ----------------------------
+def alarm_sites(runtime: Runtime, who: Principal, role: Role = "viewer") -> list[str]:
+    """The sites of the plant where ``who`` has at least ``role``."""
+    return who.sites([s.name for s in runtime.plant.sites], role)
+
+
+def active_alarms(runtime: Runtime, who: Principal, *, sites: Sequence[str] | None = None,
+                  priorities: Sequence[str] | None = None, states: Sequence[str] | None = None) -> list[AlarmView]:
+    """Annunciated alarms (or those in ``states``) at the sites ``who`` may see, sorted by priority (critical
+    first), then newest first."""
+    engine = runtime.alarm_engine
+    if engine is None:
+        return []
+    allowed = set(alarm_sites(runtime, who))
+    if sites:
+        allowed &= set(sites)
+    found = _annunciated(engine) if not states else engine.alarms(list(states))
+    rows = [a for a in found if a.site in allowed and (not priorities or a.priority in priorities)]
+    rows.sort(key=lambda a: (PRIORITIES.index(a.priority), -a.since_us))
+    return rows
+
+
+_CACHE_US = 200_000
+_cache: dict[int, tuple[int, list[AlarmView]]] = {}
+
+
+def _annunciated(engine: AlarmEngine) -> list[AlarmView]:
+    """The engine's annunciated alarms, shared by every open page for 0.2 s (banners, tiles, summaries)."""
+    t = now_us()
+    hit = _cache.get(id(engine))
+    if hit is not None and t - hit[0] < _CACHE_US:
+        return hit[1]
+    found = engine.alarms()
+    _cache.clear()
+    _cache[id(engine)] = (t, found)
+    return found
+
+
+def drop_alarm_cache() -> None:
+    """Forget the shared list (after an operator action, so that the page shows its effect at once)."""
+    _cache.clear()
+
+
+def alarm_counts(alarms: Sequence[AlarmView]) -> dict[str, int]:
+    """Count per priority (every priority present, critical first)."""
+    out = dict.fromkeys(PRIORITIES, 0)
+    for a in alarms:
+        out[a.priority] = out.get(a.priority, 0) + 1
+    return out
+
+
+def worst_by_machine(alarms: Sequence[AlarmView]) -> dict[str, str]:
+    """Machine path -> the highest priority among its alarms."""
+    out: dict[str, str] = {}
+    for a in alarms:
+        have = out.get(a.machine)
+        if have is None or PRIORITIES.index(a.priority) < PRIORITIES.index(have):
+            out[a.machine] = a.priority
+    return out
+
+
+def _alarm_service(runtime: Runtime) -> AlarmService:
+    if runtime.alarms is None:
+        raise AlarmActionError("the alarm system is not running", 503)
+    return runtime.alarms
+
+
+def _operator_at(runtime: Runtime, who: Principal, key: str) -> None:
+    site = _alarm_service(runtime).engine.info(key).site
+    if not who.can(site, "operator"):
+        raise AlarmActionError(f"operator rights at site {site!r} are needed", 403, key)
+
+
+def acknowledge(runtime: Runtime, who: Principal, keys: Sequence[str], comment: str | None) -> list[str]:
+    """Acknowledge alarms (all or none); operator rights at each alarm's site. Returns the new states."""
+    for k in keys:
+        _operator_at(runtime, who, k)
+    try:
+        return _alarm_service(runtime).acknowledge(list(keys), who.name, comment or None)
+    finally:
+        drop_alarm_cache()
+
+
+def shelve(runtime: Runtime, who: Principal, key: str, minutes: float, reason: str) -> int:
+    """Shelve an alarm for ``minutes`` with a reason (operator rights); returns the end time (us)."""
+    if not reason.strip():
+        raise AlarmActionError("shelving needs a reason", 422, key)
+    if not 0 < minutes <= 7 * 24 * 60:
+        raise AlarmActionError("shelve for more than 0 minutes and at most 7 days", 422, key)
+    _operator_at(runtime, who, key)
+    until = now_us() + int(minutes * 60 * 1_000_000)
+    _alarm_service(runtime).shelve(key, until, reason.strip(), who.name)
+    drop_alarm_cache()
+    return until
+
+
+def unshelve(runtime: Runtime, who: Principal, key: str) -> str:
+    _operator_at(runtime, who, key)
+    new = _alarm_service(runtime).unshelve(key, who.name, None)
+    drop_alarm_cache()
+    return new
+
+
+def alarm_journal(runtime: Runtime, who: Principal, sites: Sequence[str] | None = None,
+                  limit: int = 100) -> list[JournalEntry]:
+    """The latest transitions (newest first) at the sites ``who`` may see."""
+    if runtime.alarms is None:
+        return []
+    allowed = [s for s in alarm_sites(runtime, who) if not sites or s in sites]
+    runtime.alarms.engine.flush()  # what happened a moment ago is in the journal too
+    return runtime.alarms.store.journal(sites=allowed, limit=limit)[0]
+
+
+# -- control (the ControlService, as the REST routes use it) ----------------------------------------
+@dataclass(frozen=True)
+class Setpoint:
+    """A writable tag with a ``control:`` section, as the setpoint panel shows it."""
+
+    path: str
+    name: str
+    unit: str
+    type: str
+    spec: WriteSpec
+    site: str
+
+
+def setpoints(view: PlantView, machine: MachineView) -> list[Setpoint]:
+    out = []
+    for t in machine.model.tags:
+        if t.writable and t.control is not None:
+            out.append(Setpoint(f"{machine.path}/{t.name}", t.name, t.unit, t.type, t.control, machine.site))
+    return out
+
+
+def _control(runtime: Runtime) -> ControlService:
+    if runtime.control is None:
+        raise ControlRefused(Reason.AUDIT_FAILED, "the control path is not running")
+    return runtime.control
+
+
+def interlocks_now(runtime: Runtime, sp: Setpoint) -> list[InterlockStatus]:
+    """Each interlock of the tag judged on the live values now (what staging would find)."""
+    svc = _control(runtime)
+    machine = sp.path.rsplit("/", 1)[0]
+    locks = [Interlock.compile(e, machine) for e in sp.spec.interlocks]
+    paths = list(dict.fromkeys(p for lk in locks for p in lk.paths))
+    readings = svc.live.read(paths) if paths else {}
+    return [lk.evaluate(readings) for lk in locks]
+
+
+def stage(runtime: Runtime, who: Principal, path: str, value: Any) -> Staged:
+    """Select a write (raises ControlRefused when there is nothing to show, e.g. no rights)."""
+    info = runtime.plant.tag(path)
+    spec = info.tag.control
+    if spec is None or not who.can(info.site, spec.role):
+        raise ControlRefused(Reason.ROLE, f"{spec.role if spec else 'operator'} rights at site {info.site!r} "
+                                          "are needed")
+    return _control(runtime).stage(who, path, value)
+
+
+async def confirm(runtime: Runtime, who: Principal, staged_id: str) -> Outcome:
+    """Operate a staged write once (a new command id per confirm)."""
+    return await _control(runtime).confirm(who, staged_id, uuid.uuid4().hex)
+
+
+def approvals(runtime: Runtime, who: Principal, machine: str) -> list[Staged]:
+    """Critical staged writes of the machine awaiting a second person that ``who`` may approve."""
+    if runtime.control is None:
+        return []
+    return [s for s in runtime.control.pending(who) if s.critical and s.approved_by is None
+            and s.user != who.name and s.tag.rsplit("/", 1)[0] == machine and who.can(s.site, s.role)]
+
+
+def approve(runtime: Runtime, who: Principal, staged_id: str) -> Staged:
+    return _control(runtime).approve(who, staged_id)
+
+
+# -- audit (admins) -----------------------------------------------------------------------------------
+def audit_records(runtime: Runtime, who: Principal, *, start_us: int | None = None, end_us: int | None = None,
+                  actor: str | None = None, kind: str | None = None, site: str | None = None,
+                  limit: int = 200) -> list[AuditRecord]:
+    """The newest matching records; admin rights as the API asks (at ``site``, or at every site)."""
+    if not can_read_audit(who, site):
+        raise PermissionError("admin rights at the site (or at every site) are needed to read the audit trail")
+    if runtime.audit is None:
+        return []
+    return list(runtime.audit.query(start_us=start_us, end_us=end_us, actor=actor or None, kind=kind or None,
+                                    site=site or None, newest_first=True, limit=limit))
+
+
+def can_read_audit(who: Principal, site: str | None) -> bool:
+    return who.can(site, "admin") if site else who.roles.get(ALL_SITES) == "admin"
+
+
+def audit_verify(runtime: Runtime, who: Principal) -> VerifyResult | None:
+    """The hash chain check (admin at every site); None without an audit log."""
+    if not can_read_audit(who, None):
+        raise PermissionError("admin rights at every site are needed to check the chain")
+    return None if runtime.audit is None else runtime.audit.verify()

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from plantlink.hmi import data, theme
+from plantlink.hmi.control import SetpointPanel
 from plantlink.hmi.data import MachineView, NotFound, TagView
 from plantlink.hmi.downtime import DowntimeList
 from plantlink.hmi.trend import Trend
@@ -52,6 +53,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
                       (m.name, None)])
     live = LiveValues(h, m, tz)
     live.build()
+    SetpointPanel(h, m, principal).build()
     with ui.element("div").classes("pl-panel w-full"):
         ui.label("Trend").classes("text-lg font-semibold")
         trend = Trend(h, m, tz, principal)

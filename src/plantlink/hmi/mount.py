@@ -28,6 +28,8 @@ _state: dict[str, object] = {}
 def _register_pages() -> None:
     from nicegui import ui
 
+    from plantlink.hmi.alarms import alarms_page
+    from plantlink.hmi.audit import audit_page
     from plantlink.hmi.line import line_page
     from plantlink.hmi.machine import machine_page
     from plantlink.hmi.overview import overview_page
@@ -35,6 +37,8 @@ def _register_pages() -> None:
     ui.page("/")(overview_page)
     ui.page("/line/{path:path}")(line_page)
     ui.page("/machine/{path:path}")(machine_page)
+    ui.page("/alarms")(alarms_page)
+    ui.page("/audit")(audit_page)
 
 
 def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT) -> None:

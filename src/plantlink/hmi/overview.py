@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
+from plantlink.api.security import Principal
+from plantlink.hmi import data
 from plantlink.hmi.data import Kpi, LineView
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
@@ -55,8 +57,9 @@ async def overview_page(request: Request) -> Response | None:
                     with ui.row().classes("gap-3 flex-wrap"):
                         for m in ln.machines:
                             tiles[m.path] = machine_tile(h, m, h.hub.state(m.path))
-    live = _Live(tiles, line_labels, site_labels, {ln.path: ln for s in sites for ln in s.lines})
+    live = _Live(tiles, line_labels, site_labels, {ln.path: ln for s in sites for ln in s.lines}, principal)
     live.show_kpis(kpis)
+    live.show_alarms()
     ui.timer(LIVE_PERIOD_S, live.update)
     return None
 
@@ -65,8 +68,9 @@ class _Live:
     """What one overview page redraws: tile states when they change, KPIs when the hub has new ones."""
 
     def __init__(self, tiles: dict[str, TileRefs], line_labels: dict[str, ui.label],
-                 site_labels: dict[str, ui.label], lines: dict[str, LineView]):
+                 site_labels: dict[str, ui.label], lines: dict[str, LineView], principal: Principal):
         self.tiles, self.line_labels, self.site_labels, self.lines = tiles, line_labels, site_labels, lines
+        self.principal = principal
         self.tile_set = TileSet(tiles)
         self.kpi_seen = hmi().hub.kpi_tick
 
@@ -74,9 +78,15 @@ class _Live:
         hub = hmi().hub
         hub.want_kpis()
         self.tile_set.update()
+        self.show_alarms()
         if hub.kpi_tick != self.kpi_seen:
             self.kpi_seen = hub.kpi_tick
             self.show_kpis(hub.kpis)
+
+    def show_alarms(self) -> None:
+        worst = data.worst_by_machine(data.active_alarms(hmi().runtime, self.principal))
+        for path, refs in self.tiles.items():
+            refs.show_alarm(worst.get(path))
 
     def show_kpis(self, kpis: dict[str, Kpi | None]) -> None:
         for path, refs in self.tiles.items():

@@ -35,6 +35,20 @@ QUALITY_LOOK: dict[str, Look] = {
     "none": Look("#ffffff", "#5a5a5a", "NO DATA"),
 }
 
+#: Alarm priority -> look (ISA-18.2 / ISA-101: these colours mean an alarm and nothing else).
+PRIORITY_LOOK: dict[str, Look] = {
+    "critical": Look("#d50000", "#ffffff", "Critical"),
+    "high": Look("#ff6d00", "#1a1a1a", "High"),
+    "medium": Look("#ffd600", "#1a1a1a", "Medium"),
+    "low": Look("#00b8d4", "#1a1a1a", "Low"),
+}
+#: Alarm state -> label shown in the summary and the journal.
+ALARM_STATE_LABEL: dict[str, str] = {
+    "normal": "Normal", "unack_active": "Active, unacknowledged", "ack_active": "Active, acknowledged",
+    "rtn_unack": "Cleared, unacknowledged", "latched": "Latched (reset needed)", "shelved": "Shelved",
+    "suppressed": "Suppressed", "out_of_service": "Out of service",
+}
+
 PAGE_BG = "#e6e6e6"
 PANEL_BG = "#f4f4f4"
 ACCENT = "#37474f"  # neutral dark blue-grey for links and the header
@@ -56,6 +70,12 @@ body {{ background: {PAGE_BG}; color: #1a1a1a; font-family: system-ui, -apple-sy
 .pl-value {{ font-variant-numeric: tabular-nums; font-size: 1.15rem; }}
 .pl-badge {{ border-radius: 4px; padding: 1px 6px; font-size: .75rem; font-weight: 700; }}
 a.pl-link {{ color: {ACCENT}; font-weight: 600; }}
+.pl-alarmbar {{ display: flex; gap: 6px; align-items: center; text-decoration: none; }}
+.pl-count {{ border-radius: 4px; padding: 2px 8px; font-weight: 700; min-width: 2.2rem; text-align: center;
+            border: 1px solid #ffffff55; }}
+.pl-count[data-count="0"] {{ background: transparent !important; color: #ffffffaa !important; }}
+.pl-marker {{ display: inline-block; border-radius: 4px; padding: 0 6px; font-size: .8rem; font-weight: 700;
+             border: 1px solid #1a1a1a; margin-top: 4px; }}
 """
 
 
@@ -75,3 +95,7 @@ def quality_name(quality: int | None) -> str:
     if quality >= 192:
         return "good"
     return "uncertain" if quality >= 64 else "bad"
+
+
+def priority_look(priority: str) -> Look:
+    return PRIORITY_LOOK.get(priority, Look("#9e9e9e", "#1a1a1a", priority))

@@ -16,6 +16,7 @@ from nicegui import ui
 
 from plantlink.api.security import Principal
 from plantlink.hmi import theme
+from plantlink.hmi.alarmbar import AlarmBanner
 
 if TYPE_CHECKING:
     from plantlink.hmi.data import Kpi, MachineView, PlantView
@@ -76,6 +77,11 @@ def not_found(message: str) -> Response:
     return _page(404, "Not found", message)
 
 
+def data_can_audit(principal: Principal) -> bool:
+    """Whether the audit page is any use to ``principal`` (admin at some site)."""
+    return any(r == "admin" for r in principal.roles.values())
+
+
 # -- frame ----------------------------------------------------------------------------------------
 def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
     """Header with breadcrumbs (label, href) and the user; the page background and styles."""
@@ -91,6 +97,10 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
             else:
                 ui.label(label).classes("text-white text-lg font-semibold")
         ui.space()
+        h = hmi()
+        AlarmBanner(h.runtime, principal, f"{h.prefix}/alarms").build()
+        if data_can_audit(principal):
+            ui.link("Audit", h.href("audit")).classes("text-white no-underline pl-touch flex items-center")
         ui.label(principal.name).classes("text-white opacity-80").props('data-testid="user"')
 
 
@@ -104,7 +114,9 @@ def machine_tile(h: Hmi, m: MachineView, state: str | None) -> TileRefs:
         st = ui.label(look.label).classes("pl-state")
         kpi = ui.label("").classes("pl-kpi")
         loss = ui.label("").classes("pl-kpi")
-    return TileRefs(tile, st, kpi, loss)
+        alarm = ui.label("").classes("pl-marker").props('data-alarm="none"')
+        alarm.set_visibility(False)
+    return TileRefs(tile, st, kpi, loss, alarm)
 
 
 @dataclass
@@ -113,6 +125,20 @@ class TileRefs:
     state: ui.label
     kpi: ui.label
     loss: ui.label
+    alarm: ui.label
+    alarm_shown: str | None = None
+
+    def show_alarm(self, priority: str | None) -> None:
+        """The marker of the machine's worst annunciated alarm (hidden without one)."""
+        if priority == self.alarm_shown:
+            return
+        self.alarm_shown = priority
+        self.alarm.set_visibility(priority is not None)
+        self.alarm.props(f'data-alarm="{priority or "none"}"')
+        if priority is not None:
+            look = theme.priority_look(priority)
+            self.alarm.set_text(f"⚠ {look.label} alarm")
+            self.alarm.style(replace=f"background: {look.background}; color: {look.text}")
 
     def show_state(self, state: str | None) -> None:
         look = theme.state_look(state)

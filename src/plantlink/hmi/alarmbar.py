@@ -1,0 +1,45 @@
+"""The alarm banner in the header of every page: the user's annunciated alarms counted per priority (coloured
+only when there are some), a link to the alarm summary. It looks at the engine every ``PERIOD_S``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nicegui import ui
+
+from plantlink.api.security import Principal
+from plantlink.hmi import data, theme
+
+if TYPE_CHECKING:
+    from plantlink.runtime import Runtime
+
+PERIOD_S = 0.5
+
+
+class AlarmBanner:
+    def __init__(self, runtime: Runtime, principal: Principal, href: str):
+        self.runtime, self.principal, self.href = runtime, principal, href
+        self.counts: dict[str, int] = {}
+        self.cells: dict[str, ui.label] = {}
+
+    def build(self) -> None:
+        with ui.element("a").classes("pl-alarmbar pl-touch").props(
+                f'href="{self.href}" data-testid="alarm-banner" aria-label="Alarm summary"'):
+            ui.icon("notifications").classes("text-white text-2xl")
+            for p in theme.PRIORITY_LOOK:
+                look = theme.priority_look(p)
+                self.cells[p] = ui.label("0").classes("pl-count").style(
+                    f"background: {look.background}; color: {look.text}").props(
+                    f'data-priority="{p}" data-count="0" title="{look.label} alarms"')
+        self.update()
+        ui.timer(PERIOD_S, self.update)
+
+    def update(self) -> None:
+        counts = data.alarm_counts(data.active_alarms(self.runtime, self.principal))
+        if counts == self.counts:
+            return
+        self.counts = counts
+        for p, cell in self.cells.items():
+            n = counts.get(p, 0)
+            cell.set_text(str(n))
+            cell.props(f'data-count="{n}"')

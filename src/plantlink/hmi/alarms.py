@@ -1,0 +1,216 @@
+"""The alarm summary (ISA-18.2): the annunciated alarms of the user's sites, filtered by priority, site and
+state, sorted by priority then newest first; acknowledge one or all shown with a comment, shelve with a
+duration and a reason (operator rights at the alarm's site); and the journal of the latest transitions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from nicegui import ui
+
+from plantlink.api.security import Principal
+from plantlink.engines.alarms.engine import AlarmView
+from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
+from plantlink.hmi import data, theme
+from plantlink.hmi.widgets import Hmi, frame, hmi, local_time, principal_of, to_login
+
+PERIOD_S = 0.5
+JOURNAL_S = 2.0
+SHELVE_MINUTES: dict[int, str] = {15: "15 min", 60: "1 h", 240: "4 h", 480: "8 h", 1440: "24 h"}
+ANNUNCIATED_KEY = "annunciated"
+
+
+async def alarms_page(request: Request) -> Response | None:
+    principal = principal_of(request)
+    if principal is None:
+        return to_login(request)
+    h = hmi()
+    ui.page_title("Alarms · plantlink")
+    frame(principal, [(h.runtime.plant.enterprise, h.href("")), ("Alarms", None)])
+    summary = Summary(h, principal)
+    summary.build()
+    journal = Journal(h, principal)
+    with ui.element("div").classes("pl-panel w-full"):
+        journal.build()
+    summary.on_action = journal.render
+    await journal.render()
+    return None
+
+
+class Summary:
+    def __init__(self, h: Hmi, principal: Principal):
+        self.h, self.principal = h, principal
+        self.sites = data.alarm_sites(h.runtime, principal)
+        self.operator_sites = set(data.alarm_sites(h.runtime, principal, "operator"))
+        self.priorities: list[str] = []
+        self.site: str | None = None
+        self.state = ANNUNCIATED_KEY
+        self.shown: list[AlarmView] = []
+        self.signature: tuple[Any, ...] = ()
+        self.on_action: Any = None
+
+    def build(self) -> None:
+        with ui.element("div").classes("pl-panel w-full"):
+            with ui.row().classes("items-center gap-3 w-full flex-wrap"):
+                ui.label("Alarm summary").classes("text-lg font-semibold")
+                ui.select({p: theme.priority_look(p).label for p in theme.PRIORITY_LOOK}, multiple=True,
+                          label="Priority", value=[], on_change=lambda e: self._filter(priorities=e.value)
+                          ).props('outlined dense clearable data-testid="filter-priority"').classes("min-w-[200px]")
+                ui.select({"": "All sites", **{s: s for s in self.sites}}, label="Site", value="",
+                          on_change=lambda e: self._filter(site=e.value or None)
+                          ).props('outlined dense data-testid="filter-site"').classes("min-w-[160px]")
+                states = {ANNUNCIATED_KEY: "Annunciated", **{s: theme.ALARM_STATE_LABEL[s] for s in STATES
+                                                            if s != "normal"}}
+                ui.select(states, label="State", value=ANNUNCIATED_KEY, on_change=lambda e: self._filter(state=e.value)
+                          ).props('outlined dense data-testid="filter-state"').classes("min-w-[220px]")
+            with ui.row().classes("items-center gap-3 w-full flex-wrap"):
+                self.comment = ui.input("Comment (acknowledge)").props(
+                    'outlined dense data-testid="ack-comment" maxlength=2000').classes("min-w-[320px] grow")
+                self.ack_all = ui.button("Acknowledge all shown", on_click=self._ack_shown).props(
+                    'no-caps unelevated color=blue-grey-8 data-testid="ack-all"').classes("pl-touch")
+                self.total = ui.label("").classes("pl-muted").props('data-testid="alarm-total"')
+            self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-list"')
+        self.render(force=True)
+        ui.timer(PERIOD_S, self.render)
+
+    def _filter(self, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(self, k, v)
+        self.render(force=True)
+
+    def _current(self) -> list[AlarmView]:
+        states = None if self.state == ANNUNCIATED_KEY else [self.state]
+        return data.active_alarms(self.h.runtime, self.principal, sites=[self.site] if self.site else None,
+                                  priorities=self.priorities or None, states=states)
+
+    def render(self, force: bool = False) -> None:
+        rows = self._current()
+        sig = tuple((a.key, a.state, a.since_us, a.active) for a in rows)
+        if sig == self.signature and not force:
+            return
+        self.signature, self.shown = sig, rows
+        self.total.set_text(f"{len(rows)} alarm{'s' if len(rows) != 1 else ''} shown")
+        can_ack = any(a.state in UNACKNOWLEDGED and a.site in self.operator_sites for a in rows)
+        self.ack_all.set_visibility(bool(self.operator_sites))
+        self.ack_all.set_enabled(can_ack)
+        self.box.clear()
+        with self.box:
+            if not rows:
+                ui.label("No alarms.").classes("pl-muted py-2").props('data-testid="no-alarms"')
+            for a in rows:
+                self._row(a)
+
+    def _row(self, a: AlarmView) -> None:
+        look = theme.priority_look(a.priority)
+        tz = self.h.view.site(a.site).timezone
+        act = a.site in self.operator_sites
+        with ui.row().classes("items-center gap-3 w-full border-b border-gray-300 py-1 flex-wrap").props(
+                f'data-alarm="{a.key}" data-state="{a.state}" data-priority="{a.priority}"'):
+            ui.label(look.label).classes("pl-badge w-20 text-center").style(
+                f"background: {look.background}; color: {look.text}")
+            ui.label(local_time(a.since_us, tz, True)).classes("w-44")
+            ui.label(a.machine.split("/", 3)[-1] if a.machine else a.site).classes("w-56")
+            with ui.column().classes("grow gap-0"):
+                ui.label(a.message or a.key).classes("font-semibold")
+                ui.label(a.response).classes("pl-muted text-sm")
+            ui.label(theme.ALARM_STATE_LABEL.get(a.state, a.state)).classes(
+                "w-52" + (" font-bold" if a.state in UNACKNOWLEDGED else "")).props('data-testid="alarm-state"')
+            if act and a.state in UNACKNOWLEDGED:
+                ui.button("Acknowledge", on_click=lambda k=a.key: self._ack([k])).props(
+                    'outline no-caps data-testid="ack"').classes("pl-touch")
+            if act and a.state in ANNUNCIATED:
+                ui.button("Shelve", on_click=lambda al=a: self._ask_shelve(al)).props(
+                    'outline no-caps data-testid="shelve"').classes("pl-touch")
+            if act and a.state == "shelved":
+                ui.label(f"until {local_time(a.shelved_until_us, tz, True)}: {a.shelve_reason}").classes("pl-muted")
+                ui.button("Unshelve", on_click=lambda k=a.key: self._unshelve(k)).props(
+                    'outline no-caps data-testid="unshelve"').classes("pl-touch")
+
+    # -- actions ----------------------------------------------------------------------------------
+    async def _done(self, message: str) -> None:
+        ui.notify(message, type="positive")
+        self.render(force=True)
+        if callable(self.on_action):
+            await self.on_action()
+
+    async def _ack(self, keys: list[str]) -> None:
+        try:
+            data.acknowledge(self.h.runtime, self.principal, keys, self.comment.value or None)
+        except AlarmActionError as exc:
+            ui.notify(str(exc), type="negative")
+            self.render(force=True)
+            return
+        self.comment.set_value("")
+        await self._done(f"{len(keys)} alarm{'s' if len(keys) != 1 else ''} acknowledged")
+
+    async def _ack_shown(self) -> None:
+        keys = [a.key for a in self.shown if a.state in UNACKNOWLEDGED and a.site in self.operator_sites]
+        if keys:
+            await self._ack(keys)
+
+    def _ask_shelve(self, a: AlarmView) -> None:
+        with ui.dialog() as dialog, ui.card().classes("min-w-[360px]"):
+            ui.label(f"Shelve: {a.message or a.key}").classes("text-lg")
+            minutes = ui.toggle(SHELVE_MINUTES, value=60).props('no-caps data-testid="shelve-minutes"')
+            reason = ui.input("Reason (required)").props('outlined data-testid="shelve-reason" maxlength=2000'
+                                                          ).classes("w-full")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=dialog.close).props("flat no-caps").classes("pl-touch")
+                ui.button("Shelve", on_click=lambda: self._shelve(dialog, a.key, minutes.value, reason.value)).props(
+                    'unelevated no-caps color=blue-grey-8 data-testid="shelve-confirm"').classes("pl-touch")
+        dialog.open()
+
+    async def _shelve(self, dialog: ui.dialog, key: str, minutes: int, reason: str) -> None:
+        try:
+            data.shelve(self.h.runtime, self.principal, key, float(minutes), reason or "")
+        except AlarmActionError as exc:
+            ui.notify(str(exc), type="negative")
+            return
+        dialog.close()
+        await self._done(f"shelved for {SHELVE_MINUTES.get(minutes, f'{minutes} min')}")
+
+    async def _unshelve(self, key: str) -> None:
+        try:
+            data.unshelve(self.h.runtime, self.principal, key)
+        except AlarmActionError as exc:
+            ui.notify(str(exc), type="negative")
+            return
+        await self._done("returned to service")
+
+
+class Journal:
+    """The latest transitions of the user's sites' alarms (newest first)."""
+
+    def __init__(self, h: Hmi, principal: Principal):
+        self.h, self.principal = h, principal
+        self.last: tuple[Any, ...] = ()
+
+    def build(self) -> None:
+        ui.label("Alarm history (journal)").classes("text-lg font-semibold")
+        self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-journal"')
+        ui.timer(JOURNAL_S, self.render)
+
+    async def render(self) -> None:
+        entries = await asyncio.to_thread(data.alarm_journal, self.h.runtime, self.principal)
+        sig = tuple((e.id, e.ts_us) for e in entries)
+        if sig == self.last:
+            return
+        self.last = sig
+        self.box.clear()
+        with self.box:
+            if not entries:
+                ui.label("Nothing recorded yet.").classes("pl-muted")
+            for e in entries:
+                tz = self.h.view.site(e.site).timezone
+                with ui.row().classes("items-center gap-3 w-full border-b border-gray-300 py-1 flex-wrap text-sm"
+                                      ).props(f'data-entry="{e.id}" data-event="{e.event}" data-alarm="{e.alarm}"'):
+                    ui.label(local_time(e.ts_us, tz, True)).classes("w-44")
+                    ui.label(theme.priority_look(e.priority).label).classes("w-16")
+                    ui.label(e.alarm).classes("w-96 break-all")
+                    ui.label(e.event).classes("w-24 font-semibold")
+                    ui.label(f"{theme.ALARM_STATE_LABEL.get(e.from_state, e.from_state)} → "
+                             f"{theme.ALARM_STATE_LABEL.get(e.to_state, e.to_state)}").classes("w-80")
+                    ui.label(e.actor + (f": {e.comment}" if e.comment else "")).classes("grow")

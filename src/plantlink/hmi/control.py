@@ -1,0 +1,213 @@
+"""The setpoint panel of a machine page: each writable tag with a ``control:`` section, its current value,
+limits, step and interlocks; for users with the tag's role at the site: Stage (select) -> the check (current,
+new, limits, each interlock with its result, every refusal with its reason) -> Confirm within the timeout
+(operate) -> the outcome (applied, refused why, failed why, unverified). Critical tags need a second person's
+approval, given from the same panel by another user with the role. Viewers see the values only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nicegui import ui
+
+from plantlink.api.security import Principal
+from plantlink.control.interlock import InterlockStatus
+from plantlink.control.records import ControlRefused, Outcome, Staged
+from plantlink.hmi import data
+from plantlink.hmi.data import MachineView, Setpoint
+from plantlink.hmi.widgets import Hmi, value_text
+
+REFRESH_S = 1.0
+OK_MARK, BAD_MARK = "✔", "✘"
+
+
+def limits_text(sp: Setpoint) -> str:
+    s = sp.spec
+    parts = []
+    if s.allowed is not None:
+        parts.append("allowed: " + ", ".join(_fmt(v, sp) for v in s.allowed))
+    if s.min is not None or s.max is not None:
+        lo = "—" if s.min is None else f"{s.min:g}"
+        hi = "—" if s.max is None else f"{s.max:g}"
+        parts.append(f"limits {lo} to {hi}" + (f" {sp.unit}" if sp.unit else ""))
+    if s.max_step is not None:
+        parts.append(f"step at most {s.max_step:g}")
+    parts.append(f"role: {s.role}" + (", critical (two people)" if s.critical else ""))
+    return " · ".join(parts)
+
+
+def _fmt(v: Any, sp: Setpoint) -> str:
+    if isinstance(v, bool) or sp.type == "bool":
+        return "ON" if v else "OFF"
+    return value_text(v, sp.unit, sp.type)
+
+
+class SetpointPanel:
+    def __init__(self, h: Hmi, machine: MachineView, principal: Principal):
+        self.h, self.machine, self.principal = h, machine, principal
+        self.setpoints = data.setpoints(h.view, machine)
+        self.cards: dict[str, SetpointCard] = {}
+
+    def build(self) -> None:
+        if not self.setpoints:
+            return
+        with ui.element("div").classes("pl-panel w-full").props('data-testid="setpoints"'):
+            ui.label("Setpoints").classes("text-lg font-semibold")
+            with ui.element("div").classes("grid grid-cols-1 lg:grid-cols-2 gap-2 w-full"):
+                for sp in self.setpoints:
+                    card = SetpointCard(self.h, sp, self.principal)
+                    card.build()
+                    self.cards[sp.path] = card
+            self.approvals = ui.column().classes("w-full gap-1").props('data-testid="approvals"')
+        self.refresh()
+        ui.timer(REFRESH_S, self.refresh)
+
+    def refresh(self) -> None:
+        for card in self.cards.values():
+            card.refresh()
+        self._approvals()
+
+    def _approvals(self) -> None:
+        pending = data.approvals(self.h.runtime, self.principal, self.machine.path)
+        self.approvals.clear()
+        with self.approvals:
+            for s in pending:
+                with ui.row().classes("items-center gap-3").props(f'data-approve="{s.id}"'):
+                    ui.label(f"{s.user} asks to set {s.tag.rsplit('/', 1)[-1]} from {s.current} to {s.new}: "
+                             "a second person must approve").classes("font-semibold")
+                    ui.button("Approve", on_click=lambda sid=s.id: self._approve(sid)).props(
+                        'unelevated no-caps color=blue-grey-8 data-testid="approve"').classes("pl-touch")
+
+    def _approve(self, staged_id: str) -> None:
+        try:
+            data.approve(self.h.runtime, self.principal, staged_id)
+        except ControlRefused as exc:
+            ui.notify(exc.message, type="negative")
+            return
+        ui.notify("approved: the requester may now confirm", type="positive")
+        self._approvals()
+
+
+class SetpointCard:
+    def __init__(self, h: Hmi, sp: Setpoint, principal: Principal):
+        self.h, self.sp, self.principal = h, sp, principal
+        self.can_write = principal.can(sp.site, sp.spec.role)
+        self.tag_id = int(h.runtime.tag_ids[sp.path])
+        self.staged: Staged | None = None
+
+    def build(self) -> None:
+        with ui.element("div").classes("pl-panel").props(f'data-setpoint="{self.sp.path}"'):
+            with ui.row().classes("items-baseline gap-3"):
+                ui.label(self.sp.name).classes("font-semibold")
+                self.current = ui.label("—").classes("pl-value").props('data-testid="sp-current"')
+            ui.label(limits_text(self.sp)).classes("pl-muted text-sm").props('data-testid="sp-limits"')
+            self.interlocks = ui.column().classes("gap-0 text-sm").props('data-testid="sp-interlocks"')
+            if self.can_write:
+                with ui.row().classes("items-center gap-2"):
+                    self.input = self._input()
+                    ui.button("Stage", on_click=self.stage).props(
+                        'unelevated no-caps color=blue-grey-8 data-testid="stage"').classes("pl-touch")
+            self.check = ui.column().classes("w-full gap-1").props('data-testid="sp-check"')
+            self.outcome = ui.label("").classes("font-semibold").props('data-testid="sp-outcome"')
+
+    def _input(self) -> Any:
+        spec = self.sp.spec
+        if self.sp.type == "bool" or spec.allowed is not None:
+            options = {v: _fmt(v, self.sp) for v in (spec.allowed or [True, False])}
+            return ui.select(options, label="New value").props('outlined dense data-testid="sp-new"'
+                                                               ).classes("min-w-[140px]")
+        return ui.number("New value" + (f" ({self.sp.unit})" if self.sp.unit else "")).props(
+            'outlined dense data-testid="sp-new"').classes("w-44")
+
+    def refresh(self) -> None:
+        s = self.h.hub.sample(self.tag_id)
+        self.current.set_text(_fmt(s.value, self.sp) if s.value is not None else "—")
+        self._show_interlocks(data.interlocks_now(self.h.runtime, self.sp))
+        if self.staged is not None and time.time() > self.staged.expires_at:
+            self.staged = None
+            self.check.clear()
+            with self.check:
+                ui.label("The staged write expired: stage again.").classes("pl-muted").props(
+                    'data-testid="sp-expired"')
+
+    def _show_interlocks(self, statuses: list[InterlockStatus]) -> None:
+        self.interlocks.clear()
+        with self.interlocks:
+            if not statuses:
+                ui.label("No interlocks").classes("pl-muted")
+            for st in statuses:
+                ui.label(f"{OK_MARK if st.ok else BAD_MARK} {st.expression}: {st.detail}").classes(
+                    "" if st.ok else "font-bold").props(f'data-interlock-ok="{str(st.ok).lower()}"')
+
+    # -- select before operate --------------------------------------------------------------------
+    def stage(self) -> None:
+        self.outcome.set_text("")
+        value = self.input.value
+        if value is None or value == "":
+            ui.notify("enter the new value first", type="warning")
+            return
+        try:
+            self.staged = data.stage(self.h.runtime, self.principal, self.sp.path, value)
+        except ControlRefused as exc:
+            self.staged = None
+            self._show_refused_outright(exc)
+            return
+        self._show_check(self.staged)
+
+    def _show_refused_outright(self, exc: ControlRefused) -> None:
+        self.check.clear()
+        with self.check:
+            ui.label(f"Refused ({exc.reason.value}): {exc.message}").classes("font-bold").props(
+                f'data-refusal="{exc.reason.value}"')
+
+    def _show_check(self, s: Staged) -> None:
+        self.check.clear()
+        with self.check, ui.element("div").classes("w-full border border-gray-400 rounded p-2"):
+            ui.label(f"Change {self.sp.name} from {_fmt(s.current, self.sp) if s.current is not None else '—'} "
+                     f"to {_fmt(s.new, self.sp)}").classes("font-semibold").props('data-testid="sp-change"')
+            ui.label(limits_text(self.sp)).classes("text-sm")
+            for st in s.interlocks:
+                ui.label(f"{OK_MARK if st.ok else BAD_MARK} interlock {st.expression}: {st.detail}").classes(
+                    "text-sm").props(f'data-interlock-ok="{str(st.ok).lower()}"')
+            for r in s.refusals:
+                ui.label(f"{BAD_MARK} Refused ({r.reason.value}): {r.message}").classes("font-bold").props(
+                    f'data-refusal="{r.reason.value}"')
+            if s.ok:
+                left = max(0, round(s.expires_at - time.time()))
+                if s.critical:
+                    ui.label("Critical: a second person with the role must approve before you confirm."
+                             ).classes("font-semibold").props('data-testid="sp-needs-approval"')
+                with ui.row().classes("items-center gap-2"):
+                    ui.button("Confirm", on_click=self.confirm).props(
+                        'unelevated no-caps color=blue-grey-9 data-testid="confirm"').classes("pl-touch")
+                    ui.button("Cancel", on_click=self.cancel).props("flat no-caps").classes("pl-touch")
+                    ui.label(f"confirm within {left} s").classes("pl-muted")
+
+    def cancel(self) -> None:
+        self.staged = None
+        self.check.clear()
+
+    async def confirm(self) -> None:
+        s = self.staged
+        if s is None:
+            ui.notify("nothing staged (expired?): stage again", type="warning")
+            return
+        self.staged = None
+        self.check.clear()
+        with self.check:
+            ui.label("Writing…").classes("pl-muted")
+        try:
+            out = await data.confirm(self.h.runtime, self.principal, s.id)
+        except ControlRefused as exc:
+            self._show_refused_outright(exc)
+            return
+        self.check.clear()
+        self._show_outcome(out)
+
+    def _show_outcome(self, o: Outcome) -> None:
+        text = {"applied": "Applied", "refused": "Refused", "failed": "Failed", "unverified": "Unverified"}[o.status]
+        why = f" ({o.reason.value})" if o.reason else ""
+        back = f"; read back {_fmt(o.read_back, self.sp)}" if o.read_back is not None else ""
+        self.outcome.set_text(f"{text}{why}: {o.message}{back}")
+        self.outcome.props(f'data-status="{o.status}"')
