@@ -51,6 +51,8 @@ def seed(plant: Plant, data_dir: Path, sim: Simulator, out: Seeded) -> None:
     end = now_us() - MIN_US
     start = end - HOURS * 60 * MIN_US
     out.start_us, out.end_us = start, end
+    out.events.clear()  # a later module's server seeds afresh
+    out.reasons.clear()
     planned = {s.name: PlannedTime.of_site(s) for s in plant.sites}
     store = Store.open(default_url(data_dir))
     try:

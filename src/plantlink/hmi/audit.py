@@ -63,8 +63,9 @@ class AuditView:
                 ui.button("Apply", on_click=self.render).props(
                     'unelevated no-caps color=blue-grey-8 data-testid="audit-apply"').classes("pl-touch")
             with ui.row().classes("items-center gap-4 w-full flex-wrap"):
-                self.export = ui.link("Export CSV", EXPORT_PATH).classes("pl-link pl-touch flex items-center").props(
-                    'data-testid="audit-export"')
+                with ui.element("a").classes("pl-link pl-touch flex items-center").props(
+                        f'href="{EXPORT_PATH}" data-testid="audit-export" download') as self.export:
+                    ui.label("Export CSV")
                 self.chain = ui.label("").props('data-testid="audit-chain"')
                 self.count = ui.label("").classes("pl-muted").props('data-testid="audit-count"')
             self.box = ui.column().classes("w-full gap-0").props('data-testid="audit-list"')
