@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.errors import ApiError
 from plantlink.api.security import Principal, authorize, current_principal
+from plantlink.api.services import app_service
 from plantlink.engines.alarms.isa import STATES, AlarmActionError
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.model.alarms import PRIORITIES
@@ -24,12 +25,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def service(request: Request) -> AlarmService:
-    svc = getattr(request.app.state, "alarms", None)
-    if svc is None:
-        svc = getattr(getattr(request.app.state, "runtime", None), "alarms", None)
-    if not isinstance(svc, AlarmService):
-        raise ApiError(503, "unavailable", "the alarm system is not running")
-    return svc
+    return app_service(request, "alarms", AlarmService, "the alarm system")
 
 
 Svc = Annotated[AlarmService, Depends(service)]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.errors import ApiError
 from plantlink.api.security import Principal, authorize, current_principal
+from plantlink.api.services import app_service
 from plantlink.control.records import ControlRefused, Outcome, Reason
 from plantlink.control.service import MAX_COMMAND_ID, ControlService
 
@@ -30,12 +31,7 @@ _STATUS = {Reason.UNKNOWN_TAG: 404, Reason.UNKNOWN_STAGED: 404, Reason.ROLE: 403
 
 
 def service(request: Request) -> ControlService:
-    svc = getattr(request.app.state, "control", None)
-    if svc is None:
-        svc = getattr(getattr(request.app.state, "runtime", None), "control", None)
-    if not isinstance(svc, ControlService):
-        raise ApiError(503, "unavailable", "the control path is not running")
-    return svc
+    return app_service(request, "control", ControlService, "the control path")
 
 
 Svc = Annotated[ControlService, Depends(service)]

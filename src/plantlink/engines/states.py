@@ -25,8 +25,6 @@ there rather than a guess. A clean ``stop`` closes every interval at the stop ti
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from plantlink.engines.loop import consume
 from plantlink.model.production import STATES, StateRules
 from plantlink.samples import Quality, now_us
 
@@ -367,21 +366,7 @@ class StateEngine:
         if not self._started:
             self.start()
 
-        async def ticker() -> None:
-            while True:
-                await asyncio.sleep(tick_interval)
-                self.tick()
-
-        task = asyncio.create_task(ticker())
         try:
-            async for batch in sub:
-                try:
-                    self.feed(batch, tag_ids)
-                except Exception:
-                    self.errors += 1
-                    log.exception("state engine could not use a batch of %d rows", batch.num_rows)
+            await consume(self, sub, tag_ids, name="state", tick_interval=tick_interval)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             self.stop()

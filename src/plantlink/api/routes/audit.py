@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from plantlink.api.errors import ApiError
 from plantlink.api.routes.deps import TimeArg, Who, json_response, optional_time
 from plantlink.api.security import ALL_SITES, Principal, authorize
+from plantlink.api.services import app_service
 from plantlink.api.timefmt import iso
 from plantlink.audit import AuditLog
 from plantlink.errors import QueryError
@@ -36,12 +37,7 @@ _TEXT = 200
 
 
 def audit_log(request: Request) -> AuditLog:
-    log = getattr(request.app.state, "audit", None)
-    if log is None:
-        log = getattr(getattr(request.app.state, "runtime", None), "audit", None)
-    if not isinstance(log, AuditLog):
-        raise ApiError(503, "unavailable", "the audit log is not available")
-    return log
+    return app_service(request, "audit", AuditLog, "the audit log")
 
 
 Log = Annotated[AuditLog, Depends(audit_log)]

@@ -11,8 +11,6 @@ Runtime wiring (like ``StateEngine.run``)::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ import pyarrow as pa
 from plantlink.engines.alarms import isa
 from plantlink.engines.alarms.compiled import AlarmInfo, Compiled, TagIndex, compile_alarms, plant_alarms
 from plantlink.engines.alarms.evaluate import Changes, Evaluator
+from plantlink.engines.loop import consume
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore, JournalEntry, SavedState
 
@@ -351,25 +350,7 @@ class AlarmEngine:
             self.start()
         self.bind(tag_ids)
 
-        async def ticker() -> None:
-            while True:
-                await asyncio.sleep(tick_interval)
-                try:
-                    self.tick()
-                except Exception:
-                    self.errors += 1
-                    log.exception("alarm tick failed")
-
-        task = asyncio.create_task(ticker())
         try:
-            async for batch in sub:
-                try:
-                    self.feed(batch, tag_ids)
-                except Exception:
-                    self.errors += 1
-                    log.exception("alarm engine could not use a batch of %d rows", batch.num_rows)
+            await consume(self, sub, tag_ids, name="alarm", tick_interval=tick_interval)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             self.flush()
