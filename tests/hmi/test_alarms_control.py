@@ -205,3 +205,71 @@ def test_audit_page_lists_writes_and_exports_for_admins_only(server: HmiServer, 
     assert refused.status_code == 403
     page = httpx.get(server.url + "/hmi/audit", headers={PRINCIPAL_HEADER: "default"})
     assert page.status_code == 403
+
+
+OVEN = "windsor/body-paint/body-line-1/oven1"
+ZONE1 = f"{OVEN}/zone1_setpoint"  # engineer role, critical (two people), 120..230, step <= 20
+
+
+def test_critical_setpoint_needs_a_second_person(server: HmiServer, visit: Any) -> None:
+    sim = server.simulator
+    assert sim is not None
+    card = f'[data-setpoint="{ZONE1}"]'
+    olga: Visit = visit()  # an operator: the engineer-only tag shows values, no Stage
+    olga.goto(f"/hmi/machine/{OVEN}")
+    olga.page.wait_for_selector(card)
+    assert olga.page.locator(f'{card} [data-testid="stage"]').count() == 0
+    erin: Visit = visit("engineer")
+    erin.goto(f"/hmi/machine/{OVEN}")
+    erin.page.wait_for_selector(f'{card} [data-testid="stage"]')
+    current = float(sim.snapshot()[ZONE1])  # type: ignore[arg-type]
+    new = current + 10 if current + 10 <= 230 else current - 10
+    _stage(erin, card, new)
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-needs-approval"]')
+    erin.page.click(f'{card} [data-testid="confirm"]')  # not yet approved: refused, nothing written
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"][data-status="refused"]')
+    assert "needs_approval" in erin.page.inner_text(f'{card} [data-testid="sp-outcome"]')
+    assert float(sim.snapshot()[ZONE1]) == current  # type: ignore[arg-type]
+    # stage again; a second engineer approves from the same page; then the first one confirms
+    _stage(erin, card, new)
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"]:not([data-status])', state="attached")
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-needs-approval"]')
+    emil: Visit = visit("engineer2")
+    emil.goto(f"/hmi/machine/{OVEN}")
+    emil.page.wait_for_selector('[data-testid="approvals"] [data-testid="approve"]', timeout=5000)
+    assert erin.page.locator('[data-testid="approvals"] [data-testid="approve"]').count() == 0  # not one's own
+    emil.page.click('[data-testid="approvals"] [data-testid="approve"]')
+    wait_until(lambda: any(s.approved_by == "emil" for s in rt(server).control.pending(server.principals["engineer"])),
+               3.0, "the approval reached the control service")
+    erin.page.click(f'{card} [data-testid="confirm"]')
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"][data-status]', timeout=15000)
+    assert erin.page.get_attribute(f'{card} [data-testid="sp-outcome"]', "data-status") == "applied", \
+        erin.page.inner_text(f'{card} [data-testid="sp-outcome"]')
+    assert abs(float(sim.snapshot()[ZONE1]) - new) < 1e-6  # type: ignore[arg-type]
+
+
+def test_acknowledge_all_shown(server: HmiServer, visit: Any) -> None:
+    engine = rt(server).alarm_engine
+    tag = rt(server).tag_ids[VIB]
+
+    async def calm() -> None:  # a normal vibration first: an alarm acknowledged earlier returns to normal
+        rt(server).bus.publish(numeric_batch([tag], [now_us() - 50_000_000], [1.0], Quality.GOOD))
+
+    server.call(calm())
+    wait_until(lambda: engine.state_of(VERY_HIGH) != "ack_active", 3.0, "the acknowledged alarm cleared")
+    force_vibration(server)
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    v.page.wait_for_selector(f'[data-alarm="{VERY_HIGH}"]')
+    v.page.click('[data-testid="filter-priority"]')
+    v.page.click('.q-menu >> text=Critical')
+    v.page.keyboard.press("Escape")
+    wait_until(lambda: v.page.locator(f'[data-testid="alarm-list"] [data-alarm="{HIGH}"]').count() == 0, 3.0,
+               "the priority filter leaves the medium alarm out")
+    unacked = {"unack_active", "rtn_unack", "latched"}
+    high_before = engine.state_of(HIGH)
+    assert engine.state_of(VERY_HIGH) in unacked
+    v.page.fill('[data-testid="ack-comment"]', "all at once")
+    v.page.click('[data-testid="ack-all"]')
+    wait_until(lambda: engine.state_of(VERY_HIGH) not in unacked, 3.0, "the shown alarm was acknowledged")
+    assert engine.state_of(HIGH) == high_before  # not shown: not acknowledged

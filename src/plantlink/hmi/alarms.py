@@ -73,6 +73,7 @@ class Summary:
                     'no-caps unelevated color=blue-grey-8 data-testid="ack-all"').classes("pl-touch")
                 self.total = ui.label("").classes("pl-muted").props('data-testid="alarm-total"')
             self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-list"')
+            self.dialogs = ui.element("div")  # dialogs live here: a redraw of the list must not close them
         self.render(force=True)
         ui.timer(PERIOD_S, self.render)
 
@@ -152,7 +153,8 @@ class Summary:
             await self._ack(keys)
 
     def _ask_shelve(self, a: AlarmView) -> None:
-        with ui.dialog() as dialog, ui.card().classes("min-w-[360px]"):
+        self.dialogs.clear()
+        with self.dialogs, ui.dialog() as dialog, ui.card().classes("min-w-[360px]"):
             ui.label(f"Shelve: {a.message or a.key}").classes("text-lg")
             minutes = ui.toggle(SHELVE_MINUTES, value=60).props('no-caps data-testid="shelve-minutes"')
             reason = ui.input("Reason (required)").props('outlined data-testid="shelve-reason" maxlength=2000'

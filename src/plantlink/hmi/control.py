@@ -48,6 +48,7 @@ class SetpointPanel:
         self.h, self.machine, self.principal = h, machine, principal
         self.setpoints = data.setpoints(h.view, machine)
         self.cards: dict[str, SetpointCard] = {}
+        self.shown: tuple[str, ...] | None = None
 
     def build(self) -> None:
         if not self.setpoints:
@@ -70,6 +71,10 @@ class SetpointPanel:
 
     def _approvals(self) -> None:
         pending = data.approvals(self.h.runtime, self.principal, self.machine.path)
+        sig = tuple(s.id for s in pending)
+        if sig == self.shown:
+            return
+        self.shown = sig
         self.approvals.clear()
         with self.approvals:
             for s in pending:
@@ -86,6 +91,7 @@ class SetpointPanel:
             ui.notify(exc.message, type="negative")
             return
         ui.notify("approved: the requester may now confirm", type="positive")
+        self.shown = None
         self._approvals()
 
 
@@ -95,6 +101,7 @@ class SetpointCard:
         self.can_write = principal.can(sp.site, sp.spec.role)
         self.tag_id = int(h.runtime.tag_ids[sp.path])
         self.staged: Staged | None = None
+        self.locks_shown: tuple[tuple[str, bool, str], ...] | None = None
 
     def build(self) -> None:
         with ui.element("div").classes("pl-panel").props(f'data-setpoint="{self.sp.path}"'):
@@ -132,6 +139,10 @@ class SetpointCard:
                     'data-testid="sp-expired"')
 
     def _show_interlocks(self, statuses: list[InterlockStatus]) -> None:
+        sig = tuple((st.expression, st.ok, st.detail) for st in statuses)
+        if sig == self.locks_shown:
+            return
+        self.locks_shown = sig
         self.interlocks.clear()
         with self.interlocks:
             if not statuses:
@@ -143,6 +154,7 @@ class SetpointCard:
     # -- select before operate --------------------------------------------------------------------
     def stage(self) -> None:
         self.outcome.set_text("")
+        self.outcome.props(remove="data-status")
         value = self.input.value
         if value is None or value == "":
             ui.notify("enter the new value first", type="warning")

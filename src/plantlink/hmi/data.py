@@ -431,8 +431,13 @@ def approvals(runtime: Runtime, who: Principal, machine: str) -> list[Staged]:
     """Critical staged writes of the machine awaiting a second person that ``who`` may approve."""
     if runtime.control is None:
         return []
-    return [s for s in runtime.control.pending(who) if s.critical and s.approved_by is None
-            and s.user != who.name and s.tag.rsplit("/", 1)[0] == machine and who.can(s.site, s.role)]
+    latest: dict[tuple[str, str], Staged] = {}  # a newer stage by the same user of the same tag supersedes
+    for s in runtime.control.pending(who):
+        if s.critical and s.tag.rsplit("/", 1)[0] == machine:
+            have = latest.get((s.user, s.tag))
+            if have is None or s.created_at >= have.created_at:
+                latest[(s.user, s.tag)] = s
+    return [s for s in latest.values() if s.approved_by is None and s.user != who.name and who.can(s.site, s.role)]
 
 
 def approve(runtime: Runtime, who: Principal, staged_id: str) -> Staged:
