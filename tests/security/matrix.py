@@ -76,6 +76,8 @@ ROUTES: dict[str, Rule] = {
     # HMI (NiceGUI); {v} is the NiceGUI version
     "GET /": Rule("user", "-", "redirect to /hmi/"),
     "GET /hmi/": Rule("user", "filtered"),
+    "GET /hmi/alarms": Rule("user", "-", "lists only the caller's sites' alarms"),
+    "GET /hmi/audit": Rule("admin", "any", "admin at any site; shows that site's records"),
     "GET /hmi/line/{path:path}": Rule("viewer", "object"),
     "GET /hmi/machine/{path:path}": Rule("viewer", "object"),
     "GET /hmi/favicon.ico": Rule("user", "-"),
@@ -98,6 +100,8 @@ def allowed(rule: Rule, roles: dict[str, str], site: str = "windsor") -> bool:
         return True
     if rule.role == "admin*":
         return roles.get("*") == "admin"
+    if rule.site == "any":  # the role at any one site opens the page; it shows only those sites
+        return any(RANK[r] >= RANK[rule.role] for r in roles.values())
     have = roles.get(site) or roles.get("*")
     if rule.role == "user":
         return rule.site != "filtered" or have is not None

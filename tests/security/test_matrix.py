@@ -150,6 +150,8 @@ class Ctx:
             "GET /hmi/machine/{path:path}": Call("GET", f"/hmi/machine/{W_MACHINE}"),
             "GET /hmi/favicon.ico": Call("GET", "/hmi/favicon.ico"),
             "GET /": Call("GET", "/", ok=frozenset({303})),
+            "GET /hmi/alarms": Call("GET", "/hmi/alarms"),
+            "GET /hmi/audit": Call("GET", "/hmi/audit"),
             "MOUNT /hmi/_nicegui_ws": Call("GET", "/hmi/_nicegui_ws/socket.io/", {"EIO": "4", "transport": "polling"},
                                            ok=frozenset({200, 400})),
             "MOUNT /hmi/_nicegui/{v}/static": Call("GET", f"/hmi/_nicegui/{v}/static/{STATIC_FILE}"),
