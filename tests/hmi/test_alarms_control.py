@@ -273,3 +273,22 @@ def test_acknowledge_all_shown(server: HmiServer, visit: Any) -> None:
     v.page.click('[data-testid="ack-all"]')
     wait_until(lambda: engine.state_of(VERY_HIGH) not in unacked, 3.0, "the shown alarm was acknowledged")
     assert engine.state_of(HIGH) == high_before  # not shown: not acknowledged
+
+
+def test_alarm_system_performance_panel(server: HmiServer, visit: Any) -> None:
+    """The EEMUA 191 panel counts the annunciations the journal holds (read here straight from the store) and
+    names the forced alarms among the most frequent."""
+    force_vibration(server)
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    sel = '[data-testid="alarm-performance"] [data-figure="annunciations"]'
+    v.page.wait_for_selector(sel)
+    end = now_us()
+    expected = len(rt(server).alarms.store.activations(end - 86_400_000_000, end + 60_000_000, ["windsor", "detroit"]))
+    assert expected >= 2  # both vibration alarms annunciated at least once
+    wait_until(lambda: v.page.get_attribute(sel, "data-value") == str(expected), 3.0,
+               "the panel counts the journal's annunciations")
+    for key in (VERY_HIGH, HIGH):
+        assert v.page.locator(f'[data-list="top"] [data-item="{key}"]').count() == 1
+    peak = int(v.page.get_attribute('[data-figure="peak"]', "data-value") or "0")
+    assert 1 <= peak <= expected

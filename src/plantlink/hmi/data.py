@@ -466,3 +466,13 @@ def audit_verify(runtime: Runtime, who: Principal) -> VerifyResult | None:
     if not can_read_audit(who, None):
         raise PermissionError("admin rights at every site are needed to check the chain")
     return None if runtime.audit is None else runtime.audit.verify()
+
+
+def alarm_performance(runtime: Runtime, who: Principal, window_s: int) -> dict[str, Any] | None:
+    """EEMUA 191 figures over the last ``window_s`` seconds for the sites ``who`` may view (None: no alarms)."""
+    if runtime.alarms is None:
+        return None
+    end = now_us()
+    perf = runtime.alarms.performance(end - window_s * 1_000_000, end, alarm_sites(runtime, who))
+    return perf.to_dict()
+
