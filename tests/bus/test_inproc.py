@@ -41,3 +41,23 @@ async def test_lossy_subscriber_drops_oldest_and_counts() -> None:
     assert store.pending() == 25
     first = await anext(aiter(live))
     assert first.column("tag_id")[0].as_py() == 15  # the newest ten survive
+
+
+async def test_live_subscribers_are_served_first() -> None:
+    """A bounded (live) subscriber is woken before lossless ones subscribed earlier."""
+    bus = InProcBus()
+    order: list[str] = []
+
+    async def consume(sub) -> None:  # type: ignore[no-untyped-def]
+        async for _ in sub:
+            order.append(sub.name)
+
+    subs = [bus.subscribe("store"), bus.subscribe("engine"), bus.subscribe("live", maxsize=8)]
+    tasks = [asyncio.create_task(consume(s)) for s in subs]
+    await asyncio.sleep(0)
+    bus.publish(batch(1))
+    await asyncio.sleep(0.01)
+    assert order == ["live", "store", "engine"]
+    for s in subs:
+        s.close()
+    await asyncio.gather(*tasks)

@@ -56,6 +56,9 @@ class InProcBus(Bus):
     def subscribe(self, name: str, maxsize: int = 0) -> Subscription:
         sub = _Sub(self, name, maxsize)
         self._subs.append(sub)
+        # Live views (bounded, lossy) come first: they are latency-bound and cheap, and the consumer woken first
+        # runs first, before the engines and the historian writer chew on the same batch.
+        self._subs.sort(key=lambda s: s.maxsize == 0)
         return sub
 
     async def close(self) -> None:
