@@ -338,8 +338,10 @@ class StateEngine:
             return
         change = StateChange(m.path, m.line, m.site, state, t, shift, m.state, m.since_us)
         m.state, m.since_us, m.shift = state, t, shift
-        self._guard(self.store.open_interval, m.path, m.line, state, t, shift)
-        self._beat(t, force=True)
+        beat = self._last_beat is None or t > self._last_beat
+        meta = {LAST_US_KEY: t} if beat else None  # the heartbeat rides in the interval's transaction
+        if self._guard(self.store.open_interval, m.path, m.line, state, t, shift, meta) and beat:
+            self._last_beat = t
         for fn in self.listeners:
             try:
                 fn(change)
@@ -347,12 +349,14 @@ class StateEngine:
                 self.errors += 1
                 log.exception("a state listener failed on %s", change)
 
-    def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _guard(self, fn: Callable[..., Any], *args: Any) -> bool:
         try:
             fn(*args)
         except Exception:  # the store being down must not stop state tracking
             self.errors += 1
             log.exception("state store write failed: %s%r", getattr(fn, "__name__", fn), args)
+            return False
+        return True
 
     def _beat(self, t: int, force: bool = False) -> None:
         last = self._last_beat

@@ -71,10 +71,15 @@ class Store:
         return migrate.current(self.engine)
 
     # -- state intervals -------------------------------------------------------------------------
-    def open_interval(self, machine: str, line: str, state: str, start_us: int, shift: str | None = None) -> int:
-        """Close the machine's open interval at ``start_us`` and open a new one; returns its id."""
+    def open_interval(self, machine: str, line: str, state: str, start_us: int, shift: str | None = None,
+                      meta: dict[str, int] | None = None) -> int:
+        """Close the machine's open interval at ``start_us`` and open a new one; returns its id. ``meta`` keys
+        are set in the same transaction (one commit instead of two)."""
         with self.engine.begin() as c:
-            return intervals.open_interval(c, machine, line, state, start_us, shift)
+            iid = intervals.open_interval(c, machine, line, state, start_us, shift)
+            for key, value in (meta or {}).items():
+                intervals.set_meta(c, key, value)
+            return iid
 
     def close_interval(self, machine: str, end_us: int) -> int:
         with self.engine.begin() as c:
