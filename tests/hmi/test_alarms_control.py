@@ -292,3 +292,18 @@ def test_alarm_system_performance_panel(server: HmiServer, visit: Any) -> None:
         assert v.page.locator(f'[data-list="top"] [data-item="{key}"]').count() == 1
     peak = int(v.page.get_attribute('[data-figure="peak"]', "data-value") or "0")
     assert 1 <= peak <= expected
+
+
+def test_failed_notifications_are_shown(server: HmiServer, visit: Any) -> None:
+    """A delivery recorded as failed (the notifier's retries are tested in tests/alarms) shows on the alarm page
+    of a user of its site, with its target and error."""
+    store = rt(server).alarms.store
+    t = now_us()
+    did = store.add_delivery(VERY_HIGH, "windsor", "maintenance-mail", "email", "activated", t)
+    store.update_delivery(did, "failed", 3, t + 1, "SMTP 421: service not available")
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    row = f'[data-testid="failed-notifications"] [data-delivery="{did}"]'
+    v.page.wait_for_selector(row, timeout=5000)
+    text = v.page.locator(row).inner_text()
+    assert "maintenance-mail" in text and "SMTP 421" in text and "3 attempts" in text

@@ -1,7 +1,9 @@
-"""Alarm-system performance (EEMUA 191 / ISA-18.2) on the alarm page: over the last hour, day or week for the
-user's sites: average alarms per operator per 10 minutes, the peak, the share of 10-minute periods in flood
-(more than 10), the 10 most frequent alarms, chattering alarms (3 or more in a minute) and stale ones (active
-over 24 hours). Refreshed every ``REFRESH_S`` seconds."""
+"""Alarm-system performance (EEMUA 191 / ISA-18.2) and failed notifications, on the alarm page.
+
+Performance over the last hour, day or week for the user's sites: average alarms per operator per 10
+minutes, the peak, the share of 10-minute periods in flood (more than 10), the 10 most frequent alarms,
+chattering alarms (3 or more in a minute) and stale ones (active over 24 hours). Failed notifications: the
+deliveries that failed after their retries. Both refresh every ``REFRESH_S`` seconds."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from nicegui import ui
 
 from plantlink.api.security import Principal
 from plantlink.hmi import data
-from plantlink.hmi.widgets import Hmi
+from plantlink.hmi.widgets import Hmi, local_time
 
 REFRESH_S = 10.0
 WINDOWS: dict[int, str] = {3600: "last hour", 86400: "last 24 h", 7 * 86400: "last 7 days"}
@@ -80,3 +82,35 @@ def _table(key: str, title: str, rows: list[tuple[str, str]]) -> None:
             with ui.row().classes("gap-3 text-sm").props(f'data-item="{name}"'):
                 ui.label(name).classes("break-all")
                 ui.label(value).classes("pl-muted")
+
+
+class FailedNotifications:
+    """Notifications that could not be delivered after their retries (newest first), for the user's sites."""
+
+    def __init__(self, h: Hmi, principal: Principal):
+        self.h, self.principal = h, principal
+        self.last: tuple[Any, ...] = ()
+
+    def build(self) -> None:
+        ui.label("Failed notifications").classes("text-lg font-semibold")
+        self.box = ui.column().classes("w-full gap-0").props('data-testid="failed-notifications"')
+        ui.timer(REFRESH_S, self.render)
+
+    async def render(self) -> None:
+        rows = await asyncio.to_thread(data.failed_deliveries, self.h.runtime, self.principal)
+        sig = tuple((r["id"], r["updated_us"]) for r in rows)
+        if sig == self.last and rows:
+            return
+        self.last = sig
+        self.box.clear()
+        with self.box:
+            if not rows:
+                ui.label("Every notification was delivered.").classes("pl-muted")
+            for r in rows:
+                tz = self.h.view.site(r["site"]).timezone
+                with ui.row().classes("items-center gap-3 w-full border-b border-gray-300 py-1 text-sm flex-wrap"
+                                      ).props(f'data-delivery="{r["id"]}" data-alarm="{r["alarm"]}"'):
+                    ui.label(local_time(r["updated_us"], tz, True)).classes("w-44")
+                    ui.label(f'{r["target"]} ({r["kind"]})').classes("w-48")
+                    ui.label(r["alarm"]).classes("w-96 break-all")
+                    ui.label(f'{r["attempts"]} attempts: {r["last_error"] or "?"}').classes("grow pl-abnormal")

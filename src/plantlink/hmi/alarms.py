@@ -15,7 +15,7 @@ from plantlink.api.security import Principal
 from plantlink.engines.alarms.engine import AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
 from plantlink.hmi import data, theme
-from plantlink.hmi.alarmperf import PerformancePanel
+from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
 from plantlink.hmi.widgets import Hmi, frame, hmi, local_time, principal_of, to_login
 
 PERIOD_S = 0.5
@@ -39,9 +39,13 @@ async def alarms_page(request: Request) -> Response | None:
     perf = PerformancePanel(h, principal)
     with ui.element("div").classes("pl-panel w-full"):
         perf.build()
+    failed = FailedNotifications(h, principal)
+    with ui.element("div").classes("pl-panel w-full"):
+        failed.build()
     summary.on_action = journal.render
     await journal.render()
     await perf.render()
+    await failed.render()
     return None
 
 

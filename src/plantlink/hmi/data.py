@@ -476,3 +476,11 @@ def alarm_performance(runtime: Runtime, who: Principal, window_s: int) -> dict[s
     perf = runtime.alarms.performance(end - window_s * 1_000_000, end, alarm_sites(runtime, who))
     return perf.to_dict()
 
+
+def failed_deliveries(runtime: Runtime, who: Principal, limit: int = 50) -> list[dict[str, Any]]:
+    """Notifications that failed after their retries, newest first, at the sites ``who`` may view."""
+    if runtime.alarms is None:
+        return []
+    rows, _ = runtime.alarms.store.deliveries(["failed"], alarm_sites(runtime, who), limit=limit)
+    return [r.to_dict() for r in rows]
+
