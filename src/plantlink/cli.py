@@ -42,7 +42,7 @@ DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("asyncua", "pymodbus"):
+    for noisy in ("asyncua", "pymodbus", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     # the simulator's loopback OPC UA server runs without security on purpose; don't warn about it
     logging.getLogger("asyncua.server.server").setLevel(logging.ERROR)
