@@ -13,21 +13,17 @@ from nicegui import ui
 
 from plantlink.api.security import Principal
 from plantlink.hmi import data
-from plantlink.hmi.data import PERIODS, Kpi, LineView, NotFound
+from plantlink.hmi.data import PERIODS, Kpi, LineView
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
     Hmi,
     TileSet,
     duration,
-    forbidden,
     frame,
-    hmi,
     machine_tile,
     money,
-    not_found,
+    open_object,
     pct,
-    principal_of,
-    to_login,
 )
 
 PARETO_COLOR = "#607d8b"
@@ -35,16 +31,10 @@ CUMULATIVE_COLOR = "#263238"
 
 
 async def line_page(request: Request, path: str) -> Response | None:
-    principal = principal_of(request)
-    if principal is None:
-        return to_login(request)
-    h = hmi()
-    try:
-        ln = h.view.line(path)
-    except NotFound as exc:
-        return not_found(str(exc))
-    if not principal.can(ln.site, "viewer"):
-        return forbidden(f"you have no access to site {ln.site}")
+    opened = open_object(request, lambda h: h.view.line(path))
+    if isinstance(opened, Response):
+        return opened
+    principal, h, ln = opened
     period = request.query_params.get("period", "today")
     if period not in PERIODS:
         period = "today"

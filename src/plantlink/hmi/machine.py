@@ -12,20 +12,16 @@ from nicegui import ui
 
 from plantlink.hmi import data, theme
 from plantlink.hmi.control import SetpointPanel
-from plantlink.hmi.data import MachineView, NotFound, TagView
+from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.downtime import DowntimeList
 from plantlink.hmi.trend import Trend
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
     Hmi,
     duration,
-    forbidden,
     frame,
-    hmi,
     local_time,
-    not_found,
-    principal_of,
-    to_login,
+    open_object,
     value_text,
 )
 from plantlink.samples import now_us
@@ -35,16 +31,10 @@ TIMELINE_REFRESH_S = 30.0
 
 
 async def machine_page(request: Request, path: str) -> Response | None:
-    principal = principal_of(request)
-    if principal is None:
-        return to_login(request)
-    h = hmi()
-    try:
-        m = h.view.machine(path)
-    except NotFound as exc:
-        return not_found(str(exc))
-    if not principal.can(m.site, "viewer"):
-        return forbidden(f"you have no access to site {m.site}")
+    opened = open_object(request, lambda h: h.view.machine(path))
+    if isinstance(opened, Response):
+        return opened
+    principal, h, m = opened
     h.hub.ensure_started()
     tz = h.view.site(m.site).timezone
     ln = h.view.line(m.line)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from plantlink.hmi.data import Kpi, MachineView, PlantView
     from plantlink.hmi.live import LiveHub
     from plantlink.runtime import Runtime
+
+T = TypeVar("T")
 
 LOGIN_PATH = "/login"
 LIVE_PERIOD_S = 0.25  # how often a page looks at the hub for changes
@@ -75,6 +78,25 @@ def forbidden(message: str) -> Response:
 
 def not_found(message: str) -> Response:
     return _page(404, "Not found", message)
+
+
+def open_object(request: Request, lookup: Callable[[Hmi], T]) -> tuple[Principal, Hmi, T] | Response:
+    """The common guard of an object's page: login, then the object (404), then viewer rights at its site (403).
+    ``lookup`` finds the object (with a ``site``) in the plant view and raises ``data.NotFound``."""
+    from plantlink.hmi.data import NotFound
+
+    principal = principal_of(request)
+    if principal is None:
+        return to_login(request)
+    h = hmi()
+    try:
+        obj = lookup(h)
+    except NotFound as exc:
+        return not_found(str(exc))
+    site = obj.site  # type: ignore[attr-defined]
+    if not principal.can(site, "viewer"):
+        return forbidden(f"you have no access to site {site}")
+    return principal, h, obj
 
 
 def data_can_audit(principal: Principal) -> bool:
