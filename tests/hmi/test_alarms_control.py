@@ -192,6 +192,7 @@ def test_audit_page_lists_writes_and_exports_for_admins_only(server: HmiServer, 
     assert kinds and all(k.startswith("control.") for k in kinds)
     rows = v.page.inner_text('[data-testid="audit-list"]')
     assert SPM in rows and "olga" in rows
+    v.page.wait_for_selector('[data-testid="audit-chain"][data-ok="true"]', timeout=5000)  # rendered after the list
     chain = v.page.locator('[data-testid="audit-chain"]')
     assert chain.get_attribute("data-ok") == "true" and "Chain verified" in chain.inner_text()
     href = v.page.get_attribute('[data-testid="audit-export"]', "href")
