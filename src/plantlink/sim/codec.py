@@ -5,8 +5,10 @@ order) -> ``raw * scale + offset`` (the point) -> the tag's linear ``scaling`` i
 applies the inverse: the tag's scaling backwards, then ``raw = (eng - offset) / scale``, rounded and
 clipped to the range of integer types. ``word_order: big`` puts the most significant register first;
 ``byte_order: big`` puts the most significant byte of each register first. Strings hold two characters a
-register (the first in the high byte when ``byte_order`` is big), padded with NUL; word order does not
-apply to strings.
+register (the first in the high byte when ``byte_order`` is big), padded with NUL, and follow ``word_order``
+like numbers do (as the connector's codec reads them). This is a second, independent implementation of the
+register layout: the simulator serves with it and the connector decodes with its own, so end-to-end tests
+check one against the other.
 """
 
 from __future__ import annotations
