@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,13 +70,77 @@ class OpcUaTestServer:
         await server.start()
         self.server = server
 
-    async def set(self, name: str, value: Any) -> None:
+    async def set(self, name: str, value: Any, source_ts: datetime | None = None) -> None:
+        """Publish ``value`` stamped ``source_ts`` (default: now). ``None`` publishes a good DataValue without a
+        value (OPC UA's null)."""
         node = self.nodes[name]
+        stamp = source_ts or datetime.now(UTC)
+        if value is None:
+            assert self.server is not None
+            dv = ua.DataValue(SourceTimestamp=stamp)
+            # asyncua would turn a missing value into a Null variant, which its server refuses on a typed node;
+            # a DataValue with no value at all is accepted and goes on the wire without a value field.
+            object.__setattr__(dv, "Value", None)
+            await self.server.write_attribute_value(node.nodeid, dv)
+            return
         vtype = self.variables[name][1]
-        await node.write_value(ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=datetime.now(UTC)))
+        await node.write_value(ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=stamp))
 
     async def stop(self) -> None:
         if self.server is not None:
             with contextlib.suppress(Exception):
                 await self.server.stop()
             self.server = None
+
+
+class RawModbusServer:
+    """A Modbus TCP server written from the protocol, for replies pymodbus' server never sends.
+
+    It serves ``registers`` (holding registers from address 0) and answers every read in ``mode``:
+    ``"ok"`` (a correct reply), ``"wrong_function"`` (the same registers under function code 4, read input
+    registers, whatever was asked: well-formed, plausible and wrong) or ``"exception"`` (exception 4,
+    server device failure).
+    """
+
+    def __init__(self, port: int, registers: list[int], mode: str = "ok"):
+        self.port = port
+        self.registers = registers
+        self.mode = mode
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(7)  # MBAP: transaction, protocol, length, unit
+                tid, _proto, length, unit = struct.unpack(">HHHB", head)
+                pdu = await reader.readexactly(length - 1)
+                self.requests += 1
+                writer.write(self._frame(tid, unit, self._answer(pdu)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _answer(self, pdu: bytes) -> bytes:
+        function, address, count = pdu[0], *struct.unpack(">HH", pdu[1:5])
+        if self.mode == "exception":
+            return bytes([function | 0x80, 4])
+        regs = self.registers[address:address + count]
+        body = struct.pack(f">B{len(regs)}H", 2 * len(regs), *regs)
+        return bytes([4 if self.mode == "wrong_function" else function]) + body
+
+    @staticmethod
+    def _frame(tid: int, unit: int, pdu: bytes) -> bytes:
+        return struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu

@@ -4,6 +4,7 @@ written into the store by the test), a test auth middleware, an httpx client and
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,15 @@ sites:
 """
 
 PRINCIPAL_HEADER = "x-test-principal"
+
+
+def strict_json(text: str) -> Any:
+    """Parse JSON as a browser does: the NaN and Infinity tokens that Python's json accepts are errors."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def principal_header(spec: str) -> dict[str, str]:

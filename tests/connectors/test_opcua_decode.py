@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,9 +92,9 @@ def test_missing_timestamps_bad_values_and_strangers(decoder: ChangeDecoder) -> 
     assert set(got) == {0, 1, 2, 3}
     for tag in (0, 1, 2, 3):
         assert before <= got[tag][0] <= after  # no timestamp at all: now
-    assert got[0][2] == Quality.BAD and math.isnan(got[0][1])
-    assert got[1][2] == Quality.BAD and math.isnan(got[1][1])
-    assert got[2][2] == Quality.BAD and math.isnan(got[2][1])
+    assert got[0][2] == Quality.BAD and got[0][1] is None  # no value
+    assert got[1][2] == Quality.BAD and got[1][1] is None
+    assert got[2][2] == Quality.BAD and got[2][1] is None
     assert got[3][1:] == ("12", Quality.GOOD)
 
 
@@ -104,7 +103,7 @@ def test_bad_marks_numeric_and_text_points(decoder: ChangeDecoder) -> None:
     got = rows(batches)
     assert sorted(got) == [0, 3, 4]
     assert all(r[0] == 1_700_000_000_000_000 and r[2] == Quality.BAD for r in got.values())
-    assert got[3][1] is None and math.isnan(got[0][1])
+    assert got[3][1] is None and got[0][1] is None
 
 
 def test_monitored_item_requests_scale_the_deadband_to_raw_units() -> None:

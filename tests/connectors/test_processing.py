@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from plantlink.connectors.base import Point
@@ -52,5 +50,26 @@ def test_deadband_suppresses_small_changes_but_passes_quality_changes() -> None:
     proc.process(idx, np.array([10.9, 1.0]), Quality.GOOD, 4)
     bad = proc.process(idx, np.array([10.9, 1.0]), Quality.BAD, 5)
     assert bad.column("tag_id").to_pylist() == [100, 101]
-    assert all(math.isnan(v) for v in bad.column("value").to_pylist())
+    assert bad.column("value").to_pylist() == [None, None]  # a bad sample has no value
     assert bad.column("quality").to_pylist() == [0, 0]
+
+
+def test_values_that_are_not_numbers_stay_what_the_device_sent() -> None:
+    """Clamping, the int and bool types and scaling would turn NaN and the infinities into plausible numbers
+    (NaN != 0 is a true bool; +Inf clamps to the range's top): they pass through unchanged, for the
+    connector's check to mark them bad. A value the device did not send at all is null."""
+    pts = [
+        point(0, scaling=Scaling(raw_low=0, raw_high=100, eng_low=0, eng_high=10, clamp=True)),
+        point(1, type="bool"),
+        point(2, type="int"),
+        point(3, scaling=Scaling(raw_low=0, raw_high=100, eng_high=0, eng_low=10)),  # a falling scale
+        point(4),
+    ]
+    proc = PointProcessor(pts)
+    raw = np.array([np.inf, np.nan, -np.inf, np.inf, 0.0])
+    missing = np.array([False, False, False, False, True])
+    batch = proc.process(np.arange(5), raw, Quality.GOOD, 0, missing)
+    values = batch.column("value").to_pylist()
+    assert values[0] == np.inf and np.isnan(values[1]) and values[2] == -np.inf and values[3] == np.inf
+    assert values[4] is None
+    assert batch.column("quality").to_pylist() == [Quality.GOOD] * 5  # the connector's emit judges them

@@ -11,7 +11,7 @@ def reference_aggregate(
     samples: list[Sample], start: int, end: int, interval: int
 ) -> dict[int, dict[str, float | int]]:
     """bucket start -> aggregates, for buckets holding at least one good sample in [start, end)."""
-    good = sorted((ts, v) for ts, v, q in samples if q >= 64 and not math.isnan(v))
+    good = sorted((ts, v) for ts, v, q in samples if q >= 64 and math.isfinite(v))
     out: dict[int, dict[str, float | int]] = {}
     buckets = sorted({ts - ts % interval for ts, _ in good if start <= ts < end})
     for b in buckets:

@@ -38,6 +38,18 @@ HAND: list[Sample] = [
 ]
 
 
+def test_values_that_are_not_numbers_are_ignored_like_bad_ones(hist: DuckDBHistorian) -> None:
+    """A stray infinity (a sample that did not pass a connector's check) must not make a bucket infinite."""
+    strays: list[Sample] = [(T0 + 45 * S, float("inf"), GOOD), (T0 + 70 * S, float("-inf"), int(Quality.UNCERTAIN)),
+                            (T0 + 80 * S, float("nan"), GOOD)]
+    write(hist, 1, HAND)
+    write(hist, 2, sorted(HAND + strays))
+    hist.flush()
+    for interval in (M, 30 * S):  # rollups and raw samples
+        t = hist.aggregate([1, 2], T0, T0 + 2 * M, interval)
+        assert rows_by_bucket(t, 2) == {b: {**r, "tag_id": 2} for b, r in rows_by_bucket(t, 1).items()}
+
+
 @pytest.mark.parametrize("flush_between", [False, True])
 def test_minute_buckets_by_hand(hist: DuckDBHistorian, flush_between: bool) -> None:
     write(hist, 1, HAND[:3])

@@ -40,18 +40,50 @@ def test_latest_across_flushes_and_reopen(store_path: Path) -> None:
     ids = h.register_tags([TagMeta("a"), TagMeta("b"), TagMeta("c")])
     a, b, c = ids["a"], ids["b"], ids["c"]
     h.write(numeric_batch([a, b, a], [T0 + 2 * S, T0, T0 + S], [2.0, 7.0, 1.0], GOOD))  # auto-flush at 3 rows
-    h.write(numeric_batch([b], [T0 - S], [6.0], GOOD))  # older than what b has: latest keeps 7
+    h.write(numeric_batch([b], [T0 - S], [6.0], GOOD))  # older than what b has, but it arrived last
     h.write(numeric_batch([a], [T0 + 5 * S], [9.0], BAD))  # buffered only; bad still counts as latest
     before = h.latest([c, b, a]).to_pylist()
     assert [r["tag_id"] for r in before] == [c, b, a]
     assert before[0]["ts"] is None and before[0]["value"] is None
-    assert (before[1]["value"], before[2]["value"], before[2]["quality"]) == (7.0, 9.0, BAD)
+    assert (before[1]["value"], before[2]["value"], before[2]["quality"]) == (6.0, 9.0, BAD)
     h.close()
     h2 = open_historian("duckdb", path=store_path)
-    assert h2.latest([c, b, a]).to_pylist() == before
+    # the store keeps no arrival order: after a reopen a tag's latest is its sample with the greatest timestamp
+    # until the next sample arrives
+    after = h2.latest([c, b, a])
+    assert after.to_pylist()[0::2] == before[0::2]
+    assert (after.column("value")[1].as_py(), us(after.column("ts"))[1]) == (7.0, T0)
     assert h2.raw(a, T0, T0 + DAY).column("value").to_pylist() == [1.0, 2.0, 9.0]
     assert h2.raw(b, T0 - DAY, T0 + DAY).num_rows == 2
     h2.close()
+
+
+def test_latest_is_the_last_to_arrive_whatever_its_timestamp(hist: DuckDBHistorian) -> None:
+    """A sample stamped far ahead must not hide the ones that follow it; the last row of the last write wins."""
+    year_2099 = 4_070_908_800 * S
+    hist.write(numeric_batch([1, 1, 2], [year_2099, T0, T0 + S], [99.0, 1.0, 5.0], GOOD))  # within one write
+    assert hist.latest([1, 2]).column("value").to_pylist() == [1.0, 5.0]
+    hist.write(numeric_batch([1], [year_2099], [99.0], GOOD))
+    hist.write(numeric_batch([1], [T0 + 2 * S], [2.0], GOOD))  # across writes
+    latest = hist.latest([1])
+    assert latest.column("value").to_pylist() == [2.0] and us(latest.column("ts")) == [T0 + 2 * S]
+    hist.flush()
+    assert hist.raw(1, T0, T0 + DAY).column("value").to_pylist() == [1.0, 2.0]  # history keeps everything
+
+
+def test_latest_keeps_why_a_value_is_not_a_number(store_path: Path) -> None:
+    """NaN and the infinities stay as stored; a sample without a value is null, before and after a reopen."""
+    h = open_historian("duckdb", path=store_path)
+    ids = list(h.register_tags([TagMeta(n) for n in ("nan", "pinf", "ninf", "none", "num")]).values())
+    values = [float("nan"), float("inf"), float("-inf"), 0.0, 1.5]
+    h.write(numeric_batch(ids, T0, values, [BAD] * 4 + [GOOD], missing=np.array([False] * 3 + [True, False])))
+    for hh in (h, None):
+        if hh is None:
+            h.close()
+            hh = h = open_historian("duckdb", path=store_path)
+        got = hh.latest(ids).column("value").to_pylist()
+        assert np.isnan(got[0]) and got[1:3] == [float("inf"), float("-inf")] and got[3:] == [None, 1.5]
+    h.close()
 
 
 def test_every_sample_written_before_close_is_there_after_reopen(store_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -120,9 +122,23 @@ async def _write(sim: Any, path: str, value: Any) -> None:
     sim.sim.write(path, value)
 
 
-async def _publish(server: HmiServer, batch: Any) -> None:
-    assert server.runtime is not None
-    server.runtime.bus.publish(batch)
+@contextlib.contextmanager
+def publishing(server: HmiServer, batch: Any, every: float = 0.05) -> Iterator[None]:
+    """Publish ``batch`` again and again on the server's loop while the block runs, as a device sending that
+    value would: the latest value is the last to arrive, and the simulator's own readings (polled every
+    500 ms) would replace a value published once."""
+
+    async def keep() -> None:
+        assert server.runtime is not None
+        while True:
+            server.runtime.bus.publish(batch)
+            await asyncio.sleep(every)
+
+    task = asyncio.run_coroutine_threadsafe(keep(), server.loop)
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def test_click_through_to_machine_and_live_values(server: HmiServer, visit: Any) -> None:
@@ -134,17 +150,15 @@ def test_click_through_to_machine_and_live_values(server: HmiServer, visit: Any)
     rt = server.runtime
     assert rt is not None
     spm, temp = rt.tag_ids[f"{PRESS}/spm_setpoint"], rt.tag_ids[f"{PRESS}/die_temperature"]
-    # a minute in the future: the simulator's own (older) readings cannot replace it in the latest cache
-    ts = now_us() + 60_000_000
-    server.call(_publish(server, numeric_batch([spm], ts, [123.4], Quality.GOOD)))
-    sent = time.monotonic()
     cell = '[data-testid="value-spm_setpoint"]'
-    wait_until(lambda: v.page.inner_text(cell) == "123.4 1/min", 1.5, "the new set point is shown")
-    assert time.monotonic() - sent < 1.5
-    server.call(_publish(server, numeric_batch([temp], ts, [51.0], Quality.BAD)))
+    with publishing(server, numeric_batch([spm], now_us(), [123.4], Quality.GOOD)):
+        sent = time.monotonic()
+        wait_until(lambda: v.page.inner_text(cell) == "123.4 1/min", 1.5, "the new set point is shown")
+        assert time.monotonic() - sent < 1.5
     badge = f'[data-tag="{PRESS}/die_temperature"] .pl-badge'
-    wait_until(lambda: v.page.get_attribute(badge, "data-quality") == "bad", 1.5, "bad quality is marked")
-    assert v.page.inner_text(badge) == "BAD"
+    with publishing(server, numeric_batch([temp], now_us(), [51.0], Quality.BAD)):
+        wait_until(lambda: v.page.get_attribute(badge, "data-quality") == "bad", 1.5, "bad quality is marked")
+        assert v.page.inner_text(badge) == "BAD"
     assert v.foreign() == []
 
 

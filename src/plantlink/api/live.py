@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from plantlink.api.scope import AccessDenied, Caller, NotFoundError, PlantIndex, index
 from plantlink.api.timefmt import iso, iso_many, stamp
-from plantlink.samples import Quality, now_us
+from plantlink.samples import Quality, now_us, value_reasons
 
 if TYPE_CHECKING:
     from plantlink.bus import Subscription
@@ -290,15 +290,18 @@ class LiveHub:
                 c.offer(self._values_message([frags[i] for i in mine.tolist()]))
 
     def _encode(self, ids: np.ndarray, ts: Any, values: Any, quality: Any, text: Any) -> list[str]:
-        """One JSON object per row: tag, id, value or text, quality, ts, ts_ms. Columns, not rows."""
+        """One JSON object per row: tag, id, value or text, quality, ts, ts_ms. Columns, not rows. A number that
+        cannot be shown is ``"value":null`` with a ``reason`` (``nan``, ``+inf``, ``-inf``, ``null``)."""
         ts_us = pa.array(ts).cast(pa.int64()).to_numpy(zero_copy_only=False) if not isinstance(ts, pa.ChunkedArray) \
             else ts.cast(pa.int64()).to_numpy()
         q = np.asarray(pa.array(quality) if not isinstance(quality, pa.ChunkedArray) else quality.to_numpy(),
                        dtype=np.int64)
         qname = np.where(q >= Quality.GOOD, '"good"', np.where(q >= Quality.UNCERTAIN, '"uncertain"', '"bad"'))
+        why = None
         if values is not None:
             v = values.to_numpy(zero_copy_only=False).astype(np.float64)
             vstr = np.where(np.isfinite(v), v.astype(str), "null")
+            why = value_reasons(values)
         else:
             vstr = np.full(ids.size, "null", dtype=object)
         texts = text.to_pylist() if text is not None else []
@@ -307,6 +310,9 @@ class LiveHub:
         iso_u = np.array(iso_many(uniq), dtype=object)
         iso_s, ms = iso_u[inverse.reshape(-1)].tolist(), (ts_us // 1000).tolist()
         vals = [f'"value":{vs}' for vs in vstr.tolist()]
+        if why is not None:
+            for i in np.flatnonzero(why.astype(bool)).tolist():  # None -> False
+                vals[i] += f',"reason":"{why[i]}"'
         for i, tx in enumerate(texts):  # text rows are rare
             if tx is not None or values is None:
                 vals[i] = f'"text":{json.dumps(tx)}'

@@ -40,7 +40,7 @@ from plantlink.api.scope import (
 from plantlink.api.timefmt import iso_many, ms_many, stamp
 from plantlink.errors import PlantlinkError, QueryError
 from plantlink.historian.base import AGGREGATES, Historian
-from plantlink.samples import Quality, now_us
+from plantlink.samples import Quality, now_us, value_reasons
 from plantlink.store import PARETO_BY, NotFound
 
 if TYPE_CHECKING:
@@ -143,8 +143,12 @@ def latest(rt: Runtime, who: Caller, refs: list[str | int]) -> list[dict[str, An
 
 
 def rows_of_latest(table: pa.Table, infos: list[TagInfo]) -> list[dict[str, Any]]:
+    """One JSON-ready row per tag. A number that cannot be shown (NaN, an infinity, no value) is ``value:
+    null`` with a ``reason``: ``nan``, ``+inf``, ``-inf`` or ``null``."""
     ts = table.column("ts").cast(pa.int64()).to_pylist()
-    vals = table.column("value").to_pylist()
+    vals = _floats(table.column("value"))
+    reasons = value_reasons(table.column("value"))
+    why = reasons.tolist() if reasons is not None else [None] * len(ts)
     texts = table.column("text").to_pylist() if "text" in table.column_names else [None] * len(ts)
     qual = table.column("quality").to_pylist()
     out = []
@@ -153,8 +157,9 @@ def rows_of_latest(table: pa.Table, infos: list[TagInfo]) -> list[dict[str, Any]
         if texts[i] is not None:
             row["text"] = texts[i]
         else:
-            v = vals[i]
-            row["value"] = None if v is None or v != v else v
+            row["value"] = vals[i]
+            if why[i] is not None and ts[i] is not None:
+                row["reason"] = why[i]
         row["quality"] = None if qual[i] is None else Quality.name_of(qual[i])
         row.update(stamp(ts[i]))
         out.append(row)
@@ -182,6 +187,9 @@ def raw_history(rt: Runtime, who: Caller, ref: str | int, start_us: int, end_us:
         out["text"] = t.column("value").to_pylist()
     else:
         out["value"] = _floats(t.column("value"))
+        why = value_reasons(t.column("value"))
+        if why is not None:
+            out["reason"] = why.tolist()
     out["quality"] = np.where(q >= Quality.GOOD, "good", np.where(q >= Quality.UNCERTAIN, "uncertain", "bad")).tolist()
     out["next_start"] = stamp(int(ts[-1]) + 1) if more and ts.size else None
     return out

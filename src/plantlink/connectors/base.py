@@ -2,7 +2,9 @@
 
 A connector serves one device and all the points (tags) that read from it. It emits columnar batches
 (``plantlink.samples``) into a sink; it never blocks the sink's caller and never raises out of its
-background tasks: a device that is down marks its points bad and reports it in ``health``.
+background tasks: a device that is down marks its points bad and reports it in ``health``. Every batch goes
+through ``emit``, which checks it (``plantlink.connectors.guard``: timestamps ahead of the clock, values that
+are not numbers) before the sink sees it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import BaseModel
 
+from plantlink.connectors.guard import SampleGuard
 from plantlink.model.schema import Tag
+from plantlink.model.types import DEFAULT_CLOCK_SKEW
 
 log = logging.getLogger("plantlink.connectors")
 
@@ -56,6 +60,16 @@ class DeviceHealth:
     samples: int = 0
     errors: int = 0
     reconnects: int = 0
+    #: Samples stamped more than the device's clock_skew ahead of this server (stored at arrival, uncertain).
+    future_timestamps: int = 0
+    #: The last such device timestamp (seconds since the epoch), as the device sent it.
+    last_future_timestamp: float | None = None
+    #: Samples whose value was NaN, infinite or missing while the device called it good or uncertain.
+    bad_values: int = 0
+    #: Replies that break the protocol (another function code, a wrong length): their points are bad.
+    invalid_replies: int = 0
+    #: Modbus exception replies (illegal address, device failure, ...): their points are bad.
+    exception_replies: int = 0
 
     @property
     def ok(self) -> bool:
@@ -88,6 +102,11 @@ class DeviceHealth:
             "samples": self.samples,
             "errors": self.errors,
             "reconnects": self.reconnects,
+            "future_timestamps": self.future_timestamps,
+            "last_future_timestamp": self.last_future_timestamp,
+            "bad_values": self.bad_values,
+            "invalid_replies": self.invalid_replies,
+            "exception_replies": self.exception_replies,
         }
 
 
@@ -102,10 +121,13 @@ class Connector(ABC):
         self.points = list(points)
         self.sink = sink
         self.health = DeviceHealth(device=device_id, protocol=self.protocol)
+        skew = float(getattr(config, "clock_skew", DEFAULT_CLOCK_SKEW))
+        self.guard = SampleGuard(device_id, self.health, skew, {p.tag_id: p.path for p in self.points})
 
     def emit(self, batch: pa.RecordBatch) -> None:
-        """Hand a batch to the sink and count it."""
+        """Check a batch (``SampleGuard``), hand it to the sink and count it."""
         if batch.num_rows:
+            batch = self.guard.check(batch)
             self.health.samples += batch.num_rows
             self.sink(batch)
 

@@ -2,7 +2,9 @@
 
 Given raw values for some of a device's points (by index), ``PointProcessor.process`` applies the tag's
 linear scaling and type, drops values inside the tag's deadband (report by exception, bad-quality
-transitions always pass), and returns a ready batch.
+transitions always pass), and returns a ready batch. A bad-quality sample, or one the device sent without a
+value, has no value (null). A raw value that is not finite stays what the device sent (scaling, clamping, the
+int and bool types would turn it into a plausible number); ``Connector.emit`` marks it bad.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ class PointProcessor:
         self.last_q = np.full(n, -1, dtype=np.int16)
 
     def scale(self, idx: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        """Apply scaling, clamping and the tag's type to raw values of points ``idx``."""
-        v = raw.astype(np.float64) * self.gain[idx] + self.offset[idx]
+        """Apply scaling, clamping and the tag's type to raw values of points ``idx``; a value that is not
+        finite is left as it is."""
+        raw = raw.astype(np.float64)
+        v = raw * self.gain[idx] + self.offset[idx]
         v = np.clip(v, self.lo[idx], self.hi[idx])
         ints = self.is_int[idx]
         if ints.any():
@@ -51,23 +55,34 @@ class PointProcessor:
         bools = self.is_bool[idx]
         if bools.any():
             v[bools] = (v[bools] != 0).astype(np.float64)
+        odd = ~np.isfinite(raw)
+        if odd.any():
+            v[odd] = raw[odd]
         return v
 
     def process(
-        self, idx: np.ndarray, raw: np.ndarray, quality: np.ndarray | int, ts_us: np.ndarray | int
+        self,
+        idx: np.ndarray,
+        raw: np.ndarray,
+        quality: np.ndarray | int,
+        ts_us: np.ndarray | int,
+        missing: np.ndarray | None = None,
     ) -> pa.RecordBatch:
-        """Scale, apply deadbands and build the batch for points ``idx`` (raw NaN where quality is bad)."""
+        """Scale, apply deadbands and build the batch for points ``idx``. Rows of bad quality, and rows where
+        ``missing`` is true (the device sent no value), have no value."""
         idx = np.asarray(idx, dtype=np.intp)
         q = np.broadcast_to(np.asarray(quality, dtype=np.uint8), idx.shape)
         ts = np.broadcast_to(np.asarray(ts_us, dtype=np.int64), idx.shape)
-        v = self.scale(idx, np.asarray(raw))
-        v = np.where(q == Quality.BAD, np.nan, v)
+        none = q == Quality.BAD
+        if missing is not None:
+            none = none | missing
+        v = np.where(none, np.nan, self.scale(idx, np.asarray(raw)))
         keep = self._keep(idx, v, q)
         if not keep.all():
-            idx, v, q, ts = idx[keep], v[keep], q[keep], ts[keep]
+            idx, v, q, ts, none = idx[keep], v[keep], q[keep], ts[keep], none[keep]
         self.last[idx] = v
         self.last_q[idx] = q
-        return numeric_batch(self.tag_ids[idx], ts, v, q)
+        return numeric_batch(self.tag_ids[idx], ts, v, q, missing=none)
 
     def _keep(self, idx: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
         if not self.has_deadband:

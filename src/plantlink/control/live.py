@@ -6,11 +6,14 @@ polled tag (a ``poll`` period and no deadband) at most ``stale_factor`` poll per
 by exception (OPC UA subscriptions, deadbands) the age says nothing about freshness (a steady value is not
 re-sent), so it is trusted while its device is connected (connectors mark every point bad when the link is
 lost). A ``max_age`` (per tag in its ``control:`` settings, or for the whole service) bounds the age of
-either kind.
+either kind. A value that is not a finite number, or stamped more than its device's ``clock_skew`` ahead of
+this server's clock, is never usable (connectors already mark such samples bad or uncertain; this also holds
+for samples that reached the historian another way, such as a store written before that check existed).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +21,7 @@ import pyarrow as pa
 
 from plantlink.control.interlock import Reading, Value
 from plantlink.model.plant import TagInfo
+from plantlink.model.types import DEFAULT_CLOCK_SKEW
 from plantlink.samples import Quality
 
 if TYPE_CHECKING:
@@ -49,6 +53,10 @@ class LiveReader:
             err = f": {conn.health.last_error}" if conn.health.last_error else ""
             return f"device {device} is {conn.health.state.value}{err}"
         return None
+
+    def clock_skew(self, device: str) -> float:
+        dev = self.runtime.plant.devices.get(device)
+        return float(getattr(dev.config, "clock_skew", DEFAULT_CLOCK_SKEW)) if dev is not None else DEFAULT_CLOCK_SKEW
 
     def age_limit(self, info: TagInfo, override: float | None = None) -> float | None:
         """The oldest acceptable age of ``info``'s value in seconds, or None (no bound)."""
@@ -89,10 +97,17 @@ class LiveReader:
         quality = int(row["quality"] or 0)  # type: ignore[call-overload]
         if quality < Quality.GOOD:
             return Reading(value, False, f"quality is {Quality.name_of(quality)}", ts_us)
+        raw = row["value"]
+        if isinstance(raw, float) and not math.isfinite(raw):
+            return Reading(None, False, f"the value is not a number ({raw})", ts_us)
         if value is None:
             return Reading(None, False, "no value", ts_us)
-        limit = self.age_limit(info, override)
         age = (now_us - ts_us) / 1e6
+        skew = self.clock_skew(info.device)
+        if -age > skew:
+            return Reading(value, False, f"the value is stamped {-age:.1f} s ahead of this server's clock (more "
+                                         f"than the device's clock_skew of {skew:g} s)", ts_us)
+        limit = self.age_limit(info, override)
         if limit is not None and age > limit:
             return Reading(value, False, f"stale: the value is {age:.1f} s old (at most {limit:g} s)", ts_us)
         return Reading(value, True, None, ts_us)
@@ -112,6 +127,6 @@ def _typed(tag_type: str, row: dict[str, object]) -> Value | None:
         text = row["text"]
         return text if isinstance(text, str) else None
     v = row["value"]
-    if not isinstance(v, float | int):
-        return None
+    if not isinstance(v, float | int) or not math.isfinite(v):
+        return None  # NaN and the infinities are no value (a bool tag would read NaN as true)
     return bool(v != 0) if tag_type == "bool" else float(v)

@@ -356,7 +356,8 @@ def _value_refusals(spec: WriteSpec, new: Value) -> list[Refusal]:
 
 
 def _step_refusal(spec: WriteSpec, reading: Reading, new: Value) -> Refusal | None:
-    if spec.max_step is None or not _num(new) or not _num(reading.value):
+    """A step is judged from a usable current value only (an unusable one is refused as stale_value)."""
+    if spec.max_step is None or not reading.ok or not _num(new) or not _num(reading.value):
         return None
     assert isinstance(new, int | float) and isinstance(reading.value, int | float)
     step = abs(new - reading.value)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from plantlink.hmi import data
+from plantlink.samples import value_reasons
 
 if TYPE_CHECKING:
     from plantlink.hmi.data import Kpi, PlantView
@@ -32,9 +32,13 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Sample:
+    """A tag's latest value as pages show it. ``value`` is None when there is no number to show, and
+    ``reason`` then says why: ``nan``, ``+inf``, ``-inf`` or ``null`` (the device sent no value)."""
+
     value: float | str | None
     quality: int | None
     ts_us: int | None
+    reason: str | None = None
 
 
 EMPTY = Sample(None, None, None)
@@ -110,19 +114,23 @@ class LiveHub:
         tid = table.column("tag_id").to_numpy(zero_copy_only=False).astype(np.int64)
         ts = table.column("ts").cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
         ok = tid < self._ts.size
-        newer = ok & (ts > np.where(ok, self._ts[np.minimum(tid, self._ts.size - 1)], 0))
-        rows = np.flatnonzero(newer)
+        # changed, not only newer: the latest value is the last to arrive, whatever its timestamp
+        changed = ok & (ts != np.where(ok, self._ts[np.minimum(tid, self._ts.size - 1)], 0))
+        rows = np.flatnonzero(changed)
         if rows.size == 0:
             return np.zeros(0, dtype=np.int64)
         sub = table.take(pa.array(rows))
         values = sub.column("value").to_pylist()
+        reasons = value_reasons(sub.column("value"))
+        why = reasons.tolist() if reasons is not None else [None] * rows.size
         texts = sub.column("text").to_pylist() if "text" in sub.column_names else [None] * rows.size
         quals = sub.column("quality").to_pylist()
         for i, t in enumerate(tid[rows].tolist()):
-            v = texts[i] if texts[i] is not None else values[i]
-            if isinstance(v, float) and math.isnan(v):
-                v = None
-            self.values[t] = Sample(v, quals[i], int(ts[rows[i]]))
+            if texts[i] is not None:
+                self.values[t] = Sample(texts[i], quals[i], int(ts[rows[i]]))
+                continue
+            v = values[i] if why[i] is None else None
+            self.values[t] = Sample(v, quals[i], int(ts[rows[i]]), why[i] if quals[i] is not None else None)
         self._ts[tid[rows]] = ts[rows]
         return np.asarray(tid[rows], dtype=np.int64)
 

@@ -103,7 +103,7 @@ class LiveValues:
     def _show(self, tid: int) -> None:
         tag, s = self.by_id[tid], self.h.hub.sample(tid)
         value, badge = self.cells[tid]
-        value.set_text(value_text(s.value, tag.unit, tag.type))
+        value.set_text(value_text(s.value, tag.unit, tag.type, s.reason))
         look = theme.QUALITY_LOOK[theme.quality_name(s.quality)]
         badge.set_text(look.label)
         badge.style(replace=f"background: {look.background}; color: {look.text}")

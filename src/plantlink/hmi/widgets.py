@@ -222,9 +222,10 @@ def money(amount: float, currency: str) -> str:
     return f"{currency} {amount:,.0f}"
 
 
-def value_text(value: float | str | None, unit: str, type_: str) -> str:
+def value_text(value: float | str | None, unit: str, type_: str, reason: str | None = None) -> str:
+    """A value as shown on a page; no value is a dash, with why when known (``— (+inf)``)."""
     if value is None:
-        return "—"
+        return f"— ({reason})" if reason else "—"
     if isinstance(value, str):
         return value
     if type_ == "bool":

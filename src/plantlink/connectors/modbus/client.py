@@ -10,6 +10,9 @@ never answers keeps timing out and goes DOWN). Requests time out after the devic
 
 A Modbus exception response (illegal address, device failure, ...) is not a lost connection: the
 points of that block are BAD with the exception named in ``health.last_error``; the rest keeps flowing.
+So is a reply that breaks the protocol (another function code than the request's, fewer or more registers
+than asked for): its block is BAD, never decoded as if it were the answer. Each is counted in the device's
+health (``exception_replies``, ``invalid_replies``).
 Each poll cycle reads its blocks into one register buffer and one bit buffer, decodes them vectorised
 (``codec.RegisterDecoder``), runs the tags' processing and emits one numeric batch (plus one text batch
 when the group has string tags).
@@ -21,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +61,26 @@ def describe_exception(pdu: ModbusPDU, block: Block) -> str:
         name = "unknown"
     return (f"{block.table} {block.start}..{block.start + block.count - 1} (unit {block.unit_id}): "
             f"Modbus exception {code} ({name})")
+
+
+#: The function code of the read of each table (a reply must carry it, or it with 0x80 for an exception).
+READ_FUNCTION = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+
+
+def reply_problem(pdu: ModbusPDU, block: Block) -> tuple[str, str] | None:
+    """(``"exception"`` or ``"invalid"``, message) when ``pdu`` is not a usable answer to the read of
+    ``block``, else None."""
+    where = f"{block.table} {block.start}..{block.start + block.count - 1} (unit {block.unit_id})"
+    want, got = READ_FUNCTION[block.table], int(pdu.function_code) & 0x7F
+    if got != want:
+        return "invalid", f"{where}: the device answered with function code {got}, not {want}: reply ignored"
+    if pdu.isError():
+        return "exception", describe_exception(pdu, block)
+    n = len(pdu.bits) if block.is_bits else len(pdu.registers)
+    if n < block.count or (not block.is_bits and n != block.count):
+        return "invalid", f"{where}: the reply holds {n} {'bits' if block.is_bits else 'registers'}, " \
+                          f"not {block.count}: reply ignored"
+    return None
 
 
 async def read_block(client: AsyncModbusTcpClient, block: Block) -> ModbusPDU:
@@ -118,20 +142,25 @@ class Poller:
     def size(self) -> int:
         return len(self.all_ids)
 
-    async def read(self, client: AsyncModbusTcpClient) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Read every block; returns (block ok, block timestamps, new errors). Raises ConnectionLost."""
+    async def read(self, client: AsyncModbusTcpClient) -> tuple[np.ndarray, np.ndarray, list[str], Counter[str]]:
+        """Read every block; returns (block ok, block timestamps, new errors, unusable replies by kind).
+        Raises ConnectionLost."""
         n = len(self.blocks)
         ok = np.zeros(n, dtype=bool)
         ts = np.zeros(n, dtype=np.int64)
         errors: list[str] = []
+        refused: Counter[str] = Counter()
         for k, b in enumerate(self.blocks):
             pdu = await read_block(client, b)
             ts[k] = now_us()
             data: Sequence[Any] = pdu.bits if b.is_bits else pdu.registers
-            if pdu.isError() and int(pdu.exception_code) == ExcCodes.ILLEGAL_ADDRESS and len(b.members) > 1:
+            problem = reply_problem(pdu, b)
+            if problem is not None and problem[0] == "exception" and len(b.members) > 1 \
+                    and int(pdu.exception_code) == ExcCodes.ILLEGAL_ADDRESS:
                 self._split.add(k)  # a hole in the device's map inside a joined block: split it
-            if pdu.isError() or len(data) < b.count:
-                msg = describe_exception(pdu, b) if pdu.isError() else f"short response for {b.table} {b.start}"
+            if problem is not None:
+                kind, msg = problem
+                refused[kind] += 1
                 if self.failing.get(k) != msg:
                     self.failing[k] = msg
                     errors.append(msg)
@@ -145,7 +174,7 @@ class Poller:
                 self.regs[base:base + b.count] = data
         if self._split:
             self._resplit()
-        return ok, ts, errors
+        return ok, ts, errors, refused
 
     def _resplit(self) -> None:
         """Replace each refused joined block by one read per point (the device has unmapped registers in the
@@ -339,10 +368,12 @@ class ModbusConnector(Connector):
                 await asyncio.wait_for(lost.wait(), t0 + k * poller.period - now)
 
     async def _cycle(self, client: AsyncModbusTcpClient, poller: Poller, lost: asyncio.Event) -> None:
-        ok, ts, errors = await poller.read(client)
+        ok, ts, errors, refused = await poller.read(client)
         if lost.is_set():
             return  # the connection was dropped meanwhile: the BAD batch is (being) sent instead
         self._answered()
+        self.health.invalid_replies += refused["invalid"]
+        self.health.exception_replies += refused["exception"]
         for msg in errors:
             log.warning("modbus %s: %s", self.device_id, msg)
             self.health.set_state(self.health.state, msg)
@@ -370,6 +401,11 @@ class ModbusConnector(Connector):
                 pdu = await client.write_registers(src.address, regs, device_id=unit)
         except (TimeoutError, ModbusException, OSError) as exc:
             raise DeviceUnavailable(f"{point.path}: write to device {self.device_id} failed: {exc}") from exc
+        want = 5 if src.table == "coil" else 16
+        if int(pdu.function_code) & 0x7F != want:
+            self.health.invalid_replies += 1
+            raise PointError(f"{point.path}: the device answered the write (function code {want}) with function "
+                             f"code {int(pdu.function_code) & 0x7F}: not confirmed")
         if pdu.isError():
             block = Block(unit, src.table, src.address, src.count, ())
             raise PointError(f"{point.path}: write refused: {describe_exception(pdu, block)}")
@@ -388,10 +424,9 @@ class ModbusConnector(Connector):
     async def _with_bit(self, client: AsyncModbusTcpClient, point: Point, src: ModbusPoint, on: bool) -> int:
         """Read-modify-write of one bit of a holding register (not atomic against other masters)."""
         pdu = await client.read_holding_registers(src.address, count=1, device_id=unit_of(self.device, src))
-        if pdu.isError():
-            block = Block(unit_of(self.device, src), src.table, src.address, 1, ())
-            raise PointError(f"{point.path}: cannot read the register to set bit {src.bit}: "
-                             f"{describe_exception(pdu, block)}")
+        problem = reply_problem(pdu, Block(unit_of(self.device, src), "holding", src.address, 1, ()))
+        if problem is not None:
+            raise PointError(f"{point.path}: cannot read the register to set bit {src.bit}: {problem[1]}")
         reg = int(pdu.registers[0])
         swap = src.byte_order == "little"
         val = ((reg & 0xFF) << 8 | reg >> 8) if swap else reg

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from plantlink.model.types import PositiveDuration
+from plantlink.model.types import DeviceCommon, PositiveDuration
 
 Table = Literal["holding", "input", "coil", "discrete"]
 RegType = Literal["int16", "uint16", "int32", "uint32", "int64", "float32", "float64", "bool", "string"]
@@ -18,7 +18,7 @@ REGISTERS: dict[str, int] = {
 }
 
 
-class ModbusDevice(BaseModel):
+class ModbusDevice(DeviceCommon):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(min_length=1)

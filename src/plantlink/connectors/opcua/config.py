@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-from plantlink.model.types import Duration, PositiveDuration
+from plantlink.model.types import DeviceCommon, Duration, PositiveDuration
 
 #: Security policies of the secure channel (names as in the OPC UA specification).
 SecurityPolicyName = Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
@@ -32,7 +32,7 @@ def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
     return value
 
 
-class OpcUaDevice(BaseModel):
+class OpcUaDevice(DeviceCommon):
     # hide_input_in_errors: a ValidationError's text must never carry a password.
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 

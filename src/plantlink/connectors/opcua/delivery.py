@@ -15,7 +15,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from itertools import repeat
 from operator import attrgetter
+from operator import is_ as _is
 from typing import Any
 
 import numpy as np
@@ -149,7 +151,8 @@ class ChangeDecoder:
                 raise ValueError("not scalar")
         except (TypeError, ValueError):
             values, q = self._coerce(idx, raws, q)
-        return self.processor.process(idx, values, q, ts_us)
+        missing = np.fromiter(map(_is, raws, repeat(None)), dtype=bool, count=len(raws))  # a null value
+        return self.processor.process(idx, values, q, ts_us, missing)
 
     def _coerce(self, idx: np.ndarray, raws: list[Any], q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Slow path: some values are not numbers (arrays, text on a numeric tag); those samples go BAD."""

@@ -1,4 +1,10 @@
-"""In-memory latest-value cache, updated vectorised on every write (a scan of the store takes tens of ms)."""
+"""In-memory latest-value cache, updated vectorised on every write (a scan of the store takes tens of ms).
+
+The latest sample of a tag is the one that ARRIVED last (the last row of the last write), not the one with
+the greatest timestamp: a device whose clock jumps back, or a value re-sent after a reconnect with its old
+source timestamp, is still its current value, and one sample stamped far ahead can never freeze it.
+(Connectors replace timestamps too far ahead of the clock by the arrival time: ``connectors.guard``.)
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,12 @@ from plantlink.samples import TS_TYPE
 NO_TS = np.iinfo(np.int64).min
 
 
-def last_per_tag(tag: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Indices of the row with the greatest ``ts`` of each tag (the later row wins a tie)."""
+def last_per_tag(tag: np.ndarray) -> np.ndarray:
+    """Index of the last row of each tag (rows in arrival order)."""
     if len(tag) == 0:
         return np.empty(0, dtype=np.int64)
-    order = np.lexsort((ts, tag))
-    st = tag[order]
-    last = np.ones(len(st), dtype=bool)
-    last[:-1] = st[1:] != st[:-1]
-    return order[last]
+    _, first_from_end = np.unique(tag[::-1], return_index=True)
+    return (len(tag) - 1 - first_from_end).astype(np.int64)
 
 
 class LatestCache:
@@ -27,6 +30,7 @@ class LatestCache:
     def __init__(self) -> None:
         self.ts = np.full(0, NO_TS, dtype=np.int64)
         self._value = np.zeros(0, dtype=np.float64)
+        self._null = np.zeros(0, dtype=bool)  # no value at all (as opposed to NaN, which the device sent)
         self._quality = np.zeros(0, dtype=np.uint8)
         self._is_text = np.zeros(0, dtype=bool)
         self._text: dict[int, str | None] = {}
@@ -38,18 +42,17 @@ class LatestCache:
         size = max(max_id + 1, 2 * n, 64)
         self.ts = np.concatenate([self.ts, np.full(size - n, NO_TS, dtype=np.int64)])
         self._value = np.concatenate([self._value, np.full(size - n, np.nan)])
+        self._null = np.concatenate([self._null, np.ones(size - n, dtype=bool)])
         self._quality = np.concatenate([self._quality, np.zeros(size - n, dtype=np.uint8)])
         self._is_text = np.concatenate([self._is_text, np.zeros(size - n, dtype=bool)])
 
     def update(self, tag: np.ndarray, ts: np.ndarray, value: pa.Array, quality: np.ndarray) -> None:
-        """Fold in samples (any order); a tag keeps the sample with the greatest timestamp."""
-        idx = last_per_tag(tag, ts)
+        """Fold in samples in arrival order: a tag keeps its last row, whatever its timestamp."""
+        idx = last_per_tag(tag)
         if len(idx) == 0:
             return
         tags = tag[idx].astype(np.int64)
         self._grow(int(tags.max()))
-        newer = ts[idx] >= self.ts[tags]
-        idx, tags = idx[newer], tags[newer]
         self.ts[tags] = ts[idx]
         self._quality[tags] = quality[idx]
         if pa.types.is_string(value.type):
@@ -58,7 +61,9 @@ class LatestCache:
             texts = value.take(pa.array(idx)).to_pylist()  # text tags are rare and their batches small
             self._text.update(zip(tags.tolist(), texts, strict=True))
         else:
-            self._value[tags] = value.take(pa.array(idx)).to_numpy(zero_copy_only=False)
+            picked = value.take(pa.array(idx))
+            self._value[tags] = picked.to_numpy(zero_copy_only=False)
+            self._null[tags] = picked.is_null().to_numpy(zero_copy_only=False) if picked.null_count else False
             self._is_text[tags] = False
 
     def forget_before(self, cutoff_us: int) -> None:
@@ -72,7 +77,10 @@ class LatestCache:
         return tag_id < len(self._is_text) and bool(self._is_text[tag_id])
 
     def table(self, ids: np.ndarray) -> pa.Table:
-        """``tag_id``, ``ts``, ``value``, ``quality``, ``text`` for ``ids`` (nulls where nothing is known)."""
+        """``tag_id``, ``ts``, ``value``, ``quality``, ``text`` for ``ids`` (nulls where nothing is known).
+
+        ``value`` is null for text tags and samples without a value; NaN and the infinities stay as stored
+        (with a bad quality) so that a reader can say why there is no number (``samples.value_reasons``)."""
         self._grow(int(ids.max()) if len(ids) else 0)
         ts = self.ts[ids]
         value = self._value[ids]
@@ -85,7 +93,7 @@ class LatestCache:
             {
                 "tag_id": pa.array(ids, type=pa.uint32()),
                 "ts": pa.array(ts, type=pa.int64(), mask=none).cast(TS_TYPE),
-                "value": pa.array(value, type=pa.float64(), mask=none | is_text | np.isnan(value)),
+                "value": pa.array(value, type=pa.float64(), mask=none | is_text | self._null[ids]),
                 "quality": pa.array(self._quality[ids], type=pa.uint8(), mask=none),
                 "text": pa.array(text_col, type=pa.string()),
             }

@@ -7,6 +7,7 @@ import threading
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb.latest import LatestCache
@@ -15,7 +16,10 @@ from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, table
 _LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
 
 
-def _fold(latest: LatestCache, t: pa.Table) -> set[int]:
+def _fold(latest: LatestCache, t: pa.Table, wanted: set[int] | None = None) -> set[int]:
+    """Fold one table of (tag, newest sample) rows in, only for the ``wanted`` tags (default: all)."""
+    if wanted is not None and t.num_rows:
+        t = t.filter(pc.is_in(t.column("tag_id"), pa.array(sorted(wanted), t.column("tag_id").type)))
     if t.num_rows == 0:
         return set()
     s = t.column("s").combine_chunks()
@@ -27,7 +31,8 @@ def _fold(latest: LatestCache, t: pa.Table) -> set[int]:
 def rebuild_latest(
     con: duckdb.DuckDBPyConnection, latest: LatestCache, raw_days: set[int], tag_ids: set[int]
 ) -> np.ndarray:
-    """Fill ``latest`` from the store, newest day first, stopping once every tag is found.
+    """Fill ``latest`` from the store, newest day first, stopping once every tag is found: a tag's latest is
+    its sample with the greatest timestamp (the store keeps no arrival order).
 
     Returns the newest stored numeric timestamp per tag id (what out-of-order detection compares with)."""
     text = con.sql(_LAST.format(src="text_samples")).to_arrow_table()
@@ -35,7 +40,7 @@ def rebuild_latest(
     for d in sorted(raw_days, reverse=True):
         if not remaining:
             break
-        remaining -= _fold(latest, con.sql(_LAST.format(src=table(RAW, d))).to_arrow_table())
+        remaining -= _fold(latest, con.sql(_LAST.format(src=table(RAW, d))).to_arrow_table(), remaining)
     stored_max = latest.ts.copy()
     _fold(latest, text)
     return stored_max

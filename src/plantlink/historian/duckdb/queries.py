@@ -24,7 +24,7 @@ from plantlink.historian.duckdb.layout import (
 )
 from plantlink.samples import TS_TYPE
 
-GOOD = f"quality >= {GOOD_MIN} AND value IS NOT NULL AND NOT isnan(value)"
+GOOD = f"quality >= {GOOD_MIN} AND value IS NOT NULL AND isfinite(value)"
 PARTIAL_COLS = "tag_id, first_ts, last_ts, n, vmin, vmax, vsum, first_v, last_v, integ"
 RAW_AS_PARTIAL = "tag_id, ts, ts, 1, value, value, value, value, value, 0.0"
 

@@ -33,7 +33,9 @@ assert tuple(R1M_SCHEMA.names) == R1M_NAMES
 
 
 def good_mask(value: np.ndarray, quality: np.ndarray) -> np.ndarray:
-    return (quality >= GOOD_MIN) & ~np.isnan(value)
+    """Samples aggregates use: good or uncertain, with a finite value (a stray infinity would make every
+    sum and mean of its bucket infinite)."""
+    return (quality >= GOOD_MIN) & np.isfinite(value)
 
 
 def partials(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> pa.Table:
