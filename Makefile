@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test lint unit bench venv dev clean
+.PHONY: demo test lint unit bench venv dev clean browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,17 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-dev
+# The HMI's browser tests drive Debian's Chromium (never a downloaded one): install it when missing (as root),
+# or say in one line what to run.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@[ -x $(CHROMIUM) ] || [ "$$(id -u)" != 0 ] || { \
+	  echo "make: installing Debian's chromium for the browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }
+	@[ -x $(CHROMIUM) ] || { echo "make test needs Debian's Chromium for the browser tests: run 'sudo apt-get install -y chromium'"; exit 1; }
+
+unit: $(VENV)/.installed-dev browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint unit

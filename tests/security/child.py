@@ -92,6 +92,7 @@ async def main(data_dir: Path, info_file: Path) -> None:
             auth.create_user(user_of(site, role), {site: role}, actor="test:setup", password=password_of(site, role))
     for name, (roles, password) in EXTRA.items():
         auth.create_user(name, roles, actor="test:setup", password=password)
+    await _ready(runtime)
     info = {"url": handle.url, "routes": route_list(list(handle.app.routes))}
     info_file.write_text(json.dumps(info), encoding="utf-8")
     try:
@@ -100,6 +101,18 @@ async def main(data_dir: Path, info_file: Path) -> None:
         await handle.stop()
         await runtime.stop()
         await sim.stop()
+
+
+async def _ready(runtime: Runtime) -> None:
+    """Wait until every device is connected and every tag has a value (the tests act on current values; on a
+    loaded machine the first OPC UA values may take many seconds). The parent bounds the wait."""
+    ids = [int(i) for i in runtime.tag_ids.values()]
+    while True:
+        if runtime.historian is not None and all(c.health.ok for c in runtime.connectors.values()):
+            latest = runtime.historian.latest(ids)
+            if latest.num_rows == len(ids) and latest.column("ts").null_count == 0:
+                return
+        await asyncio.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def _start(tmp: Path) -> Served:
     with log.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "tests.security.child", str(data_dir), str(info)],
                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=err, stderr=err, env=env)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300  # generous: a loaded machine starts the child and its devices slowly
     while not info.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

@@ -82,7 +82,7 @@ class Ctx:
 
     def value(self, tag: str) -> Any:
         """The tag's current value (a bool for run commands), once the runtime has read one."""
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a device may be reconnecting on a loaded machine
         while True:
             r = self.admin.get("/api/v1/values", params={"tag": tag})
             assert r.status_code == 200, r.text
