@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import sqlalchemy as sa
 
@@ -29,6 +29,7 @@ from plantlink.auth.keys import load_or_create_key
 from plantlink.auth.passwords import Passwords, generate_password
 from plantlink.auth.ratelimit import LoginLimiter
 from plantlink.auth.records import (
+    AuthChange,
     NewSession,
     NewToken,
     TokenInfo,
@@ -70,6 +71,7 @@ class AuthService:
         self._csrf_key = load_or_create_key(self.data_dir, "csrf.key")
         self._owned_store: object | None = None
         self._first_admin_lock = threading.Lock()
+        self._listeners: list[Callable[[AuthChange], None]] = []
 
     @classmethod
     def open(cls, data_dir: str | Path, store_url: str | None = None, settings: AuthSettings | None = None,
@@ -88,6 +90,18 @@ class AuthService:
 
     def _now_us(self) -> int:
         return int(self.clock() * US)
+
+    def add_listener(self, listener: Callable[[AuthChange], None]) -> None:
+        """Call ``listener`` (from any thread) after a session, token or user changed in this process: live
+        connections re-check at once (changes by other processes are found by their periodic re-check)."""
+        self._listeners.append(listener)
+
+    def _changed(self, kind: Literal["session", "token", "user"], key: str, reason: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(AuthChange(kind, key, reason))
+            except Exception:
+                log.exception("an auth change listener failed")
 
     # -- users -----------------------------------------------------------------------------------
     def create_user(self, name: str, roles: dict[str, str], actor: str, password: str | None = None) -> tuple[
@@ -123,6 +137,7 @@ class AuthService:
             repo.set_roles(c, user.id, dict(clean))
         self.audit.record("auth.roles_changed", actor, target=user.name,
                           details={"before": dict(user.roles), "after": dict(clean)})
+        self._changed("user", user.name, "roles_changed")
         return self.user(user.name)
 
     def set_disabled(self, name: str, disabled: bool, actor: str) -> User:
@@ -133,6 +148,8 @@ class AuthService:
             ended = repo.delete_sessions_of(c, user.id) if disabled else 0
         kind = "auth.user_disabled" if disabled else "auth.user_enabled"
         self.audit.record(kind, actor, target=user.name, details={"sessions_ended": ended})
+        if disabled:
+            self._changed("user", user.name, "user_disabled")
         return self.user(user.name)
 
     def reset_password(self, name: str, actor: str, password: str | None = None) -> str | None:
@@ -146,6 +163,7 @@ class AuthService:
         self.limiter.success(user.name)
         self.audit.record("auth.password_reset", actor, target=user.name,
                           details={"generated": generated is not None, "sessions_ended": ended})
+        self._changed("user", user.name, "password_reset")
         return generated
 
     def ensure_admin(self, stream: TextIO | None = None) -> str | None:
@@ -232,6 +250,7 @@ class AuthService:
             gone = repo.delete_session(c, sha256_hex(secret))
         if gone:
             self.audit.record("auth.logout", actor)
+            self._changed("session", sha256_hex(secret), "logged_out")
 
     # -- API tokens --------------------------------------------------------------------------------
     def create_token(self, user: str, name: str, roles: dict[str, str] | None, actor: str,
@@ -277,6 +296,7 @@ class AuthService:
             if found[0].revoked_us is None:
                 repo.update_token(c, token_id, revoked_us=self._now_us())
         self.audit.record("auth.token_revoked", actor, target=found[0].user, details={"token_id": token_id})
+        self._changed("token", token_id, "token_revoked")
         return self.tokens_by_id(token_id)
 
     def tokens_by_id(self, token_id: str) -> TokenInfo:
