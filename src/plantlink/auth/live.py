@@ -1,8 +1,9 @@
 """Is a live connection's credential still good? The credential of an open HMI page or API stream (a session,
-an API token), checked against the store in one query per kind for any number of connections.
+an API token), checked against the store for any number of connections at once.
 
 A connection is authenticated once, when it opens; ``check`` tells, for each credential, the principal it
-stands for NOW (roles as they are now) or why it ended (``Ended``: a code and a plain sentence). Used by
+stands for NOW (roles as they are now) or why it ended (``Ended``: a code and a plain sentence): one query
+for the sessions, one for the tokens, one for their users (few, however many connections). Used by
 ``plantlink.auth.watch.SessionWatch`` (periodically and before each action) — never a secret, only hashes and ids.
 """
 
@@ -85,67 +86,82 @@ def _chunks(keys: Collection[str]) -> Iterator[list[str]]:
         yield items[i:i + CHUNK]
 
 
-def _roles(rows: list[Any], key: str) -> dict[str, dict[str, Role]]:
-    out: dict[str, dict[str, str]] = {}
-    for r in rows:
-        got = out.setdefault(getattr(r, key), {})
-        if r.site is not None:
-            got[r.site] = r.role
-    return {k: check_roles(v) for k, v in out.items()}
+@dataclass(frozen=True)
+class _UserNow:
+    name: str
+    disabled: bool
+    roles: dict[str, Role]
+
+
+def _rows(c: sa.Connection, q: sa.Select[Any], column: Any, keys: Collection[Any]) -> list[Any]:
+    return [row for part in _chunks(keys) for row in c.execute(q.where(column.in_(part))).all()]
+
+
+def _users(c: sa.Connection, ids: Collection[int]) -> dict[int, _UserNow]:
+    """The users (few, however many connections) with their roles now."""
+    u, r = auth_users, auth_roles
+    q = sa.select(u.c.id, u.c.name, u.c.disabled, r.c.site, r.c.role).select_from(
+        u.outerjoin(r, r.c.user_id == u.c.id))
+    found: dict[int, tuple[str, bool, dict[str, str]]] = {}
+    for row in _rows(c, q, u.c.id, ids):
+        roles = found.setdefault(int(row.id), (row.name, bool(row.disabled), {}))[2]
+        if row.site is not None:
+            roles[row.site] = row.role
+    return {i: _UserNow(name, disabled, check_roles(roles)) for i, (name, disabled, roles) in found.items()}
 
 
 def _sessions(c: sa.Connection, keys: Collection[str], settings: AuthSettings, now: int,
               touch: bool) -> dict[str, Verdict]:
-    s, u, r = auth_sessions, auth_users, auth_roles
-    q = sa.select(s.c.id_hash, s.c.expires_us, s.c.last_seen_us, u.c.name, u.c.disabled, r.c.site,
-                  r.c.role).select_from(s.join(u, u.c.id == s.c.user_id).outerjoin(r, r.c.user_id == u.c.id))
-    rows = [row for part in _chunks(keys) for row in c.execute(q.where(s.c.id_hash.in_(part)))]
-    roles, first = _roles(rows, "id_hash"), {row.id_hash: row for row in rows}
+    s = auth_sessions
+    q = sa.select(s.c.id_hash, s.c.user_id, s.c.expires_us, s.c.last_seen_us)
+    found = {row.id_hash: row for row in _rows(c, q, s.c.id_hash, keys)}
+    users = _users(c, {int(row.user_id) for row in found.values()})
+    principals = {i: Principal(u.name, u.roles, kind="session") for i, u in users.items()}
     out: dict[str, Verdict] = {}
     idle_before = now - int(settings.session_idle_s * US)
     stale = now - int(settings.touch_interval_s * US)
     for key in keys:
-        row = first.get(key)
-        if row is None:
+        row = found.get(key)
+        user = users.get(int(row.user_id)) if row is not None else None
+        if row is None or user is None:
             out[key] = Ended("session_ended")
-        elif row.disabled:
+        elif user.disabled:
             out[key] = Ended("user_disabled")
         elif row.expires_us <= now:
             out[key] = Ended("session_expired")
         elif row.last_seen_us < idle_before:
             out[key] = Ended("session_idle")
         else:
-            out[key] = Principal(row.name, roles[key], kind="session")
+            out[key] = principals[int(row.user_id)]
             if touch and row.last_seen_us < stale:
                 c.execute(s.update().where(s.c.id_hash == key).values(last_seen_us=now))
     return out
 
 
 def _tokens(c: sa.Connection, keys: Collection[str], now: int) -> dict[str, Verdict]:
-    t, u, r = auth_tokens, auth_users, auth_roles
-    q = sa.select(t.c.id, t.c.roles.label("token_roles"), t.c.expires_us, t.c.revoked_us, u.c.name, u.c.disabled,
-                  r.c.site, r.c.role).select_from(t.join(u, u.c.id == t.c.user_id).outerjoin(r, r.c.user_id == u.c.id))
-    rows = [row for part in _chunks(keys) for row in c.execute(q.where(t.c.id.in_(part)))]
-    roles, first = _roles(rows, "id"), {row.id: row for row in rows}
+    t = auth_tokens
+    q = sa.select(t.c.id, t.c.user_id, t.c.roles, t.c.expires_us, t.c.revoked_us)
+    found = {row.id: row for row in _rows(c, q, t.c.id, keys)}
+    users = _users(c, {int(row.user_id) for row in found.values()})
     out: dict[str, Verdict] = {}
     for key in keys:
-        row = first.get(key)
-        if row is None or row.revoked_us is not None:
+        row = found.get(key)
+        user = users.get(int(row.user_id)) if row is not None else None
+        if row is None or user is None or row.revoked_us is not None:
             out[key] = Ended("token_revoked")
         elif row.expires_us <= now:
             out[key] = Ended("token_expired")
-        elif row.disabled:
+        elif user.disabled:
             out[key] = Ended("user_disabled")
         else:
-            held = narrow(check_roles(json.loads(row.token_roles)), roles[key])
-            out[key] = Principal(row.name, held, kind="token", token_id=key)
+            held = narrow(check_roles(json.loads(row.roles)), user.roles)
+            out[key] = Principal(user.name, held, kind="token", token_id=key)
     return out
 
 
 def _disabled(c: sa.Connection, names: Collection[str]) -> set[str]:
     u = auth_users
-    return {row.name for part in _chunks(names)
-            for row in c.execute(sa.select(u.c.name).where(u.c.name.in_(part), u.c.disabled.is_(True)))}
+    return {row.name for row in _rows(c, sa.select(u.c.name).where(u.c.disabled.is_(True)), u.c.name, names)}
 
 
 def check(engine: sa.Engine, settings: AuthSettings, creds: Collection[Credential], now_us: int,

@@ -135,9 +135,9 @@ class AuthService:
         with self.engine.begin() as c:
             user = repo.get_user(c, check_name(name))
             repo.set_roles(c, user.id, dict(clean))
+        self._changed("user", user.name, "roles_changed")
         self.audit.record("auth.roles_changed", actor, target=user.name,
                           details={"before": dict(user.roles), "after": dict(clean)})
-        self._changed("user", user.name, "roles_changed")
         return self.user(user.name)
 
     def set_disabled(self, name: str, disabled: bool, actor: str) -> User:
@@ -146,10 +146,10 @@ class AuthService:
             user = repo.get_user(c, check_name(name))
             repo.update_user(c, user.id, disabled=disabled)
             ended = repo.delete_sessions_of(c, user.id) if disabled else 0
-        kind = "auth.user_disabled" if disabled else "auth.user_enabled"
-        self.audit.record(kind, actor, target=user.name, details={"sessions_ended": ended})
         if disabled:
             self._changed("user", user.name, "user_disabled")
+        kind = "auth.user_disabled" if disabled else "auth.user_enabled"
+        self.audit.record(kind, actor, target=user.name, details={"sessions_ended": ended})
         return self.user(user.name)
 
     def reset_password(self, name: str, actor: str, password: str | None = None) -> str | None:
@@ -160,10 +160,10 @@ class AuthService:
             user = repo.get_user(c, check_name(name))
             repo.update_user(c, user.id, password_hash=pw_hash, password_changed_us=self._now_us())
             ended = repo.delete_sessions_of(c, user.id)
+        self._changed("user", user.name, "password_reset")
         self.limiter.success(user.name)
         self.audit.record("auth.password_reset", actor, target=user.name,
                           details={"generated": generated is not None, "sessions_ended": ended})
-        self._changed("user", user.name, "password_reset")
         return generated
 
     def ensure_admin(self, stream: TextIO | None = None) -> str | None:
@@ -249,8 +249,8 @@ class AuthService:
         with self.engine.begin() as c:
             gone = repo.delete_session(c, sha256_hex(secret))
         if gone:
-            self.audit.record("auth.logout", actor)
             self._changed("session", sha256_hex(secret), "logged_out")
+            self.audit.record("auth.logout", actor)
 
     # -- API tokens --------------------------------------------------------------------------------
     def create_token(self, user: str, name: str, roles: dict[str, str] | None, actor: str,
@@ -295,8 +295,8 @@ class AuthService:
                 raise InvalidRequest(f"no token with id {token_id!r}")
             if found[0].revoked_us is None:
                 repo.update_token(c, token_id, revoked_us=self._now_us())
-        self.audit.record("auth.token_revoked", actor, target=found[0].user, details={"token_id": token_id})
         self._changed("token", token_id, "token_revoked")
+        self.audit.record("auth.token_revoked", actor, target=found[0].user, details={"token_id": token_id})
         return self.tokens_by_id(token_id)
 
     def tokens_by_id(self, token_id: str) -> TokenInfo:

@@ -4,8 +4,9 @@ A connection is authenticated when it opens; afterwards its session or token may
 expire, or its user be disabled or get other roles, in this process or by ``plantlink users ...`` in another.
 The watch therefore
 
-* re-checks every watched credential every ``interval`` (0.25 s): one query per credential kind for all
-  connections together (``plantlink.auth.live.check``);
+* re-checks every watched credential every ``interval`` (0.25 s): a few queries for all connections together
+  (``plantlink.auth.live.check``); when one re-check costs more CPU than a tenth of that (thousands of open
+  connections), the next waits ten times its cost, so the watch never takes more than about 10 % of a core;
 * re-checks at once when this process's ``AuthService`` changed something (logout, disable, password reset,
   revoke, roles), ending the connections of an ended session, token or user without waiting for the query;
 * answers ``verify`` (one credential, now) before an action: an HMI event, a stream subscription.
@@ -74,6 +75,12 @@ def _safely(fn: Callable[[T], object], arg: T) -> None:
         log.exception("a live connection's session callback failed")
 
 
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """``fn()`` and the CPU seconds it took on this thread."""
+    t0 = time.thread_time()
+    return fn(), time.thread_time() - t0
+
+
 def _ends(cred: Credential, change: AuthChange) -> bool:
     """Whether ``change`` (made in this process) ends connections authenticated with ``cred``."""
     if change.kind in ("session", "token"):
@@ -90,6 +97,8 @@ class SessionWatch:
         #: when no check succeeded for this long (store down), watched connections end ("unverifiable")
         self.stale_after = stale_after
         self.checks = 0
+        #: CPU seconds of the last periodic re-check
+        self.cost = 0.0
         self._watched: set[Watched] = set()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,7 +148,7 @@ class SessionWatch:
         assert self._poke is not None
         while self._watched:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.interval)
+                await asyncio.wait_for(self._poke.wait(), max(self.interval, 10 * self.cost))
             self._poke.clear()
             await self.check_now()
 
@@ -151,7 +160,8 @@ class SessionWatch:
         if svc is None or not creds:
             return
         try:
-            verdicts = await asyncio.to_thread(check, svc.engine, svc.settings, creds, int(svc.clock() * US))
+            verdicts, self.cost = await asyncio.to_thread(_timed, lambda: check(svc.engine, svc.settings, creds,
+                                                                                int(svc.clock() * US)))
         except Exception:
             log.exception("could not re-check %d live sessions", len(creds))
             if time.monotonic() - self._last_ok > self.stale_after:
