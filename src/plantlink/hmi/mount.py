@@ -59,14 +59,13 @@ def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT
         raise ValueError(f"the HMI was mounted at {_state['prefix']} before in this process; use the same path")
     hub = LiveHub(PlantView(runtime))
     install(Hmi(runtime, hub.view, hub, prefix))
-    sessions = sessions_of(app.state)
-    audit = getattr(app.state, "audit", None) or runtime.audit
 
     def record(kind: str, actor: str, site: str | None, target: str, details: dict[str, Any]) -> None:
+        audit = getattr(app.state, "audit", None) or runtime.audit
         if audit is not None:
             audit.record(kind, actor, site, target, details)
 
-    GUARD.install(lambda: sessions, record)
+    GUARD.install(lambda: sessions_of(app.state), record)  # looked up when used: auth may be installed later
     if _state.get("app") is app:
         return
     if _state:  # a later app in the same process (tests, embedding): NiceGUI is set up already
