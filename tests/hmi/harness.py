@@ -4,7 +4,8 @@ a thread of its own (its own event loop) so that tests drive it with Playwright'
 
 A test middleware stands in for the auth middleware: it sets ``request.state.principal`` to
 ``principals[header x-test-principal]``, or to ``principals["default"]`` without the header; a name that is
-not in ``principals`` (e.g. ``anonymous``) leaves the request unauthenticated.
+not in ``principals`` (e.g. ``anonymous``) leaves the request unauthenticated. With ``auth=True`` the real
+authentication is installed instead (``plantlink.auth.install_auth``, users made through ``server.auth``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.api.app import create_app
 from plantlink.api.security import Principal
+from plantlink.auth import AuthService, AuthSettings, install_auth
 from plantlink.hmi import mount_hmi
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
@@ -35,6 +37,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PRINCIPAL_HEADER = "x-test-principal"
+#: cheap password hashing for tests
+FAST_AUTH = AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
 T = TypeVar("T")
 
 
@@ -68,9 +72,11 @@ class HmiServer:
     """Start with ``start()`` (blocks until the HMI answers), stop with ``stop()``."""
 
     def __init__(self, data_dir: Path, principals: dict[str, Principal], *, speed: float = 1.0,
-                 prepare: Callable[[Plant, Path, Simulator], None] | None = None):
+                 prepare: Callable[[Plant, Path, Simulator], None] | None = None, auth: bool = False):
         self.data_dir = data_dir
         self.principals = principals
+        self.use_auth = auth
+        self.auth: AuthService | None = None
         self.speed = speed
         self.prepare = prepare
         self.loop = asyncio.new_event_loop()
@@ -104,7 +110,12 @@ class HmiServer:
         self.runtime = Runtime(plant, self.data_dir, flush_interval=0.5)
         await self.runtime.start()
         self.app = create_app(self.runtime)
-        self.app.add_middleware(TestAuth, principals=self.principals)
+        if self.use_auth:
+            assert self.runtime.store is not None
+            self.auth = AuthService(self.runtime.store.engine, self.data_dir, FAST_AUTH)
+            install_auth(self.app, self.auth, csrf_exempt=["/hmi/_nicegui"])
+        else:
+            self.app.add_middleware(TestAuth, principals=self.principals)
 
         mount_hmi(self.app, self.runtime)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")

@@ -31,6 +31,9 @@ def create_app(runtime: Runtime, *, auth: Callable[[FastAPI], Any] | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await app.state.live.stop()  # the hub in place at shutdown (an app hook may have replaced it)
+        sessions = getattr(app.state, "sessions", None)  # plantlink.auth's watch over live connections
+        if sessions is not None:
+            await sessions.stop()
 
     app = FastAPI(
         title="plantlink",

@@ -7,6 +7,8 @@
 * Each client has a bounded send queue and its own sender task: a client whose queue is full (slow
   reader) or whose send times out (dead peer) is dropped (closed with code 1013 and the reason); the
   others never wait for it.
+* The caller's session or token is watched while the stream is open (``plantlink.auth.watch``): the route
+  drops the client when it ends (4401) and ``rescope``s it when the caller's roles change.
 
 Protocol (JSON text frames), see docs/api.md:
   -> {"subscribe": {"tags": [path|id...], "machines": [path...], "lines": [path...], "states": true|[path...]}}
@@ -15,6 +17,7 @@ Protocol (JSON text frames), see docs/api.md:
   <- {"type": "state", "machine", "line", "site", "state", "previous", "shift", "since", "since_ms"}
   <- {"type": "states", "states": [{...as "state"...}, ...]}   several changes of one engine step at once
   <- {"type": "states", "snapshot": true, "states": [...]}       current states, after a subscribe
+  <- {"type": "access_changed", "roles", "removed", "tags", "subscriptions", "states"}   roles changed
   <- {"type": "error", "code", "message", "field"}
 """
 
@@ -69,6 +72,7 @@ class Client:
     states_all: bool = False
     state_machines: set[str] = field(default_factory=set)
     dropped: str | None = None
+    close_code: int = CLOSE_TOO_SLOW
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     sent: int = 0
     on_drop: Callable[[Client], None] | None = None
@@ -84,9 +88,10 @@ class Client:
             return False
         return True
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, code: int = CLOSE_TOO_SLOW) -> None:
+        """Stop delivering at once; the route closes the socket with ``code`` and ``reason``."""
         if self.dropped is None:
-            self.dropped = reason
+            self.dropped, self.close_code = reason, code
             self.gone.set()
             if self.on_drop is not None:
                 self.on_drop(self)
@@ -149,7 +154,7 @@ class LiveHub:
         return c
 
     def _on_drop(self, c: Client) -> None:
-        if c.dropped != "server stopping" and c in self.clients:
+        if c.dropped != "server stopping" and c.close_code == CLOSE_TOO_SLOW and c in self.clients:
             self.dropped += 1
             log.warning("live client %s dropped: %s", c.who.name, c.dropped)
         self.disconnect(c)
@@ -199,10 +204,46 @@ class LiveHub:
         new_ids = ids - c.ids
         self._set_mask(c, ids)
         new_states = self._state_targets(idx, c) - self._state_targets(idx, c, *old_states)
-        ack = json.dumps({"type": "subscribed" if add else "unsubscribed", "tags": len(ids),
-                          "subscriptions": {k: sorted(map(str, v)) for k, v in c.wanted.items()},
-                          "states": True if c.states_all else sorted(c.state_machines)})
+        ack = self._ack(c, "subscribed" if add else "unsubscribed")
         return [ack, *self._snapshot(idx, sorted(new_ids), sorted(new_states))] if add else [ack]
+
+    @staticmethod
+    def _ack(c: Client, kind: str, **extra: Any) -> str:
+        return json.dumps({"type": kind, **extra, "tags": len(c.ids),
+                           "subscriptions": {k: sorted(map(str, v)) for k, v in c.wanted.items()},
+                           "states": True if c.states_all else sorted(c.state_machines)})
+
+    def rescope(self, c: Client, who: Caller) -> str:
+        """The caller holds other roles now: subscriptions to what it may no longer view end at once (the next
+        batch is filtered already). Returns the ``access_changed`` message telling what was removed."""
+        c.who = who
+        idx = index(self.runtime)
+        removed: dict[str, list[str]] = {}
+        for kind in KINDS:
+            gone = {ref for ref in c.wanted[kind] if not self._may_view(idx, c, kind, ref)}
+            if gone:
+                c.wanted[kind] -= gone
+                removed[kind] = sorted(map(str, gone))
+        lost = {m for m in c.state_machines if not who.can(idx.machines[m].site, "viewer")}
+        if lost:
+            c.state_machines -= lost
+            removed["states"] = sorted(lost)
+        ids, _ = self._resolve(idx, c)
+        self._set_mask(c, ids)
+        return self._ack(c, "access_changed", roles=dict(getattr(who, "roles", {})), removed=removed)
+
+    @staticmethod
+    def _may_view(idx: PlantIndex, c: Client, kind: str, ref: str | int) -> bool:
+        try:
+            if kind == "tags":
+                idx.tag(c.who, ref, field="tags")
+            elif kind == "machines":
+                idx.machine(c.who, str(ref))
+            else:
+                idx.line(c.who, str(ref))
+        except (NotFoundError, AccessDenied):
+            return False
+        return True
 
     def _apply(self, idx: PlantIndex, c: Client, spec: dict[str, Any], add: bool) -> None:
         for kind in KINDS:

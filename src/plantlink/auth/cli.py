@@ -94,7 +94,7 @@ def list_users(as_json: Annotated[bool, typer.Option("--json", help="One JSON ob
 
 @users_app.command("roles")
 def set_roles(name: str, role: RoleOpt, data_dir: DataDir = DEFAULT_DIR, store_url: StoreUrl = None) -> None:
-    """Replace a user's roles."""
+    """Replace a user's roles (a running server applies them to open pages and streams within a second)."""
     with _service(data_dir, store_url) as svc:
         user = svc.set_roles(name, dict(parse_roles(role)), cli_actor())
         typer.echo(f"{user.name}: {_roles(dict(user.roles))}")
@@ -102,7 +102,8 @@ def set_roles(name: str, role: RoleOpt, data_dir: DataDir = DEFAULT_DIR, store_u
 
 @users_app.command("disable")
 def disable(name: str, data_dir: DataDir = DEFAULT_DIR, store_url: StoreUrl = None) -> None:
-    """Disable a user: sessions end at once and API tokens stop working."""
+    """Disable a user: sessions end at once and API tokens stop working; a running server closes the user's open
+    HMI pages and API streams within a second."""
     with _service(data_dir, store_url) as svc:
         typer.echo(f"disabled {svc.set_disabled(name, True, cli_actor()).name}")
 
@@ -153,7 +154,7 @@ def token_list(user: Annotated[str | None, typer.Option(help="Only this user's t
 
 @token_app.command("revoke")
 def token_revoke(token_id: str, data_dir: DataDir = DEFAULT_DIR, store_url: StoreUrl = None) -> None:
-    """Revoke a token by id (it stops working at once)."""
+    """Revoke a token by id (it stops working at once; a running server closes its open streams within a second)."""
     with _service(data_dir, store_url) as svc:
         t = svc.revoke_token(token_id, cli_actor())
         typer.echo(f"revoked token {t.id} of {t.user}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from plantlink.api.security import ALL_SITES, ROLE_RANK, Role
 from plantlink.auth.errors import InvalidRequest
@@ -39,6 +40,17 @@ class TokenInfo:
 class NewToken:
     info: TokenInfo
     secret: str = field(repr=False)  # the full bearer value "plk_<id>_<secret>", shown once
+
+
+@dataclass(frozen=True)
+class AuthChange:
+    """What the service just changed, for live connections to re-check at once: ``kind`` "session" (key: sha256
+    of its secret), "token" (its id) or "user" (its name); ``reason`` a code of ``plantlink.auth.live.REASONS``
+    or "roles_changed"."""
+
+    kind: Literal["session", "token", "user"]
+    key: str
+    reason: str
 
 
 @dataclass(frozen=True)

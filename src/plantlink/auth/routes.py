@@ -18,6 +18,7 @@ from plantlink.auth.middleware import LOGIN_API, LOGIN_PATH, AuthMiddleware, sam
 from plantlink.auth.page import CSP, login_page, safe_next
 from plantlink.auth.records import NewSession
 from plantlink.auth.service import AuthService
+from plantlink.auth.watch import SessionWatch
 
 MAX_FORM_BYTES = 8192
 
@@ -131,10 +132,12 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
 def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str, str]] = (),
                  csrf_exempt: Iterable[str] = ()) -> None:
     """Authenticate every request of ``app`` (deny by default), add the auth routes and the /login page, and
-    expose the service as ``app.state.auth`` and the audit log as ``app.state.audit``. ``public`` adds
+    expose the service as ``app.state.auth``, the audit log as ``app.state.audit`` and the watch over open live
+    connections (HMI pages, API streams: ``plantlink.auth.watch``) as ``app.state.sessions``. ``public`` adds
     (METHOD, path) pairs reachable without credentials; ``csrf_exempt`` path prefixes take a same-origin
     ``Origin`` header instead of the CSRF header for cookie-authenticated writes."""
     app.add_middleware(AuthMiddleware, service=service, public=tuple(public), csrf_exempt=tuple(csrf_exempt))
     app.include_router(auth_router(service))
     app.state.auth = service
     app.state.audit = service.audit
+    app.state.sessions = SessionWatch(service)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import sqlalchemy as sa
 
@@ -29,6 +29,7 @@ from plantlink.auth.keys import load_or_create_key
 from plantlink.auth.passwords import Passwords, generate_password
 from plantlink.auth.ratelimit import LoginLimiter
 from plantlink.auth.records import (
+    AuthChange,
     NewSession,
     NewToken,
     TokenInfo,
@@ -70,6 +71,7 @@ class AuthService:
         self._csrf_key = load_or_create_key(self.data_dir, "csrf.key")
         self._owned_store: object | None = None
         self._first_admin_lock = threading.Lock()
+        self._listeners: list[Callable[[AuthChange], None]] = []
 
     @classmethod
     def open(cls, data_dir: str | Path, store_url: str | None = None, settings: AuthSettings | None = None,
@@ -88,6 +90,18 @@ class AuthService:
 
     def _now_us(self) -> int:
         return int(self.clock() * US)
+
+    def add_listener(self, listener: Callable[[AuthChange], None]) -> None:
+        """Call ``listener`` (from any thread) after a session, token or user changed in this process: live
+        connections re-check at once (changes by other processes are found by their periodic re-check)."""
+        self._listeners.append(listener)
+
+    def _changed(self, kind: Literal["session", "token", "user"], key: str, reason: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(AuthChange(kind, key, reason))
+            except Exception:
+                log.exception("an auth change listener failed")
 
     # -- users -----------------------------------------------------------------------------------
     def create_user(self, name: str, roles: dict[str, str], actor: str, password: str | None = None) -> tuple[
@@ -121,6 +135,7 @@ class AuthService:
         with self.engine.begin() as c:
             user = repo.get_user(c, check_name(name))
             repo.set_roles(c, user.id, dict(clean))
+        self._changed("user", user.name, "roles_changed")
         self.audit.record("auth.roles_changed", actor, target=user.name,
                           details={"before": dict(user.roles), "after": dict(clean)})
         return self.user(user.name)
@@ -131,6 +146,8 @@ class AuthService:
             user = repo.get_user(c, check_name(name))
             repo.update_user(c, user.id, disabled=disabled)
             ended = repo.delete_sessions_of(c, user.id) if disabled else 0
+        if disabled:
+            self._changed("user", user.name, "user_disabled")
         kind = "auth.user_disabled" if disabled else "auth.user_enabled"
         self.audit.record(kind, actor, target=user.name, details={"sessions_ended": ended})
         return self.user(user.name)
@@ -143,6 +160,7 @@ class AuthService:
             user = repo.get_user(c, check_name(name))
             repo.update_user(c, user.id, password_hash=pw_hash, password_changed_us=self._now_us())
             ended = repo.delete_sessions_of(c, user.id)
+        self._changed("user", user.name, "password_reset")
         self.limiter.success(user.name)
         self.audit.record("auth.password_reset", actor, target=user.name,
                           details={"generated": generated is not None, "sessions_ended": ended})
@@ -231,6 +249,7 @@ class AuthService:
         with self.engine.begin() as c:
             gone = repo.delete_session(c, sha256_hex(secret))
         if gone:
+            self._changed("session", sha256_hex(secret), "logged_out")
             self.audit.record("auth.logout", actor)
 
     # -- API tokens --------------------------------------------------------------------------------
@@ -276,6 +295,7 @@ class AuthService:
                 raise InvalidRequest(f"no token with id {token_id!r}")
             if found[0].revoked_us is None:
                 repo.update_token(c, token_id, revoked_us=self._now_us())
+        self._changed("token", token_id, "token_revoked")
         self.audit.record("auth.token_revoked", actor, target=found[0].user, details={"token_id": token_id})
         return self.tokens_by_id(token_id)
 

@@ -9,6 +9,7 @@ from nicegui import ui
 
 from plantlink.api.security import Principal
 from plantlink.hmi import data, theme
+from plantlink.hmi.guard import live_timer
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
@@ -32,7 +33,7 @@ class AlarmBanner:
                     f"background: {look.background}; color: {look.text}").props(
                     f'data-priority="{p}" data-count="0" title="{look.label} alarms"')
         self.update()
-        ui.timer(PERIOD_S, self.update)
+        live_timer(PERIOD_S, self.update)
 
     def update(self) -> None:
         counts = data.alarm_counts(data.active_alarms(self.runtime, self.principal))

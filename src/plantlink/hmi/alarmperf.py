@@ -14,6 +14,7 @@ from nicegui import ui
 
 from plantlink.api.security import Principal
 from plantlink.hmi import data
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, local_time
 
 REFRESH_S = 10.0
@@ -33,7 +34,7 @@ class PerformancePanel:
             ui.select(WINDOWS, value=self.window_s, on_change=self._window).props(
                 'dense outlined data-testid="perf-window"')
         self.box = ui.column().classes("w-full gap-1").props('data-testid="alarm-performance"')
-        ui.timer(REFRESH_S, self.render)
+        live_timer(REFRESH_S, self.render)
 
     async def _window(self, e: Any) -> None:
         self.window_s = int(e.value)
@@ -94,7 +95,7 @@ class FailedNotifications:
     def build(self) -> None:
         ui.label("Failed notifications").classes("text-lg font-semibold")
         self.box = ui.column().classes("w-full gap-0").props('data-testid="failed-notifications"')
-        ui.timer(REFRESH_S, self.render)
+        live_timer(REFRESH_S, self.render)
 
     async def render(self) -> None:
         rows = await asyncio.to_thread(data.failed_deliveries, self.h.runtime, self.principal)

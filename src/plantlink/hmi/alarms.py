@@ -16,6 +16,7 @@ from plantlink.engines.alarms.engine import AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
 from plantlink.hmi import data, theme
 from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, frame, hmi, local_time, principal_of, to_login
 
 PERIOD_S = 0.5
@@ -84,7 +85,7 @@ class Summary:
             self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-list"')
             self.dialogs = ui.element("div")  # dialogs live here: a redraw of the list must not close them
         self.render(force=True)
-        ui.timer(PERIOD_S, self.render)
+        live_timer(PERIOD_S, self.render)
 
     def _filter(self, **changes: Any) -> None:
         for k, v in changes.items():
@@ -202,7 +203,7 @@ class Journal:
     def build(self) -> None:
         ui.label("Alarm history (journal)").classes("text-lg font-semibold")
         self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-journal"')
-        ui.timer(JOURNAL_S, self.render)
+        live_timer(JOURNAL_S, self.render)
 
     async def render(self) -> None:
         entries = await asyncio.to_thread(data.alarm_journal, self.h.runtime, self.principal)

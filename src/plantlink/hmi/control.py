@@ -16,6 +16,7 @@ from plantlink.control.interlock import InterlockStatus
 from plantlink.control.records import ControlRefused, Outcome, Staged
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, Setpoint
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, value_text
 
 REFRESH_S = 1.0
@@ -62,7 +63,7 @@ class SetpointPanel:
                     self.cards[sp.path] = card
             self.approvals = ui.column().classes("w-full gap-1").props('data-testid="approvals"')
         self.refresh()
-        ui.timer(REFRESH_S, self.refresh)
+        live_timer(REFRESH_S, self.refresh)
 
     def refresh(self) -> None:
         for card in self.cards.values():

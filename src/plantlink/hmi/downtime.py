@@ -12,6 +12,7 @@ from plantlink.api.security import Principal
 from plantlink.errors import PlantlinkError
 from plantlink.hmi import data, theme
 from plantlink.hmi.data import MachineView
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, duration, local_time
 from plantlink.store import DowntimeEvent
 
@@ -32,7 +33,7 @@ class DowntimeList:
             if not self.can_assign:
                 ui.label("(operator rights are needed to give reasons)").classes("pl-muted text-sm")
         self.box = ui.column().classes("w-full gap-1").props('data-testid="events"')
-        ui.timer(REFRESH_S, self.render)
+        live_timer(REFRESH_S, self.render)
 
     async def render(self) -> None:
         events = await asyncio.to_thread(data.events, self.h.runtime, self.machine.path)

@@ -14,6 +14,7 @@ from nicegui import ui
 from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.data import PERIODS, Kpi, LineView
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
     Hmi,
@@ -51,7 +52,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     with ui.row().classes("gap-3 flex-wrap"):
         tiles = {m.path: machine_tile(h, m, h.hub.state(m.path)) for m in ln.machines}
     tile_set = TileSet(tiles)
-    ui.timer(LIVE_PERIOD_S, tile_set.update)
+    live_timer(LIVE_PERIOD_S, tile_set.update)
     kpis, analysis = await asyncio.gather(
         asyncio.to_thread(data.line_kpis, h.view, ln, start, end, principal),
         asyncio.to_thread(data.bottleneck_of, h.view, principal, ln.path, start, end),

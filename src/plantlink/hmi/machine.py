@@ -14,6 +14,7 @@ from plantlink.hmi import data, theme
 from plantlink.hmi.control import SetpointPanel
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.downtime import DowntimeList
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.trend import Trend
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
@@ -55,7 +56,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
     with ui.element("div").classes("pl-panel w-full"):
         downtime.build()
     live.on_state_change = lambda: asyncio.gather(timeline.render(), downtime.render())
-    ui.timer(LIVE_PERIOD_S, live.update)
+    live_timer(LIVE_PERIOD_S, live.update)
     await asyncio.gather(trend.load(), timeline.render(), downtime.render())
     return None
 
@@ -139,7 +140,7 @@ class Timeline:
                 ui.label(look.label).classes("pl-badge").style(
                     f"background: {look.background}; color: {look.text}; border: 1px solid #9e9e9e").props(
                     f'data-legend="{name}"')
-        ui.timer(TIMELINE_REFRESH_S, self.render)
+        live_timer(TIMELINE_REFRESH_S, self.render)
 
     async def render(self) -> None:
         end = now_us()

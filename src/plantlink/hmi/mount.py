@@ -2,7 +2,8 @@
 
 NiceGUI keeps one UI application per process: one app serves the HMI at a time (a later app may take over
 after the first stopped, at the same path). No browser storage is
-used (no ``storage_secret`` needed): who the user is comes from the request (``request.state.principal``).
+used (no ``storage_secret`` needed): who the user is comes from the request (``request.state.principal``), and
+``plantlink.hmi.guard`` keeps checking that user's session while the page is open (``app.state.sessions``).
 Everything the browser loads (Vue, Quasar, ECharts, fonts, icons) is served by NiceGUI from the package.
 """
 
@@ -14,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from plantlink.auth.watch import sessions_of
 from plantlink.hmi.data import PlantView
+from plantlink.hmi.guard import GUARD
 from plantlink.hmi.live import LiveHub
 from plantlink.hmi.widgets import Hmi, install
 
@@ -56,6 +59,13 @@ def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT
         raise ValueError(f"the HMI was mounted at {_state['prefix']} before in this process; use the same path")
     hub = LiveHub(PlantView(runtime))
     install(Hmi(runtime, hub.view, hub, prefix))
+
+    def record(kind: str, actor: str, site: str | None, target: str, details: dict[str, Any]) -> None:
+        audit = getattr(app.state, "audit", None) or runtime.audit
+        if audit is not None:
+            audit.record(kind, actor, site, target, details)
+
+    GUARD.install(lambda: sessions_of(app.state), record)  # looked up when used: auth may be installed later
     if _state.get("app") is app:
         return
     if _state:  # a later app in the same process (tests, embedding): NiceGUI is set up already

@@ -12,6 +12,7 @@ from nicegui import ui
 from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.data import Kpi, LineView
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
     TileRefs,
@@ -60,7 +61,7 @@ async def overview_page(request: Request) -> Response | None:
     live = _Live(tiles, line_labels, site_labels, {ln.path: ln for s in sites for ln in s.lines}, principal)
     live.show_kpis(kpis)
     live.show_alarms()
-    ui.timer(LIVE_PERIOD_S, live.update)
+    live_timer(LIVE_PERIOD_S, live.update)
     return None
 
 

@@ -12,6 +12,7 @@ from nicegui import ui
 from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
+from plantlink.hmi.guard import live_timer
 from plantlink.hmi.theme import TREND_LINE
 from plantlink.hmi.widgets import Hmi, local_time
 from plantlink.samples import now_us
@@ -56,7 +57,7 @@ class Trend:
         self.chart = ui.echart(self._options([])).classes("w-full h-80").props('data-testid="trend-chart"')
         self.chart.on("chart:datazoom", self._on_zoom, throttle=0.3, leading_events=False)
         self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
-        ui.timer(FOLLOW_S, self._follow)
+        live_timer(FOLLOW_S, self._follow)
 
     def _options(self, points: list[list[float | None]], set_zoom: bool = True) -> dict[str, Any]:
         """Without ``set_zoom`` the browser keeps its own zoom (a refresh must not undo a zoom under way)."""
