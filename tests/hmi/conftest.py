@@ -75,6 +75,7 @@ class Visit:
         headers = {PRINCIPAL_HEADER: as_} if as_ else {}
         self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
                                            extra_http_headers=headers)
+        self.context.set_default_timeout(30_000)  # generous for a loaded machine: waits end on the condition
         self.page = self.context.new_page()
         self.urls: list[str] = []
         self.page.on("request", lambda r: self.urls.append(r.url))

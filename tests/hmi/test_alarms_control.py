@@ -186,13 +186,18 @@ def test_audit_page_lists_writes_and_exports_for_admins_only(server: HmiServer, 
     v.goto("/hmi/audit")
     v.page.fill('[data-testid="audit-kind"]', "control.")
     v.page.click('[data-testid="audit-apply"]')
-    v.page.wait_for_selector('[data-testid="audit-list"] [data-kind="control.stage"]')
+    # the list first shows every kind, then the filtered one: wait for the filter to apply, not for any row
+    v.page.wait_for_function(
+        """() => { const ks = [...document.querySelectorAll('[data-testid="audit-list"] [data-kind]')]
+                     .map(e => e.dataset.kind);
+                   return ks.includes("control.stage") && ks.every(k => k.startsWith("control.")); }""",
+        timeout=30000)
     kinds = set(v.page.eval_on_selector_all('[data-testid="audit-list"] [data-kind]', "els => els.map(e => "
                                             "e.dataset.kind)"))
     assert kinds and all(k.startswith("control.") for k in kinds)
     rows = v.page.inner_text('[data-testid="audit-list"]')
     assert SPM in rows and "olga" in rows
-    v.page.wait_for_selector('[data-testid="audit-chain"][data-ok="true"]', timeout=5000)  # rendered after the list
+    v.page.wait_for_selector('[data-testid="audit-chain"][data-ok="true"]', timeout=30000)  # rendered after the list
     chain = v.page.locator('[data-testid="audit-chain"]')
     assert chain.get_attribute("data-ok") == "true" and "Chain verified" in chain.inner_text()
     href = v.page.get_attribute('[data-testid="audit-export"]', "href")
