@@ -36,6 +36,9 @@ def _register_subcommands() -> None:
 _register_subcommands()
 out = Console()
 
+#: Exit code of a command that failed on a bug rather than on its input (EX_SOFTWARE of sysexits.h).
+INTERNAL_ERROR = 70
+
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
 
 
@@ -56,8 +59,13 @@ def _load(file: Path):  # type: ignore[no-untyped-def]
     except ConfigError as exc:
         for p in exc.problems:
             err.print(f"error {p}", markup=False, highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.problems)} problem(s) in {file}")
+        err.print(f"{len(exc.problems)} problem(s) in {file}", markup=False, highlight=False)
         raise typer.Exit(1) from None
+    except Exception as exc:  # a bug: say so plainly, without a traceback, and fail
+        err.print(f"error {file}: internal error while reading the plant model ({type(exc).__name__}: {exc!s:.200}); "
+                  "this is a bug in plantlink, please report it with the file", markup=False, highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(INTERNAL_ERROR) from None
 
 
 @app.callback(invoke_without_command=True)
@@ -74,7 +82,12 @@ def check(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file to validate.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Validate a plant model: print every problem (file:line:column [path] message) and exit 1, or a summary."""
+    r"""Validate a plant model: print every problem (file:line:column \[path] message) and exit 1, or a summary.
+
+    A file that is not UTF-8 text, is over 16 MiB, nests too deep or has runaway aliases is refused the same way.
+
+    Exit 70 means a bug in plantlink (reported in one line, never a traceback).
+    """
     plant = _load(file)
     summary = plant.summary()
     if as_json:
