@@ -6,6 +6,8 @@ Figures (one JSON line each):
 - model_check_refused_<case>: a file refused at a limit or by its content: over the size limit (40 MB),
   billion laughs, nesting 1,000,000 deep, a million-value list (the value limit reached without aliases),
   a UTF-16 file.
+- model_check_cli_process: CPU seconds (user + system) of a whole ``plantlink check`` process refusing a
+  file, start-up included, and its wall time.
 Run: .venv/bin/python bench/model_check.py [--tags 1000 10000 20000]
 """
 
@@ -13,6 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -91,6 +96,19 @@ def main() -> None:
             make(path)
             spent, outcome = measure(path)
             emit(f"model_check_refused_{name}", spent, "s", bytes=path.stat().st_size, outcome=outcome)
+        cli_process(path)
+
+
+def cli_process(path: Path) -> None:
+    """``plantlink check`` as a person runs it, on the last file (refused)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "plantlink.cli", "check", str(path)], capture_output=True,
+                         text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    emit("model_check_cli_process", cpu, "s", wall_s=round(wall, 3), exit=res.returncode)
 
 
 if __name__ == "__main__":

@@ -99,3 +99,15 @@ def test_a_bug_while_loading_is_an_internal_error_not_a_traceback(monkeypatch: p
     assert res.exit_code == INTERNAL_ERROR == 70
     assert "internal error while reading the plant model (RuntimeError: a bug)" in res.output
     assert "Traceback" not in res.output
+
+
+def test_check_does_not_load_the_web_stack() -> None:
+    """`plantlink check` answers at once: the users and audit command groups (which import FastAPI and the
+    auth stack, seconds of start-up) load only when named or listed by --help."""
+    code = ("import sys; from plantlink.cli import app\n"
+            "try:\n    app(['check', sys.argv[1]])\nexcept SystemExit as e:\n    print(e.code)\n"
+            "print('fastapi' in sys.modules, 'plantlink.auth' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code, str(CASES / "top_null" / "plant.yaml")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.stdout.split() == ["1", "False", "False"], res.stdout + res.stderr
+    assert "must hold a mapping" in res.stderr

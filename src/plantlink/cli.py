@@ -7,14 +7,34 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from plantlink import __version__
 from plantlink.errors import ConfigError, PlantlinkError
+
+#: Command groups loaded only when named (or listed by --help): they import the web stack, which takes
+#: seconds, and ``plantlink check`` must answer at once.
+_LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log."}
+
+
+class _Group(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *_LAZY]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in _LAZY:
+            return super().get_command(ctx, name)
+        from plantlink.auth.cli import audit_app, users_app
+
+        holder = typer.Typer(add_completion=False)  # converted as a sub-group, exactly as add_typer on app would
+        holder.add_typer({"users": users_app, "audit": audit_app}[name], name=name, help=_LAZY[name])
+        return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+
 
 app = typer.Typer(
     name="plantlink",
@@ -22,18 +42,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
 err = Console(stderr=True)
-
-
-def _register_subcommands() -> None:
-    from plantlink.auth.cli import audit_app, users_app
-
-    app.add_typer(users_app, name="users", help="Manage users, roles and API tokens.")
-    app.add_typer(audit_app, name="audit", help="Verify and export the tamper-evident audit log.")
-
-
-_register_subcommands()
 out = Console()
 
 #: Exit code of a command that failed on a bug rather than on its input (EX_SOFTWARE of sysexits.h).
