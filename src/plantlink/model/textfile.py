@@ -48,7 +48,8 @@ def read_model_file(path: Path) -> str:
 
 
 def decode_model(raw: bytes, file: str) -> str:
-    """``raw`` as text: UTF-8 (an initial UTF-8 byte order mark is dropped), else a located ConfigError."""
+    """``raw`` as text: UTF-8 (an initial UTF-8 byte order mark is dropped), else a located ConfigError.
+    ``parse_plant`` then refuses the characters YAML does not allow (``check_text``)."""
     for bom, name in _BOMS:
         if raw.startswith(bom):
             raise _problem(file, f"the file is {name}; save it as UTF-8", 1, 1)
@@ -62,7 +63,7 @@ def decode_model(raw: bytes, file: str) -> str:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise _problem(file, f"byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8: save the file as UTF-8 "
                              "(it may be Latin-1 or Windows-1252 text, or not text at all)", line, column) from None
-    return check_text(text, file)
+    return text  # its characters are checked with the YAML (check_text)
 
 
 def check_text(text: str, file: str) -> str:
