@@ -7,14 +7,34 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from plantlink import __version__
 from plantlink.errors import ConfigError, PlantlinkError
+
+#: Command groups loaded only when named (or listed by --help): they import the web stack, which takes
+#: seconds, and ``plantlink check`` must answer at once.
+_LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log."}
+
+
+class _Group(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *_LAZY]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in _LAZY:
+            return super().get_command(ctx, name)
+        from plantlink.auth.cli import audit_app, users_app
+
+        holder = typer.Typer(add_completion=False)  # converted as a sub-group, exactly as add_typer on app would
+        holder.add_typer({"users": users_app, "audit": audit_app}[name], name=name, help=_LAZY[name])
+        return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+
 
 app = typer.Typer(
     name="plantlink",
@@ -22,19 +42,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
 err = Console(stderr=True)
-
-
-def _register_subcommands() -> None:
-    from plantlink.auth.cli import audit_app, users_app
-
-    app.add_typer(users_app, name="users", help="Manage users, roles and API tokens.")
-    app.add_typer(audit_app, name="audit", help="Verify and export the tamper-evident audit log.")
-
-
-_register_subcommands()
 out = Console()
+
+#: Exit code of a command that failed on a bug rather than on its input (EX_SOFTWARE of sysexits.h).
+INTERNAL_ERROR = 70
 
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
 
@@ -56,8 +70,13 @@ def _load(file: Path):  # type: ignore[no-untyped-def]
     except ConfigError as exc:
         for p in exc.problems:
             err.print(f"error {p}", markup=False, highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.problems)} problem(s) in {file}")
+        err.print(f"{len(exc.problems)} problem(s) in {file}", markup=False, highlight=False)
         raise typer.Exit(1) from None
+    except Exception as exc:  # a bug: say so plainly, without a traceback, and fail
+        err.print(f"error {file}: internal error while reading the plant model ({type(exc).__name__}: {exc!s:.200}); "
+                  "this is a bug in plantlink, please report it with the file", markup=False, highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(INTERNAL_ERROR) from None
 
 
 @app.callback(invoke_without_command=True)
@@ -74,7 +93,12 @@ def check(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file to validate.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Validate a plant model: print every problem (file:line:column [path] message) and exit 1, or a summary."""
+    r"""Validate a plant model: print every problem (file:line:column \[path] message) and exit 1, or a summary.
+
+    A file that is not UTF-8 text, is over 16 MiB, nests too deep or has runaway aliases is refused the same way.
+
+    Exit 70 means a bug in plantlink (reported in one line, never a traceback).
+    """
     plant = _load(file)
     summary = plant.summary()
     if as_json:

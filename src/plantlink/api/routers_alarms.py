@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from plantlink.api.errors import ApiError
+from plantlink.api.params import Limit, Offset
 from plantlink.api.security import Principal, authorize, current_principal
 from plantlink.api.services import app_service
 from plantlink.engines.alarms.isa import STATES, AlarmActionError
@@ -76,7 +77,7 @@ async def active(svc: Svc, who: Caller, site: str | None = None, machine: str | 
                  priority: Annotated[list[str] | None, Query()] = None,
                  state: Annotated[list[str] | None, Query()] = None, q: str | None = None,
                  sort: Literal["priority", "-time", "time", "site", "key"] = "priority",
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+                 limit: Limit = 100, offset: Offset = 0) -> Page:
     for s in state or []:
         if s not in STATES:
             raise ApiError(422, "invalid", f"unknown state {s!r} (one of {', '.join(STATES)})", "state")
@@ -93,7 +94,7 @@ async def active(svc: Svc, who: Caller, site: str | None = None, machine: str | 
 async def history(svc: Svc, who: Caller, start: datetime | None = None, end: datetime | None = None,
                   site: str | None = None, alarm: str | None = None,
                   event: Annotated[list[str] | None, Query()] = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+                  limit: Limit = 100, offset: Offset = 0) -> Page:
     sites = _sites(svc, who, site, "viewer")
     entries, total = svc.store.journal(start_us=None if start is None else _us(start),
                                        end_us=None if end is None else _us(end),
@@ -174,6 +175,6 @@ async def perf(svc: Svc, who: Caller, start: datetime | None = None, end: dateti
 
 @router.get("/notifications/failed", summary="Notification deliveries that failed or were rate limited")
 async def failed(svc: Svc, who: Caller, site: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+                 limit: Limit = 100, offset: Offset = 0) -> Page:
     rows, total = svc.store.deliveries(["failed", "rate_limited"], _sites(svc, who, site, "viewer"), limit, offset)
     return Page(items=[r.to_dict() for r in rows], total=total, limit=limit, offset=offset)

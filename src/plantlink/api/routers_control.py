@@ -6,38 +6,85 @@ Answers: ``stage`` returns the staged write (200) with ``ok`` and its ``refusals
 message: the operator sees every reason and every interlock with its value); ``confirm`` returns the outcome
 (200) whose ``status`` is ``applied``, ``unverified``, ``failed`` or ``refused`` with a ``reason``, the same
 outcome again for a retried ``command_id``. A request that cannot be judged at all gets the JSON error
-envelope: 404 (unknown tag or staged write), 403 (rights), 422 (value of the wrong type), 409 (not
-writable, not critical, ...), 503 (control or audit unavailable).
+envelope: 404 (unknown tag or staged write), 403 (rights), 422 (value of the wrong type, a body that does not
+validate), 409 (not writable, not critical, ...), 503 (control or audit unavailable).
+
+Every refusal is in the audit trail: the routes check nothing themselves but leave every check (rights
+included) to the ``ControlService``, which records what it refuses; a body that does not validate is recorded
+by the router's route class (``AuditedRoute``) as ``control.<action>_refused`` with reason ``invalid_request``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from plantlink.api.errors import ApiError
-from plantlink.api.security import Principal, authorize, current_principal
+from plantlink.api.security import Principal, current_principal
 from plantlink.api.services import app_service
 from plantlink.control.records import ControlRefused, Outcome, Reason
 from plantlink.control.service import MAX_COMMAND_ID, ControlService
 
-router = APIRouter(prefix="/api/v1/control", tags=["control"])
-Caller = Annotated[Principal, Depends(current_principal)]
+log = logging.getLogger("plantlink.control")
 
 _STATUS = {Reason.UNKNOWN_TAG: 404, Reason.UNKNOWN_STAGED: 404, Reason.ROLE: 403, Reason.WRONG_USER: 403,
            Reason.SELF_APPROVAL: 403, Reason.INVALID_VALUE: 422, Reason.AUDIT_FAILED: 503}
+#: The audit kind of a request refused before the service judged it, by route name.
+_REFUSED_KIND = {"stage": "control.stage_refused", "confirm": "control.confirm_refused",
+                 "approve": "control.approve_refused", "disable": "control.site_switch_refused",
+                 "enable": "control.site_switch_refused"}
 
 
 def service(request: Request) -> ControlService:
     return app_service(request, "control", ControlService, "the control path")
 
 
+class AuditedRoute(APIRoute):
+    """A control route whose request does not validate (a missing field, a wrong type, not JSON) is recorded
+    in the audit trail like any other refusal, when the caller is known."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        kind = _REFUSED_KIND.get(self.name)
+
+        async def audited(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if kind is not None:
+                    _record_invalid(request, kind, exc)
+                raise
+
+        return audited
+
+
+def _record_invalid(request: Request, kind: str, exc: RequestValidationError) -> None:
+    who = getattr(request.state, "principal", None)
+    if not isinstance(who, Principal):
+        return  # nobody to name: the request is refused as unauthenticated anyway
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    try:
+        service(request).refuse(kind, who, Reason.INVALID_REQUEST, str(first.get("msg", "invalid request"))[:200],
+                                target=None, details={"field": where[:100] or None})
+    except (ApiError, ControlRefused):
+        log.warning("a refused %s request by %s could not be recorded", kind, who.name)
+
+
+router = APIRouter(prefix="/api/v1/control", tags=["control"], route_class=AuditedRoute)
+Caller = Annotated[Principal, Depends(current_principal)]
 Svc = Annotated[ControlService, Depends(service)]
 
 
 def _error(exc: ControlRefused, field: str | None = None) -> ApiError:
+    if exc.reason == Reason.ROLE:  # the same answer as every other route's rights check
+        return ApiError(403, "forbidden", exc.message, "site")
     return ApiError(_STATUS.get(exc.reason, 409), exc.reason.value, exc.message, field)
 
 
@@ -63,12 +110,6 @@ class SwitchBody(BaseModel):
 @router.post("/stage", summary="Select a write: current value, limits, interlocks and every reason to refuse")
 async def stage(body: StageBody, svc: Svc, who: Caller) -> dict[str, Any]:
     try:
-        info = svc.runtime.plant.tag(body.tag)
-    except KeyError:
-        raise ApiError(404, Reason.UNKNOWN_TAG.value, f"no tag {body.tag!r}", "tag") from None
-    spec = info.tag.control
-    authorize(who, info.site, spec.role if spec is not None else "operator")
-    try:
         return svc.stage(who, body.tag, body.value).to_dict()
     except ControlRefused as exc:
         raise _error(exc, "value" if exc.reason == Reason.INVALID_VALUE else "tag") from None
@@ -77,12 +118,12 @@ async def stage(body: StageBody, svc: Svc, who: Caller) -> dict[str, Any]:
 @router.post("/confirm", summary="Operate a staged write (same user, within the timeout); read back and verify")
 async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
     staged = next((s for s in svc.pending(who) if s.id == body.staged_id), None)
-    if staged is not None:
-        authorize(who, staged.site, staged.role)  # (a retry after the write finds it done: the service answers)
     try:
         outcome = await svc.confirm(who, body.staged_id, body.command_id)
     except ControlRefused as exc:
         raise _error(exc, "command_id") from None
+    if outcome.status == "refused" and outcome.reason == Reason.ROLE:  # recorded by the service
+        raise _error(ControlRefused(Reason.ROLE, outcome.message))
     if staged is None and outcome.reason == Reason.WRONG_USER:
         # someone else's write the caller may not see (another site, or below operator): answer as for an
         # unknown id, without its tag, value or user
@@ -93,10 +134,6 @@ async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
 
 @router.post("/approve", summary="Second person's approval of a critical staged write")
 async def approve(body: ApproveBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    staged = next((s for s in svc.pending(who) if s.id == body.staged_id), None)
-    if staged is None:
-        raise ApiError(404, Reason.UNKNOWN_STAGED.value, f"no pending staged write {body.staged_id!r}", "staged_id")
-    authorize(who, staged.site, staged.role)
     try:
         return svc.approve(who, body.staged_id).to_dict()
     except ControlRefused as exc:
@@ -115,12 +152,11 @@ async def sites(svc: Svc, who: Caller) -> list[dict[str, Any]]:
 
 
 def _switch(svc: ControlService, who: Principal, site: str, enabled: bool, note: str) -> dict[str, Any]:
-    if site not in {s.name for s in svc.runtime.plant.sites}:
-        raise ApiError(404, "not_found", f"no site {site!r}", "site")
-    authorize(who, site, "admin")
     try:
         return svc.set_enabled(who, site, enabled, note)
     except ControlRefused as exc:
+        if exc.reason == Reason.UNKNOWN_TAG:
+            raise ApiError(404, "not_found", exc.message, "site") from None
         raise _error(exc, "site") from None
 
 

@@ -19,6 +19,7 @@ class Reason(StrEnum):
     NOT_WRITABLE = "not_writable"
     ROLE = "role"
     INVALID_VALUE = "invalid_value"
+    INVALID_REQUEST = "invalid_request"
     NOT_ALLOWED = "not_allowed"
     LIMIT = "limit"
     STEP = "step"

@@ -80,12 +80,14 @@ class ControlService:
         return self._disabled.get(site, False)
 
     def set_enabled(self, actor: Actor, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
-        """Admin only: switch writes at ``site`` on or off (kept in the store, audited)."""
+        """Admin only: switch writes at ``site`` on or off (kept in the store, audited, refusals too)."""
         if site not in self._disabled:
-            raise ControlRefused(Reason.UNKNOWN_TAG, f"no site {site!r} (sites: {', '.join(self._disabled)})")
+            raise self.refuse("control.site_switch_refused", actor, Reason.UNKNOWN_TAG,
+                              f"no site {site[:100]!r} (sites: {', '.join(self._disabled)})",
+                              details={"site": site[:100], "enabled": enabled})
         if not actor.can(site, "admin"):
-            self._audit("control.site_switch_refused", actor.name, site, None, {"enabled": enabled})
-            raise ControlRefused(Reason.ROLE, f"admin rights at site {site!r} are needed")
+            raise self.refuse("control.site_switch_refused", actor, Reason.ROLE,
+                              f"admin rights at site {site!r} are needed", site, details={"enabled": enabled})
         self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None,
                     {"note": note, "was_enabled": not self._disabled[site]})
         self._disabled[site] = not enabled
@@ -98,10 +100,11 @@ class ControlService:
     def stage(self, actor: Actor, tag_path: str, value: Any) -> Staged:
         """Select a write: judge it now; keep it for ``confirm`` when nothing refuses it.
 
-        Raises ControlRefused when there is nothing to show (unknown tag, no rights at the site, tag not
-        writable, value of the wrong type); otherwise returns the Staged with its ``refusals`` (empty = ok).
+        Raises ControlRefused when there is nothing to show (unknown tag, no rights at the site, below the
+        tag's role, tag not writable, value of the wrong type), after recording ``control.stage_refused``;
+        otherwise returns the Staged with its ``refusals`` (empty = ok), recorded as ``control.stage``.
         """
-        info = self._tag(actor, tag_path)
+        info = self._tag(actor, tag_path, value)
         spec = info.tag.control
         new = self._coerce(actor, info, value)
         assert spec is not None
@@ -124,22 +127,28 @@ class ControlService:
         return [s for s in self._pending.values() if actor.can(s.site, "operator")]
 
     def approve(self, actor: Actor, staged_id: str) -> Staged:
-        """Second person's approval of a critical staged write (someone else, with the tag's role)."""
+        """Second person's approval of a critical staged write (someone else, with the tag's role).
+
+        A staged write the actor may not see (another site, below operator) is refused as unknown, and
+        recorded with the real reason."""
         staged = self._pending.get(staged_id)
-        if staged is None or self.clock() > staged.expires_at:
-            self._audit("control.approve_refused", actor.name, None, None, {"staged_id": staged_id})
+        if staged is None or self.clock() > staged.expires_at or not actor.can(staged.site, "operator"):
+            why = Reason.ROLE if staged is not None and self.clock() <= staged.expires_at else Reason.UNKNOWN_STAGED
+            self.refuse("control.approve_refused", actor, why, f"no pending staged write {staged_id[:64]!r}",
+                        staged.site if staged else None, staged.tag if staged else None,
+                        {"staged_id": staged_id[:64]})
             raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
-        why: Refusal | None = None
-        if not staged.critical:
-            why = Refusal(Reason.NOT_CRITICAL, "this write needs no approval: only critical tags do")
+        why_not: Refusal | None = None
+        if not actor.can(staged.site, staged.role):
+            why_not = Refusal(Reason.ROLE, f"{staged.role} rights at site {staged.site!r} are needed to approve")
         elif actor.name == staged.user:
-            why = Refusal(Reason.SELF_APPROVAL, "a critical write needs a second, different person")
-        elif not actor.can(staged.site, staged.role):
-            why = Refusal(Reason.ROLE, f"{staged.role} rights at site {staged.site!r} are needed to approve")
+            why_not = Refusal(Reason.SELF_APPROVAL, "a critical write needs a second, different person")
+        elif not staged.critical:
+            why_not = Refusal(Reason.NOT_CRITICAL, "this write needs no approval: only critical tags do")
         details = {"staged_id": staged_id, "value": jsonable(staged.new)}
-        if why is not None:
-            self._audit("control.approve_refused", actor.name, staged.site, staged.tag, {**details, **why.to_dict()})
-            raise ControlRefused(why.reason, why.message)
+        if why_not is not None:
+            raise self.refuse("control.approve_refused", actor, why_not.reason, why_not.message, staged.site,
+                              staged.tag, details)
         self._audit("control.approve", actor.name, staged.site, staged.tag, details)
         staged.approved_by = actor.name
         return staged
@@ -149,15 +158,19 @@ class ControlService:
     async def confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
         """Operate a staged write once. The same ``command_id`` again returns the first result."""
         if not command_id or len(command_id) > MAX_COMMAND_ID:
-            raise ControlRefused(Reason.INVALID_VALUE, f"command_id must be 1 to {MAX_COMMAND_ID} characters")
+            raise self.refuse("control.confirm_refused", actor, Reason.INVALID_VALUE,
+                              f"command_id must be 1 to {MAX_COMMAND_ID} characters",
+                              details={"staged_id": staged_id[:64], "command_id": command_id[:MAX_COMMAND_ID]})
         known = self._commands.get(command_id)
         self._audit("control.confirm", actor.name, None, None,
                     {"staged_id": staged_id, "command_id": command_id, "retry": known is not None})
         if known is not None:
             sid, user, task = known
             if (sid, user) != (staged_id, actor.name):
-                return Outcome("refused", command_id, staged_id, "", "this command id was used for another "
-                               "staged write or by another user", Reason.COMMAND_CONFLICT)
+                out = Outcome("refused", command_id, staged_id, "", "this command id was used for another "
+                              "staged write or by another user", Reason.COMMAND_CONFLICT)
+                self._audit("control.result", actor.name, None, None, _out(out))
+                return out
             return await asyncio.shield(task)
         task = asyncio.create_task(self._confirm(actor, staged_id, command_id), name=f"control-{command_id}")
         self._commands[command_id] = (staged_id, actor.name, task)
@@ -246,30 +259,32 @@ class ControlService:
 
     # ------------------------------------------------------------------ checks
 
-    def _tag(self, actor: Actor, tag_path: str) -> TagInfo:
+    def _tag(self, actor: Actor, tag_path: str, value: Any) -> TagInfo:
+        """The tag to stage, checked in this order: it exists, the actor has its role (operator when it has no
+        ``control:``) at its site, it is writable. Each refusal is recorded with the value asked for."""
+        asked = {"value": _asked(value)}
         try:
             info = self.runtime.plant.tag(tag_path)
         except KeyError:
-            self._audit("control.stage_refused", actor.name, None, tag_path, {"reason": Reason.UNKNOWN_TAG.value})
-            raise ControlRefused(Reason.UNKNOWN_TAG, f"no tag {tag_path!r}") from None
-        if not actor.can(info.site, "viewer"):
-            self._audit("control.stage_refused", actor.name, info.site, tag_path, {"reason": Reason.ROLE.value})
-            raise ControlRefused(Reason.ROLE, f"no rights at site {info.site!r}")
+            raise self.refuse("control.stage_refused", actor, Reason.UNKNOWN_TAG, f"no tag {tag_path[:400]!r}",
+                              target=tag_path[:400], details=asked) from None
+        role = info.tag.control.role if info.tag.control is not None else "operator"
+        if not actor.can(info.site, role):
+            raise self.refuse("control.stage_refused", actor, Reason.ROLE,
+                              f"{role} rights at site {info.site!r} are needed", info.site, tag_path, asked)
         if not info.tag.writable or info.tag.control is None:
             why = "is not writable" if not info.tag.writable else "has no control: settings (limits, role) in " \
                                                                     "the plant model, so writes are refused"
-            self._audit("control.stage_refused", actor.name, info.site, tag_path,
-                        {"reason": Reason.NOT_WRITABLE.value})
-            raise ControlRefused(Reason.NOT_WRITABLE, f"tag {tag_path!r} {why}")
+            raise self.refuse("control.stage_refused", actor, Reason.NOT_WRITABLE, f"tag {tag_path!r} {why}",
+                              info.site, tag_path, asked)
         return info
 
     def _coerce(self, actor: Actor, info: TagInfo, value: Any) -> Value:
         try:
             return coerce(info.tag.type, value)
         except ValueError as exc:
-            self._audit("control.stage_refused", actor.name, info.site, info.path,
-                        {"reason": Reason.INVALID_VALUE.value, "message": str(exc)})
-            raise ControlRefused(Reason.INVALID_VALUE, f"{info.path}: {exc}") from None
+            raise self.refuse("control.stage_refused", actor, Reason.INVALID_VALUE, f"{info.path}: {exc}",
+                              info.site, info.path, {"value": _asked(value)}) from None
 
     def _judge(self, actor: Actor, info: TagInfo, spec: WriteSpec, new: Value,
                now: float) -> tuple[Value | None, list[InterlockStatus], list[Refusal]]:
@@ -309,6 +324,14 @@ class ControlService:
         for sid in [k for k, s in self._pending.items() if now > s.expires_at]:
             del self._pending[sid]
 
+    def refuse(self, kind: str, actor: Actor, reason: Reason, message: str, site: str | None = None,
+               target: str | None = None, details: dict[str, Any] | None = None) -> ControlRefused:
+        """Record a refused request (``kind`` such as ``control.stage_refused``, with the reason, the message,
+        the user and the target) and return the ControlRefused to raise. Callers that refuse a control request
+        before this service judges it (a body that does not validate) record it here too."""
+        self._audit(kind, actor.name, site, target, {**(details or {}), "reason": reason.value, "message": message})
+        return ControlRefused(reason, message)
+
     def _audit(self, kind: str, actor: str, site: str | None, target: str | None, details: dict[str, Any]) -> None:
         try:
             self.audit.record(kind, actor, site, target, details)
@@ -334,6 +357,14 @@ def coerce(tag_type: str, value: Any) -> Value:
             raise ValueError(f"expected a whole number for an int tag, got {value!r}")
         return int(value)
     return float(value)
+
+
+def _asked(value: Any) -> Any:
+    """A value asked for, as the audit trail keeps it: numbers and booleans as they are (NaN and infinities as
+    None), text cut to ``MAX_TEXT`` characters, anything else as the start of its repr."""
+    if isinstance(value, bool | int | float):
+        return jsonable(value)
+    return (value if isinstance(value, str) else repr(value))[:MAX_TEXT]
 
 
 def _limits(spec: WriteSpec) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,7 @@ from plantlink.model.notify import notification_problems
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo
 from plantlink.model.schema import PlantFile
 from plantlink.model.secrets import resolve_secrets
+from plantlink.model.textfile import read_model_file
 from plantlink.model.yamlmarks import Loc, MarkedYaml, load_marked
 
 if TYPE_CHECKING:
@@ -75,19 +78,18 @@ def validation_problems(doc: MarkedYaml, exc: ValidationError, prefix: Loc = ())
 def load_plant(path: str | Path) -> Plant:
     """Read, parse and validate ``path``; raise ConfigError listing every problem found."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(str(p), None, None, "", f"cannot read the file: {exc.strerror}")]) from None
-    return parse_plant(text, str(p))
+    return parse_plant(read_model_file(p), str(p))
 
 
 def parse_plant(text: str, file: str = "<plant>") -> Plant:
-    doc = load_marked(text, file)
-    if doc.data is None:
+    """Parse and validate ``text`` (the content of ``file``); raise ConfigError listing every problem found."""
+    doc = load_marked(text, file, human_path)
+    if doc.problems and doc.data is None:
         raise ConfigError(doc.problems)
     if not isinstance(doc.data, dict):
-        raise ConfigError([doc.problem((), "the top level must be a mapping with enterprise, devices, sites")])
+        held = {type(None): "null", list: "a list"}.get(type(doc.data), f"the single value {doc.data!r:.40}")
+        raise ConfigError([doc.problem((), "the file must hold a mapping with the keys enterprise, devices and "
+                                           f"sites; it holds {held}")])
     problems = list(doc.problems) + resolve_secrets(doc, human_path)
     try:
         spec = PlantFile.model_validate(doc.data)
@@ -98,6 +100,22 @@ def parse_plant(text: str, file: str = "<plant>") -> Plant:
     if problems:
         raise ConfigError(problems)
     return plant
+
+
+def _nonfinite(value: Any, loc: Loc = ()) -> Iterator[Loc]:
+    """Where the validated ``value`` holds a float that is NaN or infinite."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _nonfinite(getattr(value, name), (*loc, name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _nonfinite(item, (*loc, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nonfinite(item, (*loc, key))
 
 
 class _Checker:
@@ -152,11 +170,17 @@ class _Checker:
         return out
 
     def _validate(self, model: type[BaseModel], data: dict[str, Any], loc: Loc) -> BaseModel | None:
+        """A plugin's config model of ``data``; None after reporting its problems (NaN and infinities too,
+        whatever the plugin's model allows)."""
         try:
-            return model.model_validate(data)
+            cfg = model.model_validate(data)
         except ValidationError as exc:
             self.problems.extend(validation_problems(self.doc, exc, loc))
             return None
+        bad = list(_nonfinite(cfg))
+        for floc in bad:
+            self.add((*loc, *floc), "expected a finite number (NaN and infinities are refused)")
+        return None if bad else cfg
 
     def _tags(self, devices: dict[str, DeviceInfo | None]) -> list[TagInfo]:
         tags: list[TagInfo] = []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from plantlink.errors import ConfigProblem
-
-Loc = tuple[str | int, ...]
+from plantlink.errors import ConfigError, ConfigProblem
+from plantlink.model.textfile import check_text
+from plantlink.model.yamlcompose import Loc, YamlStop, compose
 
 
 class MarkedYaml:
@@ -38,39 +39,29 @@ class MarkedYaml:
         return ConfigProblem(self.file, line, col, path, message)
 
 
-def load_marked(text: str, file: str) -> MarkedYaml:
-    """Parse ``text``; a syntax error or a duplicate key becomes a problem with its position."""
-    marks: dict[Loc, tuple[int, int]] = {}
-    key_marks: dict[Loc, tuple[int, int]] = {}
-    problems: list[ConfigProblem] = []
+def load_marked(text: str, file: str, path_of: Callable[[Any, Loc], str] | None = None) -> MarkedYaml:
+    """Parse ``text`` with bounded work (see ``yamlcompose``); every problem becomes a located ConfigProblem.
+
+    ``data`` is None when the document is empty or null, or when it could not be read whole (then
+    ``problems`` says why). ``path_of(data, loc)`` names the place of a problem (the loader's ``human_path``).
+    """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        composed = compose(check_text(text, file))
+    except ConfigError as exc:
+        return MarkedYaml(file, None, {}, exc.problems)
+    except YamlStop as exc:
+        line, col = exc.mark if exc.mark is not None else (None, None)
+        return MarkedYaml(file, None, {}, [ConfigProblem(file, line, col, "", exc.message)])
     except yaml.MarkedYAMLError as exc:
         m = exc.problem_mark
         line, col = (m.line + 1, m.column + 1) if m is not None else (None, None)
         msg = f"YAML syntax error: {exc.problem}" + (f" ({exc.context})" if exc.context else "")
-        return MarkedYaml(file, None, marks, [ConfigProblem(file, line, col, "", msg)])
-    if node is None:
-        return MarkedYaml(file, None, marks, [ConfigProblem(file, 1, 1, "", "the file is empty")])
-    constructor = yaml.SafeLoader("")
-
-    def build(n: yaml.Node, loc: Loc) -> Any:
-        marks[loc] = (n.start_mark.line + 1, n.start_mark.column + 1)
-        if isinstance(n, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for k, v in n.value:
-                key = constructor.construct_object(k, deep=True)  # type: ignore[no-untyped-call]
-                if key in out:
-                    problems.append(
-                        ConfigProblem(file, k.start_mark.line + 1, k.start_mark.column + 1, "",
-                                      f"duplicate key {key!r} (each key may appear once in a mapping)")
-                    )
-                out[key] = build(v, (*loc, key))
-                key_marks[(*loc, key)] = (k.start_mark.line + 1, k.start_mark.column + 1)
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [build(v, (*loc, i)) for i, v in enumerate(n.value)]
-        return constructor.construct_object(n, deep=True)  # type: ignore[no-untyped-call]
-
-    data = build(node, ())
-    return MarkedYaml(file, data, marks, problems, key_marks)
+        return MarkedYaml(file, None, {}, [ConfigProblem(file, line, col, "", msg)])
+    except yaml.YAMLError as exc:
+        return MarkedYaml(file, None, {}, [ConfigProblem(file, None, None, "", f"YAML error: {exc}")])
+    if composed.empty:
+        return MarkedYaml(file, None, {}, [ConfigProblem(file, 1, 1, "", "the file is empty")])
+    data = composed.data
+    problems = [ConfigProblem(file, mark[0], mark[1], path_of(data, loc) if path_of is not None else "", message)
+                for loc, mark, message in composed.problems]
+    return MarkedYaml(file, None if composed.broken else data, composed.marks, problems, composed.key_marks)

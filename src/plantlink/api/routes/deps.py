@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from plantlink.api.scope import DEFAULT_PAGE, MAX_PAGE
+from plantlink.api.errors import ApiError
+from plantlink.api.params import Limit as Limit  # re-exported: the routes' page parameters
+from plantlink.api.params import Offset as Offset
+from plantlink.api.scope import DEFAULT_PAGE
 from plantlink.api.security import Principal, current_principal
 from plantlink.api.timefmt import parse_time
 from plantlink.errors import QueryError
@@ -19,10 +22,10 @@ if TYPE_CHECKING:
     from plantlink.runtime import Runtime
 
 Who = Annotated[Principal, Depends(current_principal)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, 1..{MAX_PAGE}")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 TimeArg = Annotated[str | None, Query(description="ISO 8601 with offset (2026-05-01T06:00:00Z) or epoch ms")]
 DEFAULT_LIMIT = DEFAULT_PAGE
+#: The longest duration parameter (an aggregate bucket): ten years.
+MAX_DURATION_US = 3650 * 86_400_000_000
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNIT_US = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "min": 60_000_000, "h": 3_600_000_000,
@@ -50,10 +53,13 @@ def duration_us(text: str, field: str) -> int:
     m = _DURATION.match(text)
     if not m:
         raise QueryError(f"{field}: {text!r} is not a duration (like 500ms, 60s, 5m, 1h, 1d)", field=field)
-    us = int(float(m.group(1)) * _UNIT_US[m.group(2) or "ms"])
-    if us <= 0:
+    us = float(m.group(1)) * _UNIT_US[m.group(2) or "ms"]
+    if not us <= MAX_DURATION_US:  # also infinite (a number of hundreds of digits)
+        days = MAX_DURATION_US // 86_400_000_000
+        raise ApiError(422, "invalid", f"{field}: {text[:40]!r} is too long: at most {days} days", field)
+    if int(us) <= 0:
         raise QueryError(f"{field} must be positive", field=field)
-    return us
+    return int(us)
 
 
 def split_list(values: list[str] | None) -> list[str]:

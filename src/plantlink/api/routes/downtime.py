@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from plantlink.api import queries
+from plantlink.api.params import RowId
 from plantlink.api.routes.deps import (
     DEFAULT_LIMIT,
     Limit,
@@ -51,12 +52,12 @@ def get_pareto(who: Who, rt: Runtime = Depends(runtime),
 
 
 @router.get("/{event_id}", summary="One downtime event")
-def get_event(event_id: int, who: Who, rt: Runtime = Depends(runtime)) -> JSONResponse:
+def get_event(event_id: RowId, who: Who, rt: Runtime = Depends(runtime)) -> JSONResponse:
     return json_response(queries.downtime_event(rt, who, event_id))
 
 
 @router.put("/{event_id}/reason", summary="Assign (or clear) the reason of a downtime event (operator)")
-def put_reason(event_id: int, who: Who, body: Annotated[ReasonIn, Body()], rt: Runtime = Depends(runtime)
+def put_reason(event_id: RowId, who: Who, body: Annotated[ReasonIn, Body()], rt: Runtime = Depends(runtime)
                ) -> JSONResponse:
     return json_response(queries.assign_reason(rt, who, event_id, body.reason, group=body.group,
                                                comment=body.comment))

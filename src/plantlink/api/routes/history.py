@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from plantlink.api import queries
+from plantlink.api.params import db_int
 from plantlink.api.routes.deps import TimeArg, Who, duration_us, json_response, runtime, split_list, time_range
 from plantlink.runtime import Runtime
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1/history", tags=["history"])
 
 @router.get("/raw", summary="Raw samples of one tag in [start, end), columnar; next_start pages on")
 def raw(tag: str, who: Who, rt: Runtime = Depends(runtime), start: TimeArg = None, end: TimeArg = None,
-        limit: Annotated[int, Query(description=f"at most {queries.MAX_RAW_POINTS} points")] = 10_000
+        limit: Annotated[int, db_int(f"at most {queries.MAX_RAW_POINTS} points")] = 10_000
         ) -> JSONResponse:
     s, e = time_range(start, end)
     return json_response(queries.raw_history(rt, who, tag, s, e, limit))
@@ -37,6 +38,6 @@ def aggregate(who: Who, rt: Runtime = Depends(runtime),
 
 @router.get("/downsample", summary="About n points keeping the shape of the series (MinMaxLTTB), for trends")
 def downsample(tag: str, who: Who, rt: Runtime = Depends(runtime), start: TimeArg = None, end: TimeArg = None,
-               n: Annotated[int, Query(description="points wanted, 5..10000")] = 1000) -> JSONResponse:
+               n: Annotated[int, db_int("points wanted, 5..10000")] = 1000) -> JSONResponse:
     s, e = time_range(start, end)
     return json_response(queries.downsample_history(rt, who, tag, s, e, n))
