@@ -91,8 +91,15 @@ async def test_acknowledge_many_with_roles_errors_and_audit(api: Any) -> None:
     assert r.json()["acknowledged"] == [{"alarm": HIHI, "state": "ack_active"}, {"alarm": HI, "state": "ack_active"}]
     r = await c.post("/api/v1/alarms/ack", json={"alarms": [HIHI]}, headers={"X-User": "op"})
     assert r.status_code == 409 and "already acknowledged" in r.json()["error"]["message"]
-    assert [(k, a, s, t, d["comment"]) for k, a, s, t, d in audit.records] == [
-        ("alarm.ack", "op", "s1", HIHI, "burner off"), ("alarm.ack", "op", "s1", HI, "burner off")]
+    # every attempt is in the audit trail, the refused ones with their status (all or none: a refused request
+    # names each alarm it asked for)
+    assert [(k, a, s, t, d.get("status")) for k, a, s, t, d in audit.records] == [
+        ("alarm.ack_refused", "view", "s1", HIHI, 403),
+        ("alarm.ack_refused", "op", "s1", HIHI, 403), ("alarm.ack_refused", "op", "s2", FORCE, 403),
+        ("alarm.ack_refused", "op", "", "no/such:alarm", 404),
+        ("alarm.ack", "op", "s1", HIHI, None), ("alarm.ack", "op", "s1", HI, None),
+        ("alarm.ack_refused", "op", "s1", HIHI, 409)]
+    assert [d["comment"] for k, *_, d in audit.records if k == "alarm.ack"] == ["burner off", "burner off"]
     h = (await c.get("/api/v1/alarms/history", params={"alarm": HIHI}, headers={"X-User": "view"})).json()
     assert [(e["event"], e["actor"]) for e in h["items"]] == [("ack", "op"), ("activate", "system")]
 
@@ -114,8 +121,15 @@ async def test_shelve_unshelve_out_of_service(api: Any) -> None:
     assert r.json()["state"] == "out_of_service"
     r = await c.post("/api/v1/alarms/out-of-service", json={"alarm": HI, "out": False}, headers=h)
     assert r.json()["state"] == "unack_active"
-    assert [k for k, *_ in audit.records] == ["alarm.shelve", "alarm.unshelve", "alarm.out_of_service",
-                                              "alarm.in_service"]
+    assert [k for k, *_ in audit.records] == ["alarm.shelve", "alarm.shelve_refused", "alarm.unshelve",
+                                              "alarm.unshelve_refused", "alarm.out_of_service", "alarm.in_service"]
+    invalid = audit.records[1]
+    assert invalid[1] == "op" and invalid[4]["status"] == 422 and invalid[4]["field"] == "reason"
+    r = await c.post("/api/v1/alarms/shelve", json={"alarm": FORCE, "reason": "x", "minutes": 5},
+                     headers={"X-User": "view"})
+    assert r.status_code == 403 and r.json()["error"]["field"] == "site"
+    assert audit.records[-1][:4] == ("alarm.shelve_refused", "view", "s2", FORCE)
+    assert svc.engine.state_of(FORCE) != "shelved"
 
 
 async def test_performance_and_failed_notifications(api: Any) -> None:

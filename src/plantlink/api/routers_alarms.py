@@ -7,12 +7,14 @@ The router finds its ``AlarmService`` at ``app.state.alarms`` (or ``app.state.ru
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from plantlink.api.audited import audited_route
 from plantlink.api.errors import ApiError
 from plantlink.api.params import Limit, Offset
 from plantlink.api.security import Principal, authorize, current_principal
@@ -21,12 +23,24 @@ from plantlink.engines.alarms.isa import STATES, AlarmActionError
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.model.alarms import PRIORITIES
 
-router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
-Caller = Annotated[Principal, Depends(current_principal)]
-
 
 def service(request: Request) -> AlarmService:
     return app_service(request, "alarms", AlarmService, "the alarm system")
+
+
+#: The audit kind of an action whose request does not validate, by route name (the service records the rest).
+_REFUSED_KIND = {"acknowledge": "alarm.ack_refused", "shelve": "alarm.shelve_refused",
+                 "unshelve": "alarm.unshelve_refused", "out_of_service": "alarm.out_of_service_refused"}
+
+
+def _record_invalid(request: Request, kind: str, who: Principal, message: str, field: str | None) -> None:
+    with contextlib.suppress(ApiError):  # no alarm system: the request is refused with 503 anyway
+        service(request).record_refusal(kind, who, message, field)
+
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"],
+                   route_class=audited_route(_REFUSED_KIND, _record_invalid))
+Caller = Annotated[Principal, Depends(current_principal)]
 
 
 Svc = Annotated[AlarmService, Depends(service)]
@@ -46,18 +60,10 @@ def _sites(svc: AlarmService, who: Principal, site: str | None, role: Literal["v
     return who.sites(known, role)
 
 
-def _act(svc: AlarmService, who: Principal, key: str) -> str:
-    try:
-        site = svc.engine.info(key).site
-    except AlarmActionError as exc:
-        raise ApiError(404, "not_found", str(exc), "alarm") from None
-    authorize(who, site, "operator")
-    return site
-
-
 def _refused(exc: AlarmActionError) -> ApiError:
-    code = {404: "not_found", 409: "conflict", 422: "invalid"}.get(exc.status, "refused")
-    return ApiError(exc.status, code, str(exc), "alarm")
+    """The answer to a refused action (the service has checked the rights and recorded the refusal)."""
+    code = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}.get(exc.status, "refused")
+    return ApiError(exc.status, code, str(exc), "site" if exc.status == 403 else "alarm")
 
 
 class Page(BaseModel):
@@ -110,10 +116,8 @@ class AckBody(BaseModel):
 
 @router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
 async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    for key in body.alarms:
-        _act(svc, who, key)
     try:
-        news = svc.acknowledge(body.alarms, who.name, body.comment)
+        news = svc.acknowledge(body.alarms, who, body.comment)
     except AlarmActionError as exc:
         raise _refused(exc) from None
     return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
@@ -127,10 +131,9 @@ class ShelveBody(BaseModel):
 
 @router.post("/shelve", summary="Shelve an alarm for a set time, with a reason (unshelved automatically)")
 async def shelve(body: ShelveBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    _act(svc, who, body.alarm)
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
     try:
-        svc.shelve(body.alarm, _us(until), body.reason, who.name)
+        svc.shelve(body.alarm, _us(until), body.reason, who)
     except AlarmActionError as exc:
         raise _refused(exc) from None
     return {"alarm": body.alarm, "state": "shelved", "until": until.isoformat()}
@@ -143,9 +146,8 @@ class ActionBody(BaseModel):
 
 @router.post("/unshelve", summary="Return a shelved alarm to service before its time")
 async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    _act(svc, who, body.alarm)
     try:
-        return {"alarm": body.alarm, "state": svc.unshelve(body.alarm, who.name, body.comment)}
+        return {"alarm": body.alarm, "state": svc.unshelve(body.alarm, who, body.comment)}
     except AlarmActionError as exc:
         raise _refused(exc) from None
 
@@ -156,9 +158,8 @@ class ServiceBody(ActionBody):
 
 @router.post("/out-of-service", summary="Take an alarm out of service (out: true) or return it (out: false)")
 async def out_of_service(body: ServiceBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    _act(svc, who, body.alarm)
     try:
-        return {"alarm": body.alarm, "state": svc.out_of_service(body.alarm, body.out, who.name, body.comment)}
+        return {"alarm": body.alarm, "state": svc.out_of_service(body.alarm, body.out, who, body.comment)}
     except AlarmActionError as exc:
         raise _refused(exc) from None
 

@@ -11,20 +11,18 @@ validate), 409 (not writable, not critical, ...), 503 (control or audit unavaila
 
 Every refusal is in the audit trail: the routes check nothing themselves but leave every check (rights
 included) to the ``ControlService``, which records what it refuses; a body that does not validate is recorded
-by the router's route class (``AuditedRoute``) as ``control.<action>_refused`` with reason ``invalid_request``.
+by the router's route class (``plantlink.api.audited``) as ``control.<action>_refused`` with reason ``invalid_request``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from plantlink.api.audited import audited_route
 from plantlink.api.errors import ApiError
 from plantlink.api.security import Principal, current_principal
 from plantlink.api.services import app_service
@@ -45,39 +43,15 @@ def service(request: Request) -> ControlService:
     return app_service(request, "control", ControlService, "the control path")
 
 
-class AuditedRoute(APIRoute):
-    """A control route whose request does not validate (a missing field, a wrong type, not JSON) is recorded
-    in the audit trail like any other refusal, when the caller is known."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        kind = _REFUSED_KIND.get(self.name)
-
-        async def audited(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                if kind is not None:
-                    _record_invalid(request, kind, exc)
-                raise
-
-        return audited
-
-
-def _record_invalid(request: Request, kind: str, exc: RequestValidationError) -> None:
-    who = getattr(request.state, "principal", None)
-    if not isinstance(who, Principal):
-        return  # nobody to name: the request is refused as unauthenticated anyway
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+def _record_invalid(request: Request, kind: str, who: Principal, message: str, field: str | None) -> None:
     try:
-        service(request).refuse(kind, who, Reason.INVALID_REQUEST, str(first.get("msg", "invalid request"))[:200],
-                                target=None, details={"field": where[:100] or None})
+        service(request).refuse(kind, who, Reason.INVALID_REQUEST, message, target=None, details={"field": field})
     except (ApiError, ControlRefused):
         log.warning("a refused %s request by %s could not be recorded", kind, who.name)
 
 
-router = APIRouter(prefix="/api/v1/control", tags=["control"], route_class=AuditedRoute)
+router = APIRouter(prefix="/api/v1/control", tags=["control"],
+                   route_class=audited_route(_REFUSED_KIND, _record_invalid))
 Caller = Annotated[Principal, Depends(current_principal)]
 Svc = Annotated[ControlService, Depends(service)]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from plantlink.engines.alarms import performance
 from plantlink.engines.alarms.engine import AlarmEngine
+from plantlink.engines.alarms.isa import AlarmActionError
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore
 
@@ -16,6 +18,18 @@ class AuditSink(Protocol):
     """Where operator actions are recorded (the audit log of ``plantlink.audit`` implements it)."""
 
     def record(self, kind: str, actor: str, site: str, target: str, details: Mapping[str, Any]) -> Any: ...
+
+
+MAX_SHELVE_US = 7 * 86400 * 1_000_000
+
+
+class Actor(Protocol):
+    """Who acts (``plantlink.api.security.Principal`` implements it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def can(self, site: str, role: Literal["viewer", "operator", "engineer", "admin"]) -> bool: ...
 
 
 @dataclass
@@ -31,25 +45,64 @@ class AlarmService:
         if self.audit is not None:
             self.audit.record(kind, actor, site, target, details)
 
-    def acknowledge(self, keys: Sequence[str], actor: str, comment: str | None) -> list[str]:
-        news = self.engine.acknowledge(keys, actor, comment)
+    # -- operator actions: rights checked here, every attempt (done or refused) in the audit trail ----------
+    def _site_for(self, who: Actor, key: str) -> str:
+        """The alarm's site, once ``who`` is known to hold operator rights there (AlarmActionError otherwise)."""
+        site = self.engine.info(key).site  # 404 for an unknown alarm
+        if not who.can(site, "operator"):
+            raise AlarmActionError(f"operator rights at site {site!r} are needed", 403, key)
+        return site
+
+    @contextmanager
+    def _attempt(self, action: str, who: Actor, keys: Sequence[str], **details: Any) -> Iterator[None]:
+        """Run an action; a refusal (any ``AlarmActionError``) is recorded as ``alarm.<action>_refused``."""
+        try:
+            yield
+        except AlarmActionError as exc:
+            for k in keys:
+                try:
+                    site = self.engine.info(k).site
+                except AlarmActionError:
+                    site = ""
+                self._audit(f"alarm.{action}_refused", who.name, site, k, status=exc.status, reason=str(exc),
+                            **details)
+            raise
+
+    def record_refusal(self, kind: str, who: Actor, message: str, field: str | None) -> None:
+        """Record a request refused before it reached an action (it did not validate)."""
+        self._audit(kind, who.name, "", "", status=422, reason=message, field=field)
+
+    def acknowledge(self, keys: Sequence[str], who: Actor, comment: str | None) -> list[str]:
+        """Acknowledge alarms, all or none (operator rights at each alarm's site)."""
+        with self._attempt("ack", who, keys, comment=comment):
+            for k in keys:
+                self._site_for(who, k)
+            news = self.engine.acknowledge(keys, who.name, comment)
         for k, new in zip(keys, news, strict=True):
-            self._audit("alarm.ack", actor, self.engine.info(k).site, k, comment=comment, state=new)
+            self._audit("alarm.ack", who.name, self.engine.info(k).site, k, comment=comment, state=new)
         return news
 
-    def shelve(self, key: str, until_us: int, reason: str, actor: str) -> None:
-        self.engine.shelve(key, until_us, reason, actor)
-        self._audit("alarm.shelve", actor, self.engine.info(key).site, key, until_us=until_us, reason=reason)
+    def shelve(self, key: str, until_us: int, reason: str, who: Actor) -> None:
+        with self._attempt("shelve", who, [key], until_us=until_us, why=reason):
+            site = self._site_for(who, key)
+            if not now_us() < until_us <= now_us() + MAX_SHELVE_US:
+                raise AlarmActionError("shelve for more than 0 minutes and at most 7 days", 422, key)
+            self.engine.shelve(key, until_us, reason, who.name)
+        self._audit("alarm.shelve", who.name, site, key, until_us=until_us, reason=reason)
 
-    def unshelve(self, key: str, actor: str, comment: str | None) -> str:
-        new = self.engine.unshelve(key, actor, comment)
-        self._audit("alarm.unshelve", actor, self.engine.info(key).site, key, comment=comment, state=new)
+    def unshelve(self, key: str, who: Actor, comment: str | None) -> str:
+        with self._attempt("unshelve", who, [key], comment=comment):
+            site = self._site_for(who, key)
+            new = self.engine.unshelve(key, who.name, comment)
+        self._audit("alarm.unshelve", who.name, site, key, comment=comment, state=new)
         return new
 
-    def out_of_service(self, key: str, out: bool, actor: str, comment: str | None) -> str:
-        new = self.engine.set_out_of_service(key, out, actor, comment)
-        kind = "alarm.out_of_service" if out else "alarm.in_service"
-        self._audit(kind, actor, self.engine.info(key).site, key, comment=comment, state=new)
+    def out_of_service(self, key: str, out: bool, who: Actor, comment: str | None) -> str:
+        kind = "out_of_service" if out else "in_service"
+        with self._attempt(kind, who, [key], comment=comment):
+            site = self._site_for(who, key)
+            new = self.engine.set_out_of_service(key, out, who.name, comment)
+        self._audit(f"alarm.{kind}", who.name, site, key, comment=comment, state=new)
         return new
 
     def performance(self, start_us: int, end_us: int, sites: Sequence[str],
