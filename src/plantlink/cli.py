@@ -141,6 +141,7 @@ def browse(
     or without security when the server offers none.
     """
     from plantlink.connectors.opcua import browse as ua_browse
+    from plantlink.connectors.opcua.security import redact_url
 
     async def main() -> None:
         server = await ua_browse.discover(endpoint, timeout=timeout)
@@ -158,8 +159,8 @@ def browse(
         err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except (OSError, TimeoutError) as exc:
-        err.print(f"error cannot browse {endpoint}: {exc or type(exc).__name__}", markup=False, highlight=False,
-                  soft_wrap=True)
+        err.print(f"error cannot browse {redact_url(endpoint)}: {exc or type(exc).__name__}", markup=False,
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 from asyncua import Client, Node, ua
-from cryptography import x509
 
-from plantlink.connectors.opcua.pki import fingerprint, first_cert
+from plantlink.connectors.opcua.pki import fingerprint, first_cert, subject
 from plantlink.connectors.opcua.security import open_secure, redact_url
 from plantlink.connectors.opcua.trust import choose_endpoint, mode_name, offered, policy_name
 from plantlink.connectors.opcua.values import TAG_TYPE_OF
@@ -80,10 +79,7 @@ class ServerInfo:
 
     @property
     def subject(self) -> str:
-        try:
-            return x509.load_der_x509_certificate(self.certificate).subject.rfc4514_string()
-        except ValueError:
-            return "(not a valid X.509 certificate)"
+        return subject(self.certificate)
 
     def notes(self) -> list[str]:
         """What a person setting the device up should read (the CLI prints them on stderr)."""

@@ -72,7 +72,7 @@ class OpcUaDevice(BaseModel):
     #: refused. ``none`` (only when written): no security at all; ``plantlink check`` warns about it.
     security: Literal["required", "none"] = "required"
     security_policy: SecurityPolicyName = "auto"
-    #: ``None``: SignAndEncrypt with a named policy; with ``auto``, SignAndEncrypt where offered, else Sign.
+    #: ``None``: SignAndEncrypt where the server offers it (with the policy above), else Sign.
     security_mode: SecurityModeName | None = None
     #: This client's application instance certificate and private key (PEM or DER); generated under
     #: ``pki_dir`` when not given.

@@ -37,13 +37,17 @@ def fingerprint(der: bytes) -> str:
     return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
+def subject(der: bytes) -> str:
+    """The subject of a DER certificate, as ``CN=...,O=...``."""
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string() or "no subject"
+    except ValueError:
+        return "not a valid X.509 certificate"
+
+
 def describe(der: bytes) -> str:
     """``sha256 AB:CD:..., CN=...``: how messages name a certificate."""
-    try:
-        subject = x509.load_der_x509_certificate(der).subject.rfc4514_string() or "no subject"
-    except ValueError:
-        subject = "not a valid X.509 certificate"
-    return f"sha256 {fingerprint(der)}, {subject}"
+    return f"sha256 {fingerprint(der)}, {subject(der)}"
 
 
 def read_certificate(path: Path) -> x509.Certificate:
