@@ -5,7 +5,11 @@ child process). First the target load (10,000 samples/s: half the tags over Modb
 1 Hz), then rising rates to find the highest rate sustained (stored >= 95 % of offered, CPU < 90 % of the
 2 cores). Prints one JSON line per figure.
 
-    .venv/bin/python bench/pipeline.py [--tags 10000] [--window 20] [--ramp 2,4,8]
+The OPC UA device connects with ``security: none`` (as the figures in docs/benchmarks.md were measured);
+``--opcua-security default`` measures plantlink's default instead (SignAndEncrypt with Basic256Sha256, the
+server's certificate trusted at first use).
+
+    .venv/bin/python bench/pipeline.py [--tags 10000] [--window 20] [--ramp 2,4,8] [--opcua-security default]
 """
 
 from __future__ import annotations
@@ -34,14 +38,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def plant_yaml(modbus_port: int, opcua_port: int, registers: int, variables: int, rate: float) -> str:
+def plant_yaml(modbus_port: int, opcua_port: int, registers: int, variables: int, rate: float,
+               security: str = "none") -> str:
     period = f"{1000.0 / rate:g}ms"
+    ua_security = ", security: none" if security == "none" else ""
     lines = [
         "enterprise: Bench",
         "devices:",
         f"  mb: {{protocol: modbus, host: 127.0.0.1, port: {modbus_port}, poll: {period}, timeout: 2s}}",
         f"  ua: {{protocol: opcua, endpoint: 'opc.tcp://127.0.0.1:{opcua_port}/bench/',"
-        f" sampling_interval: {period}, publishing_interval: {period}}}",
+        f" sampling_interval: {period}, publishing_interval: {period}{ua_security}}}",
         "sites:",
         "  - name: s",
         "    timezone: America/Toronto",
@@ -63,11 +69,13 @@ def plant_yaml(modbus_port: int, opcua_port: int, registers: int, variables: int
     return "\n".join(lines) + "\n"
 
 
-def start_servers(registers: int, variables: int, rate: float) -> tuple[subprocess.Popen[str], int, int]:
+def start_servers(registers: int, variables: int, rate: float,
+                  secure: bool = False) -> tuple[subprocess.Popen[str], int, int]:
     mp, up = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "servers.py"), "--modbus-port", str(mp), "--opcua-port", str(up),
-         "--registers", str(registers), "--variables", str(variables), "--rate", str(rate)],
+         "--registers", str(registers), "--variables", str(variables), "--rate", str(rate),
+         *(["--secure"] if secure else [])],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None
@@ -78,10 +86,11 @@ def start_servers(registers: int, variables: int, rate: float) -> tuple[subproce
     return proc, mp, up
 
 
-async def measure(registers: int, variables: int, rate: float, warmup: float, window: float) -> dict[str, float]:
-    proc, mp, up = start_servers(registers, variables, rate)
+async def measure(registers: int, variables: int, rate: float, warmup: float, window: float,
+                  security: str = "none") -> dict[str, float]:
+    proc, mp, up = start_servers(registers, variables, rate, secure=security != "none")
     try:
-        plant = parse_plant(plant_yaml(mp, up, registers, variables, rate), "bench")
+        plant = parse_plant(plant_yaml(mp, up, registers, variables, rate, security), "bench")
         with tempfile.TemporaryDirectory(prefix="plantlink-bench-") as tmp:
             runtime = Runtime(plant, tmp)
             await runtime.start()
@@ -116,12 +125,15 @@ async def main() -> None:
     ap.add_argument("--window", type=float, default=20.0, help="seconds measured per load")
     ap.add_argument("--warmup", type=float, default=8.0)
     ap.add_argument("--ramp", default="2,5,10", help="Modbus rates (Hz) to try for the highest sustained rate")
+    ap.add_argument("--opcua-security", choices=["none", "default"], default="none",
+                    help="the OPC UA device's security: none, or plantlink's default (SignAndEncrypt)")
     args = ap.parse_args()
     half = args.tags // 2
     print(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}), flush=True)
 
-    r = await measure(half, args.tags - half, 1.0, args.warmup, args.window)
-    emit("pipeline_target_rate", r["rate"], "samples/s", target=args.tags, offered=r["offered"])
+    r = await measure(half, args.tags - half, 1.0, args.warmup, args.window, args.opcua_security)
+    emit("pipeline_target_rate", r["rate"], "samples/s", target=args.tags, offered=r["offered"],
+         opcua_security=args.opcua_security)
     emit("pipeline_target_cpu", r["cpu_pct_of_core"], "% of one core", target=25)
     emit("pipeline_target_cpu_per_sample", 1e6 * r["cpu_pct_of_core"] / 100 / max(r["rate"], 1), "us/sample")
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.crypto import cert_gen
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -46,13 +52,51 @@ class ModbusTestServer:
             self.server = None
 
 
-class OpcUaTestServer:
-    """An asyncua server with writable variables ``ns=2;s=<name>`` of the given variant types."""
+def make_cert(directory: Path, name: str, uri: str = "urn:plantlink:test:server",
+              usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH, pem: bool = True) -> tuple[Path, Path]:
+    """A self-signed certificate + key written as PEM (``.crt``/``.key``) or DER (``.der``/``.pk8``)."""
+    key = cert_gen.generate_private_key()
+    cert = cert_gen.generate_self_signed_app_certificate(
+        key, uri, {}, [x509.UniformResourceIdentifier(uri), x509.DNSName("localhost")], extended=[usage])
+    enc = serialization.Encoding.PEM if pem else serialization.Encoding.DER
+    cert_ext, key_ext = ("crt", "key") if pem else ("der", "pk8")
+    cert_path, key_path = directory / f"{name}.{cert_ext}", directory / f"{name}.{key_ext}"
+    cert_path.write_bytes(cert.public_bytes(enc))
+    key_path.write_bytes(key.private_bytes(enc, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
 
-    def __init__(self, port: int, variables: dict[str, tuple[Any, ua.VariantType]]):
+
+def der_of(cert_path: Path) -> bytes:
+    """The DER bytes of a PEM or DER certificate file (what a server presents)."""
+    data = cert_path.read_bytes()
+    cert = x509.load_pem_x509_certificate(data) if data.startswith(b"-----") else x509.load_der_x509_certificate(data)
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+async def secure(server: Server, policies: Sequence[ua.SecurityPolicyType], cert: tuple[Path, Path] | None) -> None:
+    """Offer ``policies`` on ``server`` (before start), presenting ``cert`` (a certificate + key file pair)."""
+    server.set_security_policy(list(policies))
+    if cert is not None:
+        await server.set_application_uri("urn:plantlink:test:server")
+        fmt = "pem" if cert[0].suffix == ".crt" else "der"
+        await server.load_certificate(str(cert[0]), format=fmt)
+        await server.load_private_key(str(cert[1]), format=fmt)
+
+
+class OpcUaTestServer:
+    """An asyncua server with writable variables ``ns=2;s=<name>`` of the given variant types.
+
+    It offers ``policies`` (default: only None) and, when given, presents ``cert`` (certificate, key).
+    """
+
+    def __init__(self, port: int, variables: dict[str, tuple[Any, ua.VariantType]],
+                 policies: Sequence[ua.SecurityPolicyType] = (ua.SecurityPolicyType.NoSecurity,),
+                 cert: tuple[Path, Path] | None = None):
         self.port = port
         self.endpoint = f"opc.tcp://127.0.0.1:{port}/test/"
         self.variables = variables
+        self.policies = policies
+        self.cert = cert
         self.server: Server | None = None
         self.nodes: dict[str, Any] = {}
 
@@ -60,7 +104,7 @@ class OpcUaTestServer:
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await secure(server, self.policies, self.cert)
         ns = await server.register_namespace("urn:plantlink:test")
         folder = await server.nodes.objects.add_folder(ns, "Test")
         for name, (value, vtype) in self.variables.items():

@@ -2,13 +2,16 @@
 
 Values set on the servers arrive in the historian with the right scaling, type, timestamp and quality; a
 server restart is survived without restarting plantlink; a dead device marks its tags bad while the
-others keep flowing; everything reported stored is there after a restart.
+others keep flowing; everything reported stored is there after a restart. The OPC UA device has no security
+setting: it connects signed and encrypted, trusting the server's certificate at first use, recorded in the
+data directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import stat
 import struct
 import time
 from collections.abc import Callable
@@ -23,7 +26,7 @@ from plantlink.historian import default_path, open_historian
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality
-from tests.servers import ModbusTestServer, OpcUaTestServer
+from tests.servers import ModbusTestServer, OpcUaTestServer, der_of, make_cert
 
 PLANT = """
 enterprise: Test
@@ -99,10 +102,12 @@ def latest(rt: Runtime, path: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def servers(free_port):  # type: ignore[no-untyped-def]
+async def servers(free_port, tmp_path_factory):  # type: ignore[no-untyped-def]
     mb = ModbusTestServer(free_port())
+    cert = make_cert(tmp_path_factory.mktemp("ua-pki"), "server")
     ua_srv = OpcUaTestServer(free_port(), {"Zone1": (0.0, ua.VariantType.Double),
-                                           "Recipe": ("", ua.VariantType.String)})
+                                           "Recipe": ("", ua.VariantType.String)},
+                             policies=[ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt], cert=cert)
     await mb.start()
     await ua_srv.start()
     yield mb, ua_srv
@@ -134,6 +139,10 @@ async def test_values_flow_survive_restart_and_are_durable(servers, free_port, t
         assert latest(rt, p + "strokes")["value"] == 70_000
         zone = await wait_for(lambda: latest(rt, "windsor/press/l1/oven/zone1") or None)
         assert zone["value"] == 181.25 and zone["quality"] == Quality.GOOD
+        policy = rt.connectors["ua"]._client.security_policy  # type: ignore[attr-defined]
+        assert policy.URI.endswith("#Basic256Sha256") and policy.Mode == ua.MessageSecurityMode.SignAndEncrypt
+        record = tmp_path / "pki" / "trusted" / "ua.der"  # trusted at first use, kept in the data directory
+        assert record.read_bytes() == der_of(ua_srv.cert[0]) and stat.S_IMODE(record.stat().st_mode) == 0o600
         assert t0 - 1 <= ts_us(zone) / 1e6 <= time.time() + 1
         for name in ("tonnage", "temp", "pressure", "strokes", "running"):
             row = latest(rt, p + name)

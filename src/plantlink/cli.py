@@ -44,8 +44,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=_Group,
 )
-err = Console(stderr=True)
-out = Console()
+# emoji=False: ":ab:" in a certificate fingerprint (AB:CD:...) must not print as an emoji
+err = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 #: Exit code of a command that failed on a bug rather than on its input (EX_SOFTWARE of sysexits.h).
 INTERNAL_ERROR = 70
@@ -58,8 +59,6 @@ def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("asyncua", "pymodbus", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
-    # the simulator's loopback OPC UA server runs without security on purpose; don't warn about it
-    logging.getLogger("asyncua.server.server").setLevel(logging.ERROR)
 
 
 def _load(file: Path):  # type: ignore[no-untyped-def]
@@ -96,10 +95,16 @@ def check(
     r"""Validate a plant model: print every problem (file:line:column \[path] message) and exit 1, or a summary.
 
     A file that is not UTF-8 text, is over 16 MiB, nests too deep or has runaway aliases is refused the same way.
+    Settings that are valid but weaken the plant (an OPC UA device with security: none) are printed as
+    warnings, located the same way; they do not change the exit code.
 
     Exit 70 means a bug in plantlink (reported in one line, never a traceback).
     """
+    from plantlink.model.lint import model_warnings
+
     plant = _load(file)
+    for w in model_warnings(plant):
+        err.print(f"warning {w}", markup=False, highlight=False, soft_wrap=True)
     summary = plant.summary()
     if as_json:
         print(json.dumps(summary))
@@ -146,18 +151,39 @@ def browse(
     root: Annotated[str | None, typer.Option(help="Node id to start from (default: the Objects folder).")] = None,
     depth: Annotated[int, typer.Option(help="How deep to walk.")] = 10,
     timeout: Annotated[float, typer.Option(help="Connect timeout in seconds.")] = 5.0,
+    data_dir: Annotated[Path, typer.Option(
+        help="Data directory whose pki/ holds plantlink's client certificate (as for plantlink run).")]
+    = Path("plantlink-data"),
 ) -> None:
-    """List an OPC UA server's variables as ready-to-paste plant-model tag YAML."""
-    from plantlink.connectors.opcua.browse import browse as do_browse
-    from plantlink.connectors.opcua.browse import to_yaml
+    """List an OPC UA server's variables as ready-to-paste plant-model tag YAML.
+
+    First prints (as YAML comments) the device entry to paste under devices:, with the server certificate's
+    subject and the server_certificate: sha256:... line that pins it (check the fingerprint on the server).
+    Browses over the secure channel plantlink would use (SignAndEncrypt with Basic256Sha256 where offered),
+    or without security when the server offers none.
+    """
+    from plantlink.connectors.opcua import browse as ua_browse
+    from plantlink.connectors.opcua.security import redact_url
+
+    async def main() -> None:
+        server = await ua_browse.discover(endpoint, timeout=timeout)
+        for note in server.notes():
+            err.print(note, markup=False, highlight=False, soft_wrap=True)
+        print(ua_browse.device_yaml(server, device), end="", flush=True)
+        variables = await ua_browse.browse(endpoint, root=root, max_depth=depth, timeout=timeout,
+                                           pki_dir=data_dir / "pki", server=server)
+        print(ua_browse.to_yaml(variables, device), end="")
+        err.print(f"{len(variables)} variable(s)")
 
     try:
-        variables = asyncio.run(do_browse(endpoint, root=root, max_depth=depth, timeout=timeout))
-    except (OSError, TimeoutError, PlantlinkError) as exc:
-        err.print(f"[red]error[/red] cannot browse {endpoint}: {exc or type(exc).__name__}")
+        asyncio.run(main())
+    except PlantlinkError as exc:  # its message names the endpoint
+        err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    print(to_yaml(variables, device), end="")
-    err.print(f"{len(variables)} variable(s)")
+    except (OSError, TimeoutError) as exc:
+        err.print(f"error cannot browse {redact_url(endpoint)}: {exc or type(exc).__name__}", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 Host = Annotated[str, typer.Option(help="Address the web server listens on (0.0.0.0 for the whole LAN).")]

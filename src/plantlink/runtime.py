@@ -203,6 +203,7 @@ class Runtime:
                 continue
             plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
             out[dev_id] = plugin.connector(dev_id, dev.config, points, self.bus.publish)
+            out[dev_id].data_dir = self.data_dir
         return out
 
     async def stop(self) -> None:

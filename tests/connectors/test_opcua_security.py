@@ -31,7 +31,8 @@ from plantlink.errors import ConfigError
 from plantlink.model import parse_plant
 from plantlink.samples import Quality
 from tests.conftest import _free_port
-from tests.connectors.test_opcua_support import Collector, plant_text, points_of, wait_until
+from tests.connectors.test_opcua_support import Collector, plant_text, points_of, start_connector, wait_until
+from tests.servers import make_cert, secure
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -47,19 +48,6 @@ POLICIES = [
     ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt,
 ]
 SECRET_LOGGERS = ("", "asyncua", "asyncua.client", "asyncua.server", "plantlink")
-
-
-def make_cert(directory: Path, name: str, uri: str, usage: x509.ObjectIdentifier, pem: bool) -> tuple[Path, Path]:
-    """A self-signed certificate + key written as PEM (``.crt``/``.key``) or DER (``.der``/``.pk8``)."""
-    key = cert_gen.generate_private_key()
-    cert = cert_gen.generate_self_signed_app_certificate(
-        key, uri, {}, [x509.UniformResourceIdentifier(uri), x509.DNSName("localhost")], extended=[usage])
-    enc = serialization.Encoding.PEM if pem else serialization.Encoding.DER
-    cert_ext, key_ext = ("crt", "key") if pem else ("der", "pk8")
-    cert_path, key_path = directory / f"{name}.{cert_ext}", directory / f"{name}.{key_ext}"
-    cert_path.write_bytes(cert.public_bytes(enc))
-    key_path.write_bytes(key.private_bytes(enc, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class Users:
@@ -83,12 +71,8 @@ async def secure_server(port: int, cert: Path, key: Path, users: Users) -> tuple
     server = Server(user_manager=users)  # type: ignore[arg-type]
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/test/")
-    await server.set_application_uri("urn:plantlink:test:server")
-    server.set_security_policy(POLICIES)
+    await secure(server, POLICIES, (cert, key))
     server.set_identity_tokens([ua.UserNameIdentityToken, ua.X509IdentityToken])
-    fmt = "pem" if cert.suffix == ".crt" else "der"
-    await server.load_certificate(str(cert), format=fmt)
-    await server.load_private_key(str(key), format=fmt)
     ns = await server.register_namespace("urn:plantlink:test")
     folder = await server.nodes.objects.add_folder(ua.NodeId("Sec", ns), "Sec")
     node = await folder.add_variable(ua.NodeId("Sec.Temp", ns), "Temp", 20.0, varianttype=ua.VariantType.Double)
@@ -133,16 +117,7 @@ def device(**fields: Any) -> str:
 
 async def run(env: Env, extra: str, state: DeviceState = DeviceState.CONNECTED,
               port: int | None = None) -> tuple[OpcUaConnector, Collector]:
-    config, points = points_of(plant_text(port or env.port, TAGS, extra))
-    sink = Collector()
-    conn = OpcUaConnector("ua", config, points, sink)
-    await conn.start()
-    try:
-        await wait_until(lambda: conn.health.state == state, timeout=10, what=state.value)
-    except BaseException:
-        await conn.stop()
-        raise
-    return conn, sink
+    return await start_connector(plant_text(port or env.port, TAGS, extra, security=None), state)
 
 
 def leaked(caplog: pytest.LogCaptureFixture, *secrets: str) -> list[str]:
@@ -224,7 +199,7 @@ async def test_a_server_whose_certificate_is_not_the_trusted_one_is_refused(env:
                    certificate=env.client_cert, private_key=env.client_key, server_certificate=env.other_cert,
                    username="operator", password=PASSWORD)
     denied = env.users.denied
-    conn, sink = await run(env, extra, DeviceState.RECONNECTING)
+    conn, sink = await run(env, extra, DeviceState.DOWN)  # refused for its security: a person must act
     await conn.stop()
     error = conn.health.last_error or ""
     presented = x509.load_pem_x509_certificate(env.server_cert.read_bytes()).public_bytes(serialization.Encoding.DER)
@@ -240,7 +215,7 @@ async def test_the_secure_channel_itself_refuses_another_server_key(
     completed by a server holding another key: no session is created, the password never reaches it."""
     other = env.other_cert.read_bytes()
 
-    async def unchecked(client: Any, cfg: Any, device_id: str) -> bytes:
+    def unchecked(*args: Any) -> bytes:
         return other
 
     monkeypatch.setattr(security, "_server_certificate", unchecked)
@@ -270,11 +245,11 @@ async def test_trust_on_first_use_pins_the_certificate_and_refuses_another(env: 
     port2 = _free_port()
     server2, _ = await secure_server(port2, cert2, key2, Users(b""))
     try:
-        conn, _ = await run(env, extra, DeviceState.RECONNECTING, port=port2)
+        conn, _ = await run(env, extra, DeviceState.DOWN, port=port2)
         await conn.stop()
     finally:
         await server2.stop()
-    assert "is not the trusted one" in (conn.health.last_error or "")
+    assert "is not the one trusted at first use" in (conn.health.last_error or "")
     assert str(pinned) in (conn.health.last_error or "") and "delete that file" in (conn.health.last_error or "")
     assert pinned.read_bytes() == expected
 
@@ -283,7 +258,7 @@ async def test_a_policy_the_server_does_not_offer_is_named(env: Env) -> None:
     extra = device(security_policy="Aes256_Sha256_RsaPss", security_mode="Sign", certificate=env.client_cert,
                    private_key=env.client_key, server_certificate=env.server_cert, username="operator",
                    password=PASSWORD)
-    conn, _ = await run(env, extra, DeviceState.RECONNECTING)
+    conn, _ = await run(env, extra, DeviceState.DOWN)
     await conn.stop()
     error = conn.health.last_error or ""
     assert "offers no endpoint with security_policy Aes256_Sha256_RsaPss and security_mode Sign " in error
@@ -310,32 +285,37 @@ async def test_credentials_in_the_endpoint_url_are_not_shown(env: Env, caplog: p
 
 def problems(extra: str) -> list[str]:
     with pytest.raises(ConfigError) as err:
-        parse_plant(plant_text(4840, TAGS, extra), "p.yaml")
+        parse_plant(plant_text(4840, TAGS, extra, security=None), "p.yaml")
     assert PASSWORD not in str(err.value)
     return [str(p) for p in err.value.problems]
 
 
 async def test_validation_messages_are_located(env: Env) -> None:
     # plant_text puts the device's extra lines from line 14 on
-    assert problems("    security_mode: Sign") == [
-        "p.yaml:14:20: [device ua security_mode] security_mode Sign needs a security_policy "
-        "(Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss)"]
+    assert problems("    security: none\n    security_mode: Sign") == [
+        "p.yaml:15:20: [device ua security_mode] security_mode is used only with security: required "
+        "(this device has security: none)"]
     assert problems(f"    password: {PASSWORD}") == ["p.yaml:14:15: [device ua password] password needs a username"]
     missing = env.dir / "missing.pem"
     [msg] = problems(device(security_policy="Basic256Sha256", certificate=missing, private_key=env.client_key,
                             server_certificate=env.server_cert))
     assert msg.startswith("p.yaml:15:18: [device ua certificate]") and f"file not found: {missing}" in msg
     assert problems(device(security_policy="Basic1", security_mode="Sign", trust_server="first_use")) == [
-        "p.yaml:14:22: [device ua security_policy] Input should be 'None', 'Basic256Sha256', "
+        "p.yaml:14:22: [device ua security_policy] Input should be 'auto', 'Basic256Sha256', "
         "'Aes128_Sha256_RsaOaep' or 'Aes256_Sha256_RsaPss', got 'Basic1'"]
     [msg] = problems(device(security_policy="Basic256Sha256", security_mode="None", trust_server="first_use"))
-    assert msg.endswith("security_policy Basic256Sha256 needs security_mode Sign or SignAndEncrypt, not None")
-    [msg] = problems(device(security_policy="Basic256Sha256"))
-    assert "needs server_certificate" in msg and "trust_server: first_use" in msg
+    assert msg.endswith("security_mode None: to connect without security write security: none (an explicit "
+                        "choice; plantlink check warns about it)")
+    [msg] = problems(device(security_policy="Basic256Sha256", trust_server="certificate"))
+    assert "trust_server: certificate needs server_certificate" in msg
+    [msg] = problems(device(server_certificate=env.server_cert, trust_server="first_use"))
+    assert "trust_server: first_use and server_certificate exclude each other" in msg
     [msg] = problems(device(security_policy="Basic256Sha256", certificate=env.client_cert, trust_server="first_use"))
     assert "[device ua private_key] certificate needs its private_key" in msg
-    [msg] = problems(device(server_certificate=env.server_cert))
-    assert "server_certificate is used only with a security_policy" in msg
+    [msg] = problems(device(security="none", server_certificate=env.server_cert))
+    assert "server_certificate is used only with security: required" in msg
+    [msg] = problems(device(server_certificate=env.dir / "missing.der"))
+    assert "[device ua server_certificate] server_certificate: file not found" in msg
     [msg] = problems(device(username="u", password=PASSWORD, user_certificate=env.user_cert,
                             user_private_key=env.user_key))
     assert "choose one user identity" in msg
@@ -359,8 +339,9 @@ async def test_an_encrypted_private_key_needs_its_password(tmp_path: Path) -> No
 
 async def test_valid_security_settings_load_with_defaults(env: Env) -> None:
     config, _ = points_of(plant_text(4840, TAGS, device(security_policy="Aes128_Sha256_RsaOaep",
-                                                         trust_server="first_use", username="u", password=1234)))
-    assert config.security_mode == "SignAndEncrypt" and config.pki_dir == Path("pki")
+                                                         trust_server="first_use", username="u", password=1234),
+                                     security=None))
+    assert config.security_mode is None and config.pki_dir is None  # SignAndEncrypt where offered; data dir
     assert config.password.get_secret_value() == "1234" and "1234" not in repr(config)
-    config, _ = points_of(plant_text(4840, TAGS))
-    assert (config.security_policy, config.security_mode, config.username) == ("None", "None", None)
+    config, _ = points_of(plant_text(4840, TAGS, security=None))
+    assert (config.security, config.security_policy, config.username) == ("required", "auto", None)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from asyncua import Node, Server, ua
 
-from plantlink.connectors.base import Point
+from plantlink.connectors.base import DeviceState, Point
+from plantlink.connectors.opcua import OpcUaConnector
 from plantlink.model import parse_plant
+from tests.servers import secure
 
 NS_URI = "urn:plantlink:test"
 
@@ -20,12 +23,19 @@ for _name in ("asyncua", "asyncua.server", "asyncua.client"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
-async def make_server(port: int) -> tuple[Server, dict[str, Node]]:
-    """A started server with folder Plant/Oven holding variables of the four tag types (string node ids)."""
+NONE_ONLY = (ua.SecurityPolicyType.NoSecurity,)
+
+
+async def make_server(port: int, policies: Sequence[ua.SecurityPolicyType] = NONE_ONLY,
+                      cert: tuple[Path, Path] | None = None) -> tuple[Server, dict[str, Node]]:
+    """A started server with folder Plant/Oven holding variables of the four tag types (string node ids).
+
+    It offers ``policies`` (default: None only) and presents ``cert`` (certificate, key files) when given.
+    """
     server = Server()
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/test/")
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    await secure(server, policies, cert)
     ns = await server.register_namespace(NS_URI)
     plant = await server.nodes.objects.add_folder(ua.NodeId("Plant", ns), "Plant")
     oven = await plant.add_object(ua.NodeId("Plant.Oven", ns), "Oven")
@@ -54,9 +64,15 @@ def endpoint(port: int) -> str:
     return f"opc.tcp://127.0.0.1:{port}/test/"
 
 
-def plant_text(port: int, tags: str, device_extra: str = "") -> str:
-    """A plant file with one OPC UA device ``ua`` and machine ``oven`` holding ``tags`` (YAML list items)."""
+def plant_text(port: int, tags: str, device_extra: str = "", security: str | None = "none") -> str:
+    """A plant file with one OPC UA device ``ua`` and machine ``oven`` holding ``tags`` (YAML list items).
+
+    ``security: none`` is written unless ``security`` is None (the servers of the data-flow tests offer
+    None only; the security tests set their own keys in ``device_extra``).
+    """
     body = "\n".join("                  " + line for line in tags.strip("\n").splitlines())
+    if security is not None:
+        device_extra = f"    security: {security}\n{device_extra}"
     return f"""
 enterprise: Test
 devices:
@@ -131,3 +147,20 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return bool(a == b)
+
+
+async def start_connector(text: str, state: DeviceState = DeviceState.CONNECTED, data_dir: Path | None = None,
+                          timeout: float = 20) -> tuple[OpcUaConnector, Collector]:
+    """A started connector for device ``ua`` of plant ``text`` (``data_dir`` as the runtime sets it), once in
+    ``state``; stopped again if it does not get there."""
+    config, points = points_of(text)
+    sink = Collector()
+    conn = OpcUaConnector("ua", config, points, sink)
+    conn.data_dir = data_dir
+    await conn.start()
+    try:
+        await wait_until(lambda: conn.health.state == state, timeout=timeout, what=state.value)
+    except BaseException:
+        await conn.stop()
+        raise
+    return conn, sink

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asyncua import Client, ua
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.uaerrors import UaStatusCodeError
 from pymodbus.client import AsyncModbusTcpClient
 
@@ -39,6 +42,17 @@ def plant() -> Plant:
 @pytest.fixture
 def ports(plant: Plant, free_port: Callable[[], int]) -> dict[str, int]:
     return {dev: free_port() for dev in plant.devices}
+
+
+@contextlib.asynccontextmanager
+async def ua_client(endpoint: str, pki: Path) -> AsyncIterator[Client]:
+    """A plain asyncua client on the simulator's only endpoint: Basic256Sha256, SignAndEncrypt."""
+    client = Client(endpoint)
+    client.application_uri = "urn:plantlink:test:client"
+    cert, key = await client.setup_self_signed_certificate(pki / "client-key.pem", pki / "client.der")
+    await client.set_security(SecurityPolicyBasic256Sha256, cert, key, mode=ua.MessageSecurityMode.SignAndEncrypt)
+    async with client:
+        yield client
 
 
 def decode(p: ModbusPoint, tag: TagInfo, regs: list[int]) -> Any:
@@ -86,7 +100,8 @@ async def read_modbus(client: AsyncModbusTcpClient, p: ModbusPoint) -> list[int]
     return rr.bits[:1] if p.table in ("coil", "discrete") else rr.registers
 
 
-async def test_every_tag_of_the_demo_plant_is_served_with_its_value(plant: Plant, ports: dict[str, int]) -> None:
+async def test_every_tag_of_the_demo_plant_is_served_with_its_value(plant: Plant, ports: dict[str, int],
+                                                                    tmp_path: Path) -> None:
     sim = Simulator(plant, seed=3, speed=0, ports=ports)
     await sim.start()
     try:
@@ -112,7 +127,7 @@ async def test_every_tag_of_the_demo_plant_is_served_with_its_value(plant: Plant
             checked += 1
         for c in clients.values():
             c.close()
-        async with Client(sim.endpoints()["sim-opcua"]) as client:
+        async with ua_client(sim.endpoints()["sim-opcua"], tmp_path) as client:
             tags = [t for t in plant.tags if t.protocol == "opcua"]
             nodes = [client.get_node(t.source.node) for t in tags if isinstance(t.source, OpcUaPoint)]
             values = await client.read_values(nodes)
@@ -136,7 +151,8 @@ async def test_every_tag_of_the_demo_plant_is_served_with_its_value(plant: Plant
         await sim.stop()
 
 
-async def test_writes_over_both_protocols_change_the_simulation(plant: Plant, ports: dict[str, int]) -> None:
+async def test_writes_over_both_protocols_change_the_simulation(plant: Plant, ports: dict[str, int],
+                                                                tmp_path: Path) -> None:
     sim = Simulator(plant, seed=5, speed=0, ports=ports)
     for m in sim.sim.machines.values():
         m.mtbf_s = float("inf")
@@ -163,7 +179,7 @@ async def test_writes_over_both_protocols_change_the_simulation(plant: Plant, po
             assert not (await c.write_register(21, 0, device_id=1)).isError()  # run command bit 0 cleared
             await sim.advance(1)
             assert sim.snapshot()[f"{CNC2}/state"] == State.PLANNED_STOP
-        async with Client(sim.endpoints()["sim-opcua"]) as client:
+        async with ua_client(sim.endpoints()["sim-opcua"], tmp_path) as client:
             sp = client.get_node("ns=2;s=Windsor.Paint.Oven1.Zone2.Setpoint")
             temp = client.get_node("ns=2;s=Windsor.Paint.Oven1.Zone2.Temperature")
             before = await temp.read_value()
@@ -179,6 +195,21 @@ async def test_writes_over_both_protocols_change_the_simulation(plant: Plant, po
                 await temp.write_value(ua.DataValue(ua.Variant(1.0, ua.VariantType.Double)))
     finally:
         await sim.stop()
+
+
+async def test_opc_ua_offers_only_sign_and_encrypt_with_the_certificate_the_demo_pins(
+        plant: Plant, ports: dict[str, int]) -> None:
+    sim = Simulator(plant, seed=1, speed=0, ports=ports)
+    await sim.start()
+    try:
+        endpoints = await Client(sim.endpoints()["sim-opcua"]).connect_and_get_server_endpoints()
+    finally:
+        await sim.stop()
+    assert {(e.SecurityPolicyUri, e.SecurityMode) for e in endpoints} == {
+        (SecurityPolicyBasic256Sha256.URI, ua.MessageSecurityMode.SignAndEncrypt)}
+    digest = hashlib.sha256(endpoints[0].ServerCertificate).digest()
+    pin = plant.devices["sim-opcua"].config.server_certificate  # type: ignore[attr-defined]
+    assert pin == "sha256:" + ":".join(f"{b:02X}" for b in digest)
 
 
 async def test_running_clock_and_ports_rewritten_for_clients(ports: dict[str, int]) -> None:

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -114,6 +115,9 @@ class Connector(ABC):
     """Base class of every connector. Subclasses implement ``start``, ``stop`` and optionally ``write``."""
 
     protocol: ClassVar[str] = ""
+    #: The data directory of the running plant, set by the runtime before ``start``: where a connector keeps
+    #: what must outlive a restart (OPC UA: certificates). None when the connector runs without one.
+    data_dir: Path | None = None
 
     def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
         self.device_id = device_id
@@ -163,3 +167,6 @@ class ConnectorPlugin:
     connector: type[Connector]
     #: Optional static check of all points of one device (overlapping registers, ...).
     check: Callable[[BaseModel, Sequence[tuple[Tag, BaseModel]]], list[PointIssue]] | None = None
+    #: Optional warnings about a device's settings that are valid but weaken it: (field, message) pairs that
+    #: ``plantlink check`` prints at the field's line (the model still loads).
+    warnings: Callable[[BaseModel], list[tuple[str, str]]] | None = None

@@ -9,11 +9,13 @@ writable.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from asyncua import Server, ua
@@ -32,6 +34,21 @@ from plantlink.sim.plant import Binding
 log = logging.getLogger("plantlink.sim")
 
 WriteSink = Callable[[str, Value], None]
+#: The simulator's OPC UA server certificate and key: published on purpose (see pki/README.md).
+SIM_PKI = Path(__file__).resolve().parent / "pki"
+SIM_APP_URI = "urn:plantlink:sim:server"  # not the namespace URI urn:plantlink:sim
+_starting_sim: contextvars.ContextVar[bool] = contextvars.ContextVar("plantlink_sim_starting", default=False)
+
+
+class _NoHostNameWarning(logging.Filter):
+    """asyncua warns at start that a server certificate does not name this host; the simulator's published
+    certificate names only localhost and 127.0.0.1 on purpose. Dropped only inside a simulator's start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_starting_sim.get() and record.getMessage().startswith("certificate does not contain the host"))
+
+
+_HOSTNAME_FILTER = _NoHostNameWarning()
 TABLES = ("coil", "discrete", "holding", "input")
 FC_TABLE = {1: "coil", 5: "coil", 15: "coil", 2: "discrete", 4: "input",
             3: "holding", 6: "holding", 16: "holding", 22: "holding", 23: "holding"}
@@ -186,7 +203,8 @@ class ModbusSimServer:
 
 
 class OpcUaSimServer:
-    """An OPC UA server (no security, anonymous) holding the tags of one opcua device."""
+    """An OPC UA server holding the tags of one opcua device: Basic256Sha256 with SignAndEncrypt only, with the
+    simulator's published certificate (``SIM_PKI``), any client certificate accepted, anonymous sessions."""
 
     def __init__(self, device_id: str, config: OpcUaDevice, bindings: Sequence[Binding], sink: WriteSink,
                  host: str = "127.0.0.1", port: int | None = None):
@@ -212,14 +230,21 @@ class OpcUaSimServer:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"plantlink simulator ({self.device_id})")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await server.set_application_uri(SIM_APP_URI)
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        await server.load_certificate(str(SIM_PKI / "server.der"), format="der")
+        await server.load_private_key(str(SIM_PKI / "server-key.pem"), format="pem")
         await self._build(server)
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+        logging.getLogger("asyncua.crypto.uacrypto").addFilter(_HOSTNAME_FILTER)  # added once (same object)
+        token = _starting_sim.set(True)
         try:
             await server.start()
         except OSError as exc:
             raise PlantlinkError(f"device {self.device_id}: cannot listen on {self.endpoint} "
                                  f"(port in use? override it with ports={{...}})") from exc
+        finally:
+            _starting_sim.reset(token)
         if server.bserver is not None and server.bserver.port:
             self.port = int(server.bserver.port)
         self.server = server

@@ -1,8 +1,11 @@
 """Discover the variables of an OPC UA server and render them as plant-model tags.
 
-``browse`` walks the Objects folder (or a given root) depth first and returns every variable with its node
-id, browse path, data type and access level. ``to_yaml`` turns such a list into tag YAML ready to paste
-under a machine's ``tags:`` in a plant file.
+``discover`` reads a server's endpoints (over the discovery channel, which needs no security): what security
+it offers and its certificate. ``device_yaml`` renders that as the device entry to paste under ``devices:``,
+with the ``server_certificate: sha256:...`` line that pins the certificate. ``browse`` walks the Objects
+folder (or a given root) depth first, over the secure channel the connector would use when the server
+offers one, and returns every variable with its node id, browse path, data type and access level.
+``to_yaml`` turns such a list into tag YAML ready to paste under a machine's ``tags:`` in a plant file.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 from asyncua import Client, Node, ua
 
+from plantlink.connectors.opcua.pki import fingerprint, first_cert, subject
+from plantlink.connectors.opcua.security import open_secure, redact_url
+from plantlink.connectors.opcua.trust import choose_endpoint, mode_name, offered, policy_name
 from plantlink.connectors.opcua.values import TAG_TYPE_OF
 from plantlink.errors import DeviceUnavailable
 
@@ -52,20 +59,91 @@ class BrowsedVariable:
         return "write" in self.access
 
 
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a server's discovery endpoint says: the endpoints it offers, each with its certificate."""
+
+    endpoint: str
+    endpoints: tuple[ua.EndpointDescription, ...]
+
+    @property
+    def secure(self) -> ua.EndpointDescription | None:
+        """The endpoint plantlink would use by default (None: the server offers no security)."""
+        return choose_endpoint(self.endpoints)
+
+    @property
+    def certificate(self) -> bytes:
+        """The certificate (DER) the secure endpoint presents; empty without one."""
+        ep = self.secure
+        return first_cert(ep.ServerCertificate or b"") if ep is not None else b""
+
+    @property
+    def subject(self) -> str:
+        return subject(self.certificate)
+
+    def notes(self) -> list[str]:
+        """What a person setting the device up should read (the CLI prints them on stderr)."""
+        ep = self.secure
+        if ep is None:
+            return [f"the server offers no secure endpoint (it offers: {offered(self.endpoints)}): browsing "
+                    "without security; plantlink connects to it only with security: none in the plant model"]
+        return [f"server certificate: {self.subject}, sha256 {fingerprint(self.certificate)}",
+                f"the server offers: {offered(self.endpoints)}; browsing over {policy_name(ep)}/{mode_name(ep)}"]
+
+
+async def discover(endpoint: str, timeout: float = 5) -> ServerInfo:
+    """The endpoints ``endpoint``'s server offers; DeviceUnavailable when it cannot be reached."""
+    client = Client(endpoint, timeout=timeout)
+    try:
+        endpoints = await asyncio.wait_for(client.connect_and_get_server_endpoints(), timeout=timeout)
+    except (TimeoutError, OSError, ua.UaError) as exc:
+        client.disconnect_socket()
+        raise DeviceUnavailable(f"cannot browse {redact_url(endpoint)}: {exc or type(exc).__name__}") from None
+    return ServerInfo(endpoint, tuple(endpoints))
+
+
+def device_yaml(server: ServerInfo, device: str) -> str:
+    """The device entry for ``server`` as YAML comments (so that the output stays a pastable tag list)."""
+    lines = []
+    if server.secure is not None:
+        lines.append(f"# The server's certificate: {server.subject}, sha256 {fingerprint(server.certificate)}.")
+        lines.append("# Check this fingerprint on the server itself before you pin it.")
+    lines += ["# The device (paste under devices: in the plant model):", f"#   {device}:", "#     protocol: opcua",
+              f"#     endpoint: {redact_url(server.endpoint)}"]
+    if server.secure is not None:
+        lines.append(f"#     server_certificate: sha256:{fingerprint(server.certificate)}")
+    else:
+        lines.append("#     security: none   # the server offers no security: values travel unsigned, in clear")
+    lines.append("# Its tags (paste under a machine's tags:):")
+    return "\n".join(lines) + "\n"
+
+
 async def browse(
-    endpoint: str, root: str | None = None, max_depth: int = 10, timeout: float = 5
+    endpoint: str, root: str | None = None, max_depth: int = 10, timeout: float = 5, *,
+    pki_dir: Path | None = None, server: ServerInfo | None = None,
 ) -> list[BrowsedVariable]:
     """List the variables under ``root`` (a node id; default: the Objects folder) down to ``max_depth``.
 
-    Without ``root``, namespace 0 (the server's own diagnostics and types) is skipped. Raises
-    DeviceUnavailable when the server cannot be reached.
+    With ``pki_dir`` (where plantlink's client certificate is kept) the session is secured as the connector
+    would secure it, when the server offers security (``server``: its endpoints, when already read);
+    without, it is not. Without ``root``, namespace 0 (the server's own diagnostics and types) is skipped.
+    Raises DeviceUnavailable when the server cannot be reached or refuses the session.
     """
     client = Client(endpoint, timeout=timeout)
+    secure = None
+    if pki_dir is not None:
+        server = server or await discover(endpoint, timeout)
+        secure = server.secure
+        if secure is not None:
+            await open_secure(client, secure, server.certificate, pki_dir)
     try:
         await asyncio.wait_for(client.connect(), timeout=timeout)
     except (TimeoutError, OSError, ua.UaError) as exc:
         client.disconnect_socket()
-        raise DeviceUnavailable(f"cannot browse {endpoint}: {exc or type(exc).__name__}") from None
+        hint = "" if secure is None else (
+            f" (if the server does not trust plantlink's certificate yet, trust {pki_dir}/own/plantlink.der on "
+            "the server, then browse again)")
+        raise DeviceUnavailable(f"cannot browse {redact_url(endpoint)}: {exc or type(exc).__name__}{hint}") from None
     try:
         start = client.get_node(root) if root else client.nodes.objects
         found: list[tuple[Node, str, str]] = []

@@ -8,8 +8,12 @@ status ends the session at once, and a subscription silent for three keep-alive 
 On loss the device goes RECONNECTING, all points are emitted BAD once, and the task reconnects with
 exponential back-off between ``reconnect_min`` and ``reconnect_max``, re-creating the subscription.
 
-Security (policy, mode, certificates, user identity) is applied to each new client by ``security.configure``;
-messages name the endpoint without any ``user:password@`` it may carry, and never a password.
+Security (endpoint choice, server certificate trust, client certificate, user identity) is applied to each new
+client by ``security.configure``; certificates are kept under ``pki_dir`` (default: ``pki`` in the data
+directory). A server refused for its security (no secure endpoint, an untrusted certificate), or one that
+refuses plantlink's certificate, makes the device DOWN with what to do, logged once per reason, and is
+retried with the same back-off. Messages name the endpoint
+without any ``user:password@`` it may carry, and never a password.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
 from plantlink.connectors.opcua.config import OpcUaDevice, OpcUaPoint
 from plantlink.connectors.opcua.delivery import BatchingSubscription, ChangeDecoder
-from plantlink.connectors.opcua.security import configure, redact_url
+from plantlink.connectors.opcua.security import SecurityError, configure, own_certificate_refused, redact_url
 from plantlink.connectors.opcua.values import builtin_variant_type, to_variant
 from plantlink.connectors.processing import PointProcessor
 from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
@@ -90,14 +95,26 @@ class OpcUaConnector(Connector):
         self._lost = asyncio.Event()
         self._lost_reason = ""
         self._marked_bad = False
+        self._refused: str | None = None
         self._warned_nodes: set[int] = set()
         self._write_types: dict[int, ua.VariantType] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
+    @property
+    def pki_dir(self) -> Path:
+        """Where this client's certificate and the certificates trusted at first use are kept."""
+        if self.cfg.pki_dir is not None:
+            return self.cfg.pki_dir
+        return self.data_dir / "pki" if self.data_dir is not None else Path("pki")
+
     async def start(self) -> None:
         if self._task is not None and not self._task.done():
             return
+        if self.cfg.security == "none":
+            log.warning("opcua device %s connects without security (security: none in the plant model): values "
+                        "and writes are neither signed nor encrypted, and any server answering at %s is accepted",
+                        self.device_id, self.where)
         self.health.set_state(DeviceState.CONNECTING)
         self._task = asyncio.create_task(self._run(), name=f"opcua:{self.device_id}")
 
@@ -112,6 +129,7 @@ class OpcUaConnector(Connector):
     async def _run(self) -> None:
         delay = self.cfg.reconnect_min
         while True:
+            refused = False
             try:
                 await self._connect()
                 await self._subscribe()
@@ -121,11 +139,16 @@ class OpcUaConnector(Connector):
                 reason = await self._watch()
             except asyncio.CancelledError:
                 raise
+            except SecurityError as exc:
+                reason, refused = f"{self.where}: {exc}", True
             except Exception as exc:
                 reason = f"{self.where}: {_describe(exc)}"
+                hint = own_certificate_refused(exc, self.cfg, self.pki_dir)
+                if hint is not None:
+                    reason, refused = f"{reason}; {hint[0]}", hint[1]
             await self._drop_client()
             try:
-                self._mark_lost(reason)
+                self._mark_lost(reason, refused)
             except Exception:
                 log.exception("opcua device %s: cannot mark the points bad", self.device_id)
             await asyncio.sleep(delay)
@@ -139,7 +162,8 @@ class OpcUaConnector(Connector):
         self._lost = asyncio.Event()
         self._client = client
         self._session_open = False
-        await asyncio.wait_for(configure(client, self.cfg, self.device_id), timeout=self.cfg.timeout)
+        await asyncio.wait_for(configure(client, self.cfg, self.device_id, self.pki_dir),
+                               timeout=self.cfg.timeout)
         await asyncio.wait_for(client.connect(), timeout=self.cfg.timeout)
         self._session_open = True
 
@@ -159,10 +183,19 @@ class OpcUaConnector(Connector):
         finally:
             client.disconnect_socket()
 
-    def _mark_lost(self, reason: str) -> None:
-        if self.health.state == DeviceState.CONNECTING:  # DeviceHealth logs only the loss of a good device
-            log.warning("opcua device %s cannot connect (retrying): %s", self.device_id, reason)
-        self.health.set_state(DeviceState.RECONNECTING, reason)
+    def _mark_lost(self, reason: str, refused: bool = False) -> None:
+        """The session ended or could not start: RECONNECTING, or DOWN when the server was refused for its
+        security (a person must act; it is still retried); every point BAD once."""
+        if refused:
+            if reason != self._refused:
+                log.error("opcua device %s refused (retrying): %s", self.device_id, reason)
+            self._refused = reason
+            self.health.set_state(DeviceState.DOWN, reason)
+        else:
+            if self.health.state == DeviceState.CONNECTING:  # DeviceHealth logs only the loss of a good device
+                log.warning("opcua device %s cannot connect (retrying): %s", self.device_id, reason)
+            self._refused = None
+            self.health.set_state(DeviceState.RECONNECTING, reason)
         if not self._marked_bad:
             self._marked_bad = True
             self._emit_all(self.decoder.bad(np.arange(len(self.points))))

@@ -9,9 +9,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 
 from plantlink.model.types import DeviceCommon, Duration, PositiveDuration
 
-#: Security policies of the secure channel (names as in the OPC UA specification).
-SecurityPolicyName = Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
-SecurityModeName = Literal["None", "Sign", "SignAndEncrypt"]
+#: Security policies of the secure channel (names as in the OPC UA specification); ``auto``: the strongest the
+#: server offers (see ``trust.choose_endpoint``).
+SecurityPolicyName = Literal["auto", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+SecurityModeName = Literal["Sign", "SignAndEncrypt"]
+
+_FINGERPRINT_PREFIX = "sha256:"
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -23,6 +26,19 @@ def _scalar_to_str(value: Any) -> Any:
 
 #: A secret string: its repr and JSON dump show ``**********``; a YAML number is taken as its text.
 Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
+
+
+def _fingerprint(text: str) -> str:
+    """``AB:CD:...`` (upper case) from a SHA-256 fingerprint written with or without colons or spaces."""
+    digits = "".join(ch for ch in text if ch not in ": ")
+    try:
+        raw = bytes.fromhex(digits)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(f"not a SHA-256 fingerprint: {text!r} (a SHA-256 fingerprint is 32 bytes in hex, "
+                         "like AB:CD:...:EF, as plantlink browse prints it)")
+    return ":".join(f"{b:02X}" for b in raw)
 
 
 def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
@@ -52,21 +68,26 @@ class OpcUaDevice(DeviceCommon):
 
     # -- transport security (see docs/plant-model.md "OPC UA security"; the order of the fields matters:
     # each validator sees the fields above it) --
-    security_policy: SecurityPolicyName = "None"
-    #: ``None`` when no policy is set, else ``SignAndEncrypt`` unless given.
-    security_mode: SecurityModeName | None = Field(default=None, validate_default=True)
+    #: ``required``: signed and encrypted where the server offers it, else signed; a server offering neither is
+    #: refused. ``none`` (only when written): no security at all; ``plantlink check`` warns about it.
+    security: Literal["required", "none"] = "required"
+    security_policy: SecurityPolicyName = "auto"
+    #: ``None``: SignAndEncrypt where the server offers it (with the policy above), else Sign.
+    security_mode: SecurityModeName | None = None
     #: This client's application instance certificate and private key (PEM or DER); generated under
-    #: ``pki_dir`` when a policy is set and they are not given.
+    #: ``pki_dir`` when not given.
     certificate: Path | None = None
     private_key: Path | None = Field(default=None, validate_default=True)
     private_key_password: Secret | None = None
-    #: The server's certificate to trust (PEM or DER): only a server presenting exactly it is accepted.
-    server_certificate: Path | None = None
-    #: ``first_use``: without ``server_certificate``, pin the certificate the server presents at the first
-    #: connection (stored under ``pki_dir/trusted/``) and accept only it afterwards.
-    trust_server: Literal["certificate", "first_use"] = Field(default="certificate", validate_default=True)
-    #: Where generated certificates and pinned server certificates are kept (relative: to the working directory).
-    pki_dir: Path = Path("pki")
+    #: The server's certificate to trust: its SHA-256 fingerprint (``sha256:AB:CD:...``, as ``plantlink browse``
+    #: prints it) or a certificate file (PEM or DER). Only a server presenting exactly it is accepted.
+    server_certificate: str | None = None
+    #: ``first_use`` (the default without ``server_certificate``): trust the certificate the server presents at
+    #: the first connection, recorded under ``pki_dir/trusted/``, and accept only it afterwards.
+    #: ``certificate``: require ``server_certificate``.
+    trust_server: Literal["certificate", "first_use"] | None = Field(default=None, validate_default=True)
+    #: Where generated certificates and first-use records are kept; default: ``pki`` under the data directory.
+    pki_dir: Path | None = None
     # -- user identity: anonymous (default), username + password, or a user certificate + key --
     username: str | None = Field(default=None, min_length=1)
     password: Secret | None = Field(default=None, validate_default=True)
@@ -82,28 +103,42 @@ class OpcUaDevice(DeviceCommon):
             raise ValueError(f"expected an endpoint URL like opc.tcp://host:4840/path, got {value!r}")
         return value
 
-    @field_validator("security_mode")
+    @field_validator("security", mode="before")
     @classmethod
-    def _mode(cls, value: SecurityModeName | None, info: ValidationInfo) -> SecurityModeName:
-        if "security_policy" not in info.data:
-            return value or "None"  # the policy itself is invalid; already reported
-        policy = info.data["security_policy"]
-        if value is None:
-            return "None" if policy == "None" else "SignAndEncrypt"
-        if value != "None" and policy == "None":
-            raise ValueError(f"security_mode {value} needs a security_policy "
-                             "(Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss)")
-        if value == "None" and policy != "None":
-            raise ValueError(f"security_policy {policy} needs security_mode Sign or SignAndEncrypt, not None")
+    def _security(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("security_policy", "security_mode", mode="before")
+    @classmethod
+    def _not_none(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and value.lower() == "none":
+            raise ValueError(f"{info.field_name} {value}: to connect without security write security: none "
+                             "(an explicit choice; plantlink check warns about it)")
         return value
 
-    @field_validator("certificate", "server_certificate", "user_certificate")
+    @field_validator("security_policy", "security_mode", "certificate", "server_certificate")
+    @classmethod
+    def _secured_only(cls, value: Any, info: ValidationInfo) -> Any:
+        default = cls.model_fields[str(info.field_name)].default
+        if value != default and info.data.get("security") == "none":
+            raise ValueError(f"{info.field_name} is used only with security: required (this device has "
+                             "security: none)")
+        return value
+
+    @field_validator("certificate", "user_certificate")
     @classmethod
     def _files(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is not None and info.data.get("security_policy", "None") == "None" \
-                and info.field_name != "user_certificate":
-            raise ValueError(f"{info.field_name} is used only with a security_policy (none is set)")
         return _existing_file(value, info)
+
+    @field_validator("server_certificate")
+    @classmethod
+    def _server_certificate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if value.lower().startswith(_FINGERPRINT_PREFIX):
+            return _FINGERPRINT_PREFIX + _fingerprint(value[len(_FINGERPRINT_PREFIX):])
+        _existing_file(Path(value), info)
+        return value
 
     @field_validator("private_key", "user_private_key")
     @classmethod
@@ -119,18 +154,20 @@ class OpcUaDevice(DeviceCommon):
 
     @field_validator("trust_server")
     @classmethod
-    def _trust(cls, value: str, info: ValidationInfo) -> str:
-        policy = info.data.get("security_policy", "None")
-        if policy == "None" or "server_certificate" not in info.data:
-            return value
+    def _trust(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("security") == "none":
+            if value is not None:
+                raise ValueError("trust_server is used only with security: required (this device has security: none)")
+            return None
+        if "server_certificate" not in info.data:
+            return value  # server_certificate itself is invalid; already reported
         pinned = info.data["server_certificate"] is not None
         if value == "first_use" and pinned:
             raise ValueError("trust_server: first_use and server_certificate exclude each other; keep one")
         if value == "certificate" and not pinned:
-            raise ValueError(f"security_policy {policy} needs server_certificate: the server's certificate file "
-                             "to trust (or trust_server: first_use to pin the certificate the server presents "
-                             "at the first connection)")
-        return value
+            raise ValueError("trust_server: certificate needs server_certificate: the server's certificate "
+                             "fingerprint (sha256:..., printed by plantlink browse) or certificate file")
+        return value or ("certificate" if pinned else "first_use")
 
     @field_validator("password")
     @classmethod
@@ -145,6 +182,12 @@ class OpcUaDevice(DeviceCommon):
         if value is not None and info.data.get("username") is not None:
             raise ValueError("choose one user identity: username + password or user_certificate, not both")
         return value
+
+    @property
+    def server_fingerprint(self) -> str | None:
+        """The pinned fingerprint (``AB:CD:...``) when ``server_certificate`` is one, else None."""
+        pin = self.server_certificate
+        return pin[len(_FINGERPRINT_PREFIX):] if pin is not None and pin.startswith(_FINGERPRINT_PREFIX) else None
 
 
 class OpcUaPoint(BaseModel):
