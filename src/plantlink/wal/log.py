@@ -209,7 +209,7 @@ class WriteAheadLog:
 
     def _run(self) -> None:
         interval = self.settings.commit_ms / 1000
-        last_sync = 0.0
+        last_start = -interval
         failures = 0
         while True:
             with self._cond:
@@ -217,9 +217,10 @@ class WriteAheadLog:
                     self._cond.wait()
                 if not self._queue:
                     return
-            wait = last_sync + interval - time.monotonic()
+            wait = last_start + interval - time.monotonic()  # commits start at most every interval
             if wait > 0:
                 time.sleep(wait)
+            last_start = time.monotonic()
             with self._cond:
                 items, self._queue = self._queue, []
             try:
@@ -229,7 +230,6 @@ class WriteAheadLog:
                 failures += 1
                 if not self._retry(items, exc, failures):
                     return
-            last_sync = time.monotonic()
 
     def _retry(self, items: list[_Item], exc: OSError, failures: int) -> bool:
         """After a failed write or fsync: keep the batches queued and go on in a new segment. False when
