@@ -32,6 +32,7 @@ ROUNDS = 10
 TAGS = 20
 MACHINE = "s1/a1/l1/m1"
 URL_LINE = re.compile(r"open (https?://\S+)/ in a browser")
+REPLAYED = re.compile(r"write-ahead log: replayed \d+ batches \((\d+) samples\)")
 
 
 def plant_yaml(port: int) -> str:
@@ -69,9 +70,10 @@ class Child:
     def __init__(self, plant: Path, data_dir: Path, log: Path, *extra: str):
         self.log = log
         self.err = log.open("w", encoding="utf-8")
+        self.out = log.with_suffix(".out").open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "plantlink.cli", "run", str(plant), "--data-dir", str(data_dir), *extra],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.err)
+            stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err)
 
     async def url(self, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
@@ -86,11 +88,16 @@ class Child:
     def tail(self) -> str:
         return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:])
 
+    def replayed(self) -> int:
+        """Samples this run replayed from the log at start (from its log line)."""
+        return sum(int(n) for n in REPLAYED.findall(self.log.read_text(encoding="utf-8", errors="replace")))
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
         self.err.close()
+        self.out.close()
 
 
 async def watch_and_kill(child: Child, token: str, shown: set[tuple[str, int]], min_messages: int) -> int:
@@ -143,6 +150,7 @@ async def test_sigkill_mid_burst_loses_nothing_shown_live(tmp_path: Path, free_p
     plant.write_text(plant_yaml(server.port), encoding="utf-8")
     token = make_token(data_dir)
     shown: list[set[tuple[str, int]]] = []
+    replayed = 0
     try:
         for k in range(ROUNDS):
             child = Child(plant, data_dir, tmp_path / f"round{k}.log", "--port", "0")
@@ -153,12 +161,17 @@ async def test_sigkill_mid_burst_loses_nothing_shown_live(tmp_path: Path, free_p
                 shown.append(seen)
             finally:
                 child.kill()
-        last = Child(plant, data_dir, tmp_path / "last.log", "--no-api", "--duration", "1")
+            replayed += child.replayed()
+        last = Child(plant, data_dir, tmp_path / "last.log", "--no-api", "--duration", "1", "--json")
         assert await asyncio.to_thread(last.proc.wait, 120) == 0, last.tail()
-        last.err.close()
+        last.kill()
     finally:
         await server.stop()
     have, rows = await asyncio.to_thread(stored, data_dir)
     missing = [len(s - have) for s in shown]
     assert missing == [0] * ROUNDS, f"samples shown live but not stored, per kill: {missing}"
     assert rows == len(have), f"{rows - len(have)} samples stored twice"
+    replayed += last.replayed()
+    assert replayed > 0  # the kills did leave samples that only the log held
+    wal = json.loads((tmp_path / "last.out").read_text(encoding="utf-8"))["wal"]
+    assert wal["committed_batches"] > 0 and wal["fsync_p99_ms"] is not None and wal["refused_batches"] == 0
