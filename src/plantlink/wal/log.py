@@ -230,6 +230,20 @@ class WriteAheadLog:
                 failures += 1
                 if not self._retry(items, exc, failures):
                     return
+            except Exception as exc:  # a bug must not stop the committer
+                log.exception("write-ahead log: commit failed")
+                self._drop(items, exc)
+
+    def _drop(self, items: list[_Item], exc: Exception) -> None:
+        """Batches that cannot be logged: counted as refused and never delivered (so never shown or stored)."""
+        self.stats.write_errors += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self.stats.refused_batches += len(items)
+        self.stats.refused_rows += sum(it.batch.num_rows for it in items)
+        with self._cond:
+            self._queued_bytes -= sum(it.size for it in items)
+        log.error("write-ahead log: %d batch(es) cannot be logged and are dropped: %s", len(items),
+                  self.stats.last_error)
 
     def _retry(self, items: list[_Item], exc: OSError, failures: int) -> bool:
         """After a failed write or fsync: keep the batches queued and go on in a new segment. False when
@@ -253,7 +267,16 @@ class WriteAheadLog:
         for it in items:
             if not it.seq:
                 it.seq, self._next_seq = self._next_seq, self._next_seq + 1
-        data = b"".join(self._encoder.encode(it.seq, it.batch) for it in items)
+        frames: list[bytes] = []
+        for it in list(items):
+            try:
+                frames.append(self._encoder.encode(it.seq, it.batch))
+            except (ValueError, pa.ArrowException) as exc:  # this batch only
+                items.remove(it)
+                self._drop([it], exc)
+        if not items:
+            return
+        data = b"".join(frames)
         fd = self._segment_for(items[0].seq)
         view = memoryview(data)
         while view:
