@@ -43,15 +43,18 @@ class Encoder:
     """Frames batches as records; the schema message of each schema is serialised once."""
 
     def __init__(self) -> None:
-        self._schemas: dict[pa.Schema, bytes] = {}
+        self._schemas: list[tuple[pa.Schema, bytes]] = []  # a few (numeric, text); equals() is cheaper than hash
+
+    def _schema(self, schema: pa.Schema) -> bytes:
+        for known, data in self._schemas:
+            if schema.equals(known, check_metadata=True):
+                return data
+        data = schema.serialize().to_pybytes()
+        self._schemas = [(schema, data), *self._schemas[:7]]
+        return data
 
     def encode(self, seq: int, batch: pa.RecordBatch) -> bytes:
-        schema = self._schemas.get(batch.schema)
-        if schema is None:
-            if len(self._schemas) > 16:
-                self._schemas.clear()
-            schema = self._schemas[batch.schema] = batch.schema.serialize().to_pybytes()
-        payload = b"".join((schema, batch.serialize(), EOS))
+        payload = b"".join((self._schema(batch.schema), batch.serialize(), EOS))
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"a batch of {len(payload)} bytes is too large for one WAL record")
         crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
