@@ -5,7 +5,9 @@ child process). First the target load (10,000 samples/s: half the tags over Modb
 1 Hz), then rising rates to find the highest rate sustained (stored >= 95 % of offered, CPU < 90 % of the
 2 cores). Prints one JSON line per figure.
 
-    .venv/bin/python bench/pipeline.py [--tags 10000] [--window 20] [--ramp 2,4,8]
+Samples go through the write-ahead log (the default); --wal off measures without it.
+
+    .venv/bin/python bench/pipeline.py [--tags 10000] [--window 20] [--ramp 2,4,8] [--wal on|off]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
+from plantlink.wal import WalSettings
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,12 +81,13 @@ def start_servers(registers: int, variables: int, rate: float) -> tuple[subproce
     return proc, mp, up
 
 
-async def measure(registers: int, variables: int, rate: float, warmup: float, window: float) -> dict[str, float]:
+async def measure(registers: int, variables: int, rate: float, warmup: float, window: float,
+                  wal: bool = True) -> dict[str, float]:
     proc, mp, up = start_servers(registers, variables, rate)
     try:
         plant = parse_plant(plant_yaml(mp, up, registers, variables, rate), "bench")
         with tempfile.TemporaryDirectory(prefix="plantlink-bench-") as tmp:
-            runtime = Runtime(plant, tmp)
+            runtime = Runtime(plant, tmp, wal=WalSettings(enabled=wal))
             await runtime.start()
             await asyncio.sleep(warmup)
             assert runtime.writer is not None
@@ -116,22 +120,25 @@ async def main() -> None:
     ap.add_argument("--window", type=float, default=20.0, help="seconds measured per load")
     ap.add_argument("--warmup", type=float, default=8.0)
     ap.add_argument("--ramp", default="2,5,10", help="Modbus rates (Hz) to try for the highest sustained rate")
+    ap.add_argument("--wal", choices=["on", "off"], default="on", help="through the write-ahead log or not")
     args = ap.parse_args()
+    wal = args.wal == "on"
     half = args.tags // 2
     print(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}), flush=True)
 
-    r = await measure(half, args.tags - half, 1.0, args.warmup, args.window)
-    emit("pipeline_target_rate", r["rate"], "samples/s", target=args.tags, offered=r["offered"])
-    emit("pipeline_target_cpu", r["cpu_pct_of_core"], "% of one core", target=25)
-    emit("pipeline_target_cpu_per_sample", 1e6 * r["cpu_pct_of_core"] / 100 / max(r["rate"], 1), "us/sample")
+    r = await measure(half, args.tags - half, 1.0, args.warmup, args.window, wal)
+    emit("pipeline_target_rate", r["rate"], "samples/s", target=args.tags, offered=r["offered"], wal=args.wal)
+    emit("pipeline_target_cpu", r["cpu_pct_of_core"], "% of one core", target=25, wal=args.wal)
+    emit("pipeline_target_cpu_per_sample", 1e6 * r["cpu_pct_of_core"] / 100 / max(r["rate"], 1), "us/sample",
+         wal=args.wal)
 
     best = r["rate"]
     for hz in [float(x) for x in args.ramp.split(",") if x]:
         # Higher rates: Modbus carries the extra load (an asyncua server cannot rewrite more variables/s here).
-        r = await measure(args.tags, 0, hz, args.warmup / 2, args.window / 2)
+        r = await measure(args.tags, 0, hz, args.warmup / 2, args.window / 2, wal)
         ok = r["rate"] >= 0.95 * r["offered"] and r["cpu_pct_of_core"] < 90
         emit(f"pipeline_modbus_{hz:g}hz_rate", r["rate"], "samples/s", offered=r["offered"], sustained=ok,
-             cpu_pct_of_core=round(r["cpu_pct_of_core"], 1))
+             cpu_pct_of_core=round(r["cpu_pct_of_core"], 1), wal=args.wal)
         if ok:
             best = max(best, r["rate"])
         else:
