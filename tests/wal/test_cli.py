@@ -1,8 +1,11 @@
-"""The durability options of ``plantlink run`` reach the runtime and its status."""
+"""The durability options of ``plantlink run`` reach the runtime and its status (in a child process, as
+run from a shell)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,9 +39,10 @@ sites:
 def test_run_options_set_the_durability(tmp_path: Path, args: list[str], expect: dict[str, object]) -> None:
     plant = tmp_path / "plant.yaml"
     plant.write_text(PLANT, encoding="utf-8")
-    res = CliRunner().invoke(app, ["run", str(plant), "--data-dir", str(tmp_path / "d"), "--no-api",
-                                   "--duration", "0.2", "--json", *args])
-    assert res.exit_code == 0, res.output
+    res = subprocess.run([sys.executable, "-m", "plantlink.cli", "run", str(plant), "--data-dir", str(tmp_path / "d"),
+                          "--no-api", "--duration", "0.2", "--json", *args],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
     wal = json.loads(res.stdout.strip().splitlines()[-1])["wal"]
     assert {k: wal[k] for k in expect} == expect
     assert (tmp_path / "d" / "wal").is_dir() == expect["enabled"]

@@ -75,7 +75,7 @@ class Child:
             [sys.executable, "-m", "plantlink.cli", "run", str(plant), "--data-dir", str(data_dir), *extra],
             stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err)
 
-    async def url(self, timeout: float = 60.0) -> str:
+    async def url(self, timeout: float = 120.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = URL_LINE.search(self.log.read_text(encoding="utf-8", errors="replace"))
