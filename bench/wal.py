@@ -109,9 +109,10 @@ def live(seconds: float, wal: str) -> dict[str, float]:
         [sys.executable, str(ROOT / "bench" / "api.py"), "--only", "live", "--seconds", str(seconds), "--wal", wal,
          "--batches", "50"], capture_output=True, text=True, check=True).stdout
     figures = {}
+    load = round(os.getloadavg()[0], 1)
     for line in out.splitlines():
-        print(line, flush=True)
-        row = json.loads(line)
+        row = {**json.loads(line), "load_avg_1m": load}
+        print(json.dumps(row), flush=True)
         figures[row["name"]] = row["value"]
     return figures
 
@@ -138,7 +139,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["ingest", "live"])
     args = ap.parse_args()
     print(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                  "pyarrow": pa.__version__}}), flush=True)
+                                  "pyarrow": pa.__version__, "load_avg_1m": round(os.getloadavg()[0], 1)}}),
+          flush=True)
     if args.only in (None, "ingest"):
         asyncio.run(bench_ingest(args.seconds))
     if args.only in (None, "live"):
