@@ -7,9 +7,11 @@ child process). First the target load (10,000 samples/s: half the tags over Modb
 
 The OPC UA device connects with ``security: none`` (as the figures in docs/benchmarks.md were measured);
 ``--opcua-security default`` measures plantlink's default instead (SignAndEncrypt with Basic256Sha256, the
-server's certificate trusted at first use).
+server's certificate trusted at first use). Samples go through the write-ahead log (the default); --wal off
+measures without it.
 
     .venv/bin/python bench/pipeline.py [--tags 10000] [--window 20] [--ramp 2,4,8] [--opcua-security default]
+                                       [--wal on|off]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
+from plantlink.wal import WalSettings
 
 HERE = Path(__file__).resolve().parent
 
@@ -87,12 +90,12 @@ def start_servers(registers: int, variables: int, rate: float,
 
 
 async def measure(registers: int, variables: int, rate: float, warmup: float, window: float,
-                  security: str = "none") -> dict[str, float]:
+                  security: str = "none", wal: bool = True) -> dict[str, float]:
     proc, mp, up = start_servers(registers, variables, rate, secure=security != "none")
     try:
         plant = parse_plant(plant_yaml(mp, up, registers, variables, rate, security), "bench")
         with tempfile.TemporaryDirectory(prefix="plantlink-bench-") as tmp:
-            runtime = Runtime(plant, tmp)
+            runtime = Runtime(plant, tmp, wal=WalSettings(enabled=wal))
             await runtime.start()
             await asyncio.sleep(warmup)
             assert runtime.writer is not None
@@ -127,23 +130,26 @@ async def main() -> None:
     ap.add_argument("--ramp", default="2,5,10", help="Modbus rates (Hz) to try for the highest sustained rate")
     ap.add_argument("--opcua-security", choices=["none", "default"], default="none",
                     help="the OPC UA device's security: none, or plantlink's default (SignAndEncrypt)")
+    ap.add_argument("--wal", choices=["on", "off"], default="on", help="through the write-ahead log or not")
     args = ap.parse_args()
+    wal = args.wal == "on"
     half = args.tags // 2
     print(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}), flush=True)
 
-    r = await measure(half, args.tags - half, 1.0, args.warmup, args.window, args.opcua_security)
+    r = await measure(half, args.tags - half, 1.0, args.warmup, args.window, args.opcua_security, wal)
     emit("pipeline_target_rate", r["rate"], "samples/s", target=args.tags, offered=r["offered"],
-         opcua_security=args.opcua_security)
-    emit("pipeline_target_cpu", r["cpu_pct_of_core"], "% of one core", target=25)
-    emit("pipeline_target_cpu_per_sample", 1e6 * r["cpu_pct_of_core"] / 100 / max(r["rate"], 1), "us/sample")
+         opcua_security=args.opcua_security, wal=args.wal)
+    emit("pipeline_target_cpu", r["cpu_pct_of_core"], "% of one core", target=25, wal=args.wal)
+    emit("pipeline_target_cpu_per_sample", 1e6 * r["cpu_pct_of_core"] / 100 / max(r["rate"], 1), "us/sample",
+         wal=args.wal)
 
     best = r["rate"]
     for hz in [float(x) for x in args.ramp.split(",") if x]:
         # Higher rates: Modbus carries the extra load (an asyncua server cannot rewrite more variables/s here).
-        r = await measure(args.tags, 0, hz, args.warmup / 2, args.window / 2)
+        r = await measure(args.tags, 0, hz, args.warmup / 2, args.window / 2, args.opcua_security, wal)
         ok = r["rate"] >= 0.95 * r["offered"] and r["cpu_pct_of_core"] < 90
         emit(f"pipeline_modbus_{hz:g}hz_rate", r["rate"], "samples/s", offered=r["offered"], sustained=ok,
-             cpu_pct_of_core=round(r["cpu_pct_of_core"], 1))
+             cpu_pct_of_core=round(r["cpu_pct_of_core"], 1), wal=args.wal)
         if ok:
             best = max(best, r["rate"])
         else:

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
+from plantlink.wal import WalSettings
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,13 @@ async def run_plant(
     duration: float = 0.0,
     announce: bool = True,
     serve: ServeOptions | None = None,
+    wal: WalSettings | None = None,
 ) -> dict[str, Any]:
     """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
-    elapses (or forever); return the status."""
+    elapses (or forever); return the status. ``wal``: the durability settings (default: a write-ahead log with
+    20 ms group commit)."""
     opts = serve or ServeOptions(api=False)
-    runtime = Runtime(plant, data_dir)
+    runtime = Runtime(plant, data_dir, wal=wal)
     await runtime.start()
     _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
     _say(announce, f"historian: {runtime.historian_path}")
@@ -134,6 +137,7 @@ async def run_demo(
     seed: int = 1,
     announce: bool = True,
     serve: ServeOptions | None = None,
+    wal: WalSettings | None = None,
 ) -> dict[str, Any]:
     """Start the simulated plant on free loopback ports, then run plantlink against it."""
     from plantlink.sim import Simulator, plant_with_ports
@@ -147,7 +151,7 @@ async def run_demo(
     for dev, ep in simulator.endpoints().items():
         _say(announce, f"simulator: {dev} at {ep}")
     try:
-        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve)
+        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve, wal=wal)
     finally:
         await simulator.stop()
     status["simulator"] = {"speed": speed, "seed": seed, "endpoints": simulator.endpoints()}

@@ -191,6 +191,20 @@ Port = Annotated[int, typer.Option(help="Port of the web server (0 picks a free 
 NoApi = Annotated[bool, typer.Option("--no-api", help="Run without the web server (API and HMI).")]
 Tls = Annotated[bool, typer.Option("--tls", help="Serve HTTPS (self-signed unless --tls-cert/--tls-key).")]
 TlsFile = Annotated[Path | None, typer.Option(help="PEM file for --tls.")]
+WalCommitMs = Annotated[float, typer.Option(
+    min=0, max=10_000, help="Write-ahead log group commit: fsync arriving samples at most every this many ms "
+    "(0 = at once). A sample is shown live and stored only once fsynced (docs/historian.md).")]
+WalMaxMb = Annotated[int, typer.Option(
+    min=64, help="Size limit of the write-ahead log in MiB. When full (the historian cannot store), arriving "
+    "samples are refused and never shown.")]
+NoWal = Annotated[bool, typer.Option("--no-wal", help="Run without the write-ahead log: a crash loses up to the "
+                                     "last second of samples, including samples already shown live.")]
+
+
+def _wal_settings(commit_ms: float, max_mb: int, no_wal: bool):  # type: ignore[no-untyped-def]
+    from plantlink.wal import WalSettings
+
+    return WalSettings(enabled=not no_wal, commit_ms=commit_ms, max_bytes=max_mb * 2**20)
 
 
 def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path | None, tls_key: Path | None,
@@ -216,15 +230,19 @@ def run(
     tls: Tls = False,
     tls_cert: TlsFile = None,
     tls_key: TlsFile = None,
+    wal_commit_ms: WalCommitMs = 20.0,
+    wal_max_mb: WalMaxMb = 1024,
+    no_wal: NoWal = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI."""
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
     opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key)
+    wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
     from plantlink.app import run_plant
 
-    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts))
+    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts, wal=wal))
     if as_json and status is not None:
         print(json.dumps(status))
 
@@ -241,17 +259,20 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port of the web server (default 8080; 0 = a free one).")] = None,
     no_api: NoApi = False,
     tls: Tls = False,
+    wal_commit_ms: WalCommitMs = 20.0,
+    wal_max_mb: WalMaxMb = 1024,
+    no_wal: NoWal = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process."""
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
     opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True)
+    wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
     from plantlink.app import run_demo
 
-    status = _run_async(
-        run_demo(DEMO_PLANT, data_dir, duration=duration, speed=speed, seed=seed, announce=not as_json, serve=opts)
-    )
+    status = _run_async(run_demo(DEMO_PLANT, data_dir, duration=duration, speed=speed, seed=seed,
+                                 announce=not as_json, serve=opts, wal=wal))
     if as_json and status is not None:
         print(json.dumps(status))
 

@@ -1,8 +1,13 @@
-"""Wire a plant model into a running system: connectors -> bus -> historian.
+"""Wire a plant model into a running system: connectors -> write-ahead log -> bus -> historian.
 
 ``Runtime`` is what ``plantlink run`` and ``plantlink demo`` start: it opens the historian, registers the
-model's tags (stable ids), starts one connector per enabled device, and a writer task that moves batches
-from the bus into the historian and makes them durable every ``flush_interval`` seconds.
+model's tags (stable ids), replays what the write-ahead log holds beyond the historian's durable position,
+starts one connector per enabled device, and a writer task that moves batches from the bus into the
+historian and makes them durable every ``flush_interval`` seconds (then checkpoints the log).
+
+Connectors deliver into ``Runtime.ingest``: the log's ``append``, which publishes a batch on the bus only once
+it is fsynced (so live clients, engines and the historian writer see logged data only). Without a log
+(``WalSettings(enabled=False)``) ``ingest`` is ``bus.publish``.
 """
 
 from __future__ import annotations
@@ -12,35 +17,41 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from plantlink import plugins
 from plantlink.audit import AuditLog
 from plantlink.bus import Bus, InProcBus, Subscription
-from plantlink.connectors.base import Connector, ConnectorPlugin, Point
+from plantlink.connectors.base import BatchSink, Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.calendar import PlannedTime
 from plantlink.engines.downtime import DowntimeEngine
 from plantlink.engines.states import StateEngine
+from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
 from plantlink.model import Plant
 from plantlink.notify import Notifier
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
+from plantlink.wal import WalSettings, WriteAheadLog, seq_of
 
 log = logging.getLogger("plantlink.runtime")
 
 
 class HistorianWriter:
-    """Consumes a lossless bus subscription, writes batches, flushes in a worker thread."""
+    """Consumes a lossless bus subscription, writes batches (with their log sequence numbers), flushes in a
+    worker thread and then calls ``after_flush`` there (the log's checkpoint)."""
 
-    def __init__(self, historian: Historian, sub: Subscription, flush_interval: float = 1.0):
+    def __init__(self, historian: Historian, sub: Subscription, flush_interval: float = 1.0,
+                 after_flush: Callable[[], object] | None = None):
         self.historian = historian
         self.sub = sub
         self.flush_interval = flush_interval
+        self.after_flush = after_flush
         self.received = 0
         self.errors = 0
         self.last_error: str | None = None
@@ -52,7 +63,7 @@ class HistorianWriter:
     async def _consume(self) -> None:
         async for batch in self.sub:
             try:
-                self.historian.write(batch)
+                self.historian.write(batch, seq_of(batch))
                 self.received += batch.num_rows
             except Exception as exc:  # a bad batch must not stop storage of the others
                 self.errors += 1
@@ -66,11 +77,16 @@ class HistorianWriter:
 
     async def flush(self) -> None:
         try:
-            await asyncio.to_thread(self.historian.flush)
+            await asyncio.to_thread(self._flush_and_checkpoint)
         except Exception as exc:
             self.errors += 1
             self.last_error = str(exc)
             log.exception("historian flush failed")
+
+    def _flush_and_checkpoint(self) -> None:
+        self.historian.flush()
+        if self.after_flush is not None:
+            self.after_flush()
 
     async def stop(self) -> None:
         """Drain what the bus holds, stop, and flush: every batch published before stop is stored."""
@@ -93,12 +109,15 @@ class Runtime:
         bus: Bus | None = None,
         flush_interval: float = 1.0,
         store_url: str | None = None,
+        wal: WalSettings | None = None,
     ):
         self.plant = plant
         self.data_dir = Path(data_dir)
         self.historian_backend = historian
         self.bus: Bus = bus or InProcBus()
         self.flush_interval = flush_interval
+        self.wal_settings = wal or WalSettings()
+        self.wal: WriteAheadLog | None = None
         self.store_url = store_url or default_url(self.data_dir)
         self.store: Store | None = None
         self.states: StateEngine | None = None
@@ -129,14 +148,45 @@ class Runtime:
         )
         metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.tags]
         self.tag_ids = self.historian.register_tags(metas)
-        self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval)
+        if self.wal_settings.enabled:
+            self.wal = WriteAheadLog(self.data_dir / "wal", self.wal_settings)
+            await asyncio.to_thread(self._replay_wal)
+        self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval,
+                                      after_flush=self._checkpoint)
         self.writer.start()
         await self._start_engines()
+        if self.wal is not None:
+            self.wal.start(self.bus.publish, self.historian.durable_seq)
         self.connectors = self._build_connectors()
         for conn in self.connectors.values():
             await conn.start()
         self.started_at = time.time()
         log.info("running %d tags on %d devices", len(self.plant.tags), len(self.connectors))
+
+    def _replay_wal(self) -> None:
+        """Store what the log holds beyond the historian's durable position (a crash's last moments), make it
+        durable, and delete the segments that are now wholly in the historian."""
+        assert self.wal is not None and self.historian is not None
+        self.wal.open()
+        for seq, batch in self.wal.replay(self.historian.durable_seq):
+            try:
+                self.historian.write(batch, seq)
+            except HistorianError as exc:
+                log.error("write-ahead log: batch %d (%d samples) not replayed: %s", seq, batch.num_rows, exc)
+        self.historian.flush()
+        self._checkpoint()
+        if self.wal.stats.replayed_batches:
+            log.warning("write-ahead log: replayed %d batches (%d samples) that the historian had not stored "
+                        "before the last stop", self.wal.stats.replayed_batches, self.wal.stats.replayed_rows)
+
+    def _checkpoint(self) -> None:
+        if self.wal is not None and self.historian is not None:
+            self.wal.checkpoint(self.historian.durable_seq)
+
+    @property
+    def ingest(self) -> BatchSink:
+        """Where samples enter: the log (delivered on the bus once durable), or the bus without a log."""
+        return self.wal.append if self.wal is not None else self.bus.publish
 
     async def _start_engines(self) -> None:
         """The relational store, then machine states and downtime (fed by a lossless bus subscription)."""
@@ -202,7 +252,7 @@ class Runtime:
             if not points:
                 continue
             plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
-            out[dev_id] = plugin.connector(dev_id, dev.config, points, self.bus.publish)
+            out[dev_id] = plugin.connector(dev_id, dev.config, points, self.ingest)
             out[dev_id].data_dir = self.data_dir
         return out
 
@@ -213,11 +263,14 @@ class Runtime:
                 await conn.stop()
             except Exception:
                 log.exception("connector %s did not stop cleanly", conn.device_id)
+        if self.wal is not None:
+            await self.wal.stop()  # what the connectors handed in is logged and on the bus
         await self._stop_engines()
         if self.writer is not None:
             await self.writer.stop()
         if self.historian is not None:
             await asyncio.to_thread(self.historian.close)
+            self._checkpoint()
 
     def _connector_status(self, dev_id: str, conn: Connector) -> dict[str, Any]:
         out = conn.health.to_dict()
@@ -238,5 +291,6 @@ class Runtime:
                 "errors": self.writer.errors if self.writer else 0,
                 "last_error": self.writer.last_error if self.writer else None,
             },
+            "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }

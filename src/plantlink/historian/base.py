@@ -55,12 +55,22 @@ class Historian(ABC):
         """All known tags: ``tag_id``, ``path``, ``unit``, ``type``."""
 
     @abstractmethod
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Accept a batch (``plantlink.samples`` schema). May buffer; the latest-value cache updates at once."""
+    def write(self, batch: pa.RecordBatch, seq: int | None = None) -> None:
+        """Accept a batch (``plantlink.samples`` schema). May buffer; the latest-value cache updates at once.
+
+        ``seq`` is the batch's write-ahead-log sequence number (increasing from one write to the next): the
+        store records, in the same transaction as the rows, the highest one it made durable (``durable_seq``).
+        """
 
     @abstractmethod
     def flush(self) -> int:
         """Make every accepted sample durable; return how many rows were written by this call."""
+
+    @property
+    @abstractmethod
+    def durable_seq(self) -> int:
+        """The highest write-ahead-log sequence number whose batch (and every earlier one) is durable in the
+        store, 0 when none is: a log replays only what comes after it, so nothing is stored twice."""
 
     @property
     @abstractmethod

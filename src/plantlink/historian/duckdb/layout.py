@@ -1,4 +1,4 @@
-"""Physical layout: one raw table and one 1-minute rollup table per UTC day, plus tags and text tables.
+"""Physical layout: one raw table and one 1-minute rollup table per UTC day, plus tags, text and WAL position.
 
 Day partitions make retention a ``DROP TABLE`` and let a query touch only the days it covers. Every flush
 appends one chunk per day sorted by ``(tag_id, ts)``, so a tag's samples sit in a few contiguous runs and
@@ -28,6 +28,8 @@ TEXT_DDL = """
 CREATE TABLE IF NOT EXISTS text_samples (tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value VARCHAR,
     quality UTINYINT NOT NULL)
 """
+#: The highest write-ahead-log sequence number whose batch is stored (one row, written with the samples).
+WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq UBIGINT NOT NULL)"
 RAW_COLUMNS = "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL"
 R1M_COLUMNS = (
     "tag_id UINTEGER NOT NULL, bucket BIGINT NOT NULL, n UINTEGER NOT NULL, vmin DOUBLE, vmax DOUBLE, "

@@ -19,7 +19,7 @@ from plantlink.historian.duckdb import aggregate as agg
 from plantlink.historian.duckdb import queries
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
-from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, existing
+from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
 from plantlink.historian.duckdb.writer import insert, write_chunks
 from plantlink.samples import is_text
@@ -36,6 +36,7 @@ class DuckDBHistorian(Historian):
     data. A failed background flush keeps its samples buffered and raises from the next ``write``.
     Safe for one writer thread plus any number of reader threads: each thread queries through its own cursor.
     ``latest()`` returns ``tag_id, ts, value, quality, text``: ``value`` for numeric tags, ``text`` for text tags.
+    ``write(batch, seq)``: a flush stores the highest ``seq`` it takes in the same transaction (``durable_seq``).
     """
 
     def __init__(
@@ -77,6 +78,8 @@ class DuckDBHistorian(Historian):
         self._types: dict[int, str] = {}
         self._days: dict[str, set[int]] = {RAW: set(), R1M: set()}
         self._stored = 0
+        self._buffered_seq = 0  # the highest WAL sequence number written into the buffers
+        self._durable_seq = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -90,7 +93,10 @@ class DuckDBHistorian(Historian):
                 raise HistorianError(f"cannot open historian store {self.path}: {exc}") from exc
             con.execute(TAGS_DDL)
             con.execute(TEXT_DDL)
+            con.execute(WAL_DDL)
             self._reset_state()
+            row = con.execute("SELECT seq FROM wal_position WHERE id = 1").fetchone()
+            self._durable_seq = self._buffered_seq = int(row[0]) if row else 0
             self._days = existing(con)
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
@@ -174,7 +180,7 @@ class DuckDBHistorian(Historian):
         return t.set_column(0, "tag_id", t.column("tag_id").cast(pa.uint32()))
 
     # -- writing --------------------------------------------------------------------------------------------
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.RecordBatch, seq: int | None = None) -> None:
         self._require_open()
         text = _check_batch(batch)
         stored = as_store(batch, TEXT_STORE_SCHEMA if text else STORE_SCHEMA)
@@ -187,6 +193,8 @@ class DuckDBHistorian(Historian):
         with self._state_lock:
             self._latest.update(tag, ts, stored.column(2), stored.column(3).to_numpy())
             (self._text_buf if text else self._buf).add(stored)
+            if seq is not None:
+                self._buffered_seq = max(self._buffered_seq, seq)
             full = self._buf.rows >= self.flush_rows
         if full:
             self._flush_full()
@@ -210,12 +218,14 @@ class DuckDBHistorian(Historian):
             con = self._require_open()
             with self._state_lock:
                 numeric, text = self._buf.take(), self._text_buf.take()
+                seq = self._buffered_seq
             if not numeric and not text:
                 return 0
             try:
                 chunk = self._buf.sort(numeric) if numeric else None
                 text_chunk = self._text_buf.sort(text) if text else None
-                new_days = write_chunks(con, chunk, text_chunk, self._days, self._stored_max)
+                new_days = write_chunks(con, chunk, text_chunk, self._days, self._stored_max,
+                                        seq if seq > self._durable_seq else None)
             except Exception as exc:
                 with self._state_lock:
                     self._buf.put_back(numeric)
@@ -226,6 +236,7 @@ class DuckDBHistorian(Historian):
                 for kind, days in new_days.items():
                     self._days[kind] |= days
                 self._stored += n
+            self._durable_seq = max(self._durable_seq, seq)
             if chunk is not None:
                 self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
             return n
@@ -233,6 +244,10 @@ class DuckDBHistorian(Historian):
     @property
     def samples_stored(self) -> int:
         return self._stored
+
+    @property
+    def durable_seq(self) -> int:
+        return self._durable_seq
 
     # -- reading --------------------------------------------------------------------------------------------
     def _check_ids(self, tag_ids: Sequence[int], field: str = "tag_ids") -> np.ndarray:

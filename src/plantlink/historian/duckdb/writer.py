@@ -24,8 +24,10 @@ def write_chunks(
     text_chunk: Chunk | None,
     days: dict[str, set[int]],
     stored_max: np.ndarray,
+    wal_seq: int | None = None,
 ) -> dict[str, set[int]]:
-    """Insert everything in one transaction; return the day partitions it created."""
+    """Insert everything (and the write-ahead-log position ``wal_seq`` it reaches) in one transaction; return
+    the day partitions it created."""
     new: dict[str, set[int]] = {RAW: set(), R1M: set()}
     con.execute("BEGIN TRANSACTION")
     try:
@@ -33,6 +35,8 @@ def write_chunks(
             _write_numeric(con, chunk, days, stored_max, new)
         if text_chunk is not None and len(text_chunk):
             insert(con, "text_samples", text_chunk.table)
+        if wal_seq is not None:
+            con.execute("INSERT OR REPLACE INTO wal_position VALUES (1, ?)", [wal_seq])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
