@@ -91,6 +91,8 @@ class OeeResult:
     #: PRI x GQ: what remains of PBT after the three losses.
     fully_productive_s: float
     warnings: list[str] = field(default_factory=list)
+    #: What else a reader should know: units counted across gaps in the data, reported apart.
+    notes: list[str] = field(default_factory=list)
     #: A ratio is above 1 (effectiveness, availability or quality rate): the inputs are wrong (a PRI set too
     #: long, parts counted outside running time); show it as a data problem, never as a plain percentage.
     data_problem: bool = False
@@ -117,17 +119,18 @@ def _warnings(inputs: OeeInputs, availability: float | None, effectiveness: floa
         found.append(f"good quantity {inputs.gq:g} exceeds produced quantity {inputs.pq:g}")
     if abs(inputs.gq + inputs.sq - inputs.pq) > _TOLERANCE * max(1.0, inputs.pq):
         found.append(f"good {inputs.gq:g} + scrap {inputs.sq:g} differ from produced {inputs.pq:g}")
-    if inputs.gap_pq > 0 or inputs.gap_resets > 0:
-        found.append(_gap_note(inputs))
     return found
 
 
-def _gap_note(inputs: OeeInputs) -> str:
-    text = (f"{inputs.gap_pq:g} unit(s) were counted across gaps in the data (plantlink stopped, device "
-            "disconnected, bad quality): reported apart, not in OEE")
+def _notes(inputs: OeeInputs) -> list[str]:
+    found = []
+    if inputs.gap_pq > 0:
+        found.append(f"{inputs.gap_pq:g} unit(s) were counted across gaps in the data (plantlink stopped, device "
+                     "disconnected, bad quality): reported apart, not in OEE")
     if inputs.gap_resets > 0:
-        text += f"; {inputs.gap_resets:g} counter(s) went back across a gap: what was made then is unknown"
-    return text
+        found.append(f"{inputs.gap_resets:g} counter(s) went back across a gap in the data: what was made then "
+                     "is unknown")
+    return found
 
 
 def compute(inputs: OeeInputs) -> OeeResult:
@@ -148,6 +151,7 @@ def compute(inputs: OeeInputs) -> OeeResult:
         quality_loss_s=inputs.ideal_scrap_s,
         fully_productive_s=inputs.ideal_run_s - inputs.ideal_scrap_s,
         warnings=_warnings(inputs, availability, effectiveness),
+        notes=_notes(inputs),
         data_problem=problem,
     )
 
