@@ -101,11 +101,11 @@ async def run_plant(
     elapses (or forever); return the status."""
     opts = serve or ServeOptions(api=False)
     runtime = Runtime(plant, data_dir)
-    await runtime.start()
-    _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
-    _say(announce, f"historian: {runtime.historian_path}")
     handle = None
-    try:
+    try:  # a stop (a signal cancels this coroutine) while starting still stops cleanly what has started
+        await runtime.start()
+        _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
+        _say(announce, f"historian: {runtime.historian_path}")
         if opts.api:
             handle = await _serve(runtime, opts, announce)
         await _wait(duration)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,9 +42,18 @@ out = Console()
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
 
 
+class _IsoFormatter(logging.Formatter):
+    """Log times as ISO 8601 with the local offset (``2026-11-27T05:46:37.978+01:00``): readable, unambiguous."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_IsoFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("asyncua", "pymodbus", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     # the simulator's loopback OPC UA server runs without security on purpose; don't warn about it
@@ -213,10 +225,45 @@ async def _wait(duration: float) -> None:
         await asyncio.Event().wait()
 
 
+log = logging.getLogger("plantlink.cli")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _until_signal(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro``; SIGINT (Ctrl-C) and SIGTERM cancel it, and its clean-up stops everything cleanly (state
+    intervals and downtime events end as a clean stop). A second signal during that stop cancels again: it
+    stops at once, and the next start recovers as after a crash. Returns None when stopped by a signal."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if received:
+            log.warning("%s again while stopping: stopping at once", sig.name)
+        else:
+            log.info("%s: stopping cleanly", sig.name)
+        received.append(sig.name)
+        task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        err.print(f"stopped ({received[0]})" if len(received) == 1 else f"stopped at once ({received[-1]})")
+        return None
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
 def _run_async(coro):  # type: ignore[no-untyped-def]
     try:
-        return asyncio.run(coro)
-    except KeyboardInterrupt:
+        return asyncio.run(_until_signal(coro))
+    except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place
         err.print("stopped")
         return None
     except PlantlinkError as exc:
