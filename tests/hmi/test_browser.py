@@ -269,7 +269,6 @@ def test_line_page_flags_a_data_problem_and_notes_parts_in_data_gaps(server: Hmi
     dropped out (a bad sample) and the counter had moved on 5 000 when it came back (parts in a data gap)."""
     rt = server.runtime
     assert rt is not None and rt.store is not None and rt.historian is not None
-    import sqlalchemy as sa
 
     from plantlink.store.tables import state_intervals
 
