@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
+
+if TYPE_CHECKING:
+    from plantlink.sim import Simulator
+
+log = logging.getLogger("plantlink.app")
+#: The demo keeps its simulated machines' counters here, as PLCs keep theirs when plantlink restarts.
+SIM_STATE = "sim-state.json"
 
 
 @dataclass(frozen=True)
@@ -96,9 +106,11 @@ async def run_plant(
     duration: float = 0.0,
     announce: bool = True,
     serve: ServeOptions | None = None,
+    until: Callable[[Runtime], Awaitable[Any]] | None = None,
 ) -> dict[str, Any]:
     """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
-    elapses (or forever); return the status."""
+    elapses (or forever), or until ``until(runtime)`` returns when given; then stop cleanly and return the
+    status."""
     opts = serve or ServeOptions(api=False)
     runtime = Runtime(plant, data_dir)
     handle = None
@@ -108,7 +120,7 @@ async def run_plant(
         _say(announce, f"historian: {runtime.historian_path}")
         if opts.api:
             handle = await _serve(runtime, opts, announce)
-        await _wait(duration)
+        await (until(runtime) if until is not None else _wait(duration))
     finally:
         if handle is not None:
             await handle.stop()
@@ -125,6 +137,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class DemoHooks(Protocol):
+    """What embedding code (tests) may do around a demo run."""
+
+    async def simulator_started(self, simulator: Simulator) -> None:
+        """The simulated plant serves; plantlink has not started yet."""
+
+    async def running(self, runtime: Runtime, simulator: Simulator) -> None:
+        """plantlink runs; the demo stops cleanly when this returns."""
+
+
 async def run_demo(
     plant_file: Path,
     data_dir: str | Path,
@@ -134,8 +156,11 @@ async def run_demo(
     seed: int = 1,
     announce: bool = True,
     serve: ServeOptions | None = None,
+    hooks: DemoHooks | None = None,
 ) -> dict[str, Any]:
-    """Start the simulated plant on free loopback ports, then run plantlink against it."""
+    """Start the simulated plant on free loopback ports, then run plantlink against it. The simulated machines
+    keep their counters across runs on the same data directory (``SIM_STATE``), as PLCs do when plantlink
+    restarts."""
     from plantlink.sim import Simulator, plant_with_ports
 
     text = plant_file.read_text(encoding="utf-8")
@@ -143,12 +168,44 @@ async def run_demo(
     ports = {dev: free_port() for dev in base.devices}
     plant = parse_plant(plant_with_ports(text, ports), str(plant_file))
     simulator = Simulator(plant, seed=seed, speed=speed)
+    state_file = Path(data_dir) / SIM_STATE
+    _restore(simulator, state_file)
     await simulator.start()
     for dev, ep in simulator.endpoints().items():
         _say(announce, f"simulator: {dev} at {ep}")
     try:
-        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve)
+        until = None
+        if hooks is not None:
+            await hooks.simulator_started(simulator)
+            until = _session(hooks, simulator)
+        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve, until=until)
     finally:
         await simulator.stop()
+        _keep(simulator, state_file)
     status["simulator"] = {"speed": speed, "seed": seed, "endpoints": simulator.endpoints()}
     return status
+
+
+def _session(hooks: DemoHooks, simulator: Simulator) -> Callable[[Runtime], Awaitable[None]]:
+    async def until(runtime: Runtime) -> None:
+        await hooks.running(runtime, simulator)
+
+    return until
+
+
+def _restore(simulator: Simulator, state_file: Path) -> None:
+    if not state_file.is_file():
+        return
+    try:
+        simulator.sim.restore(json.loads(state_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("simulator: cannot read its kept counters from %s (%s): starting from its seed", state_file,
+                    exc)
+
+
+def _keep(simulator: Simulator, state_file: Path) -> None:
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(simulator.sim.kept()), encoding="utf-8")
+    except OSError as exc:
+        log.warning("simulator: cannot keep its counters in %s: %s", state_file, exc)
