@@ -170,7 +170,7 @@ def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path
 def run(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file.")],
     data_dir: Annotated[Path, typer.Option(help="Where the historian and state are kept.")] = Path("plantlink-data"),
-    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="On stop, print a JSON status object on stdout.")] = False,
     host: Host = "127.0.0.1",
     port: Port = 8080,
@@ -180,7 +180,9 @@ def run(
     tls_key: TlsFile = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Connect to the machines a plant model describes, store their data, and serve the API and HMI."""
+    """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
+
+    Ctrl-C or SIGTERM stops it cleanly (machine states and downtime end as a clean stop)."""
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
     opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key)
@@ -193,7 +195,7 @@ def run(
 
 @app.command()
 def demo(
-    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Headless (no web server unless --port is given): "
                                                           "print one JSON status object.")] = False,
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its historian.")] = Path("plantlink-data/demo"),
@@ -205,7 +207,9 @@ def demo(
     tls: Tls = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process."""
+    """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process.
+
+    The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly."""
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
     opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True)

@@ -266,7 +266,7 @@ def test_tablet_layout_and_local_assets(server: HmiServer, visit: Any) -> None:
 def test_line_page_flags_a_data_problem_and_notes_parts_in_data_gaps(server: HmiServer, visit: Any) -> None:
     """Two days ago (inside the 7-day period, before the seeded hours): the press ran 10 min while its counter
     jumped 10 000 parts within a continuous stretch (effectiveness far above 1: a data problem), then the device
-    dropped out (a bad sample) and the counter had moved on 5 000 when it came back (parts in a data gap)."""
+    dropped out (a bad sample) and the counter had moved on 4 990 when it came back (parts in a data gap)."""
     rt = server.runtime
     assert rt is not None and rt.store is not None and rt.historian is not None
 
