@@ -74,36 +74,37 @@ def test_a_decrease_across_a_gap_is_unknown_not_counted() -> None:
 
 def test_gaps_before_restarts_and_missing_samples() -> None:
     ts = np.array([0, 10, 20, 40, 50, 60, 200], dtype=np.int64)
-    # plantlink observed nothing in (25, 40): the run before ended at 25, the next one started at 40
-    down = (np.array([25]), np.array([40]))
-    assert gaps_before(ts, down=down).tolist() == [False, False, False, True, False, False, False]
-    # a pair more than 100 apart has a gap between (the tag is expected every 10, say, with margin)
+    # a run of plantlink stopped cleanly at 25: samples after it were read by the next run
+    assert gaps_before(ts, cuts=[25]).tolist() == [False, False, False, True, False, False, False]
+    # a pair more than 100 apart has a gap between (samples went missing)
     assert gaps_before(ts, max_gap_us=100).tolist() == [False] * 6 + [True]
-    # a sample stamped inside the window (an old source timestamp) is cut off on both sides
+    # the next run read a value whose (OPC UA) timestamp is when it changed, at 30, before its own start at
+    # 40: it is the next run's first reading, continuous with what that run reads next
     ts2 = np.array([0, 20, 30, 45], dtype=np.int64)
-    assert gaps_before(ts2, down=down).tolist() == [False, False, True, True]
-    # samples at the exact ends: the stop instant still belongs to the run, the start instant follows the gap
+    assert gaps_before(ts2, cuts=[25]).tolist() == [False, False, True, False]
+    # after a crash, from its last known time (25) to the instant before the next start (39): who read a sample
+    # stamped between is not known, so it is cut off on both sides
+    assert gaps_before(ts2, cuts=[25, 39]).tolist() == [False, False, True, True]
+    # the exact instants: a sample at the cut still belongs before it
     ts3 = np.array([0, 25, 40, 41], dtype=np.int64)
-    assert gaps_before(ts3, down=down).tolist() == [False, False, True, False]
-    # several windows, the pair between them crosses none
-    down2 = (np.array([5, 35]), np.array([8, 38]))
-    assert gaps_before(np.array([0, 10, 20, 40], dtype=np.int64), down=down2).tolist() == [False, True, False, True]
-    assert gaps_before(np.array([], dtype=np.int64), down=down).tolist() == []
+    assert gaps_before(ts3, cuts=[25]).tolist() == [False, False, True, False]
+    # several cuts, a pair between them straddles none
+    assert gaps_before(np.array([0, 10, 20, 40], dtype=np.int64), cuts=[5, 35]).tolist() == [False, True, False, True]
+    assert gaps_before(np.array([], dtype=np.int64), cuts=[25]).tolist() == []
 
 
 def test_first_reading_after_a_restart_is_a_baseline() -> None:
     ts = np.array([0, 10, 20, 40, 50], dtype=np.int64)
-    down = (np.array([25]), np.array([35]))
+    cuts = [25]
     # the device kept counting while plantlink was stopped: 110 -> 150 is counted across the gap, not made now
     kept = np.array([100, 105, 110, 150, 160])
-    assert tally_between(ts, kept, 0, 60, U32, down=down) == Tally(20.0, 40.0, 0)
-    assert count_between(ts, kept, 0, 60, U32, down=down) == 20
-    assert tally_between(ts, kept, 30, 60, U32, down=down) == Tally(10.0, 40.0, 0)
+    assert tally_between(ts, kept, 0, 60, U32, cuts=cuts) == Tally(20.0, 40.0, 0)
+    assert count_between(ts, kept, 0, 60, U32, cuts=cuts) == 20
+    assert tally_between(ts, kept, 30, 60, U32, cuts=cuts) == Tally(10.0, 40.0, 0)
     # the device restarted with its counter elsewhere (a simulator's seeded start): not 1_147_270 parts
     moved = np.array([1_147_000, 1_147_005, 1_147_010, 900, 910])
-    assert tally_between(ts, moved, 0, 60, U32, down=down) == Tally(20.0, 0.0, 1)
-    # a restart with a lookback that starts after a bad sample: the baseline rule holds in the range too
-    assert count_windows(ts, kept, np.array([0, 30, 60]), U32, down=down).tolist() == [10, 10]
+    assert tally_between(ts, moved, 0, 60, U32, cuts=cuts) == Tally(20.0, 0.0, 1)
+    assert count_windows(ts, kept, np.array([0, 30, 60]), U32, cuts=cuts).tolist() == [10, 10]
 
 
 def test_a_time_gap_beyond_the_expected_period() -> None:
@@ -164,8 +165,7 @@ def test_count_windows_equals_count_between() -> None:
     values = (true % (U16 + 1)).astype(np.float64)
     values[rng.random(500) < 0.05] = NAN
     edges = np.arange(-500, 11_000, 700, dtype=np.int64)
-    down = (np.array([2000, 6100]), np.array([2500, 6400]))
-    for kw in ({}, {"down": down, "max_gap_us": 60}):
+    for kw in ({}, {"cuts": [2000, 6100, 6399], "max_gap_us": 60}):
         windows = count_windows(ts, values, edges, U16, **kw)  # type: ignore[arg-type]
         assert windows.tolist() == [count_between(ts, values, int(a), int(b), U16, **kw)  # type: ignore[arg-type]
                                     for a, b in itertools.pairwise(edges)]

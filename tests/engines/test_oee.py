@@ -186,16 +186,15 @@ def test_effectiveness_above_one_is_flagged_not_clamped() -> None:
 
 
 def test_parts_counted_across_a_restart_are_reported_not_in_oee() -> None:
-    # plantlink ran 06:00-08:00 and again from 10:47 (after a stop at 08:00, the last known time); the press
-    # kept counting meanwhile: 64550 -> 65050 while nobody watched. No run time was counted for those parts.
-    down = (np.array([local(8)]), np.array([local(10, 47)]))
+    # plantlink ran 06:00-08:00 (a clean stop at 08:00) and again from 10:47; the press kept counting
+    # meanwhile: 64550 -> 65050 while nobody watched. No run time was counted for those parts.
     states: list[tuple[int, int, str | int | None]] = [
         (local(6), local(8), "running"), (local(10, 47), local(11, 30), "running")]
     ts = np.array([local(6), local(8), local(10, 47), local(11, 30)], dtype=np.int64)
     produced = (ts, np.array([64000, 64550, 65050, 65300]))
     reject = (ts, np.array([1000, 1010, 1020, 1025]))
     inputs = inputs_from_states(states, EXAMPLE_PLANNED, local(6), local(14), pri_s=12.0, produced=produced,
-                                reject=reject, counter_max=65535, gaps=Gaps(down=down))
+                                reject=reject, counter_max=65535, gaps=Gaps(cuts=[local(8)]))
     assert (inputs.pq, inputs.sq, inputs.gq) == (550 + 250, 10 + 5, 800 - 15)
     assert (inputs.gap_pq, inputs.gap_sq, inputs.gap_gq, inputs.gap_resets) == (500, 10, 490, 0)
     result = compute(inputs)

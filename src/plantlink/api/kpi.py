@@ -8,7 +8,7 @@ OEE of one machine over ``[start, min(end, now))`` (ISO 22400-2, see docs/oee.md
 * APT = time in ``running`` within planned time (the state intervals of the store);
 * PQ / GQ / SQ from the production counters in the historian (a sample before ``start``, within
   ``COUNTER_LOOKBACK_US``, is the base of the first increment). Only steps within a continuous stretch of
-  samples count: the first reading after a restart of plantlink (the store's down windows), a device
+  samples count: the first reading after a restart of plantlink (the store's cuts), a device
   reconnect or bad quality (a bad sample), or a time gap (the machine's ``production.max_gap``, when set) is a
   baseline; what the counter advanced across the gap is reported as ``unattributed``, not in the KPIs. A ratio
   above 1 sets ``data_problem``.
@@ -118,10 +118,10 @@ def _counter(rt: Runtime, idx: PlantIndex, m: MachineRef, name: str | None, star
 
 
 def _gaps(rt: Runtime, m: MachineRef, start: int, end: int) -> Gaps:
-    """The windows when plantlink was not observing (between its runs) and the machine's ``max_gap``."""
+    """The restarts of plantlink (the store's cuts) and the machine's ``max_gap``."""
     assert rt.store is not None and m.model.production is not None
     max_gap = m.model.production.max_gap
-    return Gaps(down=rt.store.down_windows(start - COUNTER_LOOKBACK_US, end),
+    return Gaps(cuts=rt.store.cuts(start - COUNTER_LOOKBACK_US, end),
                 max_gap_us=None if max_gap is None else round(max_gap * 1e6))
 
 

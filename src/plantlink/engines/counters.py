@@ -13,8 +13,8 @@ Only a step between two samples of one **continuous stretch** is production. A s
 nobody watched the machine meanwhile and no run time was counted for it. A gap is:
 
 * a bad-quality sample (NaN or infinite value: the device was disconnected, the value unusable);
-* a time when plantlink was not observing (``down`` windows: between the last known time of one run and the
-  start of the next), which the pair of samples crosses;
+* a **cut**: an instant after which plantlink's next run begins (``cuts``: the clean stop of a run, or after a
+  crash its last known time and the instant before the next start), which the pair of samples straddles;
 * a time between two samples longer than ``max_gap_us`` (the tag's expected period, with margin), when given.
 
 A decrease across a gap that is not a rollover (the counter was reset, or the device replaced, while nobody
@@ -31,8 +31,8 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-#: Windows when plantlink was not observing: (lo, hi) arrays of us, sorted, not overlapping; open intervals.
-Windows = tuple[npt.ArrayLike, npt.ArrayLike]
+#: Instants (us, ascending) that samples on both sides of are not continuous: see ``gaps_before``.
+Cuts = npt.ArrayLike
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,9 @@ def _steps(known: FloatArray, counter_max: int, reset_threshold: float) -> tuple
     return delta, reset
 
 
-def gaps_before(ts_us: npt.ArrayLike, *, down: Windows | None = None, max_gap_us: int | None = None) -> BoolArray:
-    """For each sample, whether a gap in time lies between it and the sample before: the pair crosses a
-    ``down`` window ``(lo, hi)`` (``ts[i-1] < hi`` and ``ts[i] > lo``), or is more than ``max_gap_us`` apart."""
+def gaps_before(ts_us: npt.ArrayLike, *, cuts: Cuts | None = None, max_gap_us: int | None = None) -> BoolArray:
+    """For each sample, whether a gap lies between it and the sample before: a cut ``c`` with
+    ``ts[i-1] <= c < ts[i]``, or the two more than ``max_gap_us`` apart."""
     ts = np.asarray(ts_us, dtype=np.int64)
     out = np.zeros(ts.shape, dtype=bool)
     if ts.size < 2:
@@ -124,12 +124,11 @@ def gaps_before(ts_us: npt.ArrayLike, *, down: Windows | None = None, max_gap_us
     brk = np.zeros(a.shape, dtype=bool)
     if max_gap_us is not None:
         brk |= (b - a) > max_gap_us
-    if down is not None:
-        lo, hi = np.asarray(down[0], dtype=np.int64), np.asarray(down[1], dtype=np.int64)
-        if lo.size:
-            k = np.searchsorted(hi, a, side="right")  # the first window that ends after a
-            inside = k < lo.size
-            brk |= inside & (lo[np.minimum(k, lo.size - 1)] < b)
+    if cuts is not None:
+        c = np.asarray(cuts, dtype=np.int64)
+        if c.size:
+            k = np.searchsorted(c, a, side="left")  # the first cut at or after a
+            brk |= (k < c.size) & (c[np.minimum(k, c.size - 1)] < b)
     out[1:] = brk
     return out
 
@@ -153,7 +152,7 @@ def tally_between(
     counter_max: int,
     reset_threshold: float = 0.5,
     *,
-    down: Windows | None = None,
+    cuts: Cuts | None = None,
     max_gap_us: int | None = None,
 ) -> Tally:
     """Units in ``[start_us, end_us)``: the increments of the samples stamped in the range, production apart
@@ -169,7 +168,7 @@ def tally_between(
     good_before = np.flatnonzero(np.isfinite(v[:lo]))
     first = int(good_before[-1]) if good_before.size else lo
     part = split(v[first:hi], counter_max, reset_threshold,
-                 after_gap=gaps_before(ts[first:hi], down=down, max_gap_us=max_gap_us))
+                 after_gap=gaps_before(ts[first:hi], cuts=cuts, max_gap_us=max_gap_us))
     k = lo - first
     return Tally(float(part.units[k:].sum()), float(part.gap[k:].sum()), int(part.gap_reset[k:].sum()))
 
@@ -182,11 +181,11 @@ def count_between(
     counter_max: int,
     reset_threshold: float = 0.5,
     *,
-    down: Windows | None = None,
+    cuts: Cuts | None = None,
     max_gap_us: int | None = None,
 ) -> float:
     """Units produced in ``[start_us, end_us)`` (production only; see :func:`tally_between`)."""
-    return tally_between(ts_us, values, start_us, end_us, counter_max, reset_threshold, down=down,
+    return tally_between(ts_us, values, start_us, end_us, counter_max, reset_threshold, cuts=cuts,
                          max_gap_us=max_gap_us).units
 
 
@@ -197,7 +196,7 @@ def count_windows(
     counter_max: int,
     reset_threshold: float = 0.5,
     *,
-    down: Windows | None = None,
+    cuts: Cuts | None = None,
     max_gap_us: int | None = None,
 ) -> FloatArray:
     """Units produced in each window ``[edges[i], edges[i+1])`` (for example hourly buckets), in one pass:
@@ -208,7 +207,7 @@ def count_windows(
         raise ValueError("edges_us must be a one-dimensional ascending array")
     if edges.size < 2:
         return np.zeros(0, dtype=np.float64)
-    units = increments(v, counter_max, reset_threshold, after_gap=gaps_before(ts, down=down, max_gap_us=max_gap_us))
+    units = increments(v, counter_max, reset_threshold, after_gap=gaps_before(ts, cuts=cuts, max_gap_us=max_gap_us))
     total = np.concatenate(([0.0], np.cumsum(units)))
     at = np.searchsorted(ts, edges, side="left")
     return np.diff(total[at])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy.typing as npt
 
 from plantlink.engines.calendar import PlannedTime, merge_intervals, overlap_us
-from plantlink.engines.counters import Tally, Windows, tally_between
+from plantlink.engines.counters import Cuts, Tally, tally_between
 from plantlink.model.production import STATES
 
 #: A counter's samples: (timestamps in us, values).
@@ -204,15 +204,15 @@ def running_planned_us(intervals: Sequence[StateInterval], planned: PlannedTime,
 @dataclass(frozen=True)
 class Gaps:
     """Where a machine's counter samples are not continuous, besides bad samples (see ``engines.counters``):
-    the windows when plantlink was not observing, and the longest normal time between two samples."""
+    the restarts of plantlink (cut instants), and the longest normal time between two samples."""
 
-    down: Windows | None = None
+    cuts: Cuts | None = None
     max_gap_us: int | None = None
 
 
 def _count(samples: Samples, start_us: int, end_us: int, counter_max: int, gaps: Gaps) -> Tally:
     ts, values = samples
-    return tally_between(ts, values, start_us, end_us, counter_max, down=gaps.down, max_gap_us=gaps.max_gap_us)
+    return tally_between(ts, values, start_us, end_us, counter_max, cuts=gaps.cuts, max_gap_us=gaps.max_gap_us)
 
 
 def inputs_from_states(

@@ -120,10 +120,10 @@ class Store:
         with self.engine.connect() as c:
             return runs.listing(c, start_us, end_us)
 
-    def down_windows(self, start_us: int, end_us: int) -> tuple[list[int], list[int]]:
-        """Windows ``(lo, hi)`` in the range when plantlink observed nothing (see ``store.runs``)."""
+    def cuts(self, start_us: int, end_us: int) -> list[int]:
+        """Instants in the range that counter samples are not continuous across: restarts (see ``store.runs``)."""
         with self.engine.connect() as c:
-            return runs.down_windows(c, start_us, end_us)
+            return runs.cuts(c, start_us, end_us)
 
     # -- downtime events -------------------------------------------------------------------------
     def open_event(self, machine: str, line: str, site: str, start_us: int, state: str,
