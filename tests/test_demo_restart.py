@@ -45,7 +45,7 @@ WATCH_STEPS = 600
 #: Each state change reaches plantlink one poll (Windsor 0.5 s, Detroit 1 s) plus processing late, and the
 #: simulated clock steps every 0.1 s: each change into or out of running moves APT by less than this.
 LATENCY_S = 2.0
-SYNC_S = 30.0  # generous bound on waits for plantlink to read what the simulator shows
+SYNC_S = 90.0  # generous bound on waits for plantlink to read what the simulator shows (a loaded machine)
 
 
 @dataclass
@@ -157,7 +157,7 @@ def expected(runs: list[Run], machines: list[str]) -> tuple[list[float], list[fl
     return made, down
 
 
-@pytest.mark.timeout(480)  # three starts of the demo on a loaded machine
+@pytest.mark.timeout(900)  # three starts of the demo on a loaded machine
 async def test_demo_restarted_twice_counts_what_the_simulator_counted(tmp_path: Path) -> None:
     runs = [Run() for _ in DOWN_STEPS]
     figures: dict[str, Any] = {}
@@ -261,7 +261,7 @@ class Disconnect:
         self.figures = await asyncio.to_thread(queries.oee, runtime, READER, PRESS, begin, now_us())
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 async def test_parts_counted_while_a_device_was_disconnected_are_gap_quantity(tmp_path: Path) -> None:
     d = Disconnect()
     await run_demo(DEMO, tmp_path, speed=1.0, announce=False, serve=ServeOptions(api=False), hooks=d)

@@ -116,7 +116,7 @@ class DowntimeEngine:
             self._on_change(ch)
         except Exception:
             self.errors += 1
-            log.exception("downtime engine could not record %s", ch)
+            log.exception("downtime engine could not record %s", str(ch))
 
     def _on_change(self, ch: StateChange) -> None:
         kind = _kind(ch.state)

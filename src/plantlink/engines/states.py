@@ -83,6 +83,9 @@ class StateChange:
     previous: str | None
     previous_since_us: int | None
 
+    def __str__(self) -> str:  # for logs: readable times
+        return f"{self.machine} {self.previous} -> {self.state} at {iso_us(self.since_us)}"
+
 
 Listener = Callable[[StateChange], None]
 #: Told the instant of a clean stop, after the state intervals were closed.
@@ -374,14 +377,16 @@ class StateEngine:
                 fn(change)
             except Exception:
                 self.errors += 1
-                log.exception("a state listener failed on %s", change)
+                log.exception("a state listener failed on %s", str(change))
 
     def _guard(self, fn: Callable[..., Any], *args: Any) -> bool:
         try:
             fn(*args)
         except Exception:  # the store being down must not stop state tracking
             self.errors += 1
-            log.exception("state store write failed: %s%r", getattr(fn, "__name__", fn), args)
+            # instants (us since the epoch, all above 10**15 since 2001) read as times
+            shown = ", ".join(iso_us(a) if isinstance(a, int) and a > 10**15 else repr(a) for a in args)
+            log.exception("state store write failed: %s(%s)", getattr(fn, "__name__", fn), shown)
             return False
         return True
 
