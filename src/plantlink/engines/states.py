@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -272,12 +272,7 @@ class StateEngine:
         for m in self.machines.values():
             self._advance(m, t)
             self._guard(self.store.close_interval, m.path, t, END_STOP)
-        for fn in self.stop_listeners:
-            try:
-                fn(t)
-            except Exception:
-                self.errors += 1
-                log.exception("a stop listener failed at the clean stop (%s)", iso_us(t))
+        self._tell(self.stop_listeners, t, f"the clean stop ({iso_us(t)})")
         if self.run_id is not None:
             self._guard(self.store.end_run, self.run_id, t)
             self.run_id = None
@@ -372,12 +367,16 @@ class StateEngine:
         meta = {LAST_US_KEY: t} if beat else None  # the heartbeat rides in the interval's transaction
         if self._guard(self.store.open_interval, m.path, m.line, state, t, shift, meta) and beat:
             self._last_beat = t
-        for fn in self.listeners:
+        self._tell(self.listeners, change, str(change))
+
+    def _tell(self, listeners: Sequence[Callable[[Any], None]], what: Any, shown: str) -> None:
+        """Call every listener with ``what``; one that fails is logged and counted, the others still hear."""
+        for fn in listeners:
             try:
-                fn(change)
+                fn(what)
             except Exception:
                 self.errors += 1
-                log.exception("a state listener failed on %s", str(change))
+                log.exception("a state listener failed on %s", shown)
 
     def _guard(self, fn: Callable[..., Any], *args: Any) -> bool:
         try:
