@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -15,6 +18,13 @@ from fastapi.responses import RedirectResponse
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 from plantlink.wal import WalSettings
+
+if TYPE_CHECKING:
+    from plantlink.sim import Simulator
+
+log = logging.getLogger("plantlink.app")
+#: The demo keeps its simulated machines' counters here, as PLCs keep theirs when plantlink restarts.
+SIM_STATE = "sim-state.json"
 
 
 @dataclass(frozen=True)
@@ -98,20 +108,21 @@ async def run_plant(
     announce: bool = True,
     serve: ServeOptions | None = None,
     wal: WalSettings | None = None,
+    until: Callable[[Runtime], Awaitable[Any]] | None = None,
 ) -> dict[str, Any]:
     """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
-    elapses (or forever); return the status. ``wal``: the durability settings (default: a write-ahead log with
-    20 ms group commit)."""
+    elapses (or forever), or until ``until(runtime)`` returns when given; then stop cleanly and return the
+    status. ``wal``: the durability settings (default: a write-ahead log with 20 ms group commit)."""
     opts = serve or ServeOptions(api=False)
     runtime = Runtime(plant, data_dir, wal=wal)
-    await runtime.start()
-    _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
-    _say(announce, f"historian: {runtime.historian_path}")
     handle = None
-    try:
+    try:  # a stop (a signal cancels this coroutine) while starting still stops cleanly what has started
+        await runtime.start()
+        _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
+        _say(announce, f"historian: {runtime.historian_path}")
         if opts.api:
             handle = await _serve(runtime, opts, announce)
-        await _wait(duration)
+        await (until(runtime) if until is not None else _wait(duration))
     finally:
         if handle is not None:
             await handle.stop()
@@ -128,6 +139,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class DemoHooks(Protocol):
+    """What embedding code (tests) may do around a demo run."""
+
+    async def simulator_started(self, simulator: Simulator) -> None:
+        """The simulated plant serves; plantlink has not started yet."""
+
+    async def running(self, runtime: Runtime, simulator: Simulator) -> None:
+        """plantlink runs; the demo stops cleanly when this returns."""
+
+
 async def run_demo(
     plant_file: Path,
     data_dir: str | Path,
@@ -138,8 +159,11 @@ async def run_demo(
     announce: bool = True,
     serve: ServeOptions | None = None,
     wal: WalSettings | None = None,
+    hooks: DemoHooks | None = None,
 ) -> dict[str, Any]:
-    """Start the simulated plant on free loopback ports, then run plantlink against it."""
+    """Start the simulated plant on free loopback ports, then run plantlink against it. The simulated machines
+    keep their counters across runs on the same data directory (``SIM_STATE``), as PLCs do when plantlink
+    restarts."""
     from plantlink.sim import Simulator, plant_with_ports
 
     text = plant_file.read_text(encoding="utf-8")
@@ -147,12 +171,45 @@ async def run_demo(
     ports = {dev: free_port() for dev in base.devices}
     plant = parse_plant(plant_with_ports(text, ports), str(plant_file))
     simulator = Simulator(plant, seed=seed, speed=speed)
+    state_file = Path(data_dir) / SIM_STATE
+    _restore(simulator, state_file)
     await simulator.start()
     for dev, ep in simulator.endpoints().items():
         _say(announce, f"simulator: {dev} at {ep}")
     try:
-        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve, wal=wal)
+        until = None
+        if hooks is not None:
+            await hooks.simulator_started(simulator)
+            until = _session(hooks, simulator)
+        status = await run_plant(plant, data_dir, duration=duration, announce=announce, serve=serve, wal=wal,
+                                 until=until)
     finally:
         await simulator.stop()
+        _keep(simulator, state_file)
     status["simulator"] = {"speed": speed, "seed": seed, "endpoints": simulator.endpoints()}
     return status
+
+
+def _session(hooks: DemoHooks, simulator: Simulator) -> Callable[[Runtime], Awaitable[None]]:
+    async def until(runtime: Runtime) -> None:
+        await hooks.running(runtime, simulator)
+
+    return until
+
+
+def _restore(simulator: Simulator, state_file: Path) -> None:
+    if not state_file.is_file():
+        return
+    try:
+        simulator.sim.restore(json.loads(state_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("simulator: cannot read its kept counters from %s (%s): starting from its seed", state_file,
+                    exc)
+
+
+def _keep(simulator: Simulator, state_file: Path) -> None:
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(simulator.sim.kept()), encoding="utf-8")
+    except OSError as exc:
+        log.warning("simulator: cannot keep its counters in %s: %s", state_file, exc)

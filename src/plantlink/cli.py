@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,9 +57,18 @@ INTERNAL_ERROR = 70
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
 
 
+class _IsoFormatter(logging.Formatter):
+    """Log times as ISO 8601 with the local offset (``2026-11-27T05:46:37.978+01:00``): readable, unambiguous."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_IsoFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("asyncua", "pymodbus", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
 
@@ -222,7 +234,7 @@ def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path
 def run(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file.")],
     data_dir: Annotated[Path, typer.Option(help="Where the historian and state are kept.")] = Path("plantlink-data"),
-    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="On stop, print a JSON status object on stdout.")] = False,
     host: Host = "127.0.0.1",
     port: Port = 8080,
@@ -235,7 +247,9 @@ def run(
     no_wal: NoWal = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Connect to the machines a plant model describes, store their data, and serve the API and HMI."""
+    """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
+
+    Ctrl-C or SIGTERM stops it cleanly (machine states and downtime end as a clean stop)."""
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
     opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key)
@@ -249,7 +263,7 @@ def run(
 
 @app.command()
 def demo(
-    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Headless (no web server unless --port is given): "
                                                           "print one JSON status object.")] = False,
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its historian.")] = Path("plantlink-data/demo"),
@@ -264,7 +278,9 @@ def demo(
     no_wal: NoWal = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process."""
+    """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process.
+
+    The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly."""
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
     opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True)
@@ -284,10 +300,45 @@ async def _wait(duration: float) -> None:
         await asyncio.Event().wait()
 
 
+log = logging.getLogger("plantlink.cli")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _until_signal(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro``; SIGINT (Ctrl-C) and SIGTERM cancel it, and its clean-up stops everything cleanly (state
+    intervals and downtime events end as a clean stop). A second signal during that stop cancels again: it
+    stops at once, and the next start recovers as after a crash. Returns None when stopped by a signal."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if received:
+            log.warning("%s again while stopping: stopping at once", sig.name)
+        else:
+            log.info("%s: stopping cleanly", sig.name)
+        received.append(sig.name)
+        task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        err.print(f"stopped ({received[0]})" if len(received) == 1 else f"stopped at once ({received[-1]})")
+        return None
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
 def _run_async(coro):  # type: ignore[no-untyped-def]
     try:
-        return asyncio.run(coro)
-    except KeyboardInterrupt:
+        return asyncio.run(_until_signal(coro))
+    except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place
         err.print("stopped")
         return None
     except PlantlinkError as exc:

@@ -236,6 +236,8 @@ class Runtime:
                 await task
             except Exception:
                 log.exception("an engine did not stop cleanly")
+        if self.states is not None and self.states.started:  # stopped before its task ran: stop it here
+            self.states.stop()
         if self.notifier is not None:
             await self.notifier.stop()
         if self.store is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
 import numpy as np
@@ -60,6 +61,17 @@ TEXT_SCHEMA = pa.schema(
 def now_us() -> int:
     """The current time as integer microseconds since the Unix epoch (UTC)."""
     return time.time_ns() // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_us(ts_us: int | None) -> str:
+    """An instant in microseconds as ISO 8601 in UTC with its offset, for people (logs, messages):
+    ``2026-11-27T05:46:37.978123+00:00``. None gives ``"unknown"``."""
+    if ts_us is None:
+        return "unknown"
+    return (_EPOCH + timedelta(microseconds=int(ts_us))).isoformat(timespec="microseconds")
 
 
 def numeric_batch(

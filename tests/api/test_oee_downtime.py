@@ -85,6 +85,32 @@ async def test_oee_per_shift_and_costs(client: Client, runtime: Runtime) -> None
     assert [m["machine"] for m in costs["machines"]] == [M1]
 
 
+async def test_parts_counted_while_the_device_was_down_are_reported_not_in_oee(client: Client,
+                                                                               runtime: Runtime) -> None:
+    """2026-03-11, shift A: the device dropped out 09:00-10:45 (a bad sample; states unknown) while it kept
+    counting: 2000 -> 12000. Those 10 000 parts had no run time: they are reported, not in PQ."""
+    assert runtime.store is not None
+    for (hh, mm), state in [((6, 0), "running"), ((9, 0), "unknown"), ((10, 45), "running")]:
+        runtime.store.open_interval(M1, "windsor/a1/l1", state, local_us(hh, mm, day=11), "A")
+    runtime.store.close_interval(M1, local_us(14, day=11))
+    count, reject = runtime.tag_ids[f"{M1}/count"], runtime.tag_ids[f"{M1}/reject"]
+    at = [local_us(h, m, day=11) for h, m in [(6, 0), (8, 0), (9, 0), (10, 45), (13, 59)]]
+    nan = float("nan")
+    runtime.bus.publish(numeric_batch([count] * 5, at, [1000, 2000, nan, 12000, 13000], [192, 192, 0, 192, 192]))
+    runtime.bus.publish(numeric_batch([reject] * 5, at, [5, 6, nan, 26, 27], [192, 192, 0, 192, 192]))
+    await settle(runtime)
+    start, end = local_us(6, day=11) // 1000, local_us(14, day=11) // 1000
+    o = (await client().get(f"/api/v1/oee?scope={M1}&start={start}&end={end}")).json()
+    # PBT: 8 h - 30 min break - unknown 09:00-10:45 outside the break (75 min) = 22500 s; APT the same
+    assert (o["inputs"]["pbt_s"], o["inputs"]["apt_s"]) == (22500.0, 22500.0)
+    assert (o["inputs"]["pq"], o["inputs"]["sq"], o["inputs"]["gq"]) == (2000.0, 2.0, 1998.0)
+    assert o["unattributed"] == {"produced": 10000.0, "good": 9980.0, "scrap": 20.0, "counter_resets": 0.0}
+    assert o["effectiveness"] == pytest.approx(4 * 2000 / 22500) and o["data_problem"] is False
+    assert o["warnings"] == [] and "10000 unit(s) were counted across gaps" in o["notes"][0]
+    line = (await client().get(f"/api/v1/oee?scope=windsor/a1/l1&start={start}&end={end}")).json()
+    assert line["unattributed"]["produced"] == 10000.0 and line["machines"][0]["unattributed"]["produced"] == 10000
+
+
 async def test_live_oee_today_and_overview(client: Client, runtime: Runtime) -> None:
     c = client("ann:windsor=viewer")
     today = (await c.get(f"/api/v1/oee?scope={M1}&period=today")).json()

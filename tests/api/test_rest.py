@@ -202,6 +202,7 @@ async def test_states_now_and_timeline(client: Client, runtime: Runtime) -> None
     tl = (await c.get("/api/v1/states/timeline?machine=detroit/d1/l2/m3")).json()
     assert [i["state"] for i in tl["items"]] == ["unknown", "running"]
     assert tl["items"][1]["start_ms"] == t // 1000 and tl["items"][0]["end_ms"] == t // 1000
+    assert [i["end_reason"] for i in tl["items"]] == ["change", None]  # the open one has not ended
     assert tl["total"] == 2
     one = (await c.get("/api/v1/states/timeline?machine=detroit/d1/l2/m3&limit=1&offset=1")).json()
     assert [i["state"] for i in one["items"]] == ["running"]

@@ -1,4 +1,4 @@
-"""Production counters: rollovers, resets and bad-quality gaps, computed by hand."""
+"""Production counters: rollovers, resets, and gaps (bad quality, restarts, missing samples), computed by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plantlink.engines.counters import count_between, count_windows, increments
+from plantlink.engines.counters import (
+    Tally,
+    count_between,
+    count_windows,
+    gaps_before,
+    increments,
+    split,
+    tally_between,
+)
 
 NAN = float("nan")
 U16 = 65535
@@ -41,13 +49,69 @@ def test_reset_threshold() -> None:
     assert increments(np.array([50000, 10]), U16, reset_threshold=0.9).tolist() == [0, 10]
 
 
-def test_nan_gaps_are_skipped() -> None:
-    # 10, bad, bad, 15, bad, 20: 15 is measured from 10, 20 from 15
-    assert increments(np.array([10, NAN, NAN, 15, NAN, 20]), U16).tolist() == [0, 0, 0, 5, 0, 5]
-    # a rollover across a gap: 65534 -> 2 is 2 + 65536 - 65534 = 4
-    assert increments(np.array([65534, NAN, 2]), U16).tolist() == [0, 0, 4]
+def test_a_bad_sample_is_a_gap_whose_step_is_reported_apart() -> None:
+    # 10, bad, bad, 15, bad, 20: 15 and 20 follow a gap: baselines, their steps (5 and 5) are gap quantity
+    got = split(np.array([10, NAN, NAN, 15, NAN, 20]), U16)
+    assert got.units.tolist() == [0, 0, 0, 0, 0, 0]
+    assert got.gap.tolist() == [0, 0, 0, 5, 0, 5]
+    assert not got.gap_reset.any()
+    # a rollover across a gap is still a rollover: 65534 -> 2 is 2 + 65536 - 65534 = 4, across the gap
+    assert split(np.array([65534, NAN, 2, 3]), U16).gap.tolist() == [0, 0, 4, 0]
+    assert increments(np.array([65534, NAN, 2, 3]), U16).tolist() == [0, 0, 0, 1]
     # leading bad samples, infinities are bad too
-    assert increments(np.array([NAN, 5, np.inf, 7]), U16).tolist() == [0, 0, 0, 2]
+    assert increments(np.array([NAN, 5, np.inf, 7, 8]), U16).tolist() == [0, 0, 0, 0, 1]
+
+
+def test_a_decrease_across_a_gap_is_unknown_not_counted() -> None:
+    # 1000 -> (gap) -> 200: reset while nobody watched, or another device: neither production nor gap quantity
+    got = split(np.array([1000, 1005, NAN, 200, 210]), U32)
+    assert got.units.tolist() == [0, 5, 0, 0, 10]
+    assert got.gap.tolist() == [0, 0, 0, 0, 0]
+    assert got.gap_reset.tolist() == [False, False, False, True, False]
+    # the same decrease within a continuous stretch is a reset counted from zero (an operator cleared it)
+    assert increments(np.array([1000, 1005, 200, 210]), U32).tolist() == [0, 5, 200, 10]
+
+
+def test_gaps_before_restarts_and_missing_samples() -> None:
+    ts = np.array([0, 10, 20, 40, 50, 60, 200], dtype=np.int64)
+    # a run of plantlink stopped cleanly at 25: samples after it were read by the next run
+    assert gaps_before(ts, cuts=[25]).tolist() == [False, False, False, True, False, False, False]
+    # a pair more than 100 apart has a gap between (samples went missing)
+    assert gaps_before(ts, max_gap_us=100).tolist() == [False] * 6 + [True]
+    # the next run read a value whose (OPC UA) timestamp is when it changed, at 30, before its own start at
+    # 40: it is the next run's first reading, continuous with what that run reads next
+    ts2 = np.array([0, 20, 30, 45], dtype=np.int64)
+    assert gaps_before(ts2, cuts=[25]).tolist() == [False, False, True, False]
+    # after a crash, from its last known time (25) to the instant before the next start (39): who read a sample
+    # stamped between is not known, so it is cut off on both sides
+    assert gaps_before(ts2, cuts=[25, 39]).tolist() == [False, False, True, True]
+    # the exact instants: a sample at the cut still belongs before it
+    ts3 = np.array([0, 25, 40, 41], dtype=np.int64)
+    assert gaps_before(ts3, cuts=[25]).tolist() == [False, False, True, False]
+    # several cuts, a pair between them straddles none
+    assert gaps_before(np.array([0, 10, 20, 40], dtype=np.int64), cuts=[5, 35]).tolist() == [False, True, False, True]
+    assert gaps_before(np.array([], dtype=np.int64), cuts=[25]).tolist() == []
+
+
+def test_first_reading_after_a_restart_is_a_baseline() -> None:
+    ts = np.array([0, 10, 20, 40, 50], dtype=np.int64)
+    cuts = [25]
+    # the device kept counting while plantlink was stopped: 110 -> 150 is counted across the gap, not made now
+    kept = np.array([100, 105, 110, 150, 160])
+    assert tally_between(ts, kept, 0, 60, U32, cuts=cuts) == Tally(20.0, 40.0, 0)
+    assert count_between(ts, kept, 0, 60, U32, cuts=cuts) == 20
+    assert tally_between(ts, kept, 30, 60, U32, cuts=cuts) == Tally(10.0, 40.0, 0)
+    # the device restarted with its counter elsewhere (a simulator's seeded start): not 1_147_270 parts
+    moved = np.array([1_147_000, 1_147_005, 1_147_010, 900, 910])
+    assert tally_between(ts, moved, 0, 60, U32, cuts=cuts) == Tally(20.0, 0.0, 1)
+    assert count_windows(ts, kept, np.array([0, 30, 60]), U32, cuts=cuts).tolist() == [10, 10]
+
+
+def test_a_time_gap_beyond_the_expected_period() -> None:
+    ts = np.array([0, 1, 2, 30, 31], dtype=np.int64)
+    values = np.array([0, 1, 2, 20, 21])
+    assert tally_between(ts, values, 0, 40, U16, max_gap_us=5) == Tally(3.0, 18.0, 0)
+    assert tally_between(ts, values, 0, 40, U16) == Tally(21.0, 0.0, 0)
 
 
 def test_degenerate_inputs() -> None:
@@ -68,16 +132,19 @@ TS = np.array([0, 10, 20, 30, 40, 50], dtype=np.int64)
 
 def test_count_between() -> None:
     values = np.array([100, 110, 65530, 4, NAN, 14])
-    # increments: 0, 10, 65420, 10 (4 + 65536 - 65530), 0, 10
-    assert count_between(TS, values, 0, 60, U16) == 65450
+    # increments: 0, 10, 65420, 10 (4 + 65536 - 65530), 0, then 14 follows a bad sample: 10 across the gap
+    assert count_between(TS, values, 0, 60, U16) == 65440
+    assert tally_between(TS, values, 0, 60, U16) == Tally(65440.0, 10.0, 0)
     # [20, 40): the first sample in range (20) is measured from the one before (10): 65420 + 10
     assert count_between(TS, values, 20, 40, U16) == 65430
     # [25, 50): end is exclusive, the sample at 50 is out; 30 gives 10, 40 is bad
     assert count_between(TS, values, 25, 50, U16) == 10
-    # [45, 60): 50 is measured from the last good sample before the range (30, value 4): 10
-    assert count_between(TS, values, 45, 60, U16) == 10
+    # [45, 60): 50 is measured from the last good sample before the range (30, value 4), across the gap
+    assert tally_between(TS, values, 45, 60, U16) == Tally(0.0, 10.0, 0)
     # no sample before the range: the first one in range has no baseline and counts 0
     assert count_between(TS, values, -5, 15, U16) == 10
+    with pytest.raises(ValueError, match="after_gap must have the shape"):
+        split(values, U16, after_gap=np.zeros(2, dtype=bool))
     assert count_between(TS, values, 60, 90, U16) == 0
     assert count_between(TS, values, 51, 51, U16) == 0
 
@@ -98,8 +165,10 @@ def test_count_windows_equals_count_between() -> None:
     values = (true % (U16 + 1)).astype(np.float64)
     values[rng.random(500) < 0.05] = NAN
     edges = np.arange(-500, 11_000, 700, dtype=np.int64)
-    windows = count_windows(ts, values, edges, U16)
-    assert windows.tolist() == [count_between(ts, values, int(a), int(b), U16) for a, b in itertools.pairwise(edges)]
+    for kw in ({}, {"cuts": [2000, 6100, 6399], "max_gap_us": 60}):
+        windows = count_windows(ts, values, edges, U16, **kw)  # type: ignore[arg-type]
+        assert windows.tolist() == [count_between(ts, values, int(a), int(b), U16, **kw)  # type: ignore[arg-type]
+                                    for a, b in itertools.pairwise(edges)]
     assert count_windows(ts, values, edges[:1], U16).shape == (0,)
 
 
@@ -128,9 +197,14 @@ def test_property_rollovers_and_gaps_sum_to_true_count(series: tuple[int, np.nda
     assert increments(values, counter_max).sum() == total
     with_gaps = values.copy()
     with_gaps[bad] = NAN
-    assert increments(with_gaps, counter_max).sum() == total
+    parts = split(with_gaps, counter_max)
+    # production and what went across gaps add up to the true count; nothing after a gap is production
+    assert parts.units.sum() + parts.gap.sum() == total
+    after_bad = np.flatnonzero(bad[:-1]) + 1
+    assert not parts.units[after_bad].any()
     ts = np.arange(values.size, dtype=np.int64)
-    assert count_between(ts, with_gaps, 0, values.size, counter_max) == total
+    tally = tally_between(ts, with_gaps, 0, values.size, counter_max)
+    assert tally.units + tally.gap_units == total and tally.gap_resets == 0
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,6 +12,7 @@ from plantlink.engines.downtime import DowntimeEngine, ReasonError
 from plantlink.engines.states import StateEngine
 from plantlink.errors import PlantlinkError
 from plantlink.model import Plant
+from plantlink.samples import iso_us
 from plantlink.store import DowntimeEvent, NotFound, Store, default_url
 from tests.store.plants import BAD, GOOD, LINE, MONDAY, SHIFTS, S, batch, plant, tag_ids
 
@@ -169,3 +170,46 @@ def test_a_short_stop_cut_by_a_shift_change_is_micro_in_both_shifts(tmp_path: Pa
     ln = Line(tmp_path, calendar=True)
     ln.robot((0, "running"), (6 * 3600 - 50, "idle"), (6 * 3600 + 50, "running"))
     assert [(e.duration_s, e.shift, e.micro) for e in ln.events()] == [(50.0, "early", True), (50.0, "late", True)]
+
+
+def test_a_clean_stop_closes_events_as_a_clean_stop_and_the_next_start_recovers_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ln = Line(tmp_path)
+    ln.robot((0, "running"), (10, "faulted"), (20, "running"), (30, "bad"))
+    ln.states.stop(T0 + 300 * S)
+    evs = ln.events()
+    assert brief(evs) == [(10, 10.0, "faulted", True), (30, 270.0, "unknown", False)]
+    assert [e.end_reason for e in evs] == ["change", "stop"]
+    assert ln.store.open_events() == [] and ln.store.open_intervals() == []
+    robot = ln.store.intervals(0, T0 + H, machines=[ROBOT])
+    assert [(iv.state, iv.end_reason) for iv in robot] == [
+        ("running", "change"), ("faulted", "change"), ("running", "change"), ("unknown", "stop")]
+    # the next start: nothing left open, nothing logged as a crash
+    st = StateEngine(ln.plant, ln.store, {})
+    with caplog.at_level("WARNING"):
+        assert DowntimeEngine(ln.plant, ln.store).attach(st) == []
+        assert st.start(T0 + 400 * S) == []
+    assert "crash" not in caplog.text and "cleanly" not in caplog.text
+    runs = ln.store.runs(0, T0 + H)
+    assert [(r.start_us, r.end_us, r.end_reason) for r in runs] == [(T0, T0 + 300 * S, "stop"),
+                                                                     (T0 + 400 * S, None, None)]
+
+
+def test_crash_recovery_says_when_in_readable_times_and_records_why(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ln = Line(tmp_path)
+    ln.robot((0, "running"), (10, "faulted"))
+    ln.states.tick(T0 + 60 * S)  # the heartbeat: the last known time is 60 s
+    st = StateEngine(ln.plant, ln.store, {})
+    with caplog.at_level("WARNING"):
+        DowntimeEngine(ln.plant, ln.store).attach(st)
+        st.start(T0 + 500 * S)
+    ev = ln.events()[0]
+    assert (ev.end_us, ev.end_reason) == (T0 + 60 * S, "crash")
+    assert ln.store.intervals(0, T0 + 60 * S, machines=[ROBOT])[-1].end_reason == "crash"
+    assert [(r.end_us, r.end_reason) for r in ln.store.runs(0, T0 + H)] == [(T0 + 60 * S, "crash"), (None, None)]
+    # times are ISO 8601 with an offset (T0 is Monday 2026-01-05 08:00 UTC)
+    assert iso_us(T0 + 60 * S) == "2026-01-05T08:01:00.000000+00:00"
+    assert iso_us(T0 + 60 * S) in caplog.text and iso_us(T0 + 10 * S) in caplog.text
+    assert str(T0 + 60 * S) not in caplog.text  # never raw microseconds
+    assert "did not stop cleanly" in caplog.text

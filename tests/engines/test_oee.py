@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from plantlink.engines.calendar import PlannedTime
-from plantlink.engines.oee import OeeInputs, combine, compute, inputs_from_states
+from plantlink.engines.oee import Gaps, OeeInputs, combine, compute, inputs_from_states
 from plantlink.model.production import STATES, Calendar
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "oee.md"
@@ -47,11 +47,11 @@ EXAMPLE_STATES: list[tuple[int, int, str | int | None]] = [
     (local(12), local(14), "running"),
     (local(14), local(15), "planned_stop"),
 ]
-# 16-bit produced counter: rolls over between 12:00 and 13:58, a bad-quality sample at 12:30
+# 16-bit produced counter: rolls over between 12:30 and 13:58
 EXAMPLE_PRODUCED = (
     np.array([local(5, 50), local(6), local(8), local(9), local(9, 15), local(10, 5), local(10, 47),
               local(11, 30), local(12), local(12, 30), local(13, 58), local(14, 5)], dtype=np.int64),
-    np.array([64000, 64000, 64550, 64820, 64820, 65050, 65050, 65300, 65300, NAN, 264, 264]),
+    np.array([64000, 64000, 64550, 64820, 64820, 65050, 65050, 65300, 65300, 65300, 264, 264]),
 )  # fmt: skip
 EXAMPLE_REJECT = (
     np.array([local(5, 50), local(10, 5), local(13, 58)], dtype=np.int64),
@@ -78,7 +78,7 @@ def test_worked_example_inputs() -> None:
     assert inputs.pbt_s == 26100
     # APT: running 06:00-09:00 (180 min), 09:15-10:05 (50), 10:47-11:30 (43), 12:00-14:00 (120) = 393 min
     assert inputs.apt_s == 393 * 60 == 23580
-    # PQ: 550 + 270 + 0 + 230 + 0 + 250 + 0 + (264 + 65536 - 65300 = 500 across the bad sample) = 1800
+    # PQ: 550 + 270 + 0 + 230 + 0 + 250 + 0 + 0 + (264 + 65536 - 65300 = 500, a rollover) = 1800
     assert inputs.pq == 1800
     # SQ: reject 1000 -> 1020 (10:05, from the sample before the range) -> 1045 = 45; GQ = 1800 - 45
     assert (inputs.sq, inputs.gq) == (45, 1755)
@@ -177,6 +177,36 @@ def test_effectiveness_above_one_is_flagged_not_clamped() -> None:
     assert result.effectiveness == pytest.approx(2000 / 1800)
     assert result.performance_loss_s == -200
     assert len(result.warnings) == 1 and "effectiveness 1.111 exceeds 1" in result.warnings[0]
+    assert result.data_problem
+    assert not compute(OeeInputs(pbt_s=1800, apt_s=1800, pri_s=18, pq=100, gq=100, sq=0)).data_problem  # E = 1
+    # availability and quality rate above 1 are data problems too
+    assert compute(OeeInputs(pbt_s=100, apt_s=200, pri_s=1, pq=100, gq=100, sq=0)).data_problem
+    assert compute(OeeInputs(pbt_s=100, apt_s=100, pri_s=1, pq=10, gq=20, sq=0)).data_problem
+    assert not compute(OeeInputs(pbt_s=0, apt_s=0, pri_s=1, pq=0, gq=0, sq=0)).data_problem
+
+
+def test_parts_counted_across_a_restart_are_reported_not_in_oee() -> None:
+    # plantlink ran 06:00-08:00 (a clean stop at 08:00) and again from 10:47; the press kept counting
+    # meanwhile: 64550 -> 65050 while nobody watched. No run time was counted for those parts.
+    states: list[tuple[int, int, str | int | None]] = [
+        (local(6), local(8), "running"), (local(10, 47), local(11, 30), "running")]
+    ts = np.array([local(6), local(8), local(10, 47), local(11, 30)], dtype=np.int64)
+    produced = (ts, np.array([64000, 64550, 65050, 65300]))
+    reject = (ts, np.array([1000, 1010, 1020, 1025]))
+    inputs = inputs_from_states(states, EXAMPLE_PLANNED, local(6), local(14), pri_s=12.0, produced=produced,
+                                reject=reject, counter_max=65535, gaps=Gaps(cuts=[local(8)]))
+    assert (inputs.pq, inputs.sq, inputs.gq) == (550 + 250, 10 + 5, 800 - 15)
+    assert (inputs.gap_pq, inputs.gap_sq, inputs.gap_gq, inputs.gap_resets) == (500, 10, 490, 0)
+    result = compute(inputs)
+    assert result.effectiveness == pytest.approx(12 * 800 / (163 * 60)) and not result.data_problem
+    assert result.warnings == [] and "500 unit(s) were counted across gaps" in result.notes[0]
+    # without the windows the 500 parts would land in 10:47's period, which ran 43 min: E above 1 there
+    blind = inputs_from_states(states, EXAMPLE_PLANNED, local(10), local(12), pri_s=12.0, produced=produced,
+                               reject=reject, counter_max=65535)
+    assert blind.pq == 750 and compute(blind).data_problem
+    # the gap quantities add up when combined
+    both = combine([inputs, inputs])
+    assert (both.gap_pq, both.gap_gq, both.gap_sq, both.pq) == (1000, 980, 20, 1600)
 
 
 def test_inconsistent_quantities_are_flagged() -> None:

@@ -122,6 +122,11 @@ async def _write(sim: Any, path: str, value: Any) -> None:
     sim.sim.write(path, value)
 
 
+async def _publish(server: HmiServer, batch: Any) -> None:
+    assert server.runtime is not None
+    server.runtime.bus.publish(batch)
+
+
 @contextlib.contextmanager
 def publishing(server: HmiServer, batch: Any, every: float = 0.05) -> Iterator[None]:
     """Publish ``batch`` again and again on the server's loop while the block runs, as a device sending that
@@ -275,3 +280,44 @@ def test_tablet_layout_and_local_assets(server: HmiServer, visit: Any) -> None:
     assert v.page.evaluate("document.fonts.check('24px \"Material Icons\"')")
     assert v.foreign() == []
     assert any("/_nicegui/" in u for u in v.urls)
+
+
+def test_line_page_flags_a_data_problem_and_notes_parts_in_data_gaps(server: HmiServer, visit: Any) -> None:
+    """Two days ago (inside the 7-day period, before the seeded hours): the press ran 10 min while its counter
+    jumped 10 000 parts within a continuous stretch (effectiveness far above 1: a data problem), then the device
+    dropped out (a bad sample) and the counter had moved on 4 990 when it came back (parts in a data gap)."""
+    rt = server.runtime
+    assert rt is not None and rt.store is not None and rt.historian is not None
+
+    from plantlink.store.tables import state_intervals
+
+    tid = rt.tag_ids[f"{PRESS}/cycle_count"]
+    first = rt.historian.raw(tid, SEEDED.start_us, SEEDED.end_us, 1).column("value")[0].as_py()
+    t0 = SEEDED.start_us - 2 * 86400 * 1_000_000
+    s = 1_000_000
+    base = first - 15_000  # the seeded history then continues from `first`, across the bad sample at +400 s
+    with rt.store.engine.begin() as c:
+        c.execute(state_intervals.insert().values(machine=PRESS, line=LINE, state="running", start_us=t0,
+                                                  end_us=t0 + 600 * s, shift=None, end_reason="change"))
+    values = [base, base + 10, base + 10_010, float("nan")]
+    at = [t0, t0 + 60 * s, t0 + 300 * s, t0 + 400 * s]
+    quality = [Quality.GOOD, Quality.GOOD, Quality.GOOD, Quality.BAD]
+    server.call(_publish(server, numeric_batch([tid] * 4, at, values, quality)))
+    wait_until(lambda: rt.historian.raw(tid, t0, t0 + 500 * s, 10).num_rows == 4, 10.0, "crafted samples stored")
+
+    v: Visit = visit()
+    v.goto(f"/hmi/line/{LINE}?period=7d")
+    v.page.wait_for_selector('[data-testid="oee"]')
+    row = v.page.locator('[data-testid="oee"] tr', has_text="press1").inner_text()
+    cells = row.split("\t")
+    # effectiveness above 1 is marked, the OEE reads "data problem", never a plain percentage
+    assert cells[2].startswith("⚠ ") and cells[2].endswith(" %"), cells
+    assert cells[4] == "⚠ data problem", cells
+    # the 4 990 parts across the gap are in their own column, not in the parts; so are the few the simulator
+    # made while the runtime started (its first reading is a baseline): at 3.75 s a part, < 20 in 75 s
+    gap = int(cells[6].replace(",", ""))
+    assert first - (base + 10_010) == 4990 and 4990 <= gap < 4990 + 20, cells
+    note = v.page.locator('[data-testid="oee-note"][data-problem="true"]', has_text="press1")
+    assert "effectiveness" in note.inner_text() and "exceeds 1" in note.inner_text()
+    assert "counted across gaps in the data" in note.inner_text()
+    assert v.page.locator(".pl-dataproblem").count() >= 1

@@ -242,3 +242,47 @@ def test_signal_names_document_the_kinds() -> None:
     assert "vibration" in signal_names("cnc")
     assert {f"zone{i}_setpoint" for i in range(1, 5)} <= set(signal_names("oven"))
     assert "run_command" in signal_names("conveyor")
+
+
+def test_machines_keep_their_counters_across_a_restart_and_their_own_ledger(plant: Plant) -> None:
+    first = PlantSim(plant, seed=1)
+    first.step(1.0, 3600)
+    kept = first.kept()
+    press = first.machine(PRESS)
+    assert kept[PRESS] == {"cycles": press.cycles, "good": press.good, "rejects": press.rejects,
+                           "energy_kwh": press.energy_kwh}
+    # the ledger: every simulated second is in one state, and the running ones made the parts at the cycle
+    assert sum(press.seconds) == pytest.approx(3600.0)
+    assert press.seconds[State.RUNNING] > 0 and press.changes >= 0
+    # a restart from the seed starts the counters elsewhere; restored, they go on from where they were
+    again = PlantSim(plant, seed=1)
+    assert again.machine(PRESS).cycles != press.cycles
+    again.restore(kept | {"nowhere/x/y/z": {"cycles": 1.0}})
+    assert again.machine(PRESS).cycles == press.cycles
+    assert again.snapshot()[f"{PRESS}/cycle_count"] == press.cycles % WRAP
+    again.step(1.0, 60)
+    assert again.machine(PRESS).cycles >= press.cycles
+
+
+async def test_a_paused_simulator_stands_still_and_resumes_without_catching_up(plant: Plant) -> None:
+    import asyncio
+
+    from plantlink.sim import Simulator
+
+    sim = Simulator(plant, seed=1, speed=1.0, ports={dev: 0 for dev in plant.devices})
+    await sim.start()
+    try:
+        await sim.pause()
+        assert sim.paused
+        t = sim.sim_time
+        await asyncio.sleep(2.0)
+        assert sim.sim_time == t  # no step while paused
+        loop = asyncio.get_running_loop()
+        resumed = loop.time()
+        sim.resume()
+        assert not sim.paused
+        await asyncio.sleep(0.5)
+        # it runs from the resume on: the 2 s paused are not caught up (one tick of 0.1 s of slack)
+        assert 0 < sim.sim_time - t <= loop.time() - resumed + 0.1
+    finally:
+        await sim.stop()

@@ -178,3 +178,34 @@ def test_the_migrations_build_exactly_the_declared_tables(store: Store) -> None:
 
     with store.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), metadata) == []
+
+
+def test_runs_end_as_a_stop_or_a_crash_and_give_the_counters_their_cuts(store: Store) -> None:
+    assert store.cuts(0, 10**9 * S) == []  # nothing on record: no cut
+    run1, crashed = store.begin_run(100 * S, None)
+    assert crashed == []
+    store.end_run(run1, 200 * S)  # a clean stop
+    run2, crashed = store.begin_run(300 * S, 250 * S)
+    assert crashed == []
+    # run 2 is never stopped; run 3 starts after its last known time, 350 s
+    run3, crashed = store.begin_run(400 * S, 350 * S)
+    assert [(r.id, r.start_us, r.end_us, r.end_reason) for r in crashed] == [(run2, 300 * S, 350 * S, "crash")]
+    assert [(r.start_us, r.end_us, r.end_reason) for r in store.runs(0, 500 * S)] == [
+        (100 * S, 200 * S, "stop"), (300 * S, 350 * S, "crash"), (400 * S, None, None)]
+    # the clean stop; the crash's last known time and the instant before the next start (nothing before the
+    # first run: nothing was read before it)
+    assert store.cuts(0, 500 * S) == [200 * S, 350 * S, 400 * S - 1]
+    assert store.cuts(201 * S, 390 * S) == [350 * S]  # only those in the range
+    assert store.runs(210 * S, 290 * S) == []
+    # a run left open at a last known time before its own start is closed at its start, never before
+    run4, crashed = store.begin_run(500 * S, 10 * S)
+    assert [(r.id, r.end_us) for r in crashed] == [(run3, 400 * S)] and run4 > run3
+
+
+def test_the_first_run_after_an_upgrade_is_cut_off_from_what_plantlink_stored_before(store: Store) -> None:
+    # plantlink ran before it recorded runs: its state engine's last known time is 90 s
+    _, crashed = store.begin_run(100 * S, 90 * S)
+    assert crashed == []
+    assert [(r.start_us, r.end_us, r.end_reason) for r in store.runs(0, 200 * S)] == [
+        (90 * S, 90 * S, "crash"), (100 * S, None, None)]
+    assert store.cuts(0, 200 * S) == [90 * S, 100 * S - 1]

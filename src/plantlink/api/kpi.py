@@ -7,7 +7,11 @@ OEE of one machine over ``[start, min(end, now))`` (ISO 22400-2, see docs/oee.md
   not running, inputs of bad quality (``unknown``) — is neither production nor loss, so it is left out);
 * APT = time in ``running`` within planned time (the state intervals of the store);
 * PQ / GQ / SQ from the production counters in the historian (a sample before ``start``, within
-  ``COUNTER_LOOKBACK_US``, is the base of the first increment).
+  ``COUNTER_LOOKBACK_US``, is the base of the first increment). Only steps within a continuous stretch of
+  samples count: the first reading after a restart of plantlink (the store's cuts), a device
+  reconnect or bad quality (a bad sample), or a time gap (the machine's ``production.max_gap``, when set) is a
+  baseline; what the counter advanced across the gap is reported as ``unattributed``, not in the KPIs. A ratio
+  above 1 sets ``data_problem``.
 
 Lines, areas and sites combine their machines' inputs (sums, never means of ratios). "today" is since the
 local midnight of the site, "shift" since the start of the current shift. Figures for "today" and "shift"
@@ -33,7 +37,7 @@ from plantlink.api.timefmt import stamp
 from plantlink.engines import bottleneck as bn
 from plantlink.engines.calendar import merge_intervals, overlap_us, to_us
 from plantlink.engines.costs import losses
-from plantlink.engines.oee import OeeInputs, OeeResult, combine, compute, inputs_from_states
+from plantlink.engines.oee import Gaps, OeeInputs, OeeResult, combine, compute, inputs_from_states
 from plantlink.errors import PlantlinkError, QueryError
 from plantlink.model.production import Costs
 from plantlink.samples import Quality, now_us
@@ -113,6 +117,14 @@ def _counter(rt: Runtime, idx: PlantIndex, m: MachineRef, name: str | None, star
     return ts, np.where(q >= Quality.UNCERTAIN, v, np.nan)
 
 
+def _gaps(rt: Runtime, m: MachineRef, start: int, end: int) -> Gaps:
+    """The restarts of plantlink (the store's cuts) and the machine's ``max_gap``."""
+    assert rt.store is not None and m.model.production is not None
+    max_gap = m.model.production.max_gap
+    return Gaps(cuts=rt.store.cuts(start - COUNTER_LOOKBACK_US, end),
+                max_gap_us=None if max_gap is None else round(max_gap * 1e6))
+
+
 def machine_inputs(rt: Runtime, m: MachineRef, start: int, end: int, now: int | None = None) -> OeeInputs | None:
     """OEE inputs of one machine over ``[start, min(end, now))``; None when it has no production counters."""
     prod = m.model.production
@@ -131,7 +143,7 @@ def machine_inputs(rt: Runtime, m: MachineRef, start: int, end: int, now: int | 
     inputs = inputs_from_states(
         intervals, planned, start, end, pri_s=prod.ideal_cycle_time, produced=produced,
         good=_counter(rt, idx, m, prod.good, start, end), reject=_counter(rt, idx, m, prod.reject, start, end),
-        counter_max=prod.counter_max)
+        counter_max=prod.counter_max, gaps=_gaps(rt, m, start, end))
     plan_s, plan_e = planned.planned_arrays(start, end)
     stopped = _overlap_s(intervals, {"planned_stop"}, plan_s, plan_e)
     known = _overlap_s(intervals, None, plan_s, plan_e)  # planned time with a known state
@@ -165,8 +177,15 @@ def _result_dict(inputs: OeeInputs, result: OeeResult) -> dict[str, Any]:
             "quality_rate": result.quality_rate, "losses_s": {
                 "availability": result.availability_loss_s, "performance": result.performance_loss_s,
                 "quality": result.quality_loss_s},
-            "fully_productive_s": result.fully_productive_s, "warnings": result.warnings,
+            "fully_productive_s": result.fully_productive_s, "warnings": result.warnings, "notes": result.notes,
+            "data_problem": result.data_problem, "unattributed": unattributed(inputs),
             "inputs": dataclasses.asdict(inputs)}
+
+
+def unattributed(inputs: OeeInputs) -> dict[str, float]:
+    """What the counters advanced across gaps in the data (not in the KPIs), and decreases across gaps."""
+    return {"produced": inputs.gap_pq, "good": inputs.gap_gq, "scrap": inputs.gap_sq,
+            "counter_resets": inputs.gap_resets}
 
 
 def top_loss(result: OeeResult) -> dict[str, Any] | None:
@@ -287,11 +306,11 @@ def bottleneck(rt: Runtime, who: Caller, line: str, start_us: int, end_us: int) 
 def _summary(inputs: OeeInputs | None) -> dict[str, Any]:
     if inputs is None:
         return {"oee": None, "availability": None, "effectiveness": None, "quality_rate": None,
-                "parts_today": None, "top_loss": None}
+                "parts_today": None, "top_loss": None, "data_problem": False, "unattributed_today": None}
     r = compute(inputs)
     return {"oee": r.oee, "availability": r.availability, "effectiveness": r.effectiveness,
             "quality_rate": r.quality_rate, "parts_today": inputs.pq, "good_today": inputs.gq,
-            "top_loss": top_loss(r)}
+            "top_loss": top_loss(r), "data_problem": r.data_problem, "unattributed_today": inputs.gap_pq}
 
 
 def overview(rt: Runtime, who: Caller, *, now: int | None = None) -> dict[str, Any]:

@@ -279,7 +279,7 @@ def state_timeline(rt: Runtime, who: Caller, machine: str, start_us: int, end_us
     ivs = store(rt).intervals(start_us, end_us, machines=[m.path], open_until=now_us())
     items: list[object] = [
         {"state": iv.state, "shift": iv.shift, **stamp(iv.start_us, "start"), **stamp(iv.end_us, "end"),
-         "duration_s": None if iv.end_us is None else (iv.end_us - iv.start_us) / 1e6}
+         "duration_s": None if iv.end_us is None else (iv.end_us - iv.start_us) / 1e6, "end_reason": iv.end_reason}
         for iv in ivs[offset:offset + limit]
     ]
     return {"machine": m.path, **page(items, len(ivs), limit, offset)}

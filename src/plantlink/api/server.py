@@ -81,11 +81,16 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
                             ws_max_size=WS_MAX_MESSAGE, **options)
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="plantlink-api")
-    while not server.started:
-        if task.done():
-            exc = task.exception()
-            raise PlantlinkError(f"the API could not listen on {host}:{port}: {exc or 'server exited'}")
-        await asyncio.sleep(0.01)
+    try:
+        while not server.started:
+            if task.done():
+                exc = task.exception()
+                raise PlantlinkError(f"the API could not listen on {host}:{port}: {exc or 'server exited'}")
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:  # stopped while starting: the server must not outlive the runtime
+        server.should_exit = server.force_exit = True
+        await asyncio.wait([task], timeout=10)
+        raise
     bound = port
     for srv in server.servers:
         for sock in srv.sockets:

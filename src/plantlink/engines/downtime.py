@@ -9,8 +9,9 @@ line's ``downtime.micro_stop`` is a micro-stop (judged on the whole stop, not on
 A period that lasted no time (opened and closed at the same instant) leaves no event.
 
 Events are built incrementally: ``DowntimeEngine.on_change`` listens to the StateEngine; an event is opened
-in the store when a stop begins and closed when it ends. ``attach(states)`` first closes events a crash
-left open at the state engine's last known time, then listens.
+in the store when a stop begins and closed when it ends (end reason "change"). ``attach(states)`` first
+closes events a crash left open at the state engine's last known time (end reason "crash"), then listens; at
+the state engine's clean stop the open events are closed at the stop time (end reason "stop").
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from plantlink.engines.states import LAST_US_KEY, UNKNOWN, StateChange, StateEngine
 from plantlink.errors import PlantlinkError
-from plantlink.samples import now_us
+from plantlink.samples import iso_us, now_us
+from plantlink.store.records import END_CHANGE, END_CRASH, END_STOP, EndReason
 
 if TYPE_CHECKING:
     from plantlink.model import Plant
@@ -77,6 +79,7 @@ class DowntimeEngine:
             raise PlantlinkError("attach the downtime engine before starting the state engine")
         closed = self.start()
         states.add_listener(self.on_change)
+        states.add_stop_listener(self.stop)
         return closed
 
     def start(self) -> list[DowntimeEvent]:
@@ -85,10 +88,26 @@ class DowntimeEngine:
         closed = []
         for ev in self.store.open_events():
             end = max(ev.start_us, last if last is not None else ev.start_us)
-            closed.append(self._close(ev.id, ev.machine, ev.line, ev.start_us, end, ev.state == UNKNOWN))
-            log.warning("downtime event %d of %s left open by a crash closed at %d", ev.id, ev.machine, end)
+            closed.append(self._close(ev.id, ev.machine, ev.line, ev.start_us, end, ev.state == UNKNOWN,
+                                      reason=END_CRASH))
+            log.warning("downtime event %d of %s open since %s left open by a crash, closed at the last known "
+                        "time %s", ev.id, ev.machine, iso_us(ev.start_us), iso_us(end))
         self._open.clear()
         return closed
+
+    def stop(self, end_us: int) -> None:
+        """Clean stop (a state engine stop listener): close the open events at ``end_us``, end reason "stop"."""
+        for machine, cur in list(self._open.items()):
+            try:
+                line = machine.rsplit("/", 1)[0]
+                done = self._close(cur.id, machine, line, cur.start_us, end_us, cur.kind == "unknown",
+                                   chain_start_us=cur.chain_start_us, reason=END_STOP)
+                if done.micro and cur.pieces:
+                    self.store.mark_micro(cur.pieces, True)
+            except Exception:
+                self.errors += 1
+                log.exception("downtime engine could not close event %d of %s at the clean stop", cur.id, machine)
+            del self._open[machine]
 
     # -- building events -------------------------------------------------------------------------
     def on_change(self, ch: StateChange) -> None:
@@ -97,7 +116,7 @@ class DowntimeEngine:
             self._on_change(ch)
         except Exception:
             self.errors += 1
-            log.exception("downtime engine could not record %s", ch)
+            log.exception("downtime engine could not record %s", str(ch))
 
     def _on_change(self, ch: StateChange) -> None:
         kind = _kind(ch.state)
@@ -112,7 +131,7 @@ class DowntimeEngine:
             self._begin(ch, kind, cur.chain_start_us, [*cur.pieces, cur.id])
             return
         ev = self._close(cur.id, ch.machine, ch.line, cur.start_us, ch.since_us, cur.kind == "unknown",
-                         chain_start_us=cur.chain_start_us)
+                         chain_start_us=cur.chain_start_us, reason=END_CHANGE)
         if ev.micro and cur.pieces:
             self.store.mark_micro(cur.pieces, True)
         if kind is not None:
@@ -123,9 +142,10 @@ class DowntimeEngine:
         self._open[ch.machine] = _Open(ev_id, kind, ch.since_us, ch.shift, chain_start_us, pieces)
 
     def _close(self, ev_id: int, machine: str, line: str, start_us: int, end_us: int, unknown: bool,
-               micro: bool | None = None, chain_start_us: int | None = None) -> DowntimeEvent:
-        """Close an event; one that lasted no time is dropped. ``micro`` None: decided by the length of the
-        whole stop (from ``chain_start_us``)."""
+               micro: bool | None = None, chain_start_us: int | None = None,
+               reason: EndReason = END_CHANGE) -> DowntimeEvent:
+        """Close an event for ``reason``; one that lasted no time is dropped. ``micro`` None: decided by the
+        length of the whole stop (from ``chain_start_us``)."""
         if end_us <= start_us:
             ev = self.store.event(ev_id)
             self.store.delete_event(ev_id)
@@ -134,7 +154,7 @@ class DowntimeEngine:
         if micro is None:
             first = start_us if chain_start_us is None else chain_start_us
             micro = not unknown and (end_us - first) < self._micro_us(line)
-        return self.store.close_event(ev_id, end_us, state, micro)
+        return self.store.close_event(ev_id, end_us, state, micro, reason)
 
     def _dominant(self, machine: str, start_us: int, end_us: int) -> str:
         spent: dict[str, int] = defaultdict(int)

@@ -5,7 +5,10 @@
 * availability A = APT / PBT,  effectiveness E = PRI x PQ / APT,  quality rate QR = GQ / PQ,  OEE = A x E x QR
 
 A ratio whose denominator is 0 is None (and so is OEE). Aggregates (line, site, several shifts) sum the
-times and quantities, never average the ratios: see :func:`combine`. See docs/oee.md.
+times and quantities, never average the ratios: see :func:`combine`. A ratio above 1 is a data problem
+(``OeeResult.data_problem``): kept, never clamped, and explained in ``warnings``. Units a counter advanced
+across a gap in the data (plantlink stopped, device disconnected, bad quality) are not in PQ / GQ / SQ but
+reported apart (``gap_pq`` ...). See docs/oee.md.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy.typing as npt
 
 from plantlink.engines.calendar import PlannedTime, merge_intervals, overlap_us
-from plantlink.engines.counters import count_between
+from plantlink.engines.counters import Cuts, Tally, tally_between
 from plantlink.model.production import STATES
 
 #: A counter's samples: (timestamps in us, values).
@@ -36,6 +39,10 @@ class OeeInputs:
 
     ``pri_pq_s`` and ``pri_sq_s`` are only set by :func:`combine`: the sums of PRI_i x PQ_i and PRI_i x SQ_i
     of machines with different PRI. Left None, they are ``pri_s x pq`` and ``pri_s x sq``.
+
+    ``gap_pq``, ``gap_gq`` and ``gap_sq`` are units the counters advanced across gaps in the data, when no run
+    time was counted for them: reported, never part of the KPIs. ``gap_resets`` counts counter decreases across
+    gaps (a reset or a replaced device while nobody watched: what was made then is unknown).
     """
 
     pbt_s: float
@@ -46,9 +53,14 @@ class OeeInputs:
     sq: float
     pri_pq_s: float | None = None
     pri_sq_s: float | None = None
+    gap_pq: float = 0.0
+    gap_gq: float = 0.0
+    gap_sq: float = 0.0
+    gap_resets: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("pbt_s", "apt_s", "pri_s", "pq", "gq", "sq", "pri_pq_s", "pri_sq_s"):
+        for name in ("pbt_s", "apt_s", "pri_s", "pq", "gq", "sq", "pri_pq_s", "pri_sq_s", "gap_pq", "gap_gq",
+                     "gap_sq", "gap_resets"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"OeeInputs.{name} must be a finite number >= 0, got {value!r}")
@@ -79,25 +91,45 @@ class OeeResult:
     #: PRI x GQ: what remains of PBT after the three losses.
     fully_productive_s: float
     warnings: list[str] = field(default_factory=list)
+    #: What else a reader should know: units counted across gaps in the data, reported apart.
+    notes: list[str] = field(default_factory=list)
+    #: A ratio is above 1 (effectiveness, availability or quality rate): the inputs are wrong (a PRI set too
+    #: long, parts counted outside running time); show it as a data problem, never as a plain percentage.
+    data_problem: bool = False
 
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
+def _above_one(ratio: float | None) -> bool:
+    return ratio is not None and ratio > 1 + _TOLERANCE
+
+
 def _warnings(inputs: OeeInputs, availability: float | None, effectiveness: float | None) -> list[str]:
     found: list[str] = []
-    if effectiveness is not None and effectiveness > 1 + _TOLERANCE:
+    if effectiveness is not None and _above_one(effectiveness):
         found.append(
             f"effectiveness {effectiveness:.3f} exceeds 1: the planned run time per item (PRI {inputs.pri_s:g} s) "
             "is longer than the real cycle, or parts were counted outside running time"
         )
-    if availability is not None and availability > 1 + _TOLERANCE:
+    if availability is not None and _above_one(availability):
         found.append(f"availability {availability:.3f} exceeds 1: actual production time exceeds planned busy time")
     if inputs.gq > inputs.pq * (1 + _TOLERANCE):
         found.append(f"good quantity {inputs.gq:g} exceeds produced quantity {inputs.pq:g}")
     if abs(inputs.gq + inputs.sq - inputs.pq) > _TOLERANCE * max(1.0, inputs.pq):
         found.append(f"good {inputs.gq:g} + scrap {inputs.sq:g} differ from produced {inputs.pq:g}")
+    return found
+
+
+def _notes(inputs: OeeInputs) -> list[str]:
+    found = []
+    if inputs.gap_pq > 0:
+        found.append(f"{inputs.gap_pq:g} unit(s) were counted across gaps in the data (plantlink stopped, device "
+                     "disconnected, bad quality): reported apart, not in OEE")
+    if inputs.gap_resets > 0:
+        found.append(f"{inputs.gap_resets:g} counter(s) went back across a gap in the data: what was made then "
+                     "is unknown")
     return found
 
 
@@ -108,6 +140,7 @@ def compute(inputs: OeeInputs) -> OeeResult:
     quality = _ratio(inputs.gq, inputs.pq)
     parts = (availability, effectiveness, quality)
     oee = None if None in parts else math.prod(p for p in parts if p is not None)
+    problem = any(_above_one(p) for p in parts)
     return OeeResult(
         availability=availability,
         effectiveness=effectiveness,
@@ -118,6 +151,8 @@ def compute(inputs: OeeInputs) -> OeeResult:
         quality_loss_s=inputs.ideal_scrap_s,
         fully_productive_s=inputs.ideal_run_s - inputs.ideal_scrap_s,
         warnings=_warnings(inputs, availability, effectiveness),
+        notes=_notes(inputs),
+        data_problem=problem,
     )
 
 
@@ -139,6 +174,10 @@ def combine(items: Iterable[OeeInputs]) -> OeeInputs:
         sq=sum(i.sq for i in items),
         pri_pq_s=pri_pq,
         pri_sq_s=sum(i.ideal_scrap_s for i in items),
+        gap_pq=sum(i.gap_pq for i in items),
+        gap_gq=sum(i.gap_gq for i in items),
+        gap_sq=sum(i.gap_sq for i in items),
+        gap_resets=sum(i.gap_resets for i in items),
     )
 
 
@@ -162,9 +201,18 @@ def running_planned_us(intervals: Sequence[StateInterval], planned: PlannedTime,
     return int(overlap_us(run_s, run_e, plan_s, plan_e).sum())
 
 
-def _count(samples: Samples, start_us: int, end_us: int, counter_max: int) -> float:
+@dataclass(frozen=True)
+class Gaps:
+    """Where a machine's counter samples are not continuous, besides bad samples (see ``engines.counters``):
+    the restarts of plantlink (cut instants), and the longest normal time between two samples."""
+
+    cuts: Cuts | None = None
+    max_gap_us: int | None = None
+
+
+def _count(samples: Samples, start_us: int, end_us: int, counter_max: int, gaps: Gaps) -> Tally:
     ts, values = samples
-    return count_between(ts, values, start_us, end_us, counter_max)
+    return tally_between(ts, values, start_us, end_us, counter_max, cuts=gaps.cuts, max_gap_us=gaps.max_gap_us)
 
 
 def inputs_from_states(
@@ -178,30 +226,43 @@ def inputs_from_states(
     good: Samples | None = None,
     reject: Samples | None = None,
     counter_max: int = 2**32 - 1,
+    gaps: Gaps | None = None,
 ) -> OeeInputs:
     """The OEE inputs of one machine over ``[start_us, end_us)``.
 
     PBT is the planned time in the range; APT the time in state running within it; PQ, GQ and SQ come from
-    the counters (:func:`~plantlink.engines.counters.count_between` over the whole range). Without a good
+    the counters (:func:`~plantlink.engines.counters.tally_between` over the whole range): production only,
+    what a counter advanced across a gap goes to ``gap_pq`` / ``gap_gq`` / ``gap_sq``. Without a good
     counter GQ = PQ - reject; without a reject counter SQ = PQ - GQ.
     """
     if end_us < start_us:
         raise ValueError(f"end_us ({end_us}) is before start_us ({start_us})")
     if good is None and reject is None:
         raise ValueError("give a good or a reject counter (or both): the other is derived from produced")
-    pq = _count(produced, start_us, end_us, counter_max)
-    rejected = None if reject is None else _count(reject, start_us, end_us, counter_max)
-    if good is not None:
-        gq = _count(good, start_us, end_us, counter_max)
-    else:
-        assert rejected is not None
-        gq = max(pq - rejected, 0.0)
-    sq = rejected if rejected is not None else max(pq - gq, 0.0)
+    g = gaps or Gaps()
+    pq = _count(produced, start_us, end_us, counter_max, g)
+    rejected = None if reject is None else _count(reject, start_us, end_us, counter_max, g)
+    good_t = None if good is None else _count(good, start_us, end_us, counter_max, g)
+    gq, gap_gq = _derived(pq, good_t, rejected)
+    sq, gap_sq = _derived(pq, rejected, good_t)
+    resets = sum(t.gap_resets for t in (pq, good_t, rejected) if t is not None)
     return OeeInputs(
         pbt_s=planned.planned_seconds(start_us, end_us),
         apt_s=running_planned_us(intervals, planned, start_us, end_us) / 1e6,
         pri_s=pri_s,
-        pq=pq,
+        pq=pq.units,
         gq=gq,
         sq=sq,
+        gap_pq=pq.gap_units,
+        gap_gq=gap_gq,
+        gap_sq=gap_sq,
+        gap_resets=float(resets),
     )
+
+
+def _derived(produced: Tally, own: Tally | None, other: Tally | None) -> tuple[float, float]:
+    """(units, gap units) of a quantity from its own counter, else produced minus the other quantity."""
+    if own is not None:
+        return own.units, own.gap_units
+    assert other is not None
+    return max(produced.units - other.units, 0.0), max(produced.gap_units - other.gap_units, 0.0)

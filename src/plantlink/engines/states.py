@@ -18,16 +18,19 @@ interval and opens a new one at the instant of the change, and listeners are tol
 boundaries are placed at their exact instant, not at the tick that noticed them.
 
 Restart: the engine writes its clock into the store (``states.last_us``) on every change and at least every
-``heartbeat_s`` seconds. On ``start`` an interval left open by a crash is closed at that last known time
-(never before its start): what happened while plantlink was down is not known, so the timeline has a gap
-there rather than a guess. A clean ``stop`` closes every interval at the stop time.
+``heartbeat_s`` seconds. ``start`` records a run of plantlink in the store; an interval (and a run) left open
+by a crash is closed at that last known time (never before its start), with end reason "crash": what
+happened while plantlink was down is not known, so the timeline has a gap there rather than a guess. A clean
+``stop`` closes every interval and the run at the stop time with end reason "stop", and tells its stop
+listeners (the downtime engine closes its open events the same way). Intervals ended by the next state have
+end reason "change".
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,7 +39,8 @@ import pyarrow as pa
 
 from plantlink.engines.loop import consume
 from plantlink.model.production import STATES, StateRules
-from plantlink.samples import Quality, now_us
+from plantlink.samples import Quality, iso_us, now_us
+from plantlink.store.records import END_CRASH, END_STOP
 
 if TYPE_CHECKING:
     from plantlink.bus import Subscription
@@ -79,8 +83,13 @@ class StateChange:
     previous: str | None
     previous_since_us: int | None
 
+    def __str__(self) -> str:  # for logs: readable times
+        return f"{self.machine} {self.previous} -> {self.state} at {iso_us(self.since_us)}"
+
 
 Listener = Callable[[StateChange], None]
+#: Told the instant of a clean stop, after the state intervals were closed.
+StopListener = Callable[[int], None]
 
 
 @dataclass
@@ -222,6 +231,8 @@ class StateEngine:
             if m.states is not None:
                 self.machines[path] = _Machine(path, m.states, edges.get(path.split("/")[0]))
         self.listeners: list[Listener] = []
+        self.stop_listeners: list[StopListener] = []
+        self.run_id: int | None = None
         self.errors = 0
         self._ids_src: Mapping[str, int] | None = None
         self._ids = np.zeros(0, dtype=np.uint32)
@@ -231,17 +242,22 @@ class StateEngine:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, now_us: int | None = None) -> list[int]:
-        """Close intervals a crash left open (at the last known time), then derive every machine's first
-        state at ``now_us``. Returns the ids of the intervals closed by recovery."""
+        """Record a run; close intervals a crash left open (at the last known time), then derive every
+        machine's first state at ``now_us``. Returns the ids of the intervals closed by recovery."""
         t = self.now() if now_us is None else now_us
         last = self.store.get_meta(LAST_US_KEY)
+        self.run_id, crashed = self.store.begin_run(t, last)
+        for run in crashed:
+            log.warning("the run of plantlink that started at %s did not stop cleanly: its intervals and "
+                        "downtime events are closed at its last known time %s", iso_us(run.start_us),
+                        iso_us(run.end_us))
         closed = []
         for iv in self.store.open_intervals():
             end = max(iv.start_us, last if last is not None else iv.start_us)
-            self.store.close_interval(iv.machine, end)
+            self.store.close_interval(iv.machine, end, END_CRASH)
             closed.append(iv.id)
-            log.warning("machine %s: interval %r left open since %d closed at the last known time %d",
-                        iv.machine, iv.state, iv.start_us, end)
+            log.warning("machine %s: interval %r open since %s left open by a crash, closed at the last known "
+                        "time %s", iv.machine, iv.state, iso_us(iv.start_us), iso_us(end))
         for m in self.machines.values():
             m.clock_us = t
             self._evaluate(m, t)
@@ -250,13 +266,19 @@ class StateEngine:
         return closed
 
     def stop(self, now_us: int | None = None) -> None:
-        """Clean shutdown: close every open interval at ``now_us``."""
+        """Clean shutdown: close every open interval at ``now_us`` (end reason "stop"), tell the stop listeners,
+        end the run."""
         t = self.now() if now_us is None else now_us
         for m in self.machines.values():
             self._advance(m, t)
-            self._guard(self.store.close_interval, m.path, t)
+            self._guard(self.store.close_interval, m.path, t, END_STOP)
+        self._tell(self.stop_listeners, t, f"the clean stop ({iso_us(t)})")
+        if self.run_id is not None:
+            self._guard(self.store.end_run, self.run_id, t)
+            self.run_id = None
         self._beat(t, force=True)
         self._started = False
+        log.info("machine states closed at the clean stop (%s)", iso_us(t))
 
     @property
     def started(self) -> bool:
@@ -264,6 +286,9 @@ class StateEngine:
 
     def add_listener(self, fn: Listener) -> None:
         self.listeners.append(fn)
+
+    def add_stop_listener(self, fn: StopListener) -> None:
+        self.stop_listeners.append(fn)
 
     def current(self) -> dict[str, tuple[str, int]]:
         """Each machine's state and since when."""
@@ -342,19 +367,25 @@ class StateEngine:
         meta = {LAST_US_KEY: t} if beat else None  # the heartbeat rides in the interval's transaction
         if self._guard(self.store.open_interval, m.path, m.line, state, t, shift, meta) and beat:
             self._last_beat = t
-        for fn in self.listeners:
+        self._tell(self.listeners, change, str(change))
+
+    def _tell(self, listeners: Sequence[Callable[[Any], None]], what: Any, shown: str) -> None:
+        """Call every listener with ``what``; one that fails is logged and counted, the others still hear."""
+        for fn in listeners:
             try:
-                fn(change)
+                fn(what)
             except Exception:
                 self.errors += 1
-                log.exception("a state listener failed on %s", change)
+                log.exception("a state listener failed on %s", shown)
 
     def _guard(self, fn: Callable[..., Any], *args: Any) -> bool:
         try:
             fn(*args)
         except Exception:  # the store being down must not stop state tracking
             self.errors += 1
-            log.exception("state store write failed: %s%r", getattr(fn, "__name__", fn), args)
+            # instants (us since the epoch, all above 10**15 since 2001) read as times
+            shown = ", ".join(iso_us(a) if isinstance(a, int) and a > 10**15 else repr(a) for a in args)
+            log.exception("state store write failed: %s(%s)", getattr(fn, "__name__", fn), shown)
             return False
         return True
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from plantlink.api.security import Principal
-from plantlink.hmi import data
+from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import PERIODS, Kpi, LineView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import (
@@ -74,16 +74,19 @@ def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
             if k is None:
                 continue
             r = k.result
-            rows.append({"name": name, "a": pct(r.availability), "e": pct(r.effectiveness), "q": pct(r.quality_rate),
-                         "oee": pct(r.oee), "parts": f"{k.parts:,.0f}", "avail_loss": duration(r.availability_loss_s),
+            rows.append({"name": name, "a": oeefmt.ratio(r.availability), "e": oeefmt.ratio(r.effectiveness),
+                         "q": oeefmt.ratio(r.quality_rate), "oee": oeefmt.oee(r), "parts": f"{k.parts:,.0f}",
+                         "gap": f"{k.inputs.gap_pq:,.0f}", "avail_loss": duration(r.availability_loss_s),
                          "perf_loss": duration(max(r.performance_loss_s, 0.0)), "scrap": f"{k.inputs.sq:,.0f}"})
         if not rows:
             ui.label("No machine of this line has production counters.").classes("pl-muted")
             return
         cols = [("name", "Machine"), ("a", "Availability"), ("e", "Effectiveness"), ("q", "Quality"), ("oee", "OEE"),
-                ("parts", "Parts"), ("avail_loss", "Stopped"), ("perf_loss", "Slow running"), ("scrap", "Scrap")]
+                ("parts", "Parts"), ("gap", "In data gaps"), ("avail_loss", "Stopped"), ("perf_loss", "Slow running"),
+                ("scrap", "Scrap")]
         ui.table(columns=[{"name": c, "label": lbl, "field": c, "align": "left"} for c, lbl in cols], rows=rows,
                  row_key="name").props("flat dense wrap-cells").classes("w-full")
+        _oee_notes(ln, kpis)
         line = kpis.get(ln.path)
         if line is not None and line.cost is not None:
             c = line.cost
@@ -91,6 +94,18 @@ def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
             ui.label(f"Cost of losses: {money(c['total'], cur)} (stops {money(c['availability_loss'], cur)}, "
                      f"slow running {money(c['performance_loss'], cur)}, scrap {money(c['quality_loss'], cur)})"
                      ).classes("text-base mt-2").props('data-testid="line-cost"')
+
+
+def _oee_notes(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
+    """Under the OEE table: why a figure is a data problem, and what was counted in data gaps (not in OEE)."""
+    named = [(m.name, kpis.get(m.path)) for m in ln.machines] + [("Line", kpis.get(ln.path))]
+    for name, k in named:
+        if k is None or not (k.result.data_problem or k.result.notes):
+            continue
+        text = f"{name}: {oeefmt.explanation(k)}"
+        note = ui.label(f"{oeefmt.MARK} Data problem. {text}" if k.result.data_problem else text)
+        note.classes("text-sm mt-1" + (" pl-dataproblem" if k.result.data_problem else " pl-muted"))
+        note.props(f'data-testid="oee-note" data-problem="{str(k.result.data_problem).lower()}"')
 
 
 def _bottleneck_panel(ln: LineView, analysis: dict[str, Any] | None) -> None:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from plantlink.api.security import Principal
-from plantlink.hmi import data
+from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import Kpi, LineView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import (
@@ -21,7 +21,6 @@ from plantlink.hmi.widgets import (
     hmi,
     machine_tile,
     money,
-    pct,
     principal_of,
     to_login,
 )
@@ -95,10 +94,11 @@ class _Live:
         per_site: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for path, label in self.line_labels.items():
             k = kpis.get(path)
+            oeefmt.flag(label, k)
             if k is None:
                 label.set_text("")
                 continue
-            text = f"OEE today {pct(k.result.oee)} · {k.parts:,.0f} parts"
+            text = oeefmt.summary(k, "OEE today")
             if k.cost is not None:
                 text += f" · losses {money(k.cost['total'], k.cost['currency'])}"
                 per_site[self.lines[path].site][k.cost["currency"]] += k.cost["total"]

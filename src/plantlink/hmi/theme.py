@@ -49,6 +49,9 @@ ALARM_STATE_LABEL: dict[str, str] = {
     "suppressed": "Suppressed", "out_of_service": "Out of service",
 }
 
+#: An OEE figure whose inputs are wrong (a ratio above 1): marked like a bad-quality value, it is a data problem.
+DATA_PROBLEM = QUALITY_LOOK["bad"]
+
 PAGE_BG = "#e6e6e6"
 PANEL_BG = "#f4f4f4"
 ACCENT = "#37474f"  # neutral dark blue-grey for links and the header
@@ -64,6 +67,8 @@ body {{ background: {PAGE_BG}; color: #1a1a1a; font-family: system-ui, -apple-sy
 .pl-tile .pl-state {{ font-size: 0.95rem; font-weight: 600; text-transform: uppercase; letter-spacing: .03em; }}
 .pl-tile[data-state="unknown"] {{ border-style: dashed; }}
 .pl-kpi {{ font-size: 0.9rem; }}
+.pl-dataproblem {{ background: {DATA_PROBLEM.background}; color: {DATA_PROBLEM.text}; border-radius: 4px;
+  padding: 0 4px; }}
 .pl-big {{ font-size: 1.6rem; font-weight: 600; }}
 .pl-muted {{ color: #5a5a5a; }}
 .pl-touch {{ min-height: 48px; min-width: 48px; font-size: 1rem; }}

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nicegui import ui
 
 from plantlink.api.security import Principal
-from plantlink.hmi import theme
+from plantlink.hmi import oeefmt, theme
 from plantlink.hmi.alarmbar import AlarmBanner
 
 if TYPE_CHECKING:
@@ -169,11 +169,12 @@ class TileRefs:
         self.state.set_text(look.label)
 
     def show_kpi(self, k: Kpi | None) -> None:
+        oeefmt.flag(self.kpi, k)
         if k is None:
             self.kpi.set_text("")
             self.loss.set_text("")
             return
-        self.kpi.set_text(f"OEE {pct(k.result.oee)} · {k.parts:,.0f} parts")
+        self.kpi.set_text(oeefmt.summary(k))
         self.loss.set_text(f"Top loss: {k.top_loss[0]} ({duration(k.top_loss[1])})" if k.top_loss else "No stops")
 
 

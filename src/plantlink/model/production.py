@@ -102,6 +102,11 @@ class Production(Strict):
     ideal_cycle_time: PositiveDuration
     #: Largest value the counters reach before they roll over to 0 (65535 for 16 bits).
     counter_max: int = Field(default=2**32 - 1, gt=0)
+    #: Two counter samples further apart than this have a gap between them (samples went missing): what the
+    #: counter advanced across is reported apart, not counted as production. Off by default: counters read
+    #: by exception (OPC UA, deadbands) may rightly stay silent for long. Restarts and bad samples are gaps
+    #: whatever this says.
+    max_gap: PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _good_or_reject(self) -> Production:

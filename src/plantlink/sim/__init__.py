@@ -22,11 +22,14 @@ API:
 - ``Simulator(plant, *, seed=1, speed=1.0, ports=None, host="127.0.0.1", dt=None, tick=0.1)``;
   ``async start()``, ``async stop()`` (also ``async with``), ``endpoints() -> dict[str, str]``,
   ``ports() -> dict[str, int]``, ``snapshot() -> dict[str, value]``, ``async advance(steps=1)``
-  (step by hand, for ``speed=0``), ``sim_time`` (simulated seconds), ``sim`` (the ``PlantSim``).
+  (step by hand, for ``speed=0``), ``async pause()`` / ``resume()`` (stop and restart the clock; the servers
+  keep serving), ``sim_time`` (simulated seconds), ``sim`` (the ``PlantSim``).
 - ``run_sim(plant, *, speed, seed, ports) -> Simulator`` (not started).
 - ``plant_with_ports(yaml_text, ports: dict[str, int]) -> str``: the YAML with device ports rewritten.
 - ``PlantSim(plant, seed)``: the simulation without servers: ``step(dt, n)``, ``write(path, value)``
-  (applied at the next step), ``snapshot()``, ``machine(path)``.
+  (applied at the next step), ``snapshot()``, ``machine(path)``, ``kept()`` / ``restore(kept)`` (the
+  counters and energy meters, which a PLC keeps when the software reading it restarts). Each machine keeps
+  its own ledger: ``seconds`` (simulated seconds per state code) and ``changes`` (state changes).
 - ``signal_names(kind)``: the tag names a machine kind provides; ``fault_codes()``: code -> meaning.
 
 Determinism: each machine draws from ``numpy.random.default_rng([seed, machine_index])`` and the plant steps

@@ -14,7 +14,10 @@ code  name          meaning
 6     changeover    changing die / fixture / program to the next part number
 ====  ============  =========================================================
 
-Time is simulated: ``step(dt, t)`` advances one machine by ``dt`` seconds at simulated time ``t``. Every
+Time is simulated: ``step(dt, t)`` advances one machine by ``dt`` seconds at simulated time ``t``; the machine
+keeps its own ledger of simulated seconds per state (``seconds``) and of state changes (``changes``). A PLC
+keeps its counters when the software reading it restarts: ``kept()`` and ``restore()`` carry the counters and
+the energy meter across a restart of the simulator. Every
 random draw comes from the machine's own numpy ``Generator``, so a machine's trajectory depends only on
 its seed and the sequence of steps. Random durations (repairs, changeovers, short stops) are drawn when the
 state is entered and hazards use ``1 - exp(-dt / mean)``, so results barely depend on the step size.
@@ -86,6 +89,8 @@ COMMON: tuple[Signal, ...] = (
     Signal("power_kw", "float", "kW", "electrical power drawn"),
     Signal("energy_kwh", "float", "kWh", "energy meter, integrates power_kw", ua="Double"),
 )
+#: What a machine keeps across a restart of the simulator (see MachineSim.kept).
+KEPT = ("cycles", "good", "rejects", "energy_kwh")
 PART_NUMBER = Signal("part_number", "string", "", "part number (recipe) being produced")
 
 
@@ -150,6 +155,8 @@ class MachineSim:
         self.lot_done = int(rng.integers(0, max(p.lot_size, 1)))
         self.part_index = int(rng.integers(0, max(len(self.PARTS), 1)))
         self.energy_kwh = float(rng.uniform(2e4, 2e5))
+        self.seconds = [0.0] * len(State)  # simulated seconds spent in each state (by code)
+        self.changes = 0  # state changes so far
         self.power_kw = p.idle_kw
         self.motor_kw = 0.0
         self.values: dict[str, Value] = {}
@@ -205,9 +212,24 @@ class MachineSim:
             self.setpoints[name] = min(max(v, sig.lo), sig.hi)
         self.publish()
 
+    def kept(self) -> dict[str, float]:
+        """What the machine's controller keeps across a restart: its counters and energy meter."""
+        return {name: float(getattr(self, name)) for name in KEPT}
+
+    def restore(self, kept: dict[str, float]) -> None:
+        """Take back what ``kept()`` gave (names it does not know are ignored)."""
+        for name in KEPT:
+            if name in kept:
+                value = kept[name]
+                setattr(self, name, float(value) if name == "energy_kwh" else int(value))
+        self.publish()
+
     def step(self, dt: float, t: float) -> None:
         """Advance this machine by ``dt`` simulated seconds; ``t`` is the simulated time at the step's start."""
+        before = self.state
         self.update_state(dt, t)
+        self.changes += self.state != before
+        self.seconds[self.state] += dt
         running = self.state == State.RUNNING
         done = 0
         if running:

@@ -129,6 +129,18 @@ class PlantSim:
                 else:
                     m.external = None
 
+    def kept(self) -> dict[str, dict[str, float]]:
+        """Machine path -> what it keeps across a restart (counters, energy meter): see ``restore``."""
+        return {path: m.kept() for path, m in self.machines.items()}
+
+    def restore(self, kept: dict[str, dict[str, float]]) -> None:
+        """Give the machines back what ``kept()`` returned, as a PLC keeps its counters across a restart of
+        the software that reads it. Machines not in the plant are ignored."""
+        for path, state in kept.items():
+            machine = self.machines.get(path)
+            if machine is not None:
+                machine.restore(state)
+
     def value(self, path: str) -> Value:
         return self.by_path[path].value()
 

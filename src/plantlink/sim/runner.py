@@ -79,17 +79,29 @@ class Simulator:
         except BaseException:
             await self.stop()
             raise
-        if self.speed > 0:
-            self._task = asyncio.create_task(self._run(), name="plantlink-sim")
+        self.resume()
 
     async def stop(self) -> None:
+        await self.pause()
+        while self._started:
+            await self._started.pop().stop()
+
+    async def pause(self) -> None:
+        """Stop the clock: the machines stand still (counters too) while the servers keep serving."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while self._started:
-            await self._started.pop().stop()
+
+    def resume(self) -> None:
+        """Start the clock again (from now: the paused time is not caught up)."""
+        if self.speed > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="plantlink-sim")
+
+    @property
+    def paused(self) -> bool:
+        return self._task is None
 
     async def __aenter__(self) -> Simulator:
         await self.start()

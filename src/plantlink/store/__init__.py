@@ -6,6 +6,9 @@ SQLite under the data directory by default (``default_url``), PostgreSQL by URL
 
 from plantlink.store.base import Store, default_url
 from plantlink.store.records import (
+    END_CHANGE,
+    END_CRASH,
+    END_STOP,
     PARETO_BY,
     DowntimeEvent,
     Interval,
@@ -13,11 +16,15 @@ from plantlink.store.records import (
     Page,
     Pareto,
     ParetoRow,
+    Run,
     StoreError,
     Totals,
 )
 
 __all__ = [
+    "END_CHANGE",
+    "END_CRASH",
+    "END_STOP",
     "PARETO_BY",
     "DowntimeEvent",
     "Interval",
@@ -25,6 +32,7 @@ __all__ = [
     "Page",
     "Pareto",
     "ParetoRow",
+    "Run",
     "Store",
     "StoreError",
     "Totals",

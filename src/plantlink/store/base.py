@@ -11,9 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plantlink.store import downtime, intervals, migrate
+from plantlink.store import downtime, intervals, migrate, runs
 from plantlink.store.pareto import pareto
-from plantlink.store.records import DowntimeEvent, Interval, Page, Pareto, StoreError
+from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Page, Pareto, Run, StoreError
 
 
 def default_url(data_dir: str | Path) -> str:
@@ -81,9 +81,10 @@ class Store:
                 intervals.set_meta(c, key, value)
             return iid
 
-    def close_interval(self, machine: str, end_us: int) -> int:
+    def close_interval(self, machine: str, end_us: int, reason: EndReason = END_STOP) -> int:
+        """Close the machine's open interval at ``end_us``: a clean stop unless ``reason`` says otherwise."""
         with self.engine.begin() as c:
-            return intervals.close_interval(c, machine, end_us)
+            return intervals.close_interval(c, machine, end_us, reason)
 
     def open_intervals(self) -> list[Interval]:
         with self.engine.connect() as c:
@@ -103,15 +104,37 @@ class Store:
         with self.engine.begin() as c:
             intervals.set_meta(c, key, value)
 
+    # -- runs --------------------------------------------------------------------------------------
+    def begin_run(self, start_us: int, last_known_us: int | None) -> tuple[int, list[Run]]:
+        """Close runs a crash left open (at the last known time), open one at ``start_us``; returns its id and
+        the runs closed."""
+        with self.engine.begin() as c:
+            return runs.begin(c, start_us, last_known_us)
+
+    def end_run(self, run_id: int, end_us: int) -> None:
+        with self.engine.begin() as c:
+            runs.end(c, run_id, end_us)
+
+    def runs(self, start_us: int, end_us: int) -> list[Run]:
+        """Runs overlapping ``[start_us, end_us)``, oldest first."""
+        with self.engine.connect() as c:
+            return runs.listing(c, start_us, end_us)
+
+    def cuts(self, start_us: int, end_us: int) -> list[int]:
+        """Instants in the range that counter samples are not continuous across: restarts (see ``store.runs``)."""
+        with self.engine.connect() as c:
+            return runs.cuts(c, start_us, end_us)
+
     # -- downtime events -------------------------------------------------------------------------
     def open_event(self, machine: str, line: str, site: str, start_us: int, state: str,
                    shift: str | None = None) -> int:
         with self.engine.begin() as c:
             return downtime.open_event(c, machine, line, site, start_us, state, shift)
 
-    def close_event(self, event_id: int, end_us: int, state: str, micro: bool) -> DowntimeEvent:
+    def close_event(self, event_id: int, end_us: int, state: str, micro: bool,
+                    reason: EndReason = "change") -> DowntimeEvent:
         with self.engine.begin() as c:
-            return downtime.close_event(c, event_id, end_us, state, micro)
+            return downtime.close_event(c, event_id, end_us, state, micro, reason)
 
     def delete_event(self, event_id: int) -> None:
         """Remove an event (the downtime engine drops stops that lasted no time)."""

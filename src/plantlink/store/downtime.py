@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plantlink.store.records import DowntimeEvent, NotFound, Page, StoreError
+from plantlink.store.records import DowntimeEvent, EndReason, NotFound, Page, StoreError
 from plantlink.store.tables import downtime_events
 
 T = downtime_events
@@ -19,7 +19,7 @@ def _row(r: sa.Row) -> DowntimeEvent:  # type: ignore[type-arg]
         end_us=None if r.end_us is None else int(r.end_us),
         duration_s=None if r.duration_s is None else float(r.duration_s), state=r.state, micro=bool(r.micro),
         shift=r.shift, reason=r.reason, reason_group=r.reason_group, reason_by=r.reason_by,
-        reason_at=None if r.reason_at is None else int(r.reason_at), comment=r.comment,
+        reason_at=None if r.reason_at is None else int(r.reason_at), comment=r.comment, end_reason=r.end_reason,
     )
 
 
@@ -30,11 +30,12 @@ def open_event(conn: sa.Connection, machine: str, line: str, site: str, start_us
     return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
-def close_event(conn: sa.Connection, event_id: int, end_us: int, state: str, micro: bool) -> DowntimeEvent:
+def close_event(conn: sa.Connection, event_id: int, end_us: int, state: str, micro: bool,
+                reason: EndReason) -> DowntimeEvent:
     ev = get(conn, event_id)
     end = max(end_us, ev.start_us)
     conn.execute(T.update().where(T.c.id == event_id).values(
-        end_us=end, duration_s=(end - ev.start_us) / 1e6, state=state, micro=micro))
+        end_us=end, duration_s=(end - ev.start_us) / 1e6, state=state, micro=micro, end_reason=reason))
     return get(conn, event_id)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from plantlink.store.records import Interval, StoreError
+from plantlink.store.records import END_CHANGE, EndReason, Interval, StoreError
 from plantlink.store.tables import meta, state_intervals
 
 T = state_intervals
@@ -14,22 +14,24 @@ T = state_intervals
 
 def _row(r: sa.Row) -> Interval:  # type: ignore[type-arg]
     return Interval(int(r.id), r.machine, r.line, r.state, int(r.start_us),
-                    None if r.end_us is None else int(r.end_us), r.shift)
+                    None if r.end_us is None else int(r.end_us), r.shift, r.end_reason)
 
 
 def open_interval(conn: sa.Connection, machine: str, line: str, state: str, start_us: int,
                   shift: str | None) -> int:
     """Close whatever interval ``machine`` has open at ``start_us``, then open a new one."""
-    close_interval(conn, machine, start_us)
+    close_interval(conn, machine, start_us, END_CHANGE)
     res = conn.execute(T.insert().values(machine=machine, line=line, state=state, start_us=start_us,
                                          end_us=None, shift=shift))
     return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
-def close_interval(conn: sa.Connection, machine: str, end_us: int) -> int:
-    """Close the open interval(s) of ``machine`` at ``end_us`` (never before their start). Returns how many."""
+def close_interval(conn: sa.Connection, machine: str, end_us: int, reason: EndReason) -> int:
+    """Close the open interval(s) of ``machine`` at ``end_us`` (never before their start) for ``reason``.
+    Returns how many."""
     q = T.update().where(T.c.machine == machine, T.c.end_us.is_(None))
-    res = conn.execute(q.values(end_us=sa.case((T.c.start_us > end_us, T.c.start_us), else_=end_us)))
+    res = conn.execute(q.values(end_us=sa.case((T.c.start_us > end_us, T.c.start_us), else_=end_us),
+                                end_reason=reason))
     return int(res.rowcount)
 
 
@@ -57,7 +59,7 @@ def query(conn: sa.Connection, start_us: int, end_us: int, machines: Sequence[st
         s = max(iv.start_us, start_us)
         e = min(until if iv.end_us is None else iv.end_us, end_us)
         if e > s:
-            out.append(Interval(iv.id, iv.machine, iv.line, iv.state, s, e, iv.shift))
+            out.append(Interval(iv.id, iv.machine, iv.line, iv.state, s, e, iv.shift, iv.end_reason))
     return out
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from plantlink.errors import PlantlinkError
 
 ParetoBy = Literal["reason", "machine", "shift"]
 PARETO_BY: tuple[str, ...] = ("reason", "machine", "shift")
+
+
+#: Why an interval, a downtime event or a run ended: the next state began ("change"), plantlink stopped
+#: cleanly ("stop"), or plantlink did not stop cleanly and the next start closed it at the last known time
+#: ("crash").
+EndReason = Literal["change", "stop", "crash"]
+END_CHANGE: Final = "change"
+END_STOP: Final = "stop"
+END_CRASH: Final = "crash"
 
 
 class StoreError(PlantlinkError):
@@ -30,6 +39,7 @@ class Interval:
     start_us: int
     end_us: int | None
     shift: str | None
+    end_reason: str | None = None
 
     @property
     def duration_us(self) -> int | None:
@@ -53,9 +63,20 @@ class DowntimeEvent:
     reason_by: str | None
     reason_at: int | None
     comment: str | None
+    end_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of plantlink: ``end_us`` is its clean stop or, after a crash, its last known time."""
+
+    id: int
+    start_us: int
+    end_us: int | None
+    end_reason: str | None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ state_intervals = sa.Table(
     sa.Column("start_us", sa.BigInteger, nullable=False),
     sa.Column("end_us", sa.BigInteger, nullable=True),
     sa.Column("shift", sa.String(64), nullable=True),
+    sa.Column("end_reason", sa.String(16), nullable=True),
     sa.Index("ix_state_intervals_machine_start", "machine", "start_us"),
     sa.Index("ix_state_intervals_line_start", "line", "start_us"),
 )
@@ -41,8 +42,20 @@ downtime_events = sa.Table(
     sa.Column("reason_by", sa.String(200), nullable=True),
     sa.Column("reason_at", sa.BigInteger, nullable=True),
     sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("end_reason", sa.String(16), nullable=True),
     sa.Index("ix_downtime_events_machine_start", "machine", "start_us"),
     sa.Index("ix_downtime_events_line_start", "line", "start_us"),
+)
+
+#: Each run of plantlink: from its start to its clean stop, or (``end_reason`` "crash") to its last known time.
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=True),
+    sa.Column("end_reason", sa.String(16), nullable=True),
+    sa.Index("ix_runs_start", "start_us"),
 )
 
 #: Small key/value facts the engines keep across restarts (e.g. the state engine's last known time).
