@@ -27,7 +27,7 @@ from plantlink.auth import repo
 from plantlink.auth.errors import AuthFailed, InvalidRequest, LockedOut, UserNotFound
 from plantlink.auth.keys import load_or_create_key
 from plantlink.auth.passwords import Passwords, generate_password
-from plantlink.auth.ratelimit import LoginLimiter
+from plantlink.auth.pool import LoginPool
 from plantlink.auth.records import (
     NewSession,
     NewToken,
@@ -39,6 +39,7 @@ from plantlink.auth.records import (
     within,
 )
 from plantlink.auth.settings import AuthSettings
+from plantlink.auth.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 US = 1_000_000
@@ -65,7 +66,9 @@ class AuthService:
         self.settings = settings or AuthSettings()
         self.clock = clock
         self.passwords = Passwords(self.settings)
-        self.limiter = LoginLimiter(self.settings, clock)
+        self.throttle = LoginThrottle(engine, self.settings, clock)
+        #: where the web layer runs ``login`` (bounded: see ``LoginPool``)
+        self.login_pool = LoginPool(self.settings.login_workers, self.settings.login_queue)
         self.audit = AuditLog(engine, clock)
         self._csrf_key = load_or_create_key(self.data_dir, "csrf.key")
         self._owned_store: object | None = None
@@ -83,6 +86,7 @@ class AuthService:
         return svc
 
     def close(self) -> None:
+        self.login_pool.close()
         if self._owned_store is not None:
             self._owned_store.close()  # type: ignore[attr-defined]
 
@@ -143,10 +147,17 @@ class AuthService:
             user = repo.get_user(c, check_name(name))
             repo.update_user(c, user.id, password_hash=pw_hash, password_changed_us=self._now_us())
             ended = repo.delete_sessions_of(c, user.id)
-        self.limiter.success(user.name)
+        self.throttle.clear(user=user.name)
         self.audit.record("auth.password_reset", actor, target=user.name,
                           details={"generated": generated is not None, "sessions_ended": ended})
         return generated
+
+    def unlock(self, name: str, actor: str, address: str | None = None) -> int:
+        """Clear the login throttle of a user (every address, or only ``address``); returns the records reset."""
+        user = self.user(name)
+        cleared = self.throttle.clear(user=user.name, address=address)
+        self.audit.record("auth.unlocked", actor, target=user.name, details={"address": address, "records": cleared})
+        return cleared
 
     def ensure_admin(self, stream: TextIO | None = None) -> str | None:
         """First run: when no user exists, create ``admin`` (admin at every site) with a generated password,
@@ -164,11 +175,12 @@ class AuthService:
 
     # -- logins and sessions -----------------------------------------------------------------------
     def authenticate(self, name: str, password: str, client: str | None = None) -> User:
-        """Check a password (rate-limited, audited). Unknown, disabled and wrong all fail alike, and an
-        unknown user costs one argon2 verification like a known one."""
+        """Check a password (throttled, audited). Unknown, disabled and wrong all fail alike, and an
+        unknown user costs one argon2 verification like a known one. The throttle admits and counts the attempt
+        before the password is hashed (see ``LoginThrottle``)."""
         shown = name.strip().lower()[:100] or "?"
         try:
-            self.limiter.check(shown, client)
+            self.throttle.admit(shown, client)
         except LockedOut:
             self.audit.record("auth.login_failed", shown, details={"reason": "locked", "client": client})
             raise
@@ -177,12 +189,11 @@ class AuthService:
         stored = found[1] if found else self.passwords.dummy_hash
         ok = self.passwords.verify(stored, password)
         if not ok or found is None or found[0].disabled:
-            self.limiter.failure(shown, client)
             reason = "disabled" if ok and found is not None else "bad_credentials"
             self.audit.record("auth.login_failed", shown, details={"reason": reason, "client": client})
             raise AuthFailed()
         user = found[0]
-        self.limiter.success(user.name)
+        self.throttle.succeeded(shown, client)
         if self.passwords.needs_rehash(stored):
             with self.engine.begin() as c:
                 repo.update_user(c, user.id, password_hash=self.passwords.hash(password))
