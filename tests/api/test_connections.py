@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -15,10 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from plantlink.api.connections import ConnectionLimits, budget
-from plantlink.api.server import ServerHandle, serve
+from plantlink.api.server import ServerHandle, SslFiles, serve
+from plantlink.auth.tls import self_signed
 from plantlink.runtime import Runtime
 
 LIMITS = ConnectionLimits(header_timeout_s=1.0, body_idle_timeout_s=1.0, keep_alive_s=1.0, per_address=5,
@@ -177,6 +179,39 @@ async def test_only_when_every_connection_is_busy_is_a_new_one_refused(server: S
     for r, _ in busy:
         assert (await asyncio.wait_for(r.readuntil(b"\r\n"), 5)).startswith(b"HTTP/1.1 200")
     await get_ok(server, "127.0.0.9")
+
+
+@pytest.fixture
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> SslFiles:
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
+    return SslFiles(str(cert), str(key))
+
+
+async def test_over_tls_a_handshake_and_a_head_must_arrive_in_time(runtime: Runtime, certificate: SslFiles) -> None:
+    def hook(app: FastAPI) -> None:
+        @app.get("/scheme")
+        async def scheme(request: Request) -> dict[str, str]:
+            return {"scheme": request.url.scheme}  # https: cookies get their Secure flag
+
+    handle = await serve(runtime, "127.0.0.1", 0, limits=LIMITS, ssl=certificate, app_hook=hook)
+    try:
+        assert handle.url.startswith("https://")
+        async with httpx.AsyncClient(base_url=handle.url, verify=False, timeout=10) as c:
+            r = await c.get("/scheme")
+            assert r.json() == {"scheme": "https"} and r.headers["strict-transport-security"] == "max-age=31536000"
+        no_hello, writer = await connect(handle)  # TCP only: the handshake never starts
+        t0 = time.monotonic()
+        assert await closed_within(no_hello, 10) == b""
+        assert time.monotonic() - t0 < LIMITS.header_timeout_s + 5
+        writer.close()
+        client = ssl.create_default_context()
+        client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+        reader, writer = await asyncio.open_connection(handle.host, handle.port, ssl=client)  # then silent
+        assert (await closed_within(reader, 10)).startswith(b"HTTP/1.1 408")
+        writer.close()
+        assert handle.guard is not None and handle.guard.stats["timeout_head"] >= 1
+    finally:
+        await handle.stop()
 
 
 def test_the_budget_keeps_descriptors_for_devices() -> None:
