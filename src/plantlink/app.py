@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from plantlink.datadir import private_files, secure_data_dir
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 
@@ -27,6 +28,8 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     demo_users: bool = False
+    #: addresses or networks of reverse proxies whose X-Forwarded-For is believed (none by default)
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def _say(announce: bool, message: str) -> None:
@@ -79,7 +82,8 @@ async def _serve(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:
 
         args = tls_args(runtime.data_dir, opts.tls_cert, opts.tls_key)
         ssl = SslFiles(args["ssl_certfile"], args["ssl_keyfile"])
-    handle = await serve(runtime, opts.host, opts.port, ssl=ssl, app_hook=_auth_hook(runtime, opts, announce))
+    handle = await serve(runtime, opts.host, opts.port, ssl=ssl, app_hook=_auth_hook(runtime, opts, announce),
+                         trusted_proxies=opts.trusted_proxies)
     _say(announce, f"plantlink: open {handle.url}/ in a browser (API: {handle.url}/docs)")
     if opts.demo_users:
         from plantlink.auth import DEMO_USERS
@@ -98,8 +102,15 @@ async def run_plant(
     serve: ServeOptions | None = None,
 ) -> dict[str, Any]:
     """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
-    elapses (or forever); return the status."""
-    opts = serve or ServeOptions(api=False)
+    elapses (or forever); return the status. The data directory is private (0700, files 0600: see
+    ``plantlink.datadir``); so is every file the process creates meanwhile."""
+    with private_files():
+        return await _run_plant(plant, data_dir, duration, announce, serve or ServeOptions(api=False))
+
+
+async def _run_plant(plant: Plant, data_dir: str | Path, duration: float, announce: bool,
+                     opts: ServeOptions) -> dict[str, Any]:
+    secure_data_dir(data_dir)
     runtime = Runtime(plant, data_dir)
     await runtime.start()
     _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from plantlink import __version__
+from plantlink.datadir import private_umask
 from plantlink.errors import ConfigError, PlantlinkError
 
 app = typer.Typer(
@@ -141,17 +142,26 @@ Port = Annotated[int, typer.Option(help="Port of the web server (0 picks a free 
 NoApi = Annotated[bool, typer.Option("--no-api", help="Run without the web server (API and HMI).")]
 Tls = Annotated[bool, typer.Option("--tls", help="Serve HTTPS (self-signed unless --tls-cert/--tls-key).")]
 TlsFile = Annotated[Path | None, typer.Option(help="PEM file for --tls.")]
+TrustedProxy = Annotated[list[str] | None, typer.Option(
+    "--trusted-proxy", help="Address or network (10.0.0.5, 10.1.0.0/16) of a reverse proxy whose X-Forwarded-For "
+                            "names the client; repeat for several. Default: none (the connecting address counts).")]
 
 
 def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path | None, tls_key: Path | None,
-                   demo_users: bool = False):  # type: ignore[no-untyped-def]
+                   demo_users: bool = False, trusted_proxy: list[str] | None = None):  # type: ignore[no-untyped-def]
+    from plantlink.api.connections import TrustedProxies
     from plantlink.app import ServeOptions
 
     if (tls_cert is None) != (tls_key is None):
         err.print("error: give both --tls-cert and --tls-key, or neither")
         raise typer.Exit(2)
+    try:
+        proxies = TrustedProxies(trusted_proxy or ()).entries
+    except PlantlinkError as exc:
+        err.print(f"error: --trusted-proxy: {exc}", markup=False)
+        raise typer.Exit(2) from None
     return ServeOptions(api=not no_api, host=host, port=port, tls=tls or tls_cert is not None,
-                        tls_cert=tls_cert, tls_key=tls_key, demo_users=demo_users)
+                        tls_cert=tls_cert, tls_key=tls_key, demo_users=demo_users, trusted_proxies=proxies)
 
 
 @app.command()
@@ -166,12 +176,13 @@ def run(
     tls: Tls = False,
     tls_cert: TlsFile = None,
     tls_key: TlsFile = None,
+    trusted_proxy: TrustedProxy = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI."""
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
-    opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key)
+    opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key, trusted_proxy=trusted_proxy)
     from plantlink.app import run_plant
 
     status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts))
@@ -191,12 +202,14 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port of the web server (default 8080; 0 = a free one).")] = None,
     no_api: NoApi = False,
     tls: Tls = False,
+    trusted_proxy: TrustedProxy = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process."""
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
-    opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True)
+    opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True,
+                          trusted_proxy=trusted_proxy)
     from plantlink.app import run_demo
 
     status = _run_async(
@@ -225,6 +238,7 @@ def _run_async(coro):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user
     app()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import stat
 
 import pytest
 
@@ -17,6 +19,7 @@ from plantlink.auth import (
     bootstrap_demo_users,
 )
 from plantlink.auth.passwords import Passwords
+from plantlink.auth.service import FIRST_ADMIN_FILE
 from plantlink.auth.settings import AuthSettings
 from tests.auth.conftest import FAST, Clock
 
@@ -188,14 +191,34 @@ def test_token_expiry_revocation_last_used_and_forgeries(service: AuthService, c
         service.revoke_token("0123456789abcdef", "t")
 
 
-def test_first_run_admin_printed_once(service: AuthService) -> None:
-    out = io.StringIO()
-    password = service.ensure_admin(out)
-    assert password is not None and out.getvalue().count(password) == 1
-    assert service.user("admin").roles == {"*": "admin"}
+def test_first_run_admin_password_to_a_terminal_only(data_dir, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    """On a terminal the password is shown once; anywhere else (a log file) only the path of a 0600 file that
+    holds it."""
+    main, side = os.openpty()
+    svc = AuthService.open(data_dir, settings=FAST, clock=clock)
+    try:
+        with os.fdopen(side, "w", closefd=True) as tty:
+            password = svc.ensure_admin(tty)
+        shown = os.read(main, 65536).decode()
+        assert password is not None and shown.count(password) == 1
+        assert not (data_dir / "secrets" / FIRST_ADMIN_FILE).exists()
+        assert svc.user("admin").roles == {"*": "admin"}
+        assert svc.authenticate("admin", password).name == "admin"
+        again = io.StringIO()
+        assert svc.ensure_admin(again) is None and again.getvalue() == ""
+    finally:
+        os.close(main)
+        svc.close()
+
+
+def test_first_run_admin_password_not_into_a_log(service: AuthService, data_dir) -> None:  # type: ignore[no-untyped-def]
+    log_file = io.StringIO()  # not a terminal
+    password = service.ensure_admin(log_file)
+    assert password is not None and password not in log_file.getvalue()
+    secret = data_dir / "secrets" / FIRST_ADMIN_FILE
+    assert str(secret) in log_file.getvalue()
+    assert secret.read_text().strip() == password and stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert service.authenticate("admin", password).name == "admin"
-    again = io.StringIO()
-    assert service.ensure_admin(again) is None and again.getvalue() == ""
 
 
 def test_demo_users(service: AuthService) -> None:

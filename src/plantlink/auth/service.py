@@ -25,7 +25,7 @@ from plantlink.api.security import Principal, Role
 from plantlink.audit import AuditLog
 from plantlink.auth import repo
 from plantlink.auth.errors import AuthFailed, InvalidRequest, LockedOut, UserNotFound
-from plantlink.auth.keys import load_or_create_key
+from plantlink.auth.keys import load_or_create_key, write_secret_file
 from plantlink.auth.passwords import Passwords, generate_password
 from plantlink.auth.pool import LoginPool
 from plantlink.auth.records import (
@@ -44,6 +44,8 @@ from plantlink.auth.throttle import LoginThrottle
 log = logging.getLogger(__name__)
 US = 1_000_000
 TOKEN_PREFIX = "plk_"
+#: where the first-run admin password goes when stderr is not a terminal (under the data dir's secrets/)
+FIRST_ADMIN_FILE = "first-run-admin-password"
 
 
 def sha256_hex(secret: str) -> str:
@@ -161,15 +163,26 @@ class AuthService:
 
     def ensure_admin(self, stream: TextIO | None = None) -> str | None:
         """First run: when no user exists, create ``admin`` (admin at every site) with a generated password,
-        written once to ``stream`` (stderr) and never logged. Returns the password, or None if users exist."""
+        shown once and never logged: written to ``stream`` (stderr) when it is a terminal; otherwise (stderr
+        redirected to a log file, a journal) written to ``<data_dir>/secrets/first-run-admin-password`` (0600) and
+        only that path is shown. Returns the password, or None if users exist."""
         with self._first_admin_lock:
             if self.has_users():
                 return None
             _, password = self.create_user("admin", {"*": "admin"}, actor="system:first-run")
+        assert password is not None
         out = stream if stream is not None else sys.stderr
-        out.write("\n" + "=" * 72 + "\nplantlink first run: created user 'admin' (admin at every site).\n"
-                  f"  password: {password}\nIt is shown only this once. Change it with "
-                  "`plantlink users reset-password admin`.\n" + "=" * 72 + "\n")
+        rule = "=" * 72
+        if _is_terminal(out):
+            out.write(f"\n{rule}\nplantlink first run: created user 'admin' (admin at every site).\n"
+                      f"  password: {password}\nIt is shown only this once. Change it with "
+                      f"`plantlink users reset-password admin`.\n{rule}\n")
+        else:
+            path = write_secret_file(self.data_dir, FIRST_ADMIN_FILE, password + "\n")
+            out.write(f"\n{rule}\nplantlink first run: created user 'admin' (admin at every site). This output is "
+                      f"not a terminal, so its password is not shown here:\nit is in {path} (readable only by "
+                      "this user). Read it, delete the file, and change the password with\n"
+                      f"`plantlink users reset-password admin`.\n{rule}\n")
         out.flush()
         return password
 
@@ -317,6 +330,13 @@ class AuthService:
             with self.engine.begin() as c:
                 repo.update_token(c, token_id, last_used_us=now)
         return Principal(user.name, narrow(info.roles, user.roles), kind="token", token_id=token_id)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _find(c: sa.Connection, name: str) -> tuple[User, str] | None:
