@@ -122,9 +122,11 @@ async def test_a_stalled_body_is_closed_and_a_kept_alive_connection_times_out(se
 async def test_one_address_holds_at_most_its_share(server: ServerHandle) -> None:
     held = [await connect(server, "127.0.0.2") for _ in range(LIMITS.per_address)]
     reader, writer = await connect(server, "127.0.0.2")
+    t0 = time.monotonic()
     answer = await closed_within(reader, 5)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 429") and b"too_many_connections" in answer
+    assert time.monotonic() - t0 >= LIMITS.refusal_delay_s * 0.9  # answered late: reconnecting at once is slow
     await get_ok(server, "127.0.0.3")  # another address is not concerned
     for _, w in held:
         w.close()

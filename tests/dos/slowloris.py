@@ -4,7 +4,8 @@
 
 Keeps CONNECTIONS connections open for SECONDS from ADDRESSES loopback source addresses (127.0.3.1, ...;
 default 40), each sending the start of a request head and then one more byte every two seconds, never its
-end; a connection the server closes is opened again at once. Raises its own open-file limit. Prints
+end; a connection the server closes is opened again at once. Raises its own open-file limit; runs at the lowest
+CPU priority (the attacker is another machine). Prints
 ``{"started": true}`` once the first CONNECTIONS are open (or tried), then ``{"opened": N, "failed": M}``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import sys
 import time
@@ -49,6 +51,7 @@ async def slow_client(host: str, port: int, source: str, until: float, counts: d
 
 
 async def main(url: str, n: int, seconds: float, addresses: int) -> None:
+    os.nice(19)  # the attacker is another machine: it does not take the server's CPU away
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     u = urlsplit(url)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -67,26 +69,42 @@ async def normal_requests(url: str, cookies: httpx.Cookies, ua: OpcUaTestServer,
     return took, seen
 
 
-async def test_slow_clients_do_not_starve_requests_nor_devices(tmp_path: Path) -> None:
-    assert raise_own_nofile() >= SLOW + 500, "this test needs an open-file limit above 2,500"  # (and slowloris)
+@dataclass
+class Measured:
+    took: list[float]
+    seen: list[float]
+    counts: dict[str, int]
+    status: dict[str, Any] | None
+    log: str
+
+
+async def measure(tmp_path: Path, slow: int = SLOW, seconds: float = ATTACK_S) -> Measured:
+    """``plantlink run`` limited to 1,024 descriptors, fed by an OPC UA server, under ``slow`` slow connections for
+    ``seconds``: the normal requests' times and values, the attack's counts, the run's final status."""
+    assert raise_own_nofile() >= 500, "this test needs an open-file limit above 500"  # (slowloris raises its own)
     ua = OpcUaTestServer(free_port(), VARIABLES)
     await ua.start()
-    child = start_plantlink(tmp_path, ua.port, duration=ATTACK_S + 20, nofile=(1024, 1024))
+    child = start_plantlink(tmp_path, ua.port, duration=seconds + 20, nofile=(1024, 1024))
     try:
         cookies = login(child.url)
         await first_good_value(child.url, cookies)  # connected before the attack
-        attack = await asyncio.to_thread(start_slowloris, child.url, SLOW, ATTACK_S, ADDRESSES)
-        took, seen = await normal_requests(child.url, cookies, ua, time.monotonic() + ATTACK_S - 5)
+        attack = await asyncio.to_thread(start_slowloris, child.url, slow, seconds, ADDRESSES)
+        took, seen = await normal_requests(child.url, cookies, ua, time.monotonic() + seconds - 5)
         counts = await asyncio.to_thread(flood_result, attack)
         status = await asyncio.to_thread(child.stop, 90)
     finally:
         child.interrupt()
         await ua.stop()
-    print(f"slow connections {counts}; normal requests: {len(took)}, max {max(took):.2f} s {sorted(took)[-5:]}; "
-          f"status {status and status['connectors']}")
-    assert counts["opened"] >= SLOW
-    assert len(took) >= 10 and max(took) <= ANSWER_BOUND_S, took
-    assert seen[-1] >= seen[0] + 5, seen  # the values kept following the device
-    assert status is not None, child.log_text()[-3000:]
-    connector = status["connectors"]["ua"]
+    return Measured(took, seen, counts, status, child.log_text())
+
+
+async def test_slow_clients_do_not_starve_requests_nor_devices(tmp_path: Path) -> None:
+    m = await measure(tmp_path)
+    print(f"slow connections {m.counts}; normal requests: {len(m.took)}, max {max(m.took):.2f} s; "
+          f"status {m.status and m.status['connectors']}")
+    assert m.counts["opened"] >= SLOW
+    assert len(m.took) >= 10 and max(m.took) <= ANSWER_BOUND_S, m.took
+    assert m.seen[-1] >= m.seen[0] + 5, m.seen  # the values kept following the device
+    assert m.status is not None, m.log[-3000:]
+    connector = m.status["connectors"]["ua"]
     assert connector["status"] == "connected" and connector["reconnects"] == 0, connector

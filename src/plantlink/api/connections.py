@@ -54,6 +54,9 @@ class ConnectionLimits:
     max_default: int = 4096
     #: descriptors kept out of the web server's budget: device connections, stores, logs, the event loop
     fd_reserve: int = 256
+    #: a refused connection (over the address's share, server full) is answered after this long, so that a
+    #: client reconnecting at once costs little; at most ``Budget.tarpit`` wait like this, others are closed
+    refusal_delay_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Budget:
     max_connections: int
     backlog: int
     open_files: int
+    #: refused connections held for ``refusal_delay_s`` at most
+    tarpit: int
 
 
 def raise_open_file_limit() -> tuple[int, int]:
@@ -81,12 +86,14 @@ def budget(limits: ConnectionLimits, open_files: int, devices: int = 0) -> Budge
     backlog`` connections the event loop may accept before the guard sees them)."""
     free = open_files - limits.fd_reserve - 2 * devices
     backlog = max(16, min(2048, free // 8))
-    most = free - 2 * backlog
+    usable = free - 2 * backlog
+    tarpit = usable // 9
+    most = usable - tarpit
     if most < 16:
         raise PlantlinkError(f"the open-file limit ({open_files}) leaves too few descriptors for the web server "
                              f"after the reserve of {limits.fd_reserve + 2 * devices}; raise it (ulimit -n)")
     most = min(most, limits.max_default if limits.max_connections is None else limits.max_connections)
-    return Budget(most, backlog, open_files)
+    return Budget(most, backlog, open_files, min(tarpit, max(16, most // 8)))
 
 
 class TrustedProxies:
@@ -127,8 +134,10 @@ TIMEOUT_408 = _canned(408, "Request Timeout", "timeout", "the request did not ar
 class ConnectionGuard:
     """The connections of one server: counted per address and in all, the waiting ones evictable, oldest first."""
 
-    def __init__(self, limits: ConnectionLimits, max_connections: int, trusted: TrustedProxies):
-        self.limits, self.max_connections, self.trusted = limits, max_connections, trusted
+    def __init__(self, limits: ConnectionLimits, max_connections: int, trusted: TrustedProxies,
+                 tarpit: int = 16):
+        self.limits, self.max_connections, self.trusted, self.tarpit = limits, max_connections, trusted, tarpit
+        self._held = 0  # refused connections waiting for their answer
         self._conns: dict[asyncio.BaseTransport, str] = {}
         self._by_address: dict[str, set[asyncio.BaseTransport]] = {}
         #: per address, the connections waiting for their client (handshake, request head, next request), oldest
@@ -200,6 +209,20 @@ class ConnectionGuard:
                 if not mine:
                     del self._by_address[address]
 
+    def refuse_later(self, transport: asyncio.Transport, answer: bytes | None) -> None:
+        """Answer a refused connection after ``refusal_delay_s`` (reading paused meanwhile), or at once when
+        ``tarpit`` refused connections wait already; then close it (``answer`` None: abort, e.g. before TLS)."""
+        def finish() -> None:
+            self._held -= 1
+            _answer(transport, answer)
+
+        if self.limits.refusal_delay_s <= 0 or self._held >= self.tarpit or transport.is_closing():
+            _answer(transport, answer)
+            return
+        self._held += 1
+        transport.pause_reading()
+        asyncio.get_running_loop().call_later(self.limits.refusal_delay_s, finish)
+
     def count(self, what: str) -> None:
         self.stats[what] += 1
         self._report()
@@ -242,6 +265,16 @@ class ConnectionGuard:
                         ", ".join(f"{k} {v}" for k, v in sorted(news.items())), len(self._conns), self.max_connections)
 
 
+def _answer(transport: asyncio.Transport, answer: bytes | None) -> None:
+    if transport.is_closing():
+        return
+    if answer is None:
+        transport.abort()
+    else:
+        transport.write(answer)
+        transport.close()
+
+
 def _address(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple | list) and peer:
@@ -276,8 +309,7 @@ class _Guarded:
             refusal = self.guard.admit(transport)
             if refusal is not None:
                 self._refused = True
-                transport.write(refusal)
-                transport.close()
+                self.guard.refuse_later(transport, refusal)
                 return
             self.raw, self._owns_raw = transport, True
         self._waiting_for_head()
@@ -352,18 +384,21 @@ class _TlsGuard(sslproto.SSLProtocol):
                          ssl_handshake_timeout=timeout)  # type: ignore[arg-type]
         self._guarded_app, self._guard = app, guard
         self._raw: asyncio.BaseTransport | None = None
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        if self._guard.admit(transport) is not None:  # no HTTP answer before TLS: just close
-            transport.abort()  # type: ignore[attr-defined]
+        if self._guard.admit(transport) is not None:  # no HTTP answer before TLS: just close (later)
+            self._refused = True
+            self._guard.refuse_later(transport, None)  # type: ignore[arg-type]
             return
+        super().connection_made(transport)  # type: ignore[arg-type]
         self._raw = self._guarded_app.raw = transport
         self._guard.waiting(transport, transport.abort)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard.release(self._raw)
-        super().connection_lost(exc)  # type: ignore[arg-type]
+        if not self._refused:  # (a refused one never started TLS)
+            super().connection_lost(exc)  # type: ignore[arg-type]
 
 
 def guarded_protocol(guard: ConnectionGuard, context: ssl.SSLContext | None) -> Callable[..., Any]:

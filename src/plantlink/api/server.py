@@ -93,7 +93,7 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
     context = _ssl_context(ssl) if ssl is not None else None
     soft, _ = raise_open_file_limit()
     plan = budget(limits, soft, devices=len(runtime.plant.devices))
-    guard = ConnectionGuard(limits, plan.max_connections, trusted)
+    guard = ConnectionGuard(limits, plan.max_connections, trusted, plan.tarpit)
     app = create_app(runtime)
     if app_hook is not None:
         app_hook(app)
