@@ -38,7 +38,9 @@ def _lower_priority() -> None:
 
 
 class LoginPool:
-    def __init__(self, workers: int = 2, queue: int = 32):
+    def __init__(self, workers: int = 0, queue: int = 32):
+        """``workers`` 0: half the CPUs, at least 1, at most 4."""
+        workers = workers or max(1, min(4, (os.cpu_count() or 2) // 2))
         if workers < 1 or queue < 0:
             raise ValueError("a login pool needs at least one worker and a queue of 0 or more")
         self.workers, self.queue = workers, queue

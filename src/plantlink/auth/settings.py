@@ -26,9 +26,10 @@ class AuthSettings:
     slow_window_s: float = 900.0
     #: an address from which the user logged in within this time is known: only the pair's back-off applies
     known_address_s: float = 30 * 86400.0
-    #: password checks (whole logins) run on this many threads, with at most ``login_queue`` waiting; more
-    #: logins at once are answered 503 at once (argon2 costs ``argon2_memory_kib`` each)
-    login_workers: int = 2
+    #: password checks (whole logins) run on this many threads (0: half the CPUs, 1 to 4), with at most
+    #: ``login_queue`` waiting; more logins at once are answered 503 at once (argon2 takes ``argon2_memory_kib``
+    #: and ``argon2_parallelism`` threads a check)
+    login_workers: int = 0
     login_queue: int = 32
     #: a refused login (429 locked or slowed, 503 busy) is answered after this long: a client that retries as
     #: soon as it is answered (a flood, a script) then costs the server little
