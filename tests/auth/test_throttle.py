@@ -177,6 +177,8 @@ def test_unlock_command_clears_a_users_lockout(store_url: str, tmp_path: Path) -
         for _ in range(AuthSettings().pair_free_failures + 1):
             attempt(svc, "bob", "wrong-password", ATTACKER)
         assert attempt(svc, "bob", PW, ATTACKER).startswith("locked")
+        res = CliRunner().invoke(cli_app, ["users", "lockouts", "--data-dir", str(data), "--store-url", store_url])
+        assert res.exit_code == 0 and f"bob from {ATTACKER}" in res.output and "waits" in res.output, res.output
         res = CliRunner().invoke(cli_app, ["users", "unlock", "bob", "--data-dir", str(data), "--store-url",
                                            store_url])
         assert res.exit_code == 0, res.output

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.auth.errors import Busy
+from plantlink.auth.page import CSP, login_page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,23 +105,31 @@ class LoginPool:
 
 
 class LoginShedding:
-    """ASGI middleware: while the pool is full, a login (``POST`` to one of ``paths``) is answered 503 with
-    Retry-After before anything else runs (no routing, no body parsing), after ``delay_s``: a flood of logins
-    costs the event loop as little as possible and authenticated requests keep their pace."""
+    """ASGI middleware: while the pool is full, a login (``POST`` to one of ``api_paths`` or ``form_paths``) is
+    answered 503 with Retry-After before anything else runs (no routing, no body parsing), after ``delay_s``: a
+    flood of logins costs the event loop as little as possible and authenticated requests keep their pace. API
+    logins get the JSON envelope, the login form its page with the message."""
 
-    def __init__(self, app: ASGIApp, pool: LoginPool, paths: tuple[str, ...], delay_s: float = 0.0):
-        self.app, self.pool, self.paths, self.delay_s = app, pool, frozenset(paths), delay_s
+    def __init__(self, app: ASGIApp, pool: LoginPool, api_paths: tuple[str, ...], form_paths: tuple[str, ...] = (),
+                 delay_s: float = 0.0):
+        self.app, self.pool, self.delay_s = app, pool, delay_s
+        self.api_paths, self.form_paths = frozenset(api_paths), frozenset(form_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths \
-                or not self.pool.full():
+        if scope["type"] != "http" or scope["method"] != "POST" or not self.pool.full() \
+                or scope["path"] not in self.api_paths | self.form_paths:
             await self.app(scope, receive, send)
             return
         busy = self.pool.refuse()
         if self.delay_s > 0:
             await asyncio.sleep(self.delay_s)
-        body = json.dumps({"error": {"status": 503, "code": "busy", "message": str(busy)}}).encode()
+        if scope["path"] in self.api_paths:
+            body = json.dumps({"error": {"status": 503, "code": "busy", "message": str(busy)}}).encode()
+            headers = [(b"content-type", b"application/json")]
+        else:
+            body = login_page(str(busy)).encode()
+            headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-security-policy", CSP.encode())]
         await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(busy.retry_after).encode()), (b"cache-control", b"no-store")]})
+            *headers, (b"content-length", str(len(body)).encode()), (b"retry-after", str(busy.retry_after).encode()),
+            (b"cache-control", b"no-store")]})
         await send({"type": "http.response.body", "body": body})

@@ -150,7 +150,7 @@ def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str,
     ``Origin`` header instead of the CSRF header for cookie-authenticated writes."""
     app.add_middleware(AuthMiddleware, service=service, public=tuple(public), csrf_exempt=tuple(csrf_exempt))
     # outermost: a login flood is shed before authentication, routing and body parsing
-    app.add_middleware(LoginShedding, pool=service.login_pool, paths=(LOGIN_API, LOGIN_PATH),
+    app.add_middleware(LoginShedding, pool=service.login_pool, api_paths=(LOGIN_API,), form_paths=(LOGIN_PATH,),
                        delay_s=service.settings.refusal_delay_s)
     app.include_router(auth_router(service))
     app.state.auth = service
