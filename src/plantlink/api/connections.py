@@ -230,11 +230,13 @@ class ConnectionGuard:
     def _evict_for(self, newcomer: str) -> bool:
         """Make room for a connection from ``newcomer``: close the oldest waiting connection of the address that
         has the most waiting, unless the newcomer's address would then hold as many (an address flooding the
-        server only ever competes with itself, and refused at once, not at the cost of others)."""
+        server only ever competes with itself: it is refused, nobody else is closed). A trusted proxy speaks for
+        many clients: it counts as a light address."""
         if not self._waiting:
             return False
         heaviest = max(self._waiting, key=lambda a: len(self._waiting[a]))
-        if len(self._by_address.get(newcomer, ())) + 1 > len(self._waiting[heaviest]):
+        held = 0 if newcomer in self.trusted else len(self._by_address.get(newcomer, ()))
+        if held + 1 > len(self._waiting[heaviest]):
             return False
         transport, close = next(iter(self._waiting[heaviest].items()))
         self.release(transport)
