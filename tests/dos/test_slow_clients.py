@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.dos.harness import (
     TAG,
@@ -98,6 +99,7 @@ async def measure(tmp_path: Path, slow: int = SLOW, seconds: float = ATTACK_S) -
     return Measured(took, seen, counts, status, child.log_text())
 
 
+@pytest.mark.timeout(300)  # a real server in a child process, on a loaded machine
 async def test_slow_clients_do_not_starve_requests_nor_devices(tmp_path: Path) -> None:
     m = await measure(tmp_path)
     print(f"slow connections {m.counts}; normal requests: {len(m.took)}, max {max(m.took):.2f} s; "

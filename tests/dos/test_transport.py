@@ -47,6 +47,7 @@ def modes(root: Path) -> dict[str, str]:
     return loose
 
 
+@pytest.mark.timeout(300)  # a real server in a child process, on a loaded machine
 async def test_tls_run_hsts_private_files_no_password_in_logs_no_spoofed_address(
         tmp_path: Path, ua: OpcUaTestServer) -> None:
     """Each finding is checked and reported (not only the first one that fails)."""
@@ -90,6 +91,7 @@ async def test_tls_run_hsts_private_files_no_password_in_logs_no_spoofed_address
     assert problems == [], "\n".join(problems)
 
 
+@pytest.mark.timeout(300)  # a real server in a child process, on a loaded machine
 async def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path, ua: OpcUaTestServer) -> None:
     child = start_plantlink(tmp_path, ua.port, args=["--trusted-proxy", "127.0.0.1"])
     try:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: niceness of the login threads (and of argon2's own threads, which inherit it): requests of people already
 #: logged in are scheduled first when both want the CPU
-LOGIN_NICE = 10
+LOGIN_NICE = 19
 WARN_EVERY_S = 60.0
 
 
