@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from plantlink.datadir import private_files, secure_data_dir
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 from plantlink.wal import WalSettings
@@ -38,6 +39,8 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     demo_users: bool = False
+    #: addresses or networks of reverse proxies whose X-Forwarded-For is believed (none by default)
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def _say(announce: bool, message: str) -> None:
@@ -90,7 +93,8 @@ async def _serve(runtime: Runtime, opts: ServeOptions, announce: bool) -> Any:
 
         args = tls_args(runtime.data_dir, opts.tls_cert, opts.tls_key)
         ssl = SslFiles(args["ssl_certfile"], args["ssl_keyfile"])
-    handle = await serve(runtime, opts.host, opts.port, ssl=ssl, app_hook=_auth_hook(runtime, opts, announce))
+    handle = await serve(runtime, opts.host, opts.port, ssl=ssl, app_hook=_auth_hook(runtime, opts, announce),
+                         trusted_proxies=opts.trusted_proxies)
     _say(announce, f"plantlink: open {handle.url}/ in a browser (API: {handle.url}/docs)")
     if opts.demo_users:
         from plantlink.auth import DEMO_USERS
@@ -112,8 +116,16 @@ async def run_plant(
 ) -> dict[str, Any]:
     """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
     elapses (or forever), or until ``until(runtime)`` returns when given; then stop cleanly and return the
-    status. ``wal``: the durability settings (default: a write-ahead log with 20 ms group commit)."""
-    opts = serve or ServeOptions(api=False)
+    status. ``wal``: the durability settings (default: a write-ahead log with 20 ms group commit). The data
+    directory is private (0700, files 0600: see ``plantlink.datadir``); so is every file the process creates
+    meanwhile."""
+    with private_files():
+        return await _run_plant(plant, data_dir, duration, announce, serve or ServeOptions(api=False), wal, until)
+
+
+async def _run_plant(plant: Plant, data_dir: str | Path, duration: float, announce: bool, opts: ServeOptions,
+                     wal: WalSettings | None, until: Callable[[Runtime], Awaitable[Any]] | None) -> dict[str, Any]:
+    secure_data_dir(data_dir)
     runtime = Runtime(plant, data_dir, wal=wal)
     handle = None
     try:  # a stop (a signal cancels this coroutine) while starting still stops cleanly what has started

@@ -18,6 +18,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from plantlink import __version__
+from plantlink.datadir import private_umask
 from plantlink.errors import ConfigError, PlantlinkError
 
 #: Command groups loaded only when named (or listed by --help): they import the web stack, which takes
@@ -203,6 +204,9 @@ Port = Annotated[int, typer.Option(help="Port of the web server (0 picks a free 
 NoApi = Annotated[bool, typer.Option("--no-api", help="Run without the web server (API and HMI).")]
 Tls = Annotated[bool, typer.Option("--tls", help="Serve HTTPS (self-signed unless --tls-cert/--tls-key).")]
 TlsFile = Annotated[Path | None, typer.Option(help="PEM file for --tls.")]
+TrustedProxy = Annotated[list[str] | None, typer.Option(
+    "--trusted-proxy", help="Address or network (10.0.0.5, 10.1.0.0/16) of a reverse proxy whose X-Forwarded-For "
+                            "names the client; repeat for several. Default: none (the connecting address counts).")]
 WalCommitMs = Annotated[float, typer.Option(
     min=0, max=10_000, help="Write-ahead log group commit: fsync arriving samples at most every this many ms "
     "(0 = at once). A sample is shown live and stored only once fsynced (docs/historian.md).")]
@@ -220,14 +224,20 @@ def _wal_settings(commit_ms: float, max_mb: int, no_wal: bool):  # type: ignore[
 
 
 def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path | None, tls_key: Path | None,
-                   demo_users: bool = False):  # type: ignore[no-untyped-def]
+                   demo_users: bool = False, trusted_proxy: list[str] | None = None):  # type: ignore[no-untyped-def]
+    from plantlink.api.connections import TrustedProxies
     from plantlink.app import ServeOptions
 
     if (tls_cert is None) != (tls_key is None):
         err.print("error: give both --tls-cert and --tls-key, or neither")
         raise typer.Exit(2)
+    try:
+        proxies = TrustedProxies(trusted_proxy or ()).entries
+    except PlantlinkError as exc:
+        err.print(f"error: --trusted-proxy: {exc}", markup=False)
+        raise typer.Exit(2) from None
     return ServeOptions(api=not no_api, host=host, port=port, tls=tls or tls_cert is not None,
-                        tls_cert=tls_cert, tls_key=tls_key, demo_users=demo_users)
+                        tls_cert=tls_cert, tls_key=tls_key, demo_users=demo_users, trusted_proxies=proxies)
 
 
 @app.command()
@@ -245,6 +255,7 @@ def run(
     wal_commit_ms: WalCommitMs = 20.0,
     wal_max_mb: WalMaxMb = 1024,
     no_wal: NoWal = False,
+    trusted_proxy: TrustedProxy = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
@@ -252,7 +263,7 @@ def run(
     Ctrl-C or SIGTERM stops it cleanly (machine states and downtime end as a clean stop)."""
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
-    opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key)
+    opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key, trusted_proxy=trusted_proxy)
     wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
     from plantlink.app import run_plant
 
@@ -276,6 +287,7 @@ def demo(
     wal_commit_ms: WalCommitMs = 20.0,
     wal_max_mb: WalMaxMb = 1024,
     no_wal: NoWal = False,
+    trusted_proxy: TrustedProxy = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process.
@@ -283,7 +295,8 @@ def demo(
     The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly."""
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
-    opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True)
+    opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True,
+                          trusted_proxy=trusted_proxy)
     wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
     from plantlink.app import run_demo
 
@@ -347,6 +360,7 @@ def _run_async(coro):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user
     app()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import stat
 
 import pytest
 
@@ -17,6 +19,7 @@ from plantlink.auth import (
     bootstrap_demo_users,
 )
 from plantlink.auth.passwords import Passwords
+from plantlink.auth.service import FIRST_ADMIN_FILE
 from plantlink.auth.settings import AuthSettings
 from tests.auth.conftest import FAST, Clock
 
@@ -48,39 +51,38 @@ def test_users_roles_disable_reset(service: AuthService) -> None:
     assert service.authenticate("alice", new).name == "alice"
 
 
-def test_lockout_per_user_and_its_expiry(service: AuthService, clock: Clock) -> None:
+def test_lockout_per_user_and_address_and_its_expiry(service: AuthService, clock: Clock) -> None:
+    """The (user, address) pair backs off after its free failures; other addresses are not concerned; the
+    block ends after the time it announced. (Policy details: tests/auth/test_throttle.py.)"""
+    s = AuthSettings()
     service.create_user("alice", {"windsor": "viewer"}, "t", PW)
-    for _ in range(FAST.max_failures):
+    for _ in range(s.pair_free_failures):
         with pytest.raises(AuthFailed):
             service.authenticate("alice", "wrong-password", "10.0.0.1")
-    with pytest.raises(LockedOut) as exc:  # even the right password is refused now
-        service.authenticate("alice", PW, "10.0.0.2")
-    assert exc.value.retry_after == int(FAST.lockout_s)
-    clock.advance(FAST.lockout_s - 1)
-    with pytest.raises(LockedOut):
-        service.authenticate("alice", PW, "10.0.0.2")
-    clock.advance(1.5)
+    with pytest.raises(LockedOut) as exc:  # even the right password is refused now, from that address
+        service.authenticate("alice", PW, "10.0.0.1")
+    assert exc.value.retry_after == int(s.pair_backoff_s)
     assert service.authenticate("alice", PW, "10.0.0.2").name == "alice"
-    # failures spread beyond the window do not add up
-    for _ in range(FAST.max_failures - 1):
-        with pytest.raises(AuthFailed):
-            service.authenticate("alice", "wrong-password", "10.0.0.3")
-    clock.advance(FAST.failure_window_s + 1)
-    with pytest.raises(AuthFailed):
-        service.authenticate("alice", "wrong-password", "10.0.0.3")
-    assert service.authenticate("alice", PW).name == "alice"
+    clock.advance(s.pair_backoff_s - 1)
+    with pytest.raises(LockedOut):
+        service.authenticate("alice", PW, "10.0.0.1")
+    clock.advance(1.5)
+    assert service.authenticate("alice", PW, "10.0.0.1").name == "alice"
 
 
-def test_lockout_per_client_address(data_dir, clock: Clock) -> None:  # type: ignore[no-untyped-def]
-    settings = AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1, max_failures_per_ip=3)
+def test_an_address_spraying_names_is_slowed_not_locked(data_dir, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    settings = AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1, address_slow_after=3)
     svc = AuthService.open(data_dir, settings=settings, clock=clock)
     svc.create_user("alice", {"windsor": "viewer"}, "t", PW)
     for name in ("u1", "u2", "u3"):  # different (unknown) users, same address
         with pytest.raises(AuthFailed):
             svc.authenticate(name, "whatever-pw", "192.0.2.9")
-    with pytest.raises(LockedOut):
+    with pytest.raises(LockedOut) as exc:
         svc.authenticate("alice", PW, "192.0.2.9")
+    assert exc.value.retry_after == int(settings.address_slow_interval_s)
     assert svc.authenticate("alice", PW, "192.0.2.10").name == "alice"
+    clock.advance(settings.address_slow_interval_s)
+    assert svc.authenticate("alice", PW, "192.0.2.9").name == "alice"
     svc.close()
 
 
@@ -189,14 +191,34 @@ def test_token_expiry_revocation_last_used_and_forgeries(service: AuthService, c
         service.revoke_token("0123456789abcdef", "t")
 
 
-def test_first_run_admin_printed_once(service: AuthService) -> None:
-    out = io.StringIO()
-    password = service.ensure_admin(out)
-    assert password is not None and out.getvalue().count(password) == 1
-    assert service.user("admin").roles == {"*": "admin"}
+def test_first_run_admin_password_to_a_terminal_only(data_dir, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    """On a terminal the password is shown once; anywhere else (a log file) only the path of a 0600 file that
+    holds it."""
+    main, side = os.openpty()
+    svc = AuthService.open(data_dir, settings=FAST, clock=clock)
+    try:
+        with os.fdopen(side, "w", closefd=True) as tty:
+            password = svc.ensure_admin(tty)
+        shown = os.read(main, 65536).decode()
+        assert password is not None and shown.count(password) == 1
+        assert not (data_dir / "secrets" / FIRST_ADMIN_FILE).exists()
+        assert svc.user("admin").roles == {"*": "admin"}
+        assert svc.authenticate("admin", password).name == "admin"
+        again = io.StringIO()
+        assert svc.ensure_admin(again) is None and again.getvalue() == ""
+    finally:
+        os.close(main)
+        svc.close()
+
+
+def test_first_run_admin_password_not_into_a_log(service: AuthService, data_dir) -> None:  # type: ignore[no-untyped-def]
+    log_file = io.StringIO()  # not a terminal
+    password = service.ensure_admin(log_file)
+    assert password is not None and password not in log_file.getvalue()
+    secret = data_dir / "secrets" / FIRST_ADMIN_FILE
+    assert str(secret) in log_file.getvalue()
+    assert secret.read_text().strip() == password and stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert service.authenticate("admin", password).name == "admin"
-    again = io.StringIO()
-    assert service.ensure_admin(again) is None and again.getvalue() == ""
 
 
 def test_demo_users(service: AuthService) -> None:

@@ -133,10 +133,11 @@ async def test_bad_logins_lockout_and_no_secrets_in_responses(client: httpx.Asyn
         bodies.append(r.json())
     assert bodies[0] == bodies[1]
     assert "wrong-password" not in str(bodies)
-    for _ in range(FAST.max_failures - 1):
+    for _ in range(FAST.pair_free_failures - 1):
         await client.post("/api/v1/auth/login", json={"user": "alice", "password": "wrong-password"})
     r = await client.post("/api/v1/auth/login", json={"user": "alice", "password": PW})
-    assert r.status_code == 429 and int(r.headers["retry-after"]) == int(FAST.lockout_s)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == int(FAST.pair_backoff_s)
+    assert r.json()["error"]["code"] == "locked"
     r = await client.post("/api/v1/auth/login", json={"user": "alice"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "password"
 

@@ -25,7 +25,7 @@ ROUTES: dict[str, Rule] = {
     "GET /healthz": Rule("public", "-", "liveness"),
     "GET /login": Rule("public", "-", "login page"),
     "POST /login": Rule("public", "-", "login form (same origin)"),
-    "POST /api/v1/auth/login": Rule("public", "-", "rate limited, locks out"),
+    "POST /api/v1/auth/login": Rule("public", "-", "throttled per user and address, bounded pool"),
     # any logged-in user
     "GET /openapi.json": Rule("user", "-"),
     "GET /docs": Rule("user", "-"),

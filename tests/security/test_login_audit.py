@@ -25,21 +25,22 @@ def _login(served: Served, user: str, password: str, address: str) -> tuple[int,
 
 
 @pytest.mark.parametrize(("user", "address"), [("t-brute", "127.0.0.2"), ("no-such-user", "127.0.0.3")])
-def test_brute_force_locks_the_name_out(served: Served, user: str, address: str) -> None:
-    """Five failures lock the name (known or not: the answers are alike), even with the right password."""
+def test_brute_force_backs_the_pair_off(served: Served, user: str, address: str) -> None:
+    """Five failures block the (name, address) pair (known name or not: the answers are alike), even with the
+    right password; the same name from another address is not locked (an attacker cannot lock it)."""
     for _ in range(5):
         assert _login(served, user, "wrong-password", address)[0] == 401
     status, headers = _login(served, user, served.passwords.get(user, "x"), address)
     assert status == 429 and 0 < int(headers["retry-after"]) <= 900
-    status, _ = _login(served, user, served.passwords.get(user, "x"), "127.0.0.4")  # from elsewhere too
-    assert status == 429
+    status, _ = _login(served, user, served.passwords.get(user, "x"), "127.0.0.4")  # from elsewhere: not locked
+    assert status == (200 if user in served.passwords else 401)
 
 
-def test_brute_force_from_one_address_locks_the_address(served: Served) -> None:
+def test_brute_force_from_one_address_slows_the_address(served: Served) -> None:
     for i in range(20):
         assert _login(served, f"spray-{i}", "password-spray", "127.0.0.5")[0] == 401
     status, headers = _login(served, "t-windsor-viewer", served.passwords["t-windsor-viewer"], "127.0.0.5")
-    assert status == 429 and int(headers["retry-after"]) > 0
+    assert status == 429 and 0 < int(headers["retry-after"]) <= 5  # slowed for seconds, not locked
     assert _login(served, "t-windsor-viewer", served.passwords["t-windsor-viewer"], "127.0.0.6")[0] == 200
 
 

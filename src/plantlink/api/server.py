@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Generator
+import logging
+import ssl as ssl_module
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +21,22 @@ import uvicorn
 from fastapi import FastAPI
 
 from plantlink.api.app import create_app
+from plantlink.api.connections import (
+    ConnectionGuard,
+    ConnectionLimits,
+    TrustedProxies,
+    budget,
+    guarded_protocol,
+    raise_open_file_limit,
+)
 from plantlink.errors import PlantlinkError
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
 
+log = logging.getLogger(__name__)
+#: sent with every response over TLS: browsers then use HTTPS only for this host for a year
+HSTS = ("strict-transport-security", "max-age=31536000")
 #: largest WebSocket message a client may send (the default of uvicorn is 16 MiB); the live stream answers
 #: messages over its own 256 KiB with an error, larger ones close the socket (1009)
 WS_MAX_MESSAGE = 1024 * 1024
@@ -51,6 +64,7 @@ class ServerHandle:
                  scheme: str):
         self.server, self.task, self.app, self.host, self.port = server, task, app, host, port
         self.url = f"{scheme}://{host}:{port}"
+        self.guard: ConnectionGuard | None = None
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, close connections (WebSocket clients get 1012/1001), wait for the task."""
@@ -66,19 +80,31 @@ class ServerHandle:
 
 
 async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, ssl: SslFiles | None = None,
-                app_hook: Callable[[FastAPI], Any] | None = None, log_level: str = "warning") -> ServerHandle:
+                app_hook: Callable[[FastAPI], Any] | None = None, log_level: str = "warning",
+                limits: ConnectionLimits | None = None, trusted_proxies: Sequence[str] = ()) -> ServerHandle:
     """Start the API for a started ``runtime``; returns once listening. ``app_hook(app)`` runs before the
-    server starts: install authentication middleware, mount the HMI. Port 0 picks a free port."""
+    server starts: install authentication middleware, mount the HMI. Port 0 picks a free port.
+
+    Connections are guarded (``plantlink.api.connections``: timeouts, a budget within the open-file limit, which
+    is raised first, and a limit per address). ``X-Forwarded-For`` is believed only from ``trusted_proxies``
+    (addresses or networks; none by default). With ``ssl``, every response carries HSTS."""
+    limits = limits or ConnectionLimits()
+    trusted = TrustedProxies(trusted_proxies)
+    context = _ssl_context(ssl) if ssl is not None else None
+    soft, _ = raise_open_file_limit()
+    plan = budget(limits, soft, devices=len(runtime.plant.devices))
+    guard = ConnectionGuard(limits, plan.max_connections, trusted, plan.tarpit)
     app = create_app(runtime)
     if app_hook is not None:
         app_hook(app)
-    options: dict[str, Any] = {}
-    if ssl is not None:
-        options = {"ssl_certfile": ssl.certfile, "ssl_keyfile": ssl.keyfile, "ssl_keyfile_password": ssl.password}
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", ws="websockets-sansio",
+                            http=guarded_protocol(guard, context),  # type: ignore[arg-type]
                             access_log=False, timeout_graceful_shutdown=5,
                             ws_per_message_deflate=False,  # CPU over bandwidth on a plant LAN
-                            ws_max_size=WS_MAX_MESSAGE, **options)
+                            ws_max_size=WS_MAX_MESSAGE, backlog=plan.backlog,
+                            timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]
+                            proxy_headers=bool(trusted), forwarded_allow_ips=list(trusted.entries) or None,
+                            headers=[HSTS] if context is not None else None)
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="plantlink-api")
     try:
@@ -96,4 +122,19 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
         for sock in srv.sockets:
             bound = int(sock.getsockname()[1])
             break
-    return ServerHandle(server, task, app, host, bound, "https" if ssl else "http")
+    log.info("web server on %s:%d: at most %d connections (%d per address), open-file limit %d", host, bound,
+             plan.max_connections, limits.per_address, soft)
+    handle = ServerHandle(server, task, app, host, bound, "https" if ssl else "http")
+    handle.guard = guard
+    return handle
+
+
+def _ssl_context(files: SslFiles) -> ssl_module.SSLContext:
+    """A TLS 1.2+ server context for the certificate and key (the guarded protocol does the handshakes)."""
+    ctx = ssl_module.create_default_context(ssl_module.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl_module.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(files.certfile, files.keyfile, files.password)
+    except (OSError, ssl_module.SSLError) as exc:
+        raise PlantlinkError(f"cannot use TLS certificate {files.certfile} with key {files.keyfile}: {exc}") from None
+    return ctx

@@ -126,6 +126,31 @@ def reset_password(name: str, password_stdin: PwStdin = False, data_dir: DataDir
             typer.echo(f"password (shown once): {generated}")
 
 
+@users_app.command("unlock")
+def unlock(name: str,
+           address: Annotated[str | None, typer.Option(help="Only logins from this address (default: every "
+                                                           "address).")] = None,
+           data_dir: DataDir = DEFAULT_DIR, store_url: StoreUrl = None) -> None:
+    """Clear a user's login back-off and slowing after failed logins (audited as auth.unlocked)."""
+    with _service(data_dir, store_url) as svc:
+        cleared = svc.unlock(name, cli_actor(), address)
+        where = f" from {address}" if address else ""
+        typer.echo(f"unlocked {name.strip().lower()}{where}: {cleared} throttle record(s) reset")
+
+
+@users_app.command("lockouts")
+def lockouts(user: Annotated[str | None, typer.Option(help="Only this user name.")] = None,
+             data_dir: DataDir = DEFAULT_DIR, store_url: StoreUrl = None) -> None:
+    """List login throttle records with failures or a block: per user and address, per user, per address."""
+    with _service(data_dir, store_url) as svc:
+        now = svc._now_us()
+        for r in svc.throttle.state(user, active_only=True):
+            what = f"{r.user or '*'} from {r.address or '*'}"
+            wait = max(0, r.blocked_until_us - now) / 1e6
+            blocked = f"waits {wait:.0f} s" if wait > 0 else "not blocked"
+            typer.echo(f"{what:<48} {r.failures:>5} failure(s)  {blocked}  last failure {_when(r.last_failure_us)}")
+
+
 @token_app.command("create")
 def token_create(user: str, name: Annotated[str, typer.Option("--name", help="What the token is for.")],
                  role: Annotated[list[str] | None, typer.Option("--role", help="SITE=ROLE (default: the user's "

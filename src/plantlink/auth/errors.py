@@ -17,11 +17,20 @@ class AuthFailed(AuthError):
 
 
 class LockedOut(AuthError):
-    """Too many failed logins for this user or client; try again after ``retry_after`` seconds."""
+    """Too many failed logins for this user and client (or slowed: see ``LoginThrottle``); try again after
+    ``retry_after`` seconds."""
 
     def __init__(self, retry_after: float):
         self.retry_after = max(1, int(retry_after + 0.999))
         super().__init__(f"too many failed logins; try again in {self.retry_after} s")
+
+
+class Busy(AuthError):
+    """Too many logins at once: the password checks are full; try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after = max(1, int(retry_after + 0.999))
+        super().__init__(f"too many logins at once; try again in {self.retry_after} s")
 
 
 class UserNotFound(AuthError):

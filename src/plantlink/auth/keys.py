@@ -35,6 +35,16 @@ def load_or_create_key(data_dir: str | Path, name: str, nbytes: int = 32) -> byt
     return _read(path, nbytes)
 
 
+def write_secret_file(data_dir: str | Path, name: str, text: str) -> Path:
+    """Write ``text`` to ``secrets/<name>`` under the data directory, readable only by this user (0600)."""
+    path = secrets_dir(data_dir) / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+    return path
+
+
 def _read(path: Path, nbytes: int) -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:

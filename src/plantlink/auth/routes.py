@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -13,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from plantlink.api.errors import ApiError, envelope
 from plantlink.api.security import Principal, current_principal
-from plantlink.auth.errors import AuthFailed, LockedOut
+from plantlink.auth.errors import AuthFailed, Busy, LockedOut
 from plantlink.auth.middleware import LOGIN_API, LOGIN_PATH, AuthMiddleware, same_origin
 from plantlink.auth.page import CSP, login_page, safe_next
+from plantlink.auth.pool import LoginShedding
 from plantlink.auth.records import NewSession
 from plantlink.auth.service import AuthService
 from plantlink.auth.watch import SessionWatch
@@ -67,7 +69,17 @@ def _me(principal: Principal, service: AuthService, request: Request) -> dict[st
 async def _login(service: AuthService, request: Request, user: str, password: str) -> NewSession:
     if not same_origin(request):
         raise ApiError(403, "cross_origin", "log in from this server's own login page")
-    return await run_in_threadpool(service.login, user, password, _client(request))
+    # on the login pool, never on the default thread pool that authenticated requests use
+    return await service.login_pool.run(service.login, user, password, _client(request))
+
+
+async def _refused(service: AuthService, exc: LockedOut | Busy) -> Response:
+    """429 (this user and address must wait) or 503 (the password checks are full), with Retry-After, after
+    ``refusal_delay_s`` (a client retrying at once gets few answers a second)."""
+    await asyncio.sleep(service.settings.refusal_delay_s)
+    resp = envelope(429, "locked", str(exc)) if isinstance(exc, LockedOut) else envelope(503, "busy", str(exc))
+    resp.headers["retry-after"] = str(exc.retry_after)
+    return resp
 
 
 def auth_router(service: AuthService) -> APIRouter:
@@ -77,10 +89,8 @@ def auth_router(service: AuthService) -> APIRouter:
     async def login(body: LoginBody, request: Request) -> Response:
         try:
             session = await _login(service, request, body.user, body.password)
-        except LockedOut as exc:
-            resp = envelope(429, "locked", str(exc))
-            resp.headers["retry-after"] = str(exc.retry_after)
-            return resp
+        except (LockedOut, Busy) as exc:
+            return await _refused(service, exc)
         except AuthFailed as exc:
             return envelope(401, "bad_credentials", str(exc))
         resp = JSONResponse({"user": session.user.name, "roles": dict(session.user.roles),
@@ -114,9 +124,13 @@ def auth_router(service: AuthService) -> APIRouter:
             if not user or not password:
                 raise AuthFailed()
             session = await _login(service, request, user[:100], password[:1024])
-        except (AuthFailed, LockedOut, ApiError) as exc:
-            status = 429 if isinstance(exc, LockedOut) else 403 if isinstance(exc, ApiError) else 401
-            return _html(login_page(str(exc), user, nxt), status)
+        except (AuthFailed, LockedOut, Busy, ApiError) as exc:
+            status = {LockedOut: 429, Busy: 503, ApiError: 403}.get(type(exc), 401)
+            page = _html(login_page(str(exc), user, nxt), status)
+            if isinstance(exc, LockedOut | Busy):
+                await asyncio.sleep(service.settings.refusal_delay_s)
+                page.headers["retry-after"] = str(exc.retry_after)
+            return page
         resp = RedirectResponse(nxt, status_code=303)
         set_session_cookies(resp, service, request, session)
         return resp
@@ -137,6 +151,9 @@ def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str,
     (METHOD, path) pairs reachable without credentials; ``csrf_exempt`` path prefixes take a same-origin
     ``Origin`` header instead of the CSRF header for cookie-authenticated writes."""
     app.add_middleware(AuthMiddleware, service=service, public=tuple(public), csrf_exempt=tuple(csrf_exempt))
+    # outermost: a login flood is shed before authentication, routing and body parsing
+    app.add_middleware(LoginShedding, pool=service.login_pool, api_paths=(LOGIN_API,), form_paths=(LOGIN_PATH,),
+                       delay_s=service.settings.refusal_delay_s)
     app.include_router(auth_router(service))
     app.state.auth = service
     app.state.audit = service.audit

@@ -25,9 +25,9 @@ from plantlink.api.security import Principal, Role
 from plantlink.audit import AuditLog
 from plantlink.auth import repo
 from plantlink.auth.errors import AuthFailed, InvalidRequest, LockedOut, UserNotFound
-from plantlink.auth.keys import load_or_create_key
+from plantlink.auth.keys import load_or_create_key, write_secret_file
 from plantlink.auth.passwords import Passwords, generate_password
-from plantlink.auth.ratelimit import LoginLimiter
+from plantlink.auth.pool import LoginPool
 from plantlink.auth.records import (
     AuthChange,
     NewSession,
@@ -40,10 +40,13 @@ from plantlink.auth.records import (
     within,
 )
 from plantlink.auth.settings import AuthSettings
+from plantlink.auth.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 US = 1_000_000
 TOKEN_PREFIX = "plk_"
+#: where the first-run admin password goes when stderr is not a terminal (under the data dir's secrets/)
+FIRST_ADMIN_FILE = "first-run-admin-password"
 
 
 def sha256_hex(secret: str) -> str:
@@ -66,7 +69,9 @@ class AuthService:
         self.settings = settings or AuthSettings()
         self.clock = clock
         self.passwords = Passwords(self.settings)
-        self.limiter = LoginLimiter(self.settings, clock)
+        self.throttle = LoginThrottle(engine, self.settings, clock)
+        #: where the web layer runs ``login`` (bounded: see ``LoginPool``)
+        self.login_pool = LoginPool(self.settings.login_workers, self.settings.login_queue)
         self.audit = AuditLog(engine, clock)
         self._csrf_key = load_or_create_key(self.data_dir, "csrf.key")
         self._owned_store: object | None = None
@@ -85,6 +90,7 @@ class AuthService:
         return svc
 
     def close(self) -> None:
+        self.login_pool.close()
         if self._owned_store is not None:
             self._owned_store.close()  # type: ignore[attr-defined]
 
@@ -161,32 +167,51 @@ class AuthService:
             repo.update_user(c, user.id, password_hash=pw_hash, password_changed_us=self._now_us())
             ended = repo.delete_sessions_of(c, user.id)
         self._changed("user", user.name, "password_reset")
-        self.limiter.success(user.name)
+        self.throttle.clear(user=user.name)
         self.audit.record("auth.password_reset", actor, target=user.name,
                           details={"generated": generated is not None, "sessions_ended": ended})
         return generated
 
+    def unlock(self, name: str, actor: str, address: str | None = None) -> int:
+        """Clear the login throttle of a user (every address, or only ``address``); returns the records reset."""
+        user = self.user(name)
+        cleared = self.throttle.clear(user=user.name, address=address)
+        self.audit.record("auth.unlocked", actor, target=user.name, details={"address": address, "records": cleared})
+        return cleared
+
     def ensure_admin(self, stream: TextIO | None = None) -> str | None:
         """First run: when no user exists, create ``admin`` (admin at every site) with a generated password,
-        written once to ``stream`` (stderr) and never logged. Returns the password, or None if users exist."""
+        shown once and never logged: written to ``stream`` (stderr) when it is a terminal; otherwise (stderr
+        redirected to a log file, a journal) written to ``<data_dir>/secrets/first-run-admin-password`` (0600) and
+        only that path is shown. Returns the password, or None if users exist."""
         with self._first_admin_lock:
             if self.has_users():
                 return None
             _, password = self.create_user("admin", {"*": "admin"}, actor="system:first-run")
+        assert password is not None
         out = stream if stream is not None else sys.stderr
-        out.write("\n" + "=" * 72 + "\nplantlink first run: created user 'admin' (admin at every site).\n"
-                  f"  password: {password}\nIt is shown only this once. Change it with "
-                  "`plantlink users reset-password admin`.\n" + "=" * 72 + "\n")
+        rule = "=" * 72
+        if _is_terminal(out):
+            out.write(f"\n{rule}\nplantlink first run: created user 'admin' (admin at every site).\n"
+                      f"  password: {password}\nIt is shown only this once. Change it with "
+                      f"`plantlink users reset-password admin`.\n{rule}\n")
+        else:
+            path = write_secret_file(self.data_dir, FIRST_ADMIN_FILE, password + "\n")
+            out.write(f"\n{rule}\nplantlink first run: created user 'admin' (admin at every site). This output is "
+                      f"not a terminal, so its password is not shown here:\nit is in {path} (readable only by "
+                      "this user). Read it, delete the file, and change the password with\n"
+                      f"`plantlink users reset-password admin`.\n{rule}\n")
         out.flush()
         return password
 
     # -- logins and sessions -----------------------------------------------------------------------
     def authenticate(self, name: str, password: str, client: str | None = None) -> User:
-        """Check a password (rate-limited, audited). Unknown, disabled and wrong all fail alike, and an
-        unknown user costs one argon2 verification like a known one."""
+        """Check a password (throttled, audited). Unknown, disabled and wrong all fail alike, and an
+        unknown user costs one argon2 verification like a known one. The throttle admits and counts the attempt
+        before the password is hashed (see ``LoginThrottle``)."""
         shown = name.strip().lower()[:100] or "?"
         try:
-            self.limiter.check(shown, client)
+            self.throttle.admit(shown, client)
         except LockedOut:
             self.audit.record("auth.login_failed", shown, details={"reason": "locked", "client": client})
             raise
@@ -195,12 +220,11 @@ class AuthService:
         stored = found[1] if found else self.passwords.dummy_hash
         ok = self.passwords.verify(stored, password)
         if not ok or found is None or found[0].disabled:
-            self.limiter.failure(shown, client)
             reason = "disabled" if ok and found is not None else "bad_credentials"
             self.audit.record("auth.login_failed", shown, details={"reason": reason, "client": client})
             raise AuthFailed()
         user = found[0]
-        self.limiter.success(user.name)
+        self.throttle.succeeded(shown, client)
         if self.passwords.needs_rehash(stored):
             with self.engine.begin() as c:
                 repo.update_user(c, user.id, password_hash=self.passwords.hash(password))
@@ -326,6 +350,13 @@ class AuthService:
             with self.engine.begin() as c:
                 repo.update_token(c, token_id, last_used_us=now)
         return Principal(user.name, narrow(info.roles, user.roles), kind="token", token_id=token_id)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _find(c: sa.Connection, name: str) -> tuple[User, str] | None:

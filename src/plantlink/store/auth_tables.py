@@ -1,7 +1,7 @@
 """Tables of identity and the audit trail (``plantlink.auth``, ``plantlink.audit``), on the shared ``metadata``.
 
 Secrets are never stored: passwords as argon2 hashes, API token and session secrets as sha256 of a 256-bit random
-value. Revision ``0002_auth`` creates the same tables.
+value. Revisions ``0002_auth`` and ``0004_login_throttle`` create the same tables.
 """
 
 from __future__ import annotations
@@ -56,6 +56,25 @@ auth_sessions = sa.Table(
     sa.Column("last_seen_us", sa.BigInteger, nullable=False),
     sa.Column("client", sa.String(100), nullable=True),
     sa.Index("ix_auth_sessions_user", "user_id"),
+)
+
+#: Login throttling (``plantlink.auth.throttle``): one row per (user, address) pair, per user name (address NULL)
+#: and per address (user NULL), keyed by ``key``. Rows are written only for attempts that were let through.
+auth_login_throttle = sa.Table(
+    "auth_login_throttle",
+    metadata,
+    sa.Column("key", sa.String(220), primary_key=True),
+    sa.Column("user_name", sa.String(100), nullable=True),
+    sa.Column("address", sa.String(100), nullable=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_start_us", sa.BigInteger, nullable=False),
+    sa.Column("blocked_until_us", sa.BigInteger, nullable=False),
+    sa.Column("last_failure_us", sa.BigInteger, nullable=True),
+    sa.Column("last_success_us", sa.BigInteger, nullable=True),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_auth_login_throttle_user", "user_name"),
+    sa.Index("ix_auth_login_throttle_address", "address"),
+    sa.Index("ix_auth_login_throttle_updated", "updated_us"),
 )
 
 #: Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of the row). Ids are gapless (1, 2, ...).

@@ -1,7 +1,7 @@
 """Runs of plantlink (when it observed the plant) and why each interval and downtime event ended.
 
-Revision ID: 0004_runs
-Revises: 0003_alarms
+Revision ID: 0005_runs
+Revises: 0004_login_throttle
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_runs"
-down_revision = "0003_alarms"
+revision = "0005_runs"
+down_revision = "0004_login_throttle"
 branch_labels = None
 depends_on = None
 
