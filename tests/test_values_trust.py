@@ -38,7 +38,7 @@ from tests.servers import OpcUaTestServer, RawModbusServer
 PLANT = """
 enterprise: Test
 devices:
-  ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", sampling_interval: 50ms,
+  ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", security: none, sampling_interval: 50ms,
         publishing_interval: 50ms, watchdog_interval: 300ms, reconnect_min: 200ms, reconnect_max: 1s}}
   plc: {{protocol: modbus, host: 127.0.0.1, port: {mb}, poll: 100ms, timeout: 500ms,
          reconnect_min: 100ms, reconnect_max: 500ms}}

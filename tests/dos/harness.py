@@ -32,7 +32,7 @@ from plantlink.auth import AuthService
 ROOT = Path(__file__).resolve().parents[2]
 PLANT = """enterprise: DoS test
 devices:
-  ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", security_policy: "None",
+  ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", security: none,
         sampling_interval: 100ms, publishing_interval: 100ms, timeout: 10s,
         reconnect_min: 200ms, reconnect_max: 1s}}
 sites:

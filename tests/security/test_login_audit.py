@@ -91,7 +91,11 @@ def test_audit_list_filters_pages_and_site_admins(served: Served, users: Users) 
     assert op.post("/api/v1/alarms/unshelve", json={"alarm": W_ALARM}).status_code == 200
     mine = _records(served, users, actor="t-windsor-operator", kind="alarm.")
     assert [r["kind"] for r in mine[:2]] == ["alarm.unshelve", "alarm.shelve"]  # newest first
-    assert all(r["site"] == "windsor" and str(r["kind"]).startswith("alarm.") for r in mine)
+    assert all(str(r["kind"]).startswith("alarm.") for r in mine)
+    # actions done are at the operator's site; refused attempts (other tests try other sites' alarms and unknown
+    # keys) are recorded too, at the alarm's site or, for an alarm that does not exist, at none
+    assert all(r["site"] == "windsor" for r in mine if not str(r["kind"]).endswith("_refused"))
+    assert all(r["site"] in ("windsor", "detroit", "") for r in mine)
     assert all(r["kind"] == "auth.login" for r in _records(served, users, kind="auth.login"))
     everything = _records(served, users, limit=1000)
     ids = [r["id"] for r in everything]
