@@ -34,6 +34,7 @@ from plantlink.runtime import Runtime
 from plantlink.samples import now_us, numeric_batch
 from tests.api.conftest import install_header_auth, principal_header, strict_json
 from tests.servers import OpcUaTestServer, RawModbusServer
+from tests.waiting import wait_for
 
 PLANT = """
 enterprise: Test
@@ -75,18 +76,6 @@ def around_now() -> dict[str, str]:
     now = time.time()
     return {"start": datetime.fromtimestamp(now - 3600, UTC).isoformat(),
             "end": datetime.fromtimestamp(now + 86400, UTC).isoformat()}
-
-
-async def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what}: not met within {timeout} s")
 
 
 class Rig:

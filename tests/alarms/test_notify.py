@@ -4,7 +4,6 @@ priority / site / on-call schedule, escalation, de-duplication and the rate limi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -23,6 +22,7 @@ from plantlink.notify import Notifier, recipients
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import GOOD, M2, T0, M, S, batch, plant, tag_ids
+from tests.waiting import wait_for
 
 # Monday 2026-01-05 08:00 UTC = 03:00 in Toronto
 TZ = {"s1": "America/Toronto", "s2": "UTC"}
@@ -97,13 +97,6 @@ class Setup:
         self.notifier = Notifier(cfg, self.store, TZ, now=lambda: now[0], escalation_check_s=0.02)
         self.eng.add_listener(self.notifier.on_event)
         self.eng.start(T0)
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def test_email_and_webhook_delivered_while_a_dead_target_is_retried(

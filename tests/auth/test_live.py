@@ -5,8 +5,6 @@ on a real SQLite store with a clock the test moves."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from plantlink.auth.live import CHUNK, Credential, Ended, check, credential_of
 from plantlink.auth.service import sha256_hex
 from plantlink.auth.watch import SessionWatch
 from tests.auth.conftest import FAST, Clock
+from tests.waiting import wait_for
 
 PW = "a-good-password-1"
 US = 1_000_000
@@ -110,13 +109,6 @@ def test_many_sessions_in_chunks(service: AuthService, clock: Clock) -> None:
 
 
 # -- the watch ---------------------------------------------------------------------------------------
-async def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.01)
-
 
 class Seen:
     def __init__(self) -> None:

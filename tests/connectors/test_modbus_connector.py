@@ -16,6 +16,7 @@ from plantlink.errors import ConfigError, DeviceUnavailable, PointError
 from plantlink.model import parse_plant
 from plantlink.samples import Quality
 from tests.connectors.modbus_cases import Collector, SimServer, pack, pack_string, points_of
+from tests.waiting import wait_for
 
 PLANT = """
 enterprise: Test
@@ -56,14 +57,6 @@ def connector(port: int, sink: Collector, poll: str = "50ms", host: str = "127.0
     plant = parse_plant(text)
     pts = points_of(plant, "plc")
     return ModbusConnector("plc", plant.devices["plc"].config, pts, sink), pts
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -162,15 +155,16 @@ async def test_timeouts_reconnect_and_do_not_slow_a_live_device(
     for c in (mute, dead, live):
         await c.start()
     try:
-        await asyncio.sleep(0.3)  # let the dead ones fail
+        await wait_for(lambda: mute.health.last_error and dead.health.last_error, what="the dead ones fail")
         before = live_sink.counts().get(live_pts[0].tag_id, 0)
-        await asyncio.sleep(1.0)
-        after = live_sink.counts().get(live_pts[0].tag_id, 0)
-        assert after - before >= 35, f"live device read only {after - before} times in 1 s at 20 ms"
+        # 35 polls at 20 ms take 0.7 s; a live device held up by the dead ones' timeouts would take far longer
+        await wait_for(lambda: live_sink.counts().get(live_pts[0].tag_id, 0) - before >= 35, 2.0,
+                       "the live device keeps being read every 20 ms beside two dead ones")
         assert mute.health.state in (DeviceState.RECONNECTING, DeviceState.DOWN)
         assert mute.health.last_error and "failed" in mute.health.last_error
-        assert silent.accepted >= 2  # it timed out, dropped the connection and reconnected
-        assert dead.health.state == DeviceState.DOWN
+        # it timed out, dropped the connection and reconnected
+        await wait_for(lambda: silent.accepted >= 2, what="the silent device reconnected to")
+        await wait_for(lambda: dead.health.state == DeviceState.DOWN, what="the refusing device down")
         assert live.health.state == DeviceState.CONNECTED
         assert {q for _, q in silent_sink.latest().values()} == {Quality.BAD}
     finally:

@@ -17,7 +17,8 @@ from plantlink.connectors.opcua.browse import BrowsedVariable, browse, sanitize_
 from plantlink.errors import DeviceUnavailable
 from plantlink.samples import Quality
 from tests.conftest import _free_port
-from tests.connectors.test_opcua_support import Collector, endpoint, plant_text, points_of, wait_until
+from tests.connectors.test_opcua_support import Collector, endpoint, plant_text, points_of
+from tests.waiting import wait_for
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -123,8 +124,8 @@ async def test_to_yaml_pastes_into_a_plant_and_subscribes(server: int) -> None:
     conn = OpcUaConnector("ua", config, points, sink)
     await conn.start()
     try:
-        await wait_until(lambda: conn.health.state == DeviceState.CONNECTED, what="connected")
-        await wait_until(lambda: all(sink.rows(p.tag_id) for p in points), what="all browsed tags")
+        await wait_for(lambda: conn.health.state == DeviceState.CONNECTED, what="connected")
+        await wait_for(lambda: all(sink.rows(p.tag_id) for p in points), what="all browsed tags")
         assert all(sink.last(p.tag_id)[2] == Quality.GOOD for p in points)
         assert sink.last(tags["Recipe_"].tag_id)[1] == "R1"
     finally:

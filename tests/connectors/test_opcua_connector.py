@@ -18,7 +18,8 @@ from plantlink.connectors.opcua import OpcUaConnector
 from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, is_text
 from tests.conftest import _free_port
-from tests.connectors.test_opcua_support import Collector, make_server, plant_text, points_of, wait_until
+from tests.connectors.test_opcua_support import Collector, make_server, plant_text, points_of
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -65,7 +66,7 @@ async def started(text: str) -> tuple[OpcUaConnector, Collector]:
     sink = Collector()
     conn = OpcUaConnector("ua", config, points, sink)
     await conn.start()
-    await wait_until(lambda: conn.health.state == DeviceState.CONNECTED, what="connected")
+    await wait_for(lambda: conn.health.state == DeviceState.CONNECTED, what="connected")
     return conn, sink
 
 
@@ -75,7 +76,7 @@ async def test_values_types_quality_scaling_and_timestamps(server: Any, caplog: 
     caplog.set_level(logging.WARNING, logger="plantlink.connectors.opcua")
     conn, sink = await started(plant_text(port, TAGS))
     try:
-        await wait_until(lambda: all(sink.rows(i) for i in range(7)), what="initial values")
+        await wait_for(lambda: all(sink.rows(i) for i in range(7)), what="initial values")
         # The initial values of all subscribed numeric points come in one batch (one publish response).
         first = next(b for b in sink.batches if not is_text(b) and Quality.GOOD in b.column("quality").to_pylist())
         assert sorted(first.column("tag_id").to_pylist()) == [TEMP, COUNT, RUNNING, PRESSURE, LEVEL]
@@ -100,25 +101,25 @@ async def test_values_types_quality_scaling_and_timestamps(server: Any, caplog: 
         stamp = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
         await nodes["Temp"].write_value(ua.DataValue(ua.Variant(21.5, ua.VariantType.Double), SourceTimestamp=stamp,
                                                      ServerTimestamp=stamp + timedelta(seconds=1)))
-        await wait_until(lambda: sink.last(TEMP)[1] == 21.5, what="temp 21.5")
+        await wait_for(lambda: sink.last(TEMP)[1] == 21.5, what="temp 21.5")
         assert sink.last(TEMP) == (us(stamp), 21.5, Quality.GOOD)
 
         # Status codes: uncertain keeps the value, bad drops it.
         await nodes["Count"].write_value(ua.DataValue(ua.Variant(9, ua.VariantType.Int32),
                                                       StatusCode=ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)))
-        await wait_until(lambda: sink.last(COUNT)[1] == 9.0, what="count 9")
+        await wait_for(lambda: sink.last(COUNT)[1] == 9.0, what="count 9")
         assert sink.last(COUNT)[2] == Quality.UNCERTAIN
         await nodes["Count"].write_value(ua.DataValue(ua.Variant(10, ua.VariantType.Int32),
                                                       StatusCode=ua.StatusCode(ua.StatusCodes.BadSensorFailure)))
-        await wait_until(lambda: sink.last(COUNT)[2] == Quality.BAD, what="count bad")
+        await wait_for(lambda: sink.last(COUNT)[2] == Quality.BAD, what="count bad")
         assert sink.last(COUNT)[1] is None
 
         # New values of each type.
         await nodes["Running"].write_value(False)
         await nodes["Recipe"].write_value("B-7")
         await nodes["Pressure"].write_value(1000.0)
-        await wait_until(lambda: sink.last(RECIPE)[1] == "B-7" and sink.last(PRESSURE)[1] == 10.0, what="new values")
-        await wait_until(lambda: sink.last(RUNNING)[1] == 0.0, what="running false")
+        await wait_for(lambda: sink.last(RECIPE)[1] == "B-7" and sink.last(PRESSURE)[1] == 10.0, what="new values")
+        await wait_for(lambda: sink.last(RUNNING)[1] == 0.0, what="running false")
         assert conn.health.samples == sum(b.num_rows for b in sink.batches)
     finally:
         await conn.stop()
@@ -130,7 +131,7 @@ async def test_deadband_filters_small_changes(server: Any) -> None:
     await nodes["Level"].write_value(10.0)
     conn, sink = await started(plant_text(port, TAGS))
     try:
-        await wait_until(lambda: sink.values(LEVEL) == [10.0], what="initial level")
+        await wait_for(lambda: sink.values(LEVEL) == [10.0], what="initial level")
         # What was asked of the server: the device's publishing interval, each point's sampling interval
         # (its own or the device's), an absolute deadband filter only where the tag has a deadband.
         sub = conn._subscription
@@ -145,7 +146,7 @@ async def test_deadband_filters_small_changes(server: Any) -> None:
             await nodes["Level"].write_value(v)
             await asyncio.sleep(0.12)  # longer than the 50 ms publishing interval
         await nodes["Level"].write_value(11.0)
-        await wait_until(lambda: sink.values(LEVEL)[-1] == 11.0, what="level 11")
+        await wait_for(lambda: sink.values(LEVEL)[-1] == 11.0, what="level 11")
         assert sink.values(LEVEL) == [10.0, 11.0]
         # The server applied the filter: only the one big change came over the wire.
         assert conn.changes - raw_before == 1
@@ -191,7 +192,7 @@ async def test_start_returns_at_once_when_server_is_down() -> None:
     t0 = loop.time()
     await conn.start()
     returned = loop.time() - t0
-    await wait_until(lambda: conn.health.last_error is not None, what="an error")
+    await wait_for(lambda: conn.health.last_error is not None, what="an error")
     assert returned < 0.5
     assert conn.health.state == DeviceState.RECONNECTING
     assert f"127.0.0.1:{port}" in (conn.health.last_error or "")
@@ -212,11 +213,11 @@ async def test_server_restart_reconnects_and_resubscribes() -> None:
     tags = TAGS.split("- {name: ghost")[0]
     conn, sink = await started(plant_text(port, tags))
     try:
-        await wait_until(lambda: sink.last(TEMP) is not None, what="initial temp")
+        await wait_for(lambda: sink.last(TEMP) is not None, what="initial temp")
         await srv.stop()
-        await wait_until(lambda: conn.health.state != DeviceState.CONNECTED, what="loss detected")
+        await wait_for(lambda: conn.health.state != DeviceState.CONNECTED, what="loss detected")
         assert conn.health.last_error
-        await wait_until(lambda: sink.last(TEMP)[2] == Quality.BAD, what="points bad")
+        await wait_for(lambda: sink.last(TEMP)[2] == Quality.BAD, what="points bad")
         await asyncio.sleep(0.6)  # a few failed reconnect attempts
         bad_batches = [b for b in sink.batches if set(b.column("quality").to_pylist()) == {Quality.BAD}]
         bad_ids = sorted(i for b in bad_batches for i in b.column("tag_id").to_pylist())
@@ -225,10 +226,10 @@ async def test_server_restart_reconnects_and_resubscribes() -> None:
 
         await nodes["Temp"].write_value(55.0)  # changed while the connector was away
         await srv.start()
-        await wait_until(lambda: conn.health.state == DeviceState.CONNECTED, what="reconnected")
-        await wait_until(lambda: sink.last(TEMP)[1:] == (55.0, Quality.GOOD), what="value after reconnect")
+        await wait_for(lambda: conn.health.state == DeviceState.CONNECTED, what="reconnected")
+        await wait_for(lambda: sink.last(TEMP)[1:] == (55.0, Quality.GOOD), what="value after reconnect")
         await nodes["Temp"].write_value(56.0)
-        await wait_until(lambda: sink.last(TEMP)[1] == 56.0, what="values flowing again")
+        await wait_for(lambda: sink.last(TEMP)[1] == 56.0, what="values flowing again")
         assert conn.health.reconnects == 1
     finally:
         await conn.stop()

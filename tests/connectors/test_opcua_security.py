@@ -31,8 +31,9 @@ from plantlink.errors import ConfigError
 from plantlink.model import parse_plant
 from plantlink.samples import Quality
 from tests.conftest import _free_port
-from tests.connectors.test_opcua_support import Collector, plant_text, points_of, start_connector, wait_until
+from tests.connectors.test_opcua_support import Collector, plant_text, points_of, start_connector
 from tests.servers import make_cert, secure
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -142,9 +143,9 @@ async def test_values_flow_with_username_over_each_policy_and_mode(
                    password=PASSWORD)
     conn, sink = await run(env, extra)
     try:
-        await wait_until(lambda: sink.last(0) is not None, what="first value")
+        await wait_for(lambda: sink.last(0) is not None, what="first value")
         await env.node.write_value(21.25)
-        await wait_until(lambda: 21.25 in sink.values(0), what="a changed value")
+        await wait_for(lambda: 21.25 in sink.values(0), what="a changed value")
         assert sink.last(0)[1:] == (21.25, Quality.GOOD)
         policy_uri = conn._client.security_policy.URI  # the channel really is secured as configured
         assert policy_uri.endswith("#" + policy) and conn._client.security_policy.Mode.name == mode
@@ -158,7 +159,7 @@ async def test_generated_client_certificate_and_certificate_identity(env: Env, t
                    user_certificate=env.user_cert, user_private_key=env.user_key)
     conn, sink = await run(env, extra)
     try:
-        await wait_until(lambda: sink.last(0) is not None, what="first value")
+        await wait_for(lambda: sink.last(0) is not None, what="first value")
         assert conn._client.security_policy.Mode == ua.MessageSecurityMode.SignAndEncrypt  # the default mode
     finally:
         await conn.stop()
@@ -234,7 +235,7 @@ async def test_trust_on_first_use_pins_the_certificate_and_refuses_another(env: 
     extra = device(security_policy="Basic256Sha256", security_mode="Sign", trust_server="first_use", pki_dir=pki,
                    username="operator", password=PASSWORD)
     conn, sink = await run(env, extra)
-    await wait_until(lambda: sink.last(0) is not None, what="first value")
+    await wait_for(lambda: sink.last(0) is not None, what="first value")
     await conn.stop()
     pinned = pki / "trusted" / "ua.der"
     expected = x509.load_pem_x509_certificate(env.server_cert.read_bytes()).public_bytes(serialization.Encoding.DER)
@@ -274,7 +275,7 @@ async def test_credentials_in_the_endpoint_url_are_not_shown(env: Env, caplog: p
         f"127.0.0.1:{env.port}", f"operator:{PASSWORD}@127.0.0.1:{port}"))
     conn = OpcUaConnector("ua", config, points, Collector())
     await conn.start()
-    await wait_until(lambda: conn.health.state == DeviceState.RECONNECTING, what="refused")
+    await wait_for(lambda: conn.health.state == DeviceState.RECONNECTING, what="refused")
     await conn.stop()
     assert conn.health.last_error and f"opc.tcp://***@127.0.0.1:{port}/test/" in conn.health.last_error
     assert not leaked(caplog, PASSWORD)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from plantlink.connectors.base import DeviceState, Point
 from plantlink.connectors.opcua import OpcUaConnector
 from plantlink.model import parse_plant
 from tests.servers import secure
+from tests.waiting import wait_for
 
 NS_URI = "urn:plantlink:test"
 
@@ -134,14 +134,6 @@ class Collector:
         return rows[-1] if rows else None
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def same(a: Any, b: Any) -> bool:
     """Equality that treats NaN as equal to NaN."""
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
@@ -159,7 +151,7 @@ async def start_connector(text: str, state: DeviceState = DeviceState.CONNECTED,
     conn.data_dir = data_dir
     await conn.start()
     try:
-        await wait_until(lambda: conn.health.state == state, timeout=timeout, what=state.value)
+        await wait_for(lambda: conn.health.state == state, timeout=timeout, what=state.value)
     except BaseException:
         await conn.stop()
         raise

@@ -38,9 +38,9 @@ from tests.connectors.test_opcua_support import (
     plant_text,
     points_of,
     start_connector,
-    wait_until,
 )
 from tests.servers import der_of, make_cert, secure
+from tests.waiting import wait_for
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -95,7 +95,7 @@ async def test_default_connects_with_basic256sha256_sign_and_encrypt(env: Env, t
     conn, sink = await start(env.mixed, tmp_path)  # the server offers None too: it is not taken
     try:
         assert channel(conn) == ("Basic256Sha256", "SignAndEncrypt")
-        await wait_until(lambda: bool(good(sink)), what="a good value")
+        await wait_for(lambda: bool(good(sink)), what="a good value")
     finally:
         await conn.stop()
 
@@ -109,7 +109,7 @@ async def test_the_strongest_offered_policy_when_basic256sha256_does_not_encrypt
         try:  # encryption first, then the policy: Aes256_Sha256_RsaPss ranks before Aes128_Sha256_RsaOaep
             assert channel(conn) == ("Aes256_Sha256_RsaPss", "SignAndEncrypt")
             await nodes["Temp"].write_value(31.5)
-            await wait_until(lambda: 31.5 in good(sink), what="the written value")
+            await wait_for(lambda: 31.5 in good(sink), what="the written value")
         finally:
             await conn.stop()
     finally:
@@ -166,7 +166,7 @@ async def test_explicit_security_none_connects_without_security(
     conn, sink = await start(env.none_only, tmp_path, security="none")
     try:
         assert channel(conn) == ("None", "None_")
-        await wait_until(lambda: bool(good(sink)), what="a good value")
+        await wait_for(lambda: bool(good(sink)), what="a good value")
     finally:
         await conn.stop()
     assert any("security: none" in r.getMessage() and "device ua" in r.getMessage() for r in caplog.records)
@@ -182,7 +182,7 @@ async def test_a_pinned_fingerprint_is_required(env: Env, tmp_path: Path) -> Non
     conn, sink = await start(env.mixed, tmp_path, f'    server_certificate: "sha256:{plain}"\n')
     try:
         assert channel(conn) == ("Basic256Sha256", "SignAndEncrypt")
-        await wait_until(lambda: bool(good(sink)), what="a good value")
+        await wait_for(lambda: bool(good(sink)), what="a good value")
     finally:
         await conn.stop()
     assert not (tmp_path / "pki" / "trusted").exists()  # a pinned device records nothing
@@ -205,7 +205,7 @@ async def test_first_use_records_the_certificate_and_refuses_another_on_the_same
     server, _ = await make_server(port, MIXED, genuine)
     conn, sink = await start(port, data)
     try:
-        await wait_until(lambda: bool(good(sink)), what="a good value")
+        await wait_for(lambda: bool(good(sink)), what="a good value")
         record = data / "pki" / "trusted" / "ua.der"
         assert record.read_bytes() == der_of(genuine[0])
         assert stat.S_IMODE(record.stat().st_mode) == 0o600
@@ -216,7 +216,7 @@ async def test_first_use_records_the_certificate_and_refuses_another_on_the_same
 
         await server.stop()  # another server answers at the same endpoint, with another certificate
         server, _ = await make_server(port, MIXED, impostor)
-        await wait_until(lambda: conn.health.state == DeviceState.DOWN, timeout=20, what="refused")
+        await wait_for(lambda: conn.health.state == DeviceState.DOWN, timeout=20, what="refused")
         seen = len(sink.rows(0))
         error = conn.health.last_error or ""
         assert f"sha256 {fingerprint(der_of(impostor[0]))}" in error and str(record) in error
@@ -227,9 +227,9 @@ async def test_first_use_records_the_certificate_and_refuses_another_on_the_same
 
         await server.stop()  # the genuine server is back: accepted again, no new record or hint
         server, nodes = await make_server(port, MIXED, genuine)
-        await wait_until(lambda: conn.health.state == DeviceState.CONNECTED, timeout=20, what="reconnected")
+        await wait_for(lambda: conn.health.state == DeviceState.CONNECTED, timeout=20, what="reconnected")
         await nodes["Temp"].write_value(42.5)
-        await wait_until(lambda: 42.5 in good(sink), what="values again")
+        await wait_for(lambda: 42.5 in good(sink), what="values again")
         assert len([r for r in caplog.records if pin in r.getMessage()]) == 1
     finally:
         await conn.stop()
@@ -262,8 +262,8 @@ async def test_a_server_refusing_plantlinks_certificate_says_which_file_to_trust
             assert not good(sink)
             (trusted / "plantlink.der").write_bytes(own.read_bytes())  # what the server's operator does
             await store.load()
-            await wait_until(lambda: conn.health.state == DeviceState.CONNECTED, timeout=20, what="trusted")
-            await wait_until(lambda: 20.5 in good(sink), what="a value")
+            await wait_for(lambda: conn.health.state == DeviceState.CONNECTED, timeout=20, what="trusted")
+            await wait_for(lambda: 20.5 in good(sink), what="a value")
         finally:
             await conn.stop()
     finally:

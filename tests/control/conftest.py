@@ -3,11 +3,9 @@ module: Modbus TCP and OPC UA servers of the simulator on free ports, connectors
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from plantlink.api.security import Principal
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 from plantlink.sim import Simulator
+from tests.waiting import wait_for
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo-plant.yaml"
 CONV1 = "windsor/stamping/press-line-1/conveyor1"
@@ -85,16 +84,6 @@ class Rig:
     sim: Simulator
     runtime: Runtime
     plant: Plant
-
-
-async def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what}: not met within {timeout} s")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

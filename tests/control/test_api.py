@@ -16,7 +16,8 @@ from plantlink.api.routers_control import router
 from plantlink.api.security import Principal
 from plantlink.control.audit import MemoryAudit
 from plantlink.control.service import ControlService
-from tests.control.conftest import CONV1, CONV2, OVEN, Rig, wait_for
+from tests.control.conftest import CONV1, CONV2, OVEN, Rig
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -26,8 +26,8 @@ from tests.control.conftest import (
     PRESS1,
     VERA,
     Rig,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -12,7 +12,7 @@ import httpx
 from plantlink.samples import Quality, now_us, numeric_batch
 from tests.hmi.conftest import PRESS, Visit
 from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
-from tests.hmi.test_browser import wait_until
+from tests.waiting import wait_until
 
 CNC1 = "windsor/machining/cnc-cell-1/cnc1"
 VIB = f"{CNC1}/vibration"

@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from plantlink.hmi import data
 from plantlink.samples import Quality, now_us, numeric_batch
 from tests.hmi.conftest import ARTIFACTS, CONVEYOR, LINE, PRESS, PRINCIPALS, ROOT, SEEDED, Visit
 from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
+from tests.waiting import wait_until
 
 #: The tile colours of docs/hmi.md, as the browser reports them (written out by hand, not read from the code).
 EXPECTED_RGB = {
@@ -31,17 +32,6 @@ EXPECTED_RGB = {
     "unknown": "rgb(255, 255, 255)",
 }
 TILES_JS = "els => els.map(e => [e.dataset.machine, e.dataset.state, getComputedStyle(e).backgroundColor])"
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(step)
 
 
 def engine_state(server: HmiServer, machine: str) -> str | None:

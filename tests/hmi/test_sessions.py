@@ -25,7 +25,7 @@ from plantlink.auth import AuthService
 from tests.hmi.conftest import PRESS
 from tests.hmi.harness import FAST_AUTH, HmiServer
 from tests.hmi.nicesocket import HmiPage, NiceSocket
-from tests.hmi.test_browser import wait_until
+from tests.waiting import wait_until
 
 PAGE = f"/hmi/machine/{PRESS}"
 SPM = f"{PRESS}/spm_setpoint"  # operator role, 4..25, step <= 4

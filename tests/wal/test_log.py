@@ -6,7 +6,7 @@ import asyncio
 import logging
 import resource
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from plantlink.historian.duckdb import DuckDBHistorian
 from plantlink.samples import numeric_batch, text_batch
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
 from plantlink.wal.segment import HEADER, SegmentReader
+from tests.waiting import wait_for
 
 T0 = 1_772_409_600_000_000
 
@@ -30,14 +31,6 @@ def batch(k: int, rows: int = 50) -> pa.RecordBatch:
 
 def segments(d: Path) -> list[Path]:
     return sorted(d.glob("*.wal"))
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 async def logged(d: Path, batches: list[pa.RecordBatch], settings: WalSettings | None = None,
