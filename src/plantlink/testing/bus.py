@@ -27,7 +27,7 @@ import pytest_asyncio
 
 from plantlink.bus.base import Bus, Subscription
 from plantlink.samples import Quality, numeric_batch
-from plantlink.testing.waiting import wait_until
+from plantlink.testing.waiting import TIMEOUT, wait_until
 
 
 def batch(k: int) -> pa.RecordBatch:
@@ -58,7 +58,7 @@ class Consumer:
     def numbers(self) -> list[int]:
         return [number(b) for b in self.got]
 
-    async def ended(self, timeout: float = 15.0) -> None:
+    async def ended(self, timeout: float = TIMEOUT) -> None:
         await asyncio.wait_for(self.task, timeout)
 
 
@@ -93,7 +93,7 @@ class BusContract:
         for k in range(5000):
             bus.publish(batch(k))  # returns at once every time: nothing awaits here
         await wait_until(lambda: sub.pending() == 5000, "5000 batches pending")
-        first = await asyncio.wait_for(anext(aiter(sub)), 15)
+        first = await asyncio.wait_for(anext(aiter(sub)), TIMEOUT)
         assert number(first) == 0 and sub.dropped == 0
 
     @pytest.mark.asyncio

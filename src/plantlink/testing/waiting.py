@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 
 #: The default bound of a wait, in seconds: long, because CI machines are slow; a passing test never waits it.
-TIMEOUT = 15.0
+#: The environment variable ``PLANTLINK_TEST_TIMEOUT`` sets another.
+TIMEOUT = float(os.environ.get("PLANTLINK_TEST_TIMEOUT", "15"))
 
 
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
