@@ -96,3 +96,9 @@ async def test_senders_deliver_through_the_channel_registered_for_a_kind() -> No
     assert got == [("sms", {"to": "+1"}, {"key": "k"}), ("closed", {}, {})]
     with pytest.raises(DeliveryError, match="unknown notifier plugin 'sms-test'"):
         await Senders(cfg).send(cfg.targets["p"], {"key": "k"})
+
+
+async def test_a_built_in_channel_named_by_a_target_without_its_address_is_a_delivery_error() -> None:
+    cfg = Notifications.model_validate({"targets": {"w": {"notifier": "webhook"}}})
+    with pytest.raises(DeliveryError, match="no webhook URL"):
+        await Senders(cfg).send(cfg.targets["w"], {"key": "k"})

@@ -79,6 +79,8 @@ class EmailChannel:
     async def send(self, target: Target, n: dict[str, Any]) -> None:
         if self.smtp is None:
             raise DeliveryError("no smtp server configured")
+        if not target.email:
+            raise DeliveryError("the target has no e-mail addresses")
         try:
             await asyncio.to_thread(_send_email_sync, self.smtp, list(target.email), n)
         except (OSError, smtplib.SMTPException) as exc:
@@ -96,7 +98,8 @@ class WebhookChannel:
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def send(self, target: Target, n: dict[str, Any]) -> None:
-        assert target.webhook is not None
+        if target.webhook is None:
+            raise DeliveryError("the target has no webhook URL")
         try:
             r = await self.client.post(target.webhook, json=n, headers=target.headers)
         except httpx.HTTPError as exc:
