@@ -118,6 +118,26 @@ class AggregateContract(HistorianBase):
         for b, expect in ref.items():
             self.expect(got[a, b], **expect)
 
+    def test_bucket_statistics_match_numpy(self, hist: Historian) -> None:
+        """min, max, mean, first, last and count of 10-minute buckets, worked out with numpy from what was
+        written (bad samples and values that are not numbers left out)."""
+        a = self.ids(hist)[0]
+        rng = np.random.default_rng(5)
+        samples = random_series(rng, 5000, DAY)
+        self.write(hist, a, samples)
+        hist.flush()
+        ts, v, q = (np.array([s[i] for s in samples]) for i in range(3))
+        keep = (q >= UNCERTAIN) & np.isfinite(v) & (ts >= T0) & (ts < T0 + DAY)
+        ts, v = ts[keep], v[keep]
+        edges = np.flatnonzero(np.diff(ts // (10 * M), prepend=-1))  # first sample of each bucket (ts sorted)
+        got = self.agg(hist, [a], T0, T0 + DAY, 10 * M)
+        assert sorted(got) == [(a, int(b)) for b in ts[edges] // (10 * M) * (10 * M)]
+        counts = np.diff(np.append(edges, len(ts)))
+        lows, highs, sums = (f.reduceat(v, edges) for f in (np.minimum, np.maximum, np.add))
+        for k, b in enumerate(ts[edges] // (10 * M) * (10 * M)):
+            self.expect(got[a, int(b)], min=float(lows[k]), max=float(highs[k]), mean=float(sums[k] / counts[k]),
+                        first=float(v[edges[k]]), last=float(v[edges[k] + counts[k] - 1]), count=int(counts[k]))
+
     def test_many_tags_keep_requested_order(self, hist: Historian) -> None:
         self.need("last")
         a, b, _ = self.ids(hist)
