@@ -188,3 +188,64 @@ class RawModbusServer:
     @staticmethod
     def _frame(tid: int, unit: int, pdu: bytes) -> bytes:
         return struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu
+
+
+class SmtpInbox:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1:``port`` keeping every message it receives, in ``messages``."""
+
+    def __init__(self, port: int):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Message
+
+        inbox = self
+
+        class _Keep(Message):
+            def handle_message(self, message: Any) -> None:
+                inbox.messages.append(message)
+
+        self.port = port
+        self.messages: list[Any] = []
+        self._ctl = Controller(_Keep(), hostname="127.0.0.1", port=port)
+
+    def start(self) -> SmtpInbox:
+        self._ctl.start()
+        return self
+
+    def stop(self) -> None:
+        self._ctl.stop()
+
+
+class WebhookReceiver:
+    """An HTTP server on a free loopback port keeping each POST (``{"body": JSON, "key": X-Key header}``) in
+    ``received`` and answering ``status``."""
+
+    def __init__(self, status: int = 204):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.received: list[dict[str, Any]] = []
+        self.status = status
+
+        class _Hook(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append({"body": json.loads(body), "key": self.headers.get("X-Key")})
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._srv = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+        self.port = int(self._srv.server_address[1])
+        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
+
+    def start(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._srv.shutdown()
+        self._srv.server_close()

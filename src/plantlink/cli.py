@@ -131,6 +131,39 @@ def check(
 
 
 @app.command()
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print {group: {name: null or the load error}} as JSON.")]
+    = False,
+) -> None:
+    """List the installed plugins of each kind (connectors, historians, buses, notifiers), each loaded once to
+    prove it works: a plugin that fails to load is shown with its error and the exit code is 1."""
+    from plantlink import plugins as registry
+    from plantlink.errors import PluginError
+
+    found: dict[str, dict[str, str | None]] = {}
+    for group in registry.GROUPS:
+        found[group] = {}
+        for name in registry.names(group):
+            try:
+                registry.load(group, name)
+                found[group][name] = None
+            except PluginError as exc:
+                found[group][name] = str(exc)
+    if as_json:
+        print(json.dumps(found))
+    else:
+        table = Table(title="plantlink plugins (entry-point groups)")
+        for col in ("group", "name", "status"):
+            table.add_column(col)
+        for group, names in found.items():
+            for name, problem in names.items():
+                table.add_row(group, name, problem or "ok")
+        out.print(table)
+    if any(p for names in found.values() for p in names.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
 def sim(
     file: Annotated[Path, typer.Argument(help="Plant model whose devices to serve.")] = DEMO_PLANT,
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (60 = a minute a second).")] = 1.0,

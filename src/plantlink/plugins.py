@@ -5,7 +5,14 @@ Built-ins are registered exactly like third-party plugins, in ``pyproject.toml``
     [project.entry-points."plantlink.connectors"]
     modbus = "plantlink.connectors.modbus:plugin"
 
-Groups: ``plantlink.connectors``, ``plantlink.historians``, ``plantlink.buses``.
+Groups (docs/plugins.md describes what each kind's entry point must name):
+
+- ``plantlink.connectors``: a ``ConnectorPlugin`` (built-ins: ``modbus``, ``opcua``)
+- ``plantlink.historians``: a factory ``(**options) -> Historian`` (``duckdb``)
+- ``plantlink.buses``: a factory ``(**options) -> Bus`` (``inproc``)
+- ``plantlink.notifiers``: a factory ``(notifications) -> Channel`` for one target kind (``email``, ``webhook``)
+
+``load(group, name)`` is the one way the runtime, the CLI and the model checks find a plugin.
 """
 
 from __future__ import annotations
@@ -15,6 +22,14 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from plantlink.errors import PluginError
+
+CONNECTORS = "plantlink.connectors"
+HISTORIANS = "plantlink.historians"
+BUSES = "plantlink.buses"
+NOTIFIERS = "plantlink.notifiers"
+GROUPS = (CONNECTORS, HISTORIANS, BUSES, NOTIFIERS)
+
+_KIND = {CONNECTORS: "connector", HISTORIANS: "historian", BUSES: "bus", NOTIFIERS: "notifier"}
 
 
 @cache
@@ -31,14 +46,16 @@ _loaded: dict[tuple[str, str], Any] = {}
 
 
 def load(group: str, name: str) -> Any:
-    """Load plugin ``name`` of ``group``; raises PluginError naming what exists when it is unknown."""
+    """Load plugin ``name`` of ``group``. An unknown name raises PluginError naming the group, the name asked
+    for and the names available; a plugin that fails to import raises PluginError with the cause."""
     key = (group, name)
     if key in _loaded:
         return _loaded[key]
     eps = _entry_points(group)
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none installed"
-        raise PluginError(f"unknown {group.split('.')[-1][:-1]} plugin {name!r} (known: {known})")
+        kind = _KIND.get(group, group.rsplit(".", 1)[-1])
+        raise PluginError(f"unknown {kind} plugin {name!r} (known: {known}) in entry-point group {group}")
     try:
         obj = eps[name].load()
     except Exception as exc:  # a broken third-party plugin must not look like a config typo
@@ -50,7 +67,6 @@ def load(group: str, name: str) -> Any:
 def register(group: str, name: str, obj: Any) -> None:
     """Register a plugin object at run time (tests, embedding applications)."""
     _loaded[(group, name)] = obj
-    _entry_points(group)  # make sure the cache exists, then add a stand-in entry
     _entry_points(group).setdefault(name, _Registered(obj))
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from plantlink import plugins
 from plantlink.audit import AuditLog
-from plantlink.bus import Bus, InProcBus, Subscription
+from plantlink.bus import Bus, Subscription, open_bus
 from plantlink.connectors.base import BatchSink, Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
 from plantlink.engines.alarms import AlarmEngine
@@ -106,7 +106,7 @@ class Runtime:
         data_dir: str | Path,
         *,
         historian: str = "duckdb",
-        bus: Bus | None = None,
+        bus: Bus | str = "inproc",
         flush_interval: float = 1.0,
         store_url: str | None = None,
         wal: WalSettings | None = None,
@@ -114,7 +114,7 @@ class Runtime:
         self.plant = plant
         self.data_dir = Path(data_dir)
         self.historian_backend = historian
-        self.bus: Bus = bus or InProcBus()
+        self.bus: Bus = bus if isinstance(bus, Bus) else open_bus(bus)
         self.flush_interval = flush_interval
         self.wal_settings = wal or WalSettings()
         self.wal: WriteAheadLog | None = None
@@ -253,7 +253,7 @@ class Runtime:
             ]
             if not points:
                 continue
-            plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
+            plugin: ConnectorPlugin = plugins.load(plugins.CONNECTORS, dev.protocol)
             out[dev_id] = plugin.connector(dev_id, dev.config, points, self.ingest)
             out[dev_id].data_dir = self.data_dir
         return out

@@ -4,17 +4,12 @@ priority / site / on-call schedule, escalation, de-duplication and the rate limi
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.model.notify import Notifications
@@ -22,53 +17,25 @@ from plantlink.notify import Notifier, recipients
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import GOOD, M2, T0, M, S, batch, plant, tag_ids
+from tests.servers import SmtpInbox, WebhookReceiver
 from tests.waiting import wait_for
 
 # Monday 2026-01-05 08:00 UTC = 03:00 in Toronto
 TZ = {"s1": "America/Toronto", "s2": "UTC"}
 
 
-class Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[Any] = []
-
-    def handle_message(self, message: Any) -> None:
-        self.messages.append(message)
-
-
-class Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append({"body": json.loads(body), "key": self.headers.get("X-Key")})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def smtp(free_port: Callable[[], int]) -> Iterator[tuple[int, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
-    ctl.start()
-    yield port, inbox
-    ctl.stop()
+def smtp(free_port: Callable[[], int]) -> Iterator[tuple[int, SmtpInbox]]:
+    inbox = SmtpInbox(free_port()).start()
+    yield inbox.port, inbox
+    inbox.stop()
 
 
 @pytest.fixture
 def hook() -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    handler = type("H", (Hook,), {"received": []})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield srv.server_address[1], handler.received
-    srv.shutdown()
-    srv.server_close()
+    receiver = WebhookReceiver().start()
+    yield receiver.port, receiver.received
+    receiver.stop()
 
 
 def config(smtp_port: int, hook_port: int, dead_port: int, **extra: Any) -> Notifications:
@@ -100,7 +67,7 @@ class Setup:
 
 
 async def test_email_and_webhook_delivered_while_a_dead_target_is_retried(
-        tmp_path: Path, smtp: tuple[int, Inbox], hook: tuple[int, list[dict[str, Any]]],
+        tmp_path: Path, smtp: tuple[int, SmtpInbox], hook: tuple[int, list[dict[str, Any]]],
         free_port: Callable[[], int]) -> None:
     now = [T0]
     s = Setup(tmp_path, config(smtp[0], hook[0], free_port()), now)
@@ -131,7 +98,7 @@ def subj(mail: Any) -> str:
     return " ".join(str(mail["Subject"]).split())  # unfold the header
 
 
-async def test_on_call_escalation_and_dedup(tmp_path: Path, smtp: tuple[int, Inbox],
+async def test_on_call_escalation_and_dedup(tmp_path: Path, smtp: tuple[int, SmtpInbox],
                                                        free_port: Callable[[], int]) -> None:
     now = [T0]  # 03:00 in Toronto: the night on-call is on duty
     cfg = config(smtp[0], free_port(), free_port(), escalation=[{"after": "10m", "targets": ["maint"]}],

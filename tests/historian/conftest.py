@@ -1,4 +1,5 @@
-"""Fixtures for the historian tests: an open DuckDB historian in a temporary directory."""
+"""Fixtures for the DuckDB-specific historian tests: an open DuckDB historian in a temporary directory.
+(The backend-neutral tests are the contract suite, ``plantlink.testing.historian``.)"""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from plantlink.historian import TagMeta, open_historian
+from plantlink.historian import open_historian
 from plantlink.historian.duckdb import DuckDBHistorian
+from plantlink.testing.historian import DAY, T0, TAGS, M, S
 
-# 2026-03-02 00:00:00 UTC, a day boundary, in microseconds
-T0 = 1_772_409_600_000_000
-S = 1_000_000
-M = 60 * S
-DAY = 86_400 * S
+__all__ = ["DAY", "T0", "M", "S"]
 
 
 @pytest.fixture
@@ -26,8 +24,6 @@ def store_path(tmp_path: Path) -> Path:
 def hist(store_path: Path) -> Iterator[DuckDBHistorian]:
     h = open_historian("duckdb", path=store_path)
     assert isinstance(h, DuckDBHistorian)
-    h.register_tags(
-        [TagMeta("line1/m1/temp", "degC"), TagMeta("line1/m1/speed", "rpm"), TagMeta("line1/m1/state", "", "string")]
-    )
+    h.register_tags(TAGS)
     yield h
     h.close()

@@ -64,3 +64,7 @@ class InProcBus(Bus):
     async def close(self) -> None:
         for sub in list(self._subs):
             sub.close()
+
+
+#: The ``plantlink.buses`` entry point ``inproc``: a factory ``(**options) -> Bus``.
+plugin = InProcBus

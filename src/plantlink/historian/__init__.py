@@ -11,7 +11,7 @@ from plantlink.historian.base import AGGREGATES, Historian, Retention, TagMeta
 
 def open_historian(backend: str, **options: Any) -> Historian:
     """Create a historian backend by plugin name (``duckdb``, later ``clickhouse``) and open it."""
-    factory = plugins.load("plantlink.historians", backend)
+    factory = plugins.load(plugins.HISTORIANS, backend)
     h: Historian = factory(**options)
     h.open()
     return h

@@ -19,7 +19,7 @@ def model_warnings(plant: Plant) -> list[ConfigProblem]:
     doc = _marks(plant.file)
     out: list[ConfigProblem] = []
     for dev_id, dev in plant.devices.items():
-        plugin = plugins.load("plantlink.connectors", dev.protocol)
+        plugin = plugins.load(plugins.CONNECTORS, dev.protocol)
         if plugin.warnings is None:
             continue
         for field, message in plugin.warnings(dev.config):

@@ -151,7 +151,7 @@ class _Checker:
 
     def _plugin(self, name: str, loc: Loc) -> ConnectorPlugin | None:
         try:
-            plugin = plugins.load("plantlink.connectors", name)
+            plugin = plugins.load(plugins.CONNECTORS, name)
         except PluginError as exc:
             self.add(loc, str(exc))
             return None
@@ -228,7 +228,7 @@ class _Checker:
         dev = devices[dev_id]
         if dev is None:
             return None  # the device itself is invalid; already reported
-        plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
+        plugin: ConnectorPlugin = plugins.load(plugins.CONNECTORS, dev.protocol)
         src = self._validate(plugin.source_model, t.source.fields(), loc)
         if src is None:
             return None
@@ -239,7 +239,7 @@ class _Checker:
         for dev_id, dev in devices.items():
             if dev is None:
                 continue
-            plugin: ConnectorPlugin = plugins.load("plantlink.connectors", dev.protocol)
+            plugin: ConnectorPlugin = plugins.load(plugins.CONNECTORS, dev.protocol)
             if plugin.check is None:
                 continue
             mine = [t for t in tags if t.device == dev_id]

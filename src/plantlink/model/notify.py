@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from plantlink import plugins
 from plantlink.model.alarms import Priority
 from plantlink.model.production import Weekday, _clock
 from plantlink.model.schema_base import Strict
@@ -50,22 +51,29 @@ class Smtp(Strict):
 
 
 class Target(Strict):
-    """Where a notification goes: e-mail addresses or a webhook URL (a JSON POST), exactly one of them."""
+    """Where a notification goes: e-mail addresses, a webhook URL (a JSON POST), or a third-party channel
+    (``notifier:`` the name of a ``plantlink.notifiers`` plugin, with its ``options``): exactly one of them."""
 
     email: list[str] = Field(default_factory=list)
     webhook: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    notifier: str | None = Field(default=None, min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Target:
-        if bool(self.email) == (self.webhook is not None):
-            raise ValueError("a target has either email: [addresses] or webhook: URL (exactly one)")
+        if [bool(self.email), self.webhook is not None, self.notifier is not None].count(True) != 1:
+            raise ValueError("a target has either email: [addresses], webhook: URL or notifier: a plugin's name "
+                             "(exactly one)")
         if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):
             raise ValueError(f"webhook must be an http(s) URL, got {self.webhook!r}")
         return self
 
     @property
     def kind(self) -> str:
+        """The ``plantlink.notifiers`` plugin that delivers to this target."""
+        if self.notifier is not None:
+            return self.notifier
         return "webhook" if self.webhook is not None else "email"
 
 
@@ -134,7 +142,8 @@ class Notifications(Strict):
 
 
 def notification_problems(n: Notifications, sites: list[str] | None = None) -> list[tuple[tuple[Any, ...], str]]:
-    """Unknown targets, e-mail targets without ``smtp``, unknown sites (when ``sites`` is given)."""
+    """Unknown targets, targets of a notifier that is not installed, e-mail targets without ``smtp``, unknown
+    sites (when ``sites`` is given)."""
     out: list[tuple[tuple[Any, ...], str]] = []
     known = ", ".join(sorted(n.targets)) or "none declared"
     groups: list[tuple[str, list[Any]]] = [("routes", n.routes), ("on_call", n.on_call), ("escalation", n.escalation)]
@@ -147,6 +156,12 @@ def notification_problems(n: Notifications, sites: list[str] | None = None) -> l
             for s in item_sites if sites is not None else []:
                 if s not in sites:  # type: ignore[operator]
                     out.append(((section, i), f"{section}[{i}]: unknown site {s!r}"))
+    channels = plugins.names(plugins.NOTIFIERS)
+    for name, t in n.targets.items():
+        if t.kind not in channels:
+            known_channels = ", ".join(channels) or "none installed"
+            out.append((("targets", name, "notifier"), f"targets.{name}: unknown notifier plugin {t.kind!r} "
+                        f"(known: {known_channels}) in entry-point group {plugins.NOTIFIERS}"))
     if n.smtp is None and any(t.kind == "email" for t in n.targets.values()):
         out.append((("smtp",), "e-mail targets need an smtp: server"))
     return out

@@ -2,6 +2,6 @@
 
 from plantlink.notify.notifier import Notifier
 from plantlink.notify.routing import on_call, recipients
-from plantlink.notify.senders import DeliveryError, Senders
+from plantlink.notify.senders import Channel, DeliveryError, EmailChannel, Senders, WebhookChannel
 
-__all__ = ["DeliveryError", "Notifier", "Senders", "on_call", "recipients"]
+__all__ = ["Channel", "DeliveryError", "EmailChannel", "Notifier", "Senders", "WebhookChannel", "on_call", "recipients"]

@@ -51,7 +51,7 @@ class Notifier:
         self.cfg = cfg
         self.store = store
         self.timezones = dict(timezones or {})
-        self.sender: Sender = sender or Senders(cfg.smtp)
+        self.sender: Sender = sender or Senders(cfg)
         self.now = now
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.queue_size = queue_size

@@ -1,4 +1,6 @@
-"""Delivery: e-mail over SMTP (smtplib, run in a worker thread) and webhooks (a JSON POST with httpx)."""
+"""Delivery channels, one per target kind, each a ``plantlink.notifiers`` plugin: e-mail over SMTP (smtplib,
+run in a worker thread) and webhooks (a JSON POST with httpx). A third-party channel is a factory
+``(notifications) -> Channel`` registered under the kind its targets name (``notifier: <kind>``)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import smtplib
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from plantlink.model.notify import Smtp, Target
+from plantlink import plugins
+from plantlink.errors import PluginError
+from plantlink.model.notify import Notifications, Smtp, Target
 
 
 class DeliveryError(Exception):
@@ -53,27 +57,82 @@ def _send_email_sync(smtp: Smtp, to: list[str], n: dict[str, Any]) -> None:
         s.send_message(msg)
 
 
-class Senders:
-    """The two delivery channels. Tests and the bench may substitute their own ``send``."""
+class Channel(Protocol):
+    """One kind of delivery (a ``plantlink.notifiers`` plugin). ``send`` delivers one notification to one
+    target or raises ``DeliveryError``: a failure is reported, never swallowed (the notifier retries it)."""
 
-    def __init__(self, smtp: Smtp | None, timeout: float = 10.0):
-        self.smtp = smtp
+    async def send(self, target: Target, n: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _failed(exc: Exception) -> DeliveryError:
+    return DeliveryError(f"{type(exc).__name__}: {exc}")
+
+
+class EmailChannel:
+    """E-mail over SMTP (``notifications.smtp``), smtplib in a worker thread. Entry point ``email``."""
+
+    def __init__(self, cfg: Notifications):
+        self.smtp = cfg.smtp
+
+    async def send(self, target: Target, n: dict[str, Any]) -> None:
+        if self.smtp is None:
+            raise DeliveryError("no smtp server configured")
+        if not target.email:
+            raise DeliveryError("the target has no e-mail addresses")
+        try:
+            await asyncio.to_thread(_send_email_sync, self.smtp, list(target.email), n)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _failed(exc) from exc
+
+    async def close(self) -> None:
+        return None
+
+
+class WebhookChannel:
+    """A JSON POST of the notification to ``target.webhook`` (httpx); any answer but 2xx is a failure.
+    Entry point ``webhook``."""
+
+    def __init__(self, cfg: Notifications, timeout: float = 10.0):
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def send(self, target: Target, n: dict[str, Any]) -> None:
+        if target.webhook is None:
+            raise DeliveryError("the target has no webhook URL")
         try:
-            if target.webhook is not None:
-                r = await self.client.post(target.webhook, json=n, headers=target.headers)
-                if r.status_code >= 300:
-                    raise DeliveryError(f"webhook answered HTTP {r.status_code}")
-                return
-            if self.smtp is None:
-                raise DeliveryError("no smtp server configured")
-            await asyncio.to_thread(_send_email_sync, self.smtp, list(target.email), n)
-        except DeliveryError:
-            raise
-        except (OSError, smtplib.SMTPException, httpx.HTTPError) as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            r = await self.client.post(target.webhook, json=n, headers=target.headers)
+        except httpx.HTTPError as exc:
+            raise _failed(exc) from exc
+        if r.status_code >= 300:
+            raise DeliveryError(f"webhook answered HTTP {r.status_code}")
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class Senders:
+    """Sends each notification through the channel of its target's kind, each channel a ``plantlink.notifiers``
+    plugin created on first use. Tests and the bench may substitute their own ``send``."""
+
+    def __init__(self, cfg: Notifications):
+        self.cfg = cfg
+        self._channels: dict[str, Channel] = {}
+
+    def channel(self, kind: str) -> Channel:
+        if kind not in self._channels:
+            factory = plugins.load(plugins.NOTIFIERS, kind)
+            self._channels[kind] = factory(self.cfg)
+        return self._channels[kind]
+
+    async def send(self, target: Target, n: dict[str, Any]) -> None:
+        try:
+            channel = self.channel(target.kind)
+        except PluginError as exc:
+            raise DeliveryError(str(exc)) from exc
+        await channel.send(target, n)
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for c in channels:
+            await c.close()

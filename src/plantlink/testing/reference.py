@@ -1,4 +1,5 @@
-"""A plain-Python reference of the aggregate contract, written independently of the backend's SQL."""
+"""A plain-Python reference of the aggregate contract (``Historian.aggregate``), written independently of any
+backend: the historian suite compares a backend's answers with it."""
 
 from __future__ import annotations
 
