@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from plantlink.api.app import create_app
 from plantlink.api.routers_control import router
-from plantlink.control.audit import MemoryAudit
+from plantlink.audit.sink import MemoryAudit
 from plantlink.control.service import ControlService
 from plantlink.identity import Principal
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig, wait_for

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plantlink.audit.sink import AuditSink
 from plantlink.connectors.base import Point
-from plantlink.control.audit import AuditSink
 from plantlink.control.check import control_problems
 from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
 from plantlink.control.live import LiveReader
