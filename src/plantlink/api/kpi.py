@@ -32,13 +32,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 
-from plantlink.api.scope import Caller, MachineRef, NotFoundError, PlantIndex, check_range, index
+from plantlink.api.scope import Caller, MachineRef, PlantIndex, check_range, index
 from plantlink.api.timefmt import stamp
 from plantlink.engines import bottleneck as bn
 from plantlink.engines.calendar import merge_intervals, overlap_us, to_us
 from plantlink.engines.costs import losses
 from plantlink.engines.oee import Gaps, OeeInputs, OeeResult, combine, compute, inputs_from_states
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import NotFound, PlantlinkError, QueryError, Unavailable
 from plantlink.model.production import Costs
 from plantlink.samples import Quality, now_us
 
@@ -207,7 +207,7 @@ def _machines_under(idx: PlantIndex, who: Caller, path: str) -> tuple[str, list[
     idx.site(who, site)
     ms = [m for mp, m in idx.machines.items() if mp.startswith(p + "/")]
     if depth not in (1, 2) or (not ms and depth == 2):
-        raise NotFoundError(f"unknown scope {path!r}: give a site, area, line or machine path", field="scope")
+        raise NotFound(f"unknown scope {path!r}: give a site, area, line or machine path", field="scope")
     return ("site" if depth == 1 else "area"), ms
 
 
@@ -229,7 +229,7 @@ def oee(rt: Runtime, who: Caller, scope: str, start_us: int, end_us: int, *, now
     kind, ms = _machines_under(idx, who, scope)
     per = [(m, i) for m in ms if (i := machine_inputs(rt, m, start_us, end_us, now)) is not None]
     if kind == "machine" and not per:
-        raise NotFoundError(f"machine {scope!r} has no production counters: no OEE", field="scope")
+        raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
     return _assemble(scope.strip("/"), kind, start_us, min(end_us, now or now_us()), per)
 
 
@@ -247,7 +247,7 @@ def oee_period(rt: Runtime, who: Caller, scope: str, period: str = "today", *, n
             starts.append(hit[0])
             per.append((m, hit[1]))
     if kind == "machine" and not per:
-        raise NotFoundError(f"machine {scope!r} has no production counters: no OEE", field="scope")
+        raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
     t = now_us() if now is None else now
     start = min(starts) if starts else period_bounds(rt, scope.split("/", 1)[0], period, t)[0]
     out = _assemble(scope.strip("/"), kind, start, t, per)
@@ -292,7 +292,7 @@ def bottleneck(rt: Runtime, who: Caller, line: str, start_us: int, end_us: int) 
     check_range(start_us, end_us, MAX_RANGE_US)
     ref = index(rt).line(who, line)
     if rt.store is None:
-        raise PlantlinkError("the relational store is not open")
+        raise Unavailable("the relational store is not open")
     try:
         out = bn.analyse(rt.store, rt.plant, ref.path, start_us, end_us, now_us())
     except ValueError as exc:

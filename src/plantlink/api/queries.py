@@ -1,8 +1,8 @@
 """The service layer of the API: plain functions over a running ``Runtime``, called by the REST routes and
 by the HMI (server-side Python). No web framework types; errors are ``QueryError`` (bad argument, 400),
-``NotFoundError`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
+``NotFound`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
 
-Every function takes the caller (``who``: a ``plantlink.api.security.Principal``) and shows only the sites
+Every function takes the caller (``who``: a ``plantlink.identity.Principal``) and shows only the sites
 it may view. Times are integer epoch microseconds in, ``{"ts": ISO UTC, "ts_ms": epoch ms}`` out.
 Historian and store calls block: from async code call these functions in a worker thread.
 
@@ -28,9 +28,7 @@ from plantlink.api.kpi import (
 from plantlink.api.scope import (
     DEFAULT_PAGE,
     MAX_PAGE,
-    AccessDenied,
     Caller,
-    NotFoundError,
     Role,
     check_page,
     check_range,
@@ -38,10 +36,10 @@ from plantlink.api.scope import (
     page,
 )
 from plantlink.api.timefmt import iso_many, ms_many, stamp
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import AccessDenied, NotFound, QueryError, Unavailable
 from plantlink.historian.base import AGGREGATES, Historian
 from plantlink.samples import Quality, now_us, value_reasons
-from plantlink.store import PARETO_BY, NotFound
+from plantlink.store import PARETO_BY
 
 if TYPE_CHECKING:
     from plantlink.model.plant import TagInfo
@@ -49,7 +47,7 @@ if TYPE_CHECKING:
     from plantlink.store import Store
 
 __all__ = [
-    "AccessDenied", "NotFoundError", "aggregate_history", "assign_reason", "bottleneck", "downsample_history",
+    "AccessDenied", "NotFound", "aggregate_history", "assign_reason", "bottleneck", "downsample_history",
     "downtime_events", "hierarchy", "latest", "line_costs", "oee", "oee_by_shift", "oee_period", "overview",
     "pareto", "period_bounds", "raw_history", "reasons", "state_timeline", "states_now", "tag", "tags",
 ]
@@ -65,13 +63,13 @@ _DAY_US = 86400 * 1_000_000
 
 def historian(rt: Runtime) -> Historian:
     if rt.historian is None:
-        raise PlantlinkError("the historian is not open")
+        raise Unavailable("the historian is not open")
     return rt.historian
 
 
 def store(rt: Runtime) -> Store:
     if rt.store is None:
-        raise PlantlinkError("the relational store is not open")
+        raise Unavailable("the relational store is not open")
     return rt.store
 
 
@@ -331,9 +329,9 @@ def _event(rt: Runtime, who: Caller, event_id: int, role: Role = "viewer") -> An
     try:
         ev = store(rt).event(event_id)
     except NotFound:
-        raise NotFoundError(f"no downtime event with id {event_id}", field="event_id") from None
+        raise NotFound(f"no downtime event with id {event_id}", field="event_id") from None
     if not who.can(ev.site, "viewer"):
-        raise NotFoundError(f"no downtime event with id {event_id}", field="event_id")
+        raise NotFound(f"no downtime event with id {event_id}", field="event_id")
     index(rt).require(who, ev.site, role)
     return ev
 
@@ -348,7 +346,7 @@ def assign_reason(rt: Runtime, who: Caller, event_id: int, reason: str | None, *
     reason tree (``ReasonError`` lists the valid ones)."""
     _event(rt, who, event_id, role="operator")
     if rt.downtime is None:
-        raise PlantlinkError("the downtime engine is not running")
+        raise Unavailable("the downtime engine is not running")
     ev = rt.downtime.assign_reason(event_id, reason, by=who.name, group=group, comment=comment)
     return _event_dict(ev)
 

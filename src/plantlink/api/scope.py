@@ -11,47 +11,22 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from plantlink.engines.calendar import PlannedTime
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import AccessDenied, NotFound, QueryError, Unavailable
+from plantlink.identity import Caller, Role
 
 if TYPE_CHECKING:
     from plantlink.model.plant import TagInfo
     from plantlink.model.schema import Line, Machine, Site
     from plantlink.runtime import Runtime
 
-Role = Literal["viewer", "operator", "engineer", "admin"]
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-
-
-class Caller(Protocol):
-    """What the service layer needs of ``plantlink.api.security.Principal``."""
-
-    @property
-    def name(self) -> str: ...
-
-    def can(self, site: str, role: Role) -> bool: ...  # type: ignore[empty-body]
-
-
-class NotFoundError(PlantlinkError):
-    """An object that does not exist (or that the caller may not know about). ``field`` names the argument."""
-
-    def __init__(self, message: str, field: str | None = None):
-        self.field = field
-        super().__init__(message)
-
-
-class AccessDenied(PlantlinkError):
-    """The caller lacks the role needed at a site."""
-
-    def __init__(self, message: str, site: str):
-        self.site = site
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -114,21 +89,21 @@ class PlantIndex:
     # -- lookups (paths: 403 for another site; ids: 404) --------------------------------------------
     def site(self, who: Caller, name: str, role: Role = "viewer") -> Site:
         if name not in self.sites:
-            raise NotFoundError(f"unknown site {name!r}", field="site")
+            raise NotFound(f"unknown site {name!r}", field="site")
         self.require(who, name, role)
         return self.sites[name]
 
     def line(self, who: Caller, path: str, role: Role = "viewer") -> LineRef:
         ref = self.lines.get(path.strip("/"))
         if ref is None:
-            raise NotFoundError(f"unknown line {path!r} (a line path is site/area/line)", field="line")
+            raise NotFound(f"unknown line {path!r} (a line path is site/area/line)", field="line")
         self.require(who, ref.site, role)
         return ref
 
     def machine(self, who: Caller, path: str, role: Role = "viewer") -> MachineRef:
         ref = self.machines.get(path.strip("/"))
         if ref is None:
-            raise NotFoundError(f"unknown machine {path!r} (a machine path is site/area/line/machine)",
+            raise NotFound(f"unknown machine {path!r} (a machine path is site/area/line/machine)",
                                 field="machine")
         self.require(who, ref.site, role)
         return ref
@@ -140,11 +115,11 @@ class PlantIndex:
             tid = int(text)
             path = self.path_of.get(tid)
             if path is None or not who.can(self.tags[path].site, role):
-                raise NotFoundError(f"unknown tag id {tid}", field=field)
+                raise NotFound(f"unknown tag id {tid}", field=field)
             return tid, self.tags[path]
         info = self.tags.get(text.strip("/"))
         if info is None:
-            raise NotFoundError(f"unknown tag {text!r}", field=field)
+            raise NotFound(f"unknown tag {text!r}", field=field)
         self.require(who, info.site, role)
         return self.ids[info.path], info
 
@@ -157,7 +132,7 @@ def index(runtime: Runtime) -> PlantIndex:
     idx = _INDEXES.get(runtime)
     if idx is None or idx.source is not runtime.tag_ids:
         if not runtime.tag_ids:
-            raise PlantlinkError("the runtime is not started: no tag ids yet")
+            raise Unavailable("the runtime is not started: no tag ids yet")
         idx = _INDEXES[runtime] = PlantIndex(runtime)
     return idx
 

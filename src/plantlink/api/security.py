@@ -8,43 +8,16 @@ Deny by default: a route that forgets to ask has no principal and fails closed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 from fastapi import Request, WebSocket
 
-from plantlink.api.errors import ApiError
-
-Role = Literal["viewer", "operator", "engineer", "admin"]
-ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "engineer": 2, "admin": 3}
-ALL_SITES = "*"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated user or API token, with a role per site (``*`` = every site)."""
-
-    name: str
-    roles: dict[str, Role] = field(default_factory=dict)
-    kind: Literal["session", "token"] = "session"
-    token_id: str | None = None
-
-    def role_at(self, site: str) -> Role | None:
-        return self.roles.get(site) or self.roles.get(ALL_SITES)
-
-    def can(self, site: str, role: Role) -> bool:
-        have = self.role_at(site)
-        return have is not None and ROLE_RANK[have] >= ROLE_RANK[role]
-
-    def sites(self, known: list[str], role: Role = "viewer") -> list[str]:
-        """The sites among ``known`` where this principal has at least ``role``."""
-        return [s for s in known if self.can(s, role)]
+from plantlink.errors import AccessDenied, Unauthenticated
+from plantlink.identity import Principal, Role
 
 
 def _principal_of(conn: Request | WebSocket) -> Principal:
     principal = getattr(conn.state, "principal", None)
     if not isinstance(principal, Principal):
-        raise ApiError(401, "unauthenticated", "log in or send an API token (Authorization: Bearer ...)")
+        raise Unauthenticated("log in or send an API token (Authorization: Bearer ...)")
     return principal
 
 
@@ -61,4 +34,4 @@ async def ws_principal(websocket: WebSocket) -> Principal:
 def authorize(principal: Principal, site: str, role: Role = "viewer") -> None:
     """403 unless ``principal`` has at least ``role`` at ``site``."""
     if not principal.can(site, role):
-        raise ApiError(403, "forbidden", f"{role} rights at site {site!r} are needed", field="site")
+        raise AccessDenied(f"{role} rights at site {site!r} are needed", site)

@@ -22,13 +22,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plantlink.audit.sink import AuditSink
 from plantlink.connectors.base import Point
-from plantlink.control.audit import AuditSink
 from plantlink.control.check import control_problems
 from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
 from plantlink.control.live import LiveReader
-from plantlink.control.records import Actor, ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
+from plantlink.control.records import ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
 from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable
+from plantlink.identity import Caller
 from plantlink.model.control import WriteSpec
 from plantlink.model.plant import TagInfo
 
@@ -79,12 +80,12 @@ class ControlService:
     def disabled(self, site: str) -> bool:
         return self._disabled.get(site, False)
 
-    def set_enabled(self, actor: Actor, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+    def set_enabled(self, actor: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
         """Admin only: switch writes at ``site`` on or off (kept in the store, audited, refusals too)."""
         if site not in self._disabled:
             raise self.refuse("control.site_switch_refused", actor, Reason.UNKNOWN_TAG,
                               f"no site {site[:100]!r} (sites: {', '.join(self._disabled)})",
-                              details={"site": site[:100], "enabled": enabled})
+                              details={"site": site[:100], "enabled": enabled}, field="site", code="not_found")
         if not actor.can(site, "admin"):
             raise self.refuse("control.site_switch_refused", actor, Reason.ROLE,
                               f"admin rights at site {site!r} are needed", site, details={"enabled": enabled})
@@ -97,7 +98,7 @@ class ControlService:
 
     # ------------------------------------------------------------------ stage
 
-    def stage(self, actor: Actor, tag_path: str, value: Any) -> Staged:
+    def stage(self, actor: Caller, tag_path: str, value: Any) -> Staged:
         """Select a write: judge it now; keep it for ``confirm`` when nothing refuses it.
 
         Raises ControlRefused when there is nothing to show (unknown tag, no rights at the site, below the
@@ -121,12 +122,12 @@ class ControlService:
             self._pending[staged.id] = staged
         return staged
 
-    def pending(self, actor: Actor) -> list[Staged]:
+    def pending(self, actor: Caller) -> list[Staged]:
         """Staged writes not yet confirmed or expired, at the sites where ``actor`` is at least an operator."""
         self._purge(self.clock())
         return [s for s in self._pending.values() if actor.can(s.site, "operator")]
 
-    def approve(self, actor: Actor, staged_id: str) -> Staged:
+    def approve(self, actor: Caller, staged_id: str) -> Staged:
         """Second person's approval of a critical staged write (someone else, with the tag's role).
 
         A staged write the actor may not see (another site, below operator) is refused as unknown, and
@@ -137,7 +138,8 @@ class ControlService:
             self.refuse("control.approve_refused", actor, why, f"no pending staged write {staged_id[:64]!r}",
                         staged.site if staged else None, staged.tag if staged else None,
                         {"staged_id": staged_id[:64]})
-            raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
+            raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)",
+                                 "staged_id")
         why_not: Refusal | None = None
         if not actor.can(staged.site, staged.role):
             why_not = Refusal(Reason.ROLE, f"{staged.role} rights at site {staged.site!r} are needed to approve")
@@ -148,19 +150,20 @@ class ControlService:
         details = {"staged_id": staged_id, "value": jsonable(staged.new)}
         if why_not is not None:
             raise self.refuse("control.approve_refused", actor, why_not.reason, why_not.message, staged.site,
-                              staged.tag, details)
+                              staged.tag, details, field="staged_id")
         self._audit("control.approve", actor.name, staged.site, staged.tag, details)
         staged.approved_by = actor.name
         return staged
 
     # ------------------------------------------------------------------ confirm
 
-    async def confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
+    async def confirm(self, actor: Caller, staged_id: str, command_id: str) -> Outcome:
         """Operate a staged write once. The same ``command_id`` again returns the first result."""
         if not command_id or len(command_id) > MAX_COMMAND_ID:
             raise self.refuse("control.confirm_refused", actor, Reason.INVALID_VALUE,
                               f"command_id must be 1 to {MAX_COMMAND_ID} characters",
-                              details={"staged_id": staged_id[:64], "command_id": command_id[:MAX_COMMAND_ID]})
+                              details={"staged_id": staged_id[:64], "command_id": command_id[:MAX_COMMAND_ID]},
+                              field="command_id")
         known = self._commands.get(command_id)
         self._audit("control.confirm", actor.name, None, None,
                     {"staged_id": staged_id, "command_id": command_id, "retry": known is not None})
@@ -178,7 +181,7 @@ class ControlService:
             self._commands.popitem(last=False)
         return await asyncio.shield(task)  # a dropped request does not cancel a write under way
 
-    async def _confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
+    async def _confirm(self, actor: Caller, staged_id: str, command_id: str) -> Outcome:
         staged = self._pending.get(staged_id)
 
         def refused(reason: Reason, message: str, statuses: tuple[InterlockStatus, ...] = ()) -> Outcome:
@@ -259,7 +262,7 @@ class ControlService:
 
     # ------------------------------------------------------------------ checks
 
-    def _tag(self, actor: Actor, tag_path: str, value: Any) -> TagInfo:
+    def _tag(self, actor: Caller, tag_path: str, value: Any) -> TagInfo:
         """The tag to stage, checked in this order: it exists, the actor has its role (operator when it has no
         ``control:``) at its site, it is writable. Each refusal is recorded with the value asked for."""
         asked = {"value": _asked(value)}
@@ -267,7 +270,7 @@ class ControlService:
             info = self.runtime.plant.tag(tag_path)
         except KeyError:
             raise self.refuse("control.stage_refused", actor, Reason.UNKNOWN_TAG, f"no tag {tag_path[:400]!r}",
-                              target=tag_path[:400], details=asked) from None
+                              target=tag_path[:400], details=asked, field="tag") from None
         role = info.tag.control.role if info.tag.control is not None else "operator"
         if not actor.can(info.site, role):
             raise self.refuse("control.stage_refused", actor, Reason.ROLE,
@@ -276,17 +279,17 @@ class ControlService:
             why = "is not writable" if not info.tag.writable else "has no control: settings (limits, role) in " \
                                                                     "the plant model, so writes are refused"
             raise self.refuse("control.stage_refused", actor, Reason.NOT_WRITABLE, f"tag {tag_path!r} {why}",
-                              info.site, tag_path, asked)
+                              info.site, tag_path, asked, field="tag")
         return info
 
-    def _coerce(self, actor: Actor, info: TagInfo, value: Any) -> Value:
+    def _coerce(self, actor: Caller, info: TagInfo, value: Any) -> Value:
         try:
             return coerce(info.tag.type, value)
         except ValueError as exc:
             raise self.refuse("control.stage_refused", actor, Reason.INVALID_VALUE, f"{info.path}: {exc}",
-                              info.site, info.path, {"value": _asked(value)}) from None
+                              info.site, info.path, {"value": _asked(value)}, field="value") from None
 
-    def _judge(self, actor: Actor, info: TagInfo, spec: WriteSpec, new: Value,
+    def _judge(self, actor: Caller, info: TagInfo, spec: WriteSpec, new: Value,
                now: float) -> tuple[Value | None, list[InterlockStatus], list[Refusal]]:
         """The current value, each interlock's status, and every reason to refuse ``new`` now (in order)."""
         out: list[Refusal] = []
@@ -324,13 +327,15 @@ class ControlService:
         for sid in [k for k, s in self._pending.items() if now > s.expires_at]:
             del self._pending[sid]
 
-    def refuse(self, kind: str, actor: Actor, reason: Reason, message: str, site: str | None = None,
-               target: str | None = None, details: dict[str, Any] | None = None) -> ControlRefused:
+    def refuse(self, kind: str, actor: Caller, reason: Reason, message: str, site: str | None = None,
+               target: str | None = None, details: dict[str, Any] | None = None, *, field: str | None = None,
+               code: str | None = None) -> ControlRefused:
         """Record a refused request (``kind`` such as ``control.stage_refused``, with the reason, the message,
-        the user and the target) and return the ControlRefused to raise. Callers that refuse a control request
-        before this service judges it (a body that does not validate) record it here too."""
+        the user and the target) and return the ControlRefused to raise (``field``: the argument at fault;
+        ``code``: see ``ControlRefused``). Callers that refuse a control request before this service judges it
+        (a body that does not validate) record it here too."""
         self._audit(kind, actor.name, site, target, {**(details or {}), "reason": reason.value, "message": message})
-        return ControlRefused(reason, message)
+        return ControlRefused(reason, message, field, code)
 
     def _audit(self, kind: str, actor: str, site: str | None, target: str | None, details: dict[str, Any]) -> None:
         try:
