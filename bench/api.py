@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from plantlink.api.security import Principal  # noqa: E402
 from plantlink.api.server import serve  # noqa: E402
+from plantlink.identity import Principal  # noqa: E402
 from plantlink.model import parse_plant  # noqa: E402
 from plantlink.runtime import Runtime  # noqa: E402
 from plantlink.samples import now_us, numeric_batch  # noqa: E402

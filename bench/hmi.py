@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.hmi.harness import CHROMIUM, CHROMIUM_ARGS, HmiServer, chromium_available
 
-from plantlink.api.security import Principal
+from plantlink.identity import Principal
 from plantlink.samples import Quality, now_us, numeric_batch
 
 PRESS = "windsor/stamping/press-line-1/press1"

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from plantlink.api import queries
-from plantlink.api.security import Principal
 from plantlink.app import ServeOptions, run_demo
 from plantlink.connectors.base import DeviceState
 from plantlink.engines.calendar import PlannedTime
+from plantlink.identity import Principal
 from plantlink.runtime import Runtime
 from plantlink.samples import now_us
 from plantlink.sim import Simulator, State

@@ -26,9 +26,9 @@ import httpx
 import pytest
 from asyncua import ua
 
-from plantlink.api.security import Principal
 from plantlink.api.server import ServerHandle, serve
 from plantlink.control.records import Reason
+from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import now_us, numeric_batch

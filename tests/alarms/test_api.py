@@ -13,9 +13,9 @@ from fastapi import FastAPI, Request
 
 from plantlink.api import errors
 from plantlink.api.routers_alarms import router
-from plantlink.api.security import Principal
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
+from plantlink.identity import Principal
 from plantlink.samples import now_us
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from plantlink.api.app import create_app
-from plantlink.api.security import Principal
 from plantlink.api.server import ServerHandle, serve
+from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 

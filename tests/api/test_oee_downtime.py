@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from plantlink.api import queries
-from plantlink.api.security import Principal
+from plantlink.identity import Principal
 from plantlink.runtime import Runtime
 from plantlink.samples import now_us, numeric_batch
 from tests.api.conftest import settle

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from plantlink.api.security import Principal
 from plantlink.auth import AuthService, repo
 from plantlink.auth.live import CHUNK, Credential, Ended, check, credential_of
 from plantlink.auth.service import sha256_hex
 from plantlink.auth.watch import SessionWatch
+from plantlink.identity import Principal
 from tests.auth.conftest import FAST, Clock
 from tests.waiting import wait_for
 

@@ -15,8 +15,9 @@ import websockets
 from fastapi import Depends, FastAPI, WebSocket
 
 from plantlink.api import errors
-from plantlink.api.security import Principal, authorize, current_principal, ws_principal
+from plantlink.api.security import authorize, current_principal, ws_principal
 from plantlink.auth import AuthService, install_auth
+from plantlink.identity import Principal
 from tests.auth.conftest import FAST
 
 PW = "a-good-password-1"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest_asyncio
 import yaml
 
-from plantlink.api.security import Principal
+from plantlink.identity import Principal
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 from plantlink.sim import Simulator

@@ -13,9 +13,9 @@ import pytest_asyncio
 
 from plantlink.api.app import create_app
 from plantlink.api.routers_control import router
-from plantlink.api.security import Principal
 from plantlink.control.audit import MemoryAudit
 from plantlink.control.service import ControlService
+from plantlink.identity import Principal
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig
 from tests.waiting import wait_for
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from plantlink.api.security import Principal
 from plantlink.api.server import ServerHandle, serve
 from plantlink.control.records import ControlRefused, Reason
+from plantlink.identity import Principal
 from tests.api.conftest import install_header_auth, principal_header
 from tests.control.conftest import CONV1, OVEN, Rig
 

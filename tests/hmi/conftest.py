@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from plantlink.api.security import Principal
+from plantlink.identity import Principal
 from plantlink.model import Plant
 from plantlink.sim import Simulator
 from tests.conftest import IN_CI

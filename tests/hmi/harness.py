@@ -24,9 +24,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.api.app import create_app
-from plantlink.api.security import Principal
 from plantlink.auth import AuthService, AuthSettings, install_auth
 from plantlink.hmi import mount_hmi
+from plantlink.identity import Principal
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 from plantlink.sim import Simulator, plant_with_ports

@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from plantlink.api.security import Principal
+from plantlink.identity import Principal
 
 Recorder = Callable[[Request, str, Principal, str, str | None], None]
 

@@ -2,7 +2,7 @@
 by the HMI (server-side Python). No web framework types; errors are ``QueryError`` (bad argument, 400),
 ``NotFoundError`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
 
-Every function takes the caller (``who``: a ``plantlink.api.security.Principal``) and shows only the sites
+Every function takes the caller (``who``: a ``plantlink.identity.Principal``) and shows only the sites
 it may view. Times are integer epoch microseconds in, ``{"ts": ISO UTC, "ts_ms": epoch ms}`` out.
 Historian and store calls block: from async code call these functions in a worker thread.
 

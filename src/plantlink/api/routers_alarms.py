@@ -17,10 +17,11 @@ from pydantic import BaseModel, Field
 from plantlink.api.audited import audited_route
 from plantlink.api.errors import ApiError
 from plantlink.api.params import Limit, Offset
-from plantlink.api.security import Principal, authorize, current_principal
+from plantlink.api.security import authorize, current_principal
 from plantlink.api.services import app_service
 from plantlink.engines.alarms.isa import STATES, AlarmActionError
 from plantlink.engines.alarms.service import AlarmService
+from plantlink.identity import Principal, Role
 from plantlink.model.alarms import PRIORITIES
 
 
@@ -52,7 +53,7 @@ def _us(dt: datetime) -> int:
     return int(dt.timestamp() * 1_000_000)
 
 
-def _sites(svc: AlarmService, who: Principal, site: str | None, role: Literal["viewer", "operator"]) -> list[str]:
+def _sites(svc: AlarmService, who: Principal, site: str | None, role: Role) -> list[str]:
     known = sorted({i.site for i in svc.engine.c.infos})
     if site is not None:
         authorize(who, site, role)

@@ -24,10 +24,11 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
 from plantlink.api.errors import ApiError
-from plantlink.api.security import Principal, current_principal
+from plantlink.api.security import current_principal
 from plantlink.api.services import app_service
 from plantlink.control.records import ControlRefused, Outcome, Reason
 from plantlink.control.service import MAX_COMMAND_ID, ControlService
+from plantlink.identity import Principal
 
 log = logging.getLogger("plantlink.control")
 

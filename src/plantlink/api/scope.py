@@ -11,31 +11,22 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from plantlink.engines.calendar import PlannedTime
 from plantlink.errors import PlantlinkError, QueryError
+from plantlink.identity import Caller, Role
 
 if TYPE_CHECKING:
     from plantlink.model.plant import TagInfo
     from plantlink.model.schema import Line, Machine, Site
     from plantlink.runtime import Runtime
 
-Role = Literal["viewer", "operator", "engineer", "admin"]
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-
-
-class Caller(Protocol):
-    """What the service layer needs of ``plantlink.api.security.Principal``."""
-
-    @property
-    def name(self) -> str: ...
-
-    def can(self, site: str, role: Role) -> bool: ...  # type: ignore[empty-body]
 
 
 class NotFoundError(PlantlinkError):

@@ -8,37 +8,10 @@ Deny by default: a route that forgets to ask has no principal and fails closed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 from fastapi import Request, WebSocket
 
 from plantlink.api.errors import ApiError
-
-Role = Literal["viewer", "operator", "engineer", "admin"]
-ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "engineer": 2, "admin": 3}
-ALL_SITES = "*"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated user or API token, with a role per site (``*`` = every site)."""
-
-    name: str
-    roles: dict[str, Role] = field(default_factory=dict)
-    kind: Literal["session", "token"] = "session"
-    token_id: str | None = None
-
-    def role_at(self, site: str) -> Role | None:
-        return self.roles.get(site) or self.roles.get(ALL_SITES)
-
-    def can(self, site: str, role: Role) -> bool:
-        have = self.role_at(site)
-        return have is not None and ROLE_RANK[have] >= ROLE_RANK[role]
-
-    def sites(self, known: list[str], role: Role = "viewer") -> list[str]:
-        """The sites among ``known`` where this principal has at least ``role``."""
-        return [s for s in known if self.can(s, role)]
+from plantlink.identity import Principal, Role
 
 
 def _principal_of(conn: Request | WebSocket) -> Principal:

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from plantlink.api.security import Principal, Role
 from plantlink.auth.records import check_roles, narrow
 from plantlink.auth.service import sha256_hex
 from plantlink.auth.settings import AuthSettings
+from plantlink.identity import Principal, Role
 from plantlink.store.auth_tables import auth_roles, auth_sessions, auth_tokens, auth_users
 
 US = 1_000_000

@@ -20,8 +20,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.api.errors import envelope
-from plantlink.api.security import Principal
 from plantlink.auth.service import AuthService
+from plantlink.identity import Principal
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from plantlink.api.security import ROLE_RANK, Role
+from plantlink.identity import ROLE_RANK, Role
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from plantlink.api.security import ALL_SITES, ROLE_RANK, Role
 from plantlink.auth.errors import InvalidRequest
+from plantlink.identity import ALL_SITES, ROLE_RANK, Role
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,99}$")
 _SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

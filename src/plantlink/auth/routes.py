@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from plantlink.api.errors import ApiError, envelope
-from plantlink.api.security import Principal, current_principal
+from plantlink.api.security import current_principal
 from plantlink.auth.errors import AuthFailed, Busy, LockedOut
 from plantlink.auth.middleware import LOGIN_API, LOGIN_PATH, AuthMiddleware, same_origin
 from plantlink.auth.page import CSP, login_page, safe_next
@@ -21,6 +21,7 @@ from plantlink.auth.pool import LoginShedding
 from plantlink.auth.records import NewSession
 from plantlink.auth.service import AuthService
 from plantlink.auth.watch import SessionWatch
+from plantlink.identity import Principal
 
 MAX_FORM_BYTES = 8192
 

@@ -21,7 +21,6 @@ from typing import Literal, TextIO
 
 import sqlalchemy as sa
 
-from plantlink.api.security import Principal, Role
 from plantlink.audit import AuditLog
 from plantlink.auth import repo
 from plantlink.auth.errors import AuthFailed, InvalidRequest, LockedOut, UserNotFound
@@ -41,6 +40,7 @@ from plantlink.auth.records import (
 )
 from plantlink.auth.settings import AuthSettings
 from plantlink.auth.throttle import LoginThrottle
+from plantlink.identity import Principal, Role
 
 log = logging.getLogger(__name__)
 US = 1_000_000

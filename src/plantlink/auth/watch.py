@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from plantlink.api.security import Principal
 from plantlink.auth.live import Credential, Ended, Verdict, check
 from plantlink.auth.records import AuthChange
+from plantlink.identity import Principal
 
 if TYPE_CHECKING:
     from plantlink.auth.service import AuthService

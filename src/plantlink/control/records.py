@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from plantlink.control.interlock import InterlockStatus, Value
 from plantlink.errors import PlantlinkError
-from plantlink.model.control import Role
+from plantlink.identity import WriteRole
 
 
 class Reason(StrEnum):
@@ -36,15 +36,6 @@ class Reason(StrEnum):
     NOT_CRITICAL = "not_critical"
     COMMAND_CONFLICT = "command_conflict"
     AUDIT_FAILED = "audit_failed"
-
-
-class Actor(Protocol):
-    """Who acts: ``plantlink.api.security.Principal`` fits (a name and a role per site)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def can(self, site: str, role: Any) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +73,7 @@ class Staged:
     new: Value
     unit: str
     limits: dict[str, Any]
-    role: Role
+    role: WriteRole
     critical: bool
     interlocks: list[InterlockStatus]
     created_at: float

@@ -27,8 +27,9 @@ from plantlink.control.audit import AuditSink
 from plantlink.control.check import control_problems
 from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
 from plantlink.control.live import LiveReader
-from plantlink.control.records import Actor, ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
+from plantlink.control.records import ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
 from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable
+from plantlink.identity import Caller
 from plantlink.model.control import WriteSpec
 from plantlink.model.plant import TagInfo
 
@@ -79,7 +80,7 @@ class ControlService:
     def disabled(self, site: str) -> bool:
         return self._disabled.get(site, False)
 
-    def set_enabled(self, actor: Actor, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+    def set_enabled(self, actor: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
         """Admin only: switch writes at ``site`` on or off (kept in the store, audited, refusals too)."""
         if site not in self._disabled:
             raise self.refuse("control.site_switch_refused", actor, Reason.UNKNOWN_TAG,
@@ -97,7 +98,7 @@ class ControlService:
 
     # ------------------------------------------------------------------ stage
 
-    def stage(self, actor: Actor, tag_path: str, value: Any) -> Staged:
+    def stage(self, actor: Caller, tag_path: str, value: Any) -> Staged:
         """Select a write: judge it now; keep it for ``confirm`` when nothing refuses it.
 
         Raises ControlRefused when there is nothing to show (unknown tag, no rights at the site, below the
@@ -121,12 +122,12 @@ class ControlService:
             self._pending[staged.id] = staged
         return staged
 
-    def pending(self, actor: Actor) -> list[Staged]:
+    def pending(self, actor: Caller) -> list[Staged]:
         """Staged writes not yet confirmed or expired, at the sites where ``actor`` is at least an operator."""
         self._purge(self.clock())
         return [s for s in self._pending.values() if actor.can(s.site, "operator")]
 
-    def approve(self, actor: Actor, staged_id: str) -> Staged:
+    def approve(self, actor: Caller, staged_id: str) -> Staged:
         """Second person's approval of a critical staged write (someone else, with the tag's role).
 
         A staged write the actor may not see (another site, below operator) is refused as unknown, and
@@ -155,7 +156,7 @@ class ControlService:
 
     # ------------------------------------------------------------------ confirm
 
-    async def confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
+    async def confirm(self, actor: Caller, staged_id: str, command_id: str) -> Outcome:
         """Operate a staged write once. The same ``command_id`` again returns the first result."""
         if not command_id or len(command_id) > MAX_COMMAND_ID:
             raise self.refuse("control.confirm_refused", actor, Reason.INVALID_VALUE,
@@ -178,7 +179,7 @@ class ControlService:
             self._commands.popitem(last=False)
         return await asyncio.shield(task)  # a dropped request does not cancel a write under way
 
-    async def _confirm(self, actor: Actor, staged_id: str, command_id: str) -> Outcome:
+    async def _confirm(self, actor: Caller, staged_id: str, command_id: str) -> Outcome:
         staged = self._pending.get(staged_id)
 
         def refused(reason: Reason, message: str, statuses: tuple[InterlockStatus, ...] = ()) -> Outcome:
@@ -259,7 +260,7 @@ class ControlService:
 
     # ------------------------------------------------------------------ checks
 
-    def _tag(self, actor: Actor, tag_path: str, value: Any) -> TagInfo:
+    def _tag(self, actor: Caller, tag_path: str, value: Any) -> TagInfo:
         """The tag to stage, checked in this order: it exists, the actor has its role (operator when it has no
         ``control:``) at its site, it is writable. Each refusal is recorded with the value asked for."""
         asked = {"value": _asked(value)}
@@ -279,14 +280,14 @@ class ControlService:
                               info.site, tag_path, asked)
         return info
 
-    def _coerce(self, actor: Actor, info: TagInfo, value: Any) -> Value:
+    def _coerce(self, actor: Caller, info: TagInfo, value: Any) -> Value:
         try:
             return coerce(info.tag.type, value)
         except ValueError as exc:
             raise self.refuse("control.stage_refused", actor, Reason.INVALID_VALUE, f"{info.path}: {exc}",
                               info.site, info.path, {"value": _asked(value)}) from None
 
-    def _judge(self, actor: Actor, info: TagInfo, spec: WriteSpec, new: Value,
+    def _judge(self, actor: Caller, info: TagInfo, spec: WriteSpec, new: Value,
                now: float) -> tuple[Value | None, list[InterlockStatus], list[Refusal]]:
         """The current value, each interlock's status, and every reason to refuse ``new`` now (in order)."""
         out: list[Refusal] = []
@@ -324,7 +325,7 @@ class ControlService:
         for sid in [k for k, s in self._pending.items() if now > s.expires_at]:
             del self._pending[sid]
 
-    def refuse(self, kind: str, actor: Actor, reason: Reason, message: str, site: str | None = None,
+    def refuse(self, kind: str, actor: Caller, reason: Reason, message: str, site: str | None = None,
                target: str | None = None, details: dict[str, Any] | None = None) -> ControlRefused:
         """Record a refused request (``kind`` such as ``control.stage_refused``, with the reason, the message,
         the user and the target) and return the ControlRefused to raise. Callers that refuse a control request

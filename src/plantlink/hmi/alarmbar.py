@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.hmi import data, theme
 from plantlink.hmi.guard import live_timer
+from plantlink.identity import Principal
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime

@@ -12,10 +12,10 @@ from typing import Any
 
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, local_time
+from plantlink.identity import Principal
 
 REFRESH_S = 10.0
 WINDOWS: dict[int, str] = {3600: "last hour", 86400: "last 24 h", 7 * 86400: "last 7 days"}

@@ -11,13 +11,13 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.engines.alarms.engine import AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
 from plantlink.hmi import data, theme
 from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, frame, hmi, local_time, principal_of, to_login
+from plantlink.identity import Principal
 
 PERIOD_S = 0.5
 JOURNAL_S = 2.0

@@ -12,10 +12,10 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.audit import AuditRecord
 from plantlink.hmi import data
 from plantlink.hmi.widgets import Hmi, forbidden, frame, hmi, local_time, principal_of, to_login
+from plantlink.identity import Principal
 from plantlink.samples import now_us
 
 EXPORT_PATH = "/api/v1/audit/export.csv"

@@ -11,13 +11,13 @@ from typing import Any
 
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.control.interlock import InterlockStatus
 from plantlink.control.records import ControlRefused, Outcome, Staged
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, Setpoint
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, value_text
+from plantlink.identity import Principal
 
 REFRESH_S = 1.0
 OK_MARK, BAD_MARK = "✔", "✘"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from plantlink.api import queries
-from plantlink.api.security import ALL_SITES, Principal, Role
 from plantlink.audit import AuditRecord
 from plantlink.audit.log import VerifyResult
 from plantlink.control.interlock import Interlock, InterlockStatus
@@ -25,6 +24,7 @@ from plantlink.engines import costs, oee
 from plantlink.engines.alarms.isa import AlarmActionError
 from plantlink.engines.calendar import PlannedTime, to_us
 from plantlink.errors import PlantlinkError
+from plantlink.identity import ALL_SITES, Principal, Role
 from plantlink.model.alarms import PRIORITIES
 from plantlink.samples import now_us
 

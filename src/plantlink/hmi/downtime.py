@@ -8,12 +8,12 @@ import logging
 
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.errors import PlantlinkError
 from plantlink.hmi import data, theme
 from plantlink.hmi.data import MachineView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, duration, local_time
+from plantlink.identity import Principal
 from plantlink.store import DowntimeEvent
 
 log = logging.getLogger("plantlink.hmi.downtime")

@@ -33,9 +33,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from plantlink.api.security import Principal
 from plantlink.auth.live import Credential, Ended, credential_of
 from plantlink.auth.watch import SessionWatch, Watched
+from plantlink.identity import Principal
 
 log = logging.getLogger("plantlink.hmi.guard")
 

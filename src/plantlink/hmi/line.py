@@ -11,7 +11,6 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import PERIODS, Kpi, LineView
 from plantlink.hmi.guard import live_timer
@@ -26,6 +25,7 @@ from plantlink.hmi.widgets import (
     open_object,
     pct,
 )
+from plantlink.identity import Principal
 
 PARETO_COLOR = "#607d8b"
 CUMULATIVE_COLOR = "#263238"

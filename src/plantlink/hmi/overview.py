@@ -9,7 +9,6 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import Kpi, LineView
 from plantlink.hmi.guard import live_timer
@@ -24,6 +23,7 @@ from plantlink.hmi.widgets import (
     principal_of,
     to_login,
 )
+from plantlink.identity import Principal
 
 
 async def overview_page(request: Request) -> Response | None:

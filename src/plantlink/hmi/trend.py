@@ -9,12 +9,12 @@ from typing import Any
 
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.theme import TREND_LINE
 from plantlink.hmi.widgets import Hmi, local_time
+from plantlink.identity import Principal
 from plantlink.samples import now_us
 
 POINTS = 800

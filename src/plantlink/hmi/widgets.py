@@ -15,9 +15,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nicegui import ui
 
-from plantlink.api.security import Principal
 from plantlink.hmi import oeefmt, theme
 from plantlink.hmi.alarmbar import AlarmBanner
+from plantlink.identity import Principal
 
 if TYPE_CHECKING:
     from plantlink.hmi.data import Kpi, MachineView, PlantView

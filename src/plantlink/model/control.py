@@ -6,15 +6,14 @@ known tags) are in ``plantlink.control.check.control_problems``, called by the l
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from plantlink.control.grammar import ExprError, parse
+from plantlink.identity import WriteRole
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import PositiveDuration
-
-Role = Literal["operator", "engineer", "admin"]
 
 
 def _syntax(expr: str) -> str:
@@ -35,7 +34,7 @@ class WriteSpec(Strict):
     max_step: float | None = Field(default=None, gt=0)
     #: The only values that may be written (numbers, strings or true/false, matching the tag's type).
     allowed: list[bool | float | str] | None = None
-    role: Role = "operator"
+    role: WriteRole = "operator"
     #: Expressions over other tags' live values that must all hold, e.g. ``press1.state == 5``.
     interlocks: list[InterlockExpr] = Field(default_factory=list)
     #: A critical write needs a second person's approval.

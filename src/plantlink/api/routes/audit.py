@@ -22,11 +22,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from plantlink.api.errors import ApiError
 from plantlink.api.routes.deps import TimeArg, Who, json_response, optional_time
-from plantlink.api.security import ALL_SITES, Principal, authorize
+from plantlink.api.security import authorize
 from plantlink.api.services import app_service
 from plantlink.api.timefmt import iso
 from plantlink.audit import AuditLog
 from plantlink.errors import QueryError
+from plantlink.identity import ALL_SITES, Principal
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -13,9 +13,10 @@ from plantlink.api.errors import ApiError
 from plantlink.api.params import Limit as Limit  # re-exported: the routes' page parameters
 from plantlink.api.params import Offset as Offset
 from plantlink.api.scope import DEFAULT_PAGE
-from plantlink.api.security import Principal, current_principal
+from plantlink.api.security import current_principal
 from plantlink.api.timefmt import parse_time
 from plantlink.errors import QueryError
+from plantlink.identity import Principal
 from plantlink.samples import now_us
 
 if TYPE_CHECKING:

@@ -18,9 +18,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from plantlink.api.errors import ApiError
 from plantlink.api.live import Client, LiveHub, SubscriptionError
 from plantlink.api.scope import index
-from plantlink.api.security import Principal, ws_principal
+from plantlink.api.security import ws_principal
 from plantlink.auth.live import Ended, credential_of
 from plantlink.auth.watch import SessionWatch, Watched, sessions_of
+from plantlink.identity import Principal
 
 router = APIRouter()
 MAX_MESSAGE = 256 * 1024

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from plantlink.engines.alarms import performance
 from plantlink.engines.alarms.engine import AlarmEngine
 from plantlink.engines.alarms.isa import AlarmActionError
+from plantlink.identity import Caller
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore
 
@@ -21,15 +22,6 @@ class AuditSink(Protocol):
 
 
 MAX_SHELVE_US = 7 * 86400 * 1_000_000
-
-
-class Actor(Protocol):
-    """Who acts (``plantlink.api.security.Principal`` implements it)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def can(self, site: str, role: Literal["viewer", "operator", "engineer", "admin"]) -> bool: ...
 
 
 @dataclass
@@ -46,7 +38,7 @@ class AlarmService:
             self.audit.record(kind, actor, site, target, details)
 
     # -- operator actions: rights checked here, every attempt (done or refused) in the audit trail ----------
-    def _site_for(self, who: Actor, key: str) -> str:
+    def _site_for(self, who: Caller, key: str) -> str:
         """The alarm's site, once ``who`` is known to hold operator rights there (AlarmActionError otherwise)."""
         site = self.engine.info(key).site  # 404 for an unknown alarm
         if not who.can(site, "operator"):
@@ -54,7 +46,7 @@ class AlarmService:
         return site
 
     @contextmanager
-    def _attempt(self, action: str, who: Actor, keys: Sequence[str], **details: Any) -> Iterator[None]:
+    def _attempt(self, action: str, who: Caller, keys: Sequence[str], **details: Any) -> Iterator[None]:
         """Run an action; a refusal (any ``AlarmActionError``) is recorded as ``alarm.<action>_refused``."""
         try:
             yield
@@ -68,11 +60,11 @@ class AlarmService:
                             **details)
             raise
 
-    def record_refusal(self, kind: str, who: Actor, message: str, field: str | None) -> None:
+    def record_refusal(self, kind: str, who: Caller, message: str, field: str | None) -> None:
         """Record a request refused before it reached an action (it did not validate)."""
         self._audit(kind, who.name, "", "", status=422, reason=message, field=field)
 
-    def acknowledge(self, keys: Sequence[str], who: Actor, comment: str | None) -> list[str]:
+    def acknowledge(self, keys: Sequence[str], who: Caller, comment: str | None) -> list[str]:
         """Acknowledge alarms, all or none (operator rights at each alarm's site)."""
         with self._attempt("ack", who, keys, comment=comment):
             for k in keys:
@@ -82,7 +74,7 @@ class AlarmService:
             self._audit("alarm.ack", who.name, self.engine.info(k).site, k, comment=comment, state=new)
         return news
 
-    def shelve(self, key: str, until_us: int, reason: str, who: Actor) -> None:
+    def shelve(self, key: str, until_us: int, reason: str, who: Caller) -> None:
         with self._attempt("shelve", who, [key], until_us=until_us, why=reason):
             site = self._site_for(who, key)
             if not now_us() < until_us <= now_us() + MAX_SHELVE_US:
@@ -90,14 +82,14 @@ class AlarmService:
             self.engine.shelve(key, until_us, reason, who.name)
         self._audit("alarm.shelve", who.name, site, key, until_us=until_us, reason=reason)
 
-    def unshelve(self, key: str, who: Actor, comment: str | None) -> str:
+    def unshelve(self, key: str, who: Caller, comment: str | None) -> str:
         with self._attempt("unshelve", who, [key], comment=comment):
             site = self._site_for(who, key)
             new = self.engine.unshelve(key, who.name, comment)
         self._audit("alarm.unshelve", who.name, site, key, comment=comment, state=new)
         return new
 
-    def out_of_service(self, key: str, out: bool, who: Actor, comment: str | None) -> str:
+    def out_of_service(self, key: str, out: bool, who: Caller, comment: str | None) -> str:
         kind = "out_of_service" if out else "in_service"
         with self._attempt(kind, who, [key], comment=comment):
             site = self._site_for(who, key)
