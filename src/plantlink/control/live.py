@@ -1,4 +1,5 @@
-"""Live values for the control path: the historian's latest cache, judged usable or not (and why).
+"""Live values for the control path: the runtime's bus-fed latest values (``services.latest``), judged usable
+or not (and why).
 
 A value is usable when its device is connected, its quality is good and it is fresh. Fresh means: for a
 polled tag (a ``poll`` period and no deadband) at most ``stale_factor`` poll periods plus the device's
@@ -70,11 +71,11 @@ class LiveReader:
 
     def read(self, paths: Sequence[str], max_age: Mapping[str, float | None] | None = None) -> dict[str, Reading]:
         """A reading of each of ``paths`` (unknown paths read as not usable)."""
-        plant, hist = self.runtime.plant, self.runtime.historian
+        plant = self.runtime.plant
         known = [p for p in paths if p in self.runtime.tag_ids]
         rows: dict[int, dict[str, object]] = {}
-        if hist is not None and known:
-            rows = _rows(hist.latest([self.runtime.tag_ids[p] for p in known]))
+        if known:
+            rows = _rows(self.runtime.latest.table([self.runtime.tag_ids[p] for p in known]))
         now_us = int(self.clock() * 1e6)
         out: dict[str, Reading] = {}
         for p in paths:
