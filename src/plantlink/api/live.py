@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from plantlink.api.scope import AccessDenied, Caller, NotFoundError, PlantIndex, index
+from plantlink.api.scope import AccessDenied, Caller, NotFoundError, PlantIndex, index, services_of
 from plantlink.api.timefmt import iso, iso_many, stamp
 from plantlink.samples import Quality, now_us, value_reasons
 
@@ -283,9 +283,8 @@ class LiveHub:
 
     def _snapshot(self, idx: PlantIndex, ids: list[int], machines: list[str]) -> list[str]:
         out: list[str] = []
-        h = self.runtime.historian
-        if ids and h is not None:
-            t = h.latest(ids)
+        if ids:
+            t = services_of(self.runtime).latest.table(ids)
             known = np.flatnonzero(t.column("ts").is_valid().to_numpy(zero_copy_only=False))
             if known.size:
                 t = t.take(pa.array(known))
