@@ -1,24 +1,155 @@
-"""The one exception tree of plantlink.
+"""The one exception tree of plantlink: every error raised on purpose is a ``PlantlinkError``.
 
-PlantlinkError
-├── ConfigError          a plant model or setting that cannot be used (carries every problem found)
-├── PluginError          an unknown or broken plugin (connector, historian backend, ...)
-├── ConnectorError       a device could not be read or written
-│   ├── DeviceUnavailable    the device is down / not connected
-│   └── PointError           one point (tag) could not be read or decoded
-└── HistorianError       the historian refused a write or a query
-    └── QueryError           a query's arguments are invalid (unknown tag, reversed range, ...)
+Each class carries the HTTP ``status`` and the ``code`` that the API answers with (``plantlink.api.errors``
+turns any ``PlantlinkError`` into the JSON error envelope), a ``message`` for people and optionally the
+``field`` (the argument at fault). A few classes decide status and code per instance (``AlarmActionError``
+from its ``status``, ``ControlRefused`` from its reason, ``ApiError`` from its arguments). Anything with status
+500 is a fault of the server: the API answers it with code ``internal`` and a correlation id, never the
+message. ``tree()`` lists the tree (docs/errors.md shows it; tests/test_errors.py pins it)::
+
+    PlantlinkError             500 internal       a fault of the server (the base: never raised for bad input)
+    ├── RequestError           400 bad_request    a request that cannot be done as asked
+    │   ├── QueryError         400 bad_query      a query's arguments are invalid (reversed range, ...)
+    │   ├── ReasonError        400 bad_reason     a downtime reason not in the line's tree
+    │   ├── AuditError         400 bad_request    an audit record or query with invalid arguments
+    │   ├── InvalidValue       422 invalid        a value of the wrong type or out of bounds
+    │   └── SubscriptionError  400 bad_request    a live-stream message that cannot be done (code per case)
+    ├── Unauthenticated        401 unauthenticated  nobody is logged in
+    ├── AccessDenied           403 forbidden      the caller lacks the role needed at a site
+    ├── NotFound               404 not_found      an object that does not exist (or the caller may not know of)
+    ├── Conflict               409 conflict       an action that does not apply in the present state
+    │   ├── AlarmActionError   409 conflict       an alarm action refused (404, 403 or 422 per case)
+    │   └── ControlRefused     409 conflict       a control request refused (status and code from its reason)
+    ├── Unavailable            503 unavailable    a part of the server that is not running
+    ├── ConfigError            400 bad_config     a plant model or setting that cannot be used (every problem)
+    ├── PluginError            500 internal       an unknown or broken plugin
+    ├── ConnectorError         500 internal       a device could not be read or written
+    │   ├── DeviceUnavailable  503 unavailable    the device is down / not connected
+    │   └── PointError         500 internal       one point (tag) could not be read or decoded
+    ├── HistorianError         500 internal       the historian refused a write or could not answer
+    ├── StoreError             500 internal       the relational store refused an operation
+    └── AuthError              500 internal       identity and access (TLS, keys) that cannot be set up
+        ├── AuthFailed         401 bad_credentials  wrong user name or password
+        ├── LockedOut          429 locked         too many failed logins: retry after ``retry_after`` s
+        ├── Busy               503 busy           the password checks are full: retry after ``retry_after`` s
+        ├── UserNotFound       404 not_found      no such user
+        └── InvalidRequest     400 bad_request    a bad name, role, site, password or token request
+
+(Subclasses defined next to their code, e.g. ``ControlRefused`` in ``plantlink.control.records`` or the
+connectors' ``ConnectionLost``, are in ``tree()`` too.)
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Any
+
+#: Modules that define members of the tree outside this one (imported by ``tree()`` to list them all).
+EXTENSIONS = ("plantlink.control.records", "plantlink.api.errors", "plantlink.connectors.modbus.client",
+              "plantlink.connectors.opcua.pki")
 
 
 class PlantlinkError(Exception):
-    """Base of every error plantlink raises on purpose."""
+    """Base of every error plantlink raises on purpose: a fault of the server unless a subclass says more."""
+
+    status: int = 500
+    code: str = "internal"
+    field: str | None = None
+    message: str = ""
+
+    def __init__(self, message: str = "", field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
 
 
+# -- the caller's fault (4xx) -----------------------------------------------------------------------------
+class RequestError(PlantlinkError):
+    """A request that cannot be done as asked; ``field`` names the argument at fault."""
+
+    status, code = 400, "bad_request"
+
+
+class QueryError(RequestError):
+    """A query with invalid arguments (unknown tag id, reversed range, too many points, ...)."""
+
+    status, code = 400, "bad_query"
+
+
+class ReasonError(RequestError):
+    """A downtime reason that the line's reason tree does not have (the message lists the valid ones)."""
+
+    status, code, field = 400, "bad_reason", "reason"
+
+
+class AuditError(RequestError):
+    """An audit record that cannot be written (bad arguments) or a query with invalid filters."""
+
+
+class InvalidValue(RequestError):
+    """A value of the wrong type or out of bounds."""
+
+    status, code = 422, "invalid"
+
+
+class SubscriptionError(RequestError):
+    """A live-stream message that cannot be done; ``code`` says why (``bad_request``, ``too_many``,
+    ``not_found``, ``forbidden``): the stream answers ``{"type": "error", "code": ..., ...}``."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message, field)
+        self.code = code
+
+
+class Unauthenticated(PlantlinkError):
+    """Nobody is logged in (no session, no API token)."""
+
+    status, code = 401, "unauthenticated"
+
+
+class AccessDenied(PlantlinkError):
+    """The caller lacks the role needed at a site (``field`` is ``site``)."""
+
+    status, code, field = 403, "forbidden", "site"
+
+    def __init__(self, message: str, site: str | None = None):
+        super().__init__(message)
+        self.site = site
+
+
+class NotFound(PlantlinkError):
+    """An object that does not exist (or that the caller may not know about); ``field`` names the argument."""
+
+    status, code = 404, "not_found"
+
+
+class Conflict(PlantlinkError):
+    """An action that does not apply in the present state."""
+
+    status, code = 409, "conflict"
+
+
+_CODES = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid", 503: "unavailable"}
+
+
+class AlarmActionError(Conflict):
+    """An operator action that does not apply: wrong state (``status`` 409), unknown alarm (404), no rights at
+    the alarm's site (403, ``field`` ``site``), bad arguments (422) or no alarm system (503)."""
+
+    def __init__(self, message: str, status: int = 409, alarm: str | None = None):
+        super().__init__(message, "site" if status == 403 else "alarm")
+        self.status, self.code, self.alarm = status, _CODES.get(status, "conflict"), alarm
+
+
+class Unavailable(PlantlinkError):
+    """A part of the server that is not running (the historian, the store, the alarm system, ...)."""
+
+    status, code = 503, "unavailable"
+
+
+# -- configuration and plugins --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConfigProblem:
     """One problem in a configuration file, located precisely enough for a person to fix it."""
@@ -42,6 +173,8 @@ class ConfigProblem:
 class ConfigError(PlantlinkError):
     """A configuration that cannot be used. ``problems`` lists every problem found, not just the first."""
 
+    status, code = 400, "bad_config"
+
     def __init__(self, problems: list[ConfigProblem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems) or "invalid configuration")
@@ -51,6 +184,7 @@ class PluginError(PlantlinkError):
     """An unknown or broken plugin."""
 
 
+# -- devices, historian, store: faults of the server -----------------------------------------------------------
 class ConnectorError(PlantlinkError):
     """A device could not be read or written."""
 
@@ -58,18 +192,79 @@ class ConnectorError(PlantlinkError):
 class DeviceUnavailable(ConnectorError):
     """The device is not connected."""
 
+    status, code = 503, "unavailable"
+
 
 class PointError(ConnectorError):
     """One point could not be read, decoded or encoded."""
 
 
 class HistorianError(PlantlinkError):
-    """The historian refused a write or a query."""
+    """The historian refused a write or could not answer (bad arguments of a query are a ``QueryError``)."""
 
 
-class QueryError(HistorianError):
-    """A historian query with invalid arguments; ``field`` names the argument at fault."""
+class StoreError(PlantlinkError):
+    """The relational store refused an operation or its arguments."""
 
-    def __init__(self, message: str, field: str | None = None):
-        self.field = field
-        super().__init__(message)
+
+# -- identity and access ----------------------------------------------------------------------------------------
+class AuthError(PlantlinkError):
+    """Identity and access that cannot be done or set up. Messages never contain a password or a token."""
+
+
+class AuthFailed(AuthError):
+    """Wrong user name or password (deliberately the same message for unknown, disabled and wrong)."""
+
+    status, code = 401, "bad_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("wrong user name or password")
+
+
+class LockedOut(AuthError):
+    """Too many failed logins for this user and client (or slowed: see ``LoginThrottle``); try again after
+    ``retry_after`` seconds."""
+
+    status, code = 429, "locked"
+
+    def __init__(self, retry_after: float):
+        self.retry_after = max(1, int(retry_after + 0.999))
+        super().__init__(f"too many failed logins; try again in {self.retry_after} s")
+
+
+class Busy(AuthError):
+    """Too many logins at once: the password checks are full; try again after ``retry_after`` seconds."""
+
+    status, code = 503, "busy"
+
+    def __init__(self, retry_after: float):
+        self.retry_after = max(1, int(retry_after + 0.999))
+        super().__init__(f"too many logins at once; try again in {self.retry_after} s")
+
+
+class UserNotFound(AuthError):
+    status, code = 404, "not_found"
+
+    def __init__(self, name: str):
+        super().__init__(f"no user named {name!r}")
+
+
+class InvalidRequest(AuthError):
+    """A bad argument (name, role, site, password policy, token lifetime, scope wider than the creator's)."""
+
+    status, code = 400, "bad_request"
+
+
+def tree(root: type[PlantlinkError] = PlantlinkError) -> dict[str, Any]:
+    """The tree under ``root``: ``{"name", "status", "code", "children": [...]}``, children in name order.
+
+    Lists plantlink's own classes only (those of ``plantlink.*`` modules), after importing ``EXTENSIONS``."""
+    for module in EXTENSIONS:
+        importlib.import_module(module)
+    return _node(root)
+
+
+def _node(cls: type[PlantlinkError]) -> dict[str, Any]:
+    kids = sorted((c for c in cls.__subclasses__() if c.__module__.startswith("plantlink.")),
+                  key=lambda c: c.__name__)
+    return {"name": cls.__name__, "status": cls.status, "code": cls.code, "children": [_node(c) for c in kids]}

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from plantlink.auth.errors import InvalidRequest
 from plantlink.auth.keys import load_or_create_key
 from plantlink.auth.passwords import Passwords, generate_password
+from plantlink.errors import InvalidRequest
 from tests.auth.conftest import FAST
 
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from plantlink.auth import AuthService
-from plantlink.auth.errors import Busy
 from plantlink.auth.pool import LoginPool
+from plantlink.errors import Busy
 from tests.auth.conftest import FAST, Clock
 from tests.auth.test_web import make_app
 

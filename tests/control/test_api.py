@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from plantlink.api.app import create_app
 from plantlink.api.routers_control import router
-from plantlink.control.audit import MemoryAudit
+from plantlink.audit.sink import MemoryAudit
 from plantlink.control.service import ControlService
 from plantlink.identity import Principal
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig
@@ -151,3 +151,29 @@ async def test_site_switch_is_admin_only(api: tuple[Client, MemoryAudit]) -> Non
     assert r.json() == {"site": "windsor", "control_enabled": True}
     notes = [e.details.get("note") for e in audit.entries if e.kind == "control.site_disabled"]
     assert notes == ["die change"]
+
+
+async def test_refusals_name_the_argument_at_fault(api: tuple[Client, MemoryAudit]) -> None:
+    """The envelope of each refusal outright: status, code and field, as before the one error handler."""
+    client, _ = api
+    oscar = client("oscar:windsor=operator")
+
+    def envelope(r: httpx.Response) -> tuple[int, str, str | None]:
+        body = r.json()["error"]
+        assert body["status"] == r.status_code
+        return body["status"], body["code"], body.get("field")
+
+    stage = "/api/v1/control/stage"
+    assert envelope(await oscar.post(stage, json={"tag": "nope/x", "value": 1})) == (404, "unknown_tag", "tag")
+    assert envelope(await oscar.post(stage, json={"tag": f"{CONV1}/speed", "value": 1})) == (
+        409, "not_writable", "tag")
+    assert envelope(await oscar.post(stage, json={"tag": f"{OVEN}/zone1_setpoint", "value": 100})) == (
+        403, "forbidden", "site")
+    assert envelope(await oscar.post(stage, json={"tag": SPEED, "value": "fast"})) == (
+        422, "invalid_value", "value")
+    r = await oscar.post("/api/v1/control/approve", json={"staged_id": "nope"})
+    assert envelope(r) == (404, "unknown_staged", "staged_id")
+    r = await client("ada:*=admin").post("/api/v1/control/sites/atlantis/disable")
+    assert envelope(r) == (404, "not_found", "site")
+    r = await oscar.post("/api/v1/control/sites/windsor/disable")
+    assert envelope(r) == (403, "forbidden", "site")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from plantlink.control.audit import MemoryAudit
+from plantlink.audit.sink import MemoryAudit
 from plantlink.control.records import ControlRefused, Reason
 from plantlink.control.service import ControlService
 from tests.control.conftest import (

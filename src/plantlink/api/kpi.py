@@ -9,7 +9,7 @@ from typing import Any
 
 from plantlink.api.scope import services_of
 from plantlink.api.timefmt import stamp
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import QueryError, Unavailable
 from plantlink.identity import Caller
 from plantlink.samples import now_us
 from plantlink.services.kpi import Figures, MachineSummary, OeeReport, TopLoss, TopReason
@@ -98,7 +98,7 @@ def bottleneck(rt: Any, who: Caller, line: str, start_us: int, end_us: int) -> d
     except ValueError as exc:
         raise QueryError(str(exc), field="line") from None
     if out is None:
-        raise PlantlinkError("the relational store is not open")
+        raise Unavailable("the relational store is not open")
     out.update(stamp(start_us, "start"))
     out.update(stamp(end_us, "end"))
     return out

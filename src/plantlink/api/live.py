@@ -34,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from plantlink.api.scope import AccessDenied, Caller, NotFoundError, PlantIndex, index, services_of
+from plantlink.api.scope import PlantIndex, index, services_of
 from plantlink.api.timefmt import iso, iso_many, stamp
+from plantlink.errors import AccessDenied, NotFound, SubscriptionError
+from plantlink.identity import Caller
 from plantlink.samples import Quality, now_us, value_reasons
 
 if TYPE_CHECKING:
@@ -49,15 +51,6 @@ KINDS = ("tags", "machines", "lines")
 MAX_TAGS_PER_CLIENT = 20_000
 MAX_ITEMS_PER_MESSAGE = 5_000
 CLOSE_TOO_SLOW = 1013
-
-
-class SubscriptionError(Exception):
-    def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.field = code, message, field
-
-    def to_json(self) -> str:
-        return json.dumps({"type": "error", "code": self.code, "message": self.message, "field": self.field})
 
 
 @dataclass(eq=False)
@@ -194,13 +187,12 @@ class LiveHub:
             ids, _ = self._resolve(idx, c)
             if len(ids) > MAX_TAGS_PER_CLIENT:
                 raise SubscriptionError("too_many", f"at most {MAX_TAGS_PER_CLIENT} tags per client", "tags")
-        except (SubscriptionError, NotFoundError, AccessDenied) as exc:
+        except (SubscriptionError, NotFound, AccessDenied) as exc:
             c.wanted = before
             c.states_all, c.state_machines = old_states
             if isinstance(exc, SubscriptionError):
                 raise
-            code = "not_found" if isinstance(exc, NotFoundError) else "forbidden"
-            raise SubscriptionError(code, str(exc), getattr(exc, "field", None) or "site") from None
+            raise SubscriptionError(exc.code, exc.message, exc.field or "site") from None
         new_ids = ids - c.ids
         self._set_mask(c, ids)
         new_states = self._state_targets(idx, c) - self._state_targets(idx, c, *old_states)
@@ -241,7 +233,7 @@ class LiveHub:
                 idx.machine(c.who, str(ref))
             else:
                 idx.line(c.who, str(ref))
-        except (NotFoundError, AccessDenied):
+        except (NotFound, AccessDenied):
             return False
         return True
 

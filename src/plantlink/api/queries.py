@@ -1,6 +1,6 @@
 """The API's encoders: each function calls the service layer (``plantlink.services``) and turns its typed
 result into the JSON the REST routes answer. No web framework types; errors are ``QueryError`` (bad argument,
-400), ``NotFoundError`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
+400), ``NotFound`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
 
 Every function takes the services (or a started runtime: ``scope.services_of``) and the caller (``who``: a
 ``plantlink.identity.Principal``), and shows only the sites it may view. Times are integer epoch microseconds
@@ -30,7 +30,7 @@ from plantlink.api.scope import (
     DEFAULT_PAGE,
     AccessDenied,
     Caller,
-    NotFoundError,
+    NotFound,
     page,
     services_of,
 )
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from plantlink.services.downtime import DowntimeEvent
 
 __all__ = [
-    "AccessDenied", "NotFoundError", "aggregate_history", "assign_reason", "bottleneck", "downsample_history",
+    "AccessDenied", "NotFound", "aggregate_history", "assign_reason", "bottleneck", "downsample_history",
     "downtime_events", "hierarchy", "latest", "line_costs", "oee", "oee_by_shift", "oee_period", "overview",
     "pareto", "period_bounds", "raw_history", "reasons", "state_timeline", "states_now", "tag", "tags",
 ]

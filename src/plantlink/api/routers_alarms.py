@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
-from plantlink.api.errors import ApiError
 from plantlink.api.params import Limit, Offset
 from plantlink.api.security import authorize, current_principal
 from plantlink.api.services import app_service
-from plantlink.engines.alarms.isa import STATES, AlarmActionError
+from plantlink.engines.alarms.isa import STATES
 from plantlink.engines.alarms.service import AlarmService
+from plantlink.errors import InvalidValue, Unavailable
 from plantlink.identity import Principal, Role
 from plantlink.model.alarms import PRIORITIES
 
@@ -35,7 +35,7 @@ _REFUSED_KIND = {"acknowledge": "alarm.ack_refused", "shelve": "alarm.shelve_ref
 
 
 def _record_invalid(request: Request, kind: str, who: Principal, message: str, field: str | None) -> None:
-    with contextlib.suppress(ApiError):  # no alarm system: the request is refused with 503 anyway
+    with contextlib.suppress(Unavailable):  # no alarm system: the request is refused with 503 anyway
         service(request).record_refusal(kind, who, message, field)
 
 
@@ -61,12 +61,6 @@ def _sites(svc: AlarmService, who: Principal, site: str | None, role: Role) -> l
     return who.sites(known, role)
 
 
-def _refused(exc: AlarmActionError) -> ApiError:
-    """The answer to a refused action (the service has checked the rights and recorded the refusal)."""
-    code = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}.get(exc.status, "refused")
-    return ApiError(exc.status, code, str(exc), "site" if exc.status == 403 else "alarm")
-
-
 class Page(BaseModel):
     items: list[dict[str, Any]]
     total: int
@@ -87,7 +81,7 @@ async def active(svc: Svc, who: Caller, site: str | None = None, machine: str | 
                  limit: Limit = 100, offset: Offset = 0) -> Page:
     for s in state or []:
         if s not in STATES:
-            raise ApiError(422, "invalid", f"unknown state {s!r} (one of {', '.join(STATES)})", "state")
+            raise InvalidValue(f"unknown state {s!r} (one of {', '.join(STATES)})", "state")
     sites = set(_sites(svc, who, site, "viewer"))
     rows = [v.to_dict() for v in svc.engine.alarms(state) if v.site in sites]
     rows = [r for r in rows if (machine is None or r["machine"] == machine)
@@ -117,10 +111,7 @@ class AckBody(BaseModel):
 
 @router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
 async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    try:
-        news = svc.acknowledge(body.alarms, who, body.comment)
-    except AlarmActionError as exc:
-        raise _refused(exc) from None
+    news = svc.acknowledge(body.alarms, who, body.comment)
     return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
 
 
@@ -133,10 +124,7 @@ class ShelveBody(BaseModel):
 @router.post("/shelve", summary="Shelve an alarm for a set time, with a reason (unshelved automatically)")
 async def shelve(body: ShelveBody, svc: Svc, who: Caller) -> dict[str, Any]:
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    try:
-        svc.shelve(body.alarm, _us(until), body.reason, who)
-    except AlarmActionError as exc:
-        raise _refused(exc) from None
+    svc.shelve(body.alarm, _us(until), body.reason, who)
     return {"alarm": body.alarm, "state": "shelved", "until": until.isoformat()}
 
 
@@ -147,10 +135,7 @@ class ActionBody(BaseModel):
 
 @router.post("/unshelve", summary="Return a shelved alarm to service before its time")
 async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    try:
-        return {"alarm": body.alarm, "state": svc.unshelve(body.alarm, who, body.comment)}
-    except AlarmActionError as exc:
-        raise _refused(exc) from None
+    return {"alarm": body.alarm, "state": svc.unshelve(body.alarm, who, body.comment)}
 
 
 class ServiceBody(ActionBody):
@@ -159,10 +144,7 @@ class ServiceBody(ActionBody):
 
 @router.post("/out-of-service", summary="Take an alarm out of service (out: true) or return it (out: false)")
 async def out_of_service(body: ServiceBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    try:
-        return {"alarm": body.alarm, "state": svc.out_of_service(body.alarm, body.out, who, body.comment)}
-    except AlarmActionError as exc:
-        raise _refused(exc) from None
+    return {"alarm": body.alarm, "state": svc.out_of_service(body.alarm, body.out, who, body.comment)}
 
 
 @router.get("/performance", summary="EEMUA 191 / ISA-18.2 figures over a range (default: the last 24 h)")
@@ -171,7 +153,7 @@ async def perf(svc: Svc, who: Caller, start: datetime | None = None, end: dateti
     e = datetime.now(UTC) if end is None else end
     s = e - timedelta(days=1) if start is None else start
     if _us(e) <= _us(s):
-        raise ApiError(422, "invalid", "end must be after start", "end")
+        raise InvalidValue("end must be after start", "end")
     return svc.performance(_us(s), _us(e), _sites(svc, who, site, "viewer")).to_dict()
 
 

@@ -23,17 +23,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
-from plantlink.api.errors import ApiError
 from plantlink.api.security import current_principal
 from plantlink.api.services import app_service
 from plantlink.control.records import ControlRefused, Outcome, Reason
 from plantlink.control.service import MAX_COMMAND_ID, ControlService
+from plantlink.errors import PlantlinkError
 from plantlink.identity import Principal
 
 log = logging.getLogger("plantlink.control")
 
-_STATUS = {Reason.UNKNOWN_TAG: 404, Reason.UNKNOWN_STAGED: 404, Reason.ROLE: 403, Reason.WRONG_USER: 403,
-           Reason.SELF_APPROVAL: 403, Reason.INVALID_VALUE: 422, Reason.AUDIT_FAILED: 503}
 #: The audit kind of a request refused before the service judged it, by route name.
 _REFUSED_KIND = {"stage": "control.stage_refused", "confirm": "control.confirm_refused",
                  "approve": "control.approve_refused", "disable": "control.site_switch_refused",
@@ -47,7 +45,7 @@ def service(request: Request) -> ControlService:
 def _record_invalid(request: Request, kind: str, who: Principal, message: str, field: str | None) -> None:
     try:
         service(request).refuse(kind, who, Reason.INVALID_REQUEST, message, target=None, details={"field": field})
-    except (ApiError, ControlRefused):
+    except PlantlinkError:
         log.warning("a refused %s request by %s could not be recorded", kind, who.name)
 
 
@@ -55,12 +53,6 @@ router = APIRouter(prefix="/api/v1/control", tags=["control"],
                    route_class=audited_route(_REFUSED_KIND, _record_invalid))
 Caller = Annotated[Principal, Depends(current_principal)]
 Svc = Annotated[ControlService, Depends(service)]
-
-
-def _error(exc: ControlRefused, field: str | None = None) -> ApiError:
-    if exc.reason == Reason.ROLE:  # the same answer as every other route's rights check
-        return ApiError(403, "forbidden", exc.message, "site")
-    return ApiError(_STATUS.get(exc.reason, 409), exc.reason.value, exc.message, field)
 
 
 class StageBody(BaseModel):
@@ -84,21 +76,15 @@ class SwitchBody(BaseModel):
 
 @router.post("/stage", summary="Select a write: current value, limits, interlocks and every reason to refuse")
 async def stage(body: StageBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    try:
-        return svc.stage(who, body.tag, body.value).to_dict()
-    except ControlRefused as exc:
-        raise _error(exc, "value" if exc.reason == Reason.INVALID_VALUE else "tag") from None
+    return svc.stage(who, body.tag, body.value).to_dict()
 
 
 @router.post("/confirm", summary="Operate a staged write (same user, within the timeout); read back and verify")
 async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
     staged = next((s for s in svc.pending(who) if s.id == body.staged_id), None)
-    try:
-        outcome = await svc.confirm(who, body.staged_id, body.command_id)
-    except ControlRefused as exc:
-        raise _error(exc, "command_id") from None
+    outcome = await svc.confirm(who, body.staged_id, body.command_id)
     if outcome.status == "refused" and outcome.reason == Reason.ROLE:  # recorded by the service
-        raise _error(ControlRefused(Reason.ROLE, outcome.message))
+        raise ControlRefused(Reason.ROLE, outcome.message)
     if staged is None and outcome.reason == Reason.WRONG_USER:
         # someone else's write the caller may not see (another site, or below operator): answer as for an
         # unknown id, without its tag, value or user
@@ -109,10 +95,7 @@ async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
 
 @router.post("/approve", summary="Second person's approval of a critical staged write")
 async def approve(body: ApproveBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    try:
-        return svc.approve(who, body.staged_id).to_dict()
-    except ControlRefused as exc:
-        raise _error(exc, "staged_id") from None
+    return svc.approve(who, body.staged_id).to_dict()
 
 
 @router.get("/pending", summary="Staged writes awaiting confirmation or approval at the caller's sites")
@@ -126,20 +109,11 @@ async def sites(svc: Svc, who: Caller) -> list[dict[str, Any]]:
     return [{"site": s, "control_enabled": not svc.disabled(s)} for s in who.sites(known)]
 
 
-def _switch(svc: ControlService, who: Principal, site: str, enabled: bool, note: str) -> dict[str, Any]:
-    try:
-        return svc.set_enabled(who, site, enabled, note)
-    except ControlRefused as exc:
-        if exc.reason == Reason.UNKNOWN_TAG:
-            raise ApiError(404, "not_found", exc.message, "site") from None
-        raise _error(exc, "site") from None
-
-
 @router.post("/sites/{site}/disable", summary="Admin: refuse every write at the site (kept across restarts)")
 async def disable(site: str, svc: Svc, who: Caller, body: SwitchBody | None = None) -> dict[str, Any]:
-    return _switch(svc, who, site, False, body.note if body else "")
+    return svc.set_enabled(who, site, False, body.note if body else "")
 
 
 @router.post("/sites/{site}/enable", summary="Admin: allow writes at the site again")
 async def enable(site: str, svc: Svc, who: Caller, body: SwitchBody | None = None) -> dict[str, Any]:
-    return _switch(svc, who, site, True, body.note if body else "")
+    return svc.set_enabled(who, site, True, body.note if body else "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plantlink.errors import PlantlinkError
+from plantlink.errors import Unavailable
 from plantlink.identity import Caller, Role
 from plantlink.services import Services
 from plantlink.services.plant import (
@@ -17,13 +17,13 @@ from plantlink.services.plant import (
     AccessDenied,
     LineRef,
     MachineRef,
-    NotFoundError,
+    NotFound,
     PlantIndex,
     check_page,
     check_range,
 )
 
-__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "AccessDenied", "Caller", "LineRef", "MachineRef", "NotFoundError",
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "AccessDenied", "Caller", "LineRef", "MachineRef", "NotFound",
            "PlantIndex", "Role", "check_page", "check_range", "index", "page", "services_of"]
 
 
@@ -33,7 +33,7 @@ def services_of(holder: Any) -> Services:
         return holder
     found = getattr(holder, "services", None)
     if not isinstance(found, Services):
-        raise PlantlinkError("the runtime is not started: no services yet")
+        raise Unavailable("the runtime is not started: no services yet")
     return found
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from fastapi import Request, WebSocket
 
-from plantlink.api.errors import ApiError
+from plantlink.errors import AccessDenied, Unauthenticated
 from plantlink.identity import Principal, Role
 
 
 def _principal_of(conn: Request | WebSocket) -> Principal:
     principal = getattr(conn.state, "principal", None)
     if not isinstance(principal, Principal):
-        raise ApiError(401, "unauthenticated", "log in or send an API token (Authorization: Bearer ...)")
+        raise Unauthenticated("log in or send an API token (Authorization: Bearer ...)")
     return principal
 
 
@@ -34,4 +34,4 @@ async def ws_principal(websocket: WebSocket) -> Principal:
 def authorize(principal: Principal, site: str, role: Role = "viewer") -> None:
     """403 unless ``principal`` has at least ``role`` at ``site``."""
     if not principal.can(site, role):
-        raise ApiError(403, "forbidden", f"{role} rights at site {site!r} are needed", field="site")
+        raise AccessDenied(f"{role} rights at site {site!r} are needed", site)

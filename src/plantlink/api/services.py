@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from plantlink.api.errors import ApiError
+from plantlink.errors import Unavailable
 
 T = TypeVar("T")
 
@@ -17,5 +17,5 @@ def app_service(request: Request, name: str, kind: type[T], what: str) -> T:
     if svc is None:
         svc = getattr(getattr(request.app.state, "runtime", None), name, None)
     if not isinstance(svc, kind):
-        raise ApiError(503, "unavailable", f"{what} is not running")
+        raise Unavailable(f"{what} is not running")
     return svc

@@ -6,16 +6,22 @@ control writes, configuration reloads, alarm actions).
     log.verify()            # VerifyResult(ok, checked, first_bad_id, reason)
     log.query(kind="auth.", site="windsor")
     log.export_csv(actor="alice")   # generator of CSV lines
+
+``AuditSink`` is what the services that record actions need (``AuditLog`` fits it; ``MemoryAudit`` for tests).
 """
 
 from plantlink.audit.export import csv_lines, safe_cell
 from plantlink.audit.log import GENESIS, AuditError, AuditLog, AuditRecord, VerifyResult, canonical, row_hash
+from plantlink.audit.sink import AuditSink, Entry, MemoryAudit
 
 __all__ = [
     "GENESIS",
     "AuditError",
     "AuditLog",
     "AuditRecord",
+    "AuditSink",
+    "Entry",
+    "MemoryAudit",
     "VerifyResult",
     "canonical",
     "csv_lines",

@@ -18,15 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plantlink.errors import PlantlinkError
+from plantlink.errors import AuditError
 from plantlink.store.auth_tables import audit_head, audit_log
 
 GENESIS = "0" * 64
 _SECRET_KEYS = ("password", "secret", "token", "cookie", "authorization", "csrf")
-
-
-class AuditError(PlantlinkError):
-    """An audit record that cannot be written (bad arguments) or a query with invalid filters."""
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ API tokens, login rate limiting, the deny-by-default ``AuthMiddleware``, TLS hel
 """
 
 from plantlink.auth.demo import DEMO_USERS, bootstrap_demo_users
-from plantlink.auth.errors import AuthError, AuthFailed, InvalidRequest, LockedOut, UserNotFound
 from plantlink.auth.middleware import AuthMiddleware
 from plantlink.auth.records import NewSession, NewToken, TokenInfo, User, parse_roles
 from plantlink.auth.routes import install_auth
 from plantlink.auth.service import AuthService, cli_actor
 from plantlink.auth.settings import AuthSettings
 from plantlink.auth.tls import self_signed, ssl_context, tls_args, uvicorn_ssl_args
+from plantlink.errors import AuthError, AuthFailed, InvalidRequest, LockedOut, UserNotFound
 
 __all__ = [
     "DEMO_USERS",

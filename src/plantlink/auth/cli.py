@@ -16,11 +16,10 @@ from typing import Annotated
 
 import typer
 
-from plantlink.auth.errors import AuthError
 from plantlink.auth.records import parse_roles
 from plantlink.auth.service import AuthService, cli_actor
 from plantlink.auth.settings import AuthSettings
-from plantlink.errors import PlantlinkError
+from plantlink.errors import AuthError, PlantlinkError
 
 users_app = typer.Typer(help="Manage users, their roles per site, and API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for scripts: create (secret shown once), list, revoke.", no_args_is_help=True)

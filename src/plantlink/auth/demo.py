@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from plantlink.auth.errors import InvalidRequest
+from plantlink.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from plantlink.auth.service import AuthService

@@ -8,7 +8,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from plantlink.auth.errors import AuthError
+from plantlink.errors import AuthError
 
 log = logging.getLogger(__name__)
 KEY_DIR = "secrets"

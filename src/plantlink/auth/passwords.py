@@ -7,8 +7,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from plantlink.auth.errors import InvalidRequest
 from plantlink.auth.settings import AuthSettings
+from plantlink.errors import InvalidRequest
 
 MAX_PASSWORD_LENGTH = 1024
 

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from plantlink.auth.errors import Busy
 from plantlink.auth.page import CSP, login_page
+from plantlink.errors import Busy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

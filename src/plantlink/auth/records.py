@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from plantlink.auth.errors import InvalidRequest
+from plantlink.errors import InvalidRequest
 from plantlink.identity import ALL_SITES, ROLE_RANK, Role
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,99}$")

@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plantlink.auth.errors import UserNotFound
 from plantlink.auth.records import TokenInfo, User, check_roles
+from plantlink.errors import UserNotFound
 from plantlink.store.auth_tables import auth_roles, auth_sessions, auth_tokens, auth_users
 
 

@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from plantlink.api.errors import ApiError, envelope
 from plantlink.api.security import current_principal
-from plantlink.auth.errors import AuthFailed, Busy, LockedOut
 from plantlink.auth.middleware import LOGIN_API, LOGIN_PATH, AuthMiddleware, same_origin
 from plantlink.auth.page import CSP, login_page, safe_next
 from plantlink.auth.pool import LoginShedding
 from plantlink.auth.records import NewSession
 from plantlink.auth.service import AuthService
 from plantlink.auth.watch import SessionWatch
+from plantlink.errors import AuthFailed, Busy, LockedOut
 from plantlink.identity import Principal
 
 MAX_FORM_BYTES = 8192
@@ -92,8 +92,6 @@ def auth_router(service: AuthService) -> APIRouter:
             session = await _login(service, request, body.user, body.password)
         except (LockedOut, Busy) as exc:
             return await _refused(service, exc)
-        except AuthFailed as exc:
-            return envelope(401, "bad_credentials", str(exc))
         resp = JSONResponse({"user": session.user.name, "roles": dict(session.user.roles),
                              "csrf_token": session.csrf, "expires_us": session.expires_us})
         set_session_cookies(resp, service, request, session)
@@ -126,8 +124,7 @@ def auth_router(service: AuthService) -> APIRouter:
                 raise AuthFailed()
             session = await _login(service, request, user[:100], password[:1024])
         except (AuthFailed, LockedOut, Busy, ApiError) as exc:
-            status = {LockedOut: 429, Busy: 503, ApiError: 403}.get(type(exc), 401)
-            page = _html(login_page(str(exc), user, nxt), status)
+            page = _html(login_page(str(exc), user, nxt), exc.status)
             if isinstance(exc, LockedOut | Busy):
                 await asyncio.sleep(service.settings.refusal_delay_s)
                 page.headers["retry-after"] = str(exc.retry_after)

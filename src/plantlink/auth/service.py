@@ -23,7 +23,6 @@ import sqlalchemy as sa
 
 from plantlink.audit import AuditLog
 from plantlink.auth import repo
-from plantlink.auth.errors import AuthFailed, InvalidRequest, LockedOut, UserNotFound
 from plantlink.auth.keys import load_or_create_key, write_secret_file
 from plantlink.auth.passwords import Passwords, generate_password
 from plantlink.auth.pool import LoginPool
@@ -40,6 +39,7 @@ from plantlink.auth.records import (
 )
 from plantlink.auth.settings import AuthSettings
 from plantlink.auth.throttle import LoginThrottle
+from plantlink.errors import AuthFailed, InvalidRequest, LockedOut, UserNotFound
 from plantlink.identity import Principal, Role
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plantlink.auth.errors import LockedOut
 from plantlink.auth.settings import AuthSettings
+from plantlink.errors import LockedOut
 from plantlink.store.auth_tables import auth_login_throttle as table
 
 US = 1_000_000

@@ -10,7 +10,7 @@ import socket
 import ssl
 from pathlib import Path
 
-from plantlink.auth.errors import AuthError
+from plantlink.errors import AuthError
 
 TLS_DIR = "tls"
 RENEW_BEFORE = dt.timedelta(days=30)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from plantlink.control.interlock import InterlockStatus, Value
-from plantlink.errors import PlantlinkError
+from plantlink.errors import Conflict
 from plantlink.identity import WriteRole
 
 
@@ -47,12 +47,23 @@ class Refusal:
         return {"reason": self.reason.value, "message": self.message}
 
 
-class ControlRefused(PlantlinkError):
-    """A control request refused outright (no staged write to show): ``reason`` and ``message``."""
+#: The HTTP status of a refusal by its reason; any other reason is 409 (the request does not apply now).
+REASON_STATUS = {Reason.UNKNOWN_TAG: 404, Reason.UNKNOWN_STAGED: 404, Reason.ROLE: 403, Reason.WRONG_USER: 403,
+                 Reason.SELF_APPROVAL: 403, Reason.INVALID_VALUE: 422, Reason.AUDIT_FAILED: 503}
 
-    def __init__(self, reason: Reason, message: str):
+
+class ControlRefused(Conflict):
+    """A control request refused outright (no staged write to show): ``reason`` and ``message``.
+
+    The status follows the reason (``REASON_STATUS``) and the code is the reason's value, except a lack of
+    rights, which answers as every other rights check does (403 ``forbidden``, ``field`` ``site``). ``field``
+    names the argument at fault; ``code`` overrides the code (an unknown site is ``not_found``)."""
+
+    def __init__(self, reason: Reason, message: str, field: str | None = None, code: str | None = None):
+        super().__init__(f"{reason.value}: {message}", "site" if reason == Reason.ROLE else field)
         self.reason, self.message = reason, message
-        super().__init__(f"{reason.value}: {message}")
+        self.status = REASON_STATUS.get(reason, 409)
+        self.code = code or ("forbidden" if reason == Reason.ROLE else reason.value)
 
 
 def jsonable(v: Value | None) -> Value | None:

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plantlink.audit.sink import AuditSink
 from plantlink.connectors.base import Point
-from plantlink.control.audit import AuditSink
 from plantlink.control.check import control_problems
 from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
 from plantlink.control.live import LiveReader
@@ -85,7 +85,7 @@ class ControlService:
         if site not in self._disabled:
             raise self.refuse("control.site_switch_refused", actor, Reason.UNKNOWN_TAG,
                               f"no site {site[:100]!r} (sites: {', '.join(self._disabled)})",
-                              details={"site": site[:100], "enabled": enabled})
+                              details={"site": site[:100], "enabled": enabled}, field="site", code="not_found")
         if not actor.can(site, "admin"):
             raise self.refuse("control.site_switch_refused", actor, Reason.ROLE,
                               f"admin rights at site {site!r} are needed", site, details={"enabled": enabled})
@@ -138,7 +138,8 @@ class ControlService:
             self.refuse("control.approve_refused", actor, why, f"no pending staged write {staged_id[:64]!r}",
                         staged.site if staged else None, staged.tag if staged else None,
                         {"staged_id": staged_id[:64]})
-            raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
+            raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)",
+                                 "staged_id")
         why_not: Refusal | None = None
         if not actor.can(staged.site, staged.role):
             why_not = Refusal(Reason.ROLE, f"{staged.role} rights at site {staged.site!r} are needed to approve")
@@ -149,7 +150,7 @@ class ControlService:
         details = {"staged_id": staged_id, "value": jsonable(staged.new)}
         if why_not is not None:
             raise self.refuse("control.approve_refused", actor, why_not.reason, why_not.message, staged.site,
-                              staged.tag, details)
+                              staged.tag, details, field="staged_id")
         self._audit("control.approve", actor.name, staged.site, staged.tag, details)
         staged.approved_by = actor.name
         return staged
@@ -161,7 +162,8 @@ class ControlService:
         if not command_id or len(command_id) > MAX_COMMAND_ID:
             raise self.refuse("control.confirm_refused", actor, Reason.INVALID_VALUE,
                               f"command_id must be 1 to {MAX_COMMAND_ID} characters",
-                              details={"staged_id": staged_id[:64], "command_id": command_id[:MAX_COMMAND_ID]})
+                              details={"staged_id": staged_id[:64], "command_id": command_id[:MAX_COMMAND_ID]},
+                              field="command_id")
         known = self._commands.get(command_id)
         self._audit("control.confirm", actor.name, None, None,
                     {"staged_id": staged_id, "command_id": command_id, "retry": known is not None})
@@ -268,7 +270,7 @@ class ControlService:
             info = self.runtime.plant.tag(tag_path)
         except KeyError:
             raise self.refuse("control.stage_refused", actor, Reason.UNKNOWN_TAG, f"no tag {tag_path[:400]!r}",
-                              target=tag_path[:400], details=asked) from None
+                              target=tag_path[:400], details=asked, field="tag") from None
         role = info.tag.control.role if info.tag.control is not None else "operator"
         if not actor.can(info.site, role):
             raise self.refuse("control.stage_refused", actor, Reason.ROLE,
@@ -277,7 +279,7 @@ class ControlService:
             why = "is not writable" if not info.tag.writable else "has no control: settings (limits, role) in " \
                                                                     "the plant model, so writes are refused"
             raise self.refuse("control.stage_refused", actor, Reason.NOT_WRITABLE, f"tag {tag_path!r} {why}",
-                              info.site, tag_path, asked)
+                              info.site, tag_path, asked, field="tag")
         return info
 
     def _coerce(self, actor: Caller, info: TagInfo, value: Any) -> Value:
@@ -285,7 +287,7 @@ class ControlService:
             return coerce(info.tag.type, value)
         except ValueError as exc:
             raise self.refuse("control.stage_refused", actor, Reason.INVALID_VALUE, f"{info.path}: {exc}",
-                              info.site, info.path, {"value": _asked(value)}) from None
+                              info.site, info.path, {"value": _asked(value)}, field="value") from None
 
     def _judge(self, actor: Caller, info: TagInfo, spec: WriteSpec, new: Value,
                now: float) -> tuple[Value | None, list[InterlockStatus], list[Refusal]]:
@@ -326,12 +328,14 @@ class ControlService:
             del self._pending[sid]
 
     def refuse(self, kind: str, actor: Caller, reason: Reason, message: str, site: str | None = None,
-               target: str | None = None, details: dict[str, Any] | None = None) -> ControlRefused:
+               target: str | None = None, details: dict[str, Any] | None = None, *, field: str | None = None,
+               code: str | None = None) -> ControlRefused:
         """Record a refused request (``kind`` such as ``control.stage_refused``, with the reason, the message,
-        the user and the target) and return the ControlRefused to raise. Callers that refuse a control request
-        before this service judges it (a body that does not validate) record it here too."""
+        the user and the target) and return the ControlRefused to raise (``field``: the argument at fault;
+        ``code``: see ``ControlRefused``). Callers that refuse a control request before this service judges it
+        (a body that does not validate) record it here too."""
         self._audit(kind, actor.name, site, target, {**(details or {}), "reason": reason.value, "message": message})
-        return ControlRefused(reason, message)
+        return ControlRefused(reason, message, field, code)
 
     def _audit(self, kind: str, actor: str, site: str | None, target: str | None, details: dict[str, Any]) -> None:
         try:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from plantlink.engines.states import LAST_US_KEY, UNKNOWN, StateChange, StateEngine
-from plantlink.errors import PlantlinkError
+from plantlink.errors import PlantlinkError, ReasonError
 from plantlink.samples import iso_us, now_us
 from plantlink.store.records import END_CHANGE, END_CRASH, END_STOP, EndReason
 
@@ -36,10 +36,6 @@ log = logging.getLogger("plantlink.engines.downtime")
 
 #: Non-running states in planned time that make a stop.
 STOP_STATES = frozenset({"idle", "starved", "blocked", "faulted", "changeover"})
-
-
-class ReasonError(PlantlinkError):
-    """A downtime reason that the line's reason tree does not have (the message lists the valid ones)."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from plantlink.control.records import ControlRefused, Outcome, Reason, Staged
 from plantlink.engines import costs, oee
 from plantlink.engines.alarms.isa import AlarmActionError
 from plantlink.engines.calendar import PlannedTime, to_us
-from plantlink.errors import PlantlinkError
+from plantlink.errors import NotFound
 from plantlink.identity import ALL_SITES, Principal, Role
 from plantlink.model.alarms import PRIORITIES
 from plantlink.samples import now_us
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 READER = Principal("hmi-live-cache", {"*": "viewer"})
 PERIODS: dict[str, str] = {"today": "Today", "shift": "Current shift", "8h": "Last 8 h", "24h": "Last 24 h",
                            "7d": "Last 7 days"}
-
-
-class NotFound(PlantlinkError):
-    """A site, line, machine or tag path that the plant model does not have."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nicegui import ui
 
+from plantlink.errors import NotFound
 from plantlink.hmi import oeefmt, theme
 from plantlink.hmi.alarmbar import AlarmBanner
 from plantlink.identity import Principal
@@ -82,9 +83,7 @@ def not_found(message: str) -> Response:
 
 def open_object(request: Request, lookup: Callable[[Hmi], T]) -> tuple[Principal, Hmi, T] | Response:
     """The common guard of an object's page: login, then the object (404), then viewer rights at its site (403).
-    ``lookup`` finds the object (with a ``site``) in the plant view and raises ``data.NotFound``."""
-    from plantlink.hmi.data import NotFound
-
+    ``lookup`` finds the object (with a ``site``) in the plant view and raises ``NotFound``."""
     principal = principal_of(request)
     if principal is None:
         return to_login(request)

@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import QueryError, Unavailable
 from plantlink.identity import Caller, Role
 from plantlink.services.deps import StateRecords
 from plantlink.services.plant import (
     DEFAULT_PAGE,
     MAX_PAGE,
     MAX_RANGE_US_STATES,
-    NotFoundError,
+    NotFound,
     PlantIndex,
     check_page,
     check_range,
 )
 from plantlink.store import PARETO_BY
-from plantlink.store import NotFound as _StoreNotFound
 from plantlink.store.records import DowntimeEvent, Page, Pareto
 
 __all__ = ["PARETO_BY", "DowntimeEvent", "DowntimeService", "Page", "Pareto"]
@@ -41,7 +40,7 @@ class DowntimeService:
     def _store(self) -> StateRecords:
         r = self._records()
         if r is None:
-            raise PlantlinkError("the relational store is not open")
+            raise Unavailable("the relational store is not open")
         return r
 
     def events(self, who: Caller, *, site: str | None = None, start_us: int | None = None,
@@ -74,10 +73,10 @@ class DowntimeService:
     def event(self, who: Caller, event_id: int, role: Role = "viewer") -> DowntimeEvent:
         try:
             ev = self._store().event(event_id)
-        except _StoreNotFound:
-            raise NotFoundError(f"no downtime event with id {event_id}", field="event_id") from None
+        except NotFound:  # the store's, answered as the API's (the same class)
+            raise NotFound(f"no downtime event with id {event_id}", field="event_id") from None
         if not who.can(ev.site, "viewer"):
-            raise NotFoundError(f"no downtime event with id {event_id}", field="event_id")
+            raise NotFound(f"no downtime event with id {event_id}", field="event_id")
         self.index.require(who, ev.site, role)
         return ev
 
@@ -88,7 +87,7 @@ class DowntimeService:
         self.event(who, event_id, role="operator")
         engine = self._engine()
         if engine is None:
-            raise PlantlinkError("the downtime engine is not running")
+            raise Unavailable("the downtime engine is not running")
         return engine.assign_reason(event_id, reason, by=who.name, group=group, comment=comment)
 
     def reasons(self, who: Caller, line: str) -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import QueryError, Unavailable
 from plantlink.historian.base import AGGREGATES
 from plantlink.identity import Caller
 from plantlink.services.deps import SampleReader
@@ -77,7 +77,7 @@ class HistoryService:
     def _hist(self) -> SampleReader:
         h = self._samples()
         if h is None:
-            raise PlantlinkError("the historian is not open")
+            raise Unavailable("the historian is not open")
         return h
 
     def _refs(self, who: Caller, refs: Sequence[str | int], field: str = "tags") -> tuple[TagRef, ...]:

@@ -32,11 +32,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
+from plantlink.engines import bottleneck as bn
 from plantlink.engines.calendar import merge_intervals, overlap_us
 from plantlink.engines.costs import CostOfLosses, losses
 from plantlink.engines.oee import Gaps, OeeInputs, OeeResult, combine, compute, inputs_from_states
@@ -46,7 +47,7 @@ from plantlink.model.production import Costs
 from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.periods import LIVE_PERIODS, Periods
-from plantlink.services.plant import MachineRef, NotFoundError, PlantIndex, check_range
+from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
 
 LIVE_TTL_S = 5.0
 COUNTER_LOOKBACK_US = 3600 * 1_000_000
@@ -54,6 +55,7 @@ MAX_COUNTER_SAMPLES = 5_000_000
 MAX_RANGE_US = 400 * 86400 * 1_000_000
 MAX_SHIFT_RANGE_US = 93 * 86400 * 1_000_000
 _ZERO = OeeInputs(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class MachineSummary:
     state: str | None
     since_us: int | None
     today: Figures | None
+    top_reason: TopReason | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class LineSummary:
     line: str
     today: Figures | None
     machines: tuple[MachineSummary, ...]
+    top_reason: TopReason | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ class SiteSummary:
     site: str
     today: Figures | None
     lines: tuple[LineSummary, ...]
+    top_reason: TopReason | None = None
 
 
 @dataclass(frozen=True)
@@ -149,23 +154,23 @@ class Overview:
     sites: tuple[SiteSummary, ...]
 
 
-class _Cache:
-    """Small TTL cache of (machine, period) -> (start_us, inputs); thread-safe."""
+class _Cache(Generic[T]):
+    """Small TTL cache of (scope, period) -> (start_us, figure); thread-safe."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], tuple[float, int, OeeInputs]] = {}
+        self.items: dict[tuple[str, str], tuple[float, int, T]] = {}
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> tuple[int, OeeInputs] | None:
+    def get(self, key: tuple[str, str]) -> tuple[int, T] | None:
         with self.lock:
             hit = self.items.get(key)
         if hit is None or hit[0] < time.monotonic():
             return None
         return hit[1], hit[2]
 
-    def put(self, key: tuple[str, str], start_us: int, inputs: OeeInputs) -> None:
+    def put(self, key: tuple[str, str], start_us: int, value: T) -> None:
         with self.lock:
-            self.items[key] = (time.monotonic() + LIVE_TTL_S, start_us, inputs)
+            self.items[key] = (time.monotonic() + LIVE_TTL_S, start_us, value)
 
 
 def _overlap_s(intervals: list[tuple[int, int, str]], states: set[str] | None, plan_s: Any, plan_e: Any) -> float:
@@ -188,7 +193,8 @@ class KpiService:
                  current: Callable[[], dict[str, tuple[str, int]]]):
         self.index, self.periods = index, periods
         self._samples, self._records, self._current = samples, records, current
-        self._cache = _Cache()
+        self._cache: _Cache[OeeInputs] = _Cache()
+        self._reasons: _Cache[TopReason | None] = _Cache()
 
     # -- one machine -------------------------------------------------------------------------------
     def _counter(self, m: MachineRef, name: str | None, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -258,7 +264,7 @@ class KpiService:
         kind, ms = self.index.machines_under(who, scope)
         per = [(m, i) for m in ms if (i := self.machine_inputs(m, start_us, end_us, now)) is not None]
         if kind == "machine" and not per:
-            raise NotFoundError(f"machine {scope!r} has no production counters: no OEE", field="scope")
+            raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
         return self._report(scope.strip("/"), kind, start_us, min(end_us, now or now_us()), per)
 
     def oee_period(self, who: Caller, scope: str, period: str = "today", *, now: int | None = None) -> OeeReport:
@@ -273,7 +279,7 @@ class KpiService:
                 starts.append(hit[0])
                 per.append((m, hit[1]))
         if kind == "machine" and not per:
-            raise NotFoundError(f"machine {scope!r} has no production counters: no OEE", field="scope")
+            raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
         t = now_us() if now is None else now
         start = min(starts) if starts else self.periods.bounds(scope.strip("/").split("/", 1)[0], period, t)[0]
         return self._report(scope.strip("/"), kind, start, t, per, period=period)
@@ -327,6 +333,26 @@ class KpiService:
         key = max(spent, key=lambda k: spent[k])
         return TopReason(key, spent[key])
 
+    def live_top_reason(self, who: Caller, scope: str, period: str = "today", now: int | None = None
+                        ) -> TopReason | None:
+        """:meth:`top_reason` over a named period (cached briefly, as the live OEE)."""
+        site = scope.strip("/").split("/", 1)[0]
+        key = (scope.strip("/"), period)
+        if now is None and (hit := self._reasons.get(key)) is not None:
+            return hit[1]
+        start, end = self.periods.bounds(site, period, now)
+        found = self.top_reason(who, scope, start, end)
+        if now is None:
+            self._reasons.put(key, start, found)
+        return found
+
+    def bottleneck(self, line: str, start_us: int, end_us: int, now: int) -> dict[str, Any] | None:
+        """The line's constraint (``engines.bottleneck``); None when the store is not open."""
+        records = self._records()
+        if records is None:
+            return None
+        return bn.analyse(records, self.index.plant, line, start_us, end_us, now)  # type: ignore[arg-type]
+
     # -- overview ----------------------------------------------------------------------------------
     def overview(self, who: Caller, *, now: int | None = None) -> Overview:
         """Per visible site, line and machine: state and today's figures (cached)."""
@@ -345,8 +371,11 @@ class KpiService:
                     if hit is not None:
                         line_inputs.append(hit[1])
                     machines.append(MachineSummary(mp, state[0] if state else None, state[1] if state else None,
-                                                   Figures.of(hit[1]) if hit else None))
+                                                   Figures.of(hit[1]) if hit else None,
+                                                   self.live_top_reason(who, mp, "today", now)))
                 site_inputs += line_inputs
-                lines.append(LineSummary(lp, combined(line_inputs), tuple(machines)))
-            sites.append(SiteSummary(site, combined(site_inputs), tuple(lines)))
+                lines.append(LineSummary(lp, combined(line_inputs), tuple(machines),
+                                         self.live_top_reason(who, lp, "today", now)))
+            sites.append(SiteSummary(site, combined(site_inputs), tuple(lines),
+                                     self.live_top_reason(who, site, "today", now)))
         return Overview(now_us() if now is None else now, tuple(sites))

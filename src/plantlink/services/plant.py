@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from plantlink.engines.calendar import PlannedTime
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import AccessDenied, NotFound, QueryError
 from plantlink.identity import Caller, Role
 from plantlink.services.tags import LineRef, MachineRef, TagDirectory
 
@@ -22,29 +22,13 @@ if TYPE_CHECKING:
     from plantlink.model.plant import TagInfo
     from plantlink.model.schema import Site
 
-__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "AccessDenied", "LineRef", "MachineRef", "NotFoundError", "PlantIndex",
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "AccessDenied", "LineRef", "MachineRef", "NotFound", "PlantIndex",
            "check_page", "check_range"]
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 #: The longest range of a state, downtime or history query.
 MAX_RANGE_US_STATES = 400 * 86400 * 1_000_000
-
-
-class NotFoundError(PlantlinkError):
-    """An object that does not exist (or that the caller may not know about). ``field`` names the argument."""
-
-    def __init__(self, message: str, field: str | None = None):
-        self.field = field
-        super().__init__(message)
-
-
-class AccessDenied(PlantlinkError):
-    """The caller lacks the role needed at a site."""
-
-    def __init__(self, message: str, site: str):
-        self.site = site
-        super().__init__(message)
 
 
 class PlantIndex:
@@ -77,21 +61,21 @@ class PlantIndex:
     # -- lookups (paths: 403 for another site; ids: 404) --------------------------------------------
     def site(self, who: Caller, name: str, role: Role = "viewer") -> Site:
         if name not in self.sites:
-            raise NotFoundError(f"unknown site {name!r}", field="site")
+            raise NotFound(f"unknown site {name!r}", field="site")
         self.require(who, name, role)
         return self.sites[name]
 
     def line(self, who: Caller, path: str, role: Role = "viewer") -> LineRef:
         ref = self.lines.get(path.strip("/"))
         if ref is None:
-            raise NotFoundError(f"unknown line {path!r} (a line path is site/area/line)", field="line")
+            raise NotFound(f"unknown line {path!r} (a line path is site/area/line)", field="line")
         self.require(who, ref.site, role)
         return ref
 
     def machine(self, who: Caller, path: str, role: Role = "viewer") -> MachineRef:
         ref = self.machines.get(path.strip("/"))
         if ref is None:
-            raise NotFoundError(f"unknown machine {path!r} (a machine path is site/area/line/machine)",
+            raise NotFound(f"unknown machine {path!r} (a machine path is site/area/line/machine)",
                                 field="machine")
         self.require(who, ref.site, role)
         return ref
@@ -103,11 +87,11 @@ class PlantIndex:
             tid = int(text)
             path = self.path_of.get(tid)
             if path is None or not who.can(self.tags[path].site, role):
-                raise NotFoundError(f"unknown tag id {tid}", field=field)
+                raise NotFound(f"unknown tag id {tid}", field=field)
             return tid, self.tags[path]
         info = self.tags.get(text.strip("/"))
         if info is None:
-            raise NotFoundError(f"unknown tag {text!r}", field=field)
+            raise NotFound(f"unknown tag {text!r}", field=field)
         self.require(who, info.site, role)
         return self.ids[info.path], info
 
@@ -122,7 +106,7 @@ class PlantIndex:
         self.site(who, p.split("/", 1)[0])
         ms = [m for mp, m in self.machines.items() if mp.startswith(p + "/")]
         if depth not in (1, 2) or (not ms and depth == 2):
-            raise NotFoundError(f"unknown scope {path!r}: give a site, area, line or machine path", field="scope")
+            raise NotFound(f"unknown scope {path!r}: give a site, area, line or machine path", field="scope")
         return ("site" if depth == 1 else "area"), ms
 
 

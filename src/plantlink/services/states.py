@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from plantlink.errors import PlantlinkError
+from plantlink.errors import Unavailable
 from plantlink.identity import Caller
 from plantlink.samples import now_us
 from plantlink.services.deps import StateRecords
@@ -79,6 +79,6 @@ class StatesService:
         check_page(limit, offset)
         m = self.index.machine(who, machine)
         if self._records() is None:
-            raise PlantlinkError("the relational store is not open")
+            raise Unavailable("the relational store is not open")
         ivs = self.intervals(who, m.path, start_us, end_us)
         return Timeline(m.path, tuple(ivs[offset:offset + limit]), len(ivs), limit, offset)

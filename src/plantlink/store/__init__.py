@@ -4,6 +4,7 @@ SQLite under the data directory by default (``default_url``), PostgreSQL by URL
 (``postgresql+psycopg://user@host/db``). ``Store.open(url)`` upgrades the schema to the newest revision.
 """
 
+from plantlink.errors import NotFound, StoreError
 from plantlink.store.base import Store, default_url
 from plantlink.store.records import (
     END_CHANGE,
@@ -12,12 +13,10 @@ from plantlink.store.records import (
     PARETO_BY,
     DowntimeEvent,
     Interval,
-    NotFound,
     Page,
     Pareto,
     ParetoRow,
     Run,
-    StoreError,
     Totals,
 )
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from plantlink.errors import NotFound
 from plantlink.store.alarm_tables import alarm_journal, alarm_states, notify_deliveries
-from plantlink.store.records import NotFound
 
 J, A, D = alarm_journal, alarm_states, notify_deliveries
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from plantlink.errors import StoreError
 from plantlink.store import downtime, intervals, migrate, runs
 from plantlink.store.pareto import pareto
-from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Page, Pareto, Run, StoreError
+from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Page, Pareto, Run
 
 
 def default_url(data_dir: str | Path) -> str:

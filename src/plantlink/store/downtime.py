@@ -6,7 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plantlink.store.records import DowntimeEvent, EndReason, NotFound, Page, StoreError
+from plantlink.errors import NotFound, StoreError
+from plantlink.store.records import DowntimeEvent, EndReason, Page
 from plantlink.store.tables import downtime_events
 
 T = downtime_events

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from plantlink.store.records import END_CHANGE, EndReason, Interval, StoreError
+from plantlink.errors import StoreError
+from plantlink.store.records import END_CHANGE, EndReason, Interval
 from plantlink.store.tables import meta, state_intervals
 
 T = state_intervals

@@ -6,7 +6,8 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from plantlink.store.records import PARETO_BY, Pareto, ParetoRow, StoreError, Totals
+from plantlink.errors import StoreError
+from plantlink.store.records import PARETO_BY, Pareto, ParetoRow, Totals
 from plantlink.store.tables import downtime_events
 
 T = downtime_events

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from plantlink.errors import PlantlinkError
-
 ParetoBy = Literal["reason", "machine", "shift"]
 PARETO_BY: tuple[str, ...] = ("reason", "machine", "shift")
 
@@ -18,14 +16,6 @@ EndReason = Literal["change", "stop", "crash"]
 END_CHANGE: Final = "change"
 END_STOP: Final = "stop"
 END_CRASH: Final = "crash"
-
-
-class StoreError(PlantlinkError):
-    """The relational store refused an operation or its arguments."""
-
-
-class NotFound(StoreError):
-    """No record with that id."""
 
 
 @dataclass(frozen=True)

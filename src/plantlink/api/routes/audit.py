@@ -20,13 +20,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from plantlink.api.errors import ApiError
 from plantlink.api.routes.deps import TimeArg, Who, json_response, optional_time
 from plantlink.api.security import authorize
 from plantlink.api.services import app_service
 from plantlink.api.timefmt import iso
 from plantlink.audit import AuditLog
-from plantlink.errors import QueryError
+from plantlink.errors import AccessDenied, QueryError
 from plantlink.identity import ALL_SITES, Principal
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -58,8 +57,8 @@ def _check_reader(who: Principal, site: str | None) -> None:
     if site is not None:
         authorize(who, site, "admin")
     elif not _global_admin(who):
-        raise ApiError(403, "forbidden", "admin rights at every site are needed to read records of all sites; "
-                                         "name the site you administer (site=...)", field="site")
+        raise AccessDenied("admin rights at every site are needed to read records of all sites; "
+                           "name the site you administer (site=...)")
 
 
 def _filters(who: Principal, start: str | None, end: str | None, actor: str | None, kind: str | None,

@@ -9,13 +9,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from plantlink.api.errors import ApiError
 from plantlink.api.params import Limit as Limit  # re-exported: the routes' page parameters
 from plantlink.api.params import Offset as Offset
 from plantlink.api.scope import DEFAULT_PAGE, services_of
 from plantlink.api.security import current_principal
 from plantlink.api.timefmt import parse_time
-from plantlink.errors import QueryError
+from plantlink.errors import InvalidValue, QueryError
 from plantlink.identity import Principal
 from plantlink.samples import now_us
 from plantlink.services import Services
@@ -57,7 +56,7 @@ def duration_us(text: str, field: str) -> int:
     us = float(m.group(1)) * _UNIT_US[m.group(2) or "s"]
     if not us <= MAX_DURATION_US:  # also infinite (a number of hundreds of digits)
         days = MAX_DURATION_US // 86_400_000_000
-        raise ApiError(422, "invalid", f"{field}: {text[:40]!r} is too long: at most {days} days", field)
+        raise InvalidValue(f"{field}: {text[:40]!r} is too long: at most {days} days", field)
     if int(us) <= 0:
         raise QueryError(f"{field} must be positive", field=field)
     return int(us)

@@ -15,12 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from plantlink.api.errors import ApiError
-from plantlink.api.live import Client, LiveHub, SubscriptionError
+from plantlink.api.live import Client, LiveHub
 from plantlink.api.scope import index
 from plantlink.api.security import ws_principal
 from plantlink.auth.live import Ended, credential_of
 from plantlink.auth.watch import SessionWatch, Watched, sessions_of
+from plantlink.errors import SubscriptionError, Unauthenticated
 from plantlink.identity import Principal
 
 router = APIRouter()
@@ -35,7 +35,7 @@ async def live_stream(ws: WebSocket) -> None:
     await ws.accept()
     try:
         who = await ws_principal(ws)
-    except ApiError as exc:
+    except Unauthenticated as exc:
         await ws.close(CLOSE_UNAUTHENTICATED, exc.message[:120])
         return
     hub: LiveHub = ws.app.state.live
@@ -97,7 +97,7 @@ async def _receive(ws: WebSocket, hub: LiveHub, client: Client, watch: SessionWa
             try:
                 kind, body = _parse(text)
             except SubscriptionError as exc:
-                replies = [exc.to_json()]
+                replies = [_error(exc)]
             else:
                 verdict = await watch.verify(watched.cred, watched.principal, touch=kind != "ping")
                 if isinstance(verdict, Ended):
@@ -127,10 +127,14 @@ def _parse(text: str) -> tuple[str, Any]:
     return kind, body
 
 
+def _error(exc: SubscriptionError) -> str:
+    return json.dumps({"type": "error", "code": exc.code, "message": exc.message, "field": exc.field})
+
+
 def _handle(hub: LiveHub, client: Client, kind: str, body: Any) -> list[str]:
     if kind == "ping":
         return [json.dumps({"type": "pong", "data": body})]
     try:
         return hub.change(client, body, add=kind == "subscribe")
     except SubscriptionError as exc:
-        return [exc.to_json()]
+        return [_error(exc)]

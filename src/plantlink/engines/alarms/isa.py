@@ -11,7 +11,7 @@ Precedence when several apply: out of service > shelved > suppressed by design.
 
 from __future__ import annotations
 
-from plantlink.errors import PlantlinkError
+from plantlink.errors import AlarmActionError
 
 NORMAL = "normal"
 UNACK = "unack_active"
@@ -28,15 +28,6 @@ ANNUNCIATED = frozenset({UNACK, ACKED, RTN_UNACK, LATCHED})
 #: States that hide the alarm from the operator.
 HIDDEN = frozenset({SHELVED, SUPPRESSED, OOS})
 UNACKNOWLEDGED = frozenset({UNACK, RTN_UNACK, LATCHED})
-
-
-class AlarmActionError(PlantlinkError):
-    """An operator action that does not apply: unknown alarm (``status`` 404) or wrong state (409)."""
-
-    def __init__(self, message: str, status: int = 409, alarm: str | None = None):
-        self.status = status
-        self.alarm = alarm
-        super().__init__(message)
 
 
 def on_condition(state: str, active: bool, latched: bool) -> tuple[str, str] | None:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from plantlink.audit.sink import AuditSink
 from plantlink.engines.alarms import performance
 from plantlink.engines.alarms.engine import AlarmEngine
 from plantlink.engines.alarms.isa import AlarmActionError
 from plantlink.identity import Caller
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore
-
-
-class AuditSink(Protocol):
-    """Where operator actions are recorded (the audit log of ``plantlink.audit`` implements it)."""
-
-    def record(self, kind: str, actor: str, site: str, target: str, details: Mapping[str, Any]) -> Any: ...
-
 
 MAX_SHELVE_US = 7 * 86400 * 1_000_000
 

@@ -1,7 +1,8 @@
-"""Where the control path records every stage, approval, attempt and result.
+"""Where actions are recorded: ``AuditSink``, the one method that the control path, the alarm service and
+every other recorder of actions need.
 
-``AuditSink`` is the one method the control path needs; ``plantlink.audit.log.AuditLog`` (the hash-chained
-trail in the store) fits it. ``MemoryAudit`` keeps records in a list (tests, or a runtime without a store).
+``plantlink.audit.log.AuditLog`` (the hash-chained trail in the store) fits it; ``MemoryAudit`` keeps records
+in a list (tests, or a runtime without a store).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any, Protocol
 
 
 class AuditSink(Protocol):
+    """Appends one record of who did what, where (``site``) to what (``target``)."""
+
     def record(self, kind: str, actor: str, site: str | None = None, target: str | None = None,
                details: Mapping[str, Any] | None = None) -> object:
-        """Append one entry; raise when it cannot be recorded (the control path then refuses the write)."""
+        """Append one entry; raise when it cannot be recorded (the control path then refuses the write, the
+        alarm service the action)."""
         ...
 
 
