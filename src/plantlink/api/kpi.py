@@ -9,12 +9,9 @@ from typing import Any
 
 from plantlink.api.scope import services_of
 from plantlink.api.timefmt import stamp
-from plantlink.errors import QueryError, Unavailable
 from plantlink.identity import Caller
-from plantlink.samples import now_us
 from plantlink.services.kpi import Figures, MachineSummary, OeeReport, TopLoss, TopReason
 from plantlink.services.periods import LIVE_PERIODS as PERIODS
-from plantlink.services.plant import check_range
 
 __all__ = ["PERIODS", "bottleneck", "figures", "line_costs", "oee", "oee_by_shift", "oee_period", "overview",
            "period_bounds", "top_loss", "top_reason"]
@@ -90,15 +87,7 @@ def line_costs(rt: Any, who: Caller, line: str, start_us: int, end_us: int, *, n
 
 def bottleneck(rt: Any, who: Caller, line: str, start_us: int, end_us: int) -> dict[str, Any]:
     """The line's constraint over the range (active-period method), with per-machine evidence."""
-    check_range(start_us, end_us, MAX_RANGE_US)
-    svc = services_of(rt)
-    ref = svc.plant.line(who, line)
-    try:
-        out = svc.kpi.bottleneck(ref.path, start_us, end_us, now_us())
-    except ValueError as exc:
-        raise QueryError(str(exc), field="line") from None
-    if out is None:
-        raise Unavailable("the relational store is not open")
+    out = services_of(rt).kpi.bottleneck(who, line, start_us, end_us)
     out.update(stamp(start_us, "start"))
     out.update(stamp(end_us, "end"))
     return out

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plantlink.errors import Unavailable
 from plantlink.identity import Caller, Role
-from plantlink.services import Services
+from plantlink.services import services_of
 from plantlink.services.plant import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -25,16 +24,6 @@ from plantlink.services.plant import (
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "AccessDenied", "Caller", "LineRef", "MachineRef", "NotFound",
            "PlantIndex", "Role", "check_page", "check_range", "index", "page", "services_of"]
-
-
-def services_of(holder: Any) -> Services:
-    """``holder`` itself when it is the ``Services``, else its ``services`` (a started runtime's)."""
-    if isinstance(holder, Services):
-        return holder
-    found = getattr(holder, "services", None)
-    if not isinstance(found, Services):
-        raise Unavailable("the runtime is not started: no services yet")
-    return found
 
 
 def index(holder: Any) -> PlantIndex:

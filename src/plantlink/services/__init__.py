@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from plantlink.errors import Unavailable
 from plantlink.services.alarms import Alarms
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
@@ -42,7 +43,7 @@ from plantlink.services.tags import TagDirectory
 if TYPE_CHECKING:
     from plantlink.model import Plant
 
-__all__ = ["Components", "Services"]
+__all__ = ["Components", "Services", "services_of"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,13 @@ class Services:
             control=Control(index, parts.control),
             audit=AuditTrail(parts.audit),
         )
+
+
+def services_of(holder: Any) -> Services:
+    """``holder`` itself when it is the ``Services``, else its ``services`` (a started runtime's)."""
+    if isinstance(holder, Services):
+        return holder
+    found = getattr(holder, "services", None)
+    if not isinstance(found, Services):
+        raise Unavailable("the runtime is not started: no services yet")
+    return found

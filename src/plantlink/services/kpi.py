@@ -41,13 +41,16 @@ from plantlink.engines import bottleneck as bn
 from plantlink.engines.calendar import merge_intervals, overlap_us
 from plantlink.engines.costs import CostOfLosses, losses
 from plantlink.engines.oee import Gaps, OeeInputs, OeeResult, combine, compute, inputs_from_states
-from plantlink.errors import PlantlinkError, QueryError
+from plantlink.errors import PlantlinkError, QueryError, Unavailable
 from plantlink.identity import Caller
 from plantlink.model.production import Costs
 from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.periods import LIVE_PERIODS, Periods
 from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
+
+__all__ = ["CostOfLosses", "CostReport", "Figures", "KpiService", "OeeInputs", "OeeReport", "OeeResult", "Overview",
+           "TopLoss", "TopReason", "cost_of"]
 
 LIVE_TTL_S = 5.0
 COUNTER_LOOKBACK_US = 3600 * 1_000_000
@@ -178,6 +181,11 @@ def _overlap_s(intervals: list[tuple[int, int, str]], states: set[str] | None, p
     keep = [(s, e) for s, e, st in intervals if (st in states if states is not None else st != "unknown")]
     iv_s, iv_e = merge_intervals([s for s, _ in keep], [e for _, e in keep])
     return float(overlap_us(iv_s, iv_e, plan_s, plan_e).sum()) / 1e6
+
+
+def cost_of(f: Figures, costs: Costs) -> CostOfLosses:
+    """Money lost to the figures' losses at a line's ``costs``."""
+    return losses(f.result, f.inputs, costs)
 
 
 def combined(items: Iterable[OeeInputs]) -> Figures | None:
@@ -346,12 +354,20 @@ class KpiService:
             self._reasons.put(key, start, found)
         return found
 
-    def bottleneck(self, line: str, start_us: int, end_us: int, now: int) -> dict[str, Any] | None:
-        """The line's constraint (``engines.bottleneck``); None when the store is not open."""
+    def bottleneck(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
+                   ) -> dict[str, Any]:
+        """The line's constraint over the range (active-period method, ``engines.bottleneck``), with
+        per-machine evidence."""
+        check_range(start_us, end_us, MAX_RANGE_US)
+        ref = self.index.line(who, line)
         records = self._records()
         if records is None:
-            return None
-        return bn.analyse(records, self.index.plant, line, start_us, end_us, now)  # type: ignore[arg-type]
+            raise Unavailable("the relational store is not open")
+        try:
+            return bn.analyse(records, self.index.plant, ref.path, start_us, end_us,  # type: ignore[arg-type]
+                              now_us() if now is None else now)
+        except ValueError as exc:
+            raise QueryError(str(exc), field="line") from None
 
     # -- overview ----------------------------------------------------------------------------------
     def overview(self, who: Caller, *, now: int | None = None) -> Overview:
