@@ -36,7 +36,7 @@ def top_reason(found: TopReason | None) -> dict[str, Any] | None:
 def figures(f: Figures) -> dict[str, Any]:
     r, inputs = f.result, f.inputs
     return {"oee": r.oee, "availability": r.availability, "effectiveness": r.effectiveness,
-            "quality_rate": r.quality_rate, "losses_s": {
+            "quality_rate": r.quality_rate, "top_loss": top_loss(f.top_loss), "losses_s": {
                 "availability": r.availability_loss_s, "performance": r.performance_loss_s,
                 "quality": r.quality_loss_s},
             "fully_productive_s": r.fully_productive_s, "warnings": r.warnings, "notes": r.notes,
@@ -48,9 +48,10 @@ def figures(f: Figures) -> dict[str, Any]:
 
 def report(rep: OeeReport) -> dict[str, Any]:
     out = {"scope": rep.scope, "kind": rep.kind, **stamp(rep.start_us, "start"), **stamp(rep.end_us, "end"),
-           **figures(rep.total)}
+           **figures(rep.total), "top_reason": top_reason(rep.reasons.get(rep.scope))}
     if rep.kind != "machine":
-        out["machines"] = [{"machine": mp, **figures(f)} for mp, f in rep.machines]
+        out["machines"] = [{"machine": mp, **figures(f), "top_reason": top_reason(rep.reasons.get(mp))}
+                           for mp, f in rep.machines]
     if rep.period is not None:
         out["period"] = rep.period
     if rep.shift is not None:

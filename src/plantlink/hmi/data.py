@@ -174,10 +174,10 @@ def line_kpis(view: PlantView, ln: LineView, start: int, end: int, who: Principa
     found = kpi.oee(who, ln.path, start, end)
     out: dict[str, Kpi | None] = {m.path: None for m in ln.machines}
     for mp, f in found.machines:
-        out[mp] = Kpi(f, f.top_loss, kpi.top_reason(who, mp, start, end))
+        out[mp] = Kpi(f, f.top_loss, found.reasons.get(mp))
     if found.machines:
         cost = cost_of(found.total, ln.model.costs) if ln.model.costs is not None else None
-        out[ln.path] = Kpi(found.total, found.total.top_loss, kpi.top_reason(who, ln.path, start, end), cost)
+        out[ln.path] = Kpi(found.total, found.total.top_loss, found.reasons.get(found.scope), cost)
     else:
         out[ln.path] = None
     return out

@@ -30,8 +30,8 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -111,6 +111,8 @@ class OeeReport:
     end_us: int
     total: Figures
     machines: tuple[tuple[str, Figures], ...] = ()
+    #: The top reason of the scope (key ``scope``) and of each machine (key: its path).
+    reasons: Mapping[str, TopReason | None] = field(default_factory=dict)
     period: str | None = None
     shift: str | None = None
     day: str | None = None
@@ -183,6 +185,13 @@ def _overlap_s(intervals: list[tuple[int, int, str]], states: set[str] | None, p
     return float(overlap_us(iv_s, iv_e, plan_s, plan_e).sum()) / 1e6
 
 
+def _top(spent: dict[str, float]) -> TopReason | None:
+    if not spent:
+        return None
+    key = max(spent, key=lambda k: spent[k])
+    return TopReason(key, spent[key])
+
+
 def cost_of(f: Figures, costs: Costs) -> CostOfLosses:
     """Money lost to the figures' losses at a line's ``costs``."""
     return losses(f.result, f.inputs, costs)
@@ -202,7 +211,7 @@ class KpiService:
         self.index, self.periods = index, periods
         self._samples, self._records, self._current = samples, records, current
         self._cache: _Cache[OeeInputs] = _Cache()
-        self._reasons: _Cache[TopReason | None] = _Cache()
+        self._reason_cache: _Cache[TopReason | None] = _Cache()
 
     # -- one machine -------------------------------------------------------------------------------
     def _counter(self, m: MachineRef, name: str | None, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -260,11 +269,14 @@ class KpiService:
         return start, inputs
 
     # -- scopes ------------------------------------------------------------------------------------
-    @staticmethod
-    def _report(scope: str, kind: str, start: int, end: int, per: list[tuple[MachineRef, OeeInputs]],
-                **extra: Any) -> OeeReport:
+    def _report(self, scope: str, kind: str, start: int, end: int, per: list[tuple[MachineRef, OeeInputs]],
+                every: list[MachineRef], **extra: Any) -> OeeReport:
+        """The report of ``per`` (the machines with production counters); the top reasons are of ``every``
+        machine of the scope."""
         machines = tuple((m.path, Figures.of(i)) for m, i in per) if kind != "machine" else ()
-        return OeeReport(scope, kind, start, end, Figures.of(combine(i for _, i in per)), machines, **extra)
+        total, each = self._reasons(kind, scope, every, start, end)
+        return OeeReport(scope, kind, start, end, Figures.of(combine(i for _, i in per)), machines,
+                         {scope: total, **each}, **extra)
 
     def oee(self, who: Caller, scope: str, start_us: int, end_us: int, *, now: int | None = None) -> OeeReport:
         """OEE of a machine, line, area or site over ``[start, end)`` (capped at now)."""
@@ -273,7 +285,7 @@ class KpiService:
         per = [(m, i) for m in ms if (i := self.machine_inputs(m, start_us, end_us, now)) is not None]
         if kind == "machine" and not per:
             raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
-        return self._report(scope.strip("/"), kind, start_us, min(end_us, now or now_us()), per)
+        return self._report(scope.strip("/"), kind, start_us, min(end_us, now or now_us()), per, ms)
 
     def oee_period(self, who: Caller, scope: str, period: str = "today", *, now: int | None = None) -> OeeReport:
         """Live OEE of a named period (``LIVE_PERIODS``), cached briefly."""
@@ -290,7 +302,7 @@ class KpiService:
             raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
         t = now_us() if now is None else now
         start = min(starts) if starts else self.periods.bounds(scope.strip("/").split("/", 1)[0], period, t)[0]
-        return self._report(scope.strip("/"), kind, start, t, per, period=period)
+        return self._report(scope.strip("/"), kind, start, t, per, ms, period=period)
 
     def oee_by_shift(self, who: Caller, scope: str, start_us: int, end_us: int, *, now: int | None = None
                      ) -> list[OeeReport]:
@@ -301,7 +313,7 @@ class KpiService:
         out = []
         for span in spans:
             per = [(m, i) for m in ms if (i := self.machine_inputs(m, span.start_us, span.end_us, now)) is not None]
-            out.append(self._report(scope.strip("/"), kind, span.start_us, span.end_us, per, shift=span.name,
+            out.append(self._report(scope.strip("/"), kind, span.start_us, span.end_us, per, ms, shift=span.name,
                                     day=span.day.isoformat()))
         return out
 
@@ -320,38 +332,50 @@ class KpiService:
                           tuple((mp, losses(compute(i), i, costs)) for mp, i in kept))
 
     def top_reason(self, who: Caller, scope: str, start_us: int, end_us: int) -> TopReason | None:
-        """The reason (or, unassigned, the state) that lost the most time on a machine or line; micro-stops
-        and ``unknown`` left out."""
+        """The reason (or, unassigned, the state) that lost the most time in a scope; micro-stops and
+        ``unknown`` left out."""
         kind, ms = self.index.machines_under(who, scope)
+        return self._reasons(kind, scope, ms, start_us, end_us)[0]
+
+    def _reasons(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int
+                 ) -> tuple[TopReason | None, dict[str, TopReason | None]]:
+        """The top reason of the scope and of each of its machines (one pass over the scope's events)."""
         records = self._records()
-        if records is None:
-            return None
-        if kind not in ("machine", "line", "site"):
-            raise QueryError("top reason: name a machine, line or site", field="scope")
-        where: dict[str, Any] = {kind: ms[0].path if kind == "machine" else scope.strip("/")}
-        page = records.downtime(start_us=start_us, end_us=end_us, limit=1000, micro=False, **where)
+        if records is None or not ms:
+            return None, {}
+        p = scope.strip("/")
+        where: dict[str, Any] = {"machine": ms[0].path} if kind == "machine" else \
+            {"line": p} if kind == "line" else {"site": p.split("/", 1)[0]}
+        paths = {m.path for m in ms}
         spent: dict[str, float] = defaultdict(float)
-        for ev in page.items:
-            if ev.state == "unknown":
-                continue
-            lo, hi = max(ev.start_us, start_us), min(ev.end_us if ev.end_us is not None else end_us, end_us)
-            spent[ev.reason or f"{ev.state} (no reason)"] += max(hi - lo, 0) / 1e6
-        if not spent:
-            return None
-        key = max(spent, key=lambda k: spent[k])
-        return TopReason(key, spent[key])
+        per: dict[str, dict[str, float]] = {m.path: defaultdict(float) for m in ms}
+        offset = 0
+        while True:
+            page = records.downtime(start_us=start_us, end_us=end_us, limit=1000, offset=offset, micro=False,
+                                    **where)
+            for ev in page.items:
+                if ev.state == "unknown" or ev.machine not in paths:
+                    continue
+                lo, hi = max(ev.start_us, start_us), min(ev.end_us if ev.end_us is not None else end_us, end_us)
+                key, lost = ev.reason or f"{ev.state} (no reason)", max(hi - lo, 0) / 1e6
+                spent[key] += lost
+                per[ev.machine][key] += lost
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                break
+        return _top(spent), {m: _top(found) for m, found in per.items()}
 
     def live_top_reason(self, who: Caller, scope: str, period: str = "today", now: int | None = None
                         ) -> TopReason | None:
         """:meth:`top_reason` over a named period (cached briefly, as the live OEE)."""
         site = scope.strip("/").split("/", 1)[0]
         key = (scope.strip("/"), period)
-        if now is None and (hit := self._reasons.get(key)) is not None:
+        if now is None and (hit := self._reason_cache.get(key)) is not None:
             return hit[1]
         start, end = self.periods.bounds(site, period, now)
         found = self.top_reason(who, scope, start, end)
         if now is None:
-            self._reasons.put(key, start, found)
+            self._reason_cache.put(key, start, found)
         return found
 
     def bottleneck(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
