@@ -3,6 +3,8 @@ table below (and docs/errors.md)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +97,11 @@ def test_defaults_and_instance_fields() -> None:
     denied = AccessDenied("viewer rights at site 'detroit' are needed", "detroit")
     assert (denied.status, denied.code, denied.field, denied.site) == (403, "forbidden", "site", "detroit")
     assert PlantlinkError("boom").message == "boom" and PlantlinkError().status == 500
+
+
+def test_docs_list_the_tree() -> None:
+    """docs/errors.md has one table row per class: name, parent, status and code as the tree has them."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text("utf-8")
+    rows = re.findall(r"^\| `(\w+)` \|\s*`?(\w*)`?\s*\| (\d+) \| `(\w+)` \|", text, re.M)
+    documented = {name: (parent or None, int(status), code) for name, parent, status, code in rows}
+    assert documented == EXPECTED
