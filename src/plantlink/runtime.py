@@ -175,9 +175,9 @@ class Runtime:
         self.latest.seed(self.historian.latest(sorted(set(self.tag_ids.values()))))
         self.latest.start(self.bus)
         self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
-            historian=lambda: self.historian, store=lambda: self.store, states=lambda: self.states,
-            downtime=lambda: self.downtime, alarms=lambda: self.alarms, control=lambda: self.control,
-            audit=lambda: self.audit))
+            bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
+            states=lambda: self.states, downtime=lambda: self.downtime, alarms=lambda: self.alarms,
+            control=lambda: self.control, audit=lambda: self.audit))
 
     def _replay_wal(self) -> None:
         """Store what the log holds beyond the historian's durable position (a crash's last moments), make it

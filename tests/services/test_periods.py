@@ -29,7 +29,7 @@ def _us(dt: datetime) -> int:
 @pytest.fixture(scope="module")
 def services() -> Services:
     plant: Plant = parse_plant(DEMO.read_text(encoding="utf-8"), str(DEMO))
-    nothing = Components(*(lambda: None for _ in range(7)))
+    nothing = Components(*(lambda: None for _ in range(8)))
     return Services.build(plant, {t.path: i for i, t in enumerate(plant.tags)}, LatestValues(), nothing)
 
 

@@ -11,6 +11,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``plant``      ``PlantIndex``: the one index of sites, lines, machines and tags, and the access rules
 ``periods``    ``Periods``: today, shift, 8h, 24h, 7d in each site's time zone and shift calendar
 ``latest``     ``LatestValues``: the one bus-fed latest-value cache (control, live stream, HMI, REST)
+``feed``       ``LiveFeed``: a bus subscription and the state changes, for the live stream's hub
 ``history``    tags, latest values, raw / aggregated / downsampled history (Arrow tables)
 ``kpi``        OEE, losses, top loss and top reason, costs, overview
 ``states``     machine states now and state intervals
@@ -32,6 +33,7 @@ from plantlink.services.alarms import Alarms
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
+from plantlink.services.feed import LiveFeed
 from plantlink.services.history import HistoryService
 from plantlink.services.kpi import KpiService
 from plantlink.services.latest import LatestValues
@@ -50,6 +52,7 @@ __all__ = ["Components", "Services", "services_of"]
 class Components:
     """Where the services find the running parts (each a getter: a part may not be running, or be replaced)."""
 
+    bus: Callable[[], Any]
     historian: Callable[[], Any]
     store: Callable[[], Any]
     states: Callable[[], Any]
@@ -65,6 +68,7 @@ class Services:
     plant: PlantIndex
     periods: Periods
     latest: LatestValues
+    feed: LiveFeed
     history: HistoryService
     kpi: KpiService
     states: StatesService
@@ -84,7 +88,7 @@ class Services:
             return {} if engine is None else dict(engine.current())
 
         return cls(
-            tags=directory, plant=index, periods=periods, latest=latest,
+            tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.bus, parts.states),
             history=HistoryService(index, parts.historian, latest),
             kpi=KpiService(index, periods, parts.historian, parts.store, current),
             states=StatesService(index, current, parts.store),
