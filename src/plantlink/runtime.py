@@ -26,6 +26,7 @@ from plantlink.audit import AuditLog
 from plantlink.bus import Bus, InProcBus, Subscription
 from plantlink.connectors.base import BatchSink, Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
+from plantlink.control.wiring import ControlWiring
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.calendar import PlannedTime
@@ -213,7 +214,7 @@ class Runtime:
         self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
         self.audit = AuditLog(self.store.engine)
         self.audit.record("config.load", "system", target=self.plant.file, details=self._config_fingerprint())
-        self.control = ControlService(self, self.audit)
+        self.control = ControlService(ControlWiring.of(self), self.audit)
         self._start_alarms(self.store)
         self.states.start()
         for name, engine in (("states", self.states), ("alarms", self.alarm_engine)):
