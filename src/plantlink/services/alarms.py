@@ -48,6 +48,10 @@ class Alarms:
         self._lock = threading.Lock()
         self._annunciated: tuple[int, list[AlarmView]] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._service() is not None
+
     def service(self) -> AlarmService:
         svc = self._service()
         if svc is None:
@@ -119,7 +123,7 @@ class Alarms:
     def acknowledge(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
         """Acknowledge alarms (all or none); operator rights at each alarm's site. Returns the new states."""
         try:
-            return self.service().acknowledge(list(keys), who, comment or None)
+            return self.service().acknowledge(list(keys), who, comment)
         finally:
             self.drop_cache()
 
@@ -134,3 +138,47 @@ class Alarms:
         new = self.service().unshelve(key, who, None)
         self.drop_cache()
         return new
+
+    # -- what the REST routes ask (rights checked by the routes and by AlarmService) -----------------------
+    def known_sites(self) -> list[str]:
+        """The sites that have alarms configured."""
+        return sorted({i.site for i in self.service().engine.c.infos})
+
+    def in_states(self, states: Sequence[str] | None) -> list[AlarmView]:
+        """Every alarm in ``states`` (default: the annunciated ones), unscoped."""
+        return self.service().engine.alarms(list(states) if states else None)
+
+    def journal_page(self, *, sites: Sequence[str], start_us: int | None = None, end_us: int | None = None,
+                     alarms: Sequence[str] | None = None, events: Sequence[str] | None = None, limit: int = 100,
+                     offset: int = 0) -> tuple[list[JournalEntry], int]:
+        return self.service().store.journal(start_us=start_us, end_us=end_us, alarms=alarms, sites=sites,
+                                            events=events, limit=limit, offset=offset)
+
+    def deliveries(self, status: Sequence[str], sites: Sequence[str], limit: int = 100, offset: int = 0
+                   ) -> tuple[list[Delivery], int]:
+        return self.service().store.deliveries(list(status), list(sites), limit, offset)
+
+    def performance_of(self, start_us: int, end_us: int, sites: Sequence[str]) -> Performance:
+        return self.service().performance(start_us, end_us, sites)
+
+    def shelve_until(self, who: Caller, key: str, until_us: int, reason: str) -> None:
+        try:
+            self.service().shelve(key, until_us, reason, who)
+        finally:
+            self.drop_cache()
+
+    def unshelve_with(self, who: Caller, key: str, comment: str | None) -> str:
+        try:
+            return self.service().unshelve(key, who, comment)
+        finally:
+            self.drop_cache()
+
+    def out_of_service(self, who: Caller, key: str, out: bool, comment: str | None) -> str:
+        try:
+            return self.service().out_of_service(key, out, who, comment)
+        finally:
+            self.drop_cache()
+
+    def record_refusal(self, kind: str, who: Caller, message: str, field: str | None) -> None:
+        """Record a request refused before it reached an action (it did not validate)."""
+        self.service().record_refusal(kind, who, message, field)
