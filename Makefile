@@ -27,6 +27,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The HMI's browser tests drive Debian's Chromium (never a downloaded one): install it when missing (as root),
 # or say in one line what to run.

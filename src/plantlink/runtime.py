@@ -26,6 +26,7 @@ from plantlink.audit import AuditLog
 from plantlink.bus import Bus, Subscription, open_bus
 from plantlink.connectors.base import BatchSink, Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
+from plantlink.control.wiring import ControlWiring
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.calendar import PlannedTime
@@ -35,6 +36,8 @@ from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
 from plantlink.model import Plant
 from plantlink.notify import Notifier
+from plantlink.services import Components, Services
+from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
@@ -127,6 +130,9 @@ class Runtime:
         self.alarms: AlarmService | None = None
         self.notifier: Notifier | None = None
         self.control: ControlService | None = None
+        #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
+        self.latest = LatestValues()
+        self.services: Services | None = None
         self._engine_tasks: list[asyncio.Task[None]] = []
         self._engine_subs: list[Subscription] = []
         self.historian: Historian | None = None
@@ -155,6 +161,7 @@ class Runtime:
                                       after_flush=self._checkpoint)
         self.writer.start()
         await self._start_engines()
+        self._start_services()
         if self.wal is not None:
             self.wal.start(self.bus.publish, self.historian.durable_seq)
         self.connectors = self._build_connectors()
@@ -162,6 +169,16 @@ class Runtime:
             await conn.start()
         self.started_at = time.time()
         log.info("running %d tags on %d devices", len(self.plant.tags), len(self.connectors))
+
+    def _start_services(self) -> None:
+        """The latest values (seeded from the historian, then fed by the bus) and the services over them."""
+        assert self.historian is not None
+        self.latest.seed(self.historian.latest(sorted(set(self.tag_ids.values()))))
+        self.latest.start(self.bus)
+        self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
+            bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
+            states=lambda: self.states, downtime=lambda: self.downtime, alarms=lambda: self.alarms,
+            control=lambda: self.control, audit=lambda: self.audit))
 
     def _replay_wal(self) -> None:
         """Store what the log holds beyond the historian's durable position (a crash's last moments), make it
@@ -197,7 +214,7 @@ class Runtime:
         self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
         self.audit = AuditLog(self.store.engine)
         self.audit.record("config.load", "system", target=self.plant.file, details=self._config_fingerprint())
-        self.control = ControlService(self, self.audit)
+        self.control = ControlService(ControlWiring.of(self), self.audit)
         self._start_alarms(self.store)
         self.states.start()
         for name, engine in (("states", self.states), ("alarms", self.alarm_engine)):
@@ -268,6 +285,7 @@ class Runtime:
         if self.wal is not None:
             await self.wal.stop()  # what the connectors handed in is logged and on the bus
         await self._stop_engines()
+        await self.latest.stop()
         if self.writer is not None:
             await self.writer.stop()
         if self.historian is not None:

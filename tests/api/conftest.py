@@ -118,10 +118,10 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 
 async def settle(rt: Runtime) -> None:
-    """Wait until the historian writer and state engine consumed what was published, then flush."""
+    """Wait until the historian writer, the latest values and the engines consumed what was published, then flush."""
     assert rt.writer is not None
     for _ in range(500):
-        if rt.writer.sub.pending() == 0 and all(s.pending() == 0 for s in rt._engine_subs):
+        if rt.writer.sub.pending() == 0 and rt.latest.pending() == 0 and all(s.pending() == 0 for s in rt._engine_subs):
             break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.02)

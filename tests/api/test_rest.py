@@ -177,6 +177,8 @@ async def test_aggregate_and_downsample(client: Client, runtime: Runtime) -> Non
     np.testing.assert_allclose(s["mean"], [vals[:60].mean(), vals[60:].mean()], rtol=1e-9)
     np.testing.assert_allclose(s["min"], [vals[:60].min(), vals[60:].min()])
     assert s["count"] == [60, 60] and set(s) >= {"min", "max", "mean", "count"} and "twa" not in s
+    bare = await c.get(f"/api/v1/history/aggregate?tag={TEMP}&start={start}&end={end}&interval=60&aggregates=count")
+    assert bare.status_code == 200 and bare.json()["interval_ms"] == 60_000  # seconds, as in the YAML
     assert_error(await c.get(f"/api/v1/history/aggregate?tag={TEMP}&interval=1m&aggregates=median"), 400,
                  "aggregates")
     assert_error(await c.get(f"/api/v1/history/aggregate?tag={TEMP}&interval=soon"), 400, "interval")

@@ -98,10 +98,9 @@ async def rig(tmp_path_factory: Any) -> AsyncIterator[Rig]:
         await wait_for(lambda: all(rt.connectors[d].health.ok for d in ("sim-modbus", "sim-opcua")), 20,
                        "simulated devices connected")
         assert rt.historian is not None
-        hist = rt.historian
         paths = [f"{CONV1}/speed_setpoint", f"{CONV1}/state", f"{PRESS1}/state", f"{OVEN}/zone1_setpoint",
                  f"{OVEN}/zone1_temperature", f"{CONV2}/state", f"{OVEN}/state"]
-        await wait_for(lambda: all(r["quality"] == 192 for r in hist.latest([rt.tag_ids[p] for p in paths])
+        await wait_for(lambda: all(r["quality"] == 192 for r in rt.latest.table([rt.tag_ids[p] for p in paths])
                                    .to_pylist()), 20, "first values of the tags under test")
         yield Rig(sim, rt, plant)
     finally:

@@ -15,6 +15,7 @@ from plantlink.api.app import create_app
 from plantlink.api.routers_control import router
 from plantlink.audit.sink import MemoryAudit
 from plantlink.control.service import ControlService
+from plantlink.control.wiring import ControlWiring
 from plantlink.identity import Principal
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig
 from tests.waiting import wait_for
@@ -49,7 +50,7 @@ async def api(rig: Rig) -> AsyncIterator[tuple[Client, MemoryAudit]]:
     if not any(getattr(r, "path", "").startswith("/api/v1/control") for r in app.routes):
         app.include_router(router)  # until create_app includes it
     audit = MemoryAudit()
-    app.state.control = ControlService(rig.runtime, audit)
+    app.state.control = ControlService(ControlWiring.of(rig.runtime), audit)
     made: list[httpx.AsyncClient] = []
 
     def client(who: str | None) -> httpx.AsyncClient:

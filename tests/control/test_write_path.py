@@ -13,6 +13,7 @@ import pytest
 from plantlink.audit.sink import MemoryAudit
 from plantlink.control.records import ControlRefused, Reason
 from plantlink.control.service import ControlService
+from plantlink.control.wiring import ControlWiring
 from tests.control.conftest import (
     ADAM,
     ALICE,
@@ -47,7 +48,7 @@ class Clock:
 
 def service(rig: Rig, **kw: Any) -> tuple[ControlService, MemoryAudit]:
     audit = MemoryAudit()
-    return ControlService(rig.runtime, audit, **kw), audit
+    return ControlService(ControlWiring.of(rig.runtime), audit, **kw), audit
 
 
 def new_speed(rig: Rig, delta: float = 3.21) -> tuple[float, float]:
@@ -273,7 +274,7 @@ async def test_a_write_that_cannot_be_audited_is_refused(rig: Rig) -> None:
         def record(self, *args: Any, **kw: Any) -> None:
             raise OSError("disk full")
 
-    svc = ControlService(rig.runtime, Broken())
+    svc = ControlService(ControlWiring.of(rig.runtime), Broken())
     with pytest.raises(ControlRefused) as err:
         svc.stage(OSCAR, SPEED, 12.0)
     assert err.value.reason == Reason.AUDIT_FAILED and "disk full" in err.value.message
@@ -285,7 +286,7 @@ async def test_the_real_audit_log_plugs_in_and_chains_every_step(rig: Rig) -> No
 
     assert rig.runtime.store is not None
     log = AuditLog(rig.runtime.store.engine)
-    svc = ControlService(rig.runtime, log)
+    svc = ControlService(ControlWiring.of(rig.runtime), log)
     _, target = new_speed(rig, 0.77)
     staged = svc.stage(OSCAR, SPEED, target)
     out = await svc.confirm(OSCAR, staged.id, "cmd-real-audit")

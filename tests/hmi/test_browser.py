@@ -159,13 +159,13 @@ def test_click_through_to_machine_and_live_values(server: HmiServer, visit: Any)
 
 def test_trend_zoom_fetches_the_new_range(server: HmiServer, visit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int, int]] = []
-    real = data.queries.downsample_history
+    real = data.history
 
-    def spy(rt: Any, who: Any, ref: Any, start: int, end: int, n: int = 1000) -> Any:
+    def spy(svc: Any, who: Any, ref: Any, start: int, end: int, n: int = 1000) -> Any:
         calls.append((int(ref), start, end))
-        return real(rt, who, ref, start, end, n)
+        return real(svc, who, ref, start, end, n)
 
-    monkeypatch.setattr(data.queries, "downsample_history", spy)
+    monkeypatch.setattr(data, "history", spy)
     v: Visit = visit()
     v.goto(f"/hmi/machine/{PRESS}")
     caption = '[data-testid="trend-range"]'

@@ -16,7 +16,7 @@ TEMP, SPEED, COUNT = "windsor/a1/l1/m1/temp", "windsor/a1/l1/m2/speed", "windsor
 
 
 async def test_not_a_number_is_a_dash_with_the_reason(runtime: Runtime) -> None:  # noqa: F811
-    hub = LiveHub(PlantView(runtime))
+    hub = LiveHub(PlantView(runtime.services))
     ids = runtime.tag_ids
     runtime.bus.publish(numeric_batch([ids[TEMP], ids[SPEED], ids[COUNT]], now_us(), [np.inf, np.nan, 0.0],
                                       [192, 0, 0], missing=np.array([False, False, True])))
@@ -29,7 +29,7 @@ async def test_not_a_number_is_a_dash_with_the_reason(runtime: Runtime) -> None:
 
 
 async def test_the_last_value_to_arrive_is_shown(runtime: Runtime) -> None:  # noqa: F811
-    hub = LiveHub(PlantView(runtime))
+    hub = LiveHub(PlantView(runtime.services))
     tid = runtime.tag_ids[SPEED]
     t = now_us()
     runtime.bus.publish(numeric_batch([tid], t, [5.0], 192))

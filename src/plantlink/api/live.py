@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from plantlink.api.scope import PlantIndex, index
+from plantlink.api.scope import PlantIndex, services_of
 from plantlink.api.timefmt import iso, iso_many, stamp
 from plantlink.errors import AccessDenied, NotFound, SubscriptionError
 from plantlink.identity import Caller
@@ -42,8 +42,8 @@ from plantlink.samples import Quality, now_us, value_reasons
 
 if TYPE_CHECKING:
     from plantlink.bus import Subscription
-    from plantlink.engines.states import StateChange
-    from plantlink.runtime import Runtime
+    from plantlink.services import Services
+    from plantlink.services.feed import StateChange
 
 log = logging.getLogger("plantlink.api.live")
 
@@ -93,9 +93,10 @@ class Client:
 class LiveHub:
     """Fans bus batches and state changes out to clients. ``start`` is idempotent; ``stop`` closes all."""
 
-    def __init__(self, runtime: Runtime, *, bus_maxsize: int = 32, client_queue: int = 64,
+    def __init__(self, services: Any, *, bus_maxsize: int = 32, client_queue: int = 64,
                  send_timeout: float = 10.0):
-        self.runtime = runtime
+        """``services``: the ``Services`` (or a runtime, whose services are looked up when the hub starts)."""
+        self._holder = services
         self.bus_maxsize = bus_maxsize
         self.client_queue = client_queue
         self.send_timeout = send_timeout
@@ -109,21 +110,24 @@ class LiveHub:
         self._paths_json: np.ndarray = np.zeros(0, dtype=object)
         self._pending_states: list[StateChange] = []
 
+    @property
+    def services(self) -> Services:
+        return services_of(self._holder)
+
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
         if self._task is not None and not self._task.done():
             return
-        idx = index(self.runtime)
+        idx = self.services.plant
         size = max(idx.path_of, default=-1) + 1
         self._paths_json = np.array([json.dumps(idx.path_of.get(i, "")) for i in range(size)], dtype=object)
         self._counts = np.zeros(size, dtype=np.int32)
         for c in self.clients:
             self._counts += c.mask
-        self._sub = self.runtime.bus.subscribe("api-live", maxsize=self.bus_maxsize)
+        self._sub = self.services.feed.subscribe("api-live", maxsize=self.bus_maxsize)
         self._task = asyncio.create_task(self._run(self._sub), name="api-live-hub")
-        if not self._listening and self.runtime.states is not None:
-            self.runtime.states.add_listener(self._on_state)
-            self._listening = True
+        if not self._listening:
+            self._listening = self.services.feed.on_state_change(self._on_state)
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -179,7 +183,7 @@ class LiveHub:
         Raises ``SubscriptionError``."""
         if not isinstance(spec, dict) or set(spec) - {*KINDS, "states"}:
             raise SubscriptionError("bad_request", f"give an object with keys {[*KINDS, 'states']}", "subscribe")
-        idx = index(self.runtime)
+        idx = self.services.plant
         before = {k: set(v) for k, v in c.wanted.items()}
         old_states = (c.states_all, set(c.state_machines))
         try:
@@ -209,7 +213,7 @@ class LiveHub:
         """The caller holds other roles now: subscriptions to what it may no longer view end at once (the next
         batch is filtered already). Returns the ``access_changed`` message telling what was removed."""
         c.who = who
-        idx = index(self.runtime)
+        idx = self.services.plant
         removed: dict[str, list[str]] = {}
         for kind in KINDS:
             gone = {ref for ref in c.wanted[kind] if not self._may_view(idx, c, kind, ref)}
@@ -275,16 +279,15 @@ class LiveHub:
 
     def _snapshot(self, idx: PlantIndex, ids: list[int], machines: list[str]) -> list[str]:
         out: list[str] = []
-        h = self.runtime.historian
-        if ids and h is not None:
-            t = h.latest(ids)
+        if ids:
+            t = self.services.latest.table(ids)
             known = np.flatnonzero(t.column("ts").is_valid().to_numpy(zero_copy_only=False))
             if known.size:
                 t = t.take(pa.array(known))
                 frags = self._encode(t.column("tag_id").to_numpy(zero_copy_only=False), t.column("ts"),
                                      t.column("value"), t.column("quality"), t.column("text"))
                 out.append(self._values_message(frags, snapshot=True))
-        current = self.runtime.states.current() if self.runtime.states is not None else {}
+        current = self.services.states.current()
         have = [mp for mp in machines if mp in current]
         if have:
             out.append(json.dumps({"type": "states", "snapshot": True, "states": [

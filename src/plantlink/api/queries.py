@@ -1,10 +1,11 @@
-"""The service layer of the API: plain functions over a running ``Runtime``, called by the REST routes and
-by the HMI (server-side Python). No web framework types; errors are ``QueryError`` (bad argument, 400),
-``NotFound`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
+"""The API's encoders: each function calls the service layer (``plantlink.services``) and turns its typed
+result into the JSON the REST routes answer. No web framework types; errors are ``QueryError`` (bad argument,
+400), ``NotFound`` (404) and ``AccessDenied`` (403), each naming the argument at fault.
 
-Every function takes the caller (``who``: a ``plantlink.identity.Principal``) and shows only the sites
-it may view. Times are integer epoch microseconds in, ``{"ts": ISO UTC, "ts_ms": epoch ms}`` out.
-Historian and store calls block: from async code call these functions in a worker thread.
+Every function takes the services (or a started runtime: ``scope.services_of``) and the caller (``who``: a
+``plantlink.identity.Principal``), and shows only the sites it may view. Times are integer epoch microseconds
+in, ``{"ts": ISO UTC, "ts_ms": epoch ms}`` out. The services block (historian and store reads): from async code
+call these functions in a worker thread.
 
 OEE, costs, bottleneck and the overview are in :mod:`plantlink.api.kpi` and re-exported here.
 """
@@ -27,50 +28,24 @@ from plantlink.api.kpi import (
 )
 from plantlink.api.scope import (
     DEFAULT_PAGE,
-    MAX_PAGE,
+    AccessDenied,
     Caller,
-    Role,
-    check_page,
-    check_range,
-    index,
+    NotFound,
     page,
+    services_of,
 )
 from plantlink.api.timefmt import iso_many, ms_many, stamp
-from plantlink.errors import AccessDenied, NotFound, QueryError, Unavailable
-from plantlink.historian.base import AGGREGATES, Historian
-from plantlink.samples import Quality, now_us, value_reasons
-from plantlink.store import PARETO_BY
+from plantlink.samples import Quality, value_reasons
 
 if TYPE_CHECKING:
     from plantlink.model.plant import TagInfo
-    from plantlink.runtime import Runtime
-    from plantlink.store import Store
+    from plantlink.services.downtime import DowntimeEvent
 
 __all__ = [
     "AccessDenied", "NotFound", "aggregate_history", "assign_reason", "bottleneck", "downsample_history",
     "downtime_events", "hierarchy", "latest", "line_costs", "oee", "oee_by_shift", "oee_period", "overview",
     "pareto", "period_bounds", "raw_history", "reasons", "state_timeline", "states_now", "tag", "tags",
 ]
-
-MAX_RAW_POINTS = 1_000_000
-MAX_RAW_RANGE_US = 31 * 86400 * 1_000_000
-MAX_BUCKETS = 100_000
-MAX_DOWNSAMPLE = 10_000
-MAX_LATEST = 1000
-MAX_SERIES = 100
-_DAY_US = 86400 * 1_000_000
-
-
-def historian(rt: Runtime) -> Historian:
-    if rt.historian is None:
-        raise Unavailable("the historian is not open")
-    return rt.historian
-
-
-def store(rt: Runtime) -> Store:
-    if rt.store is None:
-        raise Unavailable("the relational store is not open")
-    return rt.store
 
 
 # -- hierarchy and tags ----------------------------------------------------------------------------------
@@ -80,9 +55,9 @@ def _tag_dict(tid: int, t: TagInfo) -> dict[str, Any]:
             "device": t.device, "protocol": t.protocol}
 
 
-def hierarchy(rt: Runtime, who: Caller, *, with_tags: bool = True) -> dict[str, Any]:
+def hierarchy(rt: Any, who: Caller, *, with_tags: bool = True) -> dict[str, Any]:
     """Enterprise -> sites -> areas -> lines -> machines (-> tags), only the sites ``who`` may view."""
-    idx = index(rt)
+    idx = services_of(rt).plant
     sites = []
     for name in idx.visible_sites(who):
         s = idx.sites[name]
@@ -107,37 +82,24 @@ def hierarchy(rt: Runtime, who: Caller, *, with_tags: bool = True) -> dict[str, 
     return {"enterprise": idx.enterprise, "sites": sites}
 
 
-def tag(rt: Runtime, who: Caller, ref: str | int) -> dict[str, Any]:
+def tag(rt: Any, who: Caller, ref: str | int) -> dict[str, Any]:
     """One tag by path or id."""
-    tid, info = index(rt).tag(who, ref)
-    return _tag_dict(tid, info)
+    found = services_of(rt).history.tag(who, ref)
+    return _tag_dict(found.id, found.info)
 
 
-def tags(rt: Runtime, who: Caller, *, prefix: str | None = None, limit: int = DEFAULT_PAGE,
+def tags(rt: Any, who: Caller, *, prefix: str | None = None, limit: int = DEFAULT_PAGE,
          offset: int = 0) -> dict[str, Any]:
     """A page of the tags the caller may view, in model order, optionally under a path ``prefix``."""
-    check_page(limit, offset)
-    idx = index(rt)
-    allowed = set(idx.visible_sites(who))
-    pre = prefix.strip("/") + "/" if prefix else ""
-    if pre and pre.split("/", 1)[0] in idx.sites:
-        idx.require(who, pre.split("/", 1)[0])
-    found = [p for p, t in idx.tags.items() if t.site in allowed and (not pre or p.startswith(pre))]
-    items = [_tag_dict(idx.ids[p], idx.tags[p]) for p in found[offset:offset + limit]]
-    return page(list(items), len(found), limit, offset)
+    p = services_of(rt).history.tags(who, prefix=prefix, limit=limit, offset=offset)
+    return page([_tag_dict(t.id, t.info) for t in p.items], p.total, p.limit, p.offset)
 
 
 # -- latest values ---------------------------------------------------------------------------------------
-def latest(rt: Runtime, who: Caller, refs: list[str | int]) -> list[dict[str, Any]]:
+def latest(rt: Any, who: Caller, refs: list[str | int]) -> list[dict[str, Any]]:
     """The last known sample of each tag: ``value`` (numbers) or ``text``, unit, quality name, time."""
-    if not refs:
-        raise QueryError("name at least one tag", field="tags")
-    if len(refs) > MAX_LATEST:
-        raise QueryError(f"at most {MAX_LATEST} tags per request, got {len(refs)}", field="tags")
-    idx = index(rt)
-    found = [idx.tag(who, r, field="tags") for r in refs]
-    table = historian(rt).latest([tid for tid, _ in found])
-    return rows_of_latest(table, [info for _, info in found])
+    found = services_of(rt).history.latest(who, refs)
+    return rows_of_latest(found.table, [t.info for t in found.tags])
 
 
 def rows_of_latest(table: pa.Table, infos: list[TagInfo]) -> list[dict[str, Any]]:
@@ -165,21 +127,15 @@ def rows_of_latest(table: pa.Table, infos: list[TagInfo]) -> list[dict[str, Any]
 
 
 # -- history ---------------------------------------------------------------------------------------------
-def raw_history(rt: Runtime, who: Caller, ref: str | int, start_us: int, end_us: int,
+def raw_history(rt: Any, who: Caller, ref: str | int, start_us: int, end_us: int,
                 limit: int = 10_000) -> dict[str, Any]:
     """Raw samples in ``[start, end)``, columnar. When ``limit`` cut the answer, ``next_start`` gives where to
     continue (the next page starts there)."""
-    check_range(start_us, end_us, MAX_RAW_RANGE_US, "raw range")
-    if not 1 <= limit <= MAX_RAW_POINTS:
-        raise QueryError(f"limit must be between 1 and {MAX_RAW_POINTS} points, got {limit}; "
-                         "ask for a downsampled or aggregated series instead", field="limit")
-    tid, info = index(rt).tag(who, ref)
-    t = historian(rt).raw(tid, start_us, end_us, limit + 1)
-    more = t.num_rows > limit
-    t = t.slice(0, limit)
+    found = services_of(rt).history.raw(who, ref, start_us, end_us, limit)
+    t, info = found.table, found.tag.info
     ts = t.column("ts").cast(pa.int64()).to_numpy()
     q = t.column("quality").to_numpy(zero_copy_only=False)
-    out: dict[str, Any] = {"tag": info.path, "id": tid, "unit": info.tag.unit, "count": t.num_rows,
+    out: dict[str, Any] = {"tag": info.path, "id": found.tag.id, "unit": info.tag.unit, "count": t.num_rows,
                            "ts": iso_many(ts), "ts_ms": ms_many(ts)}
     if pa.types.is_string(t.column("value").type):
         out["text"] = t.column("value").to_pylist()
@@ -189,7 +145,7 @@ def raw_history(rt: Runtime, who: Caller, ref: str | int, start_us: int, end_us:
         if why is not None:
             out["reason"] = why.tolist()
     out["quality"] = np.where(q >= Quality.GOOD, "good", np.where(q >= Quality.UNCERTAIN, "uncertain", "bad")).tolist()
-    out["next_start"] = stamp(int(ts[-1]) + 1) if more and ts.size else None
+    out["next_start"] = stamp(int(ts[-1]) + 1) if found.more and ts.size else None
     return out
 
 
@@ -202,89 +158,56 @@ def _floats(col: pa.ChunkedArray | pa.Array) -> list[float | None]:
     return vals
 
 
-def aggregate_history(rt: Runtime, who: Caller, refs: list[str | int], start_us: int, end_us: int,
+def aggregate_history(rt: Any, who: Caller, refs: list[str | int], start_us: int, end_us: int,
                       interval_us: int, aggregates: list[str] | None = None) -> dict[str, Any]:
     """Per tag, one row per ``interval`` bucket with the chosen aggregates (default: all)."""
-    check_range(start_us, end_us, 400 * _DAY_US)
-    if not refs or len(refs) > MAX_SERIES:
-        raise QueryError(f"give 1 to {MAX_SERIES} tags, got {len(refs)}", field="tags")
-    if interval_us <= 0:
-        raise QueryError("interval must be positive", field="interval")
-    buckets = -(-(end_us - start_us) // interval_us) * len(refs)
-    if buckets > MAX_BUCKETS:
-        raise QueryError(f"{buckets} buckets asked for, at most {MAX_BUCKETS}: widen the interval or shorten "
-                         "the range", field="interval")
-    aggs = list(aggregates or AGGREGATES)
-    bad = [a for a in aggs if a not in AGGREGATES]
-    if bad:
-        raise QueryError(f"unknown aggregates {bad}; choose from {list(AGGREGATES)}", field="aggregates")
-    idx = index(rt)
-    found = [idx.tag(who, r, field="tags") for r in refs]
-    table = historian(rt).aggregate([tid for tid, _ in found], start_us, end_us, interval_us, aggs)  # type: ignore[arg-type]
+    found = services_of(rt).history.aggregate(who, refs, start_us, end_us, interval_us, aggregates)
+    table = found.table
     tag_col = table.column("tag_id").to_numpy(zero_copy_only=False)
     bucket = table.column("bucket").cast(pa.int64()).to_numpy(zero_copy_only=False) if table.num_rows else \
         np.zeros(0, np.int64)
     series = []
-    for tid, info in found:
-        rows = np.flatnonzero(tag_col == tid)
-        item: dict[str, Any] = {"tag": info.path, "id": tid, "unit": info.tag.unit,
+    for t in found.tags:
+        rows = np.flatnonzero(tag_col == t.id)
+        item: dict[str, Any] = {"tag": t.info.path, "id": t.id, "unit": t.info.tag.unit,
                                 "bucket": iso_many(bucket[rows]), "bucket_ms": ms_many(bucket[rows])}
-        for a in aggs:
+        for a in found.aggregates:
             item[a] = _floats(table.column(a).take(pa.array(rows)))
         series.append(item)
-    return {"interval_ms": interval_us // 1000, "aggregates": aggs, "series": series}
+    return {"interval_ms": found.interval_us // 1000, "aggregates": list(found.aggregates), "series": series}
 
 
-def downsample_history(rt: Runtime, who: Caller, ref: str | int, start_us: int, end_us: int,
+def downsample_history(rt: Any, who: Caller, ref: str | int, start_us: int, end_us: int,
                        n: int = 1000) -> dict[str, Any]:
     """About ``n`` points that keep the shape of the series (the historian's MinMaxLTTB), for trends."""
-    check_range(start_us, end_us, 400 * _DAY_US)
-    if not 5 <= n <= MAX_DOWNSAMPLE:
-        raise QueryError(f"n must be between 5 and {MAX_DOWNSAMPLE}, got {n}", field="n")
-    tid, info = index(rt).tag(who, ref)
-    t = historian(rt).downsample(tid, start_us, end_us, n)
+    found = services_of(rt).history.downsample(who, ref, start_us, end_us, n)
+    t, info = found.table, found.tag.info
     ts = t.column("ts").cast(pa.int64()).to_numpy()
-    return {"tag": info.path, "id": tid, "unit": info.tag.unit, "count": t.num_rows,
+    return {"tag": info.path, "id": found.tag.id, "unit": info.tag.unit, "count": t.num_rows,
             "ts": iso_many(ts), "ts_ms": ms_many(ts), "value": _floats(t.column("value"))}
 
 
 # -- machine states --------------------------------------------------------------------------------------
-def states_now(rt: Runtime, who: Caller, *, site: str | None = None, line: str | None = None) -> list[dict[str, Any]]:
+def states_now(rt: Any, who: Caller, *, site: str | None = None, line: str | None = None) -> list[dict[str, Any]]:
     """Each visible machine's current state and since when."""
-    idx = index(rt)
-    if site is not None:
-        idx.site(who, site)
-    if line is not None:
-        idx.line(who, line)
-    current = rt.states.current() if rt.states is not None else {}
-    out = []
-    for path, m in idx.machines.items():
-        if path not in current or not who.can(m.site, "viewer"):
-            continue
-        if (site is not None and m.site != site) or (line is not None and m.line != line.strip("/")):
-            continue
-        state, since = current[path]
-        out.append({"machine": path, "line": m.line, "site": m.site, "state": state, **stamp(since, "since")})
-    return out
+    return [{"machine": s.machine, "line": s.line, "site": s.site, "state": s.state, **stamp(s.since_us, "since")}
+            for s in services_of(rt).states.now(who, site=site, line=line)]
 
 
-def state_timeline(rt: Runtime, who: Caller, machine: str, start_us: int, end_us: int, *,
+def state_timeline(rt: Any, who: Caller, machine: str, start_us: int, end_us: int, *,
                    limit: int = DEFAULT_PAGE, offset: int = 0) -> dict[str, Any]:
     """The machine's state intervals overlapping the range (clipped to it; the open one ends now)."""
-    check_range(start_us, end_us, 400 * _DAY_US)
-    check_page(limit, offset)
-    m = index(rt).machine(who, machine)
-    ivs = store(rt).intervals(start_us, end_us, machines=[m.path], open_until=now_us())
+    tl = services_of(rt).states.timeline(who, machine, start_us, end_us, limit=limit, offset=offset)
     items: list[object] = [
         {"state": iv.state, "shift": iv.shift, **stamp(iv.start_us, "start"), **stamp(iv.end_us, "end"),
          "duration_s": None if iv.end_us is None else (iv.end_us - iv.start_us) / 1e6, "end_reason": iv.end_reason}
-        for iv in ivs[offset:offset + limit]
+        for iv in tl.items
     ]
-    return {"machine": m.path, **page(items, len(ivs), limit, offset)}
+    return {"machine": tl.machine, **page(items, tl.total, tl.limit, tl.offset)}
 
 
 # -- downtime --------------------------------------------------------------------------------------------
-def _event_dict(ev: Any) -> dict[str, Any]:
+def _event_dict(ev: DowntimeEvent) -> dict[str, Any]:
     d = ev.to_dict()
     d.update(stamp(d.pop("start_us"), "start"))
     d.update(stamp(d.pop("end_us"), "end"))
@@ -292,84 +215,35 @@ def _event_dict(ev: Any) -> dict[str, Any]:
     return dict(d)
 
 
-_EVENT_FILTERS = ("machine", "line", "state", "micro", "shift", "has_reason")
-
-
-def downtime_events(rt: Runtime, who: Caller, *, site: str | None = None, start_us: int | None = None,
+def downtime_events(rt: Any, who: Caller, *, site: str | None = None, start_us: int | None = None,
                     end_us: int | None = None, limit: int = DEFAULT_PAGE, offset: int = 0,
                     **filters: Any) -> dict[str, Any]:
     """A page of downtime events, newest first. Filters: machine, line, state, micro, shift, has_reason.
     Without ``site``/``line``/``machine`` the caller must be able to view every site, or exactly one."""
-    check_page(limit, offset, MAX_PAGE)
-    if start_us is not None and end_us is not None:
-        check_range(start_us, end_us)
-    unknown = set(filters) - set(_EVENT_FILTERS)
-    if unknown:
-        raise QueryError(f"unknown filter(s) {sorted(unknown)}", field=sorted(unknown)[0])
-    idx = index(rt)
-    query = {k: v for k, v in filters.items() if v is not None}
-    if "machine" in query:
-        query["machine"] = idx.machine(who, query["machine"]).path
-    if "line" in query:
-        query["line"] = idx.line(who, query["line"]).path
-    if site is not None:
-        idx.site(who, site)
-        query["site"] = site
-    elif "machine" not in query and "line" not in query:
-        visible = idx.visible_sites(who)
-        if len(visible) == 1:
-            query["site"] = visible[0]
-        elif len(visible) < len(idx.sites):
-            raise QueryError("name a site (you may view several, not all)", field="site")
-    p = store(rt).downtime(start_us=start_us, end_us=end_us, limit=limit, offset=offset, **query)
+    p = services_of(rt).downtime.events(who, site=site, start_us=start_us, end_us=end_us, limit=limit,
+                                        offset=offset, **filters)
     return page([_event_dict(ev) for ev in p.items], p.total, p.limit, p.offset)
 
 
-def _event(rt: Runtime, who: Caller, event_id: int, role: Role = "viewer") -> Any:
-    try:
-        ev = store(rt).event(event_id)
-    except NotFound:
-        raise NotFound(f"no downtime event with id {event_id}", field="event_id") from None
-    if not who.can(ev.site, "viewer"):
-        raise NotFound(f"no downtime event with id {event_id}", field="event_id")
-    index(rt).require(who, ev.site, role)
-    return ev
+def downtime_event(rt: Any, who: Caller, event_id: int) -> dict[str, Any]:
+    return _event_dict(services_of(rt).downtime.event(who, event_id))
 
 
-def downtime_event(rt: Runtime, who: Caller, event_id: int) -> dict[str, Any]:
-    return _event_dict(_event(rt, who, event_id))
-
-
-def assign_reason(rt: Runtime, who: Caller, event_id: int, reason: str | None, *, group: str | None = None,
+def assign_reason(rt: Any, who: Caller, event_id: int, reason: str | None, *, group: str | None = None,
                   comment: str | None = None) -> dict[str, Any]:
     """Give (or with None, clear) a downtime event's reason; operators and above, checked against the line's
     reason tree (``ReasonError`` lists the valid ones)."""
-    _event(rt, who, event_id, role="operator")
-    if rt.downtime is None:
-        raise Unavailable("the downtime engine is not running")
-    ev = rt.downtime.assign_reason(event_id, reason, by=who.name, group=group, comment=comment)
-    return _event_dict(ev)
+    return _event_dict(services_of(rt).downtime.assign_reason(who, event_id, reason, group=group, comment=comment))
 
 
-def reasons(rt: Runtime, who: Caller, line: str) -> dict[str, list[str]]:
-    ref = index(rt).line(who, line)
-    return {g.name: list(g.reasons) for g in ref.model.downtime.reasons}
+def reasons(rt: Any, who: Caller, line: str) -> dict[str, list[str]]:
+    return services_of(rt).downtime.reasons(who, line)
 
 
-def pareto(rt: Runtime, who: Caller, by: str, start_us: int, end_us: int, *, line: str | None = None,
+def pareto(rt: Any, who: Caller, by: str, start_us: int, end_us: int, *, line: str | None = None,
            site: str | None = None) -> dict[str, Any]:
     """Lost time by reason, machine or shift in the range, on one line or site."""
-    if by not in PARETO_BY:
-        raise QueryError(f"by must be one of {list(PARETO_BY)}, got {by!r}", field="by")
-    check_range(start_us, end_us, 400 * _DAY_US)
-    idx = index(rt)
-    if line is not None:
-        line = idx.line(who, line).path
-    elif site is not None:
-        idx.site(who, site)
-    else:
-        raise QueryError("name a line or a site", field="line")
-    p = store(rt).pareto(by, start_us, end_us, line=line, site=site)
+    p = services_of(rt).downtime.pareto(who, by, start_us, end_us, line=line, site=site)
     rows = [dict(r.__dict__, micro=dict(r.micro.__dict__)) for r in p.rows]
     return {"by": p.by, **stamp(p.start_us, "start"), **stamp(p.end_us, "end"), "rows": rows,
             "total": dict(p.total.__dict__), "micro": dict(p.micro.__dict__), "unknown": dict(p.unknown.__dict__)}

@@ -1,7 +1,8 @@
 """Alarm routes under /api/v1/alarms: active list, history, acknowledge, shelve, out of service, performance,
 failed notifications. Reading needs viewer rights at the alarm's site, acting needs operator rights.
 
-The router finds its ``AlarmService`` at ``app.state.alarms`` (or ``app.state.runtime.alarms``). Alarm keys
+The router works through ``services.alarms`` (the app's services), or over an ``AlarmService`` handed to the
+app at ``app.state.alarms`` (tests, embedding). Alarm keys
 (``<tag path>:<alarm name>``) contain slashes, so they travel in query strings and bodies, not in paths.
 """
 
@@ -16,17 +17,27 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
 from plantlink.api.params import Limit, Offset
+from plantlink.api.scope import services_of
 from plantlink.api.security import authorize, current_principal
-from plantlink.api.services import app_service
-from plantlink.engines.alarms.isa import STATES
-from plantlink.engines.alarms.service import AlarmService
 from plantlink.errors import InvalidValue, Unavailable
 from plantlink.identity import Principal, Role
 from plantlink.model.alarms import PRIORITIES
+from plantlink.services.alarms import STATES, Alarms
 
 
-def service(request: Request) -> AlarmService:
-    return app_service(request, "alarms", AlarmService, "the alarm system")
+def service(request: Request) -> Alarms:
+    """The alarms service; 503 when the alarm system is not running."""
+    handed = getattr(request.app.state, "alarms", None)
+    if handed is not None:
+        found = Alarms([], lambda: handed)
+    else:
+        try:
+            found = services_of(getattr(request.app.state, "runtime", None)).alarms
+        except Unavailable:
+            raise Unavailable("the alarm system is not running") from None
+    if not found.running:
+        raise Unavailable("the alarm system is not running")
+    return found
 
 
 #: The audit kind of an action whose request does not validate, by route name (the service records the rest).
@@ -44,7 +55,7 @@ router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"],
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-Svc = Annotated[AlarmService, Depends(service)]
+Svc = Annotated[Alarms, Depends(service)]
 
 
 def _us(dt: datetime) -> int:
@@ -53,8 +64,8 @@ def _us(dt: datetime) -> int:
     return int(dt.timestamp() * 1_000_000)
 
 
-def _sites(svc: AlarmService, who: Principal, site: str | None, role: Role) -> list[str]:
-    known = sorted({i.site for i in svc.engine.c.infos})
+def _sites(svc: Alarms, who: Principal, site: str | None, role: Role) -> list[str]:
+    known = svc.known_sites()
     if site is not None:
         authorize(who, site, role)
         return [site]
@@ -83,7 +94,7 @@ async def active(svc: Svc, who: Caller, site: str | None = None, machine: str | 
         if s not in STATES:
             raise InvalidValue(f"unknown state {s!r} (one of {', '.join(STATES)})", "state")
     sites = set(_sites(svc, who, site, "viewer"))
-    rows = [v.to_dict() for v in svc.engine.alarms(state) if v.site in sites]
+    rows = [v.to_dict() for v in svc.in_states(state) if v.site in sites]
     rows = [r for r in rows if (machine is None or r["machine"] == machine)
             and (not priority or r["priority"] in priority)
             and (q is None or q.lower() in (r["key"] + " " + r["message"]).lower())]
@@ -97,10 +108,10 @@ async def history(svc: Svc, who: Caller, start: datetime | None = None, end: dat
                   event: Annotated[list[str] | None, Query()] = None,
                   limit: Limit = 100, offset: Offset = 0) -> Page:
     sites = _sites(svc, who, site, "viewer")
-    entries, total = svc.store.journal(start_us=None if start is None else _us(start),
-                                       end_us=None if end is None else _us(end),
-                                       alarms=None if alarm is None else [alarm], sites=sites, events=event,
-                                       limit=limit, offset=offset)
+    entries, total = svc.journal_page(start_us=None if start is None else _us(start),
+                                      end_us=None if end is None else _us(end),
+                                      alarms=None if alarm is None else [alarm], sites=sites, events=event,
+                                      limit=limit, offset=offset)
     return Page(items=[e.to_dict() for e in entries], total=total, limit=limit, offset=offset)
 
 
@@ -111,7 +122,7 @@ class AckBody(BaseModel):
 
 @router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
 async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    news = svc.acknowledge(body.alarms, who, body.comment)
+    news = svc.acknowledge(who, body.alarms, body.comment)
     return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
 
 
@@ -124,7 +135,7 @@ class ShelveBody(BaseModel):
 @router.post("/shelve", summary="Shelve an alarm for a set time, with a reason (unshelved automatically)")
 async def shelve(body: ShelveBody, svc: Svc, who: Caller) -> dict[str, Any]:
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    svc.shelve(body.alarm, _us(until), body.reason, who)
+    svc.shelve_until(who, body.alarm, _us(until), body.reason)
     return {"alarm": body.alarm, "state": "shelved", "until": until.isoformat()}
 
 
@@ -135,7 +146,7 @@ class ActionBody(BaseModel):
 
 @router.post("/unshelve", summary="Return a shelved alarm to service before its time")
 async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": svc.unshelve(body.alarm, who, body.comment)}
+    return {"alarm": body.alarm, "state": svc.unshelve_with(who, body.alarm, body.comment)}
 
 
 class ServiceBody(ActionBody):
@@ -144,7 +155,7 @@ class ServiceBody(ActionBody):
 
 @router.post("/out-of-service", summary="Take an alarm out of service (out: true) or return it (out: false)")
 async def out_of_service(body: ServiceBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": svc.out_of_service(body.alarm, body.out, who, body.comment)}
+    return {"alarm": body.alarm, "state": svc.out_of_service(who, body.alarm, body.out, body.comment)}
 
 
 @router.get("/performance", summary="EEMUA 191 / ISA-18.2 figures over a range (default: the last 24 h)")
@@ -154,11 +165,11 @@ async def perf(svc: Svc, who: Caller, start: datetime | None = None, end: dateti
     s = e - timedelta(days=1) if start is None else start
     if _us(e) <= _us(s):
         raise InvalidValue("end must be after start", "end")
-    return svc.performance(_us(s), _us(e), _sites(svc, who, site, "viewer")).to_dict()
+    return svc.performance_of(_us(s), _us(e), _sites(svc, who, site, "viewer")).to_dict()
 
 
 @router.get("/notifications/failed", summary="Notification deliveries that failed or were rate limited")
 async def failed(svc: Svc, who: Caller, site: str | None = None,
                  limit: Limit = 100, offset: Offset = 0) -> Page:
-    rows, total = svc.store.deliveries(["failed", "rate_limited"], _sites(svc, who, site, "viewer"), limit, offset)
+    rows, total = svc.deliveries(["failed", "rate_limited"], _sites(svc, who, site, "viewer"), limit, offset)
     return Page(items=[r.to_dict() for r in rows], total=total, limit=limit, offset=offset)

@@ -105,7 +105,7 @@ async def pending(svc: Svc, who: Caller) -> list[dict[str, Any]]:
 
 @router.get("/sites", summary="Whether control is enabled at each site the caller can see")
 async def sites(svc: Svc, who: Caller) -> list[dict[str, Any]]:
-    known = [s.name for s in svc.runtime.plant.sites]
+    known = [s.name for s in svc.plant.sites]
     return [{"site": s, "control_enabled": not svc.disabled(s)} for s in who.sites(known)]
 
 

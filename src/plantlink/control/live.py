@@ -1,4 +1,5 @@
-"""Live values for the control path: the historian's latest cache, judged usable or not (and why).
+"""Live values for the control path: the bus-fed latest values (``services.latest``), judged usable
+or not (and why).
 
 A value is usable when its device is connected, its quality is good and it is fresh. Fresh means: for a
 polled tag (a ``poll`` period and no deadband) at most ``stale_factor`` poll periods plus the device's
@@ -25,7 +26,7 @@ from plantlink.model.types import DEFAULT_CLOCK_SKEW
 from plantlink.samples import Quality
 
 if TYPE_CHECKING:
-    from plantlink.runtime import Runtime
+    from plantlink.control.wiring import ControlWiring
 
 
 def poll_period(info: TagInfo, device_config: object) -> float | None:
@@ -37,16 +38,16 @@ def poll_period(info: TagInfo, device_config: object) -> float | None:
 
 
 class LiveReader:
-    def __init__(self, runtime: Runtime, clock: Callable[[], float], stale_factor: float = 3.0,
+    def __init__(self, wiring: ControlWiring, clock: Callable[[], float], stale_factor: float = 3.0,
                  max_age: float | None = None):
-        self.runtime = runtime
+        self.wiring = wiring
         self.clock = clock
         self.stale_factor = stale_factor
         self.max_age = max_age
 
     def device_problem(self, device: str) -> str | None:
         """Why writes to (and reads from) ``device`` cannot be trusted now, or None when it is connected."""
-        conn = self.runtime.connectors.get(device)
+        conn = self.wiring.connectors().get(device)
         if conn is None:
             return f"device {device} is not running (disabled, or the runtime is not started)"
         if not conn.health.ok:
@@ -55,13 +56,13 @@ class LiveReader:
         return None
 
     def clock_skew(self, device: str) -> float:
-        dev = self.runtime.plant.devices.get(device)
+        dev = self.wiring.plant.devices.get(device)
         return float(getattr(dev.config, "clock_skew", DEFAULT_CLOCK_SKEW)) if dev is not None else DEFAULT_CLOCK_SKEW
 
     def age_limit(self, info: TagInfo, override: float | None = None) -> float | None:
         """The oldest acceptable age of ``info``'s value in seconds, or None (no bound)."""
         limits = [x for x in (override, self.max_age) if x is not None]
-        dev = self.runtime.plant.devices.get(info.device)
+        dev = self.wiring.plant.devices.get(info.device)
         period = poll_period(info, dev.config if dev is not None else None)
         if period is not None:
             timeout = getattr(dev.config, "timeout", None) if dev is not None else None
@@ -70,19 +71,19 @@ class LiveReader:
 
     def read(self, paths: Sequence[str], max_age: Mapping[str, float | None] | None = None) -> dict[str, Reading]:
         """A reading of each of ``paths`` (unknown paths read as not usable)."""
-        plant, hist = self.runtime.plant, self.runtime.historian
-        known = [p for p in paths if p in self.runtime.tag_ids]
+        plant, ids = self.wiring.plant, self.wiring.tag_ids
+        known = [p for p in paths if p in ids]
         rows: dict[int, dict[str, object]] = {}
-        if hist is not None and known:
-            rows = _rows(hist.latest([self.runtime.tag_ids[p] for p in known]))
+        if known:
+            rows = _rows(self.wiring.latest.table([ids[p] for p in known]))
         now_us = int(self.clock() * 1e6)
         out: dict[str, Reading] = {}
         for p in paths:
-            if p not in self.runtime.tag_ids:
+            if p not in ids:
                 out[p] = Reading(None, False, "unknown tag")
                 continue
             info = plant.tag(p)
-            row = rows.get(self.runtime.tag_ids[p])
+            row = rows.get(ids[p])
             out[p] = self._judge(info, row, now_us, (max_age or {}).get(p))
         return out
 

@@ -7,7 +7,7 @@ and never writes twice. Every stage, approval, confirm attempt and result goes t
 whose attempt cannot be audited is refused.
 
 Staged writes live in memory for ``confirm_timeout`` seconds (a restart drops them: nothing is pending after
-it). The per-site control-disabled switch is kept in the relational store when the runtime has one.
+it). The per-site control-disabled switch is kept in the relational store when there is one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from plantlink.audit.sink import AuditSink
 from plantlink.connectors.base import Point
@@ -28,13 +28,11 @@ from plantlink.control.check import control_problems
 from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
 from plantlink.control.live import LiveReader
 from plantlink.control.records import ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
+from plantlink.control.wiring import ControlWiring
 from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable
 from plantlink.identity import Caller
 from plantlink.model.control import WriteSpec
 from plantlink.model.plant import TagInfo
-
-if TYPE_CHECKING:
-    from plantlink.runtime import Runtime
 
 log = logging.getLogger("plantlink.control")
 
@@ -44,37 +42,38 @@ MAX_TEXT = 256
 
 
 class ControlService:
-    """Stage, approve and confirm writes to the writable tags of ``runtime``'s plant.
+    """Stage, approve and confirm writes to the writable tags of the wiring's plant (``ControlWiring``: the
+    plant, the tag ids, the latest values, the connectors and the store of the site switches; not the runtime).
 
     ``clock`` gives seconds since the epoch (injected in tests); ``stale_factor`` poll periods (plus the
     device's timeout) is the oldest acceptable age of a polled value; ``max_age`` bounds the age of every value
     when set.
     """
 
-    def __init__(self, runtime: Runtime, audit: AuditSink, *, clock: Callable[[], float] = time.time,
+    def __init__(self, wiring: ControlWiring, audit: AuditSink, *, clock: Callable[[], float] = time.time,
                  confirm_timeout: float = 30.0, stale_factor: float = 3.0, max_age: float | None = None,
                  poll_interval: float = 0.05, history: int = 10_000):
-        problems = control_problems(runtime.plant.spec)
+        problems = control_problems(wiring.plant.spec)
         if problems:
-            file = runtime.plant.file
+            file = wiring.plant.file
             raise ConfigError([ConfigProblem(file, None, None, ".".join(map(str, loc)), msg) for loc, msg in problems])
-        self.runtime, self.audit, self.clock = runtime, audit, clock
+        self.wiring, self.plant, self.audit, self.clock = wiring, wiring.plant, audit, clock
         self.confirm_timeout, self.poll_interval, self.history = confirm_timeout, poll_interval, history
-        self.live = LiveReader(runtime, clock, stale_factor, max_age)
+        self.live = LiveReader(wiring, clock, stale_factor, max_age)
         self._interlocks = {
             t.path: [Interlock.compile(e, t.path.rsplit("/", 1)[0]) for e in t.tag.control.interlocks]
-            for t in runtime.plant.tags if t.tag.control is not None
+            for t in wiring.plant.tags if t.tag.control is not None
         }
         self._pending: dict[str, Staged] = {}
         self._commands: OrderedDict[str, tuple[str, str, asyncio.Task[Outcome]]] = OrderedDict()
         self._last_write: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._disabled = {s.name: self._load_disabled(s.name) for s in runtime.plant.sites}
+        self._disabled = {s.name: self._load_disabled(s.name) for s in wiring.plant.sites}
 
     # ------------------------------------------------------------------ site switch
 
     def _load_disabled(self, site: str) -> bool:
-        store = self.runtime.store
+        store = self.wiring.meta()
         return bool(store.get_meta(_META_KEY.format(site=site))) if store is not None else False
 
     def disabled(self, site: str) -> bool:
@@ -92,8 +91,9 @@ class ControlService:
         self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None,
                     {"note": note, "was_enabled": not self._disabled[site]})
         self._disabled[site] = not enabled
-        if self.runtime.store is not None:
-            self.runtime.store.set_meta(_META_KEY.format(site=site), 0 if enabled else 1)
+        store = self.wiring.meta()
+        if store is not None:
+            store.set_meta(_META_KEY.format(site=site), 0 if enabled else 1)
         return {"site": site, "control_enabled": enabled}
 
     # ------------------------------------------------------------------ stage
@@ -202,7 +202,7 @@ class ControlService:
             return refused(Reason.NEEDS_APPROVAL, "a critical write needs a second person's approval first")
         self._pending.pop(staged_id, None)  # one operate per select, whatever happens next
         async with self._locks.setdefault(staged.tag, asyncio.Lock()):
-            info = self.runtime.plant.tag(staged.tag)
+            info = self.plant.tag(staged.tag)
             spec = info.tag.control
             assert spec is not None
             now = self.clock()
@@ -223,8 +223,8 @@ class ControlService:
 
     async def _execute(self, info: TagInfo, spec: WriteSpec, staged: Staged, command_id: str,
                        statuses: tuple[InterlockStatus, ...]) -> Outcome:
-        conn = self.runtime.connectors.get(info.device)
-        tag_id = self.runtime.tag_ids[info.path]
+        conn = self.wiring.connectors().get(info.device)
+        tag_id = self.wiring.tag_ids[info.path]
         sent_us = int(self.clock() * 1e6)
 
         def outcome(status: Any, message: str, reason: Reason | None = None, back: Value | None = None) -> Outcome:
@@ -267,7 +267,7 @@ class ControlService:
         ``control:``) at its site, it is writable. Each refusal is recorded with the value asked for."""
         asked = {"value": _asked(value)}
         try:
-            info = self.runtime.plant.tag(tag_path)
+            info = self.plant.tag(tag_path)
         except KeyError:
             raise self.refuse("control.stage_refused", actor, Reason.UNKNOWN_TAG, f"no tag {tag_path[:400]!r}",
                               target=tag_path[:400], details=asked, field="tag") from None

@@ -12,14 +12,14 @@ from plantlink.hmi.guard import live_timer
 from plantlink.identity import Principal
 
 if TYPE_CHECKING:
-    from plantlink.runtime import Runtime
+    from plantlink.services import Services
 
 PERIOD_S = 0.5
 
 
 class AlarmBanner:
-    def __init__(self, runtime: Runtime, principal: Principal, href: str):
-        self.runtime, self.principal, self.href = runtime, principal, href
+    def __init__(self, services: Services, principal: Principal, href: str):
+        self.services, self.principal, self.href = services, principal, href
         self.counts: dict[str, int] = {}
         self.cells: dict[str, ui.label] = {}
 
@@ -36,7 +36,7 @@ class AlarmBanner:
         live_timer(PERIOD_S, self.update)
 
     def update(self) -> None:
-        counts = data.alarm_counts(data.active_alarms(self.runtime, self.principal))
+        counts = data.alarm_counts(data.active_alarms(self.services, self.principal))
         if counts == self.counts:
             return
         self.counts = counts

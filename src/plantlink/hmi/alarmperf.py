@@ -41,7 +41,7 @@ class PerformancePanel:
         await self.render()
 
     async def render(self) -> None:
-        perf = await asyncio.to_thread(data.alarm_performance, self.h.runtime, self.principal, self.window_s)
+        perf = await asyncio.to_thread(data.alarm_performance, self.h.services, self.principal, self.window_s)
         self.box.clear()
         with self.box:
             if perf is None:
@@ -98,7 +98,7 @@ class FailedNotifications:
         live_timer(REFRESH_S, self.render)
 
     async def render(self) -> None:
-        rows = await asyncio.to_thread(data.failed_deliveries, self.h.runtime, self.principal)
+        rows = await asyncio.to_thread(data.failed_deliveries, self.h.services, self.principal)
         sig = tuple((r["id"], r["updated_us"]) for r in rows)
         if sig == self.last and rows:
             return

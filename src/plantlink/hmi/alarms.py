@@ -11,13 +11,12 @@ from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
-from plantlink.engines.alarms.engine import AlarmView
-from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
 from plantlink.hmi import data, theme
 from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, frame, hmi, local_time, principal_of, to_login
 from plantlink.identity import Principal
+from plantlink.services.alarms import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError, AlarmView
 
 PERIOD_S = 0.5
 JOURNAL_S = 2.0
@@ -31,7 +30,7 @@ async def alarms_page(request: Request) -> Response | None:
         return to_login(request)
     h = hmi()
     ui.page_title("Alarms · plantlink")
-    frame(principal, [(h.runtime.plant.enterprise, h.href("")), ("Alarms", None)])
+    frame(principal, [(h.services.plant.enterprise, h.href("")), ("Alarms", None)])
     summary = Summary(h, principal)
     summary.build()
     journal = Journal(h, principal)
@@ -53,8 +52,8 @@ async def alarms_page(request: Request) -> Response | None:
 class Summary:
     def __init__(self, h: Hmi, principal: Principal):
         self.h, self.principal = h, principal
-        self.sites = data.alarm_sites(h.runtime, principal)
-        self.operator_sites = set(data.alarm_sites(h.runtime, principal, "operator"))
+        self.sites = data.alarm_sites(h.services, principal)
+        self.operator_sites = set(data.alarm_sites(h.services, principal, "operator"))
         self.priorities: list[str] = []
         self.site: str | None = None
         self.state = ANNUNCIATED_KEY
@@ -94,7 +93,7 @@ class Summary:
 
     def _current(self) -> list[AlarmView]:
         states = None if self.state == ANNUNCIATED_KEY else [self.state]
-        return data.active_alarms(self.h.runtime, self.principal, sites=[self.site] if self.site else None,
+        return data.active_alarms(self.h.services, self.principal, sites=[self.site] if self.site else None,
                                   priorities=self.priorities or None, states=states)
 
     def render(self, force: bool = False) -> None:
@@ -149,7 +148,7 @@ class Summary:
 
     async def _ack(self, keys: list[str]) -> None:
         try:
-            data.acknowledge(self.h.runtime, self.principal, keys, self.comment.value or None)
+            data.acknowledge(self.h.services, self.principal, keys, self.comment.value or None)
         except AlarmActionError as exc:
             ui.notify(str(exc), type="negative")
             self.render(force=True)
@@ -177,7 +176,7 @@ class Summary:
 
     async def _shelve(self, dialog: ui.dialog, key: str, minutes: int, reason: str) -> None:
         try:
-            data.shelve(self.h.runtime, self.principal, key, float(minutes), reason or "")
+            data.shelve(self.h.services, self.principal, key, float(minutes), reason or "")
         except AlarmActionError as exc:
             ui.notify(str(exc), type="negative")
             return
@@ -186,7 +185,7 @@ class Summary:
 
     async def _unshelve(self, key: str) -> None:
         try:
-            data.unshelve(self.h.runtime, self.principal, key)
+            data.unshelve(self.h.services, self.principal, key)
         except AlarmActionError as exc:
             ui.notify(str(exc), type="negative")
             return
@@ -206,7 +205,7 @@ class Journal:
         live_timer(JOURNAL_S, self.render)
 
     async def render(self) -> None:
-        entries = await asyncio.to_thread(data.alarm_journal, self.h.runtime, self.principal)
+        entries = await asyncio.to_thread(data.alarm_journal, self.h.services, self.principal)
         sig = tuple((e.id, e.ts_us) for e in entries)
         if sig == self.last:
             return

@@ -28,11 +28,11 @@ async def audit_page(request: Request) -> Response | None:
     if principal is None:
         return to_login(request)
     h = hmi()
-    sites = data.alarm_sites(h.runtime, principal, "admin")
+    sites = data.alarm_sites(h.services, principal, "admin")
     if not sites:
         return forbidden("the audit trail is for administrators")
     ui.page_title("Audit trail · plantlink")
-    frame(principal, [(h.runtime.plant.enterprise, h.href("")), ("Audit trail", None)])
+    frame(principal, [(h.services.plant.enterprise, h.href("")), ("Audit trail", None)])
     page = AuditView(h, principal, sites)
     page.build()
     await page.render()
@@ -88,7 +88,7 @@ class AuditView:
 
     async def render(self) -> None:
         f = self.filters()
-        rows = await asyncio.to_thread(lambda: data.audit_records(self.h.runtime, self.principal, **f, limit=LIMIT))
+        rows = await asyncio.to_thread(lambda: data.audit_records(self.h.services, self.principal, **f, limit=LIMIT))
         self.export.props(f'href="{self.export_href(f)}"')
         self._chain()
         self.count.set_text(f"{len(rows)} record{'s' if len(rows) != 1 else ''}"
@@ -104,7 +104,7 @@ class AuditView:
         if not self.global_admin:
             self.chain.set_text("Chain check: admin rights at every site are needed")
             return
-        result = data.audit_verify(self.h.runtime, self.principal)
+        result = data.audit_verify(self.h.services, self.principal)
         if result is None:
             self.chain.set_text("No audit log")
         elif result.ok:

@@ -71,7 +71,7 @@ class SetpointPanel:
         self._approvals()
 
     def _approvals(self) -> None:
-        pending = data.approvals(self.h.runtime, self.principal, self.machine.path)
+        pending = data.approvals(self.h.services, self.principal, self.machine.path)
         sig = tuple(s.id for s in pending)
         if sig == self.shown:
             return
@@ -87,7 +87,7 @@ class SetpointPanel:
 
     def _approve(self, staged_id: str) -> None:
         try:
-            data.approve(self.h.runtime, self.principal, staged_id)
+            data.approve(self.h.services, self.principal, staged_id)
         except ControlRefused as exc:
             ui.notify(exc.message, type="negative")
             return
@@ -100,7 +100,7 @@ class SetpointCard:
     def __init__(self, h: Hmi, sp: Setpoint, principal: Principal):
         self.h, self.sp, self.principal = h, sp, principal
         self.can_write = principal.can(sp.site, sp.spec.role)
-        self.tag_id = int(h.runtime.tag_ids[sp.path])
+        self.tag_id = int(h.services.tags.ids[sp.path])
         self.staged: Staged | None = None
         self.locks_shown: tuple[tuple[str, bool, str], ...] | None = None
 
@@ -131,7 +131,7 @@ class SetpointCard:
     def refresh(self) -> None:
         s = self.h.hub.sample(self.tag_id)
         self.current.set_text(_fmt(s.value, self.sp) if s.value is not None else "—")
-        self._show_interlocks(data.interlocks_now(self.h.runtime, self.sp))
+        self._show_interlocks(data.interlocks_now(self.h.services, self.sp))
         if self.staged is not None and time.time() > self.staged.expires_at:
             self.staged = None
             self.check.clear()
@@ -161,7 +161,7 @@ class SetpointCard:
             ui.notify("enter the new value first", type="warning")
             return
         try:
-            self.staged = data.stage(self.h.runtime, self.principal, self.sp.path, value)
+            self.staged = data.stage(self.h.services, self.principal, self.sp.path, value)
         except ControlRefused as exc:
             self.staged = None
             self._show_refused_outright(exc)
@@ -211,7 +211,7 @@ class SetpointCard:
         with self.check:
             ui.label("Writing…").classes("pl-muted")
         try:
-            out = await data.confirm(self.h.runtime, self.principal, s.id)
+            out = await data.confirm(self.h.services, self.principal, s.id)
         except ControlRefused as exc:
             self._show_refused_outright(exc)
             return

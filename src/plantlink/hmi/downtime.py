@@ -14,7 +14,7 @@ from plantlink.hmi.data import MachineView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, duration, local_time
 from plantlink.identity import Principal
-from plantlink.store import DowntimeEvent
+from plantlink.services.downtime import DowntimeEvent
 
 log = logging.getLogger("plantlink.hmi.downtime")
 REFRESH_S = 10.0
@@ -24,7 +24,7 @@ class DowntimeList:
     def __init__(self, h: Hmi, machine: MachineView, principal: Principal, tz: str):
         self.h, self.machine, self.principal, self.tz = h, machine, principal, tz
         self.can_assign = principal.can(machine.site, "operator")
-        self.tree = data.reason_tree(h.runtime, machine.line)
+        self.tree = data.reason_tree(h.services, principal, machine.line)
         self.box: ui.column | None = None
 
     def build(self) -> None:
@@ -36,7 +36,7 @@ class DowntimeList:
         live_timer(REFRESH_S, self.render)
 
     async def render(self) -> None:
-        events = await asyncio.to_thread(data.events, self.h.runtime, self.machine.path)
+        events = await asyncio.to_thread(data.events, self.h.services, self.principal, self.machine.path)
         assert self.box is not None
         self.box.clear()
         with self.box:
@@ -81,7 +81,7 @@ class DowntimeList:
             ui.notify("operator rights are needed to give reasons", type="negative")
             return
         try:
-            await asyncio.to_thread(data.assign_reason, self.h.runtime, self.principal, ev.id, group,
+            await asyncio.to_thread(data.assign_reason, self.h.services, self.principal, ev.id, group,
                                     reason)
         except PlantlinkError as exc:
             ui.notify(str(exc), type="negative", multi_line=True)

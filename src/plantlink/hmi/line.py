@@ -42,11 +42,11 @@ async def line_page(request: Request, path: str) -> Response | None:
     start, end = h.view.period(ln.site, period)
     h.hub.ensure_started()
     ui.page_title(f"{ln.name} · plantlink")
-    frame(principal, [(h.runtime.plant.enterprise, h.href("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
+    frame(principal, [(h.services.plant.enterprise, h.href("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
     with ui.row().classes("items-center gap-4 w-full"):
         ui.label(ln.description or ln.name).classes("text-xl")
         ui.space()
-        ui.toggle(PERIODS, value=period,
+        ui.toggle(dict(PERIODS), value=period,
                   on_change=lambda e: ui.navigate.to(f"{h.href('line', ln.path)}?period={e.value}")
                   ).props('data-testid="period" no-caps').classes("pl-touch")
     with ui.row().classes("gap-3 flex-wrap"):
@@ -142,7 +142,7 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: i
         note = ui.label("").classes("pl-muted text-sm")
 
         async def show(kind: str) -> None:
-            p = await asyncio.to_thread(data.pareto, h.runtime, who, ln.path, kind, start, end)
+            p = await asyncio.to_thread(data.pareto, h.services, who, ln.path, kind, start, end)
             rows = p["rows"]
             chart.options.clear()
             chart.options.update(_pareto_options([_key_label(kind, r["key"]) for r in rows],

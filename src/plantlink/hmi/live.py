@@ -1,8 +1,10 @@
 """The live hub: ONE task per process reads the latest-value cache and the machine states, so that the cost of
 a browser is only what changed for the elements it shows.
 
-Every ``interval`` seconds the hub reads ``historian.latest`` for all tags (an in-memory cache) and the state
-engine's current states, and stamps what changed with its tick number. A page's timer asks
+Every ``interval`` seconds the hub reads the runtime's one bus-fed latest values (``services.latest``, which
+the control path, the live stream and ``/tags/latest`` read too: the HMI no longer polls the historian) and the
+state engine's current states, and stamps what changed with its tick number; nothing is read when no batch
+arrived since the last look. A page's timer asks
 ``changed_tags(ids, since)`` (one numpy comparison) and redraws only those. OEE and costs of the day are
 recomputed every ``kpi_interval`` seconds in a worker thread, only while some page asked for them recently.
 """
@@ -50,6 +52,7 @@ class LiveHub:
         self.interval = interval
         self.kpi_interval = kpi_interval
         self.tick = 0
+        self._seen = -1  # the latest values' tick at the last refresh
         ids = sorted(t.tag_id for t in view.tags.values())
         self.ids = np.array(ids, dtype=np.int64)
         size = (max(ids) + 1) if ids else 1
@@ -92,9 +95,12 @@ class LiveHub:
     # -- live values and states ------------------------------------------------------------------
     def refresh(self) -> None:
         """Fold the latest values and states in; a new tick when anything changed."""
-        hist = self.view.runtime.historian
-        changed_tags = self._changed_values(hist.latest(self.ids.tolist())) if hist is not None else None
-        states = data.machine_states(self.view.runtime)
+        latest = self.view.services.latest
+        changed_tags = None
+        if latest.tick != self._seen:
+            self._seen = latest.tick
+            changed_tags = self._changed_values(latest.table(self.ids))
+        states = data.machine_states(self.view.services)
         moved = [p for p, st in states.items() if self.states.get(p) != st]
         if (changed_tags is None or changed_tags.size == 0) and not moved:
             return

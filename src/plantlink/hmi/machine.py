@@ -25,6 +25,7 @@ from plantlink.hmi.widgets import (
     open_object,
     value_text,
 )
+from plantlink.identity import Principal
 from plantlink.samples import now_us
 
 TIMELINE_H = 8
@@ -40,7 +41,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
     tz = h.view.site(m.site).timezone
     ln = h.view.line(m.line)
     ui.page_title(f"{m.name} · plantlink")
-    frame(principal, [(h.runtime.plant.enterprise, h.href("")), (f"{ln.area} / {ln.name}", h.href("line", ln.path)),
+    frame(principal, [(h.services.plant.enterprise, h.href("")), (f"{ln.area} / {ln.name}", h.href("line", ln.path)),
                       (m.name, None)])
     live = LiveValues(h, m, tz)
     live.build()
@@ -49,7 +50,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
         ui.label("Trend").classes("text-lg font-semibold")
         trend = Trend(h, m, tz, principal)
         trend.build()
-    timeline = Timeline(h, m, tz)
+    timeline = Timeline(h, m, tz, principal)
     with ui.element("div").classes("pl-panel w-full"):
         timeline.build()
     downtime = DowntimeList(h, m, principal, tz)
@@ -125,8 +126,8 @@ class LiveValues:
 class Timeline:
     """The machine's states over the last hours as a bar of coloured segments (grey = running)."""
 
-    def __init__(self, h: Hmi, m: MachineView, tz: str):
-        self.h, self.m, self.tz = h, m, tz
+    def __init__(self, h: Hmi, m: MachineView, tz: str, who: Principal):
+        self.h, self.m, self.tz, self.who = h, m, tz, who
 
     def build(self) -> None:
         ui.label(f"States, last {TIMELINE_H} h").classes("text-lg font-semibold")
@@ -145,7 +146,7 @@ class Timeline:
     async def render(self) -> None:
         end = now_us()
         start = end - TIMELINE_H * 3600 * 1_000_000
-        ivs = await asyncio.to_thread(data.timeline, self.h.runtime, self.m.path, start, end)
+        ivs = await asyncio.to_thread(data.timeline, self.h.services, self.who, self.m.path, start, end)
         self.left.set_text(local_time(start, self.tz))
         self.bar.clear()
         span = end - start

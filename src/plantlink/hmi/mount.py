@@ -20,6 +20,7 @@ from plantlink.hmi.data import PlantView
 from plantlink.hmi.guard import GUARD
 from plantlink.hmi.live import LiveHub
 from plantlink.hmi.widgets import Hmi, install
+from plantlink.services import Services, services_of
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
@@ -44,8 +45,9 @@ def _register_pages() -> None:
     ui.page("/audit")(audit_page)
 
 
-def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT) -> None:
-    """Serve the HMI under ``mount_path`` of ``app``. Call it after ``runtime.start()`` and after every other
+def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DEFAULT_MOUNT) -> None:
+    """Serve the HMI under ``mount_path`` of ``app`` over the runtime's ``Services`` (the pages call nothing else).
+    Call it after ``runtime.start()`` and after every other
     route is added (the mount catches the paths under it). NiceGUI has one UI application per process: a later
     call (another app, e.g. in tests) serves the same pages for the new runtime, one app at a time, at the
     same path."""
@@ -57,13 +59,16 @@ def mount_hmi(app: FastAPI, runtime: Runtime, *, mount_path: str = DEFAULT_MOUNT
         raise ValueError(f"mount_path must start with '/', got {mount_path!r}")
     if _state.get("prefix", prefix) != prefix:
         raise ValueError(f"the HMI was mounted at {_state['prefix']} before in this process; use the same path")
-    hub = LiveHub(PlantView(runtime))
-    install(Hmi(runtime, hub.view, hub, prefix))
+    services = services_of(runtime)
+    hub = LiveHub(PlantView(services))
+    install(Hmi(services, hub.view, hub, prefix))
 
     def record(kind: str, actor: str, site: str | None, target: str, details: dict[str, Any]) -> None:
-        audit = getattr(app.state, "audit", None) or runtime.audit
+        audit = getattr(app.state, "audit", None)
         if audit is not None:
             audit.record(kind, actor, site, target, details)
+        else:
+            services.audit.record(kind, actor, site, target, details)
 
     GUARD.install(lambda: sessions_of(app.state), record)  # looked up when used: auth may be installed later
     if _state.get("app") is app:

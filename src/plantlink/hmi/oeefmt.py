@@ -12,8 +12,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from plantlink.engines.oee import OeeResult
     from plantlink.hmi.data import Kpi
+    from plantlink.services.kpi import OeeResult
 
 MARK = "⚠"
 PROBLEM = f"{MARK} data problem"

@@ -35,7 +35,7 @@ async def overview_page(request: Request) -> Response | None:
     h.hub.want_kpis()  # the first ones arrive through the live timer: the tiles do not wait for them
     kpis = h.hub.kpis
     ui.page_title("Plant overview · plantlink")
-    frame(principal, [(h.runtime.plant.enterprise, None)])
+    frame(principal, [(h.services.plant.enterprise, None)])
     sites = h.view.visible_sites(principal)
     if not sites:
         ui.label("Your account has no site. Ask an administrator for access.").classes("text-lg")
@@ -84,7 +84,7 @@ class _Live:
             self.show_kpis(hub.kpis)
 
     def show_alarms(self) -> None:
-        worst = data.worst_by_machine(data.active_alarms(hmi().runtime, self.principal))
+        worst = data.worst_by_machine(data.active_alarms(hmi().services, self.principal))
         for path, refs in self.tiles.items():
             refs.show_alarm(worst.get(path))
 

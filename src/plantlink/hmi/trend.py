@@ -93,7 +93,8 @@ class Trend:
             start, end = max(self.range[0], ws - margin), min(self.range[1], we + margin)
             tag = self.tag
             self.requests.append((tag.tag_id, start, end))
-            ts, values = await asyncio.to_thread(data.history, self.h.runtime, self.who, tag.tag_id, start, end, POINTS)
+            ts, values = await asyncio.to_thread(data.history, self.h.services, self.who, tag.tag_id, start, end,
+                                                 POINTS)
             self.chart.options.clear()
             self.chart.options.update(
                 self._options([[float(t), v] for t, v in zip(ts, values, strict=True)], set_zoom))

@@ -23,7 +23,7 @@ from plantlink.identity import Principal
 if TYPE_CHECKING:
     from plantlink.hmi.data import Kpi, MachineView, PlantView
     from plantlink.hmi.live import LiveHub
-    from plantlink.runtime import Runtime
+    from plantlink.services import Services
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ LIVE_PERIOD_S = 0.25  # how often a page looks at the hub for changes
 
 @dataclass
 class Hmi:
-    runtime: Runtime
+    services: Services
     view: PlantView
     hub: LiveHub
     prefix: str
@@ -119,7 +119,7 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
                 ui.label(label).classes("text-white text-lg font-semibold")
         ui.space()
         h = hmi()
-        AlarmBanner(h.runtime, principal, f"{h.prefix}/alarms").build()
+        AlarmBanner(h.services, principal, f"{h.prefix}/alarms").build()
         if data_can_audit(principal):
             ui.link("Audit", h.href("audit")).classes("text-white no-underline pl-touch flex items-center")
         ui.label(principal.name).classes("text-white opacity-80").props('data-testid="user"')
@@ -174,7 +174,8 @@ class TileRefs:
             self.loss.set_text("")
             return
         self.kpi.set_text(oeefmt.summary(k))
-        self.loss.set_text(f"Top loss: {k.top_loss[0]} ({duration(k.top_loss[1])})" if k.top_loss else "No stops")
+        r = k.top_reason
+        self.loss.set_text(f"Top reason: {r.reason} ({duration(r.seconds)})" if r else "No stops")
 
 
 class TileSet:

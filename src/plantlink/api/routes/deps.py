@@ -1,25 +1,23 @@
-"""What every route needs: the caller, the runtime, times, pages. Responses are encoded straight to JSON
+"""What every route needs: the caller, the services, times, pages. Responses are encoded straight to JSON
 (``json_response``): large columnar answers skip FastAPI's per-item encoder."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from plantlink.api.params import Limit as Limit  # re-exported: the routes' page parameters
 from plantlink.api.params import Offset as Offset
-from plantlink.api.scope import DEFAULT_PAGE
+from plantlink.api.scope import DEFAULT_PAGE, services_of
 from plantlink.api.security import current_principal
 from plantlink.api.timefmt import parse_time
 from plantlink.errors import InvalidValue, QueryError
 from plantlink.identity import Principal
 from plantlink.samples import now_us
-
-if TYPE_CHECKING:
-    from plantlink.runtime import Runtime
+from plantlink.services import Services
 
 Who = Annotated[Principal, Depends(current_principal)]
 TimeArg = Annotated[str | None, Query(description="ISO 8601 with offset (2026-05-01T06:00:00Z) or epoch ms")]
@@ -32,9 +30,10 @@ _UNIT_US = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "min": 60_000_000, "h"
             "d": 86_400_000_000}
 
 
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
+def services(request: Request) -> Services:
+    """The services the app was built over (``app.state.services``, else its runtime's)."""
+    found = getattr(request.app.state, "services", None)
+    return found if isinstance(found, Services) else services_of(request.app.state.runtime)
 
 
 def time_range(start: str | None, end: str | None, default_span_s: float = 3600.0) -> tuple[int, int]:
@@ -49,11 +48,12 @@ def optional_time(value: str | None, field: str) -> int | None:
 
 
 def duration_us(text: str, field: str) -> int:
-    """``"60s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"250ms"`` or a bare number of milliseconds."""
+    """``"60s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"250ms"`` or a bare number of seconds (as in the plant model's
+    YAML: a bare number was milliseconds here before, see docs/api.md)."""
     m = _DURATION.match(text)
     if not m:
         raise QueryError(f"{field}: {text!r} is not a duration (like 500ms, 60s, 5m, 1h, 1d)", field=field)
-    us = float(m.group(1)) * _UNIT_US[m.group(2) or "ms"]
+    us = float(m.group(1)) * _UNIT_US[m.group(2) or "s"]
     if not us <= MAX_DURATION_US:  # also infinite (a number of hundreds of digits)
         days = MAX_DURATION_US // 86_400_000_000
         raise InvalidValue(f"{field}: {text[:40]!r} is too long: at most {days} days", field)

@@ -18,10 +18,10 @@ from plantlink.api.routes.deps import (
     Who,
     json_response,
     optional_time,
-    runtime,
+    services,
     time_range,
 )
-from plantlink.runtime import Runtime
+from plantlink.services import Services
 
 router = APIRouter(prefix="/api/v1/downtime", tags=["downtime"])
 
@@ -33,7 +33,7 @@ class ReasonIn(BaseModel):
 
 
 @router.get("", summary="Downtime events, newest first (paginated; filters)")
-def list_events(who: Who, rt: Runtime = Depends(runtime), site: str | None = None, line: str | None = None,
+def list_events(who: Who, rt: Services = Depends(services), site: str | None = None, line: str | None = None,
                 machine: str | None = None, state: str | None = None, micro: bool | None = None,
                 shift: str | None = None, has_reason: bool | None = None, start: TimeArg = None,
                 end: TimeArg = None, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> JSONResponse:
@@ -43,7 +43,7 @@ def list_events(who: Who, rt: Runtime = Depends(runtime), site: str | None = Non
 
 
 @router.get("/pareto", summary="Lost time by reason, machine or shift on a line or site")
-def get_pareto(who: Who, rt: Runtime = Depends(runtime),
+def get_pareto(who: Who, rt: Services = Depends(services),
                by: Annotated[str, Query(description="reason, machine or shift")] = "reason",
                line: str | None = None, site: str | None = None, start: TimeArg = None, end: TimeArg = None
                ) -> JSONResponse:
@@ -52,12 +52,12 @@ def get_pareto(who: Who, rt: Runtime = Depends(runtime),
 
 
 @router.get("/{event_id}", summary="One downtime event")
-def get_event(event_id: RowId, who: Who, rt: Runtime = Depends(runtime)) -> JSONResponse:
+def get_event(event_id: RowId, who: Who, rt: Services = Depends(services)) -> JSONResponse:
     return json_response(queries.downtime_event(rt, who, event_id))
 
 
 @router.put("/{event_id}/reason", summary="Assign (or clear) the reason of a downtime event (operator)")
-def put_reason(event_id: RowId, who: Who, body: Annotated[ReasonIn, Body()], rt: Runtime = Depends(runtime)
+def put_reason(event_id: RowId, who: Who, body: Annotated[ReasonIn, Body()], rt: Services = Depends(services)
                ) -> JSONResponse:
     return json_response(queries.assign_reason(rt, who, event_id, body.reason, group=body.group,
                                                comment=body.comment))

@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from plantlink.api.live import Client, LiveHub
-from plantlink.api.scope import index
 from plantlink.api.security import ws_principal
 from plantlink.auth.live import Ended, credential_of
 from plantlink.auth.watch import SessionWatch, Watched, sessions_of
@@ -40,7 +39,7 @@ async def live_stream(ws: WebSocket) -> None:
         return
     hub: LiveHub = ws.app.state.live
     await hub.start()
-    if not index(hub.runtime).visible_sites(who):
+    if not hub.services.plant.visible_sites(who):
         await ws.close(CLOSE_FORBIDDEN, "you may view no site")
         return
     found = credential_of(ws.scope.get("state"))
@@ -68,7 +67,7 @@ async def live_stream(ws: WebSocket) -> None:
 
 def _rescope(hub: LiveHub, client: Client, who: Principal) -> None:
     """The caller's roles changed: keep only what it may view now, or close when it may view no site."""
-    if not index(hub.runtime).visible_sites(who):
+    if not hub.services.plant.visible_sites(who):
         client.drop("no_site: with the new roles you may view no site", CLOSE_FORBIDDEN)
         return
     client.offer(hub.rescope(client, who))

@@ -1,0 +1,109 @@
+"""The service layer: what the API, the HMI, the CLI and (later) the Python API all call.
+
+Every service is a class over narrow dependencies (the historian's reads, the store's records, the engines'
+current states), takes the caller (``plantlink.identity``) and returns frozen dataclasses or Arrow tables,
+never JSON: encoding is the API's business (``plantlink.api``), formatting the HMI's. ``Runtime`` builds one
+frozen ``Services`` per model load (``runtime.services``) and hands it to the API app and the HMI; neither
+touches the runtime, a store, an engine or the historian (an import contract checks it: ``make lint``).
+
+=============  =======================================================================================
+``tags``       ``TagDirectory``: path <-> id <-> spec, id arrays per machine and line
+``plant``      ``PlantIndex``: the one index of sites, lines, machines and tags, and the access rules
+``periods``    ``Periods``: today, shift, 8h, 24h, 7d in each site's time zone and shift calendar
+``latest``     ``LatestValues``: the one bus-fed latest-value cache (control, live stream, HMI, REST)
+``feed``       ``LiveFeed``: a bus subscription and the state changes, for the live stream's hub
+``history``    tags, latest values, raw / aggregated / downsampled history (Arrow tables)
+``kpi``        OEE, losses, top loss and top reason, costs, overview
+``states``     machine states now and state intervals
+``downtime``   downtime events, reasons, Pareto
+``alarms``     annunciated alarms, operator actions, journal, performance
+``control``    setpoints, interlocks now, stage / confirm / approve
+``audit``      the audit trail for admins
+=============  =======================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plantlink.errors import Unavailable
+from plantlink.services.alarms import Alarms
+from plantlink.services.audit import AuditTrail
+from plantlink.services.control import Control
+from plantlink.services.downtime import DowntimeService
+from plantlink.services.feed import LiveFeed
+from plantlink.services.history import HistoryService
+from plantlink.services.kpi import KpiService
+from plantlink.services.latest import LatestValues
+from plantlink.services.periods import Periods
+from plantlink.services.plant import PlantIndex
+from plantlink.services.states import StatesService
+from plantlink.services.tags import TagDirectory
+
+if TYPE_CHECKING:
+    from plantlink.model import Plant
+
+__all__ = ["Components", "Services", "services_of"]
+
+
+@dataclass(frozen=True)
+class Components:
+    """Where the services find the running parts (each a getter: a part may not be running, or be replaced)."""
+
+    bus: Callable[[], Any]
+    historian: Callable[[], Any]
+    store: Callable[[], Any]
+    states: Callable[[], Any]
+    downtime: Callable[[], Any]
+    alarms: Callable[[], Any]
+    control: Callable[[], Any]
+    audit: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Services:
+    tags: TagDirectory
+    plant: PlantIndex
+    periods: Periods
+    latest: LatestValues
+    feed: LiveFeed
+    history: HistoryService
+    kpi: KpiService
+    states: StatesService
+    downtime: DowntimeService
+    alarms: Alarms
+    control: Control
+    audit: AuditTrail
+
+    @classmethod
+    def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
+        directory = TagDirectory.build(plant, tag_ids)
+        index = PlantIndex(plant, directory)
+        periods = Periods({s.name: s.timezone for s in plant.sites}, index.planned)
+
+        def current() -> dict[str, tuple[str, int]]:
+            engine = parts.states()
+            return {} if engine is None else dict(engine.current())
+
+        return cls(
+            tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.bus, parts.states),
+            history=HistoryService(index, parts.historian, latest),
+            kpi=KpiService(index, periods, parts.historian, parts.store, current),
+            states=StatesService(index, current, parts.store),
+            downtime=DowntimeService(index, parts.store, parts.downtime),
+            alarms=Alarms(list(index.sites), parts.alarms),
+            control=Control(index, parts.control),
+            audit=AuditTrail(parts.audit),
+        )
+
+
+def services_of(holder: Any) -> Services:
+    """``holder`` itself when it is the ``Services``, else its ``services`` (a started runtime's)."""
+    if isinstance(holder, Services):
+        return holder
+    found = getattr(holder, "services", None)
+    if not isinstance(found, Services):
+        raise Unavailable("the runtime is not started: no services yet")
+    return found

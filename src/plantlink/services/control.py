@@ -1,0 +1,82 @@
+"""Control as the HMI uses it: the setpoints of a machine, interlocks judged now, stage / confirm / approve
+(rights, checks and the audit trail are the ``ControlService``'s)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plantlink.control.interlock import Interlock, InterlockStatus
+from plantlink.control.records import ControlRefused, Outcome, Reason, Staged
+from plantlink.identity import Caller, Principal
+from plantlink.services.plant import PlantIndex
+
+if TYPE_CHECKING:
+    from plantlink.control.service import ControlService
+    from plantlink.model.control import WriteSpec
+
+__all__ = ["Control", "ControlRefused", "InterlockStatus", "Outcome", "Setpoint", "Staged"]
+
+
+@dataclass(frozen=True)
+class Setpoint:
+    """A writable tag with a ``control:`` section, as the setpoint panel shows it."""
+
+    path: str
+    name: str
+    unit: str
+    type: str
+    spec: WriteSpec
+    site: str
+
+
+class Control:
+    def __init__(self, index: PlantIndex, service: Callable[[], ControlService | None]):
+        self.index, self._service = index, service
+
+    def service(self) -> ControlService:
+        svc = self._service()
+        if svc is None:
+            raise ControlRefused(Reason.AUDIT_FAILED, "the control path is not running")
+        return svc
+
+    def setpoints(self, machine: str) -> list[Setpoint]:
+        m = self.index.machines[machine]
+        return [Setpoint(f"{m.path}/{t.name}", t.name, t.unit, t.type, t.control, m.site)
+                for t in m.model.tags if t.writable and t.control is not None]
+
+    def interlocks_now(self, sp: Setpoint) -> list[InterlockStatus]:
+        """Each interlock of the tag judged on the live values now (what staging would find)."""
+        svc = self.service()
+        machine = sp.path.rsplit("/", 1)[0]
+        locks = [Interlock.compile(e, machine) for e in sp.spec.interlocks]
+        paths = list(dict.fromkeys(p for lk in locks for p in lk.paths))
+        readings = svc.live.read(paths) if paths else {}
+        return [lk.evaluate(readings) for lk in locks]
+
+    def stage(self, who: Principal, path: str, value: Any) -> Staged:
+        """Select a write (ControlRefused when there is nothing to show, e.g. no rights: the control service
+        checks the rights and records every refusal in the audit trail)."""
+        return self.service().stage(who, path, value)
+
+    async def confirm(self, who: Principal, staged_id: str) -> Outcome:
+        """Operate a staged write once (a new command id per confirm)."""
+        return await self.service().confirm(who, staged_id, uuid.uuid4().hex)
+
+    def approvals(self, who: Caller, machine: str) -> list[Staged]:
+        """Critical staged writes of the machine awaiting a second person that ``who`` may approve."""
+        svc = self._service()
+        if svc is None:
+            return []
+        latest: dict[tuple[str, str], Staged] = {}  # a newer stage by the same user of the same tag supersedes
+        for s in svc.pending(who):
+            if s.critical and s.tag.rsplit("/", 1)[0] == machine:
+                have = latest.get((s.user, s.tag))
+                if have is None or s.created_at >= have.created_at:
+                    latest[(s.user, s.tag)] = s
+        return [s for s in latest.values() if s.approved_by is None and s.user != who.name and who.can(s.site, s.role)]
+
+    def approve(self, who: Principal, staged_id: str) -> Staged:
+        return self.service().approve(who, staged_id)

@@ -1,0 +1,421 @@
+"""OEE, the losses, the top loss and top reason, the cost of losses and the bottleneck: one computation for the
+API, the HMI and the CLI.
+
+OEE of one machine over ``[start, min(end, now))`` (ISO 22400-2, see docs/oee.md):
+
+* PBT = the site calendar's planned time in which the machine's state is known, MINUS the time it spent in
+  ``planned_stop`` (a machine stopped on purpose is not an availability loss; time without data — plantlink
+  not running, inputs of bad quality (``unknown``) — is neither production nor loss, so it is left out);
+* APT = time in ``running`` within planned time (the state intervals of the store);
+* PQ / GQ / SQ from the production counters in the historian (a sample before ``start``, within
+  ``COUNTER_LOOKBACK_US``, is the base of the first increment). Only steps within a continuous stretch of
+  samples count: the first reading after a restart of plantlink (the store's cuts), a device
+  reconnect or bad quality (a bad sample), or a time gap (the machine's ``production.max_gap``, when set) is a
+  baseline; what the counter advanced across the gap is reported as ``unattributed``, not in the KPIs. A ratio
+  above 1 sets ``data_problem``.
+
+Lines, areas and sites combine their machines' inputs (sums, never means of ratios). Named periods follow
+``services.periods``. Figures of the live periods are cached per machine for ``LIVE_TTL_S`` seconds so that
+the overview renders fast.
+
+Two "top" figures, named apart (they were both called ``top_loss`` before, see docs/oee.md):
+``top_loss`` is the largest of the three OEE losses (``availability``, ``performance``, ``quality``) in seconds;
+``top_reason`` is the downtime reason (or, for stops without one, the state) that lost the most time,
+micro-stops left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from plantlink.engines import bottleneck as bn
+from plantlink.engines.calendar import merge_intervals, overlap_us
+from plantlink.engines.costs import CostOfLosses, losses
+from plantlink.engines.oee import Gaps, OeeInputs, OeeResult, combine, compute, inputs_from_states
+from plantlink.errors import PlantlinkError, QueryError, Unavailable
+from plantlink.identity import Caller
+from plantlink.model.production import Costs
+from plantlink.samples import Quality, now_us
+from plantlink.services.deps import SampleReader, StateRecords
+from plantlink.services.periods import LIVE_PERIODS, Periods
+from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
+
+__all__ = ["CostOfLosses", "CostReport", "Figures", "KpiService", "OeeInputs", "OeeReport", "OeeResult", "Overview",
+           "TopLoss", "TopReason", "cost_of"]
+
+LIVE_TTL_S = 5.0
+COUNTER_LOOKBACK_US = 3600 * 1_000_000
+MAX_COUNTER_SAMPLES = 5_000_000
+MAX_RANGE_US = 400 * 86400 * 1_000_000
+MAX_SHIFT_RANGE_US = 93 * 86400 * 1_000_000
+_ZERO = OeeInputs(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TopLoss:
+    """The largest OEE loss: ``kind`` is availability, performance or quality."""
+
+    kind: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TopReason:
+    """The downtime reason (or ``<state> (no reason)``) that lost the most time."""
+
+    reason: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """OEE of a machine or of several (inputs summed)."""
+
+    inputs: OeeInputs
+    result: OeeResult
+
+    @classmethod
+    def of(cls, inputs: OeeInputs) -> Figures:
+        return cls(inputs, compute(inputs))
+
+    @property
+    def parts(self) -> float:
+        return self.inputs.pq
+
+    @property
+    def top_loss(self) -> TopLoss | None:
+        r = self.result
+        found = {"availability": r.availability_loss_s, "performance": r.performance_loss_s,
+                 "quality": r.quality_loss_s}
+        kind = max(found, key=lambda k: found[k])
+        return TopLoss(kind, found[kind]) if found[kind] > 0 else None
+
+
+@dataclass(frozen=True)
+class OeeReport:
+    """OEE of a scope over ``[start_us, end_us)``: the total and, above a machine, each machine's."""
+
+    scope: str
+    kind: str  # machine, line, area or site
+    start_us: int
+    end_us: int
+    total: Figures
+    machines: tuple[tuple[str, Figures], ...] = ()
+    #: The top reason of the scope (key ``scope``) and of each machine (key: its path).
+    reasons: Mapping[str, TopReason | None] = field(default_factory=dict)
+    period: str | None = None
+    shift: str | None = None
+    day: str | None = None
+
+
+@dataclass(frozen=True)
+class CostReport:
+    line: str
+    configured: bool
+    start_us: int
+    end_us: int
+    total: CostOfLosses
+    machines: tuple[tuple[str, CostOfLosses], ...]
+
+
+@dataclass(frozen=True)
+class MachineSummary:
+    machine: str
+    state: str | None
+    since_us: int | None
+    today: Figures | None
+    top_reason: TopReason | None = None
+
+
+@dataclass(frozen=True)
+class LineSummary:
+    line: str
+    today: Figures | None
+    machines: tuple[MachineSummary, ...]
+    top_reason: TopReason | None = None
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    site: str
+    today: Figures | None
+    lines: tuple[LineSummary, ...]
+    top_reason: TopReason | None = None
+
+
+@dataclass(frozen=True)
+class Overview:
+    generated_us: int
+    sites: tuple[SiteSummary, ...]
+
+
+class _Cache(Generic[T]):
+    """Small TTL cache of (scope, period) -> (start_us, figure); thread-safe."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], tuple[float, int, T]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[int, T] | None:
+        with self.lock:
+            hit = self.items.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1], hit[2]
+
+    def put(self, key: tuple[str, str], start_us: int, value: T) -> None:
+        with self.lock:
+            self.items[key] = (time.monotonic() + LIVE_TTL_S, start_us, value)
+
+
+def _overlap_s(intervals: list[tuple[int, int, str]], states: set[str] | None, plan_s: Any, plan_e: Any) -> float:
+    """Seconds of planned time covered by intervals in ``states`` (None: any state but ``unknown``)."""
+    keep = [(s, e) for s, e, st in intervals if (st in states if states is not None else st != "unknown")]
+    iv_s, iv_e = merge_intervals([s for s, _ in keep], [e for _, e in keep])
+    return float(overlap_us(iv_s, iv_e, plan_s, plan_e).sum()) / 1e6
+
+
+def _top(spent: dict[str, float]) -> TopReason | None:
+    if not spent:
+        return None
+    key = max(spent, key=lambda k: spent[k])
+    return TopReason(key, spent[key])
+
+
+def cost_of(f: Figures, costs: Costs) -> CostOfLosses:
+    """Money lost to the figures' losses at a line's ``costs``."""
+    return losses(f.result, f.inputs, costs)
+
+
+def combined(items: Iterable[OeeInputs]) -> Figures | None:
+    found = list(items)
+    return Figures.of(combine(found)) if found else None
+
+
+class KpiService:
+    """OEE and what derives from it, over the historian's counters and the store's state intervals."""
+
+    def __init__(self, index: PlantIndex, periods: Periods, samples: Callable[[], SampleReader | None],
+                 records: Callable[[], StateRecords | None],
+                 current: Callable[[], dict[str, tuple[str, int]]]):
+        self.index, self.periods = index, periods
+        self._samples, self._records, self._current = samples, records, current
+        self._cache: _Cache[OeeInputs] = _Cache()
+        self._reason_cache: _Cache[TopReason | None] = _Cache()
+
+    # -- one machine -------------------------------------------------------------------------------
+    def _counter(self, m: MachineRef, name: str | None, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
+        if name is None:
+            return None
+        tid = self.index.ids.get(f"{m.path}/{name}")
+        hist = self._samples()
+        if tid is None or hist is None:
+            raise PlantlinkError(f"machine {m.path}: production counter tag {name!r} is not in the historian")
+        t = hist.raw(tid, start - COUNTER_LOOKBACK_US, end, MAX_COUNTER_SAMPLES + 1)
+        if t.num_rows > MAX_COUNTER_SAMPLES:
+            raise QueryError(f"more than {MAX_COUNTER_SAMPLES} counter samples in the range: shorten it", field="end")
+        ts = t.column("ts").cast(pa.int64()).to_numpy()
+        v = t.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+        q = t.column("quality").to_numpy(zero_copy_only=False)
+        return ts, np.where(q >= Quality.UNCERTAIN, v, np.nan)
+
+    def machine_inputs(self, m: MachineRef, start: int, end: int, now: int | None = None) -> OeeInputs | None:
+        """OEE inputs of one machine over ``[start, min(end, now))``; None when it has no production counters."""
+        prod = m.model.production
+        if prod is None:
+            return None
+        t = now_us() if now is None else now
+        end = min(end, t)
+        records = self._records()
+        if end <= start or records is None:
+            return dataclasses.replace(_ZERO, pri_s=prod.ideal_cycle_time)
+        planned = self.index.planned[m.site]
+        ivs = records.intervals(start, end, machines=[m.path], open_until=t)
+        intervals = [(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs]
+        produced = self._counter(m, prod.produced, start, end)
+        assert produced is not None
+        max_gap = prod.max_gap
+        gaps = Gaps(cuts=records.cuts(start - COUNTER_LOOKBACK_US, end),
+                    max_gap_us=None if max_gap is None else round(max_gap * 1e6))
+        inputs = inputs_from_states(
+            intervals, planned, start, end, pri_s=prod.ideal_cycle_time, produced=produced,
+            good=self._counter(m, prod.good, start, end), reject=self._counter(m, prod.reject, start, end),
+            counter_max=prod.counter_max, gaps=gaps)
+        plan_s, plan_e = planned.planned_arrays(start, end)
+        stopped = _overlap_s(intervals, {"planned_stop"}, plan_s, plan_e)
+        known = _overlap_s(intervals, None, plan_s, plan_e)  # planned time with a known state
+        return dataclasses.replace(inputs, pbt_s=max(known - stopped, 0.0))
+
+    def _live_inputs(self, m: MachineRef, period: str, now: int | None) -> tuple[int, OeeInputs] | None:
+        if m.model.production is None:
+            return None
+        if now is None and (hit := self._cache.get((m.path, period))) is not None:
+            return hit
+        start, end = self.periods.bounds(m.site, period, now)
+        inputs = self.machine_inputs(m, start, end, end)
+        assert inputs is not None
+        if now is None:
+            self._cache.put((m.path, period), start, inputs)
+        return start, inputs
+
+    # -- scopes ------------------------------------------------------------------------------------
+    def _report(self, scope: str, kind: str, start: int, end: int, per: list[tuple[MachineRef, OeeInputs]],
+                every: list[MachineRef], **extra: Any) -> OeeReport:
+        """The report of ``per`` (the machines with production counters); the top reasons are of ``every``
+        machine of the scope."""
+        machines = tuple((m.path, Figures.of(i)) for m, i in per) if kind != "machine" else ()
+        total, each = self._reasons(kind, scope, every, start, end)
+        return OeeReport(scope, kind, start, end, Figures.of(combine(i for _, i in per)), machines,
+                         {scope: total, **each}, **extra)
+
+    def oee(self, who: Caller, scope: str, start_us: int, end_us: int, *, now: int | None = None) -> OeeReport:
+        """OEE of a machine, line, area or site over ``[start, end)`` (capped at now)."""
+        check_range(start_us, end_us, MAX_RANGE_US)
+        kind, ms = self.index.machines_under(who, scope)
+        per = [(m, i) for m in ms if (i := self.machine_inputs(m, start_us, end_us, now)) is not None]
+        if kind == "machine" and not per:
+            raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
+        return self._report(scope.strip("/"), kind, start_us, min(end_us, now or now_us()), per, ms)
+
+    def oee_period(self, who: Caller, scope: str, period: str = "today", *, now: int | None = None) -> OeeReport:
+        """Live OEE of a named period (``LIVE_PERIODS``), cached briefly."""
+        if period not in LIVE_PERIODS:
+            raise QueryError(f"period must be one of {list(LIVE_PERIODS)}, got {period!r}", field="period")
+        kind, ms = self.index.machines_under(who, scope)
+        per, starts = [], []
+        for m in ms:
+            hit = self._live_inputs(m, period, now)
+            if hit is not None:
+                starts.append(hit[0])
+                per.append((m, hit[1]))
+        if kind == "machine" and not per:
+            raise NotFound(f"machine {scope!r} has no production counters: no OEE", field="scope")
+        t = now_us() if now is None else now
+        start = min(starts) if starts else self.periods.bounds(scope.strip("/").split("/", 1)[0], period, t)[0]
+        return self._report(scope.strip("/"), kind, start, t, per, ms, period=period)
+
+    def oee_by_shift(self, who: Caller, scope: str, start_us: int, end_us: int, *, now: int | None = None
+                     ) -> list[OeeReport]:
+        """OEE of each shift occurrence of the site's calendar overlapping the range."""
+        check_range(start_us, end_us, MAX_SHIFT_RANGE_US)
+        kind, ms = self.index.machines_under(who, scope)
+        spans = self.index.planned[scope.strip("/").split("/", 1)[0]].shifts(start_us, end_us)
+        out = []
+        for span in spans:
+            per = [(m, i) for m in ms if (i := self.machine_inputs(m, span.start_us, span.end_us, now)) is not None]
+            out.append(self._report(scope.strip("/"), kind, span.start_us, span.end_us, per, ms, shift=span.name,
+                                    day=span.day.isoformat()))
+        return out
+
+    # -- costs, top reason -------------------------------------------------------------------------
+    def line_costs(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
+                   ) -> CostReport:
+        """Money lost to availability, performance and quality losses on a line (and per machine)."""
+        check_range(start_us, end_us, MAX_RANGE_US)
+        ref = self.index.line(who, line)
+        costs = ref.model.costs or Costs()
+        found = [(mp, self.machine_inputs(self.index.machines[mp], start_us, end_us, now)) for mp in ref.machines]
+        kept = [(mp, i) for mp, i in found if i is not None]
+        total = combine(i for _, i in kept)
+        return CostReport(ref.path, ref.model.costs is not None, start_us, min(end_us, now or now_us()),
+                          losses(compute(total), total, costs),
+                          tuple((mp, losses(compute(i), i, costs)) for mp, i in kept))
+
+    def top_reason(self, who: Caller, scope: str, start_us: int, end_us: int) -> TopReason | None:
+        """The reason (or, unassigned, the state) that lost the most time in a scope; micro-stops and
+        ``unknown`` left out."""
+        kind, ms = self.index.machines_under(who, scope)
+        return self._reasons(kind, scope, ms, start_us, end_us)[0]
+
+    def _reasons(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int
+                 ) -> tuple[TopReason | None, dict[str, TopReason | None]]:
+        """The top reason of the scope and of each of its machines (one pass over the scope's events)."""
+        records = self._records()
+        if records is None or not ms:
+            return None, {}
+        p = scope.strip("/")
+        where: dict[str, Any] = {"machine": ms[0].path} if kind == "machine" else \
+            {"line": p} if kind == "line" else {"site": p.split("/", 1)[0]}
+        paths = {m.path for m in ms}
+        spent: dict[str, float] = defaultdict(float)
+        per: dict[str, dict[str, float]] = {m.path: defaultdict(float) for m in ms}
+        offset = 0
+        while True:
+            page = records.downtime(start_us=start_us, end_us=end_us, limit=1000, offset=offset, micro=False,
+                                    **where)
+            for ev in page.items:
+                if ev.state == "unknown" or ev.machine not in paths:
+                    continue
+                lo, hi = max(ev.start_us, start_us), min(ev.end_us if ev.end_us is not None else end_us, end_us)
+                key, lost = ev.reason or f"{ev.state} (no reason)", max(hi - lo, 0) / 1e6
+                spent[key] += lost
+                per[ev.machine][key] += lost
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                break
+        return _top(spent), {m: _top(found) for m, found in per.items()}
+
+    def live_top_reason(self, who: Caller, scope: str, period: str = "today", now: int | None = None
+                        ) -> TopReason | None:
+        """:meth:`top_reason` over a named period (cached briefly, as the live OEE)."""
+        site = scope.strip("/").split("/", 1)[0]
+        key = (scope.strip("/"), period)
+        if now is None and (hit := self._reason_cache.get(key)) is not None:
+            return hit[1]
+        start, end = self.periods.bounds(site, period, now)
+        found = self.top_reason(who, scope, start, end)
+        if now is None:
+            self._reason_cache.put(key, start, found)
+        return found
+
+    def bottleneck(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
+                   ) -> dict[str, Any]:
+        """The line's constraint over the range (active-period method, ``engines.bottleneck``), with
+        per-machine evidence."""
+        check_range(start_us, end_us, MAX_RANGE_US)
+        ref = self.index.line(who, line)
+        records = self._records()
+        if records is None:
+            raise Unavailable("the relational store is not open")
+        try:
+            return bn.analyse(records, self.index.plant, ref.path, start_us, end_us,  # type: ignore[arg-type]
+                              now_us() if now is None else now)
+        except ValueError as exc:
+            raise QueryError(str(exc), field="line") from None
+
+    # -- overview ----------------------------------------------------------------------------------
+    def overview(self, who: Caller, *, now: int | None = None) -> Overview:
+        """Per visible site, line and machine: state and today's figures (cached)."""
+        current = self._current()
+        sites = []
+        for site in self.index.visible_sites(who):
+            site_inputs: list[OeeInputs] = []
+            lines = []
+            for lp, ref in self.index.lines.items():
+                if ref.site != site:
+                    continue
+                machines, line_inputs = [], []
+                for mp in ref.machines:
+                    hit = self._live_inputs(self.index.machines[mp], "today", now)
+                    state = current.get(mp)
+                    if hit is not None:
+                        line_inputs.append(hit[1])
+                    machines.append(MachineSummary(mp, state[0] if state else None, state[1] if state else None,
+                                                   Figures.of(hit[1]) if hit else None,
+                                                   self.live_top_reason(who, mp, "today", now)))
+                site_inputs += line_inputs
+                lines.append(LineSummary(lp, combined(line_inputs), tuple(machines),
+                                         self.live_top_reason(who, lp, "today", now)))
+            sites.append(SiteSummary(site, combined(site_inputs), tuple(lines),
+                                     self.live_top_reason(who, site, "today", now)))
+        return Overview(now_us() if now is None else now, tuple(sites))
