@@ -31,7 +31,7 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
     f"{CONV1}/speed_setpoint": {"min": 0, "max": 40, "max_step": 10, "verify_timeout": "3s", "min_interval": "200ms",
                                 "interlocks": ["state in [0, 1, 2, 3, 4, 5, 6]", "press1.state >= 0"]},
     f"{CONV1}/run_command": {"allowed": [True, False]},
-    f"{PRESS1}/spm_setpoint": {"min": 4, "max": 30, "verify_timeout": "1s", "min_interval": "100ms"},
+    f"{PRESS1}/spm_setpoint": {"min": 4, "max": 30, "verify_timeout": "4s", "min_interval": "100ms"},
     f"{CONV2}/speed_setpoint": {"min": 0, "max": 40, "interlocks": ["state == 99"]},
     f"{OVEN}/zone1_setpoint": {
         "min": 20, "max": 260, "max_step": 50, "role": "engineer", "verify_timeout": "3s", "min_interval": "100ms",
