@@ -30,6 +30,8 @@ from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.calendar import PlannedTime
 from plantlink.engines.downtime import DowntimeEngine
+from plantlink.engines.events import Sinks
+from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
@@ -120,6 +122,7 @@ class Runtime:
         self.wal: WriteAheadLog | None = None
         self.store_url = store_url or default_url(self.data_dir)
         self.store: Store | None = None
+        self.recorder: Recorder | None = None
         self.states: StateEngine | None = None
         self.downtime: DowntimeEngine | None = None
         self.audit: AuditLog | None = None
@@ -191,9 +194,11 @@ class Runtime:
     async def _start_engines(self) -> None:
         """The relational store, then machine states and downtime (fed by a lossless bus subscription)."""
         self.store = await asyncio.to_thread(Store.open, self.store_url)
+        self.recorder = Recorder(Sinks.of(self.store), dead_letter=self.data_dir / "recorder-failed.jsonl")
+        self.recorder.start()  # the engines' writes leave the event loop
         planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites}
-        self.states = StateEngine(self.plant, self.store, planned)
-        self.downtime = DowntimeEngine(self.plant, self.store)
+        self.states = StateEngine(self.plant, self.store, planned, recorder=self.recorder)
+        self.downtime = DowntimeEngine(self.plant, self.store, recorder=self.recorder)
         self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
         self.audit = AuditLog(self.store.engine)
         self.audit.record("config.load", "system", target=self.plant.file, details=self._config_fingerprint())
@@ -218,7 +223,7 @@ class Runtime:
         """ISA-18.2 alarms (fed like the state engine) and, when configured, their notifications."""
         assert self.states is not None
         astore = AlarmStore(store.engine)
-        self.alarm_engine = AlarmEngine(self.plant, astore)
+        self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder)
         self.alarm_engine.attach(self.states)
         self.alarm_engine.start()
         if self.plant.spec.notifications is not None:
@@ -240,6 +245,8 @@ class Runtime:
             self.states.stop()
         if self.notifier is not None:
             await self.notifier.stop()
+        if self.recorder is not None:  # everything the engines produced is written before the store closes
+            await asyncio.to_thread(self.recorder.close)
         if self.store is not None:
             self.store.close()
 
@@ -294,5 +301,6 @@ class Runtime:
                 "last_error": self.writer.last_error if self.writer else None,
             },
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
+            "recorder": self.recorder.status() if self.recorder is not None else None,
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }
