@@ -151,29 +151,33 @@ class Recorder:
             self._write_head()
 
     def _pump(self, block: bool, deadline: float = 0.0) -> None:
-        """Inline mode: write what is due; with ``block`` sleep out a backoff (never past ``deadline``)."""
+        """Inline mode: write what is due; a failure ends the call unless ``block``, which sleeps out the
+        backoff (never past ``deadline``)."""
         while self._box:
             wait = self._box[0].due - time.monotonic()
             if wait > 0:
                 if not block or time.monotonic() + wait > deadline:
                     return
                 time.sleep(wait)
-            self._write_head()
+            if not self._write_head() and not block:
+                return
 
-    def _write_head(self) -> None:
+    def _write_head(self) -> bool:
         with self._cond:
             if not self._box:
-                return
+                return True
             item = self._box[0]
             self._busy = True
         try:
             item.event.write(self.sinks)
         except Exception as exc:
             self._failed_attempt(item, exc)
+            return False
         else:
             with self._cond:
                 self._box.popleft()
                 self.written += 1
+            return True
         finally:
             with self._cond:
                 self._busy = False
