@@ -3,7 +3,9 @@
 ``Runtime`` is what ``plantlink run`` and ``plantlink demo`` start: it opens the historian, registers the
 model's tags (stable ids), replays what the write-ahead log holds beyond the historian's durable position,
 starts one connector per enabled device, and a writer task that moves batches from the bus into the
-historian and makes them durable every ``flush_interval`` seconds (then checkpoints the log).
+historian and makes them durable every ``flush_interval`` seconds (then checkpoints the log). The historian's
+retention and rollups run on a schedule of their own (``maintenance``, a thread); the engines' events are
+written to the relational store by one ``Recorder`` (a thread), never in the event loop.
 
 Connectors deliver into ``Runtime.ingest``: the log's ``append``, which publishes a batch on the bus only once
 it is fsynced (so live clients, engines and the historian writer see logged data only). Without a log
@@ -35,6 +37,7 @@ from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
+from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
 from plantlink.store import Store, default_url
@@ -112,6 +115,7 @@ class Runtime:
         flush_interval: float = 1.0,
         store_url: str | None = None,
         wal: WalSettings | None = None,
+        maintenance: MaintenanceSettings | None = None,
     ):
         self.plant = plant
         self.data_dir = Path(data_dir)
@@ -120,6 +124,8 @@ class Runtime:
         self.flush_interval = flush_interval
         self.wal_settings = wal or WalSettings()
         self.wal: WriteAheadLog | None = None
+        self.maintenance_settings = maintenance or MaintenanceSettings()
+        self.maintenance: Maintenance | None = None
         self.store_url = store_url or default_url(self.data_dir)
         self.store: Store | None = None
         self.recorder: Recorder | None = None
@@ -157,6 +163,8 @@ class Runtime:
         self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval,
                                       after_flush=self._checkpoint)
         self.writer.start()
+        self.maintenance = Maintenance(self.historian, self.maintenance_settings)
+        self.maintenance.start()  # retention and rollups, in a thread of their own
         await self._start_engines()
         if self.wal is not None:
             self.wal.start(self.bus.publish, self.historian.durable_seq)
@@ -277,6 +285,8 @@ class Runtime:
         await self._stop_engines()
         if self.writer is not None:
             await self.writer.stop()
+        if self.maintenance is not None:
+            await asyncio.to_thread(self.maintenance.stop)
         if self.historian is not None:
             await asyncio.to_thread(self.historian.close)
             self._checkpoint()
@@ -302,5 +312,6 @@ class Runtime:
             },
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "recorder": self.recorder.status() if self.recorder is not None else None,
+            "maintenance": self.maintenance.status() if self.maintenance is not None else None,
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }
