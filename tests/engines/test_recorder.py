@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from plantlink.bus import InProcBus
-from plantlink.engines.events import IntervalOpened, Sinks
+from plantlink.engines.events import DowntimeClosed, IntervalOpened, Ref, Sinks
 from plantlink.engines.recorder import Recorder, RecorderPolicy
 from plantlink.engines.states import StateEngine
 from plantlink.store import Store, default_url
@@ -90,6 +90,19 @@ def test_events_that_exhaust_their_attempts_are_kept_in_the_dead_letters_and_cou
     assert rec.status()["healthy"] is False and rec.written == 0
 
 
+def test_one_poisoned_event_in_a_transaction_is_found_and_set_aside_the_others_are_written(
+        store: Store, tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    rec = Recorder(Sinks.of(store), RecorderPolicy(base_backoff_s=0.001, max_backoff_s=0.01, max_attempts=3),
+                   dead_letter=dead)
+    events = opened(4)
+    poisoned = DowntimeClosed(Ref(), T0, "idle", False, "change")  # closes an event that was never opened
+    rec.submit([*events[:2], poisoned, *events[2:]])  # inline: the transaction of five fails at once
+    assert rec.flush(10)
+    assert len(store.open_intervals()) == 4 and rec.written == 4 and rec.failed == 1
+    assert json.loads(dead.read_text())["kind"] == "downtime.close"
+
+
 def test_close_writes_everything_queued_before_it_returns(store: Store) -> None:
     rec = Recorder(Sinks.of(store), FAST)
     rec.start()
@@ -108,12 +121,16 @@ def test_inline_a_failed_event_waits_and_is_written_by_the_next_submit(store: St
     assert rec.written == 2 and len(store.open_intervals()) == 2
 
 
-class SlowStore(Store):
-    """A real store whose interval writes take 200 ms (a loaded database server, a slow disk)."""
+def slow_store(path: Path) -> Store:
+    """A real store whose interval inserts take 200 ms each (a loaded database server, a slow disk)."""
+    store = Store.open(default_url(path))
 
-    def open_interval(self, *args: Any, **kw: Any) -> int:
-        time.sleep(0.2)
-        return super().open_interval(*args, **kw)
+    def slow(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO state_intervals"):
+            time.sleep(0.2)
+
+    sa.event.listen(store.engine, "before_cursor_execute", slow)
+    return store
 
 
 async def loop_lag_while_states_change(store: Store, recorder: Recorder | None) -> float:
@@ -147,7 +164,7 @@ async def loop_lag_while_states_change(store: Store, recorder: Recorder | None) 
 
 
 async def test_a_slow_store_does_not_block_the_event_loop(tmp_path: Path) -> None:
-    slow = SlowStore(Store.open(default_url(tmp_path)).engine)
+    slow = slow_store(tmp_path)
     rec = Recorder(Sinks.of(slow), FAST)
     rec.start()
     lag = await loop_lag_while_states_change(slow, rec)
@@ -156,6 +173,5 @@ async def test_a_slow_store_does_not_block_the_event_loop(tmp_path: Path) -> Non
     states = [iv.state for iv in slow.intervals(0, T0 + 200 * S, machines=[ROBOT])]
     assert states[-10:] == ["running", "starved"] * 5 and rec.written == rec.queued and slow.open_intervals() == []
     # the same engine writing in the loop's thread (what it did before the recorder) stalls it: the probe works
-    inline_lag = await loop_lag_while_states_change(SlowStore(Store.open(default_url(tmp_path / "b")).engine),
-                                                       None)
+    inline_lag = await loop_lag_while_states_change(slow_store(tmp_path / "b"), None)
     assert inline_lag >= 180

@@ -1,8 +1,9 @@
 """What the engines produce: events that a ``Recorder`` writes to the relational store.
 
 An engine step turns input (samples, state changes, operator actions) into a new engine state and a list of
-these events; it never touches the store. Each event knows the one store call that records it, made in
-the recorder's thread, in the order the events were produced.
+these events; it never touches the store. Each event knows the statements that record it (``apply`` on a
+connection of the store), run in the recorder's thread, in the order the events were produced; the recorder
+writes many events in one transaction.
 
 A downtime event gets its row id only when it is written; the engine keeps a ``Ref`` to it, and later events
 of the same row (close, delete, micro flag) carry that ref, resolved when they are written (after the open,
@@ -11,9 +12,13 @@ since the outbox is in order).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
+import sqlalchemy as sa
+
+from plantlink.store import downtime, intervals, runs
 from plantlink.store.records import EndReason
 
 if TYPE_CHECKING:
@@ -27,11 +32,11 @@ class Sinks(NamedTuple):
     store: Store | None
     alarms: AlarmStore | None
 
-    @property
-    def db(self) -> Store:
-        if self.store is None:
-            raise LookupError("this recorder writes no state or downtime events")
-        return self.store
+    def begin(self) -> AbstractContextManager[sa.Connection | None]:
+        """A transaction on the database both stores use (one transaction may hold events of either); none
+        for an alarm store that is not a database (a test double with ``record`` only)."""
+        engine = self.store.engine if self.store is not None else getattr(self.alarms, "engine", None)
+        return engine.begin() if engine is not None else nullcontext(None)
 
     @classmethod
     def of(cls, store: Store) -> Sinks:
@@ -43,7 +48,8 @@ class Sinks(NamedTuple):
 class Event(Protocol):
     kind: ClassVar[str]
 
-    def write(self, to: Sinks) -> object: ...
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        """Record the event in the transaction of ``c``."""
 
 
 @dataclass(eq=False)
@@ -58,6 +64,12 @@ class Ref:
         return self.id
 
 
+def _db(c: sa.Connection | None) -> sa.Connection:
+    if c is None:
+        raise LookupError("this recorder writes alarm events only")
+    return c
+
+
 # -- machine states -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IntervalOpened:
@@ -69,8 +81,12 @@ class IntervalOpened:
     shift: str | None
     meta: dict[str, int] | None = None
 
-    def write(self, to: Sinks) -> object:
-        return to.db.open_interval(self.machine, self.line, self.state, self.start_us, self.shift, self.meta)
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        iid = intervals.open_interval(c, self.machine, self.line, self.state, self.start_us, self.shift)
+        for key, value in (self.meta or {}).items():  # the heartbeat rides along
+            intervals.set_meta(c, key, value)
+        return iid
 
 
 @dataclass(frozen=True)
@@ -80,8 +96,9 @@ class IntervalClosed:
     end_us: int
     reason: EndReason
 
-    def write(self, to: Sinks) -> object:
-        return to.db.close_interval(self.machine, self.end_us, self.reason)
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        return intervals.close_interval(c, self.machine, self.end_us, self.reason)
 
 
 @dataclass(frozen=True)
@@ -90,8 +107,9 @@ class MetaSet:
     key: str
     value: int
 
-    def write(self, to: Sinks) -> object:
-        to.db.set_meta(self.key, self.value)
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        intervals.set_meta(c, self.key, self.value)
         return None
 
 
@@ -101,8 +119,9 @@ class RunEnded:
     run_id: int
     end_us: int
 
-    def write(self, to: Sinks) -> object:
-        to.db.end_run(self.run_id, self.end_us)
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        runs.end(c, self.run_id, self.end_us)
         return None
 
 
@@ -118,10 +137,15 @@ class DowntimeOpened:
     state: str
     shift: str | None
 
-    def write(self, to: Sinks) -> object:
-        self.ref.id = to.db.open_event(self.machine, self.line, self.site, self.start_us, self.state,
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        self.ref.id = downtime.open_event(c, self.machine, self.line, self.site, self.start_us, self.state,
                                           self.shift)
         return self.ref.id
+
+    def undo(self) -> None:
+        """Its transaction was rolled back: the row id is not real."""
+        self.ref.id = None
 
 
 @dataclass(frozen=True)
@@ -133,8 +157,9 @@ class DowntimeClosed:
     micro: bool
     reason: EndReason
 
-    def write(self, to: Sinks) -> object:
-        return to.db.close_event(self.ref.get(), self.end_us, self.state, self.micro, self.reason)
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        return downtime.close_event(c, self.ref.get(), self.end_us, self.state, self.micro, self.reason)
 
 
 @dataclass(frozen=True)
@@ -142,8 +167,9 @@ class DowntimeDeleted:
     kind: ClassVar[str] = "downtime.delete"
     ref: Ref
 
-    def write(self, to: Sinks) -> object:
-        to.db.delete_event(self.ref.get())
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        downtime.delete(c, self.ref.get())
         return None
 
 
@@ -153,8 +179,9 @@ class DowntimeMicro:
     refs: tuple[Ref, ...]
     micro: bool
 
-    def write(self, to: Sinks) -> object:
-        to.db.mark_micro([r.get() for r in self.refs], self.micro)
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        c = _db(c)
+        downtime.mark_micro(c, [r.get() for r in self.refs], self.micro)
         return None
 
 
@@ -167,8 +194,11 @@ class AlarmsRecorded:
     entries: tuple[JournalEntry, ...]
     states: tuple[SavedState, ...] = field(default=())
 
-    def write(self, to: Sinks) -> object:
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
         if to.alarms is None:
             raise LookupError("this recorder writes no alarm events")
-        to.alarms.record(self.entries, self.states)
+        if c is None:
+            to.alarms.record(self.entries, self.states)
+        else:
+            to.alarms.record_in(c, self.entries, self.states)
         return None

@@ -4,8 +4,11 @@ The state, downtime and alarm engines do no database I/O while they run: each st
 changes) into *events* (``engines.events``) and hands them to one ``Recorder``. The recorder keeps them in
 one outbox, in order, and writes them with one failure policy:
 
-* a write that fails is retried, the same event first (order matters: an interval opened after another
-  closes it), with exponential backoff from ``base_backoff_s`` doubling up to ``max_backoff_s``;
+* events are written in order, up to ``batch`` of them in one transaction (one commit, not one per event);
+* a transaction that fails is rolled back and its events are written one at a time until one succeeds
+  again, so that a failing event is found; a write that fails is retried, the same event first (order
+  matters: an interval opened after another closes it), with exponential backoff from ``base_backoff_s``
+  doubling up to ``max_backoff_s``;
 * after ``max_attempts`` failed attempts the event is set aside in the dead-letter file (one JSON line
   with the event, the error and the attempts; ``recorder-failed.jsonl`` in the data directory), counted in
   ``failed`` and logged, and the next event is written: one poisoned event does not stop the others;
@@ -26,6 +29,7 @@ over_capacity and the age of the oldest event waiting.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import threading
@@ -48,6 +52,7 @@ class RecorderPolicy:
     base_backoff_s: float = 0.05
     max_backoff_s: float = 5.0
     max_attempts: int = 12  # about 30 s of a store that does not answer, with the defaults
+    batch: int = 500  # events per transaction
 
     def backoff(self, attempts: int) -> float:
         return float(min(self.max_backoff_s, self.base_backoff_s * 2 ** max(0, attempts - 1)))
@@ -78,6 +83,7 @@ class Recorder:
         self._box: deque[_Queued] = deque()
         self._cond = threading.Condition()
         self._busy = False
+        self._single = False  # after a failed transaction: one event at a time until one is written
         self._thread: threading.Thread | None = None
         self._closing = False
 
@@ -148,7 +154,7 @@ class Recorder:
                 with self._cond:
                     self._cond.wait(wait)
                 continue
-            self._write_head()
+            self._write_some()
 
     def _pump(self, block: bool, deadline: float = 0.0) -> None:
         """Inline mode: write what is due; a failure ends the call unless ``block``, which sleeps out the
@@ -159,24 +165,36 @@ class Recorder:
                 if not block or time.monotonic() + wait > deadline:
                     return
                 time.sleep(wait)
-            if not self._write_head() and not block:
+            if not self._write_some() and not block:
                 return
 
-    def _write_head(self) -> bool:
+    def _write_some(self) -> bool:
+        """Write the events at the head of the outbox in one transaction; False when it failed."""
         with self._cond:
             if not self._box:
                 return True
-            item = self._box[0]
+            items = list(itertools.islice(self._box, 1 if self._single else self.policy.batch))
             self._busy = True
         try:
-            item.event.write(self.sinks)
+            with self.sinks.begin() as c:
+                for item in items:
+                    item.event.apply(c, self.sinks)
         except Exception as exc:
-            self._failed_attempt(item, exc)
+            for item in items:
+                undo = getattr(item.event, "undo", None)
+                if undo is not None:
+                    undo()  # what the rolled-back transaction gave it (a row id) is not real
+            if len(items) > 1:
+                self._single = True  # find the failing event: retry at once, one at a time
+            else:
+                self._failed_attempt(items[0], exc)
             return False
         else:
             with self._cond:
-                self._box.popleft()
-                self.written += 1
+                for _ in items:
+                    self._box.popleft()
+                self.written += len(items)
+            self._single = False
             return True
         finally:
             with self._cond:
