@@ -167,6 +167,7 @@ async def bench_live(seconds: float, wal: bool = True, batches: int = 1) -> None
         try:
             await asyncio.sleep(4)  # clients connect and subscribe
             lags.clear()
+            cpu0, loop0 = time.process_time(), time.thread_time()  # this thread is the event loop's
             start = time.monotonic()
             tick = 0
             while time.monotonic() - start < seconds:
@@ -180,6 +181,8 @@ async def bench_live(seconds: float, wal: bool = True, batches: int = 1) -> None
                 tick += 1
                 await asyncio.sleep(max(0.0, start + tick - time.monotonic()))
             probe.cancel()
+            elapsed = time.monotonic() - start
+            cpu = {"loop": (time.thread_time() - loop0) / elapsed, "process": (time.process_time() - cpu0) / elapsed}
             wal_status = rt.wal.status() if rt.wal is not None else {}
             out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
         finally:
@@ -192,6 +195,9 @@ async def bench_live(seconds: float, wal: bool = True, batches: int = 1) -> None
     res = json.loads(out.strip().splitlines()[-1])
     run = {"wal": "on" if wal else "off", "batches_per_s": batches}
     emit("api.live.event_loop_lag.p99", float(np.percentile(lags, 99)), "ms", max=round(max(lags), 1), **run)
+    # CPU shares depend little on the machine's load, unlike latencies: what the event loop's thread spends
+    emit("api.live.event_loop_cpu", 100 * cpu["loop"], "% of one core", process_pct=round(100 * cpu["process"], 1),
+         **run)
     emit("api.live.5000tags_220clients.values.p50", res["values_p50"], "ms", messages=res["values_n"], **run)
     emit("api.live.5000tags_220clients.values.p99", res["values_p99"], "ms", target_ms=250,
          dropped_clients=dropped, hub_batches_dropped=bus_dropped, **run)
