@@ -3,7 +3,9 @@
 ``Runtime`` is what ``plantlink run`` and ``plantlink demo`` start: it opens the historian, registers the
 model's tags (stable ids), replays what the write-ahead log holds beyond the historian's durable position,
 starts one connector per enabled device, and a writer task that moves batches from the bus into the
-historian and makes them durable every ``flush_interval`` seconds (then checkpoints the log).
+historian and makes them durable every ``flush_interval`` seconds (then checkpoints the log). The historian's
+retention and rollups run on a schedule of their own (``maintenance``, a thread); the engines' events are
+written to the relational store by one ``Recorder`` (a thread), never in the event loop.
 
 Connectors deliver into ``Runtime.ingest``: the log's ``append``, which publishes a batch on the bus only once
 it is fsynced (so live clients, engines and the historian writer see logged data only). Without a log
@@ -31,9 +33,12 @@ from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.calendar import PlannedTime
 from plantlink.engines.downtime import DowntimeEngine
+from plantlink.engines.events import Sinks
+from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
+from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
 from plantlink.services import Components, Services
@@ -113,6 +118,7 @@ class Runtime:
         flush_interval: float = 1.0,
         store_url: str | None = None,
         wal: WalSettings | None = None,
+        maintenance: MaintenanceSettings | None = None,
     ):
         self.plant = plant
         self.data_dir = Path(data_dir)
@@ -121,8 +127,11 @@ class Runtime:
         self.flush_interval = flush_interval
         self.wal_settings = wal or WalSettings()
         self.wal: WriteAheadLog | None = None
+        self.maintenance_settings = maintenance or MaintenanceSettings()
+        self.maintenance: Maintenance | None = None
         self.store_url = store_url or default_url(self.data_dir)
         self.store: Store | None = None
+        self.recorder: Recorder | None = None
         self.states: StateEngine | None = None
         self.downtime: DowntimeEngine | None = None
         self.audit: AuditLog | None = None
@@ -160,6 +169,8 @@ class Runtime:
         self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval,
                                       after_flush=self._checkpoint)
         self.writer.start()
+        self.maintenance = Maintenance(self.historian, self.maintenance_settings)
+        self.maintenance.start()  # retention and rollups, in a thread of their own
         await self._start_engines()
         self._start_services()
         if self.wal is not None:
@@ -208,9 +219,11 @@ class Runtime:
     async def _start_engines(self) -> None:
         """The relational store, then machine states and downtime (fed by a lossless bus subscription)."""
         self.store = await asyncio.to_thread(Store.open, self.store_url)
+        self.recorder = Recorder(Sinks.of(self.store), dead_letter=self.data_dir / "recorder-failed.jsonl")
+        self.recorder.start()  # the engines' writes leave the event loop
         planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites}
-        self.states = StateEngine(self.plant, self.store, planned)
-        self.downtime = DowntimeEngine(self.plant, self.store)
+        self.states = StateEngine(self.plant, self.store, planned, recorder=self.recorder)
+        self.downtime = DowntimeEngine(self.plant, self.store, recorder=self.recorder)
         self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
         self.audit = AuditLog(self.store.engine)
         self.audit.record("config.load", "system", target=self.plant.file, details=self._config_fingerprint())
@@ -235,7 +248,7 @@ class Runtime:
         """ISA-18.2 alarms (fed like the state engine) and, when configured, their notifications."""
         assert self.states is not None
         astore = AlarmStore(store.engine)
-        self.alarm_engine = AlarmEngine(self.plant, astore)
+        self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder)
         self.alarm_engine.attach(self.states)
         self.alarm_engine.start()
         if self.plant.spec.notifications is not None:
@@ -257,6 +270,8 @@ class Runtime:
             self.states.stop()
         if self.notifier is not None:
             await self.notifier.stop()
+        if self.recorder is not None:  # everything the engines produced is written before the store closes
+            await asyncio.to_thread(self.recorder.close)
         if self.store is not None:
             self.store.close()
 
@@ -288,6 +303,8 @@ class Runtime:
         await self.latest.stop()
         if self.writer is not None:
             await self.writer.stop()
+        if self.maintenance is not None:
+            await asyncio.to_thread(self.maintenance.stop)
         if self.historian is not None:
             await asyncio.to_thread(self.historian.close)
             self._checkpoint()
@@ -312,5 +329,7 @@ class Runtime:
                 "last_error": self.writer.last_error if self.writer else None,
             },
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
+            "recorder": self.recorder.status() if self.recorder is not None else None,
+            "maintenance": self.maintenance.status() if self.maintenance is not None else None,
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }

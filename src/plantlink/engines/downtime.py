@@ -9,7 +9,9 @@ line's ``downtime.micro_stop`` is a micro-stop (judged on the whole stop, not on
 A period that lasted no time (opened and closed at the same instant) leaves no event.
 
 Events are built incrementally: ``DowntimeEngine.on_change`` listens to the StateEngine; an event is opened
-in the store when a stop begins and closed when it ends (end reason "change"). ``attach(states)`` first
+in the store when a stop begins and closed when it ends (end reason "change"). The engine keeps what it needs
+of an open event in memory (the time spent in each stop state, for the dominant one) and does no database
+I/O while it runs: its opens and closes are ``engines.events`` written by the recorder. ``attach(states)`` first
 closes events a crash left open at the state engine's last known time (end reason "crash"), then listens; at
 the state engine's clean stop the open events are closed at the stop time (end reason "stop").
 """
@@ -22,6 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from plantlink.engines.events import (
+    DowntimeClosed,
+    DowntimeDeleted,
+    DowntimeMicro,
+    DowntimeOpened,
+    Event,
+    Ref,
+    Sinks,
+)
+from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import LAST_US_KEY, UNKNOWN, StateChange, StateEngine
 from plantlink.errors import PlantlinkError, ReasonError
 from plantlink.samples import iso_us, now_us
@@ -40,12 +52,29 @@ STOP_STATES = frozenset({"idle", "starved", "blocked", "faulted", "changeover"})
 
 @dataclass
 class _Open:
-    id: int
+    ref: Ref
     kind: str  # "stop" or "unknown"
     start_us: int
     shift: str | None
     chain_start_us: int  # where the stop began, before any cut at a shift change
-    pieces: list[int] = field(default_factory=list)  # earlier pieces of this stop (cut at shift changes)
+    pieces: list[Ref] = field(default_factory=list)  # earlier pieces of this stop (cut at shift changes)
+    state: str = ""  # the machine's state now, since ``since_us``
+    since_us: int = 0
+    spent: dict[str, int] = field(default_factory=dict)  # time in each stop state so far, in first-seen order
+    line: str = ""
+
+    def follow(self, t: int) -> None:
+        """Count the time in the current state up to ``t``."""
+        if self.state in STOP_STATES and t > self.since_us:
+            self.spent[self.state] = self.spent.get(self.state, 0) + t - max(self.since_us, self.start_us)
+        self.since_us = max(self.since_us, t)
+
+    def dominant(self) -> str:
+        """The stop state longest in total (ties: the first seen); for an event that lasted no time, the
+        state that opened it."""
+        if not self.spent:
+            return self.state if self.state in STOP_STATES else "idle"
+        return max(self.spent, key=lambda s: self.spent[s])
 
 
 def _kind(state: str) -> str | None:
@@ -57,8 +86,9 @@ def _kind(state: str) -> str | None:
 class DowntimeEngine:
     """Turns state changes into downtime events in ``store``; validates and records reasons."""
 
-    def __init__(self, plant: Plant, store: Store, now: Callable[[], int] = now_us):
+    def __init__(self, plant: Plant, store: Store, now: Callable[[], int] = now_us, recorder: Recorder | None = None):
         self.store = store
+        self.recorder = recorder if recorder is not None else Recorder(Sinks.of(store))
         self.now = now
         self.lines: dict[str, Line] = {}
         for s in plant.sites:
@@ -66,6 +96,7 @@ class DowntimeEngine:
                 for ln in a.lines:
                     self.lines[f"{s.name}/{a.name}/{ln.name}"] = ln
         self._open: dict[str, _Open] = {}
+        self._out: list[Event] = []
         self.errors = 0
 
     def attach(self, states: StateEngine) -> list[DowntimeEvent]:
@@ -79,80 +110,106 @@ class DowntimeEngine:
         return closed
 
     def start(self) -> list[DowntimeEvent]:
-        """Close events left open by a crash at the last known time; returns them as closed."""
+        """Close events left open by a crash at the last known time; returns them as closed. Reads and writes
+        the store at once (before the engines run)."""
         last = self.store.get_meta(LAST_US_KEY)
         closed = []
         for ev in self.store.open_events():
             end = max(ev.start_us, last if last is not None else ev.start_us)
-            closed.append(self._close(ev.id, ev.machine, ev.line, ev.start_us, end, ev.state == UNKNOWN,
-                                      reason=END_CRASH))
+            closed.append(self._recover(ev, end))
             log.warning("downtime event %d of %s open since %s left open by a crash, closed at the last known "
                         "time %s", ev.id, ev.machine, iso_us(ev.start_us), iso_us(end))
         self._open.clear()
         return closed
 
+    def _recover(self, ev: DowntimeEvent, end_us: int) -> DowntimeEvent:
+        if end_us <= ev.start_us:  # it lasted no time: no event
+            self.store.delete_event(ev.id)
+            return ev
+        unknown = ev.state == UNKNOWN
+        state = UNKNOWN if unknown else self._dominant_stored(ev.machine, ev.start_us, end_us)
+        micro = not unknown and (end_us - ev.start_us) < self._micro_us(ev.line)
+        return self.store.close_event(ev.id, end_us, state, micro, END_CRASH)
+
     def stop(self, end_us: int) -> None:
         """Clean stop (a state engine stop listener): close the open events at ``end_us``, end reason "stop"."""
         for machine, cur in list(self._open.items()):
             try:
-                line = machine.rsplit("/", 1)[0]
-                done = self._close(cur.id, machine, line, cur.start_us, end_us, cur.kind == "unknown",
-                                   chain_start_us=cur.chain_start_us, reason=END_STOP)
-                if done.micro and cur.pieces:
-                    self.store.mark_micro(cur.pieces, True)
+                cur.follow(end_us)
+                self._close(cur, end_us, END_STOP)
             except Exception:
                 self.errors += 1
-                log.exception("downtime engine could not close event %d of %s at the clean stop", cur.id, machine)
+                log.exception("downtime engine could not close event of %s at the clean stop", machine)
             del self._open[machine]
+        self._submit()
+
+    def _submit(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            self.recorder.submit(out)
 
     # -- building events -------------------------------------------------------------------------
     def on_change(self, ch: StateChange) -> None:
-        """StateEngine listener."""
+        """StateEngine listener: the events it makes go to the recorder."""
         try:
-            self._on_change(ch)
+            self._out.extend(self.step(ch))
         except Exception:
             self.errors += 1
             log.exception("downtime engine could not record %s", str(ch))
+        finally:
+            self._submit()
+
+    def step(self, ch: StateChange) -> list[Event]:
+        """One step, pure of I/O: the open events move on ``ch``; returns the events it produced."""
+        out: list[Event] = []
+        self._out, saved = out, self._out
+        try:
+            self._on_change(ch)
+        finally:
+            self._out = saved
+        return out
 
     def _on_change(self, ch: StateChange) -> None:
         kind = _kind(ch.state)
         cur = self._open.get(ch.machine)
+        if cur is not None:
+            cur.follow(ch.since_us)
         if cur is None or (kind == cur.kind and ch.shift == cur.shift):
-            if kind is not None and cur is None:
+            if cur is not None:
+                cur.state = ch.state  # the stop goes on, maybe in another stop state
+            elif kind is not None:
                 self._begin(ch, kind, ch.since_us, [])
             return
         del self._open[ch.machine]
         if kind == cur.kind:  # the same stop goes on in a new shift: cut it, the new piece continues the chain
-            self._close(cur.id, ch.machine, ch.line, cur.start_us, ch.since_us, kind == "unknown", micro=False)
-            self._begin(ch, kind, cur.chain_start_us, [*cur.pieces, cur.id])
+            self._close(cur, ch.since_us, END_CHANGE, micro=False)
+            self._begin(ch, kind, cur.chain_start_us, [*cur.pieces, cur.ref])
             return
-        ev = self._close(cur.id, ch.machine, ch.line, cur.start_us, ch.since_us, cur.kind == "unknown",
-                         chain_start_us=cur.chain_start_us, reason=END_CHANGE)
-        if ev.micro and cur.pieces:
-            self.store.mark_micro(cur.pieces, True)
+        self._close(cur, ch.since_us, END_CHANGE)
         if kind is not None:
             self._begin(ch, kind, ch.since_us, [])
 
-    def _begin(self, ch: StateChange, kind: str, chain_start_us: int, pieces: list[int]) -> None:
-        ev_id = self.store.open_event(ch.machine, ch.line, ch.site, ch.since_us, ch.state, ch.shift)
-        self._open[ch.machine] = _Open(ev_id, kind, ch.since_us, ch.shift, chain_start_us, pieces)
+    def _begin(self, ch: StateChange, kind: str, chain_start_us: int, pieces: list[Ref]) -> None:
+        ref = Ref()
+        self._out.append(DowntimeOpened(ref, ch.machine, ch.line, ch.site, ch.since_us, ch.state, ch.shift))
+        self._open[ch.machine] = _Open(ref, kind, ch.since_us, ch.shift, chain_start_us, pieces, ch.state,
+                                       ch.since_us, line=ch.line)
 
-    def _close(self, ev_id: int, machine: str, line: str, start_us: int, end_us: int, unknown: bool,
-               micro: bool | None = None, chain_start_us: int | None = None,
-               reason: EndReason = END_CHANGE) -> DowntimeEvent:
-        """Close an event for ``reason``; one that lasted no time is dropped. ``micro`` None: decided by the
-        length of the whole stop (from ``chain_start_us``)."""
-        if end_us <= start_us:
-            ev = self.store.event(ev_id)
-            self.store.delete_event(ev_id)
-            return ev
-        state = UNKNOWN if unknown else self._dominant(machine, start_us, end_us)
+    def _close(self, cur: _Open, end_us: int, reason: EndReason, micro: bool | None = None) -> None:
+        """Close ``cur`` at ``end_us`` for ``reason``; one that lasted no time is dropped. ``micro`` None:
+        decided by the length of the whole stop (from its chain start); then the earlier pieces follow it."""
+        if end_us <= cur.start_us:
+            self._out.append(DowntimeDeleted(cur.ref))
+            return
+        unknown = cur.kind == "unknown"
         if micro is None:
-            first = start_us if chain_start_us is None else chain_start_us
-            micro = not unknown and (end_us - first) < self._micro_us(line)
-        return self.store.close_event(ev_id, end_us, state, micro, reason)
+            micro = not unknown and (end_us - cur.chain_start_us) < self._micro_us(cur.line)
+            if micro and cur.pieces:
+                self._out.append(DowntimeMicro(tuple(cur.pieces), True))
+        self._out.append(DowntimeClosed(cur.ref, end_us, UNKNOWN if unknown else cur.dominant(), micro, reason))
 
-    def _dominant(self, machine: str, start_us: int, end_us: int) -> str:
+    def _dominant_stored(self, machine: str, start_us: int, end_us: int) -> str:
+        """The dominant stop state of a recovered event, from the intervals the store holds."""
         spent: dict[str, int] = defaultdict(int)
         for iv in self.store.intervals(start_us, end_us, machines=[machine]):
             if iv.state in STOP_STATES and iv.end_us is not None:

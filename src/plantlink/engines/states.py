@@ -17,6 +17,10 @@ Every change of state, or of shift (the shift name is kept on each interval), cl
 interval and opens a new one at the instant of the change, and listeners are told. Timeouts and calendar
 boundaries are placed at their exact instant, not at the tick that noticed them.
 
+The engine does no database I/O while it runs: each step (``step``: a batch in, events out; ``feed`` and
+``tick`` hand the events to the recorder) produces ``engines.events`` that a ``Recorder`` writes off the
+event loop. Only ``start`` reads and repairs the store, once, before the engine runs.
+
 Restart: the engine writes its clock into the store (``states.last_us``) on every change and at least every
 ``heartbeat_s`` seconds. ``start`` records a run of plantlink in the store; an interval (and a run) left open
 by a crash is closed at that last known time (never before its start), with end reason "crash": what
@@ -37,7 +41,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from plantlink.engines.events import Event, IntervalClosed, IntervalOpened, MetaSet, RunEnded, Sinks
 from plantlink.engines.loop import consume
+from plantlink.engines.recorder import Recorder
 from plantlink.model.production import STATES, StateRules
 from plantlink.samples import Quality, iso_us, now_us
 from plantlink.store.records import END_CRASH, END_STOP
@@ -217,12 +223,15 @@ def _usable(inp: _Input) -> bool:
 
 
 class StateEngine:
-    """Derives machine states from sample batches and records them as intervals in ``store``."""
+    """Derives machine states from sample batches; its events (intervals, heartbeat, runs) go to ``recorder``
+    (by default one that writes into ``store`` at once, in the caller's thread)."""
 
     def __init__(self, plant: Plant, store: Store, planned_by_site: Mapping[str, PlannedLike] | None = None,
-                 now: Callable[[], int] = now_us, heartbeat_s: float = 10.0):
+                 now: Callable[[], int] = now_us, heartbeat_s: float = 10.0, recorder: Recorder | None = None):
         planned_by_site = planned_by_site or {}
         self.store = store
+        self.recorder = recorder if recorder is not None else Recorder(Sinks.of(store))
+        self._out: list[Event] = []
         self.now = now
         self.heartbeat_us = round(heartbeat_s * 1e6)
         self.machines: dict[str, _Machine] = {}
@@ -263,6 +272,7 @@ class StateEngine:
             self._evaluate(m, t)
         self._started = True
         self._beat(t, force=True)
+        self._submit()
         return closed
 
     def stop(self, now_us: int | None = None) -> None:
@@ -271,12 +281,14 @@ class StateEngine:
         t = self.now() if now_us is None else now_us
         for m in self.machines.values():
             self._advance(m, t)
-            self._guard(self.store.close_interval, m.path, t, END_STOP)
+            self._out.append(IntervalClosed(m.path, t, END_STOP))
+        self._submit()
         self._tell(self.stop_listeners, t, f"the clean stop ({iso_us(t)})")
         if self.run_id is not None:
-            self._guard(self.store.end_run, self.run_id, t)
+            self._out.append(RunEnded(self.run_id, t))
             self.run_id = None
         self._beat(t, force=True)
+        self._submit()
         self._started = False
         log.info("machine states closed at the clean stop (%s)", iso_us(t))
 
@@ -297,9 +309,28 @@ class StateEngine:
 
     # -- input -----------------------------------------------------------------------------------
     def feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
-        """Take the samples of state inputs from ``batch``; returns how many rows were relevant."""
+        """Take the samples of state inputs from ``batch`` and hand the events to the recorder; returns how
+        many rows were relevant."""
         if not self._started:
             self.start()
+        try:
+            return self._feed(batch, tag_ids)
+        finally:
+            self._submit()
+
+    def step(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> list[Event]:
+        """One step, pure of I/O: the engine's state moves on ``batch``; returns the events it produced
+        (not handed to the recorder). The engine must be started."""
+        self._feed(batch, tag_ids)
+        out, self._out = self._out, []
+        return out
+
+    def _submit(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            self.recorder.submit(out)
+
+    def _feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
         if tag_ids is not self._ids_src:
             self._index(tag_ids)
         if batch.num_rows == 0 or self._ids.size == 0:
@@ -346,6 +377,7 @@ class StateEngine:
         for m in self.machines.values():
             self._advance(m, t)
         self._beat(t)
+        self._submit()
 
     # -- state changes ---------------------------------------------------------------------------
     def _advance(self, m: _Machine, t: int) -> None:
@@ -365,7 +397,8 @@ class StateEngine:
         m.state, m.since_us, m.shift = state, t, shift
         beat = self._last_beat is None or t > self._last_beat
         meta = {LAST_US_KEY: t} if beat else None  # the heartbeat rides in the interval's transaction
-        if self._guard(self.store.open_interval, m.path, m.line, state, t, shift, meta) and beat:
+        self._out.append(IntervalOpened(m.path, m.line, state, t, shift, meta))
+        if beat:
             self._last_beat = t
         self._tell(self.listeners, change, str(change))
 
@@ -378,21 +411,10 @@ class StateEngine:
                 self.errors += 1
                 log.exception("a state listener failed on %s", shown)
 
-    def _guard(self, fn: Callable[..., Any], *args: Any) -> bool:
-        try:
-            fn(*args)
-        except Exception:  # the store being down must not stop state tracking
-            self.errors += 1
-            # instants (us since the epoch, all above 10**15 since 2001) read as times
-            shown = ", ".join(iso_us(a) if isinstance(a, int) and a > 10**15 else repr(a) for a in args)
-            log.exception("state store write failed: %s(%s)", getattr(fn, "__name__", fn), shown)
-            return False
-        return True
-
     def _beat(self, t: int, force: bool = False) -> None:
         last = self._last_beat
         if last is None or (t > last and (force or t - last >= self.heartbeat_us)):
-            self._guard(self.store.set_meta, LAST_US_KEY, t)
+            self._out.append(MetaSet(LAST_US_KEY, t))
             self._last_beat = t
 
     # -- wiring ----------------------------------------------------------------------------------

@@ -108,3 +108,8 @@ class Historian(ABC):
     @abstractmethod
     def apply_retention(self, now_us: int) -> int:
         """Delete data older than the retention allows; return rows deleted."""
+
+    def build_rollups(self, now_us: int) -> int:
+        """Build the coarse rollups of the periods that have ended by ``now_us`` (the runtime's maintenance
+        calls it on a schedule); return the rows built. A backend without such rollups builds nothing."""
+        return 0

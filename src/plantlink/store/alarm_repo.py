@@ -85,13 +85,17 @@ class AlarmStore:
         if not entries and not states:
             return
         with self.engine.begin() as c:
-            if entries:
-                c.execute(J.insert(), [_journal_row(e) for e in entries])
-            if states:
-                keys = [s.alarm for s in states]
-                for i in range(0, len(keys), 500):
-                    c.execute(A.delete().where(A.c.alarm.in_(keys[i:i + 500])))
-                c.execute(A.insert(), [asdict(s) for s in states])
+            self.record_in(c, entries, states)
+
+    def record_in(self, c: sa.Connection, entries: Sequence[JournalEntry], states: Sequence[SavedState]) -> None:
+        """``record`` in the caller's transaction (the engines' recorder writes many events in one)."""
+        if entries:
+            c.execute(J.insert(), [_journal_row(e) for e in entries])
+        if states:
+            keys = [s.alarm for s in states]
+            for i in range(0, len(keys), 500):
+                c.execute(A.delete().where(A.c.alarm.in_(keys[i:i + 500])))
+            c.execute(A.insert(), [asdict(s) for s in states])
 
     def saved_states(self) -> list[SavedState]:
         with self.engine.connect() as c:

@@ -1,6 +1,10 @@
 """The alarm engine: vectorised conditions (``evaluate``), the ISA-18.2 state machine (``isa``) for the few
 alarms that change, a journal of every transition and each alarm's state in the relational store.
 
+The engine does no database I/O while it runs: each step's journal entries and changed states become one
+``AlarmsRecorded`` event that the recorder (``engines.recorder``) writes, retrying with backoff when the
+store fails (the recorder's one failure policy). Only ``start`` reads the store (the saved states).
+
 Runtime wiring (like ``StateEngine.run``)::
 
     alarms = AlarmEngine(plant, AlarmStore(store.engine))
@@ -22,7 +26,9 @@ import pyarrow as pa
 from plantlink.engines.alarms import isa
 from plantlink.engines.alarms.compiled import AlarmInfo, Compiled, TagIndex, compile_alarms, plant_alarms
 from plantlink.engines.alarms.evaluate import Changes, Evaluator
+from plantlink.engines.events import AlarmsRecorded, Sinks
 from plantlink.engines.loop import consume
+from plantlink.engines.recorder import Recorder
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore, JournalEntry, SavedState
 
@@ -32,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("plantlink.engines.alarms")
 
 _STATE_CODE = {s: i for i, s in enumerate(isa.STATES)}
-_MAX_PENDING = 200_000
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,12 @@ Listener = Callable[[AlarmEvent], None]
 
 class AlarmEngine:
     def __init__(self, plant: Any = None, store: AlarmStore | None = None, *, compiled: Compiled | None = None,
-                 now: Callable[[], int] = now_us):
+                 now: Callable[[], int] = now_us, recorder: Recorder | None = None):
         self.c = compiled if compiled is not None else compile_alarms(plant_alarms(plant))
         self.store = store
+        if recorder is None and store is not None:
+            recorder = Recorder(Sinks(None, store))
+        self.recorder = recorder
         self.now = now
         self.ev = Evaluator(self.c)
         n = self.c.size
@@ -300,22 +308,16 @@ class AlarmEngine:
                           sh[1] if sh else None, sh[2] if sh else None)
 
     def flush(self) -> None:
-        """Write pending journal entries and changed states in one transaction (kept for retry on failure)."""
-        if self.store is None or (not self._pending and not self._dirty):
+        """Hand pending journal entries and changed states to the recorder, as one event (one transaction)."""
+        if self.recorder is None or (not self._pending and not self._dirty):
             self._pending.clear()
             self._dirty.clear()
             return
-        states = [self._saved(i) for i in sorted(self._dirty)]
-        try:
-            self.store.record(self._pending, states)
-        except Exception:  # the store being down must not stop alarm processing
-            self.errors += 1
-            log.exception("alarm journal write failed; %d entries kept for retry", len(self._pending))
-            del self._pending[:-_MAX_PENDING]
-            return
-        self.journaled += len(self._pending)
-        self._pending.clear()
+        states = tuple(self._saved(i) for i in sorted(self._dirty))
+        entries, self._pending = tuple(self._pending), []
         self._dirty.clear()
+        self.recorder.submit([AlarmsRecorded(entries, states)])
+        self.journaled += len(entries)
 
     # -- queries ----------------------------------------------------------------------------------------
     def view(self, i: int) -> AlarmView:

@@ -1,4 +1,5 @@
-"""Bucketed aggregates, read from 1-minute rollups where whole minutes allow it and from raw samples elsewhere.
+"""Bucketed aggregates, read from 1-hour rollups where whole built hours allow it (``hourly``), from 1-minute
+rollups where whole minutes allow it and from raw samples elsewhere.
 
 Every source row is a *partial* (see ``rollup``). For one tag, ordered by time, each partial's lag is the
 previous partial (or the carried-in sample from before the range). Per bucket ``[b, b + I)`` clipped to the
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
+from plantlink.historian.duckdb.hourly import HOUR_US, R1H
 from plantlink.historian.duckdb.layout import MINUTE_US, R1M, RAW, days_between, id_filter, table
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
 from plantlink.samples import TS_TYPE
@@ -38,9 +40,23 @@ def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
 
 
 def sources(snap: Snapshot, tag_ids: Sequence[int], start: int, end: int, interval: int) -> list[str]:
-    """SELECTs of partial rows covering ``[start, end)``: rollups for the whole minutes when the interval
-    is a multiple of a minute, raw samples for the edges and for other intervals."""
+    """SELECTs of partial rows covering ``[start, end)``: 1-hour rollups for the whole hours already built
+    when the interval is a multiple of an hour, 1-minute rollups for the whole minutes when it is a multiple
+    of a minute, raw samples for the edges and for other intervals."""
     ids = id_filter(tag_ids)
+    if interval % HOUR_US == 0 and snap.r1h_upto:
+        lo = -(-start // HOUR_US) * HOUR_US
+        hi = min(end // HOUR_US * HOUR_US, snap.r1h_upto)
+        if lo < hi:
+            hours = f"SELECT {PARTIAL_COLS}, false FROM {R1H} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+            return [*_minute_sources(snap, ids, start, lo, interval), hours,
+                    *_minute_sources(snap, ids, hi, end, interval)]
+    return _minute_sources(snap, ids, start, end, interval)
+
+
+def _minute_sources(snap: Snapshot, ids: str, start: int, end: int, interval: int) -> list[str]:
+    if start >= end:
+        return []
     lo = -(-start // MINUTE_US) * MINUTE_US
     hi = end // MINUTE_US * MINUTE_US
     if interval % MINUTE_US or lo >= hi:

@@ -35,6 +35,7 @@ class Snapshot:
 
     raw: frozenset[int]
     r1m: frozenset[int]
+    r1h_upto: int = 0  # 1-hour rollups are complete before this instant
 
 
 def check_range(start_us: int, end_us: int) -> None:

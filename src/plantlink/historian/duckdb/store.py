@@ -1,10 +1,10 @@
-"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute rollups)."""
+"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute and 1-hour rollups)."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,8 @@ import pyarrow as pa
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
-from plantlink.historian.duckdb import queries
-from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, WriteBuffer, as_store
+from plantlink.historian.duckdb import hourly, queries
+from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
 from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
@@ -80,6 +80,7 @@ class DuckDBHistorian(Historian):
         self._stored = 0
         self._buffered_seq = 0  # the highest WAL sequence number written into the buffers
         self._durable_seq = 0
+        self._r1h_upto = 0  # 1-hour rollups are complete before this instant (0: none)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -102,6 +103,7 @@ class DuckDBHistorian(Historian):
                 self._types[int(tag_id)] = tag_type
             self._known = _known_mask(self._types)
             self._stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+            self._r1h_upto = hourly.create(con)
             self._con = con
 
     def close(self) -> None:
@@ -154,7 +156,8 @@ class DuckDBHistorian(Historian):
 
     def _snapshot(self) -> queries.Snapshot:
         with self._state_lock:
-            return queries.Snapshot(raw=frozenset(self._days[RAW]), r1m=frozenset(self._days[R1M]))
+            return queries.Snapshot(raw=frozenset(self._days[RAW]), r1m=frozenset(self._days[R1M]),
+                                    r1h_upto=self._r1h_upto)
 
     # -- tags -----------------------------------------------------------------------------------------------
     def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
@@ -224,8 +227,9 @@ class DuckDBHistorian(Historian):
             try:
                 chunk = self._buf.sort(numeric) if numeric else None
                 text_chunk = self._text_buf.sort(text) if text else None
+                lower = self._unbuild_hours(chunk)
                 new_days = write_chunks(con, chunk, text_chunk, self._days, self._stored_max,
-                                        seq if seq > self._durable_seq else None)
+                                        seq if seq > self._durable_seq else None, in_transaction=lower)
             except Exception as exc:
                 with self._state_lock:
                     self._buf.put_back(numeric)
@@ -240,6 +244,30 @@ class DuckDBHistorian(Historian):
             if chunk is not None:
                 self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
             return n
+
+    def _unbuild_hours(self, chunk: Chunk | None) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
+        """For a chunk with samples in hours already rolled up: queries read minutes there from now on, and
+        the flush's transaction lowers ``r1h_built`` (the next build recomputes those hours)."""
+        if chunk is None or not len(chunk) or not self._r1h_upto:
+            return None
+        min_ts = int(chunk.ts.min())
+        if min_ts >= self._r1h_upto:
+            return None
+        hour = min_ts - min_ts % hourly.HOUR_US
+        with self._state_lock:
+            self._r1h_upto = hour
+        return lambda c: hourly.set_upto(c, hour)
+
+    def build_rollups(self, now_us: int) -> int:
+        """Build the 1-hour rollups of the hours that ended (``hourly.build``); returns the rows built."""
+        with self._write_lock:
+            con = self._require_open()
+            with self._state_lock:
+                days, upto = set(self._days[R1M]), self._r1h_upto
+            built, upto = hourly.build(con, upto, days, now_us)
+            with self._state_lock:
+                self._r1h_upto = upto
+            return built
 
     @property
     def samples_stored(self) -> int:
@@ -316,6 +344,7 @@ class DuckDBHistorian(Historian):
         with self._write_lock:
             con = self._require_open()
             deleted, _dropped = apply_retention(con, self.retention, now_us, self._days, self._state_lock)
+            deleted += hourly.apply_retention(con, self.retention.rollup_1h, now_us)
             if self.retention.raw is not None:
                 with self._state_lock:
                     self._latest.forget_before(now_us - int(self.retention.raw * 1e6))

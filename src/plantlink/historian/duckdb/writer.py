@@ -6,7 +6,7 @@ stored for it arrived out of order: its rollups from that minute on are deleted 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import duckdb
 import numpy as np
@@ -25,9 +25,10 @@ def write_chunks(
     days: dict[str, set[int]],
     stored_max: np.ndarray,
     wal_seq: int | None = None,
+    in_transaction: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
 ) -> dict[str, set[int]]:
-    """Insert everything (and the write-ahead-log position ``wal_seq`` it reaches) in one transaction; return
-    the day partitions it created."""
+    """Insert everything (and the write-ahead-log position ``wal_seq`` it reaches, and whatever
+    ``in_transaction`` does) in one transaction; return the day partitions it created."""
     new: dict[str, set[int]] = {RAW: set(), R1M: set()}
     con.execute("BEGIN TRANSACTION")
     try:
@@ -37,6 +38,8 @@ def write_chunks(
             insert(con, "text_samples", text_chunk.table)
         if wal_seq is not None:
             con.execute("INSERT OR REPLACE INTO wal_position VALUES (1, ?)", [wal_seq])
+        if in_transaction is not None:
+            in_transaction(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
