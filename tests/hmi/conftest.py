@@ -82,7 +82,11 @@ class Visit:
         self.server = server
 
     def goto(self, path: str) -> Any:
-        return self.page.goto(self.server.url + path)
+        """Open ``path`` and wait until a NiceGUI page's socket is connected: a click before that is lost (on a
+        loaded machine the socket can take seconds), as it would be for a person clicking that early."""
+        answer = self.page.goto(self.server.url + path)
+        self.page.wait_for_function("() => !window.socket || window.socket.connected")
+        return answer
 
     def foreign(self) -> list[str]:
         return [u for u in self.urls if not u.startswith("data:") and urlparse(u).hostname not in ("127.0.0.1",)]
