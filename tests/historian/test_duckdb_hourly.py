@@ -12,9 +12,21 @@ from plantlink.historian import Retention
 from plantlink.historian.duckdb import DuckDBHistorian
 from plantlink.historian.duckdb import aggregate as agg
 from plantlink.historian.duckdb.hourly import HOUR_US as H
+from plantlink.samples import Quality, numeric_batch
+from plantlink.testing._historian_aggregate import random_series
+from plantlink.testing.reference import Sample, reference_aggregate
 from tests.historian.conftest import DAY, T0, M, S
-from tests.historian.reference import Sample, reference_aggregate
-from tests.historian.test_duckdb_aggregate import GOOD, random_series, rows_by_bucket, write
+
+GOOD = int(Quality.GOOD)
+
+
+def rows_by_bucket(table, tag_id: int) -> dict[int, dict]:  # type: ignore[no-untyped-def]
+    return {int(r["bucket"].timestamp() * 1_000_000): r for r in table.to_pylist() if r["tag_id"] == tag_id}
+
+
+def write(h: DuckDBHistorian, tag: int, samples: list[Sample]) -> None:
+    h.write(numeric_batch([tag] * len(samples), [s[0] for s in samples], [s[1] for s in samples],
+                          [s[2] for s in samples]))
 
 
 def assert_matches_reference(h: DuckDBHistorian, samples: dict[int, list[Sample]], start: int, end: int,
