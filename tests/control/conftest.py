@@ -54,7 +54,7 @@ def plant_dicts(mb: int, ua: int, dead: int) -> tuple[dict[str, Any], dict[str, 
     """(the simulator's plant, the platform's plant): the platform also has Detroit, whose server is down."""
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     devs = data["devices"]
-    devs["sim-modbus"].update(port=mb, poll="200ms", timeout="500ms", reconnect_min="100ms")
+    devs["sim-modbus"].update(port=mb, poll="200ms", timeout="2s", reconnect_min="100ms")
     devs["sim-opcua"].update(endpoint=f"opc.tcp://127.0.0.1:{ua}/plantlink/sim/", sampling_interval="100ms",
                              publishing_interval="100ms")
     devs["sim-modbus-detroit"].update(port=dead, timeout="300ms", reconnect_min="100ms", reconnect_max="500ms")
