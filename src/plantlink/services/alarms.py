@@ -101,7 +101,7 @@ class Alarms:
         if svc is None:
             return []
         allowed = [s for s in self.sites(who) if not sites or s in sites]
-        svc.engine.flush()  # what happened a moment ago is in the journal too
+        svc.engine.commit()  # what happened a moment ago is in the journal too
         return svc.store.journal(sites=allowed, limit=limit)[0]
 
     def performance(self, who: Caller, window_s: int) -> Performance | None:

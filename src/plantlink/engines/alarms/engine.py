@@ -319,6 +319,13 @@ class AlarmEngine:
         self.recorder.submit([AlarmsRecorded(entries, states)])
         self.journaled += len(entries)
 
+    def commit(self, timeout: float = 2.0) -> bool:
+        """``flush``, then wait up to ``timeout`` s until the recorder has written it: an operator's action is
+        in the journal when the action is answered. False when the store is failing (the recorder keeps the
+        entries and retries: the action stands)."""
+        self.flush()
+        return True if self.recorder is None else self.recorder.flush(timeout)
+
     # -- queries ----------------------------------------------------------------------------------------
     def view(self, i: int) -> AlarmView:
         info = self.c.infos[i]

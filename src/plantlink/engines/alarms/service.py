@@ -64,6 +64,7 @@ class AlarmService:
             for k in keys:
                 self._site_for(who, k)
             news = self.engine.acknowledge(keys, who.name, comment)
+        self.engine.commit()
         for k, new in zip(keys, news, strict=True):
             self._audit("alarm.ack", who.name, self.engine.info(k).site, k, comment=comment, state=new)
         return news
@@ -74,12 +75,14 @@ class AlarmService:
             if not now_us() < until_us <= now_us() + MAX_SHELVE_US:
                 raise AlarmActionError("shelve for more than 0 minutes and at most 7 days", 422, key)
             self.engine.shelve(key, until_us, reason, who.name)
+        self.engine.commit()
         self._audit("alarm.shelve", who.name, site, key, until_us=until_us, reason=reason)
 
     def unshelve(self, key: str, who: Caller, comment: str | None) -> str:
         with self._attempt("unshelve", who, [key], comment=comment):
             site = self._site_for(who, key)
             new = self.engine.unshelve(key, who.name, comment)
+        self.engine.commit()
         self._audit("alarm.unshelve", who.name, site, key, comment=comment, state=new)
         return new
 
@@ -88,6 +91,7 @@ class AlarmService:
         with self._attempt(kind, who, [key], comment=comment):
             site = self._site_for(who, key)
             new = self.engine.set_out_of_service(key, out, who.name, comment)
+        self.engine.commit()
         self._audit(f"alarm.{kind}", who.name, site, key, comment=comment, state=new)
         return new
 
