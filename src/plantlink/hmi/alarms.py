@@ -30,7 +30,7 @@ async def alarms_page(request: Request) -> Response | None:
         return to_login(request)
     h = hmi()
     ui.page_title("Alarms · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.href("")), ("Alarms", None)])
+    frame(principal, [(h.services.plant.enterprise, h.page("")), ("Alarms", None)])
     summary = Summary(h, principal)
     summary.build()
     journal = Journal(h, principal)

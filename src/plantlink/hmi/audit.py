@@ -32,7 +32,7 @@ async def audit_page(request: Request) -> Response | None:
     if not sites:
         return forbidden("the audit trail is for administrators")
     ui.page_title("Audit trail · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.href("")), ("Audit trail", None)])
+    frame(principal, [(h.services.plant.enterprise, h.page("")), ("Audit trail", None)])
     page = AuditView(h, principal, sites)
     page.build()
     await page.render()

@@ -42,12 +42,12 @@ async def line_page(request: Request, path: str) -> Response | None:
     start, end = h.view.period(ln.site, period)
     h.hub.ensure_started()
     ui.page_title(f"{ln.name} · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.href("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
+    frame(principal, [(h.services.plant.enterprise, h.page("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
     with ui.row().classes("items-center gap-4 w-full"):
         ui.label(ln.description or ln.name).classes("text-xl")
         ui.space()
         ui.toggle(dict(PERIODS), value=period,
-                  on_change=lambda e: ui.navigate.to(f"{h.href('line', ln.path)}?period={e.value}")
+                  on_change=lambda e: ui.navigate.to(f"{h.page('line', ln.path)}?period={e.value}")
                   ).props('data-testid="period" no-caps').classes("pl-touch")
     with ui.row().classes("gap-3 flex-wrap"):
         tiles = {m.path: machine_tile(h, m, h.hub.state(m.path)) for m in ln.machines}

@@ -41,7 +41,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
     tz = h.view.site(m.site).timezone
     ln = h.view.line(m.line)
     ui.page_title(f"{m.name} · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.href("")), (f"{ln.area} / {ln.name}", h.href("line", ln.path)),
+    frame(principal, [(h.services.plant.enterprise, h.page("")), (f"{ln.area} / {ln.name}", h.page("line", ln.path)),
                       (m.name, None)])
     live = LiveValues(h, m, tz)
     live.build()

@@ -52,7 +52,7 @@ async def overview_page(request: Request) -> Response | None:
             for ln in site.lines:
                 with ui.element("div").classes("pl-panel w-full").props(f'data-line="{ln.path}"'):
                     with ui.row().classes("items-baseline gap-4 mb-2"):
-                        ui.link(f"{ln.area} / {ln.name}", h.href("line", ln.path)).classes("pl-link text-lg pl-touch")
+                        ui.link(f"{ln.area} / {ln.name}", h.page("line", ln.path)).classes("pl-link text-lg pl-touch")
                         line_labels[ln.path] = ui.label("").classes("pl-kpi")
                     with ui.row().classes("gap-3 flex-wrap"):
                         for m in ln.machines:

@@ -38,8 +38,16 @@ class Hmi:
     hub: LiveHub
     prefix: str
 
+    def page(self, kind: str, path: str = "") -> str:
+        """A page's path inside the HMI, for ``ui.link`` and ``ui.navigate.to``: NiceGUI adds the mount prefix
+        to a path that starts with "/" (given the full URL path they led to ``/hmi/hmi/...``, a 404)."""
+        if not kind:
+            return "/"
+        return f"/{kind}/{quote(path)}" if path else f"/{kind}"
+
     def href(self, kind: str, path: str = "") -> str:
-        return f"{self.prefix}/{kind}/{quote(path)}" if kind else f"{self.prefix}/"
+        """A page's full URL path, for plain HTML (``<a href>`` in ``ui.html``), which nothing prefixes."""
+        return self.prefix + self.page(kind, path)
 
 
 _CURRENT: list[Hmi] = []
@@ -105,7 +113,7 @@ def data_can_audit(principal: Principal) -> bool:
 
 # -- frame ----------------------------------------------------------------------------------------
 def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
-    """Header with breadcrumbs (label, href) and the user; the page background and styles."""
+    """Header with breadcrumbs (label, page path: ``Hmi.page``) and the user; the page background and styles."""
     ui.add_css(theme.CSS)
     ui.query(".nicegui-content").classes("p-3 md:p-4 gap-3")
     with ui.header().classes("items-center gap-2 px-4 py-2").style(f"background: {theme.ACCENT}"):
@@ -121,7 +129,7 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
         h = hmi()
         AlarmBanner(h.services, principal, f"{h.prefix}/alarms").build()
         if data_can_audit(principal):
-            ui.link("Audit", h.href("audit")).classes("text-white no-underline pl-touch flex items-center")
+            ui.link("Audit", h.page("audit")).classes("text-white no-underline pl-touch flex items-center")
         ui.label(principal.name).classes("text-white opacity-80").props('data-testid="user"')
 
 
