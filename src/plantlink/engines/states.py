@@ -17,9 +17,11 @@ Every change of state, or of shift (the shift name is kept on each interval), cl
 interval and opens a new one at the instant of the change, and listeners are told. Timeouts and calendar
 boundaries are placed at their exact instant, not at the tick that noticed them.
 
-The engine does no database I/O while it runs: each step (``step``: a batch in, events out; ``feed`` and
-``tick`` hand the events to the recorder) produces ``engines.events`` that a ``Recorder`` writes off the
-event loop. Only ``start`` reads and repairs the store, once, before the engine runs.
+The engine does no database I/O while it runs: each step (``step``: a batch in, events out; ``advance``: the
+clock moves on; ``feed`` and ``tick`` are the same and hand the events to the recorder) produces
+``engines.events`` that a ``Recorder`` writes off the event loop. Only ``start`` reads and repairs the store,
+once, before the engine runs. The engine is bound once to the tag ids of the model load (``tag_ids=`` or
+``bind``).
 
 Restart: the engine writes its clock into the store (``states.last_us``) on every change and at least every
 ``heartbeat_s`` seconds. ``start`` records a run of plantlink in the store; an interval (and a run) left open
