@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from plantlink.engines.alarms.engine import AlarmEngine
@@ -216,3 +217,18 @@ def test_the_alarm_engine_fed_or_stepped_writes_the_same_rows(tmp_path: Path) ->
     journal, total = AlarmStore(fed.engine).journal(limit=100)
     assert total > 5 and {e.event for e in journal} >= {"activate", "clear"}
     assert rows(fed.engine) == rows(stepped.engine)
+
+
+def test_an_engine_is_bound_once_and_says_so_when_it_is_not(tmp_path: Path) -> None:
+    p, store = plant(), store_at(tmp_path / "s")
+    ids = tag_ids(p)
+    states = StateEngine(p, store, {})
+    states.start(T0)
+    rows_ = [("robot/alarm", T0 + S, 0, GOOD), ("robot/code", T0 + S, 1, GOOD)]
+    with pytest.raises(LookupError, match="not bound to tag ids"):
+        states.step(batch(ids, rows_))
+    states.bind(ids)
+    assert [e.state for e in states.step(batch(ids, rows_)) if isinstance(e, IntervalOpened)] == ["running"]
+    alarms = AlarmEngine(ap.plant(), None)
+    with pytest.raises(LookupError, match="not bound to tag ids"):
+        alarms.step(ap.batch(ap.tag_ids(ap.plant()), [(TEMP, T0, 300.0, GOOD)]))
