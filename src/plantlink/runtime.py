@@ -38,6 +38,7 @@ from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
+from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
@@ -151,35 +152,57 @@ class Runtime:
         self.started_at: float | None = None
         #: Each device's status as it was when stop() began (after stop they all read "stopped").
         self._final_states: dict[str, str] = {}
+        self._life = Lifecycle()
 
     @property
     def historian_path(self) -> Path:
         return default_path(self.data_dir)
 
     async def start(self) -> None:
+        """Start every part in order (``plantlink.lifecycle``); when one fails, what started is stopped again
+        (in reverse order) and the error is raised: nothing is left running."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.historian = await asyncio.to_thread(
-            open_historian, self.historian_backend, path=self.historian_path
-        )
-        metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.tags]
-        self.tag_ids = self.historian.register_tags(metas)
+        self._final_states = {}
+        life = self._life
+        await life.start(Part("historian", self._open_historian, self._close_historian, blocking=True))
         if self.wal_settings.enabled:
             self.wal = WriteAheadLog(self.data_dir / "wal", self.wal_settings)
-            await asyncio.to_thread(self._replay_wal)
+            await life.start(Part("write-ahead log replay", self._replay_wal, blocking=True))
+        assert self.historian is not None
         self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval,
                                       after_flush=self._checkpoint)
-        self.writer.start()
         self.maintenance = Maintenance(self.historian, self.maintenance_settings)
-        self.maintenance.start()  # retention and rollups, in a thread of their own
+        await life.start(Part("historian writer", self.writer.start, self.writer.stop),
+                         Part("maintenance", self.maintenance.start, self.maintenance.stop, blocking=True))
         await self._start_engines()
-        self._start_services()
+        await life.start(Part("latest values", self._start_services, self.latest.stop))
         if self.wal is not None:
-            self.wal.start(self.bus.publish, self.historian.durable_seq)
+            wal = self.wal
+            await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
+                                  wal.stop))
         self.connectors = self._build_connectors()
-        for conn in self.connectors.values():
-            await conn.start()
+        await life.start(*(Part(f"connector {dev}", c.start, c.stop) for dev, c in self.connectors.items()))
         self.started_at = time.time()
         log.info("running %d tags on %d devices", len(self.plant.tags), len(self.connectors))
+
+    @property
+    def running(self) -> list[str]:
+        """The parts that are running, in start order (empty before ``start`` and after ``stop``)."""
+        return self._life.running
+
+    @property
+    def historian_durable(self) -> int:
+        return self.historian.durable_seq if self.historian is not None else 0
+
+    def _open_historian(self) -> None:
+        self.historian = open_historian(self.historian_backend, path=self.historian_path)
+        metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.tags]
+        self.tag_ids = self.historian.register_tags(metas)
+
+    def _close_historian(self) -> None:
+        if self.historian is not None:
+            self.historian.close()
+            self._checkpoint()
 
     def _start_services(self) -> None:
         """The latest values (seeded from the historian, then fed by the bus) and the services over them."""
@@ -217,10 +240,14 @@ class Runtime:
         return self.wal.append if self.wal is not None else self.bus.publish
 
     async def _start_engines(self) -> None:
-        """The relational store, then machine states and downtime (fed by a lossless bus subscription)."""
-        self.store = await asyncio.to_thread(Store.open, self.store_url)
+        """The relational store, the recorder, then machine states, downtime and alarms (fed by lossless bus
+        subscriptions)."""
+        life = self._life
+        await life.start(Part("store", self._open_store, self._close_store, blocking=True))
+        assert self.store is not None
         self.recorder = Recorder(Sinks.of(self.store), dead_letter=self.data_dir / "recorder-failed.jsonl")
-        self.recorder.start()  # the engines' writes leave the event loop
+        # everything the engines produced is written before the store closes
+        await life.start(Part("recorder", self.recorder.start, self.recorder.close, blocking=True))
         planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites}
         self.states = StateEngine(self.plant, self.store, planned, recorder=self.recorder, tag_ids=self.tag_ids)
         self.downtime = DowntimeEngine(self.plant, self.store, recorder=self.recorder)
@@ -228,8 +255,30 @@ class Runtime:
         self.audit = AuditLog(self.store.engine)
         self.audit.record("config.load", "system", target=self.plant.file, details=self._config_fingerprint())
         self.control = ControlService(ControlWiring.of(self), self.audit)
-        self._start_alarms(self.store)
+        await life.start(Part("alarms", self._start_alarms, self._stop_notifier),
+                         Part("state engine", self._start_states, self._stop_states),
+                         Part("engine tasks", self._run_engines, self._stop_engine_tasks))
+
+    def _open_store(self) -> None:
+        self.store = Store.open(self.store_url)
+
+    def _close_store(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def _start_states(self) -> None:
+        assert self.states is not None
         self.states.start()
+
+    def _stop_states(self) -> None:
+        if self.states is not None and self.states.started:  # stopped before its task ran: stop it here
+            self.states.stop()
+
+    async def _stop_notifier(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.stop()
+
+    def _run_engines(self) -> None:
         for name, engine in (("states", self.states), ("alarms", self.alarm_engine)):
             assert engine is not None
             sub = self.bus.subscribe(name)  # lossless: every sample reaches the engines
@@ -244,10 +293,10 @@ class Runtime:
             digest = None  # a model parsed from text (tests, the demo's port-rewritten copy)
         return {"sha256": digest, "tags": len(self.plant.tags), "devices": len(self.plant.devices)}
 
-    def _start_alarms(self, store: Store) -> None:
+    def _start_alarms(self) -> None:
         """ISA-18.2 alarms (fed like the state engine) and, when configured, their notifications."""
-        assert self.states is not None
-        astore = AlarmStore(store.engine)
+        assert self.states is not None and self.store is not None
+        astore = AlarmStore(self.store.engine)
         self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder, tag_ids=self.tag_ids)
         self.alarm_engine.attach(self.states)
         self.alarm_engine.start()
@@ -258,22 +307,15 @@ class Runtime:
             self.notifier.start()
         self.alarms = AlarmService(self.alarm_engine, astore, self.notifier, audit=self.audit)
 
-    async def _stop_engines(self) -> None:
+    async def _stop_engine_tasks(self) -> None:
         for sub in self._engine_subs:
             sub.close()
-        for task in self._engine_tasks:
+        tasks, self._engine_tasks, self._engine_subs = self._engine_tasks, [], []
+        for task in tasks:
             try:
                 await task
             except Exception:
                 log.exception("an engine did not stop cleanly")
-        if self.states is not None and self.states.started:  # stopped before its task ran: stop it here
-            self.states.stop()
-        if self.notifier is not None:
-            await self.notifier.stop()
-        if self.recorder is not None:  # everything the engines produced is written before the store closes
-            await asyncio.to_thread(self.recorder.close)
-        if self.store is not None:
-            self.store.close()
 
     def _build_connectors(self) -> dict[str, Connector]:
         out: dict[str, Connector] = {}
@@ -291,23 +333,12 @@ class Runtime:
         return out
 
     async def stop(self) -> None:
+        """Stop every running part, the last started first: the connectors, then the log (what they handed in
+        is logged and on the bus), the engines and the recorder (everything they produced is written), the
+        writer (every published batch is stored), maintenance, the historian. A part that fails to stop is
+        logged; the others still stop."""
         self._final_states = {dev: c.health.state.value for dev, c in self.connectors.items()}
-        for conn in self.connectors.values():
-            try:
-                await conn.stop()
-            except Exception:
-                log.exception("connector %s did not stop cleanly", conn.device_id)
-        if self.wal is not None:
-            await self.wal.stop()  # what the connectors handed in is logged and on the bus
-        await self._stop_engines()
-        await self.latest.stop()
-        if self.writer is not None:
-            await self.writer.stop()
-        if self.maintenance is not None:
-            await asyncio.to_thread(self.maintenance.stop)
-        if self.historian is not None:
-            await asyncio.to_thread(self.historian.close)
-            self._checkpoint()
+        await self._life.stop()
 
     def _connector_status(self, dev_id: str, conn: Connector) -> dict[str, Any]:
         out = conn.health.to_dict()
