@@ -59,12 +59,13 @@ def batches(n: int, rng: np.random.Generator, t0: int) -> list[tuple[np.ndarray,
     return out
 
 
-def setup(tmp: Path) -> tuple[AlarmEngine, dict[str, int], list[float]]:
+def setup(tmp: Path) -> tuple[AlarmEngine, list[float]]:
     t = time.perf_counter()
     c = compile_alarms(definitions())
     emit("alarms_compile_time", time.perf_counter() - t, "s")
     store = AlarmStore(Store.open(default_url(tmp)).engine)
-    eng = AlarmEngine(store=store, compiled=c)
+    ids = {p: i + 1 for i, p in enumerate(c.tag_paths)}
+    eng = AlarmEngine(store=store, compiled=c, tag_ids=ids)
     commits: list[float] = []
     rec = eng.recorder
     assert rec is not None
@@ -78,25 +79,23 @@ def setup(tmp: Path) -> tuple[AlarmEngine, dict[str, int], list[float]]:
         return ok
 
     rec._write_some = timed  # type: ignore[method-assign]
-    ids = {p: i + 1 for i, p in enumerate(c.tag_paths)}
     eng.start()
-    eng.bind(ids)
-    return eng, ids, commits
+    return eng, commits
 
 
-def throughput(eng: AlarmEngine, ids: dict[str, int], rng: np.random.Generator) -> None:
+def throughput(eng: AlarmEngine, rng: np.random.Generator) -> None:
     t0 = now_us()
     data = [numeric_batch(tid, t0 + k * 10_000, vals, 192) for k, (tid, vals) in enumerate(batches(200, rng, t0))]
     start = time.perf_counter()
     for batch in data:
-        eng.feed(batch, ids)
+        eng.feed(batch)
     emit("alarms_throughput", 200 * BATCH / (time.perf_counter() - start), "samples/s")
 
 
-async def paced(eng: AlarmEngine, ids: dict[str, int], commits: list[float], rng: np.random.Generator,
+async def paced(eng: AlarmEngine, commits: list[float], rng: np.random.Generator,
                 seconds: float) -> None:
     bus = InProcBus()
-    task = asyncio.create_task(eng.run(bus.subscribe("alarms"), ids))
+    task = asyncio.create_task(eng.run(bus.subscribe("alarms")))
     n = int(seconds * RATE / BATCH)
     data = batches(n, rng, now_us())
     period = BATCH / RATE
@@ -128,10 +127,10 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
-        eng, ids, commits = setup(Path(tmp))
+        eng, commits = setup(Path(tmp))
         emit("alarms_definitions", eng.c.size, "definitions")
-        throughput(eng, ids, rng)
-        asyncio.run(paced(eng, ids, commits, rng, args.seconds))
+        throughput(eng, rng)
+        asyncio.run(paced(eng, commits, rng, args.seconds))
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ class Runtime:
         # everything the engines produced is written before the store closes
         await life.start(Part("recorder", self.recorder.start, self.recorder.close, blocking=True))
         planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites}
-        self.states = StateEngine(self.plant, self.store, planned, recorder=self.recorder)
+        self.states = StateEngine(self.plant, self.store, planned, recorder=self.recorder, tag_ids=self.tag_ids)
         self.downtime = DowntimeEngine(self.plant, self.store, recorder=self.recorder)
         self.downtime.attach(self.states)  # before the state engine starts: it recovers open events first
         self.audit = AuditLog(self.store.engine)
@@ -283,7 +283,7 @@ class Runtime:
             assert engine is not None
             sub = self.bus.subscribe(name)  # lossless: every sample reaches the engines
             self._engine_subs.append(sub)
-            self._engine_tasks.append(asyncio.create_task(engine.run(sub, self.tag_ids)))
+            self._engine_tasks.append(asyncio.create_task(engine.run(sub)))
 
     def _config_fingerprint(self) -> dict[str, Any]:
         """What the audit log keeps of a plant model load: its digest and size, so a change is visible."""
@@ -297,7 +297,7 @@ class Runtime:
         """ISA-18.2 alarms (fed like the state engine) and, when configured, their notifications."""
         assert self.states is not None and self.store is not None
         astore = AlarmStore(self.store.engine)
-        self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder)
+        self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder, tag_ids=self.tag_ids)
         self.alarm_engine.attach(self.states)
         self.alarm_engine.start()
         if self.plant.spec.notifications is not None:

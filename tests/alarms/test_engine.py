@@ -25,14 +25,14 @@ class Rig:
     def __init__(self, store: AlarmStore | None):
         self.plant = plant()
         self.ids = tag_ids(self.plant)
-        self.eng = AlarmEngine(self.plant, store, now=lambda: T0)
+        self.eng = AlarmEngine(self.plant, store, now=lambda: T0, tag_ids=self.ids)
         self.events: list[AlarmEvent] = []
         self.eng.add_listener(self.events.append)
         self.eng.start(T0)
 
     def feed(self, *rows: tuple[str, float, float, int]) -> None:
         """rows: (tag, seconds after T0, value, quality)."""
-        self.eng.feed(batch(self.ids, [(r[0], T0 + round(r[1] * S), r[2], r[3]) for r in rows]), self.ids)
+        self.eng.feed(batch(self.ids, [(r[0], T0 + round(r[1] * S), r[2], r[3]) for r in rows]))
 
     def state(self, name: str, tag: str = TEMP) -> str:
         return self.eng.state_of(f"{tag}:{name}")

@@ -60,7 +60,7 @@ class Setup:
         self.store = AlarmStore(Store.open(default_url(tmp)).engine)
         self.plant = plant()
         self.ids = tag_ids(self.plant)
-        self.eng = AlarmEngine(self.plant, self.store, now=lambda: now[0])
+        self.eng = AlarmEngine(self.plant, self.store, now=lambda: now[0], tag_ids=self.ids)
         self.notifier = Notifier(cfg, self.store, TZ, now=lambda: now[0], escalation_check_s=0.02)
         self.eng.add_listener(self.notifier.on_event)
         self.eng.start(T0)
@@ -73,7 +73,7 @@ async def test_email_and_webhook_delivered_while_a_dead_target_is_retried(
     s = Setup(tmp_path, config(smtp[0], hook[0], free_port()), now)
     s.notifier.start()
     t_feed = time.perf_counter()
-    s.eng.feed(batch(s.ids, [(f"{M}/temp", T0, 300.0, GOOD)]), s.ids)  # hihi (critical) and more
+    s.eng.feed(batch(s.ids, [(f"{M}/temp", T0, 300.0, GOOD)]))  # hihi (critical) and more
     assert time.perf_counter() - t_feed < 1.0  # feeding returned before any delivery could be attempted
     await wait_for(lambda: len(smtp[1].messages) == 1 and len(hook[1]) == 1)
     mail = smtp[1].messages[0]
@@ -83,7 +83,7 @@ async def test_email_and_webhook_delivered_while_a_dead_target_is_retried(
     got = hook[1][0]
     assert got["key"] == "k1" and got["body"]["key"] == f"{M}/temp:hihi" and got["body"]["value"] == 300.0
     # meanwhile the alarm engine keeps working while "down" is retried
-    s.eng.feed(batch(s.ids, [(f"{M}/temp", T0 + S, 100.0, GOOD)]), s.ids)
+    s.eng.feed(batch(s.ids, [(f"{M}/temp", T0 + S, 100.0, GOOD)]))
     assert s.eng.state_of(f"{M}/temp:hihi") == "rtn_unack"
     await wait_for(lambda: s.notifier.stats["failed"] == 1)
     failed, total = s.store.deliveries(["failed"])
@@ -107,12 +107,12 @@ async def test_on_call_escalation_and_dedup(tmp_path: Path, smtp: tuple[int, Smt
     s.notifier.start()
     temp = f"{M}/temp"
     # comm (high) activates after 5 s of bad quality -> night on-call
-    s.eng.feed(batch(s.ids, [(temp, T0, 0.0, 0)]), s.ids)
+    s.eng.feed(batch(s.ids, [(temp, T0, 0.0, 0)]))
     s.eng.tick(T0 + 5 * S)
     await wait_for(lambda: len(smtp[1].messages) == 1)
     assert smtp[1].messages[0]["To"] == "night@test.local"
     # it clears and comes back within the dedup window: no second e-mail to the same target
-    s.eng.feed(batch(s.ids, [(temp, T0 + 6 * S, 100.0, GOOD), (temp, T0 + 7 * S, 0.0, 0)]), s.ids)
+    s.eng.feed(batch(s.ids, [(temp, T0 + 6 * S, 100.0, GOOD), (temp, T0 + 7 * S, 0.0, 0)]))
     s.eng.tick(T0 + 12 * S)
     await s.notifier.idle()
     assert s.notifier.stats["deduplicated"] == 1 and len(smtp[1].messages) == 1
@@ -149,7 +149,7 @@ def test_shelved_and_suppressed_alarms_never_reach_the_notifier(tmp_path: Path) 
     spy = Spy()
     s.eng.listeners = [spy.on_event]
     s.eng.shelve(f"{M2}/force:hi", T0 + 60 * S, "maintenance", "bob", T0)
-    s.eng.feed(batch(s.ids, [(f"{M2}/force", T0 + S, 500.0, GOOD)]), s.ids)
+    s.eng.feed(batch(s.ids, [(f"{M2}/force", T0 + S, 500.0, GOOD)]))
     assert spy.seen == []
 
 

@@ -55,14 +55,15 @@ def test_vectorised_equals_the_reference_for_any_batching(kind: str, vals: list[
                                                           on: float, off: float, cuts: list[int]) -> None:
     ts = (T0 + np.cumsum(gaps[:len(vals)]) * S // 2).tolist()
     d = AlarmDef(name="a", type=kind, limit=10.0, deadband=db, on_delay=on, off_delay=off)  # type: ignore[arg-type]
-    eng = AlarmEngine(compiled=compile_alarms([(PATH, "s", "s/a/l/m", d, None)]), now=lambda: T0)
+    eng = AlarmEngine(compiled=compile_alarms([(PATH, "s", "s/a/l/m", d, None)]), now=lambda: T0,
+                      tag_ids={PATH: 1})
     got: list[tuple[int, bool]] = []
     eng.add_listener(lambda e: got.append((e.ts_us, e.to_state == isa.UNACK)) if e.event in ("activate", "clear")
                      else None)
     edges = sorted({0, len(vals), *[min(c, len(vals)) for c in cuts]})
     for lo, hi in itertools.pairwise(edges):
         if hi > lo:
-            eng.feed(numeric_batch([1] * (hi - lo), ts[lo:hi], vals[lo:hi], GOOD), {PATH: 1})
+            eng.feed(numeric_batch([1] * (hi - lo), ts[lo:hi], vals[lo:hi], GOOD))
     assert got == reference(kind, 10.0, db, on, off, list(zip(ts, vals, strict=True)))
 
 
@@ -93,7 +94,7 @@ def test_any_sequence_keeps_the_isa_invariants(ops: list[tuple[str, float]], lat
     journal = FakeJournal()
     clock = [T0]
     eng = AlarmEngine(store=journal, compiled=compile_alarms([(PATH, "s", "s/a/l/m", d, None)]),  # type: ignore[arg-type]
-                      now=lambda: clock[0])
+                      now=lambda: clock[0], tag_ids={PATH: 1})
     events: list[AlarmEvent] = []
     eng.add_listener(events.append)
     eng.start()
@@ -103,9 +104,9 @@ def test_any_sequence_keeps_the_isa_invariants(ops: list[tuple[str, float]], lat
         before = eng.state_of(key)
         try:
             if op == "value":
-                eng.feed(numeric_batch([1], clock[0], [v], GOOD), {PATH: 1})
+                eng.feed(numeric_batch([1], clock[0], [v], GOOD))
             elif op == "bad":
-                eng.feed(numeric_batch([1], clock[0], [0.0], 0), {PATH: 1})
+                eng.feed(numeric_batch([1], clock[0], [0.0], 0))
             elif op == "ack":
                 eng.acknowledge([key], "op")
             elif op == "shelve":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -33,24 +35,24 @@ def test_the_slow_middle_machine_constrains_a_three_machine_line(store: Store) -
     record(store, WELDER, [(0, "running"), (200, "faulted"), (230, "running")], 600)
     record(store, ROBOT, [(c * 100 + off, st) for c in range(6) for off, st in ((0, "starved"), (30, "running"))], 600)
     got = analyse(store, plant(), LINE, T0, T0 + 600 * S)
-    assert got["bottleneck"] == WELDER
-    assert got["ranking"] == [WELDER, ROBOT, PRESS]
-    m = got["machines"]
-    assert (m[PRESS]["active_periods"], m[PRESS]["mean_active_s"]) == (6, 50.0)
-    assert (m[WELDER]["active_periods"], m[WELDER]["mean_active_s"]) == (1, 600.0)
-    assert (m[ROBOT]["active_periods"], m[ROBOT]["mean_active_s"]) == (6, 70.0)
-    assert m[PRESS]["shares"] == pytest.approx({"running": 0.5, "blocked": 0.5, "no_data": 0.0})
-    assert m[WELDER]["shares"] == pytest.approx({"running": 570 / 600, "faulted": 30 / 600, "no_data": 0.0})
-    assert m[ROBOT]["shares"] == pytest.approx({"running": 0.7, "starved": 0.3, "no_data": 0.0})
-    assert m[WELDER]["seconds"] == {"faulted": 30.0, "running": 570.0}
+    assert got.bottleneck == WELDER
+    assert got.ranking == (WELDER, ROBOT, PRESS)
+    m = got.machines
+    assert (m[PRESS].active_periods, m[PRESS].mean_active_s) == (6, 50.0)
+    assert (m[WELDER].active_periods, m[WELDER].mean_active_s) == (1, 600.0)
+    assert (m[ROBOT].active_periods, m[ROBOT].mean_active_s) == (6, 70.0)
+    assert m[PRESS].shares == pytest.approx({"running": 0.5, "blocked": 0.5, "no_data": 0.0})
+    assert m[WELDER].shares == pytest.approx({"running": 570 / 600, "faulted": 30 / 600, "no_data": 0.0})
+    assert m[ROBOT].shares == pytest.approx({"running": 0.7, "starved": 0.3, "no_data": 0.0})
+    assert m[WELDER].seconds == {"faulted": 30.0, "running": 570.0}
     # the welder's 600 s period is the longest at every instant: sole momentary bottleneck all the time
-    assert [(m[x]["momentary_sole"], m[x]["momentary_shifting"]) for x in (PRESS, WELDER, ROBOT)] == [
+    assert [(m[x].momentary_sole, m[x].momentary_shifting) for x in (PRESS, WELDER, ROBOT)] == [
         (0.0, 0.0), (1.0, 0.0), (0.0, 0.0)]
-    assert got["explanation"] == (
+    assert got.explanation == (
         f"{WELDER} constrains the line: its average uninterrupted active period, 600 s, is the longest; "
         f"next: {ROBOT}, 70 s; it was the sole momentary bottleneck 100% of the time")
-    assert m[PRESS]["explanation"].startswith("active 50% of the time in 6 periods averaging 50 s (longest 50 s)")
-    assert "blocked 50%" in m[PRESS]["explanation"]
+    assert m[PRESS].explanation.startswith("active 50% of the time in 6 periods averaging 50 s (longest 50 s)")
+    assert "blocked 50%" in m[PRESS].explanation
 
 
 def test_shifting_bottleneck_where_active_periods_overlap(store: Store) -> None:
@@ -60,11 +62,11 @@ def test_shifting_bottleneck_where_active_periods_overlap(store: Store) -> None:
     record(store, PRESS, [(0, "running"), (100, "starved")], 200)
     record(store, WELDER, [(0, "starved"), (50, "running")], 200)
     got = analyse(store, plant(), LINE, T0, T0 + 200 * S)
-    m = got["machines"]
-    assert got["bottleneck"] == WELDER
-    assert (m[PRESS]["momentary_sole"], m[PRESS]["momentary_shifting"]) == (0.25, 0.25)
-    assert (m[WELDER]["momentary_sole"], m[WELDER]["momentary_shifting"]) == (0.5, 0.25)
-    assert (m[ROBOT]["momentary_sole"], m[ROBOT]["active_periods"], m[ROBOT]["shares"]) == (0.0, 0, {"no_data": 1.0})
+    m = got.machines
+    assert got.bottleneck == WELDER
+    assert (m[PRESS].momentary_sole, m[PRESS].momentary_shifting) == (0.25, 0.25)
+    assert (m[WELDER].momentary_sole, m[WELDER].momentary_shifting) == (0.5, 0.25)
+    assert (m[ROBOT].momentary_sole, m[ROBOT].active_periods, m[ROBOT].shares) == (0.0, 0, {"no_data": 1.0})
 
 
 def test_planned_stops_unknown_and_gaps_interrupt_active_periods() -> None:
@@ -79,9 +81,22 @@ def test_planned_stops_unknown_and_gaps_interrupt_active_periods() -> None:
 def test_open_intervals_count_up_to_now_and_errors_are_clear(store: Store) -> None:
     store.open_interval(WELDER, LINE, "running", T0)
     got = analyse(store, plant(), LINE, T0, T0 + 100 * S, now_us=T0 + 40 * S)
-    assert got["machines"][WELDER]["shares"] == pytest.approx({"running": 0.4, "no_data": 0.6})
-    assert analyse(store, plant(), LINE, T0 + 200 * S, T0 + 300 * S, now_us=T0 + 150 * S)["bottleneck"] is None
+    assert got.machines[WELDER].shares == pytest.approx({"running": 0.4, "no_data": 0.6})
+    assert analyse(store, plant(), LINE, T0 + 200 * S, T0 + 300 * S, now_us=T0 + 150 * S).bottleneck is None
     with pytest.raises(ValueError, match=r"line 's1/a1/l9' has no machine with state rules \(known lines: s1/a1/l1\)"):
         analyse(store, plant(), "s1/a1/l9", T0, T0 + S)
     with pytest.raises(ValueError, match="reversed"):
         analyse(store, plant(), LINE, T0, T0)
+
+
+def test_the_analysis_is_frozen_and_encodes_to_the_api_json_in_its_order(store: Store) -> None:
+    record(store, WELDER, [(0, "running")], 100)
+    got = analyse(store, plant(), LINE, T0, T0 + 100 * S)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.bottleneck = PRESS  # type: ignore[misc]
+    doc = json.loads(json.dumps(dataclasses.asdict(got)))
+    assert list(doc) == ["line", "start_us", "end_us", "period_s", "method", "bottleneck", "ranking", "explanation",
+                         "machines"]
+    assert list(doc["machines"][WELDER]) == ["shares", "seconds", "active_share", "active_periods", "mean_active_s",
+                                             "longest_active_s", "momentary_sole", "momentary_shifting", "explanation"]
+    assert doc["bottleneck"] == WELDER and doc["ranking"][0] == WELDER

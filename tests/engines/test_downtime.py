@@ -30,7 +30,7 @@ class Line:
         self.ids = tag_ids(self.plant)
         self.store = Store.open(default_url(tmp_path))
         planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites} if calendar else {}
-        self.states = StateEngine(self.plant, self.store, planned)
+        self.states = StateEngine(self.plant, self.store, planned, tag_ids=self.ids)
         self.downtime = DowntimeEngine(self.plant, self.store, now=lambda: 42)
         self.downtime.attach(self.states)
         self.states.start(start_us)
@@ -42,7 +42,7 @@ class Line:
             t = T0 + round(sec * S)
             rows.append(("robot/alarm", t, 0, GOOD))
             rows.append(("robot/code", t, CODE.get(state, 0), BAD if state == "bad" else GOOD))
-        self.states.feed(batch(self.ids, rows), self.ids)
+        self.states.feed(batch(self.ids, rows))
 
     def events(self, machine: str = ROBOT) -> list[DowntimeEvent]:
         return sorted(self.store.downtime(machine=machine, limit=1000).items, key=lambda e: e.start_us)

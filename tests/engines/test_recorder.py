@@ -138,10 +138,10 @@ async def loop_lag_while_states_change(store: Store, recorder: Recorder | None) 
     p = plant()
     ids, bus = tag_ids(p), InProcBus()
     clock = [T0]
-    eng = StateEngine(p, store, {}, now=lambda: clock[0], recorder=recorder)
+    eng = StateEngine(p, store, {}, now=lambda: clock[0], recorder=recorder, tag_ids=ids)
     eng.start(T0)
     sub = bus.subscribe("states")
-    task = asyncio.create_task(eng.run(sub, ids, tick_interval=0.05))
+    task = asyncio.create_task(eng.run(sub, tick_interval=0.05))
     lags: list[float] = []
 
     async def probe() -> None:

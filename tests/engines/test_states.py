@@ -30,7 +30,7 @@ def store(tmp_path: Path) -> Store:
 def engine(store: Store, p: Plant | None = None, calendar: bool = False, **kw: float) -> StateEngine:
     p = p or plant(SHIFTS if calendar else "")
     planned = {s.name: PlannedTime.of_site(s) for s in p.sites} if calendar else {}
-    return StateEngine(p, store, planned, now=lambda: 0, **kw)
+    return StateEngine(p, store, planned, now=lambda: 0, tag_ids=tag_ids(p), **kw)
 
 
 def timeline(store: Store, machine: str, end_us: int) -> list[tuple[str, float, float | None, str | None]]:
@@ -43,15 +43,15 @@ def test_counter_running_then_idle_after_the_window_at_the_exact_instant(store: 
     p = plant()
     ids, eng = tag_ids(p), engine(store, p)
     eng.start(T0)
-    eng.feed(batch(ids, [("press/fault", T0 + 1 * S, 0, GOOD), ("press/strokes", T0 + 1 * S, 5, GOOD)]), ids)
+    eng.feed(batch(ids, [("press/fault", T0 + 1 * S, 0, GOOD), ("press/strokes", T0 + 1 * S, 5, GOOD)]))
     assert eng.current()[PRESS] == ("unknown", T0)  # counter seen once: not yet known to advance or stand
-    eng.feed(batch(ids, [("press/strokes", T0 + 2 * S, 6, GOOD)]), ids)
+    eng.feed(batch(ids, [("press/strokes", T0 + 2 * S, 6, GOOD)]))
     assert eng.current()[PRESS] == ("running", T0 + 2 * S)
     eng.tick(T0 + 31 * S)
     assert eng.current()[PRESS][0] == "running"  # advanced 29 s ago, window 30 s
     eng.tick(T0 + 40 * S)
     assert eng.current()[PRESS] == ("idle", T0 + 32 * S)  # the instant the window ran out, not the tick
-    eng.feed(batch(ids, [("press/strokes", T0 + 50 * S, 7, GOOD)]), ids)
+    eng.feed(batch(ids, [("press/strokes", T0 + 50 * S, 7, GOOD)]))
     assert timeline(store, PRESS, T0 + 60 * S) == [
         ("unknown", 0, 2, None), ("running", 2, 32, None), ("idle", 32, 50, None), ("running", 50, 60, None)]
     assert [iv.machine for iv in store.open_intervals()] == sorted([PRESS, WELDER, ROBOT])
@@ -61,7 +61,7 @@ def test_counter_seen_a_whole_window_without_change_is_idle(store: Store) -> Non
     p = plant()
     ids, eng = tag_ids(p), engine(store, p)
     eng.start(T0)
-    eng.feed(batch(ids, [("press/fault", T0, 0, GOOD), ("press/strokes", T0, 5, GOOD)]), ids)
+    eng.feed(batch(ids, [("press/fault", T0, 0, GOOD), ("press/strokes", T0, 5, GOOD)]))
     eng.tick(T0 + 45 * S)
     assert eng.current()[PRESS] == ("idle", T0 + 30 * S)
 
@@ -86,7 +86,7 @@ def test_rule_precedence_and_state_maps(store: Store) -> None:
     ]
     for rows, press, welder, robot in expected:
         t += S
-        eng.feed(batch(ids, [(tag, t, v, q) for tag, v, q in rows]), ids)
+        eng.feed(batch(ids, [(tag, t, v, q) for tag, v, q in rows]))
         cur = eng.current()
         assert (cur[PRESS][0], cur[WELDER][0], cur[ROBOT][0]) == (press, welder, robot), rows
 
@@ -95,23 +95,23 @@ def test_bad_quality_makes_the_state_unknown_unless_an_earlier_rule_wins(store: 
     p = plant()
     ids, eng = tag_ids(p), engine(store, p)
     eng.start(T0)
-    eng.feed(batch(ids, [("robot/alarm", T0 + S, 0, GOOD), ("robot/code", T0 + S, 1, GOOD)]), ids)
+    eng.feed(batch(ids, [("robot/alarm", T0 + S, 0, GOOD), ("robot/code", T0 + S, 1, GOOD)]))
     assert eng.current()[ROBOT][0] == "running"
-    eng.feed(batch(ids, [("robot/alarm", T0 + 2 * S, 0, BAD)]), ids)
+    eng.feed(batch(ids, [("robot/alarm", T0 + 2 * S, 0, BAD)]))
     assert eng.current()[ROBOT] == ("unknown", T0 + 2 * S)
-    eng.feed(batch(ids, [("robot/alarm", T0 + 3 * S, 1, GOOD), ("robot/code", T0 + 3 * S, 1, BAD)]), ids)
+    eng.feed(batch(ids, [("robot/alarm", T0 + 3 * S, 1, GOOD), ("robot/code", T0 + 3 * S, 1, BAD)]))
     assert eng.current()[ROBOT] == ("faulted", T0 + 3 * S)  # a good, true fault input wins over a bad code
-    eng.feed(batch(ids, [("robot/alarm", T0 + 4 * S, 0, GOOD)]), ids)
+    eng.feed(batch(ids, [("robot/alarm", T0 + 4 * S, 0, GOOD)]))
     assert eng.current()[ROBOT] == ("unknown", T0 + 4 * S)  # now the bad code decides
-    eng.feed(batch(ids, [("robot/code", T0 + 5 * S, float("nan"), GOOD)]), ids)
+    eng.feed(batch(ids, [("robot/code", T0 + 5 * S, float("nan"), GOOD)]))
     assert eng.current()[ROBOT][0] == "unknown"
-    eng.feed(batch(ids, [("robot/code", T0 + 6 * S, 1, 64)]), ids)  # uncertain quality is usable
+    eng.feed(batch(ids, [("robot/code", T0 + 6 * S, 1, 64)]))  # uncertain quality is usable
     assert eng.current()[ROBOT] == ("running", T0 + 6 * S)
     # a counter that goes bad and comes back with the same value has not advanced
     eng.feed(batch(ids, [("press/fault", T0 + S, 0, GOOD), ("press/strokes", T0 + S, 1, GOOD),
-                         ("press/strokes", T0 + 2 * S, 2, GOOD), ("press/strokes", T0 + 3 * S, 2, BAD)]), ids)
+                         ("press/strokes", T0 + 2 * S, 2, GOOD), ("press/strokes", T0 + 3 * S, 2, BAD)]))
     assert eng.current()[PRESS] == ("unknown", T0 + 3 * S)
-    eng.feed(batch(ids, [("press/strokes", T0 + 20 * S, 2, GOOD)]), ids)
+    eng.feed(batch(ids, [("press/strokes", T0 + 20 * S, 2, GOOD)]))
     assert eng.current()[PRESS] == ("running", T0 + 20 * S)  # last change at 2 s, window not over
     eng.tick(T0 + 40 * S)
     assert eng.current()[PRESS] == ("idle", T0 + 32 * S)
@@ -121,8 +121,8 @@ def test_late_samples_count_at_the_machine_clock(store: Store) -> None:
     p = plant()
     ids, eng = tag_ids(p), engine(store, p)
     eng.start(T0)
-    eng.feed(batch(ids, [("robot/alarm", T0 + 10 * S, 0, GOOD), ("robot/code", T0 + 10 * S, 1, GOOD)]), ids)
-    eng.feed(batch(ids, [("robot/code", T0 + 5 * S, 2, GOOD)]), ids)  # older than what the robot has seen
+    eng.feed(batch(ids, [("robot/alarm", T0 + 10 * S, 0, GOOD), ("robot/code", T0 + 10 * S, 1, GOOD)]))
+    eng.feed(batch(ids, [("robot/code", T0 + 5 * S, 2, GOOD)]))  # older than what the robot has seen
     assert eng.current()[ROBOT] == ("starved", T0 + 10 * S)
     # running lasted no time (opened and closed at 10 s): the store reports no empty interval
     assert timeline(store, ROBOT, T0 + 20 * S) == [("unknown", 0, 10, None), ("starved", 10, 20, None)]
@@ -141,9 +141,9 @@ def test_planned_stop_at_break_and_shift_boundaries_from_the_calendar(store: Sto
     ids, eng = tag_ids(p), engine(store, p, calendar=True)
     start = MONDAY + 10 * H - 10 * S  # 09:59:50, shift "early", break 10:00-10:30
     eng.start(start)
-    eng.feed(_strokes(ids, start, MONDAY + 10 * H + 31 * 60 * S), ids)
-    eng.feed(_strokes(ids, MONDAY + 14 * H - 60 * S, MONDAY + 14 * H + 30 * S, first=10_000), ids)
-    eng.feed(_strokes(ids, MONDAY + 22 * H - 60 * S, MONDAY + 22 * H - 10 * S, first=20_000), ids)
+    eng.feed(_strokes(ids, start, MONDAY + 10 * H + 31 * 60 * S))
+    eng.feed(_strokes(ids, MONDAY + 14 * H - 60 * S, MONDAY + 14 * H + 30 * S, first=10_000))
+    eng.feed(_strokes(ids, MONDAY + 22 * H - 60 * S, MONDAY + 22 * H - 10 * S, first=20_000))
     eng.tick(MONDAY + 22 * H + 10 * S)
     eng.tick(MONDAY + 22 * H + 120 * S)
     got = [(iv.state, iv.start_us - MONDAY, iv.shift)
@@ -174,11 +174,11 @@ def test_feed_picks_relevant_rows_among_many(store: Store) -> None:
     values = np.full(n, 3.0)
     values[np.sort(relevant)] = [10, 20, 30, 20, 10]
     ts = T0 + np.arange(n, dtype=np.int64) * 1000
-    got = eng.feed(numeric_batch(tids, ts, values, GOOD), ids)
+    got = eng.feed(numeric_batch(tids, ts, values, GOOD))
     assert got == 5
     states = [iv.state for iv in store.intervals(0, T0 + H, machines=[WELDER])]
     assert states == ["unknown", "running", "changeover", "idle", "changeover", "running"]
-    assert eng.feed(numeric_batch([999], [T0], [1.0], GOOD), ids) == 0
+    assert eng.feed(numeric_batch([999], [T0], [1.0], GOOD)) == 0
 
 
 def test_text_state_tag_and_listeners(store: Store) -> None:
@@ -192,7 +192,7 @@ def test_text_state_tag_and_listeners(store: Store) -> None:
     eng.add_listener(broken)
     eng.add_listener(seen.append)
     eng.start(T0)
-    eng.feed(text_batch([ids[f"{LINE}/welder/mode"]] * 2, [T0 + S, T0 + 2 * S], ["changeover", "lunch"], GOOD), ids)
+    eng.feed(text_batch([ids[f"{LINE}/welder/mode"]] * 2, [T0 + S, T0 + 2 * S], ["changeover", "lunch"], GOOD))
     welder = [(c.state, c.since_us - T0, c.previous) for c in seen if c.machine == WELDER]
     assert welder == [("unknown", 0, None), ("changeover", S, "unknown"), ("unknown", 2 * S, "changeover")]
     assert eng.errors == len(seen)  # the broken listener failed each time, the other one still heard
@@ -205,9 +205,9 @@ def test_restart_after_a_crash_closes_at_the_last_known_time(store: Store) -> No
     a = engine(store, p, heartbeat_s=10)
     a.start(T0)
     a.feed(batch(ids, [("press/fault", T0, 0, GOOD), ("press/strokes", T0, 1, GOOD),
-                       ("press/strokes", T0 + 2 * S, 2, GOOD)]), ids)
+                       ("press/strokes", T0 + 2 * S, 2, GOOD)]))
     for k in range(3, 16):
-        a.feed(batch(ids, [("press/strokes", T0 + k * S, k, GOOD)]), ids)
+        a.feed(batch(ids, [("press/strokes", T0 + k * S, k, GOOD)]))
         a.tick(T0 + k * S)
     assert store.get_meta(LAST_US_KEY) == T0 + 12 * S  # beats at the change (2 s), then every 10 s
     # crash: `a` is never stopped; a new engine starts 100 s later
@@ -227,9 +227,9 @@ def test_restart_after_a_crash_closes_at_the_last_known_time(store: Store) -> No
 async def test_run_consumes_a_bus_subscription(store: Store) -> None:
     p = plant()
     ids, bus = tag_ids(p), InProcBus()
-    eng = StateEngine(p, store, {}, now=lambda: T0 + 10 * S)
+    eng = StateEngine(p, store, {}, now=lambda: T0 + 10 * S, tag_ids=ids)
     sub = bus.subscribe("states")
-    task = asyncio.create_task(eng.run(sub, ids, tick_interval=0.01))
+    task = asyncio.create_task(eng.run(sub, tick_interval=0.01))
     bus.publish(batch(ids, [("robot/alarm", T0 + S, 0, GOOD), ("robot/code", T0 + S, 2, GOOD)]))
     await asyncio.sleep(0.05)
     assert eng.current()[ROBOT][0] == "starved"

@@ -6,6 +6,8 @@ Pareto."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -92,10 +94,11 @@ def test_hmi_and_api_give_the_same_figures(view: PlantView, api: httpx.Client, u
             money = _get(api, "/api/v1/lines/costs", line=ln.path, **window)
             assert cost is not None and {k: money[k] for k in cost} == cost, f"{period} {ln.path} costs"
             site_costs[cost["currency"]] = site_costs.get(cost["currency"], 0.0) + cost["total"]
-            mine_bn = data.bottleneck_of(view, ADMIN, ln.path, start, end)
+            analysis = data.bottleneck_of(view, ADMIN, ln.path, start, end)
+            assert analysis is not None
+            mine_bn = json.loads(json.dumps(dataclasses.asdict(analysis)))  # as JSON has them (lists, not tuples)
             theirs_bn = _get(api, "/api/v1/lines/bottleneck", line=ln.path, **window)
-            assert mine_bn is not None and {k: theirs_bn[k] for k in mine_bn} == _clean(mine_bn), \
-                f"{period} {ln.path} bottleneck"
+            assert {k: theirs_bn[k] for k in mine_bn} == _clean(mine_bn), f"{period} {ln.path} bottleneck"
             for by in ("reason", "machine", "shift"):
                 mine = data.pareto(view.services, ADMIN, ln.path, by, start, end)
                 theirs = _get(api, "/api/v1/downtime/pareto", line=ln.path, by=by, **window)

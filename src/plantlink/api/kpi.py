@@ -88,7 +88,7 @@ def line_costs(rt: Any, who: Caller, line: str, start_us: int, end_us: int, *, n
 
 def bottleneck(rt: Any, who: Caller, line: str, start_us: int, end_us: int) -> dict[str, Any]:
     """The line's constraint over the range (active-period method), with per-machine evidence."""
-    out = services_of(rt).kpi.bottleneck(who, line, start_us, end_us)
+    out = dataclasses.asdict(services_of(rt).kpi.bottleneck(who, line, start_us, end_us))
     out.update(stamp(start_us, "start"))
     out.update(stamp(end_us, "end"))
     return out

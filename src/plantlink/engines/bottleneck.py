@@ -11,6 +11,8 @@ without any recorded interval are not analysed: they interrupt an active period 
   between them: both are counted as shifting bottleneck for that time, neither as sole bottleneck.
 
 Periods cut by the ends of the analysed range are taken as they are inside it.
+
+``analyse`` answers an ``Analysis`` (frozen; ``dataclasses.asdict`` gives the API's JSON, in field order).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +32,36 @@ WAITING = frozenset({"starved", "blocked"})
 NOT_ANALYSED = frozenset({"planned_stop", "unknown"})
 METHOD = ("active-period method (Roser et al.): active = not starved and not blocked; the machine with the "
           "longest average uninterrupted active period constrains the line")
+
+
+@dataclass(frozen=True)
+class MachineFigures:
+    """One machine's evidence over the analysed range (shares and momentary figures: of the range)."""
+
+    shares: dict[str, float]  # per state, and "no_data"
+    seconds: dict[str, float]  # per state
+    active_share: float
+    active_periods: int
+    mean_active_s: float
+    longest_active_s: float
+    momentary_sole: float
+    momentary_shifting: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The line's constraint over [start_us, end_us), with every machine's evidence."""
+
+    line: str
+    start_us: int
+    end_us: int
+    period_s: float
+    method: str
+    bottleneck: str | None  # None: no machine was active
+    ranking: tuple[str, ...]  # by mean active period, longest first
+    explanation: str
+    machines: dict[str, MachineFigures]
 
 
 @dataclass(frozen=True)
@@ -100,7 +132,7 @@ def _machines_of(plant: Plant, line: str) -> list[str]:
 
 
 def analyse(store: Store, plant: Plant, line: str, start_us: int, end_us: int,
-            now_us: int | None = None) -> dict[str, Any]:
+            now_us: int | None = None) -> Analysis:
     """Per-machine state shares and the line's constraint over [start_us, end_us), with evidence."""
     if end_us <= start_us:
         raise ValueError(f"empty or reversed period: start_us {start_us}, end_us {end_us}")
@@ -113,20 +145,19 @@ def analyse(store: Store, plant: Plant, line: str, start_us: int, end_us: int,
         by_machine[iv.machine].append(iv)
     period_us = end_us - start_us
     periods: list[_Period] = []
-    figures: dict[str, dict[str, Any]] = {}
+    actives = []
     for i, m in enumerate(machines):
         act = active_periods(by_machine[m])
         periods.extend(_Period(i, s, e) for s, e in act)
-        figures[m] = _figures(by_machine[m], act, period_us)
+        actives.append(act)
     sole, shifting = momentary(periods, len(machines))
-    for i, m in enumerate(machines):
-        figures[m]["momentary_sole"] = float(sole[i]) / period_us
-        figures[m]["momentary_shifting"] = float(shifting[i]) / period_us
-        figures[m]["explanation"] = _explain_machine(figures[m])
+    figures = {m: _figures(by_machine[m], actives[i], period_us, float(sole[i]) / period_us,
+                           float(shifting[i]) / period_us) for i, m in enumerate(machines)}
     return _verdict(line, start_us, end_us, figures)
 
 
-def _figures(ivs: list[Interval], act: list[tuple[int, int]], period_us: int) -> dict[str, Any]:
+def _figures(ivs: list[Interval], act: list[tuple[int, int]], period_us: int, sole: float,
+             shifting: float) -> MachineFigures:
     spent: dict[str, int] = defaultdict(int)
     for iv in ivs:
         if iv.end_us is not None:
@@ -134,33 +165,24 @@ def _figures(ivs: list[Interval], act: list[tuple[int, int]], period_us: int) ->
     lengths = [e - s for s, e in act]
     shares = {s: v / period_us for s, v in sorted(spent.items())}
     shares["no_data"] = max(period_us - sum(spent.values()), 0) / period_us
-    return {
-        "shares": shares,
-        "seconds": {s: v / 1e6 for s, v in sorted(spent.items())},
-        "active_share": sum(lengths) / period_us,
-        "active_periods": len(lengths),
-        "mean_active_s": (sum(lengths) / len(lengths) / 1e6) if lengths else 0.0,
-        "longest_active_s": max(lengths) / 1e6 if lengths else 0.0,
-    }
+    active_share = sum(lengths) / period_us
+    mean = (sum(lengths) / len(lengths) / 1e6) if lengths else 0.0
+    longest = max(lengths) / 1e6 if lengths else 0.0
+    explanation = (f"active {active_share:.0%} of the time in {len(lengths)} periods averaging {mean:.0f} s "
+                   f"(longest {longest:.0f} s); starved {shares.get('starved', 0):.0%}, blocked "
+                   f"{shares.get('blocked', 0):.0%}; momentary bottleneck {sole:.0%} alone, {shifting:.0%} shifting")
+    return MachineFigures(shares, {s: v / 1e6 for s, v in sorted(spent.items())}, active_share, len(lengths), mean,
+                          longest, sole, shifting, explanation)
 
 
-def _explain_machine(f: dict[str, Any]) -> str:
-    sh = f["shares"]
-    return (f"active {f['active_share']:.0%} of the time in {f['active_periods']} periods averaging "
-            f"{f['mean_active_s']:.0f} s (longest {f['longest_active_s']:.0f} s); starved {sh.get('starved', 0):.0%}, "
-            f"blocked {sh.get('blocked', 0):.0%}; momentary bottleneck {f['momentary_sole']:.0%} alone, "
-            f"{f['momentary_shifting']:.0%} shifting")
-
-
-def _verdict(line: str, start_us: int, end_us: int, figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    ranked = sorted(figures, key=lambda m: -figures[m]["mean_active_s"])
-    top = ranked[0] if ranked and figures[ranked[0]]["active_periods"] else None
+def _verdict(line: str, start_us: int, end_us: int, figures: dict[str, MachineFigures]) -> Analysis:
+    ranked = sorted(figures, key=lambda m: -figures[m].mean_active_s)
+    top = ranked[0] if ranked and figures[ranked[0]].active_periods else None
     if top is None:
         text = "no machine of the line was active in this period: no bottleneck"
     else:
         f = figures[top]
-        nxt = (f"; next: {ranked[1]}, {figures[ranked[1]]['mean_active_s']:.0f} s" if len(ranked) > 1 else "")
-        text = (f"{top} constrains the line: its average uninterrupted active period, {f['mean_active_s']:.0f} s, "
-                f"is the longest{nxt}; it was the sole momentary bottleneck {f['momentary_sole']:.0%} of the time")
-    return {"line": line, "start_us": start_us, "end_us": end_us, "period_s": (end_us - start_us) / 1e6,
-            "method": METHOD, "bottleneck": top, "ranking": ranked, "explanation": text, "machines": figures}
+        nxt = (f"; next: {ranked[1]}, {figures[ranked[1]].mean_active_s:.0f} s" if len(ranked) > 1 else "")
+        text = (f"{top} constrains the line: its average uninterrupted active period, {f.mean_active_s:.0f} s, "
+                f"is the longest{nxt}; it was the sole momentary bottleneck {f.momentary_sole:.0%} of the time")
+    return Analysis(line, start_us, end_us, (end_us - start_us) / 1e6, METHOD, top, tuple(ranked), text, figures)

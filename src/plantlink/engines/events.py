@@ -3,7 +3,8 @@
 An engine step turns input (samples, state changes, operator actions) into a new engine state and a list of
 these events; it never touches the store. Each event knows the statements that record it (``apply`` on a
 connection of the store), run in the recorder's thread, in the order the events were produced; the recorder
-writes many events in one transaction.
+writes many events in one transaction. Most events are one call of a store function with their fields as its
+arguments (``StoreEvent``: an event states its kind, its function and its fields, nothing else).
 
 A downtime event gets its row id only when it is written; the engine keeps a ``Ref`` to it, and later events
 of the same row (close, delete, micro flag) carry that ref, resolved when they are written (after the open,
@@ -12,8 +13,9 @@ since the outbox is in order).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 import sqlalchemy as sa
@@ -70,66 +72,82 @@ def _db(c: sa.Connection | None) -> sa.Connection:
     return c
 
 
+def _arg(v: object) -> object:
+    """A field as the store function takes it: a downtime row's ``Ref`` becomes its id (tuples: a list)."""
+    if isinstance(v, Ref):
+        return v.get()
+    if isinstance(v, tuple) and all(isinstance(r, Ref) for r in v):
+        return [r.get() for r in v]
+    return v
+
+
+_NOT_ARG = {"arg": False}  # field metadata: kept on the event, not passed to ``write``
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """An event recorded by one function of the store's modules: ``write(c, *fields)``, its fields in
+    declaration order (a ``Ref`` passed as its row id; fields with ``_NOT_ARG`` metadata left out). Each
+    event states only its ``kind``, its ``write`` and its fields."""
+
+    kind: ClassVar[str]
+    write: ClassVar[Callable[..., object]]
+
+    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
+        args = [_arg(getattr(self, f.name)) for f in fields(self) if f.metadata.get("arg", True)]
+        return type(self).write(_db(c), *args)
+
+
 # -- machine states -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class IntervalOpened:
-    kind: ClassVar[str] = "interval.open"
+class IntervalOpened(StoreEvent):
+    kind = "interval.open"
+    write = staticmethod(intervals.open_interval)
     machine: str
     line: str
     state: str
     start_us: int
     shift: str | None
-    meta: dict[str, int] | None = None
+    meta: dict[str, int] | None = field(default=None, metadata=_NOT_ARG)
 
     def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        iid = intervals.open_interval(c, self.machine, self.line, self.state, self.start_us, self.shift)
+        iid = super().apply(c, to)
         for key, value in (self.meta or {}).items():  # the heartbeat rides along
-            intervals.set_meta(c, key, value)
+            intervals.set_meta(_db(c), key, value)
         return iid
 
 
 @dataclass(frozen=True)
-class IntervalClosed:
-    kind: ClassVar[str] = "interval.close"
+class IntervalClosed(StoreEvent):
+    kind = "interval.close"
+    write = staticmethod(intervals.close_interval)
     machine: str
     end_us: int
     reason: EndReason
 
-    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        return intervals.close_interval(c, self.machine, self.end_us, self.reason)
-
 
 @dataclass(frozen=True)
-class MetaSet:
-    kind: ClassVar[str] = "meta.set"
+class MetaSet(StoreEvent):
+    kind = "meta.set"
+    write = staticmethod(intervals.set_meta)
     key: str
     value: int
 
-    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        intervals.set_meta(c, self.key, self.value)
-        return None
-
 
 @dataclass(frozen=True)
-class RunEnded:
-    kind: ClassVar[str] = "run.end"
+class RunEnded(StoreEvent):
+    kind = "run.end"
+    write = staticmethod(runs.end)
     run_id: int
     end_us: int
-
-    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        runs.end(c, self.run_id, self.end_us)
-        return None
 
 
 # -- downtime -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DowntimeOpened:
-    kind: ClassVar[str] = "downtime.open"
-    ref: Ref
+class DowntimeOpened(StoreEvent):
+    kind = "downtime.open"
+    write = staticmethod(downtime.open_event)
+    ref: Ref = field(metadata=_NOT_ARG)
     machine: str
     line: str
     site: str
@@ -138,9 +156,7 @@ class DowntimeOpened:
     shift: str | None
 
     def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        self.ref.id = downtime.open_event(c, self.machine, self.line, self.site, self.start_us, self.state,
-                                          self.shift)
+        self.ref.id = int(super().apply(c, to))  # type: ignore[call-overload]
         return self.ref.id
 
     def undo(self) -> None:
@@ -149,40 +165,29 @@ class DowntimeOpened:
 
 
 @dataclass(frozen=True)
-class DowntimeClosed:
-    kind: ClassVar[str] = "downtime.close"
+class DowntimeClosed(StoreEvent):
+    kind = "downtime.close"
+    write = staticmethod(downtime.close_event)
     ref: Ref
     end_us: int
     state: str
     micro: bool
     reason: EndReason
 
-    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        return downtime.close_event(c, self.ref.get(), self.end_us, self.state, self.micro, self.reason)
-
 
 @dataclass(frozen=True)
-class DowntimeDeleted:
-    kind: ClassVar[str] = "downtime.delete"
+class DowntimeDeleted(StoreEvent):
+    kind = "downtime.delete"
+    write = staticmethod(downtime.delete)
     ref: Ref
 
-    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        downtime.delete(c, self.ref.get())
-        return None
-
 
 @dataclass(frozen=True)
-class DowntimeMicro:
-    kind: ClassVar[str] = "downtime.micro"
+class DowntimeMicro(StoreEvent):
+    kind = "downtime.micro"
+    write = staticmethod(downtime.mark_micro)
     refs: tuple[Ref, ...]
     micro: bool
-
-    def apply(self, c: sa.Connection | None, to: Sinks) -> object:
-        c = _db(c)
-        downtime.mark_micro(c, [r.get() for r in self.refs], self.micro)
-        return None
 
 
 # -- alarms -------------------------------------------------------------------------------------------

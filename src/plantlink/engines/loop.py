@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from typing import Protocol
 
 import pyarrow as pa
@@ -21,14 +20,14 @@ log = logging.getLogger("plantlink.engines")
 class StreamingEngine(Protocol):
     errors: int
 
-    def feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> object: ...
+    def feed(self, batch: pa.RecordBatch) -> object: ...
 
     def tick(self) -> object: ...
 
 
-async def consume(engine: StreamingEngine, sub: Subscription, tag_ids: Mapping[str, int], *, name: str,
-                  tick_interval: float = 1.0) -> None:
-    """Feed every batch of ``sub`` to ``engine`` until the subscription closes, ticking meanwhile."""
+async def consume(engine: StreamingEngine, sub: Subscription, *, name: str, tick_interval: float = 1.0) -> None:
+    """Feed every batch of ``sub`` to ``engine`` (bound to its tag ids beforehand) until the subscription
+    closes, ticking meanwhile."""
 
     async def ticker() -> None:
         while True:
@@ -43,7 +42,7 @@ async def consume(engine: StreamingEngine, sub: Subscription, tag_ids: Mapping[s
     try:
         async for batch in sub:
             try:
-                engine.feed(batch, tag_ids)
+                engine.feed(batch)
             except Exception:
                 engine.errors += 1
                 log.exception("%s engine could not use a batch of %d rows", name, batch.num_rows)

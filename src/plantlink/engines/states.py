@@ -17,9 +17,11 @@ Every change of state, or of shift (the shift name is kept on each interval), cl
 interval and opens a new one at the instant of the change, and listeners are told. Timeouts and calendar
 boundaries are placed at their exact instant, not at the tick that noticed them.
 
-The engine does no database I/O while it runs: each step (``step``: a batch in, events out; ``feed`` and
-``tick`` hand the events to the recorder) produces ``engines.events`` that a ``Recorder`` writes off the
-event loop. Only ``start`` reads and repairs the store, once, before the engine runs.
+The engine does no database I/O while it runs: each step (``step``: a batch in, events out; ``advance``: the
+clock moves on; ``feed`` and ``tick`` are the same and hand the events to the recorder) produces
+``engines.events`` that a ``Recorder`` writes off the event loop. Only ``start`` reads and repairs the store,
+once, before the engine runs. The engine is bound once to the tag ids of the model load (``tag_ids=`` or
+``bind``).
 
 Restart: the engine writes its clock into the store (``states.last_us``) on every change and at least every
 ``heartbeat_s`` seconds. ``start`` records a run of plantlink in the store; an interval (and a run) left open
@@ -227,7 +229,8 @@ class StateEngine:
     (by default one that writes into ``store`` at once, in the caller's thread)."""
 
     def __init__(self, plant: Plant, store: Store, planned_by_site: Mapping[str, PlannedLike] | None = None,
-                 now: Callable[[], int] = now_us, heartbeat_s: float = 10.0, recorder: Recorder | None = None):
+                 now: Callable[[], int] = now_us, heartbeat_s: float = 10.0, recorder: Recorder | None = None,
+                 tag_ids: Mapping[str, int] | None = None):
         planned_by_site = planned_by_site or {}
         self.store = store
         self.recorder = recorder if recorder is not None else Recorder(Sinks.of(store))
@@ -243,11 +246,12 @@ class StateEngine:
         self.stop_listeners: list[StopListener] = []
         self.run_id: int | None = None
         self.errors = 0
-        self._ids_src: Mapping[str, int] | None = None
-        self._ids = np.zeros(0, dtype=np.uint32)
+        self._ids: np.ndarray | None = None  # the bound tag ids of the inputs, sorted (None: not bound)
         self._slots: dict[int, list[tuple[_Machine, str]]] = {}
         self._last_beat: int | None = None
         self._started = False
+        if tag_ids is not None:
+            self.bind(tag_ids)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, now_us: int | None = None) -> list[int]:
@@ -308,31 +312,47 @@ class StateEngine:
                 if m.state is not None and m.since_us is not None}
 
     # -- input -----------------------------------------------------------------------------------
-    def feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
+    def bind(self, tag_ids: Mapping[str, int]) -> None:
+        """Bind the engine to the tag ids of this model load (path -> id), once: every batch is read with them."""
+        slots: dict[int, list[tuple[_Machine, str]]] = {}
+        for m in self.machines.values():
+            for role in m.inputs:
+                tid = tag_ids.get(m.tag_path(role))
+                if tid is None:
+                    log.warning("machine %s: no tag id for %s %s; its state stays unknown", m.path, role,
+                                m.tag_path(role))
+                    continue
+                slots.setdefault(int(tid), []).append((m, role))
+        self._slots = slots
+        self._ids = np.array(sorted(slots), dtype=np.uint32)
+
+    def feed(self, batch: pa.RecordBatch) -> int:
         """Take the samples of state inputs from ``batch`` and hand the events to the recorder; returns how
         many rows were relevant."""
         if not self._started:
             self.start()
         try:
-            return self._feed(batch, tag_ids)
+            return self._feed(batch)
         finally:
             self._submit()
 
-    def step(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> list[Event]:
+    def step(self, batch: pa.RecordBatch) -> list[Event]:
         """One step, pure of I/O: the engine's state moves on ``batch``; returns the events it produced
         (not handed to the recorder). The engine must be started."""
-        self._feed(batch, tag_ids)
+        self._feed(batch)
+        return self._take()
+
+    def _take(self) -> list[Event]:
         out, self._out = self._out, []
         return out
 
     def _submit(self) -> None:
         if self._out:
-            out, self._out = self._out, []
-            self.recorder.submit(out)
+            self.recorder.submit(self._take())
 
-    def _feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
-        if tag_ids is not self._ids_src:
-            self._index(tag_ids)
+    def _feed(self, batch: pa.RecordBatch) -> int:
+        if self._ids is None:
+            raise LookupError("the state engine is not bound to tag ids: pass tag_ids= or call bind() first")
         if batch.num_rows == 0 or self._ids.size == 0:
             return 0
         ids = batch.column("tag_id").to_numpy(zero_copy_only=False)
@@ -349,20 +369,6 @@ class StateEngine:
                 self._sample(m, role, vals[i], qual[i], int(ts[i]))
         return int(rows.size)
 
-    def _index(self, tag_ids: Mapping[str, int]) -> None:
-        slots: dict[int, list[tuple[_Machine, str]]] = {}
-        for m in self.machines.values():
-            for role in m.inputs:
-                tid = tag_ids.get(m.tag_path(role))
-                if tid is None:
-                    log.warning("machine %s: no tag id for %s %s; its state stays unknown", m.path, role,
-                                m.tag_path(role))
-                    continue
-                slots.setdefault(int(tid), []).append((m, role))
-        self._slots = slots
-        self._ids = np.array(sorted(slots), dtype=np.uint32)
-        self._ids_src = tag_ids
-
     def _sample(self, m: _Machine, role: str, value: Any, quality: int, ts: int) -> None:
         t = max(ts, m.clock_us if m.clock_us is not None else ts)  # late samples count at the machine's clock
         self._advance(m, t)
@@ -370,14 +376,22 @@ class StateEngine:
         self._evaluate(m, t)
 
     def tick(self, now_us: int | None = None) -> None:
-        """Advance every machine's clock: counter timeouts, planned-time and shift boundaries. Call ~1/s."""
+        """Advance every machine's clock: counter timeouts, planned-time and shift boundaries, and hand the
+        events to the recorder. Call ~1/s."""
         if not self._started:
             self.start(now_us)
-        t = self.now() if now_us is None else now_us
+        self._tick(self.now() if now_us is None else now_us)
+        self._submit()
+
+    def advance(self, now_us: int) -> list[Event]:
+        """``tick``, pure of I/O: returns the events (not handed to the recorder). The engine must be started."""
+        self._tick(now_us)
+        return self._take()
+
+    def _tick(self, t: int) -> None:
         for m in self.machines.values():
             self._advance(m, t)
         self._beat(t)
-        self._submit()
 
     # -- state changes ---------------------------------------------------------------------------
     def _advance(self, m: _Machine, t: int) -> None:
@@ -418,12 +432,12 @@ class StateEngine:
             self._last_beat = t
 
     # -- wiring ----------------------------------------------------------------------------------
-    async def run(self, sub: Subscription, tag_ids: Mapping[str, int], tick_interval: float = 1.0) -> None:
+    async def run(self, sub: Subscription, tick_interval: float = 1.0) -> None:
         """Consume ``sub`` until it closes, ticking every ``tick_interval`` seconds; then stop cleanly."""
         if not self._started:
             self.start()
 
         try:
-            await consume(self, sub, tag_ids, name="state", tick_interval=tick_interval)
+            await consume(self, sub, name="state", tick_interval=tick_interval)
         finally:
             self.stop()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from plantlink.model.schema import Line, Machine, Site
     from plantlink.services.alarms import JournalEntry
     from plantlink.services.downtime import DowntimeEvent
-    from plantlink.services.kpi import CostOfLosses, OeeInputs, OeeResult
+    from plantlink.services.kpi import Analysis, CostOfLosses, OeeInputs, OeeResult
     from plantlink.services.states import Interval
 
 __all__ = ["PERIODS", "READER", "AlarmView", "Kpi", "LineView", "MachineView", "NotFound", "PlantView", "Setpoint",
@@ -191,7 +191,7 @@ def pareto(svc: Services, who: Principal, line: str, by: str, start: int, end: i
             "total": dict(p.total.__dict__), "micro": dict(p.micro.__dict__), "unknown": dict(p.unknown.__dict__)}
 
 
-def bottleneck_of(view: PlantView, who: Principal, line: str, start: int, end: int) -> dict[str, Any] | None:
+def bottleneck_of(view: PlantView, who: Principal, line: str, start: int, end: int) -> Analysis | None:
     """The line's constraint by the active-period method, with its evidence; None without state rules."""
     if not any(m.has_states for m in view.line(line).machines):
         return None

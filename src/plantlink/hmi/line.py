@@ -5,7 +5,7 @@ Pareto by reason, machine or shift, over a chosen period."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -26,6 +26,9 @@ from plantlink.hmi.widgets import (
     pct,
 )
 from plantlink.identity import Principal
+
+if TYPE_CHECKING:
+    from plantlink.services.kpi import Analysis
 
 PARETO_COLOR = "#607d8b"
 CUMULATIVE_COLOR = "#263238"
@@ -108,28 +111,28 @@ def _oee_notes(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
         note.props(f'data-testid="oee-note" data-problem="{str(k.result.data_problem).lower()}"')
 
 
-def _bottleneck_panel(ln: LineView, analysis: dict[str, Any] | None) -> None:
+def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
     with ui.element("div").classes("pl-panel").props('data-testid="bottleneck"'):
         ui.label("Constraint (bottleneck)").classes("text-lg font-semibold mb-1")
         if analysis is None:
             ui.label("No machine of this line has state rules.").classes("pl-muted")
             return
-        top = analysis["bottleneck"]
+        top = analysis.bottleneck
         name = top.rsplit("/", 1)[-1] if top else "none"
         ui.label(name).classes("pl-big").props(f'data-testid="bottleneck-name" data-machine="{top or ""}"')
-        ui.label(analysis["explanation"]).classes("text-sm")
+        ui.label(analysis.explanation).classes("text-sm")
         rows = []
-        for m in analysis["ranking"]:
-            f = analysis["machines"][m]
-            sh = f["shares"]
-            rows.append({"machine": m.rsplit("/", 1)[-1], "mean": duration(f["mean_active_s"]),
-                         "active": pct(f["active_share"]), "starved": pct(sh.get("starved", 0.0)),
-                         "blocked": pct(sh.get("blocked", 0.0)), "sole": pct(f["momentary_sole"])})
+        for m in analysis.ranking:
+            f = analysis.machines[m]
+            sh = f.shares
+            rows.append({"machine": m.rsplit("/", 1)[-1], "mean": duration(f.mean_active_s),
+                         "active": pct(f.active_share), "starved": pct(sh.get("starved", 0.0)),
+                         "blocked": pct(sh.get("blocked", 0.0)), "sole": pct(f.momentary_sole)})
         cols = [("machine", "Machine"), ("mean", "Mean active period"), ("active", "Active"), ("starved", "Starved"),
                 ("blocked", "Blocked"), ("sole", "Sole bottleneck")]
         ui.table(columns=[{"name": c, "label": lbl, "field": c, "align": "left"} for c, lbl in cols], rows=rows,
                  row_key="machine").props("flat dense").classes("w-full mt-2")
-        ui.label(analysis["method"]).classes("pl-muted text-xs mt-1")
+        ui.label(analysis.method).classes("pl-muted text-xs mt-1")
 
 
 async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: int) -> None:

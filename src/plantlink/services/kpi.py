@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.engines import bottleneck as bn
+from plantlink.engines.bottleneck import Analysis, MachineFigures
 from plantlink.engines.calendar import merge_intervals, overlap_us
 from plantlink.engines.costs import CostOfLosses, losses
 from plantlink.engines.oee import Gaps, OeeInputs, OeeResult, combine, compute, inputs_from_states
@@ -49,8 +50,8 @@ from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.periods import LIVE_PERIODS, Periods
 from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
 
-__all__ = ["CostOfLosses", "CostReport", "Figures", "KpiService", "OeeInputs", "OeeReport", "OeeResult", "Overview",
-           "TopLoss", "TopReason", "cost_of"]
+__all__ = ["Analysis", "CostOfLosses", "CostReport", "Figures", "KpiService", "MachineFigures", "OeeInputs",
+           "OeeReport", "OeeResult", "Overview", "TopLoss", "TopReason", "cost_of"]
 
 LIVE_TTL_S = 5.0
 COUNTER_LOOKBACK_US = 3600 * 1_000_000
@@ -379,7 +380,7 @@ class KpiService:
         return found
 
     def bottleneck(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
-                   ) -> dict[str, Any]:
+                   ) -> Analysis:
         """The line's constraint over the range (active-period method, ``engines.bottleneck``), with
         per-machine evidence."""
         check_range(start_us, end_us, MAX_RANGE_US)

@@ -7,10 +7,14 @@ store fails (the recorder's one failure policy). Only ``start`` reads the store 
 
 Runtime wiring (like ``StateEngine.run``)::
 
-    alarms = AlarmEngine(plant, AlarmStore(store.engine))
+    alarms = AlarmEngine(plant, AlarmStore(store.engine), tag_ids=tag_ids)   # bound once per model load
     alarms.attach(states)                 # suppression by design follows machine states
     alarms.start()                        # restores active / acknowledged / shelved alarms
-    task = asyncio.create_task(alarms.run(bus.subscribe("alarms"), tag_ids))   # lossless subscription
+    task = asyncio.create_task(alarms.run(bus.subscribe("alarms")))   # lossless subscription
+
+A step is pure of I/O: ``step(batch)`` and ``advance(now)`` return the events (at most one
+``AlarmsRecorded``); ``feed`` and ``tick`` are the same steps handing their events to the recorder. Operator
+actions hand theirs at once (``commit`` waits until they are written).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pyarrow as pa
 from plantlink.engines.alarms import isa
 from plantlink.engines.alarms.compiled import AlarmInfo, Compiled, TagIndex, compile_alarms, plant_alarms
 from plantlink.engines.alarms.evaluate import Changes, Evaluator
-from plantlink.engines.events import AlarmsRecorded, Sinks
+from plantlink.engines.events import AlarmsRecorded, Event, Sinks
 from plantlink.engines.loop import consume
 from plantlink.engines.recorder import Recorder
 from plantlink.samples import now_us
@@ -88,7 +92,8 @@ Listener = Callable[[AlarmEvent], None]
 
 class AlarmEngine:
     def __init__(self, plant: Any = None, store: AlarmStore | None = None, *, compiled: Compiled | None = None,
-                 now: Callable[[], int] = now_us, recorder: Recorder | None = None):
+                 now: Callable[[], int] = now_us, recorder: Recorder | None = None,
+                 tag_ids: Mapping[str, int] | None = None):
         self.c = compiled if compiled is not None else compile_alarms(plant_alarms(plant))
         self.store = store
         if recorder is None and store is not None:
@@ -112,8 +117,9 @@ class AlarmEngine:
         self.journaled = 0
         self._pending: list[JournalEntry] = []
         self._dirty: set[int] = set()
-        self._ids_src: Mapping[str, int] | None = None
         self._started = False
+        if tag_ids is not None:
+            self.bind(tag_ids)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, now_us: int | None = None) -> int:
@@ -145,17 +151,28 @@ class AlarmEngine:
 
     # -- input ------------------------------------------------------------------------------------------
     def bind(self, tag_ids: Mapping[str, int]) -> None:
+        """Bind the engine to the tag ids of this model load (path -> id), once: every batch is read with them."""
         self.ev.index = TagIndex.build(self.c, tag_ids)
-        self._ids_src = tag_ids
         for path in self.ev.index.missing:
             log.warning("alarms: no tag id for %s; its alarms are never evaluated", path)
 
-    def feed(self, batch: pa.RecordBatch, tag_ids: Mapping[str, int]) -> int:
-        """Evaluate every alarm on ``batch``; returns the number of condition changes."""
+    def feed(self, batch: pa.RecordBatch) -> int:
+        """Evaluate every alarm on ``batch`` and hand the events to the recorder; returns the number of
+        condition changes."""
         if not self._started:
             self.start()
-        if tag_ids is not self._ids_src:
-            self.bind(tag_ids)
+        n = self._evaluate(batch)
+        self.flush()
+        return n
+
+    def step(self, batch: pa.RecordBatch) -> list[Event]:
+        """``feed``, pure of I/O: returns the events (not handed to the recorder)."""
+        self._evaluate(batch)
+        return self._take()
+
+    def _evaluate(self, batch: pa.RecordBatch) -> int:
+        if self.ev.index is None:
+            raise LookupError("the alarm engine is not bound to tag ids: pass tag_ids= or call bind() first")
         if batch.num_rows == 0 or self.c.size == 0 or pa.types.is_string(batch.schema.field("value").type):
             return 0
         ids = batch.column("tag_id").to_numpy(zero_copy_only=False)
@@ -164,12 +181,21 @@ class AlarmEngine:
         qual = batch.column("quality").to_numpy(zero_copy_only=False)
         changes = self.ev.process(ids, ts, vals, qual)
         self._apply(changes)
-        self.flush()
         return len(changes)
 
     def tick(self, now_us: int | None = None) -> int:
-        """Delays that ran out by wall time, shelves that expired. Call about once a second."""
-        t = self.now() if now_us is None else now_us
+        """Delays that ran out by wall time, shelves that expired, handed to the recorder. Call about once a
+        second."""
+        n = self._advance(self.now() if now_us is None else now_us)
+        self.flush()
+        return n
+
+    def advance(self, now_us: int) -> list[Event]:
+        """``tick``, pure of I/O: returns the events (not handed to the recorder)."""
+        self._advance(now_us)
+        return self._take()
+
+    def _advance(self, t: int) -> int:
         if self.ev.index is None:
             return 0
         changes = self.ev.advance(t)
@@ -177,7 +203,6 @@ class AlarmEngine:
         for i, (until, _, _) in sorted(self.shelved.items()):
             if until <= t:
                 self._release(i, max(until, int(self.since[i])), "unshelve", "system", "shelve time ran out")
-        self.flush()
         return len(changes)
 
     def _apply(self, ch: Changes) -> None:
@@ -307,17 +332,26 @@ class AlarmEngine:
                           int(self.since[i]), None if act < 0 else act, sh[0] if sh else None,
                           sh[1] if sh else None, sh[2] if sh else None)
 
-    def flush(self) -> None:
-        """Hand pending journal entries and changed states to the recorder, as one event (one transaction)."""
-        if self.recorder is None or (not self._pending and not self._dirty):
-            self._pending.clear()
-            self._dirty.clear()
-            return
+    def _record(self) -> AlarmsRecorded | None:
+        """Pending journal entries and changed states as one event (one transaction); None when nothing
+        changed."""
+        if not self._pending and not self._dirty:
+            return None
         states = tuple(self._saved(i) for i in sorted(self._dirty))
         entries, self._pending = tuple(self._pending), []
         self._dirty.clear()
-        self.recorder.submit([AlarmsRecorded(entries, states)])
-        self.journaled += len(entries)
+        return AlarmsRecorded(entries, states)
+
+    def _take(self) -> list[Event]:
+        ev = self._record()
+        return [] if ev is None else [ev]
+
+    def flush(self) -> None:
+        """Hand pending journal entries and changed states to the recorder (without one: dropped)."""
+        ev = self._record()
+        if self.recorder is not None and ev is not None:
+            self.recorder.submit([ev])
+            self.journaled += len(ev.entries)
 
     def commit(self, timeout: float = 2.0) -> bool:
         """``flush``, then wait up to ``timeout`` s until the recorder has written it: an operator's action is
@@ -353,13 +387,12 @@ class AlarmEngine:
         return [self.view(int(i)) for i in np.flatnonzero(mask)]
 
     # -- wiring -----------------------------------------------------------------------------------------
-    async def run(self, sub: Subscription, tag_ids: Mapping[str, int], tick_interval: float = 1.0) -> None:
+    async def run(self, sub: Subscription, tick_interval: float = 1.0) -> None:
         """Consume ``sub`` (lossless) until it closes, ticking every ``tick_interval`` seconds."""
         if not self._started:
             self.start()
-        self.bind(tag_ids)
 
         try:
-            await consume(self, sub, tag_ids, name="alarm", tick_interval=tick_interval)
+            await consume(self, sub, name="alarm", tick_interval=tick_interval)
         finally:
             self.flush()
