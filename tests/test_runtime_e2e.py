@@ -24,48 +24,43 @@ from plantlink.historian import default_path, open_historian
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality
+from tests.plants import plant_yaml
 from tests.servers import ModbusTestServer, OpcUaTestServer, der_of, make_cert
 from tests.waiting import wait_for
 
-PLANT = """
-enterprise: Test
-devices:
-  plc: {{protocol: modbus, host: 127.0.0.1, port: {mb}, poll: 200ms, timeout: 500ms,
-         reconnect_min: 100ms, reconnect_max: 500ms}}
-  dead: {{protocol: modbus, host: 127.0.0.1, port: {dead}, poll: 200ms, timeout: 300ms,
-          reconnect_min: 100ms, reconnect_max: 500ms}}
-  ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", sampling_interval: 100ms,
-        publishing_interval: 100ms, watchdog_interval: 300ms, reconnect_min: 200ms, reconnect_max: 1s}}
-sites:
-  - name: windsor
-    timezone: America/Toronto
-    areas:
-      - name: press
-        lines:
-          - name: l1
-            machines:
-              - name: p1
-                kind: press
-                tags:
-                  - {{name: tonnage, unit: t, source: {{device: plc, address: 0, type: float32}}}}
-                  - {{name: temp, unit: degC,
-                     source: {{device: plc, address: 2, type: int16, scale: 0.1, offset: -20}}}}
-                  - name: pressure
-                    unit: bar
-                    scaling: {{raw_low: 0, raw_high: 27648, eng_low: 0, eng_high: 250}}
-                    source: {{device: plc, address: 3, type: uint16}}
-                  - {{name: strokes, type: int, source: {{device: plc, address: 4, type: uint32, word_order: little}}}}
-                  - {{name: running, type: bool, source: {{device: plc, table: coil, address: 5}}}}
-              - name: old
-                tags:
-                  - {{name: a, source: {{device: dead, address: 0}}}}
-                  - {{name: b, source: {{device: dead, address: 1}}}}
-              - name: oven
-                kind: oven
-                tags:
-                  - {{name: zone1, unit: degC, source: {{device: ua, node: "ns=2;s=Zone1"}}}}
-                  - {{name: recipe, type: string, source: {{device: ua, node: "ns=2;s=Recipe"}}}}
-"""
+PLANT = plant_yaml(
+    site="windsor", timezone="America/Toronto", area="press",
+    devices="""
+    plc: {{protocol: modbus, host: 127.0.0.1, port: {mb}, poll: 200ms, timeout: 500ms,
+           reconnect_min: 100ms, reconnect_max: 500ms}}
+    dead: {{protocol: modbus, host: 127.0.0.1, port: {dead}, poll: 200ms, timeout: 300ms,
+            reconnect_min: 100ms, reconnect_max: 500ms}}
+    ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", sampling_interval: 100ms,
+          publishing_interval: 100ms, watchdog_interval: 300ms, reconnect_min: 200ms, reconnect_max: 1s}}
+    """,
+    machines="""
+    - name: p1
+      kind: press
+      tags:
+        - {{name: tonnage, unit: t, source: {{device: plc, address: 0, type: float32}}}}
+        - {{name: temp, unit: degC,
+           source: {{device: plc, address: 2, type: int16, scale: 0.1, offset: -20}}}}
+        - name: pressure
+          unit: bar
+          scaling: {{raw_low: 0, raw_high: 27648, eng_low: 0, eng_high: 250}}
+          source: {{device: plc, address: 3, type: uint16}}
+        - {{name: strokes, type: int, source: {{device: plc, address: 4, type: uint32, word_order: little}}}}
+        - {{name: running, type: bool, source: {{device: plc, table: coil, address: 5}}}}
+    - name: old
+      tags:
+        - {{name: a, source: {{device: dead, address: 0}}}}
+        - {{name: b, source: {{device: dead, address: 1}}}}
+    - name: oven
+      kind: oven
+      tags:
+        - {{name: zone1, unit: degC, source: {{device: ua, node: "ns=2;s=Zone1"}}}}
+        - {{name: recipe, type: string, source: {{device: ua, node: "ns=2;s=Recipe"}}}}
+    """)
 
 
 async def write_plc(port: int, tonnage: float, temp_raw: int, pressure_raw: int, strokes: int, running: bool) -> None:

@@ -4,8 +4,6 @@ event loop; their counters, and the recorder's, are in the runtime status."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,33 +14,17 @@ from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import now_us, numeric_batch
 from plantlink.wal import WalSettings
+from tests.plants import plant_yaml
+from tests.waiting import wait_for
 
-PLANT = """
-enterprise: Test
-devices:
-  plc: {protocol: modbus, host: 127.0.0.1, port: 1502, enabled: false}
-sites:
-  - name: s1
-    timezone: UTC
-    areas:
-      - name: a1
-        lines:
-          - name: l1
-            machines:
-              - name: m1
-                states: {state_tag: mode}
-                tags:
-                  - {name: mode, type: int, source: {device: plc, address: 0}}
-                  - {name: temp, source: {device: plc, address: 1}}
-"""
+PLANT = plant_yaml(devices="plc: {protocol: modbus, host: 127.0.0.1, port: 1502, enabled: false}", machines="""
+    - name: m1
+      states: {state_tag: mode}
+      tags:
+        - {name: mode, type: int, source: {device: plc, address: 0}}
+        - {name: temp, source: {device: plc, address: 1}}
+""")
 DAY_US = 86_400_000_000
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_retention_and_hourly_rollups_run_on_their_own_schedule(tmp_path: Path) -> None:
@@ -59,7 +41,7 @@ async def test_retention_and_hourly_rollups_run_on_their_own_schedule(tmp_path: 
         rt.historian.write(numeric_batch(np.full(recent.size, temp), recent, np.arange(recent.size) * 1.0, 192))
         await asyncio.to_thread(rt.historian.flush)
         await wait_for(lambda: rt.maintenance is not None and rt.maintenance.deleted_rows >= 5
-                       and rt.maintenance.rolled_up > 0)
+                       and rt.maintenance.rolled_up > 0, timeout=30.0, what="retention and rollups ran")
         assert rt.historian.raw(temp, old - 1, old + 10_000_000).num_rows == 0
         assert rt.historian.raw(temp, int(recent.min()), now).num_rows == recent.size
         start = int(recent.min()) - int(recent.min()) % HOUR_US

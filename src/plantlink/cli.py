@@ -10,7 +10,7 @@ import sys
 from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +20,11 @@ from typer.core import TyperGroup
 from plantlink import __version__
 from plantlink.datadir import private_umask
 from plantlink.errors import ConfigError, PlantlinkError
+
+if TYPE_CHECKING:  # plantlink.app imports the runtime: loaded only by the commands that run a plant
+    from plantlink.app import ServeOptions
+
+T = TypeVar("T")
 
 #: Command groups loaded only when named (or listed by --help): they import the web stack, which takes
 #: seconds, and ``plantlink check`` must answer at once.
@@ -257,7 +262,7 @@ def _wal_settings(commit_ms: float, max_mb: int, no_wal: bool):  # type: ignore[
 
 
 def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path | None, tls_key: Path | None,
-                   demo_users: bool = False, trusted_proxy: list[str] | None = None):  # type: ignore[no-untyped-def]
+                   demo_users: bool = False, trusted_proxy: list[str] | None = None) -> ServeOptions:
     from plantlink.api.connections import TrustedProxies
     from plantlink.app import ServeOptions
 
@@ -350,7 +355,7 @@ log = logging.getLogger("plantlink.cli")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-async def _until_signal(coro: Coroutine[Any, Any, Any]) -> Any:
+async def _until_signal(coro: Coroutine[Any, Any, T]) -> T | None:
     """Run ``coro``; SIGINT (Ctrl-C) and SIGTERM cancel it, and its clean-up stops everything cleanly (state
     intervals and downtime events end as a clean stop). A second signal during that stop cancels again: it
     stops at once, and the next start recovers as after a crash. Returns None when stopped by a signal."""
@@ -381,7 +386,7 @@ async def _until_signal(coro: Coroutine[Any, Any, Any]) -> Any:
             loop.remove_signal_handler(sig)
 
 
-def _run_async(coro):  # type: ignore[no-untyped-def]
+def _run_async(coro: Coroutine[Any, Any, T]) -> T | None:
     try:
         return asyncio.run(_until_signal(coro))
     except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place

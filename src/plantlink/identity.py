@@ -30,7 +30,7 @@ class Caller(Protocol):
     @property
     def name(self) -> str: ...
 
-    def can(self, site: str, role: Role) -> bool: ...  # type: ignore[empty-body]
+    def can(self, site: str, role: Role) -> bool: ...
 
 
 @dataclass(frozen=True)

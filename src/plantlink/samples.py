@@ -123,7 +123,7 @@ def text_batch(
 
 
 def is_text(batch: pa.RecordBatch) -> bool:
-    return pa.types.is_string(batch.schema.field("value").type)
+    return bool(pa.types.is_string(batch.schema.field("value").type))
 
 
 #: Why a numeric value is shown as null: the device sent NaN, an infinity, or no value at all.

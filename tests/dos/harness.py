@@ -28,25 +28,21 @@ import httpx
 from asyncua import ua
 
 from plantlink.auth import AuthService
+from tests.plants import plant_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-PLANT = """enterprise: DoS test
-devices:
-  ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", security: none,
-        sampling_interval: 100ms, publishing_interval: 100ms, timeout: 10s,
-        reconnect_min: 200ms, reconnect_max: 1s}}
-sites:
-  - name: windsor
-    timezone: America/Toronto
-    areas:
-      - name: press
-        lines:
-          - name: l1
-            machines:
-              - name: p1
-                tags:
-                  - {{name: temp, unit: degC, source: {{device: ua, node: "ns=2;s=Temp"}}}}
-"""
+PLANT = plant_yaml(
+    enterprise="DoS test", site="windsor", timezone="America/Toronto", area="press",
+    devices="""
+    ua: {{protocol: opcua, endpoint: "opc.tcp://127.0.0.1:{ua}/test/", security: none,
+          sampling_interval: 100ms, publishing_interval: 100ms, timeout: 10s,
+          reconnect_min: 200ms, reconnect_max: 1s}}
+    """,
+    machines="""
+    - name: p1
+      tags:
+        - {{name: temp, unit: degC, source: {{device: ua, node: "ns=2;s=Temp"}}}}
+    """)
 VARIABLES = {"Temp": (20.0, ua.VariantType.Double)}
 TAG = "windsor/press/l1/p1/temp"
 USER, PASSWORD = "watcher", "watcher-password-1"

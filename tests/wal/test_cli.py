@@ -12,23 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from plantlink.cli import app
+from tests.plants import plant_yaml
 
-PLANT = """\
-enterprise: Quiet
-devices:
-  plc: {protocol: modbus, host: 127.0.0.1, port: 1, enabled: false}
-sites:
-  - name: s1
-    timezone: UTC
-    areas:
-      - name: a1
-        lines:
-          - name: l1
-            machines:
-              - name: m1
-                tags:
-                  - {name: t0, source: {device: plc, address: 0}}
-"""
+PLANT = plant_yaml(devices="plc: {protocol: modbus, host: 127.0.0.1, port: 1, enabled: false}", enterprise="Quiet",
+                   machines="""
+    - name: m1
+      tags:
+        - {name: t0, source: {device: plc, address: 0}}
+""")
 
 
 @pytest.mark.parametrize(("args", "expect"), [

@@ -305,7 +305,7 @@ class _Guarded:
         self._timer: asyncio.TimerHandle | None = None
         self._seen_cycle: Any = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if self.raw is None:
             refusal = self.guard.admit(transport)
@@ -393,14 +393,14 @@ class _TlsGuard(sslproto.SSLProtocol):
             self._refused = True
             self._guard.refuse_later(transport, None)  # type: ignore[arg-type]
             return
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(transport)
         self._raw = self._guarded_app.raw = transport
         self._guard.waiting(transport, transport.abort)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard.release(self._raw)
         if not self._refused:  # (a refused one never started TLS)
-            super().connection_lost(exc)  # type: ignore[arg-type]
+            super().connection_lost(exc)
 
 
 def guarded_protocol(guard: ConnectionGuard, context: ssl.SSLContext | None) -> Callable[..., Any]:

@@ -11,8 +11,9 @@ control writes, configuration reloads, alarm actions).
 """
 
 from plantlink.audit.export import csv_lines, safe_cell
-from plantlink.audit.log import GENESIS, AuditError, AuditLog, AuditRecord, VerifyResult, canonical, row_hash
+from plantlink.audit.log import GENESIS, AuditLog, AuditRecord, VerifyResult, canonical, row_hash
 from plantlink.audit.sink import AuditSink, Entry, MemoryAudit
+from plantlink.errors import AuditError
 
 __all__ = [
     "GENESIS",

@@ -111,7 +111,8 @@ def _no_number(values: pa.Array) -> np.ndarray:
             return np.zeros(len(values), dtype=bool)
         return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     v = values.to_numpy(zero_copy_only=False)  # nulls come out as NaN
-    return ~np.isfinite(v)
+    bad: np.ndarray = ~np.isfinite(v)
+    return bad
 
 
 def _iso(ts_us: int) -> str:

@@ -47,7 +47,7 @@ class PointProcessor:
         """Apply scaling, clamping and the tag's type to raw values of points ``idx``; a value that is not
         finite is left as it is."""
         raw = raw.astype(np.float64)
-        v = raw * self.gain[idx] + self.offset[idx]
+        v: np.ndarray = raw * self.gain[idx] + self.offset[idx]
         v = np.clip(v, self.lo[idx], self.hi[idx])
         ints = self.is_int[idx]
         if ints.any():
@@ -92,7 +92,7 @@ class PointProcessor:
         changed_q = self.last_q[idx] != q
         with np.errstate(invalid="ignore"):
             moved = ~(np.abs(v - last) <= db)  # NaN (first sample, bad value) counts as moved
-        keep = (db <= 0) | changed_q | moved
+        keep: np.ndarray = (db <= 0) | changed_q | moved
         if len(idx) > 1 and len(np.unique(idx)) != len(idx):
             keep[:] = True  # repeated points in one call: deadband state is per call, keep all
         return keep

@@ -79,7 +79,8 @@ def overlap_us(starts: IntArray, ends: IntArray, lo: npt.ArrayLike, hi: npt.Arra
         inside = np.clip(t - starts[kk], 0, lengths[kk])
         return np.where(k >= 0, before[kk] + inside, 0)
 
-    return np.maximum(covered_until(hi_a) - covered_until(lo_a), 0)
+    covered: IntArray = np.maximum(covered_until(hi_a) - covered_until(lo_a), 0)
+    return covered
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,7 @@ class LiveValues:
         self.state.set_text(look.label if self.m.has_states else "No state rules")
         self.since.set_text(f"since {local_time(st[1], self.tz, True)}" if st else "")
         if not first and callable(self.on_state_change):
-            asyncio.get_running_loop().create_task(self.on_state_change())  # type: ignore[arg-type]
+            asyncio.get_running_loop().create_task(self.on_state_change())
 
 
 class Timeline:

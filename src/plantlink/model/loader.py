@@ -18,7 +18,8 @@ from plantlink.model.plant import DeviceInfo, Plant, TagInfo
 from plantlink.model.schema import PlantFile
 from plantlink.model.secrets import resolve_secrets
 from plantlink.model.textfile import read_model_file
-from plantlink.model.yamlmarks import Loc, MarkedYaml, load_marked
+from plantlink.model.yamlcompose import Loc
+from plantlink.model.yamlmarks import MarkedYaml, load_marked
 
 if TYPE_CHECKING:
     from plantlink.connectors.base import ConnectorPlugin

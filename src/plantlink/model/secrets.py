@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from plantlink.errors import ConfigProblem
-from plantlink.model.yamlmarks import Loc, MarkedYaml
+from plantlink.model.yamlcompose import Loc
+from plantlink.model.yamlmarks import MarkedYaml
 
 MASK = "**********"
 _REF = re.compile(r"^\$\{(env|file):([^}]*)\}$")

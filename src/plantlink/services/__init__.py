@@ -43,23 +43,30 @@ from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
 
 if TYPE_CHECKING:
+    from plantlink.audit import AuditLog
+    from plantlink.bus import Bus
+    from plantlink.control.service import ControlService
+    from plantlink.engines.alarms.service import AlarmService
     from plantlink.model import Plant
+    from plantlink.services.deps import SampleReader, StateRecords, StateSource
+    from plantlink.services.downtime import ReasonAssigner
 
 __all__ = ["Components", "Services", "services_of"]
 
 
 @dataclass(frozen=True)
 class Components:
-    """Where the services find the running parts (each a getter: a part may not be running, or be replaced)."""
+    """Where the services find the running parts (each a getter: a part may not be running, or be replaced).
+    Each is typed as what the services call of it (``services.deps`` and the services' own protocols)."""
 
-    bus: Callable[[], Any]
-    historian: Callable[[], Any]
-    store: Callable[[], Any]
-    states: Callable[[], Any]
-    downtime: Callable[[], Any]
-    alarms: Callable[[], Any]
-    control: Callable[[], Any]
-    audit: Callable[[], Any]
+    bus: Callable[[], Bus | None]
+    historian: Callable[[], SampleReader | None]
+    store: Callable[[], StateRecords | None]
+    states: Callable[[], StateSource | None]
+    downtime: Callable[[], ReasonAssigner | None]
+    alarms: Callable[[], AlarmService | None]
+    control: Callable[[], ControlService | None]
+    audit: Callable[[], AuditLog | None]
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable, Sequence
 
 from plantlink.engines.alarms.engine import AlarmView
-from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
+from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED
 from plantlink.engines.alarms.performance import Performance
 from plantlink.engines.alarms.service import AlarmService
+from plantlink.errors import AlarmActionError
 from plantlink.identity import Caller, Role
 from plantlink.model.alarms import PRIORITIES
 from plantlink.samples import now_us

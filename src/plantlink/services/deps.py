@@ -5,12 +5,13 @@ A service takes these, never the runtime: tests can hand in fakes, and a remote 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from plantlink.engines.states import StateChange
     from plantlink.store import DowntimeEvent, Interval, Page, Pareto
 
 
@@ -46,3 +47,9 @@ class CurrentStates(Protocol):
     """The state engine's view of now: machine path -> (state, since us)."""
 
     def current(self) -> dict[str, tuple[str, int]]: ...
+
+
+class StateSource(CurrentStates, Protocol):
+    """The state engine as the services see it: the states now, and each change as it happens (the live feed)."""
+
+    def add_listener(self, fn: Callable[[StateChange], None]) -> None: ...

@@ -4,19 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from plantlink.engines.states import StateChange
 from plantlink.errors import Unavailable
 
 if TYPE_CHECKING:
     from plantlink.bus import Bus, Subscription
+    from plantlink.services.deps import StateSource
 
 __all__ = ["LiveFeed", "StateChange"]
 
 
 class LiveFeed:
-    def __init__(self, bus: Callable[[], Bus | None], states: Callable[[], Any]):
+    def __init__(self, bus: Callable[[], Bus | None], states: Callable[[], StateSource | None]):
         self._bus, self._states = bus, states
 
     def subscribe(self, name: str, maxsize: int = 0) -> Subscription:

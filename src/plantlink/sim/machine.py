@@ -140,9 +140,9 @@ class MachineSim:
         self.rng = rng
         p = self.DEFAULTS
         j = rng.uniform(0.8, 1.2, size=3)
-        self.mtbf_s = p.mtbf_h * 3600.0 * j[0]
-        self.mttr_s = p.mttr_min * 60.0 * j[1]
-        self.reject_rate = p.reject_rate * j[2]
+        self.mtbf_s = p.mtbf_h * 3600.0 * float(j[0])
+        self.mttr_s = p.mttr_min * 60.0 * float(j[1])
+        self.reject_rate = p.reject_rate * float(j[2])
         self.state = State.RUNNING
         self.run_cmd = True
         self.external: State | None = None  # blocked/starved imposed by the line (set by the plant)

@@ -49,7 +49,7 @@ class Encoder:
         for known, data in self._schemas:
             if schema.equals(known, check_metadata=True):
                 return data
-        data = schema.serialize().to_pybytes()
+        data = bytes(schema.serialize().to_pybytes())
         self._schemas = [(schema, data), *self._schemas[:7]]
         return data
 

@@ -73,7 +73,8 @@ def decode_words(words: np.ndarray, type_: str, word_order: str = "big", byte_or
     if type_ == "bool":
         v = raw.view(">u2")[:, 0]
         if bit is None:
-            return (v != 0).astype(np.uint8)
+            flags: np.ndarray = (v != 0).astype(np.uint8)
+            return flags
         return ((v >> np.uint16(bit)) & 1).astype(np.uint8)
     dt = DTYPES[type_]
     if words.shape[1] != dt.itemsize // 2:
@@ -124,7 +125,7 @@ def encode_raw(point: ModbusPoint, raw: float | int | str, tag: str = "") -> lis
         return _pack_bytes(data.ljust(size, b"\x00"), point.word_order, point.byte_order)
     if point.type == "bool":
         return [1 if raw else 0]
-    value = float(raw)  # type: ignore[arg-type]
+    value = float(raw)
     if point.type in _FLOAT_MAX:
         if np.isfinite(value) and abs(value) > _FLOAT_MAX[point.type]:
             raise PointError(f"{name}: {value!r} is out of range for {point.type}")

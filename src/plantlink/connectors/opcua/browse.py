@@ -180,7 +180,7 @@ async def _walk(node: Node, prefix: str, depth: int, max_depth: int, skip_ns0: b
 
 def _is_property(ref: ua.ReferenceDescription) -> bool:
     rt = ref.ReferenceTypeId
-    return rt.NamespaceIndex == 0 and rt.Identifier == ua.ObjectIds.HasProperty
+    return bool(rt.NamespaceIndex == 0 and rt.Identifier == ua.ObjectIds.HasProperty)
 
 
 async def _read(client: Client, nodes: Sequence[Node], attr: ua.AttributeIds) -> list[ua.DataValue]:

@@ -45,7 +45,7 @@ def policy_name(ep: ua.EndpointDescription) -> str:
 
 
 def mode_name(ep: ua.EndpointDescription) -> str:
-    return ep.SecurityMode.name.rstrip("_")  # MessageSecurityMode.None_ is "None"
+    return str(ep.SecurityMode.name).rstrip("_")  # MessageSecurityMode.None_ is "None"
 
 
 def offered(endpoints: Sequence[ua.EndpointDescription]) -> str:

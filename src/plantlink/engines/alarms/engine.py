@@ -33,6 +33,7 @@ from plantlink.engines.alarms.evaluate import Changes, Evaluator
 from plantlink.engines.events import AlarmsRecorded, Event, Sinks
 from plantlink.engines.loop import consume
 from plantlink.engines.recorder import Recorder
+from plantlink.errors import AlarmActionError
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore, JournalEntry, SavedState
 
@@ -222,7 +223,7 @@ class AlarmEngine:
     def info(self, key: str) -> AlarmInfo:
         info = self.by_key.get(key)
         if info is None:
-            raise isa.AlarmActionError(f"no alarm {key!r}", 404, key)
+            raise AlarmActionError(f"no alarm {key!r}", 404, key)
         return info
 
     def acknowledge(self, keys: Sequence[str], actor: str, comment: str | None = None,
@@ -241,12 +242,12 @@ class AlarmEngine:
         t = self.now() if now_us is None else now_us
         f = self.info(key)
         if not reason.strip():
-            raise isa.AlarmActionError("shelving needs a reason", 422, key)
+            raise AlarmActionError("shelving needs a reason", 422, key)
         if until_us <= t:
-            raise isa.AlarmActionError("shelve until a time in the future", 422, key)
+            raise AlarmActionError("shelve until a time in the future", 422, key)
         cur = isa.STATES[self.state[f.index]]
         if cur == isa.OOS:
-            raise isa.AlarmActionError(f"alarm {key} is out of service: it cannot be shelved", 409, key)
+            raise AlarmActionError(f"alarm {key} is out of service: it cannot be shelved", 409, key)
         self.shelved[f.index] = (until_us, reason, actor)
         self._move(f.index, isa.SHELVED, "shelve", t, actor, reason, None)
         self.flush()
@@ -254,7 +255,7 @@ class AlarmEngine:
     def unshelve(self, key: str, actor: str, comment: str | None = None, now_us: int | None = None) -> str:
         f = self.info(key)
         if f.index not in self.shelved:
-            raise isa.AlarmActionError(f"alarm {key} is not shelved", 409, key)
+            raise AlarmActionError(f"alarm {key} is not shelved", 409, key)
         new = self._release(f.index, self.now() if now_us is None else now_us, "unshelve", actor, comment)
         self.flush()
         return new
@@ -265,7 +266,7 @@ class AlarmEngine:
         f = self.info(key)
         cur = isa.STATES[self.state[f.index]]
         if out == (cur == isa.OOS):
-            raise isa.AlarmActionError(f"alarm {key} is {'already' if out else 'not'} out of service", 409, key)
+            raise AlarmActionError(f"alarm {key} is {'already' if out else 'not'} out of service", 409, key)
         if out:
             self.shelved.pop(f.index, None)
             self._move(f.index, isa.OOS, "out_of_service", t, actor, comment, None)
@@ -372,7 +373,7 @@ class AlarmEngine:
                          d.response)
 
     def state_of(self, key: str) -> str:
-        return isa.STATES[self.state[self.info(key).index]]
+        return isa.STATES[int(self.state[self.info(key).index])]
 
     def alarms(self, states: Sequence[str] | None = None) -> list[AlarmView]:
         """Alarms in ``states`` (default: the annunciated ones), found with one vectorised mask."""

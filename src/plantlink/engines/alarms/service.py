@@ -10,7 +10,7 @@ from typing import Any
 from plantlink.audit.sink import AuditSink
 from plantlink.engines.alarms import performance
 from plantlink.engines.alarms.engine import AlarmEngine
-from plantlink.engines.alarms.isa import AlarmActionError
+from plantlink.errors import AlarmActionError
 from plantlink.identity import Caller
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore

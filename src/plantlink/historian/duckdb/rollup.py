@@ -35,7 +35,8 @@ assert tuple(R1M_SCHEMA.names) == R1M_NAMES
 def good_mask(value: np.ndarray, quality: np.ndarray) -> np.ndarray:
     """Samples aggregates use: good or uncertain, with a finite value (a stray infinity would make every
     sum and mean of its bucket infinite)."""
-    return (quality >= GOOD_MIN) & np.isfinite(value)
+    mask: np.ndarray = (quality >= GOOD_MIN) & np.isfinite(value)
+    return mask
 
 
 def partials(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> pa.Table:

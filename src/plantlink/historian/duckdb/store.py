@@ -332,12 +332,12 @@ class DuckDBHistorian(Historian):
         cur = self._cursor()
         return self._retry(lambda: queries.downsample(cur, self._snapshot(), int(tag_id), start_us, end_us, n_out))
 
-    def _retry(self, run: Any) -> pa.Table:
+    def _retry(self, run: Callable[[], pa.Table]) -> pa.Table:
         """Run a query; once more if a partition vanished under it (retention dropped a day meanwhile)."""
         try:
-            return run()  # type: ignore[no-any-return]
+            return run()
         except duckdb.CatalogException:
-            return run()  # type: ignore[no-any-return]
+            return run()
 
     # -- retention ------------------------------------------------------------------------------------------
     def apply_retention(self, now_us: int) -> int:
