@@ -125,3 +125,87 @@ def test_the_period_selector_opens_each_period(browser: Any, server: HmiServer) 
         assert not crawl.problems, "\n".join(crawl.problems)
     finally:
         crawl.context.close()
+
+
+def _menu(crawl: Crawl, item: str) -> None:
+    crawl.page.get_by_test_id("user").click()
+    crawl.page.get_by_test_id("user-menu").get_by_text(item, exact=True).click()
+
+
+def test_log_out_from_the_user_menu_closes_the_other_open_pages(browser: Any, server: HmiServer) -> None:
+    crawl = Crawl(browser, server, "operator")
+    try:
+        crawl.login()
+        other = crawl.context.new_page()  # a machine page left open in another tab
+        other.goto(server.url + "/hmi/machine/windsor/stamping/press-line-1/press1")
+        other.wait_for_function("() => window.socket && window.socket.connected")
+        assert crawl.open("/hmi/", "test")
+        _menu(crawl, "Log out")
+        crawl.page.wait_for_url(lambda u: urlparse(u).path == "/logout")
+        crawl.page.get_by_role("button", name="Log out").click()
+        crawl.page.wait_for_url(lambda u: urlparse(u).path == "/login")
+        other.wait_for_url(lambda u: urlparse(u).path == "/login", timeout=60_000)  # told to reload: login
+        crawl.page.goto(server.url + "/hmi/")
+        assert urlparse(crawl.page.url).path == "/login"  # the session is over
+        assert not crawl.problems, "\n".join(crawl.problems)
+    finally:
+        crawl.context.close()
+
+
+def test_change_password_from_the_user_menu(browser: Any, server: HmiServer) -> None:
+    assert server.auth is not None
+    old, new = "first-password-1", "second-password-2"
+    server.auth.create_user("pw-changer", {"windsor": "viewer"}, actor="test", password=old)
+    crawl = Crawl(browser, server, "pw-changer")
+    try:
+        page = crawl.page
+        page.goto(server.url + "/login?next=/hmi/")
+        page.fill("#user", "pw-changer")
+        page.fill("#password", old)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        assert urlparse(page.url).path.startswith("/hmi"), (page.url, page.inner_text("body")[:300])
+        page.wait_for_function("() => window.socket && window.socket.connected")
+        _menu(crawl, "Change password")
+        page.wait_for_url(lambda u: urlparse(u).path == "/account/password")
+
+        def submit(current: str, new1: str, new2: str) -> None:
+            page.fill("#current", current)
+            page.fill("#new", new1)
+            page.fill("#repeat", new2)
+            page.get_by_role("button", name="Change password").click()
+
+        submit("wrong-password-0", new, new)
+        assert "The current password is wrong." in page.inner_text("body")
+        submit(old, new, new + "x")
+        assert "The two new passwords differ." in page.inner_text("body")
+        submit(old, new, new)
+        page.wait_for_url(lambda u: urlparse(u).path == "/login")
+        assert "Your password was changed" in page.inner_text("body")
+        for password, works in ((old, False), (new, True)):
+            page.fill("#user", "pw-changer")
+            page.fill("#password", password)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            assert urlparse(page.url).path.startswith("/hmi") == works, (password, page.url)
+        kinds = [r.kind for r in server.auth.audit.query(actor="pw-changer")]
+        assert "auth.password_changed" in kinds
+    finally:
+        crawl.context.close()
+
+
+def test_account_forms_refuse_a_post_without_the_form_token(server: HmiServer) -> None:
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post("/api/v1/auth/login", json={"user": "viewer", "password": DEMO_USERS["viewer"][1]})
+        assert r.status_code == 200
+        origin = {"origin": server.url}
+        assert c.post("/logout", data={"csrf": "forged"}, headers=origin).status_code == 403
+        form = {"csrf": "forged", "current": DEMO_USERS["viewer"][1], "new": "x" * 12, "repeat": "x" * 12}
+        assert c.post("/account/password", data=form, headers=origin).status_code == 403
+        assert c.post("/logout", data={"csrf": r.json()["csrf_token"]}).status_code == 403  # no Origin: refused
+        assert c.get("/api/v1/auth/me").status_code == 200  # still logged in, password unchanged
+        r = c.post("/logout", data={"csrf": r.json()["csrf_token"]}, headers=origin)
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fhmi%2F"
+        assert c.get("/api/v1/auth/me").status_code == 401

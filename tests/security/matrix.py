@@ -32,6 +32,10 @@ ROUTES: dict[str, Rule] = {
     "GET /docs/oauth2-redirect": Rule("user", "-"),
     "GET /api/v1/auth/me": Rule("user", "-", "no hashes, CSRF token of the session"),
     "POST /api/v1/auth/logout": Rule("user", "-"),
+    "GET /logout": Rule("user", "-", "asks; a session only"),
+    "POST /logout": Rule("user", "-", "form with the session's CSRF token"),
+    "GET /account/password": Rule("user", "-", "a session only"),
+    "POST /account/password": Rule("user", "-", "current password checked like a login"),
     # plant reads
     "GET /api/v1/hierarchy": Rule("viewer", "filtered"),
     "GET /api/v1/overview": Rule("viewer", "filtered"),

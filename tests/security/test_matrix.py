@@ -117,6 +117,8 @@ class Ctx:
             "GET /docs": Call("GET", "/docs"),
             "GET /docs/oauth2-redirect": Call("GET", "/docs/oauth2-redirect"),
             "GET /api/v1/auth/me": Call("GET", "/api/v1/auth/me"),
+            "GET /logout": Call("GET", "/logout"),
+            "GET /account/password": Call("GET", "/account/password"),
             "GET /api/v1/hierarchy": Call("GET", "/api/v1/hierarchy"),
             "GET /api/v1/overview": Call("GET", "/api/v1/overview"),
             "GET /api/v1/tags": Call("GET", "/api/v1/tags", {"limit": 1000}),
@@ -208,7 +210,7 @@ class Ctx:
         assert r.status_code == 200, r.text
 
 
-SPECIAL = {"WS /api/v1/stream", "POST /api/v1/auth/logout"}
+SPECIAL = {"WS /api/v1/stream", "POST /api/v1/auth/logout", "POST /logout", "POST /account/password"}
 
 
 def _send(client: httpx.Client, call: Call) -> httpx.Response:

@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from plantlink.api.errors import ApiError, envelope
 from plantlink.api.security import current_principal
+from plantlink.auth.account import FORM_PATHS, account_router
 from plantlink.auth.middleware import LOGIN_API, LOGIN_PATH, AuthMiddleware, same_origin
-from plantlink.auth.page import CSP, login_page, safe_next
+from plantlink.auth.page import CSP, NOTICES, login_page, safe_next
 from plantlink.auth.pool import LoginShedding
 from plantlink.auth.records import NewSession
 from plantlink.auth.service import AuthService
@@ -112,7 +113,8 @@ def auth_router(service: AuthService) -> APIRouter:
 
     @router.get(LOGIN_PATH, include_in_schema=False)
     async def page(request: Request) -> HTMLResponse:
-        return _html(login_page(next_path=request.query_params.get("next", "/")))
+        notice = next((k for k in NOTICES if k in request.query_params), None)
+        return _html(login_page(next_path=request.query_params.get("next", "/"), notice=notice))
 
     @router.post(LOGIN_PATH, include_in_schema=False)
     async def form_login(request: Request) -> Response:
@@ -148,11 +150,14 @@ def install_auth(app: FastAPI, service: AuthService, public: Iterable[tuple[str,
     connections (HMI pages, API streams: ``plantlink.auth.watch``) as ``app.state.sessions``. ``public`` adds
     (METHOD, path) pairs reachable without credentials; ``csrf_exempt`` path prefixes take a same-origin
     ``Origin`` header instead of the CSRF header for cookie-authenticated writes."""
-    app.add_middleware(AuthMiddleware, service=service, public=tuple(public), csrf_exempt=tuple(csrf_exempt))
+    # the account forms carry their CSRF token in a field, checked by their routes (plantlink.auth.account)
+    exempt = (*csrf_exempt, *FORM_PATHS)
+    app.add_middleware(AuthMiddleware, service=service, public=tuple(public), csrf_exempt=exempt)
     # outermost: a login flood is shed before authentication, routing and body parsing
     app.add_middleware(LoginShedding, pool=service.login_pool, api_paths=(LOGIN_API,), form_paths=(LOGIN_PATH,),
                        delay_s=service.settings.refusal_delay_s)
     app.include_router(auth_router(service))
+    app.include_router(account_router(service))
     app.state.auth = service
     app.state.audit = service.audit
     app.state.sessions = SessionWatch(service)

@@ -161,16 +161,33 @@ class AuthService:
     def reset_password(self, name: str, actor: str, password: str | None = None) -> str | None:
         """Set a new password (generated when None: returned, show it once); every session of the user ends."""
         generated = generate_password() if password is None else None
-        pw_hash = self.passwords.hash(password if password is not None else generated)  # type: ignore[arg-type]
+        new = password if password is not None else generated
+        assert new is not None
+        user, ended = self._set_password(name, new)
+        self.audit.record("auth.password_reset", actor, target=user.name,
+                          details={"generated": generated is not None, "sessions_ended": ended})
+        return generated
+
+    def change_password(self, name: str, current: str, new: str, client: str | None = None) -> int:
+        """A user changes their own password: ``current`` is checked like a login (throttled, audited;
+        AuthFailed when wrong), ``new`` must meet the password rules (InvalidRequest). Every session of the
+        user ends, this one too (log in again with the new password). Returns how many sessions ended."""
+        user = self.authenticate(name, current, client)
+        if new == current:
+            raise InvalidRequest("the new password is the same as the current one")
+        _, ended = self._set_password(user.name, new)
+        self.audit.record("auth.password_changed", user.name, target=user.name, details={"sessions_ended": ended})
+        return ended
+
+    def _set_password(self, name: str, password: str) -> tuple[User, int]:
+        pw_hash = self.passwords.hash(password)
         with self.engine.begin() as c:
             user = repo.get_user(c, check_name(name))
             repo.update_user(c, user.id, password_hash=pw_hash, password_changed_us=self._now_us())
             ended = repo.delete_sessions_of(c, user.id)
         self._changed("user", user.name, "password_reset")
         self.throttle.clear(user=user.name)
-        self.audit.record("auth.password_reset", actor, target=user.name,
-                          details={"generated": generated is not None, "sessions_ended": ended})
-        return generated
+        return user, ended
 
     def unlock(self, name: str, actor: str, address: str | None = None) -> int:
         """Clear the login throttle of a user (every address, or only ``address``); returns the records reset."""

@@ -130,7 +130,25 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
         AlarmBanner(h.services, principal, f"{h.prefix}/alarms").build()
         if data_can_audit(principal):
             ui.link("Audit", h.page("audit")).classes("text-white no-underline pl-touch flex items-center")
-        ui.label(principal.name).classes("text-white opacity-80").props('data-testid="user"')
+        user_menu(principal)
+
+
+#: the account pages (``plantlink.auth.account``), outside the HMI's mount: plain anchors, which nothing prefixes
+ACCOUNT_LINKS = (("Change password", "/account/password", "key"), ("Log out", "/logout", "logout"))
+
+
+def user_menu(principal: Principal) -> None:
+    """The user's name, opening a menu: change password, log out (only with a browser session)."""
+    with ui.button(principal.name, icon="account_circle").props(
+            'flat no-caps color=white data-testid="user" aria-label="Account"').classes("pl-touch"):
+        if principal.kind != "session":
+            return
+        with ui.menu().props('data-testid="user-menu"'):
+            for label, href, icon in ACCOUNT_LINKS:
+                with ui.element("a").props(f'href="{href}"').classes(
+                        "flex items-center gap-2 px-4 py-3 no-underline text-black pl-touch"):
+                    ui.icon(icon)
+                    ui.label(label)
 
 
 def machine_tile(h: Hmi, m: MachineView, state: str | None) -> TileRefs:
