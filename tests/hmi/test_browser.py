@@ -311,3 +311,48 @@ def test_line_page_flags_a_data_problem_and_notes_parts_in_data_gaps(server: Hmi
     assert "effectiveness" in note.inner_text() and "exceeds 1" in note.inner_text()
     assert "counted across gaps in the data" in note.inner_text()
     assert v.page.locator(".pl-dataproblem").count() >= 1
+
+
+CHART_JS = "() => { const el = document.querySelector('[data-testid=trend-chart]');" \
+           " return !!(el && getElement(el) && getElement(el).chart); }"
+FORMAT_JS = """(t) => { const o = getElement(document.querySelector('[data-testid=trend-chart]')).chart.getOption();
+  return [o.xAxis[0].axisLabel.formatter(t), o.xAxis[0].axisPointer.label.formatter({value: t}),
+          o.tooltip[0].formatter([{value: [t, 12.5], marker: ''}])]; }"""
+
+
+def test_trend_times_are_in_the_site_zone_in_a_browser_elsewhere(browser: Any, server: HmiServer) -> None:
+    """One clock per view: the trend's axis, cursor label and tooltip show the site's time (Windsor, Eastern),
+    as its caption does, even in a browser set to Tokyo (which ECharts would use by default)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    ctx = browser.new_context(timezone_id="Asia/Tokyo", extra_http_headers={PRINCIPAL_HEADER: "default"})
+    try:
+        page = ctx.new_page()
+        page.goto(server.url + f"/hmi/machine/{PRESS}")
+        page.wait_for_function(CHART_JS)
+        assert page.evaluate("() => new Date(0).getTimezoneOffset()") == -540  # the browser is in Tokyo
+        ts_ms = 1_780_000_000_000  # 2026-05-28T20:26:40Z
+        site = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo("America/Toronto"))
+        tokyo = datetime.fromtimestamp(ts_ms / 1000, ZoneInfo("Asia/Tokyo"))
+        axis, cursor, tooltip = page.evaluate(FORMAT_JS, ts_ms)
+        assert axis == site.strftime("%H:%M:%S") != tokyo.strftime("%H:%M:%S")
+        assert site.strftime("%H:%M:%S") in cursor and site.strftime("%d") in cursor
+        assert site.strftime("%H:%M:%S") in tooltip and "12.5" in tooltip
+        caption = page.get_by_test_id("trend-range")
+        wait_until(lambda: "Times in America/Toronto" in caption.inner_text(), 10.0, "the caption names the zone")
+    finally:
+        ctx.close()
+
+
+def test_audit_list_shows_every_record_in_one_named_zone(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit("admin")
+    v.goto("/hmi/audit")
+    v.page.wait_for_selector('[data-testid="audit-list"] [data-record]')
+    zone = v.page.get_by_test_id("audit-zone").inner_text()
+    assert zone.startswith("Times in America/Toronto (")  # windsor, the admin's first site
+    stamps = v.page.eval_on_selector_all('[data-testid="audit-list"] [data-record] > :first-child',
+                                         "els => els.map(e => e.innerText)")
+    assert stamps, "no audit records shown"
+    abbreviations = {s.rsplit(" ", 1)[-1] for s in stamps}
+    assert len(abbreviations) == 1 and abbreviations <= {"EST", "EDT"}, stamps  # never UTC beside local time

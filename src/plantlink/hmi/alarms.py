@@ -121,7 +121,9 @@ class Summary:
                 f'data-alarm="{a.key}" data-state="{a.state}" data-priority="{a.priority}"'):
             ui.label(look.label).classes("pl-badge w-20 text-center").style(
                 f"background: {look.background}; color: {look.text}")
-            ui.label(local_time(a.since_us, tz, True)).classes("w-44")
+            # an alarm's time is when it became active; acknowledging or shelving it does not move it
+            ui.label(local_time(a.activated_us if a.activated_us is not None else a.since_us, tz, True)).classes(
+                "w-52").props('data-testid="alarm-time"')
             ui.label(a.machine.split("/", 3)[-1] if a.machine else a.site).classes("w-56")
             with ui.column().classes("grow gap-0"):
                 ui.label(a.message or a.key).classes("font-semibold")

@@ -14,7 +14,7 @@ from nicegui import ui
 
 from plantlink.audit import AuditRecord
 from plantlink.hmi import data
-from plantlink.hmi.widgets import Hmi, forbidden, frame, hmi, local_time, principal_of, to_login
+from plantlink.hmi.widgets import Hmi, forbidden, frame, hmi, local_time, principal_of, to_login, zone_note
 from plantlink.identity import Principal
 from plantlink.samples import now_us
 
@@ -46,6 +46,9 @@ class AuditView:
         self.sites = sites
         self.hours = 24
         self.site: str | None = None if self.global_admin else sites[0]
+        #: one clock for the whole list: the zone of the caller's first site (records of every site, and of
+        #: none, in that zone; named above the list)
+        self.tz = h.view.site(sites[0]).timezone
 
     def build(self) -> None:
         with ui.element("div").classes("pl-panel w-full"):
@@ -68,6 +71,7 @@ class AuditView:
                     ui.label("Export CSV")
                 self.chain = ui.label("").props('data-testid="audit-chain"')
                 self.count = ui.label("").classes("pl-muted").props('data-testid="audit-count"')
+                ui.label(zone_note(self.tz)).classes("pl-muted").props('data-testid="audit-zone"')
             self.box = ui.column().classes("w-full gap-0").props('data-testid="audit-list"')
 
     async def _set(self, **changes: Any) -> None:
@@ -115,10 +119,10 @@ class AuditView:
         self.chain.props(f'data-ok="{"true" if result is None or result.ok else "false"}"')
 
     def _row(self, r: AuditRecord) -> None:
-        tz = self.h.view.site(r.site).timezone if r.site in self.sites else "UTC"
+        tz = self.tz
         with ui.row().classes("items-start gap-3 w-full border-b border-gray-300 py-1 text-sm flex-nowrap").props(
                 f'data-record="{r.id}" data-kind="{r.kind}"'):
-            ui.label(local_time(r.ts_us, tz, True)).classes("w-40 shrink-0")
+            ui.label(local_time(r.ts_us, tz, True)).classes("w-48 shrink-0")
             ui.label(r.kind).classes("w-48 shrink-0 font-semibold")
             ui.label(r.actor).classes("w-28 shrink-0")
             ui.label(r.site or "—").classes("w-20 shrink-0")

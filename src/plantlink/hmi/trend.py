@@ -5,6 +5,7 @@ about ``POINTS`` points: a zoom shows the detail of the new range, not a stretch
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from nicegui import ui
@@ -13,7 +14,7 @@ from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.theme import TREND_LINE
-from plantlink.hmi.widgets import Hmi, local_time
+from plantlink.hmi.widgets import Hmi, axis_time_js, local_time, zone_note
 from plantlink.identity import Principal
 from plantlink.samples import now_us
 
@@ -66,8 +67,11 @@ class Trend:
         return {
             "animation": False,
             "grid": {"left": 60, "right": 20, "top": 20, "bottom": 70},
-            "tooltip": {"trigger": "axis"},
-            "xAxis": {"type": "time", "min": self.range[0] // 1000, "max": self.range[1] // 1000},
+            # times in the site's zone, not the browser's (one clock per view)
+            "tooltip": {"trigger": "axis", ":formatter": _tooltip_js(self.tz, unit)},
+            "xAxis": {"type": "time", "min": self.range[0] // 1000, "max": self.range[1] // 1000,
+                      "axisLabel": {":formatter": axis_time_js(self.tz)},
+                      "axisPointer": {"label": {":formatter": f"(p) => ({axis_time_js(self.tz, True)})(p.value)"}}},
             "yAxis": {"type": "value", "scale": True, "name": unit},
             "dataZoom": [
                 {"type": "inside", **zoom, "filterMode": "none"},
@@ -100,7 +104,7 @@ class Trend:
                 self._options([[float(t), v] for t, v in zip(ts, values, strict=True)], set_zoom))
             self.chart.update()
             self.caption.set_text(f"{tag.name}: {local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}, "
-                                  f"{len(ts)} points")
+                                  f"{len(ts)} points. {zone_note(self.tz)}")
             self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{len(ts)}"')
 
     async def set_tag(self, path: str) -> None:
@@ -136,3 +140,10 @@ class Trend:
             end = now_us()
             self.range = (end - self.span_s * 1_000_000, end)
             await self.load(set_zoom=False)
+
+
+def _tooltip_js(tz: str, unit: str) -> str:
+    """The tooltip: the time in the site's zone, then the value and unit of each pen."""
+    return ("(ps) => { const f = " + axis_time_js(tz, True) + "; const head = ps.length ? f(ps[0].value[0]) : '';"
+            " return head + ps.map(p => '<br/>' + p.marker + (p.value[1] === null ? '—' : p.value[1]) + "
+            + json.dumps(f" {unit}" if unit else "") + ").join(''); }")

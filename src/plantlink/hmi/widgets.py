@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -265,7 +266,25 @@ def value_text(value: float | str | None, unit: str, type_: str, reason: str | N
 
 
 def local_time(ts_us: int | None, tz: str, with_date: bool = False) -> str:
+    """A time in the site's zone ``tz``; with the date, the zone is named too (``Fri 27 Nov 07:12:03 EST``):
+    every view shows its times in one zone, and says which."""
     if ts_us is None:
         return "—"
     t = datetime.fromtimestamp(ts_us / 1e6, ZoneInfo(tz))
-    return t.strftime("%a %d %b %H:%M:%S" if with_date else "%H:%M:%S")
+    return t.strftime("%a %d %b %H:%M:%S %Z" if with_date else "%H:%M:%S")
+
+
+def zone_note(tz: str) -> str:
+    """The caption of a view's clock: ``Times in America/Toronto (EST, UTC-05:00)``, at the current offset."""
+    now = datetime.now(ZoneInfo(tz))
+    offset = now.strftime("%z")
+    return f"Times in {tz} ({now.strftime('%Z')}, UTC{offset[:3]}:{offset[3:]})"
+
+
+def axis_time_js(tz: str, with_date: bool = False) -> str:
+    """An ECharts formatter (milliseconds -> text) that shows a time axis in the site's zone ``tz`` rather
+    than the browser's (``Intl.DateTimeFormat`` with ``timeZone``; no library)."""
+    fields = "weekday:'short',day:'2-digit',month:'short'," if with_date else ""
+    fmt = (f"new Intl.DateTimeFormat('en-GB',{{{fields}hour:'2-digit',minute:'2-digit',"
+           f"second:'2-digit',hourCycle:'h23',timeZone:{json.dumps(tz)}}})")
+    return f"(v) => {fmt}.format(new Date(typeof v === 'number' ? v : (Array.isArray(v) ? v[0] : v)))"
