@@ -23,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from plantlink import plugins
 from plantlink.audit import AuditLog
 from plantlink.bus import Bus, Subscription, open_bus
-from plantlink.connectors.base import BatchSink, Connector, ConnectorPlugin, Point
+from plantlink.connectors.base import Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
 from plantlink.engines.alarms import AlarmEngine
@@ -41,6 +43,7 @@ from plantlink.historian import Historian, TagMeta, default_path, open_historian
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
+from plantlink.samples import conform
 from plantlink.services import Components, Services
 from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
@@ -149,6 +152,7 @@ class Runtime:
         self.connectors: dict[str, Connector] = {}
         self.tag_ids: dict[str, int] = {}
         self.started_at: float | None = None
+        self.ingest_refused = 0  # batches that are not in (and cannot be conformed to) the samples schema
         #: Each device's status as it was when stop() began (after stop they all read "stopped").
         self._final_states: dict[str, str] = {}
 
@@ -211,10 +215,19 @@ class Runtime:
         if self.wal is not None and self.historian is not None:
             self.wal.checkpoint(self.historian.durable_seq)
 
-    @property
-    def ingest(self) -> BatchSink:
-        """Where samples enter: the log (delivered on the bus once durable), or the bus without a log."""
-        return self.wal.append if self.wal is not None else self.bus.publish
+    def ingest(self, batch: pa.RecordBatch) -> None:
+        """Where samples enter: the log (delivered on the bus once durable), or the bus without a log. The one
+        place a batch is conformed to ``samples.SAMPLE_SCHEMA`` (a connector that still sends a legacy shape
+        keeps working); one that cannot be is refused, counted (``ingest_refused``) and logged."""
+        try:
+            batch = conform(batch)
+        except ValueError as exc:
+            self.ingest_refused += 1
+            if self.ingest_refused % 1000 == 1:  # a connector that sends bad batches sends many
+                log.error("a batch of %d rows was refused at ingest (%d so far): %s", batch.num_rows,
+                          self.ingest_refused, exc)
+            return
+        (self.wal.append if self.wal is not None else self.bus.publish)(batch)
 
     async def _start_engines(self) -> None:
         """The relational store, then machine states and downtime (fed by a lossless bus subscription)."""
