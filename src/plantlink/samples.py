@@ -54,7 +54,6 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("text", pa.string()),
     ]
 )
-_NAMES = SAMPLE_SCHEMA.names
 _BASE = ("tag_id", "ts", "value", "quality")  # the columns of the two legacy shapes (value float64 or string)
 
 
@@ -171,7 +170,7 @@ def text_rows(batch: pa.RecordBatch | pa.Table) -> np.ndarray | None:
 
 def values_of(batch: pa.RecordBatch | pa.Table) -> list[float | str | None]:
     """Per row, as Python objects: the text of a text sample, else the number (None: no value). For the few
-    rows a per-sample reader takes (a state engine's inputs, one client's subscription), not a hot path."""
+    rows a per-sample reader takes (a state engine's inputs, a connector suite's checks), not a hot path."""
     values: list[float | str | None] = batch.column("value").to_pylist()
     if text_rows(batch) is not None:
         for i, t in enumerate(batch.column("text").to_pylist()):

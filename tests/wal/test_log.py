@@ -15,7 +15,7 @@ import pytest
 
 from plantlink.historian import TagMeta, open_historian
 from plantlink.historian.duckdb import DuckDBHistorian
-from plantlink.samples import SAMPLE_SCHEMA, numeric_batch, text_batch
+from plantlink.samples import SAMPLE_SCHEMA, concat, numeric_batch, text_batch
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
 from plantlink.wal.segment import HEADER, Encoder, SegmentReader, segment_name
 from tests.waiting import wait_for
@@ -293,3 +293,11 @@ async def test_a_segment_written_with_the_legacy_schemas_replays_in_the_samples_
         assert h.raw(3, 0, 2**62).column("value").to_pylist() == ["RUN", None]  # both in the text store
     finally:
         h.close()
+
+
+def test_a_batch_without_text_samples_is_logged_without_its_text_column() -> None:
+    """The all-null ``text`` column would cost 4 bytes of offsets a sample on disk; replay conforms it back."""
+    b = batch(0, rows=1000)
+    assert len(Encoder().encode(1, b)) == len(Encoder().encode(1, b.select(["tag_id", "ts", "value", "quality"])))
+    mixed = concat([b, text_batch([7], T0, ["run"], 192)])
+    assert len(Encoder().encode(1, mixed)) > len(Encoder().encode(1, b))
