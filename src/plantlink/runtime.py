@@ -341,6 +341,7 @@ class Runtime:
                 "errors": self.writer.errors if self.writer else 0,
                 "last_error": self.writer.last_error if self.writer else None,
             },
+            "ingest_refused": self.ingest_refused,
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "maintenance": self.maintenance.status() if self.maintenance is not None else None,

@@ -125,7 +125,7 @@ async def test_ingest_conforms_legacy_batches_and_refuses_others(runtime: Runtim
     runtime.ingest(legacy(temp, pa.array([3.5])))
     runtime.ingest(legacy(recipe, pa.array(["L-1"])))
     runtime.ingest(legacy(temp, pa.array([7], pa.int64())))  # value int64: no sample batch
-    assert runtime.ingest_refused == 1
+    assert runtime.ingest_refused == 1 and runtime.status()["ingest_refused"] == 1
     await wait_for(lambda: runtime.latest.table([temp, recipe]).column("text").to_pylist() == [None, "L-1"])
     await settle(runtime)
     assert runtime.historian.raw(temp, t, t + 1).column("value").to_pylist() == [3.5]
