@@ -23,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from plantlink import plugins
 from plantlink.audit import AuditLog
 from plantlink.bus import Bus, Subscription, open_bus
-from plantlink.connectors.base import BatchSink, Connector, ConnectorPlugin, Point
+from plantlink.connectors.base import Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
 from plantlink.engines.alarms import AlarmEngine
@@ -42,6 +44,7 @@ from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
+from plantlink.samples import conform
 from plantlink.services import Components, Services
 from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
@@ -150,6 +153,7 @@ class Runtime:
         self.connectors: dict[str, Connector] = {}
         self.tag_ids: dict[str, int] = {}
         self.started_at: float | None = None
+        self.ingest_refused = 0  # batches that are not in (and cannot be conformed to) the samples schema
         #: Each device's status as it was when stop() began (after stop they all read "stopped").
         self._final_states: dict[str, str] = {}
         self._life = Lifecycle()
@@ -234,10 +238,19 @@ class Runtime:
         if self.wal is not None and self.historian is not None:
             self.wal.checkpoint(self.historian.durable_seq)
 
-    @property
-    def ingest(self) -> BatchSink:
-        """Where samples enter: the log (delivered on the bus once durable), or the bus without a log."""
-        return self.wal.append if self.wal is not None else self.bus.publish
+    def ingest(self, batch: pa.RecordBatch) -> None:
+        """Where samples enter: the log (delivered on the bus once durable), or the bus without a log. The one
+        place a batch is conformed to ``samples.SAMPLE_SCHEMA`` (a connector that still sends a legacy shape
+        keeps working); one that cannot be is refused, counted (``ingest_refused``) and logged."""
+        try:
+            batch = conform(batch)
+        except ValueError as exc:
+            self.ingest_refused += 1
+            if self.ingest_refused % 1000 == 1:  # a connector that sends bad batches sends many
+                log.error("a batch of %d rows was refused at ingest (%d so far): %s", batch.num_rows,
+                          self.ingest_refused, exc)
+            return
+        (self.wal.append if self.wal is not None else self.bus.publish)(batch)
 
     async def _start_engines(self) -> None:
         """The relational store, the recorder, then machine states, downtime and alarms (fed by lossless bus
@@ -359,6 +372,7 @@ class Runtime:
                 "errors": self.writer.errors if self.writer else 0,
                 "last_error": self.writer.last_error if self.writer else None,
             },
+            "ingest_refused": self.ingest_refused,
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "maintenance": self.maintenance.status() if self.maintenance is not None else None,

@@ -1,11 +1,13 @@
 """The one thing that flows: a columnar batch of samples.
 
-A batch is a ``pyarrow.RecordBatch`` with the columns ``tag_id`` (uint32), ``ts`` (timestamp, microseconds,
-UTC), ``value`` and ``quality`` (uint8, OPC-style codes). Numeric tags carry ``value`` as float64
-(``NUMERIC_SCHEMA``); string tags carry it as a string (``TEXT_SCHEMA``). Connectors build batches from
-numpy arrays; nothing on a hot path makes a Python object per sample.
+A batch is a ``pyarrow.RecordBatch`` in ``SAMPLE_SCHEMA``: ``tag_id`` (uint32), ``ts`` (timestamp,
+microseconds, UTC), ``value`` (float64), ``quality`` (uint8, OPC-style codes) and ``text`` (string). A numeric
+sample has ``value`` and a null ``text``; a text sample has ``text`` and a null ``value``; one batch may mix
+both. ``conform`` turns the legacy four-column shapes (``value`` float64 or string) into this schema.
+Connectors build batches from numpy arrays; nothing on a hot path makes a Python object per sample.
 
-A sample without a value (a bad status, a lost connection, a device that sent a null) has a null ``value``.
+A sample without a value (a bad status, a lost connection, a device that sent a null) has a null ``value``
+and a null ``text``.
 A number that is not finite (NaN, +Inf, -Inf) is kept as the device sent it, with a bad quality (see
 ``plantlink.connectors.guard``); ``value_reasons`` names why a value cannot be shown as a number.
 """
@@ -19,6 +21,7 @@ from enum import IntEnum
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class Quality(IntEnum):
@@ -39,23 +42,19 @@ class Quality(IntEnum):
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
-NUMERIC_SCHEMA = pa.schema(
+#: The one schema of a sample batch. A numeric sample has ``value`` (float64) and a null ``text``; a text sample
+#: has ``text`` and a null ``value``; one batch may hold both kinds. ``text`` is last, so code that selects
+#: the first four columns by name keeps working.
+SAMPLE_SCHEMA = pa.schema(
     [
         pa.field("tag_id", pa.uint32(), nullable=False),
         pa.field("ts", TS_TYPE, nullable=False),
         pa.field("value", pa.float64()),
         pa.field("quality", pa.uint8(), nullable=False),
+        pa.field("text", pa.string()),
     ]
 )
-
-TEXT_SCHEMA = pa.schema(
-    [
-        pa.field("tag_id", pa.uint32(), nullable=False),
-        pa.field("ts", TS_TYPE, nullable=False),
-        pa.field("value", pa.string()),
-        pa.field("quality", pa.uint8(), nullable=False),
-    ]
-)
+_BASE = ("tag_id", "ts", "value", "quality")  # the columns of the two legacy shapes (value float64 or string)
 
 
 def now_us() -> int:
@@ -95,8 +94,9 @@ def numeric_batch(
             pa.array(ts, type=pa.int64()).cast(TS_TYPE),
             pa.array(vals, type=pa.float64(), mask=mask),
             pa.array(q, type=pa.uint8()),
+            pa.nulls(n, pa.string()),
         ],
-        schema=NUMERIC_SCHEMA,
+        schema=SAMPLE_SCHEMA,
     )
 
 
@@ -106,7 +106,7 @@ def text_batch(
     values: Sequence[str | None],
     quality: np.ndarray | Sequence[int] | int,
 ) -> pa.RecordBatch:
-    """Build a string-valued batch (text tags are rare; their batches are small)."""
+    """Build a batch of text samples (``value`` null, ``text`` set; text tags are rare, their batches small)."""
     ids = np.asarray(tag_ids, dtype=np.uint32)
     n = len(ids)
     ts = np.broadcast_to(np.asarray(ts_us, dtype=np.int64), (n,))
@@ -115,15 +115,68 @@ def text_batch(
         [
             pa.array(ids, type=pa.uint32()),
             pa.array(ts, type=pa.int64()).cast(TS_TYPE),
-            pa.array(list(values), type=pa.string()),
+            pa.nulls(n, pa.float64()),
             pa.array(q, type=pa.uint8()),
+            pa.array(list(values), type=pa.string()),
         ],
-        schema=TEXT_SCHEMA,
+        schema=SAMPLE_SCHEMA,
     )
 
 
-def is_text(batch: pa.RecordBatch) -> bool:
-    return bool(pa.types.is_string(batch.schema.field("value").type))
+def conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch in ``SAMPLE_SCHEMA`` (the same object when it already is; schema metadata is kept).
+
+    Also takes the two legacy four-column shapes (``tag_id``, ``ts``, ``value``, ``quality`` with ``value``
+    float64 or string: what connectors sent and the write-ahead log stored before the ``text`` column) and a
+    ``ts`` of timestamp[us] in another or no time zone. Raises ``ValueError`` naming the problem otherwise."""
+    schema = batch.schema
+    if schema.equals(SAMPLE_SCHEMA):
+        return batch
+    names = set(schema.names)
+    missing = set(_BASE) - names
+    if missing:
+        raise ValueError(f"missing columns {sorted(missing)}")
+    value = batch.column("value")
+    legacy_text = "text" not in names and pa.types.is_string(value.type)
+    n = batch.num_rows
+    cols = [batch.column("tag_id"), batch.column("ts"), pa.nulls(n, pa.float64()) if legacy_text else value,
+            batch.column("quality"), value if legacy_text else _text_of(batch)]
+    for field, col in zip(SAMPLE_SCHEMA, cols, strict=True):
+        if field.name == "ts" and pa.types.is_timestamp(col.type) and col.type.unit == "us":
+            continue
+        if col.type != field.type:
+            raise ValueError(f"column {field.name} is {col.type}, expected {field.type}")
+    cols[1] = cols[1].cast(TS_TYPE)
+    return pa.RecordBatch.from_arrays(cols, schema=SAMPLE_SCHEMA.with_metadata(schema.metadata))
+
+
+def _text_of(batch: pa.RecordBatch) -> pa.Array:
+    return batch.column("text") if "text" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+
+
+def concat(batches: Sequence[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch of the rows of ``batches`` (``SAMPLE_SCHEMA``, in order): a poll's numeric and text samples."""
+    return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+
+
+def text_rows(batch: pa.RecordBatch | pa.Table) -> np.ndarray | None:
+    """Per row of a ``SAMPLE_SCHEMA`` batch: True for a text sample (``text`` set); None when there are none
+    (the common case, answered without touching the rows)."""
+    text = batch.column("text")
+    if text.null_count == len(text):
+        return None
+    return np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def values_of(batch: pa.RecordBatch | pa.Table) -> list[float | str | None]:
+    """Per row, as Python objects: the text of a text sample, else the number (None: no value). For the few
+    rows a per-sample reader takes (a state engine's inputs, a connector suite's checks), not a hot path."""
+    values: list[float | str | None] = batch.column("value").to_pylist()
+    if text_rows(batch) is not None:
+        for i, t in enumerate(batch.column("text").to_pylist()):
+            if t is not None:
+                values[i] = t
+    return values
 
 
 #: Why a numeric value is shown as null: the device sent NaN, an infinity, or no value at all.

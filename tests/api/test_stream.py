@@ -12,6 +12,7 @@ import struct
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -19,8 +20,9 @@ from websockets.asyncio.client import ClientConnection
 from plantlink.api.live import LiveHub
 from plantlink.api.server import ServerHandle, serve
 from plantlink.runtime import Runtime
-from plantlink.samples import now_us, numeric_batch, text_batch
+from plantlink.samples import concat, now_us, numeric_batch, text_batch
 from tests.api.conftest import install_header_auth, principal_header, settle
+from tests.waiting import wait_for
 
 M1 = "windsor/a1/l1/m1"
 M3 = "detroit/d1/l2/m3"
@@ -85,6 +87,50 @@ async def test_subscribe_by_tag_machine_line(server: ServerHandle, runtime: Runt
         runtime.bus.publish(numeric_batch(every, t + 2, values + 1, 192))
         after = (await recv(by_tag, "values"))["values"]
         assert [v["tag"] for v in after] == [f"{M3}/temp"]
+
+
+async def test_a_mixed_batch_at_ingest_is_stored_shown_and_streamed(server: ServerHandle, runtime: Runtime) -> None:
+    """One batch of numbers and text (the one samples schema) through the runtime (log, bus): the historian
+    stores both, the latest values show both, the live stream sends both (a text tag's value as its text)."""
+    ids = runtime.tag_ids
+    temp, recipe = ids[f"{M1}/temp"], ids[f"{M1}/recipe"]
+    async with await connect(server) as ws:
+        await subscribe(ws, tags=[f"{M1}/temp", f"{M1}/recipe"])
+        t = now_us()
+        runtime.ingest(concat([numeric_batch([temp], t, [21.5], 192), text_batch([recipe], t, ["R-9"], 192)]))
+        got = (await recv(ws, "values"))["values"]
+    assert [(v["tag"], v.get("value"), v.get("text")) for v in got] == [
+        (f"{M1}/temp", 21.5, None), (f"{M1}/recipe", None, "R-9")]
+    assert "value" not in got[1]
+    await settle(runtime)
+    want = {"tag_id": [temp, recipe], "value": [21.5, None], "text": [None, "R-9"], "quality": [192, 192]}
+    for latest in (runtime.latest.table([temp, recipe]), runtime.historian.latest([temp, recipe])):
+        assert latest.select(list(want)).to_pydict() == want
+    assert runtime.historian.raw(temp, t, t + 1).column("value").to_pylist() == [21.5]
+    assert runtime.historian.raw(recipe, t, t + 1).column("value").to_pylist() == ["R-9"]
+
+
+async def test_ingest_conforms_legacy_batches_and_refuses_others(runtime: Runtime) -> None:
+    """A connector that still sends a legacy four-column batch (``value`` float64 or string) keeps working;
+    a batch that is no sample batch is refused at ingest, counted, and goes nowhere."""
+    ids = runtime.tag_ids
+    temp, recipe = ids[f"{M1}/temp"], ids[f"{M1}/recipe"]
+    t = now_us()
+
+    def legacy(tag: int, value: pa.Array) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays([pa.array([tag], pa.uint32()), pa.array([t], pa.timestamp("us", "UTC")),
+                                           value, pa.array([192], pa.uint8())], names=["tag_id", "ts", "value",
+                                                                                         "quality"])
+
+    runtime.ingest(legacy(temp, pa.array([3.5])))
+    runtime.ingest(legacy(recipe, pa.array(["L-1"])))
+    runtime.ingest(legacy(temp, pa.array([7], pa.int64())))  # value int64: no sample batch
+    assert runtime.ingest_refused == 1 and runtime.status()["ingest_refused"] == 1
+    await wait_for(lambda: runtime.latest.table([temp, recipe]).column("text").to_pylist() == [None, "L-1"])
+    await settle(runtime)
+    assert runtime.historian.raw(temp, t, t + 1).column("value").to_pylist() == [3.5]
+    assert runtime.historian.raw(recipe, t, t + 1).column("value").to_pylist() == ["L-1"]
+    assert runtime.status()["historian_status"]["errors"] == 0
 
 
 async def test_snapshot_on_subscribe_and_errors(server: ServerHandle, runtime: Runtime) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 import pytest_asyncio
 from asyncua import Node, Server, ua
@@ -16,7 +17,7 @@ from asyncua import Node, Server, ua
 from plantlink.connectors.base import DeviceState
 from plantlink.connectors.opcua import OpcUaConnector
 from plantlink.errors import DeviceUnavailable, PointError
-from plantlink.samples import Quality, is_text
+from plantlink.samples import Quality
 from tests.conftest import _free_port
 from tests.connectors.test_opcua_support import Collector, make_server, plant_text, points_of
 from tests.waiting import wait_for
@@ -78,15 +79,15 @@ async def test_values_types_quality_scaling_and_timestamps(server: Any, caplog: 
     try:
         await wait_for(lambda: all(sink.rows(i) for i in range(7)), what="initial values")
         # The initial values of all subscribed numeric points come in one batch (one publish response).
-        first = next(b for b in sink.batches if not is_text(b) and Quality.GOOD in b.column("quality").to_pylist())
-        assert sorted(first.column("tag_id").to_pylist()) == [TEMP, COUNT, RUNNING, PRESSURE, LEVEL]
+        first = next(b for b in sink.batches if Quality.GOOD in b.column("quality").to_pylist())
+        assert sorted(first.column("tag_id").to_pylist()) == sorted([TEMP, COUNT, RUNNING, PRESSURE, LEVEL, RECIPE])
         assert sink.last(TEMP)[1:] == (20.0, Quality.GOOD)
         assert sink.last(COUNT)[1:] == (7.0, Quality.GOOD)
         assert sink.last(RUNNING)[1:] == (1.0, Quality.GOOD)
         assert sink.last(PRESSURE)[1:] == (250 * 10 / 1000, Quality.GOOD)
-        text = [b for b in sink.batches if is_text(b)]
-        assert text and text[0].column("value").to_pylist() == ["A"]
-        assert text[0].column("tag_id").to_pylist() == [RECIPE]
+        text = first.filter(pc.is_valid(first.column("text")))  # text and numbers in one batch
+        assert text.column("text").to_pylist() == ["A"] and text.column("value").null_count == 1
+        assert text.column("tag_id").to_pylist() == [RECIPE]
 
         # The nonexistent node: BAD, logged with tag path and node id; the others are good.
         _, value, q = sink.last(GHOST)

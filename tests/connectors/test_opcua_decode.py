@@ -12,7 +12,7 @@ from asyncua import ua
 
 from plantlink.connectors.opcua.delivery import ChangeDecoder, quality_of
 from plantlink.connectors.processing import PointProcessor
-from plantlink.samples import Quality, is_text
+from plantlink.samples import SAMPLE_SCHEMA, Quality
 from tests.connectors.test_opcua_support import plant_text, points_of
 
 TAGS = """
@@ -48,7 +48,7 @@ def rows(batches: list[Any]) -> dict[int, tuple[int, Any, int]]:
     out = {}
     for b in batches:
         for r in b.to_pylist():
-            out[r["tag_id"]] = (us(r["ts"]), r["value"], r["quality"])
+            out[r["tag_id"]] = (us(r["ts"]), r["value"] if r["text"] is None else r["text"], r["quality"])
     return out
 
 
@@ -58,7 +58,7 @@ def test_quality_mapping_by_severity() -> None:
     assert quality_of(codes).tolist() == [192, 192, 64, 0, 0, 0]
 
 
-def test_one_publish_becomes_one_batch_per_kind(decoder: ChangeDecoder) -> None:
+def test_one_publish_becomes_one_batch_of_numbers_and_text_alike(decoder: ChangeDecoder) -> None:
     t1 = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     t2 = t1 + timedelta(microseconds=1)
     items = [
@@ -69,7 +69,7 @@ def test_one_publish_becomes_one_batch_per_kind(decoder: ChangeDecoder) -> None:
         item(5, 8.0, ua.VariantType.Float, source=t1, status=ua.StatusCodes.UncertainSensorNotAccurate),
     ]
     batches = decoder.decode(items)
-    assert [is_text(b) for b in batches] == [False, True]
+    assert len(batches) == 1 and batches[0].schema.equals(SAMPLE_SCHEMA)
     got = rows(batches)
     assert got[0] == (us(t1), 1.25, Quality.GOOD)
     assert got[1] == (us(t2), -7.0, Quality.GOOD)

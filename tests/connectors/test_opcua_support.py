@@ -14,6 +14,7 @@ from asyncua import Node, Server, ua
 from plantlink.connectors.base import DeviceState, Point
 from plantlink.connectors.opcua import OpcUaConnector
 from plantlink.model import parse_plant
+from plantlink.samples import values_of
 from tests.servers import secure
 from tests.waiting import wait_for
 
@@ -121,7 +122,7 @@ class Collector:
         for b in self.batches:
             ids = b.column("tag_id").to_pylist()
             ts = b.column("ts").cast(pa.int64()).to_pylist()
-            vals = b.column("value").to_pylist()
+            vals = values_of(b)
             qs = b.column("quality").to_pylist()
             out.extend((t, v, q) for i, t, v, q in zip(ids, ts, vals, qs, strict=True) if i == tag_id)
         return out

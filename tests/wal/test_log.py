@@ -15,9 +15,9 @@ import pytest
 
 from plantlink.historian import TagMeta, open_historian
 from plantlink.historian.duckdb import DuckDBHistorian
-from plantlink.samples import numeric_batch, text_batch
+from plantlink.samples import SAMPLE_SCHEMA, concat, numeric_batch, text_batch
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
-from plantlink.wal.segment import HEADER, SegmentReader
+from plantlink.wal.segment import HEADER, Encoder, SegmentReader, segment_name
 from tests.waiting import wait_for
 
 T0 = 1_772_409_600_000_000
@@ -262,3 +262,42 @@ def test_settings_are_checked() -> None:
         WalSettings(commit_ms=-1)
     with pytest.raises(ValueError, match="max_bytes"):
         WalSettings(max_bytes=1000)
+
+
+def legacy(ids: list[int], values: list[float] | list[str | None]) -> pa.RecordBatch:
+    """A batch in a shape of releases before the one samples schema: four columns, ``value`` float64 or string."""
+    text = isinstance(values[0], str)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(ids, pa.uint32()), pa.array([T0] * len(ids), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+         pa.array(values, pa.string() if text else pa.float64()), pa.array([192] * len(ids), pa.uint8())],
+        names=["tag_id", "ts", "value", "quality"])
+
+
+async def test_a_segment_written_with_the_legacy_schemas_replays_in_the_samples_schema(tmp_path: Path) -> None:
+    enc = Encoder()
+    records = [legacy([1, 2], [1.5, 2.5]), legacy([3, 3], ["RUN", None])]
+    (tmp_path / segment_name(1)).write_bytes(b"".join(enc.encode(k + 1, b) for k, b in enumerate(records)))
+    got, _ = replayed(tmp_path)
+    assert [b.schema for _, b in got] == [SAMPLE_SCHEMA, SAMPLE_SCHEMA]
+    (_, num), (_, txt) = got
+    assert num.column("value").to_pylist() == [1.5, 2.5] and num.column("text").null_count == 2
+    assert txt.column("text").to_pylist() == ["RUN", None] and txt.column("value").null_count == 2
+    h = open_historian("duckdb", path=tmp_path / "h.duckdb")
+    try:
+        h.register_tags([TagMeta("a"), TagMeta("b"), TagMeta("c", type="string")])
+        for seq, b in got:
+            h.write(b, seq)
+        h.flush()
+        latest = h.latest([1, 2, 3]).to_pydict()
+        assert latest["value"][:2] == [1.5, 2.5] and latest["text"] == [None, None, None]
+        assert h.raw(3, 0, 2**62).column("value").to_pylist() == ["RUN", None]  # both in the text store
+    finally:
+        h.close()
+
+
+def test_a_batch_without_text_samples_is_logged_without_its_text_column() -> None:
+    """The all-null ``text`` column would cost 4 bytes of offsets a sample on disk; replay conforms it back."""
+    b = batch(0, rows=1000)
+    assert len(Encoder().encode(1, b)) == len(Encoder().encode(1, b.select(["tag_id", "ts", "value", "quality"])))
+    mixed = concat([b, text_batch([7], T0, ["run"], 192)])
+    assert len(Encoder().encode(1, mixed)) > len(Encoder().encode(1, b))

@@ -315,9 +315,8 @@ class LiveHub:
             return
         sel = batch.take(pa.array(rows))
         sel_ids = ids[rows]
-        text = pa.types.is_string(sel.schema.field("value").type)
-        frags = self._encode(sel_ids, sel.column("ts"), None if text else sel.column("value"),
-                             sel.column("quality"), sel.column("value") if text else None)
+        frags = self._encode(sel_ids, sel.column("ts"), sel.column("value"), sel.column("quality"),
+                             sel.column("text"))
         for c in list(self.clients):
             if c.dropped is not None or not c.ids:
                 continue
@@ -340,7 +339,7 @@ class LiveHub:
             why = value_reasons(values)
         else:
             vstr = np.full(ids.size, "null", dtype=object)
-        texts = text.to_pylist() if text is not None else []
+        texts = text.to_pylist() if text is not None and text.null_count < len(text) else []
         paths = self._paths_json[ids]
         uniq, inverse = np.unique(ts_us, return_inverse=True)  # a batch usually shares one timestamp
         iso_u = np.array(iso_many(uniq), dtype=object)

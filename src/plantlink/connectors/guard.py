@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from plantlink.samples import TS_TYPE, Quality, now_us, value_reasons
+from plantlink.samples import TS_TYPE, Quality, now_us, text_rows, value_reasons
 
 if TYPE_CHECKING:
     from plantlink.connectors.base import DeviceHealth
@@ -50,7 +50,7 @@ class SampleGuard:
         ts = batch.column("ts").view(pa.int64()).to_numpy()
         future = ts > now + self.skew_us
         q = batch.column("quality").to_numpy()
-        flagged = _no_number(batch.column("value")) & (q >= Quality.UNCERTAIN)
+        flagged = _no_number(batch) & (q >= Quality.UNCERTAIN)
         any_future, any_flagged = bool(future.any()), bool(flagged.any())
         if not (any_future or any_flagged):
             return batch
@@ -104,15 +104,18 @@ class SampleGuard:
         log.warning(msg + (f" ({skipped} more since the last report)" if skipped else ""), *args)
 
 
-def _no_number(values: pa.Array) -> np.ndarray:
-    """Rows without a usable value: null, or (numbers) NaN and the infinities."""
+def _no_number(batch: pa.RecordBatch) -> np.ndarray:
+    """Rows without a usable value: no text and a number that is null, NaN or infinite (a batch in a legacy
+    text shape, whose ``value`` is a string: a null ``value``)."""
+    values = batch.column("value")
     if pa.types.is_string(values.type):
         if not values.null_count:
             return np.zeros(len(values), dtype=bool)
         return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     v = values.to_numpy(zero_copy_only=False)  # nulls come out as NaN
-    bad: np.ndarray = ~np.isfinite(v)
-    return bad
+    out: np.ndarray = ~np.isfinite(v)
+    text = text_rows(batch) if "text" in batch.schema.names else None
+    return out if text is None else out & ~text
 
 
 def _iso(ts_us: int) -> str:

@@ -47,7 +47,7 @@ from plantlink.engines.events import Event, IntervalClosed, IntervalOpened, Meta
 from plantlink.engines.loop import consume
 from plantlink.engines.recorder import Recorder
 from plantlink.model.production import STATES, StateRules
-from plantlink.samples import Quality, iso_us, now_us
+from plantlink.samples import Quality, iso_us, now_us, values_of
 from plantlink.store.records import END_CRASH, END_STOP
 
 if TYPE_CHECKING:
@@ -362,8 +362,7 @@ class StateEngine:
         sub = batch.take(pa.array(rows))
         ts = sub.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
         order = np.argsort(ts, kind="stable")
-        tids, vals, qual = sub.column("tag_id").to_pylist(), sub.column("value").to_pylist(), \
-            sub.column("quality").to_pylist()
+        tids, vals, qual = sub.column("tag_id").to_pylist(), values_of(sub), sub.column("quality").to_pylist()
         for i in order.tolist():
             for m, role in self._slots[tids[i]]:
                 self._sample(m, role, vals[i], qual[i], int(ts[i]))

@@ -32,6 +32,10 @@ def _plain_ts(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
 class LatestValues:
     """The last sample of every tag (``table(ids)`` has the historian's ``latest`` columns)."""
 
@@ -44,30 +48,19 @@ class LatestValues:
 
     # -- feeding --------------------------------------------------------------------------------------
     def fold(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Fold in a sample batch (``tag_id``, ``ts``, ``value``, ``quality``) in arrival order."""
+        """Fold in a sample batch (``samples.SAMPLE_SCHEMA``, or a ``latest`` answer) in arrival order."""
         if batch.num_rows == 0:
             return
         tag = np.asarray(batch.column("tag_id").to_numpy(zero_copy_only=False), dtype=np.int64)
-        value = batch.column("value")
-        if isinstance(value, pa.ChunkedArray):
-            value = value.combine_chunks()
+        value, text = _array(batch.column("value")), _array(batch.column("text"))
         quality = np.asarray(batch.column("quality").to_numpy(zero_copy_only=False), dtype=np.uint8)
         with self._lock:
-            self._arrays.update(tag, _plain_ts(batch.column("ts")), value, quality)
+            self._arrays.update(tag, _plain_ts(batch.column("ts")), value, quality, text)
             self.tick += 1
 
     def seed(self, table: pa.Table) -> None:
         """Start from a historian ``latest`` answer (rows without a time are left out)."""
-        known = table.filter(pc.is_valid(table.column("ts")))
-        if known.num_rows == 0:
-            return
-        is_text = known.column("text").is_valid()
-        numeric = known.filter(pc.invert(is_text)).select(["tag_id", "ts", "value", "quality"])
-        texts = known.filter(is_text)
-        self.fold(numeric)
-        if texts.num_rows:
-            self.fold(pa.table({"tag_id": texts.column("tag_id"), "ts": texts.column("ts"),
-                                "value": texts.column("text"), "quality": texts.column("quality")}))
+        self.fold(table.filter(pc.is_valid(table.column("ts"))))
 
     def start(self, bus: Bus) -> None:
         """Subscribe (lossless: the last value of a tag is never skipped) and fold in what arrives."""

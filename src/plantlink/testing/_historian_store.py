@@ -12,7 +12,7 @@ import pytest
 
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import Historian, Retention, TagMeta
-from plantlink.samples import numeric_batch, text_batch
+from plantlink.samples import concat, numeric_batch, text_batch
 from plantlink.testing._historian_base import BAD, DAY, GOOD, T0, HistorianBase, M, S, us
 
 _Call = Callable[[Historian, int, int], object]
@@ -140,6 +140,19 @@ class StorageContract(HistorianBase):
             assert h.raw(txt, T0, T0 + M).column("value").to_pylist() == ["RUN", "STOP"]
         with self.opened(location) as h2:
             assert h2.latest([txt]).column("text").to_pylist() == ["STOP"]
+
+    def test_a_batch_of_numbers_and_text_alike(self, location: Path) -> None:
+        if not self.text_tags:
+            pytest.skip("the backend stores no text tags")
+        with self.opened(location) as h:
+            num, _, txt = self.ids(h)
+            h.write(concat([numeric_batch([num, num], [T0, T0 + S], [1.0, 2.0], GOOD),
+                            text_batch([txt], [T0 + S], ["RUN"], GOOD)]))
+            assert h.latest([num, txt]).select(["value", "text"]).to_pydict() == {
+                "value": [2.0, None], "text": [None, "RUN"]}
+            h.flush()
+            assert h.raw(num, T0, T0 + M).column("value").to_pylist() == [1.0, 2.0]
+            assert h.raw(txt, T0, T0 + M).column("value").to_pylist() == ["RUN"]
 
     def test_downsample_keeps_extremes_within_n_out(self, hist: Historian) -> None:
         a = self.ids(hist)[0]

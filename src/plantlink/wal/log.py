@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from plantlink.samples import conform
 from plantlink.wal.segment import Encoder, SegmentReader, first_seq_of, segment_name
 
 log = logging.getLogger("plantlink.wal")
@@ -161,6 +162,8 @@ class WriteAheadLog:
                 if seq <= last:
                     continue  # durable already, or written twice (a commit retried after a failed fsync)
                 last = seq
+                with contextlib.suppress(ValueError):  # (one that cannot be is refused by the historian)
+                    batch = conform(batch)  # a record of an older release may have a legacy shape
                 self.stats.replayed_batches += 1
                 self.stats.replayed_rows += batch.num_rows
                 yield seq, batch

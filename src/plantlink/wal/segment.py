@@ -9,6 +9,8 @@ records back to back. A record is a 20-byte header and a payload::
 The payload is plain Arrow (``pyarrow.ipc.open_stream`` reads it); the header only frames it and lets a
 reader tell a complete record from one a crash cut short (or a flipped bit): reading stops at the first
 record that is incomplete, has a wrong magic or a wrong checksum, or does not decode, and reports where.
+A batch without text samples is logged without its (all null) ``text`` column; ``WriteAheadLog.replay`` gives
+every record back in ``samples.SAMPLE_SCHEMA`` (``samples.conform``), records of older releases too.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Encoder:
     """Frames batches as records; the schema message of each schema is serialised once."""
 
     def __init__(self) -> None:
-        self._schemas: list[tuple[pa.Schema, bytes]] = []  # a few (numeric, text); equals() is cheaper than hash
+        self._schemas: list[tuple[pa.Schema, bytes]] = []  # a few schemas; equals() is cheaper than hash
 
     def _schema(self, schema: pa.Schema) -> bytes:
         for known, data in self._schemas:
@@ -54,11 +56,20 @@ class Encoder:
         return data
 
     def encode(self, seq: int, batch: pa.RecordBatch) -> bytes:
+        batch = _compact(batch)
         payload = b"".join((self._schema(batch.schema), batch.serialize(), EOS))
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"a batch of {len(payload)} bytes is too large for one WAL record")
         crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
         return HEADER.pack(MAGIC, len(payload), seq, crc) + payload
+
+
+def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch without text samples is logged without its ``text`` column (all null: 4 bytes of offsets a row),
+    in the legacy numeric shape that replay conforms back (``samples.conform``)."""
+    if batch.num_columns == 5 and batch.schema.names[4] == "text" and batch.column(4).null_count == batch.num_rows:
+        return batch.select([0, 1, 2, 3])
+    return batch
 
 
 @dataclass

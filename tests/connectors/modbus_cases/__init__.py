@@ -23,6 +23,8 @@ from typing import Any
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from plantlink.samples import values_of
+
 STRUCT = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "int64": ">q",
           "float32": ">f", "float64": ">d"}
 TABLES = ("coil", "discrete", "holding", "input")
@@ -143,7 +145,7 @@ class Collector:
         for b in self.batches:
             ids = b.column("tag_id").to_pylist()
             ts = b.column("ts").cast("int64").to_pylist()
-            vals = b.column("value").to_pylist()
+            vals = values_of(b)
             qs = b.column("quality").to_pylist()
             out.extend(zip(ids, ts, vals, qs, strict=True))
         return out

@@ -41,7 +41,7 @@ from plantlink.connectors.modbus.config import ModbusDevice, ModbusPoint
 from plantlink.connectors.modbus.plan import Block, PollGroup, check_points, plan_reads, unit_of
 from plantlink.connectors.processing import PointProcessor
 from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable, PointError
-from plantlink.samples import Quality, now_us, text_batch
+from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.modbus")
 
@@ -192,7 +192,7 @@ class Poller:
         self.__init__(PollGroup(self.period, tuple(blocks)), self._points)  # type: ignore[misc]
 
     def batches(self, ok: np.ndarray, ts: np.ndarray) -> list[Any]:
-        """Decode the buffers and build this cycle's batches (numeric, then text if any)."""
+        """Decode the buffers and build this cycle's batch (numeric, then text samples if any): one at most."""
         out = []
         if len(self.num_idx):
             raw = np.concatenate([self.decoder.decode(self.regs)[self.num_regs], self.bits[self.bit_gather]])
@@ -203,7 +203,7 @@ class Poller:
             vals = [s if g else None for s, g in zip(self.decoder.strings(self.regs), good, strict=True)]
             q = np.where(good, np.uint8(Quality.GOOD), np.uint8(Quality.BAD))
             out.append(text_batch(self.text_ids, ts[self.text_block].tolist(), vals, q.tolist()))
-        return out
+        return [concat(out)] if out else []
 
     def bad_batches(self, ts: int) -> list[Any]:
         """Every point of the group BAD at ``ts`` (the device is gone)."""

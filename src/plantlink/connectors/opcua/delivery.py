@@ -28,7 +28,7 @@ from asyncua.common.subscription import Subscription
 
 from plantlink.connectors.base import Point
 from plantlink.connectors.processing import PointProcessor
-from plantlink.samples import Quality, now_us, text_batch
+from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.opcua")
 
@@ -102,7 +102,7 @@ def _code(dv: ua.DataValue) -> int:
 
 
 class ChangeDecoder:
-    """Turns monitored-item notifications of one device into batches (at most one numeric, one text)."""
+    """Turns monitored-item notifications of one device into one batch (numeric and text samples alike)."""
 
     def __init__(self, points: Sequence[Point], processor: PointProcessor, device: str):
         self.points = points
@@ -142,7 +142,7 @@ class ChangeDecoder:
             out.append(self._numeric(idx[num], [raws[i] for i in num], q[num], ts_us[num]))
         txt = np.flatnonzero(text)
         out.append(self._text(idx[txt], [raws[i] for i in txt], q[txt], ts_us[txt]))
-        return out
+        return [concat(out)]
 
     def _numeric(self, idx: np.ndarray, raws: list[Any], q: np.ndarray, ts_us: np.ndarray) -> pa.RecordBatch:
         try:
@@ -192,7 +192,7 @@ class ChangeDecoder:
         txt = idx[text]
         if txt.size:
             out.append(text_batch(self.processor.tag_ids[txt], ts, [None] * txt.size, Quality.BAD))
-        return out
+        return [concat(out)] if out else []
 
 
 def _node(point: Point) -> str:

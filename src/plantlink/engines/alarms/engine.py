@@ -34,7 +34,7 @@ from plantlink.engines.events import AlarmsRecorded, Event, Sinks
 from plantlink.engines.loop import consume
 from plantlink.engines.recorder import Recorder
 from plantlink.errors import AlarmActionError
-from plantlink.samples import now_us
+from plantlink.samples import now_us, text_rows
 from plantlink.store.alarm_repo import AlarmStore, JournalEntry, SavedState
 
 if TYPE_CHECKING:
@@ -174,7 +174,10 @@ class AlarmEngine:
     def _evaluate(self, batch: pa.RecordBatch) -> int:
         if self.ev.index is None:
             raise LookupError("the alarm engine is not bound to tag ids: pass tag_ids= or call bind() first")
-        if batch.num_rows == 0 or self.c.size == 0 or pa.types.is_string(batch.schema.field("value").type):
+        text = text_rows(batch) if batch.num_rows and self.c.size else None
+        if text is not None:  # alarms are on numbers: text samples are skipped
+            batch = batch.filter(pa.array(~text))
+        if batch.num_rows == 0 or self.c.size == 0:
             return 0
         ids = batch.column("tag_id").to_numpy(zero_copy_only=False)
         ts = batch.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)

@@ -32,9 +32,10 @@ class Chunk:
         return len(self.tag)
 
 
-def as_store(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """The batch with ``ts`` as plain int64 microseconds (zero-copy), in the stored column order."""
-    cols = [batch.column(name) for name in ("tag_id", "ts", "value", "quality")]
+def as_store(batch: pa.RecordBatch, schema: pa.Schema, value: str = "value") -> pa.RecordBatch:
+    """The batch with ``ts`` as plain int64 microseconds (zero-copy), in the stored column order; the stored
+    ``value`` is the batch's column ``value`` (``"text"`` for the text store)."""
+    cols = [batch.column(name) for name in ("tag_id", "ts", value, "quality")]
     cols[1] = cols[1].view(pa.int64()) if pa.types.is_timestamp(cols[1].type) else cols[1]
     return pa.RecordBatch.from_arrays(cols, schema=schema)
 

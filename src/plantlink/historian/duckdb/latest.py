@@ -46,8 +46,10 @@ class LatestCache:
         self._quality = np.concatenate([self._quality, np.zeros(size - n, dtype=np.uint8)])
         self._is_text = np.concatenate([self._is_text, np.zeros(size - n, dtype=bool)])
 
-    def update(self, tag: np.ndarray, ts: np.ndarray, value: pa.Array, quality: np.ndarray) -> None:
-        """Fold in samples in arrival order: a tag keeps its last row, whatever its timestamp."""
+    def update(self, tag: np.ndarray, ts: np.ndarray, value: pa.Array, quality: np.ndarray,
+               text: pa.Array | None = None) -> None:
+        """Fold in samples in arrival order: a tag keeps its last row, whatever its timestamp. ``value`` is
+        float64; a row whose ``text`` is set is a text sample (``samples.SAMPLE_SCHEMA``)."""
         idx = last_per_tag(tag)
         if len(idx) == 0:
             return
@@ -55,16 +57,23 @@ class LatestCache:
         self._grow(int(tags.max()))
         self.ts[tags] = ts[idx]
         self._quality[tags] = quality[idx]
-        if pa.types.is_string(value.type):
-            self._value[tags] = np.nan
-            self._is_text[tags] = True
-            texts = value.take(pa.array(idx)).to_pylist()  # text tags are rare and their batches small
-            self._text.update(zip(tags.tolist(), texts, strict=True))
-        else:
-            picked = value.take(pa.array(idx))
-            self._value[tags] = picked.to_numpy(zero_copy_only=False)
-            self._null[tags] = picked.is_null().to_numpy(zero_copy_only=False) if picked.null_count else False
-            self._is_text[tags] = False
+        take = pa.array(idx)
+        picked = value.take(take)
+        self._value[tags] = picked.to_numpy(zero_copy_only=False)
+        self._null[tags] = picked.is_null().to_numpy(zero_copy_only=False) if picked.null_count else False
+        self._is_text[tags] = False
+        if text is not None and text.null_count < len(text):
+            self._update_text(tags, text.take(take))
+
+    def _update_text(self, tags: np.ndarray, words: pa.Array) -> None:
+        """The text samples among the last rows (text tags are rare and their batches small)."""
+        is_text = words.is_valid().to_numpy(zero_copy_only=False)
+        if not is_text.any():
+            return
+        texts = tags[is_text]
+        self._value[texts] = np.nan
+        self._is_text[texts] = True
+        self._text.update(zip(texts.tolist(), words.filter(pa.array(is_text)).to_pylist(), strict=True))
 
     def forget_before(self, cutoff_us: int) -> None:
         old = (self.ts < cutoff_us) & (self.ts != NO_TS)

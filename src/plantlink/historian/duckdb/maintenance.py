@@ -24,7 +24,9 @@ def _fold(latest: LatestCache, t: pa.Table, wanted: set[int] | None = None) -> s
         return set()
     s = t.column("s").combine_chunks()
     tag = t.column("tag_id").to_numpy().astype(np.uint32)
-    latest.update(tag, t.column("ts").to_numpy(), s.field("v"), s.field("q").to_numpy(zero_copy_only=False))
+    v = s.field("v")
+    value, text = (pa.nulls(len(v), pa.float64()), v) if pa.types.is_string(v.type) else (v, None)
+    latest.update(tag, t.column("ts").to_numpy(), value, s.field("q").to_numpy(zero_copy_only=False), text)
     return set(tag.tolist())
 
 

@@ -22,7 +22,7 @@ from plantlink.historian.duckdb.latest import NO_TS, LatestCache
 from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
 from plantlink.historian.duckdb.writer import insert, write_chunks
-from plantlink.samples import is_text
+from plantlink.samples import conform, text_rows
 
 TEXT_TYPES = frozenset({"string", "text", "str"})
 
@@ -75,6 +75,8 @@ class DuckDBHistorian(Historian):
         self._latest = LatestCache()
         self._stored_max = np.zeros(0, dtype=np.int64)
         self._known = np.zeros(1, dtype=bool)
+        self._text_tags = np.zeros(1, dtype=bool)
+        self._has_text_tags = False
         self._types: dict[int, str] = {}
         self._days: dict[str, set[int]] = {RAW: set(), R1M: set()}
         self._stored = 0
@@ -101,7 +103,7 @@ class DuckDBHistorian(Historian):
             self._days = existing(con)
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
-            self._known = _known_mask(self._types)
+            self._set_known()
             self._stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
             self._r1h_upto = hourly.create(con)
             self._con = con
@@ -174,9 +176,14 @@ class DuckDBHistorian(Historian):
                 insert(con, "tags", pa.table(list(zip(*rows, strict=True)), names=["tag_id", "path", "unit", "type"]))
                 with self._state_lock:
                     self._types.update({r[0]: r[3] for r in rows})
-                    self._known = _known_mask(self._types)
+                    self._set_known()
                 ids.update({r[1]: r[0] for r in rows})
             return {t.path: int(ids[t.path]) for t in tags}
+
+    def _set_known(self) -> None:
+        self._known = _known_mask(self._types)
+        self._text_tags = _known_mask({t: k for t, k in self._types.items() if k in TEXT_TYPES}, len(self._known))
+        self._has_text_tags = bool(self._text_tags.any())
 
     def tags(self) -> pa.Table:
         t = self._cursor().sql("SELECT tag_id, path, unit, type FROM tags ORDER BY tag_id").to_arrow_table()
@@ -185,22 +192,43 @@ class DuckDBHistorian(Historian):
     # -- writing --------------------------------------------------------------------------------------------
     def write(self, batch: pa.RecordBatch, seq: int | None = None) -> None:
         self._require_open()
-        text = _check_batch(batch)
-        stored = as_store(batch, TEXT_STORE_SCHEMA if text else STORE_SCHEMA)
-        tag = stored.column(0).to_numpy()
-        ts = stored.column(1).to_numpy()
+        batch = _check_batch(batch)
+        tag = batch.column("tag_id").to_numpy()
         known = self._known
         if len(tag) and (int(tag.max()) >= len(known) or not known[tag].all()):
             bad = np.unique(tag[(tag >= len(known)) | ~known[np.minimum(tag, len(known) - 1)]])
             raise HistorianError(f"batch refused: unregistered tag ids {bad[:10].tolist()}")
+        ts = batch.column("ts").view(pa.int64()).to_numpy()
+        text = self._text_rows(batch, tag)
         with self._state_lock:
-            self._latest.update(tag, ts, stored.column(2), stored.column(3).to_numpy())
-            (self._text_buf if text else self._buf).add(stored)
+            self._latest.update(tag, ts, batch.column("value"), batch.column("quality").to_numpy(),
+                                batch.column("text"))
+            if text is None:
+                self._buf.add(as_store(batch, STORE_SCHEMA))
+            else:
+                self._add_mixed(batch, text)
             if seq is not None:
                 self._buffered_seq = max(self._buffered_seq, seq)
             full = self._buf.rows >= self.flush_rows
         if full:
             self._flush_full()
+
+    def _text_rows(self, batch: pa.RecordBatch, tag: np.ndarray) -> np.ndarray | None:
+        """Rows for the text store: text samples, and samples without any value of tags typed as text."""
+        text = text_rows(batch)
+        if not self._has_text_tags:
+            return text
+        typed = self._text_tags[tag]
+        if typed.any():
+            typed &= batch.column("value").is_null().to_numpy(zero_copy_only=False)
+            text = typed if text is None else text | typed
+        return text
+
+    def _add_mixed(self, batch: pa.RecordBatch, text: np.ndarray) -> None:
+        if not text.all():
+            self._buf.add(as_store(batch.filter(pa.array(~text)), STORE_SCHEMA))
+        if text.any():
+            self._text_buf.add(as_store(batch.filter(pa.array(text)), TEXT_STORE_SCHEMA, value="text"))
 
     def _wait_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -351,8 +379,8 @@ class DuckDBHistorian(Historian):
             return deleted
 
 
-def _known_mask(types: dict[int, str]) -> np.ndarray:
-    mask = np.zeros(max(types, default=0) + 1, dtype=bool)
+def _known_mask(types: dict[int, str], size: int = 0) -> np.ndarray:
+    mask = np.zeros(max(max(types, default=0) + 1, size), dtype=bool)
     mask[list(types)] = True
     return mask
 
@@ -370,18 +398,9 @@ def _update_max(stored_max: np.ndarray, tag: np.ndarray, ts: np.ndarray) -> np.n
     return stored_max
 
 
-def _check_batch(batch: pa.RecordBatch) -> bool:
-    """True for a text batch; HistorianError naming the problem for anything not in the samples schema."""
-    names = set(batch.schema.names)
-    missing = {"tag_id", "ts", "value", "quality"} - names
-    if missing:
-        raise HistorianError(f"batch refused: missing columns {sorted(missing)}")
-    text = is_text(batch)
-    want = {"tag_id": pa.uint32(), "quality": pa.uint8(), "value": pa.string() if text else pa.float64()}
-    for name, typ in want.items():
-        if batch.schema.field(name).type != typ:
-            raise HistorianError(f"batch refused: column {name} is {batch.schema.field(name).type}, expected {typ}")
-    ts_type = batch.schema.field("ts").type
-    if not (pa.types.is_timestamp(ts_type) and ts_type.unit == "us"):
-        raise HistorianError(f"batch refused: column ts is {ts_type}, expected timestamp[us, tz=UTC]")
-    return text
+def _check_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch in the samples schema (legacy shapes conformed); HistorianError naming the problem else."""
+    try:
+        return conform(batch)
+    except ValueError as exc:
+        raise HistorianError(f"batch refused: {exc}") from None
