@@ -150,6 +150,16 @@ def test_click_through_to_machine_and_live_values(server: HmiServer, visit: Any)
         sent = time.monotonic()
         wait_until(lambda: v.page.inner_text(cell) == "123.4 1/min", 1.5, "the new set point is shown")
         assert time.monotonic() - sent < 1.5
+    # words, not internals: the model's display name and decimals, the unit's symbol, codes as words
+    fault = rt.tag_ids[f"{PRESS}/fault_code"]  # not a state input: publishing it changes no machine state
+    with publishing(server, numeric_batch([temp, fault], now_us(), [51.04, 12], Quality.GOOD)):
+        wait_until(lambda: v.page.inner_text('[data-testid="value-die_temperature"]') == "51.0 °C", 3.0,
+                   "the temperature with one decimal and its symbol")
+        wait_until(lambda: v.page.inner_text('[data-testid="value-fault_code"]') == "overload", 3.0,
+                   "fault 12 as the press's word for it")
+    words = {"idle", "running", "starved", "blocked", "faulted", "planned stop", "changeover"}
+    assert v.page.inner_text('[data-testid="value-state"]') in words  # the state code as its word
+    assert v.page.inner_text(f'[data-tag="{PRESS}/die_temperature"] .pl-muted') == "Die temperature"
     badge = f'[data-tag="{PRESS}/die_temperature"] .pl-badge'
     with publishing(server, numeric_batch([temp], now_us(), [51.0], Quality.BAD)):
         wait_until(lambda: v.page.get_attribute(badge, "data-quality") == "bad", 1.5, "bad quality is marked")

@@ -13,10 +13,11 @@ from nicegui import ui
 
 from plantlink.control.interlock import InterlockStatus
 from plantlink.control.records import ControlRefused, Outcome, Staged
+from plantlink.display import unit_symbol, value_text
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, Setpoint
 from plantlink.hmi.guard import live_timer
-from plantlink.hmi.widgets import Hmi, value_text
+from plantlink.hmi.widgets import Hmi
 from plantlink.identity import Principal
 
 REFRESH_S = 1.0
@@ -31,7 +32,7 @@ def limits_text(sp: Setpoint) -> str:
     if s.min is not None or s.max is not None:
         lo = "—" if s.min is None else f"{s.min:g}"
         hi = "—" if s.max is None else f"{s.max:g}"
-        parts.append(f"limits {lo} to {hi}" + (f" {sp.unit}" if sp.unit else ""))
+        parts.append(f"limits {lo} to {hi}" + (f" {unit_symbol(sp.unit)}" if sp.unit else ""))
     if s.max_step is not None:
         parts.append(f"step at most {s.max_step:g}")
     parts.append(f"role: {s.role}" + (", critical (two people)" if s.critical else ""))
@@ -125,7 +126,7 @@ class SetpointCard:
             options = {v: _fmt(v, self.sp) for v in (spec.allowed or [True, False])}
             return ui.select(options, label="New value").props('outlined dense data-testid="sp-new"'
                                                                ).classes("min-w-[140px]")
-        return ui.number("New value" + (f" ({self.sp.unit})" if self.sp.unit else "")).props(
+        return ui.number("New value" + (f" ({unit_symbol(self.sp.unit)})" if self.sp.unit else "")).props(
             'outlined dense data-testid="sp-new"').classes("w-44")
 
     def refresh(self) -> None:

@@ -8,10 +8,11 @@ except ``confirm``. The first argument is the ``Services`` the HMI was mounted w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from plantlink.display import value_text
 from plantlink.errors import NotFound
 from plantlink.identity import Principal, Role
 from plantlink.services import Services
@@ -43,6 +44,13 @@ class TagView:
     type: str
     tag_id: int
     writable: bool
+    #: what people read (the model's display_name, else the name), the float decimals, the codes' words
+    label: str = ""
+    decimals: int | None = None
+    texts: Mapping[int, str] = field(default_factory=dict)
+
+    def text(self, value: float | str | bool | None, reason: str | None = None) -> str:
+        return value_text(value, self.unit, self.type, reason, decimals=self.decimals, texts=self.texts)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,8 @@ class PlantView:
     def _machine(self, path: str) -> MachineView:
         ref = self.services.plant.machines[path]
         ids, m = self.services.tags.ids, ref.model
-        tags = [TagView(f"{path}/{t.name}", t.name, t.unit, t.type, ids[f"{path}/{t.name}"], t.writable)
+        tags = [TagView(f"{path}/{t.name}", t.name, t.unit, t.type, ids[f"{path}/{t.name}"], t.writable, t.label,
+                        t.decimals, dict(t.value_texts))
                 for t in m.tags if f"{path}/{t.name}" in ids]
         return MachineView(path, m.name, m.kind, m.description, ref.site, ref.line, tags, m.states is not None, m)
 

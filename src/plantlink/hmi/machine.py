@@ -23,7 +23,6 @@ from plantlink.hmi.widgets import (
     frame,
     local_time,
     open_object,
-    value_text,
 )
 from plantlink.identity import Principal
 from plantlink.samples import now_us
@@ -82,7 +81,8 @@ class LiveValues:
         with ui.element("div").classes("grid grid-cols-2 sm:grid-cols-3 lg:grid-cols-5 gap-2 w-full"):
             for t in self.m.tags:
                 with ui.element("div").classes("pl-panel").props(f'data-tag="{t.path}"'):
-                    ui.label(t.name + (" ✎" if t.writable else "")).classes("pl-muted text-sm")
+                    ui.label((t.label or t.name) + (" ✎" if t.writable else "")).classes("pl-muted text-sm").props(
+                        f'title="{t.path}"')
                     with ui.row().classes("items-center gap-2"):
                         value = ui.label("—").classes("pl-value").props(f'data-testid="value-{t.name}"')
                         badge = ui.label("").classes("pl-badge")
@@ -105,7 +105,7 @@ class LiveValues:
     def _show(self, tid: int) -> None:
         tag, s = self.by_id[tid], self.h.hub.sample(tid)
         value, badge = self.cells[tid]
-        value.set_text(value_text(s.value, tag.unit, tag.type, s.reason))
+        value.set_text(tag.text(s.value, s.reason))
         look = theme.QUALITY_LOOK[theme.quality_name(s.quality)]
         badge.set_text(look.label)
         badge.style(replace=f"background: {look.background}; color: {look.text}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from nicegui import ui
 
+from plantlink.display import unit_symbol
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.guard import live_timer
@@ -46,7 +47,8 @@ class Trend:
             ui.label("This machine has no numeric tag.").classes("pl-muted")
             return
         with ui.row().classes("items-center gap-3 w-full"):
-            ui.select({p: t.name + (f" ({t.unit})" if t.unit else "") for p, t in self.tags.items()},
+            ui.select({p: (t.label or t.name) + (f" ({unit_symbol(t.unit)})" if t.unit else "")
+                       for p, t in self.tags.items()},
                       value=self.tag.path, on_change=lambda e: self.set_tag(e.value)
                       ).props('outlined dense data-testid="trend-tag"').classes("min-w-[220px]")
             ui.toggle(SPANS_S, value=self.span_s, on_change=lambda e: self.set_span(e.value)
@@ -62,7 +64,7 @@ class Trend:
 
     def _options(self, points: list[list[float | None]], set_zoom: bool = True) -> dict[str, Any]:
         """Without ``set_zoom`` the browser keeps its own zoom (a refresh must not undo a zoom under way)."""
-        unit = self.tag.unit if self.tag else ""
+        unit = unit_symbol(self.tag.unit) if self.tag else ""
         zoom = {"start": self.zoom[0], "end": self.zoom[1]} if set_zoom else {}
         return {
             "animation": False,
@@ -103,8 +105,8 @@ class Trend:
             self.chart.options.update(
                 self._options([[float(t), v] for t, v in zip(ts, values, strict=True)], set_zoom))
             self.chart.update()
-            self.caption.set_text(f"{tag.name}: {local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}, "
-                                  f"{len(ts)} points. {zone_note(self.tz)}")
+            span = f"{local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}"
+            self.caption.set_text(f"{tag.label or tag.name}: {span}, {len(ts)} points. {zone_note(self.tz)}")
             self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{len(ts)}"')
 
     async def set_tag(self, path: str) -> None:

@@ -250,21 +250,6 @@ def money(amount: float, currency: str) -> str:
     return f"{currency} {amount:,.0f}"
 
 
-def value_text(value: float | str | None, unit: str, type_: str, reason: str | None = None) -> str:
-    """A value as shown on a page; no value is a dash, with why when known (``— (+inf)``)."""
-    if value is None:
-        return f"— ({reason})" if reason else "—"
-    if isinstance(value, str):
-        return value
-    if type_ == "bool":
-        return "ON" if value else "OFF"
-    if type_ == "int":
-        return f"{value:,.0f}" + (f" {unit}" if unit else "")
-    mag = abs(value)
-    text = f"{value:,.1f}" if mag >= 100 else f"{value:,.2f}" if mag >= 1 else f"{value:.3g}"
-    return text + (f" {unit}" if unit else "")
-
-
 def local_time(ts_us: int | None, tz: str, with_date: bool = False) -> str:
     """A time in the site's zone ``tz``; with the date, the zone is named too (``Fri 27 Nov 07:12:03 EST``):
     every view shows its times in one zone, and says which."""

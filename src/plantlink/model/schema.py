@@ -52,8 +52,14 @@ class SourceRef(BaseModel):
 class Tag(Strict):
     name: Name
     description: str = ""
+    #: What people read on pages and in messages ("Die temperature"); the name when empty.
+    display_name: str = Field(default="", max_length=80)
     unit: str = ""
     type: DataType = "float"
+    #: Decimals shown for a float tag (by default: by magnitude, 1 to 3 significant places).
+    decimals: int | None = Field(default=None, ge=0, le=9)
+    #: Words for the codes of an int or bool tag (a state or fault code): ``{0: idle, 1: running}``.
+    value_texts: dict[int, str] = Field(default_factory=dict)
     scaling: Scaling | None = None
     deadband: float = Field(default=0.0, ge=0)
     source: SourceRef
@@ -61,6 +67,18 @@ class Tag(Strict):
     #: Limits, role and interlocks of writes (control path); only for writable tags.
     control: WriteSpec | None = None
     alarms: list[AlarmDef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _texts_for_codes(self) -> Tag:
+        if self.value_texts and self.type not in ("int", "bool"):
+            raise ValueError(f"value_texts name the codes of an int or bool tag; this tag is {self.type}")
+        if self.decimals is not None and self.type != "float":
+            raise ValueError(f"decimals apply to a float tag; this tag is {self.type}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
 
 
 class Machine(Strict):
