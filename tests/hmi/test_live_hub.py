@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from plantlink.display import value_text
 from plantlink.hmi.data import PlantView
 from plantlink.hmi.live import LiveHub
-from plantlink.hmi.widgets import value_text
 from plantlink.runtime import Runtime
 from plantlink.samples import now_us, numeric_batch
 from tests.api.conftest import runtime, settle  # noqa: F401  (the API tests' runtime fixture)

@@ -19,6 +19,8 @@ from plantlink.identity import Principal
 from plantlink.samples import now_us
 
 EXPORT_PATH = "/api/v1/audit/export.csv"
+#: long tokens (paths, digests) break where they must, words stay whole (break-all cut every word)
+WRAP_LONG = "overflow-wrap: anywhere"
 PERIODS_H: dict[int, str] = {1: "Last hour", 24: "Last 24 h", 168: "Last 7 days", 720: "Last 30 days", 0: "All time"}
 LIMIT = 200
 
@@ -57,7 +59,7 @@ class AuditView:
                 ui.select(PERIODS_H, value=self.hours, label="Time", on_change=lambda e: self._set(hours=e.value)
                           ).props('outlined dense data-testid="audit-period"').classes("min-w-[160px]")
                 self.actor = ui.input("Actor (exact)").props('outlined dense clearable data-testid="audit-actor"')
-                self.kind = ui.input("Kind (control.stage, or prefix control.)").props(
+                self.kind = ui.input("Kind or prefix (control.)").props(
                     'outlined dense clearable data-testid="audit-kind"').classes("min-w-[280px]")
                 options = ({"": "All sites"} if self.global_admin else {}) | {s: s for s in self.sites}
                 ui.select(options, value=self.site or "", label="Site",
@@ -120,11 +122,12 @@ class AuditView:
 
     def _row(self, r: AuditRecord) -> None:
         tz = self.tz
-        with ui.row().classes("items-start gap-3 w-full border-b border-gray-300 py-1 text-sm flex-nowrap").props(
-                f'data-record="{r.id}" data-kind="{r.kind}"'):
+        row = "items-start gap-x-3 gap-y-0 w-full border-b border-gray-300 py-1 text-sm flex-wrap"
+        with ui.row().classes(row).props(f'data-record="{r.id}" data-kind="{r.kind}"'):
             ui.label(local_time(r.ts_us, tz, True)).classes("w-48 shrink-0")
             ui.label(r.kind).classes("w-48 shrink-0 font-semibold")
             ui.label(r.actor).classes("w-28 shrink-0")
             ui.label(r.site or "—").classes("w-20 shrink-0")
-            ui.label(r.target or "").classes("w-72 shrink-0 break-all")
-            ui.label(json.dumps(r.details, default=str)[:400]).classes("grow break-all pl-muted")
+            ui.label(r.target or "").classes("w-72 max-w-full shrink-0").style(WRAP_LONG)
+            details = json.dumps(r.details, default=str)[:400]
+            ui.label(details).classes("grow basis-64 min-w-0 pl-muted").style(WRAP_LONG)

@@ -62,7 +62,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     )
     for p, refs in tiles.items():
         refs.show_kpi(kpis.get(p))
-    with ui.element("div").classes("grid grid-cols-1 lg:grid-cols-2 gap-3 w-full"):
+    with ui.element("div").classes("grid grid-cols-1 2xl:grid-cols-2 gap-3 w-full"):
         _oee_panel(ln, kpis)
         _bottleneck_panel(ln, analysis)
         await _pareto_panel(h, principal, ln, start, end)
@@ -70,7 +70,7 @@ async def line_page(request: Request, path: str) -> Response | None:
 
 
 def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
-    with ui.element("div").classes("pl-panel").props('data-testid="oee"'):
+    with ui.element("div").classes("pl-panel min-w-0 2xl:col-span-2").props('data-testid="oee"'):
         ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold mb-2")
         rows = []
         for name, k in [(m.name, kpis.get(m.path)) for m in ln.machines] + [("Line", kpis.get(ln.path))]:
@@ -112,7 +112,7 @@ def _oee_notes(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
 
 
 def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
-    with ui.element("div").classes("pl-panel").props('data-testid="bottleneck"'):
+    with ui.element("div").classes("pl-panel min-w-0").props('data-testid="bottleneck"'):
         ui.label("Constraint (bottleneck)").classes("text-lg font-semibold mb-1")
         if analysis is None:
             ui.label("No machine of this line has state rules.").classes("pl-muted")
@@ -136,7 +136,7 @@ def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
 
 
 async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: int) -> None:
-    with ui.element("div").classes("pl-panel lg:col-span-2").props('data-testid="pareto"'):
+    with ui.element("div").classes("pl-panel min-w-0").props('data-testid="pareto"'):
         with ui.row().classes("items-center gap-4"):
             ui.label("Downtime Pareto").classes("text-lg font-semibold")
             by = ui.toggle({"reason": "By reason", "machine": "By machine", "shift": "By shift"}, value="reason"
