@@ -53,7 +53,7 @@ async def test_a_failed_start_stops_what_started_and_raises() -> None:
     await life.start(Recorded("a", log))
     with pytest.raises(RuntimeError, match="b cannot start"):
         await life.start(Recorded("b", log, fail_start=True), Recorded("c", log))
-    assert log == ["start a", "stop a"]  # c never started, a was stopped
+    assert log == ["start a", "stop b", "stop a"]  # b, started halfway, and a were stopped; c never started
     assert life.running == []
 
 
@@ -121,3 +121,33 @@ async def test_a_runtime_runs_every_part_and_stops_them_all(tmp_path: Path) -> N
         await rt.stop()
     assert rt.running == []
     assert not {"plantlink-maintenance", "plantlink-recorder", "wal-committer"} & _threads()
+
+
+async def test_a_cancelled_start_waits_for_its_thread_then_stops_that_part_too() -> None:
+    """A signal while a part starts in a thread (the historian opening, say): the thread's work is finished
+    first, then that part and those before it stop, the cancellation goes on; and a part whose start fails
+    halfway (a connector with tasks already running) is stopped too."""
+    import time
+
+    log: list[str] = []
+    entered = threading.Event()
+
+    def slow_open() -> None:
+        entered.set()
+        time.sleep(0.3)
+        log.append("opened")
+
+    life = Lifecycle()
+    await life.start(Recorded("a", log))
+    task = asyncio.create_task(life.start(Part("slow", slow_open, lambda: log.append("closed"), blocking=True)))
+    await asyncio.to_thread(entered.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["start a", "opened", "closed", "stop a"]
+    assert life.running == []
+
+    log.clear()
+    with pytest.raises(RuntimeError):
+        await life.start(Recorded("half", log, fail_start=True))
+    assert log == ["stop half"]

@@ -6,8 +6,9 @@ relational store, the recorder, the engines, the notifier, the latest-value cach
 blocking, taking arguments) are adapted with ``Part``. A ``Lifecycle`` starts components in order and stops
 the started ones in reverse order:
 
-* a start that fails stops what had started (in reverse), then raises: a runtime that fails halfway leaves
-  no thread, task or open file behind;
+* a start that fails, or is cancelled (a signal while starting), stops what had started (in reverse), the part
+  that was starting included, then raises: a runtime that fails halfway leaves no thread, task or open file
+  behind. Work a part does in a thread is waited for before that (a thread cannot be stopped halfway);
 * a stop that fails is logged and counted, and the other parts still stop (a stuck connector must not keep
   the historian from flushing).
 """
@@ -15,6 +16,7 @@ the started ones in reverse order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable
@@ -53,9 +55,24 @@ class Part:
 async def _call(fn: Callable[[], object] | None, blocking: bool) -> None:
     if fn is None:
         return
-    result = await asyncio.to_thread(fn) if blocking else fn()
+    if blocking:
+        result = await _whole(asyncio.ensure_future(asyncio.to_thread(fn)))
+    else:
+        result = fn()
     if inspect.isawaitable(result):
         await result
+
+
+async def _whole(work: asyncio.Future[object]) -> object:
+    """Await work running in a thread; when the awaiting task is cancelled (a signal during a start), wait
+    for the thread to finish first (it cannot be stopped halfway), then pass the cancellation on: what that
+    work started is then whole, and its part's stop can undo it."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise
 
 
 class Lifecycle:
@@ -76,8 +93,9 @@ class Lifecycle:
             try:
                 await c.start()
             except BaseException as exc:
-                log.error("%s did not start (%s); stopping the %d parts that did", c.name,
-                          exc.__class__.__name__, len(self._started))
+                log.error("%s did not start (%s); stopping it and the %d parts that started before it", c.name,
+                          exc.__class__.__name__ or "cancelled", len(self._started))
+                self._started.append(c)  # started halfway (a connector with its tasks): stopped too
                 await self.stop()
                 raise
             self._started.append(c)
