@@ -19,13 +19,14 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``alarms``     annunciated alarms, operator actions, journal, performance
 ``control``    setpoints, interlocks now, stage / confirm / approve
 ``audit``      the audit trail for admins
+``health``     connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why
 =============  =======================================================================================
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from plantlink.errors import Unavailable
@@ -34,6 +35,7 @@ from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
 from plantlink.services.feed import LiveFeed
+from plantlink.services.health import Health, HealthSources
 from plantlink.services.history import HistoryService
 from plantlink.services.kpi import KpiService
 from plantlink.services.latest import LatestValues
@@ -60,6 +62,7 @@ class Components:
     alarms: Callable[[], Any]
     control: Callable[[], Any]
     audit: Callable[[], Any]
+    health: HealthSources = field(default_factory=HealthSources)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Services:
     alarms: Alarms
     control: Control
     audit: AuditTrail
+    health: Health
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -96,7 +100,16 @@ class Services:
             alarms=Alarms(list(index.sites), parts.alarms),
             control=Control(index, parts.control),
             audit=AuditTrail(parts.audit),
+            health=Health(list(index.sites), _device_sites(plant), parts.health),
         )
+
+
+def _device_sites(plant: Plant) -> dict[str, list[str]]:
+    """Device id -> the sites of its tags."""
+    out: dict[str, list[str]] = {}
+    for t in plant.tags:
+        out.setdefault(t.device, []).append(t.site)
+    return out
 
 
 def services_of(holder: Any) -> Services:
