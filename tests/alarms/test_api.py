@@ -3,6 +3,7 @@ does not apply, audit records, history, performance and failed notifications."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from plantlink.api import errors
-from plantlink.api.routers_alarms import router
+from plantlink.api.app import create_app
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.identity import Principal
 from plantlink.samples import now_us
+from plantlink.services import Components, Services
+from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import GOOD, M2, M, S, batch, plant, tag_ids
@@ -44,17 +46,18 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, AlarmSer
     eng.tick(t)
     audit = Audit()
     svc = AlarmService(eng, store, audit=audit)
-    app = FastAPI()
-    errors.install(app)
-    app.include_router(router)
-    app.state.alarms = svc
+    parts = Components(*(lambda: None for _ in range(8)))
+    services = Services.build(p, ids, LatestValues(), dataclasses.replace(parts, alarms=lambda: svc))
 
-    @app.middleware("http")
-    async def who(request: Request, call_next: Any) -> Any:
-        name = request.headers.get("X-User")
-        if name in USERS:
-            request.state.principal = USERS[name]
-        return await call_next(request)
+    def users(app: FastAPI) -> None:
+        @app.middleware("http")
+        async def who(request: Request, call_next: Any) -> Any:
+            name = request.headers.get("X-User")
+            if name in USERS:
+                request.state.principal = USERS[name]
+            return await call_next(request)
+
+    app = create_app(services, auth=users)
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield c, svc, audit

@@ -3,6 +3,7 @@ confirmed over HTTP changes the machine; rights, envelopes, retries and the site
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
@@ -12,11 +13,12 @@ import pytest
 import pytest_asyncio
 
 from plantlink.api.app import create_app
-from plantlink.api.routers_control import router
 from plantlink.audit.sink import MemoryAudit
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
 from plantlink.identity import Principal
+from plantlink.services import services_of
+from plantlink.services.control import Control
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig
 from tests.waiting import wait_for
 
@@ -46,11 +48,11 @@ Client = Callable[[str | None], httpx.AsyncClient]
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def api(rig: Rig) -> AsyncIterator[tuple[Client, MemoryAudit]]:
-    app = create_app(rig.runtime, auth=lambda a: a.add_middleware(HeaderAuth))
-    if not any(getattr(r, "path", "").startswith("/api/v1/control") for r in app.routes):
-        app.include_router(router)  # until create_app includes it
     audit = MemoryAudit()
-    app.state.control = ControlService(ControlWiring.of(rig.runtime), audit)
+    control = ControlService(ControlWiring.of(rig.runtime), audit)
+    running = services_of(rig.runtime)
+    services = dataclasses.replace(running, control=Control(running.plant, lambda: control))
+    app = create_app(services, auth=lambda a: a.add_middleware(HeaderAuth))
     made: list[httpx.AsyncClient] = []
 
     def client(who: str | None) -> httpx.AsyncClient:

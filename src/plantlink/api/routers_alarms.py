@@ -1,8 +1,8 @@
 """Alarm routes under /api/v1/alarms: active list, history, acknowledge, shelve, out of service, performance,
 failed notifications. Reading needs viewer rights at the alarm's site, acting needs operator rights.
 
-The router works through ``services.alarms`` (the app's services), or over an ``AlarmService`` handed to the
-app at ``app.state.alarms`` (tests, embedding). Alarm keys
+The router works through ``services.alarms`` (``plantlink.api.services``); 503 when the alarm system is not
+running. Alarm keys
 (``<tag path>:<alarm name>``) contain slashes, so they travel in query strings and bodies, not in paths.
 """
 
@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
 from plantlink.api.params import Limit, Offset
-from plantlink.api.scope import services_of
 from plantlink.api.security import authorize, current_principal
+from plantlink.api.services import running
 from plantlink.errors import InvalidValue, Unavailable
 from plantlink.identity import Principal, Role
 from plantlink.model.alarms import PRIORITIES
@@ -27,17 +27,7 @@ from plantlink.services.alarms import STATES, Alarms
 
 def service(request: Request) -> Alarms:
     """The alarms service; 503 when the alarm system is not running."""
-    handed = getattr(request.app.state, "alarms", None)
-    if handed is not None:
-        found = Alarms([], lambda: handed)
-    else:
-        try:
-            found = services_of(getattr(request.app.state, "runtime", None)).alarms
-        except Unavailable:
-            raise Unavailable("the alarm system is not running") from None
-    if not found.running:
-        raise Unavailable("the alarm system is not running")
-    return found
+    return running(request, lambda s: s.alarms if s.alarms.running else None, "the alarm system")
 
 
 #: The audit kind of an action whose request does not validate, by route name (the service records the rest).
