@@ -167,13 +167,13 @@ class Runtime:
         if self.wal_settings.enabled:
             self.wal = WriteAheadLog(self.data_dir / "wal", self.wal_settings)
             await asyncio.to_thread(self._replay_wal)
+        self._start_services()  # first on the bus: live values are latency-bound (the live stream listens there)
         self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval,
                                       after_flush=self._checkpoint)
         self.writer.start()
         self.maintenance = Maintenance(self.historian, self.maintenance_settings)
         self.maintenance.start()  # retention and rollups, in a thread of their own
         await self._start_engines()
-        self._start_services()
         if self.wal is not None:
             self.wal.start(self.bus.publish, self.historian.durable_seq)
         self.connectors = self._build_connectors()

@@ -11,7 +11,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``plant``      ``PlantIndex``: the one index of sites, lines, machines and tags, and the access rules
 ``periods``    ``Periods``: today, shift, 8h, 24h, 7d in each site's time zone and shift calendar
 ``latest``     ``LatestValues``: the one bus-fed latest-value cache (control, live stream, HMI, REST)
-``feed``       ``LiveFeed``: a bus subscription and the state changes, for the live stream's hub
+``feed``       ``LiveFeed``: the machine state changes, for the live stream's hub
 ``history``    tags, latest values, raw / aggregated / downsampled history (Arrow tables)
 ``kpi``        OEE, losses, top loss and top reason, costs, overview
 ``states``     machine states now and state intervals
@@ -92,7 +92,7 @@ class Services:
             return {} if engine is None else dict(engine.current())
 
         return cls(
-            tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.bus, parts.states),
+            tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.states),
             history=HistoryService(index, parts.historian, latest),
             kpi=KpiService(index, periods, parts.historian, parts.store, current),
             states=StatesService(index, current, parts.store),
