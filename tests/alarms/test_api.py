@@ -22,6 +22,7 @@ from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import GOOD, M2, M, S, batch, plant, tag_ids
+from tests.slow import MAX_LAG_S, Slow, lag_during
 
 USERS = {"op": Principal("op", {"s1": "operator", "s2": "viewer"}), "view": Principal("view", {"*": "viewer"})}
 HIHI, HI, FORCE = f"{M}/temp:hihi", f"{M}/temp:hi", f"{M2}/force:hi"
@@ -148,3 +149,14 @@ async def test_performance_and_failed_notifications(api: Any) -> None:
     r = await c.get("/api/v1/alarms/performance", params={"start": "2026-01-02T00:00:00Z",
                                                           "end": "2026-01-01T00:00:00Z"}, headers={"X-User": "view"})
     assert r.status_code == 422
+
+
+async def test_an_action_is_answered_after_its_audit_record_without_stalling_the_loop(api: Any) -> None:
+    c, svc, audit = api
+    svc.audit = slow = Slow(audit, "record")
+    r, lag = await lag_during(c.post("/api/v1/alarms/ack", json={"alarms": [HIHI]}, headers={"X-User": "op"}))
+    assert r.status_code == 200 and slow.calls == ["record"]
+    assert audit.records[-1][:4] == ("alarm.ack", "op", "s1", HIHI)
+    assert lag < MAX_LAG_S, f"the event loop stalled {lag:.2f} s during a slow audit append"
+    r, lag = await lag_during(c.post("/api/v1/alarms/ack", json={"alarms": [HIHI]}, headers={"X-User": "op"}))
+    assert r.status_code == 409 and audit.records[-1][0] == "alarm.ack_refused" and lag < MAX_LAG_S

@@ -112,7 +112,7 @@ class AckBody(BaseModel):
 
 @router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
 async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    news = svc.acknowledge(who, body.alarms, body.comment)
+    news = await svc.acknowledge_all(who, body.alarms, body.comment)
     return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
 
 
@@ -125,7 +125,7 @@ class ShelveBody(BaseModel):
 @router.post("/shelve", summary="Shelve an alarm for a set time, with a reason (unshelved automatically)")
 async def shelve(body: ShelveBody, svc: Svc, who: Caller) -> dict[str, Any]:
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    svc.shelve_until(who, body.alarm, _us(until), body.reason)
+    await svc.shelve_until(who, body.alarm, _us(until), body.reason)
     return {"alarm": body.alarm, "state": "shelved", "until": until.isoformat()}
 
 
@@ -136,7 +136,7 @@ class ActionBody(BaseModel):
 
 @router.post("/unshelve", summary="Return a shelved alarm to service before its time")
 async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": svc.unshelve_with(who, body.alarm, body.comment)}
+    return {"alarm": body.alarm, "state": await svc.unshelve_with(who, body.alarm, body.comment)}
 
 
 class ServiceBody(ActionBody):
@@ -145,7 +145,7 @@ class ServiceBody(ActionBody):
 
 @router.post("/out-of-service", summary="Take an alarm out of service (out: true) or return it (out: false)")
 async def out_of_service(body: ServiceBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": svc.out_of_service(who, body.alarm, body.out, body.comment)}
+    return {"alarm": body.alarm, "state": await svc.out_of_service(who, body.alarm, body.out, body.comment)}
 
 
 @router.get("/performance", summary="EEMUA 191 / ISA-18.2 figures over a range (default: the last 24 h)")

@@ -3,8 +3,10 @@ and audit trail in ``AlarmService``), the journal, EEMUA 191 performance and fai
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from plantlink.engines.alarms.engine import AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError
@@ -19,6 +21,7 @@ __all__ = ["ANNUNCIATED", "PRIORITIES", "STATES", "UNACKNOWLEDGED", "AlarmAction
            "Delivery", "JournalEntry", "Performance", "alarm_counts", "worst_by_machine"]
 
 _CACHE_US = 200_000
+T = TypeVar("T")
 
 
 def alarm_counts(alarms: Sequence[AlarmView]) -> dict[str, int]:
@@ -161,24 +164,37 @@ class Alarms:
     def performance_of(self, start_us: int, end_us: int, sites: Sequence[str]) -> Performance:
         return self.service().performance(start_us, end_us, sites)
 
-    def shelve_until(self, who: Caller, key: str, until_us: int, reason: str) -> None:
+    # -- actions answered over the API: the engine changes in the loop, the writes run in a worker thread -------
+    async def _act(self, action: Callable[[AlarmService], T]) -> T:
+        """Run ``action`` on the alarm service now; its writes (the journal, the audit records) are waited for
+        off the event loop, before the answer."""
+        svc = self.service()
+        later: list[Callable[[], object]] = []
         try:
-            self.service().shelve(key, until_us, reason, who)
+            with svc.defer(later):
+                return action(svc)
         finally:
             self.drop_cache()
+            if later:
+                await asyncio.to_thread(_run_all, later)
 
-    def unshelve_with(self, who: Caller, key: str, comment: str | None) -> str:
-        try:
-            return self.service().unshelve(key, who, comment)
-        finally:
-            self.drop_cache()
+    async def acknowledge_all(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
+        return await self._act(lambda s: s.acknowledge(list(keys), who, comment))
 
-    def out_of_service(self, who: Caller, key: str, out: bool, comment: str | None) -> str:
-        try:
-            return self.service().out_of_service(key, out, who, comment)
-        finally:
-            self.drop_cache()
+    async def shelve_until(self, who: Caller, key: str, until_us: int, reason: str) -> None:
+        await self._act(lambda s: s.shelve(key, until_us, reason, who))
+
+    async def unshelve_with(self, who: Caller, key: str, comment: str | None) -> str:
+        return await self._act(lambda s: s.unshelve(key, who, comment))
+
+    async def out_of_service(self, who: Caller, key: str, out: bool, comment: str | None) -> str:
+        return await self._act(lambda s: s.out_of_service(key, out, who, comment))
 
     def record_refusal(self, kind: str, who: Caller, message: str, field: str | None) -> None:
         """Record a request refused before it reached an action (it did not validate)."""
         self.service().record_refusal(kind, who, message, field)
+
+
+def _run_all(writes: Sequence[Callable[[], object]]) -> None:
+    for write in writes:
+        write()
