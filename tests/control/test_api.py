@@ -20,6 +20,7 @@ from plantlink.identity import Principal
 from plantlink.services import services_of
 from plantlink.services.control import Control
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig
+from tests.slow import MAX_LAG_S, Slow, lag_during
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -180,3 +181,23 @@ async def test_refusals_name_the_argument_at_fault(api: tuple[Client, MemoryAudi
     assert envelope(r) == (404, "not_found", "site")
     r = await oscar.post("/api/v1/control/sites/windsor/disable")
     assert envelope(r) == (403, "forbidden", "site")
+
+
+async def test_a_confirm_waits_for_its_audit_records_off_the_event_loop(rig: Rig) -> None:
+    audit = MemoryAudit()
+    slow = Slow(audit, "record")
+    control = ControlService(ControlWiring.of(rig.runtime), slow)
+    running = services_of(rig.runtime)
+    app = create_app(dataclasses.replace(running, control=Control(running.plant, lambda: control)),
+                     auth=lambda a: a.add_middleware(HeaderAuth))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                 headers={HEADER: "otto:windsor=operator"}) as otto:
+        cur = float(rig.sim.snapshot()[SPEED])  # type: ignore[arg-type]
+        target = round(cur + 3.33 if cur + 3.33 <= 40 else cur - 3.33, 2)
+        staged = (await otto.post("/api/v1/control/stage", json={"tag": SPEED, "value": target})).json()
+        assert staged["ok"], staged
+        body = {"staged_id": staged["id"], "command_id": uuid.uuid4().hex}
+        r, lag = await lag_during(otto.post("/api/v1/control/confirm", json=body))
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    assert audit.kinds()[-3:] == ["control.confirm", "control.execute", "control.result"]  # written before
+    assert lag < MAX_LAG_S, f"the event loop stalled {lag:.2f} s during slow audit appends"
