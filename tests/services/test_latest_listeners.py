@@ -54,3 +54,20 @@ async def test_the_live_hub_reads_the_cache_not_the_bus(tmp_path: Path) -> None:
     finally:
         await hub.stop()
         await rt.stop()
+
+
+async def test_a_listener_that_keeps_up_gets_each_batch_at_once_else_in_its_queue_in_order() -> None:
+    bus, latest = InProcBus(), LatestValues()
+    latest.start(bus)
+    seen: list[float] = []
+    listener = latest.listen("hub", maxsize=100, at_once=lambda b: seen.append(b.column("value")[0].as_py()))
+    bus.publish(_batch(1, 0.0))
+    await wait_for(lambda: seen == [0.0], what="handed over at once")
+    for v in range(1, 6):  # a burst: the cache is behind the bus, so the batches are queued, in order
+        bus.publish(_batch(1, float(v)))
+    await wait_for(lambda: latest.tick == 6, what="folded")
+    assert seen == [0.0] and listener.pending() == 5
+    bus.publish(_batch(1, 6.0))  # caught up, but batches wait in the queue: queued behind them
+    await wait_for(lambda: latest.tick == 7, what="folded")
+    await latest.stop()
+    assert [b.column("value")[0].as_py() async for b in listener] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]

@@ -9,7 +9,9 @@ latest sample of a tag is the one that arrived last, as in the historian (``hist
 It is the ONE bus subscription for live values: the live stream's hub does not subscribe to the bus but
 ``listen``s here. Each batch the bus delivers is folded in first, then offered to every listener: a bounded,
 lossy queue of its own (a listener that falls behind loses its oldest batches, counted in ``dropped``; it
-never slows the cache or the bus), consumed in arrival order.
+never slows the cache or the bus), consumed in arrival order; while the cache keeps up with the bus and the
+listener's queue is empty, a listener that gave ``at_once`` gets the batch in the cache's own turn (the
+hub's fan-out then runs before the historian writer and the engines, as with a bus subscription of its own).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,18 +42,29 @@ def _plain_ts(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 class Listener:
     """The batches folded into the cache from now on, in arrival order: an async iterator over a bounded queue
-    (``maxsize`` > 0: when full, the oldest batch is dropped and counted), ended by ``close()``."""
+    (``maxsize`` > 0: when full, the oldest batch is dropped and counted), ended by ``close()``.
 
-    def __init__(self, owner: LatestValues, name: str, maxsize: int):
-        self.name, self.maxsize, self._owner = name, maxsize, owner
+    With ``at_once`` (a function that must not block: CPU work, no I/O), a batch that arrives while the cache
+    keeps up with the bus and nothing is queued is handed to it at once, in the cache's turn of the event loop:
+    no extra hop behind the other bus consumers. Otherwise it is queued, to be read by iterating."""
+
+    def __init__(self, owner: LatestValues, name: str, maxsize: int,
+                 at_once: Callable[[pa.RecordBatch], object] | None = None):
+        self.name, self.maxsize, self._owner, self._at_once = name, maxsize, owner, at_once
         self.dropped = 0
         self._items: deque[pa.RecordBatch] = deque()
         self._wake = asyncio.Event()
         self._closed = False
 
-    def offer(self, batch: pa.RecordBatch) -> None:
-        """Queue a batch (never blocks; called in the event loop)."""
+    def offer(self, batch: pa.RecordBatch, keeping_up: bool = False) -> None:
+        """Hand over or queue a batch (never blocks; called in the event loop)."""
         if self._closed:
+            return
+        if keeping_up and self._at_once is not None and not self._items:
+            try:
+                self._at_once(batch)
+            except Exception:
+                log.exception("latest values: listener %s failed on a batch of %d rows", self.name, batch.num_rows)
             return
         if self.maxsize and len(self._items) >= self.maxsize:
             self._items.popleft()
@@ -116,9 +129,10 @@ class LatestValues:
             self.fold(pa.table({"tag_id": texts.column("tag_id"), "ts": texts.column("ts"),
                                 "value": texts.column("text"), "quality": texts.column("quality")}))
 
-    def listen(self, name: str, maxsize: int = 32) -> Listener:
+    def listen(self, name: str, maxsize: int = 32,
+               at_once: Callable[[pa.RecordBatch], object] | None = None) -> Listener:
         """The batches folded in from now on (see ``Listener``): the live stream's hub reads values here."""
-        listener = Listener(self, name, maxsize)
+        listener = Listener(self, name, maxsize, at_once)
         self._listeners.add(listener)
         return listener
 
@@ -134,8 +148,9 @@ class LatestValues:
             except Exception:  # a malformed batch must not stop live values
                 log.exception("latest values: a batch of %d rows was not folded in", batch.num_rows)
                 continue
+            keeping_up = sub.pending() == 0  # no backlog: a listener may take the batch at once
             for listener in list(self._listeners):
-                listener.offer(batch)
+                listener.offer(batch, keeping_up)
 
     def pending(self) -> int:
         """Batches on the bus not folded in yet."""
