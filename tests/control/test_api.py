@@ -183,7 +183,7 @@ async def test_refusals_name_the_argument_at_fault(api: tuple[Client, MemoryAudi
     assert envelope(r) == (403, "forbidden", "site")
 
 
-async def test_a_confirm_waits_for_its_audit_records_off_the_event_loop(rig: Rig) -> None:
+async def test_stage_and_confirm_wait_for_their_audit_records_off_the_event_loop(rig: Rig) -> None:
     audit = MemoryAudit()
     slow = Slow(audit, "record")
     control = ControlService(ControlWiring.of(rig.runtime), slow)
@@ -194,10 +194,12 @@ async def test_a_confirm_waits_for_its_audit_records_off_the_event_loop(rig: Rig
                                  headers={HEADER: "otto:windsor=operator"}) as otto:
         cur = float(rig.sim.snapshot()[SPEED])  # type: ignore[arg-type]
         target = round(cur + 3.33 if cur + 3.33 <= 40 else cur - 3.33, 2)
-        staged = (await otto.post("/api/v1/control/stage", json={"tag": SPEED, "value": target})).json()
-        assert staged["ok"], staged
+        r, lag_stage = await lag_during(otto.post("/api/v1/control/stage", json={"tag": SPEED, "value": target}))
+        staged = r.json()
+        assert staged["ok"] and audit.kinds() == ["control.stage"], staged
         body = {"staged_id": staged["id"], "command_id": uuid.uuid4().hex}
         r, lag = await lag_during(otto.post("/api/v1/control/confirm", json=body))
     assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     assert audit.kinds()[-3:] == ["control.confirm", "control.execute", "control.result"]  # written before
-    assert lag < MAX_LAG_S, f"the event loop stalled {lag:.2f} s during slow audit appends"
+    worst = max(lag, lag_stage)
+    assert worst < MAX_LAG_S, f"the event loop stalled {worst:.2f} s during slow audit appends"

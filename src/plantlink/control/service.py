@@ -82,6 +82,23 @@ class ControlService:
 
     def set_enabled(self, actor: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
         """Admin only: switch writes at ``site`` on or off (kept in the store, audited, refusals too)."""
+        details = self._switchable(actor, site, enabled, note)
+        self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None, details)
+        self._disabled[site] = not enabled
+        self._keep_switch(site, enabled)
+        return {"site": site, "control_enabled": enabled}
+
+    async def set_enabled_async(self, actor: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+        """``set_enabled``, its record and the kept switch written off the event loop (switched once recorded)."""
+        details = self._switchable(actor, site, enabled, note)
+        await self._audit_off("control.site_enabled" if enabled else "control.site_disabled", actor.name, site,
+                              None, details)
+        self._disabled[site] = not enabled
+        await asyncio.to_thread(self._keep_switch, site, enabled)
+        return {"site": site, "control_enabled": enabled}
+
+    def _switchable(self, actor: Caller, site: str, enabled: bool, note: str) -> dict[str, Any]:
+        """The details to record of a switch ``actor`` may make (ControlRefused, recorded, otherwise)."""
         if site not in self._disabled:
             raise self.refuse("control.site_switch_refused", actor, Reason.UNKNOWN_TAG,
                               f"no site {site[:100]!r} (sites: {', '.join(self._disabled)})",
@@ -89,13 +106,12 @@ class ControlService:
         if not actor.can(site, "admin"):
             raise self.refuse("control.site_switch_refused", actor, Reason.ROLE,
                               f"admin rights at site {site!r} are needed", site, details={"enabled": enabled})
-        self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None,
-                    {"note": note, "was_enabled": not self._disabled[site]})
-        self._disabled[site] = not enabled
+        return {"note": note, "was_enabled": not self._disabled[site]}
+
+    def _keep_switch(self, site: str, enabled: bool) -> None:
         store = self.wiring.meta()
         if store is not None:
             store.set_meta(_META_KEY.format(site=site), 0 if enabled else 1)
-        return {"site": site, "control_enabled": enabled}
 
     # ------------------------------------------------------------------ stage
 
@@ -106,19 +122,31 @@ class ControlService:
         tag's role, tag not writable, value of the wrong type), after recording ``control.stage_refused``;
         otherwise returns the Staged with its ``refusals`` (empty = ok), recorded as ``control.stage``.
         """
+        staged = self._selected(actor, tag_path, value)
+        self._audit("control.stage", actor.name, staged.site, staged.tag, _stage_details(staged))
+        return self._keep(staged)
+
+    async def stage_async(self, actor: Caller, tag_path: str, value: Any) -> Staged:
+        """``stage``, its record written off the event loop (kept for ``confirm`` only once recorded)."""
+        staged = self._selected(actor, tag_path, value)
+        await self._audit_off("control.stage", actor.name, staged.site, staged.tag, _stage_details(staged))
+        return self._keep(staged)
+
+    def _selected(self, actor: Caller, tag_path: str, value: Any) -> Staged:
         info = self._tag(actor, tag_path, value)
         spec = info.tag.control
         new = self._coerce(actor, info, value)
         assert spec is not None
         now = self.clock()
         current, statuses, refusals = self._judge(actor, info, spec, new, now)
-        staged = Staged(
+        return Staged(
             id=uuid.uuid4().hex, tag=info.path, site=info.site, user=actor.name, current=current, new=new,
             unit=info.tag.unit, limits=_limits(spec), role=spec.role, critical=spec.critical, interlocks=statuses,
             created_at=now, expires_at=now + self.confirm_timeout, refusals=refusals,
         )
-        self._audit("control.stage", actor.name, info.site, info.path, _stage_details(staged))
-        self._purge(now)
+
+    def _keep(self, staged: Staged) -> Staged:
+        self._purge(staged.created_at)
         if staged.ok:
             self._pending[staged.id] = staged
         return staged
@@ -133,6 +161,13 @@ class ControlService:
 
         A staged write the actor may not see (another site, below operator) is refused as unknown, and
         recorded with the real reason."""
+        staged, details = self._approvable(actor, staged_id)
+        self._audit("control.approve", actor.name, staged.site, staged.tag, details)
+        staged.approved_by = actor.name
+        return staged
+
+    def _approvable(self, actor: Caller, staged_id: str) -> tuple[Staged, dict[str, Any]]:
+        """The staged write ``actor`` may approve and the details to record (ControlRefused otherwise)."""
         staged = self._pending.get(staged_id)
         if staged is None or self.clock() > staged.expires_at or not actor.can(staged.site, "operator"):
             why = Reason.ROLE if staged is not None and self.clock() <= staged.expires_at else Reason.UNKNOWN_STAGED
@@ -152,7 +187,12 @@ class ControlService:
         if why_not is not None:
             raise self.refuse("control.approve_refused", actor, why_not.reason, why_not.message, staged.site,
                               staged.tag, details, field="staged_id")
-        self._audit("control.approve", actor.name, staged.site, staged.tag, details)
+        return staged, details
+
+    async def approve_async(self, actor: Caller, staged_id: str) -> Staged:
+        """``approve``, its record written off the event loop (approved only once recorded)."""
+        staged, details = self._approvable(actor, staged_id)
+        await self._audit_off("control.approve", actor.name, staged.site, staged.tag, details)
         staged.approved_by = actor.name
         return staged
 

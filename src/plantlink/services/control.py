@@ -65,6 +65,14 @@ class Control:
         checks the rights and records every refusal in the audit trail)."""
         return self.service().stage(who, path, value)
 
+    async def stage_async(self, who: Principal, path: str, value: Any) -> Staged:
+        """``stage``, its audit record written off the event loop (the API's)."""
+        return await self.service().stage_async(who, path, value)
+
+    async def approve_async(self, who: Principal, staged_id: str) -> Staged:
+        """``approve``, its audit record written off the event loop (the API's)."""
+        return await self.service().approve_async(who, staged_id)
+
     async def confirm(self, who: Principal, staged_id: str, command_id: str | None = None) -> Outcome:
         """Operate a staged write once: a retry with the same ``command_id`` never writes twice (default: a new
         command id per confirm)."""
@@ -79,9 +87,9 @@ class Control:
         svc = self.service()
         return [(s, not svc.disabled(s)) for s in self.index.sites if who.can(s, "viewer")]
 
-    def set_enabled(self, who: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
-        """Admin: allow or refuse every write at ``site`` (kept across restarts, audited)."""
-        return self.service().set_enabled(who, site, enabled, note)
+    async def set_enabled(self, who: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+        """Admin: allow or refuse every write at ``site`` (kept across restarts, audited off the event loop)."""
+        return await self.service().set_enabled_async(who, site, enabled, note)
 
     def refuse(self, kind: str, who: Caller, reason: Reason, message: str, details: dict[str, Any]) -> None:
         """Record a request refused before the control path judged it (a body that does not validate)."""
