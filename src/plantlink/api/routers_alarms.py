@@ -112,7 +112,7 @@ class AckBody(BaseModel):
 
 @router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
 async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    news = await svc.acknowledge_all(who, body.alarms, body.comment)
+    news = await svc.acknowledge(who, body.alarms, body.comment)
     return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
 
 
@@ -136,7 +136,7 @@ class ActionBody(BaseModel):
 
 @router.post("/unshelve", summary="Return a shelved alarm to service before its time")
 async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": await svc.unshelve_with(who, body.alarm, body.comment)}
+    return {"alarm": body.alarm, "state": await svc.unshelve(who, body.alarm, body.comment)}
 
 
 class ServiceBody(ActionBody):

@@ -241,16 +241,16 @@ def active_alarms(svc: Services, who: Principal, *, sites: Sequence[str] | None 
     return svc.alarms.active(who, sites=sites, priorities=priorities, states=states)
 
 
-def acknowledge(svc: Services, who: Principal, keys: Sequence[str], comment: str | None) -> list[str]:
-    return svc.alarms.acknowledge(who, keys, comment)
+async def acknowledge(svc: Services, who: Principal, keys: Sequence[str], comment: str | None) -> list[str]:
+    return await svc.alarms.acknowledge(who, keys, comment)
 
 
-def shelve(svc: Services, who: Principal, key: str, minutes: float, reason: str) -> int:
-    return svc.alarms.shelve(who, key, minutes, reason)
+async def shelve(svc: Services, who: Principal, key: str, minutes: float, reason: str) -> int:
+    return await svc.alarms.shelve(who, key, minutes, reason)
 
 
-def unshelve(svc: Services, who: Principal, key: str) -> str:
-    return svc.alarms.unshelve(who, key)
+async def unshelve(svc: Services, who: Principal, key: str) -> str:
+    return await svc.alarms.unshelve(who, key)
 
 
 def alarm_journal(svc: Services, who: Principal, sites: Sequence[str] | None = None,

@@ -122,26 +122,6 @@ class Alarms:
             return []
         return svc.store.deliveries(["failed"], self.sites(who), limit=limit)[0]
 
-    # -- operator actions ------------------------------------------------------------------------------
-    def acknowledge(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
-        """Acknowledge alarms (all or none); operator rights at each alarm's site. Returns the new states."""
-        try:
-            return self.service().acknowledge(list(keys), who, comment)
-        finally:
-            self.drop_cache()
-
-    def shelve(self, who: Caller, key: str, minutes: float, reason: str) -> int:
-        """Shelve an alarm for ``minutes`` with a reason (operator rights); returns the end time (us)."""
-        until = now_us() + int(max(0.0, min(minutes, 1e7)) * 60 * 1_000_000)  # the service refuses out of range
-        self.service().shelve(key, until, reason.strip(), who)
-        self.drop_cache()
-        return until
-
-    def unshelve(self, who: Caller, key: str) -> str:
-        new = self.service().unshelve(key, who, None)
-        self.drop_cache()
-        return new
-
     # -- what the REST routes ask (rights checked by the routes and by AlarmService) -----------------------
     def known_sites(self) -> list[str]:
         """The sites that have alarms configured."""
@@ -164,27 +144,33 @@ class Alarms:
     def performance_of(self, start_us: int, end_us: int, sites: Sequence[str]) -> Performance:
         return self.service().performance(start_us, end_us, sites)
 
-    # -- actions answered over the API: the engine changes in the loop, the writes run in a worker thread -------
+    # -- operator actions (rights and audit trail in AlarmService): the engine changes in the event loop, where
+    # it runs; the writes (the journal, the audit records) are waited for in a worker thread, before the answer
     async def _act(self, action: Callable[[AlarmService], T]) -> T:
-        """Run ``action`` on the alarm service now; its writes (the journal, the audit records) are waited for
-        off the event loop, before the answer."""
         svc = self.service()
         later: list[Callable[[], object]] = []
         try:
             with svc.defer(later):
                 return action(svc)
         finally:
-            self.drop_cache()
+            self.drop_cache()  # a page shows the action's effect at once
             if later:
                 await asyncio.to_thread(_run_all, later)
 
-    async def acknowledge_all(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
+    async def acknowledge(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
+        """Acknowledge alarms (all or none); operator rights at each alarm's site. Returns the new states."""
         return await self._act(lambda s: s.acknowledge(list(keys), who, comment))
+
+    async def shelve(self, who: Caller, key: str, minutes: float, reason: str) -> int:
+        """Shelve an alarm for ``minutes`` with a reason (operator rights); returns the end time (us)."""
+        until = now_us() + int(max(0.0, min(minutes, 1e7)) * 60 * 1_000_000)  # the service refuses out of range
+        await self.shelve_until(who, key, until, reason.strip())
+        return until
 
     async def shelve_until(self, who: Caller, key: str, until_us: int, reason: str) -> None:
         await self._act(lambda s: s.shelve(key, until_us, reason, who))
 
-    async def unshelve_with(self, who: Caller, key: str, comment: str | None) -> str:
+    async def unshelve(self, who: Caller, key: str, comment: str | None = None) -> str:
         return await self._act(lambda s: s.unshelve(key, who, comment))
 
     async def out_of_service(self, who: Caller, key: str, out: bool, comment: str | None) -> str:
