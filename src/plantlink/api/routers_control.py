@@ -78,7 +78,7 @@ class SwitchBody(BaseModel):
 
 @router.post("/stage", summary="Select a write: current value, limits, interlocks and every reason to refuse")
 async def stage(body: StageBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return (await svc.stage_async(who, body.tag, body.value)).to_dict()
+    return (await svc.stage(who, body.tag, body.value)).to_dict()
 
 
 @router.post("/confirm", summary="Operate a staged write (same user, within the timeout); read back and verify")
@@ -97,7 +97,7 @@ async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
 
 @router.post("/approve", summary="Second person's approval of a critical staged write")
 async def approve(body: ApproveBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return (await svc.approve_async(who, body.staged_id)).to_dict()
+    return (await svc.approve(who, body.staged_id)).to_dict()
 
 
 @router.get("/pending", summary="Staged writes awaiting confirmation or approval at the caller's sites")

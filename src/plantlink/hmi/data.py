@@ -277,8 +277,8 @@ def interlocks_now(svc: Services, sp: Setpoint) -> list[InterlockStatus]:
     return svc.control.interlocks_now(sp)
 
 
-def stage(svc: Services, who: Principal, path: str, value: Any) -> Staged:
-    return svc.control.stage(who, path, value)
+async def stage(svc: Services, who: Principal, path: str, value: Any) -> Staged:
+    return await svc.control.stage(who, path, value)
 
 
 async def confirm(svc: Services, who: Principal, staged_id: str) -> Outcome:
@@ -289,8 +289,8 @@ def approvals(svc: Services, who: Principal, machine: str) -> list[Staged]:
     return svc.control.approvals(who, machine)
 
 
-def approve(svc: Services, who: Principal, staged_id: str) -> Staged:
-    return svc.control.approve(who, staged_id)
+async def approve(svc: Services, who: Principal, staged_id: str) -> Staged:
+    return await svc.control.approve(who, staged_id)
 
 
 # -- audit (admins) -------------------------------------------------------------------------------

@@ -60,17 +60,14 @@ class Control:
         readings = svc.live.read(paths) if paths else {}
         return [lk.evaluate(readings) for lk in locks]
 
-    def stage(self, who: Principal, path: str, value: Any) -> Staged:
+    async def stage(self, who: Principal, path: str, value: Any) -> Staged:
         """Select a write (ControlRefused when there is nothing to show, e.g. no rights: the control service
-        checks the rights and records every refusal in the audit trail)."""
-        return self.service().stage(who, path, value)
-
-    async def stage_async(self, who: Principal, path: str, value: Any) -> Staged:
-        """``stage``, its audit record written off the event loop (the API's)."""
+        checks the rights and records every refusal in the audit trail); the record is written off the event
+        loop, and the staged write kept once it is."""
         return await self.service().stage_async(who, path, value)
 
-    async def approve_async(self, who: Principal, staged_id: str) -> Staged:
-        """``approve``, its audit record written off the event loop (the API's)."""
+    async def approve(self, who: Principal, staged_id: str) -> Staged:
+        """A second person's approval of a critical staged write, recorded off the event loop first."""
         return await self.service().approve_async(who, staged_id)
 
     async def confirm(self, who: Principal, staged_id: str, command_id: str | None = None) -> Outcome:
@@ -107,6 +104,3 @@ class Control:
                 if have is None or s.created_at >= have.created_at:
                     latest[(s.user, s.tag)] = s
         return [s for s in latest.values() if s.approved_by is None and s.user != who.name and who.can(s.site, s.role)]
-
-    def approve(self, who: Principal, staged_id: str) -> Staged:
-        return self.service().approve(who, staged_id)
