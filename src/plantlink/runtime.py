@@ -46,6 +46,7 @@ from plantlink.model import Plant
 from plantlink.notify import Notifier
 from plantlink.samples import conform
 from plantlink.services import Components, Services
+from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
@@ -173,13 +174,14 @@ class Runtime:
             self.wal = WriteAheadLog(self.data_dir / "wal", self.wal_settings)
             await life.start(Part("write-ahead log replay", self._replay_wal, blocking=True))
         assert self.historian is not None
+        # first on the bus: live values are latency-bound (the live stream listens there)
+        await life.start(Part("latest values", self._start_services, self.latest.stop))
         self.writer = HistorianWriter(self.historian, self.bus.subscribe("historian"), self.flush_interval,
                                       after_flush=self._checkpoint)
         self.maintenance = Maintenance(self.historian, self.maintenance_settings)
         await life.start(Part("historian writer", self.writer.start, self.writer.stop),
                          Part("maintenance", self.maintenance.start, self.maintenance.stop, blocking=True))
         await self._start_engines()
-        await life.start(Part("latest values", self._start_services, self.latest.stop))
         if self.wal is not None:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
@@ -216,7 +218,20 @@ class Runtime:
         self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
             states=lambda: self.states, downtime=lambda: self.downtime, alarms=lambda: self.alarms,
-            control=lambda: self.control, audit=lambda: self.audit))
+            control=lambda: self.control, audit=lambda: self.audit, health=self._health_sources()))
+
+    def _health_sources(self) -> HealthSources:
+        return HealthSources(
+            devices=lambda: {d: self._connector_status(d, c) for d, c in self.connectors.items()},
+            recorder=lambda: self.recorder.status() if self.recorder is not None else None,
+            wal=lambda: self.wal.status() if self.wal is not None else {"enabled": False},
+            historian=self._historian_status,
+            notifier=lambda: self.notifier.status() if self.notifier is not None else None)
+
+    def _historian_status(self) -> dict[str, Any]:
+        w = self.writer
+        return {"backend": self.historian_backend, "received": w.received if w else 0, "errors": w.errors if w else 0,
+                "last_error": w.last_error if w else None}
 
     def _replay_wal(self) -> None:
         """Store what the log holds beyond the historian's durable position (a crash's last moments), make it
@@ -366,12 +381,7 @@ class Runtime:
             "samples_stored": h.samples_stored if h is not None else 0,
             "connectors": {dev_id: self._connector_status(dev_id, c) for dev_id, c in self.connectors.items()},
             "historian": str(self.historian_path),
-            "historian_status": {
-                "backend": self.historian_backend,
-                "received": self.writer.received if self.writer else 0,
-                "errors": self.writer.errors if self.writer else 0,
-                "last_error": self.writer.last_error if self.writer else None,
-            },
+            "historian_status": self._historian_status(),
             "ingest_refused": self.ingest_refused,
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "recorder": self.recorder.status() if self.recorder is not None else None,

@@ -3,6 +3,7 @@ does not apply, audit records, history, performance and failed notifications."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,17 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from plantlink.api import errors
-from plantlink.api.routers_alarms import router
+from plantlink.api.app import create_app
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.identity import Principal
 from plantlink.samples import now_us
+from plantlink.services import Components, Services
+from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import GOOD, M2, M, S, batch, plant, tag_ids
+from tests.slow import MAX_LAG_S, Slow, lag_during
 
 USERS = {"op": Principal("op", {"s1": "operator", "s2": "viewer"}), "view": Principal("view", {"*": "viewer"})}
 HIHI, HI, FORCE = f"{M}/temp:hihi", f"{M}/temp:hi", f"{M2}/force:hi"
@@ -44,17 +47,18 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, AlarmSer
     eng.tick(t)
     audit = Audit()
     svc = AlarmService(eng, store, audit=audit)
-    app = FastAPI()
-    errors.install(app)
-    app.include_router(router)
-    app.state.alarms = svc
+    parts = Components(*(lambda: None for _ in range(8)))
+    services = Services.build(p, ids, LatestValues(), dataclasses.replace(parts, alarms=lambda: svc))
 
-    @app.middleware("http")
-    async def who(request: Request, call_next: Any) -> Any:
-        name = request.headers.get("X-User")
-        if name in USERS:
-            request.state.principal = USERS[name]
-        return await call_next(request)
+    def users(app: FastAPI) -> None:
+        @app.middleware("http")
+        async def who(request: Request, call_next: Any) -> Any:
+            name = request.headers.get("X-User")
+            if name in USERS:
+                request.state.principal = USERS[name]
+            return await call_next(request)
+
+    app = create_app(services, auth=users)
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield c, svc, audit
@@ -145,3 +149,14 @@ async def test_performance_and_failed_notifications(api: Any) -> None:
     r = await c.get("/api/v1/alarms/performance", params={"start": "2026-01-02T00:00:00Z",
                                                           "end": "2026-01-01T00:00:00Z"}, headers={"X-User": "view"})
     assert r.status_code == 422
+
+
+async def test_an_action_is_answered_after_its_audit_record_without_stalling_the_loop(api: Any) -> None:
+    c, svc, audit = api
+    svc.audit = slow = Slow(audit, "record")
+    r, lag = await lag_during(c.post("/api/v1/alarms/ack", json={"alarms": [HIHI]}, headers={"X-User": "op"}))
+    assert r.status_code == 200 and slow.calls == ["record"]
+    assert audit.records[-1][:4] == ("alarm.ack", "op", "s1", HIHI)
+    assert lag < MAX_LAG_S, f"the event loop stalled {lag:.2f} s during a slow audit append"
+    r, lag = await lag_during(c.post("/api/v1/alarms/ack", json={"alarms": [HIHI]}, headers={"X-User": "op"}))
+    assert r.status_code == 409 and audit.records[-1][0] == "alarm.ack_refused" and lag < MAX_LAG_S

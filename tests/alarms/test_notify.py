@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 
 from plantlink.engines.alarms import AlarmEngine
+from plantlink.identity import Principal
 from plantlink.model.notify import Notifications
 from plantlink.notify import Notifier, recipients
+from plantlink.services.health import Health, HealthSources
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import GOOD, M2, T0, M, S, batch, plant, tag_ids
 from tests.servers import SmtpInbox, WebhookReceiver
+from tests.slow import MAX_LAG_S, Slow, lag_during
 from tests.waiting import wait_for
 
 # Monday 2026-01-05 08:00 UTC = 03:00 in Toronto
@@ -189,3 +192,26 @@ async def test_rate_limit_per_target_is_recorded_not_sent(tmp_path: Path) -> Non
                 "ts_us": now[0]})
     await wait_for(lambda: len(sent) == 3)
     await n.stop()
+
+
+async def test_a_slow_delivery_log_does_not_stall_the_loop_and_the_counters_show_in_health(
+        tmp_path: Path, hook: tuple[int, list[dict[str, Any]]]) -> None:
+    now = [T0]
+    cfg = Notifications.model_validate({
+        "targets": {"teams": {"webhook": f"http://127.0.0.1:{hook[0]}/alarms"}},
+        "routes": [{"priorities": ["critical"], "targets": ["teams"]}]})
+    s = Setup(tmp_path, cfg, now)
+    slow = Slow(s.store, "add_delivery", "update_delivery")
+    s.notifier.store = slow  # type: ignore[assignment]
+    s.notifier.start()
+    try:
+        s.eng.feed(batch(s.ids, [(f"{M}/temp", T0, 300.0, GOOD)]), s.ids)  # hihi (critical)
+        _, lag = await lag_during(wait_for(lambda: s.notifier.status()["sent"] == 1, what="sent and recorded"))
+        assert len(hook[1]) == 1 and slow.calls == ["add_delivery", "update_delivery"]
+        assert lag < MAX_LAG_S, f"the event loop stalled {lag:.2f} s during a slow delivery record"
+        status = s.notifier.status()
+        assert status["queued"] == 0 and status["in_flight"] == 0 and status["dropped"] == 0
+        report = Health(["s1"], {}, HealthSources(notifier=s.notifier.status)).report(Principal("v", {"s1": "viewer"}))
+        assert report.notifier == status and report.status == "ok"
+    finally:
+        await s.notifier.stop()

@@ -3,6 +3,7 @@ confirmed over HTTP changes the machine; rights, envelopes, retries and the site
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
@@ -12,12 +13,14 @@ import pytest
 import pytest_asyncio
 
 from plantlink.api.app import create_app
-from plantlink.api.routers_control import router
 from plantlink.audit.sink import MemoryAudit
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
 from plantlink.identity import Principal
+from plantlink.services import services_of
+from plantlink.services.control import Control
 from tests.control.conftest import CONV1, CONV2, OVEN, Rig
+from tests.slow import MAX_LAG_S, Slow, lag_during
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -46,11 +49,11 @@ Client = Callable[[str | None], httpx.AsyncClient]
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def api(rig: Rig) -> AsyncIterator[tuple[Client, MemoryAudit]]:
-    app = create_app(rig.runtime, auth=lambda a: a.add_middleware(HeaderAuth))
-    if not any(getattr(r, "path", "").startswith("/api/v1/control") for r in app.routes):
-        app.include_router(router)  # until create_app includes it
     audit = MemoryAudit()
-    app.state.control = ControlService(ControlWiring.of(rig.runtime), audit)
+    control = ControlService(ControlWiring.of(rig.runtime), audit)
+    running = services_of(rig.runtime)
+    services = dataclasses.replace(running, control=Control(running.plant, lambda: control))
+    app = create_app(services, auth=lambda a: a.add_middleware(HeaderAuth))
     made: list[httpx.AsyncClient] = []
 
     def client(who: str | None) -> httpx.AsyncClient:
@@ -178,3 +181,25 @@ async def test_refusals_name_the_argument_at_fault(api: tuple[Client, MemoryAudi
     assert envelope(r) == (404, "not_found", "site")
     r = await oscar.post("/api/v1/control/sites/windsor/disable")
     assert envelope(r) == (403, "forbidden", "site")
+
+
+async def test_stage_and_confirm_wait_for_their_audit_records_off_the_event_loop(rig: Rig) -> None:
+    audit = MemoryAudit()
+    slow = Slow(audit, "record")
+    control = ControlService(ControlWiring.of(rig.runtime), slow)
+    running = services_of(rig.runtime)
+    app = create_app(dataclasses.replace(running, control=Control(running.plant, lambda: control)),
+                     auth=lambda a: a.add_middleware(HeaderAuth))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                 headers={HEADER: "otto:windsor=operator"}) as otto:
+        cur = float(rig.sim.snapshot()[SPEED])  # type: ignore[arg-type]
+        target = round(cur + 3.33 if cur + 3.33 <= 40 else cur - 3.33, 2)
+        r, lag_stage = await lag_during(otto.post("/api/v1/control/stage", json={"tag": SPEED, "value": target}))
+        staged = r.json()
+        assert staged["ok"] and audit.kinds() == ["control.stage"], staged
+        body = {"staged_id": staged["id"], "command_id": uuid.uuid4().hex}
+        r, lag = await lag_during(otto.post("/api/v1/control/confirm", json=body))
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    assert audit.kinds()[-3:] == ["control.confirm", "control.execute", "control.result"]  # written before
+    worst = max(lag, lag_stage)
+    assert worst < MAX_LAG_S, f"the event loop stalled {worst:.2f} s during slow audit appends"

@@ -189,7 +189,7 @@ async def test_hmi_stage_refusal_is_audited(rig: Rig) -> None:
     for roles in ({"windsor": "viewer"}, {"detroit": "operator"}):
         who = Principal(marked("hmi-user"), roles)  # type: ignore[arg-type]
         with pytest.raises(ControlRefused) as err:
-            data.stage(rig.runtime.services, who, f"{CONV1}/run_command", True)
+            await data.stage(rig.runtime.services, who, f"{CONV1}/run_command", True)
         assert err.value.reason == Reason.ROLE
         (rec,) = list(audit.query(actor=who.name, kind="control.stage_refused"))
         assert (rec.target, rec.site, rec.details["reason"]) == (f"{CONV1}/run_command", "windsor", "role")

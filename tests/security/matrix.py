@@ -56,6 +56,7 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/lines/costs": Rule("viewer", "object"),
     "GET /api/v1/lines/reasons": Rule("viewer", "object"),
     "WS /api/v1/stream": Rule("viewer", "filtered", "subscriptions per site"),
+    "GET /api/v1/health": Rule("viewer", "any", "devices of the caller's sites"),
     "GET /api/v1/alarms": Rule("viewer", "object", "site="),
     "GET /api/v1/alarms/history": Rule("viewer", "object", "site="),
     "GET /api/v1/alarms/performance": Rule("viewer", "object", "site="),

@@ -142,6 +142,7 @@ class Ctx:
             "GET /api/v1/alarms/performance": Call("GET", "/api/v1/alarms/performance", {"site": "windsor"}),
             "GET /api/v1/alarms/notifications/failed": Call("GET", "/api/v1/alarms/notifications/failed",
                                                             {"site": "windsor"}),
+            "GET /api/v1/health": Call("GET", "/api/v1/health"),
             "GET /api/v1/control/pending": Call("GET", "/api/v1/control/pending"),
             "GET /api/v1/control/sites": Call("GET", "/api/v1/control/sites"),
             "GET /api/v1/audit": Call("GET", "/api/v1/audit", {"site": "windsor"}),

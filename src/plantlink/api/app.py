@@ -1,4 +1,5 @@
-"""The FastAPI application. ``create_app(runtime)`` builds it around a running ``Runtime``.
+"""The FastAPI application. ``create_app(runtime)`` builds it around a ``Runtime`` (or its frozen ``Services``):
+every route finds what it needs through ``plantlink.api.services.services`` (``app.state.services``).
 
 Routers live in their own modules (``plantlink.api.routes``) and are included here; the HMI mounts itself
 on the same app. Authentication middleware (``plantlink.auth``) sets ``request.state.principal`` (for HTTP and
@@ -21,10 +22,13 @@ from plantlink.api.live import LiveHub
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
+    from plantlink.services import Services
 
 
-def create_app(runtime: Runtime, *, auth: Callable[[FastAPI], Any] | None = None,
+def create_app(runtime: Runtime | Services, *, auth: Callable[[FastAPI], Any] | None = None,
                live: LiveHub | None = None) -> FastAPI:
+    """``runtime``: a runtime (its services are looked up when a request comes, once it has started) or the
+    services themselves (tests and embedding code hand in their own parts)."""
     hub = live or LiveHub(runtime)
 
     @asynccontextmanager
@@ -44,7 +48,7 @@ def create_app(runtime: Runtime, *, auth: Callable[[FastAPI], Any] | None = None
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.runtime = runtime
+    app.state.services = runtime
     app.state.live = hub
     errors.install(app)
     app.add_middleware(BodyLimit)  # 413 for request bodies over 1 MiB (PLANTLINK_MAX_BODY_BYTES)

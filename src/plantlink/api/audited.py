@@ -3,11 +3,14 @@
 A body or query that does not validate (a missing field, a wrong type, not JSON) is answered 422 by FastAPI
 before the route runs, so the service that audits every refusal never sees it. ``audited_route(kinds, record)``
 makes a route class that, for the routes named in ``kinds`` (route name -> audit kind), calls
-``record(request, kind, principal, message, field)`` first, when the caller is known.
+``record(request, kind, principal, message, field)`` first, when the caller is known: in a worker thread (an
+audit append is a database write; the event loop serves the live stream meanwhile), and the 422 is answered
+once it is written.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -40,7 +43,7 @@ def audited_route(kinds: Mapping[str, str], record: Recorder) -> type[APIRoute]:
                     who = getattr(request.state, "principal", None)
                     if kind is not None and isinstance(who, Principal):
                         message, field = first_error(exc)
-                        record(request, kind, who, message, field)
+                        await asyncio.to_thread(record, request, kind, who, message, field)
                     raise
 
             return audited

@@ -1,7 +1,9 @@
 """The live stream: one hub fans bus batches and machine state changes out to WebSocket clients.
 
-* ONE lossy, bounded bus subscription for the whole hub (a hub that falls behind drops the oldest batches,
-  never slows the bus or the historian).
+* Values come from the ONE latest-value cache (``services.latest.listen``): each batch the bus delivered, once
+  folded in, in arrival order: at once in the cache's turn while it keeps up, else through a bounded, lossy
+  queue for the whole hub (a hub that falls behind drops the oldest batches, never slows the cache, the bus or
+  the historian).
 * Vectorised fan-out: per batch, the rows any client wants are picked with one lookup in a per-tag
   subscriber count, encoded to JSON once, and each client's rows are picked with its own boolean mask.
 * Each client has a bounded send queue and its own sender task: a client whose queue is full (slow
@@ -41,9 +43,9 @@ from plantlink.identity import Caller
 from plantlink.samples import Quality, now_us, value_reasons
 
 if TYPE_CHECKING:
-    from plantlink.bus import Subscription
     from plantlink.services import Services
     from plantlink.services.feed import StateChange
+    from plantlink.services.latest import Listener
 
 log = logging.getLogger("plantlink.api.live")
 
@@ -104,7 +106,7 @@ class LiveHub:
         self.dropped = 0
         self.batches = 0
         self._counts = np.zeros(0, dtype=np.int32)
-        self._sub: Subscription | None = None
+        self._sub: Listener | None = None
         self._task: asyncio.Task[None] | None = None
         self._listening = False
         self._paths_json: np.ndarray = np.zeros(0, dtype=object)
@@ -124,7 +126,7 @@ class LiveHub:
         self._counts = np.zeros(size, dtype=np.int32)
         for c in self.clients:
             self._counts += c.mask
-        self._sub = self.services.feed.subscribe("api-live", maxsize=self.bus_maxsize)
+        self._sub = self.services.latest.listen("api-live", maxsize=self.bus_maxsize, at_once=self._fan_out)
         self._task = asyncio.create_task(self._run(self._sub), name="api-live-hub")
         if not self._listening:
             self._listening = self.services.feed.on_state_change(self._on_state)
@@ -296,12 +298,15 @@ class LiveHub:
         return out
 
     # -- fan-out ---------------------------------------------------------------------------------------
-    async def _run(self, sub: Subscription) -> None:
+    async def _run(self, sub: Listener) -> None:
         async for batch in sub:
-            try:
-                self.fan_out(batch)
-            except Exception:
-                log.exception("live hub could not fan out a batch of %d rows", batch.num_rows)
+            self._fan_out(batch)
+
+    def _fan_out(self, batch: pa.RecordBatch) -> None:
+        try:
+            self.fan_out(batch)
+        except Exception:
+            log.exception("live hub could not fan out a batch of %d rows", batch.num_rows)
 
     def fan_out(self, batch: pa.RecordBatch) -> None:
         self.batches += 1

@@ -1,8 +1,8 @@
 """Alarm routes under /api/v1/alarms: active list, history, acknowledge, shelve, out of service, performance,
 failed notifications. Reading needs viewer rights at the alarm's site, acting needs operator rights.
 
-The router works through ``services.alarms`` (the app's services), or over an ``AlarmService`` handed to the
-app at ``app.state.alarms`` (tests, embedding). Alarm keys
+The router works through ``services.alarms`` (``plantlink.api.services``); 503 when the alarm system is not
+running. Alarm keys
 (``<tag path>:<alarm name>``) contain slashes, so they travel in query strings and bodies, not in paths.
 """
 
@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
 from plantlink.api.params import Limit, Offset
-from plantlink.api.scope import services_of
 from plantlink.api.security import authorize, current_principal
+from plantlink.api.services import running
 from plantlink.errors import InvalidValue, Unavailable
 from plantlink.identity import Principal, Role
 from plantlink.model.alarms import PRIORITIES
@@ -27,17 +27,7 @@ from plantlink.services.alarms import STATES, Alarms
 
 def service(request: Request) -> Alarms:
     """The alarms service; 503 when the alarm system is not running."""
-    handed = getattr(request.app.state, "alarms", None)
-    if handed is not None:
-        found = Alarms([], lambda: handed)
-    else:
-        try:
-            found = services_of(getattr(request.app.state, "runtime", None)).alarms
-        except Unavailable:
-            raise Unavailable("the alarm system is not running") from None
-    if not found.running:
-        raise Unavailable("the alarm system is not running")
-    return found
+    return running(request, lambda s: s.alarms if s.alarms.running else None, "the alarm system")
 
 
 #: The audit kind of an action whose request does not validate, by route name (the service records the rest).
@@ -122,7 +112,7 @@ class AckBody(BaseModel):
 
 @router.post("/ack", summary="Acknowledge (or reset, when latched) one or many alarms; all or none")
 async def acknowledge(body: AckBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    news = svc.acknowledge(who, body.alarms, body.comment)
+    news = await svc.acknowledge(who, body.alarms, body.comment)
     return {"acknowledged": [{"alarm": k, "state": s} for k, s in zip(body.alarms, news, strict=True)]}
 
 
@@ -135,7 +125,7 @@ class ShelveBody(BaseModel):
 @router.post("/shelve", summary="Shelve an alarm for a set time, with a reason (unshelved automatically)")
 async def shelve(body: ShelveBody, svc: Svc, who: Caller) -> dict[str, Any]:
     until = datetime.now(UTC) + timedelta(minutes=body.minutes)
-    svc.shelve_until(who, body.alarm, _us(until), body.reason)
+    await svc.shelve_until(who, body.alarm, _us(until), body.reason)
     return {"alarm": body.alarm, "state": "shelved", "until": until.isoformat()}
 
 
@@ -146,7 +136,7 @@ class ActionBody(BaseModel):
 
 @router.post("/unshelve", summary="Return a shelved alarm to service before its time")
 async def unshelve(body: ActionBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": svc.unshelve_with(who, body.alarm, body.comment)}
+    return {"alarm": body.alarm, "state": await svc.unshelve(who, body.alarm, body.comment)}
 
 
 class ServiceBody(ActionBody):
@@ -155,7 +145,7 @@ class ServiceBody(ActionBody):
 
 @router.post("/out-of-service", summary="Take an alarm out of service (out: true) or return it (out: false)")
 async def out_of_service(body: ServiceBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return {"alarm": body.alarm, "state": svc.out_of_service(who, body.alarm, body.out, body.comment)}
+    return {"alarm": body.alarm, "state": await svc.out_of_service(who, body.alarm, body.out, body.comment)}
 
 
 @router.get("/performance", summary="EEMUA 191 / ISA-18.2 figures over a range (default: the last 24 h)")

@@ -1,6 +1,6 @@
 """Control routes under /api/v1/control: stage, approve and confirm writes; pending writes; the per-site
-control switch. The router finds its ``ControlService`` at ``app.state.control`` (or
-``app.state.runtime.control``).
+control switch. The router works through ``services.control`` (``plantlink.api.services``); 503 when the
+control path is not running.
 
 Answers: ``stage`` returns the staged write (200) with ``ok`` and its ``refusals`` (each a reason code and
 message: the operator sees every reason and every interlock with its value); ``confirm`` returns the outcome
@@ -24,11 +24,12 @@ from pydantic import BaseModel, Field
 
 from plantlink.api.audited import audited_route
 from plantlink.api.security import current_principal
-from plantlink.api.services import app_service
+from plantlink.api.services import running
 from plantlink.control.records import ControlRefused, Outcome, Reason
-from plantlink.control.service import MAX_COMMAND_ID, ControlService
+from plantlink.control.service import MAX_COMMAND_ID
 from plantlink.errors import PlantlinkError
 from plantlink.identity import Principal
+from plantlink.services.control import Control
 
 log = logging.getLogger("plantlink.control")
 
@@ -38,13 +39,14 @@ _REFUSED_KIND = {"stage": "control.stage_refused", "confirm": "control.confirm_r
                  "enable": "control.site_switch_refused"}
 
 
-def service(request: Request) -> ControlService:
-    return app_service(request, "control", ControlService, "the control path")
+def service(request: Request) -> Control:
+    """The control service; 503 when the control path is not running."""
+    return running(request, lambda s: s.control if s.control.running else None, "the control path")
 
 
 def _record_invalid(request: Request, kind: str, who: Principal, message: str, field: str | None) -> None:
     try:
-        service(request).refuse(kind, who, Reason.INVALID_REQUEST, message, target=None, details={"field": field})
+        service(request).refuse(kind, who, Reason.INVALID_REQUEST, message, details={"field": field})
     except PlantlinkError:
         log.warning("a refused %s request by %s could not be recorded", kind, who.name)
 
@@ -52,7 +54,7 @@ def _record_invalid(request: Request, kind: str, who: Principal, message: str, f
 router = APIRouter(prefix="/api/v1/control", tags=["control"],
                    route_class=audited_route(_REFUSED_KIND, _record_invalid))
 Caller = Annotated[Principal, Depends(current_principal)]
-Svc = Annotated[ControlService, Depends(service)]
+Svc = Annotated[Control, Depends(service)]
 
 
 class StageBody(BaseModel):
@@ -76,7 +78,7 @@ class SwitchBody(BaseModel):
 
 @router.post("/stage", summary="Select a write: current value, limits, interlocks and every reason to refuse")
 async def stage(body: StageBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return svc.stage(who, body.tag, body.value).to_dict()
+    return (await svc.stage(who, body.tag, body.value)).to_dict()
 
 
 @router.post("/confirm", summary="Operate a staged write (same user, within the timeout); read back and verify")
@@ -95,7 +97,7 @@ async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
 
 @router.post("/approve", summary="Second person's approval of a critical staged write")
 async def approve(body: ApproveBody, svc: Svc, who: Caller) -> dict[str, Any]:
-    return svc.approve(who, body.staged_id).to_dict()
+    return (await svc.approve(who, body.staged_id)).to_dict()
 
 
 @router.get("/pending", summary="Staged writes awaiting confirmation or approval at the caller's sites")
@@ -105,15 +107,14 @@ async def pending(svc: Svc, who: Caller) -> list[dict[str, Any]]:
 
 @router.get("/sites", summary="Whether control is enabled at each site the caller can see")
 async def sites(svc: Svc, who: Caller) -> list[dict[str, Any]]:
-    known = [s.name for s in svc.plant.sites]
-    return [{"site": s, "control_enabled": not svc.disabled(s)} for s in who.sites(known)]
+    return [{"site": s, "control_enabled": on} for s, on in svc.site_switches(who)]
 
 
 @router.post("/sites/{site}/disable", summary="Admin: refuse every write at the site (kept across restarts)")
 async def disable(site: str, svc: Svc, who: Caller, body: SwitchBody | None = None) -> dict[str, Any]:
-    return svc.set_enabled(who, site, False, body.note if body else "")
+    return await svc.set_enabled(who, site, False, body.note if body else "")
 
 
 @router.post("/sites/{site}/enable", summary="Admin: allow writes at the site again")
 async def enable(site: str, svc: Svc, who: Caller, body: SwitchBody | None = None) -> dict[str, Any]:
-    return svc.set_enabled(who, site, True, body.note if body else "")
+    return await svc.set_enabled(who, site, True, body.note if body else "")

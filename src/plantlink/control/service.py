@@ -68,6 +68,7 @@ class ControlService:
         self._commands: OrderedDict[str, tuple[str, str, asyncio.Task[Outcome]]] = OrderedDict()
         self._last_write: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._audit_order = asyncio.Lock()
         self._disabled = {s.name: self._load_disabled(s.name) for s in wiring.plant.sites}
 
     # ------------------------------------------------------------------ site switch
@@ -81,6 +82,23 @@ class ControlService:
 
     def set_enabled(self, actor: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
         """Admin only: switch writes at ``site`` on or off (kept in the store, audited, refusals too)."""
+        details = self._switchable(actor, site, enabled, note)
+        self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None, details)
+        self._disabled[site] = not enabled
+        self._keep_switch(site, enabled)
+        return {"site": site, "control_enabled": enabled}
+
+    async def set_enabled_async(self, actor: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+        """``set_enabled``, its record and the kept switch written off the event loop (switched once recorded)."""
+        details = self._switchable(actor, site, enabled, note)
+        await self._audit_off("control.site_enabled" if enabled else "control.site_disabled", actor.name, site,
+                              None, details)
+        self._disabled[site] = not enabled
+        await asyncio.to_thread(self._keep_switch, site, enabled)
+        return {"site": site, "control_enabled": enabled}
+
+    def _switchable(self, actor: Caller, site: str, enabled: bool, note: str) -> dict[str, Any]:
+        """The details to record of a switch ``actor`` may make (ControlRefused, recorded, otherwise)."""
         if site not in self._disabled:
             raise self.refuse("control.site_switch_refused", actor, Reason.UNKNOWN_TAG,
                               f"no site {site[:100]!r} (sites: {', '.join(self._disabled)})",
@@ -88,13 +106,12 @@ class ControlService:
         if not actor.can(site, "admin"):
             raise self.refuse("control.site_switch_refused", actor, Reason.ROLE,
                               f"admin rights at site {site!r} are needed", site, details={"enabled": enabled})
-        self._audit("control.site_enabled" if enabled else "control.site_disabled", actor.name, site, None,
-                    {"note": note, "was_enabled": not self._disabled[site]})
-        self._disabled[site] = not enabled
+        return {"note": note, "was_enabled": not self._disabled[site]}
+
+    def _keep_switch(self, site: str, enabled: bool) -> None:
         store = self.wiring.meta()
         if store is not None:
             store.set_meta(_META_KEY.format(site=site), 0 if enabled else 1)
-        return {"site": site, "control_enabled": enabled}
 
     # ------------------------------------------------------------------ stage
 
@@ -105,19 +122,31 @@ class ControlService:
         tag's role, tag not writable, value of the wrong type), after recording ``control.stage_refused``;
         otherwise returns the Staged with its ``refusals`` (empty = ok), recorded as ``control.stage``.
         """
+        staged = self._selected(actor, tag_path, value)
+        self._audit("control.stage", actor.name, staged.site, staged.tag, _stage_details(staged))
+        return self._keep(staged)
+
+    async def stage_async(self, actor: Caller, tag_path: str, value: Any) -> Staged:
+        """``stage``, its record written off the event loop (kept for ``confirm`` only once recorded)."""
+        staged = self._selected(actor, tag_path, value)
+        await self._audit_off("control.stage", actor.name, staged.site, staged.tag, _stage_details(staged))
+        return self._keep(staged)
+
+    def _selected(self, actor: Caller, tag_path: str, value: Any) -> Staged:
         info = self._tag(actor, tag_path, value)
         spec = info.tag.control
         new = self._coerce(actor, info, value)
         assert spec is not None
         now = self.clock()
         current, statuses, refusals = self._judge(actor, info, spec, new, now)
-        staged = Staged(
+        return Staged(
             id=uuid.uuid4().hex, tag=info.path, site=info.site, user=actor.name, current=current, new=new,
             unit=info.tag.unit, limits=_limits(spec), role=spec.role, critical=spec.critical, interlocks=statuses,
             created_at=now, expires_at=now + self.confirm_timeout, refusals=refusals,
         )
-        self._audit("control.stage", actor.name, info.site, info.path, _stage_details(staged))
-        self._purge(now)
+
+    def _keep(self, staged: Staged) -> Staged:
+        self._purge(staged.created_at)
         if staged.ok:
             self._pending[staged.id] = staged
         return staged
@@ -132,6 +161,13 @@ class ControlService:
 
         A staged write the actor may not see (another site, below operator) is refused as unknown, and
         recorded with the real reason."""
+        staged, details = self._approvable(actor, staged_id)
+        self._audit("control.approve", actor.name, staged.site, staged.tag, details)
+        staged.approved_by = actor.name
+        return staged
+
+    def _approvable(self, actor: Caller, staged_id: str) -> tuple[Staged, dict[str, Any]]:
+        """The staged write ``actor`` may approve and the details to record (ControlRefused otherwise)."""
         staged = self._pending.get(staged_id)
         if staged is None or self.clock() > staged.expires_at or not actor.can(staged.site, "operator"):
             why = Reason.ROLE if staged is not None and self.clock() <= staged.expires_at else Reason.UNKNOWN_STAGED
@@ -151,7 +187,12 @@ class ControlService:
         if why_not is not None:
             raise self.refuse("control.approve_refused", actor, why_not.reason, why_not.message, staged.site,
                               staged.tag, details, field="staged_id")
-        self._audit("control.approve", actor.name, staged.site, staged.tag, details)
+        return staged, details
+
+    async def approve_async(self, actor: Caller, staged_id: str) -> Staged:
+        """``approve``, its record written off the event loop (approved only once recorded)."""
+        staged, details = self._approvable(actor, staged_id)
+        await self._audit_off("control.approve", actor.name, staged.site, staged.tag, details)
         staged.approved_by = actor.name
         return staged
 
@@ -165,41 +206,54 @@ class ControlService:
                               details={"staged_id": staged_id[:64], "command_id": command_id[:MAX_COMMAND_ID]},
                               field="command_id")
         known = self._commands.get(command_id)
-        self._audit("control.confirm", actor.name, None, None,
-                    {"staged_id": staged_id, "command_id": command_id, "retry": known is not None})
-        if known is not None:
-            sid, user, task = known
-            if (sid, user) != (staged_id, actor.name):
-                out = Outcome("refused", command_id, staged_id, "", "this command id was used for another "
-                              "staged write or by another user", Reason.COMMAND_CONFLICT)
-                self._audit("control.result", actor.name, None, None, _out(out))
-                return out
-            return await asyncio.shield(task)
-        task = asyncio.create_task(self._confirm(actor, staged_id, command_id), name=f"control-{command_id}")
-        self._commands[command_id] = (staged_id, actor.name, task)
-        while len(self._commands) > self.history:
-            self._commands.popitem(last=False)
-        return await asyncio.shield(task)  # a dropped request does not cancel a write under way
+        details = {"staged_id": staged_id, "command_id": command_id, "retry": known is not None}
+        if known is None:  # claimed now: a twin request arriving while the record is written is a retry
+            recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._confirm(actor, staged_id, command_id, recorded),
+                                       name=f"control-{command_id}")
+            self._commands[command_id] = (staged_id, actor.name, task)
+            while len(self._commands) > self.history:
+                self._commands.popitem(last=False)
+            try:
+                await self._audit_off("control.confirm", actor.name, None, None, details)
+            except BaseException as exc:  # not recorded: nothing is written, and the id may be used again
+                self._commands.pop(command_id, None)
+                recorded.set_exception(exc)
+                task.add_done_callback(_consume)
+                raise
+            recorded.set_result(None)
+            return await asyncio.shield(task)  # a dropped request does not cancel a write under way
+        await self._audit_off("control.confirm", actor.name, None, None, details)
+        sid, user, task = known
+        if (sid, user) != (staged_id, actor.name):
+            out = Outcome("refused", command_id, staged_id, "", "this command id was used for another "
+                          "staged write or by another user", Reason.COMMAND_CONFLICT)
+            await self._audit_off("control.result", actor.name, None, None, _out(out))
+            return out
+        return await asyncio.shield(task)
 
-    async def _confirm(self, actor: Caller, staged_id: str, command_id: str) -> Outcome:
+    async def _confirm(self, actor: Caller, staged_id: str, command_id: str, recorded: asyncio.Future[None]
+                       ) -> Outcome:
+        await recorded  # the confirm is in the audit trail first
         staged = self._pending.get(staged_id)
 
-        def refused(reason: Reason, message: str, statuses: tuple[InterlockStatus, ...] = ()) -> Outcome:
+        async def refused(reason: Reason, message: str, statuses: tuple[InterlockStatus, ...] = ()) -> Outcome:
             tag = staged.tag if staged else ""
             out = Outcome("refused", command_id, staged_id, tag, message, reason,
                           staged.new if staged else None, interlocks=statuses)
-            self._audit("control.result", actor.name, staged.site if staged else None, tag or None, _out(out))
+            await self._audit_off("control.result", actor.name, staged.site if staged else None, tag or None,
+                                  _out(out))
             return out
 
         if staged is None:
-            return refused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
+            return await refused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)")
         if staged.user != actor.name:
-            return refused(Reason.WRONG_USER, f"only {staged.user} who staged this write may confirm it")
+            return await refused(Reason.WRONG_USER, f"only {staged.user} who staged this write may confirm it")
         if self.clock() > staged.expires_at:
             self._pending.pop(staged_id, None)
-            return refused(Reason.EXPIRED, f"confirm within {self.confirm_timeout:g} s of staging; stage again")
+            return await refused(Reason.EXPIRED, f"confirm within {self.confirm_timeout:g} s of staging; stage again")
         if staged.critical and staged.approved_by is None:
-            return refused(Reason.NEEDS_APPROVAL, "a critical write needs a second person's approval first")
+            return await refused(Reason.NEEDS_APPROVAL, "a critical write needs a second person's approval first")
         self._pending.pop(staged_id, None)  # one operate per select, whatever happens next
         async with self._locks.setdefault(staged.tag, asyncio.Lock()):
             info = self.plant.tag(staged.tag)
@@ -208,17 +262,17 @@ class ControlService:
             now = self.clock()
             _, statuses, refusals = self._judge(actor, info, spec, staged.new, now)
             if refusals:
-                return refused(refusals[0].reason, refusals[0].message, tuple(statuses))
+                return await refused(refusals[0].reason, refusals[0].message, tuple(statuses))
             try:
-                self._audit("control.execute", actor.name, info.site, info.path,
-                            {"staged_id": staged_id, "command_id": command_id, "value": jsonable(staged.new),
-                             "approved_by": staged.approved_by})
+                await self._audit_off("control.execute", actor.name, info.site, info.path,
+                                      {"staged_id": staged_id, "command_id": command_id,
+                                       "value": jsonable(staged.new), "approved_by": staged.approved_by})
             except ControlRefused as exc:
-                return refused(exc.reason, exc.message, tuple(statuses))
+                return await refused(exc.reason, exc.message, tuple(statuses))
             self._last_write[info.path] = now
             out = await self._execute(info, spec, staged, command_id, tuple(statuses))
         with contextlib.suppress(ControlRefused):  # logged; the write happened, its outcome must reach the caller
-            self._audit("control.result", actor.name, info.site, info.path, _out(out))
+            await self._audit_off("control.result", actor.name, info.site, info.path, _out(out))
         return out
 
     async def _execute(self, info: TagInfo, spec: WriteSpec, staged: Staged, command_id: str,
@@ -337,6 +391,13 @@ class ControlService:
         self._audit(kind, actor.name, site, target, {**(details or {}), "reason": reason.value, "message": message})
         return ControlRefused(reason, message, field, code)
 
+    async def _audit_off(self, kind: str, actor: str, site: str | None, target: str | None,
+                         details: dict[str, Any]) -> None:
+        """``_audit`` in a worker thread (a database write), awaited: what follows still waits for it. One at a
+        time, in the order asked (as when they were written in the event loop)."""
+        async with self._audit_order:
+            await asyncio.to_thread(self._audit, kind, actor, site, target, details)
+
     def _audit(self, kind: str, actor: str, site: str | None, target: str | None, details: dict[str, Any]) -> None:
         try:
             self.audit.record(kind, actor, site, target, details)
@@ -427,3 +488,9 @@ def _out(o: Outcome) -> dict[str, Any]:
     return {"status": o.status, "command_id": o.command_id, "staged_id": o.staged_id,
             "reason": o.reason.value if o.reason else None, "message": o.message,
             "value": jsonable(o.value), "read_back": jsonable(o.read_back)}
+
+
+def _consume(task: asyncio.Task[Outcome]) -> None:
+    """Retrieve a task's exception (already raised to the caller another way)."""
+    if not task.cancelled():
+        task.exception()

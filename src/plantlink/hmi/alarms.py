@@ -150,7 +150,7 @@ class Summary:
 
     async def _ack(self, keys: list[str]) -> None:
         try:
-            data.acknowledge(self.h.services, self.principal, keys, self.comment.value or None)
+            await data.acknowledge(self.h.services, self.principal, keys, self.comment.value or None)
         except AlarmActionError as exc:
             ui.notify(str(exc), type="negative")
             self.render(force=True)
@@ -178,7 +178,7 @@ class Summary:
 
     async def _shelve(self, dialog: ui.dialog, key: str, minutes: int, reason: str) -> None:
         try:
-            data.shelve(self.h.services, self.principal, key, float(minutes), reason or "")
+            await data.shelve(self.h.services, self.principal, key, float(minutes), reason or "")
         except AlarmActionError as exc:
             ui.notify(str(exc), type="negative")
             return
@@ -187,7 +187,7 @@ class Summary:
 
     async def _unshelve(self, key: str) -> None:
         try:
-            data.unshelve(self.h.services, self.principal, key)
+            await data.unshelve(self.h.services, self.principal, key)
         except AlarmActionError as exc:
             ui.notify(str(exc), type="negative")
             return

@@ -86,9 +86,9 @@ class SetpointPanel:
                     ui.button("Approve", on_click=lambda sid=s.id: self._approve(sid)).props(
                         'unelevated no-caps color=blue-grey-8 data-testid="approve"').classes("pl-touch")
 
-    def _approve(self, staged_id: str) -> None:
+    async def _approve(self, staged_id: str) -> None:
         try:
-            data.approve(self.h.services, self.principal, staged_id)
+            await data.approve(self.h.services, self.principal, staged_id)
         except ControlRefused as exc:
             ui.notify(exc.message, type="negative")
             return
@@ -154,7 +154,7 @@ class SetpointCard:
                     "" if st.ok else "font-bold").props(f'data-interlock-ok="{str(st.ok).lower()}"')
 
     # -- select before operate --------------------------------------------------------------------
-    def stage(self) -> None:
+    async def stage(self) -> None:
         self.outcome.set_text("")
         self.outcome.props(remove="data-status")
         value = self.input.value
@@ -162,7 +162,7 @@ class SetpointCard:
             ui.notify("enter the new value first", type="warning")
             return
         try:
-            self.staged = data.stage(self.h.services, self.principal, self.sp.path, value)
+            self.staged = await data.stage(self.h.services, self.principal, self.sp.path, value)
         except ControlRefused as exc:
             self.staged = None
             self._show_refused_outright(exc)

@@ -250,16 +250,16 @@ def active_alarms(svc: Services, who: Principal, *, sites: Sequence[str] | None 
     return svc.alarms.active(who, sites=sites, priorities=priorities, states=states)
 
 
-def acknowledge(svc: Services, who: Principal, keys: Sequence[str], comment: str | None) -> list[str]:
-    return svc.alarms.acknowledge(who, keys, comment)
+async def acknowledge(svc: Services, who: Principal, keys: Sequence[str], comment: str | None) -> list[str]:
+    return await svc.alarms.acknowledge(who, keys, comment)
 
 
-def shelve(svc: Services, who: Principal, key: str, minutes: float, reason: str) -> int:
-    return svc.alarms.shelve(who, key, minutes, reason)
+async def shelve(svc: Services, who: Principal, key: str, minutes: float, reason: str) -> int:
+    return await svc.alarms.shelve(who, key, minutes, reason)
 
 
-def unshelve(svc: Services, who: Principal, key: str) -> str:
-    return svc.alarms.unshelve(who, key)
+async def unshelve(svc: Services, who: Principal, key: str) -> str:
+    return await svc.alarms.unshelve(who, key)
 
 
 def alarm_journal(svc: Services, who: Principal, sites: Sequence[str] | None = None,
@@ -286,8 +286,8 @@ def interlocks_now(svc: Services, sp: Setpoint) -> list[InterlockStatus]:
     return svc.control.interlocks_now(sp)
 
 
-def stage(svc: Services, who: Principal, path: str, value: Any) -> Staged:
-    return svc.control.stage(who, path, value)
+async def stage(svc: Services, who: Principal, path: str, value: Any) -> Staged:
+    return await svc.control.stage(who, path, value)
 
 
 async def confirm(svc: Services, who: Principal, staged_id: str) -> Outcome:
@@ -298,8 +298,8 @@ def approvals(svc: Services, who: Principal, machine: str) -> list[Staged]:
     return svc.control.approvals(who, machine)
 
 
-def approve(svc: Services, who: Principal, staged_id: str) -> Staged:
-    return svc.control.approve(who, staged_id)
+async def approve(svc: Services, who: Principal, staged_id: str) -> Staged:
+    return await svc.control.approve(who, staged_id)
 
 
 # -- audit (admins) -------------------------------------------------------------------------------

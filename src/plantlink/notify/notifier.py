@@ -99,6 +99,12 @@ class Notifier:
         if close is not None:
             await close()
 
+    def status(self) -> dict[str, Any]:
+        """The counters (events, dropped for a full queue, deduplicated, rate limited, sent, failed, retries), what
+        waits in the queue and the deliveries in flight (the health report shows them)."""
+        return {**self.stats, "queued": self.queue.qsize(), "queue_size": self.queue_size,
+                "in_flight": len(self._tasks)}
+
     async def idle(self) -> None:
         """Wait until the queue is empty and no delivery is running (for tests and clean shutdowns)."""
         while self.queue.qsize() or self._tasks:

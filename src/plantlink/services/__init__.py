@@ -11,7 +11,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``plant``      ``PlantIndex``: the one index of sites, lines, machines and tags, and the access rules
 ``periods``    ``Periods``: today, shift, 8h, 24h, 7d in each site's time zone and shift calendar
 ``latest``     ``LatestValues``: the one bus-fed latest-value cache (control, live stream, HMI, REST)
-``feed``       ``LiveFeed``: a bus subscription and the state changes, for the live stream's hub
+``feed``       ``LiveFeed``: the machine state changes, for the live stream's hub
 ``history``    tags, latest values, raw / aggregated / downsampled history (Arrow tables)
 ``kpi``        OEE, losses, top loss and top reason, costs, overview
 ``states``     machine states now and state intervals
@@ -19,13 +19,14 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``alarms``     annunciated alarms, operator actions, journal, performance
 ``control``    setpoints, interlocks now, stage / confirm / approve
 ``audit``      the audit trail for admins
+``health``     connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why
 =============  =======================================================================================
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from plantlink.errors import Unavailable
@@ -34,6 +35,7 @@ from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
 from plantlink.services.feed import LiveFeed
+from plantlink.services.health import Health, HealthSources
 from plantlink.services.history import HistoryService
 from plantlink.services.kpi import KpiService
 from plantlink.services.latest import LatestValues
@@ -67,6 +69,7 @@ class Components:
     alarms: Callable[[], AlarmService | None]
     control: Callable[[], ControlService | None]
     audit: Callable[[], AuditLog | None]
+    health: HealthSources = field(default_factory=HealthSources)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Services:
     alarms: Alarms
     control: Control
     audit: AuditTrail
+    health: Health
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -95,7 +99,7 @@ class Services:
             return {} if engine is None else dict(engine.current())
 
         return cls(
-            tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.bus, parts.states),
+            tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.states),
             history=HistoryService(index, parts.historian, latest),
             kpi=KpiService(index, periods, parts.historian, parts.store, current),
             states=StatesService(index, current, parts.store),
@@ -103,7 +107,16 @@ class Services:
             alarms=Alarms(list(index.sites), parts.alarms),
             control=Control(index, parts.control),
             audit=AuditTrail(parts.audit),
+            health=Health(list(index.sites), _device_sites(plant), parts.health),
         )
+
+
+def _device_sites(plant: Plant) -> dict[str, list[str]]:
+    """Device id -> the sites of its tags."""
+    out: dict[str, list[str]] = {}
+    for t in plant.tags:
+        out.setdefault(t.device, []).append(t.site)
+    return out
 
 
 def services_of(holder: Any) -> Services:

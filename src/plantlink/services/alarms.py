@@ -3,8 +3,10 @@ and audit trail in ``AlarmService``), the journal, EEMUA 191 performance and fai
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from plantlink.engines.alarms.engine import AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED
@@ -20,6 +22,7 @@ __all__ = ["ANNUNCIATED", "PRIORITIES", "STATES", "UNACKNOWLEDGED", "AlarmAction
            "Delivery", "JournalEntry", "Performance", "alarm_counts", "worst_by_machine"]
 
 _CACHE_US = 200_000
+T = TypeVar("T")
 
 
 def alarm_counts(alarms: Sequence[AlarmView]) -> dict[str, int]:
@@ -120,26 +123,6 @@ class Alarms:
             return []
         return svc.store.deliveries(["failed"], self.sites(who), limit=limit)[0]
 
-    # -- operator actions ------------------------------------------------------------------------------
-    def acknowledge(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
-        """Acknowledge alarms (all or none); operator rights at each alarm's site. Returns the new states."""
-        try:
-            return self.service().acknowledge(list(keys), who, comment)
-        finally:
-            self.drop_cache()
-
-    def shelve(self, who: Caller, key: str, minutes: float, reason: str) -> int:
-        """Shelve an alarm for ``minutes`` with a reason (operator rights); returns the end time (us)."""
-        until = now_us() + int(max(0.0, min(minutes, 1e7)) * 60 * 1_000_000)  # the service refuses out of range
-        self.service().shelve(key, until, reason.strip(), who)
-        self.drop_cache()
-        return until
-
-    def unshelve(self, who: Caller, key: str) -> str:
-        new = self.service().unshelve(key, who, None)
-        self.drop_cache()
-        return new
-
     # -- what the REST routes ask (rights checked by the routes and by AlarmService) -----------------------
     def known_sites(self) -> list[str]:
         """The sites that have alarms configured."""
@@ -162,24 +145,43 @@ class Alarms:
     def performance_of(self, start_us: int, end_us: int, sites: Sequence[str]) -> Performance:
         return self.service().performance(start_us, end_us, sites)
 
-    def shelve_until(self, who: Caller, key: str, until_us: int, reason: str) -> None:
+    # -- operator actions (rights and audit trail in AlarmService): the engine changes in the event loop, where
+    # it runs; the writes (the journal, the audit records) are waited for in a worker thread, before the answer
+    async def _act(self, action: Callable[[AlarmService], T]) -> T:
+        svc = self.service()
+        later: list[Callable[[], object]] = []
         try:
-            self.service().shelve(key, until_us, reason, who)
+            with svc.defer(later):
+                return action(svc)
         finally:
-            self.drop_cache()
+            self.drop_cache()  # a page shows the action's effect at once
+            if later:
+                await asyncio.to_thread(_run_all, later)
 
-    def unshelve_with(self, who: Caller, key: str, comment: str | None) -> str:
-        try:
-            return self.service().unshelve(key, who, comment)
-        finally:
-            self.drop_cache()
+    async def acknowledge(self, who: Caller, keys: Sequence[str], comment: str | None) -> list[str]:
+        """Acknowledge alarms (all or none); operator rights at each alarm's site. Returns the new states."""
+        return await self._act(lambda s: s.acknowledge(list(keys), who, comment))
 
-    def out_of_service(self, who: Caller, key: str, out: bool, comment: str | None) -> str:
-        try:
-            return self.service().out_of_service(key, out, who, comment)
-        finally:
-            self.drop_cache()
+    async def shelve(self, who: Caller, key: str, minutes: float, reason: str) -> int:
+        """Shelve an alarm for ``minutes`` with a reason (operator rights); returns the end time (us)."""
+        until = now_us() + int(max(0.0, min(minutes, 1e7)) * 60 * 1_000_000)  # the service refuses out of range
+        await self.shelve_until(who, key, until, reason.strip())
+        return until
+
+    async def shelve_until(self, who: Caller, key: str, until_us: int, reason: str) -> None:
+        await self._act(lambda s: s.shelve(key, until_us, reason, who))
+
+    async def unshelve(self, who: Caller, key: str, comment: str | None = None) -> str:
+        return await self._act(lambda s: s.unshelve(key, who, comment))
+
+    async def out_of_service(self, who: Caller, key: str, out: bool, comment: str | None) -> str:
+        return await self._act(lambda s: s.out_of_service(key, out, who, comment))
 
     def record_refusal(self, kind: str, who: Caller, message: str, field: str | None) -> None:
         """Record a request refused before it reached an action (it did not validate)."""
         self.service().record_refusal(kind, who, message, field)
+
+
+def _run_all(writes: Sequence[Callable[[], object]]) -> None:
+    for write in writes:
+        write()

@@ -1,5 +1,5 @@
-"""Control as the HMI uses it: the setpoints of a machine, interlocks judged now, stage / confirm / approve
-(rights, checks and the audit trail are the ``ControlService``'s)."""
+"""Control as the HMI and the API use it: the setpoints of a machine, interlocks judged now, stage / confirm /
+approve, pending writes, the per-site switch (rights, checks and the audit trail are the ``ControlService``'s)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ class Control:
     def __init__(self, index: PlantIndex, service: Callable[[], ControlService | None]):
         self.index, self._service = index, service
 
+    @property
+    def running(self) -> bool:
+        return self._service() is not None
+
     def service(self) -> ControlService:
         svc = self._service()
         if svc is None:
@@ -56,14 +60,37 @@ class Control:
         readings = svc.live.read(paths) if paths else {}
         return [lk.evaluate(readings) for lk in locks]
 
-    def stage(self, who: Principal, path: str, value: Any) -> Staged:
+    async def stage(self, who: Principal, path: str, value: Any) -> Staged:
         """Select a write (ControlRefused when there is nothing to show, e.g. no rights: the control service
-        checks the rights and records every refusal in the audit trail)."""
-        return self.service().stage(who, path, value)
+        checks the rights and records every refusal in the audit trail); the record is written off the event
+        loop, and the staged write kept once it is."""
+        return await self.service().stage_async(who, path, value)
 
-    async def confirm(self, who: Principal, staged_id: str) -> Outcome:
-        """Operate a staged write once (a new command id per confirm)."""
-        return await self.service().confirm(who, staged_id, uuid.uuid4().hex)
+    async def approve(self, who: Principal, staged_id: str) -> Staged:
+        """A second person's approval of a critical staged write, recorded off the event loop first."""
+        return await self.service().approve_async(who, staged_id)
+
+    async def confirm(self, who: Principal, staged_id: str, command_id: str | None = None) -> Outcome:
+        """Operate a staged write once: a retry with the same ``command_id`` never writes twice (default: a new
+        command id per confirm)."""
+        return await self.service().confirm(who, staged_id, command_id or uuid.uuid4().hex)
+
+    def pending(self, who: Caller) -> list[Staged]:
+        """Staged writes awaiting confirmation or approval at the sites where ``who`` is at least an operator."""
+        return self.service().pending(who)
+
+    def site_switches(self, who: Caller) -> list[tuple[str, bool]]:
+        """(site, control enabled) for each site ``who`` can see."""
+        svc = self.service()
+        return [(s, not svc.disabled(s)) for s in self.index.sites if who.can(s, "viewer")]
+
+    async def set_enabled(self, who: Caller, site: str, enabled: bool, note: str = "") -> dict[str, Any]:
+        """Admin: allow or refuse every write at ``site`` (kept across restarts, audited off the event loop)."""
+        return await self.service().set_enabled_async(who, site, enabled, note)
+
+    def refuse(self, kind: str, who: Caller, reason: Reason, message: str, details: dict[str, Any]) -> None:
+        """Record a request refused before the control path judged it (a body that does not validate)."""
+        self.service().refuse(kind, who, reason, message, target=None, details=details)
 
     def approvals(self, who: Caller, machine: str) -> list[Staged]:
         """Critical staged writes of the machine awaiting a second person that ``who`` may approve."""
@@ -77,6 +104,3 @@ class Control:
                 if have is None or s.created_at >= have.created_at:
                     latest[(s.user, s.tag)] = s
         return [s for s in latest.values() if s.approved_by is None and s.user != who.name and who.can(s.site, s.role)]
-
-    def approve(self, who: Principal, staged_id: str) -> Staged:
-        return self.service().approve(who, staged_id)

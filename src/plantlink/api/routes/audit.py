@@ -5,8 +5,7 @@ Who may read: an admin at ``site`` reads that site's records (``site=`` is then 
 site (``*``) reads everything, including the records that belong to no site (logins, users, tokens) and the
 chain check. Every export is itself audited (``audit.exported``).
 
-The router finds the ``AuditLog`` at ``app.state.audit`` (set by ``plantlink.auth.install_auth``) or
-``app.state.runtime.audit``.
+The router works through ``services.audit`` (``plantlink.api.services``); 503 when there is no audit log.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from plantlink.api.routes.deps import TimeArg, Who, json_response, optional_time
 from plantlink.api.security import authorize
-from plantlink.api.services import app_service
+from plantlink.api.services import running
 from plantlink.api.timefmt import iso
 from plantlink.audit import AuditLog
 from plantlink.errors import AccessDenied, QueryError
@@ -37,7 +36,8 @@ _TEXT = 200
 
 
 def audit_log(request: Request) -> AuditLog:
-    return app_service(request, "audit", AuditLog, "the audit log")
+    """The audit trail's log; 503 when there is none (the runtime has not started its store)."""
+    return running(request, lambda s: s.audit.log(), "the audit log")
 
 
 Log = Annotated[AuditLog, Depends(audit_log)]

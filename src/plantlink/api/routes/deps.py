@@ -6,18 +6,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from fastapi.responses import JSONResponse
 
 from plantlink.api.params import Limit as Limit  # re-exported: the routes' page parameters
 from plantlink.api.params import Offset as Offset
-from plantlink.api.scope import DEFAULT_PAGE, services_of
+from plantlink.api.scope import DEFAULT_PAGE
 from plantlink.api.security import current_principal
+from plantlink.api.services import services as services  # re-exported: the one dependency of every route
 from plantlink.api.timefmt import parse_time
 from plantlink.errors import InvalidValue, QueryError
 from plantlink.identity import Principal
 from plantlink.samples import now_us
-from plantlink.services import Services
 
 Who = Annotated[Principal, Depends(current_principal)]
 TimeArg = Annotated[str | None, Query(description="ISO 8601 with offset (2026-05-01T06:00:00Z) or epoch ms")]
@@ -28,12 +28,6 @@ MAX_DURATION_US = 3650 * 86_400_000_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNIT_US = {"ms": 1_000, "s": 1_000_000, "m": 60_000_000, "min": 60_000_000, "h": 3_600_000_000,
             "d": 86_400_000_000}
-
-
-def services(request: Request) -> Services:
-    """The services the app was built over (``app.state.services``, else its runtime's)."""
-    found = getattr(request.app.state, "services", None)
-    return found if isinstance(found, Services) else services_of(request.app.state.runtime)
 
 
 def time_range(start: str | None, end: str | None, default_span_s: float = 3600.0) -> tuple[int, int]:

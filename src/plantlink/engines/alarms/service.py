@@ -1,10 +1,16 @@
-"""What the API and the HMI use: the engine, its store and notifier, operator actions with an audit trail."""
+"""What the API and the HMI use: the engine, its store and notifier, operator actions with an audit trail.
+
+An action changes the engine at once (in the event loop, where the engine runs); its writes (waiting until the
+journal is written, the audit records) are done at once too, unless the caller ``defer``s them: they are then
+queued, in order, for the caller to run off the event loop (``plantlink.services.alarms`` does, for the API)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from plantlink.audit.sink import AuditSink
@@ -16,6 +22,8 @@ from plantlink.samples import now_us
 from plantlink.store.alarm_repo import AlarmStore
 
 MAX_SHELVE_US = 7 * 86400 * 1_000_000
+#: The writes of the action running in this context, when its caller defers them (else None: written at once).
+_LATER: ContextVar[list[Callable[[], object]] | None] = ContextVar("alarm_writes_later", default=None)
 
 
 @dataclass
@@ -27,9 +35,34 @@ class AlarmService:
     #: Operators per site, for the EEMUA 191 rate per operator (default 1).
     operators: dict[str, int] = field(default_factory=dict)
 
+    @staticmethod
+    @contextmanager
+    def defer(later: list[Callable[[], object]]) -> Iterator[None]:
+        """Within (in this context only), an action's writes are appended to ``later`` instead of done."""
+        token = _LATER.set(later)
+        try:
+            yield
+        finally:
+            _LATER.reset(token)
+
     def _audit(self, kind: str, actor: str, site: str, target: str, **details: Any) -> None:
-        if self.audit is not None:
+        if self.audit is None:
+            return
+        later = _LATER.get()
+        if later is not None:
+            later.append(partial(self.audit.record, kind, actor, site, target, details))
+        else:
             self.audit.record(kind, actor, site, target, details)
+
+    def _commit(self) -> None:
+        """The engine's journal handed to the recorder, and written before the action is answered."""
+        later = _LATER.get()
+        if later is None:
+            self.engine.commit()
+            return
+        self.engine.flush()
+        if self.engine.recorder is not None:
+            later.append(partial(self.engine.recorder.flush, 2.0))
 
     # -- operator actions: rights checked here, every attempt (done or refused) in the audit trail ----------
     def _site_for(self, who: Caller, key: str) -> str:
@@ -64,7 +97,7 @@ class AlarmService:
             for k in keys:
                 self._site_for(who, k)
             news = self.engine.acknowledge(keys, who.name, comment)
-        self.engine.commit()
+        self._commit()
         for k, new in zip(keys, news, strict=True):
             self._audit("alarm.ack", who.name, self.engine.info(k).site, k, comment=comment, state=new)
         return news
@@ -75,14 +108,14 @@ class AlarmService:
             if not now_us() < until_us <= now_us() + MAX_SHELVE_US:
                 raise AlarmActionError("shelve for more than 0 minutes and at most 7 days", 422, key)
             self.engine.shelve(key, until_us, reason, who.name)
-        self.engine.commit()
+        self._commit()
         self._audit("alarm.shelve", who.name, site, key, until_us=until_us, reason=reason)
 
     def unshelve(self, key: str, who: Caller, comment: str | None) -> str:
         with self._attempt("unshelve", who, [key], comment=comment):
             site = self._site_for(who, key)
             new = self.engine.unshelve(key, who.name, comment)
-        self.engine.commit()
+        self._commit()
         self._audit("alarm.unshelve", who.name, site, key, comment=comment, state=new)
         return new
 
@@ -91,7 +124,7 @@ class AlarmService:
         with self._attempt(kind, who, [key], comment=comment):
             site = self._site_for(who, key)
             new = self.engine.set_out_of_service(key, out, who.name, comment)
-        self.engine.commit()
+        self._commit()
         self._audit(f"alarm.{kind}", who.name, site, key, comment=comment, state=new)
         return new
 

@@ -1,0 +1,55 @@
+"""Slow writes for tests: ``Slow`` wraps a real store or audit log and makes the named methods take ``SLOW_S``
+longer (a disk that stalls); ``lag_during`` measures how late the event loop was meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+SLOW_S = 1.0
+#: the loop may be late by this much at worst (a loaded machine), far less than one slow write
+MAX_LAG_S = 0.5
+
+
+class Slow:
+    """The real object, each call of ``slow`` taking ``SLOW_S`` longer (a disk that stalls)."""
+
+    def __init__(self, real: Any, *slow: str):
+        self._real, self._slow = real, set(slow)
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._real, name)
+        if name not in self._slow:
+            return found
+
+        def slowly(*args: Any, **kw: Any) -> Any:
+            time.sleep(SLOW_S)
+            self.calls.append(name)
+            return found(*args, **kw)
+
+        return slowly
+
+
+async def lag_during(work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result and how late the event loop was at worst meanwhile."""
+    worst, done = 0.0, False
+
+    async def probe() -> None:
+        nonlocal worst
+        while not done:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.perf_counter() - t - 0.01)
+
+    task = asyncio.create_task(probe())
+    await asyncio.sleep(0.02)  # the probe is watching before the work starts
+    try:
+        result = await work
+    finally:
+        done = True
+        await task  # its last round measures the end of the work too
+    return result, worst
