@@ -22,7 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from plantlink import __version__
 from plantlink.cli_options import data_dir_option
-from plantlink.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, STORE_FILE, private_umask, secure_data_dir
+from plantlink.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, STORE_FILE, private_umask
 from plantlink.errors import ConfigError, PlantlinkError
 
 if TYPE_CHECKING:  # plantlink.app imports the runtime: loaded only by the commands that run a plant
@@ -328,10 +328,10 @@ def run(
 
     Ctrl-C or SIGTERM stops it cleanly (machine states and downtime end as a clean stop). Refuses the demo's data
     directory (it holds demo users with published passwords)."""
-    _setup_logging(verbose, quiet=as_json)
     if (data_dir / DEMO_MARKER).exists():
         _fail(f"{data_dir.absolute()} holds the demo's data (demo users with published passwords): run a plant on "
               f"another data directory, with --data-dir DIR or {DATA_DIR_ENV}=DIR")
+    _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
     opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key, trusted_proxy=trusted_proxy)
     wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
@@ -369,8 +369,8 @@ def demo(
     The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly.
     The demo adds users with published passwords: it refuses a data directory that holds a plant's store, and
     plantlink run refuses the demo's."""
-    _setup_logging(verbose, quiet=as_json)
     _mark_demo(data_dir)
+    _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
     opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True,
                           trusted_proxy=trusted_proxy)
@@ -394,7 +394,7 @@ def _mark_demo(data_dir: Path) -> None:
     if (data_dir / STORE_FILE).exists() and not marker.exists():
         _fail(f"{data_dir.absolute()} holds a plant's data; the demo would add users with published passwords to "
               f"it: run the demo on another data directory, with --data-dir DIR or {DATA_DIR_ENV}=DIR")
-    secure_data_dir(data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # run_plant tightens it, once logging is set up
     marker.write_text("plantlink demo data: users with published passwords; never run a plant on it.\n",
                       encoding="utf-8")
 
