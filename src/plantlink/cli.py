@@ -1,8 +1,12 @@
-"""The ``plantlink`` command line."""
+"""The ``plantlink`` command line.
+
+Each command imports what it needs when it runs (the web stack, the store, the connectors, asyncio, rich tables):
+``plantlink --help`` and ``plantlink check`` answer at once. Help is plain click help (``rich_markup_mode=None``):
+flags show no value.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -14,11 +18,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from plantlink import __version__
-from plantlink.datadir import private_umask
+from plantlink.cli_options import data_dir_option
+from plantlink.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, STORE_FILE, private_umask
 from plantlink.errors import ConfigError, PlantlinkError
 
 if TYPE_CHECKING:  # plantlink.app imports the runtime: loaded only by the commands that run a plant
@@ -32,15 +36,27 @@ _LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and ex
 
 
 class _Group(TyperGroup):
+    _listing = False  # while --help lists the commands: the lazy groups' one-line help, without loading them
+
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *_LAZY]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
 
     def get_command(self, ctx: Any, name: str) -> Any:
         if name not in _LAZY:
             return super().get_command(ctx, name)
+        if self._listing:
+            return TyperCommand(name=name, help=_LAZY[name])
         from plantlink.auth.cli import audit_app, users_app
 
-        holder = typer.Typer(add_completion=False)  # converted as a sub-group, exactly as add_typer on app would
+        # converted as a sub-group, exactly as add_typer on app would
+        holder = typer.Typer(add_completion=False, rich_markup_mode=None)
         holder.add_typer({"users": users_app, "audit": audit_app}[name], name=name, help=_LAZY[name])
         return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
 
@@ -51,6 +67,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     cls=_Group,
 )
 # emoji=False: ":ab:" in a certificate fingerprint (AB:CD:...) must not print as an emoji
@@ -61,6 +78,11 @@ out = Console(emoji=False)
 INTERNAL_ERROR = 70
 
 DEMO_PLANT = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
+#: Written by ``plantlink demo`` into its data directory: the demo adds users with published passwords, so
+#: ``plantlink run`` refuses such a directory and the demo refuses a real plant's.
+DEMO_MARKER = "demo-data.txt"
+DataDirHelp = "Where the store (users, audit trail), the historian and the keys are kept."
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")]
 
 
 class _IsoFormatter(logging.Formatter):
@@ -110,7 +132,7 @@ def check(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file to validate.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    r"""Validate a plant model: print every problem (file:line:column \[path] message) and exit 1, or a summary.
+    """Validate a plant model: print every problem (file:line:column [path] message) and exit 1, or a summary.
 
     A file that is not UTF-8 text, is over 16 MiB, nests too deep or has runaway aliases is refused the same way.
     Settings that are valid but weaken the plant (an OPC UA device with security: none) are printed as
@@ -127,6 +149,8 @@ def check(
     if as_json:
         print(json.dumps(summary))
         return
+    from rich.table import Table
+
     table = Table(title=f"{file}: OK", show_header=False)
     for key in ("enterprise", "sites", "areas", "lines", "machines", "devices", "tags"):
         table.add_row(key, str(summary[key]))
@@ -157,6 +181,8 @@ def plugins(
     if as_json:
         print(json.dumps(found))
     else:
+        from rich.table import Table
+
         table = Table(title="plantlink plugins (entry-point groups)")
         for col in ("group", "name", "status"):
             table.add_column(col)
@@ -174,7 +200,7 @@ def sim(
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second (60 = a minute a second).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same plant.")] = 1,
     duration: Annotated[float, typer.Option(help="Stop after this many wall seconds (0 = until Ctrl-C).")] = 0.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run the virtual plant: serve its machines over real OPC UA and Modbus TCP servers on loopback."""
     _setup_logging(verbose)
@@ -202,9 +228,9 @@ def browse(
     root: Annotated[str | None, typer.Option(help="Node id to start from (default: the Objects folder).")] = None,
     depth: Annotated[int, typer.Option(help="How deep to walk.")] = 10,
     timeout: Annotated[float, typer.Option(help="Connect timeout in seconds.")] = 5.0,
-    data_dir: Annotated[Path, typer.Option(
-        help="Data directory whose pki/ holds plantlink's client certificate (as for plantlink run).")]
-    = Path("plantlink-data"),
+    data_dir: Annotated[Path, data_dir_option(
+        "Data directory whose pki/ holds plantlink's client certificate (as for plantlink run).")]
+    = DEFAULT_DATA_DIR,
 ) -> None:
     """List an OPC UA server's variables as ready-to-paste plant-model tag YAML.
 
@@ -213,6 +239,8 @@ def browse(
     Browses over the secure channel plantlink would use (SignAndEncrypt with Basic256Sha256 where offered),
     or without security when the server offers none.
     """
+    import asyncio
+
     from plantlink.connectors.opcua import browse as ua_browse
     from plantlink.connectors.opcua.security import redact_url
 
@@ -243,8 +271,8 @@ NoApi = Annotated[bool, typer.Option("--no-api", help="Run without the web serve
 Tls = Annotated[bool, typer.Option("--tls", help="Serve HTTPS (self-signed unless --tls-cert/--tls-key).")]
 TlsFile = Annotated[Path | None, typer.Option(help="PEM file for --tls.")]
 TrustedProxy = Annotated[list[str] | None, typer.Option(
-    "--trusted-proxy", help="Address or network (10.0.0.5, 10.1.0.0/16) of a reverse proxy whose X-Forwarded-For "
-                            "names the client; repeat for several. Default: none (the connecting address counts).")]
+    "--trusted-proxy", metavar="ADDRESS", help="Address or network (10.0.0.5, 10.1.0.0/16) of a reverse proxy "
+    "whose X-Forwarded-For names the client; repeat for several. Default: none (the connecting address counts).")]
 WalCommitMs = Annotated[float, typer.Option(
     min=0, max=10_000, help="Write-ahead log group commit: fsync arriving samples at most every this many ms "
     "(0 = at once). A sample is shown live and stored only once fsynced (docs/historian.md).")]
@@ -281,7 +309,7 @@ def _serve_options(no_api: bool, host: str, port: int, tls: bool, tls_cert: Path
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="The plant model YAML file.")],
-    data_dir: Annotated[Path, typer.Option(help="Where the historian and state are kept.")] = Path("plantlink-data"),
+    data_dir: Annotated[Path, data_dir_option(DataDirHelp)] = DEFAULT_DATA_DIR,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="On stop, print a JSON status object on stdout.")] = False,
     host: Host = "127.0.0.1",
@@ -294,11 +322,15 @@ def run(
     wal_max_mb: WalMaxMb = 1024,
     no_wal: NoWal = False,
     trusted_proxy: TrustedProxy = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
 
-    Ctrl-C or SIGTERM stops it cleanly (machine states and downtime end as a clean stop)."""
+    Ctrl-C or SIGTERM stops it cleanly (machine states and downtime end as a clean stop). Refuses the demo's data
+    directory (it holds demo users with published passwords)."""
+    if (data_dir / DEMO_MARKER).exists():
+        _fail(f"{data_dir.absolute()} holds the demo's data (demo users with published passwords): run a plant on "
+              f"another data directory, with --data-dir DIR or {DATA_DIR_ENV}=DIR")
     _setup_logging(verbose, quiet=as_json)
     plant = _load(file)
     opts = _serve_options(no_api, host, port, tls, tls_cert, tls_key, trusted_proxy=trusted_proxy)
@@ -315,7 +347,11 @@ def demo(
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Headless (no web server unless --port is given): "
                                                           "print one JSON status object.")] = False,
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its historian.")] = Path("plantlink-data/demo"),
+    data_dir: Annotated[Path, data_dir_option(
+        "Where the demo keeps its store, historian and simulated PLC counters: the same default as every command, "
+        "so that users and audit find them. To keep the demo apart from a plant's data, give both another one "
+        "(plantlink demo --data-dir plantlink-demo; plantlink users list --data-dir plantlink-demo).")]
+    = DEFAULT_DATA_DIR,
     speed: Annotated[float, typer.Option(help="Simulation speed (simulated seconds per second).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated plant.")] = 1,
     host: Host = "127.0.0.1",
@@ -326,11 +362,14 @@ def demo(
     wal_max_mb: WalMaxMb = 1024,
     no_wal: NoWal = False,
     trusted_proxy: TrustedProxy = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run the simulated demo plant with the connectors, historian, engines, API and HMI in one process.
 
-    The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly."""
+    The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly.
+    The demo adds users with published passwords: it refuses a data directory that holds a plant's store, and
+    plantlink run refuses the demo's."""
+    _mark_demo(data_dir)
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
     opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True,
@@ -344,7 +383,25 @@ def demo(
         print(json.dumps(status))
 
 
+def _fail(message: str) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _mark_demo(data_dir: Path) -> None:
+    """Mark ``data_dir`` as the demo's, or refuse it when it holds a plant's store."""
+    marker = data_dir / DEMO_MARKER
+    if (data_dir / STORE_FILE).exists() and not marker.exists():
+        _fail(f"{data_dir.absolute()} holds a plant's data; the demo would add users with published passwords to "
+              f"it: run the demo on another data directory, with --data-dir DIR or {DATA_DIR_ENV}=DIR")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # run_plant tightens it, once logging is set up
+    marker.write_text("plantlink demo data: users with published passwords; never run a plant on it.\n",
+                      encoding="utf-8")
+
+
 async def _wait(duration: float) -> None:
+    import asyncio
+
     if duration > 0:
         await asyncio.sleep(duration)
     else:
@@ -359,6 +416,8 @@ async def _until_signal(coro: Coroutine[Any, Any, T]) -> T | None:
     """Run ``coro``; SIGINT (Ctrl-C) and SIGTERM cancel it, and its clean-up stops everything cleanly (state
     intervals and downtime events end as a clean stop). A second signal during that stop cancels again: it
     stops at once, and the next start recovers as after a crash. Returns None when stopped by a signal."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -387,6 +446,8 @@ async def _until_signal(coro: Coroutine[Any, Any, T]) -> T | None:
 
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T | None:
+    import asyncio
+
     try:
         return asyncio.run(_until_signal(coro))
     except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place

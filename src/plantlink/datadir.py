@@ -1,6 +1,9 @@
-"""The data directory is private: directories 0700, files 0600.
+"""The data directory: one default for every command, and private (directories 0700, files 0600).
 
 It holds the relational store (password hashes, sessions, the audit trail), the historian, keys and TLS keys.
+Every command defaults to ``./plantlink-data`` (``DEFAULT_DATA_DIR``), or to ``$PLANTLINK_DATA_DIR`` when set;
+``--data-dir`` overrides both. ``missing_data_dir()`` says why a command that only reads or administers must
+not open a directory (it would create it).
 ``private_umask()`` makes everything this process creates private; ``secure_data_dir(path)`` creates the
 directory 0700 and tightens what an older version (or another tool) left readable by others.
 """
@@ -16,6 +19,25 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 PRIVATE_UMASK = 0o077
+#: the environment variable that replaces the default data directory of every command
+DATA_DIR_ENV = "PLANTLINK_DATA_DIR"
+DEFAULT_DATA_DIR = Path("plantlink-data")
+#: the embedded store's file under the data directory (plantlink.store.default_url)
+STORE_FILE = "plantlink.sqlite"
+
+
+def missing_data_dir(data_dir: Path, store_url: str | None = None) -> str | None:
+    """Why ``data_dir`` cannot be administered (it does not exist, or holds no store while no ``store_url``
+    names one), naming the directory and how to give another; None when it can."""
+    where = data_dir.absolute()
+    if not data_dir.is_dir():
+        problem = f"no plantlink data directory at {where}"
+    elif store_url is None and not (data_dir / STORE_FILE).is_file():
+        problem = f"{where} holds no plantlink store ({STORE_FILE})"
+    else:
+        return None
+    return (f"{problem}: give the data directory of your plant (plantlink run) or demo (plantlink demo) with "
+            f"--data-dir DIR or {DATA_DIR_ENV}=DIR")
 
 
 def private_umask() -> int:

@@ -32,11 +32,19 @@ def run(data_dir: Path, *args: str, stdin: str | None = None) -> tuple[int, str]
     return r.exit_code, r.output
 
 
-def test_users_and_tokens(data_dir: Path) -> None:
+@pytest.fixture
+def store(data_dir: Path) -> Path:
+    """``data_dir`` holding a store, as ``plantlink run`` or ``plantlink demo`` leaves it."""
+    AuthService.open(data_dir, settings=FAST).close()
+    return data_dir
+
+
+def test_users_and_tokens(store: Path) -> None:
+    data_dir = store
+    svc = AuthService.open(data_dir, settings=FAST)
     code, out = run(data_dir, "users", "add", "alice", "--role", "windsor=operator", "--role", "detroit=viewer")
     assert code == 0, out
     password = re.search(r"password \(shown once\): (\S+)", out).group(1)  # type: ignore[union-attr]
-    svc = AuthService.open(data_dir, settings=FAST)
     assert svc.authenticate("alice", password).roles == {"windsor": "operator", "detroit": "viewer"}
     code, out = run(data_dir, "users", "add", "bob", "--role", "*=viewer", "--password-stdin",
                     stdin="bobs-long-password\n")
@@ -71,16 +79,21 @@ def test_users_and_tokens(data_dir: Path) -> None:
     svc.close()
 
 
-def test_audit_verify_and_export(data_dir: Path) -> None:
+def test_audit_verify_and_export(store: Path) -> None:
+    data_dir = store
     run(data_dir, "users", "add", "=cmd", "--role", "windsor=viewer")  # invalid name: refused
     run(data_dir, "users", "add", "alice", "--role", "windsor=viewer")
     svc = AuthService.open(data_dir, settings=FAST)
     svc.audit.record("control.write", "=evil()", "windsor", "t", {"v": 1})
     code, out = run(data_dir, "audit", "verify")
     assert code == 0 and "OK: 2 records" in out
-    code, out = run(data_dir, "audit", "export", "--csv")
+    code, out = run(data_dir, "audit", "export", "--format", "csv")
     rows = list(csv.reader(io.StringIO(out)))
     assert code == 0 and len(rows) == 3 and rows[1][2] == "auth.user_created" and rows[2][3] == "'=evil()"
+    assert run(data_dir, "audit", "export", "--csv") == (code, out)  # the old flag, kept hidden
+    assert run(data_dir, "audit", "export") == (code, out)  # CSV is the default
+    code, out = run(data_dir, "audit", "export", "--format", "xml")
+    assert code == 2 and "csv" in out
     target = data_dir / "a.csv"
     assert run(data_dir, "audit", "export", "--kind", "control.", "--out", str(target))[0] == 0
     assert len(list(csv.reader(target.open()))) == 2
@@ -101,3 +114,41 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         r = runner.invoke(app, [*args, "--help"])
         assert r.exit_code == 0 and "--help" in r.output, args
     assert "--data-dir" in runner.invoke(app, ["users", "add", "--help"]).output
+
+
+ADMIN_COMMANDS = (["users", "list"], ["users", "add", "bob", "--role", "windsor=viewer"], ["users", "token", "list"],
+                  ["users", "lockouts"], ["audit", "verify"], ["audit", "export"])
+
+
+@pytest.mark.parametrize("args", ADMIN_COMMANDS, ids=" ".join)
+def test_admin_commands_never_create_a_data_directory(tmp_path: Path, args: list[str]) -> None:
+    """Without a data directory, each says where it looked and how to give one (exit 1), and creates nothing."""
+    missing = tmp_path / "nowhere"
+    code, out = run(missing, *args)
+    assert code == 1 and f"no plantlink data directory at {missing}" in out and "--data-dir DIR" in out, out
+    assert "PLANTLINK_DATA_DIR" in out and not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out = run(empty, *args)
+    assert code == 1 and f"{empty} holds no plantlink store (plantlink.sqlite)" in out, out
+    assert "--data-dir DIR" in out and list(empty.iterdir()) == []
+
+
+def test_the_default_data_directory_is_named_and_never_created(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PLANTLINK_DATA_DIR", raising=False)
+    r = runner.invoke(app, ["audit", "verify"])
+    assert r.exit_code == 1 and f"no plantlink data directory at {tmp_path / 'plantlink-data'}" in r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_environment_names_the_data_directory(store: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run(store, "users", "add", "alice", "--role", "windsor=viewer")[0] == 0
+    r = runner.invoke(app, ["users", "list"], env={"PLANTLINK_DATA_DIR": str(store)})
+    assert r.exit_code == 0 and "alice" in r.output, r.output
+    r = runner.invoke(app, ["audit", "verify"], env={"PLANTLINK_DATA_DIR": str(tmp_path / "other")})
+    assert r.exit_code == 1 and f"no plantlink data directory at {tmp_path / 'other'}" in r.output
+    assert not (tmp_path / "plantlink-data").exists()

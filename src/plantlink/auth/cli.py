@@ -1,7 +1,9 @@
 """``plantlink users ...`` and ``plantlink audit ...``: typer sub-apps (registered in plantlink.cli).
 
-Passwords are never taken as command-line arguments (shell history): they are generated and printed once,
-or read from stdin with ``--password-stdin``. Token secrets are printed once, at creation.
+They administer an existing data directory and never create one: a directory that does not exist or holds no
+store (the SQLite default, without ``--store-url``) is an error naming it. Passwords are never taken as
+command-line arguments (shell history): they are generated and printed once, or read from stdin with
+``--password-stdin``. Token secrets are printed once, at creation.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,26 +22,35 @@ import typer
 from plantlink.auth.records import parse_roles
 from plantlink.auth.service import AuthService, cli_actor
 from plantlink.auth.settings import AuthSettings
+from plantlink.cli_options import data_dir_option
+from plantlink.datadir import DEFAULT_DATA_DIR, missing_data_dir
 from plantlink.errors import AuthError, PlantlinkError
 
-users_app = typer.Typer(help="Manage users, their roles per site, and API tokens.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens for scripts: create (secret shown once), list, revoke.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail: verify it, export it.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users, their roles per site, and API tokens.", no_args_is_help=True,
+                        rich_markup_mode=None)
+token_app = typer.Typer(help="API tokens for scripts: create (secret shown once), list, revoke.", no_args_is_help=True,
+                        rich_markup_mode=None)
+audit_app = typer.Typer(help="The hash-chained audit trail: verify it, export it.", no_args_is_help=True,
+                        rich_markup_mode=None)
 users_app.add_typer(token_app, name="token")
 
-DataDir = Annotated[Path, typer.Option(help="The plantlink data directory (holds the store and keys).")]
+DataDir = Annotated[Path, data_dir_option("The plantlink data directory (holds the store and keys); never created.")]
 StoreUrl = Annotated[str | None, typer.Option(help="Relational store URL (default: SQLite under --data-dir).")]
-RoleOpt = Annotated[list[str], typer.Option("--role", help="SITE=ROLE (viewer|operator|engineer|admin; site '*' = "
-                                                           "every site); repeat for several sites.")]
+RoleOpt = Annotated[list[str], typer.Option("--role", metavar="SITE=ROLE", help="ROLE is viewer, operator, "
+                                           "engineer or admin; SITE '*' = every site. Repeat for several sites.")]
 PwStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin instead of "
                                                                 "generating one.")]
-DEFAULT_DIR = Path("plantlink-data")
+DEFAULT_DIR = DEFAULT_DATA_DIR
 #: the settings the commands use (argon2 cost, password policy, token lifetimes)
 SETTINGS = AuthSettings()
 
 
 @contextmanager
 def _service(data_dir: Path, store_url: str | None) -> Iterator[AuthService]:
+    missing = missing_data_dir(data_dir, store_url)
+    if missing is not None:  # opening it would create it, and report an empty store
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(1)
     try:
         svc = AuthService.open(data_dir, store_url, SETTINGS)
     except PlantlinkError as exc:
@@ -152,8 +164,9 @@ def lockouts(user: Annotated[str | None, typer.Option(help="Only this user name.
 
 @token_app.command("create")
 def token_create(user: str, name: Annotated[str, typer.Option("--name", help="What the token is for.")],
-                 role: Annotated[list[str] | None, typer.Option("--role", help="SITE=ROLE (default: the user's "
-                                                                "roles); never more than the user holds.")] = None,
+                 role: Annotated[list[str] | None, typer.Option(
+                     "--role", metavar="SITE=ROLE", help="Default: the user's roles; never more than the user "
+                                                         "holds.")] = None,
                  days: Annotated[float | None, typer.Option(help="Lifetime in days (default 90).")] = None,
                  data_dir: DataDir = DEFAULT_DIR, store_url: StoreUrl = None) -> None:
     """Create an API token for USER; prints the secret once (send it as 'Authorization: Bearer <secret>')."""
@@ -207,8 +220,13 @@ def _time_us(value: str | None, what: str) -> int | None:
     return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1_000_000)
 
 
+class ExportFormat(StrEnum):
+    csv = "csv"
+
+
 @audit_app.command("export")
-def export(csv_format: Annotated[bool, typer.Option("--csv", help="CSV (the default format).")] = True,
+def export(fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.csv,
+           _csv: Annotated[bool, typer.Option("--csv", hidden=True, help="Same as --format csv.")] = False,
            out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
            since: Annotated[str | None, typer.Option(help="From this ISO time (UTC if no offset).")] = None,
            until: Annotated[str | None, typer.Option(help="Before this ISO time.")] = None,

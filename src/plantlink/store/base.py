@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from plantlink.datadir import STORE_FILE
 from plantlink.errors import StoreError
 from plantlink.store import downtime, intervals, migrate, runs
 from plantlink.store.pareto import pareto
@@ -19,7 +20,7 @@ from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval
 
 def default_url(data_dir: str | Path) -> str:
     """The embedded SQLite database under the data directory."""
-    return f"sqlite:///{Path(data_dir) / 'plantlink.sqlite'}"
+    return f"sqlite:///{Path(data_dir) / STORE_FILE}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
