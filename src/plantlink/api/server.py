@@ -114,8 +114,7 @@ async def serve(runtime: Runtime, host: str = "127.0.0.1", port: int = 8080, *, 
                 raise PlantlinkError(f"the API could not listen on {host}:{port}: {exc or 'server exited'}")
             await asyncio.sleep(0.01)
     except asyncio.CancelledError:  # stopped while starting: the server must not outlive the runtime
-        server.should_exit = server.force_exit = True
-        await asyncio.wait([task], timeout=10)
+        await _stop_starting(server, task)
         raise
     bound = port
     for srv in server.servers:
@@ -138,3 +137,18 @@ def _ssl_context(files: SslFiles) -> ssl_module.SSLContext:
     except (OSError, ssl_module.SSLError) as exc:
         raise PlantlinkError(f"cannot use TLS certificate {files.certfile} with key {files.keyfile}: {exc}") from None
     return ctx
+
+
+async def _stop_starting(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Stop a server that is still starting (a signal during start-up), gracefully: the application's lifespan
+    ends too. With a forced exit, or when stopped before it listened, uvicorn leaves the lifespan waiting, to
+    be cancelled as the process ends with a traceback in the log ("Exception in 'lifespan' protocol")."""
+    server.should_exit = True
+    _, pending = await asyncio.wait([task], timeout=10)
+    if pending:
+        server.force_exit = True
+        await asyncio.wait([task], timeout=5)
+    lifespan = getattr(server, "lifespan", None)
+    if lifespan is not None and not lifespan.shutdown_event.is_set():
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(lifespan.shutdown(), 5)
