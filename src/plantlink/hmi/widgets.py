@@ -129,6 +129,10 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
         ui.space()
         h = hmi()
         AlarmBanner(h.services, principal, f"{h.prefix}/alarms").build()
+        if any(principal.can(site, "operator") for site in h.services.plant.sites):
+            from plantlink.hmi.approvals import ApprovalBadge  # (approvals builds on this module)
+
+            ApprovalBadge(h, principal).build()
         if data_can_audit(principal):
             ui.link("Audit", h.page("audit")).classes("text-white no-underline pl-touch flex items-center")
         user_menu(principal)
