@@ -6,6 +6,7 @@ time left, and Approve / Reject (with an optional note the requester reads)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -15,7 +16,7 @@ from plantlink.control.records import ControlRefused, Staged
 from plantlink.display import unit_symbol
 from plantlink.hmi import data
 from plantlink.hmi.guard import live_timer
-from plantlink.hmi.widgets import Hmi, frame, hmi, principal_of, to_login
+from plantlink.hmi.widgets import Hmi, open_page
 from plantlink.identity import Principal
 
 REFRESH_S = 1.0
@@ -77,22 +78,20 @@ class ApprovalList:
                 'outline no-caps data-testid="reject"').classes("pl-touch")
 
     async def _approve(self, staged_id: str) -> None:
-        try:
-            await data.approve(self.h.services, self.principal, staged_id)
-        except ControlRefused as exc:
-            ui.notify(exc.message, type="negative")
-            return
-        ui.notify("approved: the requester may now confirm", type="positive")
-        self.shown = None
-        self.refresh()
+        await self._decide(data.approve(self.h.services, self.principal, staged_id),
+                           "approved: the requester may now confirm")
 
     async def _reject(self, staged_id: str, note: str) -> None:
+        await self._decide(data.reject(self.h.services, self.principal, staged_id, note),
+                           "rejected: the requester sees it")
+
+    async def _decide(self, decision: Awaitable[Staged], done: str) -> None:
         try:
-            await data.reject(self.h.services, self.principal, staged_id, note)
+            await decision
         except ControlRefused as exc:
             ui.notify(exc.message, type="negative")
             return
-        ui.notify("rejected: the requester sees it", type="positive")
+        ui.notify(done, type="positive")
         self.shown = None
         self.refresh()
 
@@ -120,12 +119,10 @@ class ApprovalBadge:
 
 
 async def approvals_page(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is None:
-        return to_login(request)
-    h = hmi()
-    ui.page_title("Approvals · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.page("")), ("Approvals", None)])
+    opened = open_page(request, "Approvals")
+    if isinstance(opened, Response):
+        return opened
+    h, principal = opened
     with ui.element("div").classes("pl-panel w-full"):
         ui.label("Writes waiting for a second person").classes("text-lg font-semibold")
         ApprovalList(h, principal).build()
