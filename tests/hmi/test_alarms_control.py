@@ -221,6 +221,9 @@ ZONE1 = f"{OVEN}/zone1_setpoint"  # engineer role, critical (two people), 120..2
 
 
 def test_critical_setpoint_needs_a_second_person(server: HmiServer, visit: Any) -> None:
+    """Confirm stays disabled until a second person approves; the approver is told in every page's header,
+    reads the whole request (value, unit, limits, who, time left) on the approvals page, and approves or
+    rejects; the requester sees the decision and the time left."""
     sim = server.simulator
     assert sim is not None
     card = f'[data-setpoint="{ZONE1}"]'
@@ -233,28 +236,48 @@ def test_critical_setpoint_needs_a_second_person(server: HmiServer, visit: Any) 
     erin.page.wait_for_selector(f'{card} [data-testid="stage"]')
     current = float(sim.snapshot()[ZONE1])  # type: ignore[arg-type]
     new = current + 10 if current + 10 <= 230 else current - 10
+
+    # first request: rejected, with a note the requester reads; Confirm was never enabled
     _stage(erin, card, new)
     erin.page.wait_for_selector(f'{card} [data-testid="sp-needs-approval"]')
-    erin.page.click(f'{card} [data-testid="confirm"]')  # not yet approved: refused, nothing written
-    erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"][data-status="refused"]')
-    assert "needs_approval" in erin.page.inner_text(f'{card} [data-testid="sp-outcome"]')
-    assert float(sim.snapshot()[ZONE1]) == current  # type: ignore[arg-type]
-    # stage again; a second engineer approves from the same page; then the first one confirms
-    _stage(erin, card, new)
-    erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"]:not([data-status])', state="attached")
-    erin.page.wait_for_selector(f'{card} [data-testid="sp-needs-approval"]')
+    assert erin.page.locator(f'{card} [data-testid="confirm"]').is_disabled()
+    first_left = erin.page.inner_text(f'{card} [data-testid="sp-left"]')
+    wait_until(lambda: erin.page.inner_text(f'{card} [data-testid="sp-left"]') != first_left, 5.0,
+               "the requester sees the time left count down")
     emil: Visit = visit("engineer2")
+    emil.goto("/hmi/")
+    badge = '[data-testid="approvals-badge"][data-count="1"]'
+    emil.page.wait_for_selector(badge, timeout=10_000)  # told on any page
+    emil.page.click(badge)
+    emil.page.wait_for_url("**/hmi/approvals")
+    request = emil.page.inner_text('[data-testid="approvals"] [data-testid="approval-request"]')
+    assert request.startswith("erin asks to set zone1_setpoint") and "°C" in request and "230" in request, request
+    assert "s left" in emil.page.inner_text('[data-testid="approvals"] [data-testid="approval-left"]')
+    emil.page.fill('[data-testid="approval-note"]', "wait for the next batch")
+    emil.page.click('[data-testid="approvals"] [data-testid="reject"]')
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-rejected"]', timeout=10_000)
+    assert "Rejected by emil: wait for the next batch" in erin.page.inner_text(f'{card} [data-testid="sp-rejected"]')
+    assert float(sim.snapshot()[ZONE1]) == current  # type: ignore[arg-type]
+
+    # second request: approved from the machine page; Confirm becomes enabled; the write is applied
+    _stage(erin, card, new)
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-needs-approval"][data-approved="false"]')
+    assert erin.page.locator(f'{card} [data-testid="confirm"]').is_disabled()
     emil.goto(f"/hmi/machine/{OVEN}")
-    emil.page.wait_for_selector('[data-testid="approvals"] [data-testid="approve"]', timeout=5000)
+    emil.page.wait_for_selector('[data-testid="approvals"] [data-testid="approve"]', timeout=10_000)
     assert erin.page.locator('[data-testid="approvals"] [data-testid="approve"]').count() == 0  # not one's own
     emil.page.click('[data-testid="approvals"] [data-testid="approve"]')
-    wait_until(lambda: any(s.approved_by == "emil" for s in rt(server).control.pending(server.principals["engineer"])),
-               3.0, "the approval reached the control service")
+    erin.page.wait_for_selector(f'{card} [data-testid="sp-needs-approval"][data-approved="true"]', timeout=10_000)
+    assert "Approved by emil" in erin.page.inner_text(f'{card} [data-testid="sp-needs-approval"]')
+    assert erin.page.locator(f'{card} [data-testid="confirm"]').is_enabled()
     erin.page.click(f'{card} [data-testid="confirm"]')
     erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"][data-status]', timeout=15000)
     assert erin.page.get_attribute(f'{card} [data-testid="sp-outcome"]', "data-status") == "applied", \
         erin.page.inner_text(f'{card} [data-testid="sp-outcome"]')
-    assert abs(float(sim.snapshot()[ZONE1]) - new) < 1e-6  # type: ignore[arg-type]
+    wait_until(lambda: abs(float(sim.snapshot()[ZONE1]) - new) < 1e-6, 5.0,  # type: ignore[arg-type]
+               f"the simulator holds the new value: {erin.page.inner_text(f'{card} [data-testid=sp-outcome]')}")
+    kinds = [r.kind for r in rt(server).audit.query(actor="emil")]
+    assert "control.reject" in kinds and "control.approve" in kinds
 
 
 def test_acknowledge_all_shown(server: HmiServer, visit: Any) -> None:

@@ -154,6 +154,7 @@ class Ctx:
             "GET /hmi/favicon.ico": Call("GET", "/hmi/favicon.ico"),
             "GET /": Call("GET", "/", ok=frozenset({303})),
             "GET /hmi/alarms": Call("GET", "/hmi/alarms"),
+            "GET /hmi/approvals": Call("GET", "/hmi/approvals"),
             "GET /hmi/audit": Call("GET", "/hmi/audit"),
             "MOUNT /hmi/_nicegui_ws": Call("GET", "/hmi/_nicegui_ws/socket.io/", {"EIO": "4", "transport": "polling"},
                                            ok=frozenset({200, 400})),
@@ -196,6 +197,9 @@ class Ctx:
             return Call("POST", "/api/v1/control/confirm", json={"staged_id": staged, "command_id": f"m-{staged}"})
         if key == "POST /api/v1/control/approve":
             return Call("POST", "/api/v1/control/approve", json={"staged_id": self.stage("engineer", W_CRITICAL)})
+        if key == "POST /api/v1/control/reject":
+            return Call("POST", "/api/v1/control/reject", json={"staged_id": self.stage("engineer", W_CRITICAL),
+                                                                "note": "matrix"})
         if key == "POST /api/v1/control/sites/{site}/disable":
             return Call("POST", "/api/v1/control/sites/windsor/disable", json={"note": "matrix"},
                         after=self._enable)

@@ -35,7 +35,8 @@ log = logging.getLogger("plantlink.control")
 
 #: The audit kind of a request refused before the service judged it, by route name.
 _REFUSED_KIND = {"stage": "control.stage_refused", "confirm": "control.confirm_refused",
-                 "approve": "control.approve_refused", "disable": "control.site_switch_refused",
+                 "approve": "control.approve_refused", "reject": "control.reject_refused",
+                 "disable": "control.site_switch_refused",
                  "enable": "control.site_switch_refused"}
 
 
@@ -72,6 +73,11 @@ class ApproveBody(BaseModel):
     staged_id: str = Field(min_length=1, max_length=64)
 
 
+class RejectBody(BaseModel):
+    staged_id: str = Field(min_length=1, max_length=64)
+    note: str = Field(default="", max_length=200, description="why, for the requester")
+
+
 class SwitchBody(BaseModel):
     note: str = Field(default="", max_length=500)
 
@@ -98,6 +104,11 @@ async def confirm(body: ConfirmBody, svc: Svc, who: Caller) -> dict[str, Any]:
 @router.post("/approve", summary="Second person's approval of a critical staged write")
 async def approve(body: ApproveBody, svc: Svc, who: Caller) -> dict[str, Any]:
     return (await svc.approve(who, body.staged_id)).to_dict()
+
+
+@router.post("/reject", summary="Second person turns a critical staged write down (it can no longer be confirmed)")
+async def reject(body: RejectBody, svc: Svc, who: Caller) -> dict[str, Any]:
+    return (await svc.reject(who, body.staged_id, body.note)).to_dict()
 
 
 @router.get("/pending", summary="Staged writes awaiting confirmation or approval at the caller's sites")

@@ -34,6 +34,7 @@ class Reason(StrEnum):
     NEEDS_APPROVAL = "needs_approval"
     SELF_APPROVAL = "self_approval"
     NOT_CRITICAL = "not_critical"
+    REJECTED = "rejected"
     COMMAND_CONFLICT = "command_conflict"
     AUDIT_FAILED = "audit_failed"
 
@@ -91,6 +92,9 @@ class Staged:
     expires_at: float
     refusals: list[Refusal] = field(default_factory=list)
     approved_by: str | None = None
+    #: a second person turned the critical write down (it can no longer be approved or confirmed)
+    rejected_by: str | None = None
+    reject_note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -110,6 +114,7 @@ class Staged:
             "refusal": self.refusal.to_dict() if self.refusal else None,
             "refusals": [r.to_dict() for r in self.refusals],
             "needs_approval": self.critical and self.approved_by is None, "approved_by": self.approved_by,
+            "rejected_by": self.rejected_by, "reject_note": self.reject_note,
         }
 
 

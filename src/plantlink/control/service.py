@@ -39,6 +39,7 @@ log = logging.getLogger("plantlink.control")
 _META_KEY = "control.disabled.{site}"
 MAX_COMMAND_ID = 100
 MAX_TEXT = 256
+MAX_NOTE = 200  # a rejection's note
 
 
 class ControlService:
@@ -166,12 +167,28 @@ class ControlService:
         staged.approved_by = actor.name
         return staged
 
-    def _approvable(self, actor: Caller, staged_id: str) -> tuple[Staged, dict[str, Any]]:
-        """The staged write ``actor`` may approve and the details to record (ControlRefused otherwise)."""
+    async def reject_async(self, actor: Caller, staged_id: str, note: str = "") -> Staged:
+        """A second person turns a critical staged write down (the rules of ``approve``), recorded off the event
+        loop first; the requester sees who and why, and the write can no longer be approved or confirmed."""
+        staged, details = self._approvable(actor, staged_id, "control.reject_refused")
+        note = note.strip()[:MAX_NOTE]
+        await self._audit_off("control.reject", actor.name, staged.site, staged.tag, {**details, "note": note})
+        staged.rejected_by, staged.reject_note = actor.name, note
+        return staged
+
+    def mine(self, actor: Caller, staged_id: str) -> Staged | None:
+        """``actor``'s own pending staged write (to follow its approval), None when gone or another's."""
+        staged = self._pending.get(staged_id)
+        return staged if staged is not None and staged.user == actor.name else None
+
+    def _approvable(self, actor: Caller, staged_id: str, refused_kind: str = "control.approve_refused",
+                    ) -> tuple[Staged, dict[str, Any]]:
+        """The staged write ``actor`` may approve or reject and the details to record (ControlRefused, audited
+        as ``refused_kind``, otherwise)."""
         staged = self._pending.get(staged_id)
         if staged is None or self.clock() > staged.expires_at or not actor.can(staged.site, "operator"):
             why = Reason.ROLE if staged is not None and self.clock() <= staged.expires_at else Reason.UNKNOWN_STAGED
-            self.refuse("control.approve_refused", actor, why, f"no pending staged write {staged_id[:64]!r}",
+            self.refuse(refused_kind, actor, why, f"no pending staged write {staged_id[:64]!r}",
                         staged.site if staged else None, staged.tag if staged else None,
                         {"staged_id": staged_id[:64]})
             raise ControlRefused(Reason.UNKNOWN_STAGED, f"no pending staged write {staged_id!r} (expired or done)",
@@ -183,9 +200,13 @@ class ControlService:
             why_not = Refusal(Reason.SELF_APPROVAL, "a critical write needs a second, different person")
         elif not staged.critical:
             why_not = Refusal(Reason.NOT_CRITICAL, "this write needs no approval: only critical tags do")
+        elif staged.rejected_by is not None:
+            why_not = Refusal(Reason.REJECTED, f"{staged.rejected_by} rejected this write already")
+        elif staged.approved_by is not None:
+            why_not = Refusal(Reason.NOT_CRITICAL, f"{staged.approved_by} approved this write already")
         details = {"staged_id": staged_id, "value": jsonable(staged.new)}
         if why_not is not None:
-            raise self.refuse("control.approve_refused", actor, why_not.reason, why_not.message, staged.site,
+            raise self.refuse(refused_kind, actor, why_not.reason, why_not.message, staged.site,
                               staged.tag, details, field="staged_id")
         return staged, details
 
@@ -252,6 +273,10 @@ class ControlService:
         if self.clock() > staged.expires_at:
             self._pending.pop(staged_id, None)
             return await refused(Reason.EXPIRED, f"confirm within {self.confirm_timeout:g} s of staging; stage again")
+        if staged.rejected_by is not None:
+            self._pending.pop(staged_id, None)
+            return await refused(Reason.REJECTED, f"{staged.rejected_by} rejected this write"
+                                 + (f": {staged.reject_note}" if staged.reject_note else ""))
         if staged.critical and staged.approved_by is None:
             return await refused(Reason.NEEDS_APPROVAL, "a critical write needs a second person's approval first")
         self._pending.pop(staged_id, None)  # one operate per select, whatever happens next

@@ -14,7 +14,7 @@ from nicegui import ui
 from plantlink.hmi import data, theme
 from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
 from plantlink.hmi.guard import live_timer
-from plantlink.hmi.widgets import Hmi, frame, hmi, local_time, principal_of, to_login
+from plantlink.hmi.widgets import Hmi, local_time, open_page
 from plantlink.identity import Principal
 from plantlink.services.alarms import ANNUNCIATED, STATES, UNACKNOWLEDGED, AlarmActionError, AlarmView
 
@@ -25,12 +25,10 @@ ANNUNCIATED_KEY = "annunciated"
 
 
 async def alarms_page(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is None:
-        return to_login(request)
-    h = hmi()
-    ui.page_title("Alarms · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.page("")), ("Alarms", None)])
+    opened = open_page(request, "Alarms")
+    if isinstance(opened, Response):
+        return opened
+    h, principal = opened
     summary = Summary(h, principal)
     summary.build()
     journal = Journal(h, principal)

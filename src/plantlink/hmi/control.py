@@ -15,6 +15,7 @@ from plantlink.control.interlock import InterlockStatus
 from plantlink.control.records import ControlRefused, Outcome, Staged
 from plantlink.display import unit_symbol, value_text
 from plantlink.hmi import data
+from plantlink.hmi.approvals import ApprovalList, time_left
 from plantlink.hmi.data import MachineView, Setpoint
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi
@@ -50,7 +51,6 @@ class SetpointPanel:
         self.h, self.machine, self.principal = h, machine, principal
         self.setpoints = data.setpoints(h.view, machine)
         self.cards: dict[str, SetpointCard] = {}
-        self.shown: tuple[str, ...] | None = None
 
     def build(self) -> None:
         if not self.setpoints:
@@ -62,39 +62,14 @@ class SetpointPanel:
                     card = SetpointCard(self.h, sp, self.principal)
                     card.build()
                     self.cards[sp.path] = card
-            self.approvals = ui.column().classes("w-full gap-1").props('data-testid="approvals"')
+            self.approvals = ApprovalList(self.h, self.principal, self.machine.path)
+            self.approvals.build()
         self.refresh()
         live_timer(REFRESH_S, self.refresh)
 
     def refresh(self) -> None:
         for card in self.cards.values():
             card.refresh()
-        self._approvals()
-
-    def _approvals(self) -> None:
-        pending = data.approvals(self.h.services, self.principal, self.machine.path)
-        sig = tuple(s.id for s in pending)
-        if sig == self.shown:
-            return
-        self.shown = sig
-        self.approvals.clear()
-        with self.approvals:
-            for s in pending:
-                with ui.row().classes("items-center gap-3").props(f'data-approve="{s.id}"'):
-                    ui.label(f"{s.user} asks to set {s.tag.rsplit('/', 1)[-1]} from {s.current} to {s.new}: "
-                             "a second person must approve").classes("font-semibold")
-                    ui.button("Approve", on_click=lambda sid=s.id: self._approve(sid)).props(
-                        'unelevated no-caps color=blue-grey-8 data-testid="approve"').classes("pl-touch")
-
-    async def _approve(self, staged_id: str) -> None:
-        try:
-            await data.approve(self.h.services, self.principal, staged_id)
-        except ControlRefused as exc:
-            ui.notify(exc.message, type="negative")
-            return
-        ui.notify("approved: the requester may now confirm", type="positive")
-        self.shown = None
-        self._approvals()
 
 
 class SetpointCard:
@@ -104,6 +79,9 @@ class SetpointCard:
         self.tag_id = int(h.services.tags.ids[sp.path])
         self.staged: Staged | None = None
         self.locks_shown: tuple[tuple[str, bool, str], ...] | None = None
+        self.confirm_button: ui.button | None = None
+        self.left: ui.label | None = None
+        self.approval: ui.label | None = None
 
     def build(self) -> None:
         with ui.element("div").classes("pl-panel").props(f'data-setpoint="{self.sp.path}"'):
@@ -139,6 +117,27 @@ class SetpointCard:
             with self.check:
                 ui.label("The staged write expired: stage again.").classes("pl-muted").props(
                     'data-testid="sp-expired"')
+        elif self.staged is not None:
+            self._follow(self.staged)
+
+    def _follow(self, s: Staged) -> None:
+        """The time left to confirm, and (critical) the second person's decision as it comes."""
+        if self.left is not None:
+            self.left.set_text(f"confirm within {time_left(s).removesuffix(' left')}")
+        if not s.critical or self.approval is None:
+            return
+        now = data.my_staged(self.h.services, self.principal, s.id)
+        if now is not None and now.rejected_by is not None:
+            self.staged = None
+            self.check.clear()
+            with self.check:
+                note = f": {now.reject_note}" if now.reject_note else ""
+                ui.label(f"{BAD_MARK} Rejected by {now.rejected_by}{note}").classes("font-bold").props(
+                    'data-testid="sp-rejected"')
+        elif now is not None and now.approved_by is not None and self.confirm_button is not None:
+            self.approval.set_text(f"{OK_MARK} Approved by {now.approved_by}: you may confirm")
+            self.approval.props('data-approved="true"')
+            self.confirm_button.enable()
 
     def _show_interlocks(self, statuses: list[InterlockStatus]) -> None:
         sig = tuple((st.expression, st.ok, st.detail) for st in statuses)
@@ -187,16 +186,20 @@ class SetpointCard:
             for r in s.refusals:
                 ui.label(f"{BAD_MARK} Refused ({r.reason.value}): {r.message}").classes("font-bold").props(
                     f'data-refusal="{r.reason.value}"')
+            self.confirm_button = self.left = self.approval = None
             if s.ok:
-                left = max(0, round(s.expires_at - time.time()))
-                if s.critical:
-                    ui.label("Critical: a second person with the role must approve before you confirm."
-                             ).classes("font-semibold").props('data-testid="sp-needs-approval"')
+                if s.critical:  # Confirm stays disabled until a second person approves (it is asked meanwhile)
+                    self.approval = ui.label("Critical: waiting for a second person with the role to approve "
+                                             "before you confirm.").classes("font-semibold").props(
+                        'data-testid="sp-needs-approval" data-approved="false"')
                 with ui.row().classes("items-center gap-2"):
-                    ui.button("Confirm", on_click=self.confirm).props(
+                    self.confirm_button = ui.button("Confirm", on_click=self.confirm).props(
                         'unelevated no-caps color=blue-grey-9 data-testid="confirm"').classes("pl-touch")
+                    if s.critical and s.approved_by is None:
+                        self.confirm_button.disable()
                     ui.button("Cancel", on_click=self.cancel).props("flat no-caps").classes("pl-touch")
-                    ui.label(f"confirm within {left} s").classes("pl-muted")
+                    self.left = ui.label(f"confirm within {time_left(s).removesuffix(' left')}").classes(
+                        "pl-muted").props('data-testid="sp-left"')
 
     def cancel(self) -> None:
         self.staged = None

@@ -294,12 +294,20 @@ async def confirm(svc: Services, who: Principal, staged_id: str) -> Outcome:
     return await svc.control.confirm(who, staged_id)
 
 
-def approvals(svc: Services, who: Principal, machine: str) -> list[Staged]:
+def approvals(svc: Services, who: Principal, machine: str | None = None) -> list[Staged]:
     return svc.control.approvals(who, machine)
 
 
 async def approve(svc: Services, who: Principal, staged_id: str) -> Staged:
     return await svc.control.approve(who, staged_id)
+
+
+async def reject(svc: Services, who: Principal, staged_id: str, note: str = "") -> Staged:
+    return await svc.control.reject(who, staged_id, note)
+
+
+def my_staged(svc: Services, who: Principal, staged_id: str) -> Staged | None:
+    return svc.control.mine(who, staged_id)
 
 
 # -- audit (admins) -------------------------------------------------------------------------------

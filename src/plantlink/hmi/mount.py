@@ -33,6 +33,7 @@ def _register_pages() -> None:
     from nicegui import ui
 
     from plantlink.hmi.alarms import alarms_page
+    from plantlink.hmi.approvals import approvals_page
     from plantlink.hmi.audit import audit_page
     from plantlink.hmi.line import line_page
     from plantlink.hmi.machine import machine_page
@@ -43,6 +44,7 @@ def _register_pages() -> None:
     ui.page("/machine/{path:path}")(machine_page)
     ui.page("/alarms")(alarms_page)
     ui.page("/audit")(audit_page)
+    ui.page("/approvals")(approvals_page)
 
 
 def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DEFAULT_MOUNT) -> None:

@@ -113,6 +113,18 @@ def data_can_audit(principal: Principal) -> bool:
 
 
 # -- frame ----------------------------------------------------------------------------------------
+def open_page(request: Request, title: str) -> tuple[Hmi, Principal] | Response:
+    """The start of a page of the plant: the caller (or the login page), its title and the frame with the
+    breadcrumb ``enterprise / title``."""
+    principal = principal_of(request)
+    if principal is None:
+        return to_login(request)
+    h = hmi()
+    ui.page_title(f"{title} · plantlink")
+    frame(principal, [(h.services.plant.enterprise, h.page("")), (title, None)])
+    return h, principal
+
+
 def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
     """Header with breadcrumbs (label, page path: ``Hmi.page``) and the user; the page background and styles."""
     ui.add_css(theme.CSS)
@@ -129,6 +141,10 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
         ui.space()
         h = hmi()
         AlarmBanner(h.services, principal, f"{h.prefix}/alarms").build()
+        if any(principal.can(site, "operator") for site in h.services.plant.sites):
+            from plantlink.hmi.approvals import ApprovalBadge  # (approvals builds on this module)
+
+            ApprovalBadge(h, principal).build()
         if data_can_audit(principal):
             ui.link("Audit", h.page("audit")).classes("text-white no-underline pl-touch flex items-center")
         user_menu(principal)

@@ -70,6 +70,15 @@ class Control:
         """A second person's approval of a critical staged write, recorded off the event loop first."""
         return await self.service().approve_async(who, staged_id)
 
+    async def reject(self, who: Principal, staged_id: str, note: str = "") -> Staged:
+        """A second person turns a critical staged write down, recorded off the event loop first."""
+        return await self.service().reject_async(who, staged_id, note)
+
+    def mine(self, who: Caller, staged_id: str) -> Staged | None:
+        """``who``'s own pending staged write as it stands now (approved, rejected), None when gone."""
+        svc = self._service()
+        return None if svc is None else svc.mine(who, staged_id)
+
     async def confirm(self, who: Principal, staged_id: str, command_id: str | None = None) -> Outcome:
         """Operate a staged write once: a retry with the same ``command_id`` never writes twice (default: a new
         command id per confirm)."""
@@ -92,15 +101,18 @@ class Control:
         """Record a request refused before the control path judged it (a body that does not validate)."""
         self.service().refuse(kind, who, reason, message, target=None, details=details)
 
-    def approvals(self, who: Caller, machine: str) -> list[Staged]:
-        """Critical staged writes of the machine awaiting a second person that ``who`` may approve."""
+    def approvals(self, who: Caller, machine: str | None = None) -> list[Staged]:
+        """Critical staged writes awaiting a second person that ``who`` may approve or reject: of one machine,
+        or (``machine`` None) of the whole plant, oldest first."""
         svc = self._service()
         if svc is None:
             return []
         latest: dict[tuple[str, str], Staged] = {}  # a newer stage by the same user of the same tag supersedes
         for s in svc.pending(who):
-            if s.critical and s.tag.rsplit("/", 1)[0] == machine:
+            if s.critical and (machine is None or s.tag.rsplit("/", 1)[0] == machine):
                 have = latest.get((s.user, s.tag))
                 if have is None or s.created_at >= have.created_at:
                     latest[(s.user, s.tag)] = s
-        return [s for s in latest.values() if s.approved_by is None and s.user != who.name and who.can(s.site, s.role)]
+        waiting = [s for s in latest.values() if s.approved_by is None and s.rejected_by is None
+                   and s.user != who.name and who.can(s.site, s.role)]
+        return sorted(waiting, key=lambda s: s.created_at)
