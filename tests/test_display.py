@@ -51,3 +51,10 @@ def test_the_demo_plant_names_its_codes_and_units() -> None:
             assert t.tag.value_texts.get(0) == "no fault", t.path
             seen.add("fault_code")
     assert seen == {"state", "fault_code"}
+
+
+def test_alarm_keys_in_lists_start_at_the_line() -> None:
+    from plantlink.hmi.alarms import short_path
+
+    assert short_path("windsor/stamping/press-line-1/press1/tonnage.high") == "press-line-1/press1/tonnage.high"
+    assert short_path("windsor/stamping") == "windsor/stamping"

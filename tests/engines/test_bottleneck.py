@@ -49,8 +49,9 @@ def test_the_slow_middle_machine_constrains_a_three_machine_line(store: Store) -
     assert [(m[x].momentary_sole, m[x].momentary_shifting) for x in (PRESS, WELDER, ROBOT)] == [
         (0.0, 0.0), (1.0, 0.0), (0.0, 0.0)]
     assert got.explanation == (
-        f"{WELDER} constrains the line: its average uninterrupted active period, 600 s, is the longest; "
-        f"next: {ROBOT}, 70 s; it was the sole momentary bottleneck 100% of the time")
+        "welder constrains the line: its average uninterrupted active period, 600 s, is the longest; "
+        "next: robot, 70 s; it was the sole momentary bottleneck 100% of the time")
+    assert got.tied == ()
     assert m[PRESS].explanation.startswith("active 50% of the time in 6 periods averaging 50 s (longest 50 s)")
     assert "blocked 50%" in m[PRESS].explanation
 
@@ -96,7 +97,18 @@ def test_the_analysis_is_frozen_and_encodes_to_the_api_json_in_its_order(store: 
         got.bottleneck = PRESS  # type: ignore[misc]
     doc = json.loads(json.dumps(dataclasses.asdict(got)))
     assert list(doc) == ["line", "start_us", "end_us", "period_s", "method", "bottleneck", "ranking", "explanation",
-                         "machines"]
+                         "machines", "tied"]
     assert list(doc["machines"][WELDER]) == ["shares", "seconds", "active_share", "active_periods", "mean_active_s",
                                              "longest_active_s", "momentary_sole", "momentary_shifting", "explanation"]
     assert doc["bottleneck"] == WELDER and doc["ranking"][0] == WELDER
+
+
+def test_equal_active_periods_are_reported_as_a_tie(store: Store) -> None:
+    # press and welder each run 0-100 s then are starved; the robot runs 30 s: press and welder tie at 100 s
+    record(store, PRESS, [(0, "running"), (100, "starved")], 200)
+    record(store, WELDER, [(0, "running"), (100, "starved")], 200)
+    record(store, ROBOT, [(0, "running"), (30, "starved")], 200)
+    got = analyse(store, plant(), LINE, T0, T0 + 200 * S)
+    assert set(got.tied) == {PRESS, WELDER}
+    assert " tie: " in got.explanation and "no single constraint" in got.explanation
+    assert "press" in got.explanation and "welder" in got.explanation and LINE not in got.explanation

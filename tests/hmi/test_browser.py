@@ -348,7 +348,9 @@ def test_trend_times_are_in_the_site_zone_in_a_browser_elsewhere(browser: Any, s
         axis, cursor, tooltip = page.evaluate(FORMAT_JS, ts_ms)
         assert axis == site.strftime("%H:%M:%S") != tokyo.strftime("%H:%M:%S")
         assert site.strftime("%H:%M:%S") in cursor and site.strftime("%d") in cursor
-        assert site.strftime("%H:%M:%S") in tooltip and "12.5" in tooltip
+        assert site.strftime("%H:%M:%S") in tooltip and "12.50" in tooltip  # rounded as the pages show values
+        long = page.evaluate(FORMAT_JS.replace("[t, 12.5]", "[t, 158.84759964466863]"), ts_ms)[2]
+        assert "158.8" in long and "158.84" not in long
         caption = page.get_by_test_id("trend-range")
         wait_until(lambda: "Times in America/Toronto" in caption.inner_text(), 10.0, "the caption names the zone")
     finally:
@@ -366,3 +368,19 @@ def test_audit_list_shows_every_record_in_one_named_zone(server: HmiServer, visi
     assert stamps, "no audit records shown"
     abbreviations = {s.rsplit(" ", 1)[-1] for s in stamps}
     assert len(abbreviations) == 1 and abbreviations <= {"EST", "EDT"}, stamps  # never UTC beside local time
+
+
+def test_empty_charts_say_why(server: HmiServer, visit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No downtime in the period, no samples in the trend's range: said in words, not bare axes."""
+    empty = {"total": {"count": 0, "duration_s": 0.0}, "micro": {"count": 0, "duration_s": 0.0},
+             "unknown": {"count": 0, "duration_s": 0.0}}
+    monkeypatch.setattr(data, "pareto", lambda *a, **k: {"by": "reason", "rows": [], **empty})
+    monkeypatch.setattr(data, "history", lambda *a, **k: ([], []))
+    v: Visit = visit()
+    v.goto(f"/hmi/line/{LINE}")
+    v.page.wait_for_selector('[data-testid="pareto-note"][data-empty="true"]')
+    assert v.page.inner_text('[data-testid="pareto-note"]') == "No downtime in this period."
+    v.goto(f"/hmi/machine/{PRESS}")
+    caption = '[data-testid="trend-range"][data-points="0"]'
+    v.page.wait_for_selector(caption)
+    assert "no samples in this range" in v.page.inner_text(caption)

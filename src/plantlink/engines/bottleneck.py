@@ -62,6 +62,8 @@ class Analysis:
     ranking: tuple[str, ...]  # by mean active period, longest first
     explanation: str
     machines: dict[str, MachineFigures]
+    #: machines whose average active period equals the longest (to the second): a tie, no single constraint
+    tied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,11 +180,27 @@ def _figures(ivs: list[Interval], act: list[tuple[int, int]], period_us: int, so
 def _verdict(line: str, start_us: int, end_us: int, figures: dict[str, MachineFigures]) -> Analysis:
     ranked = sorted(figures, key=lambda m: -figures[m].mean_active_s)
     top = ranked[0] if ranked and figures[ranked[0]].active_periods else None
+    tied: tuple[str, ...] = ()
     if top is None:
         text = "no machine of the line was active in this period: no bottleneck"
     else:
         f = figures[top]
-        nxt = (f"; next: {ranked[1]}, {figures[ranked[1]].mean_active_s:.0f} s" if len(ranked) > 1 else "")
-        text = (f"{top} constrains the line: its average uninterrupted active period, {f.mean_active_s:.0f} s, "
-                f"is the longest{nxt}; it was the sole momentary bottleneck {f.momentary_sole:.0%} of the time")
-    return Analysis(line, start_us, end_us, (end_us - start_us) / 1e6, METHOD, top, tuple(ranked), text, figures)
+        tied = tuple(m for m in ranked if figures[m].active_periods
+                     and round(figures[m].mean_active_s) == round(f.mean_active_s))
+        if len(tied) > 1:
+            names = " and ".join(_name(m) for m in tied)
+            text = (f"{names} tie: their average uninterrupted active periods are equal ({f.mean_active_s:.0f} s); "
+                    "the line has no single constraint in this period")
+        else:
+            tied = ()
+            nxt = (f"; next: {_name(ranked[1])}, {figures[ranked[1]].mean_active_s:.0f} s" if len(ranked) > 1 else "")
+            text = (f"{_name(top)} constrains the line: its average uninterrupted active period, "
+                    f"{f.mean_active_s:.0f} s, is the longest{nxt}; it was the sole momentary bottleneck "
+                    f"{f.momentary_sole:.0%} of the time")
+    return Analysis(line, start_us, end_us, (end_us - start_us) / 1e6, METHOD, top, tuple(ranked), text, figures,
+                    tied)
+
+
+def _name(machine: str) -> str:
+    """A machine as people name it in a sentence: its own name, not its path."""
+    return machine.rsplit("/", 1)[-1]

@@ -220,8 +220,16 @@ class Journal:
                                       ).props(f'data-entry="{e.id}" data-event="{e.event}" data-alarm="{e.alarm}"'):
                     ui.label(local_time(e.ts_us, tz, True)).classes("w-44")
                     ui.label(theme.priority_look(e.priority).label).classes("w-16")
-                    ui.label(e.alarm).classes("w-96 break-all")
+                    ui.label(short_path(e.alarm)).classes("w-96").style("overflow-wrap: anywhere").props(
+                        f'title="{e.alarm}"')
                     ui.label(e.event).classes("w-24 font-semibold")
                     ui.label(f"{theme.ALARM_STATE_LABEL.get(e.from_state, e.from_state)} → "
                              f"{theme.ALARM_STATE_LABEL.get(e.to_state, e.to_state)}").classes("w-80")
                     ui.label(e.actor + (f": {e.comment}" if e.comment else "")).classes("grow")
+
+
+def short_path(path: str) -> str:
+    """An alarm or tag as people read it in a list: from the line on (``press-line-1/press1/tonnage.high``),
+    not the enterprise's whole path (kept in the tooltip)."""
+    parts = path.split("/")
+    return "/".join(parts[2:]) if len(parts) > 3 else path

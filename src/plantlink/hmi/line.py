@@ -119,7 +119,10 @@ def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
             return
         top = analysis.bottleneck
         name = top.rsplit("/", 1)[-1] if top else "none"
-        ui.label(name).classes("pl-big").props(f'data-testid="bottleneck-name" data-machine="{top or ""}"')
+        if analysis.tied:  # equal evidence: say so, never pick one
+            name = "Tie: " + " and ".join(m.rsplit("/", 1)[-1] for m in analysis.tied)
+        ui.label(name).classes("pl-big").props(f'data-testid="bottleneck-name" data-machine="{top or ""}" '
+                                               f'data-tie="{str(bool(analysis.tied)).lower()}"')
         ui.label(analysis.explanation).classes("text-sm")
         rows = []
         for m in analysis.ranking:
@@ -135,6 +138,9 @@ def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
         ui.label(analysis.method).classes("pl-muted text-xs mt-1")
 
 
+NO_DOWNTIME = "No downtime in this period"
+
+
 async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: int) -> None:
     with ui.element("div").classes("pl-panel min-w-0").props('data-testid="pareto"'):
         with ui.row().classes("items-center gap-4"):
@@ -142,7 +148,7 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: i
             by = ui.toggle({"reason": "By reason", "machine": "By machine", "shift": "By shift"}, value="reason"
                            ).props("no-caps").classes("pl-touch")
         chart = ui.echart(_pareto_options([], [], [])).classes("w-full h-72")
-        note = ui.label("").classes("pl-muted text-sm")
+        note = ui.label("").classes("pl-muted text-sm").props('data-testid="pareto-note"')
 
         async def show(kind: str) -> None:
             p = await asyncio.to_thread(data.pareto, h.services, who, ln.path, kind, start, end)
@@ -151,10 +157,15 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: i
             chart.options.update(_pareto_options([_key_label(kind, r["key"]) for r in rows],
                                                  [round(r["duration_s"] / 60, 1) for r in rows],
                                                  [round(100 * r["cumulative"], 1) for r in rows]))
+            if not rows:  # not bare axes: say why
+                chart.options["title"] = {"text": NO_DOWNTIME, "left": "center", "top": "middle",
+                                          "textStyle": {"fontSize": 16, "fontWeight": "normal"}}
             chart.update()
             tot, mic, unk = p["total"], p["micro"], p["unknown"]
-            note.set_text(f"{tot['count']} stops, {duration(tot['duration_s'])}; micro-stops apart: "
+            note.set_text(f"{NO_DOWNTIME}." if not rows else
+                          f"{tot['count']} stops, {duration(tot['duration_s'])}; micro-stops apart: "
                           f"{mic['count']}, {duration(mic['duration_s'])}; no data: {duration(unk['duration_s'])}")
+            note.props(f'data-empty="{str(not rows).lower()}"')
 
         by.on_value_change(lambda e: show(e.value))
         await show("reason")

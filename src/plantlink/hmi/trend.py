@@ -24,6 +24,8 @@ SPANS_S: dict[int, str] = {900: "15 min", 3600: "1 h", 8 * 3600: "8 h", 24 * 360
 FOLLOW_S = 5.0  # while showing the whole range, move it on to "now" this often
 
 
+NO_SAMPLES = "No samples in this range"
+
 class Trend:
     def __init__(self, h: Hmi, machine: MachineView, tz: str, who: Principal):
         self.h = h
@@ -70,7 +72,7 @@ class Trend:
             "animation": False,
             "grid": {"left": 60, "right": 20, "top": 20, "bottom": 70},
             # times in the site's zone, not the browser's (one clock per view)
-            "tooltip": {"trigger": "axis", ":formatter": _tooltip_js(self.tz, unit)},
+            "tooltip": {"trigger": "axis", ":formatter": _tooltip_js(self.tz, unit, self._decimals())},
             "xAxis": {"type": "time", "min": self.range[0] // 1000, "max": self.range[1] // 1000,
                       "axisLabel": {":formatter": axis_time_js(self.tz)},
                       "axisPointer": {"label": {":formatter": f"(p) => ({axis_time_js(self.tz, True)})(p.value)"}}},
@@ -83,6 +85,11 @@ class Trend:
                         "itemStyle": {"color": TREND_LINE}, "step": "end" if self.tag and self.tag.type == "int"
                         else False}],
         }
+
+    def _decimals(self) -> int | None:
+        if self.tag is None:
+            return None
+        return 0 if self.tag.type in ("int", "bool") else self.tag.decimals
 
     # -- data -------------------------------------------------------------------------------------
     def window(self) -> tuple[int, int]:
@@ -104,9 +111,13 @@ class Trend:
             self.chart.options.clear()
             self.chart.options.update(
                 self._options([[float(t), v] for t, v in zip(ts, values, strict=True)], set_zoom))
+            if not len(ts):  # not bare axes: say why
+                self.chart.options["title"] = {"text": NO_SAMPLES, "left": "center", "top": "middle",
+                                               "textStyle": {"fontSize": 16, "fontWeight": "normal"}}
             self.chart.update()
             span = f"{local_time(ws, self.tz, True)} to {local_time(we, self.tz, True)}"
-            self.caption.set_text(f"{tag.label or tag.name}: {span}, {len(ts)} points. {zone_note(self.tz)}")
+            count = f"{len(ts)} points" if len(ts) else NO_SAMPLES.lower()
+            self.caption.set_text(f"{tag.label or tag.name}: {span}, {count}. {zone_note(self.tz)}")
             self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{len(ts)}"')
 
     async def set_tag(self, path: str) -> None:
@@ -144,8 +155,13 @@ class Trend:
             await self.load(set_zoom=False)
 
 
-def _tooltip_js(tz: str, unit: str) -> str:
-    """The tooltip: the time in the site's zone, then the value and unit of each pen."""
-    return ("(ps) => { const f = " + axis_time_js(tz, True) + "; const head = ps.length ? f(ps[0].value[0]) : '';"
-            " return head + ps.map(p => '<br/>' + p.marker + (p.value[1] === null ? '—' : p.value[1]) + "
+def _tooltip_js(tz: str, unit: str, decimals: int | None) -> str:
+    """The tooltip: the time in the site's zone, then each pen's value rounded as the pages show it
+    (``plantlink.display.number_text``: the tag's decimals, else by magnitude) with its unit."""
+    dec = "null" if decimals is None else str(int(decimals))
+    rounded = (f"(v) => v === null ? '—' : ({dec} !== null ? v.toFixed({dec}) : Math.abs(v) >= 100 ? v.toFixed(1)"
+               " : Math.abs(v) >= 1 ? v.toFixed(2) : Number(v.toPrecision(3)).toString())")
+    return ("(ps) => { const f = " + axis_time_js(tz, True) + "; const r = " + rounded + ";"
+            " const head = ps.length ? f(ps[0].value[0]) : '';"
+            " return head + ps.map(p => '<br/>' + p.marker + r(p.value[1]) + "
             + json.dumps(f" {unit}" if unit else "") + ").join(''); }")
