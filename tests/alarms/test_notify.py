@@ -205,7 +205,7 @@ async def test_a_slow_delivery_log_does_not_stall_the_loop_and_the_counters_show
     s.notifier.store = slow  # type: ignore[assignment]
     s.notifier.start()
     try:
-        s.eng.feed(batch(s.ids, [(f"{M}/temp", T0, 300.0, GOOD)]), s.ids)  # hihi (critical)
+        s.eng.feed(batch(s.ids, [(f"{M}/temp", T0, 300.0, GOOD)]))  # hihi (critical)
         _, lag = await lag_during(wait_for(lambda: s.notifier.status()["sent"] == 1, what="sent and recorded"))
         assert len(hook[1]) == 1 and slow.calls == ["add_delivery", "update_delivery"]
         assert lag < MAX_LAG_S, f"the event loop stalled {lag:.2f} s during a slow delivery record"
