@@ -17,6 +17,7 @@ from nicegui import ui
 from plantlink.display import unit_symbol
 from plantlink.hmi import data, theme
 from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
+from plantlink.hmi.alarmsound import AlarmSound
 from plantlink.hmi.data import TagView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, local_time, open_page
@@ -65,6 +66,7 @@ class Summary:
         self.shown: list[AlarmView] = []
         self.signature: tuple[Any, ...] = ()
         self.on_action: Any = None
+        self.sound = AlarmSound()
         self.values: dict[str, tuple[TagView, ui.label]] = {}  # alarm key -> its tag, the label of its value
 
     def build(self) -> None:
@@ -87,6 +89,7 @@ class Summary:
                 self.ack_all = ui.button("Acknowledge all shown", on_click=self._ack_shown).props(
                     'no-caps unelevated color=blue-grey-8 data-testid="ack-all"').classes("pl-touch")
                 self.total = ui.label("").classes("pl-muted").props('data-testid="alarm-total"')
+                self.sound.build()
             self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-list"')
             self.dialogs = ui.element("div")  # dialogs live here: a redraw of the list must not close them
         self.render(force=True)
@@ -103,6 +106,7 @@ class Summary:
                                   priorities=self.priorities or None, states=states)
 
     def render(self, force: bool = False) -> None:
+        self.sound.look(data.active_alarms(self.h.services, self.principal))  # every annunciated one, unfiltered
         rows = self._current()
         sig = tuple((a.key, a.state, a.since_us, a.active) for a in rows)
         if sig == self.signature and not force:
