@@ -89,3 +89,16 @@ def test_out_of_service_round_trip(server: HmiServer, visit: Any) -> None:
     v.page.fill('[data-testid="oos-comment"]', "sensor back")
     v.page.click('[data-testid="oos-confirm"]')
     wait_until(lambda: engine.state_of(VERY_HIGH) != "out_of_service", 5.0, "returned to service")
+
+
+def test_the_sound_switch_is_kept_in_the_browser(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    switch = v.page.locator('[data-testid="alarm-sound"]')
+    assert switch.get_attribute("aria-checked") == "false"  # off by default
+    switch.click()
+    wait_until(lambda: v.page.evaluate("localStorage.getItem('plantlink.alarmSound')") == "1", 5.0,
+               "the switch kept in localStorage")
+    v.goto("/hmi/alarms")
+    wait_until(lambda: v.page.locator('[data-testid="alarm-sound"]').get_attribute("aria-checked") == "true", 5.0,
+               "the switch on again after a reload")
