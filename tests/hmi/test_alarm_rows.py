@@ -91,6 +91,15 @@ def test_out_of_service_round_trip(server: HmiServer, visit: Any) -> None:
     wait_until(lambda: engine.state_of(VERY_HIGH) != "out_of_service", 5.0, "returned to service")
 
 
+def test_a_viewer_sees_the_row_but_cannot_take_it_out_of_service(server: HmiServer, visit: Any) -> None:
+    force_vibration(server)
+    v: Visit = visit("windsor-viewer")
+    v.goto("/hmi/alarms")
+    v.page.wait_for_selector(f'{ROW} [data-testid="alarm-trend"]')
+    assert v.page.locator('[data-testid="oos"]').count() == 0
+    assert v.page.locator('[data-testid="return-to-service"]').count() == 0
+
+
 def test_the_sound_switch_is_kept_in_the_browser(server: HmiServer, visit: Any) -> None:
     v: Visit = visit()
     v.goto("/hmi/alarms")

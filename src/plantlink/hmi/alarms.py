@@ -186,7 +186,9 @@ class Summary:
 
     def _update_values(self) -> None:
         for tag, label in self.values.values():
-            label.set_text(self._value(tag))
+            text = self._value(tag)
+            if text != label.text:  # only what changed goes to the browser
+                label.set_text(text)
 
     # -- actions ----------------------------------------------------------------------------------
     async def _done(self, message: str) -> None:
