@@ -23,7 +23,8 @@ SPM = f"{PRESS}/spm_setpoint"  # operator role, 4..25, step <= 4, interlock faul
 PRIORITY_RGB = {"critical": "rgb(213, 0, 0)", "high": "rgb(255, 109, 0)", "medium": "rgb(255, 214, 0)",
                 "low": "rgb(0, 184, 212)"}
 ANNUNCIATED = {"unack_active", "ack_active", "rtn_unack", "latched"}
-BANNER_JS = "els => els.map(e => [e.dataset.priority, Number(e.dataset.count), e.textContent.trim()])"
+BANNER_JS = ("els => els.map(e => [e.dataset.priority, Number(e.dataset.count),"
+             " e.querySelector('[data-testid=count]').textContent.trim()])")
 
 
 def rt(server: HmiServer) -> Any:

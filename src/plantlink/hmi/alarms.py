@@ -1,18 +1,24 @@
 """The alarm summary (ISA-18.2): the annunciated alarms of the user's sites, filtered by priority, site and
-state, sorted by priority then newest first; acknowledge one or all shown with a comment, shelve with a
-duration and a reason (operator rights at the alarm's site); and the journal of the latest transitions."""
+state, sorted by priority then newest first, each with its tag's value beside its limit and links to its
+machine and to a trend around its activation; acknowledge one or all shown with a comment, shelve with a
+duration and a reason, take out of service and return with a comment (operator rights at the alarm's site);
+and the journal of the latest transitions."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
 from nicegui import ui
 
+from plantlink.display import unit_symbol
 from plantlink.hmi import data, theme
 from plantlink.hmi.alarmperf import FailedNotifications, PerformancePanel
+from plantlink.hmi.alarmsound import AlarmSound
+from plantlink.hmi.data import TagView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, local_time, open_page
 from plantlink.identity import Principal
@@ -22,6 +28,7 @@ PERIOD_S = 0.5
 JOURNAL_S = 2.0
 SHELVE_MINUTES: dict[int, str] = {15: "15 min", 60: "1 h", 240: "4 h", 480: "8 h", 1440: "24 h"}
 ANNUNCIATED_KEY = "annunciated"
+TREND_BEFORE_MIN = 10  # the trend from an alarm starts this long before the activation
 
 
 async def alarms_page(request: Request) -> Response | None:
@@ -29,6 +36,7 @@ async def alarms_page(request: Request) -> Response | None:
     if isinstance(opened, Response):
         return opened
     h, principal = opened
+    h.hub.ensure_started()
     summary = Summary(h, principal)
     summary.build()
     journal = Journal(h, principal)
@@ -58,6 +66,8 @@ class Summary:
         self.shown: list[AlarmView] = []
         self.signature: tuple[Any, ...] = ()
         self.on_action: Any = None
+        self.sound = AlarmSound()
+        self.values: dict[str, tuple[TagView, ui.label]] = {}  # alarm key -> its tag, the label of its value
 
     def build(self) -> None:
         with ui.element("div").classes("pl-panel w-full"):
@@ -79,6 +89,7 @@ class Summary:
                 self.ack_all = ui.button("Acknowledge all shown", on_click=self._ack_shown).props(
                     'no-caps unelevated color=blue-grey-8 data-testid="ack-all"').classes("pl-touch")
                 self.total = ui.label("").classes("pl-muted").props('data-testid="alarm-total"')
+                self.sound.build()
             self.box = ui.column().classes("w-full gap-0").props('data-testid="alarm-list"')
             self.dialogs = ui.element("div")  # dialogs live here: a redraw of the list must not close them
         self.render(force=True)
@@ -95,11 +106,14 @@ class Summary:
                                   priorities=self.priorities or None, states=states)
 
     def render(self, force: bool = False) -> None:
+        self.sound.look(data.active_alarms(self.h.services, self.principal))  # every annunciated one, unfiltered
         rows = self._current()
         sig = tuple((a.key, a.state, a.since_us, a.active) for a in rows)
         if sig == self.signature and not force:
+            self._update_values()
             return
         self.signature, self.shown = sig, rows
+        self.values = {}
         self.total.set_text(f"{len(rows)} alarm{'s' if len(rows) != 1 else ''} shown")
         can_ack = any(a.state in UNACKNOWLEDGED and a.site in self.operator_sites for a in rows)
         self.ack_all.set_visibility(bool(self.operator_sites))
@@ -122,10 +136,15 @@ class Summary:
             # an alarm's time is when it became active; acknowledging or shelving it does not move it
             ui.label(local_time(a.activated_us if a.activated_us is not None else a.since_us, tz, True)).classes(
                 "w-52").props('data-testid="alarm-time"')
-            ui.label(a.machine.split("/", 3)[-1] if a.machine else a.site).classes("w-56")
+            if a.machine:
+                ui.link(a.machine.split("/", 3)[-1], self.h.page("machine", a.machine)).classes("w-56").props(
+                    'data-testid="alarm-machine"')
+            else:
+                ui.label(a.site).classes("w-56")
             with ui.column().classes("grow gap-0"):
                 ui.label(a.message or a.key).classes("font-semibold")
                 ui.label(a.response).classes("pl-muted text-sm")
+            self._value_and_limit(a)
             ui.label(theme.ALARM_STATE_LABEL.get(a.state, a.state)).classes(
                 "w-52" + (" font-bold" if a.state in UNACKNOWLEDGED else "")).props('data-testid="alarm-state"')
             if act and a.state in UNACKNOWLEDGED:
@@ -138,6 +157,38 @@ class Summary:
                 ui.label(f"until {local_time(a.shelved_until_us, tz, True)}: {a.shelve_reason}").classes("pl-muted")
                 ui.button("Unshelve", on_click=lambda k=a.key: self._unshelve(k)).props(
                     'outline no-caps data-testid="unshelve"').classes("pl-touch")
+            if act and a.state in ANNUNCIATED:
+                ui.button("Out of service", on_click=lambda al=a: self._ask_service(al, True)).props(
+                    'outline no-caps data-testid="oos"').classes("pl-touch")
+            if act and a.state == "out_of_service":
+                ui.button("Return to service", on_click=lambda al=a: self._ask_service(al, False)).props(
+                    'outline no-caps data-testid="return-to-service"').classes("pl-touch")
+
+    def _value_and_limit(self, a: AlarmView) -> None:
+        """The tag's current value (live, with its unit) beside the alarm's limit, and a link to the trend of
+        the tag from ``TREND_BEFORE_MIN`` before the activation to now, on the machine page."""
+        tag = self.h.view.tags.get(a.tag)
+        with ui.column().classes("w-48 gap-0"):
+            value = ui.label(self._value(tag)).classes("font-semibold").props('data-testid="alarm-value"')
+            if tag is not None:
+                self.values[a.key] = (tag, value)
+            limit = data.alarm_limit(self.h.services, a.key, unit_symbol(tag.unit) if tag else "")
+            ui.label(f"limit {limit}" if limit else "").classes("pl-muted text-sm").props(
+                'data-testid="alarm-limit"')
+        if a.machine and tag is not None and tag.type in ("float", "int"):
+            ui.link("Trend", trend_link(self.h, a)).classes("pl-touch").props('data-testid="alarm-trend"')
+
+    def _value(self, tag: TagView | None) -> str:
+        if tag is None:
+            return "—"
+        s = self.h.hub.sample(tag.tag_id)
+        return tag.text(s.value, s.reason)
+
+    def _update_values(self) -> None:
+        for tag, label in self.values.values():
+            text = self._value(tag)
+            if text != label.text:  # only what changed goes to the browser
+                label.set_text(text)
 
     # -- actions ----------------------------------------------------------------------------------
     async def _done(self, message: str) -> None:
@@ -183,6 +234,29 @@ class Summary:
         dialog.close()
         await self._done(f"shelved for {SHELVE_MINUTES.get(minutes, f'{minutes} min')}")
 
+    def _ask_service(self, a: AlarmView, out: bool) -> None:
+        """Take an alarm out of service (``out``) or return it, with a comment (required)."""
+        self.dialogs.clear()
+        title = "Take out of service" if out else "Return to service"
+        with self.dialogs, ui.dialog() as dialog, ui.card().classes("min-w-[360px]"):
+            ui.label(f"{title}: {a.message or a.key}").classes("text-lg")
+            comment = ui.input("Comment (required)").props('outlined data-testid="oos-comment" maxlength=2000'
+                                                           ).classes("w-full")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=dialog.close).props("flat no-caps").classes("pl-touch")
+                ui.button(title, on_click=lambda: self._service(dialog, a.key, out, comment.value)).props(
+                    'unelevated no-caps color=blue-grey-8 data-testid="oos-confirm"').classes("pl-touch")
+        dialog.open()
+
+    async def _service(self, dialog: ui.dialog, key: str, out: bool, comment: str) -> None:
+        try:
+            await data.set_out_of_service(self.h.services, self.principal, key, out, comment or "")
+        except AlarmActionError as exc:
+            ui.notify(str(exc), type="negative")
+            return
+        dialog.close()
+        await self._done("taken out of service" if out else "returned to service")
+
     async def _unshelve(self, key: str) -> None:
         try:
             await data.unshelve(self.h.services, self.principal, key)
@@ -226,6 +300,13 @@ class Journal:
                     ui.label(f"{theme.ALARM_STATE_LABEL.get(e.from_state, e.from_state)} → "
                              f"{theme.ALARM_STATE_LABEL.get(e.to_state, e.to_state)}").classes("w-80")
                     ui.label(e.actor + (f": {e.comment}" if e.comment else "")).classes("grow")
+
+
+def trend_link(h: Hmi, a: AlarmView) -> str:
+    """The machine page opened on the trend of the alarm's tag, from a few minutes before it became active to
+    now (``Hmi.page``: for ``ui.link``)."""
+    start = (a.activated_us if a.activated_us is not None else a.since_us) - TREND_BEFORE_MIN * 60_000_000
+    return f"{h.page('machine', a.machine)}?{urlencode({'tag': a.tag, 'from': start})}"
 
 
 def short_path(path: str) -> str:

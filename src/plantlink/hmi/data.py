@@ -16,7 +16,7 @@ from plantlink.display import value_text
 from plantlink.errors import NotFound
 from plantlink.identity import Principal, Role
 from plantlink.services import Services
-from plantlink.services.alarms import AlarmView, alarm_counts, worst_by_machine
+from plantlink.services.alarms import AlarmActionError, AlarmView, alarm_counts, worst_by_machine
 from plantlink.services.audit import AuditRecord, VerifyResult, can_read_audit
 from plantlink.services.control import InterlockStatus, Outcome, Setpoint, Staged
 from plantlink.services.kpi import Figures, TopLoss, TopReason, cost_of
@@ -260,6 +260,19 @@ async def shelve(svc: Services, who: Principal, key: str, minutes: float, reason
 
 async def unshelve(svc: Services, who: Principal, key: str) -> str:
     return await svc.alarms.unshelve(who, key)
+
+
+async def set_out_of_service(svc: Services, who: Principal, key: str, out: bool, comment: str) -> str:
+    """Take an alarm out of service (``out``) or return it, with a comment (the HMI requires one)."""
+    if not comment.strip():
+        raise AlarmActionError("a comment is required", 422)
+    return await svc.alarms.out_of_service(who, key, out, comment.strip())
+
+
+def alarm_limit(svc: Services, key: str, unit: str = "") -> str:
+    """The limit of an alarm as shown beside its value (empty when the definition is not known)."""
+    defn = svc.alarms.definition(key)
+    return defn.limit_text(unit) if defn is not None else ""
 
 
 def alarm_journal(svc: Services, who: Principal, sites: Sequence[str] | None = None,

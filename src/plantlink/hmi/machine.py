@@ -48,6 +48,8 @@ async def machine_page(request: Request, path: str) -> Response | None:
     with ui.element("div").classes("pl-panel w-full"):
         ui.label("Trend").classes("text-lg font-semibold")
         trend = Trend(h, m, tz, principal)
+        q = request.query_params
+        trend.open_at(q.get("tag"), _int(q.get("from")), _int(q.get("to")))
         trend.build()
     timeline = Timeline(h, m, tz, principal)
     with ui.element("div").classes("pl-panel w-full"):
@@ -59,6 +61,14 @@ async def machine_page(request: Request, path: str) -> Response | None:
     live_timer(LIVE_PERIOD_S, live.update)
     await asyncio.gather(trend.load(), timeline.render(), downtime.render())
     return None
+
+
+def _int(text: str | None) -> int | None:
+    """A query parameter as an integer (microseconds); None when absent or not a number."""
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 class LiveValues:

@@ -77,7 +77,8 @@ body {{ background: {PAGE_BG}; color: #1a1a1a; font-family: system-ui, -apple-sy
 a.pl-link {{ color: {ACCENT}; font-weight: 600; }}
 .pl-alarmbar {{ display: flex; gap: 6px; align-items: center; text-decoration: none; }}
 .pl-count {{ border-radius: 4px; padding: 2px 8px; font-weight: 700; min-width: 2.2rem; text-align: center;
-            border: 1px solid #ffffff55; }}
+            border: 1px solid #ffffff55; display: inline-flex; gap: 4px; align-items: baseline; }}
+.pl-count-label {{ font-weight: 400; font-size: .8em; }}
 .pl-count[data-count="0"] {{ background: transparent !important; color: #ffffffaa !important; }}
 .pl-marker {{ display: inline-block; border-radius: 4px; padding: 0 6px; font-size: .8rem; font-weight: 700;
              border: 1px solid #1a1a1a; margin-top: 4px; }}

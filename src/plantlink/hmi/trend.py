@@ -39,6 +39,7 @@ class Trend:
         end = now_us()
         self.range = (end - self.span_s * 1_000_000, end)
         self.zoom = (0.0, 100.0)  # the visible window, in percent of the range
+        self.following = True  # the whole range moves on to "now" (not for a range opened from a link)
         #: Every history request (tag id, start_us, end_us): what was fetched for which zoom.
         self.requests: list[tuple[int, int, int]] = []
         self._loading = asyncio.Lock()
@@ -53,7 +54,7 @@ class Trend:
                        for p, t in self.tags.items()},
                       value=self.tag.path, on_change=lambda e: self.set_tag(e.value)
                       ).props('outlined dense data-testid="trend-tag"').classes("min-w-[220px]")
-            ui.toggle(SPANS_S, value=self.span_s, on_change=lambda e: self.set_span(e.value)
+            ui.toggle(SPANS_S, value=self.span_s if self.following else None, on_change=lambda e: self.set_span(e.value)
                       ).props('no-caps data-testid="trend-span"').classes("pl-touch")
             ui.button(icon="zoom_in", on_click=lambda: self.zoom_by(0.5)).props(
                 'flat data-testid="zoom-in" aria-label="Zoom in"').classes("pl-touch")
@@ -120,12 +121,24 @@ class Trend:
             self.caption.set_text(f"{tag.label or tag.name}: {span}, {count}. {zone_note(self.tz)}")
             self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{len(ts)}"')
 
+    def open_at(self, tag: str | None, start_us: int | None, end_us: int | None) -> None:
+        """Open on ``tag`` over ``start_us``..``end_us`` (a link from an alarm); what does not fit (an unknown
+        tag, a reversed or empty range) is left as it was. A range given stays put (it does not follow now)."""
+        if tag in self.tags:
+            self.tag = self.tags[tag]
+        end_us = now_us() if end_us is None and start_us is not None else end_us
+        if start_us is not None and end_us is not None and 0 <= start_us < end_us:
+            self.range = (start_us, end_us)
+            self.zoom = (0.0, 100.0)
+            self.following = False
+
     async def set_tag(self, path: str) -> None:
         self.tag = self.tags[path]
         await self.load()
 
     async def set_span(self, span_s: int) -> None:
         self.span_s = int(span_s)
+        self.following = True
         end = now_us()
         self.range = (end - self.span_s * 1_000_000, end)
         self.zoom = (0.0, 100.0)
@@ -149,7 +162,7 @@ class Trend:
 
     async def _follow(self) -> None:
         """Keep the trend live while the whole range is shown (not zoomed in)."""
-        if self.zoom == (0.0, 100.0) and not self._loading.locked():
+        if self.following and self.zoom == (0.0, 100.0) and not self._loading.locked():
             end = now_us()
             self.range = (end - self.span_s * 1_000_000, end)
             await self.load(set_zoom=False)

@@ -75,6 +75,23 @@ class AlarmDef(Strict):
         """The value a discrete alarm reacts to."""
         return 1.0 if self.value is None else self.value
 
+    def limit_text(self, unit: str = "") -> str:
+        """The alarm's limit as people read it beside the value (``> 80 °C``, ``|value - setpoint| > 5 bar``,
+        ``= 1``, ``bad quality``), from the model: what the value is compared with."""
+        u = f" {unit}" if unit else ""
+        lim = "" if self.limit is None else f"{self.limit:g}"
+        if self.type in ("hihi", "hi"):
+            return f"> {lim}{u}"
+        if self.type in ("lo", "lolo"):
+            return f"< {lim}{u}"
+        if self.type == "deviation":
+            return f"|value - {self.setpoint}| > {lim}{u}"
+        if self.type == "rate":
+            return f"rate > {lim}{u}/s"
+        if self.type == "discrete":
+            return f"= {self.trigger_value:g}"
+        return "bad quality"
+
 
 #: A problem found by ``machine_alarm_problems``: where below the machine (a loader location) and why.
 AlarmProblem = tuple[tuple[str | int, ...], str]

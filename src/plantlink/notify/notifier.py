@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from plantlink.model.notify import Notifications, Target
 from plantlink.notify.routing import escalations, recipients
-from plantlink.notify.senders import DeliveryError, Senders
+from plantlink.notify.senders import DeliveryError, Senders, local_time_text
 from plantlink.samples import now_us
 
 log = logging.getLogger("plantlink.notify")
@@ -74,6 +74,8 @@ class Notifier:
         if n["to_state"] != _ANNUNCIATE or n["from_state"] == _ANNUNCIATE:
             return
         self.stats["events"] += 1
+        n["timezone"] = self.timezones.get(n["site"], "UTC")
+        n["local_time"] = local_time_text(n["ts_us"], n["timezone"])
         if self.queue.qsize() >= self.queue_size:
             self.queue.get_nowait()
             self.stats["dropped"] += 1

@@ -8,9 +8,10 @@ import asyncio
 import os
 import smtplib
 import ssl
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -29,12 +30,20 @@ def subject(n: dict[str, Any]) -> str:
     return f"{prefix}[{str(n['priority']).upper()}] {n['site']} {n['tag']}: {what}"
 
 
+def local_time_text(ts_us: int, timezone: str) -> str:
+    """An instant in a site's zone, with the zone's abbreviation and name: ``2026-03-02 01:00:00 CET
+    (Europe/Berlin)``."""
+    t = datetime.fromtimestamp(ts_us / 1e6, ZoneInfo(timezone))
+    return f"{t:%Y-%m-%d %H:%M:%S} {t.tzname()} ({timezone})"
+
+
 def body(n: dict[str, Any]) -> str:
-    when = datetime.fromtimestamp(n["ts_us"] / 1e6, UTC).isoformat()
+    when = n.get("local_time") or local_time_text(n["ts_us"], n.get("timezone") or "UTC")
     lines = [f"Alarm:    {n['key']}", f"State:    {n['to_state']} ({n['event']})", f"Priority: {n['priority']}",
              f"Site:     {n['site']}", f"Machine:  {n['machine']}", f"Time:     {when}"]
     if n.get("value") is not None:
-        lines.append(f"Value:    {n['value']}")
+        limit = f" (limit {n['limit_text']})" if n.get("limit_text") else ""
+        lines.append(f"Value:    {n['value']:g}{limit}")
     if n.get("message"):
         lines.append(f"Message:  {n['message']}")
     if n.get("response"):

@@ -14,12 +14,12 @@ from plantlink.engines.alarms.performance import Performance
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.errors import AlarmActionError
 from plantlink.identity import Caller, Role
-from plantlink.model.alarms import PRIORITIES
+from plantlink.model.alarms import PRIORITIES, AlarmDef
 from plantlink.samples import now_us
 from plantlink.store.alarm_repo import Delivery, JournalEntry
 
-__all__ = ["ANNUNCIATED", "PRIORITIES", "STATES", "UNACKNOWLEDGED", "AlarmActionError", "AlarmView", "Alarms",
-           "Delivery", "JournalEntry", "Performance", "alarm_counts", "worst_by_machine"]
+__all__ = ["ANNUNCIATED", "PRIORITIES", "STATES", "UNACKNOWLEDGED", "AlarmActionError", "AlarmDef", "AlarmView",
+           "Alarms", "Delivery", "JournalEntry", "Performance", "alarm_counts", "worst_by_machine"]
 
 _CACHE_US = 200_000
 T = TypeVar("T")
@@ -51,6 +51,7 @@ class Alarms:
         self._service = service
         self._lock = threading.Lock()
         self._annunciated: tuple[int, list[AlarmView]] | None = None
+        self._defs: dict[str, AlarmDef] | None = None
 
     @property
     def running(self) -> bool:
@@ -98,6 +99,15 @@ class Alarms:
         rows = [a for a in found if a.site in allowed and (not priorities or a.priority in priorities)]
         rows.sort(key=lambda a: (PRIORITIES.index(a.priority), -a.since_us))
         return rows
+
+    def definition(self, key: str) -> AlarmDef | None:
+        """The model's definition of an alarm (its limit, setpoint, type); None: unknown or not running."""
+        if self._defs is None:
+            svc = self._service()
+            if svc is None:
+                return None
+            self._defs = {i.key: i.defn for i in svc.engine.c.infos}
+        return self._defs.get(key)
 
     def journal(self, who: Caller, sites: Sequence[str] | None = None, limit: int = 100) -> list[JournalEntry]:
         """The latest transitions (newest first) at the sites ``who`` may see."""

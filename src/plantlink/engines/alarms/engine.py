@@ -62,6 +62,9 @@ class AlarmEvent:
     value: float | None
     message: str
     response: str
+    #: the definition's limit (None for discrete and comm alarms) and as read beside the value (``> 7.1``)
+    limit: float | None = None
+    limit_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,7 @@ class AlarmEngine:
             return
         info = self.c.infos[i]
         e = AlarmEvent(info.key, info.tag, info.site, info.machine, info.priority, event, old, new, t, actor,
-                       value, info.defn.message, info.defn.response)
+                       value, info.defn.message, info.defn.response, info.defn.limit, info.defn.limit_text())
         for fn in self.listeners:
             try:
                 fn(e)

@@ -1,0 +1,113 @@
+"""Alarms that lead somewhere (issue 10, item 13): each row of the summary shows the tag's value and the alarm's
+limit, links to the machine page and to a trend around the activation; the banner's counts are labelled; an
+alarm is taken out of service and returned from the HMI with a comment. In a real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.hmi.conftest import Visit
+from tests.hmi.harness import HmiServer
+from tests.hmi.test_alarms_control import CNC1, VERY_HIGH, VIB, force_vibration, rt
+from tests.waiting import wait_until
+
+ROW = f'[data-testid="alarm-list"] [data-alarm="{VERY_HIGH}"]'
+TEN_MIN_US = 10 * 60_000_000
+
+
+def test_row_shows_value_limit_and_leads_to_the_trend(server: HmiServer, visit: Any) -> None:
+    force_vibration(server)
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    v.page.wait_for_selector(ROW)
+    # the tag's live value (the simulator goes on sending), with its unit, beside the model's limit (hihi 7.1)
+    wait_until(lambda: re.fullmatch(r"\d+\.\d\d mm/s", v.page.locator(f'{ROW} [data-testid="alarm-value"]'
+                                                                      ).inner_text()), 5.0,
+               "the row shows the tag's value with its unit")
+    assert v.page.locator(f'{ROW} [data-testid="alarm-limit"]').inner_text() == "limit > 7.1 mm/s"
+    machine = v.page.locator(f'{ROW} [data-testid="alarm-machine"]')
+    assert machine.get_attribute("href") == f"/hmi/machine/{CNC1}"
+
+    activated = next(a.activated_us for a in rt(server).alarm_engine.alarms() if a.key == VERY_HIGH)
+    assert activated is not None
+    v.page.click(f'{ROW} [data-testid="alarm-trend"]')
+    v.page.wait_for_url(f"**/hmi/machine/{CNC1}?*")
+    caption = v.page.locator('[data-testid="trend-range"][data-start-us]')
+    caption.wait_for()
+    start, end = int(caption.get_attribute("data-start-us") or 0), int(caption.get_attribute("data-end-us") or 0)
+    assert start == activated - TEN_MIN_US
+    assert end > activated
+    assert "Vibration" in caption.inner_text() or "vibration" in caption.inner_text()
+    tag = v.page.locator('[data-testid="trend-tag"]')
+    assert "ibration" in tag.inner_text()
+
+    # a machine page with a reversed range keeps its default trend (the last hour, following now)
+    v.goto(f"/hmi/machine/{CNC1}?tag={VIB}&from=200&to=100")
+    caption = v.page.locator('[data-testid="trend-range"][data-start-us]')
+    caption.wait_for()
+    s2, e2 = int(caption.get_attribute("data-start-us") or 0), int(caption.get_attribute("data-end-us") or 0)
+    assert e2 - s2 == 3600 * 1_000_000
+
+
+def test_banner_counts_are_labelled(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto("/hmi/")
+    v.page.wait_for_selector('[data-testid="alarm-banner"]')
+    labels = v.page.eval_on_selector_all(
+        '[data-testid="alarm-banner"] [data-priority]',
+        "els => els.map(e => [e.dataset.priority, e.getAttribute('aria-label'), e.innerText.trim()])")
+    assert [p for p, _, _ in labels] == ["critical", "high", "medium", "low"]
+    for p, aria, text in labels:
+        assert aria is not None and aria.startswith(f"{p.capitalize()} alarms: ")
+        short, count = text.split()
+        assert short == {"critical": "C", "high": "H", "medium": "M", "low": "L"}[p] and count.isdigit()
+
+
+def test_out_of_service_round_trip(server: HmiServer, visit: Any) -> None:
+    force_vibration(server)
+    engine = rt(server).alarm_engine
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    v.page.wait_for_selector(ROW)
+    v.page.click(f'{ROW} [data-testid="oos"]')
+    v.page.click('[data-testid="oos-confirm"]')  # no comment: refused
+    v.page.wait_for_selector("text=a comment is required")
+    assert engine.state_of(VERY_HIGH) != "out_of_service"
+    v.page.fill('[data-testid="oos-comment"]', "sensor being replaced")
+    v.page.click('[data-testid="oos-confirm"]')
+    wait_until(lambda: engine.state_of(VERY_HIGH) == "out_of_service", 5.0, "the engine took it out of service")
+    entries, _ = rt(server).alarms.store.journal(alarms=[VERY_HIGH])
+    assert any(e.to_state == "out_of_service" and e.actor == "olga" and e.comment == "sensor being replaced"
+               for e in entries)
+    wait_until(lambda: v.page.locator(ROW).count() == 0, 5.0, "an alarm out of service is not annunciated")
+
+    v.page.click('[data-testid="filter-state"]')
+    v.page.click('.q-menu >> text=Out of service')
+    v.page.wait_for_selector(f'{ROW}[data-state="out_of_service"]')
+    v.page.click(f'{ROW} [data-testid="return-to-service"]')
+    v.page.fill('[data-testid="oos-comment"]', "sensor back")
+    v.page.click('[data-testid="oos-confirm"]')
+    wait_until(lambda: engine.state_of(VERY_HIGH) != "out_of_service", 5.0, "returned to service")
+
+
+def test_a_viewer_sees_the_row_but_cannot_take_it_out_of_service(server: HmiServer, visit: Any) -> None:
+    force_vibration(server)
+    v: Visit = visit("windsor-viewer")
+    v.goto("/hmi/alarms")
+    v.page.wait_for_selector(f'{ROW} [data-testid="alarm-trend"]')
+    assert v.page.locator('[data-testid="oos"]').count() == 0
+    assert v.page.locator('[data-testid="return-to-service"]').count() == 0
+
+
+def test_the_sound_switch_is_kept_in_the_browser(server: HmiServer, visit: Any) -> None:
+    v: Visit = visit()
+    v.goto("/hmi/alarms")
+    switch = v.page.locator('[data-testid="alarm-sound"]')
+    assert switch.get_attribute("aria-checked") == "false"  # off by default
+    switch.click()
+    wait_until(lambda: v.page.evaluate("localStorage.getItem('plantlink.alarmSound')") == "1", 5.0,
+               "the switch kept in localStorage")
+    v.goto("/hmi/alarms")
+    wait_until(lambda: v.page.locator('[data-testid="alarm-sound"]').get_attribute("aria-checked") == "true", 5.0,
+               "the switch on again after a reload")
