@@ -145,3 +145,49 @@ def test_a_non_admin_gets_403_and_no_users_link(browser: Any, server: HmiServer)
             assert person.open(USERS).status == 403
         finally:
             person.close()
+
+
+def test_roles_reset_password_and_unlock_from_the_page(browser: Any, server: HmiServer) -> None:
+    assert server.auth is not None
+    server.auth.create_user("shifty", {"windsor": "operator"}, actor="test", password="first-password-1")
+    with httpx.Client(base_url=server.url, timeout=30) as c:  # failed logins: a back-off for shifty
+        for _ in range(3):
+            c.post("/api/v1/auth/login", json={"user": "shifty", "password": "wrong-password-0"})
+    admin = Person(browser, server, "admin", DEMO_USERS["admin"][1])
+    shifty: Person | None = None
+    try:
+        page = admin.page
+        admin.open(USERS)
+        row = _user_row(page, "shifty")
+        assert "3 failure(s)" in row.inner_text()
+        row.get_by_test_id("manage").click()
+        detail = page.locator('[data-testid="user-detail"][data-user="shifty"]')
+        detail.get_by_test_id("unlock").click()
+        wait_until(lambda: "failure" not in _user_row(page, "shifty").inner_text(), what="back-off cleared")
+
+        shifty = Person(browser, server, "shifty", "first-password-1")
+        detail.get_by_test_id("edit-roles").fill("windsor=viewer, detroit=viewer")
+        detail.get_by_test_id("save-roles").click()
+        wait_until(lambda: "detroit=viewer" in _user_row(page, "shifty").inner_text(), what="roles shown")
+        assert server.auth.user("shifty").roles == {"windsor": "viewer", "detroit": "viewer"}
+        # shifty's open overview reloads with the new roles: detroit shows
+        wait_until(lambda: "detroit" in shifty.page.inner_text("body").lower(), what="overview with detroit")
+        shifty.ready()
+
+        page.locator('[data-testid="user-detail"][data-user="shifty"]').get_by_test_id("reset-password").click()
+        password = _secret(page)
+        shifty.page.wait_for_url(lambda u: urlparse(u).path == "/login", timeout=60_000)  # sessions ended
+        shifty.close()
+        shifty = Person(browser, server, "shifty", password)
+
+        _user_row(page, "admin").get_by_test_id("manage").click()
+        page.locator('[data-testid="user-detail"][data-user="admin"]').get_by_test_id("disable").click()
+        wait_until(lambda: "cannot disable yourself" in page.get_by_test_id("users-error").inner_text(),
+                   what="self-disable refused")
+        assert not server.auth.user("admin").disabled
+        kinds = {r.kind for r in server.auth.audit.query(actor="admin")}
+        assert {"auth.unlocked", "auth.roles_changed", "auth.password_reset"} <= kinds
+    finally:
+        admin.close()
+        if shifty is not None:
+            shifty.close()
