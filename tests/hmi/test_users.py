@@ -67,7 +67,7 @@ class Person:
 def _secret(page: Any) -> str:
     secret = page.get_by_test_id("secret")
     secret.wait_for()
-    text = secret.inner_text().strip()
+    text = str(secret.inner_text()).strip()
     page.get_by_test_id("secret-done").click()
     secret.wait_for(state="detached")
     return text
@@ -165,13 +165,13 @@ def test_roles_reset_password_and_unlock_from_the_page(browser: Any, server: Hmi
         detail.get_by_test_id("unlock").click()
         wait_until(lambda: "failure" not in _user_row(page, "shifty").inner_text(), what="back-off cleared")
 
-        shifty = Person(browser, server, "shifty", "first-password-1")
+        shifty = person = Person(browser, server, "shifty", "first-password-1")
         detail.get_by_test_id("edit-roles").fill("windsor=viewer, detroit=viewer")
         detail.get_by_test_id("save-roles").click()
         wait_until(lambda: "detroit=viewer" in _user_row(page, "shifty").inner_text(), what="roles shown")
         assert server.auth.user("shifty").roles == {"windsor": "viewer", "detroit": "viewer"}
         # shifty's open overview reloads with the new roles: detroit shows
-        wait_until(lambda: "detroit" in shifty.page.inner_text("body").lower(), what="overview with detroit")
+        wait_until(lambda: "detroit" in person.page.inner_text("body").lower(), what="overview with detroit")
         shifty.ready()
 
         page.locator('[data-testid="user-detail"][data-user="shifty"]').get_by_test_id("reset-password").click()
