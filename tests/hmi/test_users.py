@@ -38,6 +38,7 @@ class Person:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         self.page.goto(f"{server.url}/login?next=/hmi/")
         self.page.fill("#user", user)
         self.page.fill("#password", password)
@@ -187,6 +188,7 @@ def test_roles_reset_password_and_unlock_from_the_page(browser: Any, server: Hmi
         assert not server.auth.user("admin").disabled
         kinds = {r.kind for r in server.auth.audit.query(actor="admin")}
         assert {"auth.unlocked", "auth.roles_changed", "auth.password_reset"} <= kinds
+        assert not admin.errors, admin.errors
     finally:
         admin.close()
         if shifty is not None:
