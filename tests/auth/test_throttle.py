@@ -210,3 +210,21 @@ class CountingPasswords(Passwords):
         with self._lock:
             self.calls += 1
         return super().verify(stored_hash, password)
+
+
+def test_by_user_sums_up_failures_blocks_and_the_last_login_per_user(svc: AuthService, clock: Clock) -> None:
+    """The users page's summary: failures of every address of a user, blocked or not, and the last login."""
+    assert svc.throttle.by_user().get("bob") is None
+    assert attempt(svc, "bob", PW, OFFICE) == "ok"
+    login_us = int(clock() * 1_000_000)
+    clock.advance(5)
+    while not attempt(svc, "bob", "wrong-password", ATTACKER).startswith("locked"):
+        pass
+    attempt(svc, "bob", "wrong-password", HOME)
+    bob = svc.throttle.by_user()["bob"]
+    now = int(clock() * 1_000_000)
+    assert bob.failures >= FAST.pair_free_failures + 1 and bob.blocked_until_us > now
+    assert bob.last_login_us == login_us
+    svc.unlock("bob", "t")
+    bob = svc.throttle.by_user()["bob"]
+    assert (bob.failures, bob.blocked_until_us > now, bob.last_login_us) == (0, False, login_us)

@@ -56,6 +56,17 @@ def test_unauthenticated_is_sent_to_login_and_other_sites_are_forbidden(server: 
     assert "&lt;b&gt;y" in r.text and "<b>y" not in r.text  # the address is quoted, escaped
 
 
+def test_without_auth_installed_the_users_page_says_accounts_are_elsewhere(server: HmiServer, visit: Any) -> None:
+    r = httpx.get(server.url + "/hmi/users", headers={PRINCIPAL_HEADER: "admin"})
+    assert r.status_code == 404 and "accounts are not managed by this server" in r.text
+    v = visit(as_="admin")
+    v.goto("/hmi/")
+    v.page.get_by_test_id("user").click()
+    menu = v.page.get_by_test_id("user-menu")
+    menu.get_by_text("Log out", exact=True).wait_for()
+    assert menu.get_by_text("Users", exact=True).count() == 0
+
+
 def test_overview_shows_every_machine_coloured_by_its_state(server: HmiServer, visit: Any) -> None:
     v: Visit = visit()
     v.goto("/hmi/")

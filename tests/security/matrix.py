@@ -85,6 +85,7 @@ ROUTES: dict[str, Rule] = {
     "GET /hmi/alarms": Rule("user", "-", "lists only the caller's sites' alarms"),
     "GET /hmi/approvals": Rule("user", "-", "lists only the writes the caller may approve"),
     "GET /hmi/audit": Rule("admin", "any", "admin at any site; shows that site's records"),
+    "GET /hmi/users": Rule("admin*", "-", "users and API tokens"),
     "GET /hmi/line/{path:path}": Rule("viewer", "object"),
     "GET /hmi/machine/{path:path}": Rule("viewer", "object"),
     "GET /hmi/favicon.ico": Rule("user", "-"),

@@ -156,6 +156,7 @@ class Ctx:
             "GET /hmi/alarms": Call("GET", "/hmi/alarms"),
             "GET /hmi/approvals": Call("GET", "/hmi/approvals"),
             "GET /hmi/audit": Call("GET", "/hmi/audit"),
+            "GET /hmi/users": Call("GET", "/hmi/users"),
             "MOUNT /hmi/_nicegui_ws": Call("GET", "/hmi/_nicegui_ws/socket.io/", {"EIO": "4", "transport": "polling"},
                                            ok=frozenset({200, 400})),
             "MOUNT /hmi/_nicegui/{v}/static": Call("GET", f"/hmi/_nicegui/{v}/static/{STATIC_FILE}"),

@@ -50,6 +50,16 @@ class ThrottleState:
     stored: bool = False
 
 
+@dataclass(frozen=True)
+class UserLogins:
+    """What the throttle knows of one user name: failures counted now, blocked until (over every address),
+    and the last successful login it remembers (None when forgotten or never)."""
+
+    failures: int
+    blocked_until_us: int
+    last_login_us: int | None
+
+
 def _key(user: str | None, address: str | None) -> str:
     return hashlib.sha256(f"{user}\0{address}\0{user is None}{address is None}".encode()).hexdigest()
 
@@ -131,6 +141,18 @@ class LoginThrottle:
             q = q.where(sa.or_(table.c.failures > 0, table.c.blocked_until_us > self._now_us()))
         with self.engine.connect() as c:
             return [_state(r) for r in c.execute(q)]
+
+    def by_user(self) -> dict[str, UserLogins]:
+        """Per user name, what its rows (every address, and the name) say: for an account overview."""
+        out: dict[str, UserLogins] = {}
+        for r in self.state():
+            if r.user is None:
+                continue
+            was = out.get(r.user, UserLogins(0, 0, None))
+            last = max((t for t in (was.last_login_us, r.last_success_us) if t is not None), default=None)
+            out[r.user] = UserLogins(was.failures + r.failures * (r.address is not None),
+                                     max(was.blocked_until_us, r.blocked_until_us), last)
+        return out
 
     # -- rules ------------------------------------------------------------------------------------------
     def _wait_us(self, rows: list[ThrottleState], now: int) -> int:

@@ -38,6 +38,7 @@ def _register_pages() -> None:
     from plantlink.hmi.line import line_page
     from plantlink.hmi.machine import machine_page
     from plantlink.hmi.overview import overview_page
+    from plantlink.hmi.users import users_page
 
     ui.page("/")(overview_page)
     ui.page("/line/{path:path}")(line_page)
@@ -45,6 +46,7 @@ def _register_pages() -> None:
     ui.page("/alarms")(alarms_page)
     ui.page("/audit")(audit_page)
     ui.page("/approvals")(approvals_page)
+    ui.page("/users")(users_page)
 
 
 def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DEFAULT_MOUNT) -> None:
@@ -63,7 +65,7 @@ def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DE
         raise ValueError(f"the HMI was mounted at {_state['prefix']} before in this process; use the same path")
     services = services_of(runtime)
     hub = LiveHub(PlantView(services))
-    install(Hmi(services, hub.view, hub, prefix))
+    install(Hmi(services, hub.view, hub, prefix, accounts=lambda: getattr(app.state, "auth", None)))
 
     def record(kind: str, actor: str, site: str | None, target: str, details: dict[str, Any]) -> None:
         audit = getattr(app.state, "audit", None)

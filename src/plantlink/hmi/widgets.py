@@ -19,9 +19,10 @@ from nicegui import ui
 from plantlink.errors import NotFound
 from plantlink.hmi import oeefmt, theme
 from plantlink.hmi.alarmbar import AlarmBanner
-from plantlink.identity import Principal
+from plantlink.identity import ALL_SITES, Principal
 
 if TYPE_CHECKING:
+    from plantlink.auth.service import AuthService
     from plantlink.hmi.data import Kpi, MachineView, PlantView
     from plantlink.hmi.live import LiveHub
     from plantlink.services import Services
@@ -38,6 +39,8 @@ class Hmi:
     view: PlantView
     hub: LiveHub
     prefix: str
+    #: the account service of the app (``app.state.auth``), looked up when used; None without auth installed
+    accounts: Callable[[], AuthService | None] = lambda: None
 
     def page(self, kind: str, path: str = "") -> str:
         """A page's path inside the HMI, for ``ui.link`` and ``ui.navigate.to``: NiceGUI adds the mount prefix
@@ -154,14 +157,23 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
 ACCOUNT_LINKS = (("Change password", "/account/password", "key"), ("Log out", "/logout", "logout"))
 
 
+def can_manage_users(principal: Principal) -> bool:
+    """Whether the users and tokens page is for ``principal``: admins at every site (see docs/hmi.md)."""
+    return principal.roles.get(ALL_SITES) == "admin"
+
+
 def user_menu(principal: Principal) -> None:
-    """The user's name, opening a menu: change password, log out (only with a browser session)."""
+    """The user's name, opening a menu: change password, log out (only with a browser session); for admins at
+    every site, when accounts are managed here, the users and tokens page."""
     with ui.button(principal.name, icon="account_circle").props(
             'flat no-caps color=white data-testid="user" aria-label="Account"').classes("pl-touch"):
         if principal.kind != "session":
             return
+        links = list(ACCOUNT_LINKS)
+        if can_manage_users(principal) and hmi().accounts() is not None:
+            links.insert(0, ("Users", hmi().href("users"), "group"))
         with ui.menu().props('data-testid="user-menu"'):
-            for label, href, icon in ACCOUNT_LINKS:
+            for label, href, icon in links:
                 with ui.element("a").props(f'href="{href}"').classes(
                         "flex items-center gap-2 px-4 py-3 no-underline text-black pl-touch"):
                     ui.icon(icon)
