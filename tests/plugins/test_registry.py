@@ -52,7 +52,7 @@ def test_connector_plugins_name_their_class_and_import_it_when_it_is_first_used(
     assert package.ModbusConnector is ModbusConnector  # the package still exports it
     given = ConnectorPlugin("x", modbus.device_model, modbus.source_model, ModbusConnector)
     assert given.connector is ModbusConnector and issubclass(given.connector, Connector)
-    with pytest.raises(ValueError, match="'package.module:Class'"):
+    with pytest.raises(ValueError, match=r"'package\.module:Class'"):
         ConnectorPlugin("x", modbus.device_model, modbus.source_model, "plantlink.connectors.modbus.client")
 
 
