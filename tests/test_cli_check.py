@@ -111,3 +111,20 @@ def test_check_does_not_load_the_web_stack() -> None:
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.stdout.split() == ["1", "False", "False"], res.stdout + res.stderr
     assert "must hold a mapping" in res.stderr
+
+
+CONNECTOR_STACK = ("asyncua", "pymodbus", "pyarrow", "numpy", "fastapi", "sqlalchemy", "plantlink.connectors.base",
+                   "plantlink.connectors.modbus.client", "plantlink.connectors.opcua.client")
+
+
+@pytest.mark.parametrize("model, code", [(Path(__file__).parents[1] / "examples" / "demo-plant.yaml", 0),
+                                         (CASES / "bad_modbus_point" / "plant.yaml", 1)])
+def test_check_imports_no_connector_client_no_web_stack_no_store(model: Path, code: int) -> None:
+    """`plantlink check` validates every device and tag through the connector plugins (config models, node ids,
+    the Modbus overlap check) without importing the client libraries, numpy, pyarrow or the web stack."""
+    prog = ("import sys; from plantlink.cli import app\n"
+            "try:\n    app(['check', sys.argv[1]])\nexcept SystemExit as e:\n    print(e.code)\n"
+            f"print(sorted(m for m in {CONNECTOR_STACK!r} if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", prog, str(model)], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert res.stdout.splitlines()[-2:] == [str(code), "[]"], res.stdout + res.stderr

@@ -39,6 +39,23 @@ def test_built_ins_load_to_their_objects() -> None:
     assert isinstance(open_bus("inproc"), InProcBus)
 
 
+def test_connector_plugins_name_their_class_and_import_it_when_it_is_first_used() -> None:
+    from plantlink.connectors.base import Connector
+    from plantlink.connectors.modbus.client import ModbusConnector
+    from plantlink.connectors.opcua.client import OpcUaConnector
+    from plantlink.connectors.plugin import ConnectorPlugin
+
+    modbus, opcua = (plugins.load(plugins.CONNECTORS, name) for name in ("modbus", "opcua"))
+    assert modbus.connector is ModbusConnector and opcua.connector is OpcUaConnector
+    import plantlink.connectors.modbus as package
+
+    assert package.ModbusConnector is ModbusConnector  # the package still exports it
+    given = ConnectorPlugin("x", modbus.device_model, modbus.source_model, ModbusConnector)
+    assert given.connector is ModbusConnector and issubclass(given.connector, Connector)
+    with pytest.raises(ValueError, match=r"'package\.module:Class'"):
+        ConnectorPlugin("x", modbus.device_model, modbus.source_model, "plantlink.connectors.modbus.client")
+
+
 @pytest.mark.parametrize(("group", "kind"), [(plugins.CONNECTORS, "connector"), (plugins.HISTORIANS, "historian"),
                                              (plugins.BUSES, "bus"), (plugins.NOTIFIERS, "notifier")])
 def test_unknown_name_names_group_name_and_known(group: str, kind: str) -> None:

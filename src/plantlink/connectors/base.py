@@ -22,8 +22,11 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from plantlink.connectors.guard import SampleGuard
+from plantlink.connectors.plugin import ConnectorPlugin, PointIssue
 from plantlink.model.schema import Tag
 from plantlink.model.types import DEFAULT_CLOCK_SKEW
+
+__all__ = ["BatchSink", "Connector", "ConnectorPlugin", "DeviceHealth", "DeviceState", "Point", "PointIssue"]
 
 log = logging.getLogger("plantlink.connectors")
 
@@ -146,27 +149,3 @@ class Connector(ABC):
     async def write(self, point: Point, value: Any) -> None:
         """Write ``value`` to ``point`` on the device (used by the control path)."""
         raise NotImplementedError(f"{self.protocol} connector does not support writes")
-
-
-@dataclass(frozen=True)
-class PointIssue:
-    """A problem found by a plugin's static check of its points: index into the points, field, message."""
-
-    index: int
-    field: str
-    message: str
-
-
-@dataclass(frozen=True)
-class ConnectorPlugin:
-    """What a connector plugin registers under its entry point."""
-
-    name: str
-    device_model: type[BaseModel]
-    source_model: type[BaseModel]
-    connector: type[Connector]
-    #: Optional static check of all points of one device (overlapping registers, ...).
-    check: Callable[[BaseModel, Sequence[tuple[Tag, BaseModel]]], list[PointIssue]] | None = None
-    #: Optional warnings about a device's settings that are valid but weaken it: (field, message) pairs that
-    #: ``plantlink check`` prints at the field's line (the model still loads).
-    warnings: Callable[[BaseModel], list[tuple[str, str]]] | None = None

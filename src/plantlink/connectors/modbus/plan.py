@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from plantlink.connectors.base import PointIssue
 from plantlink.connectors.modbus.config import ModbusDevice, ModbusPoint
+from plantlink.connectors.plugin import PointIssue
 from plantlink.model.schema import Tag
 
 #: Protocol limits of one read request.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
+from plantlink.connectors.opcua.nodeid import parse_node_id
 from plantlink.model.types import DeviceCommon, Duration, PositiveDuration
 
 #: Security policies of the secure channel (names as in the OPC UA specification); ``auto``: the strongest the
@@ -201,10 +203,26 @@ class OpcUaPoint(BaseModel):
     @field_validator("node")
     @classmethod
     def _node(cls, value: str) -> str:
-        from asyncua import ua
-
         try:
-            ua.NodeId.from_string(value)
-        except Exception:
+            parse_node_id(value)
+        except ValueError:
             raise ValueError(f"not an OPC UA node id: {value!r} (expected like ns=2;s=Name or ns=2;i=1042)") from None
         return value
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the user and password an ``opc.tcp://user:pass@host`` URL may carry."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def device_warnings(cfg: BaseModel) -> list[tuple[str, str]]:
+    """What ``plantlink check`` warns about in a device's settings: ``security: none``."""
+    if not isinstance(cfg, OpcUaDevice) or cfg.security != "none":
+        return []
+    password = "; the user's password too, unless the server encrypts it" if cfg.username else ""
+    return [("security", f"security: none: values and writes travel neither signed nor encrypted{password}, and "
+                         f"any server answering at {redact_url(cfg.endpoint)} is accepted. Remove it to require "
+                         "security (SignAndEncrypt with Basic256Sha256 where the server offers it)")]

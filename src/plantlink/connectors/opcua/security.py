@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from asyncua import Client, ua
-from pydantic import BaseModel
 
-from plantlink.connectors.opcua.config import OpcUaDevice
+from plantlink.connectors.opcua.config import OpcUaDevice, device_warnings, redact_url
 from plantlink.connectors.opcua.pki import (
     SecurityError,
     app_uri,
@@ -62,24 +60,6 @@ def withhold_identity_tokens() -> None:
     logger = logging.getLogger(_ASYNCUA_REQUEST_LOGGER)
     if not any(isinstance(f, _WithholdIdentityTokens) for f in logger.filters):
         logger.addFilter(_WithholdIdentityTokens())
-
-
-def redact_url(url: str) -> str:
-    """``url`` without the user and password an ``opc.tcp://user:pass@host`` URL may carry."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
-
-
-def device_warnings(cfg: BaseModel) -> list[tuple[str, str]]:
-    """What ``plantlink check`` warns about in a device's settings: ``security: none``."""
-    if not isinstance(cfg, OpcUaDevice) or cfg.security != "none":
-        return []
-    password = "; the user's password too, unless the server encrypts it" if cfg.username else ""
-    return [("security", f"security: none: values and writes travel neither signed nor encrypted{password}, and "
-                         f"any server answering at {redact_url(cfg.endpoint)} is accepted. Remove it to require "
-                         "security (SignAndEncrypt with Basic256Sha256 where the server offers it)")]
 
 
 async def configure(client: Client, cfg: OpcUaDevice, device_id: str, pki_dir: Path) -> None:
