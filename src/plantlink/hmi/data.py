@@ -208,8 +208,8 @@ def days(svc: Services, site: str, start: int, end: int) -> list[tuple[int, int]
 
 def oee_over_time(svc: Services, who: Principal, scope: str, start: int, end: int, by: str) -> list[OeeReport]:
     """OEE of ``scope`` per shift (the API's ``/oee/shifts``) or per local day (``/oee`` over each day)."""
-    if by == "shift":
-        return svc.kpi.oee_by_shift(who, scope, start, end)
+    if by == "shift":  # shifts not begun yet are left out
+        return [r for r in svc.kpi.oee_by_shift(who, scope, start, end) if r.start_us < now_us()]
     site = scope.strip("/").split("/", 1)[0]
     return [svc.kpi.oee(who, scope, s, e) for s, e in days(svc, site, start, end)]
 
