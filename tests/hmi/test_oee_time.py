@@ -77,6 +77,12 @@ def test_the_page_figures_are_the_apis(view: PlantView, api: httpx.Client, by: s
                                                                           for t in theirs], scope
         for r, t in zip(rows, theirs, strict=True):
             assert {k: _clean(t[k]) for k in _mine(r.total)} == _mine(r.total), (scope, r.start_us)
+            if by == "shift":  # read once for every shift: the same as each shift read alone
+                alone = _get(api, "/api/v1/oee", scope=scope, start=r.start_us // 1000, end=r.end_us // 1000)
+                assert {k: _clean(alone[k]) for k in _mine(r.total)} == _mine(r.total), (scope, r.start_us)
+                assert t["top_reason"] == alone["top_reason"], (scope, r.start_us)
+                assert [m["top_reason"] for m in t.get("machines", [])] == \
+                    [m["top_reason"] for m in alone.get("machines", [])], (scope, r.start_us)
             compared += 1
             if scope in view.lines:  # the money: the API's line costs over the same row
                 money = _get(api, "/api/v1/lines/costs", line=scope, start=r.start_us // 1000, end=r.end_us // 1000)
