@@ -67,7 +67,12 @@ def test_the_page_figures_are_the_apis(view: PlantView, api: httpx.Client, by: s
     window = {"start": start // 1000, "end": until // 1000}
     compared = 0
     for scope in _scopes(view):
-        rows = data.oee_over_time(view.services, ADMIN, scope, start, until, by)
+        whole, rows = data.oee_over_time(view.services, ADMIN, scope, start, until, by)
+        total = _get(api, "/api/v1/oee", scope=scope, **window)  # the range, as "over the whole range" shows
+        assert {k: _clean(total[k]) for k in _mine(whole.total)} == _mine(whole.total), scope
+        assert [(m, _mine(f)) for m, f in whole.machines] == [
+            (m["machine"], {k: _clean(m[k]) for k in _mine(f)}) for m, (_, f) in zip(
+                total.get("machines", []), whole.machines, strict=True)], scope
         if by == "shift":
             theirs = _get(api, "/api/v1/oee/shifts", scope=scope, **window)["shifts"]
         else:

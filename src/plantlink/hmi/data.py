@@ -206,12 +206,17 @@ def days(svc: Services, site: str, start: int, end: int) -> list[tuple[int, int]
     return out
 
 
-def oee_over_time(svc: Services, who: Principal, scope: str, start: int, end: int, by: str) -> list[OeeReport]:
-    """OEE of ``scope`` per shift (the API's ``/oee/shifts``) or per local day (``/oee`` over each day)."""
-    if by == "shift":  # shifts not begun yet are left out
-        return [r for r in svc.kpi.oee_by_shift(who, scope, start, end) if r.start_us < now_us()]
+def oee_over_time(svc: Services, who: Principal, scope: str, start: int, end: int, by: str
+                  ) -> tuple[OeeReport, list[OeeReport]]:
+    """OEE of ``scope`` over the range (the API's ``/oee``) and per shift (``/oee/shifts``; shifts not begun
+    yet left out) or per local day (``/oee`` over each day), each machine's data read once."""
     site = scope.strip("/").split("/", 1)[0]
-    return [svc.kpi.oee(who, scope, s, e) for s, e in days(svc, site, start, end)]
+    if by == "shift":
+        spans = [(s.start_us, s.end_us, {"shift": s.name, "day": s.day.isoformat()})
+                 for s in svc.plant.planned[site].shifts(start, end) if s.start_us < now_us()]
+    else:
+        spans = [(s, e, {}) for s, e in days(svc, site, start, end)]
+    return svc.kpi.oee_spans(who, scope, start, end, spans)
 
 
 def losses_money(view: PlantView, report: OeeReport) -> dict[str, float]:

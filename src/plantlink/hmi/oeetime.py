@@ -117,9 +117,7 @@ async def oee_page(request: Request) -> Response | None:
         ui.navigate.to(f"{h.page('oee')}?{urlencode({'scope': scope, **r.query(), 'by': kind})}")
 
     _range_bar(site.timezone, rng, by, refused, go)
-    rows, whole = await asyncio.gather(
-        asyncio.to_thread(data.oee_over_time, h.services, principal, scope, start, end, by),
-        asyncio.to_thread(h.services.kpi.oee, principal, scope, start, end))
+    whole, rows = await asyncio.to_thread(data.oee_over_time, h.services, principal, scope, start, end, by)
     ui.label(f"{local_time(start, site.timezone, True)} to {local_time(whole.end_us, site.timezone, True)}. "
              f"{zone_note(site.timezone)}").classes("pl-muted text-sm").props('data-testid="zone"')
     _periods_panel(h, site.timezone, by, rows)

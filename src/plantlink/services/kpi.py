@@ -26,14 +26,11 @@ micro-stops left out.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-import functools
-import itertools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -52,6 +49,7 @@ from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.periods import LIVE_PERIODS, Periods
 from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
+from plantlink.services.preload import Preloaded
 
 if TYPE_CHECKING:
     from plantlink.services.downtime import DowntimeEvent
@@ -209,39 +207,6 @@ def combined(items: Iterable[OeeInputs]) -> Figures | None:
     return Figures.of(combine(found)) if found else None
 
 
-@dataclass(frozen=True)
-class _Preloaded:
-    """One machine's data over a range, read once, served for the ranges inside it exactly as the store and
-    the historian answer them (intervals clipped, samples in ``[start, end)``, cuts in ``[start, end)``)."""
-
-    states: list[tuple[int, int, str]]
-    counters: dict[str, tuple[np.ndarray, np.ndarray]]
-    all_cuts: list[int]
-
-    def intervals(self, start: int, end: int) -> list[tuple[int, int, str]]:
-        lo = bisect.bisect_right(self.ends, start)  # one machine's intervals: in time order, not overlapping
-        hi = bisect.bisect_left(self.starts, end)
-        clipped = ((max(s, start), min(e, end), st) for s, e, st in self.states[lo:hi])
-        return [(s, e, st) for s, e, st in clipped if e > s]
-
-    @functools.cached_property
-    def starts(self) -> list[int]:
-        return [s for s, _, _ in self.states]
-
-    @functools.cached_property
-    def ends(self) -> list[int]:
-        """The latest end so far (sorted even if intervals overlapped)."""
-        return list(itertools.accumulate((e for _, e, _ in self.states), max))
-
-    def counter(self, name: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-        ts, v = self.counters[name]
-        lo, hi = np.searchsorted(ts, start, "left"), np.searchsorted(ts, end, "left")
-        return ts[lo:hi], v[lo:hi]
-
-    def cuts(self, start: int, end: int) -> list[int]:
-        return [c for c in self.all_cuts if start <= c < end]
-
-
 class KpiService:
     """OEE and what derives from it, over the historian's counters and the store's state intervals."""
 
@@ -254,7 +219,7 @@ class KpiService:
         self._reason_cache: _Cache[TopReason | None] = _Cache()
 
     # -- one machine -------------------------------------------------------------------------------
-    def _counter(self, m: MachineRef, name: str | None, start: int, end: int, pre: _Preloaded | None = None
+    def _counter(self, m: MachineRef, name: str | None, start: int, end: int, pre: Preloaded | None = None
                  ) -> tuple[np.ndarray, np.ndarray] | None:
         if name is None:
             return None
@@ -273,7 +238,7 @@ class KpiService:
         return ts, np.where(q >= Quality.UNCERTAIN, v, np.nan)
 
     def machine_inputs(self, m: MachineRef, start: int, end: int, now: int | None = None,
-                       pre: _Preloaded | None = None) -> OeeInputs | None:
+                       pre: Preloaded | None = None) -> OeeInputs | None:
         """OEE inputs of one machine over ``[start, min(end, now))``; None when it has no production counters.
         ``pre``: the machine's data over a range holding this one, read once (see :meth:`oee_by_shift`)."""
         prod = m.model.production
@@ -357,21 +322,28 @@ class KpiService:
                      ) -> list[OeeReport]:
         """OEE of each shift occurrence of the site's calendar overlapping the range."""
         check_range(start_us, end_us, MAX_SHIFT_RANGE_US)
-        kind, ms = self.index.machines_under(who, scope)
         spans = self.index.planned[scope.strip("/").split("/", 1)[0]].shifts(start_us, end_us)
-        t = now_us() if now is None else now
-        pre = {m.path: self._preload(m, start_us, end_us, t) for m in ms if spans}  # one read per machine
-        events = self._events(kind, scope, ms, start_us, end_us) if spans else []
-        out = []
-        for span in spans:
-            per = [(m, i) for m in ms
-                   if (i := self.machine_inputs(m, span.start_us, span.end_us, t, pre[m.path])) is not None]
-            out.append(self._report(scope.strip("/"), kind, span.start_us, span.end_us, per, ms, events,
-                                    shift=span.name,
-                                    day=span.day.isoformat()))
-        return out
+        return self.oee_spans(who, scope, start_us, end_us, [
+            (s.start_us, s.end_us, {"shift": s.name, "day": s.day.isoformat()}) for s in spans], now=now)[1]
 
-    def _preload(self, m: MachineRef, start: int, end: int, now: int) -> _Preloaded | None:
+    def oee_spans(self, who: Caller, scope: str, start_us: int, end_us: int,
+                  spans: Sequence[tuple[int, int, Mapping[str, Any]]], *, now: int | None = None
+                  ) -> tuple[OeeReport, list[OeeReport]]:
+        """OEE over ``[start, end)`` (as :meth:`oee`) and over each span inside it (``extra``: the report's
+        ``shift`` and ``day``), reading each machine's data and the scope's events once for all."""
+        check_range(start_us, end_us, MAX_SHIFT_RANGE_US)
+        kind, ms = self.index.machines_under(who, scope)
+        t = now_us() if now is None else now
+        pre = {m.path: self._preload(m, start_us, end_us, t) for m in ms}  # one read per machine
+        events = self._events(kind, scope, ms, start_us, end_us)
+
+        def report(s: int, e: int, **extra: Any) -> OeeReport:
+            per = [(m, i) for m in ms if (i := self.machine_inputs(m, s, e, t, pre[m.path])) is not None]
+            return self._report(scope.strip("/"), kind, s, e, per, ms, events, **extra)
+
+        return report(start_us, min(end_us, t)), [report(s, e, **extra) for s, e, extra in spans]
+
+    def _preload(self, m: MachineRef, start: int, end: int, now: int) -> Preloaded | None:
         """The machine's counters, state intervals and cuts over ``[start, min(end, now))``, read once."""
         prod, records, end = m.model.production, self._records(), min(end, now)
         if prod is None or records is None or end <= start:
@@ -379,7 +351,7 @@ class KpiService:
         ivs = records.intervals(start, end, machines=[m.path], open_until=now)
         counters = {n: c for n in (prod.produced, prod.good, prod.reject)
                     if n is not None and (c := self._counter(m, n, start, end)) is not None}
-        return _Preloaded([(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs],
+        return Preloaded([(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs],
                           counters, records.cuts(start - COUNTER_LOOKBACK_US, end))
 
     # -- costs, top reason -------------------------------------------------------------------------
