@@ -7,16 +7,20 @@ Figures (one JSON line each):
 * ``hmi_overview_render_warm_p50``: the same with the browser's cache kept (a tablet reloading the page).
 * ``hmi_live_update_p50``: a value published on the bus until it shows in ``--clients`` open machine pages
   (browser clock: performance.timeOrigin + now), p50 and max over every client and round.
+* ``hmi_oee_by_shift_30d_p50``: navigation start to the table of the OEE-over-time page by shift over the last 30
+  days of a site of the demo plant, with 30 days of seeded history (``tests/hmi/seed.py``), p50 of ``--loads``
+  warm loads (target <= 1000 ms); ``--oee-only`` measures this figure alone.
 * ``hmi_server_cpu_per_client``: CPU of the server process (runtime + simulator + HMI, this process) with
   ``--clients`` pages open minus with none, per client, in % of one core.
 
-    .venv/bin/python bench/hmi.py [--loads 10] [--clients 10]
+    .venv/bin/python bench/hmi.py [--loads 10] [--clients 10] [--oee-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -116,6 +120,42 @@ def live_updates(browser: Any, server: HmiServer, clients: int, rounds: int = 5)
     return lags, cpu
 
 
+OEE_TABLE_JS = """
+window.__tableAt = null;
+new MutationObserver((_, obs) => {
+  if (document.querySelector('[data-testid="periods-table"]')) {
+    window.__tableAt = performance.now(); obs.disconnect(); }
+}).observe(document, {childList: true, subtree: true});
+"""
+OEE_DAYS = 30
+
+
+def oee_page(browser: Any, loads: int) -> tuple[list[float], int]:
+    """Warm loads of the OEE page by shift over 30 days of a seeded site; (times in ms, shifts shown)."""
+    from tests.hmi import seed as seeding
+    from tests.hmi.conftest import seed_history
+
+    seeding.HOURS = OEE_DAYS * 24  # the seed reads it when it runs
+    with tempfile.TemporaryDirectory() as tmp:
+        server = HmiServer(Path(tmp), {"default": Principal("bench", {"*": "viewer"})}, prepare=seed_history).start()
+        try:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+            ctx.add_init_script(OEE_TABLE_JS)
+            out, rows = [], 0
+            for i in range(loads + 1):
+                page = ctx.new_page()
+                page.goto(server.url + "/hmi/oee?scope=windsor&range=30d&by=shift")
+                page.wait_for_selector('[data-testid="periods-table"]', timeout=120_000)
+                if i:  # the first load warms NiceGUI's page template
+                    out.append(float(page.evaluate("window.__tableAt")))
+                rows = page.locator('[data-testid="periods-table"] tbody tr').count()
+                page.close()
+            ctx.close()
+            return out, rows
+        finally:
+            server.stop()
+
+
 def _cpu(proc: psutil.Process, seconds: float) -> float:
     t0, c0 = time.monotonic(), sum(proc.cpu_times()[:2])
     time.sleep(seconds)
@@ -136,6 +176,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loads", type=int, default=10)
     ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--oee-only", action="store_true", help="measure the OEE-over-time page alone")
     args = ap.parse_args()
     if not chromium_available():
         sys.exit(f"{CHROMIUM} is missing: apt-get install -y chromium")
@@ -143,6 +184,12 @@ def main() -> None:
 
     machine = {"cpu": _cpu_model(), "cores": psutil.cpu_count(),
                "python": platform.python_version()}
+    if args.oee_only:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            _emit_oee(browser, args.loads, machine)
+            browser.close()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         server = HmiServer(Path(tmp), {"default": Principal("bench", {"*": "operator"})}).start()
         try:
@@ -161,9 +208,17 @@ def main() -> None:
                      clients=args.clients, samples=len(lags), target=1000)
                 emit("hmi_server_cpu_per_client", (busy_cpu - idle_cpu) / args.clients, "% of a core",
                      idle=round(idle_cpu, 1), with_clients=round(busy_cpu, 1), clients=args.clients)
+                _emit_oee(browser, args.loads, machine)
                 browser.close()
         finally:
             server.stop()
+
+
+def _emit_oee(browser: Any, loads: int, machine: dict[str, Any]) -> None:
+    times, rows = oee_page(browser, loads)
+    emit("hmi_oee_by_shift_30d_p50", statistics.median(times), "ms", max=round(max(times), 1), loads=loads,
+         shifts=rows, days=OEE_DAYS, scope="windsor", target=1000, load_avg=round(os.getloadavg()[0], 2),
+         machine=machine)
 
 
 if __name__ == "__main__":

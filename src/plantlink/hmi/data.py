@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from plantlink.display import value_text
 from plantlink.errors import NotFound
 from plantlink.identity import Principal, Role
+from plantlink.samples import now_us
 from plantlink.services import Services
 from plantlink.services.alarms import AlarmActionError, AlarmView, alarm_counts, worst_by_machine
 from plantlink.services.audit import AuditRecord, VerifyResult, can_read_audit
 from plantlink.services.control import InterlockStatus, Outcome, Setpoint, Staged
-from plantlink.services.kpi import Figures, TopLoss, TopReason, cost_of
+from plantlink.services.kpi import Figures, OeeReport, TopLoss, TopReason, combined, cost_of
 from plantlink.services.periods import PERIODS
 
 if TYPE_CHECKING:
@@ -190,6 +191,67 @@ def line_kpis(view: PlantView, ln: LineView, start: int, end: int, who: Principa
     else:
         out[ln.path] = None
     return out
+
+
+# -- OEE over time -------------------------------------------------------------------------------
+def days(svc: Services, site: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The site's local days overlapping ``[start, min(end, now))``, clipped to it (the site's zone: the day
+    starts at local midnight, 23 or 25 h long at a DST change)."""
+    stop, out = min(end, now_us()), []
+    day = svc.periods.midnight(site, start)
+    while day < stop:
+        nxt = svc.periods.midnight(site, day + 36 * 3600 * 1_000_000)  # the next local midnight
+        out.append((max(day, start), min(nxt, stop)))
+        day = nxt
+    return out
+
+
+def oee_over_time(svc: Services, who: Principal, scope: str, start: int, end: int, by: str
+                  ) -> tuple[OeeReport, list[OeeReport]]:
+    """OEE of ``scope`` over the range (the API's ``/oee``) and per shift (``/oee/shifts``; shifts not begun
+    yet left out) or per local day (``/oee`` over each day), each machine's data read once."""
+    site = scope.strip("/").split("/", 1)[0]
+    if by == "shift":
+        spans = [(s.start_us, s.end_us, {"shift": s.name, "day": s.day.isoformat()})
+                 for s in svc.plant.planned[site].shifts(start, end) if s.start_us < now_us()]
+    else:
+        spans = [(s, e, {}) for s, e in days(svc, site, start, end)]
+    return svc.kpi.oee_spans(who, scope, start, end, spans)
+
+
+def losses_money(view: PlantView, report: OeeReport) -> dict[str, float]:
+    """The money lost in a report, per currency (see :func:`money_of`)."""
+    return money_of(view, report.machines or ((report.scope, report.total),))
+
+
+def money_of(view: PlantView, pairs: Sequence[tuple[str, Figures]]) -> dict[str, float]:
+    """The money lost by machines (path, figures), per currency: each line's machines combined at the line's
+    ``costs`` (as ``/lines/costs``); lines without costs count nothing."""
+    out: dict[str, float] = {}
+    for lp, found in _by_line(pairs).items():
+        costs = view.lines[lp].model.costs
+        total = combined(f.inputs for _, f in found)
+        if costs is not None and total is not None:
+            c = cost_of(total, costs)
+            out[c["currency"]] = out.get(c["currency"], 0.0) + c["total"]
+    return out
+
+
+def _by_line(pairs: Sequence[tuple[str, Figures]]) -> dict[str, list[tuple[str, Figures]]]:
+    out: dict[str, list[tuple[str, Figures]]] = {}
+    for mp, f in pairs:
+        out.setdefault(mp.rsplit("/", 1)[0], []).append((mp, f))
+    return out
+
+
+def compared(view: PlantView, report: OeeReport) -> tuple[list[tuple[str, Figures, dict[str, float]]], ...]:
+    """Machine against machine and line against line in one report over a range: (path, figures, money) of each
+    machine and of each line (its machines' inputs summed, as the API's line scope does); lines only for a
+    site or an area."""
+    machines = [(mp, f, money_of(view, [(mp, f)])) for mp, f in report.machines]
+    lines = [(lp, total, money_of(view, found)) for lp, found in _by_line(report.machines).items()
+             if (total := combined(f.inputs for _, f in found)) is not None]
+    return machines, (lines if report.kind in ("site", "area") else [])
 
 
 # -- line analysis --------------------------------------------------------------------------------

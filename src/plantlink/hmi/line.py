@@ -48,6 +48,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     frame(principal, [(h.services.plant.enterprise, h.page("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
     with ui.row().classes("items-center gap-4 w-full"):
         ui.label(ln.description or ln.name).classes("text-xl")
+        ui.link("OEE over time", h.oee(ln.path)).classes("pl-link pl-touch").props('data-testid="oee-link"')
         ui.space()
         ui.toggle(dict(PERIODS), value=period,
                   on_change=lambda e: ui.navigate.to(f"{h.page('line', ln.path)}?period={e.value}")

@@ -37,6 +37,7 @@ def _register_pages() -> None:
     from plantlink.hmi.audit import audit_page
     from plantlink.hmi.line import line_page
     from plantlink.hmi.machine import machine_page
+    from plantlink.hmi.oeetime import oee_page
     from plantlink.hmi.overview import overview_page
     from plantlink.hmi.users import users_page
 
@@ -47,6 +48,7 @@ def _register_pages() -> None:
     ui.page("/audit")(audit_page)
     ui.page("/approvals")(approvals_page)
     ui.page("/users")(users_page)
+    ui.page("/oee")(oee_page)
 
 
 def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DEFAULT_MOUNT) -> None:

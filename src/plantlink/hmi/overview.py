@@ -49,11 +49,14 @@ async def overview_page(request: Request) -> Response | None:
                 ui.label(site.name.capitalize()).classes("text-2xl font-semibold")
                 ui.label(site.description).classes("pl-muted")
                 site_labels[site.name] = ui.label("").classes("text-lg").props('data-testid="site-losses"')
+                ui.link("OEE over time", h.oee(site.name)).classes("pl-link pl-touch").props('data-testid="oee-link"')
             for ln in site.lines:
                 with ui.element("div").classes("pl-panel w-full").props(f'data-line="{ln.path}"'):
                     with ui.row().classes("items-baseline gap-4 mb-2"):
                         ui.link(f"{ln.area} / {ln.name}", h.page("line", ln.path)).classes("pl-link text-lg pl-touch")
                         line_labels[ln.path] = ui.label("").classes("pl-kpi")
+                        ui.link("OEE over time", h.oee(ln.path)).classes("pl-link pl-touch").props(
+                            'data-testid="oee-link"')
                     with ui.row().classes("gap-3 flex-wrap"):
                         for m in ln.machines:
                             tiles[m.path] = machine_tile(h, m, h.hub.state(m.path))

@@ -53,6 +53,10 @@ class Hmi:
         """A page's full URL path, for plain HTML (``<a href>`` in ``ui.html``), which nothing prefixes."""
         return self.prefix + self.page(kind, path)
 
+    def oee(self, scope: str) -> str:
+        """The OEE-over-time page of a scope (site, area, line or machine), for ``ui.link``."""
+        return f"{self.page('oee')}?scope={quote(scope)}"
+
 
 _CURRENT: list[Hmi] = []
 

@@ -30,9 +30,9 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,10 @@ from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.periods import LIVE_PERIODS, Periods
 from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
+from plantlink.services.preload import Preloaded
+
+if TYPE_CHECKING:
+    from plantlink.services.downtime import DowntimeEvent
 
 __all__ = ["Analysis", "CostOfLosses", "CostReport", "Figures", "KpiService", "MachineFigures", "OeeInputs",
            "OeeReport", "OeeResult", "Overview", "TopLoss", "TopReason", "cost_of"]
@@ -215,9 +219,12 @@ class KpiService:
         self._reason_cache: _Cache[TopReason | None] = _Cache()
 
     # -- one machine -------------------------------------------------------------------------------
-    def _counter(self, m: MachineRef, name: str | None, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _counter(self, m: MachineRef, name: str | None, start: int, end: int, pre: Preloaded | None = None
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
         if name is None:
             return None
+        if pre is not None:
+            return pre.counter(name, start - COUNTER_LOOKBACK_US, end)
         tid = self.index.ids.get(f"{m.path}/{name}")
         hist = self._samples()
         if tid is None or hist is None:
@@ -230,8 +237,10 @@ class KpiService:
         q = t.column("quality").to_numpy(zero_copy_only=False)
         return ts, np.where(q >= Quality.UNCERTAIN, v, np.nan)
 
-    def machine_inputs(self, m: MachineRef, start: int, end: int, now: int | None = None) -> OeeInputs | None:
-        """OEE inputs of one machine over ``[start, min(end, now))``; None when it has no production counters."""
+    def machine_inputs(self, m: MachineRef, start: int, end: int, now: int | None = None,
+                       pre: Preloaded | None = None) -> OeeInputs | None:
+        """OEE inputs of one machine over ``[start, min(end, now))``; None when it has no production counters.
+        ``pre``: the machine's data over a range holding this one, read once (see :meth:`oee_by_shift`)."""
         prod = m.model.production
         if prod is None:
             return None
@@ -241,16 +250,20 @@ class KpiService:
         if end <= start or records is None:
             return dataclasses.replace(_ZERO, pri_s=prod.ideal_cycle_time)
         planned = self.index.planned[m.site]
-        ivs = records.intervals(start, end, machines=[m.path], open_until=t)
-        intervals = [(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs]
-        produced = self._counter(m, prod.produced, start, end)
+        if pre is not None:
+            intervals = pre.intervals(start, end)
+        else:
+            ivs = records.intervals(start, end, machines=[m.path], open_until=t)
+            intervals = [(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs]
+        produced = self._counter(m, prod.produced, start, end, pre)
         assert produced is not None
         max_gap = prod.max_gap
-        gaps = Gaps(cuts=records.cuts(start - COUNTER_LOOKBACK_US, end),
-                    max_gap_us=None if max_gap is None else round(max_gap * 1e6))
+        cuts = pre.cuts(start - COUNTER_LOOKBACK_US, end) if pre is not None else \
+            records.cuts(start - COUNTER_LOOKBACK_US, end)
+        gaps = Gaps(cuts=cuts, max_gap_us=None if max_gap is None else round(max_gap * 1e6))
         inputs = inputs_from_states(
             intervals, planned, start, end, pri_s=prod.ideal_cycle_time, produced=produced,
-            good=self._counter(m, prod.good, start, end), reject=self._counter(m, prod.reject, start, end),
+            good=self._counter(m, prod.good, start, end, pre), reject=self._counter(m, prod.reject, start, end, pre),
             counter_max=prod.counter_max, gaps=gaps)
         plan_s, plan_e = planned.planned_arrays(start, end)
         stopped = _overlap_s(intervals, {"planned_stop"}, plan_s, plan_e)
@@ -271,11 +284,11 @@ class KpiService:
 
     # -- scopes ------------------------------------------------------------------------------------
     def _report(self, scope: str, kind: str, start: int, end: int, per: list[tuple[MachineRef, OeeInputs]],
-                every: list[MachineRef], **extra: Any) -> OeeReport:
+                every: list[MachineRef], events: list[DowntimeEvent] | None = None, **extra: Any) -> OeeReport:
         """The report of ``per`` (the machines with production counters); the top reasons are of ``every``
         machine of the scope."""
         machines = tuple((m.path, Figures.of(i)) for m, i in per) if kind != "machine" else ()
-        total, each = self._reasons(kind, scope, every, start, end)
+        total, each = self._reasons(kind, scope, every, start, end, events)
         return OeeReport(scope, kind, start, end, Figures.of(combine(i for _, i in per)), machines,
                          {scope: total, **each}, **extra)
 
@@ -309,14 +322,37 @@ class KpiService:
                      ) -> list[OeeReport]:
         """OEE of each shift occurrence of the site's calendar overlapping the range."""
         check_range(start_us, end_us, MAX_SHIFT_RANGE_US)
-        kind, ms = self.index.machines_under(who, scope)
         spans = self.index.planned[scope.strip("/").split("/", 1)[0]].shifts(start_us, end_us)
-        out = []
-        for span in spans:
-            per = [(m, i) for m in ms if (i := self.machine_inputs(m, span.start_us, span.end_us, now)) is not None]
-            out.append(self._report(scope.strip("/"), kind, span.start_us, span.end_us, per, ms, shift=span.name,
-                                    day=span.day.isoformat()))
-        return out
+        return self.oee_spans(who, scope, start_us, end_us, [
+            (s.start_us, s.end_us, {"shift": s.name, "day": s.day.isoformat()}) for s in spans], now=now)[1]
+
+    def oee_spans(self, who: Caller, scope: str, start_us: int, end_us: int,
+                  spans: Sequence[tuple[int, int, Mapping[str, Any]]], *, now: int | None = None
+                  ) -> tuple[OeeReport, list[OeeReport]]:
+        """OEE over ``[start, end)`` (as :meth:`oee`) and over each span inside it (``extra``: the report's
+        ``shift`` and ``day``), reading each machine's data and the scope's events once for all."""
+        check_range(start_us, end_us, MAX_SHIFT_RANGE_US)
+        kind, ms = self.index.machines_under(who, scope)
+        t = now_us() if now is None else now
+        pre = {m.path: self._preload(m, start_us, end_us, t) for m in ms}  # one read per machine
+        events = self._events(kind, scope, ms, start_us, end_us)
+
+        def report(s: int, e: int, **extra: Any) -> OeeReport:
+            per = [(m, i) for m in ms if (i := self.machine_inputs(m, s, e, t, pre[m.path])) is not None]
+            return self._report(scope.strip("/"), kind, s, e, per, ms, events, **extra)
+
+        return report(start_us, min(end_us, t)), [report(s, e, **extra) for s, e, extra in spans]
+
+    def _preload(self, m: MachineRef, start: int, end: int, now: int) -> Preloaded | None:
+        """The machine's counters, state intervals and cuts over ``[start, min(end, now))``, read once."""
+        prod, records, end = m.model.production, self._records(), min(end, now)
+        if prod is None or records is None or end <= start:
+            return None
+        ivs = records.intervals(start, end, machines=[m.path], open_until=now)
+        counters = {n: c for n in (prod.produced, prod.good, prod.reject)
+                    if n is not None and (c := self._counter(m, n, start, end)) is not None}
+        return Preloaded([(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs],
+                          counters, records.cuts(start - COUNTER_LOOKBACK_US, end))
 
     # -- costs, top reason -------------------------------------------------------------------------
     def line_costs(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
@@ -338,33 +374,41 @@ class KpiService:
         kind, ms = self.index.machines_under(who, scope)
         return self._reasons(kind, scope, ms, start_us, end_us)[0]
 
-    def _reasons(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int
-                 ) -> tuple[TopReason | None, dict[str, TopReason | None]]:
-        """The top reason of the scope and of each of its machines (one pass over the scope's events)."""
-        records = self._records()
-        if records is None or not ms:
-            return None, {}
-        p = scope.strip("/")
-        where: dict[str, Any] = {"machine": ms[0].path} if kind == "machine" else \
-            {"line": p} if kind == "line" else {"site": p.split("/", 1)[0]}
+    def _reasons(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int,
+                 events: list[DowntimeEvent] | None = None) -> tuple[TopReason | None, dict[str, TopReason | None]]:
+        """The top reason of the scope and of each of its machines (one pass over the scope's events;
+        ``events``: those of a range holding this one, read once)."""
+        if events is None:
+            events = self._events(kind, scope, ms, start_us, end_us)
         paths = {m.path for m in ms}
         spent: dict[str, float] = defaultdict(float)
         per: dict[str, dict[str, float]] = {m.path: defaultdict(float) for m in ms}
-        offset = 0
-        while True:
-            page = records.downtime(start_us=start_us, end_us=end_us, limit=1000, offset=offset, micro=False,
-                                    **where)
-            for ev in page.items:
-                if ev.state == "unknown" or ev.machine not in paths:
-                    continue
-                lo, hi = max(ev.start_us, start_us), min(ev.end_us if ev.end_us is not None else end_us, end_us)
-                key, lost = ev.reason or f"{ev.state} (no reason)", max(hi - lo, 0) / 1e6
-                spent[key] += lost
-                per[ev.machine][key] += lost
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                break
+        for ev in events:
+            if ev.state == "unknown" or ev.machine not in paths or ev.start_us >= end_us or \
+                    (ev.end_us is not None and ev.end_us <= start_us):
+                continue
+            lo, hi = max(ev.start_us, start_us), min(ev.end_us if ev.end_us is not None else end_us, end_us)
+            key, lost = ev.reason or f"{ev.state} (no reason)", max(hi - lo, 0) / 1e6
+            spent[key] += lost
+            per[ev.machine][key] += lost
         return _top(spent), {m: _top(found) for m, found in per.items()}
+
+    def _events(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int
+                ) -> list[DowntimeEvent]:
+        """The scope's downtime events (micro-stops left out) overlapping the range, newest first."""
+        records = self._records()
+        if records is None or not ms:
+            return []
+        p = scope.strip("/")
+        where: dict[str, Any] = {"machine": ms[0].path} if kind == "machine" else \
+            {"line": p} if kind == "line" else {"site": p.split("/", 1)[0]}
+        out: list[DowntimeEvent] = []
+        while True:
+            page = records.downtime(start_us=start_us, end_us=end_us, limit=1000, offset=len(out), micro=False,
+                                    **where)
+            out += page.items
+            if not page.items or len(out) >= page.total:
+                return out
 
     def live_top_reason(self, who: Caller, scope: str, period: str = "today", now: int | None = None
                         ) -> TopReason | None:

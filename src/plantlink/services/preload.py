@@ -1,0 +1,44 @@
+"""One machine's data over a range, read once and served for the ranges inside it (OEE per shift or per day
+over weeks: a few reads instead of a few per shift)."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    """One machine's data over a range, read once, served for the ranges inside it exactly as the store and
+    the historian answer them (intervals clipped, samples in ``[start, end)``, cuts in ``[start, end)``)."""
+
+    states: list[tuple[int, int, str]]
+    counters: dict[str, tuple[np.ndarray, np.ndarray]]
+    all_cuts: list[int]
+
+    def intervals(self, start: int, end: int) -> list[tuple[int, int, str]]:
+        lo = bisect.bisect_right(self.ends, start)  # one machine's intervals: in time order, not overlapping
+        hi = bisect.bisect_left(self.starts, end)
+        clipped = ((max(s, start), min(e, end), st) for s, e, st in self.states[lo:hi])
+        return [(s, e, st) for s, e, st in clipped if e > s]
+
+    @functools.cached_property
+    def starts(self) -> list[int]:
+        return [s for s, _, _ in self.states]
+
+    @functools.cached_property
+    def ends(self) -> list[int]:
+        """The latest end so far (sorted even if intervals overlapped)."""
+        return list(itertools.accumulate((e for _, e, _ in self.states), max))
+
+    def counter(self, name: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        ts, v = self.counters[name]
+        lo, hi = np.searchsorted(ts, start, "left"), np.searchsorted(ts, end, "left")
+        return ts[lo:hi], v[lo:hi]
+
+    def cuts(self, start: int, end: int) -> list[int]:
+        return [c for c in self.all_cuts if start <= c < end]
