@@ -44,7 +44,7 @@ def force_vibration(server: HmiServer) -> None:
     server.call(publish())
     engine = rt(server).alarm_engine
     wait_until(lambda: engine.state_of(VERY_HIGH) in ANNUNCIATED and engine.state_of(HIGH) in ANNUNCIATED,
-               5.0, "the forced vibration alarms are annunciated")
+               10.0, "the forced vibration alarms are annunciated")
 
 
 def engine_counts(server: HmiServer, sites: set[str]) -> dict[str, int]:
@@ -69,7 +69,7 @@ def test_banner_counts_tile_marker_and_acknowledge(server: HmiServer, visit: Any
     v.page.wait_for_selector('[data-testid="alarm-banner"]')
     force_vibration(server)
     sites = {"windsor", "detroit"}  # olga: operator at windsor, viewer at detroit
-    wait_until(lambda: banner(v) == engine_counts(server, sites), 3.0, "banner counts = the engine's alarms")
+    wait_until(lambda: banner(v) == engine_counts(server, sites), 10.0, "banner counts = the engine's alarms")
     assert banner(v)["critical"] >= 1 and banner(v)["medium"] >= 1
     crit = v.page.locator('[data-testid="alarm-banner"] [data-priority="critical"]')
     assert crit.evaluate("e => getComputedStyle(e).backgroundColor") == PRIORITY_RGB["critical"]
@@ -95,7 +95,7 @@ def test_banner_counts_tile_marker_and_acknowledge(server: HmiServer, visit: Any
     v.page.fill('[data-testid="ack-comment"]', "checked the spindle")
     v.page.click(f'{row} [data-testid="ack"]')
     expected = {"unack_active": "ack_active", "rtn_unack": "normal"}[before]
-    wait_until(lambda: engine.state_of(VERY_HIGH) in (expected, "normal"), 3.0, "the engine took the ack")
+    wait_until(lambda: engine.state_of(VERY_HIGH) in (expected, "normal"), 10.0, "the engine took the ack")
     entries, _ = rt(server).alarms.store.journal(alarms=[VERY_HIGH], events=["ack"])
     assert entries and entries[0].actor == "olga" and entries[0].comment == "checked the spindle"
     # the list shows the new state (or drops a cleared alarm) and the journal shows the ack
@@ -122,17 +122,17 @@ def test_shelve_with_reason_and_filter(server: HmiServer, visit: Any) -> None:
     assert engine.state_of(HIGH) in ANNUNCIATED
     v.page.fill('[data-testid="shelve-reason"]', "sensor being replaced")
     v.page.click('[data-testid="shelve-confirm"]')
-    wait_until(lambda: engine.state_of(HIGH) == "shelved", 3.0, "the engine shelved the alarm")
+    wait_until(lambda: engine.state_of(HIGH) == "shelved", 10.0, "the engine shelved the alarm")
     shelved = engine.alarms(["shelved"])
     until = next(a.shelved_until_us for a in shelved if a.key == HIGH)
     assert abs(until - (now_us() + 15 * 60 * 1_000_000)) < 10 * 1_000_000
-    wait_until(lambda: v.page.locator(row).count() == 0, 3.0, "a shelved alarm leaves the annunciated list")
+    wait_until(lambda: v.page.locator(row).count() == 0, 10.0, "a shelved alarm leaves the annunciated list")
     # the state filter finds it again
     v.page.click('[data-testid="filter-state"]')
     v.page.click('.q-menu >> text=Shelved')
     v.page.wait_for_selector(f'{row}[data-state="shelved"]')
     v.page.click(f'{row} [data-testid="unshelve"]')
-    wait_until(lambda: engine.state_of(HIGH) != "shelved", 3.0, "unshelved")
+    wait_until(lambda: engine.state_of(HIGH) != "shelved", 10.0, "unshelved")
 
 
 def test_viewer_sees_values_but_no_stage_or_ack(server: HmiServer, visit: Any) -> None:
@@ -141,7 +141,7 @@ def test_viewer_sees_values_but_no_stage_or_ack(server: HmiServer, visit: Any) -
     v.goto(f"/hmi/machine/{PRESS}")
     card = f'[data-setpoint="{SPM}"]'
     v.page.wait_for_selector(card)
-    wait_until(lambda: v.page.inner_text(f'{card} [data-testid="sp-current"]') != "—", 3.0, "current value")
+    wait_until(lambda: v.page.inner_text(f'{card} [data-testid="sp-current"]') != "—", 10.0, "current value")
     assert "limits 4 to 25" in v.page.inner_text(f'{card} [data-testid="sp-limits"]')
     assert v.page.locator('[data-testid="stage"]').count() == 0
     v.goto("/hmi/alarms")
@@ -275,7 +275,7 @@ def test_critical_setpoint_needs_a_second_person(server: HmiServer, visit: Any) 
     erin.page.wait_for_selector(f'{card} [data-testid="sp-outcome"][data-status]', timeout=15000)
     assert erin.page.get_attribute(f'{card} [data-testid="sp-outcome"]', "data-status") == "applied", \
         erin.page.inner_text(f'{card} [data-testid="sp-outcome"]')
-    wait_until(lambda: abs(float(sim.snapshot()[ZONE1]) - new) < 1e-6, 5.0,  # type: ignore[arg-type]
+    wait_until(lambda: abs(float(sim.snapshot()[ZONE1]) - new) < 1e-6, 10.0,  # type: ignore[arg-type]
                f"the simulator holds the new value: {erin.page.inner_text(f'{card} [data-testid=sp-outcome]')}")
     kinds = [r.kind for r in rt(server).audit.query(actor="emil")]
     assert "control.reject" in kinds and "control.approve" in kinds
@@ -289,7 +289,7 @@ def test_acknowledge_all_shown(server: HmiServer, visit: Any) -> None:
         rt(server).bus.publish(numeric_batch([tag], [now_us() - 50_000_000], [1.0], Quality.GOOD))
 
     server.call(calm())
-    wait_until(lambda: engine.state_of(VERY_HIGH) != "ack_active", 3.0, "the acknowledged alarm cleared")
+    wait_until(lambda: engine.state_of(VERY_HIGH) != "ack_active", 10.0, "the acknowledged alarm cleared")
     force_vibration(server)
     v: Visit = visit()
     v.goto("/hmi/alarms")
@@ -304,7 +304,7 @@ def test_acknowledge_all_shown(server: HmiServer, visit: Any) -> None:
     assert engine.state_of(VERY_HIGH) in unacked
     v.page.fill('[data-testid="ack-comment"]', "all at once")
     v.page.click('[data-testid="ack-all"]')
-    wait_until(lambda: engine.state_of(VERY_HIGH) not in unacked, 3.0, "the shown alarm was acknowledged")
+    wait_until(lambda: engine.state_of(VERY_HIGH) not in unacked, 10.0, "the shown alarm was acknowledged")
     assert engine.state_of(HIGH) == high_before  # not shown: not acknowledged
 
 
