@@ -288,7 +288,8 @@ def test_tablet_layout_and_local_assets(server: HmiServer, visit: Any) -> None:
     assert box is not None and box["height"] >= 44 and box["width"] >= 44
     width = v.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 800  # no horizontal scrolling
-    assert v.page.evaluate("document.fonts.check('24px \"Material Icons\"')")
+    # load() waits for the face (check() is false while it is still loading) and rejects if it cannot be fetched
+    assert v.page.evaluate("document.fonts.load('24px \"Material Icons\"').then(faces => faces.length)") >= 1
     assert v.foreign() == []
     assert any("/_nicegui/" in u for u in v.urls)
 
