@@ -15,7 +15,8 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.api.app import create_app
-from plantlink.auth import AuthService, AuthSettings, install_auth
+from plantlink.auth import AuthService, AuthSettings, bootstrap_demo_users, install_auth
 from plantlink.hmi import mount_hmi
 from plantlink.identity import Principal
 from plantlink.model import Plant, parse_plant
@@ -151,3 +152,16 @@ class HmiServer:
         """Run a coroutine on the server's loop (bus publishes, simulator writes) and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+
+
+@contextmanager
+def demo_users_server(data_dir: Path,
+                      prepare: Callable[[Plant, Path, Simulator], None] | None = None) -> Iterator[HmiServer]:
+    """A server with the real authentication and the demo users (their documented passwords), stopped on exit."""
+    srv = HmiServer(data_dir, {}, auth=True, prepare=prepare).start()
+    try:
+        assert srv.auth is not None
+        bootstrap_demo_users(srv.auth)
+        yield srv
+    finally:
+        srv.stop()

@@ -15,10 +15,10 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from plantlink.auth import DEMO_USERS, bootstrap_demo_users
+from plantlink.auth import DEMO_USERS
 from plantlink.services.periods import PERIODS
 from tests.hmi.conftest import seed_history
-from tests.hmi.harness import HmiServer
+from tests.hmi.harness import HmiServer, demo_users_server
 
 MAX_PAGES = 60  # the demo plant has fewer pages than this for any user
 SKIP = ("/api/",)  # downloads and API answers (the audit export link), not pages
@@ -26,13 +26,8 @@ SKIP = ("/api/",)  # downloads and API answers (the audit export link), not page
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
-    srv = HmiServer(tmp_path_factory.mktemp("hmi-nav"), {}, auth=True, prepare=seed_history).start()
-    try:
-        assert srv.auth is not None
-        bootstrap_demo_users(srv.auth)
+    with demo_users_server(tmp_path_factory.mktemp("hmi-nav"), prepare=seed_history) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 class Crawl:

@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from plantlink.auth import DEMO_USERS, bootstrap_demo_users
-from tests.hmi.harness import HmiServer
+from plantlink.auth import DEMO_USERS
+from tests.hmi.harness import HmiServer, demo_users_server
 from tests.waiting import wait_until
 
 USERS = "/hmi/users"
@@ -19,13 +19,8 @@ USERS = "/hmi/users"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
-    srv = HmiServer(tmp_path_factory.mktemp("hmi-users"), {}, auth=True).start()
-    try:
-        assert srv.auth is not None
-        bootstrap_demo_users(srv.auth)
+    with demo_users_server(tmp_path_factory.mktemp("hmi-users")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 class Person:

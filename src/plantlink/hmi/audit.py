@@ -14,7 +14,7 @@ from nicegui import ui
 
 from plantlink.audit import AuditRecord
 from plantlink.hmi import data
-from plantlink.hmi.widgets import Hmi, forbidden, frame, hmi, local_time, principal_of, to_login, zone_note
+from plantlink.hmi.widgets import Hmi, forbidden, local_time, open_page, zone_note
 from plantlink.identity import Principal
 from plantlink.samples import now_us
 
@@ -26,18 +26,20 @@ LIMIT = 200
 
 
 async def audit_page(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is None:
-        return to_login(request)
-    h = hmi()
+    opened = open_page(request, "Audit trail", _audit_gate)
+    if isinstance(opened, Response):
+        return opened
+    h, principal = opened
     sites = data.alarm_sites(h.services, principal, "admin")
-    if not sites:
-        return forbidden("the audit trail is for administrators")
-    ui.page_title("Audit trail · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.page("")), ("Audit trail", None)])
     page = AuditView(h, principal, sites)
     page.build()
     await page.render()
+    return None
+
+
+def _audit_gate(h: Hmi, principal: Principal) -> Response | None:
+    if not data.alarm_sites(h.services, principal, "admin"):
+        return forbidden("the audit trail is for administrators")
     return None
 
 

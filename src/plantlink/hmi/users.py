@@ -26,12 +26,9 @@ from plantlink.hmi.widgets import (
     Hmi,
     can_manage_users,
     forbidden,
-    frame,
-    hmi,
     local_time,
     not_found,
-    principal_of,
-    to_login,
+    open_page,
     zone_note,
 )
 from plantlink.identity import Principal
@@ -44,20 +41,23 @@ ELSEWHERE = ("accounts are not managed by this server (no authentication install
 
 
 async def users_page(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is None:
-        return to_login(request)
-    h = hmi()
+    opened = open_page(request, "Users", _users_gate)
+    if isinstance(opened, Response):
+        return opened
+    h, principal = opened
     auth = h.accounts()
-    if auth is None:
-        return not_found(ELSEWHERE)
-    if not can_manage_users(principal):
-        return forbidden("users and tokens are managed by administrators of every site")
-    ui.page_title("Users · plantlink")
-    frame(principal, [(h.services.plant.enterprise, h.page("")), ("Users", None)])
+    assert auth is not None  # the gate refused otherwise
     page = UsersView(h, auth, principal)
     page.build()
     await page.render()
+    return None
+
+
+def _users_gate(h: Hmi, principal: Principal) -> Response | None:
+    if h.accounts() is None:
+        return not_found(ELSEWHERE)
+    if not can_manage_users(principal):
+        return forbidden("users and tokens are managed by administrators of every site")
     return None
 
 
