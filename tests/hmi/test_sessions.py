@@ -10,6 +10,7 @@ same store (the server hears nothing of its changes; ``tests/security/test_live_
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -293,6 +294,37 @@ def test_a_browser_on_a_page_goes_to_login_after_logout(server: HmiServer, brows
         csrf = next(c["value"] for c in context.cookies() if c["name"] == "plantlink_csrf")
         assert page.request.post(server.url + "/api/v1/auth/logout", headers={"x-csrf-token": csrf}).ok
         page.wait_for_url("**/login?next=*", timeout=15000)
+        assert page.locator("#password").count() == 1
+    finally:
+        context.close()
+
+
+def test_a_page_whose_session_ends_before_its_socket_connects_goes_to_login(server: HmiServer, browser: Any) -> None:
+    """The page is built, then the session ends before its socket gets through (held here by the browser's
+    routing): the auth middleware refuses the socket, not the guard, and the page still lands on the login page."""
+    assert server.auth is not None
+    name, password = f"hmi-r{next(_names)}", secrets.token_urlsafe(12)
+    server.auth.create_user(name, {"windsor": "operator"}, actor="test", password=password)
+    context = browser.new_context(base_url=server.url)
+    held = {"socket": False}
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/login?next=/hmi/")
+        page.fill("#user", name)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_function("() => window.socket && window.socket.connected")
+        held["socket"] = True
+        context.route("**/_nicegui_ws/**", lambda r: r.abort() if held["socket"] else r.continue_())
+        context.route_web_socket(re.compile(r".*/_nicegui_ws/.*"),
+                                 lambda ws: ws.close() if held["socket"] else ws.connect_to_server())
+        page.goto(server.url + PAGE)
+        page.wait_for_selector(f'[data-setpoint="{SPM}"]')  # built with the session still good
+        assert not page.evaluate("() => window.socket.connected")
+        csrf = next(c["value"] for c in context.cookies() if c["name"] == "plantlink_csrf")
+        assert page.request.post(server.url + "/api/v1/auth/logout", headers={"x-csrf-token": csrf}).ok
+        held["socket"] = False
+        page.wait_for_url("**/login?next=*", timeout=30000)
         assert page.locator("#password").count() == 1
     finally:
         context.close()

@@ -44,6 +44,27 @@ REFUSED = "Implicit handshake failed"
 RELOAD = "window.location.reload()"
 _SITE = re.compile(r"/(?:machine|line)/([^/]+)/")
 
+#: For the page whose session ended between its request and its socket's: the auth middleware refuses the
+#: socket's request before the guard can (HTTP 401, WebSocket close 4401), and NiceGUI's browser code reloads
+#: only on the guard's refusal, so the page would retry for ever, stale. On any other connect error this asks
+#: whether the session is still good (at most every 5 s) and reloads when it is not: the browser lands on login.
+SESSION_CHECK_JS = """<script>
+(() => {
+  let last = 0;
+  const check = async (err) => {
+    if (!err || err.message === "Implicit handshake failed" || err.message === "timeout") return;
+    if (Date.now() - last < 5000) return;
+    last = Date.now();
+    try {
+      const r = await fetch("/api/v1/auth/me", {credentials: "same-origin", cache: "no-store"});
+      if (r.status === 401) window.location.reload();
+    } catch (e) { /* the server is away: socket.io keeps trying */ }
+  };
+  const hook = () => (window.socket ? window.socket.on("connect_error", check) : setTimeout(hook, 200));
+  hook();
+})();
+</script>"""
+
 
 @dataclass(eq=False)
 class PageSession:

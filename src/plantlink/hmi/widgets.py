@@ -19,6 +19,7 @@ from nicegui import ui
 from plantlink.errors import NotFound
 from plantlink.hmi import oeefmt, theme
 from plantlink.hmi.alarmbar import AlarmBanner
+from plantlink.hmi.guard import SESSION_CHECK_JS
 from plantlink.identity import ALL_SITES, Principal
 
 if TYPE_CHECKING:
@@ -120,13 +121,16 @@ def data_can_audit(principal: Principal) -> bool:
 
 
 # -- frame ----------------------------------------------------------------------------------------
-def open_page(request: Request, title: str) -> tuple[Hmi, Principal] | Response:
+def open_page(request: Request, title: str,
+              gate: Callable[[Hmi, Principal], Response | None] | None = None) -> tuple[Hmi, Principal] | Response:
     """The start of a page of the plant: the caller (or the login page), its title and the frame with the
-    breadcrumb ``enterprise / title``."""
+    breadcrumb ``enterprise / title``. ``gate`` answers instead of the page (a refusal) before anything is drawn."""
     principal = principal_of(request)
     if principal is None:
         return to_login(request)
     h = hmi()
+    if gate is not None and (refused := gate(h, principal)) is not None:
+        return refused
     ui.page_title(f"{title} · plantlink")
     frame(principal, [(h.services.plant.enterprise, h.page("")), (title, None)])
     return h, principal
@@ -135,6 +139,7 @@ def open_page(request: Request, title: str) -> tuple[Hmi, Principal] | Response:
 def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
     """Header with breadcrumbs (label, page path: ``Hmi.page``) and the user; the page background and styles."""
     ui.add_css(theme.CSS)
+    ui.add_body_html(SESSION_CHECK_JS)
     ui.query(".nicegui-content").classes("p-3 md:p-4 gap-3")
     with ui.header().classes("items-center gap-2 px-4 py-2").style(f"background: {theme.ACCENT}"):
         for i, (label, href) in enumerate(crumbs):
