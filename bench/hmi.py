@@ -10,10 +10,16 @@ Figures (one JSON line each):
 * ``hmi_oee_by_shift_30d_p50``: navigation start to the table of the OEE-over-time page by shift over the last 30
   days of a site of the demo plant, with 30 days of seeded history (``tests/hmi/seed.py``), p50 of ``--loads``
   warm loads (target <= 1000 ms); ``--oee-only`` measures this figure alone.
+* ``hmi_page_warm_p50`` (one line per page: overview, line, machine, alarms, approvals, audit, users, OEE over
+  time): navigation start to the page's content in the DOM (its main panel, the machine page's trend chart with
+  its values), p50 of ``--loads`` warm loads (cache kept) as the demo admin, logged in through the login page on a
+  server with the real authentication and 4 h of seeded history (target <= 800 ms); ``--pages-only``.
+* ``hmi_login_to_first_tile_p50``: a new browser (empty cache) on the login page; from the click on "Log in" to
+  the first machine tile of the overview (target <= 1500 ms).
 * ``hmi_server_cpu_per_client``: CPU of the server process (runtime + simulator + HMI, this process) with
   ``--clients`` pages open minus with none, per client, in % of one core.
 
-    .venv/bin/python bench/hmi.py [--loads 10] [--clients 10] [--oee-only]
+    .venv/bin/python bench/hmi.py [--loads 10] [--clients 10] [--oee-only | --pages-only]
 """
 
 from __future__ import annotations
@@ -156,6 +162,72 @@ def oee_page(browser: Any, loads: int) -> tuple[list[float], int]:
             server.stop()
 
 
+LINE = "windsor/stamping/press-line-1"
+#: page -> (path, the selector of its content)
+PAGES = {
+    "overview": ("/hmi/", ".pl-tile"),
+    "line": (f"/hmi/line/{LINE}", '[data-testid="oee"]'),
+    "machine": (f"/hmi/machine/{PRESS}", '[data-testid="trend-chart"] canvas'),
+    "alarms": ("/hmi/alarms", '[data-testid="alarm-list"]'),
+    "approvals": ("/hmi/approvals", '[data-testid="approvals"]'),
+    "audit": ("/hmi/audit", '[data-testid="audit-count"]'),
+    "users": ("/hmi/users", '[data-testid="users-table"]'),
+    "oee": ("/hmi/oee?scope=windsor", '[data-testid="periods-table"]'),
+}
+SEEN_JS = """
+window.__seenAt = null;
+new MutationObserver((_, obs) => {
+  if (document.querySelector(%s)) { window.__seenAt = performance.now(); obs.disconnect(); }
+}).observe(document, {childList: true, subtree: true});
+"""
+ADMIN = "admin"
+
+
+def _login(page: Any, url: str, user: str, password: str) -> float:
+    """Log in through the login page; ms from the click to the first tile of the overview."""
+    page.goto(url + "/login?next=/hmi/")
+    page.fill("#user", user)
+    page.fill("#password", password)
+    t0 = time.perf_counter()
+    page.click("button[type=submit]")
+    page.wait_for_selector(".pl-tile", timeout=60_000)
+    return (time.perf_counter() - t0) * 1000
+
+
+def page_loads(browser: Any, loads: int, machine: dict[str, Any]) -> None:
+    """Warm loads of every page, and login to the first tile, on a server with the real authentication."""
+    from tests.hmi.conftest import seed_history
+    from tests.hmi.harness import demo_users_server
+
+    from plantlink.auth import DEMO_USERS
+
+    password = DEMO_USERS[ADMIN][1]
+    with tempfile.TemporaryDirectory() as tmp, demo_users_server(Path(tmp), prepare=seed_history) as server:
+        logins = []
+        for _ in range(loads + 1):
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            logins.append(_login(ctx.new_page(), server.url, ADMIN, password))
+            ctx.close()
+        logins = logins[1:]  # the first one builds NiceGUI's page template
+        emit("hmi_login_to_first_tile_p50", statistics.median(logins), "ms", max=round(max(logins), 1),
+             loads=loads, cache="cold", target=1500, load_avg=round(os.getloadavg()[0], 2), machine=machine)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        _login(ctx.new_page(), server.url, ADMIN, password)
+        for name, (path, selector) in PAGES.items():
+            out = []
+            for i in range(loads + 1):
+                page = ctx.new_page()
+                page.add_init_script(SEEN_JS % json.dumps(selector))
+                page.goto(server.url + path)
+                page.wait_for_selector(selector, state="attached", timeout=60_000)
+                if i:  # the first load fills the cache
+                    out.append(float(page.evaluate("window.__seenAt")))
+                page.close()
+            emit("hmi_page_warm_p50", statistics.median(out), "ms", page=name, max=round(max(out), 1), loads=loads,
+                 cache="warm", target=800, load_avg=round(os.getloadavg()[0], 2))
+        ctx.close()
+
+
 def _cpu(proc: psutil.Process, seconds: float) -> float:
     t0, c0 = time.monotonic(), sum(proc.cpu_times()[:2])
     time.sleep(seconds)
@@ -177,6 +249,7 @@ def main() -> None:
     ap.add_argument("--loads", type=int, default=10)
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--oee-only", action="store_true", help="measure the OEE-over-time page alone")
+    ap.add_argument("--pages-only", action="store_true", help="measure the warm page loads and the login alone")
     args = ap.parse_args()
     if not chromium_available():
         sys.exit(f"{CHROMIUM} is missing: apt-get install -y chromium")
@@ -184,10 +257,13 @@ def main() -> None:
 
     machine = {"cpu": _cpu_model(), "cores": psutil.cpu_count(),
                "python": platform.python_version()}
-    if args.oee_only:
+    if args.oee_only or args.pages_only:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            _emit_oee(browser, args.loads, machine)
+            if args.oee_only:
+                _emit_oee(browser, args.loads, machine)
+            else:
+                page_loads(browser, args.loads, machine)
             browser.close()
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,6 +285,7 @@ def main() -> None:
                 emit("hmi_server_cpu_per_client", (busy_cpu - idle_cpu) / args.clients, "% of a core",
                      idle=round(idle_cpu, 1), with_clients=round(busy_cpu, 1), clients=args.clients)
                 _emit_oee(browser, args.loads, machine)
+                page_loads(browser, args.loads, machine)
                 browser.close()
         finally:
             server.stop()
