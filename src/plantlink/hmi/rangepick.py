@@ -59,7 +59,8 @@ class RangePicker:
         with ui.element("div").classes("pl-panel w-full").props('data-testid="range-picker"'):
             with ui.row().classes("items-center gap-3 w-full flex-wrap"):
                 ui.toggle(self.limits.presets, value=p.preset, on_change=lambda e: self.choose(e.value)
-                          ).props('data-testid="period" no-caps').classes("pl-touch")
+                          ).props('data-testid="period" no-caps').classes("pl-touch").style(
+                    "flex-wrap: wrap")  # eight presets: on a phone, two or three rows
                 if self.limits.compare:
                     ui.switch("Compare with the previous period", value=p.compare,
                               on_change=lambda e: self.go(p.query(compare=bool(e.value)))
