@@ -89,6 +89,10 @@ def test_a_preset_changes_the_range_of_every_panel(visit: Any, api: httpx.Client
     assert spans(v, "oee", "bottleneck", "pareto") == [(str(start), str(end))] * 3
     assert v.page.get_by_test_id("range").inner_text() != caption
     assert table(v)["Line"][5] != parts_before  # more hours, more parts
+    v.page.go_back()  # the range is in the address: back is the range before
+    v.page.wait_for_url("**from=**")
+    v.page.wait_for_selector('[data-testid="oee"] tbody tr')
+    assert spans(v, "range", "oee") == [(str(a), str(b))] * 2 and table(v)["Line"][5] == parts_before
     v.goto(f"/hmi/machine/{PRESS}?period=24h")  # the machine page: the trend and the states read the range
     v.page.wait_for_selector('[data-testid="trend-range"][data-points]')
     (p_start, p_end), = spans(v, "range")
@@ -142,3 +146,15 @@ def test_compare_shows_the_previous_periods_oee_as_the_api_answers_it(visit: Any
         assert rows[name][4:7] == [pct(x["oee"]), pct(y["oee"]), change], name
     assert "Previous period:" in v.page.get_by_test_id("pareto-note").inner_text()
     assert "compared with" in v.page.get_by_test_id("range").inner_text()
+
+
+def test_oee_over_time_compares_with_the_previous_period(visit: Any, api: httpx.Client) -> None:
+    v = visit()
+    a, b = hours_back(2, 1)
+    v.goto(f"/hmi/oee?{urlencode({'scope': LINE, 'from': local(a), 'to': local(b), 'compare': '1', 'by': 'day'})}")
+    versus = v.page.get_by_test_id("oee-versus")
+    versus.wait_for()
+    now, before = oee_api(api, a, b), oee_api(api, 2 * a - b, a)
+    d = round(100 * now["oee"], 1) - round(100 * before["oee"], 1)
+    change = "±0.0 pts" if abs(d) < 0.05 else f"{d:+.1f} pts"
+    assert versus.inner_text() == f"OEE {pct(now['oee'])} vs {pct(before['oee'])} in the previous period, {change}"
