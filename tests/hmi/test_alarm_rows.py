@@ -42,12 +42,14 @@ def test_row_shows_value_limit_and_leads_to_the_trend(server: HmiServer, visit: 
     tag = v.page.locator('[data-testid="trend-tag"]')
     assert "ibration" in tag.inner_text()
 
-    # a machine page with a reversed range keeps its default trend (the last hour, following now)
+    # a machine page with a reversed range says so and shows the page's default range (the last 8 h, following
+    # now; the range picker, docs/hmi.md)
     v.goto(f"/hmi/machine/{CNC1}?tag={VIB}&from=200&to=100")
     caption = v.page.locator('[data-testid="trend-range"][data-start-us]')
     caption.wait_for()
     s2, e2 = int(caption.get_attribute("data-start-us") or 0), int(caption.get_attribute("data-end-us") or 0)
-    assert e2 - s2 == 3600 * 1_000_000
+    assert e2 - s2 == 8 * 3600 * 1_000_000
+    assert "reversed" in v.page.get_by_test_id("range-error").inner_text()
 
 
 def test_banner_counts_are_labelled(server: HmiServer, visit: Any) -> None:

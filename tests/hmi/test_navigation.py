@@ -2,8 +2,9 @@
 
 A real server with the real authentication and the demo users; a real headless Chromium logs in through the
 login page as each user, as a person would, then follows every link it finds (breadth first, from the
-overview) and uses the line page's period selector. Any answer of 400 or more, any NiceGUI error page and
-any console error or uncaught page error fails the test, naming the page and the link that led there.
+overview) and uses the range picker of the line, machine and OEE-over-time pages. Any answer of 400 or more,
+any NiceGUI error page and any console error or uncaught page error fails the test, naming the page and the
+link that led there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 
 from plantlink.auth import DEMO_USERS
-from plantlink.services.periods import PERIODS
+from plantlink.services.periods import PRESETS
 from tests.hmi.conftest import seed_history
 from tests.hmi.harness import HmiServer, demo_users_server
 
@@ -103,20 +104,39 @@ def test_every_link_of_every_page_works_for_each_demo_user(browser: Any, server:
         crawl.context.close()
 
 
-def test_the_period_selector_opens_each_period(browser: Any, server: HmiServer) -> None:
+def test_the_range_picker_opens_each_preset_and_range(browser: Any, server: HmiServer) -> None:
+    """The line page's range picker: every preset, compare on, a custom from/to; the machine and OEE-over-time
+    pages' pickers: one preset each (their ranges: tests/hmi/test_range_picker.py)."""
     crawl = Crawl(browser, server, "operator")
     try:
         crawl.login()
         line = "/hmi/line/windsor/stamping/press-line-1"
         assert crawl.open(line, "test")
-        toggle = crawl.page.get_by_test_id("period")
-        for key, label in [*list(PERIODS.items())[1:], next(iter(PERIODS.items()))]:  # today last: a change
-            toggle.get_by_role("button", name=label, exact=True).click()
-            crawl.page.wait_for_url(lambda u, k=key: f"period={k}" in u)
+
+        def pick(key: str, label: str, path: str) -> None:
+            crawl.page.get_by_test_id("period").get_by_role("button", name=label, exact=True).click()
+            settled(lambda u: f"period={key}" in u, path)
+
+        def settled(url: Any, path: str) -> None:
+            crawl.page.wait_for_url(url)
             crawl.where = crawl.page.url
-            assert urlparse(crawl.page.url).path == line, crawl.page.url
+            assert urlparse(crawl.page.url).path == path, crawl.page.url
             crawl.page.wait_for_function("() => !window.socket || window.socket.connected")
+            crawl.page.get_by_test_id("range").wait_for()
             assert "Sorry, this page does not exist" not in crawl.page.inner_text("body")
+
+        offered = list(PRESETS.items())
+        for key, label in [*offered[1:], offered[0]]:  # the first one last: a change
+            pick(key, label, line)
+        crawl.page.get_by_test_id("compare-switch").click()
+        settled(lambda u: "compare=1" in u, line)
+        crawl.page.get_by_test_id("apply").click()  # the range shown, as from/to
+        settled(lambda u: "from=" in u and "compare=1" in u, line)
+        machine = f"{line.replace('/line/', '/machine/')}/press1"
+        assert crawl.open(machine, "test")
+        pick("24h", PRESETS["24h"], machine)
+        assert crawl.open("/hmi/oee?scope=windsor%2Fstamping%2Fpress-line-1", "test")
+        pick("yesterday", PRESETS["yesterday"], "/hmi/oee")
         assert not crawl.problems, "\n".join(crawl.problems)
     finally:
         crawl.context.close()

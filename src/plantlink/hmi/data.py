@@ -286,9 +286,11 @@ def timeline(svc: Services, who: Principal, machine: str, start: int, end: int) 
     return svc.states.intervals(who, machine, start, end, open_until=end)
 
 
-def events(svc: Services, who: Principal, machine: str, limit: int = 30) -> list[DowntimeEvent]:
-    """The machine's latest downtime events, newest first (micro-stops included, flagged)."""
-    return list(svc.downtime.events(who, machine=machine, limit=limit).items)
+def events(svc: Services, who: Principal, machine: str, limit: int = 30, *, start_us: int | None = None,
+           end_us: int | None = None) -> list[DowntimeEvent]:
+    """The machine's latest downtime events (in ``[start, end)`` when given), newest first (micro-stops included,
+    flagged)."""
+    return list(svc.downtime.events(who, machine=machine, limit=limit, start_us=start_us, end_us=end_us).items)
 
 
 def reason_tree(svc: Services, who: Principal, line: str) -> dict[str, list[str]]:

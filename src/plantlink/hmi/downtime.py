@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nicegui import ui
 
@@ -21,8 +22,11 @@ REFRESH_S = 10.0
 
 
 class DowntimeList:
-    def __init__(self, h: Hmi, machine: MachineView, principal: Principal, tz: str):
-        self.h, self.machine, self.principal, self.tz = h, machine, principal, tz
+    def __init__(self, h: Hmi, machine: MachineView, principal: Principal, tz: str,
+                 span: Callable[[], tuple[int, int]] | None = None):
+        """``span``: the range of the events shown (the page's range picker), asked at each refresh; without it
+        the latest events."""
+        self.h, self.machine, self.principal, self.tz, self.span = h, machine, principal, tz, span
         self.can_assign = principal.can(machine.site, "operator")
         self.tree = data.reason_tree(h.services, principal, machine.line)
         self.box: ui.column | None = None
@@ -36,12 +40,14 @@ class DowntimeList:
         live_timer(REFRESH_S, self.render)
 
     async def render(self) -> None:
-        events = await asyncio.to_thread(data.events, self.h.services, self.principal, self.machine.path)
+        start, end = self.span() if self.span is not None else (None, None)
+        events = await asyncio.to_thread(data.events, self.h.services, self.principal, self.machine.path,
+                                         start_us=start, end_us=end)
         assert self.box is not None
         self.box.clear()
         with self.box:
             if not events:
-                ui.label("No stops recorded.").classes("pl-muted")
+                ui.label("No stops recorded." if self.span is None else "No stops in this range.").classes("pl-muted")
             for ev in events:
                 self._row(ev)
 

@@ -1,6 +1,7 @@
 """Line page: the machines (live tiles), the OEE breakdown (availability, effectiveness, quality) per machine
 and for the line with the cost of losses, the constraint (bottleneck) with its evidence, and the downtime
-Pareto by reason, machine or shift, over a chosen period."""
+Pareto by reason, machine or shift, over the range of the picker (``hmi.rangepick``); with "compare", the
+previous period's OEE and lost time beside."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from plantlink.hmi import data, oeefmt
-from plantlink.hmi.data import PERIODS, Kpi, LineView
+from plantlink.hmi.data import Kpi, LineView
 from plantlink.hmi.guard import live_timer
+from plantlink.hmi.rangepick import RangePicker, address, open_range, versus
+from plantlink.hmi.timerange import Limits, Picked
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
     Hmi,
@@ -32,6 +35,10 @@ if TYPE_CHECKING:
 
 PARETO_COLOR = "#607d8b"
 CUMULATIVE_COLOR = "#263238"
+PREVIOUS_COLOR = "#b0bec5"
+
+
+LIMITS = Limits(max_days=31, default="today")
 
 
 async def line_page(request: Request, path: str) -> Response | None:
@@ -39,55 +46,65 @@ async def line_page(request: Request, path: str) -> Response | None:
     if isinstance(opened, Response):
         return opened
     principal, h, ln = opened
-    period = request.query_params.get("period", "today")
-    if period not in PERIODS:
-        period = "today"
-    start, end = h.view.period(ln.site, period)
+    tz = h.view.site(ln.site).timezone
+    picked, refused = open_range(h, ln.site, tz, request.query_params, LIMITS)
+    start, end = picked.start_us, picked.end_us
     h.hub.ensure_started()
     ui.page_title(f"{ln.name} · plantlink")
     frame(principal, [(h.services.plant.enterprise, h.page("")), (ln.site, None), (f"{ln.area} / {ln.name}", None)])
     with ui.row().classes("items-center gap-4 w-full"):
         ui.label(ln.description or ln.name).classes("text-xl")
         ui.link("OEE over time", h.oee(ln.path)).classes("pl-link pl-touch").props('data-testid="oee-link"')
-        ui.space()
-        ui.toggle(dict(PERIODS), value=period,
-                  on_change=lambda e: ui.navigate.to(f"{h.page('line', ln.path)}?period={e.value}")
-                  ).props('data-testid="period" no-caps').classes("pl-touch")
+    RangePicker(tz, picked, LIMITS, refused, lambda q: address(h.page("line", ln.path), q)).build()
     with ui.row().classes("gap-3 flex-wrap"):
         tiles = {m.path: machine_tile(h, m, h.hub.state(m.path)) for m in ln.machines}
     tile_set = TileSet(tiles)
     live_timer(LIVE_PERIOD_S, tile_set.update)
-    kpis, analysis = await asyncio.gather(
+    prev_start, prev_end = picked.previous
+    kpis, analysis, before = await asyncio.gather(
         asyncio.to_thread(data.line_kpis, h.view, ln, start, end, principal),
         asyncio.to_thread(data.bottleneck_of, h.view, principal, ln.path, start, end),
+        asyncio.to_thread(data.line_kpis, h.view, ln, prev_start, prev_end, principal) if picked.compare
+        else asyncio.sleep(0, None),
     )
     for p, refs in tiles.items():
         refs.show_kpi(kpis.get(p))
     with ui.element("div").classes("grid grid-cols-1 2xl:grid-cols-2 gap-3 w-full"):
-        _oee_panel(ln, kpis)
-        _bottleneck_panel(ln, analysis)
-        await _pareto_panel(h, principal, ln, start, end)
+        _oee_panel(ln, kpis, before, _span(picked))
+        _bottleneck_panel(ln, analysis, _span(picked))
+        await _pareto_panel(h, principal, ln, picked)
     return None
 
 
-def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
-    with ui.element("div").classes("pl-panel min-w-0 2xl:col-span-2").props('data-testid="oee"'):
+def _span(picked: Picked) -> str:
+    """The range a panel shows, as attributes of the panel."""
+    return f'data-start-us="{picked.start_us}" data-end-us="{picked.end_us}"'
+
+
+def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None], before: dict[str, Kpi | None] | None = None,
+               span: str = "") -> None:
+    """The OEE table; with ``before`` (the previous period's figures), each OEE beside the previous one and the
+    change in points."""
+    with ui.element("div").classes("pl-panel min-w-0 2xl:col-span-2").props(f'data-testid="oee" {span}'):
         ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold mb-2")
         rows = []
-        for name, k in [(m.name, kpis.get(m.path)) for m in ln.machines] + [("Line", kpis.get(ln.path))]:
+        for m_path, name in [(m.path, m.name) for m in ln.machines] + [(ln.path, "Line")]:
+            k = kpis.get(m_path)
             if k is None:
                 continue
             r = k.result
             rows.append({"name": name, "a": oeefmt.ratio(r.availability), "e": oeefmt.ratio(r.effectiveness),
                          "q": oeefmt.ratio(r.quality_rate), "oee": oeefmt.oee(r), "parts": f"{k.parts:,.0f}",
                          "gap": f"{k.inputs.gap_pq:,.0f}", "avail_loss": duration(r.availability_loss_s),
-                         "perf_loss": duration(max(r.performance_loss_s, 0.0)), "scrap": f"{k.inputs.sq:,.0f}"})
+                         "perf_loss": duration(max(r.performance_loss_s, 0.0)), "scrap": f"{k.inputs.sq:,.0f}",
+                         **_previous(k, before.get(m_path) if before is not None else None)})
         if not rows:
             ui.label("No machine of this line has production counters.").classes("pl-muted")
             return
         cols = [("name", "Machine"), ("a", "Availability"), ("e", "Effectiveness"), ("q", "Quality"), ("oee", "OEE"),
-                ("parts", "Parts"), ("gap", "In data gaps"), ("avail_loss", "Stopped"), ("perf_loss", "Slow running"),
-                ("scrap", "Scrap")]
+                *([("prev_oee", "OEE, previous period"), ("change", "Change")] if before is not None else []),
+                ("parts", "Parts"), *([("prev_parts", "Parts, previous")] if before is not None else []),
+                ("gap", "In data gaps"), ("avail_loss", "Stopped"), ("perf_loss", "Slow running"), ("scrap", "Scrap")]
         ui.table(columns=[{"name": c, "label": lbl, "field": c, "align": "left"} for c, lbl in cols], rows=rows,
                  row_key="name").props("flat dense wrap-cells").classes("w-full")
         _oee_notes(ln, kpis)
@@ -98,6 +115,17 @@ def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
             ui.label(f"Cost of losses: {money(c['total'], cur)} (stops {money(c['availability_loss'], cur)}, "
                      f"slow running {money(c['performance_loss'], cur)}, scrap {money(c['quality_loss'], cur)})"
                      ).classes("text-base mt-2").props('data-testid="line-cost"')
+            old = before.get(ln.path) if before is not None else None
+            if old is not None and old.cost is not None:
+                ui.label(f"Previous period: {money(old.cost['total'], old.cost['currency'])}").classes(
+                    "text-base").props('data-testid="line-cost-previous"')
+
+
+def _previous(k: Kpi, old: Kpi | None) -> dict[str, str]:
+    if old is None:
+        return {"prev_oee": "—", "change": "—", "prev_parts": "—"}
+    return {"prev_oee": oeefmt.oee(old.result), "change": versus(k.result, old.result),
+            "prev_parts": f"{old.parts:,.0f}"}
 
 
 def _oee_notes(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
@@ -112,8 +140,8 @@ def _oee_notes(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
         note.props(f'data-testid="oee-note" data-problem="{str(k.result.data_problem).lower()}"')
 
 
-def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
-    with ui.element("div").classes("pl-panel min-w-0").props('data-testid="bottleneck"'):
+def _bottleneck_panel(ln: LineView, analysis: Analysis | None, span: str = "") -> None:
+    with ui.element("div").classes("pl-panel min-w-0").props(f'data-testid="bottleneck" {span}'):
         ui.label("Constraint (bottleneck)").classes("text-lg font-semibold mb-1")
         if analysis is None:
             ui.label("No machine of this line has state rules.").classes("pl-muted")
@@ -142,8 +170,8 @@ def _bottleneck_panel(ln: LineView, analysis: Analysis | None) -> None:
 NO_DOWNTIME = "No downtime in this period"
 
 
-async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: int) -> None:
-    with ui.element("div").classes("pl-panel min-w-0").props('data-testid="pareto"'):
+async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, picked: Picked) -> None:
+    with ui.element("div").classes("pl-panel min-w-0").props(f'data-testid="pareto" {_span(picked)}'):
         with ui.row().classes("items-center gap-4"):
             ui.label("Downtime Pareto").classes("text-lg font-semibold")
             by = ui.toggle({"reason": "By reason", "machine": "By machine", "shift": "By shift"}, value="reason"
@@ -152,12 +180,20 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: i
         note = ui.label("").classes("pl-muted text-sm").props('data-testid="pareto-note"')
 
         async def show(kind: str) -> None:
-            p = await asyncio.to_thread(data.pareto, h.services, who, ln.path, kind, start, end)
+            p = await asyncio.to_thread(data.pareto, h.services, who, ln.path, kind, picked.start_us, picked.end_us)
             rows = p["rows"]
             chart.options.clear()
             chart.options.update(_pareto_options([_key_label(kind, r["key"]) for r in rows],
                                                  [round(r["duration_s"] / 60, 1) for r in rows],
                                                  [round(100 * r["cumulative"], 1) for r in rows]))
+            old = await asyncio.to_thread(data.pareto, h.services, who, ln.path, kind, *picked.previous) \
+                if picked.compare else None
+            if old is not None:  # the previous period's lost time for the same keys, beside
+                lost = {r["key"]: r["duration_s"] for r in old["rows"]}
+                chart.options["series"].insert(1, {"type": "bar", "name": "Previous period (min)",
+                                                   "data": [round(lost.get(r["key"], 0.0) / 60, 1) for r in rows],
+                                                   "itemStyle": {"color": PREVIOUS_COLOR}})
+                chart.options["legend"] = {"top": 0}
             if not rows:  # not bare axes: say why
                 chart.options["title"] = {"text": NO_DOWNTIME, "left": "center", "top": "middle",
                                           "textStyle": {"fontSize": 16, "fontWeight": "normal"}}
@@ -165,7 +201,9 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: i
             tot, mic, unk = p["total"], p["micro"], p["unknown"]
             note.set_text(f"{NO_DOWNTIME}." if not rows else
                           f"{tot['count']} stops, {duration(tot['duration_s'])}; micro-stops apart: "
-                          f"{mic['count']}, {duration(mic['duration_s'])}; no data: {duration(unk['duration_s'])}")
+                          f"{mic['count']}, {duration(mic['duration_s'])}; no data: {duration(unk['duration_s'])}"
+                          + (f". Previous period: {old['total']['count']} stops, "
+                             f"{duration(old['total']['duration_s'])}" if old is not None else ""))
             note.props(f'data-empty="{str(not rows).lower()}"')
 
         by.on_value_change(lambda e: show(e.value))

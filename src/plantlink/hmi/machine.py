@@ -1,9 +1,11 @@
 """Machine page: the state (live), every tag's live value with unit and quality, a trend that zooms into the
-history, the state timeline of the last hours and the downtime events with their reasons."""
+history, the state timeline and the downtime events with their reasons, all over the range of the picker
+(``hmi.rangepick``; the last 8 h by default)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import numpy as np
 from fastapi import Request
@@ -15,6 +17,8 @@ from plantlink.hmi.control import SetpointPanel
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.downtime import DowntimeList
 from plantlink.hmi.guard import live_timer
+from plantlink.hmi.rangepick import RangePicker, address, open_range
+from plantlink.hmi.timerange import Limits
 from plantlink.hmi.trend import Trend
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
@@ -27,8 +31,11 @@ from plantlink.hmi.widgets import (
 from plantlink.identity import Principal
 from plantlink.samples import now_us
 
-TIMELINE_H = 8
 TIMELINE_REFRESH_S = 30.0
+
+
+#: The machine page's ranges: at most 7 days (the state timeline draws every state change).
+LIMITS = Limits(max_days=7, default="8h", compare=False)
 
 
 async def machine_page(request: Request, path: str) -> Response | None:
@@ -39,22 +46,27 @@ async def machine_page(request: Request, path: str) -> Response | None:
     h.hub.ensure_started()
     tz = h.view.site(m.site).timezone
     ln = h.view.line(m.line)
+    q = request.query_params
+    picked, refused = open_range(h, m.site, tz, q, LIMITS)
+    follow = picked.preset is not None and picked.end_us >= now_us() - FOLLOW_SLACK_US  # a range ending now
     ui.page_title(f"{m.name} · plantlink")
     frame(principal, [(h.services.plant.enterprise, h.page("")), (f"{ln.area} / {ln.name}", h.page("line", ln.path)),
                       (m.name, None)])
     live = LiveValues(h, m, tz)
     live.build()
     SetpointPanel(h, m, principal).build()
+    keep = {"tag": q["tag"]} if q.get("tag") else {}
+    RangePicker(tz, picked, LIMITS, refused, lambda x: address(h.page("machine", m.path), {**keep, **x})).build()
     with ui.element("div").classes("pl-panel w-full"):
         ui.label("Trend").classes("text-lg font-semibold")
         trend = Trend(h, m, tz, principal)
-        q = request.query_params
-        trend.open_at(q.get("tag"), _int(q.get("from")), _int(q.get("to")))
+        trend.open_at(q.get("tag"), picked.start_us, picked.end_us, follow)
         trend.build()
-    timeline = Timeline(h, m, tz, principal)
+    span = Span(picked.start_us, picked.end_us, follow)
+    timeline = Timeline(h, m, tz, principal, span)
     with ui.element("div").classes("pl-panel w-full"):
         timeline.build()
-    downtime = DowntimeList(h, m, principal, tz)
+    downtime = DowntimeList(h, m, principal, tz, span.now)
     with ui.element("div").classes("pl-panel w-full"):
         downtime.build()
     live.on_state_change = lambda: asyncio.gather(timeline.render(), downtime.render())
@@ -63,12 +75,23 @@ async def machine_page(request: Request, path: str) -> Response | None:
     return None
 
 
-def _int(text: str | None) -> int | None:
-    """A query parameter as an integer (microseconds); None when absent or not a number."""
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
+FOLLOW_SLACK_US = 60 * 1_000_000
+
+
+@dataclass(frozen=True)
+class Span:
+    """The page's range for the timeline and the downtime events: fixed, or (``follow``) of the same length
+    ending now at each refresh."""
+
+    start_us: int
+    end_us: int
+    follow: bool
+
+    def now(self) -> tuple[int, int]:
+        if not self.follow:
+            return self.start_us, self.end_us
+        end = now_us()
+        return end - (self.end_us - self.start_us), end
 
 
 class LiveValues:
@@ -134,13 +157,13 @@ class LiveValues:
 
 
 class Timeline:
-    """The machine's states over the last hours as a bar of coloured segments (grey = running)."""
+    """The machine's states over the page's range as a bar of coloured segments (grey = running)."""
 
-    def __init__(self, h: Hmi, m: MachineView, tz: str, who: Principal):
-        self.h, self.m, self.tz, self.who = h, m, tz, who
+    def __init__(self, h: Hmi, m: MachineView, tz: str, who: Principal, span: Span):
+        self.h, self.m, self.tz, self.who, self.span = h, m, tz, who, span
 
     def build(self) -> None:
-        ui.label(f"States, last {TIMELINE_H} h").classes("text-lg font-semibold")
+        ui.label("States").classes("text-lg font-semibold")
         self.bar = ui.element("div").classes("w-full flex h-10 border border-gray-400 rounded overflow-hidden"
                                              ).props('data-testid="timeline"')
         with ui.row().classes("w-full justify-between pl-muted text-sm"):
@@ -154,10 +177,11 @@ class Timeline:
         live_timer(TIMELINE_REFRESH_S, self.render)
 
     async def render(self) -> None:
-        end = now_us()
-        start = end - TIMELINE_H * 3600 * 1_000_000
+        start, end = self.span.now()
         ivs = await asyncio.to_thread(data.timeline, self.h.services, self.who, self.m.path, start, end)
-        self.left.set_text(local_time(start, self.tz))
+        self.left.set_text(local_time(start, self.tz, True))
+        self.right.set_text("now" if self.span.follow else local_time(end, self.tz, True))
+        self.bar.props(f'data-start-us="{start}" data-end-us="{end}"')
         self.bar.clear()
         span = end - start
         cursor = start
@@ -166,7 +190,7 @@ class Timeline:
                 iv_end = iv.end_us if iv.end_us is not None else end
                 if iv.start_us > cursor:  # no record: nothing known
                     self._segment(None, cursor, iv.start_us, span)
-                self._segment(iv.state, max(iv.start_us, cursor), iv_end, span)
+                self._segment(iv.state, max(iv.start_us, cursor), min(iv_end, end), span)
                 cursor = max(cursor, iv_end)
             if cursor < end:
                 self._segment(None, cursor, end, span)

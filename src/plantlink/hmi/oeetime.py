@@ -3,18 +3,14 @@ shift or per day over a chosen range, with availability, effectiveness, quality,
 money; then machine against machine and line against line over the whole range. Every figure comes from
 ``services.kpi`` as the API's ``/oee/shifts`` and ``/oee`` answer it.
 
-The range: a preset (today, yesterday, the last 7 or 30 days) or ``from``/``to`` dates (the site's local days,
-both included). A reversed or too long range is refused with a message; the page keeps the last valid one."""
+The range comes from the shared picker (``hmi.rangepick``: presets, from/to, compare with the previous period;
+at most 31 days). A refused range is said with a message; the page keeps the last valid one."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
 from typing import Any
-from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -22,58 +18,16 @@ from nicegui import ui
 
 from plantlink.errors import NotFound
 from plantlink.hmi import data, oeefmt
+from plantlink.hmi.rangepick import RangePicker, address, open_range, versus
+from plantlink.hmi.timerange import Limits
 from plantlink.hmi.widgets import Hmi, frame, local_time, money, not_found, open_object, zone_note
+from plantlink.identity import Principal
 from plantlink.services.kpi import Figures, OeeReport
 
-PRESETS = {"today": "Today", "yesterday": "Yesterday", "7d": "Last 7 days", "30d": "Last 30 days"}
 BY = {"shift": "By shift", "day": "By day"}
-MAX_DAYS = 31
-DEFAULT = "7d"
+#: The page's ranges: at most 31 days, the last 7 by default.
+LIMITS = Limits(max_days=31, default="7d")
 OEE_COLOR, A_COLOR, P_COLOR, Q_COLOR = "#455a64", "#8d6e63", "#5c6bc0", "#26a69a"
-
-
-class RangeError(ValueError):
-    """A range the page refuses (reversed, empty, too long, not a date), with the words to show."""
-
-
-@dataclass(frozen=True)
-class Range:
-    first: date  # local days, both included
-    last: date
-    preset: str | None
-
-    def bounds(self, tz: str) -> tuple[int, int]:
-        zone = ZoneInfo(tz)
-
-        def at(d: date) -> int:
-            return int(datetime.combine(d, dtime(0, 0), tzinfo=zone).timestamp() * 1_000_000)
-
-        return at(self.first), at(self.last + timedelta(days=1))
-
-    def query(self) -> dict[str, str]:
-        if self.preset:
-            return {"range": self.preset}
-        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
-
-
-def choose(tz: str, preset: str | None, first: str | None, last: str | None, today: date | None = None) -> Range:
-    """The range a request asks for; ``RangeError`` for one the page refuses."""
-    t = today or datetime.now(ZoneInfo(tz)).date()
-    if first or last:
-        try:
-            a, b = date.fromisoformat(first or ""), date.fromisoformat(last or "")
-        except ValueError:
-            raise RangeError("Give both dates as YYYY-MM-DD.") from None
-        if b < a:
-            raise RangeError(f"The range is reversed: 'to' ({b}) is before 'from' ({a}).")
-        if (b - a).days + 1 > MAX_DAYS:
-            raise RangeError(f"The range is too long: {(b - a).days + 1} days, at most {MAX_DAYS}.")
-        return Range(a, b, None)
-    name = preset or DEFAULT
-    if name not in PRESETS:
-        raise RangeError(f"Unknown range {name!r}: choose one of {', '.join(PRESETS.values())}.")
-    back = {"today": 0, "yesterday": 1, "7d": 6, "30d": 29}[name]
-    return Range(t - timedelta(days=back), t - timedelta(days=1) if name == "yesterday" else t, name)
 
 
 @dataclass(frozen=True)
@@ -101,50 +55,35 @@ async def oee_page(request: Request) -> Response | None:
         return opened
     principal, h, site = opened
     by = q.get("by", "shift") if q.get("by") in BY else "shift"
-    refused = None
-    try:
-        rng = choose(site.timezone, q.get("range"), q.get("from"), q.get("to"))
-    except RangeError as exc:
-        refused, rng = str(exc), choose(site.timezone, None, None, None)
-    start, end = rng.bounds(site.timezone)
+    picked, refused = open_range(h, site.site, site.timezone, q, LIMITS)
+    start, end = picked.start_us, picked.end_us
     ui.page_title(f"OEE {scope} · plantlink")
     crumbs: list[tuple[str, str | None]] = [(h.services.plant.enterprise, h.page(""))]
     if scope in h.view.lines:
         crumbs.append((scope.rsplit("/", 1)[-1], h.page("line", scope)))
     frame(principal, [*crumbs, (f"OEE over time: {scope}", None)])
 
-    def go(r: Range, kind: str) -> None:
-        ui.navigate.to(f"{h.page('oee')}?{urlencode({'scope': scope, **r.query(), 'by': kind})}")
+    def url(query: dict[str, str], kind: str = by) -> str:
+        return address(h.page("oee"), {"scope": scope, **query, "by": kind})
 
-    _range_bar(site.timezone, rng, by, refused, go)
+    RangePicker(site.timezone, picked, LIMITS, refused, url).build()
+    ui.toggle(dict(BY), value=by, on_change=lambda e: ui.navigate.to(url(picked.query(), e.value))
+              ).props('data-testid="by" no-caps').classes("pl-touch")
     whole, rows = await asyncio.to_thread(data.oee_over_time, h.services, principal, scope, start, end, by)
+    before = await asyncio.to_thread(_previous, h, principal, scope, picked.previous) if picked.compare else None
     ui.label(f"{local_time(start, site.timezone, True)} to {local_time(whole.end_us, site.timezone, True)}. "
              f"{zone_note(site.timezone)}").classes("pl-muted text-sm").props('data-testid="zone"')
     _periods_panel(h, site.timezone, by, rows)
-    _compare_panel(h, whole)
+    _compare_panel(h, whole, before)
     return None
 
 
-def _range_bar(tz: str, rng: Range, by: str, refused: str | None, go: Any) -> None:
-    with ui.row().classes("items-center gap-3 w-full flex-wrap"):
-        ui.toggle(dict(PRESETS), value=rng.preset,
-                  on_change=lambda e: e.value and go(choose(tz, e.value, None, None), by)
-                  ).props('data-testid="preset" no-caps').classes("pl-touch")
-        first = ui.input("From", value=rng.first.isoformat()).props('type=date data-testid="from"')
-        last = ui.input("To", value=rng.last.isoformat()).props('type=date data-testid="to"')
-        ui.toggle(dict(BY), value=by, on_change=lambda e: go(rng, e.value)
-                  ).props('data-testid="by" no-caps').classes("pl-touch")
-    error = ui.label(refused or "").classes("pl-dataproblem text-base").props('data-testid="range-error" role="alert"')
-    error.set_visibility(bool(refused))
-
-    def apply() -> None:
-        try:
-            go(choose(tz, None, first.value, last.value), by)
-        except RangeError as exc:  # say so; the page keeps the range it shows
-            error.set_text(str(exc))
-            error.set_visibility(True)
-
-    ui.button("Show", on_click=apply).props('data-testid="apply" no-caps').classes("pl-touch")
+def _previous(h: Hmi, who: Principal, scope: str, span: tuple[int, int]) -> OeeReport | None:
+    """OEE of the scope over the previous period (the API's ``/oee``); None when it has none."""
+    try:
+        return h.services.kpi.oee(who, scope, *span)
+    except NotFound:
+        return None
 
 
 def _row(name: str, f: Figures, cost: dict[str, float], **extra: str) -> dict[str, str]:
@@ -180,12 +119,19 @@ def _periods_panel(h: Hmi, tz: str, by: str, reports: list[OeeReport]) -> None:
         _table("Shift" if by == "shift" else "Day", rows, "periods-table")
 
 
-def _compare_panel(h: Hmi, whole: OeeReport) -> None:
+def _compare_panel(h: Hmi, whole: OeeReport, before: OeeReport | None) -> None:
     machines, lines = data.compared(h.view, whole)
     if not machines:
         return
     with ui.element("div").classes("pl-panel w-full min-w-0").props('data-testid="compare"'):
         ui.label("Over the whole range").classes("text-lg font-semibold mb-2")
+        if before is not None:  # the previous period of equal length, beside
+            now, old = whole.total.result, before.total.result
+            ui.label(f"OEE {oeefmt.oee(now)} vs {oeefmt.oee(old)} in the previous period, {versus(now, old)}"
+                     ).classes("text-base").props('data-testid="oee-versus"')
+            _table("Period", [_row("This range", whole.total, data.losses_money(h.view, whole)),
+                              _row("Previous period", before.total, data.losses_money(h.view, before))],
+                   "compare-previous")
         for what, found in (("Line", lines), ("Machine", machines)):
             if not found:
                 continue

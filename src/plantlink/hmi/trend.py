@@ -121,16 +121,19 @@ class Trend:
             self.caption.set_text(f"{tag.label or tag.name}: {span}, {count}. {zone_note(self.tz)}")
             self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{len(ts)}"')
 
-    def open_at(self, tag: str | None, start_us: int | None, end_us: int | None) -> None:
-        """Open on ``tag`` over ``start_us``..``end_us`` (a link from an alarm); what does not fit (an unknown
-        tag, a reversed or empty range) is left as it was. A range given stays put (it does not follow now)."""
+    def open_at(self, tag: str | None, start_us: int | None, end_us: int | None, follow: bool = False) -> None:
+        """Open on ``tag`` over ``start_us``..``end_us`` (a link from an alarm, the page's range picker); what
+        does not fit (an unknown tag, a reversed or empty range) is left as it was. A range given stays put
+        unless ``follow`` (a range ending now, as "last 8 h": it moves on with time, keeping its length)."""
         if tag in self.tags:
             self.tag = self.tags[tag]
         end_us = now_us() if end_us is None and start_us is not None else end_us
         if start_us is not None and end_us is not None and 0 <= start_us < end_us:
             self.range = (start_us, end_us)
             self.zoom = (0.0, 100.0)
-            self.following = False
+            self.following = follow
+            if follow:
+                self.span_s = max(1, (end_us - start_us) // 1_000_000)
 
     async def set_tag(self, path: str) -> None:
         self.tag = self.tags[path]

@@ -7,6 +7,9 @@ A named period ends now (or at ``now``) and starts, in the site's calendar and t
   midnight** (as ``today``). (The HMI used to start it 8 h ago; the API's rule was kept: see docs/oee.md.)
 * ``8h``, ``24h``, ``7d``: that long ago.
 
+The HMI's range picker adds presets (``PRESETS``: ``30d``, ``yesterday``, ``prevshift``; see ``Periods.preset``)
+and compares a range with the period of equal length just before it (``previous_period``).
+
 A custom range is ``[start, end)`` in epoch microseconds, checked by ``plant.check_range``.
 """
 
@@ -27,7 +30,11 @@ LIVE_PERIODS = ("today", "shift")
 #: Every named period, with the label the HMI shows.
 PERIODS: Mapping[str, str] = {"today": "Today", "shift": "Current shift", "8h": "Last 8 h", "24h": "Last 24 h",
                               "7d": "Last 7 days"}
-_HOURS = {"8h": 8, "24h": 24, "7d": 24 * 7}
+#: The presets of the HMI's range picker: every named period, then closed ones (see :meth:`Periods.preset`).
+PRESETS: Mapping[str, str] = {"shift": "Current shift", "prevshift": "Previous shift", "today": "Today",
+                              "yesterday": "Yesterday", "8h": "Last 8 h", "24h": "Last 24 h", "7d": "Last 7 days",
+                              "30d": "Last 30 days"}
+_HOURS = {"8h": 8, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
 _HOUR_US = 3600 * 1_000_000
 
 
@@ -68,3 +75,31 @@ class Periods:
     def resolve(self, site: str, period: str, now: int | None = None) -> Period:
         start, end = self.bounds(site, period, now)
         return Period(period, start, end)
+
+    def preset(self, site: str, name: str, now: int | None = None) -> tuple[int, int]:
+        """``[start, end)`` of a picker preset (``PRESETS``) at ``site``: a named period (ending now), ``30d``
+        (ending now), ``yesterday`` (the previous local day, midnight to midnight) or ``prevshift`` (the last
+        shift that began before the current one, or before now when none runs; yesterday for a calendar
+        without shifts). ``QueryError`` (field ``period``) for another name."""
+        if name not in PRESETS:
+            raise QueryError(f"period must be one of {list(PRESETS)}, got {name!r}", field="period")
+        t = now_us() if now is None else now
+        if name == "30d":
+            return t - _HOURS[name] * _HOUR_US, t
+        if name in PERIODS:
+            return self.bounds(site, name, t)
+        today = self.midnight(site, t)
+        yesterday = self.midnight(site, today - 12 * _HOUR_US)
+        if name == "prevshift":
+            planned = self.planned[site]
+            current = planned.shift_at(t)
+            before = current.start_us if current is not None else t
+            earlier = [s for s in planned.shifts(before - 8 * 24 * _HOUR_US, before) if s.start_us < before]
+            if earlier:
+                return int(earlier[-1].start_us), int(earlier[-1].end_us)
+        return yesterday, today
+
+
+def previous_period(start_us: int, end_us: int) -> tuple[int, int]:
+    """The period of equal length just before ``[start, end)``: what "compare with the previous period" shows."""
+    return 2 * start_us - end_us, start_us
