@@ -14,6 +14,7 @@ from nicegui import ui
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import PERIODS, Kpi, LineView
 from plantlink.hmi.guard import live_timer
+from plantlink.hmi.handover import handover_panel
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
     Hmi,
@@ -49,6 +50,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     with ui.row().classes("items-center gap-4 w-full"):
         ui.label(ln.description or ln.name).classes("text-xl")
         ui.link("OEE over time", h.oee(ln.path)).classes("pl-link pl-touch").props('data-testid="oee-link"')
+        ui.link("Wallboard", h.page("wall", ln.path)).classes("pl-link pl-touch").props('data-testid="wall-link"')
         ui.space()
         ui.toggle(dict(PERIODS), value=period,
                   on_change=lambda e: ui.navigate.to(f"{h.page('line', ln.path)}?period={e.value}")
@@ -67,6 +69,7 @@ async def line_page(request: Request, path: str) -> Response | None:
         _oee_panel(ln, kpis)
         _bottleneck_panel(ln, analysis)
         await _pareto_panel(h, principal, ln, start, end)
+        await handover_panel(h, principal, ln)
     return None
 
 
