@@ -83,3 +83,24 @@ def test_a_site_display_shows_every_line_of_its_site_only(served: Served, accoun
     assert accounts.displays.get(made.info.id).last_used_us is not None
     accounts.displays.revoke(made.info.id, actor="matrix-test")
     c.close()
+
+
+def test_handover_over_the_api(served: Served, users: Users) -> None:
+    """An operator's note is read by a viewer of the site, refused to another site, and bad input is named."""
+    text = "API note: oven 1 zone 2 slow to heat"
+    r = users.login("t-windsor-operator").post("/api/v1/lines/handover", json={"line": W_LINE, "text": text})
+    assert r.status_code == 200, r.text
+    note = r.json()
+    assert (note["author"], note["line"], note["site"], note["text"]) == ("t-windsor-operator", W_LINE, "windsor",
+                                                                          text)
+    got = users.login("t-windsor-viewer").get("/api/v1/lines/handover", params={"line": W_LINE})
+    assert got.status_code == 200
+    assert note["id"] in [n["id"] for n in got.json()["current"]["notes"]]
+    assert users.login("t-detroit-admin").get("/api/v1/lines/handover", params={"line": W_LINE}).status_code == 403
+    bad = users.login("t-windsor-operator").post("/api/v1/lines/handover",
+                                                 json={"line": W_LINE, "text": "fix", "replaces": 10**9})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "replaces", bad.text
+    empty = users.login("t-windsor-operator").post("/api/v1/lines/handover", json={"line": W_LINE, "text": ""})
+    assert empty.status_code in (400, 422) and "text" in empty.text
+    audit = users.login("admin").get("/api/v1/audit", params={"site": "windsor", "kind": "handover.note"})
+    assert any(a["details"]["note_id"] == note["id"] for a in audit.json()["items"]), audit.text[:300]
