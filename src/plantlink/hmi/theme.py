@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from plantlink.display import ALARM_STATE_TEXT
+
 
 class Look(NamedTuple):
     background: str
@@ -43,11 +45,7 @@ PRIORITY_LOOK: dict[str, Look] = {
     "low": Look("#00b8d4", "#1a1a1a", "Low"),
 }
 #: Alarm state -> label shown in the summary and the journal.
-ALARM_STATE_LABEL: dict[str, str] = {
-    "normal": "Normal", "unack_active": "Active, unacknowledged", "ack_active": "Active, acknowledged",
-    "rtn_unack": "Cleared, unacknowledged", "latched": "Latched (reset needed)", "shelved": "Shelved",
-    "suppressed": "Suppressed", "out_of_service": "Out of service",
-}
+ALARM_STATE_LABEL: dict[str, str] = dict(ALARM_STATE_TEXT)
 
 #: An OEE figure whose inputs are wrong (a ratio above 1): marked like a bad-quality value, it is a data problem.
 DATA_PROBLEM = QUALITY_LOOK["bad"]
