@@ -10,10 +10,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from plantlink.auth import bootstrap_demo_users
+from plantlink.auth import DEMO_USERS, bootstrap_demo_users
 from plantlink.auth.display import DISPLAY_COOKIE
 from tests.hmi.harness import HmiServer
-from tests.hmi.test_users import Person
+from tests.hmi.test_users import Person, _secret
 from tests.waiting import wait_until
 
 LINE = "windsor/stamping/press-line-1"
@@ -31,13 +31,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
 
 
 def test_wallboard_with_a_display_token_rotates_and_ends_on_revoke(browser: Any, server: HmiServer) -> None:
-    assert server.auth is not None
-    made = server.auth.displays.create("windsor hall", "windsor", None, actor="test")
+    """An admin makes a display token for windsor on the users page; the TV opens the address shown; the admin
+    revokes it on the same page and the TV's wallboard ends by itself."""
+    admin = Person(browser, server, "admin", DEMO_USERS["admin"][1])
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
     ctx.set_default_timeout(30_000)
     page = ctx.new_page()
     try:
-        page.goto(f"{server.url}/hmi/wall/windsor?rotate=5&display={made.secret}")
+        admin.open("/hmi/users")
+        admin.page.get_by_test_id("display-name").fill("windsor hall")
+        admin.page.get_by_test_id("display-scope").fill("windsor")
+        admin.page.get_by_test_id("create-display").click()
+        address = _secret(admin.page)
+        assert address.startswith("/hmi/wall/windsor?display=pld_"), address
+        page.goto(f"{server.url}{address}&rotate=5")
         assert urlparse(page.url).query == "rotate=5"  # the token left the address bar
         assert any(c["name"] == DISPLAY_COOKIE for c in ctx.cookies())
         page.wait_for_function("() => window.socket && window.socket.connected")
@@ -56,15 +63,17 @@ def test_wallboard_with_a_display_token_rotates_and_ends_on_revoke(browser: Any,
         # the same credential anywhere else: refused
         assert page.request.get(f"{server.url}/hmi/line/{LINE}").status == 403
         assert page.request.get(f"{server.url}/api/v1/hierarchy").status == 403
-        server.auth.displays.revoke(made.info.id, actor="test")
+        row = admin.page.locator('[data-testid="displays"] [data-state="active"]')
+        assert row.count() == 1
+        row.get_by_test_id("revoke-display").click()
+        admin.page.locator('[data-testid="displays"] [data-state="revoked"]').wait_for()
         page.wait_for_url(lambda u: urlparse(u).path == "/login", timeout=30_000)  # the wall ended by itself
     finally:
         ctx.close()
+        admin.close()
 
 
 def test_an_operators_handover_note_is_read_by_another_user(browser: Any, server: HmiServer) -> None:
-    from plantlink.auth import DEMO_USERS
-
     operator = Person(browser, server, "operator", DEMO_USERS["operator"][1])
     viewer = Person(browser, server, "viewer", DEMO_USERS["viewer"][1])
     try:
