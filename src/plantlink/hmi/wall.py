@@ -18,12 +18,13 @@ from fastapi.responses import HTMLResponse, Response
 from nicegui import ui
 
 from plantlink.auth.display import may_show
-from plantlink.errors import NotFound
+from plantlink.errors import NotFound, PlantlinkError
 from plantlink.hmi import data, oeefmt, theme
 from plantlink.hmi.data import Kpi, LineView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import LIVE_PERIOD_S, Hmi, forbidden, hmi, local_time, not_found, principal_of, to_login
 from plantlink.identity import Principal
+from plantlink.services.handover import Board
 
 ROTATE_DEFAULT_S, ROTATE_MIN_S, ROTATE_MAX_S = 20, 5, 600
 KPI_PERIOD_S = 30.0
@@ -159,14 +160,17 @@ class WallPanel:
         view, ln, who = self.h.view, self.ln, self.principal
         start, end = view.period(ln.site, "shift")
         kpis = await asyncio.to_thread(data.line_kpis, view, ln, start, end, who)
-        board = await asyncio.to_thread(self.h.services.handover.board, who, ln.path)
+        try:
+            board: Board | None = await asyncio.to_thread(self.h.services.handover.board, who, ln.path)
+        except PlantlinkError:  # (the store closed: the tiles go on without the handover)
+            board = None
         for path, refs in self.tiles.items():
             refs.show_kpi(kpis.get(path))
         line = kpis.get(ln.path)
         tz = view.site(ln.site).timezone
-        self.shift.set_text(f"Shift {board.current.name} since {local_time(board.current.start_us, tz)}"
-                            + (f" · line OEE {oeefmt.oee(line.result)}" if line is not None else ""))
-        note = board.latest
+        shift = f"Shift {board.current.name} since {local_time(board.current.start_us, tz)}" if board else ""
+        self.shift.set_text(shift + (f" · line OEE {oeefmt.oee(line.result)}" if line is not None else ""))
+        note = board.latest if board else None
         self.note.set_text("" if note is None else
                            f"Handover ({note.author}, {local_time(note.ts_us, tz, True)}): {note.text}")
 
@@ -177,11 +181,12 @@ class Wall:
         for i, p in enumerate(panels):
             p.element.set_visibility(i == 0)
 
-    def next(self) -> None:
+    async def next(self) -> None:
         self.panels[self.shown].element.set_visibility(False)
         self.shown = (self.shown + 1) % len(self.panels)
         self.panels[self.shown].element.set_visibility(True)
         self.root.props(f'data-current="{self.panels[self.shown].ln.path}"')
+        await self.panels[self.shown].refresh_kpis()  # the line now shown: its shift figures as of now
 
     def update(self) -> None:
         sites = sorted({p.ln.site for p in self.panels})
