@@ -5,6 +5,10 @@ state-changing methods need the ``X-CSRF-Token`` header, WebSockets a same-origi
 put in ``scope["state"]["principal"]`` (= ``request.state.principal`` / ``websocket.state.principal``). A request
 without a valid credential reaches only the public paths; anything else gets 401 (JSON envelope) or, for a
 browser page (``Accept: text/html``), a redirect to ``/login``; a WebSocket is closed with code 4401.
+
+Wallboards (``plantlink.auth.display``): ``GET /hmi/wall/...?display=pld_...`` is exchanged for the display
+cookie (a redirect drops the token from the address); a display principal reaches only ``DISPLAY_PATHS`` and
+writes only on its page's socket (same origin): anything else is 403 ``display_only``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ password, shown once), change roles, disable and enable, reset the password (gen
 action calls the service, as the ``plantlink users`` commands do: it is audited with the admin's name and ends
 the sessions and live pages it ends from the command line. Refusals (a bad name or role, a token wider than the
 user) are shown on the page. The service hashes passwords (argon2) and runs SQL: every call runs in a thread.
+Below the users, the display tokens of wallboards (``plantlink.hmi.displays``).
 """
 
 from __future__ import annotations
