@@ -54,3 +54,15 @@ def value_text(value: float | str | bool | None, unit: str = "", type_: str = "f
     if type_ == "int":
         return with_unit(f"{value:,.0f}")
     return with_unit(number_text(float(value), decimals))
+
+
+#: Alarm states (ISA-18.2) as people read them: the HMI, the API's texts and notifications.
+ALARM_STATE_TEXT: Mapping[str, str] = {
+    "normal": "Normal", "unack_active": "Active, unacknowledged", "ack_active": "Active, acknowledged",
+    "rtn_unack": "Cleared, unacknowledged", "latched": "Latched (reset needed)", "shelved": "Shelved",
+    "suppressed": "Suppressed", "out_of_service": "Out of service",
+}
+
+
+def alarm_state_text(state: str) -> str:
+    return ALARM_STATE_TEXT.get(state, state.replace("_", " "))

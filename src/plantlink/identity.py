@@ -39,8 +39,10 @@ class Principal:
 
     name: str
     roles: dict[str, Role] = field(default_factory=dict)
-    kind: Literal["session", "token"] = "session"
+    kind: Literal["session", "token", "display"] = "session"
     token_id: str | None = None
+    #: a display principal (``plantlink.auth.display``): the site or line whose wallboards it may show
+    scope: str | None = None
 
     def role_at(self, site: str) -> Role | None:
         return self.roles.get(site) or self.roles.get(ALL_SITES)

@@ -330,7 +330,8 @@ class Runtime:
         self.alarm_engine.start()
         if self.plant.spec.notifications is not None:
             zones = {s.name: s.timezone for s in self.plant.sites}
-            self.notifier = Notifier(self.plant.spec.notifications, astore, zones)
+            self.notifier = Notifier(self.plant.spec.notifications, astore, zones,
+                                     tags={t.path: t.tag for t in self.plant.tags})
             self.alarm_engine.add_listener(self.notifier.on_event)
             self.notifier.start()
         self.alarms = AlarmService(self.alarm_engine, astore, self.notifier, audit=self.audit)

@@ -11,6 +11,7 @@ from plantlink.engines.alarms.compiled import compile_alarms
 from plantlink.engines.alarms.engine import AlarmEngine
 from plantlink.model.alarms import AlarmDef
 from plantlink.model.notify import Notifications
+from plantlink.model.schema import Tag
 from plantlink.notify import Notifier
 from plantlink.testing.notifier import EVENT
 from plantlink.testing.waiting import wait_until
@@ -23,8 +24,9 @@ LOCAL = "2026-03-02 01:00:00 CET (Europe/Berlin)"
 HIHI = {**EVENT, "limit": 280.0, "limit_text": "> 280"}
 
 
-async def _deliver(settings: dict[str, Any], event: dict[str, Any]) -> Notifier:
-    n = Notifier(Notifications.model_validate({**settings, "routes": [{"targets": ["t"]}]}), timezones=ZONES)
+async def _deliver(settings: dict[str, Any], event: dict[str, Any], tags: dict[str, Tag] | None = None) -> Notifier:
+    n = Notifier(Notifications.model_validate({**settings, "routes": [{"targets": ["t"]}]}), timezones=ZONES,
+                 tags=tags)
     n.start()
     n.on_event(dict(event))
     try:
@@ -77,3 +79,39 @@ def test_the_engine_tells_listeners_the_limit() -> None:
 
 def _compiled(defn: AlarmDef) -> Any:
     return compile_alarms([("s1/a/l/oven/temp", "s1", "s1/a/l/oven", defn, None)])
+
+
+def _tag(**kw: Any) -> Tag:
+    return Tag.model_validate({"name": "temp", "source": {"device": "d1", "address": "40001"}, **kw})
+
+
+@pytest.mark.asyncio
+async def test_a_notification_reads_in_words() -> None:
+    """Words, not internals (issue 10, item 6): the tag's display name, the value with its unit symbol and the
+    model's decimals, the limit with the unit, the alarm state as the HMI says it; a code tag's word."""
+    inbox = SmtpInbox(_free_port()).start()
+    smtp = {"smtp": {"host": "127.0.0.1", "port": inbox.port, "sender": "plantlink@test.local", "timeout": 5},
+            "targets": {"t": {"email": ["ops@test.local"]}}}
+    oven = _tag(display_name="Oven temperature", unit="degC", decimals=1)
+    try:
+        await _deliver(smtp, {**HIHI, "value": 300.04}, {EVENT["tag"]: oven})
+        await wait_until(lambda: len(inbox.messages) == 1, "the e-mail in the inbox")
+        mail = inbox.messages[0]
+    finally:
+        inbox.stop()
+    body = mail.get_payload()
+    assert "Value:    300.0 °C (limit > 280 °C)" in body
+    assert "State:    Active, unacknowledged" in body.splitlines() and "unack_active" not in body
+    assert f"Tag:      Oven temperature ({EVENT['tag']})" in body
+    assert mail["Subject"] == "[CRITICAL] s1 Oven temperature: Oven far too hot"
+
+
+def test_a_code_tag_reads_as_its_word() -> None:
+    from plantlink.notify.notifier import words
+
+    fault = _tag(name="fault_code", type="int", value_texts={0: "No fault", 7: "Guard door open"})
+    got = words({"to_state": "unack_active", "value": 7.0, "limit": None, "limit_text": "= 7"}, fault)
+    assert (got["value_text"], got["tag_label"], got["state_text"]) == ("Guard door open", "fault_code",
+                                                                       "Active, unacknowledged")
+    assert "limit_text" not in got  # a discrete alarm's limit has no unit to add
+    assert words({"to_state": "shelved", "value": 3.0}, fault)["value_text"] == "code 3"  # a code without a word

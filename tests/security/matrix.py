@@ -97,6 +97,10 @@ ROUTES: dict[str, Rule] = {
     "GET /hmi/_nicegui/{v}/resources/{key}/{path:path}": Rule("user", "-", "package files"),
     "GET /hmi/_nicegui/{v}/dynamic_resources/{name}": Rule("user", "-"),
     "GET /hmi/_nicegui/{v}/esm/{key}/{path:path}": Rule("user", "-", "package files"),
+    # shop floor (wallboards reach display tokens too: see test_display_tokens.py; handover notes)
+    "GET /hmi/wall/{path:path}": Rule("viewer", "object", "also a display token of the line or site"),
+    "GET /api/v1/lines/handover": Rule("viewer", "object"),
+    "POST /api/v1/lines/handover": Rule("operator", "object", "append-only, audited"),
 }
 
 RANK = {"viewer": 0, "operator": 1, "engineer": 2, "admin": 3}

@@ -158,6 +158,8 @@ class Ctx:
             "GET /hmi/approvals": Call("GET", "/hmi/approvals"),
             "GET /hmi/audit": Call("GET", "/hmi/audit"),
             "GET /hmi/users": Call("GET", "/hmi/users"),
+            "GET /hmi/wall/{path:path}": Call("GET", f"/hmi/wall/{W_LINE}"),
+            "GET /api/v1/lines/handover": Call("GET", "/api/v1/lines/handover", {"line": W_LINE}),
             "MOUNT /hmi/_nicegui_ws": Call("GET", "/hmi/_nicegui_ws/socket.io/", {"EIO": "4", "transport": "polling"},
                                            ok=frozenset({200, 400})),
             "MOUNT /hmi/_nicegui/{v}/static": Call("GET", f"/hmi/_nicegui/{v}/static/{STATIC_FILE}"),
@@ -205,6 +207,8 @@ class Ctx:
         if key == "POST /api/v1/control/sites/{site}/disable":
             return Call("POST", "/api/v1/control/sites/windsor/disable", json={"note": "matrix"},
                         after=self._enable)
+        if key == "POST /api/v1/lines/handover":
+            return Call("POST", "/api/v1/lines/handover", json={"line": W_LINE, "text": f"matrix note by {user}"})
         if key == "POST /api/v1/control/sites/{site}/enable":
             return Call("POST", "/api/v1/control/sites/windsor/enable", json={"note": "matrix"})
         raise AssertionError(f"no request for {key}")

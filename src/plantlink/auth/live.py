@@ -21,6 +21,7 @@ from plantlink.auth.service import sha256_hex
 from plantlink.auth.settings import AuthSettings
 from plantlink.identity import Principal, Role
 from plantlink.store.auth_tables import auth_roles, auth_sessions, auth_tokens, auth_users
+from plantlink.store.floor_tables import display_tokens
 
 US = 1_000_000
 CHUNK = 500  # ids per IN (...) (SQLite's variable limit)
@@ -35,6 +36,8 @@ REASONS: dict[str, str] = {
     "password_reset": "the user's password was reset",
     "token_revoked": "the API token was revoked",
     "token_expired": "the API token expired",
+    "display_revoked": "the display token was revoked",
+    "display_expired": "the display token expired",
     "unauthenticated": "the connection has no session or token that can be checked",
     "unverifiable": "the session could not be checked (store unavailable)",
     "roles_changed": "the user's roles changed (an HMI page is rebuilt with the new ones)",
@@ -44,9 +47,10 @@ REASONS: dict[str, str] = {
 @dataclass(frozen=True)
 class Credential:
     """What a connection was authenticated with: a session (sha256 of its secret), an API token (its id), or a
-    principal set by other middleware that no store can re-check (``fixed``). ``user`` is the name it had."""
+    principal set by other middleware that no store can re-check (``fixed``), or a display token (its id);
+    ``user`` is the name it had."""
 
-    kind: Literal["session", "token", "fixed"]
+    kind: Literal["session", "token", "display", "fixed"]
     key: str
     user: str
 
@@ -74,6 +78,8 @@ def credential_of(state: Mapping[str, Any] | None) -> tuple[Credential, Principa
     secret = (state or {}).get("session_secret")
     if principal.kind == "token" and principal.token_id:
         return Credential("token", principal.token_id, principal.name), principal
+    if principal.kind == "display" and principal.token_id:
+        return Credential("display", principal.token_id, principal.name), principal
     if principal.kind == "session" and isinstance(secret, str) and secret:
         return Credential("session", sha256_hex(secret), principal.name), principal
     fixed = json.dumps([principal.name, sorted(principal.roles.items())])
@@ -159,6 +165,24 @@ def _tokens(c: sa.Connection, keys: Collection[str], now: int) -> dict[str, Verd
     return out
 
 
+def _displays(c: sa.Connection, keys: Collection[str], now: int) -> dict[str, Verdict]:
+    from plantlink.auth.display import DisplayInfo, principal_of
+
+    d = display_tokens
+    found = {row.id: row for row in _rows(c, sa.select(d), d.c.id, keys)}
+    out: dict[str, Verdict] = {}
+    for key in keys:
+        row = found.get(key)
+        if row is None or row.revoked_us is not None:
+            out[key] = Ended("display_revoked")
+        elif row.expires_us <= now:
+            out[key] = Ended("display_expired")
+        else:
+            out[key] = principal_of(DisplayInfo(row.id, row.name, row.site, row.line, row.created_by,
+                                                row.created_us, row.expires_us, None, row.last_used_us))
+    return out
+
+
 def _disabled(c: sa.Connection, names: Collection[str]) -> set[str]:
     u = auth_users
     return {row.name for row in _rows(c, sa.select(u.c.name).where(u.c.disabled.is_(True)), u.c.name, names)}
@@ -170,9 +194,11 @@ def check(engine: sa.Engine, settings: AuthSettings, creds: Collection[Credentia
     against). ``touch`` counts the check as activity of the sessions (an HMI action, a stream subscription)."""
     sessions = {cr.key for cr in creds if cr.kind == "session"}
     tokens = {cr.key for cr in creds if cr.kind == "token"}
+    displays = {cr.key for cr in creds if cr.kind == "display"}
     with engine.begin() if touch else engine.connect() as c:
         by_session = _sessions(c, sessions, settings, now_us, touch) if sessions else {}
         by_token = _tokens(c, tokens, now_us) if tokens else {}
+        by_display = _displays(c, displays, now_us) if displays else {}
         gone = {cr.user for cr in creds if cr.kind == "session"
                 and isinstance(by_session.get(cr.key), Ended) and by_session[cr.key] == Ended("session_ended")}
         disabled = _disabled(c, gone) if gone else set()
@@ -183,4 +209,6 @@ def check(engine: sa.Engine, settings: AuthSettings, creds: Collection[Credentia
             out[cr] = Ended("user_disabled") if v == Ended("session_ended") and cr.user in disabled else v
         elif cr.kind == "token":
             out[cr] = by_token[cr.key]
+        elif cr.kind == "display":
+            out[cr] = by_display[cr.key]
     return out

@@ -5,6 +5,10 @@ state-changing methods need the ``X-CSRF-Token`` header, WebSockets a same-origi
 put in ``scope["state"]["principal"]`` (= ``request.state.principal`` / ``websocket.state.principal``). A request
 without a valid credential reaches only the public paths; anything else gets 401 (JSON envelope) or, for a
 browser page (``Accept: text/html``), a redirect to ``/login``; a WebSocket is closed with code 4401.
+
+Wallboards (``plantlink.auth.display``): ``GET /hmi/wall/...?display=pld_...`` is exchanged for the display
+cookie (a redirect drops the token from the address); a display principal reaches only ``DISPLAY_PATHS`` and
+writes only on its page's socket (same origin): anything else is 403 ``display_only``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plantlink.api.errors import envelope
+from plantlink.auth.display import DISPLAY_COOKIE, DISPLAY_PARAM, DISPLAY_PATHS, WALL_PREFIX
 from plantlink.auth.service import AuthService
 from plantlink.identity import Principal
 
@@ -78,8 +83,13 @@ class AuthMiddleware:
         conn = HTTPConnection(scope)
         state = scope.setdefault("state", {})
         state.pop("principal", None)
-        outcome = await self._authenticate(conn, scope["type"] == "websocket")
         method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+        if method == "GET" and scope["path"].startswith(WALL_PREFIX + "/") and DISPLAY_PARAM in conn.query_params:
+            await (await self._exchange(conn))(scope, receive, send)
+            return
+        outcome = await self._authenticate(conn, scope["type"] == "websocket")
+        if outcome.principal is not None and outcome.principal.kind == "display":
+            outcome = _confined(conn, outcome, scope["type"] == "websocket")
         if outcome.principal is not None:
             state["principal"] = outcome.principal
             state["session_secret"] = outcome.session_secret
@@ -96,9 +106,16 @@ class AuthMiddleware:
                 return Outcome(None, code="invalid_token", message="the API token is invalid, expired or revoked")
             return Outcome(principal)
         secret = conn.cookies.get(self.service.settings.cookie_name)
+        principal = await run_in_threadpool(self.service.session_principal, secret) if secret else None
+        display = conn.cookies.get(DISPLAY_COOKIE)
+        if principal is None and display:
+            shown = await run_in_threadpool(self.service.displays.principal, display)
+            if shown is None:
+                return Outcome(None, code="display_ended",
+                               message="this display's token was revoked or has expired; ask for a new one")
+            return Outcome(shown)
         if not secret:
             return Outcome(None)
-        principal = await run_in_threadpool(self.service.session_principal, secret)
         if principal is None:
             return Outcome(None, message="the session has ended; log in again")
         if websocket and not same_origin(conn):
@@ -114,6 +131,28 @@ class AuthMiddleware:
                                message=f"missing or wrong CSRF token (send the {self.service.settings.csrf_header} "
                                        "header with the token from login or /api/v1/auth/me)")
         return Outcome(principal, secret)
+
+    async def _exchange(self, conn: HTTPConnection) -> Response:
+        """A wallboard URL with ``?display=<token>``: set the display cookie, and redirect to the URL without the
+        token (it leaves the address bar and the history); a bad token gets a page saying so."""
+        token = conn.query_params.get(DISPLAY_PARAM, "")
+        client = conn.client.host if conn.client else None
+        principal = await run_in_threadpool(self.service.displays.exchange, token, client)
+        if principal is None:
+            return HTMLResponse("<!doctype html><title>Display token refused</title><h1>Display token refused</h1>"
+                                "<p>This display link is not valid: mistyped, revoked or expired. Ask an "
+                                "administrator for a new one.</p>", status_code=401,
+                                headers={"cache-control": "no-store"})
+        rest = urlencode([(k, v) for k, v in parse_qsl(conn.scope["query_string"].decode("latin-1"))
+                          if k != DISPLAY_PARAM])
+        response = RedirectResponse(conn.scope["path"] + (f"?{rest}" if rest else ""), status_code=303)
+        forced = self.service.settings.secure_cookies
+        secure = forced if forced is not None else conn.url.scheme == "https"
+        response.set_cookie(DISPLAY_COOKIE, token, max_age=int(self.service.settings.token_max_days * 86400),
+                            path="/", secure=secure, httponly=True, samesite="strict")
+        response.headers["cache-control"] = "no-store"
+        response.headers["referrer-policy"] = "no-referrer"
+        return response
 
     async def _deny(self, conn: HTTPConnection, outcome: Outcome, scope: Scope, receive: Receive,
                     send: Send) -> None:
@@ -132,3 +171,17 @@ class AuthMiddleware:
             if outcome.status == 401:
                 response.headers["www-authenticate"] = 'Bearer realm="plantlink"'
         await response(scope, receive, send)
+
+
+def _confined(conn: HTTPConnection, outcome: Outcome, websocket: bool) -> Outcome:
+    """A display principal reaches only the wallboards and what they load (``DISPLAY_PATHS``), reading; its page's
+    socket.io writes need this server's own Origin."""
+    path = conn.scope["path"]
+    refused = Outcome(None, status=403, code="display_only",
+                      message="a display token shows only its wallboards: log in as a user for anything else")
+    if not path.startswith(DISPLAY_PATHS):
+        return refused
+    writes = websocket or conn.scope["method"] not in SAFE_METHODS
+    socket_ok = path.startswith("/hmi/_nicegui_ws/") and same_origin(conn) and (
+        websocket or conn.headers.get("origin") is not None)
+    return refused if writes and not socket_ok else outcome

@@ -45,10 +45,10 @@ class NewToken:
 @dataclass(frozen=True)
 class AuthChange:
     """What the service just changed, for live connections to re-check at once: ``kind`` "session" (key: sha256
-    of its secret), "token" (its id) or "user" (its name); ``reason`` a code of ``plantlink.auth.live.REASONS``
-    or "roles_changed"."""
+    of its secret), "token" (its id), "display" (a display token's id) or "user" (its name); ``reason`` a code
+    of ``plantlink.auth.live.REASONS`` or "roles_changed"."""
 
-    kind: Literal["session", "token", "user"]
+    kind: Literal["session", "token", "user", "display"]
     key: str
     reason: str
 

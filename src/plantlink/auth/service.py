@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from plantlink.audit import AuditLog
 from plantlink.auth import repo
+from plantlink.auth.display import DisplayTokens
 from plantlink.auth.keys import load_or_create_key, write_secret_file
 from plantlink.auth.passwords import Passwords, generate_password
 from plantlink.auth.pool import LoginPool
@@ -77,6 +78,8 @@ class AuthService:
         self._owned_store: object | None = None
         self._first_admin_lock = threading.Lock()
         self._listeners: list[Callable[[AuthChange], None]] = []
+        #: read-only wallboard credentials (``plantlink.auth.display``)
+        self.displays = DisplayTokens(self)
 
     @classmethod
     def open(cls, data_dir: str | Path, store_url: str | None = None, settings: AuthSettings | None = None,
@@ -102,7 +105,7 @@ class AuthService:
         connections re-check at once (changes by other processes are found by their periodic re-check)."""
         self._listeners.append(listener)
 
-    def _changed(self, kind: Literal["session", "token", "user"], key: str, reason: str) -> None:
+    def _changed(self, kind: Literal["session", "token", "user", "display"], key: str, reason: str) -> None:
         for listener in list(self._listeners):
             try:
                 listener(AuthChange(kind, key, reason))

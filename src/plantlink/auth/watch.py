@@ -83,7 +83,7 @@ def _timed(fn: Callable[[], T]) -> tuple[T, float]:
 
 def _ends(cred: Credential, change: AuthChange) -> bool:
     """Whether ``change`` (made in this process) ends connections authenticated with ``cred``."""
-    if change.kind in ("session", "token"):
+    if change.kind in ("session", "token", "display"):
         return cred.kind == change.kind and cred.key == change.key
     if cred.user != change.key or cred.kind == "fixed":
         return False

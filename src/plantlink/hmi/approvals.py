@@ -15,6 +15,7 @@ from nicegui import ui
 from plantlink.control.records import ControlRefused, Staged
 from plantlink.display import unit_symbol
 from plantlink.hmi import data
+from plantlink.hmi.data import TagView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, open_page
 from plantlink.identity import Principal
@@ -22,13 +23,17 @@ from plantlink.identity import Principal
 REFRESH_S = 1.0
 
 
-def request_text(s: Staged) -> str:
-    """``erin asks to set zone1_setpoint from 180 °C to 190 °C (limits 120 to 230, step at most 20)``."""
-    unit = f" {unit_symbol(s.unit)}" if s.unit else ""
-    current = "—" if s.current is None else f"{s.current}{unit}"
+def request_text(s: Staged, tag: TagView | None = None) -> str:
+    """``erin asks to set Oven zone 1 setpoint from 180.0 °C to 190.0 °C (min 120, max 230, max_step 20)``: the
+    tag's display name and its values as the machine page shows them (unit symbol, decimals, code words)."""
     limits = ", ".join(f"{k} {v}" for k, v in s.limits.items() if v is not None) if s.limits else ""
-    return (f"{s.user} asks to set {s.tag.rsplit('/', 1)[-1]} from {current} to {s.new}{unit}"
-            + (f" ({limits})" if limits else ""))
+    if tag is not None:
+        current, new, name = ("—" if s.current is None else tag.text(s.current)), tag.text(s.new), tag.label
+    else:
+        unit = f" {unit_symbol(s.unit)}" if s.unit else ""
+        current = "—" if s.current is None else f"{s.current}{unit}"
+        new, name = f"{s.new}{unit}", s.tag.rsplit("/", 1)[-1]
+    return f"{s.user} asks to set {name} from {current} to {new}" + (f" ({limits})" if limits else "")
 
 
 def time_left(s: Staged) -> str:
@@ -68,7 +73,8 @@ class ApprovalList:
     def _row(self, s: Staged) -> None:
         with ui.row().classes("items-center gap-3 w-full flex-wrap border-b border-gray-300 py-1").props(
                 f'data-approve="{s.id}"'):
-            ui.label(request_text(s)).classes("font-semibold").props('data-testid="approval-request"')
+            text = request_text(s, self.h.view.tags.get(s.tag))
+            ui.label(text).classes("font-semibold").props('data-testid="approval-request"')
             left = ui.label(time_left(s)).classes("pl-muted").props('data-testid="approval-left"')
             self.lefts[s.id] = (s, left)
             note = ui.input("Note (optional)").props('dense outlined data-testid="approval-note"').classes("w-56")

@@ -15,6 +15,7 @@ from nicegui import ui
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import Kpi, LineView
 from plantlink.hmi.guard import live_timer
+from plantlink.hmi.handover import handover_panel
 from plantlink.hmi.rangepick import RangePicker, address, open_range, versus
 from plantlink.hmi.timerange import Limits, Picked
 from plantlink.hmi.widgets import (
@@ -55,6 +56,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     with ui.row().classes("items-center gap-4 w-full"):
         ui.label(ln.description or ln.name).classes("text-xl")
         ui.link("OEE over time", h.oee(ln.path)).classes("pl-link pl-touch").props('data-testid="oee-link"')
+        ui.link("Wallboard", h.page("wall", ln.path)).classes("pl-link pl-touch").props('data-testid="wall-link"')
     RangePicker(tz, picked, LIMITS, refused, lambda q: address(h.page("line", ln.path), q)).build()
     with ui.row().classes("gap-3 flex-wrap"):
         tiles = {m.path: machine_tile(h, m, h.hub.state(m.path)) for m in ln.machines}
@@ -73,6 +75,7 @@ async def line_page(request: Request, path: str) -> Response | None:
         _oee_panel(ln, kpis, before, _span(picked))
         _bottleneck_panel(ln, analysis, _span(picked))
         await _pareto_panel(h, principal, ln, picked)
+        await handover_panel(h, principal, ln)
     return None
 
 

@@ -40,6 +40,7 @@ def _register_pages() -> None:
     from plantlink.hmi.oeetime import oee_page
     from plantlink.hmi.overview import overview_page
     from plantlink.hmi.users import users_page
+    from plantlink.hmi.wall import wall_page
 
     ui.page("/")(overview_page)
     ui.page("/line/{path:path}")(line_page)
@@ -49,6 +50,7 @@ def _register_pages() -> None:
     ui.page("/approvals")(approvals_page)
     ui.page("/users")(users_page)
     ui.page("/oee")(oee_page)
+    ui.page("/wall/{path:path}")(wall_page)  # shop-floor wallboard (display tokens: plantlink.auth.display)
 
 
 def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DEFAULT_MOUNT) -> None:

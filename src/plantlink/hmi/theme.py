@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from plantlink.display import ALARM_STATE_TEXT
+
 
 class Look(NamedTuple):
     background: str
@@ -43,11 +45,7 @@ PRIORITY_LOOK: dict[str, Look] = {
     "low": Look("#00b8d4", "#1a1a1a", "Low"),
 }
 #: Alarm state -> label shown in the summary and the journal.
-ALARM_STATE_LABEL: dict[str, str] = {
-    "normal": "Normal", "unack_active": "Active, unacknowledged", "ack_active": "Active, acknowledged",
-    "rtn_unack": "Cleared, unacknowledged", "latched": "Latched (reset needed)", "shelved": "Shelved",
-    "suppressed": "Suppressed", "out_of_service": "Out of service",
-}
+ALARM_STATE_LABEL: dict[str, str] = dict(ALARM_STATE_TEXT)
 
 #: An OEE figure whose inputs are wrong (a ratio above 1): marked like a bad-quality value, it is a data problem.
 DATA_PROBLEM = QUALITY_LOOK["bad"]
@@ -105,3 +103,42 @@ def quality_name(quality: int | None) -> str:
 
 def priority_look(priority: str) -> Look:
     return PRIORITY_LOOK.get(priority, Look("#9e9e9e", "#1a1a1a", priority))
+
+
+# -- wallboard (ISA-101 dark variant): dark grey for normal, the same state colours for abnormal ---------------
+WALL_BG = "#121212"
+WALL_TEXT = "#f0f0f0"
+#: running (normal) on the wall: a dark tile, not the light grey of the desk pages
+WALL_RUNNING = Look("#2b2b2b", "#f0f0f0", "Running")
+WALL_NO_DATA = Look("#121212", "#b0b0b0", "No data")
+
+WALL_CSS = f"""
+body {{ background: {WALL_BG}; color: {WALL_TEXT}; font-family: system-ui, -apple-system, "Segoe UI", Roboto,
+  sans-serif; cursor: none; }}
+.pl-wall-title {{ font-size: 2.6rem; font-weight: 700; }}
+.pl-wall-sub {{ font-size: 1.6rem; color: #c8c8c8; }}
+.pl-wall-grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 16px;
+  width: 100%; }}
+.pl-wall-tile {{ border: 2px solid #5a5a5a; border-radius: 10px; padding: 16px 20px; min-height: 200px; }}
+.pl-wall-tile[data-state="unknown"] {{ border-style: dashed; }}
+.pl-wall-name {{ font-size: 2rem; font-weight: 700; }}
+.pl-wall-state {{ font-size: 2.2rem; font-weight: 800; text-transform: uppercase; letter-spacing: .04em; }}
+.pl-wall-figure {{ font-size: 1.7rem; font-variant-numeric: tabular-nums; }}
+.pl-wall-alarms {{ font-size: 1.5rem; color: #b0b0b0; }}
+.pl-wall-alarms-on {{ color: #1a1a1a; background: {PRIORITY_LOOK["high"].background}; border-radius: 6px;
+  padding: 0 8px; font-weight: 800; display: inline-block; }}
+.pl-wall-note {{ font-size: 1.5rem; color: #e0e0e0; border-left: 6px solid #5a5a5a; padding-left: 12px; }}
+.pl-dataproblem {{ background: {DATA_PROBLEM.background}; color: {DATA_PROBLEM.text}; border-radius: 4px;
+  padding: 0 4px; }}
+"""
+
+
+def wall_look(state: str | None) -> Look:
+    if state in (None, NO_STATE) or state not in STATE_LOOK:
+        return WALL_NO_DATA
+    return WALL_RUNNING if state == "running" else STATE_LOOK[state]
+
+
+def wall_tile_style(state: str | None) -> str:
+    look = wall_look(state)
+    return f"background-color: {look.background}; color: {look.text};"

@@ -6,6 +6,7 @@ password, shown once), change roles, disable and enable, reset the password (gen
 action calls the service, as the ``plantlink users`` commands do: it is audited with the admin's name and ends
 the sessions and live pages it ends from the command line. Refusals (a bad name or role, a token wider than the
 user) are shown on the page. The service hashes passwords (argon2) and runs SQL: every call runs in a thread.
+Below the users, the display tokens of wallboards (``plantlink.hmi.displays``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nicegui import ui
 from plantlink.auth.records import TokenInfo, User, parse_roles
 from plantlink.auth.service import AuthService
 from plantlink.errors import PlantlinkError
+from plantlink.hmi.displays import DisplaysView
 from plantlink.hmi.widgets import (
     Hmi,
     can_manage_users,
@@ -122,6 +124,8 @@ class UsersView:
             self.table = ui.column().classes("w-full gap-0").props('data-testid="users-table"')
         self.detail = ui.element("div").classes("pl-panel w-full").props('data-testid="user-detail"')
         self.detail.set_visibility(False)
+        self.displays = DisplaysView(self)
+        self.displays.build()
         self.secrets = ui.element("div")
 
     async def render(self) -> None:
@@ -143,6 +147,7 @@ class UsersView:
                 self._row(u, logins.get(u.name), now)
         if self.selected is not None:
             await self.show_user(self.selected)
+        await self.displays.render()
 
     def _row(self, u: User, logins: Any, now: int) -> None:
         blocked = logins is not None and logins.blocked_until_us > now

@@ -20,7 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from plantlink.display import alarm_state_text, unit_symbol, value_text
 from plantlink.model.notify import Notifications, Target
+from plantlink.model.schema import Tag
 from plantlink.notify.routing import escalations, recipients
 from plantlink.notify.senders import DeliveryError, Senders, local_time_text
 from plantlink.samples import now_us
@@ -44,11 +46,28 @@ class DeliveryLog(Protocol):
                         error: str | None = None) -> None: ...
 
 
+def words(n: Mapping[str, Any], tag: Tag | None) -> dict[str, str]:
+    """What a notification says in words: the tag's display name, the value with its unit or the word of its code
+    (``plantlink.display``), the alarm state."""
+    out = {"state_text": alarm_state_text(str(n["to_state"]))}
+    if tag is not None:
+        out["tag_label"] = tag.label
+        if n.get("value") is not None:
+            out["value_text"] = value_text(n["value"], tag.unit, tag.type, decimals=tag.decimals,
+                                           texts=tag.value_texts)
+        if n.get("limit") is not None and n.get("limit_text") and unit_symbol(tag.unit):
+            out["limit_text"] = f"{n['limit_text']} {unit_symbol(tag.unit)}"
+    return out
+
+
 class Notifier:
     def __init__(self, cfg: Notifications, store: DeliveryLog | None = None, timezones: Mapping[str, str] | None = None,
                  *, sender: Sender | None = None, now: Callable[[], int] = now_us, queue_size: int = 10_000,
-                 per_target_concurrency: int = 4, escalation_check_s: float = 1.0):
+                 per_target_concurrency: int = 4, escalation_check_s: float = 1.0,
+                 tags: Mapping[str, Tag] | None = None):
         self.cfg = cfg
+        #: tag path -> its model (display name, unit, decimals, value texts): messages read in words
+        self.tags = dict(tags or {})
         self.store = store
         self.timezones = dict(timezones or {})
         self.sender: Sender = sender or Senders(cfg)
@@ -76,6 +95,7 @@ class Notifier:
         self.stats["events"] += 1
         n["timezone"] = self.timezones.get(n["site"], "UTC")
         n["local_time"] = local_time_text(n["ts_us"], n["timezone"])
+        n.update(words(n, self.tags.get(n["tag"])))
         if self.queue.qsize() >= self.queue_size:
             self.queue.get_nowait()
             self.stats["dropped"] += 1

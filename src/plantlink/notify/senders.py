@@ -27,7 +27,7 @@ class DeliveryError(Exception):
 def subject(n: dict[str, Any]) -> str:
     what = n.get("message") or f"{n['event']} {n['key']}"
     prefix = "ESCALATION " if n.get("reason") == "escalation" else ""
-    return f"{prefix}[{str(n['priority']).upper()}] {n['site']} {n['tag']}: {what}"
+    return f"{prefix}[{str(n['priority']).upper()}] {n['site']} {n.get('tag_label') or n['tag']}: {what}"
 
 
 def local_time_text(ts_us: int, timezone: str) -> str:
@@ -39,11 +39,14 @@ def local_time_text(ts_us: int, timezone: str) -> str:
 
 def body(n: dict[str, Any]) -> str:
     when = n.get("local_time") or local_time_text(n["ts_us"], n.get("timezone") or "UTC")
-    lines = [f"Alarm:    {n['key']}", f"State:    {n['to_state']} ({n['event']})", f"Priority: {n['priority']}",
+    state = n.get("state_text") or n["to_state"]
+    lines = [f"Alarm:    {n['key']}", f"State:    {state}", f"Priority: {str(n['priority']).capitalize()}",
              f"Site:     {n['site']}", f"Machine:  {n['machine']}", f"Time:     {when}"]
+    if n.get("tag_label"):
+        lines.insert(1, f"Tag:      {n['tag_label']} ({n['tag']})")
     if n.get("value") is not None:
         limit = f" (limit {n['limit_text']})" if n.get("limit_text") else ""
-        lines.append(f"Value:    {n['value']:g}{limit}")
+        lines.append(f"Value:    {n.get('value_text') or format(n['value'], 'g')}{limit}")
     if n.get("message"):
         lines.append(f"Message:  {n['message']}")
     if n.get("response"):

@@ -35,6 +35,7 @@ from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
 from plantlink.services.feed import LiveFeed
+from plantlink.services.handover import HandoverService
 from plantlink.services.health import Health, HealthSources
 from plantlink.services.history import HistoryService
 from plantlink.services.kpi import KpiService
@@ -87,6 +88,7 @@ class Services:
     control: Control
     audit: AuditTrail
     health: Health
+    handover: HandoverService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -108,6 +110,7 @@ class Services:
             control=Control(index, parts.control),
             audit=AuditTrail(parts.audit),
             health=Health(list(index.sites), _device_sites(plant), parts.health),
+            handover=HandoverService(index, periods, lambda: getattr(parts.store(), "engine", None), parts.audit),
         )
 
 

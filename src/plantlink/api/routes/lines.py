@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from plantlink.api import queries
 from plantlink.api.routes.deps import TimeArg, Who, json_response, services, time_range
 from plantlink.services import Services
+from plantlink.services.handover import MAX_TEXT
 
 router = APIRouter(prefix="/api/v1/lines", tags=["lines"])
 
@@ -29,3 +34,19 @@ def get_costs(line: str, who: Who, rt: Services = Depends(services), start: Time
 @router.get("/reasons", summary="The line's downtime reason tree: group -> reasons")
 def get_reasons(line: str, who: Who, rt: Services = Depends(services)) -> JSONResponse:
     return json_response({"line": line.strip("/"), "groups": queries.reasons(rt, who, line)})
+
+
+class HandoverIn(BaseModel):
+    line: str = Field(description="the line's path: site/area/line")
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    replaces: int | None = Field(None, ge=1, description="the id of an earlier note of the line this one corrects")
+
+
+@router.get("/handover", summary="The line's shift handover notes: the current shift's and the previous one's")
+def get_handover(line: str, who: Who, rt: Services = Depends(services)) -> JSONResponse:
+    return json_response(rt.handover.board(who, line).as_json())
+
+
+@router.post("/handover", summary="Add a handover note to the current shift (operator; append-only, audited)")
+def post_handover(who: Who, body: Annotated[HandoverIn, Body()], rt: Services = Depends(services)) -> JSONResponse:
+    return json_response(asdict(rt.handover.write(who, body.line, body.text, body.replaces)))
