@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from plantlink.services.downtime import DowntimeEvent
     from plantlink.services.kpi import Analysis, CostOfLosses, OeeInputs, OeeResult
     from plantlink.services.states import Interval
+    from plantlink.services.trends import Marks
 
 __all__ = ["PERIODS", "READER", "AlarmView", "Kpi", "LineView", "MachineView", "NotFound", "PlantView", "Setpoint",
            "SiteView", "TagView", "alarm_counts", "can_read_audit", "worst_by_machine"]
@@ -279,6 +280,11 @@ def history(svc: Services, who: Principal, tag_id: int, start: int, end: int, n_
     ts = [int(x) // 1000 for x in t.column("ts").cast("int64").to_pylist()]
     vals = [v if v is not None and v == v and abs(v) != float("inf") else None for v in t.column("value").to_pylist()]
     return ts, vals
+
+
+def trend_marks(svc: Services, who: Principal, machine: str, start: int, end: int) -> Marks:
+    """Alarm activations and downtime events of the machine over the range (a trend's marks)."""
+    return svc.trends.marks(who, machine, start, end)
 
 
 def timeline(svc: Services, who: Principal, machine: str, start: int, end: int) -> list[Interval]:

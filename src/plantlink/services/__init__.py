@@ -20,6 +20,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``control``    setpoints, interlocks now, stage / confirm / approve
 ``audit``      the audit trail for admins
 ``health``     connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why
+``trends``     what a trend marks on its time axis: alarm activations, downtime events
 =============  =======================================================================================
 """
 
@@ -43,6 +44,7 @@ from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
 from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
+from plantlink.services.trends import TrendMarks
 
 if TYPE_CHECKING:
     from plantlink.audit import AuditLog
@@ -87,6 +89,7 @@ class Services:
     control: Control
     audit: AuditTrail
     health: Health
+    trends: TrendMarks
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -98,16 +101,18 @@ class Services:
             engine = parts.states()
             return {} if engine is None else dict(engine.current())
 
+        alarms = Alarms(list(index.sites), parts.alarms)
+        downtime = DowntimeService(index, parts.store, parts.downtime)
         return cls(
             tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.states),
             history=HistoryService(index, parts.historian, latest),
             kpi=KpiService(index, periods, parts.historian, parts.store, current),
             states=StatesService(index, current, parts.store),
-            downtime=DowntimeService(index, parts.store, parts.downtime),
-            alarms=Alarms(list(index.sites), parts.alarms),
+            downtime=downtime, alarms=alarms,
             control=Control(index, parts.control),
             audit=AuditTrail(parts.audit),
             health=Health(list(index.sites), _device_sites(plant), parts.health),
+            trends=TrendMarks(index, alarms, downtime),
         )
 
 
