@@ -21,6 +21,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``audit``      the audit trail for admins
 ``health``     connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why
 ``trends``     what a trend marks on its time axis: alarm activations, downtime events
+``annotations``  notes on a machine's trend; ``views``: saved trend views
 =============  =======================================================================================
 """
 
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantlink.errors import Unavailable
 from plantlink.services.alarms import Alarms
+from plantlink.services.annotations import Annotations, TrendRecords
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
@@ -45,6 +47,7 @@ from plantlink.services.plant import PlantIndex
 from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
 from plantlink.services.trends import TrendMarks
+from plantlink.services.trendviews import TrendViews
 
 if TYPE_CHECKING:
     from plantlink.audit import AuditLog
@@ -72,6 +75,7 @@ class Components:
     control: Callable[[], ControlService | None]
     audit: Callable[[], AuditLog | None]
     health: HealthSources = field(default_factory=HealthSources)
+    trend_store: Callable[[], TrendRecords | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Services:
     audit: AuditTrail
     health: Health
     trends: TrendMarks
+    annotations: Annotations
+    views: TrendViews
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -113,6 +119,8 @@ class Services:
             audit=AuditTrail(parts.audit),
             health=Health(list(index.sites), _device_sites(plant), parts.health),
             trends=TrendMarks(index, alarms, downtime),
+            annotations=Annotations(index, parts.trend_store, parts.audit),
+            views=TrendViews(index, parts.trend_store, parts.audit),
         )
 
 
