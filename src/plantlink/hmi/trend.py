@@ -15,9 +15,11 @@ from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.trendchart import MAX_PENS, Points, default_pens, options, pen_label
+from plantlink.hmi.trendnotes import SavedViews, TrendNotes
 from plantlink.hmi.widgets import Hmi, local_time, zone_note
 from plantlink.identity import Principal
 from plantlink.samples import now_us
+from plantlink.services.annotations import Annotation
 from plantlink.services.trends import Marks
 
 POINTS = 800
@@ -44,6 +46,9 @@ class Trend:
         #: Every history request (tag id, start_us, end_us): what was fetched for which zoom.
         self.requests: list[tuple[int, int, int]] = []
         self.marks: Marks | None = None
+        self.notes: list[Annotation] = []
+        self.notes_ui: TrendNotes | None = None
+        self.saved: SavedViews | None = None
         self._loading = asyncio.Lock()
 
     @property
@@ -61,8 +66,9 @@ class Trend:
                                     on_change=lambda e: self.set_pens(e.value)
                                     ).props('outlined dense use-chips data-testid="trend-tag"').classes(
                 "min-w-[320px]")
-            ui.toggle(SPANS_S, value=self.span_s if self.following else None, on_change=lambda e: self.set_span(e.value)
-                      ).props('no-caps data-testid="trend-span"').classes("pl-touch")
+            self.toggle = ui.toggle(SPANS_S, value=self.span_s if self.following else None,
+                                    on_change=lambda e: self.set_span(e.value)
+                                    ).props('no-caps data-testid="trend-span"').classes("pl-touch")
             ui.button(icon="zoom_in", on_click=lambda: self.zoom_by(0.5)).props(
                 'flat data-testid="zoom-in" aria-label="Zoom in"').classes("pl-touch")
             ui.button(icon="zoom_out", on_click=lambda: self.zoom_by(2.0)).props(
@@ -70,12 +76,17 @@ class Trend:
         self.chart = ui.echart(self._options([])).classes("w-full h-96").props('data-testid="trend-chart"')
         self.chart.on("chart:datazoom", self._on_zoom, throttle=0.3, leading_events=False)
         self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
+        self.saved = SavedViews(self)
+        self.saved.build()
+        self.notes_ui = TrendNotes(self)
+        self.notes_ui.build()
         live_timer(FOLLOW_S, self._follow)
 
     def _options(self, series: list[Points], set_zoom: bool = True) -> dict[str, Any]:
         """Without ``set_zoom`` the browser keeps its own zoom (a refresh must not undo a zoom under way)."""
         series = series or [[] for _ in self.pens]
-        return options(self.pens, series, self.range, self.tz, self.zoom if set_zoom else None, self.marks)
+        return options(self.pens, series, self.range, self.tz, self.zoom if set_zoom else None, self.marks,
+                       self.notes, self.chart.id if hasattr(self, "chart") else None)
 
     # -- data -------------------------------------------------------------------------------------
     def window(self) -> tuple[int, int]:
@@ -93,8 +104,9 @@ class Trend:
             pens = list(self.pens)
             for p in pens:
                 self.requests.append((p.tag_id, start, end))
-            got, self.marks = await asyncio.to_thread(self._fetch, pens, start, end)
-            series = [[[float(t), v] for t, v in zip(ts, values, strict=True)] for ts, values in got]
+            got, self.marks, self.notes = await asyncio.to_thread(self._fetch, pens, start, end)
+            series = [_held([[float(t), v] for t, v in zip(ts, values, strict=True)], min(end, now_us()))
+                      for ts, values in got]
             n = sum(len(ts) for ts, _ in got)
             self.chart.options.clear()
             self.chart.options.update(self._options(series, set_zoom))
@@ -108,9 +120,11 @@ class Trend:
             self.caption.set_text(f"{names}: {span}, {count}. {zone_note(self.tz)}")
             self.caption.props(f'data-start-us="{ws}" data-end-us="{we}" data-points="{n}" '
                                f'data-pens="{" ".join(p.path for p in pens)}"')
+            if self.notes_ui is not None:
+                self.notes_ui.render(self.notes)
 
     def _fetch(self, pens: list[TagView], start: int, end: int
-               ) -> tuple[list[tuple[list[int], list[float | None]]], Marks | None]:
+               ) -> tuple[list[tuple[list[int], list[float | None]]], Marks | None, list[Annotation]]:
         """Each pen downsampled by the history service (columns, no per-sample objects), and the marks."""
         got = [data.history(self.h.services, self.who, p.tag_id, start, end, POINTS) for p in pens]
         try:
@@ -118,7 +132,11 @@ class Trend:
                                                    self.range[1])
         except Unavailable:  # no store: a trend without marks
             marks = None
-        return got, marks
+        try:
+            notes = data.trend_notes(self.h.services, self.who, self.machine.path, self.range[0], self.range[1])
+        except Unavailable:
+            notes = []
+        return got, marks, notes
 
     def open_at(self, tag: str | None, start_us: int | None, end_us: int | None) -> None:
         """Open on ``tag`` over ``start_us``..``end_us`` (a link from an alarm); what does not fit (an unknown
@@ -134,10 +152,44 @@ class Trend:
     async def set_pens(self, paths: list[str] | str | None) -> None:
         """The pens chosen in the picker (unknown paths are left out; at most ``MAX_PENS``)."""
         chosen = [paths] if isinstance(paths, str) else list(paths or [])
-        self.pens = [self.tags[p] for p in chosen if p in self.tags][:MAX_PENS]
+        pens = [self.tags[p] for p in chosen if p in self.tags][:MAX_PENS]
+        if pens == self.pens:
+            return  # already shown (a saved view set them)
+        self.pens = pens
         await self.load()
 
-    async def set_span(self, span_s: int) -> None:
+    async def set_range(self, start_us: int, end_us: int) -> None:
+        """Show ``start_us``..``end_us`` (fixed: it does not follow now), e.g. from a range picker."""
+        if 0 <= start_us < end_us:
+            self.range, self.zoom, self.following = (start_us, end_us), (0.0, 100.0), False
+            self.toggle.set_value(None)
+            await self.load()
+
+    async def show_view(self, pens: list[str], span_s: int | None, start_us: int | None, end_us: int | None
+                        ) -> None:
+        """Open a saved view: its pens (this machine's tags) and its range, relative (up to now) or fixed."""
+        self.pens = [self.tags[p] for p in pens if p in self.tags][:MAX_PENS] or self.pens
+        if span_s is not None:
+            end = now_us()
+            self.span_s, self.following = span_s, True
+            self.range, self.zoom = (end - span_s * 1_000_000, end), (0.0, 100.0)
+        elif start_us is not None and end_us is not None:
+            self.range, self.zoom, self.following = (start_us, end_us), (0.0, 100.0), False
+        self.picker.set_value([p.path for p in self.pens])
+        self.toggle.set_value(self.span_s if self.following and self.span_s in SPANS_S else None)
+        await self.load()
+
+    async def refresh_views(self) -> None:
+        """The saved views' list (after the page is built)."""
+        if self.saved is not None:
+            await self.saved.refresh()
+
+    def span_text(self) -> str:
+        return SPANS_S.get(self.span_s, f"{self.span_s} s")
+
+    async def set_span(self, span_s: int | None) -> None:
+        if span_s is None or (int(span_s) == self.span_s and self.following):
+            return  # cleared, or already shown (a saved view set it)
         self.span_s = int(span_s)
         self.following = True
         end = now_us()
@@ -168,3 +220,11 @@ class Trend:
             self.range = (end - self.span_s * 1_000_000, end)
             await self.load(set_zoom=False)
 
+
+
+def _held(points: Points, until_us: int) -> Points:
+    """The last value held up to ``until_us`` (the recorder writes on change: a steady setpoint has few
+    samples); the extra point carries no new value."""
+    if points and points[-1][1] is not None and points[-1][0] is not None and points[-1][0] < until_us // 1000:
+        return [*points, [float(until_us // 1000), points[-1][1]]]
+    return points

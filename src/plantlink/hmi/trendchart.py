@@ -12,12 +12,15 @@ from plantlink.display import unit_symbol
 from plantlink.hmi import theme
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.widgets import axis_time_js
+from plantlink.services.annotations import Annotation
 from plantlink.services.trends import Marks
 
 #: Pen colours: quiet (ISA-101: colour is for what needs attention), none of them an alarm's colour.
 PEN_COLOURS = ("#37474f", "#1565c0", "#6d4c41", "#00695c", "#5e35b1", "#78909c", "#ad1457", "#2e7d32")
 SETPOINT_SUFFIXES = ("_setpoint", "_sp")
 MAX_PENS = 8
+NOTE_COLOUR = "#4a148c"
+NOTE_LABEL = 24
 Points = list[list[float | None]]
 
 
@@ -72,7 +75,8 @@ def units_of(pens: Sequence[TagView]) -> list[str]:
 
 
 def options(pens: Sequence[TagView], series: Sequence[Points], rng: tuple[int, int], tz: str,
-            zoom: tuple[float, float] | None, marks: Marks | None = None) -> dict[str, Any]:
+            zoom: tuple[float, float] | None, marks: Marks | None = None, notes: Sequence[Annotation] = (),
+            chart_id: int | None = None) -> dict[str, Any]:
     """Without ``zoom`` the browser keeps its own (a refresh must not undo a zoom under way)."""
     units = units_of(pens)
     z = {"start": zoom[0], "end": zoom[1]} if zoom is not None else {}
@@ -81,7 +85,7 @@ def options(pens: Sequence[TagView], series: Sequence[Points], rng: tuple[int, i
         "animation": False,
         "legend": {"top": 0, "data": [pen_label(p) for p in pens]},
         "grid": {"left": 60, "right": 20 + 60 * right, "top": 40, "bottom": 70},
-        "tooltip": {"trigger": "axis", ":formatter": tooltip_js(tz, pens)},
+        "tooltip": {"trigger": "axis", ":formatter": tooltip_js(tz, pens, chart_id)},
         "xAxis": {"type": "time", "min": rng[0] // 1000, "max": rng[1] // 1000,
                   "axisLabel": {":formatter": axis_time_js(tz)},
                   "axisPointer": {"label": {":formatter": f"(p) => ({axis_time_js(tz, True)})(p.value)"}}},
@@ -94,6 +98,8 @@ def options(pens: Sequence[TagView], series: Sequence[Points], rng: tuple[int, i
     }
     if marks is not None:
         out["series"].append(marks_series(marks, tz, rng))
+    if notes:
+        out["series"].append(notes_series(notes, tz, rng))
     return out
 
 
@@ -130,22 +136,61 @@ def _area(name: str, start_us: int, end_us: int | None, rng: tuple[int, int], co
             {"xAxis": min(hi, rng[1]) // 1000}]
 
 
+def notes_series(notes: Sequence[Annotation], tz: str, rng: tuple[int, int]) -> dict[str, Any]:
+    """People's notes: a line at a note's time (a shaded span for a span), its text shortened on the line and in
+    full, with its author, on hover."""
+    lines, areas = [], []
+    for n in notes:
+        short = n.text if len(n.text) <= NOTE_LABEL else n.text[:NOTE_LABEL - 1] + "…"
+        name = f"Note by {n.author}: {n.text}"
+        at = max(n.start_us, rng[0]) // 1000
+        lines.append({"name": name, "xAxis": at, "start_ms": n.start_us // 1000, "note": n.id,
+                      "end_ms": None if n.end_us is None else n.end_us // 1000,
+                      "label": {"formatter": "✎ " + short}})
+        if n.end_us is not None:
+            areas.append(_area(name, n.start_us, n.end_us, rng, NOTE_COLOUR, 0.12, "note"))
+    tip = {"trigger": "item", ":formatter": _mark_tip_js(tz)}
+    return {"type": "line", "name": "notes", "data": [],
+            "markLine": {"symbol": ["none", "none"], "silent": False, "data": lines, "tooltip": tip,
+                         "lineStyle": {"color": NOTE_COLOUR, "type": "solid", "width": 2},
+                         "label": {"position": "insideEndTop", "color": NOTE_COLOUR}},
+            "markArea": {"silent": False, "data": areas, "tooltip": tip}}
+
+
 def _mark_tip_js(tz: str) -> str:
+    """A mark's hover text: what it is (people's text escaped: the tooltip is HTML) and when, in the site's zone."""
     return ("(p) => { const f = " + axis_time_js(tz, True) + "; const d = p.data || {};"
-            " return p.name + '<br/>' + f(d.start_ms !== undefined ? d.start_ms : d.coord[0][0]) + ' to ' +"
-            " (d.end_ms ? f(d.end_ms) : 'now'); }")
+            " const esc = (s) => String(s).replace(/[&<>\"']/g, (c) => '&#' + c.charCodeAt(0) + ';');"
+            " const t0 = d.start_ms !== undefined ? d.start_ms : d.coord[0][0];"
+            " return esc(p.name) + '<br/>' + f(t0) + (d.end_ms ? ' to ' + f(d.end_ms) : (d.note ? '' : ' to now'));"
+            " }")
 
 
-def tooltip_js(tz: str, pens: Sequence[TagView]) -> str:
-    """The cursor readout: the time in the site's zone, then each pen's value at the cursor rounded as the pages
-    show it (``plantlink.display.number_text``: the tag's decimals, else by magnitude) with its unit."""
-    meta = [{"d": decimals_of(p), "u": unit_symbol(p.unit), "n": p.label or p.name} for p in pens] or [
-        {"d": None, "u": "", "n": ""}]
+def tooltip_js(tz: str, pens: Sequence[TagView], chart_id: int | None = None) -> str:
+    """The cursor readout: the time in the site's zone, then EVERY pen's value at the cursor, rounded as the pages
+    show values (``plantlink.display.number_text``: the tag's decimals, else by magnitude), with its unit.
+
+    ECharts hands the formatter only the series whose point is nearest the cursor (pens are sampled at different
+    times), so the others are looked up in the chart's data (``chart_id``): each pen's point nearest that time."""
+    meta = [{"d": decimals_of(p), "u": unit_symbol(p.unit), "n": p.label or p.name,
+             "c": PEN_COLOURS[i % len(PEN_COLOURS)]} for i, p in enumerate(pens)] or [
+        {"d": None, "u": "", "n": "", "c": PEN_COLOURS[0]}]
     rounded = ("(v, d) => v === null || v === undefined ? '—' : (d !== null ? v.toFixed(d) : Math.abs(v) >= 100 ?"
                " v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : Number(v.toPrecision(3)).toString())")
-    return ("(ps) => { const f = " + axis_time_js(tz, True) + "; const r = " + rounded + "; const m = "
-            + json.dumps(meta) + "; ps = ps.filter(p => (p.seriesIndex || 0) < m.length);"
-            " const head = ps.length ? f(ps[0].value[0]) : '';"
-            " return head + ps.map(p => { const k = m[p.seriesIndex || 0];"
-            " return '<br/>' + p.marker + (p.seriesName ? k.n + ': ' : '') + r(p.value[1], k.d)"
-            " + (k.u ? ' ' + k.u : ''); }).join(''); }")
+    nearest = ("(d, t) => { if (!d || !d.length) return undefined; let lo = 0, hi = d.length - 1;"
+               " while (lo < hi) { const mid = (lo + hi) >> 1; if (d[mid][0] < t) lo = mid + 1; else hi = mid; }"
+               " if (lo > 0 && Math.abs(d[lo - 1][0] - t) <= Math.abs(d[lo][0] - t)) lo -= 1; return d[lo][1]; }")
+    chart = "null" if chart_id is None else f"getElement({int(chart_id)})"
+    return ("(ps) => { const f = " + axis_time_js(tz, True) + "; const r = " + rounded + "; const near = " + nearest
+            + "; const m = " + json.dumps(meta) + "; if (!ps.length) return '';"
+            " const esc = (s) => String(s).replace(/[&<>\"']/g, (c) => '&#' + c.charCodeAt(0) + ';');"
+            " const t = ps[0].axisValue !== undefined ? ps[0].axisValue : ps[0].value[0];"
+            " const el = " + chart + "; const o = el && el.chart ? el.chart.getOption() : null;"
+            " const by = {}; ps.forEach(p => { by[p.seriesIndex || 0] = p; });"
+            " const dot = (c) => '<span style=\"display:inline-block;margin-right:4px;border-radius:10px;"
+            "width:10px;height:10px;background-color:' + c + ';\"></span>';"
+            " return f(t) + m.map((k, i) => { const p = by[i];"
+            " const v = p ? p.value[1] : (o && o.series[i] ? near(o.series[i].data, t) : undefined);"
+            " if (!p && v === undefined) return '';"
+            " return '<br/>' + dot(k.c) + (p && !p.seriesName ? '' : esc(k.n) + ': ') + r(v, k.d)"
+            " + (k.u ? ' ' + esc(k.u) : ''); }).join(''); }")
