@@ -60,13 +60,13 @@ class TrendMarks:
         if not keys:
             return ()
         svc.engine.commit()  # what happened a moment ago is in the journal too
+        inside, _ = svc.store.journal(start_us=start_us, end_us=end_us, alarms=keys, sites=[site],
+                                      events=list(_EDGES), limit=MAX_PAGE, newest_first=False)
         spans: list[AlarmSpan] = []
-        for key in keys:
+        for key in keys:  # each alarm's last edge before the range: was it active when the range began?
             before, _ = svc.store.journal(end_us=start_us, alarms=[key], sites=[site], events=list(_EDGES),
                                           limit=1)
-            inside, _ = svc.store.journal(start_us=start_us, end_us=end_us, alarms=[key], sites=[site],
-                                          events=list(_EDGES), limit=MAX_PAGE, newest_first=False)
-            spans += _pair(key, before[:1] + inside)
+            spans += _pair(key, before[:1] + [e for e in inside if e.alarm == key])
         return tuple(sorted(spans, key=lambda s: s.start_us))
 
 
