@@ -218,7 +218,8 @@ class Runtime:
         self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
             states=lambda: self.states, downtime=lambda: self.downtime, alarms=lambda: self.alarms,
-            control=lambda: self.control, audit=lambda: self.audit, health=self._health_sources()))
+            control=lambda: self.control, audit=lambda: self.audit, health=self._health_sources(),
+            trend_store=lambda: self.store))
 
     def _health_sources(self) -> HealthSources:
         return HealthSources(

@@ -208,7 +208,9 @@ def test_trend_zoom_fetches_the_new_range(server: HmiServer, visit: Any, monkeyp
     new = calls[n_before:]
     assert new, "no history request after the zoom"
     tag, start, end = new[-1]
-    assert tag == server.runtime.tag_ids[f"{PRESS}/tonnage"]  # type: ignore[union-attr]
+    pens = (v.page.get_attribute(caption, "data-pens") or "").split()
+    assert pens == [f"{PRESS}/spm", f"{PRESS}/spm_setpoint"]  # the press opens on its speed and setpoint
+    assert tag == server.runtime.tag_ids[pens[-1]]  # type: ignore[union-attr]
     # the request covers the zoomed window (plus at most half a window of margin each side) and is narrower
     assert start <= after_start and end >= after_end
     assert end - start <= 2 * (after_end - after_start) + 2

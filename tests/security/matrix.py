@@ -75,6 +75,15 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/control/sites": Rule("user", "filtered"),
     "POST /api/v1/control/sites/{site}/disable": Rule("admin", "object"),
     "POST /api/v1/control/sites/{site}/enable": Rule("admin", "object"),
+    # trends: notes on a machine's trend and saved trend views
+    "GET /api/v1/trends/annotations": Rule("viewer", "object", "machine="),
+    "POST /api/v1/trends/annotations": Rule("operator", "object", "audited"),
+    "DELETE /api/v1/trends/annotations/{annotation_id}": Rule("operator", "object",
+                                                               "own note, or admin; by id: 404 elsewhere"),
+    "GET /api/v1/trends/views": Rule("viewer", "object", "machine=; own and shared at the site"),
+    "POST /api/v1/trends/views": Rule("viewer", "object", "own view; shared: operator"),
+    "GET /api/v1/trends/views/{view_id}": Rule("viewer", "object", "own or shared; by id: 404 elsewhere"),
+    "DELETE /api/v1/trends/views/{view_id}": Rule("viewer", "object", "own view, or admin; by id: 404 elsewhere"),
     # audit
     "GET /api/v1/audit": Rule("admin", "object", "site=, or admin* for all"),
     "GET /api/v1/audit/export.csv": Rule("admin", "object", "site=, or admin* for all"),

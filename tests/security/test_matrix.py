@@ -79,6 +79,7 @@ class Ctx:
         self.version = route_keys(served)[1]
         self.event = served.events["windsor"]
         self.turn = 0
+        self.view = self.shared_view()
 
     def value(self, tag: str) -> Any:
         """The tag's current value (a bool for run commands), once the runtime has read one."""
@@ -148,6 +149,9 @@ class Ctx:
             "GET /api/v1/audit": Call("GET", "/api/v1/audit", {"site": "windsor"}),
             "GET /api/v1/audit/export.csv": Call("GET", "/api/v1/audit/export.csv", {"site": "windsor"}),
             "GET /api/v1/audit/verify": Call("GET", "/api/v1/audit/verify"),
+            "GET /api/v1/trends/annotations": Call("GET", "/api/v1/trends/annotations", {"machine": W_MACHINE}),
+            "GET /api/v1/trends/views": Call("GET", "/api/v1/trends/views", {"machine": W_MACHINE}),
+            "GET /api/v1/trends/views/{view_id}": Call("GET", f"/api/v1/trends/views/{self.view}"),
             "GET /hmi/": Call("GET", "/hmi/"),
             "GET /hmi/line/{path:path}": Call("GET", f"/hmi/line/{W_LINE}"),
             "GET /hmi/machine/{path:path}": Call("GET", f"/hmi/machine/{W_MACHINE}"),
@@ -211,7 +215,40 @@ class Ctx:
             return Call("POST", "/api/v1/lines/handover", json={"line": W_LINE, "text": f"matrix note by {user}"})
         if key == "POST /api/v1/control/sites/{site}/enable":
             return Call("POST", "/api/v1/control/sites/windsor/enable", json={"note": "matrix"})
+        if key.startswith(("POST /api/v1/trends", "DELETE /api/v1/trends")):
+            return self._trends(key, user, roles)
         raise AssertionError(f"no request for {key}")
+
+    # -- trends: notes and saved views, each deleted by the user who made it (when they may make one) ------------
+    def _trends(self, key: str, user: str, roles: dict[str, str]) -> Call:
+        created = frozenset({201})
+        note = {"machine": W_MACHINE, "text": "matrix note", "start": str(int(time.time() * 1000) - 60_000)}
+        view = {"machine": W_MACHINE, "name": "matrix view", "pens": [W_TAG], "span_s": 3600}
+        if key == "POST /api/v1/trends/annotations":
+            return Call("POST", "/api/v1/trends/annotations", json=note, ok=created)
+        if key == "POST /api/v1/trends/views":
+            return Call("POST", "/api/v1/trends/views", json=view, ok=created)
+        have = roles.get("windsor") or roles.get("*")
+        if key == "DELETE /api/v1/trends/annotations/{annotation_id}":
+            maker = user if have in ("operator", "engineer", "admin") else "admin"
+            return Call("DELETE", f"/api/v1/trends/annotations/{self._made(maker, 'annotations', note)}")
+        if key == "DELETE /api/v1/trends/views/{view_id}":
+            return Call("DELETE", f"/api/v1/trends/views/{self._made(user if have else 'admin', 'views', view)}")
+        raise AssertionError(f"no request for {key}")
+
+    def _made(self, who: str, what: str, body: dict[str, Any]) -> int:
+        if not self.setup:
+            return 1
+        r = self.users.login(who).post(f"/api/v1/trends/{what}", json=body)
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def shared_view(self) -> int:
+        """A view shared at windsor by the admin (any windsor user may open it)."""
+        if not self.setup:
+            return 1
+        return self._made("admin", "views", {"machine": W_MACHINE, "name": "shared", "pens": [W_TAG],
+                                             "span_s": 600, "shared": True})
 
     def _unshelve(self) -> None:
         self.admin.post("/api/v1/alarms/unshelve", json={"alarm": W_ALARM})

@@ -26,9 +26,12 @@ from plantlink.services.periods import PERIODS
 if TYPE_CHECKING:
     from plantlink.model.schema import Line, Machine, Site
     from plantlink.services.alarms import JournalEntry
+    from plantlink.services.annotations import Annotation
     from plantlink.services.downtime import DowntimeEvent
     from plantlink.services.kpi import Analysis, CostOfLosses, OeeInputs, OeeResult
     from plantlink.services.states import Interval
+    from plantlink.services.trends import Marks
+    from plantlink.services.trendviews import TrendView
 
 __all__ = ["PERIODS", "READER", "AlarmView", "Kpi", "LineView", "MachineView", "NotFound", "PlantView", "Setpoint",
            "SiteView", "TagView", "alarm_counts", "can_read_audit", "worst_by_machine"]
@@ -279,6 +282,38 @@ def history(svc: Services, who: Principal, tag_id: int, start: int, end: int, n_
     ts = [int(x) // 1000 for x in t.column("ts").cast("int64").to_pylist()]
     vals = [v if v is not None and v == v and abs(v) != float("inf") else None for v in t.column("value").to_pylist()]
     return ts, vals
+
+
+def trend_marks(svc: Services, who: Principal, machine: str, start: int, end: int) -> Marks:
+    """Alarm activations and downtime events of the machine over the range (a trend's marks)."""
+    return svc.trends.marks(who, machine, start, end)
+
+
+def trend_notes(svc: Services, who: Principal, machine: str, start: int, end: int) -> list[Annotation]:
+    """The notes on the machine's trend overlapping the range, oldest first."""
+    return svc.annotations.list(who, machine, start, end)
+
+
+def add_annotation(svc: Services, who: Principal, machine: str, text: str, start: int, end: int | None
+                   ) -> Annotation:
+    return svc.annotations.add(who, machine, text, start, end)
+
+
+def delete_annotation(svc: Services, who: Principal, annotation_id: int) -> Annotation:
+    return svc.annotations.delete(who, annotation_id)
+
+
+def trend_views(svc: Services, who: Principal, machine: str) -> list[TrendView]:
+    return svc.views.views(who, machine)
+
+
+def save_trend_view(svc: Services, who: Principal, machine: str, name: str, pens: Sequence[str],
+                    span_s: int | None, start: int | None, end: int | None, shared: bool) -> TrendView:
+    return svc.views.save(who, machine, name, pens, span_s=span_s, start_us=start, end_us=end, shared=shared)
+
+
+def delete_trend_view(svc: Services, who: Principal, view_id: int) -> TrendView:
+    return svc.views.delete_view(who, view_id)
 
 
 def timeline(svc: Services, who: Principal, machine: str, start: int, end: int) -> list[Interval]:

@@ -71,7 +71,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
         downtime.build()
     live.on_state_change = lambda: asyncio.gather(timeline.render(), downtime.render())
     live_timer(LIVE_PERIOD_S, live.update)
-    await asyncio.gather(trend.load(), timeline.render(), downtime.render())
+    await asyncio.gather(trend.load(), trend.refresh_views(), timeline.render(), downtime.render())
     return None
 
 

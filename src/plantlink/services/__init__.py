@@ -20,6 +20,8 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``control``    setpoints, interlocks now, stage / confirm / approve
 ``audit``      the audit trail for admins
 ``health``     connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why
+``trends``     what a trend marks on its time axis: alarm activations, downtime events
+``annotations``  notes on a machine's trend; ``views``: saved trend views
 =============  =======================================================================================
 """
 
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantlink.errors import Unavailable
 from plantlink.services.alarms import Alarms
+from plantlink.services.annotations import Annotations, TrendRecords
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
@@ -44,6 +47,8 @@ from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
 from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
+from plantlink.services.trends import TrendMarks
+from plantlink.services.trendviews import TrendViews
 
 if TYPE_CHECKING:
     from plantlink.audit import AuditLog
@@ -71,6 +76,7 @@ class Components:
     control: Callable[[], ControlService | None]
     audit: Callable[[], AuditLog | None]
     health: HealthSources = field(default_factory=HealthSources)
+    trend_store: Callable[[], TrendRecords | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,9 @@ class Services:
     audit: AuditTrail
     health: Health
     handover: HandoverService
+    trends: TrendMarks
+    annotations: Annotations
+    views: TrendViews
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -100,17 +109,21 @@ class Services:
             engine = parts.states()
             return {} if engine is None else dict(engine.current())
 
+        alarms = Alarms(list(index.sites), parts.alarms)
+        downtime = DowntimeService(index, parts.store, parts.downtime)
         return cls(
             tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.states),
             history=HistoryService(index, parts.historian, latest),
             kpi=KpiService(index, periods, parts.historian, parts.store, current),
             states=StatesService(index, current, parts.store),
-            downtime=DowntimeService(index, parts.store, parts.downtime),
-            alarms=Alarms(list(index.sites), parts.alarms),
+            downtime=downtime, alarms=alarms,
             control=Control(index, parts.control),
             audit=AuditTrail(parts.audit),
             health=Health(list(index.sites), _device_sites(plant), parts.health),
             handover=HandoverService(index, periods, lambda: getattr(parts.store(), "engine", None), parts.audit),
+            trends=TrendMarks(index, alarms, downtime),
+            annotations=Annotations(index, parts.trend_store, parts.audit),
+            views=TrendViews(index, parts.trend_store, parts.audit),
         )
 
 

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from plantlink.datadir import STORE_FILE
 from plantlink.errors import StoreError
-from plantlink.store import downtime, intervals, migrate, runs
+from plantlink.store import downtime, intervals, migrate, runs, trends
 from plantlink.store.pareto import pareto
 from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Page, Pareto, Run
+from plantlink.store.trends import Annotation, TrendView
 
 
 def default_url(data_dir: str | Path) -> str:
@@ -172,3 +173,36 @@ class Store:
                site: str | None = None) -> Pareto:
         with self.engine.connect() as c:
             return pareto(c, by, start_us, end_us, line, site)
+
+    # -- trend annotations and saved views ---------------------------------------------------------
+    def add_annotation(self, a: Annotation) -> Annotation:
+        with self.engine.begin() as c:
+            return trends.add_annotation(c, a)
+
+    def annotation(self, annotation_id: int) -> Annotation:
+        with self.engine.connect() as c:
+            return trends.get_annotation(c, annotation_id)
+
+    def annotations(self, machine: str, start_us: int, end_us: int, limit: int = 1000) -> list[Annotation]:
+        with self.engine.connect() as c:
+            return trends.list_annotations(c, machine, start_us, end_us, limit)
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        with self.engine.begin() as c:
+            trends.delete_annotation(c, annotation_id)
+
+    def add_view(self, v: TrendView) -> TrendView:
+        with self.engine.begin() as c:
+            return trends.add_view(c, v)
+
+    def view(self, view_id: int) -> TrendView:
+        with self.engine.connect() as c:
+            return trends.get_view(c, view_id)
+
+    def views(self, owner: str, shared_sites: Sequence[str], machine: str | None = None) -> list[TrendView]:
+        with self.engine.connect() as c:
+            return trends.views(c, owner, shared_sites, machine)
+
+    def delete_view(self, view_id: int) -> None:
+        with self.engine.begin() as c:
+            trends.delete_view(c, view_id)

@@ -68,3 +68,4 @@ meta = sa.Table(
 from plantlink.store import alarm_tables as _alarm_tables  # noqa: E402,F401  (alarm journal, states, deliveries)
 from plantlink.store import auth_tables as _auth_tables  # noqa: E402,F401  (identity and audit tables)
 from plantlink.store import floor_tables as _floor_tables  # noqa: E402,F401  (display tokens, handover notes)
+from plantlink.store import trend_tables as _trend_tables  # noqa: E402,F401  (trend notes and saved views)
