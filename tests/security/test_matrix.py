@@ -285,6 +285,7 @@ def _judge(key: str, rule: Rule, user: str, roles: dict[str, str], call: Call, r
     return None
 
 
+@pytest.mark.timeout(600)  # every route as every user: about 1,000 requests, minutes on a loaded 2-core machine
 def test_matrix_for_every_route_and_user(served: Served, users: Users) -> None:
     ctx = Ctx(served, users)
     # something pending at windsor, for the filtered /control/pending
