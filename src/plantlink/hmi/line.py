@@ -13,6 +13,7 @@ from nicegui import ui
 
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import PERIODS, Kpi, LineView
+from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
@@ -64,15 +65,19 @@ async def line_page(request: Request, path: str) -> Response | None:
     for p, refs in tiles.items():
         refs.show_kpi(kpis.get(p))
     with ui.element("div").classes("grid grid-cols-1 2xl:grid-cols-2 gap-3 w-full"):
-        _oee_panel(ln, kpis)
+        _oee_panel(h, principal, ln, kpis, (start, end))
         _bottleneck_panel(ln, analysis)
         await _pareto_panel(h, principal, ln, start, end)
     return None
 
 
-def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None]) -> None:
+def _oee_panel(h: Hmi, who: Principal, ln: LineView, kpis: dict[str, Kpi | None], shown: tuple[int, int]
+               ) -> None:
     with ui.element("div").classes("pl-panel min-w-0 2xl:col-span-2").props('data-testid="oee"'):
-        ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold mb-2")
+        with ui.row().classes("items-center gap-4 mb-2"):
+            ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold")
+            export_menu(h, who, "oee", lambda: Spec("oee", *shown, {"scope": ln.path, "by": "machine"}),
+                        "oee-export")
         rows = []
         for name, k in [(m.name, kpis.get(m.path)) for m in ln.machines] + [("Line", kpis.get(ln.path))]:
             if k is None:
@@ -148,6 +153,8 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, start: int, end: i
             ui.label("Downtime Pareto").classes("text-lg font-semibold")
             by = ui.toggle({"reason": "By reason", "machine": "By machine", "shift": "By shift"}, value="reason"
                            ).props("no-caps").classes("pl-touch")
+            export_menu(h, who, "pareto", lambda: Spec("pareto", start, end, {"line": ln.path, "by": by.value}),
+                        "pareto-export")
         chart = ui.echart(_pareto_options([], [], [])).classes("w-full h-72")
         note = ui.label("").classes("pl-muted text-sm").props('data-testid="pareto-note"')
 

@@ -13,6 +13,7 @@ from nicegui import ui
 from plantlink.display import unit_symbol
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
+from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.theme import TREND_LINE
 from plantlink.hmi.widgets import Hmi, axis_time_js, local_time, zone_note
@@ -60,6 +61,7 @@ class Trend:
                 'flat data-testid="zoom-in" aria-label="Zoom in"').classes("pl-touch")
             ui.button(icon="zoom_out", on_click=lambda: self.zoom_by(2.0)).props(
                 'flat data-testid="zoom-out" aria-label="Zoom out"').classes("pl-touch")
+            export_menu(self.h, self.who, "trend", self.export_spec, "trend-export")
         self.chart = ui.echart(self._options([])).classes("w-full h-80").props('data-testid="trend-chart"')
         self.chart.on("chart:datazoom", self._on_zoom, throttle=0.3, leading_events=False)
         self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
@@ -91,6 +93,13 @@ class Trend:
         if self.tag is None:
             return None
         return 0 if self.tag.type in ("int", "bool") else self.tag.decimals
+
+    def export_spec(self) -> Spec | None:
+        """The raw samples of the tag shown, over the window shown (the zoom)."""
+        if self.tag is None:
+            return None
+        ws, we = self.window()
+        return Spec("trend", ws, we, {"tag": self.tag.path})
 
     # -- data -------------------------------------------------------------------------------------
     def window(self) -> tuple[int, int]:
