@@ -192,3 +192,21 @@ async def test_rights_and_bad_input(client: Client, runtime: Runtime) -> None:
     with pytest.raises(QueryError, match=r"do not fit in an XLSX sheet.*CSV"):
         ex.check_format("downtime", "xlsx", ex.XLSX_MAX_ROWS)
     ex.check_format("downtime", "xlsx", ex.XLSX_MAX_ROWS - 1)
+
+
+async def test_samples_sharing_an_instant_at_a_page_edge_all_arrive(client: Client, runtime: Runtime,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ex, "PAGE", 4)
+    t0 = local_us(6)
+    # pages of 4: the first ends inside the run at t0+3, which the second reads whole (more samples at one
+    # instant than a page holds could not all be read: 50,000 by default)
+    ts = [t0, t0 + 1, t0 + 2, t0 + 3, t0 + 3, t0 + 3, t0 + 4, t0 + 5]
+    rt = runtime
+    rt.bus.publish(numeric_batch([rt.tag_ids[TEMP]] * len(ts), ts, [float(i) for i in range(len(ts))], 192))
+    await settle(rt)
+    assert rt.historian is not None
+    raw = rt.historian.raw(rt.tag_ids[TEMP], t0, t0 + 1000, 100)
+    r = await _get(client("ann:windsor=viewer"), "/api/v1/export/trend", tag=TEMP, start=_ms(t0), end=_ms(t0) + 1)
+    got = read_csv(r.content)
+    assert sorted(got.column("value").to_pylist()) == sorted(raw.column("value").to_pylist())
+    assert got.num_rows == raw.num_rows == len(ts)

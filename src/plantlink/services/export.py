@@ -172,10 +172,13 @@ def _tag_batches(svc: Services, who: Caller, tag_id: int, path: str, start_us: i
     while lo < end_us:
         hi = min(lo + SLICE_US, end_us)
         found = svc.history.raw(who, tag_id, lo, hi, PAGE)
-        if found.table.num_rows:
-            yield _trend_batch(found.table, path, tz)
-        # a full page: go on from just after its last sample
-        lo = int(found.table.column("ts").cast(pa.int64())[-1].as_py()) + 1 if found.more else hi
+        table, lo = found.table, hi
+        if found.more:  # a full page: the samples at its last instant are read again with the next one
+            ts = table.column("ts").cast(pa.int64()).to_numpy()
+            cut = int(np.searchsorted(ts, ts[-1]))
+            table, lo = (table.slice(0, cut), int(ts[-1])) if cut else (table, int(ts[-1]) + 1)
+        if table.num_rows:
+            yield _trend_batch(table, path, tz)
 
 
 def _trend_batch(t: pa.Table, path: str, tz: str) -> pa.RecordBatch:
