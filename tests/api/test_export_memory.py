@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import httpx
 import numpy as np
@@ -14,6 +15,7 @@ from plantlink.api.server import ServerHandle
 from plantlink.runtime import Runtime
 from plantlink.samples import numeric_batch
 from tests.api.conftest import principal_header
+from tests.waiting import wait_for
 
 TAG = "windsor/a1/l1/m2/speed"
 ROWS = 1_500_000
@@ -74,3 +76,23 @@ async def test_a_large_export_streams_in_bounded_memory(runtime: Runtime, server
     grew = peak.peak - base
     assert total > 130_000_000, total
     assert grew < 64_000_000, f"the server's memory grew by {grew / 1e6:.0f} MB for a {total / 1e6:.0f} MB file"
+
+
+async def test_an_export_the_client_leaves_is_audited_as_incomplete(runtime: Runtime, server: ServerHandle) -> None:
+    _fill(runtime)
+    url = f"http://127.0.0.1:{server.port}/api/v1/export/trend"
+    params = {"tag": TAG, "start": T0 // 1000, "end": (T0 + ROWS * STEP_US) // 1000, "format": "csv"}
+    async with httpx.AsyncClient(headers=principal_header("ann:windsor=viewer"), timeout=60) as c, \
+            c.stream("GET", url, params=params) as r:
+        assert r.status_code == 200
+        async for _ in r.aiter_bytes():
+            break  # the person cancels the download after its first chunk
+    assert runtime.audit is not None
+    log = runtime.audit
+
+    def left() -> list[Any]:
+        return list(log.query(kind="export.trend", actor="ann", newest_first=True, limit=5))
+
+    found = await wait_for(left, 30, "the audit record of the export left early")
+    d = found[0].details
+    assert d["complete"] is False and 0 < d["rows"] < ROWS
