@@ -61,6 +61,11 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/alarms/history": Rule("viewer", "object", "site="),
     "GET /api/v1/alarms/performance": Rule("viewer", "object", "site="),
     "GET /api/v1/alarms/notifications/failed": Rule("viewer", "object", "site="),
+    # exports: whoever may view the figures may export them (streamed, audited)
+    "GET /api/v1/export/trend": Rule("viewer", "object", "tags of one site"),
+    "GET /api/v1/export/oee": Rule("viewer", "object", "scope="),
+    "GET /api/v1/export/downtime": Rule("viewer", "object", "site=, line= or machine="),
+    "GET /api/v1/export/pareto": Rule("viewer", "object", "line= or site="),
     # actions
     "PUT /api/v1/downtime/{event_id}/reason": Rule("operator", "object", "by id: 404 elsewhere"),
     "POST /api/v1/alarms/ack": Rule("operator", "object"),

@@ -12,13 +12,17 @@ from nicegui import ui
 from plantlink.errors import PlantlinkError
 from plantlink.hmi import data, theme
 from plantlink.hmi.data import MachineView
+from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import Hmi, duration, local_time
 from plantlink.identity import Principal
+from plantlink.samples import now_us
 from plantlink.services.downtime import DowntimeEvent
 
 log = logging.getLogger("plantlink.hmi.downtime")
 REFRESH_S = 10.0
+#: Without any event listed, an export covers this far back.
+EMPTY_SPAN_US = 8 * 3600 * 1_000_000
 
 
 class DowntimeList:
@@ -30,12 +34,15 @@ class DowntimeList:
         self.can_assign = principal.can(machine.site, "operator")
         self.tree = data.reason_tree(h.services, principal, machine.line)
         self.box: ui.column | None = None
+        #: The range the list shows: from the oldest event listed to the last refresh.
+        self.shown: tuple[int, int] | None = None
 
     def build(self) -> None:
         with ui.row().classes("items-baseline gap-3"):
             ui.label("Downtime events").classes("text-lg font-semibold")
             if not self.can_assign:
                 ui.label("(operator rights are needed to give reasons)").classes("pl-muted text-sm")
+            export_menu(self.h, self.principal, "downtime", self.export_spec, "events-export")
         self.box = ui.column().classes("w-full gap-1").props('data-testid="events"')
         live_timer(REFRESH_S, self.render)
 
@@ -44,12 +51,20 @@ class DowntimeList:
         events = await asyncio.to_thread(data.events, self.h.services, self.principal, self.machine.path,
                                          start_us=start, end_us=end)
         assert self.box is not None
+        end = now_us()
+        self.shown = (min((ev.start_us for ev in events), default=end - EMPTY_SPAN_US), end)
         self.box.clear()
         with self.box:
             if not events:
                 ui.label("No stops recorded." if self.span is None else "No stops in this range.").classes("pl-muted")
             for ev in events:
                 self._row(ev)
+
+    def export_spec(self) -> Spec | None:
+        """The machine's events over the range the list shows."""
+        if self.shown is None:
+            return None
+        return Spec("downtime", *self.shown, {"machine": self.machine.path})
 
     def _row(self, ev: DowntimeEvent) -> None:
         look = theme.state_look(ev.state)

@@ -14,6 +14,7 @@ from nicegui import ui
 
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import Kpi, LineView
+from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.handover import handover_panel
 from plantlink.hmi.rangepick import RangePicker, address, open_range, versus
@@ -72,7 +73,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     for p, refs in tiles.items():
         refs.show_kpi(kpis.get(p))
     with ui.element("div").classes("grid grid-cols-1 2xl:grid-cols-2 gap-3 w-full"):
-        _oee_panel(ln, kpis, before, _span(picked))
+        _oee_panel(h, principal, ln, kpis, picked, before)
         _bottleneck_panel(ln, analysis, _span(picked))
         await _pareto_panel(h, principal, ln, picked)
         await handover_panel(h, principal, ln)
@@ -84,12 +85,16 @@ def _span(picked: Picked) -> str:
     return f'data-start-us="{picked.start_us}" data-end-us="{picked.end_us}"'
 
 
-def _oee_panel(ln: LineView, kpis: dict[str, Kpi | None], before: dict[str, Kpi | None] | None = None,
-               span: str = "") -> None:
-    """The OEE table; with ``before`` (the previous period's figures), each OEE beside the previous one and the
-    change in points."""
+def _oee_panel(h: Hmi, who: Principal, ln: LineView, kpis: dict[str, Kpi | None], picked: Picked,
+               before: dict[str, Kpi | None] | None = None) -> None:
+    """The OEE table, with its export; with ``before`` (the previous period's figures), each OEE beside the
+    previous one and the change in points."""
+    span = _span(picked)
     with ui.element("div").classes("pl-panel min-w-0 2xl:col-span-2").props(f'data-testid="oee" {span}'):
-        ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold mb-2")
+        with ui.row().classes("items-center gap-4 mb-2"):
+            ui.label("OEE: availability x effectiveness x quality").classes("text-lg font-semibold")
+            export_menu(h, who, "oee", lambda: Spec("oee", picked.start_us, picked.end_us,
+                                                    {"scope": ln.path, "by": "machine"}), "oee-export")
         rows = []
         for m_path, name in [(m.path, m.name) for m in ln.machines] + [(ln.path, "Line")]:
             k = kpis.get(m_path)
@@ -179,6 +184,9 @@ async def _pareto_panel(h: Hmi, who: Principal, ln: LineView, picked: Picked) ->
             ui.label("Downtime Pareto").classes("text-lg font-semibold")
             by = ui.toggle({"reason": "By reason", "machine": "By machine", "shift": "By shift"}, value="reason"
                            ).props("no-caps").classes("pl-touch")
+            export_menu(h, who, "pareto", lambda: Spec("pareto", picked.start_us, picked.end_us,
+                                                          {"line": ln.path, "by": by.value}),
+                        "pareto-export")
         chart = ui.echart(_pareto_options([], [], [])).classes("w-full h-72")
         note = ui.label("").classes("pl-muted text-sm").props('data-testid="pareto-note"')
 

@@ -18,6 +18,7 @@ from nicegui import ui
 
 from plantlink.errors import NotFound
 from plantlink.hmi import data, oeefmt
+from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.rangepick import RangePicker, address, open_range, versus
 from plantlink.hmi.timerange import Limits
 from plantlink.hmi.widgets import Hmi, frame, local_time, money, not_found, open_object, zone_note
@@ -73,7 +74,7 @@ async def oee_page(request: Request) -> Response | None:
     before = await asyncio.to_thread(_previous, h, principal, scope, picked.previous) if picked.compare else None
     ui.label(f"{local_time(start, site.timezone, True)} to {local_time(whole.end_us, site.timezone, True)}. "
              f"{zone_note(site.timezone)}").classes("pl-muted text-sm").props('data-testid="zone"')
-    _periods_panel(h, site.timezone, by, rows)
+    _periods_panel(h, principal, site.timezone, by, rows, Spec("oee", start, end, {"scope": scope, "by": by}))
     _compare_panel(h, whole, before)
     return None
 
@@ -104,9 +105,11 @@ def _table(first: str, rows: list[dict[str, str]], testid: str) -> None:
              row_key="name").props(f'flat dense wrap-cells data-testid="{testid}"').classes("w-full")
 
 
-def _periods_panel(h: Hmi, tz: str, by: str, reports: list[OeeReport]) -> None:
+def _periods_panel(h: Hmi, who: Principal, tz: str, by: str, reports: list[OeeReport], spec: Spec) -> None:
     with ui.element("div").classes("pl-panel w-full min-w-0").props('data-testid="periods"'):
-        ui.label("OEE by shift" if by == "shift" else "OEE by day").classes("text-lg font-semibold mb-2")
+        with ui.row().classes("items-center gap-4 mb-2"):
+            ui.label("OEE by shift" if by == "shift" else "OEE by day").classes("text-lg font-semibold")
+            export_menu(h, who, "oee", lambda: spec, "periods-export")
         if not reports:
             ui.label("No shift in this range." if by == "shift" else "No day in this range.").classes("pl-muted")
             return

@@ -13,6 +13,7 @@ from nicegui import ui
 from plantlink.errors import Unavailable
 from plantlink.hmi import data
 from plantlink.hmi.data import MachineView, TagView
+from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.trendchart import MAX_PENS, Points, default_pens, options, pen_label
 from plantlink.hmi.trendnotes import SavedViews, TrendNotes
@@ -73,6 +74,7 @@ class Trend:
                 'flat data-testid="zoom-in" aria-label="Zoom in"').classes("pl-touch")
             ui.button(icon="zoom_out", on_click=lambda: self.zoom_by(2.0)).props(
                 'flat data-testid="zoom-out" aria-label="Zoom out"').classes("pl-touch")
+            export_menu(self.h, self.who, "trend", self.export_spec, "trend-export")
         self.chart = ui.echart(self._options([])).classes("w-full h-96").props('data-testid="trend-chart"')
         self.chart.on("chart:datazoom", self._on_zoom, throttle=0.3, leading_events=False)
         self.caption = ui.label("").classes("pl-muted text-sm").props('data-testid="trend-range"')
@@ -87,6 +89,13 @@ class Trend:
         series = series or [[] for _ in self.pens]
         return options(self.pens, series, self.range, self.tz, self.zoom if set_zoom else None, self.marks,
                        self.notes, self.chart.id if hasattr(self, "chart") else None)
+
+    def export_spec(self) -> Spec | None:
+        """The raw samples of the pens shown, over the window shown (the zoom)."""
+        if not self.pens:
+            return None
+        ws, we = self.window()
+        return Spec("trend", ws, we, {"tag": ",".join(p.path for p in self.pens)})
 
     # -- data -------------------------------------------------------------------------------------
     def window(self) -> tuple[int, int]:
