@@ -79,6 +79,7 @@ class Crawl:
         return out
 
 
+@pytest.mark.timeout(600)  # the admin's crawl opens every page of the plant (about 40): minutes on a loaded machine
 @pytest.mark.parametrize("user", sorted(DEMO_USERS))
 def test_every_link_of_every_page_works_for_each_demo_user(browser: Any, server: HmiServer, user: str) -> None:
     crawl = Crawl(browser, server, user)
