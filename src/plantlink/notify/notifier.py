@@ -95,7 +95,7 @@ class Notifier:
         self.stats["events"] += 1
         n["timezone"] = self.timezones.get(n["site"], "UTC")
         n["local_time"] = local_time_text(n["ts_us"], n["timezone"])
-        n.update(words(n, self.tags.get(n["tag"])))
+        n.update(words(n, self.tags.get(str(n.get("tag", "")))))  # (an event without a tag: words of its state)
         if self.queue.qsize() >= self.queue_size:
             self.queue.get_nowait()
             self.stats["dropped"] += 1
