@@ -22,9 +22,16 @@ def test_row_shows_value_limit_and_leads_to_the_trend(server: HmiServer, visit: 
     v.goto("/hmi/alarms")
     v.page.wait_for_selector(ROW)
     # the tag's live value (the simulator goes on sending), with its unit, beside the model's limit (hihi 7.1)
-    wait_until(lambda: re.fullmatch(r"\d+\.\d\d mm/s", v.page.locator(f'{ROW} [data-testid="alarm-value"]'
-                                                                      ).inner_text()), 5.0,
-               "the row shows the tag's value with its unit")
+    seen: list[str] = []
+
+    def shows_value() -> bool:
+        seen.append(v.page.locator(f'{ROW} [data-testid="alarm-value"]').inner_text())
+        return re.fullmatch(r"[\d,]+\.\d\d mm/s", seen[-1]) is not None
+
+    try:
+        wait_until(shows_value, 15.0, "the row shows the tag's value with its unit")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc} (last shown: {seen[-3:]})") from None
     assert v.page.locator(f'{ROW} [data-testid="alarm-limit"]').inner_text() == "limit > 7.1 mm/s"
     machine = v.page.locator(f'{ROW} [data-testid="alarm-machine"]')
     assert machine.get_attribute("href") == f"/hmi/machine/{CNC1}"
