@@ -10,9 +10,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from plantlink.auth import DEMO_USERS, bootstrap_demo_users
+from plantlink.auth import DEMO_USERS
 from plantlink.auth.display import DISPLAY_COOKIE
-from tests.hmi.harness import HmiServer
+from tests.hmi.harness import HmiServer, demo_users_server
 from tests.hmi.test_users import Person, _secret
 from tests.waiting import wait_until
 
@@ -21,13 +21,8 @@ LINE = "windsor/stamping/press-line-1"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HmiServer]:
-    srv = HmiServer(tmp_path_factory.mktemp("hmi-floor"), {}, auth=True).start()
-    try:
-        assert srv.auth is not None
-        bootstrap_demo_users(srv.auth)
+    with demo_users_server(tmp_path_factory.mktemp("hmi-floor")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_wallboard_with_a_display_token_rotates_and_ends_on_revoke(browser: Any, server: HmiServer) -> None:
