@@ -9,9 +9,10 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-SLOW_S = 1.0
-#: the loop may be late by this much at worst (a loaded machine), far less than one slow write
-MAX_LAG_S = 0.5
+SLOW_S = 2.0
+#: the loop may be late by this much at worst (a loaded machine, a full collection late in a long run: 0.54 and
+#: 0.65 s were seen), half of one slow write: a write on the loop would stall it for all of SLOW_S
+MAX_LAG_S = 1.0
 
 
 class Slow:
