@@ -9,7 +9,9 @@ before the gap (02:30 becomes 03:30); an ambiguous one (fall back) is its first 
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,6 +31,8 @@ _US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
 _MIDNIGHT = time(0, 0)
 _DAY_CACHE_MAX = 4096
+#: the occurrences and planned ranges kept (a year of three shifts a day; a month of spans per machine)
+_MEMO = 4096
 
 IntArray = npt.NDArray[np.int64]
 
@@ -129,6 +133,11 @@ class PlannedTime:
         self._holidays = frozenset(calendar.holidays)
         self._days: dict[date, tuple[int, int, list[int], list[int]]] = {}
         self._last: tuple[int, int, list[int], list[int]] | None = None
+        #: occurrences by (day, shift index) and planned arrays by range: pure functions of the calendar,
+        #: asked again and again when OEE is computed per shift over weeks (per machine, per span)
+        self._occ: dict[tuple[date, int], _Occurrence] = {}
+        self._lock = threading.Lock()
+        self._arrays: OrderedDict[tuple[int, int], tuple[IntArray, IntArray]] = OrderedDict()
 
     @classmethod
     def of_site(cls, site: Site) -> PlannedTime:
@@ -164,6 +173,14 @@ class PlannedTime:
         breaks = tuple(zip(m_start.tolist(), m_end.tolist(), strict=True))
         return _Occurrence(ShiftSpan(shift.name, day, start, end), breaks)
 
+    def _occurrence_of(self, day: date, i: int) -> _Occurrence:
+        occ = self._occ.get((day, i))
+        if occ is None:
+            if len(self._occ) >= _MEMO:
+                self._occ.clear()
+            occ = self._occ[(day, i)] = self._occurrence(day, self.calendar.shifts[i])
+        return occ
+
     def _occurrences(self, start_us: int, end_us: int) -> list[_Occurrence]:
         """Every (unclipped) shift occurrence overlapping [start_us, end_us), by start."""
         if end_us <= start_us or self.always:
@@ -174,9 +191,9 @@ class PlannedTime:
         while day <= last:
             if day not in self._holidays:
                 weekday = WEEKDAYS[day.weekday()]
-                for shift in self.calendar.shifts:
+                for i, shift in enumerate(self.calendar.shifts):
                     if weekday in shift.days:
-                        occ = self._occurrence(day, shift)
+                        occ = self._occurrence_of(day, i)
                         if occ.span.end_us > start_us and occ.span.start_us < end_us:
                             found.append(occ)
             day += _DAY
@@ -201,8 +218,23 @@ class PlannedTime:
         return spans[-1] if spans else None
 
     def planned_arrays(self, start_us: int, end_us: int) -> tuple[IntArray, IntArray]:
-        """:meth:`planned` as two int64 arrays (starts, ends)."""
+        """:meth:`planned` as two int64 arrays (starts, ends), read-only (the last ranges asked are kept)."""
         _check_range(start_us, end_us)
+        key = (start_us, end_us)
+        with self._lock:  # the services call from several threads
+            hit = self._arrays.get(key)
+            if hit is not None:
+                self._arrays.move_to_end(key)
+                return hit
+        starts, ends = self._planned_arrays(start_us, end_us)
+        starts.flags.writeable = ends.flags.writeable = False
+        with self._lock:
+            self._arrays[key] = (starts, ends)
+            if len(self._arrays) > _MEMO:
+                self._arrays.popitem(last=False)
+        return starts, ends
+
+    def _planned_arrays(self, start_us: int, end_us: int) -> tuple[IntArray, IntArray]:
         if end_us == start_us:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.copy()
