@@ -11,10 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
+
+from plantlink.errors import QueryError
+from plantlink.samples import TS_TYPE
 
 Aggregate = Literal["min", "max", "mean", "twa", "first", "last", "count"]
 AGGREGATES: tuple[Aggregate, ...] = ("min", "max", "mean", "twa", "first", "last", "count")
+#: What :meth:`Historian.raw_many` answers.
+RAW_MANY_SCHEMA = pa.schema([("tag_id", pa.uint32()), ("ts", TS_TYPE), ("value", pa.float64()),
+                             ("quality", pa.uint8())])
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,20 @@ class Historian(ABC):
     @abstractmethod
     def raw(self, tag_id: int, start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
         """Samples of one tag with ``start_us <= ts < end_us``, in time order, at most ``limit`` rows."""
+
+    def raw_many(self, tag_ids: Sequence[int], start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
+        """Samples of several numeric tags (``RAW_MANY_SCHEMA``) with ``start_us <= ts < end_us``, by tag id then
+        time, at most ``limit`` rows per tag. A backend answers it in one query where it can; this default asks
+        :meth:`raw` tag by tag."""
+        parts = []
+        for tid in sorted({int(t) for t in tag_ids}):
+            t = self.raw(tid, start_us, end_us, limit)
+            if not pa.types.is_floating(t.schema.field("value").type):
+                raise QueryError(f"tag id {tid} holds text: read it with raw", field="tag_ids")
+            ids = pa.array(np.full(t.num_rows, tid, dtype=np.uint32))
+            parts.append(pa.table([ids, t.column("ts"), t.column("value"), t.column("quality")],
+                                  schema=RAW_MANY_SCHEMA))
+        return pa.concat_tables(parts) if parts else RAW_MANY_SCHEMA.empty_table()
 
     @abstractmethod
     def aggregate(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 import pytest
 
 from plantlink.errors import HistorianError, QueryError
@@ -45,6 +46,35 @@ class StorageContract(HistorianBase):
         assert us(hist.raw(a, T0, T0 + 2 * DAY, limit=2).column("ts")) == [T0 + S, T0 + 2 * S]
         assert us(hist.raw(a, T0 + 4 * S, T0 + 2 * DAY).column("ts")) == [T0 + 4 * S, T0 + DAY + S]
         assert hist.raw(b, T0, T0 + DAY).num_rows == 0
+
+    def test_raw_many_equals_raw_tag_by_tag(self, hist: Historian) -> None:
+        a, b, text = self.ids(hist)
+        c = hist.register_tags([TagMeta("line1/m1/empty")])["line1/m1/empty"]
+        rng = np.random.default_rng(7)
+        for tag, n in ((a, 50), (b, 7), (c, 0)):
+            ts = (T0 + rng.permutation(n * 3)[:n] * (DAY // 40)).tolist()  # out of order, over days
+            if n:
+                hist.write(numeric_batch([tag] * n, ts, rng.normal(size=n).tolist(),
+                                         rng.choice([GOOD, BAD], size=n).tolist()))
+        hist.flush()
+        start, end = T0 + S, T0 + 3 * DAY
+        for limit in (100_000, 5):
+            many = hist.raw_many([c, b, a, b], start, end, limit)
+            assert many.column_names == ["tag_id", "ts", "value", "quality"]
+            for tag in (a, b, c):  # by tag id then time: each tag's rows are its raw read, limit per tag
+                mine = many.filter(pa.compute.equal(many.column("tag_id"), tag))
+                one = hist.raw(tag, start, end, limit)
+                assert us(mine.column("ts")) == us(one.column("ts"))
+                assert mine.column("value").to_pylist() == one.column("value").to_pylist()
+                assert mine.column("quality").to_pylist() == one.column("quality").to_pylist()
+            assert many.column("tag_id").to_pylist() == sorted(many.column("tag_id").to_pylist())
+            assert many.equals(Historian.raw_many(hist, [a, b, c], start, end, limit))  # the interface's default
+        assert hist.raw_many([c], start, end).num_rows == 0
+        with pytest.raises(QueryError):
+            hist.raw_many([a, 10_000], start, end)
+        if self.text_tags:
+            with pytest.raises(QueryError, match="text"):
+                hist.raw_many([a, text], start, end)
 
     def test_latest_across_flushes_and_reopen(self, location: Path) -> None:
         with self.opened(location) as h:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from tsdownsample import MinMaxLTTBDownsampler
 
 from plantlink.errors import QueryError
-from plantlink.historian.base import AGGREGATES
+from plantlink.historian.base import AGGREGATES, RAW_MANY_SCHEMA
 from plantlink.historian.duckdb.layout import (
     GOOD_MIN,
     MINUTE_US,
@@ -75,6 +75,24 @@ def raw(
             )
         )
     return _ts_out(_fetch(cur, " UNION ALL ".join(parts) + f" ORDER BY ts LIMIT {limit}"))
+
+
+def raw_many(
+    cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence[int], start_us: int, end_us: int, limit: int
+) -> pa.Table:
+    """Numeric samples of several tags (every quality), by tag then time, at most ``limit`` per tag: one query
+    over the day partitions instead of one per tag."""
+    days = days_between(snap.raw, start_us, end_us)
+    if not days or not tag_ids:
+        return RAW_MANY_SCHEMA.empty_table()
+    ids = id_filter(tag_ids)
+    parts = " UNION ALL ".join(
+        f"SELECT tag_id, ts, value, quality FROM {table(RAW, d)} WHERE {ids} AND ts >= {start_us} AND ts < {end_us}"
+        for d in days
+    )
+    t = _fetch(cur, f"SELECT * FROM ({parts}) QUALIFY row_number() OVER (PARTITION BY tag_id ORDER BY ts) <= {limit}"
+                    " ORDER BY tag_id, ts")
+    return pa.table([t.column(f.name).cast(f.type) for f in RAW_MANY_SCHEMA], schema=RAW_MANY_SCHEMA)
 
 
 def raw_text(cur: duckdb.DuckDBPyConnection, tag_id: int, start_us: int, end_us: int, limit: int) -> pa.Table:

@@ -331,6 +331,18 @@ class DuckDBHistorian(Historian):
             return queries.raw_text(cur, int(tag_id), start_us, end_us, limit)
         return self._retry(lambda: queries.raw(cur, self._snapshot(), int(tag_id), start_us, end_us, limit))
 
+    def raw_many(self, tag_ids: Sequence[int], start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
+        ids = self._check_ids(tag_ids)
+        queries.check_range(start_us, end_us)
+        if limit < 0:
+            raise QueryError(f"limit must be >= 0, got {limit}", field="limit")
+        text = [int(t) for t in ids if self._types.get(int(t)) in TEXT_TYPES or self._latest.is_text(int(t))]
+        if text:
+            raise QueryError(f"tag ids {text[:10]} hold text: read them one by one with raw", field="tag_ids")
+        cur = self._cursor()
+        uniq = sorted({int(t) for t in ids})
+        return self._retry(lambda: queries.raw_many(cur, self._snapshot(), uniq, start_us, end_us, limit))
+
     def aggregate(
         self,
         tag_ids: Sequence[int],
