@@ -12,13 +12,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from plantlink.engines.states import StateChange
-    from plantlink.store import DowntimeEvent, Interval, Page, Pareto
+    from plantlink.store import DowntimeEvent, Interval, Lost, Page, Pareto
 
 
 class SampleReader(Protocol):
     """What the services read of the historian."""
 
     def raw(self, tag_id: int, start_us: int, end_us: int, limit: int = 100_000) -> pa.Table: ...
+
+    def raw_many(self, tag_ids: Sequence[int], start_us: int, end_us: int, limit: int = 100_000) -> pa.Table: ...
 
     def aggregate(self, tag_ids: Sequence[int], start_us: int, end_us: int, interval_us: int,
                   aggregates: Sequence[Any] = ...) -> pa.Table: ...
@@ -38,6 +40,8 @@ class StateRecords(Protocol):
 
     def downtime(self, *, start_us: int | None = None, end_us: int | None = None, limit: int = 50,
                  offset: int = 0, **filters: Any) -> Page: ...
+
+    def losses(self, start_us: int, end_us: int, **filters: Any) -> list[Lost]: ...
 
     def pareto(self, by: str, start_us: int, end_us: int, line: str | None = None,
                site: str | None = None) -> Pareto: ...

@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -49,10 +49,7 @@ from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.periods import LIVE_PERIODS, Periods
 from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
-from plantlink.services.preload import Preloaded
-
-if TYPE_CHECKING:
-    from plantlink.services.downtime import DowntimeEvent
+from plantlink.services.preload import Losses, Preloaded
 
 __all__ = ["Analysis", "CostOfLosses", "CostReport", "Figures", "KpiService", "MachineFigures", "OeeInputs",
            "OeeReport", "OeeResult", "Overview", "TopLoss", "TopReason", "cost_of"]
@@ -284,7 +281,7 @@ class KpiService:
 
     # -- scopes ------------------------------------------------------------------------------------
     def _report(self, scope: str, kind: str, start: int, end: int, per: list[tuple[MachineRef, OeeInputs]],
-                every: list[MachineRef], events: list[DowntimeEvent] | None = None, **extra: Any) -> OeeReport:
+                every: list[MachineRef], events: Losses | None = None, **extra: Any) -> OeeReport:
         """The report of ``per`` (the machines with production counters); the top reasons are of ``every``
         machine of the scope."""
         machines = tuple((m.path, Figures.of(i)) for m, i in per) if kind != "machine" else ()
@@ -334,7 +331,7 @@ class KpiService:
         check_range(start_us, end_us, MAX_SHIFT_RANGE_US)
         kind, ms = self.index.machines_under(who, scope)
         t = now_us() if now is None else now
-        pre = {m.path: self._preload(m, start_us, end_us, t) for m in ms}  # one read per machine
+        pre = self._preload(ms, start_us, end_us, t)  # one read for every machine
         events = self._events(kind, scope, ms, start_us, end_us)
 
         def report(s: int, e: int, **extra: Any) -> OeeReport:
@@ -343,16 +340,48 @@ class KpiService:
 
         return report(start_us, min(end_us, t)), [report(s, e, **extra) for s, e, extra in spans]
 
-    def _preload(self, m: MachineRef, start: int, end: int, now: int) -> Preloaded | None:
-        """The machine's counters, state intervals and cuts over ``[start, min(end, now))``, read once."""
-        prod, records, end = m.model.production, self._records(), min(end, now)
-        if prod is None or records is None or end <= start:
-            return None
-        ivs = records.intervals(start, end, machines=[m.path], open_until=now)
-        counters = {n: c for n in (prod.produced, prod.good, prod.reject)
-                    if n is not None and (c := self._counter(m, n, start, end)) is not None}
-        return Preloaded([(iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state) for iv in ivs],
-                          counters, records.cuts(start - COUNTER_LOOKBACK_US, end))
+    def _preload(self, ms: list[MachineRef], start: int, end: int, now: int) -> dict[str, Preloaded | None]:
+        """Each machine's counters, state intervals and cuts over ``[start, min(end, now))``: one read of the
+        historian for every counter, one of the store for every interval, whatever the number of machines."""
+        records, end = self._records(), min(end, now)
+        counted = [m for m in ms if m.model.production is not None]
+        if records is None or end <= start or not counted:
+            return {m.path: None for m in ms}
+        counters = self._counters(counted, start, end)
+        by_machine: dict[str, list[tuple[int, int, str]]] = {m.path: [] for m in counted}
+        for iv in records.intervals(start, end, machines=[m.path for m in counted], open_until=now):
+            by_machine[iv.machine].append((iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state))
+        cuts = records.cuts(start - COUNTER_LOOKBACK_US, end)
+        return {m.path: Preloaded(by_machine[m.path], counters[m.path], cuts) if m.path in by_machine else None
+                for m in ms}
+
+    def _counters(self, ms: list[MachineRef], start: int, end: int
+                  ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """machine path -> counter name -> (ts, value with bad samples NaN), read in one query."""
+        hist, wanted = self._samples(), {}
+        for m in ms:
+            prod = m.model.production
+            assert prod is not None
+            for name in (n for n in (prod.produced, prod.good, prod.reject) if n is not None):
+                tid = self.index.ids.get(f"{m.path}/{name}")
+                if tid is None or hist is None:
+                    raise PlantlinkError(f"machine {m.path}: production counter tag {name!r} is not in the historian")
+                wanted[tid] = (m.path, name)
+        out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {m.path: {} for m in ms}
+        if hist is None:
+            return out
+        t = hist.raw_many(list(wanted), start - COUNTER_LOOKBACK_US, end, MAX_COUNTER_SAMPLES + 1)
+        tids = t.column("tag_id").to_numpy()
+        ts = t.column("ts").cast(pa.int64()).to_numpy()
+        v = t.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+        v = np.where(t.column("quality").to_numpy(zero_copy_only=False) >= Quality.UNCERTAIN, v, np.nan)
+        for tid, (path, name) in wanted.items():
+            lo, hi = np.searchsorted(tids, tid, "left"), np.searchsorted(tids, tid, "right")  # by tag id
+            if hi - lo > MAX_COUNTER_SAMPLES:
+                raise QueryError(f"more than {MAX_COUNTER_SAMPLES} counter samples in the range: shorten it",
+                                 field="end")
+            out[path][name] = (ts[lo:hi], v[lo:hi])
+        return out
 
     # -- costs, top reason -------------------------------------------------------------------------
     def line_costs(self, who: Caller, line: str, start_us: int, end_us: int, *, now: int | None = None
@@ -375,7 +404,7 @@ class KpiService:
         return self._reasons(kind, scope, ms, start_us, end_us)[0]
 
     def _reasons(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int,
-                 events: list[DowntimeEvent] | None = None) -> tuple[TopReason | None, dict[str, TopReason | None]]:
+                 events: Losses | None = None) -> tuple[TopReason | None, dict[str, TopReason | None]]:
         """The top reason of the scope and of each of its machines (one pass over the scope's events;
         ``events``: those of a range holding this one, read once)."""
         if events is None:
@@ -383,9 +412,8 @@ class KpiService:
         paths = {m.path for m in ms}
         spent: dict[str, float] = defaultdict(float)
         per: dict[str, dict[str, float]] = {m.path: defaultdict(float) for m in ms}
-        for ev in events:
-            if ev.state == "unknown" or ev.machine not in paths or ev.start_us >= end_us or \
-                    (ev.end_us is not None and ev.end_us <= start_us):
+        for ev in events.overlapping(start_us, end_us):
+            if ev.state == "unknown" or ev.machine not in paths:
                 continue
             lo, hi = max(ev.start_us, start_us), min(ev.end_us if ev.end_us is not None else end_us, end_us)
             key, lost = ev.reason or f"{ev.state} (no reason)", max(hi - lo, 0) / 1e6
@@ -393,22 +421,15 @@ class KpiService:
             per[ev.machine][key] += lost
         return _top(spent), {m: _top(found) for m, found in per.items()}
 
-    def _events(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int
-                ) -> list[DowntimeEvent]:
-        """The scope's downtime events (micro-stops left out) overlapping the range, newest first."""
+    def _events(self, kind: str, scope: str, ms: list[MachineRef], start_us: int, end_us: int) -> Losses:
+        """The scope's downtime events (micro-stops left out) overlapping the range."""
         records = self._records()
         if records is None or not ms:
-            return []
+            return Losses([])
         p = scope.strip("/")
         where: dict[str, Any] = {"machine": ms[0].path} if kind == "machine" else \
             {"line": p} if kind == "line" else {"site": p.split("/", 1)[0]}
-        out: list[DowntimeEvent] = []
-        while True:
-            page = records.downtime(start_us=start_us, end_us=end_us, limit=1000, offset=len(out), micro=False,
-                                    **where)
-            out += page.items
-            if not page.items or len(out) >= page.total:
-                return out
+        return Losses(records.losses(start_us, end_us, micro=False, **where))
 
     def live_top_reason(self, who: Caller, scope: str, period: str = "today", now: int | None = None
                         ) -> TopReason | None:

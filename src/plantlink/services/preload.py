@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plantlink.store.records import Lost
+
 
 @dataclass(frozen=True)
 class Preloaded:
@@ -42,3 +44,20 @@ class Preloaded:
 
     def cuts(self, start: int, end: int) -> list[int]:
         return [c for c in self.all_cuts if start <= c < end]
+
+
+class Losses:
+    """A scope's downtime losses over a range, read once, served for the ranges inside it: those overlapping
+    ``[start, end)``, found by their start (an event lasts at most as long as the longest one closed)."""
+
+    def __init__(self, items: list[Lost]) -> None:
+        self.closed = sorted((x for x in items if x.end_us is not None), key=lambda x: x.start_us)
+        self.open = [x for x in items if x.end_us is None]
+        self.starts = [x.start_us for x in self.closed]
+        self.longest = max((x.end_us - x.start_us for x in self.closed if x.end_us is not None), default=0)
+
+    def overlapping(self, start: int, end: int) -> list[Lost]:
+        lo = bisect.bisect_left(self.starts, start - self.longest)
+        hi = bisect.bisect_left(self.starts, end)
+        found = [x for x in self.closed[lo:hi] if x.end_us is not None and x.end_us > start]
+        return found + [x for x in self.open if x.start_us < end]

@@ -15,7 +15,7 @@ from plantlink.datadir import STORE_FILE
 from plantlink.errors import StoreError
 from plantlink.store import downtime, intervals, migrate, runs, trends
 from plantlink.store.pareto import pareto
-from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Page, Pareto, Run
+from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Lost, Page, Pareto, Run
 from plantlink.store.trends import Annotation, TrendView
 
 
@@ -163,6 +163,11 @@ class Store:
         has_reason."""
         with self.engine.connect() as c:
             return downtime.page(c, start_us=start_us, end_us=end_us, limit=limit, offset=offset, **filters)
+
+    def losses(self, start_us: int, end_us: int, **filters: Any) -> list[Lost]:
+        """What the events overlapping the range lost, oldest first, in one query (filters as :meth:`downtime`)."""
+        with self.engine.connect() as c:
+            return downtime.losses(c, start_us, end_us, **filters)
 
     def set_reason(self, event_id: int, group: str | None, reason: str | None, by: str, at_us: int,
                    comment: str | None = None) -> DowntimeEvent:

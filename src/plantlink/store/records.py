@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 ParetoBy = Literal["reason", "machine", "shift"]
 PARETO_BY: tuple[str, ...] = ("reason", "machine", "shift")
@@ -34,6 +34,16 @@ class Interval:
     @property
     def duration_us(self) -> int | None:
         return None if self.end_us is None else self.end_us - self.start_us
+
+
+class Lost(NamedTuple):
+    """The time a downtime event lost, and to what (``reason`` None: not assigned yet)."""
+
+    machine: str
+    state: str
+    reason: str | None
+    start_us: int
+    end_us: int | None
 
 
 @dataclass(frozen=True)
