@@ -302,11 +302,18 @@ async def _close_socket(sid: str, reload: bool) -> None:
 GUARD = PageGuard()
 
 
-def live_timer(interval: float, callback: Callable[[], Awaitable[Any] | Any]) -> Any:
-    """``ui.timer`` for a page's live refresh: it runs only while the page is open (its session good)."""
+def live_timer(interval: float, callback: Callable[[], Awaitable[Any] | Any], *, immediate: bool = True) -> None:
+    """``ui.timer`` for a page's live refresh: it runs only while the page is open (its session good); at once
+    when the browser connects unless not ``immediate`` (then first after ``interval``).
+
+    While the page is being built, the timer is made when the browser connects: a ``ui.timer`` waits for the
+    connection at once, and NiceGUI then answers with the page as built so far and sends the rest over the
+    socket after it connects (a second round trip, and the charts' code loaded late). Made at the connection,
+    the page's first answer holds everything it shows."""
     from nicegui import context, ui
 
-    client_id = context.client.id
+    client, slot = context.client, context.slot
+    client_id = client.id
 
     async def tick() -> None:
         if not GUARD.live(client_id):
@@ -315,4 +322,17 @@ def live_timer(interval: float, callback: Callable[[], Awaitable[Any] | Any]) ->
         if inspect.isawaitable(result):
             await result
 
-    return ui.timer(interval, tick)
+    if client.has_socket_connection:
+        ui.timer(interval, tick, immediate=immediate)
+        return
+    made = False
+
+    def make() -> None:
+        nonlocal made
+        if made or slot.parent.is_deleted:
+            return
+        made = True
+        with slot:
+            ui.timer(interval, tick, immediate=immediate)
+
+    client.on_connect(make)

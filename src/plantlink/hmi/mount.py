@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from plantlink.runtime import Runtime
 
 DEFAULT_MOUNT = "/hmi"
+#: how long a page may take to build before NiceGUI answers with an error page (default 3 s)
+PAGE_BUILD_S = 30.0
 _state: dict[str, object] = {}
 
 
@@ -42,15 +44,18 @@ def _register_pages() -> None:
     from plantlink.hmi.users import users_page
     from plantlink.hmi.wall import wall_page
 
-    ui.page("/")(overview_page)
-    ui.page("/line/{path:path}")(line_page)
-    ui.page("/machine/{path:path}")(machine_page)
-    ui.page("/alarms")(alarms_page)
-    ui.page("/audit")(audit_page)
-    ui.page("/approvals")(approvals_page)
-    ui.page("/users")(users_page)
-    ui.page("/oee")(oee_page)
-    ui.page("/wall/{path:path}")(wall_page)  # shop-floor wallboard (display tokens: plantlink.auth.display)
+    # A page answers once it is built (its live timers start at the connection: guard.live_timer), data
+    # included: on a loaded box that may take seconds, which NiceGUI's default (3 s) would turn into an error page.
+    ui.page("/", response_timeout=PAGE_BUILD_S)(overview_page)
+    ui.page("/line/{path:path}", response_timeout=PAGE_BUILD_S)(line_page)
+    ui.page("/machine/{path:path}", response_timeout=PAGE_BUILD_S)(machine_page)
+    ui.page("/alarms", response_timeout=PAGE_BUILD_S)(alarms_page)
+    ui.page("/audit", response_timeout=PAGE_BUILD_S)(audit_page)
+    ui.page("/approvals", response_timeout=PAGE_BUILD_S)(approvals_page)
+    ui.page("/users", response_timeout=PAGE_BUILD_S)(users_page)
+    ui.page("/oee", response_timeout=PAGE_BUILD_S)(oee_page)
+    # shop-floor wallboard (display tokens: plantlink.auth.display)
+    ui.page("/wall/{path:path}", response_timeout=PAGE_BUILD_S)(wall_page)
 
 
 def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DEFAULT_MOUNT) -> None:

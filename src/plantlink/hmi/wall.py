@@ -83,7 +83,7 @@ async def wall_page(request: Request, path: str) -> Response | None:
     live_timer(LIVE_PERIOD_S, wall.update)
     live_timer(KPI_PERIOD_S, wall.refresh_kpis)
     if len(panels) > 1:
-        live_timer(rotate, wall.next)
+        live_timer(rotate, wall.next, immediate=False)  # the first line shows for a whole period
     return None
 
 

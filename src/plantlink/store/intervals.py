@@ -57,7 +57,7 @@ def query(conn: sa.Connection, start_us: int, end_us: int, machines: Sequence[st
         q = q.where(T.c.line == line)
     out = []
     # plain tuples, one Interval each: a month of a site is tens of thousands of rows
-    rows = conn.execute(q.order_by(T.c.machine, T.c.start_us, T.c.id)).tuples()
+    rows = conn.execute(q.order_by(T.c.machine, T.c.start_us, T.c.id))
     for i, machine, ln, state, s0, e0, shift, why in rows:
         s = max(int(s0), start_us)
         e = min(until if e0 is None else int(e0), end_us)
