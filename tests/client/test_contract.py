@@ -77,6 +77,10 @@ def test_aggregates_equal_hand_computed_buckets(pl: Connection) -> None:
     assert df["mean"].to_list() == pytest.approx([(20 + 20.5 + 21 + 22 + 22.5) / 5, (23 + 25.5) / 2])
     assert df["min"].to_list() == [20.0, 23.0] and df["max"].to_list() == [22.5, 25.5]
     assert df["count"].to_list() == [5, 6]
+    # time-weighted, bucket 2 (12:01-12:02): 22.5 (the last value before it) holds 0.123456 s, 23 .. 25 hold
+    # 10 s each, 25.5 from 12:01:50.123456 to the bucket's end
+    twa = pl.read(TEMP, START, END, every="1m", agg="twa")["twa"].to_list()[1]
+    assert twa == pytest.approx((22.5 * 0.123456 + (23 + 23.5 + 24 + 24.5 + 25) * 10 + 25.5 * 9.876544) / 60)
     default = pl.read([TEMP, SPEED], START, END, every=timedelta(minutes=2))  # agg defaults to mean
     assert default.columns == ["tag", "ts", "mean"]
     good_temps = [20, 20.5, 21, 22, 22.5, 23, 23.5, 24, 24.5, 25, 25.5]  # the bad 21.5 left out

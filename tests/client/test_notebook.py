@@ -1,10 +1,12 @@
-"""The quickstart notebook cannot rot: its code cells run in order, as a reader runs them, on the data
-directory of a real (short, headless) ``plantlink demo`` run."""
+"""The quickstart notebook and docs/python-api.md cannot rot: the notebook's code cells run in order, as a
+reader runs them, and so does the page's python example, on the data directory of a real (short, headless)
+``plantlink demo`` run."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "examples" / "notebooks" / "plantlink-quickstart.ipynb"
+DOC = ROOT / "docs" / "python-api.md"
 
 
 def code_cells(path: Path) -> list[str]:
@@ -52,3 +55,16 @@ def test_the_quickstart_notebook_runs_on_a_demo_data_dir(demo_dir: Path, monkeyp
     assert set(raw["tag"].to_list()) == set(ns["temperatures"]) and ns["temperatures"]
     assert per_10s.columns == ["tag", "ts", "mean", "max", "count"] and per_10s["count"].sum() > 0
     assert ns["now"].height == len(ns["temperatures"]) + len(ns["power"])
+
+
+def test_the_docs_example_runs_on_a_demo_data_dir(demo_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    monkeypatch.setenv("PLANTLINK_DATA_DIR", str(demo_dir))
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert blocks, f"{DOC.name} has no python example"
+    for code in blocks:
+        ns: dict[str, Any] = {"__name__": "__docs__"}
+        exec(compile(code, DOC.name, "exec"), ns)
+    assert ns["raw"].height > 0 and ns["per_min"].columns == ["tag", "ts", "mean", "max"]
+    assert ns["oee"]["scope"].to_list()[0] == "windsor/stamping/press-line-1"
