@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from plantlink.api.server import serve
-from plantlink.auth import AuthService, AuthSettings, install_auth
+from plantlink.api.server import SslFiles, serve
+from plantlink.auth import AuthService, AuthSettings, install_auth, tls_args
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality, numeric_batch
@@ -76,11 +76,13 @@ def make_data_dir(data_dir: Path, model: Path) -> None:
 @dataclass
 class Server:
     url: str
-    token: str
+    token: str  # a viewer of every site
+    windsor_token: str  # a viewer of windsor only
+    data_dir: Path
 
 
 @contextmanager
-def running_server(data_dir: Path, model: Path) -> Iterator[Server]:
+def running_server(data_dir: Path, model: Path, *, tls: bool = False) -> Iterator[Server]:
     """plantlink on ``data_dir`` with the known contents and its API (real token auth) on a free port, in a
     thread of its own (the tests call it synchronously)."""
     ready: dict[str, object] = {}
@@ -96,7 +98,13 @@ def running_server(data_dir: Path, model: Path) -> Iterator[Server]:
             auth = AuthService(rt.store.engine, rt.data_dir, AuthSettings())
             auth.create_user("ana", {"*": "viewer"}, "test", password="a-long-test-password-1")
             ready["token"] = auth.create_token("ana", "notebook", None, "test").secret
-            handle = await serve(rt, "127.0.0.1", 0, app_hook=lambda app: install_auth(app, auth))
+            auth.create_user("bob", {"windsor": "viewer"}, "test", password="a-long-test-password-2")
+            ready["windsor_token"] = auth.create_token("bob", "notebook", None, "test").secret
+            ssl = None
+            if tls:
+                args = tls_args(rt.data_dir)
+                ssl = SslFiles(args["ssl_certfile"], args["ssl_keyfile"])
+            handle = await serve(rt, "127.0.0.1", 0, ssl=ssl, app_hook=lambda app: install_auth(app, auth))
             ready["url"] = handle.url
             started.set()
             while not stop.is_set():
@@ -116,7 +124,7 @@ def running_server(data_dir: Path, model: Path) -> Iterator[Server]:
     if "error" in ready:
         raise RuntimeError(f"the server did not start: {ready['error']!r}")
     try:
-        yield Server(str(ready["url"]), str(ready["token"]))
+        yield Server(str(ready["url"]), str(ready["token"]), str(ready["windsor_token"]), data_dir)
     finally:
         stop.set()
         thread.join(60)

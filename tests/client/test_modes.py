@@ -15,10 +15,11 @@ import plantlink
 from plantlink.app import free_port
 from plantlink.client.embedded import DataDirInUse
 from plantlink.client.remote import ServerUnreachable
-from plantlink.errors import RequestError, Unauthenticated, Unavailable
+from plantlink.errors import AccessDenied, NotFound, RequestError, Unauthenticated, Unavailable
 from tests.api.test_oee_downtime import local_us
-from tests.client.plantdata import M1, SPEED, Server, plant_file
+from tests.client.plantdata import DET, M1, SPEED, TEMP, Server, plant_file, running_server
 
+START, END = "2026-03-10T00:00:00Z", "2026-03-10T23:00:00Z"
 HOLD = """
 import sys
 from plantlink.historian import open_historian
@@ -36,6 +37,30 @@ def test_a_bad_token_is_unauthenticated_and_says_so(server: Server) -> None:
     assert e.value.status == 401
     with plantlink.connect(server.url) as pl, pytest.raises(Unauthenticated):
         pl.latest(SPEED)
+
+
+def test_a_site_the_token_may_not_view_is_access_denied(server: Server) -> None:
+    with plantlink.connect(server.url, token=server.windsor_token) as pl:
+        assert pl.tags("*/*/*/*/temp") == [TEMP]  # detroit's tags are not even listed
+        with pytest.raises(NotFound, match="no tag 'detroit/d1/l2/m3/temp'"):
+            pl.latest(DET)
+        for call in (lambda: pl.oee("detroit", START, END), lambda: pl.downtime("detroit", START, END),
+                     lambda: pl.states("detroit/d1/l2/m3", START, END)):
+            with pytest.raises(AccessDenied) as e:
+                call()
+            assert e.value.status == 403 and e.value.field == "site"
+
+
+def test_tls_verify_is_on_by_default(tmp_path: Path, model: Path) -> None:
+    with running_server(tmp_path / "data", model, tls=True) as s:
+        assert s.url.startswith("https://")
+        with plantlink.connect(s.url, token=s.token) as pl, \
+                pytest.raises(ServerUnreachable, match="CERTIFICATE_VERIFY_FAILED"):
+            pl.latest(SPEED)
+        cert = s.data_dir / "tls" / "cert.pem"
+        for verify in (False, str(cert)):  # told to trust it: the self-signed certificate itself
+            with plantlink.connect(s.url, token=s.token, verify=verify) as pl:
+                assert pl.latest(SPEED)["value"].to_list() == [5.0]
 
 
 def test_a_server_that_is_down_is_unreachable_naming_the_url() -> None:

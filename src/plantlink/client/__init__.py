@@ -4,6 +4,7 @@ See docs/python-api.md."""
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,11 +17,12 @@ __all__ = ["Connection", "connect"]
 
 
 def connect(where: str | Path, *, token: str | None = None, plant: str | Path | Plant | None = None,
-            verify: bool | str = True, timeout: float = 60.0) -> Connection:
+            verify: bool | str | ssl.SSLContext = True, timeout: float = 60.0) -> Connection:
     """A connection to a plant's data.
 
     ``where``: an ``http://`` or ``https://`` URL of a running plantlink (``token``: an API token, sent as a
-    bearer; ``verify``: False or a CA bundle path for a self-signed certificate), or a data directory as
+    bearer; ``verify``: False, a CA bundle path (or the server's self-signed certificate) or an
+    ``ssl.SSLContext``), or a data directory as
     ``plantlink run``/``demo`` create it (``plant``: its plant model file, by default the one last loaded
     there). Close it when done (``with plantlink.connect(...) as pl:``)."""
     text = str(where)

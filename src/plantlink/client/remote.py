@@ -8,6 +8,7 @@ its status; a server that cannot be reached as ``ServerUnreachable``."""
 from __future__ import annotations
 
 import io
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,9 +66,12 @@ def error_of(r: httpx.Response) -> PlantlinkError:
 
 
 class HttpSource:
-    def __init__(self, url: str, token: str | None, *, verify: bool | str = True, timeout: float = 60.0):
+    def __init__(self, url: str, token: str | None, *, verify: bool | str | ssl.SSLContext = True,
+                 timeout: float = 60.0):
         self.where = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        if isinstance(verify, str):  # a CA bundle (or the server's own self-signed certificate)
+            verify = ssl.create_default_context(cafile=verify)
         self.http = httpx.Client(base_url=self.where, headers=headers, verify=verify, timeout=timeout)
 
     def close(self) -> None:
