@@ -137,3 +137,14 @@ def test_import_plantlink_stays_cheap() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_embedded_raw_reads_page_through_the_historian(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 5 samples (a raw read answers at most ``RAW_PAGE``): the same 12 samples, none twice."""
+    from plantlink.client import embedded
+
+    with plantlink.connect(data_dir) as pl:
+        whole = pl.read(TEMP, START, END)
+        monkeypatch.setattr(embedded, "RAW_PAGE", 5)
+        paged = pl.read(TEMP, START, END)
+    assert whole.height == 12 and paged.equals(whole)

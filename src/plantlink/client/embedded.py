@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from plantlink.api import queries
+from plantlink.client import frames
 from plantlink.datadir import missing_data_dir
 from plantlink.errors import HistorianError, RequestError, Unavailable
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
@@ -22,11 +24,14 @@ from plantlink.identity import Principal
 from plantlink.model import Plant, load_plant
 from plantlink.services import Components, Services
 from plantlink.services import export as ex
+from plantlink.services.history import MAX_RAW_RANGE_US
 from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 
 #: Who the services see: whoever may read the data directory's files may read everything in it.
 LOCAL = Principal("python-api", {"*": "admin"})
+#: Samples per historian read (a raw read answers at most 1,000,000).
+RAW_PAGE = 500_000
 
 
 class DataDirInUse(Unavailable):
@@ -103,8 +108,24 @@ class DataDirSource:
         return list(self.services.plant.tags)
 
     def trend(self, paths: Sequence[str], start_us: int, end_us: int) -> pa.Table:
+        """What the trend export answers (``frames.RAW_SCHEMA``), its checks included (one site, numeric tags),
+        read with ``HistoryService.raw`` as the export reads it, without its text times (4/5 of its time)."""
         export = ex.trend(self.services, LOCAL, list(paths), start_us, end_us)
-        return pa.Table.from_batches(list(export.batches()), schema=export.schema)
+        tables = [self._samples(path, start_us, end_us) for path in export.details["tags"]]
+        return pa.concat_tables(tables) if tables else frames.RAW_SCHEMA.empty_table()
+
+    def _samples(self, path: str, start_us: int, end_us: int) -> pa.Table:
+        parts, lo = [], start_us
+        while lo < end_us:
+            hi = min(lo + MAX_RAW_RANGE_US, end_us)
+            found = self.services.history.raw(LOCAL, path, lo, hi, RAW_PAGE)
+            table, lo = found.table, hi
+            if found.more:  # a full page: the samples at its last instant are read again with the next one
+                ts = table.column("ts").cast(pa.int64()).to_numpy()
+                cut = int(np.searchsorted(ts, ts[-1]))
+                table, lo = (table.slice(0, cut), int(ts[-1])) if cut else (table, int(ts[-1]) + 1)
+            parts.append(frames.raw_table(path, table))
+        return pa.concat_tables(parts)
 
     def aggregate(self, paths: Sequence[str], start_us: int, end_us: int, interval_us: int,
                   aggregates: Sequence[str]) -> dict[str, Any]:

@@ -7,9 +7,11 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from plantlink.errors import QueryError
+from plantlink.samples import Quality
 
 FORMATS = ("polars", "pandas", "arrow")
 _ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -48,18 +50,26 @@ def _times(pl: Any, values: Sequence[str | None], name: str) -> Any:
     return pl.Series(name, list(values), dtype=pl.String).str.to_datetime(_ISO, time_unit="us", time_zone="UTC")
 
 
+#: Raw samples as both modes hand them over (the trend export's rows, times as timestamps).
+RAW_SCHEMA = pa.schema([("tag", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64()),
+                        ("quality", pa.string())])
+
+
+def raw_table(path: str, t: pa.Table) -> pa.Table:
+    """A historian ``raw`` answer (``ts``, ``value``, ``quality`` code) of tag ``path`` in ``RAW_SCHEMA``, its
+    quality named as the API names it (``good`` >= 192, ``uncertain`` >= 64, else ``bad``)."""
+    q = t.column("quality").to_numpy(zero_copy_only=False)
+    quality = np.where(q >= Quality.GOOD, "good", np.where(q >= Quality.UNCERTAIN, "uncertain", "bad"))
+    return pa.table([pa.array([path] * t.num_rows, pa.string()),
+                     t.column("ts").cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+                     t.column("value").cast(pa.float64()), pa.array(quality, pa.string())], schema=RAW_SCHEMA)
+
+
 def raw(tables: Sequence[pa.Table]) -> Any:
-    """The trend export's rows (``tag``, ``time_utc``, ``value``, ``quality``) as ``tag, ts, value, quality``."""
+    """Raw samples (``RAW_SCHEMA`` tables) as a DataFrame ``tag, ts, value, quality``."""
     pl = polars()
-    if not tables:
-        return pl.DataFrame(schema={"tag": pl.String, "ts": pl.Datetime("us", "UTC"), "value": pl.Float64,
-                                    "quality": pl.String})
-    t = pa.concat_tables([x.select(["tag", "time_utc", "value", "quality"]).cast(
-        pa.schema([("tag", pa.string()), ("time_utc", pa.string()), ("value", pa.float64()),
-                   ("quality", pa.string())])) for x in tables])
-    df = pl.from_arrow(t)
-    return df.select(pl.col("tag"), pl.col("time_utc").str.to_datetime(_ISO, time_unit="us", time_zone="UTC")
-                     .alias("ts"), pl.col("value"), pl.col("quality"))
+    t = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
+    return pl.from_arrow(t)
 
 
 def aggregated(answers: Sequence[dict[str, Any]], aggregates: Sequence[str]) -> Any:

@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from plantlink.api.timefmt import iso
+from plantlink.client.frames import RAW_SCHEMA
 from plantlink.errors import (
     AccessDenied,
     Conflict,
@@ -103,7 +105,9 @@ class HttpSource:
     def trend(self, paths: Sequence[str], start_us: int, end_us: int) -> pa.Table:
         r = self._get("/api/v1/export/trend", {"tag": list(paths), "start": iso(start_us), "end": iso(end_us),
                                                "format": "parquet"})
-        return pq.read_table(io.BytesIO(r.content))
+        t = pq.read_table(io.BytesIO(r.content))
+        return pa.table([t.column("tag"), pc.cast(t.column("time_utc"), pa.timestamp("us", tz="UTC")),
+                         t.column("value").cast(pa.float64()), t.column("quality")], schema=RAW_SCHEMA)
 
     def aggregate(self, paths: Sequence[str], start_us: int, end_us: int, interval_us: int,
                   aggregates: Sequence[str]) -> dict[str, Any]:
