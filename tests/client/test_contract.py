@@ -94,6 +94,8 @@ def test_latest(pl: Connection) -> None:
     assert df["value"].to_list() == [TEMP_VALUES[-1], DET_VALUES[-1], SPEED_VALUES[-1]]
     assert df["ts"].to_list() == [at(TEMP_TS[-1]), at(DET_TS[-1]), at(SPEED_TS[-1])]
     assert df["quality"].to_list() == ["good"] * 3 and df["unit"].to_list() == ["degC", "degC", "m/min"]
+    never = pl.latest("windsor/a1/l1/m2/st").row(0, named=True)  # a tag without any sample
+    assert never["tag"] == "windsor/a1/l1/m2/st" and never["ts"] is None and never["value"] is None
 
 
 def test_states_are_the_machine_timeline(pl: Connection) -> None:
