@@ -15,7 +15,6 @@ from plantlink.samples import Quality
 
 FORMATS = ("polars", "pandas", "arrow")
 _ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
-RAW_COLUMNS = ("tag", "ts", "value", "quality")
 
 
 def polars() -> Any:
