@@ -45,6 +45,7 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/history/raw": Rule("viewer", "object"),
     "GET /api/v1/history/aggregate": Rule("viewer", "object"),
     "GET /api/v1/history/downsample": Rule("viewer", "object"),
+    "GET /api/v1/spc/{ref:path}": Rule("viewer", "object", "tag path or id; 400 without data"),
     "GET /api/v1/states": Rule("viewer", "object", "site="),
     "GET /api/v1/states/timeline": Rule("viewer", "object"),
     "GET /api/v1/oee": Rule("viewer", "object"),

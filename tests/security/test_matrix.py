@@ -128,6 +128,7 @@ class Ctx:
             "GET /api/v1/history/raw": Call("GET", "/api/v1/history/raw", {"tag": W_TAG}),
             "GET /api/v1/history/aggregate": Call("GET", "/api/v1/history/aggregate", {"tag": W_TAG}),
             "GET /api/v1/history/downsample": Call("GET", "/api/v1/history/downsample", {"tag": W_TAG}),
+            "GET /api/v1/spc/{ref:path}": Call("GET", f"/api/v1/spc/{W_TAG}", ok=frozenset({200, 400})),
             "GET /api/v1/states": Call("GET", "/api/v1/states", {"site": "windsor"}),
             "GET /api/v1/states/timeline": Call("GET", "/api/v1/states/timeline", {"machine": W_MACHINE}),
             "GET /api/v1/oee": Call("GET", "/api/v1/oee", {"scope": "windsor"}),
