@@ -117,7 +117,8 @@ class AnalysisError(RequestError, ValueError):
 
 def _iso(us: int) -> str:
     from datetime import UTC, datetime
-    return datetime.fromtimestamp(us / 1e6, UTC).isoformat().replace("+00:00", "Z")
+    at = datetime.fromtimestamp(us / 1e6, UTC)
+    return at.isoformat(timespec="milliseconds" if us % 1_000_000 else "seconds").replace("+00:00", "Z")
 
 
 class SubscriptionError(RequestError):

@@ -104,6 +104,7 @@ ROUTES: dict[str, Rule] = {
     "GET /hmi/line/{path:path}": Rule("viewer", "object"),
     "GET /hmi/machine/{path:path}": Rule("viewer", "object"),
     "GET /hmi/oee": Rule("viewer", "object", "scope="),
+    "GET /hmi/spc/{path:path}": Rule("viewer", "object", "tag path"),
     "GET /hmi/favicon.ico": Rule("user", "-"),
     "MOUNT /hmi/_nicegui_ws": Rule("user", "-", "socket.io"),
     "MOUNT /hmi/_nicegui/{v}/static": Rule("user", "-", "package files"),

@@ -161,6 +161,7 @@ class Ctx:
             "GET /hmi/line/{path:path}": Call("GET", f"/hmi/line/{W_LINE}"),
             "GET /hmi/machine/{path:path}": Call("GET", f"/hmi/machine/{W_MACHINE}"),
             "GET /hmi/oee": Call("GET", "/hmi/oee", {"scope": W_LINE}),
+            "GET /hmi/spc/{path:path}": Call("GET", f"/hmi/spc/{W_TAG}"),
             "GET /hmi/favicon.ico": Call("GET", "/hmi/favicon.ico"),
             "GET /": Call("GET", "/", ok=frozenset({303})),
             "GET /hmi/alarms": Call("GET", "/hmi/alarms"),
