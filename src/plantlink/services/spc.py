@@ -146,7 +146,10 @@ class SpcService:
         cid = self.index.ids.get(path)
         if cid is None:
             raise AnalysisError(f"the part counter {path} is not recorded", "subgroup")
-        t = self._hist().raw(cid, start_us - DAY_US, end_us, MAX_SAMPLES)
+        t = self._hist().raw(cid, start_us - DAY_US, end_us, MAX_SAMPLES + 1)
+        if t.num_rows > MAX_SAMPLES:
+            raise QueryError(f"the part counter {path} has more than {MAX_SAMPLES} samples from a day before the "
+                             "period to its end: shorten the period", field="end")
         cts = t.column("ts").to_numpy().astype(np.int64)
         cv = t.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
         at = np.searchsorted(cts, ts, side="right") - 1
