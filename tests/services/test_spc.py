@@ -45,7 +45,7 @@ sites:
                   - name: scrap
                     type: int
                     source: {device: plc, address: 10, type: uint16}
-                    spc: {chart: p, sample_size: 50}
+                    spc: {chart: p, sample_size: 50, usl: 5}  # limits of a count: no capability
                   - {name: recipe, type: string, source: {device: plc, address: 12, type: string, length: 4}}
   - name: detroit
     timezone: America/Detroit
@@ -173,7 +173,7 @@ async def test_p_chart_from_counts(runtime: Runtime) -> None:
     (p,) = c.charts.charts
     ucl = 0.04 + 3 * np.sqrt(0.04 * 0.96 / 50)  # 0.1231: 8 / 50 = 0.16 is beyond
     assert p.center[0] == pytest.approx(0.04) and p.ucl[0] == pytest.approx(ucl)
-    assert [(v.rule, v.point) for v in c.violations] == [("we1", 9)]
+    assert [(v.rule, v.point) for v in c.violations] == [("we1", 9)] and c.capability is None
     with pytest.raises(AnalysisError, match="not to p or u"):
         runtime.services.spc.chart(ANN, f"{M}/scrap", start, start + 3600 * S, with_capability=True)
 

@@ -217,7 +217,7 @@ def _violations(cs: spc.ChartSet, rules: tuple[str, ...], ts: Ints) -> tuple[Vio
 
 def _capability(kind: str, values: Floats, cs: spc.ChartSet, st: SpcSettings, wanted: bool | None
                 ) -> Capability | None:
-    if wanted is False or (wanted is None and st.lsl is None and st.usl is None):
+    if wanted is False or (wanted is None and (kind in COUNTS or (st.lsl is None and st.usl is None))):
         return None
     if kind in COUNTS:
         raise AnalysisError("capability applies to measured values, not to p or u charts", "capability")
