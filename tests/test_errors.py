@@ -21,6 +21,7 @@ EXPECTED: dict[str, tuple[str | None, int, str]] = {
     "ReasonError": ("RequestError", 400, "bad_reason"),
     "AuditError": ("RequestError", 400, "bad_request"),
     "InvalidValue": ("RequestError", 422, "invalid"),
+    "AnalysisError": ("RequestError", 400, "bad_data"),
     "SubscriptionError": ("RequestError", 400, "bad_request"),
     "Unauthenticated": ("PlantlinkError", 401, "unauthenticated"),
     "AccessDenied": ("PlantlinkError", 403, "forbidden"),

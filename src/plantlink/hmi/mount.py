@@ -39,6 +39,7 @@ def _register_pages() -> None:
     from plantlink.hmi.machine import machine_page
     from plantlink.hmi.oeetime import oee_page
     from plantlink.hmi.overview import overview_page
+    from plantlink.hmi.spc import spc_page
     from plantlink.hmi.users import users_page
     from plantlink.hmi.wall import wall_page
 
@@ -50,6 +51,7 @@ def _register_pages() -> None:
     ui.page("/approvals")(approvals_page)
     ui.page("/users")(users_page)
     ui.page("/oee")(oee_page)
+    ui.page("/spc/{path:path}")(spc_page)
     ui.page("/wall/{path:path}")(wall_page)  # shop-floor wallboard (display tokens: plantlink.auth.display)
 
 
