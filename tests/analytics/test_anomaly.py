@@ -12,6 +12,7 @@ from scipy import stats
 
 from plantlink.analytics.anomaly import (
     BaselineError,
+    MovingAverageRule,
     PCADetector,
     WindowRule,
     jackson_mudholkar_limit,
@@ -140,6 +141,21 @@ def test_window_rule_streaming_equals_batch() -> None:
     chunks = np.concatenate([batched.predict_many(stream[:123]), batched.predict_many(stream[123:])])
     np.testing.assert_array_equal(flags, chunks)
     assert 0 < np.sum(flags) < len(flags)
+
+
+def test_moving_average_rule_streaming_batch_and_by_hand() -> None:
+    rng = np.random.default_rng(6)
+    det = PCADetector(alpha=0.05).learn_many(correlated(rng, 400))
+    stream = correlated(rng, 200)
+    stream[120:, 1] += 3 * stream[:, 1].std()
+    scores = det.score_many(stream)
+    by_hand = np.array([scores[max(0, i - 9) : i + 1].mean() for i in range(len(scores))])
+    batched = MovingAverageRule(det, 10)
+    got = np.concatenate([batched.smoothed_many(stream[:57]), batched.smoothed_many(stream[57:])])
+    np.testing.assert_allclose(got, by_hand)
+    one = MovingAverageRule(det, 10)
+    np.testing.assert_array_equal([one.update_one(r) for r in stream], by_hand > 1.0)
+    assert not (by_hand[:120] > 1).any() and (by_hand[125:] > 1).all()
 
 
 def test_bad_baselines_are_refused_by_name() -> None:

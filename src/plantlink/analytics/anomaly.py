@@ -10,7 +10,8 @@ instants, ``is_anomaly(score)`` compares a score with the detector's threshold. 
   anomaly.
 * :class:`plantlink.analytics.iforest.IsolationForestDetector`: scikit-learn's isolation forest, its
   threshold a quantile of the baseline's scores.
-* :class:`WindowRule`: alarm only when ``min_hits`` of the last ``window`` instants are anomalous.
+* :class:`WindowRule`: alarm only when ``min_hits`` of the last ``window`` instants are anomalous;
+  :class:`MovingAverageRule`: alarm when the mean of the last ``window`` scores is above the threshold.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from plantlink.analytics.baseline import (
     to_matrix,
 )
 
-__all__ = ["BaselineError", "Detector", "PCADetector", "WindowRule", "jackson_mudholkar_limit", "t2_limit"]
+__all__ = [
+    "BaselineError",
+    "Detector",
+    "MovingAverageRule",
+    "PCADetector",
+    "WindowRule",
+    "jackson_mudholkar_limit",
+    "t2_limit",
+]
 
 
 class Detector(ABC):
@@ -195,3 +204,38 @@ class WindowRule:
         counts = np.convolve(both, np.ones(self.window, dtype=np.int64))[: both.size]
         self._flags.extend(bool(f) for f in flags)
         return np.asarray(counts[prior.size :] >= self.min_hits)
+
+
+class MovingAverageRule:
+    """Alarm when the mean of the last ``window`` scores is above the detector's threshold.
+
+    Streaming: the last scores are kept between calls (``reset()`` forgets them); until ``window``
+    scores have been seen, the mean is over those seen so far.
+    """
+
+    def __init__(self, detector: Detector, window: int = 10) -> None:
+        if window < 1:
+            raise ValueError(f"MovingAverageRule: window must be >= 1, got {window}")
+        self.detector, self.window = detector, window
+        self._scores: deque[float] = deque(maxlen=window)
+
+    def reset(self) -> None:
+        self._scores.clear()
+
+    def update_one(self, x: Mapping[str, float] | Sequence[float] | Matrix) -> bool:
+        self._scores.append(self.detector.score_one(x))
+        return self.detector.is_anomaly(sum(self._scores) / len(self._scores))
+
+    def smoothed_many(self, X: Any) -> Matrix:
+        """The trailing mean score of each row of ``X`` (continuing from earlier calls)."""
+        prior = np.array(self._scores, dtype=np.float64)
+        scores = self.detector.score_many(X)
+        both = np.concatenate([prior, scores])
+        csum = np.concatenate([[0.0], np.cumsum(both)])
+        end = np.arange(prior.size, both.size) + 1
+        start = np.maximum(0, end - self.window)
+        self._scores.extend(float(s) for s in scores)
+        return np.asarray((csum[end] - csum[start]) / (end - start))
+
+    def predict_many(self, X: Any) -> np.ndarray:
+        return np.asarray(self.smoothed_many(X) > self.detector.threshold)
