@@ -1,2 +1,3 @@
-"""Pure computations over numpy arrays (no I/O, no services): statistical process control (``spc``,
-``spc_rules``, ``capability``) and the control chart constants (``constants``)."""
+"""Pure computations over numpy arrays and a machine's data (no I/O, no runtime, no store: the services feed
+them from the historian): statistical process control (``spc``, ``spc_rules``, ``capability``) and the control
+chart constants (``constants``); anomaly detection (``anomaly``, ``iforest``, ``baseline``)."""
