@@ -48,7 +48,7 @@ from typing import Any
 
 #: Modules that define members of the tree outside this one (imported by ``tree()`` to list them all).
 EXTENSIONS = ("plantlink.control.records", "plantlink.api.errors", "plantlink.connectors.modbus.client",
-              "plantlink.connectors.opcua.pki")
+              "plantlink.connectors.opcua.pki", "plantlink.client.remote", "plantlink.client.embedded")
 
 
 class PlantlinkError(Exception):
