@@ -1,1 +1,1 @@
-"""Pure computations over a machine's data (no runtime, no store): anomaly detection, ..."""
+"""Pure computations over a machine's data (no runtime, no store): anomaly detection, remaining useful life, ..."""
