@@ -13,6 +13,7 @@ message. ``tree()`` lists the tree (docs/errors.md shows it; tests/test_errors.p
     │   ├── ReasonError        400 bad_reason     a downtime reason not in the line's tree
     │   ├── AuditError         400 bad_request    an audit record or query with invalid arguments
     │   ├── InvalidValue       422 invalid        a value of the wrong type or out of bounds
+    │   ├── AnalysisError      400 bad_data       data or settings an analysis cannot use (too few points, ...)
     │   └── SubscriptionError  400 bad_request    a live-stream message that cannot be done (code per case)
     ├── Unauthenticated        401 unauthenticated  nobody is logged in
     ├── AccessDenied           403 forbidden      the caller lacks the role needed at a site
@@ -47,7 +48,7 @@ from typing import Any
 
 #: Modules that define members of the tree outside this one (imported by ``tree()`` to list them all).
 EXTENSIONS = ("plantlink.control.records", "plantlink.api.errors", "plantlink.connectors.modbus.client",
-              "plantlink.connectors.opcua.pki")
+              "plantlink.connectors.opcua.pki", "plantlink.client.remote", "plantlink.client.embedded")
 
 
 class PlantlinkError(Exception):
@@ -92,6 +93,32 @@ class InvalidValue(RequestError):
     """A value of the wrong type or out of bounds."""
 
     status, code = 422, "invalid"
+
+
+class AnalysisError(RequestError, ValueError):
+    """Data or settings that an analysis (SPC limits, capability) cannot use: too few subgroups or points, no
+    variation, missing specification limits. ``tag`` and ``period`` (``(start_us, end_us)``) say where, when
+    known: ``at(tag, period)`` returns a copy that names them. Also a ``ValueError``."""
+
+    status, code = 400, "bad_data"
+
+    def __init__(self, message: str, field: str | None = None, *, tag: str | None = None,
+                 period: tuple[int, int] | None = None):
+        self.reason, self.tag, self.period = message, tag, period
+        where = ""
+        if tag is not None:
+            where = f"tag {tag}" + (f" over [{_iso(period[0])}, {_iso(period[1])})" if period else "") + ": "
+        super().__init__(where + message, field)
+
+    def at(self, tag: str, period: tuple[int, int] | None = None) -> AnalysisError:
+        """The same error naming ``tag`` and ``period``."""
+        return AnalysisError(self.reason, self.field, tag=tag, period=period)
+
+
+def _iso(us: int) -> str:
+    from datetime import UTC, datetime
+    at = datetime.fromtimestamp(us / 1e6, UTC)
+    return at.isoformat(timespec="milliseconds" if us % 1_000_000 else "seconds").replace("+00:00", "Z")
 
 
 class SubscriptionError(RequestError):

@@ -62,6 +62,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
         trend = Trend(h, m, tz, principal)
         trend.open_at(q.get("tag"), picked.start_us, picked.end_us, follow)
         trend.build()
+    spc_links(h, m)
     span = Span(picked.start_us, picked.end_us, follow)
     timeline = Timeline(h, m, tz, principal, span)
     with ui.element("div").classes("pl-panel w-full"):
@@ -202,3 +203,14 @@ class Timeline:
         when = f"{local_time(lo, self.tz)} to {local_time(hi, self.tz)} ({duration((hi - lo) / 1e6)})"
         ui.element("div").style(f"width: {100 * (hi - lo) / span:.4f}%; background: {look.background}").props(
             f'data-state="{state or theme.NO_STATE}" title="{look.label}: {when}"')
+
+
+def spc_links(h: Hmi, m: MachineView) -> None:
+    """Links to the SPC page of each of the machine's tags with SPC settings (none: nothing shown)."""
+    tags = [t for t in m.tags if (i := h.services.plant.tags.get(t.path)) is not None and i.tag.spc is not None]
+    if not tags:
+        return
+    with ui.row().classes("items-center gap-3").props('data-testid="spc-links"'):
+        ui.label("SPC:").classes("pl-muted")
+        for t in tags:
+            ui.link(t.label or t.name, h.page("spc", t.path))

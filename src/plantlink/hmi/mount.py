@@ -41,6 +41,7 @@ def _register_pages() -> None:
     from plantlink.hmi.machine import machine_page
     from plantlink.hmi.oeetime import oee_page
     from plantlink.hmi.overview import overview_page
+    from plantlink.hmi.spc import spc_page
     from plantlink.hmi.users import users_page
     from plantlink.hmi.wall import wall_page
 
@@ -54,6 +55,7 @@ def _register_pages() -> None:
     ui.page("/approvals", response_timeout=PAGE_BUILD_S)(approvals_page)
     ui.page("/users", response_timeout=PAGE_BUILD_S)(users_page)
     ui.page("/oee", response_timeout=PAGE_BUILD_S)(oee_page)
+    ui.page("/spc/{path:path}", response_timeout=PAGE_BUILD_S)(spc_page)
     # shop-floor wallboard (display tokens: plantlink.auth.display)
     ui.page("/wall/{path:path}", response_timeout=PAGE_BUILD_S)(wall_page)
 

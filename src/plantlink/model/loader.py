@@ -218,6 +218,12 @@ class _Checker:
                 if ref is not None and ref not in names:
                     known = ", ".join(sorted(names)) or "none"
                     self.add((*loc, section, fname), f"no tag {ref!r} on machine {m.name!r} (its tags: {known})")
+        for ti, t in enumerate(m.tags):
+            ref = t.spc.subgroup.part_counter if t.spc is not None and t.spc.subgroup is not None else None
+            if ref is not None and (ref not in names or ref == t.name):
+                known = ", ".join(sorted(names - {t.name})) or "none"
+                self.add((*loc, "tags", ti, "spc", "subgroup", "part_counter"),
+                         f"no other tag {ref!r} on machine {m.name!r} (its tags: {known})")
 
     def _bind(self, t: Any, path: str, names: tuple[str, str, str, str],
               devices: dict[str, DeviceInfo | None], loc: Loc) -> TagInfo | None:

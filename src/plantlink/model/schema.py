@@ -16,6 +16,7 @@ from plantlink.model.control import WriteSpec
 from plantlink.model.notify import Notifications
 from plantlink.model.production import Calendar, Costs, Downtime, Production, StateRules
 from plantlink.model.schema_base import Strict
+from plantlink.model.spc import SpcSettings
 from plantlink.model.types import Name
 
 DataType = Literal["float", "int", "bool", "string"]
@@ -67,6 +68,8 @@ class Tag(Strict):
     #: Limits, role and interlocks of writes (control path); only for writable tags.
     control: WriteSpec | None = None
     alarms: list[AlarmDef] = Field(default_factory=list)
+    #: Statistical process control: chart, subgroups, specification limits, rules (docs/plant-model.md).
+    spc: SpcSettings | None = None
 
     @model_validator(mode="after")
     def _texts_for_codes(self) -> Tag:
@@ -74,6 +77,8 @@ class Tag(Strict):
             raise ValueError(f"value_texts name the codes of an int or bool tag; this tag is {self.type}")
         if self.decimals is not None and self.type != "float":
             raise ValueError(f"decimals apply to a float tag; this tag is {self.type}")
+        if self.spc is not None and self.type not in ("float", "int"):
+            raise ValueError(f"spc applies to a numeric (float or int) tag; this tag is {self.type}")
         return self
 
     @property

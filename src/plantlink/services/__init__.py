@@ -22,6 +22,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``health``     connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why
 ``trends``     what a trend marks on its time axis: alarm activations, downtime events
 ``annotations``  notes on a machine's trend; ``views``: saved trend views
+``spc``        control charts, run rule violations and capability of a tag over a period
 =============  =======================================================================================
 """
 
@@ -45,6 +46,7 @@ from plantlink.services.kpi import KpiService
 from plantlink.services.latest import LatestValues
 from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
+from plantlink.services.spc import SpcService
 from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
 from plantlink.services.trends import TrendMarks
@@ -98,6 +100,7 @@ class Services:
     trends: TrendMarks
     annotations: Annotations
     views: TrendViews
+    spc: SpcService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -124,6 +127,7 @@ class Services:
             trends=TrendMarks(index, alarms, downtime),
             annotations=Annotations(index, parts.trend_store, parts.audit),
             views=TrendViews(index, parts.trend_store, parts.audit),
+            spc=SpcService(index, parts.historian),
         )
 
 
