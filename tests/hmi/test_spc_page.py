@@ -3,6 +3,7 @@ with the demo plant, and the ECharts option it draws for a chart with known viol
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -75,3 +76,26 @@ def test_the_page_draws_the_services_chart(server: HmiServer) -> None:
         assert page.find_all(testid="spc-violations")
     finally:
         sock.close()
+
+
+def test_a_person_reaches_the_chart_from_the_machine_page(visit: Any, server: HmiServer) -> None:
+    """As a person uses it: the oven's page links its tag with SPC settings (the demo plant's zone 1 temperature,
+    spec 150..170 degC); the link opens the chart drawn in the browser, with the capability figures."""
+    def samples() -> int:
+        r = httpx.get(server.url + "/api/v1/history/raw", params={"tag": OVEN_TEMP, "limit": 1000},
+                      headers={PRINCIPAL_HEADER: "admin"}, timeout=30)
+        return int(r.json()["count"])
+
+    wait_until(lambda: samples() >= 12, 90.0, "a dozen samples of the oven's temperature recorded")
+    v = visit()
+    v.goto(f"/hmi/machine/{OVEN_TEMP.rsplit('/', 1)[0]}")
+    v.page.get_by_test_id("spc-links").get_by_role("link").first.click()
+    v.page.wait_for_url(f"**/hmi/spc/{OVEN_TEMP}")
+    v.page.wait_for_selector('[data-testid="spc-chart"] canvas')
+    shown = v.page.locator('[data-testid="spc-capability"] [data-figure]').evaluate_all(
+        "els => els.map(e => [e.dataset.figure, e.dataset.value])")
+    figures = dict(shown)
+    assert set(figures) == {"cp", "cpk", "pp", "ppk", "cpm"}, shown
+    assert all(re.fullmatch(r"-?\d+\.\d\d", x) for x in figures.values()), shown  # both limits: every figure
+    assert float(figures["cpk"]) <= float(figures["cp"]) and float(figures["ppk"]) <= float(figures["pp"])
+    assert not v.foreign()
