@@ -15,9 +15,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from plantlink.analytics.names import N_MAX, N_MIN
 from plantlink.errors import AnalysisError
-
-N_MIN, N_MAX = 2, 25
 
 #: d2(n), n = 2..25: E[range] of n independent standard normal values.
 _D2 = (1.12838, 1.69257, 2.05875, 2.32593, 2.53441, 2.70436, 2.84720, 2.97003, 3.07751, 3.17287, 3.25846,

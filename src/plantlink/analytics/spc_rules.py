@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import numpy.typing as npt
 
-from plantlink.errors import AnalysisError
+from plantlink.analytics.names import GROUPS, LIMIT_RULES, RULES, expand
+
+__all__ = ["GROUPS", "LIMIT_RULES", "RULES", "evaluate", "expand"]
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -98,23 +100,8 @@ _RULES: dict[str, Callable[[Series], Bools]] = {
     "n7": lambda s: run_end(np.abs(s[1]) < 1.0, 15),
     "n8": lambda s: run_end(np.abs(s[1]) > 1.0, 8),
 }
-RULES = tuple(_RULES)
-#: Names for sets of rules (as the plant model's ``rules:`` may give them).
-GROUPS = {"western_electric": ("we1", "we2", "we3", "we4"), "nelson": tuple(f"n{i}" for i in range(1, 9))}
-#: Rules that only compare with the limits (the only ones for R, S, MR, EWMA and CUSUM charts).
-LIMIT_RULES = ("we1", "n1")
-
-
-def expand(names: Iterable[str]) -> tuple[str, ...]:
-    """Rule names with the groups spelled out, in first-seen order; an unknown name is an error."""
-    out: list[str] = []
-    for name in names:
-        for r in GROUPS.get(name, (name,)):
-            if r not in _RULES:
-                raise AnalysisError(f"unknown rule {name!r}; choose from {sorted(RULES + tuple(GROUPS))}", "rules")
-            if r not in out:
-                out.append(r)
-    return tuple(out)
+if tuple(_RULES) != RULES:  # pragma: no cover  (the names the model checks are the rules evaluated)
+    raise RuntimeError("plantlink.analytics.names.RULES differs from the rules spc_rules evaluates")
 
 
 def evaluate(values: npt.ArrayLike, center: npt.ArrayLike, sigma: npt.ArrayLike, lcl: npt.ArrayLike,

@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from plantlink.analytics.constants import N_MAX, N_MIN
-from plantlink.analytics.spc_rules import expand
+from plantlink.analytics.names import N_MAX, N_MIN, expand
 from plantlink.errors import AnalysisError
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import PositiveDuration
