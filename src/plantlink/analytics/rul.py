@@ -25,10 +25,15 @@ from typing import Any, Self
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 __all__ = ["RULError", "RULEstimate", "RULEstimator", "window_features"]
 
 History = np.ndarray | Mapping[str, Any]
+#: The boosted trees run on one OpenMP thread. On an edge box that also serves connectors and the HMI, the
+#: default (every core, spinning while waiting) took minutes instead of seconds to fit when the cores were
+#: busy; one thread is predictable.
+ONE_THREAD = 1
 
 
 class RULError(ValueError):
@@ -158,8 +163,9 @@ class RULEstimator:
         self._models = {"mean": self._model()}
         if band:
             self._models |= {"lower": self._model(quantile=lo), "upper": self._model(quantile=hi)}
-        for m in self._models.values():
-            m.fit(X, y)
+        with threadpool_limits(ONE_THREAD):
+            for m in self._models.values():
+                m.fit(X, y)
         return self
 
     def _model(self, quantile: float | None = None) -> HistGradientBoostingRegressor:
@@ -176,10 +182,11 @@ class RULEstimator:
     def predict_features(self, X: np.ndarray) -> list[RULEstimate]:
         if not self._models:
             raise RULError("the RUL estimator is not fitted: call fit(units) first")
-        m = np.clip(self._models["mean"].predict(X), 0.0, self.cap)
-        if "lower" not in self._models:
-            return [RULEstimate(float(a), float(a), float(a), self.cap) for a in m]
-        lo, hi = (np.clip(self._models[k].predict(X), 0.0, self.cap) for k in ("lower", "upper"))
+        with threadpool_limits(ONE_THREAD):
+            m = np.clip(self._models["mean"].predict(X), 0.0, self.cap)
+            if "lower" not in self._models:
+                return [RULEstimate(float(a), float(a), float(a), self.cap) for a in m]
+            lo, hi = (np.clip(self._models[k].predict(X), 0.0, self.cap) for k in ("lower", "upper"))
         return [RULEstimate(float(a), float(min(b, a)), float(max(c, a)), self.cap)
                 for a, b, c in zip(m, lo, hi, strict=True)]
 
