@@ -33,3 +33,14 @@ def test_empty_file_is_a_problem() -> None:
     doc = load_marked("", "f.yaml")
     assert doc.data is None
     assert "empty" in doc.problems[0].message
+
+
+def test_a_time_zone_folder_is_an_unknown_zone() -> None:
+    """"America" is a folder of the time zone database, not a zone: a clear error, not an OSError (the fuzz
+    test found it)."""
+    from plantlink.errors import ConfigError
+    from plantlink.model.loader import parse_plant
+
+    text = "enterprise: Acme\nsites:\n  - name: windsor\n    timezone: America\n"
+    with pytest.raises(ConfigError, match="unknown IANA time zone 'America'"):
+        parse_plant(text, "plant.yaml")

@@ -123,7 +123,7 @@ class Site(Strict):
     def _tz(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of tzdata ("America")
             raise ValueError(f"unknown IANA time zone {value!r} (for example America/Toronto)") from None
         return value
 
