@@ -44,6 +44,7 @@ US_PER_H = 3600e6
 RUNNING = "running"
 #: Without a wrap a meter never rolls over: any decrease is a reset (split's rollover test never holds).
 _NO_WRAP = 2.0**62
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,10 @@ def split_by_state(profile: Profile, intervals: Sequence[StateInterval], start_u
     by_state = {name: profile.kwh_in(ss, ee) for name, (ss, ee) in grouped.items()}
     total = profile.kwh_in([start_us], [end_us])
     measured = profile.measured_us_in(start_us, end_us) / 1e6
-    return EnergyInputs(by_state=by_state, unknown_state_kwh=max(total - sum(by_state.values()), 0.0),
+    unknown = total - sum(by_state.values())
+    if unknown <= _ROUNDING * max(abs(total), 1.0):  # float rounding of the difference, not energy
+        unknown = 0.0
+    return EnergyInputs(by_state=by_state, unknown_state_kwh=unknown,
                         gap_kwh=profile.gap_kwh, gap_resets=profile.gap_resets, measured_s=measured,
                         unmeasured_s=max((end_us - start_us) / 1e6 - measured, 0.0), good=good)
 
