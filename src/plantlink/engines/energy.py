@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -58,23 +59,33 @@ class Profile:
     gap_kwh: float = 0.0
     gap_resets: int = 0
 
+    @cached_property
+    def _knots(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Segment bounds, and the kWh and measured us accumulated at each: built once per profile."""
+        x = np.empty(2 * self.starts.size, dtype=np.float64)
+        x[0::2], x[1::2] = self.starts, self.ends
+        energy, covered = np.zeros_like(x), np.zeros_like(x)
+        for y, step in ((energy, self.kw * (self.ends - self.starts) / US_PER_H),
+                        (covered, (self.ends - self.starts).astype(np.float64))):
+            y[1::2] = np.cumsum(step)
+            y[2::2] = y[1:-1:2]
+        return x, energy, covered
+
     def cumulative(self, at_us: npt.ArrayLike) -> FloatArray:
         """kWh from the profile's beginning up to each instant of ``at_us``."""
         at = np.asarray(at_us, dtype=np.float64)
         if self.starts.size == 0:
             return np.zeros(at.shape)
-        x = np.empty(2 * self.starts.size, dtype=np.float64)
-        x[0::2], x[1::2] = self.starts, self.ends
-        seg = self.kw * (self.ends - self.starts) / US_PER_H
-        y = np.zeros_like(x)
-        y[1::2] = np.cumsum(seg)
-        y[2::2] = y[1:-1:2]
-        return np.interp(at, x, y)
+        x, energy, _ = self._knots
+        return np.interp(at, x, energy)
 
     def covered(self, at_us: npt.ArrayLike) -> FloatArray:
         """Measured microseconds from the profile's beginning up to each instant of ``at_us``."""
-        ones = Profile(self.starts, self.ends, np.full(self.kw.shape, US_PER_H))
-        return ones.cumulative(at_us)
+        at = np.asarray(at_us, dtype=np.float64)
+        if self.starts.size == 0:
+            return np.zeros(at.shape)
+        x, _, covered = self._knots
+        return np.interp(at, x, covered)
 
     def kwh_in(self, starts: npt.ArrayLike, ends: npt.ArrayLike) -> float:
         """kWh within the union of the intervals ``[starts[i], ends[i])``."""
