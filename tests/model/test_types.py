@@ -44,3 +44,13 @@ def test_a_time_zone_folder_is_an_unknown_zone() -> None:
     text = "enterprise: Acme\nsites:\n  - name: windsor\n    timezone: America\n"
     with pytest.raises(ConfigError, match="unknown IANA time zone 'America'"):
         parse_plant(text, "plant.yaml")
+
+
+@pytest.mark.parametrize("tag", ["!!float", "!!int"])
+def test_an_empty_tagged_scalar_is_a_clear_error(tag: str) -> None:
+    """``!!float`` with nothing after it: a clear problem, not an IndexError of PyYAML (the fuzz test found it)."""
+    from plantlink.errors import ConfigError
+    from plantlink.model.loader import parse_plant
+
+    with pytest.raises(ConfigError, match="is not a valid"):
+        parse_plant(f"{tag} ", "plant.yaml")
