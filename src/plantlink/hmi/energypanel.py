@@ -52,7 +52,7 @@ def energy_panel(found: EnergyReport | PlantlinkError, span: str = "") -> None:
         cols = [("name", "Machine"), ("total", "Energy"), ("per_part", "Per good part"), ("idle", "Idle (share)"),
                 ("idle_cost", "Idle cost")]
         ui.table(columns=[{"name": c, "label": lbl, "field": c, "align": "left"} for c, lbl in cols],
-                 rows=energy_rows(found), row_key="name").props("flat dense").classes("w-full")
+                 rows=energy_rows(found), row_key="name").props("flat dense wrap-cells").classes("w-full")
         notes = [f"Without energy tag: {', '.join(m.rsplit('/', 1)[-1] for m in found.without_energy)}"
                  ] if found.without_energy else []
         notes += found.result.notes
