@@ -46,9 +46,10 @@ def test_a_time_zone_folder_is_an_unknown_zone() -> None:
         parse_plant(text, "plant.yaml")
 
 
-@pytest.mark.parametrize("tag", ["!!float", "!!int"])
+@pytest.mark.parametrize("tag", ["!!float", "!!int", "!!timestamp"])
 def test_an_empty_tagged_scalar_is_a_clear_error(tag: str) -> None:
-    """``!!float`` with nothing after it: a clear problem, not an IndexError of PyYAML (the fuzz test found it)."""
+    """``!!float`` with nothing after it, ``!!timestamp`` of no date: a clear problem, not an IndexError or an
+    AttributeError of PyYAML (the fuzz test found them)."""
     from plantlink.errors import ConfigError
     from plantlink.model.loader import parse_plant
 

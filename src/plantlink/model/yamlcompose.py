@@ -200,9 +200,12 @@ class _Builder:
         node = yaml.ScalarNode(tag, ev.value, None, None, ev.style)  # marks: ours are on the problem
         try:
             value = self.constructor.yaml_constructors[tag](self.constructor, node)
-        except (ValueError, ArithmeticError, TypeError, IndexError, yaml.YAMLError) as exc:  # IndexError: !!float ''
-            reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else \
-                "empty" if not ev.value else str(exc).split("; use sys.")[0]
+        except (ValueError, ArithmeticError, TypeError, yaml.YAMLError) as exc:
+            reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc).split("; use sys.")[0]
+            self._bad(loc, mark, f"{ev.value[:40]!r} is not a valid {_WHAT[tag[len(_STD):]]}: {reason}")
+            return ev.value, False
+        except (IndexError, AttributeError):  # PyYAML's constructors on '' (!!float) or on no date (!!timestamp)
+            reason = "empty" if not ev.value else "not of that form"
             self._bad(loc, mark, f"{ev.value[:40]!r} is not a valid {_WHAT[tag[len(_STD):]]}: {reason}")
             return ev.value, False
         if isinstance(value, float) and not math.isfinite(value):
