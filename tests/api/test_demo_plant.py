@@ -51,6 +51,9 @@ async def test_demo_plant_rest_and_stream(tmp_path: Path, free_port: Callable[[]
             assert {s["machine"] for s in states} == expect
             over = (await c.get("/api/v1/overview")).json()
             assert [ln["line"] for ln in over["sites"][0]["lines"]][:1] == ["windsor/stamping/press-line-1"]
+            energy = (await c.get("/api/v1/energy?scope=windsor/stamping/press-line-1")).json()
+            assert [m["machine"] for m in energy["machines"]] == [PRESS, "windsor/stamping/press-line-1/conveyor1"]
+            assert energy["without_energy"] == [] and energy["currency"] == "CAD" and energy["total_kwh"] > 0
             r = await c.get("/api/v1/oee?scope=detroit")
             assert r.status_code == 403
     finally:

@@ -28,7 +28,8 @@ from plantlink.model import load_plant
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plant-model.md"
 BLOCK = re.compile(r"(?:^(<!--[^\n]*-->)\n)?^```yaml\n(.*?)^```", re.S | re.M)
 KINDS = ("top", "devices", "site", "line", "machine")
-SECTIONS = ("states", "production", "calendar", "downtime", "costs", "control", "alarms", "notifications", "spc")
+SECTIONS = ("states", "production", "calendar", "downtime", "costs", "control", "alarms", "notifications", "spc",
+            "energy")
 
 
 def minimal() -> dict[str, Any]:

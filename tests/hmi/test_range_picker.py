@@ -75,7 +75,7 @@ def test_a_preset_changes_the_range_of_every_panel(visit: Any, api: httpx.Client
     v = visit()
     a, b = hours_back(2, 1)
     open_line(v, **{"from": local(a), "to": local(b)})
-    assert spans(v, "range", "oee", "bottleneck", "pareto") == [(str(a), str(b))] * 4
+    assert spans(v, "range", "oee", "bottleneck", "pareto", "energy") == [(str(a), str(b))] * 5
     line = oee_api(api, a, b)
     assert table(v)["Line"][4:6] == [pct(line["oee"]), f"{line['inputs']['pq']:,.0f}"]  # OEE, parts: the API's
     parts_before = table(v)["Line"][5]
@@ -86,7 +86,11 @@ def test_a_preset_changes_the_range_of_every_panel(visit: Any, api: httpx.Client
     v.page.wait_for_selector('[data-testid="oee"] tbody tr')
     start, end = (int(x) for x in spans(v, "range")[0])
     assert end - start == 24 * HOUR_US and end > SEEDED.end_us
-    assert spans(v, "oee", "bottleneck", "pareto") == [(str(start), str(end))] * 3
+    assert spans(v, "oee", "bottleneck", "pareto", "energy") == [(str(start), str(end))] * 4
+    energy = api.get("/api/v1/energy", params={"scope": LINE, "start": start // 1000, "end": end // 1000}).json()
+    cells = {r.split("\t")[0]: r.split("\t") for r in
+             v.page.locator('[data-testid="energy"] tbody tr').all_inner_texts()}
+    assert set(cells) == {"press1", "conveyor1", "Line"} and energy["total_kwh"] > 0  # the live simulator's power
     assert v.page.get_by_test_id("range").inner_text() != caption
     assert table(v)["Line"][5] != parts_before  # more hours, more parts
     v.page.go_back()  # the range is in the address: back is the range before

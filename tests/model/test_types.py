@@ -33,3 +33,25 @@ def test_empty_file_is_a_problem() -> None:
     doc = load_marked("", "f.yaml")
     assert doc.data is None
     assert "empty" in doc.problems[0].message
+
+
+def test_a_time_zone_folder_is_an_unknown_zone() -> None:
+    """"America" is a folder of the time zone database, not a zone: a clear error, not an OSError (the fuzz
+    test found it)."""
+    from plantlink.errors import ConfigError
+    from plantlink.model.loader import parse_plant
+
+    text = "enterprise: Acme\nsites:\n  - name: windsor\n    timezone: America\n"
+    with pytest.raises(ConfigError, match="unknown IANA time zone 'America'"):
+        parse_plant(text, "plant.yaml")
+
+
+@pytest.mark.parametrize("tag", ["!!float", "!!int", "!!timestamp"])
+def test_an_empty_tagged_scalar_is_a_clear_error(tag: str) -> None:
+    """``!!float`` with nothing after it, ``!!timestamp`` of no date: a clear problem, not an IndexError or an
+    AttributeError of PyYAML (the fuzz test found them)."""
+    from plantlink.errors import ConfigError
+    from plantlink.model.loader import parse_plant
+
+    with pytest.raises(ConfigError, match="is not a valid"):
+        parse_plant(f"{tag} ", "plant.yaml")

@@ -50,6 +50,7 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/states/timeline": Rule("viewer", "object"),
     "GET /api/v1/oee": Rule("viewer", "object"),
     "GET /api/v1/oee/shifts": Rule("viewer", "object"),
+    "GET /api/v1/energy": Rule("viewer", "object"),
     "GET /api/v1/downtime": Rule("viewer", "object", "site="),
     "GET /api/v1/downtime/pareto": Rule("viewer", "object"),
     "GET /api/v1/downtime/{event_id}": Rule("viewer", "object", "by id: 404 elsewhere"),

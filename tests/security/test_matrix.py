@@ -133,6 +133,7 @@ class Ctx:
             "GET /api/v1/states/timeline": Call("GET", "/api/v1/states/timeline", {"machine": W_MACHINE}),
             "GET /api/v1/oee": Call("GET", "/api/v1/oee", {"scope": "windsor"}),
             "GET /api/v1/oee/shifts": Call("GET", "/api/v1/oee/shifts", {"scope": W_LINE}),
+            "GET /api/v1/energy": Call("GET", "/api/v1/energy", {"scope": W_LINE}),
             "GET /api/v1/downtime": Call("GET", "/api/v1/downtime", {"site": "windsor"}),
             "GET /api/v1/downtime/pareto": Call("GET", "/api/v1/downtime/pareto", {"site": "windsor"}),
             "GET /api/v1/downtime/{event_id}": Call("GET", f"/api/v1/downtime/{self.event}"),

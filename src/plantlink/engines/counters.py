@@ -56,14 +56,14 @@ class Tally:
     gap_resets: int
 
 
-def _check_counter(counter_max: int, reset_threshold: float) -> None:
+def _check_counter(counter_max: float, reset_threshold: float) -> None:
     if counter_max <= 0:
         raise ValueError(f"counter_max must be > 0, got {counter_max}")
     if not 0.0 < reset_threshold < 1.0:
         raise ValueError(f"reset_threshold must be between 0 and 1 (exclusive), got {reset_threshold}")
 
 
-def split(values: npt.ArrayLike, counter_max: int, reset_threshold: float = 0.5, *,
+def split(values: npt.ArrayLike, counter_max: float, reset_threshold: float = 0.5, *,
           after_gap: npt.ArrayLike | None = None) -> Split:
     """Per-sample increments of ``values``. ``after_gap[i]`` true: a gap lies between sample i-1 and sample i
     (see :func:`gaps_before`); a bad (NaN) sample between two good ones is a gap too."""
@@ -99,7 +99,7 @@ def increments(values: npt.ArrayLike, counter_max: int, reset_threshold: float =
     return split(values, counter_max, reset_threshold, after_gap=after_gap).units
 
 
-def _steps(known: FloatArray, counter_max: int, reset_threshold: float) -> tuple[FloatArray, BoolArray]:
+def _steps(known: FloatArray, counter_max: float, reset_threshold: float) -> tuple[FloatArray, BoolArray]:
     """Increments between consecutive good values (length ``known.size - 1``) and where they are resets."""
     prev, new = known[:-1], known[1:]
     delta = new - prev

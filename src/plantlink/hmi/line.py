@@ -1,7 +1,7 @@
 """Line page: the machines (live tiles), the OEE breakdown (availability, effectiveness, quality) per machine
 and for the line with the cost of losses, the constraint (bottleneck) with its evidence, and the downtime
 Pareto by reason, machine or shift, over the range of the picker (``hmi.rangepick``); with "compare", the
-previous period's OEE and lost time beside."""
+previous period's OEE and lost time beside; the energy panel (``hmi.energypanel``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from nicegui import ui
 
 from plantlink.hmi import data, oeefmt
 from plantlink.hmi.data import Kpi, LineView
+from plantlink.hmi.energypanel import energy_panel, line_energy
 from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.handover import handover_panel
@@ -64,9 +65,10 @@ async def line_page(request: Request, path: str) -> Response | None:
     tile_set = TileSet(tiles)
     live_timer(LIVE_PERIOD_S, tile_set.update)
     prev_start, prev_end = picked.previous
-    kpis, analysis, before = await asyncio.gather(
+    kpis, analysis, energy, before = await asyncio.gather(
         asyncio.to_thread(data.line_kpis, h.view, ln, start, end, principal),
         asyncio.to_thread(data.bottleneck_of, h.view, principal, ln.path, start, end),
+        asyncio.to_thread(line_energy, h.services, principal, ln.path, start, end),
         asyncio.to_thread(data.line_kpis, h.view, ln, prev_start, prev_end, principal) if picked.compare
         else asyncio.sleep(0, None),
     )
@@ -75,6 +77,7 @@ async def line_page(request: Request, path: str) -> Response | None:
     with ui.element("div").classes("grid grid-cols-1 2xl:grid-cols-2 gap-3 w-full"):
         _oee_panel(h, principal, ln, kpis, picked, before)
         _bottleneck_panel(ln, analysis, _span(picked))
+        energy_panel(energy, _span(picked))
         await _pareto_panel(h, principal, ln, picked)
         await handover_panel(h, principal, ln)
     return None

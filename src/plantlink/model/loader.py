@@ -15,6 +15,7 @@ from plantlink.errors import ConfigError, ConfigProblem, PluginError
 from plantlink.model.alarms import machine_alarm_problems
 from plantlink.model.notify import notification_problems
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo
+from plantlink.model.production import METER_UNITS, POWER_UNITS
 from plantlink.model.schema import PlantFile
 from plantlink.model.secrets import resolve_secrets
 from plantlink.model.textfile import read_model_file
@@ -209,21 +210,37 @@ class _Checker:
     def _tag_refs(self, m: Any, loc: Loc) -> None:
         """State rules and production counters must name tags of their own machine."""
         names = {t.name for t in m.tags}
-        for section in ("states", "production"):
+        for section in ("states", "production", "energy"):
             sec = getattr(m, section)
             if sec is None:
                 continue
-            for fname in ("faulted_if", "state_tag", "counter", "produced", "good", "reject"):
+            for fname in ("faulted_if", "state_tag", "counter", "produced", "good", "reject", "power", "meter"):
                 ref = getattr(sec, fname, None)
                 if ref is not None and ref not in names:
                     known = ", ".join(sorted(names)) or "none"
                     self.add((*loc, section, fname), f"no tag {ref!r} on machine {m.name!r} (its tags: {known})")
+        self._energy_units(m, loc)
         for ti, t in enumerate(m.tags):
             ref = t.spc.subgroup.part_counter if t.spc is not None and t.spc.subgroup is not None else None
             if ref is not None and (ref not in names or ref == t.name):
                 known = ", ".join(sorted(names - {t.name})) or "none"
                 self.add((*loc, "tags", ti, "spc", "subgroup", "part_counter"),
                          f"no other tag {ref!r} on machine {m.name!r} (its tags: {known})")
+
+    def _energy_units(self, m: Any, loc: Loc) -> None:
+        """An energy tag is numeric and in a unit the engine converts (W/kW/MW, Wh/kWh/MWh)."""
+        if m.energy is None:
+            return
+        tags = {t.name: t for t in m.tags}
+        for fname, units in (("power", POWER_UNITS), ("meter", METER_UNITS)):
+            t = tags.get(getattr(m.energy, fname) or "")
+            if t is None:
+                continue
+            if t.type not in ("float", "int"):
+                self.add((*loc, "energy", fname), f"tag {t.name!r} is {t.type}: an energy {fname} tag is numeric")
+            elif t.unit not in units:
+                self.add((*loc, "energy", fname), f"tag {t.name!r} has unit {t.unit!r}: an energy {fname} tag needs "
+                                                  f"unit {', '.join(units)} (set the tag's unit)")
 
     def _bind(self, t: Any, path: str, names: tuple[str, str, str, str],
               devices: dict[str, DeviceInfo | None], loc: Loc) -> TagInfo | None:

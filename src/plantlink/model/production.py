@@ -130,3 +130,33 @@ class Costs(Strict):
     currency: str = "USD"
     downtime_per_hour: float = Field(default=0.0, ge=0)
     margin_per_part: float = Field(default=0.0, ge=0)
+    #: Price of a kWh: the cost of the energy a machine of the line used while not producing (energy engine).
+    energy_per_kwh: float = Field(default=0.0, ge=0)
+
+
+#: Units of an energy section's tags and their factor to kW (power) or kWh (meter).
+POWER_UNITS: dict[str, float] = {"W": 1e-3, "kW": 1.0, "MW": 1e3}
+METER_UNITS: dict[str, float] = {"Wh": 1e-3, "kWh": 1.0, "MWh": 1e3}
+
+
+class Energy(Strict):
+    """Where a machine's energy comes from: a ``power`` tag (W, kW or MW, integrated over time as a step
+    function: each value holds until the next sample) or a cumulative ``meter`` tag (Wh, kWh or MWh, a counter
+    that may roll over at ``meter_wrap`` or be reset). Give one. See docs/energy.md."""
+
+    power: Name | None = None
+    meter: Name | None = None
+    #: The reading at which the meter returns to 0 (e.g. 4294967296 x its scale); None: it never wraps, a
+    #: decrease is a reset.
+    meter_wrap: float | None = Field(default=None, gt=1)
+    #: A power value holds at most this long (a meter's two samples further apart have a gap between them):
+    #: the time beyond is reported as not measured. Off by default (values read by exception stay silent).
+    max_gap: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Energy:
+        if (self.power is None) == (self.meter is None):
+            raise ValueError("give exactly one of power (a kW tag) or meter (a kWh tag)")
+        if self.meter_wrap is not None and self.meter is None:
+            raise ValueError("meter_wrap applies to a meter tag; this machine's energy comes from power")
+        return self

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from plantlink.model.alarms import AlarmDef
 from plantlink.model.control import WriteSpec
 from plantlink.model.notify import Notifications
-from plantlink.model.production import Calendar, Costs, Downtime, Production, StateRules
+from plantlink.model.production import Calendar, Costs, Downtime, Energy, Production, StateRules
 from plantlink.model.schema_base import Strict
 from plantlink.model.spc import SpcSettings
 from plantlink.model.types import Name
@@ -95,6 +95,8 @@ class Machine(Strict):
     states: StateRules | None = None
     #: Counters and ideal cycle time, for OEE.
     production: Production | None = None
+    #: The tag its energy comes from (power or meter), for kWh per part and idle energy.
+    energy: Energy | None = None
 
 
 class Line(Strict):
@@ -121,7 +123,7 @@ class Site(Strict):
     def _tz(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of tzdata ("America")
             raise ValueError(f"unknown IANA time zone {value!r} (for example America/Toronto)") from None
         return value
 

@@ -204,6 +204,10 @@ class _Builder:
             reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc).split("; use sys.")[0]
             self._bad(loc, mark, f"{ev.value[:40]!r} is not a valid {_WHAT[tag[len(_STD):]]}: {reason}")
             return ev.value, False
+        except (IndexError, AttributeError):  # PyYAML's constructors on '' (!!float) or on no date (!!timestamp)
+            reason = "empty" if not ev.value else "not of that form"
+            self._bad(loc, mark, f"{ev.value[:40]!r} is not a valid {_WHAT[tag[len(_STD):]]}: {reason}")
+            return ev.value, False
         if isinstance(value, float) and not math.isfinite(value):
             self._bad(loc, mark, f"{ev.value[:40]!r} is not a finite number: every number in a plant model must be "
                                  "finite (NaN and infinity are refused)")

@@ -23,6 +23,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``trends``     what a trend marks on its time axis: alarm activations, downtime events
 ``annotations``  notes on a machine's trend; ``views``: saved trend views
 ``spc``        control charts, run rule violations and capability of a tag over a period
+``energy``     kWh, kWh per good part, idle energy and its cost, per scope and shift
 =============  =======================================================================================
 """
 
@@ -38,6 +39,7 @@ from plantlink.services.annotations import Annotations, TrendRecords
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
 from plantlink.services.downtime import DowntimeService
+from plantlink.services.energy import EnergyService
 from plantlink.services.feed import LiveFeed
 from plantlink.services.handover import HandoverService
 from plantlink.services.health import Health, HealthSources
@@ -101,6 +103,7 @@ class Services:
     annotations: Annotations
     views: TrendViews
     spc: SpcService
+    energy: EnergyService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -114,10 +117,11 @@ class Services:
 
         alarms = Alarms(list(index.sites), parts.alarms)
         downtime = DowntimeService(index, parts.store, parts.downtime)
+        kpi = KpiService(index, periods, parts.historian, parts.store, current)
         return cls(
             tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.states),
             history=HistoryService(index, parts.historian, latest),
-            kpi=KpiService(index, periods, parts.historian, parts.store, current),
+            kpi=kpi,
             states=StatesService(index, current, parts.store),
             downtime=downtime, alarms=alarms,
             control=Control(index, parts.control),
@@ -128,6 +132,7 @@ class Services:
             annotations=Annotations(index, parts.trend_store, parts.audit),
             views=TrendViews(index, parts.trend_store, parts.audit),
             spc=SpcService(index, parts.historian),
+            energy=EnergyService(index, kpi, parts.historian, parts.store),
         )
 
 

@@ -8,6 +8,7 @@ from plantlink.api.routers_alarms import router as alarms_router
 from plantlink.api.routers_control import router as control_router
 from plantlink.api.routes.audit import router as audit_router
 from plantlink.api.routes.downtime import router as downtime_router
+from plantlink.api.routes.energy import router as energy_router
 from plantlink.api.routes.export import router as export_router
 from plantlink.api.routes.health import router as health_router
 from plantlink.api.routes.hierarchy import router as hierarchy_router
@@ -23,5 +24,5 @@ from plantlink.api.routes.trends import router as trends_router
 ROUTERS: list[APIRouter] = [
     hierarchy_router, tags_router, history_router, states_router, oee_router, downtime_router, lines_router,
     stream_router, alarms_router, control_router, audit_router, health_router, trends_router, export_router,
-    spc_router,
+    spc_router, energy_router,
 ]
