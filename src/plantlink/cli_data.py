@@ -41,8 +41,10 @@ PlantOpt = Annotated[Path | None, typer.Option(
     "--plant", help="The plant model YAML (default: the one the data directory last ran).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (never shown when stderr is not a "
                                                              "terminal).")]
-#: Tags per planned export (the trend export's limit) and the longest range of one (within its 400 days).
-_WINDOW_US = 366 * 86_400_000_000
+#: The range of one planned export: a UTC day. The trend export counts the rows of its range before it starts
+#: (an aggregate whose memory grows with the samples of the range: ~450 MB for 2M samples in one count), so a
+#: long range is exported a day at a time and memory stays flat.
+_WINDOW_US = 86_400_000_000
 FORMATS = ("csv", "parquet", "xlsx")
 
 
@@ -117,9 +119,9 @@ def export_cmd(
 ) -> None:
     """Export the raw samples of tags over any range to CSV, Parquet or XLSX, in constant memory.
 
-    Columns: tag, time (site time with its offset), time_utc, value, quality: the REST trend export's. Tags of
-    several sites and ranges over a year are exported in parts, one after the other, into the one file. Audited
-    (export.trend) in the data directory's audit trail (or the server's with --url)."""
+    Columns: tag, time (site time with its offset), time_utc, value, quality: the REST trend export's. The range
+    is exported a UTC day at a time (within a day, tag after tag in time order, site after site), into the one
+    file. Audited (export.trend) in the data directory's audit trail (or the server's with --url)."""
     from plantlink.client.select import select, time_range
     from plantlink.errors import PlantlinkError
 
@@ -157,7 +159,8 @@ def _numeric(src: DataDirSource, patterns: list[str], paths: list[str]) -> list[
 
 
 def plan(src: DataDirSource, paths: list[str], start_us: int, end_us: int) -> list[Export]:
-    """The trend exports that make up the file: per site, per 100 tags, per year of the range."""
+    """The trend exports that make up the file: per UTC day of the range, per site, per 100 tags (in each,
+    tag after tag in time order)."""
     from plantlink.client.embedded import LOCAL
     from plantlink.services import export as ex
     from plantlink.services.history import MAX_SERIES
@@ -166,14 +169,13 @@ def plan(src: DataDirSource, paths: list[str], start_us: int, end_us: int) -> li
     by_site: dict[str, list[str]] = {}
     for p in paths:
         by_site.setdefault(svc.plant.tags[p].site, []).append(p)
-    parts = []
-    for site_paths in by_site.values():
-        for i in range(0, len(site_paths), MAX_SERIES):
-            lo = start_us
-            while lo < end_us:
-                hi = min(lo + _WINDOW_US, end_us)
+    parts, lo = [], start_us
+    while lo < end_us:
+        hi = min(lo - lo % _WINDOW_US + _WINDOW_US, end_us)
+        for site_paths in by_site.values():
+            for i in range(0, len(site_paths), MAX_SERIES):
                 parts.append(ex.trend(svc, LOCAL, site_paths[i:i + MAX_SERIES], lo, hi))
-                lo = hi
+        lo = hi
     return parts
 
 
