@@ -23,6 +23,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``trends``     what a trend marks on its time axis: alarm activations, downtime events
 ``annotations``  notes on a machine's trend; ``views``: saved trend views
 ``spc``        control charts, run rule violations and capability of a tag over a period
+``sql``        read-only SQL over the historian for admins of every site (row and time limits, audited)
 =============  =======================================================================================
 """
 
@@ -47,6 +48,7 @@ from plantlink.services.latest import LatestValues
 from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
 from plantlink.services.spc import SpcService
+from plantlink.services.sql import SqlService
 from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
 from plantlink.services.trends import TrendMarks
@@ -101,6 +103,7 @@ class Services:
     annotations: Annotations
     views: TrendViews
     spc: SpcService
+    sql: SqlService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -128,6 +131,7 @@ class Services:
             annotations=Annotations(index, parts.trend_store, parts.audit),
             views=TrendViews(index, parts.trend_store, parts.audit),
             spc=SpcService(index, parts.historian),
+            sql=SqlService(parts.historian, parts.audit),
         )
 
 
