@@ -141,7 +141,8 @@ def export_cmd(
                 src.close()
     except PlantlinkError as exc:
         fail(str(exc))
-    err.print(f"{rows} rows written to {out}", markup=False, highlight=False)
+    counted = "about " if url is not None else ""  # the server's count (x-export-rows), not the rows sent
+    err.print(f"{counted}{rows} rows written to {out}", markup=False, highlight=False)
 
 
 def _numeric(src: DataDirSource, patterns: list[str], paths: list[str]) -> list[str]:
