@@ -184,3 +184,22 @@ def test_a_running_server_holds_the_data_dir_export_with_url(tmp_path: Path) -> 
         res = runner.invoke(app, ["export", "--url", server.url, "--token", "wrong", "--tags", TEMP, *RANGE,
                                   "--out", str(tmp_path / "no.csv")])
         assert res.exit_code == 1 and not (tmp_path / "no.csv").exists()
+
+
+def test_parquet_import_with_typed_columns_and_an_exported_file(data_dir: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    src = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({"tag": [SPEED] * 30, "ts": pa.array(APRIL, pa.timestamp("us", tz="Europe/Paris")),
+                             "value": APRIL_VALUES, "quality": [192] * 30}), src)
+    res = runner.invoke(app, ["import", str(src), "--data", str(data_dir)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "speed.parquet"
+    _export(data_dir, out, "parquet", tags=SPEED)
+    assert [(r["time_utc"], r["value"]) for r in _rows(out)] == [(_utc(t), v) for t, v in
+                                                                  zip(APRIL, APRIL_VALUES, strict=True)]
+    # an export file checks as it is (its time_utc column): the same rows and range
+    res = runner.invoke(app, ["import", str(out), "--data", str(data_dir), "--dry-run"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "30 rows of 1 tag(s)" in text, res.output
+    assert f"{APRIL[0].astimezone(UTC).isoformat()} to {APRIL[-1].astimezone(UTC).isoformat()}" in text
