@@ -32,7 +32,11 @@ T = TypeVar("T")
 
 #: Command groups loaded only when named (or listed by --help): they import the web stack, which takes
 #: seconds, and ``plantlink check`` must answer at once.
-_LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log."}
+_LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log.",
+         "export": "Export the raw samples of tags over any range (CSV, Parquet, XLSX).",
+         "import": "Backfill history from a CSV or Parquet file (checked whole first, audited)."}
+#: The lazy commands that are single commands (plantlink.cli_data), not groups.
+_DATA_COMMANDS = ("export", "import")
 
 
 class _Group(TyperGroup):
@@ -53,6 +57,10 @@ class _Group(TyperGroup):
             return super().get_command(ctx, name)
         if self._listing:
             return TyperCommand(name=name, help=_LAZY[name])
+        if name in _DATA_COMMANDS:
+            from plantlink.cli_data import data_app
+
+            return typer.main.get_command(data_app).commands[name]  # type: ignore[attr-defined]
         from plantlink.auth.cli import audit_app, users_app
 
         # converted as a sub-group, exactly as add_typer on app would

@@ -95,6 +95,8 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/audit": Rule("admin", "object", "site=, or admin* for all"),
     "GET /api/v1/audit/export.csv": Rule("admin", "object", "site=, or admin* for all"),
     "GET /api/v1/audit/verify": Rule("admin*", "-"),
+    # read-only SQL over the historian: reads every site, so only for an admin of every site (audited)
+    "POST /api/v1/sql": Rule("admin*", "-", "one SELECT; row and time limits; audited"),
     # HMI (NiceGUI); {v} is the NiceGUI version
     "GET /": Rule("user", "-", "redirect to /hmi/"),
     "GET /hmi/": Rule("user", "filtered"),

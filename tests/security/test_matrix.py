@@ -220,6 +220,8 @@ class Ctx:
                         after=self._enable)
         if key == "POST /api/v1/lines/handover":
             return Call("POST", "/api/v1/lines/handover", json={"line": W_LINE, "text": f"matrix note by {user}"})
+        if key == "POST /api/v1/sql":
+            return Call("POST", "/api/v1/sql", json={"sql": "SELECT count(*) AS n FROM tags"})
         if key == "POST /api/v1/control/sites/{site}/enable":
             return Call("POST", "/api/v1/control/sites/windsor/enable", json={"note": "matrix"})
         if key.startswith(("POST /api/v1/trends", "DELETE /api/v1/trends")):

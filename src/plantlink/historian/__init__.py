@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from plantlink import plugins
-from plantlink.historian.base import AGGREGATES, Historian, Retention, TagMeta
+from plantlink.historian.base import AGGREGATES, Historian, Retention, SqlAnswer, TagMeta
 
 
 def open_historian(backend: str, **options: Any) -> Historian:
@@ -21,4 +21,4 @@ def default_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / "historian.duckdb"
 
 
-__all__ = ["AGGREGATES", "Historian", "Retention", "TagMeta", "default_path", "open_historian"]
+__all__ = ["AGGREGATES", "Historian", "Retention", "SqlAnswer", "TagMeta", "default_path", "open_historian"]

@@ -42,6 +42,14 @@ class Retention:
     rollup_1h: float | None = None
 
 
+@dataclass(frozen=True)
+class SqlAnswer:
+    """What :meth:`Historian.sql` answers: the rows (at most the limit) and whether there were more."""
+
+    table: pa.Table
+    truncated: bool
+
+
 class Historian(ABC):
     """Stores sample batches and answers time-series queries."""
 
@@ -121,6 +129,13 @@ class Historian(ABC):
         interpolation), the bucket's first stretch uses the last value before the bucket when there is one.
         Buckets are aligned to multiples of ``interval_us`` since the epoch. Bad-quality samples are ignored.
         """
+
+    def sql(self, query: str, *, limit: int, timeout_s: float) -> SqlAnswer:
+        """Run one read-only ``SELECT`` over the views ``samples(tag, ts, ts_us, value, quality)``, ``texts``
+        (the same, text samples) and ``tags(tag_id, path, unit, type)``: at most ``limit`` rows, stopped after
+        ``timeout_s``. Anything but a single SELECT, and any file access, is refused (``QueryError``). A
+        backend without SQL refuses it."""
+        raise QueryError("this historian does not answer SQL", field="sql")
 
     @abstractmethod
     def downsample(self, tag_id: int, start_us: int, end_us: int, n_out: int = 1000) -> pa.Table:

@@ -24,6 +24,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``annotations``  notes on a machine's trend; ``views``: saved trend views
 ``spc``        control charts, run rule violations and capability of a tag over a period
 ``energy``     kWh, kWh per good part, idle energy and its cost, per scope and shift
+``sql``        read-only SQL over the historian for admins of every site (row and time limits, audited)
 =============  =======================================================================================
 """
 
@@ -49,6 +50,7 @@ from plantlink.services.latest import LatestValues
 from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
 from plantlink.services.spc import SpcService
+from plantlink.services.sql import SqlService
 from plantlink.services.states import StatesService
 from plantlink.services.tags import TagDirectory
 from plantlink.services.trends import TrendMarks
@@ -104,6 +106,7 @@ class Services:
     views: TrendViews
     spc: SpcService
     energy: EnergyService
+    sql: SqlService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -133,6 +136,7 @@ class Services:
             views=TrendViews(index, parts.trend_store, parts.audit),
             spc=SpcService(index, parts.historian),
             energy=EnergyService(index, kpi, parts.historian, parts.store),
+            sql=SqlService(parts.historian, parts.audit),
         )
 
 

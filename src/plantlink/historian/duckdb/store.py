@@ -14,13 +14,14 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.errors import HistorianError, QueryError
-from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, TagMeta
+from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
 from plantlink.historian.duckdb import hourly, queries
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
 from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
+from plantlink.historian.duckdb.sql import SqlRunner
 from plantlink.historian.duckdb.writer import insert, write_chunks
 from plantlink.samples import conform, text_rows
 
@@ -67,6 +68,7 @@ class DuckDBHistorian(Historian):
         self._state_lock = threading.Lock()  # buffers, latest cache, partition sets, cursors
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._sql: SqlRunner | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -128,6 +130,9 @@ class DuckDBHistorian(Historian):
                     for cur in self._cursors:
                         cur.close()
                     self._cursors.clear()
+                    if self._sql is not None:
+                        self._sql.close()
+                        self._sql = None
                     self._local = threading.local()
                 self._con.close()
                 self._con = None
@@ -371,6 +376,15 @@ class DuckDBHistorian(Historian):
             raise QueryError(f"n_out must be at least 5, got {n_out}", field="n_out")
         cur = self._cursor()
         return self._retry(lambda: queries.downsample(cur, self._snapshot(), int(tag_id), start_us, end_us, n_out))
+
+    def sql(self, query: str, *, limit: int, timeout_s: float) -> SqlAnswer:
+        """Read-only SQL (``historian.duckdb.sql``): one SELECT, no file access, ``limit`` rows, ``timeout_s``."""
+        con = self._require_open()
+        with self._state_lock:
+            if self._sql is None:
+                self._sql = SqlRunner(con)
+            runner, days = self._sql, set(self._days[RAW])
+        return runner.run(query, days, limit, timeout_s)
 
     def _retry(self, run: Callable[[], pa.Table]) -> pa.Table:
         """Run a query; once more if a partition vanished under it (retention dropped a day meanwhile)."""
