@@ -17,3 +17,11 @@ def test_python_blocks_run(page: str) -> None:
     assert blocks, f"{page} has no python example"
     for code in blocks:
         exec(compile(code, f"{page}", "exec"), {"__name__": "__docs__"})
+
+
+def test_each_analytics_section_has_a_python_example() -> None:
+    """SPC, anomaly detection, remaining useful life: each is shown in code (run by ``test_python_blocks_run``)."""
+    sections = (DOCS / "analytics.md").read_text(encoding="utf-8").split("\n## ")[1:]
+    assert len(sections) >= 3
+    for section in sections:
+        assert "```python\n" in section, f"analytics.md section {section.splitlines()[0]!r} has no python example"
