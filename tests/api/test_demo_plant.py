@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
@@ -15,6 +16,7 @@ from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.sim import Simulator, plant_with_ports
 from tests.api.conftest import install_header_auth, principal_header
+from tests.waiting import wait_for
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-plant.yaml"
 PRESS = "windsor/stamping/press-line-1/press1"
@@ -51,7 +53,11 @@ async def test_demo_plant_rest_and_stream(tmp_path: Path, free_port: Callable[[]
             assert {s["machine"] for s in states} == expect
             over = (await c.get("/api/v1/overview")).json()
             assert [ln["line"] for ln in over["sites"][0]["lines"]][:1] == ["windsor/stamping/press-line-1"]
-            energy = (await c.get("/api/v1/energy?scope=windsor/stamping/press-line-1")).json()
+            async def energy_so_far() -> dict[str, Any] | None:
+                got = (await c.get("/api/v1/energy?scope=windsor/stamping/press-line-1")).json()
+                return got if got["total_kwh"] else None  # two power samples recorded: some energy
+
+            energy = await wait_for(energy_so_far, 60.0, "the line's energy above zero", step=0.5)
             assert [m["machine"] for m in energy["machines"]] == [PRESS, "windsor/stamping/press-line-1/conveyor1"]
             assert energy["without_energy"] == [] and energy["currency"] == "CAD" and energy["total_kwh"] > 0
             r = await c.get("/api/v1/oee?scope=detroit")
