@@ -243,21 +243,19 @@ def inputs_from_states(
     pq = _count(produced, start_us, end_us, counter_max, g)
     rejected = None if reject is None else _count(reject, start_us, end_us, counter_max, g)
     good_t = None if good is None else _count(good, start_us, end_us, counter_max, g)
-    gq, gap_gq = _derived(pq, good_t, rejected)
-    sq, gap_sq = _derived(pq, rejected, good_t)
-    resets = sum(t.gap_resets for t in (pq, good_t, rejected) if t is not None)
-    return OeeInputs(
-        pbt_s=planned.planned_seconds(start_us, end_us),
-        apt_s=running_planned_us(intervals, planned, start_us, end_us) / 1e6,
-        pri_s=pri_s,
-        pq=pq.units,
-        gq=gq,
-        sq=sq,
-        gap_pq=pq.gap_units,
-        gap_gq=gap_gq,
-        gap_sq=gap_sq,
-        gap_resets=float(resets),
-    )
+    return inputs_from_tallies(planned.planned_seconds(start_us, end_us),
+                               running_planned_us(intervals, planned, start_us, end_us) / 1e6, pri_s, pq, good_t,
+                               rejected)
+
+
+def inputs_from_tallies(pbt_s: float, apt_s: float, pri_s: float, pq: Tally, good: Tally | None,
+                        reject: Tally | None) -> OeeInputs:
+    """The OEE inputs from the times and the counters' tallies over a range (see :func:`inputs_from_states`)."""
+    gq, gap_gq = _derived(pq, good, reject)
+    sq, gap_sq = _derived(pq, reject, good)
+    resets = sum(t.gap_resets for t in (pq, good, reject) if t is not None)
+    return OeeInputs(pbt_s=pbt_s, apt_s=apt_s, pri_s=pri_s, pq=pq.units, gq=gq, sq=sq, gap_pq=pq.gap_units,
+                     gap_gq=gap_gq, gap_sq=gap_sq, gap_resets=float(resets))
 
 
 def _derived(produced: Tally, own: Tally | None, other: Tally | None) -> tuple[float, float]:
