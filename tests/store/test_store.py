@@ -56,6 +56,11 @@ def test_open_closes_the_previous_interval_and_queries_clip(store: Store) -> Non
         (M1, "running", 200, 300, "late"),
         (M2, "faulted", 150, 300, None),
     ]
+    # the light read: the same rows, projected
+    assert store.spans(120 * S, 400 * S, machines=[M1, M2], open_until=300 * S) == \
+        [(iv.machine, iv.start_us, iv.end_us, iv.state) for iv in got]
+    assert store.spans(0, 1000 * S) == [(iv.machine, iv.start_us, iv.end_us, iv.state)
+                                        for iv in store.intervals(0, 1000 * S)]
     by_line = store.intervals(0, 1000 * S, line=L9)
     assert [(iv.machine, iv.start_us, iv.end_us) for iv in by_line] == [(OTHER, 0, 1000 * S)]
     assert sorted(iv.machine for iv in store.open_intervals()) == [M1, M2, OTHER]
@@ -64,6 +69,8 @@ def test_open_closes_the_previous_interval_and_queries_clip(store: Store) -> Non
     assert store.intervals(240 * S, 300 * S, machines=[M1])[0].end_us == 250 * S
     with pytest.raises(StoreError, match="reversed range"):
         store.intervals(10, 5)
+    with pytest.raises(StoreError, match="reversed range"):
+        store.spans(10, 5)
 
 
 def test_close_never_ends_before_the_start(store: Store) -> None:

@@ -99,6 +99,12 @@ class Store:
         with self.engine.connect() as c:
             return intervals.query(c, start_us, end_us, machines, line, open_until)
 
+    def spans(self, start_us: int, end_us: int, machines: Sequence[str] | None = None,
+              open_until: int | None = None) -> list[tuple[str, int, int, str]]:
+        """(machine, start, end, state) of :meth:`intervals`: the light read for figures over weeks."""
+        with self.engine.connect() as c:
+            return intervals.spans(c, start_us, end_us, machines, open_until)
+
     def get_meta(self, key: str) -> int | None:
         with self.engine.connect() as c:
             return intervals.get_meta(c, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -41,29 +42,45 @@ def open_intervals(conn: sa.Connection) -> list[Interval]:
     return [_row(r) for r in rows]
 
 
-def query(conn: sa.Connection, start_us: int, end_us: int, machines: Sequence[str] | None = None,
-          line: str | None = None, open_until: int | None = None) -> list[Interval]:
-    """Intervals overlapping [start_us, end_us), clipped to it, ordered by machine then start.
-
-    An open interval ends at ``open_until`` (default ``end_us``): pass the current time for live figures."""
+def _overlapping(cols: Sequence[sa.ColumnElement[Any]], start_us: int, end_us: int, machines: Sequence[str] | None,
+                 line: str | None) -> sa.Select[Any]:
     if end_us < start_us:
         raise StoreError(f"reversed range: start_us {start_us} is after end_us {end_us}")
-    until = end_us if open_until is None else min(end_us, open_until)
-    cols = (T.c.id, T.c.machine, T.c.line, T.c.state, T.c.start_us, T.c.end_us, T.c.shift, T.c.end_reason)
     q = sa.select(*cols).where(T.c.start_us < end_us, sa.or_(T.c.end_us.is_(None), T.c.end_us > start_us))
     if machines is not None:
         q = q.where(T.c.machine.in_(list(machines)))
     if line is not None:
         q = q.where(T.c.line == line)
+    return q.order_by(T.c.machine, T.c.start_us, T.c.id)
+
+
+def query(conn: sa.Connection, start_us: int, end_us: int, machines: Sequence[str] | None = None,
+          line: str | None = None, open_until: int | None = None) -> list[Interval]:
+    """Intervals overlapping [start_us, end_us), clipped to it, ordered by machine then start.
+
+    An open interval ends at ``open_until`` (default ``end_us``): pass the current time for live figures."""
+    cols = (T.c.id, T.c.machine, T.c.line, T.c.state, T.c.start_us, T.c.end_us, T.c.shift, T.c.end_reason)
+    rows = conn.execute(_overlapping(cols, start_us, end_us, machines, line))
+    until = end_us if open_until is None else min(end_us, open_until)
     out = []
     # plain tuples, one Interval each: a month of a site is tens of thousands of rows
-    rows = conn.execute(q.order_by(T.c.machine, T.c.start_us, T.c.id))
     for i, machine, ln, state, s0, e0, shift, why in rows:
         s = max(int(s0), start_us)
         e = min(until if e0 is None else int(e0), end_us)
         if e > s:
             out.append(Interval(int(i), machine, ln, state, s, e, shift, why))
     return out
+
+
+def spans(conn: sa.Connection, start_us: int, end_us: int, machines: Sequence[str] | None = None,
+          open_until: int | None = None) -> list[tuple[str, int, int, str]]:
+    """(machine, start, end, state) of the intervals :func:`query` answers, and nothing else: what the KPIs
+    read over weeks (no object per row)."""
+    cols = (T.c.machine, T.c.start_us, T.c.end_us, T.c.state)
+    until = end_us if open_until is None else min(end_us, open_until)
+    clipped = ((m, max(int(s0), start_us), min(until if e0 is None else int(e0), end_us), st)
+               for m, s0, e0, st in conn.execute(_overlapping(cols, start_us, end_us, machines, None)))
+    return [x for x in clipped if x[2] > x[1]]
 
 
 def last_end(conn: sa.Connection, machine: str) -> int | None:
