@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test lint unit bench venv dev clean browser
+.PHONY: demo test lint unit bench venv dev clean browser css
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(BIN)/plantlink demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -47,6 +47,11 @@ test: lint unit
 bench: $(VENV)/.installed-dev
 	$(PY) bench/historian.py
 	$(PY) bench/pipeline.py
+
+# The HMI's Tailwind stylesheet, compiled ahead for the classes the HMI's sources name (tests/hmi/test_css.py
+# says when it is out of date).
+css: $(VENV)/.installed-dev browser
+	$(PY) scripts/hmi_css.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

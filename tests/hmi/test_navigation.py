@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from scripts import hmi_css
 
 from plantlink.auth import DEMO_USERS
 from plantlink.services.periods import PRESETS
@@ -40,6 +41,7 @@ class Crawl:
         self.context.set_default_timeout(30_000)
         self.page = self.context.new_page()
         self.problems: list[str] = []
+        self.classes: set[str] = set()  # every class of every page opened
         self.where = "login"
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(
             f"{self.where}: console error {m.text!r}"))
@@ -66,6 +68,7 @@ class Crawl:
         if "Sorry, this page does not exist" in body or "Internal Server Error" in body:
             self.problems.append(f"{self.where}: error page")
             return False
+        self.classes.update(self.page.evaluate(CLASSES_JS))
         return True
 
     def links(self) -> list[str]:
@@ -101,8 +104,20 @@ def test_every_link_of_every_page_works_for_each_demo_user(browser: Any, server:
         assert {"line", "machine", "alarms", "oee"} <= kinds, f"{user} found no link to some pages: {sorted(seen)}"
         if DEMO_USERS[user][0] == {"*": "admin"}:
             assert "audit" in kinds, f"the admin found no link to the audit trail: {sorted(seen)}"
+        unstyled = unstyled_classes(crawl)
+        assert not unstyled, f"{user}'s pages use Tailwind classes the HMI's stylesheet lacks: {unstyled} (make css)"
     finally:
         crawl.context.close()
+
+
+CLASSES_JS = "() => [...new Set([...document.querySelectorAll('[class]')].flatMap(e => [...e.classList]))]"
+
+
+def unstyled_classes(crawl: Crawl) -> list[str]:
+    """The classes on the pages that Tailwind styles but the compiled stylesheet was not built for (a class
+    made at run time from pieces, or a source outside ``src/plantlink/hmi``)."""
+    missing = sorted(crawl.classes - set(hmi_css.candidates()))
+    return hmi_css.utilities(hmi_css.generate(crawl.context.new_page(), missing)) if missing else []
 
 
 def test_the_range_picker_opens_each_preset_and_range(browser: Any, server: HmiServer) -> None:
