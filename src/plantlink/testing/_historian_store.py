@@ -58,7 +58,7 @@ class StorageContract(HistorianBase):
                                          rng.choice([GOOD, BAD], size=n).tolist()))
         hist.flush()
         start, end = T0 + S, T0 + 3 * DAY
-        for limit in (100_000, 5):
+        for limit in (100_000, 20, 5):  # none cut; one tag cut (57 rows in all); all cut
             many = hist.raw_many([c, b, a, b], start, end, limit)
             assert many.column_names == ["tag_id", "ts", "value", "quality"]
             for tag in (a, b, c):  # by tag id then time: each tag's rows are its raw read, limit per tag

@@ -90,12 +90,27 @@ def raw_many(
         f"SELECT tag_id, ts, value, quality FROM {table(RAW, d)} WHERE {ids} AND ts >= {start_us} AND ts < {end_us}"
         for d in days
     )
-    # a window per tag costs three times the plain read: only when some tag has more than the limit
-    most = cur.sql(f"SELECT max(n) FROM (SELECT count(*) AS n FROM ({parts}) GROUP BY tag_id)").fetchall()[0][0]
-    over = most is not None and most > limit
-    keep = f" QUALIFY row_number() OVER (PARTITION BY tag_id ORDER BY ts) <= {limit}" if over else ""
-    t = _fetch(cur, f"SELECT * FROM ({parts}){keep} ORDER BY tag_id, ts")
+    # Read at most ``limit`` rows per tag's worth in all, then cut each tag to ``limit`` here: a count per tag
+    # first (to know whether a window is needed) was a second pass over the data. Only when the read hits the
+    # bound in all (one tag's rows may have crowded out the next tags') does a window per tag cut them.
+    bound = limit * len(tag_ids)
+    t = _fetch(cur, f"SELECT * FROM ({parts}) ORDER BY tag_id, ts LIMIT {bound + 1}")
+    if t.num_rows > bound:
+        keep = f" QUALIFY row_number() OVER (PARTITION BY tag_id ORDER BY ts) <= {limit}"
+        t = _fetch(cur, f"SELECT * FROM ({parts}){keep} ORDER BY tag_id, ts")
+    else:
+        t = _first_per_tag(t, limit)
     return pa.table([t.column(f.name).cast(f.type) for f in RAW_MANY_SCHEMA], schema=RAW_MANY_SCHEMA)
+
+
+def _first_per_tag(t: pa.Table, limit: int) -> pa.Table:
+    """The first ``limit`` rows of each tag of ``t`` (sorted by tag id)."""
+    tids = t.column("tag_id").to_numpy()
+    if len(tids) <= limit:
+        return t
+    starts = np.flatnonzero(np.r_[True, tids[1:] != tids[:-1]])
+    rank = np.arange(len(tids)) - np.repeat(starts, np.diff(np.r_[starts, len(tids)]))
+    return t if bool((rank < limit).all()) else t.filter(pa.array(rank < limit))
 
 
 def raw_text(cur: duckdb.DuckDBPyConnection, tag_id: int, start_us: int, end_us: int, limit: int) -> pa.Table:
