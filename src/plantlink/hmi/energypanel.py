@@ -13,11 +13,18 @@ from plantlink.identity import Principal
 from plantlink.services import Services
 from plantlink.services.energy import EnergyReport, EnergyResult
 
-__all__ = ["energy_panel", "energy_rows", "kwh", "line_energy"]
+__all__ = ["energy_panel", "energy_rows", "kwh", "line_energy", "per_part"]
 
 
 def kwh(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:,.{digits}f} kWh"
+
+
+def per_part(value: float | None) -> str:
+    """kWh per part, in Wh below 0.1 kWh (a small part's 0.03 Wh would show as 0.000 kWh)."""
+    if value is None or not math.isfinite(value) or value >= 0.1:
+        return kwh(value, 3)
+    return f"{1000 * value:,.3g} Wh"
 
 
 def _money(value: float | None, currency: str | None) -> str:
@@ -26,7 +33,7 @@ def _money(value: float | None, currency: str | None) -> str:
 
 def _row(name: str, r: EnergyResult, currency: str | None) -> dict[str, str]:
     share = "" if r.idle_share is None else f" ({100 * r.idle_share:.0f} %)"
-    return {"name": name, "total": kwh(r.total_kwh), "per_part": kwh(r.kwh_per_good_part, 3),
+    return {"name": name, "total": kwh(r.total_kwh), "per_part": per_part(r.kwh_per_good_part),
             "idle": kwh(r.idle_kwh) + share, "idle_cost": _money(r.idle_cost, currency)}
 
 
