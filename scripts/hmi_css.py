@@ -5,8 +5,8 @@ Tailwind's own approach is followed: every whitespace-separated token of every s
 sources is a candidate class (tokens that are no Tailwind utility produce nothing). The candidates are put on
 one element of a blank page in headless Chromium with NiceGUI's ``tailwindcss.min.js`` (the same engine,
 version and configuration the pages used) and the CSS it generates is written to
-``src/plantlink/hmi/static/tailwind.css``, headed by a hash of the candidates. ``tests/hmi/test_css.py``
-fails when the HMI's sources name a class the file was not built for: run ``make css``.
+``src/plantlink/hmi/static/tailwind.css``. ``tests/hmi/test_css.py`` compiles again and fails when the
+result differs (the HMI's sources name a class the file was not built for): run ``make css``.
 
     .venv/bin/python scripts/hmi_css.py [--check]
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ TOKEN = re.compile(r"^!?-?[a-z0-9@][a-z0-9:/\[\]().%#_,=&>*-]*$")
 #: classes that NiceGUI's and Quasar's components put on their own elements and that Tailwind also styles (the
 #: in-browser compiler saw them in the page): found by the crawl of every page in tests/hmi/test_navigation.py
 COMPONENT_CLASSES = ("absolute", "block", "cursor-pointer", "inline", "justify-center", "self-stretch", "text-left")
-HEADER = "/* plantlink HMI: Tailwind {version} for {count} candidates, sha256 {digest} (scripts/hmi_css.py) */\n"
+HEADER = "/* plantlink HMI: Tailwind {version}, compiled by scripts/hmi_css.py (make css): do not edit */\n"
 #: the configuration NiceGUI's page template gives the in-browser Tailwind
 CONFIG = "@custom-variant dark (&:where(body.body--dark, body.body--dark *));"
 
@@ -44,14 +43,9 @@ def candidates(root: Path = HMI) -> list[str]:
     return sorted(found | set(COMPONENT_CLASSES))
 
 
-def digest(tokens: list[str]) -> str:
-    return hashlib.sha256("\n".join(tokens).encode()).hexdigest()
-
-
-def built_for(css: str) -> str | None:
-    """The candidates' hash a stylesheet was built for (None: not one of ours)."""
-    m = re.search(r"sha256 ([0-9a-f]{64})", css.splitlines()[0] if css else "")
-    return m.group(1) if m else None
+def body(css: str) -> str:
+    """A stylesheet without its header line."""
+    return css.split("\n", 1)[1] if css.startswith("/* plantlink HMI") else css
 
 
 def tailwind_js() -> Path:
@@ -101,15 +95,13 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="only say whether the stylesheet is up to date")
     args = ap.parse_args()
     tokens = candidates()
-    current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    css = compile_css(tokens)
     if args.check:
-        ok = built_for(current) == digest(tokens)
+        ok = OUT.exists() and body(OUT.read_text(encoding="utf-8")) == css
         print("up to date" if ok else f"out of date: run make css ({OUT.relative_to(ROOT)})")
         return 0 if ok else 1
-    css = compile_css(tokens)
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(HEADER.format(version=version(), count=len(tokens), digest=digest(tokens)) + css,
-                   encoding="utf-8")
+    OUT.write_text(HEADER.format(version=version()) + css, encoding="utf-8")
     print(f"{OUT.relative_to(ROOT)}: {len(css):,} bytes, {len(utilities(css))} utilities for {len(tokens)} "
           f"candidates (Tailwind {version()})")
     return 0
