@@ -15,9 +15,11 @@ LINE = "windsor/a1/l1"
 _TEMP = "                  - {name: temp, unit: degC, source: {device: plc, address: 4, type: float32}}\n"
 REPORT_PLANT = ENERGY_PLANT.replace(
     _TEMP, _TEMP.replace("type: float32}}",
-                         "type: float32},\n                     spc: {chart: imr, lsl: 10, usl: 30}}"))
+                         "type: float32},\n                     spc: {chart: imr, lsl: 10, usl: 30},\n"
+                         "                     alarms: [{name: hi, type: hi, limit: 21.8, priority: high}]}"))
 assert REPORT_PLANT != ENERGY_PLANT
-#: m1's temperatures in shift A (one every 20 min from 06:10): known mean and moving ranges.
+#: m1's temperatures in shift A (one every 20 min from 06:10): known mean and moving ranges; one above the hi alarm's
+#: limit 21.8 (22.0 at 07:30): one annunciation.
 TEMPS = [20.0, 21.0, 19.0, 20.5, 22.0, 18.5, 20.0, 21.5, 19.5, 20.0, 20.5, 19.0, 21.0, 20.0, 20.0, 19.5, 20.5,
          21.0, 19.0, 20.0, 20.5, 19.5, 20.0, 20.0]
 #: By hand (tests/api/test_oee_downtime.py): OEE 0.8485714, losses 1200 + 1200 + 108 = 2508 CAD.

@@ -100,7 +100,8 @@ async def test_the_report_equals_the_services_and_the_api(client: Client, runtim
     cap = r.capability[0].capability
     assert r.capability[0].tag == f"{M1}/temp" and cap is not None
     assert (cap.cp, cap.cpk, cap.pp, cap.ppk) == pytest.approx(capability_by_hand())
-    assert r.alarms is not None and r.alarms.annunciations == 0
+    assert r.alarms is not None and r.alarms.annunciations == 1
+    assert [(t["alarm"], t["count"]) for t in r.alarms.top] == [(f"{M1}/temp:hi", 1)]
     assert [(m.machine, m.downtime_s, m.stops) for m in r.at_risk] == [(M1, 3000.0, 2)]
     # the API answers the same figures for the same scope and range
     c = client("ann:windsor=viewer")
@@ -115,6 +116,9 @@ async def test_the_report_equals_the_services_and_the_api(client: Client, runtim
     assert [(x["key"], x["duration_s"]) for x in pareto["rows"]] == [(x.key, x.duration_s) for x in r.pareto.rows]
     assert energy["kwh_per_good_part"] == r.energy.result.kwh_per_good_part
     assert (cap_api["cp"], cap_api["cpk"], cap_api["ppk"]) == (cap.cp, cap.cpk, cap.ppk)
+    alarms = (await c.get(f"/api/v1/alarms/performance?site=windsor&{q}")).json()
+    assert alarms["annunciations"] == r.alarms.annunciations and alarms["top"] == r.alarms.top
+    assert alarms["avg_per_10min"] == r.alarms.avg_per_10min
 
 
 async def test_html_says_the_figures(client: Client, runtime: Runtime) -> None:
@@ -141,6 +145,9 @@ async def test_html_says_the_figures(client: Client, runtime: Runtime) -> None:
     assert page.tables["SPC capability"][1][:5] == [f"{M1}/temp", f"{cp:.2f}", f"{cpk:.2f}", f"{pp:.2f}", f"{ppk:.2f}"]
     assert page.tables["Machines at risk"][1][:4] == [M1, "84.9 %", "0.83 h", "2"]
     assert page.tables["Energy"][-1][-1] == f"{ENERGY_COST:,.2f} CAD"
+    alarms = dict(tuple(row) for row in page.tables["Alarm system (EEMUA 191), site windsor"][1:])
+    assert alarms["Annunciations"] == "1" and alarms["Per hour"] == "0.1"  # 1 in 8 h
+    assert alarms[f"Top: {M1}/temp:hi"] == "1 (100.0 %)" and alarms["Flood share (>10 per 10 min)"] == "0.0 %"
 
 
 async def test_pdf_says_the_figures(client: Client, runtime: Runtime) -> None:
@@ -204,3 +211,37 @@ async def test_machine_scope_and_filename(runtime: Runtime) -> None:
     assert r.costs.total is not None and r.costs.total["total"] == pytest.approx(COSTS["total"])
     assert filename(r, "pdf") == "report-windsor-a1-l1-m1-custom-2026-03-10.pdf"
     assert b"Machine report: windsor/a1/l1/m1" in render(r, "html")
+
+
+async def test_site_and_area_scopes(runtime: Runtime) -> None:
+    """A site sums its lines' costs (one currency here) and takes the site's Pareto; the figures are the line's
+    (the site's only machines with counters and stops are the line's)."""
+    await craft_report(runtime)
+    for scope in ("windsor", "windsor/a1"):
+        r = runtime.services.reports.report(WHO, scope, start_us=SHIFT[0], end_us=SHIFT[1])
+        assert r.kind == ("site" if scope == "windsor" else "area") and r.pareto_of == "windsor"
+        assert r.oee.total.result.oee == pytest.approx(OEE)
+        assert r.costs.total is not None and r.costs.total["total"] == pytest.approx(COSTS["total"])
+        assert [(row.key, row.duration_s) for row in r.pareto.rows] == PARETO
+        assert f"{r.kind.capitalize()} report: {scope}".encode() in render(r, "html")
+
+
+def test_machines_at_risk_rank_standing_alarms_first() -> None:
+    from plantlink.engines.alarms.performance import Performance
+    from plantlink.engines.oee import OeeInputs
+    from plantlink.services.kpi import Figures, OeeReport
+    from plantlink.services.reports import _at_risk
+    from plantlink.store.records import Pareto, ParetoRow, Totals
+
+    def fig(apt: float) -> Figures:
+        return Figures.of(OeeInputs(pbt_s=1000.0, apt_s=apt, pri_s=1.0, pq=apt, gq=apt, sq=0.0))
+
+    a, b, c = (f"s/a/l/{m}" for m in "abc")
+    oee = OeeReport("s/a/l", "line", 0, 1, fig(700.0), ((a, fig(900.0)), (b, fig(500.0)), (c, fig(1000.0))))
+    rows = [ParetoRow(b, None, 3, 500.0, 0.8, 0.8), ParetoRow(a, None, 1, 100.0, 0.2, 1.0)]
+    pareto = Pareto("machine", 0, 1, rows, Totals(), Totals(), Totals())
+    perf = Performance(0, 1, 0, 1, 0.0, 0, 0.0, {}, [], [], stale=[{"machine": c, "name": "door open"}])
+    found = _at_risk(oee, pareto, perf, {a, b, c})
+    assert [(m.machine, m.downtime_s, m.stops, m.standing_alarms) for m in found] == [
+        (c, 0.0, 0, ("door open",)), (b, 500.0, 3, ()), (a, 100.0, 1, ())]
+    assert [m.oee for m in found] == pytest.approx([1.0, 0.5, 0.9])
