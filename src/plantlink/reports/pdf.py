@@ -38,7 +38,7 @@ def render_pdf(v: View) -> bytes:
     _headline(pdf, v.headline)
     for title, png in charts(v, "png"):
         _heading(pdf, title)
-        pdf.image(png_stream(png), w=_PAGE_W * 0.8)
+        pdf.image(png_stream(png), w=_PAGE_W * 0.7)
     for t in v.tables:
         _table(pdf, t)
     if v.notes:
@@ -82,7 +82,7 @@ def _table(pdf: Any, t: Table) -> None:
     if not t.rows:
         pdf.multi_cell(_PAGE_W, 5, t.empty, new_x="LMARGIN", new_y="NEXT")
     else:
-        first = max(_PAGE_W - 22 * (len(t.head) - 1), 50)
+        first = max(_PAGE_W - 26 * (len(t.head) - 1), 40)
         rest = (_PAGE_W - first) / max(len(t.head) - 1, 1)
         with pdf.table(col_widths=(first, *([rest] * (len(t.head) - 1))), line_height=4.5,
                        text_align=("LEFT", *(["RIGHT"] * (len(t.head) - 1)))) as table:
