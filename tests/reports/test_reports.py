@@ -245,3 +245,16 @@ def test_machines_at_risk_rank_standing_alarms_first() -> None:
     assert [(m.machine, m.downtime_s, m.stops, m.standing_alarms) for m in found] == [
         (c, 0.0, 0, ("door open",)), (b, 500.0, 3, ()), (a, 100.0, 1, ())]
     assert [m.oee for m in found] == pytest.approx([1.0, 0.5, 0.9])
+
+
+async def test_a_machine_without_counters_has_its_stops_and_energy(runtime: Runtime) -> None:
+    from tests.api.test_energy import M2, craft_meter
+
+    await craft_report(runtime)
+    await craft_meter(runtime)  # m2: a Wh meter, running 06:00-08:00 (7 kWh) and idle 08:00-11:00 (1 kWh)
+    r = runtime.services.reports.report(WHO, M2, start_us=SHIFT[0], end_us=SHIFT[1])
+    assert r.oee.total.result.oee is None and f"Machine {M2} has no production counters: no OEE." in r.notes
+    assert r.energy is not None and r.energy.result is not None and r.energy.result.total_kwh == pytest.approx(8.0)
+    assert r.costs.lines == () and r.costs.total is None  # its line's costs have no entry for it
+    page = parse(render(r, "html"))
+    assert page.figures["OEE"] == "\u2013" and page.tables["Energy"][1][:2] == [M2, "8.00"]

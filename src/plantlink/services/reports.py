@@ -32,15 +32,15 @@ from zoneinfo import ZoneInfo
 from plantlink.analytics.capability import Capability
 from plantlink.engines.calendar import to_us
 from plantlink.engines.costs import CostOfLosses
-from plantlink.errors import AnalysisError, PlantlinkError, QueryError
+from plantlink.errors import AnalysisError, QueryError
 from plantlink.identity import Caller
 from plantlink.samples import now_us
 from plantlink.services.alarms import Alarms, Performance
 from plantlink.services.downtime import DowntimeService, Pareto
 from plantlink.services.energy import EnergyReport, EnergyService
-from plantlink.services.kpi import CostReport, KpiService, OeeReport
+from plantlink.services.kpi import CostReport, Figures, KpiService, OeeInputs, OeeReport
 from plantlink.services.periods import Periods
-from plantlink.services.plant import PlantIndex, check_range
+from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
 from plantlink.services.spc import SpcService
 
 __all__ = ["PERIODS", "CapabilityRow", "LineCosts", "MachineRisk", "Report", "ReportService", "period_bounds"]
@@ -167,7 +167,7 @@ class ReportService:
         kind, ms = self.index.machines_under(who, scope)
         site = ms[0].site if ms else scope.split("/", 1)[0]
         notes: list[str] = []
-        oee = self.kpi.oee(who, scope, start, end, now=t)
+        oee = self._oee(who, kind, scope, ms, start, end, t, notes)
         end = oee.end_us  # capped at now
         costs = self._costs(who, kind, scope, [m.line for m in ms], start, end, t)
         pareto_of = ms[0].line if kind in ("machine", "line") else site
@@ -179,7 +179,7 @@ class ReportService:
         elif kind == "area":
             notes.append(f"The downtime Pareto is of the site {site}.")
         alarms = self._alarms(site, start, end, t, notes)
-        energy = self._energy(who, scope, start, end, t)
+        energy = self._energy(who, scope, start, end, t, notes)
         if self._empty(oee, pareto, energy):
             zone = ZoneInfo(self.periods.zones[site])
             raise AnalysisError(f"no data for {scope} in {label} ({_iso(start, zone)} to {_iso(end, zone)}): no "
@@ -191,6 +191,13 @@ class ReportService:
             at_risk=_at_risk(oee, by_machine, alarms, {m.path for m in ms}), notes=tuple(notes))
 
     # -- parts ---------------------------------------------------------------------------------------
+    def _oee(self, who: Caller, kind: str, scope: str, ms: list[MachineRef], start: int, end: int, now: int,
+             notes: list[str]) -> OeeReport:
+        if kind == "machine" and ms[0].model.production is None:  # a conveyor: its stops and energy, no OEE
+            notes.append(f"Machine {scope} has no production counters: no OEE.")
+            return OeeReport(scope, kind, start, min(end, now), Figures.of(OeeInputs(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)))
+        return self.kpi.oee(who, scope, start, end, now=now)
+
     def _costs(self, who: Caller, kind: str, scope: str, lines: list[str], start: int, end: int, now: int
                ) -> LineCosts:
         found = [self.kpi.line_costs(who, lp, start, end, now=now) for lp in dict.fromkeys(lines)]
@@ -216,13 +223,15 @@ class ReportService:
             return None
         return self.alarms.performance_of(start, min(end, now), [site])
 
-    def _energy(self, who: Caller, scope: str, start: int, end: int, now: int) -> EnergyReport | None:
+    def _energy(self, who: Caller, scope: str, start: int, end: int, now: int, notes: list[str]
+                ) -> EnergyReport | None:
         try:
             found, _ = self.energy.energy(who, scope, start, end, now=now)
-        except PlantlinkError as exc:
-            if getattr(exc, "status", 500) == 404:  # a machine without an energy tag
-                return None
-            raise
+        except NotFound:  # a machine without an energy tag
+            return None
+        except QueryError as exc:  # too many samples: the rest of the report still stands
+            notes.append(f"Energy: {exc}")
+            return None
         return found if found.total is not None else None
 
     def _capability(self, who: Caller, machines: list[str], start: int, end: int) -> tuple[CapabilityRow, ...]:
@@ -239,6 +248,8 @@ class ReportService:
                 rows.append(CapabilityRow(path, chart.capability))
             except AnalysisError as exc:
                 rows.append(CapabilityRow(path, None, exc.reason))
+            except QueryError as exc:  # too many samples in the period
+                rows.append(CapabilityRow(path, None, str(exc)))
         return tuple(rows)
 
     @staticmethod
