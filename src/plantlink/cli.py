@@ -34,7 +34,8 @@ T = TypeVar("T")
 #: seconds, and ``plantlink check`` must answer at once.
 _LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log.",
          "export": "Export the raw samples of tags over any range (CSV, Parquet, XLSX).",
-         "import": "Backfill history from a CSV or Parquet file (checked whole first, audited)."}
+         "import": "Backfill history from a CSV or Parquet file (checked whole first, audited).",
+         "report": "Write a shift, daily or weekly report (HTML or PDF) of a site, area, line or machine."}
 #: The lazy commands that are single commands (plantlink.cli_data), not groups.
 _DATA_COMMANDS = ("export", "import")
 
@@ -57,6 +58,10 @@ class _Group(TyperGroup):
             return super().get_command(ctx, name)
         if self._listing:
             return TyperCommand(name=name, help=_LAZY[name])
+        if name == "report":
+            from plantlink.cli_report import report_app
+
+            return typer.main.get_command(report_app)
         if name in _DATA_COMMANDS:
             from plantlink.cli_data import data_app
 

@@ -44,6 +44,7 @@ from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
+from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
 from plantlink.samples import conform
 from plantlink.services import Components, Services
 from plantlink.services.health import HealthSources
@@ -143,6 +144,7 @@ class Runtime:
         self.alarm_engine: AlarmEngine | None = None
         self.alarms: AlarmService | None = None
         self.notifier: Notifier | None = None
+        self.report_schedule: ReportScheduler | None = None
         self.control: ControlService | None = None
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
         self.latest = LatestValues()
@@ -182,6 +184,11 @@ class Runtime:
         await life.start(Part("historian writer", self.writer.start, self.writer.stop),
                          Part("maintenance", self.maintenance.start, self.maintenance.stop, blocking=True))
         await self._start_engines()
+        if self.plant.spec.reports:  # the plant model's report schedules (docs/reports.md)
+            self.report_schedule = ReportScheduler(self.plant.spec.reports, lambda: self.services,
+                                                   self.plant.spec.notifications, self.data_dir / RECORD_FILE)
+            await life.start(Part("report schedule", self.report_schedule.start, self.report_schedule.stop,
+                                  blocking=True))
         if self.wal is not None:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),

@@ -68,6 +68,7 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/export/oee": Rule("viewer", "object", "scope="),
     "GET /api/v1/export/downtime": Rule("viewer", "object", "site=, line= or machine="),
     "GET /api/v1/export/pareto": Rule("viewer", "object", "line= or site="),
+    "GET /api/v1/reports": Rule("viewer", "object", "scope=; HTML or PDF, audited"),
     # actions
     "PUT /api/v1/downtime/{event_id}/reason": Rule("operator", "object", "by id: 404 elsewhere"),
     "POST /api/v1/alarms/ack": Rule("operator", "object"),

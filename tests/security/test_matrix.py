@@ -150,6 +150,8 @@ class Ctx:
             "GET /api/v1/export/oee": Call("GET", "/api/v1/export/oee", {"scope": W_LINE, "format": "xlsx"}),
             "GET /api/v1/export/downtime": Call("GET", "/api/v1/export/downtime", {"site": "windsor"}),
             "GET /api/v1/export/pareto": Call("GET", "/api/v1/export/pareto", {"site": "windsor"}),
+            "GET /api/v1/reports": Call("GET", "/api/v1/reports", {"scope": W_LINE, "period": "day"},
+                                        ok=frozenset({200, 400})),
             "GET /api/v1/control/pending": Call("GET", "/api/v1/control/pending"),
             "GET /api/v1/control/sites": Call("GET", "/api/v1/control/sites"),
             "GET /api/v1/audit": Call("GET", "/api/v1/audit", {"site": "windsor"}),

@@ -19,6 +19,7 @@ from plantlink.hmi.export import Spec, export_menu
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.handover import handover_panel
 from plantlink.hmi.rangepick import RangePicker, address, open_range, versus
+from plantlink.hmi.report import report_menu
 from plantlink.hmi.timerange import Limits, Picked
 from plantlink.hmi.widgets import (
     LIVE_PERIOD_S,
@@ -59,6 +60,7 @@ async def line_page(request: Request, path: str) -> Response | None:
         ui.label(ln.description or ln.name).classes("text-xl")
         ui.link("OEE over time", h.oee(ln.path)).classes("pl-link pl-touch").props('data-testid="oee-link"')
         ui.link("Wallboard", h.page("wall", ln.path)).classes("pl-link pl-touch").props('data-testid="wall-link"')
+        report_menu(h, principal, ln.path, lambda: (picked.start_us, picked.end_us))
     RangePicker(tz, picked, LIMITS, refused, lambda q: address(h.page("line", ln.path), q)).build()
     with ui.row().classes("gap-3 flex-wrap"):
         tiles = {m.path: machine_tile(h, m, h.hub.state(m.path)) for m in ln.machines}

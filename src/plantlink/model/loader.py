@@ -16,6 +16,7 @@ from plantlink.model.alarms import machine_alarm_problems
 from plantlink.model.notify import notification_problems
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo
 from plantlink.model.production import METER_UNITS, POWER_UNITS
+from plantlink.model.reports import report_problems
 from plantlink.model.schema import PlantFile
 from plantlink.model.secrets import resolve_secrets
 from plantlink.model.textfile import read_model_file
@@ -134,6 +135,8 @@ class _Checker:
             sites = [s.name for s in self.spec.sites]
             for nloc, msg in notification_problems(self.spec.notifications, sites):
                 self.add(("notifications", *nloc), msg)
+        for rloc, msg in report_problems(self.spec):
+            self.add(("reports", *rloc), msg)
         devices = self._devices()
         tags = self._tags(devices)
         self._plugin_checks(devices, tags)

@@ -15,6 +15,7 @@ from plantlink.model.alarms import AlarmDef
 from plantlink.model.control import WriteSpec
 from plantlink.model.notify import Notifications
 from plantlink.model.production import Calendar, Costs, Downtime, Energy, Production, StateRules
+from plantlink.model.reports import ReportSchedule
 from plantlink.model.schema_base import Strict
 from plantlink.model.spc import SpcSettings
 from plantlink.model.types import Name
@@ -153,3 +154,5 @@ class PlantFile(Strict):
     sites: list[Site] = Field(min_length=1)
     #: Alarm notifications: SMTP, webhooks, routing, on-call, escalation (see docs/alarms.md).
     notifications: Notifications | None = None
+    #: Report schedules: a report after each shift, day or week, e-mailed (see docs/reports.md).
+    reports: list[ReportSchedule] = Field(default_factory=list)

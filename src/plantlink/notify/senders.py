@@ -8,6 +8,7 @@ import asyncio
 import os
 import smtplib
 import ssl
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -60,6 +61,24 @@ def _send_email_sync(smtp: Smtp, to: list[str], n: dict[str, Any]) -> None:
     msg["To"] = ", ".join(to)
     msg["Subject"] = subject(n)
     msg.set_content(body(n))
+    _deliver(smtp, msg)
+
+
+def send_email_with_attachments(smtp: Smtp, to: Sequence[str], subject_text: str, text: str,
+                                attachments: Sequence[tuple[str, bytes, str]]) -> None:
+    """One e-mail (blocking: call it in a worker thread) with files attached: (file name, bytes, MIME type)."""
+    msg = EmailMessage()
+    msg["From"] = smtp.sender
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = subject_text
+    msg.set_content(text)
+    for name, data, mime in attachments:
+        main, _, sub = mime.split(";", 1)[0].strip().partition("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    _deliver(smtp, msg)
+
+
+def _deliver(smtp: Smtp, msg: EmailMessage) -> None:
     cls = smtplib.SMTP_SSL if smtp.ssl else smtplib.SMTP
     with cls(smtp.host, smtp.port, timeout=smtp.timeout) as s:
         if smtp.starttls and not smtp.ssl:

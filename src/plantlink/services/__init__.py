@@ -24,6 +24,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``annotations``  notes on a machine's trend; ``views``: saved trend views
 ``spc``        control charts, run rule violations and capability of a tag over a period
 ``energy``     kWh, kWh per good part, idle energy and its cost, per scope and shift
+``reports``    shift, daily and weekly reports of a scope, assembled from the services above
 ``sql``        read-only SQL over the historian for admins of every site (row and time limits, audited)
 =============  =======================================================================================
 """
@@ -49,6 +50,7 @@ from plantlink.services.kpi import KpiService
 from plantlink.services.latest import LatestValues
 from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
+from plantlink.services.reports import ReportService
 from plantlink.services.spc import SpcService
 from plantlink.services.sql import SqlService
 from plantlink.services.states import StatesService
@@ -107,6 +109,7 @@ class Services:
     spc: SpcService
     energy: EnergyService
     sql: SqlService
+    reports: ReportService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -121,6 +124,8 @@ class Services:
         alarms = Alarms(list(index.sites), parts.alarms)
         downtime = DowntimeService(index, parts.store, parts.downtime)
         kpi = KpiService(index, periods, parts.historian, parts.store, current)
+        spc = SpcService(index, parts.historian)
+        energy = EnergyService(index, kpi, parts.historian, parts.store)
         return cls(
             tags=directory, plant=index, periods=periods, latest=latest, feed=LiveFeed(parts.states),
             history=HistoryService(index, parts.historian, latest),
@@ -134,9 +139,9 @@ class Services:
             trends=TrendMarks(index, alarms, downtime),
             annotations=Annotations(index, parts.trend_store, parts.audit),
             views=TrendViews(index, parts.trend_store, parts.audit),
-            spc=SpcService(index, parts.historian),
-            energy=EnergyService(index, kpi, parts.historian, parts.store),
+            spc=spc, energy=energy,
             sql=SqlService(parts.historian, parts.audit),
+            reports=ReportService(index, periods, kpi, downtime, alarms, spc, energy),
         )
 
 
