@@ -112,6 +112,7 @@ ROUTES: dict[str, Rule] = {
     "GET /hmi/favicon.ico": Rule("user", "-"),
     "MOUNT /hmi/_nicegui_ws": Rule("user", "-", "socket.io"),
     "MOUNT /hmi/_nicegui/{v}/static": Rule("user", "-", "package files"),
+    "GET /hmi/_plantlink/tailwind-{hash}.css": Rule("user", "-", "package files"),
     "GET /hmi/_nicegui/{v}/libraries/{key:path}": Rule("user", "-", "package files"),
     "GET /hmi/_nicegui/{v}/components/{key:path}": Rule("user", "-", "package files"),
     "GET /hmi/_nicegui/{v}/resources/{key}/{path:path}": Rule("user", "-", "package files"),

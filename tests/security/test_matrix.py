@@ -16,6 +16,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from plantlink.hmi.mount import stylesheet_path
 from tests.security.conftest import (
     W_ALARM,
     W_CRITICAL,
@@ -43,6 +44,7 @@ def route_keys(served: Served) -> tuple[set[str], str]:
         if m:
             version = m.group(1)
         path = re.sub(r"/_nicegui/[^/]+/", "/_nicegui/{v}/", r["path"])
+        path = re.sub(r"/_plantlink/tailwind-[0-9a-f]+\.css$", "/_plantlink/tailwind-{hash}.css", path)
         if r["kind"] == "ws":
             keys.add(f"WS {path}")
         elif r["kind"] == "mount":
@@ -176,6 +178,7 @@ class Ctx:
             "MOUNT /hmi/_nicegui_ws": Call("GET", "/hmi/_nicegui_ws/socket.io/", {"EIO": "4", "transport": "polling"},
                                            ok=frozenset({200, 400})),
             "MOUNT /hmi/_nicegui/{v}/static": Call("GET", f"/hmi/_nicegui/{v}/static/{STATIC_FILE}"),
+            "GET /hmi/_plantlink/tailwind-{hash}.css": Call("GET", f"/hmi{stylesheet_path()}"),
             "GET /hmi/_nicegui/{v}/libraries/{key:path}": Call("GET", f"/hmi/_nicegui/{v}/libraries/x.js",
                                                                ok=frozenset({404})),
             "GET /hmi/_nicegui/{v}/components/{key:path}": Call("GET", f"/hmi/_nicegui/{v}/components/x.js",

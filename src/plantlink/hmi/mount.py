@@ -111,12 +111,16 @@ STYLESHEET = Path(__file__).parent / "static" / "tailwind.css"
 STYLESHEET_MAX_AGE_S = 365 * 86_400
 
 
+def stylesheet_path() -> str:
+    """The stylesheet's path under the HMI's mount, named by its content."""
+    return f"/_plantlink/tailwind-{hashlib.sha256(STYLESHEET.read_bytes()).hexdigest()[:12]}.css"
+
+
 def _stylesheet(prefix: str) -> None:
     from nicegui import app as ng_app
     from nicegui import ui
 
-    tag = hashlib.sha256(STYLESHEET.read_bytes()).hexdigest()[:12]
-    url = ng_app.add_static_file(local_file=STYLESHEET, url_path=f"/_plantlink/tailwind-{tag}.css",
+    url = ng_app.add_static_file(local_file=STYLESHEET, url_path=stylesheet_path(),
                                  max_cache_age=STYLESHEET_MAX_AGE_S)
     ui.add_head_html(f'<link rel="stylesheet" href="{prefix}{url}">', shared=True)
 
