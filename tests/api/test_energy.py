@@ -141,3 +141,26 @@ async def test_refusals_and_a_scope_without_energy(client: Client, runtime: Runt
     detroit = (await client().get(f"/api/v1/energy?scope=detroit&{rng}")).json()
     assert detroit["total_kwh"] is None and detroit["kwh_per_good_part"] is None
     assert detroit["without_energy"] == ["detroit/d1/l2/m3"] and detroit["machines"] == []
+
+
+async def test_a_power_held_for_days_before_the_range_is_integrated(client: Client, runtime: Runtime) -> None:
+    """5 kW read once at 02:00 two days before, then nothing: [04:00, 06:00) on the 10th holds 10 kWh (state
+    unknown: no interval). A bad sample at 05:00 on the 10th ends it there: [05:30, 06:00) is not measured."""
+    tid = runtime.tag_ids[f"{M1}/power_w"]
+    runtime.bus.publish(numeric_batch([tid], [local_us(2, day=8)], [5e3], 192))
+    await settle(runtime)
+
+    async def get(a: int, b: int) -> dict[str, object]:
+        r = await client().get(f"/api/v1/energy?scope={M1}&start={a // 1000}&end={b // 1000}")
+        assert r.status_code == 200, r.text
+        out: dict[str, object] = r.json()
+        return out
+
+    held = await get(local_us(4), local_us(6))
+    assert held["total_kwh"] == pytest.approx(10.0) and held["unknown_state_kwh"] == pytest.approx(10.0)
+    assert held["unmeasured_s"] == 0
+    runtime.bus.publish(numeric_batch([tid], [local_us(5)], [1e3], 0))
+    await settle(runtime)
+    after_bad = await get(local_us(5, 30), local_us(6))
+    assert after_bad["total_kwh"] == 0 and after_bad["unmeasured_s"] == pytest.approx(1800)
+    assert (await get(local_us(4), local_us(6)))["total_kwh"] == pytest.approx(5.0)
