@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from plantlink.api import energy as energy_api
 from plantlink.api import queries
 from plantlink.client import frames
 from plantlink.datadir import missing_data_dir
@@ -140,6 +141,9 @@ class DataDirSource:
 
     def oee(self, scope: str, start_us: int, end_us: int) -> dict[str, Any]:
         return queries.oee(self.services, LOCAL, scope, start_us, end_us)
+
+    def energy(self, scope: str, start_us: int, end_us: int, by: str | None) -> dict[str, Any]:
+        return energy_api.energy(self.services, LOCAL, scope, start_us, end_us, by_shift=by == "shift")
 
     def downtime(self, where: dict[str, str], start_us: int, end_us: int, limit: int, offset: int
                  ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.errors import QueryError
+from plantlink.model.production import STATES
 from plantlink.samples import Quality
 
 FORMATS = ("polars", "pandas", "arrow")
@@ -140,6 +141,40 @@ def oee(rep: dict[str, Any]) -> Any:
     schema = {c: pl.Float64 for c in OEE_COLUMNS}
     schema.update({c: pl.String for c in ("scope", "kind", "start", "end", "top_loss", "top_reason",
                                           "data_problem")})
+    df = pl.DataFrame(rows, schema=schema)
+    return df.with_columns(pl.col("start").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"),
+                           pl.col("end").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"))
+
+
+#: One ``kwh_<state>`` column per machine state.
+ENERGY_STATES = STATES
+ENERGY_COLUMNS = ("scope", "kind", "shift", "day", "start", "end", "total_kwh", "running_kwh", "idle_kwh",
+                  "idle_share", "kwh_per_good_part", "running_kwh_per_good_part", "good_parts", "cost", "idle_cost",
+                  "currency", "unattributed_kwh", "unknown_state_kwh", "measured_s", "unmeasured_s",
+                  *(f"kwh_{s}" for s in ENERGY_STATES))
+_ENERGY_TEXT = ("scope", "kind", "shift", "day", "start", "end", "currency")
+
+
+def _energy_row(scope: str, kind: str, rep: dict[str, Any], fig: dict[str, Any]) -> dict[str, Any]:
+    row = {c: fig.get(c) for c in ENERGY_COLUMNS}
+    by_state = fig.get("kwh_by_state")
+    row.update(scope=scope, kind=kind, shift=rep.get("shift"), day=rep.get("day"), start=rep["start"],
+               end=rep["end"], unattributed_kwh=fig.get("unattributed_kwh"),
+               **{f"kwh_{s}": None if by_state is None else by_state.get(s, 0.0) for s in ENERGY_STATES})
+    return row
+
+
+def energy(rep: dict[str, Any], by: str | None = None) -> Any:
+    """An ``/energy`` answer: the scope's row first, then one row per machine (``kind`` "machine"); with
+    ``by="shift"`` one row of the scope per shift instead (``shift``, ``day``). Figures are null where nothing
+    of the scope has an energy tag; ``kwh_<state>`` is 0.0 for a state the range did not hold."""
+    pl = polars()
+    if by == "shift":
+        rows = [_energy_row(s["scope"], s["kind"], s, s) for s in rep["shifts"]]
+    else:
+        rows = [_energy_row(rep["scope"], rep["kind"], rep, rep)]
+        rows += [_energy_row(m["machine"], "machine", rep, m) for m in rep.get("machines", [])]
+    schema = {c: pl.String if c in _ENERGY_TEXT else pl.Float64 for c in ENERGY_COLUMNS}
     df = pl.DataFrame(rows, schema=schema)
     return df.with_columns(pl.col("start").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"),
                            pl.col("end").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"))

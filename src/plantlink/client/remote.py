@@ -125,6 +125,9 @@ class HttpSource:
     def oee(self, scope: str, start_us: int, end_us: int) -> dict[str, Any]:
         return self._json("/api/v1/oee", scope=scope, start=iso(start_us), end=iso(end_us))
 
+    def energy(self, scope: str, start_us: int, end_us: int, by: str | None) -> dict[str, Any]:
+        return self._json("/api/v1/energy", scope=scope, start=iso(start_us), end=iso(end_us), by=by)
+
     def downtime(self, where: dict[str, str], start_us: int, end_us: int, limit: int, offset: int
                  ) -> dict[str, Any]:
         return self._json("/api/v1/downtime", **where, start=iso(start_us), end=iso(end_us), limit=limit,
