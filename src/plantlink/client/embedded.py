@@ -125,8 +125,8 @@ class DataDirSource:
                 ts = table.column("ts").cast(pa.int64()).to_numpy()
                 cut = int(np.searchsorted(ts, ts[-1]))
                 table, lo = (table.slice(0, cut), int(ts[-1])) if cut else (table, int(ts[-1]) + 1)
-            parts.append(frames.raw_table(path, table))
-        return pa.concat_tables(parts)
+            parts.append(ex.typed_batch(table, path))  # what the remote mode reads from the Arrow export
+        return pa.Table.from_batches(parts, frames.RAW_SCHEMA)
 
     def aggregate(self, paths: Sequence[str], start_us: int, end_us: int, interval_us: int,
                   aggregates: Sequence[str]) -> dict[str, Any]:

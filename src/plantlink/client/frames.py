@@ -7,12 +7,10 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from plantlink.errors import QueryError
 from plantlink.model.production import STATES
-from plantlink.samples import Quality
 
 FORMATS = ("polars", "pandas", "arrow")
 _ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -50,19 +48,10 @@ def _times(pl: Any, values: Sequence[str | None], name: str) -> Any:
     return pl.Series(name, list(values), dtype=pl.String).str.to_datetime(_ISO, time_unit="us", time_zone="UTC")
 
 
-#: Raw samples as both modes hand them over (the trend export's rows, times as timestamps).
+#: Raw samples as both modes hand them over: the trend export's typed rows (``services.export.typed_batch``),
+#: which the remote mode reads as an Arrow stream and the embedded mode builds from the same historian reads.
 RAW_SCHEMA = pa.schema([("tag", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64()),
                         ("quality", pa.string())])
-
-
-def raw_table(path: str, t: pa.Table) -> pa.Table:
-    """A historian ``raw`` answer (``ts``, ``value``, ``quality`` code) of tag ``path`` in ``RAW_SCHEMA``, its
-    quality named as the API names it (``good`` >= 192, ``uncertain`` >= 64, else ``bad``)."""
-    q = t.column("quality").to_numpy(zero_copy_only=False)
-    quality = np.where(q >= Quality.GOOD, "good", np.where(q >= Quality.UNCERTAIN, "uncertain", "bad"))
-    return pa.table([pa.array([path] * t.num_rows, pa.string()),
-                     t.column("ts").cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                     t.column("value").cast(pa.float64()), pa.array(quality, pa.string())], schema=RAW_SCHEMA)
 
 
 def raw(tables: Sequence[pa.Table]) -> Any:
