@@ -48,6 +48,8 @@ def plan(svc: Services, who: Principal, spec: Spec, fmt: str) -> ex.Export:
         found = ex.trend(svc, who, [t for t in p["tag"].split(",") if t], s, e)
     elif spec.kind == "oee":
         found = ex.oee(svc, who, p["scope"], s, e, p.get("by", "machine"))
+    elif spec.kind == "energy":
+        found = ex.energy(svc, who, p["scope"], s, e, p.get("by", "machine"))
     elif spec.kind == "downtime":
         found = ex.downtime(svc, who, s, e, site=p.get("site"), line=p.get("line"), machine=p.get("machine"))
     else:

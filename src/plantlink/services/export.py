@@ -1,5 +1,5 @@
-"""Exports of what the pages show (issue 10, item 11): a trend's raw samples, OEE tables, downtime lists and
-Paretos over a range, as Arrow record batches produced a slice at a time (the API encodes them as CSV,
+"""Exports of what the pages show (issue 10, item 11): a trend's raw samples, OEE and energy tables, downtime
+lists and Paretos over a range, as Arrow record batches produced a slice at a time (the API encodes them as CSV,
 Parquet or XLSX and streams them; memory stays bounded whatever the range).
 
 Every export is planned first (``trend``, ``oee``, ``downtime``, ``pareto`` return an ``Export``): the caller's
@@ -24,21 +24,24 @@ import pyarrow.compute as pc
 
 from plantlink.errors import QueryError
 from plantlink.identity import Caller
+from plantlink.model.production import STATES
 from plantlink.samples import Quality, now_us
 from plantlink.services.history import MAX_RANGE_US, MAX_SERIES
 from plantlink.services.plant import MAX_PAGE
 
 if TYPE_CHECKING:
     from plantlink.services import Services
+    from plantlink.services.energy import EnergyInputs, EnergyResult
     from plantlink.services.kpi import Figures, OeeReport
     from plantlink.store.records import DowntimeEvent
 
 __all__ = ["CONFIRM_BYTES", "CONFIRM_ROWS", "FORMATS", "XLSX_MAX_ROWS", "Export", "check_format", "downtime",
-           "estimate_bytes", "filename", "needs_confirm", "oee", "pareto", "record", "trend"]
+           "energy", "estimate_bytes", "filename", "needs_confirm", "oee", "pareto", "record", "trend"]
 
 #: The formats of each kind of export (a trend's ``arrow``: an Arrow IPC stream of ``TREND_TYPED_SCHEMA``).
 FORMATS: dict[str, tuple[str, ...]] = {"trend": ("csv", "parquet", "arrow"), "oee": ("csv", "xlsx"),
-                                       "downtime": ("csv", "xlsx"), "pareto": ("csv", "xlsx")}
+                                       "downtime": ("csv", "xlsx"), "pareto": ("csv", "xlsx"),
+                                       "energy": ("csv", "xlsx")}
 #: The rows of an XLSX sheet, the header included (Excel's limit).
 XLSX_MAX_ROWS = 1_048_576
 #: A trend is read from the historian this long at a time, and at most ``PAGE`` samples a read; its samples
@@ -47,12 +50,14 @@ SLICE_US = 6 * 3600 * 1_000_000
 COUNT_US = 86400 * 1_000_000
 PAGE = 50_000
 OEE_BY = ("machine", "shift", "day")
+ENERGY_BY = ("machine", "shift")
 #: Above either, a page asks before it starts the download (and says the size).
 CONFIRM_ROWS = 1_000_000
 CONFIRM_BYTES = 50 * 1024 * 1024
 #: Bytes a row takes in each format, about (an estimate shown before a download; Parquet compresses).
 _ROW_BYTES = {"trend": {"csv": 100, "parquet": 12, "arrow": 60}, "oee": {"csv": 300, "xlsx": 150},
-              "downtime": {"csv": 260, "xlsx": 130}, "pareto": {"csv": 80, "xlsx": 40}}
+              "downtime": {"csv": 260, "xlsx": 130}, "pareto": {"csv": 80, "xlsx": 40},
+              "energy": {"csv": 400, "xlsx": 200}}
 
 
 @dataclass(frozen=True)
@@ -357,3 +362,53 @@ def pareto(svc: Services, who: Caller, by: str, start_us: int, end_us: int, *, l
                       "micro_duration_s": pa.array([r.micro.duration_s for r in rows], pa.float64())})
     return Export("pareto", owner, svc.plant.sites[owner].timezone, where, start_us, end_us, table.num_rows, True,
                   table.schema, lambda: iter(table.to_batches()), {"by": by})
+
+
+# -- energy ------------------------------------------------------------------------------------------------------
+#: name, scope, shift, day, start, end, inputs and result (None: nothing with an energy tag), currency
+_EnergyRow = tuple[str, str, str, str, int, int, "EnergyInputs | None", "EnergyResult | None", str | None]
+ENERGY_FIGURES = ("total_kwh", "running_kwh", "idle_kwh", "idle_share", "kwh_per_good_part",
+                  "running_kwh_per_good_part", "cost", "idle_cost")
+
+
+def energy(svc: Services, who: Caller, scope: str, start_us: int, end_us: int, by: str = "machine") -> Export:
+    """Energy of ``scope`` over the range (``services.energy``, docs/energy.md): ``by`` machine (each machine with
+    an energy tag, then the scope, as the line page's panel) or by ``shift`` (the scope in each shift of the
+    site's calendar). kWh by state (``kwh_<state>``), kWh per good part, idle kWh and their cost."""
+    if by not in ENERGY_BY:
+        raise QueryError(f"by must be one of {list(ENERGY_BY)}, got {by!r}", field="by")
+    scope = scope.strip("/")
+    site = scope.split("/", 1)[0]
+    svc.plant.site(who, site)
+    tz = svc.plant.sites[site].timezone
+    total, shifts = svc.energy.energy(who, scope, start_us, end_us, by_shift=by == "shift")
+    named: list[_EnergyRow]
+    if by == "machine":
+        named = [(m.machine.rsplit("/", 1)[-1], m.machine, "", "", total.start_us, total.end_us, m.inputs, m.result,
+                  m.currency) for m in total.machines]
+        named.append((scope.rsplit("/", 1)[-1], scope, "", "", total.start_us, total.end_us, total.total,
+                      total.result, total.currency))
+    else:
+        named = [(f"{r.day} {r.shift}", scope, r.shift or "", r.day or "", r.start_us, r.end_us, r.total, r.result,
+                  r.currency) for r in shifts]
+    table = _energy_table(named, tz)
+    return Export("energy", site, tz, scope, start_us, end_us, table.num_rows, True,
+                  table.schema, lambda: iter(table.to_batches()), {"by": by})
+
+
+def _energy_table(named: list[_EnergyRow], tz: str) -> pa.Table:
+    cols: dict[str, Any] = {key: pa.array([n[i] for n in named], pa.string())
+                            for i, key in enumerate(("name", "scope", "shift", "day"))}
+    cols |= _times("start", [n[4] for n in named], tz) | _times("end", [n[5] for n in named], tz)
+    results, inputs = [n[7] for n in named], [n[6] for n in named]
+    for key in ENERGY_FIGURES:
+        cols[key] = pa.array([None if r is None else getattr(r, key) for r in results], pa.float64())
+    cols["currency"] = pa.array([n[8] for n in named], pa.string())
+    cols["good_parts"] = pa.array([None if i is None else i.good for i in inputs], pa.float64())
+    for key, attr in (("unattributed_kwh", "gap_kwh"), ("unknown_state_kwh", "unknown_state_kwh"),
+                      ("measured_s", "measured_s"), ("unmeasured_s", "unmeasured_s")):
+        cols[key] = pa.array([None if i is None else getattr(i, attr) for i in inputs], pa.float64())
+    for state in STATES:
+        cols[f"kwh_{state}"] = pa.array([None if i is None else i.by_state.get(state, 0.0) for i in inputs],
+                                        pa.float64())
+    return pa.table(cols)

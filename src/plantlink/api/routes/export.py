@@ -1,5 +1,5 @@
-"""Exports of what the pages show, streamed: a trend's raw samples (CSV, Parquet, an Arrow IPC stream), OEE
-tables, downtime lists and Paretos (CSV, XLSX) over a range (``plantlink.services.export``).
+"""Exports of what the pages show, streamed: a trend's raw samples (CSV, Parquet, an Arrow IPC stream), OEE and
+energy tables, downtime lists and Paretos (CSV, XLSX) over a range (``plantlink.services.export``).
 
 Who may export: whoever may view the same figures (viewers of the site); a user of another site is refused as
 by the reads. ``dry_run=true`` answers the size instead of the file (rows, exact or estimated, and bytes,
@@ -78,6 +78,15 @@ def oee(scope: str, who: Who, rt: Services = Depends(services), start: TimeArg =
         dry_run: DryRun = False) -> JSONResponse | StreamingResponse:
     s, e = time_range(start, end, 86400.0)
     return _answer(rt, who, ex.oee(rt, who, scope, s, e, by), format, dry_run)
+
+
+@router.get("/energy", summary="Energy by machine or shift of a scope over [start, end): CSV or XLSX",
+            response_model=None)
+def energy(scope: str, who: Who, rt: Services = Depends(services), start: TimeArg = None, end: TimeArg = None,
+           by: Annotated[str, Query(description="machine or shift")] = "machine", format: Format = "csv",
+           dry_run: DryRun = False) -> JSONResponse | StreamingResponse:
+    s, e = time_range(start, end, 86400.0)
+    return _answer(rt, who, ex.energy(rt, who, scope, s, e, by), format, dry_run)
 
 
 @router.get("/downtime", summary="Downtime events of a site, line or machine in [start, end): CSV or XLSX",
