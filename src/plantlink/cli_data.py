@@ -41,9 +41,8 @@ PlantOpt = Annotated[Path | None, typer.Option(
     "--plant", help="The plant model YAML (default: the one the data directory last ran).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (never shown when stderr is not a "
                                                              "terminal).")]
-#: The range of one planned export: a UTC day. The trend export counts the rows of its range before it starts
-#: (an aggregate whose memory grows with the samples of the range: ~450 MB for 2M samples in one count), so a
-#: long range is exported a day at a time and memory stays flat.
+#: The range of one planned export: a UTC day (a long range is planned and audited as one file, read a day at a
+#: time; the trend export counts its rows a day at a time too, so memory stays flat).
 _WINDOW_US = 86_400_000_000
 FORMATS = ("csv", "parquet", "xlsx")
 

@@ -167,3 +167,18 @@ def test_a_remote_read_over_arrow_equals_the_embedded_read(data_dir: Path, serve
         rem.source._arrow = False  # type: ignore[attr-defined]
         assert rem.read(tags, START, END).equals(want)
         assert asked[-2:] == ["parquet", "parquet"]
+
+
+def test_a_server_without_the_arrow_export_is_asked_for_parquet(server: Server,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from plantlink.services import export as ex
+    from tests.client.plantdata import TEMP_VALUES
+
+    monkeypatch.setitem(ex.FORMATS, "trend", ("csv", "parquet"))  # the server refuses format=arrow (400, format)
+    with plantlink.connect(server.url, token=server.token) as rem:
+        asked: list[str] = []
+        rem.source.http.event_hooks["request"].append(
+            lambda req: asked.append(str(req.url.params.get("format"))) if "export" in req.url.path else None)
+        assert rem.read(TEMP, START, END)["value"].to_list() == TEMP_VALUES
+        assert rem.read(TEMP, START, END)["value"].to_list() == TEMP_VALUES
+    assert asked == ["arrow", "parquet", "parquet"]  # asked once, then Parquet

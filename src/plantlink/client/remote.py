@@ -151,7 +151,7 @@ class HttpSource:
                 if r.status_code >= 400:
                     r.read()
                     raise error_of(r)
-                reader = ipc.open_stream(io.BufferedReader(_Chunks(r.iter_raw()), _READ))
+                reader = ipc.open_stream(io.BufferedReader(_Chunks(r.iter_bytes(_READ)), _READ))
                 t = reader.read_all()
         except httpx.HTTPError as exc:
             raise ServerUnreachable(f"the trend export from {self.where} broke off ({type(exc).__name__}: {exc})"
