@@ -98,22 +98,6 @@ def raw_many(
     return pa.table([t.column(f.name).cast(f.type) for f in RAW_MANY_SCHEMA], schema=RAW_MANY_SCHEMA)
 
 
-def last_before(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, before_us: int, text: bool
-                ) -> pa.Table:
-    """The last sample of one tag before ``before_us`` (every quality): the day partitions newest first, one
-    indexed look each, until one holds a sample (text tags: their one table)."""
-    if text:
-        return _ts_out(_fetch(cur, f"SELECT ts, value, quality FROM text_samples WHERE tag_id = {tag_id} "
-                                   f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1"))
-    last = day_of(before_us - 1)
-    for d in sorted((d for d in snap.raw if d <= last), reverse=True):
-        t = _fetch(cur, f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} "
-                        f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1")
-        if t.num_rows:
-            return _ts_out(t)
-    return raw(cur, Snapshot(frozenset(), frozenset()), tag_id, before_us, before_us + 1, 0)
-
-
 def raw_text(cur: duckdb.DuckDBPyConnection, tag_id: int, start_us: int, end_us: int, limit: int) -> pa.Table:
     sql = (
         f"SELECT ts, value, quality FROM text_samples WHERE tag_id = {tag_id} AND ts >= {start_us} "
@@ -159,6 +143,22 @@ def downsample(
         idx = np.union1d(idx.astype(np.int64), np.array([np.argmin(value), np.argmax(value)], dtype=np.int64))
         ts, value = ts[idx], value[idx]
     return pa.table({"ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "value": pa.array(value, pa.float64())})
+
+
+def last_before(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, before_us: int, text: bool
+                ) -> pa.Table:
+    """The last sample of one tag before ``before_us`` (every quality): the day partitions newest first, one
+    indexed look each, until one holds a sample (text tags: their one table)."""
+    if text:
+        return _ts_out(_fetch(cur, f"SELECT ts, value, quality FROM text_samples WHERE tag_id = {tag_id} "
+                                   f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1"))
+    last = day_of(before_us - 1)
+    for d in sorted((d for d in snap.raw if d <= last), reverse=True):
+        t = _fetch(cur, f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} "
+                        f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1")
+        if t.num_rows:
+            return _ts_out(t)
+    return raw(cur, Snapshot(frozenset(), frozenset()), tag_id, before_us, before_us + 1, 0)
 
 
 def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence[int], start_us: int) -> pa.Table:
