@@ -41,9 +41,8 @@ PlantOpt = Annotated[Path | None, typer.Option(
     "--plant", help="The plant model YAML (default: the one the data directory last ran).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (never shown when stderr is not a "
                                                              "terminal).")]
-#: The range of one planned export: a UTC day. The trend export counts the rows of its range before it starts
-#: (an aggregate whose memory grows with the samples of the range: ~450 MB for 2M samples in one count), so a
-#: long range is exported a day at a time and memory stays flat.
+#: The range of one planned export: a UTC day (a long range is planned and audited as one file, read a day at a
+#: time; the trend export counts its rows a day at a time too, so memory stays flat).
 _WINDOW_US = 86_400_000_000
 FORMATS = ("csv", "parquet", "xlsx")
 
@@ -102,13 +101,13 @@ def open_data_dir(data_dir: Path, plant: Path | None, hint: str) -> DataDirSourc
 # -- export --------------------------------------------------------------------------------------------------
 @data_app.command("export")
 def export_cmd(
-    tags: Annotated[str, typer.Option("--tags", help="Tag paths or patterns (site/area/line/machine/tag, * and ? "
-                                                     "per segment), comma-separated.")],
     start: Annotated[str, typer.Option("--from", help="Start, ISO 8601 with an offset (2026-01-01T00:00:00Z).")],
     end: Annotated[str, typer.Option("--to", help="End (excluded), ISO 8601 with an offset.")],
     out: Annotated[Path, typer.Option("--out", help="The file to write (replaced once complete).")],
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or xlsx (xlsx: at most 1,048,575 rows).")]
     = "csv",
+    tags: Annotated[str | None, typer.Option("--tags", help="Tag paths or patterns (site/area/line/machine/tag, * "
+                                                            "and ? per segment), comma-separated.")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     plant: PlantOpt = None,
     url: Annotated[str | None, typer.Option("--url", help="Export from a running server (http(s)://host:port) "
@@ -116,17 +115,33 @@ def export_cmd(
     token: Annotated[str | None, typer.Option("--token", envvar="PLANTLINK_TOKEN", show_envvar=True,
                                               help="API token for --url.")] = None,
     quiet: Quiet = False,
+    what: Annotated[str, typer.Option("--what", help="trend (raw samples of --tags) or energy (the energy table of "
+                                                     "--scope: kWh by state, per good part, idle kWh and cost)")]
+    = "trend",
+    scope: Annotated[str | None, typer.Option("--scope", help="--what energy: a site, area, line or machine path."
+                                              )] = None,
+    by: Annotated[str, typer.Option("--by", help="--what energy: machine (each machine, then the scope) or shift "
+                                                 "(the scope in each shift)")] = "machine",
 ) -> None:
-    """Export the raw samples of tags over any range to CSV, Parquet or XLSX, in constant memory.
+    """Export the raw samples of tags over any range to CSV, Parquet or XLSX, in constant memory; or, with
+    --what energy, the energy table of a scope (CSV or XLSX).
 
     Columns: tag, time (site time with its offset), time_utc, value, quality: the REST trend export's. The range
     is exported a UTC day at a time (within a day, tag after tag in time order, site after site), into the one
-    file. Audited (export.trend) in the data directory's audit trail (or the server's with --url)."""
+    file. Audited (export.trend, export.energy) in the data directory's audit trail (or the server's with --url)."""
     from plantlink.client.select import select, time_range
     from plantlink.errors import PlantlinkError
 
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}", 2)
+    if what == "energy":
+        _energy_cmd(scope, start, end, out, fmt, by, data_dir, plant, url, token, tags)
+        return
+    if what != "trend":
+        fail(f"--what must be trend or energy, got {what!r}", 2)
+    if tags is None:
+        fail("--tags is needed: the tags whose samples to export (or --what energy --scope PATH)", 2)
+    assert tags is not None
     patterns = [t for t in (p.strip() for p in tags.split(",")) if t]
     try:
         start_us, end_us = time_range(start, end)
@@ -238,20 +253,32 @@ def _audit_export(src: DataDirSource, parts: list[Export], fmt: str, rows: int, 
 def _export_remote(url: str, token: str | None, patterns: list[str], start_us: int, end_us: int, fmt: str,
                    out: Path, quiet: bool) -> int:
     """Stream the server's trend export (one request: one site, at most 100 tags) to ``out``."""
-    import httpx
-
-    from plantlink.client.remote import HttpSource, ServerUnreachable, error_of
+    from plantlink.client.remote import HttpSource
     from plantlink.client.select import select
-    from plantlink.samples import iso_us
 
     if fmt == "xlsx":
         fail("--url exports csv or parquet (the server's trend export); export xlsx from the data directory")
     src = HttpSource(url, token, timeout=300.0)
     try:
         paths = select(patterns, src.tag_paths())
-        params = {"tag": paths, "start": iso_us(start_us), "end": iso_us(end_us), "format": fmt}
+    finally:
+        src.close()
+    return _stream_remote(url, token, "trend", {"tag": paths}, start_us, end_us, fmt, out, quiet)
+
+
+def _stream_remote(url: str, token: str | None, kind: str, what: dict[str, Any], start_us: int, end_us: int,
+                   fmt: str, out: Path, quiet: bool) -> int:
+    """Stream the server's ``/api/v1/export/<kind>`` to ``out``; the rows it counted (``x-export-rows``)."""
+    import httpx
+
+    from plantlink.client.remote import HttpSource, ServerUnreachable, error_of
+    from plantlink.samples import iso_us
+
+    src = HttpSource(url, token, timeout=300.0)
+    try:
+        params = {**what, "start": iso_us(start_us), "end": iso_us(end_us), "format": fmt}
         try:
-            with src.http.stream("GET", "/api/v1/export/trend", params=params) as r:
+            with src.http.stream("GET", f"/api/v1/export/{kind}", params=params) as r:
                 if r.status_code >= 400:
                     r.read()
                     raise error_of(r)
@@ -270,6 +297,54 @@ def _tick(chunks: Iterable[bytes], bar: Any, total: int) -> Iterator[bytes]:
     for c in chunks:
         bar.advance(0, min(len(c) / 100, total))
         yield c
+
+
+def _energy_cmd(scope: str | None, start: str, end: str, out: Path, fmt: str, by: str, data_dir: Path,
+                plant: Path | None, url: str | None, token: str | None, tags: str | None) -> None:
+    """``export --what energy``: the energy table of a scope (``services.export.energy``), from the data
+    directory or the server (``/api/v1/export/energy``)."""
+    from plantlink.client.select import time_range
+    from plantlink.errors import PlantlinkError
+
+    if scope is None or tags is not None:
+        fail("--what energy takes --scope PATH (a site, area, line or machine), not --tags", 2)
+    assert scope is not None
+    if fmt not in ("csv", "xlsx"):
+        fail(f"--what energy exports csv or xlsx, got {fmt!r}", 2)
+    try:
+        start_us, end_us = time_range(start, end)
+        if url is not None:
+            rows = _stream_remote(url, token, "energy", {"scope": scope, "by": by}, start_us, end_us, fmt, out, True)
+        else:
+            rows = _energy_local(data_dir, plant, scope, start_us, end_us, by, fmt, out)
+    except PlantlinkError as exc:
+        fail(str(exc))
+    err.print(f"{rows} rows written to {out}", markup=False, highlight=False)
+
+
+def _energy_local(data_dir: Path, plant: Path | None, scope: str, start_us: int, end_us: int, by: str, fmt: str,
+                  out: Path) -> int:
+    from plantlink.api.exportfmt import encode
+    from plantlink.audit import AuditLog
+    from plantlink.client.embedded import LOCAL
+    from plantlink.services import export as ex
+
+    src = open_data_dir(data_dir, plant, "export from the server with --url http://host:port --token T")
+    try:
+        found = ex.energy(src.services, LOCAL, scope, start_us, end_us, by)
+        ex.check_format(found.kind, fmt, found.rows)
+        complete = False
+        try:
+            _write_atomic(out, encode(fmt, found.batches(), found.schema))
+            complete = True
+        finally:
+            if src.store is not None:
+                details = {"format": fmt, "rows": found.rows, "complete": complete, "start_us": start_us,
+                           "end_us": end_us, "by": by, "file": str(out.absolute()), "via": "cli"}
+                AuditLog(src.store.engine).record("export.energy", actor(), found.site, found.scope, details)
+        return found.rows
+    finally:
+        src.close()
 
 
 # -- import --------------------------------------------------------------------------------------------------

@@ -141,3 +141,66 @@ async def test_refusals_and_a_scope_without_energy(client: Client, runtime: Runt
     detroit = (await client().get(f"/api/v1/energy?scope=detroit&{rng}")).json()
     assert detroit["total_kwh"] is None and detroit["kwh_per_good_part"] is None
     assert detroit["without_energy"] == ["detroit/d1/l2/m3"] and detroit["machines"] == []
+
+
+async def test_a_power_held_for_days_before_the_range_is_integrated(client: Client, runtime: Runtime) -> None:
+    """5 kW read once at 02:00 two days before, then nothing: [04:00, 06:00) on the 10th holds 10 kWh (state
+    unknown: no interval). A bad sample at 05:00 on the 10th ends it there: [05:30, 06:00) is not measured."""
+    tid = runtime.tag_ids[f"{M1}/power_w"]
+    runtime.bus.publish(numeric_batch([tid], [local_us(2, day=8)], [5e3], 192))
+    await settle(runtime)
+
+    async def get(a: int, b: int) -> dict[str, object]:
+        r = await client().get(f"/api/v1/energy?scope={M1}&start={a // 1000}&end={b // 1000}")
+        assert r.status_code == 200, r.text
+        out: dict[str, object] = r.json()
+        return out
+
+    held = await get(local_us(4), local_us(6))
+    assert held["total_kwh"] == pytest.approx(10.0) and held["unknown_state_kwh"] == pytest.approx(10.0)
+    assert held["unmeasured_s"] == 0
+    runtime.bus.publish(numeric_batch([tid], [local_us(5)], [1e3], 0))
+    await settle(runtime)
+    after_bad = await get(local_us(5, 30), local_us(6))
+    assert after_bad["total_kwh"] == 0 and after_bad["unmeasured_s"] == pytest.approx(1800)
+    assert (await get(local_us(4), local_us(6)))["total_kwh"] == pytest.approx(5.0)
+
+
+async def test_the_energy_export_holds_the_apis_figures(client: Client, runtime: Runtime) -> None:
+    import io
+
+    import pyarrow.csv as pacsv
+
+    from tests.api.xlsxread import read_xlsx
+
+    await craft_power(runtime)
+    await craft_meter(runtime)
+    c = client("ann:windsor=viewer")
+    rng = f"start={local_us(6) // 1000}&end={local_us(14) // 1000}"
+    r = await c.get(f"/api/v1/export/energy?scope=windsor/a1/l1&{rng}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    text = {k: "string" for k in ("start", "start_utc", "end", "end_utc", "shift", "day", "currency")}
+    t = pacsv.read_csv(io.BytesIO(r.content), convert_options=pacsv.ConvertOptions(column_types=text)).to_pylist()
+    assert [row["scope"] for row in t] == [M1, M2, "windsor/a1/l1"] and [row["name"] for row in t] == [
+        "m1", "m2", "l1"]
+    m1, m2, line = t
+    assert (m1["total_kwh"], m1["kwh_running"], m1["kwh_idle"], m1["kwh_faulted"]) == pytest.approx(
+        (RUN + IDLE, RUN, 1.0, 2 / 3))
+    assert m1["kwh_per_good_part"] == pytest.approx((RUN + IDLE) / GQ) and m1["good_parts"] == GQ
+    assert (m1["idle_cost"], m1["currency"]) == (pytest.approx(IDLE * PRICE), "CAD")
+    assert (m2["unattributed_kwh"], m2["kwh_per_good_part"], m2["kwh_starved"]) == (pytest.approx(3.0), None, 0.0)
+    assert line["total_kwh"] == pytest.approx(RUN + IDLE + 8) and line["start"] == "2026-03-10T06:00:00.000000-04:00"
+    day = f"start={local_us(0) // 1000}&end={local_us(0, day=11) // 1000}"
+    r = await c.get(f"/api/v1/export/energy?scope={M1}&{day}&by=shift&format=xlsx")
+    rows = read_xlsx(r.content)
+    got = [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
+    assert [(g["name"], g["shift"], g["day"]) for g in got] == [("2026-03-10 A", "A", "2026-03-10")]
+    assert got[0]["total_kwh"] == pytest.approx(RUN + IDLE)
+    audit = runtime.audit
+    assert audit is not None
+    found = list(audit.query(kind="export.energy", actor="ann", newest_first=True, limit=5))
+    assert [f.details["by"] for f in found] == ["shift", "machine"] and found[0].details["format"] == "xlsx"
+    bad = await c.get(f"/api/v1/export/energy?scope={M1}&{rng}&by=day")
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "by"
+    none = await c.get(f"/api/v1/export/energy?scope=windsor/a1/l1/nope&{rng}")
+    assert none.status_code == 404

@@ -97,6 +97,48 @@ async def test_trend_file_holds_the_historians_raw_samples(client: Client, runti
                     f'20260310T060820-0400.{fmt}"')
 
 
+async def test_trend_as_an_arrow_stream_holds_the_raw_samples_typed(client: Client, runtime: Runtime,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ex, "PAGE", 37)  # many pages and slices: many record batches in one stream
+    monkeypatch.setattr(ex, "SLICE_US", 120 * 1_000_000)
+    s, e = await seed_temp(runtime)
+    speed = "windsor/a1/l1/m2/speed"
+    runtime.bus.publish(numeric_batch([runtime.tag_ids[speed]] * 2, [s + 7, s + 1_000_007], [-1.5, 2.5], 64))
+    await settle(runtime)
+    r = await _get(client("ann:windsor=viewer"), "/api/v1/export/trend", tag=f"{TEMP},{speed}", start=_ms(s),
+                   end=_ms(e), format="arrow")
+    assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    assert r.headers["content-disposition"].endswith('.arrows"')
+    reader = pa.ipc.open_stream(r.content)
+    batches = list(reader)
+    assert len(batches) > 10  # streamed batch by batch
+    got = pa.Table.from_batches(batches, reader.schema)
+    assert got.schema.names == ["tag", "ts", "value", "quality"] and got.schema.field("ts").type == pa.timestamp(
+        "us", tz="UTC")
+    assert reader.schema.metadata == {b"site_timezone": b"America/Toronto"}
+    assert runtime.historian is not None
+    raw = runtime.historian.raw(runtime.tag_ids[TEMP], s, e, 10_000)
+    assert got.num_rows == N + 2 and got.column("tag").to_pylist() == [TEMP] * N + [speed] * 2
+    ts = got.column("ts").cast(pa.int64()).to_pylist()
+    assert ts == [*raw.column("ts").cast(pa.int64()).to_pylist(), s + 7, s + 1_000_007]  # to the microsecond
+    np.testing.assert_array_equal(got.column("value").to_numpy(zero_copy_only=False)[:N],
+                                  raw.column("value").to_numpy(zero_copy_only=False))  # NaN included
+    assert got.column("value").to_pylist()[N:] == [-1.5, 2.5]
+    q = raw.column("quality").to_pylist()
+    assert got.column("quality").to_pylist() == ["good" if x >= 192 else "bad" for x in q] + ["uncertain"] * 2
+
+
+async def test_a_format_a_kind_does_not_offer_is_400_with_the_envelope(client: Client, runtime: Runtime) -> None:
+    c = client("ann:windsor=viewer")
+    for path, params in [("trend", {"tag": TEMP, "format": "feather"}), ("oee", {"scope": M1, "format": "arrow"}),
+                         ("trend", {"tag": TEMP, "format": "ARROW", "dry_run": "true"})]:
+        r = await c.get(f"/api/v1/export/{path}?{urlencode(params)}")
+        assert r.status_code == 400, (path, r.text)
+        err = r.json()["error"]
+        assert (err["status"], err["code"], err["field"]) == (400, "bad_query", "format"), err
+        assert "arrow" in err["message"] or path == "oee"
+
+
 async def test_the_size_is_said_before_and_the_export_is_audited(client: Client, runtime: Runtime) -> None:
     s, e = await seed_temp(runtime)
     c = client("ann:windsor=viewer")

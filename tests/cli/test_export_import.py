@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from plantlink.audit import AuditLog
 from plantlink.cli import app
 from plantlink.store import Store, default_url
 from tests.api.xlsxread import read_xlsx
-from tests.client.plantdata import TEMP, TEMP_TS, TEMP_VALUES, running_server
+from tests.client.plantdata import M1, TEMP, TEMP_TS, TEMP_VALUES, running_server
 
 runner = CliRunner()
 SPEED = "windsor/a1/l1/m2/speed"
@@ -184,6 +185,54 @@ def test_a_running_server_holds_the_data_dir_export_with_url(tmp_path: Path) -> 
         res = runner.invoke(app, ["export", "--url", server.url, "--token", "wrong", "--tags", TEMP, *RANGE,
                                   "--out", str(tmp_path / "no.csv")])
         assert res.exit_code == 1 and not (tmp_path / "no.csv").exists()
+        energy = tmp_path / "energy-remote.csv"
+        res = runner.invoke(app, ["export", "--url", server.url, "--token", server.token, "--what", "energy",
+                                  "--scope", "windsor/a1/l1", *SHIFT, "--out", str(energy)])
+        assert res.exit_code == 0, res.output
+        assert [r["scope"] for r in _rows(energy)] == [f"{M1}", "windsor/a1/l1/m2", "windsor/a1/l1"]
+
+
+#: The shift of the known contents (tests/api/test_energy, by hand): m1's power and m2's meter, 06:00-14:00 local
+SHIFT = ["--from", "2026-03-10T06:00:00-04:00", "--to", "2026-03-10T14:00:00-04:00"]
+
+
+def test_the_energy_table_exports_by_machine_and_by_shift(data_dir: Path, tmp_path: Path) -> None:
+    run, idle, gq = 200 / 3, 1.0 + 1.0 + 2 / 3, 5346.0
+    out = tmp_path / "energy.csv"
+    res = runner.invoke(app, ["export", "--data", str(data_dir), "--what", "energy", "--scope", "windsor/a1/l1",
+                              *SHIFT, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "3 rows written" in res.output
+    rows = _rows(out)
+    assert [r["scope"] for r in rows] == [M1, "windsor/a1/l1/m2", "windsor/a1/l1"]
+    m1, m2, line = rows
+    assert float(str(m1["total_kwh"])) == pytest.approx(run + idle) and float(str(m1["kwh_idle"])) == 1.0
+    assert float(str(m1["kwh_per_good_part"])) == pytest.approx((run + idle) / gq)
+    assert float(str(m1["idle_cost"])) == pytest.approx(idle * 0.15) and m1["currency"] == "CAD"
+    assert float(str(m2["unattributed_kwh"])) == 3.0 and m2["kwh_per_good_part"] == ""
+    assert float(str(line["total_kwh"])) == pytest.approx(run + idle + 8)
+    xlsx = tmp_path / "shifts.xlsx"
+    res = runner.invoke(app, ["export", "--data", str(data_dir), "--what", "energy", "--scope", M1, "--by", "shift",
+                              "--from", "2026-03-10T00:00:00-04:00", "--to", "2026-03-11T00:00:00-04:00",
+                              "--format", "xlsx", "--out", str(xlsx)])
+    assert res.exit_code == 0, res.output
+    sheet = read_xlsx(xlsx.read_bytes())
+    got = [dict(zip(sheet[0], r, strict=False)) for r in sheet[1:]]
+    assert [(g["shift"], g["day"]) for g in got] == [("A", "2026-03-10")]
+    assert got[0]["total_kwh"] == pytest.approx(run + idle)
+    store = Store.open(default_url(data_dir))
+    try:
+        found = [(e.details["by"], e.details["format"]) for e in AuditLog(store.engine).query(
+            kind="export.energy", newest_first=True, limit=5)]
+    finally:
+        store.close()
+    assert found == [("shift", "xlsx"), ("machine", "csv")]
+    for args, says in [(["--what", "energy", "--tags", TEMP], "--scope"), (["--what", "energy", "--scope", M1,
+                                                                             "--format", "parquet"], "csv or xlsx"),
+                       (["--what", "power"], "--what must be"), ([], "--tags is needed"),
+                       (["--what", "energy", "--scope", "windsor/a1/l1/nope"], "nope")]:
+        res = runner.invoke(app, ["export", "--data", str(data_dir), *args, *SHIFT, "--out", str(tmp_path / "x")])
+        assert res.exit_code != 0 and says in res.output, (args, res.output)
 
 
 def test_parquet_import_with_typed_columns_and_an_exported_file(data_dir: Path, tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from plantlink.auth import AuthService, AuthSettings, install_auth, tls_args
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality, numeric_batch
-from tests.api.conftest import PLANT, settle
-from tests.api.test_oee_downtime import M1, craft_shift, local_us
+from tests.api.conftest import settle
+from tests.api.test_energy import ENERGY_PLANT, craft_meter, craft_power
+from tests.api.test_oee_downtime import M1, local_us
 
 TEMP, SPEED, DET = f"{M1}/temp", "windsor/a1/l1/m2/speed", "detroit/d1/l2/m3/temp"
 T0 = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()) * 1_000_000
@@ -38,13 +39,15 @@ EVENTS = [((7, 0), (7, 30), "planned_stop"), ((12, 0), (12, 20), "faulted")]
 def plant_file(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     f = directory / "test-plant.yaml"
-    f.write_text(PLANT, encoding="utf-8")
+    f.write_text(ENERGY_PLANT, encoding="utf-8")
     return f
 
 
 async def fill(rt: Runtime) -> None:
-    """The known contents: the shift of tests/api/test_oee_downtime (states, counters), samples, events."""
-    await craft_shift(rt)
+    """The known contents: the shift of tests/api/test_oee_downtime (states, counters), m1's power and m2's
+    meter of tests/api/test_energy, samples, events."""
+    await craft_power(rt)
+    await craft_meter(rt)
     ids = rt.tag_ids
     rt.bus.publish(numeric_batch([ids[TEMP]] * 12, TEMP_TS, TEMP_VALUES, TEMP_QUALITY))
     rt.bus.publish(numeric_batch([ids[SPEED]] * 4, SPEED_TS, SPEED_VALUES, int(Quality.GOOD)))

@@ -60,8 +60,9 @@ def test_raw_range_is_half_open_and_iso_strings_work(pl: Connection) -> None:
 def test_wildcards_select_by_segment_across_sites_in_the_order_asked(pl: Connection) -> None:
     assert pl.tags("windsor/a1/l1/*/temp") == [TEMP]
     assert pl.tags("*/*/*/*/temp") == [TEMP, DET]
-    assert pl.tags("windsor/a1/l1/m[12]/*") == [f"{M1}/count", f"{M1}/reject", TEMP, f"{M1}/recipe",
-                                                "windsor/a1/l1/m2/st", SPEED]
+    assert pl.tags("windsor/a1/l1/m[12]/*") == [f"{M1}/power_w", f"{M1}/count", f"{M1}/reject", TEMP,
+                                                f"{M1}/recipe", "windsor/a1/l1/m2/meter_wh", "windsor/a1/l1/m2/st",
+                                                SPEED]
     assert pl.tags([SPEED, "*/*/*/*/te?p", SPEED]) == [SPEED, TEMP, DET]
     df = pl.read([SPEED, "*/*/*/*/temp"], START, END)
     assert df["tag"].to_list() == [SPEED] * 4 + [TEMP] * 12 + [DET] * 2
@@ -121,6 +122,38 @@ def test_oee_by_hand(pl: Connection) -> None:
     line = pl.oee("windsor/a1/l1", local(6), local(14))
     assert line["scope"].to_list() == ["windsor/a1/l1", M1] and line["kind"].to_list() == ["line", "machine"]
     assert line["oee"].to_list() == pytest.approx([A * E * Q] * 2)  # m2 has no counters
+
+
+def test_energy_by_hand(pl: Connection) -> None:
+    # m1, 06:00-14:00 (tests/api/test_energy): 10 kW running 6 h 40 min, 2 kW over 1 h 50 min of other states
+    run, idle, gq, price = 200 / 3, 1.0 + 1.0 + 2 / 3, 5346.0, 0.15
+    df = pl.energy(M1, local(6), local(14))
+    assert df.columns[:6] == ["scope", "kind", "shift", "day", "start", "end"] and df.height == 1
+    row = df.row(0, named=True)
+    assert (row["scope"], row["kind"], row["start"], row["end"]) == (M1, "machine", local(6), local(14))
+    assert (row["total_kwh"], row["running_kwh"], row["idle_kwh"]) == pytest.approx((run + idle, run, idle))
+    assert (row["kwh_running"], row["kwh_idle"], row["kwh_planned_stop"], row["kwh_faulted"]) == pytest.approx(
+        (run, 1.0, 1.0, 2 / 3))
+    assert row["kwh_starved"] == 0.0 and row["good_parts"] == gq and row["currency"] == "CAD"
+    assert row["kwh_per_good_part"] == pytest.approx((run + idle) / gq)
+    assert (row["cost"], row["idle_cost"]) == pytest.approx(((run + idle) * price, idle * price))
+    # the line: m2's meter adds 7 kWh running, 1 idle, 3 across a bad reading (apart); no counters on m2
+    line = pl.energy("windsor/a1/l1", local(6), local(14))
+    assert line["scope"].to_list() == ["windsor/a1/l1", M1, "windsor/a1/l1/m2"]
+    assert line["kind"].to_list() == ["line", "machine", "machine"]
+    assert line["total_kwh"].to_list() == pytest.approx([run + idle + 8, run + idle, 8.0])
+    assert line["unattributed_kwh"].to_list() == pytest.approx([3.0, 0.0, 3.0])
+    assert line["kwh_per_good_part"][0] == pytest.approx((run + idle) / gq) and line["good_parts"][2] is None
+    shifts = pl.energy(M1, local(0), local(23), by="shift")
+    assert shifts.select("shift", "day").rows() == [("A", "2026-03-10")]
+    assert shifts["total_kwh"][0] == pytest.approx(run + idle) and shifts["start"][0] == local(6)
+    none = pl.energy("detroit", local(6), local(14))
+    assert none.height == 1 and none["total_kwh"][0] is None and none["kwh_idle"][0] is None
+    with pytest.raises(NotFound, match="no energy tag"):
+        pl.energy("detroit/d1/l2/m3", local(6), local(14))
+    with pytest.raises(QueryError, match="by must be"):
+        pl.energy(M1, local(6), local(14), by="week")
+    assert isinstance(pl.energy(M1, local(6), local(14), format="arrow"), pa.Table)
 
 
 def test_downtime_events_newest_first(pl: Connection) -> None:

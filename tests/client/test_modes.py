@@ -148,3 +148,37 @@ def test_embedded_raw_reads_page_through_the_historian(data_dir: Path, monkeypat
         monkeypatch.setattr(embedded, "RAW_PAGE", 5)
         paged = pl.read(TEMP, START, END)
     assert whole.height == 12 and paged.equals(whole)
+
+
+def test_a_remote_read_over_arrow_equals_the_embedded_read(data_dir: Path, server: Server) -> None:
+    """Values (negatives too), timestamps to the microsecond and quality: the same frame, whichever the mode and
+    whichever the server's format (Arrow by default, Parquet from a server without it)."""
+    tags = [TEMP, SPEED, DET, f"{M1}/count", f"{M1}/reject", f"{M1}/power_w", "windsor/a1/l1/m2/meter_wh"]
+    with plantlink.connect(data_dir) as emb:
+        want = emb.read(tags, START, END)
+    assert want.height == 40 and set(want["quality"].to_list()) == {"good", "bad", "uncertain"}
+    with plantlink.connect(server.url, token=server.token) as rem:
+        asked: list[str] = []
+        rem.source.http.event_hooks["request"].append(
+            lambda req: asked.append(str(req.url.params.get("format"))) if "export" in req.url.path else None)
+        got = rem.read(tags, START, END)
+        assert asked == ["arrow", "arrow"]  # windsor's tags, then detroit's
+        assert got.schema == want.schema and got.equals(want)
+        rem.source._arrow = False  # type: ignore[attr-defined]
+        assert rem.read(tags, START, END).equals(want)
+        assert asked[-2:] == ["parquet", "parquet"]
+
+
+def test_a_server_without_the_arrow_export_is_asked_for_parquet(server: Server,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from plantlink.services import export as ex
+    from tests.client.plantdata import TEMP_VALUES
+
+    monkeypatch.setitem(ex.FORMATS, "trend", ("csv", "parquet"))  # the server refuses format=arrow (400, format)
+    with plantlink.connect(server.url, token=server.token) as rem:
+        asked: list[str] = []
+        rem.source.http.event_hooks["request"].append(
+            lambda req: asked.append(str(req.url.params.get("format"))) if "export" in req.url.path else None)
+        assert rem.read(TEMP, START, END)["value"].to_list() == TEMP_VALUES
+        assert rem.read(TEMP, START, END)["value"].to_list() == TEMP_VALUES
+    assert asked == ["arrow", "parquet", "parquet"]  # asked once, then Parquet

@@ -63,8 +63,11 @@ def test_the_docs_example_runs_on_a_demo_data_dir(demo_dir: Path, monkeypatch: p
     monkeypatch.chdir(tmp_path)
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
     assert blocks, f"{DOC.name} has no python example"
+    spaces: list[dict[str, Any]] = []
     for code in blocks:
-        ns: dict[str, Any] = {"__name__": "__docs__"}
-        exec(compile(code, DOC.name, "exec"), ns)
+        spaces.append({"__name__": "__docs__"})
+        exec(compile(code, DOC.name, "exec"), spaces[-1])
+    ns, energy = spaces[0], spaces[1]
     assert ns["raw"].height > 0 and ns["per_min"].columns == ["tag", "ts", "mean", "max"]
     assert ns["oee"]["scope"].to_list()[0] == "windsor/stamping/press-line-1"
+    assert energy["line"]["scope"][0] == "windsor/stamping/press-line-1" and energy["line"]["total_kwh"][0] > 0

@@ -86,3 +86,22 @@ def test_the_oee_table_export_downloads_the_apis_figures(visit: Any, api: httpx.
         (LINE, want["oee"], want["inputs"]["pq"])]
     assert [(g["scope"], g.get("oee"), g["produced"]) for g in got] == [
         (s, pytest.approx(o) if o is not None else None, pytest.approx(p)) for s, o, p in expected]
+
+
+def test_the_energy_panel_export_downloads_the_apis_figures(visit: Any, api: httpx.Client) -> None:
+    v = visit("windsor-viewer")
+    v.goto(f"/hmi/line/{LINE}?period=8h")
+    v.page.get_by_test_id("energy").wait_for()
+    url, body = _download(v.page, "energy-export", "energy-export-csv")
+    q = _query(url)
+    assert urlparse(url).path == "/api/v1/export/energy" and (q["scope"], q["by"], q["format"]) == (
+        LINE, "machine", "csv")
+    got = pacsv.read_csv(io.BytesIO(body), convert_options=pacsv.ConvertOptions(
+        column_types={c: "string" for c in ("start", "end", "start_utc", "end_utc", "shift", "day", "currency")}))
+    want = api.get("/api/v1/energy", params={"scope": LINE, "start": q["start"], "end": q["end"]}).json()
+    expected = [(m["machine"], m["total_kwh"], m["idle_kwh"]) for m in want["machines"]] + [
+        (LINE, want["total_kwh"], want["idle_kwh"])]
+    assert want["total_kwh"] > 0 and len(expected) >= 3
+    assert list(zip(got.column("scope").to_pylist(), got.column("total_kwh").to_pylist(),
+                    got.column("idle_kwh").to_pylist(), strict=True)) == [
+        (s, pytest.approx(t), pytest.approx(i)) for s, t, i in expected]

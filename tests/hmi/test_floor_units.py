@@ -62,3 +62,10 @@ def test_a_control_request_reads_in_words() -> None:
                   texts={0: "Stop", 1: "Run"})
     staged = Staged("y", run.path, "s", "olga", False, True, "", {}, "operator", False, [], 0.0, 1.0)
     assert request_text(staged, run) == "olga asks to set Conveyor from Stop to Run"
+
+
+def test_the_walls_energy_per_part_reads_from_afar() -> None:
+    from plantlink.hmi.wall import per_part_text
+
+    assert [per_part_text(v) for v in (None, float("nan"), 0.0, 0.0452, 0.9996, 1.0, 12.345)] == [
+        "— kWh", "— kWh", "0.0 Wh", "45.2 Wh", "999.6 Wh", "1.00 kWh", "12.35 kWh"]

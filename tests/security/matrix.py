@@ -66,6 +66,7 @@ ROUTES: dict[str, Rule] = {
     # exports: whoever may view the figures may export them (streamed, audited)
     "GET /api/v1/export/trend": Rule("viewer", "object", "tags of one site"),
     "GET /api/v1/export/oee": Rule("viewer", "object", "scope="),
+    "GET /api/v1/export/energy": Rule("viewer", "object", "scope="),
     "GET /api/v1/export/downtime": Rule("viewer", "object", "site=, line= or machine="),
     "GET /api/v1/export/pareto": Rule("viewer", "object", "line= or site="),
     "GET /api/v1/reports": Rule("viewer", "object", "scope=; HTML or PDF, audited"),

@@ -150,6 +150,7 @@ class Ctx:
             "GET /api/v1/health": Call("GET", "/api/v1/health"),
             "GET /api/v1/export/trend": Call("GET", "/api/v1/export/trend", {"tag": W_TAG}),
             "GET /api/v1/export/oee": Call("GET", "/api/v1/export/oee", {"scope": W_LINE, "format": "xlsx"}),
+            "GET /api/v1/export/energy": Call("GET", "/api/v1/export/energy", {"scope": W_LINE, "format": "csv"}),
             "GET /api/v1/export/downtime": Call("GET", "/api/v1/export/downtime", {"site": "windsor"}),
             "GET /api/v1/export/pareto": Call("GET", "/api/v1/export/pareto", {"site": "windsor"}),
             "GET /api/v1/reports": Call("GET", "/api/v1/reports", {"scope": W_LINE, "period": "day"},

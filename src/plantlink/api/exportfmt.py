@@ -3,6 +3,8 @@
 * CSV (``pyarrow.csv.CSVWriter``): a header, then each batch as it comes. Text that a spreadsheet would read as
   a formula (``=``, ``+``, ``-``, ``@``...) gets a leading quote, as the audit export does.
 * Parquet (``pyarrow.parquet.ParquetWriter``): one row group per batch, sent once written; the footer last.
+* Arrow (``pyarrow.ipc`` stream format): one record batch per batch, sent as written; typed columns (times
+  as timestamps), so a program reads it without parsing text.
 * XLSX (``xlsxwriter`` in ``constant_memory`` mode: each row goes to a temporary file as it is written, never a
   whole sheet in memory; openpyxl would hold it). A ZIP has its directory at the end, so the workbook is
   finished on disk, then sent in chunks and deleted.
@@ -19,11 +21,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import xlsxwriter
 
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
-         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         "arrow": "application/vnd.apache.arrow.stream"}
 CHUNK = 1 << 20
 _FORMULA = r"^[=+\-@\t\r]"
 
@@ -68,6 +72,8 @@ def encode(fmt: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> It
         return _parquet(batches, schema)
     if fmt == "xlsx":
         return _xlsx(batches, schema)
+    if fmt == "arrow":
+        return _arrow(batches, schema)
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -93,6 +99,16 @@ def _csv(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes
 def _parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
     sink = _Sink()
     writer = pq.ParquetWriter(sink, schema)
+    for b in batches:
+        writer.write_batch(b)
+        yield sink.take()
+    writer.close()
+    yield sink.take()
+
+
+def _arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    sink = _Sink()
+    writer = ipc.new_stream(sink, schema)
     for b in batches:
         writer.write_batch(b)
         yield sink.take()

@@ -1,6 +1,6 @@
 """The Python API for data people: ``plantlink.connect(...)`` then ``read``, ``latest``, ``states``, ``oee``,
-``downtime`` as DataFrames, the same calls on a data directory (embedded) or a running server (remote).
-See docs/python-api.md."""
+``energy``, ``downtime`` as DataFrames, the same calls on a data directory (embedded) or a running server
+(remote). See docs/python-api.md."""
 
 from __future__ import annotations
 

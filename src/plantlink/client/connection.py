@@ -32,6 +32,7 @@ class Source(Protocol):
     def latest(self, paths: Sequence[str]) -> list[dict[str, Any]]: ...
     def timeline(self, machine: str, start_us: int, end_us: int, limit: int, offset: int) -> dict[str, Any]: ...
     def oee(self, scope: str, start_us: int, end_us: int) -> dict[str, Any]: ...
+    def energy(self, scope: str, start_us: int, end_us: int, by: str | None) -> dict[str, Any]: ...
     def downtime(self, where: dict[str, str], start_us: int, end_us: int, limit: int, offset: int
                  ) -> dict[str, Any]: ...
     def close(self) -> None: ...
@@ -127,6 +128,16 @@ class Connection:
         frames.check_format(format)
         s, e = time_range(start, end)
         return frames.output(frames.oee(self.source.oee(scope.strip("/"), s, e)), format)
+
+    def energy(self, scope: str, start: Time, end: Time, by: str | None = None, *, format: str = "polars") -> Any:
+        """Energy of a machine, line, area or site over ``[start, end)`` (docs/energy.md): the scope's row first,
+        then one row per machine; ``by="shift"``: one row per shift of the site's calendar instead (see
+        ``frames.ENERGY_COLUMNS``). A machine without an energy tag: ``NotFound``."""
+        frames.check_format(format)
+        if by not in (None, "shift"):
+            raise QueryError(f"by must be 'shift' (or None), got {by!r}", field="by")
+        s, e = time_range(start, end)
+        return frames.output(frames.energy(self.source.energy(scope.strip("/"), s, e, by), by), format)
 
     def downtime(self, scope: str, start: Time, end: Time, *, format: str = "polars") -> Any:
         """Downtime events of a site, line or machine overlapping ``[start, end)``, newest first."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from plantlink.api import energy as energy_api
 from plantlink.api import queries
 from plantlink.client import frames
 from plantlink.datadir import missing_data_dir
@@ -124,8 +125,8 @@ class DataDirSource:
                 ts = table.column("ts").cast(pa.int64()).to_numpy()
                 cut = int(np.searchsorted(ts, ts[-1]))
                 table, lo = (table.slice(0, cut), int(ts[-1])) if cut else (table, int(ts[-1]) + 1)
-            parts.append(frames.raw_table(path, table))
-        return pa.concat_tables(parts)
+            parts.append(ex.typed_batch(table, path))  # what the remote mode reads from the Arrow export
+        return pa.Table.from_batches(parts, frames.RAW_SCHEMA)
 
     def aggregate(self, paths: Sequence[str], start_us: int, end_us: int, interval_us: int,
                   aggregates: Sequence[str]) -> dict[str, Any]:
@@ -140,6 +141,9 @@ class DataDirSource:
 
     def oee(self, scope: str, start_us: int, end_us: int) -> dict[str, Any]:
         return queries.oee(self.services, LOCAL, scope, start_us, end_us)
+
+    def energy(self, scope: str, start_us: int, end_us: int, by: str | None) -> dict[str, Any]:
+        return energy_api.energy(self.services, LOCAL, scope, start_us, end_us, by_shift=by == "shift")
 
     def downtime(self, where: dict[str, str], start_us: int, end_us: int, limit: int, offset: int
                  ) -> dict[str, Any]:

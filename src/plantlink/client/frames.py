@@ -7,11 +7,10 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from plantlink.errors import QueryError
-from plantlink.samples import Quality
+from plantlink.model.production import STATES
 
 FORMATS = ("polars", "pandas", "arrow")
 _ISO = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -49,19 +48,10 @@ def _times(pl: Any, values: Sequence[str | None], name: str) -> Any:
     return pl.Series(name, list(values), dtype=pl.String).str.to_datetime(_ISO, time_unit="us", time_zone="UTC")
 
 
-#: Raw samples as both modes hand them over (the trend export's rows, times as timestamps).
+#: Raw samples as both modes hand them over: the trend export's typed rows (``services.export.typed_batch``),
+#: which the remote mode reads as an Arrow stream and the embedded mode builds from the same historian reads.
 RAW_SCHEMA = pa.schema([("tag", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64()),
                         ("quality", pa.string())])
-
-
-def raw_table(path: str, t: pa.Table) -> pa.Table:
-    """A historian ``raw`` answer (``ts``, ``value``, ``quality`` code) of tag ``path`` in ``RAW_SCHEMA``, its
-    quality named as the API names it (``good`` >= 192, ``uncertain`` >= 64, else ``bad``)."""
-    q = t.column("quality").to_numpy(zero_copy_only=False)
-    quality = np.where(q >= Quality.GOOD, "good", np.where(q >= Quality.UNCERTAIN, "uncertain", "bad"))
-    return pa.table([pa.array([path] * t.num_rows, pa.string()),
-                     t.column("ts").cast(pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                     t.column("value").cast(pa.float64()), pa.array(quality, pa.string())], schema=RAW_SCHEMA)
 
 
 def raw(tables: Sequence[pa.Table]) -> Any:
@@ -140,6 +130,40 @@ def oee(rep: dict[str, Any]) -> Any:
     schema = {c: pl.Float64 for c in OEE_COLUMNS}
     schema.update({c: pl.String for c in ("scope", "kind", "start", "end", "top_loss", "top_reason",
                                           "data_problem")})
+    df = pl.DataFrame(rows, schema=schema)
+    return df.with_columns(pl.col("start").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"),
+                           pl.col("end").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"))
+
+
+#: One ``kwh_<state>`` column per machine state.
+ENERGY_STATES = STATES
+ENERGY_COLUMNS = ("scope", "kind", "shift", "day", "start", "end", "total_kwh", "running_kwh", "idle_kwh",
+                  "idle_share", "kwh_per_good_part", "running_kwh_per_good_part", "good_parts", "cost", "idle_cost",
+                  "currency", "unattributed_kwh", "unknown_state_kwh", "measured_s", "unmeasured_s",
+                  *(f"kwh_{s}" for s in ENERGY_STATES))
+_ENERGY_TEXT = ("scope", "kind", "shift", "day", "start", "end", "currency")
+
+
+def _energy_row(scope: str, kind: str, rep: dict[str, Any], fig: dict[str, Any]) -> dict[str, Any]:
+    row = {c: fig.get(c) for c in ENERGY_COLUMNS}
+    by_state = fig.get("kwh_by_state")
+    row.update(scope=scope, kind=kind, shift=rep.get("shift"), day=rep.get("day"), start=rep["start"],
+               end=rep["end"], unattributed_kwh=fig.get("unattributed_kwh"),
+               **{f"kwh_{s}": None if by_state is None else by_state.get(s, 0.0) for s in ENERGY_STATES})
+    return row
+
+
+def energy(rep: dict[str, Any], by: str | None = None) -> Any:
+    """An ``/energy`` answer: the scope's row first, then one row per machine (``kind`` "machine"); with
+    ``by="shift"`` one row of the scope per shift instead (``shift``, ``day``). Figures are null where nothing
+    of the scope has an energy tag; ``kwh_<state>`` is 0.0 for a state the range did not hold."""
+    pl = polars()
+    if by == "shift":
+        rows = [_energy_row(s["scope"], s["kind"], s, s) for s in rep["shifts"]]
+    else:
+        rows = [_energy_row(rep["scope"], rep["kind"], rep, rep)]
+        rows += [_energy_row(m["machine"], "machine", rep, m) for m in rep.get("machines", [])]
+    schema = {c: pl.String if c in _ENERGY_TEXT else pl.Float64 for c in ENERGY_COLUMNS}
     df = pl.DataFrame(rows, schema=schema)
     return df.with_columns(pl.col("start").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"),
                            pl.col("end").str.to_datetime(_ISO, time_unit="us", time_zone="UTC"))

@@ -1,20 +1,22 @@
 """Remote mode: a running plantlink's REST API (``/api/v1``) with a bearer API token, over httpx.
 
-Raw samples come from the trend export as Parquet (``/api/v1/export/trend``: streamed by the server, one site
-per request, audited there as ``export.trend``); the rest from the JSON routes. An error answer (the API's one
-envelope, ``{"error": {"status", "code", "message", "field"}}``) is raised as the ``plantlink.errors`` class of
-its status; a server that cannot be reached as ``ServerUnreachable``."""
+Raw samples come from the trend export as an Arrow IPC stream (``/api/v1/export/trend?format=arrow``: streamed
+by the server batch by batch and read as it comes, one site per request, audited there as ``export.trend`` with
+``format`` ``arrow``; a server without it is asked for Parquet); the rest from the JSON routes. An error
+answer (the API's one envelope, ``{"error": {"status", "code", "message", "field"}}``) is raised as the
+``plantlink.errors`` class of its status; a server that cannot be reached as ``ServerUnreachable``."""
 
 from __future__ import annotations
 
 import io
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from plantlink.api.timefmt import iso
@@ -67,6 +69,31 @@ def error_of(r: httpx.Response) -> PlantlinkError:
     return err
 
 
+_READ = 1 << 20
+
+
+class _Chunks(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (an HTTP body as it arrives)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        super().__init__()
+        self._chunks, self._left = chunks, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._left:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._left = memoryview(nxt)
+        n = min(len(b), len(self._left))
+        b[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
 class HttpSource:
     def __init__(self, url: str, token: str | None, *, verify: bool | str | ssl.SSLContext = True,
                  timeout: float = 60.0):
@@ -75,6 +102,7 @@ class HttpSource:
         if isinstance(verify, str):  # a CA bundle (or the server's own self-signed certificate)
             verify = ssl.create_default_context(cafile=verify)
         self.http = httpx.Client(base_url=self.where, headers=headers, verify=verify, timeout=timeout)
+        self._arrow = True
 
     def close(self) -> None:
         self.http.close()
@@ -103,11 +131,32 @@ class HttpSource:
                 return out
 
     def trend(self, paths: Sequence[str], start_us: int, end_us: int) -> pa.Table:
-        r = self._get("/api/v1/export/trend", {"tag": list(paths), "start": iso(start_us), "end": iso(end_us),
-                                               "format": "parquet"})
+        params = {"tag": list(paths), "start": iso(start_us), "end": iso(end_us)}
+        if self._arrow:
+            try:
+                return self._arrow_trend(params)
+            except QueryError as exc:
+                if exc.field != "format":
+                    raise
+                self._arrow = False  # a server before the Arrow export: Parquet from now on
+        r = self._get("/api/v1/export/trend", params | {"format": "parquet"})
         t = pq.read_table(io.BytesIO(r.content))
         return pa.table([t.column("tag"), pc.cast(t.column("time_utc"), pa.timestamp("us", tz="UTC")),
                          t.column("value").cast(pa.float64()), t.column("quality")], schema=RAW_SCHEMA)
+
+    def _arrow_trend(self, params: dict[str, Any]) -> pa.Table:
+        """The trend export as an Arrow IPC stream, decoded batch by batch as the bytes arrive."""
+        try:
+            with self.http.stream("GET", "/api/v1/export/trend", params=params | {"format": "arrow"}) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise error_of(r)
+                reader = ipc.open_stream(io.BufferedReader(_Chunks(r.iter_bytes(_READ)), _READ))
+                t = reader.read_all()
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"the trend export from {self.where} broke off ({type(exc).__name__}: {exc})"
+                                    ) from exc
+        return pa.table([t.column(f.name) for f in RAW_SCHEMA], schema=RAW_SCHEMA)
 
     def aggregate(self, paths: Sequence[str], start_us: int, end_us: int, interval_us: int,
                   aggregates: Sequence[str]) -> dict[str, Any]:
@@ -124,6 +173,9 @@ class HttpSource:
 
     def oee(self, scope: str, start_us: int, end_us: int) -> dict[str, Any]:
         return self._json("/api/v1/oee", scope=scope, start=iso(start_us), end=iso(end_us))
+
+    def energy(self, scope: str, start_us: int, end_us: int, by: str | None) -> dict[str, Any]:
+        return self._json("/api/v1/energy", scope=scope, start=iso(start_us), end=iso(end_us), by=by)
 
     def downtime(self, where: dict[str, str], start_us: int, end_us: int, limit: int, offset: int
                  ) -> dict[str, Any]:

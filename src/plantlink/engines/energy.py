@@ -71,21 +71,20 @@ class Profile:
             y[2::2] = y[1:-1:2]
         return x, energy, covered
 
-    def cumulative(self, at_us: npt.ArrayLike) -> FloatArray:
-        """kWh from the profile's beginning up to each instant of ``at_us``."""
+    def _at(self, at_us: npt.ArrayLike, which: int) -> FloatArray:
         at = np.asarray(at_us, dtype=np.float64)
         if self.starts.size == 0:
             return np.zeros(at.shape)
-        x, energy, _ = self._knots
-        return np.interp(at, x, energy)
+        x = self._knots[0]
+        return np.interp(at, x, self._knots[which])
+
+    def cumulative(self, at_us: npt.ArrayLike) -> FloatArray:
+        """kWh from the profile's beginning up to each instant of ``at_us``."""
+        return self._at(at_us, 1)
 
     def covered(self, at_us: npt.ArrayLike) -> FloatArray:
         """Measured microseconds from the profile's beginning up to each instant of ``at_us``."""
-        at = np.asarray(at_us, dtype=np.float64)
-        if self.starts.size == 0:
-            return np.zeros(at.shape)
-        x, _, covered = self._knots
-        return np.interp(at, x, covered)
+        return self._at(at_us, 2)
 
     def kwh_in(self, starts: npt.ArrayLike, ends: npt.ArrayLike) -> float:
         """kWh within the union of the intervals ``[starts[i], ends[i])``."""

@@ -100,6 +100,20 @@ class Historian(ABC):
     def raw(self, tag_id: int, start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
         """Samples of one tag with ``start_us <= ts < end_us``, in time order, at most ``limit`` rows."""
 
+    def last_before(self, tag_id: int, before_us: int) -> pa.Table:
+        """The last sample of one tag with ``ts < before_us``, however old, of any quality (``ts``, ``value``,
+        ``quality``; no row when there is none): the value holding at ``before_us``. A backend answers it in
+        one query where it can; this default searches back with :meth:`raw` in windows doubling from an hour
+        (at most to 1970)."""
+        width, hi = 3600 * 1_000_000, before_us
+        while hi > 0:
+            lo = max(hi - width, 0)
+            t = self.raw(tag_id, lo, hi, 2**62)
+            if t.num_rows:
+                return t.slice(t.num_rows - 1)
+            hi, width = lo, width * 2
+        return self.raw(tag_id, before_us, before_us + 1, 0)
+
     def raw_many(self, tag_ids: Sequence[int], start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
         """Samples of several numeric tags (``RAW_MANY_SCHEMA``) with ``start_us <= ts < end_us``, by tag id then
         time, at most ``limit`` rows per tag. A backend answers it in one query where it can; this default asks

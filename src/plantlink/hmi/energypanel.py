@@ -5,6 +5,7 @@ service's (``services.energy``, docs/energy.md), as ``GET /api/v1/energy`` answe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from nicegui import ui
 
@@ -45,10 +46,15 @@ def energy_rows(rep: EnergyReport) -> list[dict[str, str]]:
     return rows
 
 
-def energy_panel(found: EnergyReport | PlantlinkError, span: str = "") -> None:
-    """``found``: the line's energy report over the page's range, or why there is none."""
+def energy_panel(found: EnergyReport | PlantlinkError, span: str = "", export: Callable[[], None] | None = None
+                 ) -> None:
+    """``found``: the line's energy report over the page's range, or why there is none; ``export`` adds the
+    panel's Export menu (the table over the range shown) beside its title."""
     with ui.element("div").classes("pl-panel min-w-0").props(f'data-testid="energy" {span}'):
-        ui.label("Energy: kWh per good part, idle energy (a loss)").classes("text-lg font-semibold mb-1")
+        with ui.row().classes("items-center gap-4 mb-1"):
+            ui.label("Energy: kWh per good part, idle energy (a loss)").classes("text-lg font-semibold")
+            if export is not None and isinstance(found, EnergyReport) and found.result is not None:
+                export()
         if isinstance(found, PlantlinkError):
             ui.label(str(found)).classes("pl-muted").props('data-testid="energy-note"')
             return

@@ -48,6 +48,8 @@ def plan(svc: Services, who: Principal, spec: Spec, fmt: str) -> ex.Export:
         found = ex.trend(svc, who, [t for t in p["tag"].split(",") if t], s, e)
     elif spec.kind == "oee":
         found = ex.oee(svc, who, p["scope"], s, e, p.get("by", "machine"))
+    elif spec.kind == "energy":
+        found = ex.energy(svc, who, p["scope"], s, e, p.get("by", "machine"))
     elif spec.kind == "downtime":
         found = ex.downtime(svc, who, s, e, site=p.get("site"), line=p.get("line"), machine=p.get("machine"))
     else:
@@ -60,7 +62,7 @@ def export_menu(h: Hmi, who: Principal, kind: str, spec: Callable[[], Spec | Non
     """An Export button whose menu offers the kind's formats; ``spec`` says what the page shows right now."""
     with ui.button("Export", icon="download").props(f'flat no-caps data-testid="{testid}"').classes("pl-touch"), \
             ui.menu().props(f'data-testid="{testid}-menu"'):
-        for fmt in ex.FORMATS[kind]:
+        for fmt in (f for f in ex.FORMATS[kind] if f in LABELS):  # Arrow is for programs (the Python API)
             ui.menu_item(LABELS[fmt], on_click=lambda f=fmt: start(h, who, spec(), f)).props(
                 f'data-testid="{testid}-{fmt}"')
 

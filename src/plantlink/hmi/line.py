@@ -79,7 +79,8 @@ async def line_page(request: Request, path: str) -> Response | None:
     with ui.element("div").classes("grid grid-cols-1 2xl:grid-cols-2 gap-3 w-full"):
         _oee_panel(h, principal, ln, kpis, picked, before)
         _bottleneck_panel(ln, analysis, _span(picked))
-        energy_panel(energy, _span(picked))
+        energy_panel(energy, _span(picked), lambda: export_menu(h, principal, "energy", lambda: Spec(
+            "energy", picked.start_us, picked.end_us, {"scope": ln.path, "by": "machine"}), "energy-export"))
         await _pareto_panel(h, principal, ln, picked)
         await handover_panel(h, principal, ln)
     return None

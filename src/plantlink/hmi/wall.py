@@ -2,7 +2,8 @@
 turn (``/hmi/wall/<site>``, ``?rotate=`` seconds per line, 5 to 600, default 20).
 
 Large machine tiles: the state in words (coloured only when abnormal, ISA-101), the OEE of the current shift,
-parts against the target at the ideal rate over the planned time so far, and the active alarms. No menu and no
+parts against the target at the ideal rate over the planned time so far, and the active alarms; beside the
+line's name, the line's kWh per good part over the shift when a machine of it has an energy tag. No menu and no
 link: a TV in kiosk mode shows it, opened with a display token (``plantlink.auth.display``) or by any user who
 may view the site. Tiles follow the live hub; the shift figures are refreshed every ``KPI_PERIOD_S``.
 """
@@ -10,6 +11,7 @@ may view the site. Tiles follow the live hub; the shift figures are refreshed ev
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,9 +23,11 @@ from plantlink.auth.display import may_show
 from plantlink.errors import NotFound, PlantlinkError
 from plantlink.hmi import data, oeefmt, theme
 from plantlink.hmi.data import Kpi, LineView
+from plantlink.hmi.energypanel import line_energy
 from plantlink.hmi.guard import live_timer
 from plantlink.hmi.widgets import LIVE_PERIOD_S, Hmi, forbidden, hmi, local_time, not_found, principal_of, to_login
 from plantlink.identity import Principal
+from plantlink.services.energy import EnergyReport
 from plantlink.services.handover import Board
 
 ROTATE_DEFAULT_S, ROTATE_MIN_S, ROTATE_MAX_S = 20, 5, 600
@@ -126,6 +130,8 @@ class WallPanel:
             with ui.row().classes("items-baseline gap-6 w-full"):
                 ui.label(f"{ln.area} / {ln.name}").classes("pl-wall-title")
                 self.shift = ui.label("").classes("pl-wall-sub").props('data-testid="wall-shift"')
+                self.energy = ui.label("").classes("pl-wall-sub").props('data-testid="wall-energy"') \
+                    if any(m.model.energy is not None for m in ln.machines) else None
             with ui.element("div").classes("pl-wall-grid"):
                 self.tiles = {m.path: self._tile(m.path, m.name) for m in ln.machines}
             self.note = ui.label("").classes("pl-wall-note").props('data-testid="wall-note"')
@@ -160,6 +166,8 @@ class WallPanel:
         view, ln, who = self.h.view, self.ln, self.principal
         start, end = view.period(ln.site, "shift")
         kpis = await asyncio.to_thread(data.line_kpis, view, ln, start, end, who)
+        if self.energy is not None:
+            self._show_energy(await asyncio.to_thread(line_energy, self.h.services, who, ln.path, start, end))
         try:
             board: Board | None = await asyncio.to_thread(self.h.services.handover.board, who, ln.path)
         except PlantlinkError:  # (the store closed: the tiles go on without the handover)
@@ -173,6 +181,22 @@ class WallPanel:
         note = board.latest if board else None
         self.note.set_text("" if note is None else
                            f"Handover ({note.author}, {local_time(note.ts_us, tz, True)}): {note.text}")
+
+
+    def _show_energy(self, found: EnergyReport | PlantlinkError) -> None:
+        assert self.energy is not None
+        per_part = found.result.kwh_per_good_part if isinstance(found, EnergyReport) and found.result else None
+        self.energy.set_text(f"{per_part_text(per_part)} per good part")
+        if isinstance(found, EnergyReport):
+            self.energy.props(f'data-start-us="{found.start_us}" data-end-us="{found.end_us}" '
+                              f'data-kwh-per-part="{"" if per_part is None else repr(per_part)}"')
+
+
+def per_part_text(kwh_per_part: float | None) -> str:
+    """Energy per part, readable from afar: Wh below 1 kWh (``45.2 Wh``), else kWh (``1.25 kWh``)."""
+    if kwh_per_part is None or not math.isfinite(kwh_per_part):
+        return "— kWh"
+    return f"{kwh_per_part * 1000:,.1f} Wh" if kwh_per_part < 1 else f"{kwh_per_part:,.2f} kWh"
 
 
 class Wall:

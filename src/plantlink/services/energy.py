@@ -2,8 +2,10 @@
 used while not producing (idle energy, a loss) and its cost. One computation for the API and the HMI.
 
 * The energy comes from each machine's ``energy`` tag (plant model: a power tag or a meter), read from the
-  historian over ``[start - LOOKBACK, end)`` (a meter also up to ``LOOKAHEAD`` after the end, capped at now,
-  to attribute its last reading's share); bad-quality samples are gaps. ``engines.energy`` does the rest.
+  historian over ``[start, end)`` with the last sample before ``start``, however old (the value holding at the
+  start, or the meter reading opening its first interval), and a meter also up to ``LOOKAHEAD`` after the end,
+  capped at now, to attribute its last reading's share; bad-quality samples are gaps. ``engines.energy`` does
+  the rest.
 * States are the store's state intervals, as the OEE uses them; good parts are the GQ of the OEE inputs
   (:meth:`KpiService.oee_spans`: the same counters and gap rules, read once for every span).
 * A line, area or site sums its machines' kWh. Its kWh per good part divides the kWh of the machines that
@@ -38,7 +40,7 @@ from plantlink.engines.energy import (
 )
 from plantlink.errors import PlantlinkError, QueryError
 from plantlink.identity import Caller
-from plantlink.model.production import METER_UNITS, POWER_UNITS
+from plantlink.model.production import METER_UNITS, POWER_UNITS, Energy
 from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
 from plantlink.services.kpi import OeeReport
@@ -46,7 +48,6 @@ from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_ran
 
 __all__ = ["EnergyInputs", "EnergyReport", "EnergyResult", "EnergyService", "MachineEnergy"]
 
-LOOKBACK_US = 3600 * 1_000_000
 LOOKAHEAD_US = 3600 * 1_000_000
 MAX_RANGE_US = 93 * 86400 * 1_000_000
 MAX_SAMPLES = 5_000_000
@@ -162,33 +163,47 @@ class EnergyService:
         if records is not None:
             for iv in records.intervals(start, end, machines=list(by_machine), open_until=now):
                 by_machine[iv.machine].append((iv.start_us, iv.end_us if iv.end_us is not None else end, iv.state))
-            cuts = records.cuts(start - LOOKBACK_US, min(end + LOOKAHEAD_US, now))
-        return {m.path: _Data(self._profile(m, start, end, now, cuts), by_machine[m.path]) for m in metered}
+        series = {m.path: self._series(m, start, end, now) for m in metered}
+        if records is not None:
+            first = min([start] + [int(ts[0]) for ts, _ in series.values() if ts.size])
+            cuts = records.cuts(first, min(end + LOOKAHEAD_US, now))
+        return {m.path: _Data(self._profile(m, series[m.path], end, cuts), by_machine[m.path]) for m in metered}
 
-    def _profile(self, m: MachineRef, start: int, end: int, now: int, cuts: list[int]) -> Profile:
-        spec = m.model.energy
-        assert spec is not None
-        name = spec.power if spec.power is not None else spec.meter
-        assert name is not None
+    def _profile(self, m: MachineRef, series: tuple[np.ndarray, np.ndarray], end: int, cuts: list[int]
+                 ) -> Profile:
+        spec, name = _spec(m)
         tag = next(t for t in m.model.tags if t.name == name)
         factor = POWER_UNITS[tag.unit] if spec.power is not None else METER_UNITS[tag.unit]
         max_gap = None if spec.max_gap is None else round(spec.max_gap * 1e6)
-        read_to = end if spec.power is not None else min(end + LOOKAHEAD_US, now)
-        ts, v = self._series(m, name, start - LOOKBACK_US, read_to)
+        ts, v = series
         if spec.power is not None:
             return from_power(ts, v * factor, end, cuts=cuts, max_gap_us=max_gap)
         wrap = None if spec.meter_wrap is None else spec.meter_wrap * factor
         return from_meter(ts, v * factor, wrap=wrap, cuts=cuts, max_gap_us=max_gap)
 
-    def _series(self, m: MachineRef, name: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    def _series(self, m: MachineRef, start: int, end: int, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """The energy tag's samples in ``[start, end)`` (a meter's up to ``LOOKAHEAD`` later, capped at now),
+        after the last one before ``start`` whatever its age; a bad one as NaN."""
+        spec, name = _spec(m)
+        read_to = end if spec.power is not None else min(end + LOOKAHEAD_US, now)
         tid = self.index.ids.get(f"{m.path}/{name}")
         hist = self._samples()
         if tid is None or hist is None:
             raise PlantlinkError(f"machine {m.path}: energy tag {name!r} is not in the historian")
-        t = hist.raw(tid, start, end, MAX_SAMPLES + 1)
+        t = hist.raw(tid, start, read_to, MAX_SAMPLES + 1)
         if t.num_rows > MAX_SAMPLES:
             raise QueryError(f"more than {MAX_SAMPLES} energy samples in the range: shorten it", field="end")
+        before = hist.last_before(tid, start)
+        t = pa.concat_tables([before.select(t.schema.names).cast(t.schema), t])
         ts = t.column("ts").cast(pa.int64()).to_numpy()
         v = t.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
         q = t.column("quality").to_numpy(zero_copy_only=False)
         return ts, np.where(q >= Quality.UNCERTAIN, v, np.nan)
+
+
+def _spec(m: MachineRef) -> tuple[Energy, str]:
+    spec = m.model.energy
+    assert spec is not None
+    name = spec.power if spec.power is not None else spec.meter
+    assert name is not None
+    return spec, name

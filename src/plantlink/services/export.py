@@ -1,5 +1,5 @@
-"""Exports of what the pages show (issue 10, item 11): a trend's raw samples, OEE tables, downtime lists and
-Paretos over a range, as Arrow record batches produced a slice at a time (the API encodes them as CSV,
+"""Exports of what the pages show (issue 10, item 11): a trend's raw samples, OEE and energy tables, downtime
+lists and Paretos over a range, as Arrow record batches produced a slice at a time (the API encodes them as CSV,
 Parquet or XLSX and streams them; memory stays bounded whatever the range).
 
 Every export is planned first (``trend``, ``oee``, ``downtime``, ``pareto`` return an ``Export``): the caller's
@@ -24,33 +24,40 @@ import pyarrow.compute as pc
 
 from plantlink.errors import QueryError
 from plantlink.identity import Caller
+from plantlink.model.production import STATES
 from plantlink.samples import Quality, now_us
 from plantlink.services.history import MAX_RANGE_US, MAX_SERIES
 from plantlink.services.plant import MAX_PAGE
 
 if TYPE_CHECKING:
     from plantlink.services import Services
+    from plantlink.services.energy import EnergyInputs, EnergyResult
     from plantlink.services.kpi import Figures, OeeReport
     from plantlink.store.records import DowntimeEvent
 
 __all__ = ["CONFIRM_BYTES", "CONFIRM_ROWS", "FORMATS", "XLSX_MAX_ROWS", "Export", "check_format", "downtime",
-           "estimate_bytes", "filename", "needs_confirm", "oee", "pareto", "record", "trend"]
+           "energy", "estimate_bytes", "filename", "needs_confirm", "oee", "pareto", "record", "trend"]
 
-#: The formats of each kind of export.
-FORMATS: dict[str, tuple[str, ...]] = {"trend": ("csv", "parquet"), "oee": ("csv", "xlsx"),
-                                       "downtime": ("csv", "xlsx"), "pareto": ("csv", "xlsx")}
+#: The formats of each kind of export (a trend's ``arrow``: an Arrow IPC stream of ``TREND_TYPED_SCHEMA``).
+FORMATS: dict[str, tuple[str, ...]] = {"trend": ("csv", "parquet", "arrow"), "oee": ("csv", "xlsx"),
+                                       "downtime": ("csv", "xlsx"), "pareto": ("csv", "xlsx"),
+                                       "energy": ("csv", "xlsx")}
 #: The rows of an XLSX sheet, the header included (Excel's limit).
 XLSX_MAX_ROWS = 1_048_576
-#: A trend is read from the historian this long at a time, and at most ``PAGE`` samples a read.
+#: A trend is read from the historian this long at a time, and at most ``PAGE`` samples a read; its samples
+#: are counted a day at a time (a count over the whole range at once holds every sample: ~450 MB for 2 M).
 SLICE_US = 6 * 3600 * 1_000_000
+COUNT_US = 86400 * 1_000_000
 PAGE = 50_000
 OEE_BY = ("machine", "shift", "day")
+ENERGY_BY = ("machine", "shift")
 #: Above either, a page asks before it starts the download (and says the size).
 CONFIRM_ROWS = 1_000_000
 CONFIRM_BYTES = 50 * 1024 * 1024
 #: Bytes a row takes in each format, about (an estimate shown before a download; Parquet compresses).
-_ROW_BYTES = {"trend": {"csv": 100, "parquet": 12}, "oee": {"csv": 300, "xlsx": 150},
-              "downtime": {"csv": 260, "xlsx": 130}, "pareto": {"csv": 80, "xlsx": 40}}
+_ROW_BYTES = {"trend": {"csv": 100, "parquet": 12, "arrow": 60}, "oee": {"csv": 300, "xlsx": 150},
+              "downtime": {"csv": 260, "xlsx": 130}, "pareto": {"csv": 80, "xlsx": 40},
+              "energy": {"csv": 400, "xlsx": 200}}
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,14 @@ class Export:
     schema: pa.Schema
     batches: Callable[[], Iterator[pa.RecordBatch]] = field(repr=False)
     details: dict[str, Any] = field(default_factory=dict)
+    #: The same rows with typed columns (times as timestamps), for binary formats (``arrow``); None: as ``batches``.
+    typed: tuple[pa.Schema, Callable[[], Iterator[pa.RecordBatch]]] | None = field(default=None, repr=False)
+
+    def stream(self, fmt: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The schema and the batches of the file in ``fmt``."""
+        if fmt == "arrow" and self.typed is not None:
+            return self.typed[0], self.typed[1]()
+        return self.schema, self.batches()
 
 
 def estimate_bytes(export: Export, fmt: str) -> int:
@@ -89,7 +104,8 @@ def filename(export: Export, fmt: str) -> str:
         return datetime.fromtimestamp(us / 1e6, zone).strftime("%Y%m%dT%H%M%S%z")
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", export.scope.replace("/", "_")).strip("_")[:120] or export.site
-    return f"plantlink-{export.kind}-{slug}-{at(export.start_us)}-{at(export.end_us)}.{fmt}"
+    ext = {"arrow": "arrows"}.get(fmt, fmt)  # an Arrow IPC stream's registered extension
+    return f"plantlink-{export.kind}-{slug}-{at(export.start_us)}-{at(export.end_us)}.{ext}"
 
 
 def check_format(kind: str, fmt: str, rows: int | None = None) -> None:
@@ -137,6 +153,10 @@ def _times(prefix: str, us: Sequence[int | None], tz: str) -> dict[str, pa.Array
 # -- trend -----------------------------------------------------------------------------------------------------
 TREND_SCHEMA = pa.schema([("tag", pa.string()), ("time", pa.string()), ("time_utc", pa.string()),
                           ("value", pa.float64()), ("quality", pa.string())])
+#: A trend in a binary format: the instant as a timestamp (UTC, to the microsecond), no text times.
+TREND_TYPED_SCHEMA = pa.schema([("tag", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
+                                ("value", pa.float64()), ("quality", pa.string())])
+_QUALITY_NAMES = pa.array(["bad", "uncertain", "good"], pa.string())
 
 
 def trend(svc: Services, who: Caller, refs: Sequence[str | int], start_us: int, end_us: int) -> Export:
@@ -144,7 +164,7 @@ def trend(svc: Services, who: Caller, refs: Sequence[str | int], start_us: int, 
     order. ``rows`` is the historian's sample count (good and uncertain samples; bad ones come on top)."""
     if not refs or len(refs) > MAX_SERIES:
         raise QueryError(f"give 1 to {MAX_SERIES} tags, got {len(refs)}", field="tags")
-    count = svc.history.aggregate(who, refs, start_us, end_us, max(end_us - start_us, 1), ["count"])
+    count = svc.history.aggregate(who, refs, start_us, end_us, COUNT_US, ["count"])
     tags = count.tags
     sites = {t.info.site for t in tags}
     if len(sites) > 1:
@@ -160,14 +180,21 @@ def trend(svc: Services, who: Caller, refs: Sequence[str | int], start_us: int, 
 
     def batches() -> Iterator[pa.RecordBatch]:
         for t in tags:
-            yield from _tag_batches(svc, who, t.id, t.info.path, start_us, end_us, tz)
+            for table in _tag_tables(svc, who, t.id, start_us, end_us):
+                yield _trend_batch(table, t.info.path, tz)
+
+    def typed() -> Iterator[pa.RecordBatch]:
+        for t in tags:
+            for table in _tag_tables(svc, who, t.id, start_us, end_us):
+                yield typed_batch(table, t.info.path)
 
     scope = paths[0] if len(paths) == 1 else _common(paths)
-    return Export("trend", site, tz, scope, start_us, end_us, rows, False, TREND_SCHEMA, batches, {"tags": paths})
+    return Export("trend", site, tz, scope, start_us, end_us, rows, False, TREND_SCHEMA, batches, {"tags": paths},
+                  (TREND_TYPED_SCHEMA.with_metadata({"site_timezone": tz}), typed))
 
 
-def _tag_batches(svc: Services, who: Caller, tag_id: int, path: str, start_us: int, end_us: int, tz: str
-                 ) -> Iterator[pa.RecordBatch]:
+def _tag_tables(svc: Services, who: Caller, tag_id: int, start_us: int, end_us: int) -> Iterator[pa.Table]:
+    """The tag's raw samples in time order, a slice (or a page) at a time."""
     lo = start_us
     while lo < end_us:
         hi = min(lo + SLICE_US, end_us)
@@ -178,7 +205,7 @@ def _tag_batches(svc: Services, who: Caller, tag_id: int, path: str, start_us: i
             cut = int(np.searchsorted(ts, ts[-1]))
             table, lo = (table.slice(0, cut), int(ts[-1])) if cut else (table, int(ts[-1]) + 1)
         if table.num_rows:
-            yield _trend_batch(table, path, tz)
+            yield table
 
 
 def _trend_batch(t: pa.Table, path: str, tz: str) -> pa.RecordBatch:
@@ -188,6 +215,19 @@ def _trend_batch(t: pa.Table, path: str, tz: str) -> pa.RecordBatch:
     return pa.record_batch([pa.array([path] * len(ts), pa.string()), local_iso(ts, tz), utc_iso(ts),
                             t.column("value").cast(pa.float64()).combine_chunks(), pa.array(quality, pa.string())],
                            schema=TREND_SCHEMA)
+
+
+def typed_batch(t: pa.Table, path: str) -> pa.RecordBatch:
+    """A historian ``raw`` answer of tag ``path`` in ``TREND_TYPED_SCHEMA``, its quality named as the API names
+    it (``good`` >= 192, ``uncertain`` >= 64, else ``bad``); columns built without a Python object per row."""
+    n = t.num_rows
+    q = t.column("quality").to_numpy(zero_copy_only=False)
+    code = np.where(q >= Quality.GOOD, 2, np.where(q >= Quality.UNCERTAIN, 1, 0)).astype(np.int8)
+    tag = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([path], pa.string()))
+    quality = pa.DictionaryArray.from_arrays(pa.array(code), _QUALITY_NAMES)
+    ts = t.column("ts").combine_chunks().cast(pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.record_batch([tag.cast(pa.string()), ts, t.column("value").cast(pa.float64()).combine_chunks(),
+                            quality.cast(pa.string())], schema=TREND_TYPED_SCHEMA)
 
 
 def _common(paths: Sequence[str]) -> str:
@@ -322,3 +362,53 @@ def pareto(svc: Services, who: Caller, by: str, start_us: int, end_us: int, *, l
                       "micro_duration_s": pa.array([r.micro.duration_s for r in rows], pa.float64())})
     return Export("pareto", owner, svc.plant.sites[owner].timezone, where, start_us, end_us, table.num_rows, True,
                   table.schema, lambda: iter(table.to_batches()), {"by": by})
+
+
+# -- energy ------------------------------------------------------------------------------------------------------
+#: name, scope, shift, day, start, end, inputs and result (None: nothing with an energy tag), currency
+_EnergyRow = tuple[str, str, str, str, int, int, "EnergyInputs | None", "EnergyResult | None", str | None]
+ENERGY_FIGURES = ("total_kwh", "running_kwh", "idle_kwh", "idle_share", "kwh_per_good_part",
+                  "running_kwh_per_good_part", "cost", "idle_cost")
+
+
+def energy(svc: Services, who: Caller, scope: str, start_us: int, end_us: int, by: str = "machine") -> Export:
+    """Energy of ``scope`` over the range (``services.energy``, docs/energy.md): ``by`` machine (each machine with
+    an energy tag, then the scope, as the line page's panel) or by ``shift`` (the scope in each shift of the
+    site's calendar). kWh by state (``kwh_<state>``), kWh per good part, idle kWh and their cost."""
+    if by not in ENERGY_BY:
+        raise QueryError(f"by must be one of {list(ENERGY_BY)}, got {by!r}", field="by")
+    scope = scope.strip("/")
+    site = scope.split("/", 1)[0]
+    svc.plant.site(who, site)
+    tz = svc.plant.sites[site].timezone
+    total, shifts = svc.energy.energy(who, scope, start_us, end_us, by_shift=by == "shift")
+    named: list[_EnergyRow]
+    if by == "machine":
+        named = [(m.machine.rsplit("/", 1)[-1], m.machine, "", "", total.start_us, total.end_us, m.inputs, m.result,
+                  m.currency) for m in total.machines]
+        named.append((scope.rsplit("/", 1)[-1], scope, "", "", total.start_us, total.end_us, total.total,
+                      total.result, total.currency))
+    else:
+        named = [(f"{r.day} {r.shift}", scope, r.shift or "", r.day or "", r.start_us, r.end_us, r.total, r.result,
+                  r.currency) for r in shifts]
+    table = _energy_table(named, tz)
+    return Export("energy", site, tz, scope, start_us, end_us, table.num_rows, True,
+                  table.schema, lambda: iter(table.to_batches()), {"by": by})
+
+
+def _energy_table(named: list[_EnergyRow], tz: str) -> pa.Table:
+    cols: dict[str, Any] = {key: pa.array([n[i] for n in named], pa.string())
+                            for i, key in enumerate(("name", "scope", "shift", "day"))}
+    cols |= _times("start", [n[4] for n in named], tz) | _times("end", [n[5] for n in named], tz)
+    results, inputs = [n[7] for n in named], [n[6] for n in named]
+    for key in ENERGY_FIGURES:
+        cols[key] = pa.array([None if r is None else getattr(r, key) for r in results], pa.float64())
+    cols["currency"] = pa.array([n[8] for n in named], pa.string())
+    cols["good_parts"] = pa.array([None if i is None else i.good for i in inputs], pa.float64())
+    for key, attr in (("unattributed_kwh", "gap_kwh"), ("unknown_state_kwh", "unknown_state_kwh"),
+                      ("measured_s", "measured_s"), ("unmeasured_s", "unmeasured_s")):
+        cols[key] = pa.array([None if i is None else getattr(i, attr) for i in inputs], pa.float64())
+    for state in STATES:
+        cols[f"kwh_{state}"] = pa.array([None if i is None else i.by_state.get(state, 0.0) for i in inputs],
+                                        pa.float64())
+    return pa.table(cols)

@@ -47,6 +47,23 @@ class StorageContract(HistorianBase):
         assert us(hist.raw(a, T0 + 4 * S, T0 + 2 * DAY).column("ts")) == [T0 + 4 * S, T0 + DAY + S]
         assert hist.raw(b, T0, T0 + DAY).num_rows == 0
 
+    def test_last_before_is_the_last_sample_however_old(self, hist: Historian) -> None:
+        a, b, _ = self.ids(hist)
+        ts = [T0 - 40 * DAY, T0 + 5 * S, T0 + 3 * S, T0 + 30 * DAY]  # out of order, weeks apart
+        hist.write(numeric_batch([a] * 4, ts, [1.0, 3.0, 2.0, 4.0], [GOOD, BAD, GOOD, GOOD]))
+        hist.flush()
+
+        def last(before: int) -> list[tuple[int, float, int]]:
+            t = hist.last_before(a, before)
+            return list(zip(us(t.column("ts")), t.column("value").to_pylist(), t.column("quality").to_pylist(),
+                            strict=True))
+
+        assert last(T0 + 30 * DAY + 1) == [(T0 + 30 * DAY, 4.0, GOOD)]
+        assert last(T0 + 30 * DAY) == [(T0 + 5 * S, 3.0, BAD)]  # 30 days back, a bad sample as it is
+        assert last(T0 + 5 * S) == [(T0 + 3 * S, 2.0, GOOD)]  # before: strictly
+        assert last(T0 + 3 * S) == [(T0 - 40 * DAY, 1.0, GOOD)]  # 40 days back
+        assert last(T0 - 40 * DAY) == [] and hist.last_before(b, T0 + 30 * DAY).num_rows == 0
+
     def test_raw_many_equals_raw_tag_by_tag(self, hist: Historian) -> None:
         a, b, text = self.ids(hist)
         c = hist.register_tags([TagMeta("line1/m1/empty")])["line1/m1/empty"]

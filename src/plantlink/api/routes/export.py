@@ -1,5 +1,5 @@
-"""Exports of what the pages show, streamed: a trend's raw samples (CSV, Parquet), OEE tables, downtime lists and
-Paretos (CSV, XLSX) over a range (``plantlink.services.export``).
+"""Exports of what the pages show, streamed: a trend's raw samples (CSV, Parquet, an Arrow IPC stream), OEE and
+energy tables, downtime lists and Paretos (CSV, XLSX) over a range (``plantlink.services.export``).
 
 Who may export: whoever may view the same figures (viewers of the site); a user of another site is refused as
 by the reads. ``dry_run=true`` answers the size instead of the file (rows, exact or estimated, and bytes,
@@ -25,7 +25,8 @@ from plantlink.services import export as ex
 
 router = APIRouter(prefix="/api/v1/export", tags=["export"])
 
-Format = Annotated[str, Query(description="csv, parquet (trend) or xlsx (tables)")]
+Format = Annotated[str, Query(description="csv, parquet or arrow (trend: an Arrow IPC stream, times as "
+                                          "timestamps), or xlsx (tables)")]
 DryRun = Annotated[bool, Query(description="answer the size (rows, bytes) as JSON instead of the file")]
 Tags = Annotated[list[str] | None, Query(description="tag paths or ids; repeat or comma-separate")]
 
@@ -42,7 +43,8 @@ def _answer(rt: Services, who: Principal, export: ex.Export, fmt: str, dry_run: 
     def body() -> Iterator[bytes]:
         complete = False
         try:
-            yield from encode(fmt, counter(export.batches()), export.schema)
+            schema, batches = export.stream(fmt)
+            yield from encode(fmt, counter(batches), schema)
             complete = True
         finally:
             ex.record(rt, who, export, fmt, counter.rows, complete)
@@ -60,7 +62,7 @@ def _size(export: ex.Export, fmt: str, name: str, size: int) -> dict[str, Any]:
             "confirm": ex.needs_confirm(export, fmt)}
 
 
-@router.get("/trend", summary="Raw samples of tags of one site in [start, end): CSV or Parquet, streamed",
+@router.get("/trend", summary="Raw samples of tags of one site in [start, end): CSV, Parquet or Arrow, streamed",
             response_model=None)
 def trend(who: Who, rt: Services = Depends(services), tag: Tags = None, start: TimeArg = None, end: TimeArg = None,
           format: Format = "csv", dry_run: DryRun = False) -> JSONResponse | StreamingResponse:
@@ -76,6 +78,15 @@ def oee(scope: str, who: Who, rt: Services = Depends(services), start: TimeArg =
         dry_run: DryRun = False) -> JSONResponse | StreamingResponse:
     s, e = time_range(start, end, 86400.0)
     return _answer(rt, who, ex.oee(rt, who, scope, s, e, by), format, dry_run)
+
+
+@router.get("/energy", summary="Energy by machine or shift of a scope over [start, end): CSV or XLSX",
+            response_model=None)
+def energy(scope: str, who: Who, rt: Services = Depends(services), start: TimeArg = None, end: TimeArg = None,
+           by: Annotated[str, Query(description="machine or shift")] = "machine", format: Format = "csv",
+           dry_run: DryRun = False) -> JSONResponse | StreamingResponse:
+    s, e = time_range(start, end, 86400.0)
+    return _answer(rt, who, ex.energy(rt, who, scope, s, e, by), format, dry_run)
 
 
 @router.get("/downtime", summary="Downtime events of a site, line or machine in [start, end): CSV or XLSX",

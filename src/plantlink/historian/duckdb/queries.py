@@ -160,6 +160,22 @@ def downsample(
     return pa.table({"ts": pa.array(ts, pa.int64()).cast(TS_TYPE), "value": pa.array(value, pa.float64())})
 
 
+def last_before(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, before_us: int, text: bool
+                ) -> pa.Table:
+    """The last sample of one tag before ``before_us`` (every quality): the day partitions newest first, one
+    indexed look each, until one holds a sample (text tags: their one table)."""
+    if text:
+        return _ts_out(_fetch(cur, f"SELECT ts, value, quality FROM text_samples WHERE tag_id = {tag_id} "
+                                   f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1"))
+    last = day_of(before_us - 1)
+    for d in sorted((d for d in snap.raw if d <= last), reverse=True):
+        t = _fetch(cur, f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} "
+                        f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1")
+        if t.num_rows:
+            return _ts_out(t)
+    return raw(cur, Snapshot(frozenset(), frozenset()), tag_id, before_us, before_us + 1, 0)
+
+
 def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence[int], start_us: int) -> pa.Table:
     """The last good sample before ``start_us`` per tag (``tag_id``, ``last_ts``, ``last_v``): raw samples of
     the minute that holds ``start_us``, then rollups (raw where a day has none) day by day backwards, until

@@ -336,6 +336,14 @@ class DuckDBHistorian(Historian):
             return queries.raw_text(cur, int(tag_id), start_us, end_us, limit)
         return self._retry(lambda: queries.raw(cur, self._snapshot(), int(tag_id), start_us, end_us, limit))
 
+    def last_before(self, tag_id: int, before_us: int) -> pa.Table:
+        self._check_ids([tag_id], "tag_id")
+        if not isinstance(before_us, int):
+            raise QueryError("before_us must be integer microseconds", field="before_us")
+        cur, tid = self._cursor(), int(tag_id)
+        text = self._types.get(tid) in TEXT_TYPES or self._latest.is_text(tid)
+        return self._retry(lambda: queries.last_before(cur, self._snapshot(), tid, before_us, text))
+
     def raw_many(self, tag_ids: Sequence[int], start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
         ids = self._check_ids(tag_ids)
         queries.check_range(start_us, end_us)
