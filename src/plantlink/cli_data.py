@@ -216,14 +216,14 @@ def _export_local(src: DataDirSource, paths: list[str], start_us: int, end_us: i
     complete = False
     try:
         with progress(total, f"export {out.name}", quiet) as bar:
-            _write_atomic(out, encode(fmt, batches(bar), ex.TREND_SCHEMA))
+            write_atomic(out, encode(fmt, batches(bar), ex.TREND_SCHEMA))
         complete = True
     finally:
         _audit_export(src, parts, fmt, counted[0], complete, out)
     return counted[0]
 
 
-def _write_atomic(out: Path, chunks: Iterable[bytes]) -> None:
+def write_atomic(out: Path, chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to ``out`` through a temporary file next to it, renamed once complete."""
     tmp = out.with_name(f".{out.name}.part")
     try:
@@ -284,7 +284,7 @@ def _stream_remote(url: str, token: str | None, kind: str, what: dict[str, Any],
                     raise error_of(r)
                 total = int(r.headers.get("x-export-rows", "0"))
                 with progress(total, f"export {out.name}", quiet) as bar:
-                    _write_atomic(out, _tick(r.iter_bytes(1 << 20), bar, total))
+                    write_atomic(out, _tick(r.iter_bytes(1 << 20), bar, total))
                 return total
         except httpx.HTTPError as exc:
             raise ServerUnreachable(f"cannot export from {src.where} ({type(exc).__name__}: {exc})") from exc
@@ -335,7 +335,7 @@ def _energy_local(data_dir: Path, plant: Path | None, scope: str, start_us: int,
         ex.check_format(found.kind, fmt, found.rows)
         complete = False
         try:
-            _write_atomic(out, encode(fmt, found.batches(), found.schema))
+            write_atomic(out, encode(fmt, found.batches(), found.schema))
             complete = True
         finally:
             if src.store is not None:

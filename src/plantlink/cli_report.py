@@ -7,14 +7,12 @@ audit trail. A data directory opened by a running server is refused (download th
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from plantlink.cli_data import DataDir, PlantOpt, actor, err, fail, open_data_dir
+from plantlink.cli_data import DataDir, PlantOpt, actor, err, fail, open_data_dir, write_atomic
 from plantlink.datadir import DEFAULT_DATA_DIR
 
 report_app = typer.Typer(rich_markup_mode=None, add_completion=False)
@@ -53,7 +51,7 @@ def report_cmd(
         try:
             found = src.services.reports.report(LOCAL, scope, period, start_us=s, end_us=e, at_us=when)
             body = render(found, fmt)
-            write_atomic(out, body)
+            write_atomic(out, [body])
             if src.store is not None:
                 from plantlink.audit import AuditLog
 
@@ -67,15 +65,3 @@ def report_cmd(
               markup=False, highlight=False)
 
 
-def write_atomic(out: Path, body: bytes) -> None:
-    """``body`` to ``out`` through ``out.part`` next to it, renamed once complete (never a half-written file)."""
-    tmp = out.with_name(out.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
