@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ import psutil
 
 import plantlink
 from tests.cli.bigdata import ROWS, START_US, STEP_US, TAG, make_big
+from tests.peak import Peak
 
 ROOT = Path(__file__).resolve().parents[2]
 GROWTH = 64_000_000
@@ -32,27 +31,6 @@ with running_server(Path(sys.argv[1]), Path(sys.argv[2])) as s:
     print(json.dumps({"url": s.url, "token": s.token}), flush=True)
     sys.stdin.read()
 """
-
-
-class Peak:
-    """The highest resident memory of process ``pid`` while running (sampled every 10 ms)."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc, self.peak, self.stop = psutil.Process(pid), 0, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.01)
-
-    def __enter__(self) -> Peak:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 @contextmanager

@@ -3,8 +3,6 @@ client reads millions of rows (hundreds of MB of CSV) from a real server, and ev
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import httpx
@@ -15,6 +13,7 @@ from plantlink.api.server import ServerHandle
 from plantlink.runtime import Runtime
 from plantlink.samples import numeric_batch
 from tests.api.conftest import principal_header
+from tests.peak import Peak
 from tests.waiting import wait_for
 
 TAG = "windsor/a1/l1/m2/speed"
@@ -31,27 +30,6 @@ def _fill(rt: Runtime) -> None:
         ts = T0 + (lo + np.arange(n, dtype=np.int64)) * STEP_US
         rt.historian.write(numeric_batch(np.full(n, tid), ts, np.arange(lo, lo + n, dtype=np.float64), 192))
     rt.historian.flush()
-
-
-class Peak:
-    """The highest resident memory of this process while running (sampled every 20 ms)."""
-
-    def __init__(self) -> None:
-        self.proc, self.peak, self.stop = psutil.Process(), 0, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.02)
-
-    def __enter__(self) -> Peak:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 async def test_a_large_export_streams_in_bounded_memory(runtime: Runtime, server: ServerHandle) -> None:
