@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -96,24 +96,24 @@ def _csv(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes
     yield sink.take()
 
 
-def _parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+def _written(make: Callable[[Any, pa.Schema], Any], batches: Iterable[pa.RecordBatch], schema: pa.Schema
+             ) -> Iterator[bytes]:
+    """What a pyarrow writer (``make(sink, schema)``) writes of ``batches``, a batch at a time."""
     sink = _Sink()
-    writer = pq.ParquetWriter(sink, schema)
+    writer = make(sink, schema)
     for b in batches:
         writer.write_batch(b)
         yield sink.take()
     writer.close()
     yield sink.take()
+
+
+def _parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    return _written(pq.ParquetWriter, batches, schema)
 
 
 def _arrow(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
-    sink = _Sink()
-    writer = ipc.new_stream(sink, schema)
-    for b in batches:
-        writer.write_batch(b)
-        yield sink.take()
-    writer.close()
-    yield sink.take()
+    return _written(ipc.new_stream, batches, schema)
 
 
 def _xlsx(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
