@@ -37,6 +37,7 @@ from plantlink.engines.calendar import PlannedTime
 from plantlink.engines.downtime import DowntimeEngine
 from plantlink.engines.events import Sinks
 from plantlink.engines.recorder import Recorder
+from plantlink.engines.spc import SpcEngine
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
@@ -142,6 +143,7 @@ class Runtime:
         self.audit: AuditLog | None = None
         self.alarm_engine: AlarmEngine | None = None
         self.alarms: AlarmService | None = None
+        self.spc: SpcEngine | None = None
         self.notifier: Notifier | None = None
         self.control: ControlService | None = None
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
@@ -308,7 +310,10 @@ class Runtime:
             await self.notifier.stop()
 
     def _run_engines(self) -> None:
-        for name, engine in (("states", self.states), ("alarms", self.alarm_engine)):
+        engines: tuple[tuple[str, Any], ...] = (("states", self.states), ("alarms", self.alarm_engine))
+        if self.spc is not None and self.spc.streams:
+            engines += (("spc", self.spc),)
+        for name, engine in engines:
             assert engine is not None
             sub = self.bus.subscribe(name)  # lossless: every sample reaches the engines
             self._engine_subs.append(sub)
@@ -329,6 +334,7 @@ class Runtime:
         self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder, tag_ids=self.tag_ids)
         self.alarm_engine.attach(self.states)
         self.alarm_engine.start()
+        self.spc = SpcEngine(self.plant, self.tag_ids, self.alarm_engine)  # live SPC rules raise alarms
         if self.plant.spec.notifications is not None:
             zones = {s.name: s.timezone for s in self.plant.sites}
             self.notifier = Notifier(self.plant.spec.notifications, astore, zones,

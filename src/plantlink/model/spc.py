@@ -13,12 +13,15 @@ from pydantic import Field, field_validator, model_validator
 
 from plantlink.analytics.names import N_MAX, N_MIN, expand
 from plantlink.errors import AnalysisError
+from plantlink.model.alarms import Priority
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import PositiveDuration
 
 ChartType = Literal["xbar_r", "xbar_s", "imr", "ewma", "cusum", "p", "u"]
 SUBGROUPED = ("xbar_r", "xbar_s")
 COUNTS = ("p", "u")
+#: The charts whose rules are evaluated live (``alarm: true``): Shewhart charts of measured values.
+LIVE = ("imr", "xbar_r", "xbar_s")
 
 
 class Subgroup(Strict):
@@ -57,8 +60,12 @@ class SpcSettings(Strict):
     target: float | None = None
     #: Rule names (we1..we4, n1..n8) or groups (western_electric, nelson).
     rules: list[str] = Field(default_factory=lambda: ["western_electric"])
-    #: Raise an alarm when a rule is violated (live).
+    #: Raise an alarm when a rule is violated (live): one alarm per rule, ``<tag path>:spc_<rule>``.
     alarm: bool = False
+    #: The priority of those alarms.
+    priority: Priority = "low"
+    #: Live: the limits come from the first ``learn`` points (subgroups or values) after start, then stay.
+    learn: int = Field(default=25, ge=10, le=10_000)
     ewma: Ewma = Field(default_factory=Ewma)
     cusum: Cusum = Field(default_factory=Cusum)
 
@@ -90,4 +97,7 @@ class SpcSettings(Strict):
             raise ValueError(f"target ({self.target}) must lie within lsl..usl")
         if self.alarm and not self.rules:
             raise ValueError("alarm: true needs at least one rule")
+        if self.alarm and (c not in LIVE or (self.subgroup is not None and self.subgroup.size is None)):
+            raise ValueError(f"live alarms (alarm: true) work on charts {', '.join(LIVE)} with subgroup.size; "
+                             f"chart {c} with this subgroup cannot alarm")
         return self
