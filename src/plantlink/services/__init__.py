@@ -25,6 +25,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``spc``        control charts, run rule violations and capability of a tag over a period
 ``energy``     kWh, kWh per good part, idle energy and its cost, per scope and shift
 ``sql``        read-only SQL over the historian for admins of every site (row and time limits, audited)
+``analytics``  anomaly detectors (train on a baseline, status, scores) and remaining useful life per machine
 =============  =======================================================================================
 """
 
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantlink.errors import Unavailable
 from plantlink.services.alarms import Alarms
+from plantlink.services.analytics import AnalyticsService
 from plantlink.services.annotations import Annotations, TrendRecords
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
@@ -83,6 +85,8 @@ class Components:
     audit: Callable[[], AuditLog | None]
     health: HealthSources = field(default_factory=HealthSources)
     trend_store: Callable[[], TrendRecords | None] = lambda: None
+    anomaly: Callable[[], Any] = lambda: None
+    rul: Callable[[], Any] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class Services:
     spc: SpcService
     energy: EnergyService
     sql: SqlService
+    analytics: AnalyticsService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -137,6 +142,7 @@ class Services:
             spc=SpcService(index, parts.historian),
             energy=EnergyService(index, kpi, parts.historian, parts.store),
             sql=SqlService(parts.historian, parts.audit),
+            analytics=AnalyticsService(index, parts.historian, parts.anomaly, parts.rul, parts.audit),
         )
 
 

@@ -1,7 +1,9 @@
 """The alarms the analytics raise, as alarm definitions of the one alarm engine (not a parallel system).
 
 A tag's ``spc:`` block with ``alarm: true`` gives one alarm per rule (key ``<tag path>:spc_<rule>``, e.g.
-``.../zone1_temperature:spc_we1``, "zone1_temperature SPC: Western Electric rule 1"). Their condition is not
+``.../zone1_temperature:spc_we1``, "zone1_temperature SPC: Western Electric rule 1"); a machine's
+``anomaly:`` block in mode ``alarm`` one (``<machine>/anomaly_score:anomaly``), its ``rul:`` block one
+(``<machine>/rul_hours:rul_low``). Their condition is not
 read from samples: the SPC engine (``engines.spc``) computes it and sets it with ``AlarmEngine.derive``; from
 there on they are alarms like any other (ISA-18.2 states, acknowledge, shelve, journal, notifications).
 """
@@ -47,6 +49,32 @@ def spc_alarms(plant: Any) -> list[Item]:
     return out
 
 
+#: The alarm names of a machine's anomaly detector (on ``<machine>/anomaly_score``) and of its RUL (on
+#: ``<machine>/rul_hours``).
+ANOMALY_ALARM, RUL_ALARM = "anomaly", "rul_low"
+
+
+def machine_alarms(plant: Any) -> list[Item]:
+    """A machine's anomaly alarm (only in mode ``alarm``: in ``shadow`` nothing can alarm) and RUL alarm."""
+    from plantlink.model.analytics import RUL_TAG, SCORE_TAG
+
+    out: list[Item] = []
+    for path, m in plant.machines():
+        site = path.split("/", 1)[0]
+        a = m.anomaly
+        if a is not None and a.mode == "alarm":
+            d = derived(ANOMALY_ALARM, "anomaly", a.priority, f"{m.name}: anomaly score above its limit",
+                        "Compare the machine's tags with their usual values (trend the anomaly score)", a.limit)
+            out.append((f"{path}/{SCORE_TAG}", site, path, d, None))
+        r = m.rul
+        if r is not None:
+            d = derived(RUL_ALARM, "rul", r.priority,
+                        f"{m.name}: remaining useful life below {r.threshold_hours:g} h",
+                        "Plan the part's replacement", r.threshold_hours)
+            out.append((f"{path}/{RUL_TAG}", site, path, d, None))
+    return out
+
+
 def derived_alarms(plant: Any) -> list[Item]:
     """Every alarm the analytics of ``plant`` may raise."""
-    return spc_alarms(plant)
+    return spc_alarms(plant) + machine_alarms(plant)
