@@ -37,7 +37,8 @@ sites:
                 tags:
                   - name: zone1_temperature
                     source: {device: plc, address: 0, type: float32}
-                    spc: {chart: imr, rules: [western_electric], alarm: true, priority: medium, learn: 10}
+                    spc: {chart: imr, rules: [western_electric], alarm: true, priority: medium, learn: 10,
+                          clear_after: 2}
                   - name: width
                     source: {device: plc, address: 2, type: float32}
                     spc: {chart: xbar_r, subgroup: {size: 4}, rules: [we1], alarm: true, learn: 10}
@@ -64,7 +65,7 @@ def by_hand_we4(points: np.ndarray, center: float) -> list[int]:
 
 def test_stream_by_hand() -> None:
     st = SpcStream(SpcSettings.model_validate({"chart": "imr", "rules": ["western_electric"], "alarm": True,
-                                              "learn": 10}))
+                                              "learn": 10, "clear_after": 1}))
     ts = np.arange(30, dtype=np.int64) * S
     assert st.feed(ts[:10], LEARN) == []
     assert st.limits is not None and st.limits.center == pytest.approx(100)
@@ -78,6 +79,18 @@ def test_stream_by_hand() -> None:
     got = st.feed(ts[18:20], np.array([UCL + 0.1, 99.0]))
     assert [(t.rule, t.ts_us, t.active) for t in got] == [
         ("we1", ts[18], True), ("we1", ts[19], False), ("we4", ts[19], False)]
+
+
+def test_a_condition_clears_after_clear_after_points() -> None:
+    """clear_after 3: the point beyond the UCL holds we1 for itself and the next two points; the third clears."""
+    st = SpcStream(SpcSettings.model_validate({"chart": "imr", "rules": ["we1"], "alarm": True, "learn": 10,
+                                              "clear_after": 3}))
+    ts = np.arange(30, dtype=np.int64) * S
+    st.feed(ts[:10], LEARN)
+    got = st.feed(ts[10:12], np.array([UCL + 1, 100.0]))  # the hold spans the batches
+    got += st.feed(ts[12:16], np.array([99.0, 101.0, UCL + 1, 100.0]))
+    got += st.feed(ts[16:20], np.array([100.0, 100.0, 100.0, 100.0]))
+    assert [(t.ts_us // S, t.active) for t in got] == [(10, True), (13, False), (14, True), (17, False)]
 
 
 def test_model_refuses_what_cannot_alarm_live() -> None:
@@ -129,6 +142,8 @@ async def test_drift_raises_the_rule_alarm_live(runtime: Runtime) -> None:
     assert [(e.alarm, e.event, e.to_state) for e in journal] == [(key, "activate", "unack_active")]
     # back below the centre: the condition clears, the alarm returns to normal unacknowledged (ISA-18.2)
     await publish(runtime, "zone1_temperature", start + 18 * S, np.array([99.0]))
+    assert runtime.alarm_engine.state_of(key) == "unack_active"  # held: clear_after 2 points
+    await publish(runtime, "zone1_temperature", start + 19 * S, np.array([99.0]))
     assert runtime.alarm_engine.state_of(key) == "rtn_unack"
     await svc.alarms.acknowledge(who, [key], "seen the drift")
     assert runtime.alarm_engine.state_of(key) == "normal"
@@ -147,3 +162,21 @@ async def test_xbar_subgroups_across_batches(runtime: Runtime) -> None:
     assert runtime.alarm_engine.state_of(key) == "unack_active"
     view = runtime.alarm_engine.view(runtime.alarm_engine.info(key).index)
     assert view.activated_us == start + 43 * S
+
+
+def test_the_demo_ovens_drift_raises_rule_1() -> None:
+    """The simulated oven drifts zone 1 by +2 degC (8 sigma of its noise) from minute 20 of each hour for 5
+    minutes: rule 1 activates at the drift's first sample, and the hold clears it 5 samples after it ends."""
+    from plantlink.sim.kinds import Oven
+
+    oven = Oven("o", np.random.default_rng(1))
+    st = SpcStream(SpcSettings.model_validate({"chart": "imr", "rules": ["western_electric"], "alarm": ["we1"]}))
+    assert st.rules == ("we1",)
+    ts = np.arange(1800, dtype=np.int64)
+    v = np.empty(ts.size)
+    for k in ts.tolist():
+        oven.step(1.0, float(k))
+        v[k] = float(oven.values["zone1_temperature"])  # type: ignore[arg-type]
+    assert np.ptp(v[1200:1500]) < 4 and v[1200:1500].mean() - v[600:1200].mean() == pytest.approx(2.0, abs=0.1)
+    got = [(t.ts_us, t.active) for b in range(0, ts.size, 100) for t in st.feed(ts[b:b + 100] * S, v[b:b + 100])]
+    assert (1200 * S, True) in got and (1504 * S, False) in got

@@ -6,7 +6,8 @@ subgroup, its mean) or single points (I-MR). The first ``learn`` points after st
 same functions as the SPC page (``analytics.spc``: Phase I), which then stay (Phase II); the rules are
 evaluated over the last points and the new ones with ``analytics.spc_rules`` (vectorised per batch: a batch of
 thousands of samples is a handful of numpy calls per tag). A rule's condition holds while the newest point
-completes its pattern and clears with the first point that does not; the alarm engine does the rest
+completes its pattern and clears after ``clear_after`` points in a row that do not (default 5: a pattern
+that comes and goes is one alarm, not one per point); the alarm engine does the rest
 (ISA-18.2 states, acknowledgement, journal).
 
 The engine is fed by a lossless bus subscription (``run``, like the alarm and state engines) on the event loop.
@@ -24,7 +25,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from plantlink.analytics import spc
-from plantlink.analytics.spc_rules import evaluate, expand
+from plantlink.analytics.spc_rules import evaluate, expand, window_count
 from plantlink.engines.alarms.derived import spc_alarm_name
 from plantlink.engines.loop import consume
 from plantlink.errors import AnalysisError
@@ -38,6 +39,7 @@ log = logging.getLogger("plantlink.engines.spc")
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 #: points kept before the new ones: the longest rule window (n7: 15 points) less the completing point
 TAIL = 14
 
@@ -66,13 +68,15 @@ class SpcStream:
         self.settings = settings
         self.chart = settings.chart
         self.n = settings.subgroup.size if settings.subgroup is not None and settings.subgroup.size else 1
-        self.rules = expand(settings.rules)
+        self.rules = settings.alarm_rules or expand(settings.rules)
         self.limits: Limits | None = None
         self._pend_v: Floats = np.zeros(0)
         self._pend_t: Ints = np.zeros(0, dtype=np.int64)
         self._learn: Floats = np.zeros(0)  # Phase I samples (whole subgroups)
         self._tail: Floats = np.zeros(0)
         self.active = dict.fromkeys(self.rules, False)
+        self.hold = settings.clear_after
+        self._hits = {r: np.zeros(0, dtype=bool) for r in self.rules}  # each rule's last hold - 1 points
         self.points = 0
 
     # -- subgroups ----------------------------------------------------------------------------------------
@@ -122,12 +126,21 @@ class SpcStream:
         for rule, idx in found.items():
             hit = np.zeros(series.size, dtype=bool)
             hit[idx] = True
-            hit = hit[first:]
-            prev = np.concatenate([[self.active[rule]], hit[:-1]])
-            for j in np.flatnonzero(hit != prev).tolist():
-                out.append(Transition(rule, int(ts[j]), bool(hit[j]), float(points[j])))
-            self.active[rule] = bool(hit[-1])
+            on = self._held(rule, hit[first:])
+            prev = np.concatenate([[self.active[rule]], on[:-1]])
+            for j in np.flatnonzero(on != prev).tolist():
+                out.append(Transition(rule, int(ts[j]), bool(on[j]), float(points[j])))
+            self.active[rule] = bool(on[-1])
         return out
+
+    def _held(self, rule: str, hit: Bools) -> Bools:
+        """The condition after each point: a point completed the pattern within the last ``clear_after`` points
+        (so it clears after that many points in a row without it, not on every other point)."""
+        past = self._hits[rule]
+        joined = np.concatenate([past, hit])
+        self._hits[rule] = joined[max(0, joined.size - (self.hold - 1)):] if self.hold > 1 else past[:0]
+        on: Bools = window_count(joined, self.hold)[past.size:] > 0
+        return on
 
     def feed(self, ts: Ints, v: Floats) -> list[Transition]:
         pts_t, pts_v, samples = self._points(ts, v)
@@ -148,7 +161,7 @@ class SpcEngine:
         self.streams: dict[int, tuple[str, SpcStream]] = {}
         for t in plant.tags:
             st = t.tag.spc
-            if st is not None and st.alarm and t.path in tag_ids:
+            if st is not None and st.alarm_rules and t.path in tag_ids:
                 self.streams[tag_ids[t.path]] = (t.path, SpcStream(st))
         self._ids = np.array(sorted(self.streams), dtype=np.int64)
         self.errors = 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from plantlink.analytics.names import expand
 from plantlink.model.alarms import AlarmDef
 
 #: What people call each rule.
@@ -27,24 +26,26 @@ def spc_alarm_name(rule: str) -> str:
 
 
 def derived(name: str, type_: str, priority: str, message: str, response: str = "",
-            limit: float | None = None) -> AlarmDef:
+            limit: float | None = None, suppress: list[str] | None = None) -> AlarmDef:
     """A derived alarm definition (built, not validated: the model refuses these types under ``alarms:``)."""
     return AlarmDef.model_construct(
         name=name, type=type_, limit=limit, setpoint=None, value=None, priority=priority, deadband=0.0,
-        on_delay=0.0, off_delay=0.0, latched=False, message=message, response=response, suppress_when_state=[])
+        on_delay=0.0, off_delay=0.0, latched=False, message=message, response=response,
+        suppress_when_state=list(suppress or []))
 
 
 def spc_alarms(plant: Any) -> list[Item]:
     out: list[Item] = []
     for t in plant.tags:
         st = t.tag.spc
-        if st is None or not st.alarm:
+        if st is None or not st.alarm_rules:
             continue
         machine = f"{t.site}/{t.area}/{t.line}/{t.machine}"
-        for rule in expand(st.rules):
+        for rule in st.alarm_rules:
             msg = f"{t.tag.name} SPC: {RULE_TITLES[rule]}"
             d = derived(spc_alarm_name(rule), "spc", st.priority, msg,
-                        "Look at the control chart (SPC page) for what changed in the process")
+                        "Look at the control chart (SPC page) for what changed in the process",
+                        suppress=list(st.suppress_when_state))
             out.append((t.path, t.site, machine, d, None))
     return out
 
