@@ -164,9 +164,16 @@ async def test_model_survives_a_restart_and_a_corrupt_file_is_a_problem(started:
         assert st1["trained"] and st1["baseline"]["from"].startswith(str(np.datetime64(t0 // S, "s"))[:16])
         st2 = (await api.get(f"/api/v1/anomaly/{L}/m2")).json()
         assert not st2["trained"] and "cannot be read" in st2["problem"] and "m2.model" in st2["problem"]
+    key = f"{L}/m1/anomaly_score:anomaly"
     await publish(rt2, "m1", t0 + 2 * N * S, shifted(rng, 5))
     assert rt2.alarm_engine is not None
-    assert rt2.alarm_engine.state_of(f"{L}/m1/anomaly_score:anomaly") == "unack_active"
+    assert rt2.alarm_engine.state_of(key) == "unack_active"
+    # active across a restart: restored, and cleared by the first normal scores after it
+    await rt2.stop()
+    rt3 = await started()  # type: ignore[misc]
+    assert rt3.alarm_engine is not None and rt3.alarm_engine.state_of(key) == "unack_active"
+    await publish(rt3, "m1", t0 + 3 * N * S, normal(np.random.default_rng(1), 1))
+    assert rt3.alarm_engine.state_of(key) == "rtn_unack"
 
 
 async def test_bad_requests(started: Callable[[], Runtime]) -> None:

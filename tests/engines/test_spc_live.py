@@ -180,3 +180,26 @@ def test_the_demo_ovens_drift_raises_rule_1() -> None:
     assert np.ptp(v[1200:1500]) < 4 and v[1200:1500].mean() - v[600:1200].mean() == pytest.approx(2.0, abs=0.1)
     got = [(t.ts_us, t.active) for b in range(0, ts.size, 100) for t in st.feed(ts[b:b + 100] * S, v[b:b + 100])]
     assert (1200 * S, True) in got and (1504 * S, False) in got
+
+
+async def test_an_active_rule_alarm_is_picked_up_after_a_restart(tmp_path: Path) -> None:
+    """Active when the runtime stopped: restored active; once the new limits are learned, points without the
+    pattern clear it (the stream starts from the saved condition, not from "normal")."""
+    key = f"{M}/zone1_temperature:spc_we4"
+    start = now_us() - 600 * S
+    rt = Runtime(parse_plant(PLANT, "spc-live.yaml"), tmp_path / "data", flush_interval=0.2)
+    await rt.start()
+    try:
+        await publish(rt, "zone1_temperature", start, LEARN)
+        await publish(rt, "zone1_temperature", start + 10 * S, DRIFT)
+        assert rt.alarm_engine is not None and rt.alarm_engine.state_of(key) == "unack_active"
+    finally:
+        await rt.stop()
+    rt = Runtime(parse_plant(PLANT, "spc-live.yaml"), tmp_path / "data", flush_interval=0.2)
+    await rt.start()
+    try:
+        assert rt.alarm_engine is not None and rt.alarm_engine.state_of(key) == "unack_active"
+        await publish(rt, "zone1_temperature", start + 20 * S, np.concatenate([LEARN, [99.0, 101.0]]))
+        assert rt.alarm_engine.state_of(key) == "rtn_unack"
+    finally:
+        await rt.stop()

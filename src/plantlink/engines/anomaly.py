@@ -141,7 +141,10 @@ class AnomalyEngine:
                 continue
             tags = tuple(f"{path}/{t}" for t in a.tags)
             ids = np.array([tag_ids[t] for t in tags], dtype=np.int64)
-            self.machines[path] = MachineScorer(path, a, tags, ids, int(score))
+            ms = MachineScorer(path, a, tags, ids, int(score))
+            if a.mode == "alarm":  # the condition as saved before the last stop
+                ms.above = alarms.condition(ms.alarm_key)
+            self.machines[path] = ms
         self.errors = 0
 
     def load(self) -> int:

@@ -162,7 +162,10 @@ class SpcEngine:
         for t in plant.tags:
             st = t.tag.spc
             if st is not None and st.alarm_rules and t.path in tag_ids:
-                self.streams[tag_ids[t.path]] = (t.path, SpcStream(st))
+                stream = SpcStream(st)
+                for rule in stream.rules:  # the conditions as saved before the last stop
+                    stream.active[rule] = alarms.condition(f"{t.path}:{spc_alarm_name(rule)}")
+                self.streams[tag_ids[t.path]] = (t.path, stream)
         self._ids = np.array(sorted(self.streams), dtype=np.int64)
         self.errors = 0
         self.raised = 0

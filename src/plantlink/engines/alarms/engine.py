@@ -213,6 +213,11 @@ class AlarmEngine:
             self.flush()
         return len(out_i)
 
+    def condition(self, key: str) -> bool:
+        """Whether the alarm's condition holds now (restored at start for derived alarms: their source picks up
+        from it, so a condition that went away while stopped is cleared)."""
+        return bool(self.ev.active[self.info(key).index])
+
     def tick(self, now_us: int | None = None) -> int:
         """Delays that ran out by wall time, shelves that expired, handed to the recorder. Call about once a
         second."""
