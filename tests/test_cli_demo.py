@@ -49,7 +49,7 @@ def test_demo_runs_headless_and_stores_samples(tmp_path: Path) -> None:
     h = open_historian("duckdb", path=historian)
     try:
         tags = {row["path"]: row["tag_id"] for row in h.tags().to_pylist()}
-        assert set(tags) == {t.path for t in plant.tags}
+        assert set(tags) == {t.path for t in plant.all_tags}  # with the derived (anomaly score, RUL)
         temp = h.raw(tags["windsor/body-paint/body-line-1/oven1/zone1_temperature"], int(t0 * 1e6),
                      int(time.time() * 1e6), limit=1000)
         assert temp.num_rows > 0

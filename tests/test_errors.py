@@ -22,6 +22,8 @@ EXPECTED: dict[str, tuple[str | None, int, str]] = {
     "AuditError": ("RequestError", 400, "bad_request"),
     "InvalidValue": ("RequestError", 422, "invalid"),
     "AnalysisError": ("RequestError", 400, "bad_data"),
+    "BaselineError": ("AnalysisError", 400, "bad_data"),
+    "RULError": ("AnalysisError", 400, "bad_data"),
     "SubscriptionError": ("RequestError", 400, "bad_request"),
     "Unauthenticated": ("PlantlinkError", 401, "unauthenticated"),
     "AccessDenied": ("PlantlinkError", 403, "forbidden"),

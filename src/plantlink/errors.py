@@ -115,6 +115,16 @@ class AnalysisError(RequestError, ValueError):
         return AnalysisError(self.reason, self.field, tag=tag, period=period)
 
 
+class BaselineError(AnalysisError):
+    """A baseline or batch an anomaly detector cannot use (too few rows, a tag without data, a constant or
+    non-finite column); the message names the machine, the tag and the period. Also a ``ValueError``."""
+
+
+class RULError(AnalysisError):
+    """Input the remaining-useful-life estimator cannot use (too few failures or cycles, a short history); the
+    message names the machine, the sensor or the period. Also a ``ValueError``."""
+
+
 def _iso(us: int) -> str:
     from datetime import UTC, datetime
     at = datetime.fromtimestamp(us / 1e6, UTC)

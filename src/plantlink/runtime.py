@@ -33,10 +33,13 @@ from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
+from plantlink.engines.anomaly import AnomalyEngine, ModelFiles
 from plantlink.engines.calendar import PlannedTime
 from plantlink.engines.downtime import DowntimeEngine
 from plantlink.engines.events import Sinks
 from plantlink.engines.recorder import Recorder
+from plantlink.engines.rul import RulEngine
+from plantlink.engines.spc import SpcEngine
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
@@ -143,6 +146,9 @@ class Runtime:
         self.audit: AuditLog | None = None
         self.alarm_engine: AlarmEngine | None = None
         self.alarms: AlarmService | None = None
+        self.spc: SpcEngine | None = None
+        self.anomaly: AnomalyEngine | None = None
+        self.rul: RulEngine | None = None
         self.notifier: Notifier | None = None
         self.report_schedule: ReportScheduler | None = None
         self.control: ControlService | None = None
@@ -209,7 +215,7 @@ class Runtime:
 
     def _open_historian(self) -> None:
         self.historian = open_historian(self.historian_backend, path=self.historian_path)
-        metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.tags]
+        metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
         self.tag_ids = self.historian.register_tags(metas)
 
     def _close_historian(self) -> None:
@@ -226,7 +232,8 @@ class Runtime:
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
             states=lambda: self.states, downtime=lambda: self.downtime, alarms=lambda: self.alarms,
             control=lambda: self.control, audit=lambda: self.audit, health=self._health_sources(),
-            trend_store=lambda: self.store))
+            trend_store=lambda: self.store, anomaly=lambda: self.anomaly,
+            rul=lambda: self.rul))
 
     def _health_sources(self) -> HealthSources:
         return HealthSources(
@@ -293,7 +300,8 @@ class Runtime:
         self.control = ControlService(ControlWiring.of(self), self.audit)
         await life.start(Part("alarms", self._start_alarms, self._stop_notifier),
                          Part("state engine", self._start_states, self._stop_states),
-                         Part("engine tasks", self._run_engines, self._stop_engine_tasks))
+                         Part("engine tasks", self._run_engines, self._stop_engine_tasks),
+                         Part("remaining life", self._start_rul, self._stop_rul))
 
     def _open_store(self) -> None:
         self.store = Store.open(self.store_url)
@@ -315,7 +323,12 @@ class Runtime:
             await self.notifier.stop()
 
     def _run_engines(self) -> None:
-        for name, engine in (("states", self.states), ("alarms", self.alarm_engine)):
+        engines: tuple[tuple[str, Any], ...] = (("states", self.states), ("alarms", self.alarm_engine))
+        if self.spc is not None and self.spc.streams:
+            engines += (("spc", self.spc),)
+        if self.anomaly is not None and self.anomaly.machines:
+            engines += (("anomaly", self.anomaly),)
+        for name, engine in engines:
             assert engine is not None
             sub = self.bus.subscribe(name)  # lossless: every sample reaches the engines
             self._engine_subs.append(sub)
@@ -336,6 +349,11 @@ class Runtime:
         self.alarm_engine = AlarmEngine(self.plant, astore, recorder=self.recorder, tag_ids=self.tag_ids)
         self.alarm_engine.attach(self.states)
         self.alarm_engine.start()
+        self.spc = SpcEngine(self.plant, self.tag_ids, self.alarm_engine)  # live SPC rules raise alarms
+        self.anomaly = AnomalyEngine(self.plant, self.tag_ids, self.alarm_engine, self.ingest,
+                                     ModelFiles(self.data_dir / "analytics" / "anomaly"))
+        self.anomaly.load()
+        self.rul = RulEngine(self.plant, self.tag_ids, self.alarm_engine, self.ingest, lambda: self.historian)
         if self.plant.spec.notifications is not None:
             zones = {s.name: s.timezone for s in self.plant.sites}
             self.notifier = Notifier(self.plant.spec.notifications, astore, zones,
@@ -343,6 +361,14 @@ class Runtime:
             self.alarm_engine.add_listener(self.notifier.on_event)
             self.notifier.start()
         self.alarms = AlarmService(self.alarm_engine, astore, self.notifier, audit=self.audit)
+
+    def _start_rul(self) -> None:
+        if self.rul is not None:
+            self.rul.start()
+
+    async def _stop_rul(self) -> None:
+        if self.rul is not None:
+            await asyncio.to_thread(self.rul.stop)
 
     async def _stop_engine_tasks(self) -> None:
         for sub in self._engine_subs:

@@ -106,7 +106,7 @@ async def main(data_dir: Path, info_file: Path) -> None:
 async def _ready(runtime: Runtime) -> None:
     """Wait until every device is connected and every tag has a value (the tests act on current values; on a
     loaded machine the first OPC UA values may take many seconds). The parent bounds the wait."""
-    ids = [int(i) for i in runtime.tag_ids.values()]
+    ids = [int(runtime.tag_ids[t.path]) for t in runtime.plant.tags]  # read from devices (not the derived)
     while True:
         if runtime.historian is not None and all(c.health.ok for c in runtime.connectors.values()):
             latest = runtime.historian.latest(ids)

@@ -15,14 +15,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from plantlink.errors import BaselineError  # a baseline or a batch a detector cannot use (an AnalysisError)
+
 Matrix = npt.NDArray[np.float64]
 
 #: the fewest baseline rows per variable (tag): below that the covariance is too poorly known
 MIN_ROWS_PER_VARIABLE = 5
 
 
-class BaselineError(ValueError):
-    """A baseline or a batch that a detector cannot use (the message says which column and why)."""
+__all__ = ["BaselineError", "Matrix", "Standardizer", "check_finite", "fit_standardizer", "to_matrix"]
 
 
 @dataclass(frozen=True)

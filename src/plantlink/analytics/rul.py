@@ -27,6 +27,8 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from plantlink.errors import RULError  # bad input to the estimator (an AnalysisError: 400 bad_data)
+
 __all__ = ["RULError", "RULEstimate", "RULEstimator", "window_features"]
 
 History = np.ndarray | Mapping[str, Any]
@@ -36,8 +38,6 @@ History = np.ndarray | Mapping[str, Any]
 ONE_THREAD = 1
 
 
-class RULError(ValueError):
-    """Bad input to the RUL estimator; the message names the unit, sensor and cycle at fault."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from nicegui import ui
 
 from plantlink.hmi import data, theme
+from plantlink.hmi.analytics_line import analytics_line
 from plantlink.hmi.control import SetpointPanel
 from plantlink.hmi.data import MachineView, TagView
 from plantlink.hmi.downtime import DowntimeList
@@ -63,6 +64,7 @@ async def machine_page(request: Request, path: str) -> Response | None:
         trend.open_at(q.get("tag"), picked.start_us, picked.end_us, follow)
         trend.build()
     spc_links(h, m)
+    analytics_line(h, m.path, tz)
     span = Span(picked.start_us, picked.end_us, follow)
     timeline = Timeline(h, m, tz, principal, span)
     with ui.element("div").classes("pl-panel w-full"):

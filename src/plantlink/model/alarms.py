@@ -15,7 +15,10 @@ from plantlink.model.production import STATES, State
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import Duration, Name
 
-AlarmType = Literal["hihi", "hi", "lo", "lolo", "deviation", "rate", "discrete", "comm"]
+AlarmType = Literal["hihi", "hi", "lo", "lolo", "deviation", "rate", "discrete", "comm", "spc", "anomaly", "rul"]
+#: Alarms raised by the analytics (a tag's ``spc:`` block, a machine's ``anomaly:`` and ``rul:`` blocks), never
+#: declared under ``alarms:``: their condition is computed outside the engine (``engines.alarms.derived``).
+DERIVED_TYPES = ("spc", "anomaly", "rul")
 Priority = Literal["critical", "high", "medium", "low"]
 #: Priorities from the most to the least urgent (index = the code used by the engine).
 PRIORITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
@@ -56,6 +59,8 @@ class AlarmDef(Strict):
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> AlarmDef:
+        if self.type in DERIVED_TYPES:
+            raise ValueError(f"{self.type} alarms come from the {self.type} block, they are not declared under alarms")
         if self.type in _NEEDS_LIMIT and self.limit is None:
             raise ValueError(f"a {self.type} alarm needs a limit")
         if self.type in ("deviation", "rate") and self.limit is not None and self.limit <= 0:
@@ -90,6 +95,8 @@ class AlarmDef(Strict):
             return f"rate > {lim}{u}/s"
         if self.type == "discrete":
             return f"= {self.trigger_value:g}"
+        if self.type in DERIVED_TYPES:
+            return "" if self.limit is None else f"{'<' if self.type == 'rul' else '>'} {lim}"
         return "bad quality"
 
 
@@ -131,4 +138,5 @@ def machine_alarm_problems(machine: Any) -> list[AlarmProblem]:
     return out
 
 
-__all__ = ["PRIORITIES", "STATES", "AlarmDef", "AlarmProblem", "AlarmType", "Priority", "machine_alarm_problems"]
+__all__ = ["DERIVED_TYPES", "PRIORITIES", "STATES", "AlarmDef", "AlarmProblem", "AlarmType", "Priority",
+           "machine_alarm_problems"]

@@ -13,8 +13,9 @@ from plantlink import plugins
 from plantlink.control.check import control_problems
 from plantlink.errors import ConfigError, ConfigProblem, PluginError
 from plantlink.model.alarms import machine_alarm_problems
+from plantlink.model.analytics import analytics_problems
 from plantlink.model.notify import notification_problems
-from plantlink.model.plant import DeviceInfo, Plant, TagInfo
+from plantlink.model.plant import DeviceInfo, Plant, TagInfo, derived_tags
 from plantlink.model.production import METER_UNITS, POWER_UNITS
 from plantlink.model.reports import report_problems
 from plantlink.model.schema import PlantFile
@@ -126,6 +127,7 @@ class _Checker:
 
     def __init__(self, doc: MarkedYaml, spec: PlantFile, problems: list[ConfigProblem]):
         self.doc, self.spec, self.problems = doc, spec, problems
+        self.derived: list[TagInfo] = []
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(self.doc.problem(loc, message, human_path(self.doc.data, loc)))
@@ -142,7 +144,8 @@ class _Checker:
         self._plugin_checks(devices, tags)
         for cloc, msg in control_problems(self.spec):
             self.add(cloc, msg)
-        return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags)
+        return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags,
+                     self.derived)
 
     def _unique(self, items: list[Any], loc: Loc, what: str) -> None:
         first: dict[str, int] = {}
@@ -200,8 +203,9 @@ class _Checker:
                     for mi, m in enumerate(ln.machines):
                         self._unique(m.tags, (*mloc, mi, "tags"), "tag")
                         self._tag_refs(m, (*mloc, mi))
-                        for aloc, msg in machine_alarm_problems(m):
+                        for aloc, msg in machine_alarm_problems(m) + analytics_problems(m):
                             self.add((*mloc, mi, *aloc), msg)
+                        self.derived += derived_tags(m, (s.name, a.name, ln.name, m.name))
                         for ti, t in enumerate(m.tags):
                             loc: Loc = (*mloc, mi, "tags", ti, "source")
                             path = f"{s.name}/{a.name}/{ln.name}/{m.name}/{t.name}"

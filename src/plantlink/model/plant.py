@@ -8,7 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from plantlink.model.schema import Machine, PlantFile, Site, Tag
+from plantlink.model.analytics import RUL_TAG, SCORE_TAG
+from plantlink.model.schema import Machine, PlantFile, Site, SourceRef, Tag
+
+#: The "device" of derived tags (none reads them: the runtime writes them).
+DERIVED_DEVICE = "plantlink"
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,13 @@ class Plant:
     spec: PlantFile
     devices: dict[str, DeviceInfo]
     tags: list[TagInfo]
+    #: Tags the runtime writes (``<machine>/anomaly_score``, ``<machine>/rul_hours``): stored and read like
+    #: any tag, bound to no device.
+    derived: list[TagInfo] = field(default_factory=list)
     _by_path: dict[str, TagInfo] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_path = {t.path: t for t in self.tags}
+        self._by_path = {t.path: t for t in self.tags + self.derived}
 
     @property
     def enterprise(self) -> str:
@@ -57,6 +64,11 @@ class Plant:
 
     def tag(self, path: str) -> TagInfo:
         return self._by_path[path]
+
+    @property
+    def all_tags(self) -> list[TagInfo]:
+        """The tags read from devices, then the derived ones."""
+        return self.tags + self.derived
 
     def tags_of_device(self, device: str) -> list[TagInfo]:
         return [t for t in self.tags if t.device == device]
@@ -84,3 +96,16 @@ class Plant:
             "tags": len(self.tags),
             "tags_per_protocol": dict(sorted(Counter(t.protocol for t in self.tags).items())),
         }
+
+
+def derived_tags(m: Machine, names: tuple[str, str, str, str]) -> list[TagInfo]:
+    """The tags the machine's analytics blocks write (``<machine>/anomaly_score``, ``<machine>/rul_hours``)."""
+    out: list[TagInfo] = []
+    src = SourceRef(device=DERIVED_DEVICE)
+    for block, name, unit, text in ((m.anomaly, SCORE_TAG, "", "Anomaly score"),
+                                    (m.rul, RUL_TAG, "h", "Remaining useful life")):
+        if block is not None:
+            tag = Tag(name=name, display_name=text, unit=unit, source=src, decimals=2)
+            out.append(TagInfo("/".join((*names, name)), *names, tag=tag, device=DERIVED_DEVICE,
+                               protocol="derived", source=src))
+    return out

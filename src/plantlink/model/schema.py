@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plantlink.model.alarms import AlarmDef
+from plantlink.model.analytics import AnomalySettings, RulSettings
 from plantlink.model.control import WriteSpec
 from plantlink.model.notify import Notifications
 from plantlink.model.production import Calendar, Costs, Downtime, Energy, Production, StateRules
@@ -98,6 +99,9 @@ class Machine(Strict):
     production: Production | None = None
     #: The tag its energy comes from (power or meter), for kWh per part and idle energy.
     energy: Energy | None = None
+    #: Anomaly detection over some of its tags, and remaining useful life (``model.analytics``).
+    anomaly: AnomalySettings | None = None
+    rul: RulSettings | None = None
 
 
 class Line(Strict):

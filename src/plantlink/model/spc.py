@@ -13,12 +13,16 @@ from pydantic import Field, field_validator, model_validator
 
 from plantlink.analytics.names import N_MAX, N_MIN, expand
 from plantlink.errors import AnalysisError
+from plantlink.model.alarms import Priority
+from plantlink.model.production import State
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import PositiveDuration
 
 ChartType = Literal["xbar_r", "xbar_s", "imr", "ewma", "cusum", "p", "u"]
 SUBGROUPED = ("xbar_r", "xbar_s")
 COUNTS = ("p", "u")
+#: The charts whose rules are evaluated live (``alarm: true``): Shewhart charts of measured values.
+LIVE = ("imr", "xbar_r", "xbar_s")
 
 
 class Subgroup(Strict):
@@ -57,8 +61,17 @@ class SpcSettings(Strict):
     target: float | None = None
     #: Rule names (we1..we4, n1..n8) or groups (western_electric, nelson).
     rules: list[str] = Field(default_factory=lambda: ["western_electric"])
-    #: Raise an alarm when a rule is violated (live).
-    alarm: bool = False
+    #: Raise an alarm when a rule is violated (live): one alarm per rule, ``<tag path>:spc_<rule>``; ``true``
+    #: for every rule of ``rules``, or a list of rules (or groups) that alarm.
+    alarm: bool | list[str] = False
+    #: The priority of those alarms.
+    priority: Priority = "low"
+    #: Live: the limits come from the first ``learn`` points (subgroups or values) after start, then stay.
+    learn: int = Field(default=25, ge=10, le=10_000)
+    #: Live: a rule's alarm condition clears after this many points in a row without the pattern.
+    clear_after: int = Field(default=5, ge=1, le=1000)
+    #: Live: the alarms are suppressed by design while the machine is in one of these states.
+    suppress_when_state: list[State] = Field(default_factory=list)
     ewma: Ewma = Field(default_factory=Ewma)
     cusum: Cusum = Field(default_factory=Cusum)
 
@@ -70,6 +83,20 @@ class SpcSettings(Strict):
         except AnalysisError as exc:
             raise ValueError(exc.reason) from None
         return value
+
+    @field_validator("alarm")
+    @classmethod
+    def _alarm_rules(cls, value: bool | list[str]) -> bool | list[str]:
+        if isinstance(value, list):
+            cls._rules(value)
+        return value
+
+    @property
+    def alarm_rules(self) -> tuple[str, ...]:
+        """The rules that raise alarms live (none when ``alarm`` is false)."""
+        if self.alarm is True:
+            return expand(self.rules)
+        return expand(self.alarm) if isinstance(self.alarm, list) else ()
 
     @model_validator(mode="after")
     def _consistent(self) -> SpcSettings:
@@ -88,6 +115,9 @@ class SpcSettings(Strict):
         lo, hi = self.lsl, self.usl
         if self.target is not None and ((lo is not None and self.target < lo) or (hi is not None and self.target > hi)):
             raise ValueError(f"target ({self.target}) must lie within lsl..usl")
-        if self.alarm and not self.rules:
+        if self.alarm is True and not self.rules:
             raise ValueError("alarm: true needs at least one rule")
+        if self.alarm and (c not in LIVE or (self.subgroup is not None and self.subgroup.size is None)):
+            raise ValueError(f"live alarms (alarm: true) work on charts {', '.join(LIVE)} with subgroup.size; "
+                             f"chart {c} with this subgroup cannot alarm")
         return self

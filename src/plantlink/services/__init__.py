@@ -26,6 +26,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``energy``     kWh, kWh per good part, idle energy and its cost, per scope and shift
 ``reports``    shift, daily and weekly reports of a scope, assembled from the services above
 ``sql``        read-only SQL over the historian for admins of every site (row and time limits, audited)
+``analytics``  anomaly detectors (train on a baseline, status, scores) and remaining useful life per machine
 =============  =======================================================================================
 """
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from plantlink.errors import Unavailable
 from plantlink.services.alarms import Alarms
+from plantlink.services.analytics import AnalyticsService
 from plantlink.services.annotations import Annotations, TrendRecords
 from plantlink.services.audit import AuditTrail
 from plantlink.services.control import Control
@@ -85,6 +87,8 @@ class Components:
     audit: Callable[[], AuditLog | None]
     health: HealthSources = field(default_factory=HealthSources)
     trend_store: Callable[[], TrendRecords | None] = lambda: None
+    anomaly: Callable[[], Any] = lambda: None
+    rul: Callable[[], Any] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Services:
     energy: EnergyService
     sql: SqlService
     reports: ReportService
+    analytics: AnalyticsService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -142,6 +147,7 @@ class Services:
             spc=spc, energy=energy,
             sql=SqlService(parts.historian, parts.audit),
             reports=ReportService(index, periods, kpi, downtime, alarms, spc, energy),
+            analytics=AnalyticsService(index, parts.historian, parts.anomaly, parts.rul, parts.audit),
         )
 
 

@@ -63,7 +63,7 @@ class TagDirectory:
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int]) -> TagDirectory:
         """The directory of ``plant`` with the ids the historian gave (``tag_ids``: path -> id)."""
-        tags = {t.path: t for t in plant.tags}
+        tags = {t.path: t for t in plant.all_tags}
         ids = {p: int(i) for p, i in tag_ids.items() if p in tags}
         machines: dict[str, MachineRef] = {}
         lines: dict[str, LineRef] = {}

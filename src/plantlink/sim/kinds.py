@@ -153,11 +153,23 @@ class Oven(MachineSim):
                _f("exhaust_temperature", "degC", "exhaust stack temperature"),
                _f("gas_flow", "m3/h", "natural gas flow to the burners"))
 
+    #: Zone 1's thermocouple drifts for a few minutes each hour (simulated time) while heating: +2 degC, eight
+    #: times its noise, so that the live SPC of ``zone1_temperature`` (demo plant) shows its rule alarms.
+    DRIFT_EVERY_S, DRIFT_AT_S, DRIFT_FOR_S, DRIFT_C = 3600.0, 1200.0, 300.0, 2.0
+
+    def step(self, dt: float, t: float) -> None:
+        self.clock = t
+        super().step(dt, t)
+
+    def drift(self) -> float:
+        into = getattr(self, "clock", 0.0) % self.DRIFT_EVERY_S - self.DRIFT_AT_S
+        return self.DRIFT_C if self.heating() and 0.0 <= into < self.DRIFT_FOR_S else 0.0
+
     def init_process(self) -> None:
         for i, sp in enumerate(self.RECIPE, 1):
             self.setpoints[f"zone{i}_setpoint"] = sp
         self.tau = [t * float(self.rng.uniform(0.9, 1.1)) for t in self.TAU]
-        self.temps = [sp + float(self.rng.normal(0.0, 2.0)) for sp in self.RECIPE]
+        self.temps = [sp + float(self.rng.normal(0.0, 0.2)) for sp in self.RECIPE]  # settled: SPC learns from it
         self.measured = list(self.temps)
         self.gas = 0.0
 
@@ -174,7 +186,7 @@ class Oven(MachineSim):
         for i, target in enumerate(self.targets()):
             t0 = self.temps[i]
             self.temps[i] = lag(t0, target, dt, self.tau[i])
-            self.measured[i] = self.temps[i] + 0.25 * float(z[4 + i])
+            self.measured[i] = self.temps[i] + 0.25 * float(z[4 + i]) + (self.drift() if i == 0 else 0.0)
             if self.heating():
                 heat_kw += min(max(0.15 * (t0 - AMBIENT_C) + 2.5 * (target - t0), 0.0), 120.0)
         self.gas = heat_kw / 10.5

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from plantlink.api.routers_alarms import router as alarms_router
 from plantlink.api.routers_control import router as control_router
+from plantlink.api.routes.analytics import router as analytics_router
 from plantlink.api.routes.audit import router as audit_router
 from plantlink.api.routes.downtime import router as downtime_router
 from plantlink.api.routes.energy import router as energy_router
@@ -26,5 +27,5 @@ from plantlink.api.routes.trends import router as trends_router
 ROUTERS: list[APIRouter] = [
     hierarchy_router, tags_router, history_router, states_router, oee_router, downtime_router, lines_router,
     stream_router, alarms_router, control_router, audit_router, health_router, trends_router, export_router,
-    spc_router, energy_router, sql_router, reports_router,
+    spc_router, energy_router, sql_router, reports_router, analytics_router,
 ]

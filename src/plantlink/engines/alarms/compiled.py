@@ -9,10 +9,10 @@ import numpy as np
 
 from plantlink.model.alarms import PRIORITIES, AlarmDef
 
-# kinds of condition
-ABOVE, BELOW, DEVIATION, RATE, DISCRETE, COMM = range(6)
+# kinds of condition; DERIVED: computed outside the engine (SPC rules, anomaly, RUL), set by ``AlarmEngine.derive``
+ABOVE, BELOW, DEVIATION, RATE, DISCRETE, COMM, DERIVED = range(7)
 _KIND = {"hihi": ABOVE, "hi": ABOVE, "lo": BELOW, "lolo": BELOW, "deviation": DEVIATION, "rate": RATE,
-         "discrete": DISCRETE, "comm": COMM}
+         "discrete": DISCRETE, "comm": COMM, "spc": DERIVED, "anomaly": DERIVED, "rul": DERIVED}
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,17 @@ def compile_alarms(items: Sequence[tuple[str, str, str, AlarmDef, str | None]]) 
 
 
 def plant_alarms(plant: object) -> list[tuple[str, str, str, AlarmDef, str | None]]:
-    """Every alarm of a ``model.Plant`` as the tuples ``compile_alarms`` takes."""
-    out = []
+    """Every alarm of a ``model.Plant`` as the tuples ``compile_alarms`` takes: the tags' ``alarms:``, then
+    the alarms the analytics raise (``derived.derived_alarms``)."""
+    from plantlink.engines.alarms.derived import derived_alarms
+
+    out: list[tuple[str, str, str, AlarmDef, str | None]] = []
     for t in plant.tags:  # type: ignore[attr-defined]
         machine = f"{t.site}/{t.area}/{t.line}/{t.machine}"
         for a in t.tag.alarms:
             sp = None if a.setpoint is None else f"{machine}/{a.setpoint}"
             out.append((t.path, t.site, machine, a, sp))
-    return out
+    return out + derived_alarms(plant)
 
 
 @dataclass
@@ -110,11 +113,14 @@ class TagIndex:
     def build(cls, c: Compiled, tag_ids: Mapping[str, int]) -> TagIndex:
         n_tags = len(c.tag_paths)
         pairs = [(tag_ids[p], i) for i, p in enumerate(c.tag_paths) if p in tag_ids]
-        missing = [p for p in c.tag_paths if p not in tag_ids]
+        read = set(c.tag_of[c.kind != DERIVED].tolist())
+        missing = [p for i, p in enumerate(c.tag_paths) if p not in tag_ids and i in read]
         pairs.sort()
         ids = np.array([p[0] for p in pairs], dtype=np.uint32)
         tags = np.array([p[1] for p in pairs], dtype=np.int64)
-        by_tag, start = _csr(c.tag_of, n_tags)
+        evaluated = np.flatnonzero(c.kind != DERIVED)  # derived conditions are set, never read from samples
+        order, start = _csr(c.tag_of[evaluated], n_tags)
+        by_tag = evaluated[order]
         has_sp = np.flatnonzero(c.sp_of >= 0)
         sp_order, sp_start = _csr(c.sp_of[has_sp], n_tags)
         lut = None

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from plantlink.engines.alarms import isa
 from plantlink.engines.alarms.compiled import AlarmInfo, Compiled, TagIndex, compile_alarms, plant_alarms
-from plantlink.engines.alarms.evaluate import Changes, Evaluator
+from plantlink.engines.alarms.evaluate import Changes, Evaluator, changes
 from plantlink.engines.events import AlarmsRecorded, Event, Sinks
 from plantlink.engines.loop import consume
 from plantlink.engines.recorder import Recorder
@@ -189,6 +189,34 @@ class AlarmEngine:
         changes = self.ev.process(ids, ts, vals, qual)
         self._apply(changes)
         return len(changes)
+
+    def derive(self, keys: Sequence[str], ts_us: Sequence[int], active: Sequence[bool],
+               values: Sequence[float]) -> int:
+        """Conditions computed outside the engine (the derived alarms: SPC rules, anomaly, RUL), in time order
+        per alarm: each that changes the alarm's condition goes through the ISA-18.2 state machine like a
+        sample-driven one and is handed to the recorder. Returns the number of condition changes."""
+        if not self._started:
+            self.start()
+        ev, out_i, out_t, out_a, out_v = self.ev, [], [], [], []
+        for key, t, a, v in zip(keys, ts_us, active, values, strict=True):
+            i = self.info(key).index
+            if bool(ev.active[i]) == bool(a):
+                continue
+            ev.raw[i] = ev.active[i] = bool(a)
+            ev.raw_since[i], ev.raw_value[i] = int(t), float(v)
+            out_i.append(i)
+            out_t.append(int(t))
+            out_a.append(bool(a))
+            out_v.append(float(v))
+        if out_i:
+            self._apply(changes(out_i, out_t, out_a, out_v))
+            self.flush()
+        return len(out_i)
+
+    def condition(self, key: str) -> bool:
+        """Whether the alarm's condition holds now (restored at start for derived alarms: their source picks up
+        from it, so a condition that went away while stopped is cleared)."""
+        return bool(self.ev.active[self.info(key).index])
 
     def tick(self, now_us: int | None = None) -> int:
         """Delays that ran out by wall time, shelves that expired, handed to the recorder. Call about once a

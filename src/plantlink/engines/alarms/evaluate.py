@@ -78,13 +78,13 @@ class Evaluator:
         ev_idx, ev_ts, ev_act, ev_val = self._raw_changes(prow, pdef, t, x, on, off)
         np.maximum.at(self.clock, tags, t)
         mi, mt, ma, mv = self._mature()
-        return _changes(ev_idx + mi, ev_ts + mt, ev_act + ma, ev_val + mv)
+        return changes(ev_idx + mi, ev_ts + mt, ev_act + ma, ev_val + mv)
 
     def advance(self, now_us: int) -> Changes:
         """Move every tag's clock to ``now_us`` (wall time) and apply the delays that ran out."""
         np.maximum(self.clock, now_us, out=self.clock)
         mi, mt, ma, mv = self._mature()
-        return _changes(mi, mt, ma, mv)
+        return changes(mi, mt, ma, mv)
 
     def _rates(self, tags: np.ndarray, t: np.ndarray, v: np.ndarray, good: np.ndarray) -> np.ndarray:
         n = tags.size
@@ -215,7 +215,7 @@ def _empty() -> Changes:
     return Changes(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
 
 
-def _changes(i: list[int], t: list[int], a: list[bool], v: list[float]) -> Changes:
+def changes(i: list[int], t: list[int], a: list[bool], v: list[float]) -> Changes:
     if not i:
         return _empty()
     ts = np.asarray(t, dtype=np.int64)

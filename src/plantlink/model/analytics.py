@@ -1,0 +1,97 @@
+"""A machine's analytics blocks: ``anomaly:`` (a multivariate detector over some of its tags, trained on a
+baseline period a user picks) and ``rul:`` (the remaining useful life of a wearing part from its wear
+indicator tags). docs/analytics.md shows them; checks that name the machine's tags are in
+``analytics_problems`` (the loader reports them with file, line and column).
+
+Each block gives the machine a derived tag that the runtime writes and the historian stores like any tag:
+``<machine>/anomaly_score`` and ``<machine>/rul_hours`` (``SCORE_TAG``, ``RUL_TAG``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from plantlink.model.alarms import Priority
+from plantlink.model.schema_base import Strict
+from plantlink.model.types import PositiveDuration
+
+SCORE_TAG = "anomaly_score"
+RUL_TAG = "rul_hours"
+
+
+class Baseline(Strict):
+    """A default baseline period (the train API takes another)."""
+
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _order(self) -> Baseline:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("give from and to with a time zone (e.g. 2026-05-01T06:00:00Z)")
+        if not self.start < self.end:
+            raise ValueError(f"from ({self.start.isoformat()}) must be before to ({self.end.isoformat()})")
+        return self
+
+
+class AnomalySettings(Strict):
+    """``tags``: two or more numeric tags of the machine; ``detector``: ``pca`` (T² and Q, score 1 = the
+    limit) or ``iforest``; ``mode``: ``shadow`` (score, store and log only) or ``alarm``; ``limit``: the score
+    above which it alarms (default: the detector's own threshold); ``interval``: the baseline is read as the
+    tags' means per interval."""
+
+    tags: list[str] = Field(min_length=2)
+    detector: Literal["pca", "iforest"] = "pca"
+    mode: Literal["shadow", "alarm"] = "shadow"
+    limit: float | None = Field(default=None, gt=0)
+    interval: PositiveDuration = 10.0
+    priority: Priority = "medium"
+    baseline: Baseline | None = None
+
+
+class RulSettings(Strict):
+    """``tags``: wear indicator tags; ``fault_tag`` turning to ``failure_code`` marks a failure (the part is
+    replaced then); ``threshold_hours``: alarm when the expected remaining life falls below it; ``every``:
+    how often it is estimated; ``interval``: one estimator cycle (the tags' ``max`` per interval)."""
+
+    tags: list[str] = Field(min_length=1)
+    fault_tag: str
+    failure_code: int
+    threshold_hours: float = Field(gt=0)
+    every: PositiveDuration = 600.0
+    interval: PositiveDuration = 3600.0
+    history: PositiveDuration = 30 * 86400.0
+    priority: Priority = "high"
+
+
+def analytics_problems(machine: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Tags named by the machine's ``anomaly:`` and ``rul:`` blocks exist on it and are numeric; the derived
+    tag names are free."""
+    tags = {t.name: t for t in machine.tags}
+    known = ", ".join(sorted(tags)) or "none"
+    out: list[tuple[tuple[str | int, ...], str]] = []
+
+    def check(section: str, loc: tuple[str | int, ...], name: str, numeric: bool = True) -> None:
+        t = tags.get(name)
+        if t is None:
+            out.append(((section, *loc), f"no tag {name!r} on machine {machine.name!r} (its tags: {known})"))
+        elif numeric and t.type == "string":
+            out.append(((section, *loc), f"tag {name!r} is a string: {section} needs numeric tags"))
+
+    for section, derived in (("anomaly", SCORE_TAG), ("rul", RUL_TAG)):
+        block = getattr(machine, section)
+        if block is None:
+            continue
+        if derived in tags:
+            out.append(((section,), f"machine {machine.name!r} has a tag {derived!r}: the {section} block writes "
+                                    "a tag of that name; rename the tag"))
+        for i, name in enumerate(block.tags):
+            check(section, ("tags", i), name)
+        if len(set(block.tags)) != len(block.tags):
+            out.append(((section, "tags"), "a tag is named twice"))
+        if section == "rul":
+            check(section, ("fault_tag",), block.fault_tag, numeric=True)
+    return out
