@@ -1,0 +1,1 @@
+"""MQTT connector (docs/mqtt.md)."""
