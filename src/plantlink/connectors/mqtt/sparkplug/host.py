@@ -90,7 +90,7 @@ class _Node:
     online: bool = True
 
 
-class _Rows:
+class Rows:
     """The samples of one message, appended per metric and turned into one batch."""
 
     __slots__ = ("ids", "missing", "quality", "texts", "ts", "values")
@@ -181,12 +181,12 @@ class SparkplugHost:
             out.issues.append(Issue("malformed", topic, f"not a Sparkplug B payload ({exc})"))
             return out
         handler = getattr(self, "_" + kind.lower())
-        rows = _Rows()
+        rows = Rows()
         handler(out, rows, topic, node_id, device, msg, now_us)
         out.batch = rows.batch()
         return out
 
-    def _nbirth(self, out: Result, rows: _Rows, topic: str, node_id: str, _dev: str | None, msg: pb.Payload,
+    def _nbirth(self, out: Result, rows: Rows, topic: str, node_id: str, _dev: str | None, msg: pb.Payload,
                 now_us: int) -> None:
         bdseq = None
         for m in msg.metrics:
@@ -196,7 +196,7 @@ class SparkplugHost:
         self.nodes[node_id] = _Node(bdseq=bdseq, seq=int(msg.seq), scope=scope)
         self._asked.pop(node_id, None)
 
-    def _dbirth(self, out: Result, rows: _Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
+    def _dbirth(self, out: Result, rows: Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
                 now_us: int) -> None:
         assert device is not None
         node = self._live(out, topic, node_id, msg, now_us)
@@ -204,7 +204,7 @@ class SparkplugHost:
             return
         node.devices[device] = self._born(out, rows, topic, node_id, device, msg, now_us)
 
-    def _ndata(self, out: Result, rows: _Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
+    def _ndata(self, out: Result, rows: Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
                now_us: int) -> None:
         node = self._live(out, topic, node_id, msg, now_us)
         if node is None:
@@ -234,7 +234,7 @@ class SparkplugHost:
 
     _ddata = _ndata
 
-    def _ndeath(self, out: Result, rows: _Rows, topic: str, node_id: str, _dev: str | None, msg: pb.Payload,
+    def _ndeath(self, out: Result, rows: Rows, topic: str, node_id: str, _dev: str | None, msg: pb.Payload,
                 now_us: int) -> None:
         node = self.nodes.get(node_id)
         bdseq = next((int(m.long_value or m.int_value) for m in msg.metrics if m.name == BDSEQ_METRIC), None)
@@ -246,7 +246,7 @@ class SparkplugHost:
             scope.online = False
         self._all_bad(rows, f"{node_id}/", _ms(msg, now_us))
 
-    def _ddeath(self, out: Result, rows: _Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
+    def _ddeath(self, out: Result, rows: Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
                 now_us: int) -> None:
         node = self._live(out, topic, node_id, msg, now_us)
         if node is None or device not in node.devices:
@@ -255,7 +255,7 @@ class SparkplugHost:
         self._all_bad(rows, f"{node_id}/{device}/", _ms(msg, now_us))
 
     # -- helpers ----------------------------------------------------------------------------------------------
-    def _born(self, out: Result, rows: _Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
+    def _born(self, out: Result, rows: Rows, topic: str, node_id: str, device: str | None, msg: pb.Payload,
               now_us: int) -> _Scope:
         scope = _Scope()
         infos: list[MetricInfo] = []
@@ -305,7 +305,7 @@ class SparkplugHost:
         out.rebirths.append(Rebirth(node_id, f"{NAMESPACE}/{self.group}/NCMD/{node_id}",
                                     rebirth_payload(now_us // 1000), issue.reason))
 
-    def _sample(self, out: Result, rows: _Rows, topic: str, tag_id: int, name: str, datatype: int,
+    def _sample(self, out: Result, rows: Rows, topic: str, tag_id: int, name: str, datatype: int,
                 m: pb.Payload.Metric, ts0: int) -> None:
         ts = m.timestamp * 1000 if m.HasField("timestamp") else ts0
         if m.is_null:
@@ -323,7 +323,7 @@ class SparkplugHost:
             return
         rows.add(tag_id, ts, value, Quality.GOOD)
 
-    def _all_bad(self, rows: _Rows, prefix: str, ts: int) -> None:
+    def _all_bad(self, rows: Rows, prefix: str, ts: int) -> None:
         for key, tag_id in self.bindings.items():
             if key.startswith(prefix):
                 rows.add(tag_id, ts, None, Quality.BAD)
