@@ -165,6 +165,10 @@ async def test_sparkplug_host_end_to_end(broker: MosquittoServer, edge_factory: 
         await wait_for(lambda: conn.health.state == DeviceState.CONNECTED, what="connected")
         body = json.loads(next(p for t, p, _ in edge.received if t == state))
         assert body["online"] is True and isinstance(body["timestamp"], int)
+        # someone else says the host is offline (a late will of an earlier session): it says online again
+        edge.client.publish(state, json.dumps({"online": False, "timestamp": 1}), qos=1, retain=True)
+        await wait_for(lambda: [json.loads(p) for t, p, _ in edge.received if t == state][-1] == body,
+                       what="STATE online re-asserted")
         edge.publish(f"spBv1.0/{G}/NBIRTH/N1", spb(0, [
             {"name": "bdSeq", "datatype": pb.Int64, "long_value": 3},
             {"name": "Temp", "alias": 1, "datatype": pb.Double, "double_value": 20.0}]))

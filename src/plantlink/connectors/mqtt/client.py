@@ -75,6 +75,7 @@ class MqttConnector(Connector):
         self._client: aiomqtt.Client | None = None
         self._state_ts = 0
         self._marked_bad = False
+        self._stopping = False
         self._logged: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
 
@@ -87,6 +88,7 @@ class MqttConnector(Connector):
 
     async def stop(self) -> None:
         client, topic = self._client, self.state_topic
+        self._stopping = True  # our own offline STATE is not to be answered
         if client is not None and topic is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(client.publish(topic, state_payload(False, self._state_ts), qos=1,
@@ -126,8 +128,9 @@ class MqttConnector(Connector):
     async def _session(self, client: aiomqtt.Client) -> None:
         if self.host is not None:
             self.host.reset()
-            await client.subscribe(f"{NAMESPACE}/{self.host.group}/#", qos=0)
             assert self.state_topic is not None
+            await client.subscribe(self.state_topic, qos=1)  # to re-assert online if anyone says otherwise
+            await client.subscribe(f"{NAMESPACE}/{self.host.group}/#", qos=0)
             await client.publish(self.state_topic, state_payload(True, self._state_ts), qos=1, retain=True)
         for topic in self.plain.topics:
             await client.subscribe(topic, qos=1)
@@ -152,6 +155,9 @@ class MqttConnector(Connector):
     # -- one message ----------------------------------------------------------------------------------------
     async def _on_message(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
         now = now_us()
+        if topic == self.state_topic:
+            await self._state_seen(client, topic, payload)
+            return
         if self.host is not None and topic.startswith(self.host.prefix):
             result = self.host.handle(topic, payload, now)
         else:
@@ -161,6 +167,18 @@ class MqttConnector(Connector):
             self.rebirths += 1
             log.info("device %s: asked Sparkplug node %s for a rebirth: %s", self.device_id, rb.node, rb.reason)
             await client.publish(rb.topic, rb.payload, qos=0)
+
+    async def _state_seen(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """Sparkplug 3.0: a host that sees its STATE offline (an old will, another client) while connected
+        publishes online again, at once."""
+        try:
+            online = json.loads(payload).get("online")
+        except (ValueError, AttributeError):
+            online = None
+        if online is not True and not self._stopping:
+            log.warning("device %s: %s said this host is offline (%r): publishing online again", self.device_id,
+                        topic, payload[:80])
+            await client.publish(topic, state_payload(True, self._state_ts), qos=1, retain=True)
 
     def _deliver(self, result: Result) -> None:
         for issue in result.issues:
