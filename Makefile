@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test lint unit bench venv dev clean browser css
+.PHONY: demo test lint unit bench venv dev clean browser css proto
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,3 +55,8 @@ css: $(VENV)/.installed-dev browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The Sparkplug B protobuf module, generated from its .proto by the official toolchain (grpcio-tools' protoc).
+SPB := src/plantlink/connectors/mqtt/sparkplug
+proto: $(VENV)/.installed-dev
+	cd $(SPB) && $(abspath $(PY)) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. sparkplug_b.proto

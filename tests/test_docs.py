@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["analytics.md", "engines.md", "historian.md", "plugins.md", "reports.md"]
+PAGES = ["analytics.md", "engines.md", "historian.md", "mqtt.md", "plugins.md", "reports.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

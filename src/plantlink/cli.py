@@ -278,6 +278,35 @@ def browse(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def discover(
+    mqtt: Annotated[str, typer.Option(help="MQTT broker, e.g. mqtt://10.0.0.5:1883")],
+    group: Annotated[str, typer.Option(help="Sparkplug B group id to listen to.")],
+    device: Annotated[str, typer.Option(help="Device id to put in the generated YAML.")] = "broker",
+    under: Annotated[str, typer.Option(help="Place in the plant model the group belongs to (site/area/line).")] = "",
+    wait: Annotated[float, typer.Option(help="Seconds to listen for births.")] = 5.0,
+    rebirth: Annotated[bool, typer.Option(help="Ask nodes heard without a birth for one (NCMD Rebirth).")] = True,
+) -> None:
+    """Print the metrics a Sparkplug B group's births announce as ready-to-paste plant-model tag YAML."""
+    import asyncio
+
+    from aiomqtt import MqttError
+
+    from plantlink.connectors.mqtt import discover as spb
+
+    try:
+        host, port = spb.broker_address(mqtt)
+        births = asyncio.run(spb.discover(host, port, group, wait, rebirth=rebirth))
+    except (ValueError, OSError) as exc:
+        err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except MqttError as exc:  # the broker is unreachable or refused
+        err.print(f"error cannot listen to {mqtt}: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    print(spb.to_yaml(births, device, group, under), end="")
+    err.print(f"{len(births)} birth(s), {sum(len(m) for m in births.values())} metric(s)")
+
+
 Host = Annotated[str, typer.Option(help="Address the web server listens on (0.0.0.0 for the whole LAN).")]
 Port = Annotated[int, typer.Option(help="Port of the web server (0 picks a free one).")]
 NoApi = Annotated[bool, typer.Option("--no-api", help="Run without the web server (API and HMI).")]

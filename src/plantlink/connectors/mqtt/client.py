@@ -1,0 +1,201 @@
+"""The MQTT connector: one broker connection (aiomqtt) feeding the plain-topic router and the Sparkplug B host
+state machine, whose batches it emits and whose rebirth requests it publishes.
+
+As a Sparkplug host it publishes ``spBv1.0/STATE/{host_id}`` = ``{"online": true, "timestamp": T}`` (retained,
+QoS 1) once connected, with ``{"online": false, "timestamp": T}`` (same T) as its last will and on a clean stop.
+While the broker is unreachable every point is bad; after a reconnect the host forgets every node (each must
+be born again: edge nodes rebirth when they see the host's STATE online, and data before a birth asks for one).
+
+Bad input (a payload that is not protobuf or JSON, a birth with unknown datatypes, a value that does not fit
+its mapping, a topic outside the namespace) is counted in ``health.invalid_replies`` and logged with its topic
+and reason at most once a minute per kind (with the count of the others), never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+try:
+    import aiomqtt
+except ImportError as exc:  # an install without the extra: say which one
+    raise ImportError("the MQTT connector needs aiomqtt and protobuf: pip install 'plantlink[mqtt]'") from exc
+
+from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint
+from plantlink.connectors.mqtt.plain import PlainRouter, Route
+from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, Result, SparkplugHost
+from plantlink.samples import Quality, now_us, numeric_batch
+
+log = logging.getLogger("plantlink.connectors.mqtt")
+
+#: Seconds between two log lines of one kind of bad input for one device.
+LOG_EVERY = 60.0
+#: Kinds of issue that are bad input (counted in health.invalid_replies); the others are protocol events
+#: (a sequence gap, data before a birth) that a rebirth request answers.
+BAD_INPUT = frozenset({"malformed", "namespace", "datatype", "value"})
+
+
+def state_payload(online: bool, ts_ms: int) -> bytes:
+    """The Sparkplug 3.0 host STATE payload."""
+    return json.dumps({"online": online, "timestamp": ts_ms}).encode()
+
+
+class MqttConnector(Connector):
+    protocol = "mqtt"
+
+    def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
+        super().__init__(device_id, config, points, sink)
+        assert isinstance(config, MqttDevice)
+        self.cfg = config
+        routes, bindings, text = [], {}, set()
+        for p in self.points:
+            src = p.source
+            assert isinstance(src, MqttPoint)
+            if p.tag.type == "string":
+                text.add(p.tag_id)
+            if src.topic is not None:
+                routes.append(Route(p.tag_id, src, p.tag.type == "string"))
+            elif src.metric is not None:
+                bindings[src.metric] = p.tag_id
+        self.plain = PlainRouter(routes)
+        sp = config.sparkplug
+        self.host = None if sp is None else SparkplugHost(sp.group, bindings, frozenset(text),
+                                                          int(sp.rebirth_interval * 1e6))
+        #: Rebirth requests published.
+        self.rebirths = 0
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+        self._state_ts = 0
+        self._marked_bad = False
+        self._stopping = False
+        self._logged: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    @property
+    def state_topic(self) -> str | None:
+        return None if self.cfg.sparkplug is None else f"{NAMESPACE}/STATE/{self.cfg.sparkplug.host_id}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"mqtt:{self.device_id}")
+
+    async def stop(self) -> None:
+        client, topic = self._client, self.state_topic
+        self._stopping = True  # our own offline STATE is not to be answered
+        if client is not None and topic is not None:
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(client.publish(topic, state_payload(False, self._state_ts), qos=1,
+                                                      retain=True), self.cfg.timeout)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.health.set_state(DeviceState.STOPPED)
+
+    # -- the connection -------------------------------------------------------------------------------------
+    def _make_client(self) -> aiomqtt.Client:
+        cfg = self.cfg
+        self._state_ts = time.time_ns() // 1_000_000
+        topic = self.state_topic
+        will = None if topic is None else aiomqtt.Will(topic, state_payload(False, self._state_ts), qos=1,
+                                                       retain=True)
+        return aiomqtt.Client(
+            cfg.host, cfg.port, identifier=cfg.client_id or f"plantlink-{self.device_id}",
+            username=cfg.username, password=None if cfg.password is None else cfg.password.get_secret_value(),
+            keepalive=cfg.keepalive, timeout=cfg.timeout, will=will, clean_session=True)
+
+    async def _run(self) -> None:
+        delay = self.cfg.reconnect_min
+        while True:
+            try:
+                async with self._make_client() as client:
+                    await self._session(client)
+                    delay = self.cfg.reconnect_min
+            except aiomqtt.MqttError as exc:
+                self._client = None
+                self._down(f"broker {self.cfg.host}:{self.cfg.port}: {exc}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.cfg.reconnect_max)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        if self.host is not None:
+            self.host.reset()
+            assert self.state_topic is not None
+            await client.subscribe(self.state_topic, qos=1)  # to re-assert online if anyone says otherwise
+            await client.subscribe(f"{NAMESPACE}/{self.host.group}/#", qos=0)
+            await client.publish(self.state_topic, state_payload(True, self._state_ts), qos=1, retain=True)
+        for topic in self.plain.topics:
+            await client.subscribe(topic, qos=1)
+        self._client = client
+        self._marked_bad = False
+        self.health.set_state(DeviceState.CONNECTED)
+        async for message in client.messages:
+            payload = message.payload
+            data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            await self._on_message(client, message.topic.value, data)
+        raise aiomqtt.MqttError("the broker closed the connection")
+
+    def _down(self, error: str) -> None:
+        state = DeviceState.RECONNECTING if self.health.ok else DeviceState.DOWN
+        self.health.set_state(state, error)
+        if self.points and not self._marked_bad:  # once per outage, not at every retry
+            self._marked_bad = True
+            n = len(self.points)
+            self.emit(numeric_batch([p.tag_id for p in self.points], now_us(), [0.0] * n, Quality.BAD,
+                                    missing=np.ones(n, dtype=bool)))
+
+    # -- one message ----------------------------------------------------------------------------------------
+    async def _on_message(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        now = now_us()
+        if topic == self.state_topic:
+            await self._state_seen(client, topic, payload)
+            return
+        if self.host is not None and topic.startswith(self.host.prefix):
+            result = self.host.handle(topic, payload, now)
+        else:
+            result = self.plain.handle(topic, payload, now)
+        self._deliver(result)
+        for rb in result.rebirths:
+            self.rebirths += 1
+            log.info("device %s: asked Sparkplug node %s for a rebirth: %s", self.device_id, rb.node, rb.reason)
+            await client.publish(rb.topic, rb.payload, qos=0)
+
+    async def _state_seen(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """Sparkplug 3.0: a host that sees its STATE offline (an old will, another client) while connected
+        publishes online again, at once."""
+        try:
+            online = json.loads(payload).get("online")
+        except (ValueError, AttributeError):
+            online = None
+        if online is not True and not self._stopping:
+            log.warning("device %s: %s said this host is offline (%r): publishing online again", self.device_id,
+                        topic, payload[:80])
+            await client.publish(topic, state_payload(True, self._state_ts), qos=1, retain=True)
+
+    def _deliver(self, result: Result) -> None:
+        for issue in result.issues:
+            self._issue(issue)
+        if result.batch is not None:
+            self.emit(result.batch)
+
+    def _issue(self, issue: Issue) -> None:
+        if issue.kind not in BAD_INPUT:
+            return  # answered by the rebirth request, logged there
+        self.health.invalid_replies += 1
+        t = time.monotonic()
+        last = self._logged.get(issue.kind)
+        if last is not None and t - last < LOG_EVERY:
+            self._unlogged[issue.kind] = self._unlogged.get(issue.kind, 0) + 1
+            return
+        self._logged[issue.kind] = t
+        skipped = self._unlogged.pop(issue.kind, 0)
+        more = f" ({skipped} more since the last report)" if skipped else ""
+        log.warning("device %s: ignored a message on %s: %s%s", self.device_id, issue.topic, issue.reason, more)

@@ -1,0 +1,110 @@
+"""Configuration models of the MQTT connector: a broker connection (optionally a Sparkplug B host) and a point
+(a plain topic with its payload mapping, or a Sparkplug metric)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+
+from plantlink.connectors.plugin import PointIssue
+from plantlink.model.schema import Tag
+from plantlink.model.types import DeviceCommon, PositiveDuration
+
+_TOPIC_CHARS = ("+", "#", "\0")
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """A password written as a YAML number is the string of its digits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
+#: A Sparkplug group, node or host id: no MQTT wildcards, no '/' (spec 3.0, 4.1.1).
+SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
+
+
+class SparkplugHostConfig(BaseModel):
+    """This connector as a Sparkplug B 3.0 primary host application of one group."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: SparkplugId
+    #: The host id in ``spBv1.0/STATE/{host_id}`` (edge nodes that name it as primary host wait for it).
+    host_id: SparkplugId = "plantlink"
+    #: Where the group's metrics live in the plant model (``site/area/line``); ``plantlink discover`` uses it to
+    #: print the metrics as tags ready to paste there.
+    under: str = ""
+    #: Least time between two rebirth requests to one edge node.
+    rebirth_interval: PositiveDuration = 5.0
+
+
+class MqttDevice(DeviceCommon):
+    # hide_input_in_errors: a ValidationError's text must never carry a password.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str = Field(default="", max_length=128)
+    username: str | None = None
+    password: Secret | None = None
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    timeout: PositiveDuration = 5.0
+    reconnect_min: PositiveDuration = 0.5
+    reconnect_max: PositiveDuration = 30.0
+    sparkplug: SparkplugHostConfig | None = None
+
+
+class MqttPoint(BaseModel):
+    """A tag's source: a plain ``topic`` (JSON or raw payload) or a Sparkplug ``metric``
+    (``node/metric name`` or ``node/device/metric name`` in the device's Sparkplug group)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str | None = Field(default=None, min_length=1, max_length=65535)
+    #: ``json``: the value is at ``field`` (a JSON pointer, RFC 6901, ``/value``, ``/data/0/t``);
+    #: ``raw``: the whole payload is the value (a number, ``true``/``false``, or text for a string tag).
+    payload: Literal["json", "raw"] = "json"
+    field: str = "/value"
+    #: JSON pointer of the sample's time (a number in ``timestamp_unit`` since the epoch, or ISO 8601 text);
+    #: absent: the arrival time.
+    timestamp_field: str | None = None
+    timestamp_unit: Literal["s", "ms", "us"] = "ms"
+    metric: str | None = Field(default=None, min_length=3)
+
+    @model_validator(mode="after")
+    def _shape(self) -> MqttPoint:
+        if (self.topic is None) == (self.metric is None):
+            raise ValueError("give either 'topic' (a plain MQTT topic) or 'metric' (a Sparkplug metric), not both")
+        if self.topic is not None:
+            if any(c in self.topic for c in _TOPIC_CHARS):
+                raise ValueError(f"topic {self.topic!r}: one topic per tag, without the wildcards + and #")
+            if self.topic.startswith("spBv1.0/"):
+                raise ValueError(f"topic {self.topic!r} is in the Sparkplug namespace: name its 'metric' instead")
+        for name in ("field", "timestamp_field"):
+            ptr = getattr(self, name)
+            if ptr is not None and ptr != "" and not ptr.startswith("/"):
+                raise ValueError(f"{name} {ptr!r} is not a JSON pointer (like '/value')")
+        if self.metric is not None and self.metric.count("/") < 1:
+            raise ValueError(f"metric {self.metric!r}: expected 'node/metric' or 'node/device/metric'")
+        return self
+
+
+def check_points(device: BaseModel, points: Sequence[tuple[Tag, BaseModel]]) -> list[PointIssue]:
+    """A Sparkplug metric needs the device's ``sparkplug`` settings; a metric or topic is bound to one tag."""
+    issues: list[PointIssue] = []
+    seen: dict[tuple[str, str, str | None], int] = {}
+    sparkplug = getattr(device, "sparkplug", None)
+    for i, (_, src) in enumerate(points):
+        assert isinstance(src, MqttPoint)
+        if src.metric is not None and sparkplug is None:
+            issues.append(PointIssue(i, "metric", "a Sparkplug metric needs 'sparkplug: {group: ...}' on its device"))
+        key = ("metric", src.metric, None) if src.metric is not None else ("topic", src.topic or "", src.field)
+        if key in seen:
+            what = f"metric {src.metric!r}" if src.metric else f"topic {src.topic!r} field {src.field!r}"
+            issues.append(PointIssue(i, key[0], f"{what} is already the source of another tag"))
+        seen[key] = i
+    return issues

@@ -1,0 +1,136 @@
+"""A real Mosquitto broker on a free loopback port (Debian's /usr/sbin/mosquitto), for the MQTT connector's
+tests. Missing binary: skipped, but a failure under CI (``.ci/run`` installs it)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from tests.conftest import IN_CI
+from tests.waiting import wait_for
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def mosquitto_binary() -> str:
+    if not Path(MOSQUITTO).is_file():
+        if IN_CI:
+            pytest.fail(f"Mosquitto is needed under CI and {MOSQUITTO} is missing (apt-get install mosquitto)")
+        pytest.skip(f"Mosquitto not installed ({MOSQUITTO}): apt-get install mosquitto")
+    return MOSQUITTO
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class MosquittoServer:
+    """``start`` runs the broker (again, on the same port) and publishes ``retained`` (topic -> payload),
+    retained; ``stop`` ends it (SIGTERM, its retained messages gone with it: no persistence)."""
+
+    def __init__(self, port: int, workdir: Path, retained: dict[str, bytes] | None = None):
+        self.port = port
+        self.binary = mosquitto_binary()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.log = workdir / "mosquitto.log"
+        self.retained = dict(retained or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=out, stderr=out)
+        await wait_for(lambda: _accepts(self.port) or self.proc is None or self.proc.poll() is not None,
+                       what=f"mosquitto listening on {self.port}")
+        assert self.proc.poll() is None, self.log.read_text()
+        for topic, payload in self.retained.items():
+            await self.publish(topic, payload, retain=True)
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            await asyncio.to_thread(self.proc.wait, 10)
+            self.proc = None
+
+    async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish once from a short-lived client (QoS 1, acknowledged before it returns)."""
+        await asyncio.to_thread(self._publish, topic, payload, retain)
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        c.connect("127.0.0.1", self.port)
+        c.loop_start()
+        try:
+            c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+
+
+class Edge:
+    """A Sparkplug edge node as a paho-mqtt client (independent of the connector's aiomqtt): publishes, and
+    keeps what it receives (the host's STATE, its NCMDs)."""
+
+    def __init__(self, port: int, subscribe: list[str]):
+        self.received: list[tuple[str, bytes, bool]] = []
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="edge-test")
+        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload, bool(m.retain)))
+        self.client.connect("127.0.0.1", port)
+        for t in subscribe:
+            self.client.subscribe(t, qos=1)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class CutProxy:
+    """A TCP proxy on a free port in front of the broker; ``cut()`` drops every connection through it without an
+    MQTT DISCONNECT, as a failed network would (the broker then publishes the clients' wills)."""
+
+    def __init__(self, port: int, target: int):
+        self.port, self.target = port, target
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def cut(self) -> None:
+        for w in self._writers:
+            w.transport.abort()
+        self._writers.clear()
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
