@@ -293,7 +293,7 @@ def test_a_browser_on_a_page_goes_to_login_after_logout(server: HmiServer, brows
         page.wait_for_function("() => window.socket && window.socket.connected")
         csrf = next(c["value"] for c in context.cookies() if c["name"] == "plantlink_csrf")
         assert page.request.post(server.url + "/api/v1/auth/logout", headers={"x-csrf-token": csrf}).ok
-        page.wait_for_url("**/login?next=*", timeout=15000)
+        page.wait_for_url("**/login?next=*", timeout=30000)
         assert page.locator("#password").count() == 1
     finally:
         context.close()
