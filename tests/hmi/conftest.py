@@ -4,6 +4,7 @@ where they fail."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from plantlink.identity import Principal
 from plantlink.model import Plant
@@ -18,6 +20,7 @@ from plantlink.sim import Simulator
 from tests.conftest import IN_CI
 from tests.hmi.harness import CHROMIUM, CHROMIUM_ARGS, PRINCIPAL_HEADER, ROOT, HmiServer, chromium_available
 from tests.hmi.seed import Seeded, seed
+from tests.waiting import wait_until
 
 ARTIFACTS = ROOT / "test-artifacts" / "hmi"
 LINE = "windsor/stamping/press-line-1"
@@ -90,6 +93,20 @@ class Visit:
 
     def foreign(self) -> list[str]:
         return [u for u in self.urls if not u.startswith("data:") and urlparse(u).hostname not in ("127.0.0.1",)]
+
+
+def click_opens(v: Visit, button: str, shows: str) -> None:
+    """Click ``button`` until ``shows`` is visible: the alarm list is rebuilt whenever an alarm changes (the forced
+    vibration makes several change within seconds), and a click on a row being replaced is lost (as a person's
+    would be: they click again)."""
+    def opened() -> bool:
+        if not v.page.locator(shows).is_visible():
+            v.page.click(button)
+            with contextlib.suppress(PlaywrightTimeout):
+                v.page.wait_for_selector(shows, timeout=2000)
+        return v.page.locator(shows).is_visible()
+
+    wait_until(opened, 30.0, f"{shows} shown after a click on {button}")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.hmi.conftest import Visit
+from tests.hmi.conftest import Visit, click_opens
 from tests.hmi.harness import HmiServer
 from tests.hmi.test_alarms_control import CNC1, VERY_HIGH, VIB, force_vibration, rt
 from tests.waiting import wait_until
@@ -79,7 +79,7 @@ def test_out_of_service_round_trip(server: HmiServer, visit: Any) -> None:
     v: Visit = visit()
     v.goto("/hmi/alarms")
     v.page.wait_for_selector(ROW)
-    v.page.click(f'{ROW} [data-testid="oos"]')
+    click_opens(v, f'{ROW} [data-testid="oos"]', '[data-testid="oos-confirm"]')
     v.page.click('[data-testid="oos-confirm"]')  # no comment: refused
     v.page.wait_for_selector("text=a comment is required")
     assert engine.state_of(VERY_HIGH) != "out_of_service"
@@ -98,7 +98,7 @@ def test_out_of_service_round_trip(server: HmiServer, visit: Any) -> None:
     v.page.click('[data-testid="filter-state"]')
     v.page.click('.q-menu >> text=Out of service')
     v.page.wait_for_selector(f'{ROW}[data-state="out_of_service"]')
-    v.page.click(f'{ROW} [data-testid="return-to-service"]')
+    click_opens(v, f'{ROW} [data-testid="return-to-service"]', '[data-testid="oos-comment"]')
     v.page.fill('[data-testid="oos-comment"]', "sensor back")
     v.page.click('[data-testid="oos-confirm"]')
     wait_until(lambda: engine.state_of(VERY_HIGH) != "out_of_service", 10.0, "returned to service")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from plantlink.samples import Quality, now_us, numeric_batch
-from tests.hmi.conftest import PRESS, Visit
+from tests.hmi.conftest import PRESS, Visit, click_opens
 from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
 from tests.waiting import wait_until
 
@@ -113,7 +113,7 @@ def test_shelve_with_reason_and_filter(server: HmiServer, visit: Any) -> None:
     v.goto("/hmi/alarms")
     row = f'[data-testid="alarm-list"] [data-alarm="{HIGH}"]'
     v.page.wait_for_selector(row)
-    v.page.click(f'{row} [data-testid="shelve"]')
+    click_opens(v, f'{row} [data-testid="shelve"]', '[data-testid="shelve-minutes"]')
     v.page.click('[data-testid="shelve-minutes"] >> text=15 min')
     v.page.click('[data-testid="shelve-confirm"]')  # no reason: refused, still annunciated
     time.sleep(0.3)
