@@ -10,6 +10,19 @@ Detectors (one JSON line per figure, {"name", "value", "unit"}):
 - pca_t2q: PCADetector, variance 0.90, alpha 0.01 (textbook values, not tuned), alarm on T² or Q.
 - pca_t2q_rm3: the same with the authors' post-processing of their notebooks (rolling median of the
   0/1 labels over 3 rows, i.e. WindowRule(3, 2)).
+- pca_t2q_authors: the SKAB authors' own T²+Q run (their notebook t2_with_q_SKAB.ipynb and core/t2.py,
+  read, not copied): scaling and PCA fitted on the first 400 rows, explained variance 0.85, p_value 0.999
+  (alpha 0.001), a trailing 5-row rolling median of the T² and Q STATISTICS before the limits, alarm on
+  either; our textbook Jackson-Mudholkar Q limit.
+- pca_t2q_authors_q: the same with the Q limit their code computes (Jackson-Mudholkar with
+  theta_i = (sum of residual eigenvalues) ** i, i.e. h0 = 1/3): about 11 x the residual variance at 0.999.
+- pca_t2q_dynamic: dynamic PCA (Ku, Storer and Georgakis 1995): each row is extended with the previous
+  LAGS_A_PRIORI = 1 rows of the 8 tags (16 columns), then the authors' values and median as in
+  pca_t2q_authors; the first rows of a file without a full history are not alarms. The lag is the
+  method's usual minimal choice, fixed before the run; nothing was tuned.
+- pca_t2q_dynamic_cv: the same, the number of lags chosen among LAGS by leave-one-group-out
+  cross-validation (groups valve1, valve2, other: the lag used on a file is the best pooled F1 on the two
+  OTHER groups' files, so no file's labels, nor its group's, choose its lag).
 - iforest: IsolationForestDetector (100 trees, random_state 0, threshold = 0.99 quantile of the
   baseline's scores) with the same rolling median of 3.
 - pca_t2q_ma_cv: PCADetector + MovingAverageRule, its hyper-parameters picked by leave-one-file-out
@@ -32,12 +45,17 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from plantlink.analytics.anomaly import MovingAverageRule, PCADetector, WindowRule
 from plantlink.analytics.iforest import IsolationForestDetector
 from skab_data import DEFAULT_DIR, Confusion, Experiment, load
 
 TRAIN_ROWS = 400
+#: the SKAB authors' T2 defaults and notebook: explained variance, alpha = 1 - p_value, median window (rows)
+AUTHORS_VARIANCE, AUTHORS_ALPHA, AUTHORS_WINDOW = 0.85, 0.001, 5
+#: dynamic PCA: lags fixed a priori, and the grid of the leave-one-group-out cross-validation
+LAGS_A_PRIORI, LAGS = 1, (0, 1, 2, 3, 5)
 ALPHAS, WINDOWS = (0.01, 0.05, 0.1), (1, 10, 30, 60)
 #: leave-one-file-out grids: (alpha, moving-average window in rows, tags left out)
 GRID = list(itertools.product(ALPHAS, WINDOWS, ((),)))
@@ -63,6 +81,62 @@ def fixed(exps: list[Experiment], make: type[PCADetector] | type[IsolationForest
         det = make().learn_many(e.x[:TRAIN_ROWS])
         c.add(e.anomaly, WindowRule(det, 3, 2).predict_many(e.x) if rm3 else det.predict_many(e.x))
     return c
+
+
+def rolling_median(a: np.ndarray, window: int) -> np.ndarray:
+    """Trailing median over ``window`` rows; -inf (never an alarm) until ``window`` rows are seen."""
+    out = np.full(a.shape, -np.inf)
+    if a.size >= window:
+        out[window - 1 :] = np.median(np.lib.stride_tricks.sliding_window_view(a, window), axis=1)
+    return out
+
+
+def authors_q_limit(det: PCADetector) -> float:
+    """The Q limit of the SKAB authors' core/t2.py: Jackson-Mudholkar with every theta_i taken as
+    s ** i, s the sum of the residual eigenvalues (so h0 = 1/3), at their alpha."""
+    s, h0 = float(np.sum(det.eigenvalues[det.k :])), 1.0 / 3.0
+    c = float(stats.norm.ppf(1.0 - det.alpha))
+    return s * (1.0 + c * h0 * np.sqrt(2.0) + h0 * (h0 - 1.0)) ** (1.0 / h0)
+
+
+def lagged(x: np.ndarray, lags: int) -> np.ndarray:
+    """Rows ``lags``.. of ``x``, each followed by its ``lags`` previous rows (dynamic PCA's extended matrix)."""
+    return np.hstack([x[lags - j : len(x) - j] for j in range(lags + 1)])
+
+
+def authors_labels(e: Experiment, their_q: bool = False, lags: int = 0) -> np.ndarray:
+    x = lagged(e.x, lags)
+    det = PCADetector(variance=AUTHORS_VARIANCE, alpha=AUTHORS_ALPHA).learn_many(x[: TRAIN_ROWS - lags])
+    t2, q = det.statistics(x)
+    q_limit = authors_q_limit(det) if their_q else det.q_limit
+    pred = (rolling_median(t2, AUTHORS_WINDOW) > det.t2_limit) | (rolling_median(q, AUTHORS_WINDOW) > q_limit)
+    return np.concatenate([np.zeros(lags, dtype=bool), pred])
+
+
+def authors(exps: list[Experiment], their_q: bool = False, lags: int = 0) -> Confusion:
+    c = Confusion()
+    for e in exps:
+        c.add(e.anomaly, authors_labels(e, their_q, lags))
+    return c
+
+
+def lags_cross_validated(exps: list[Experiment]) -> tuple[Confusion, Counter[int]]:
+    """Dynamic PCA, each file's number of lags chosen on the files of the other groups (valve1/valve2/other)."""
+    per: dict[int, list[Confusion]] = {}
+    for lags in LAGS:
+        per[lags] = []
+        for e in exps:
+            per[lags].append(Confusion())
+            per[lags][-1].add(e.anomaly, authors_labels(e, lags=lags))
+    group = [e.name.split("/")[0] for e in exps]
+    total, chosen = Confusion(), Counter[int]()
+    for i in range(len(exps)):
+        others = [j for j in range(len(exps)) if group[j] != group[i]]
+        best = max(LAGS, key=lambda lags: pooled([per[lags][j] for j in others], skip=-1).f1())
+        chosen[best] += 1
+        for k in ("tp", "tn", "fp", "fn"):
+            setattr(total, k, getattr(total, k) + getattr(per[best][i], k))
+    return total, chosen
 
 
 def cross_validated(exps: list[Experiment], grid: list[tuple[float, int, tuple[str, ...]]]
@@ -101,6 +175,12 @@ def main() -> None:
           f"{sum(int(e.anomaly.sum()) for e in exps)} anomalous", file=sys.stderr)
     emit("pca_t2q", fixed(exps, PCADetector, rm3=False))
     emit("pca_t2q_rm3", fixed(exps, PCADetector, rm3=True))
+    emit("pca_t2q_authors", authors(exps, their_q=False))
+    emit("pca_t2q_authors_q", authors(exps, their_q=True))
+    emit("pca_t2q_dynamic", authors(exps, lags=LAGS_A_PRIORI))
+    total_lags, chosen_lags = lags_cross_validated(exps)
+    emit("pca_t2q_dynamic_cv", total_lags)
+    print(f"pca_t2q_dynamic_cv: lags chosen {dict(chosen_lags)}", file=sys.stderr)
     for prefix, grid in (("pca_t2q_ma_cv", GRID), ("pca_t2q_ma_tags_cv", GRID_TAGS)):
         t0 = time.process_time()
         total, chosen = cross_validated(exps, grid)
