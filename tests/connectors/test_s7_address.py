@@ -146,3 +146,16 @@ def test_check_validates_s7_without_importing_snap7(tmp_path: Path) -> None:
         assert res.stdout.splitlines()[-2:] == [code, "[]"], res.stdout + res.stderr
     assert "needs its bit" in res.stdout + res.stderr
     assert "bad.yaml:" in res.stdout + res.stderr
+
+
+def test_the_docs_example_is_a_valid_plant() -> None:
+    import re
+
+    from plantlink.model import parse_plant
+
+    text = (Path(__file__).parents[2] / "docs" / "s7.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    plant = parse_plant(block, "docs/s7.md")
+    assert plant.devices["press-plc"].protocol == "s7"
+    assert [t.source.location.type for t in plant.tags_of_device("press-plc")] == [  # type: ignore[attr-defined]
+        "REAL", "BOOL", "DINT", "STRING", "INT", "BOOL", "REAL"]
