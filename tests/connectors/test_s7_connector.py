@@ -224,3 +224,26 @@ class TestS7Connector(ConnectorContract):
 
     async def set_value(self, server: S7TestServer, value: int) -> None:
         struct.pack_into(">h", server.dbs[1], 0, value)  # the first tag, speed: DB1.DBW0 INT
+
+
+async def test_odd_sized_items_in_one_request_read_exactly(server: S7TestServer) -> None:
+    """Items of 1 and 3 bytes in one multi-item reply (each followed by a fill byte) decode exactly."""
+    db = server.dbs[1]
+    db[101] = 0x7F
+    struct.pack_into(">h", db, 150, -2)
+    db[152] = 0x81
+    db[201] = 0b1000_0000
+    tags = ["{name: a, source: {device: plc, address: DB1.DBB101}}",
+            "{name: b, source: {device: plc, address: DB1.DBW150}}",
+            "{name: c, source: {device: plc, address: DB1.DBB152, type: SINT}}",
+            "{name: d, type: bool, source: {device: plc, address: DB1.DBX201.7}}"]
+    sink = Collector()
+    conn = make(server.port, sink, tags)
+    assert [[(it.start, it.size) for it in req] for req in conn.pollers[0].group.requests] == [  # type: ignore[attr-defined]
+        [(101, 1), (150, 3), (201, 1)]]
+    await conn.start()
+    try:
+        await wait_for(lambda: by_name(conn, sink) == {"a": (127.0, Quality.GOOD), "b": (-2.0, Quality.GOOD),
+                                                       "c": (-127.0, Quality.GOOD), "d": (1.0, Quality.GOOD)})
+    finally:
+        await conn.stop()

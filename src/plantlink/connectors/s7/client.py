@@ -7,8 +7,9 @@ reconnects with exponential back-off (``reconnect_min`` doubling up to ``reconne
 RECONNECTING at the first failure and DOWN after ``DOWN_AFTER`` failures in a row.
 
 A read item the CPU refuses (an address outside a DB, a DB that does not exist) is not a lost connection:
-when a multi-item request fails, its items are read one by one, the refused ones leave their points BAD
-(counted in ``exception_replies``, the reason in ``last_error``, logged once per change) and the rest flows.
+when a multi-item request fails, its items are read one by one (and stay so from then on), the refused
+ones leave their points BAD (counted in ``exception_replies``, the reason in ``last_error``, logged once per
+change) and the rest flows.
 Each cycle decodes its buffer vectorised (``codec.Decoder``) and emits one batch.
 """
 
@@ -80,6 +81,7 @@ class Poller:
         self.text_ids = [points[rows[j][0]].tag_id for j in self.decoder.text_rows]
         self.text_range = np.array([rows[j][1] for j in self.decoder.text_rows], dtype=np.intp)
         self.failing: dict[tuple[int, int], str] = {}  # (range, offset) -> its current refusal
+        self.singles: set[int] = set()  # requests with a refused item: read item by item from then on
 
     async def read(self, client: AsyncClient, timeout: float) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         """Read every request: (range ok, range timestamps, new refusals, refused items). Raises ConnectionLost."""
@@ -88,8 +90,10 @@ class Poller:
         ts = np.zeros(n, dtype=np.int64)
         errors: list[str] = []
         refused = 0
-        for items in self.group.requests:
-            datas = await _read_items(client, items, timeout)
+        for r, items in enumerate(self.group.requests):
+            datas = await _read_items(client, items, timeout, r in self.singles)
+            if any(isinstance(d, str) for d in datas):
+                self.singles.add(r)
             t = now_us()
             for it, data in zip(items, datas, strict=True):
                 ts[it.range] = t
@@ -124,10 +128,12 @@ class Poller:
         return self.batches(np.zeros(n, dtype=bool), np.full(n, ts, dtype=np.int64))
 
 
-async def _read_items(client: AsyncClient, items: Sequence[Item], timeout: float) -> list[bytes | str]:
-    """Each item's bytes, or why the CPU refused it. One multi-item request; item by item if it fails."""
+async def _read_items(client: AsyncClient, items: Sequence[Item], timeout: float,
+                      singles: bool = False) -> list[bytes | str]:
+    """Each item's bytes, or why the CPU refused it. One multi-item request (unless ``singles``); item by item
+    when it fails."""
     try:
-        if len(items) > 1:
+        if len(items) > 1 and not singles:
             req = client.protocol.build_multi_read_request(
                 [(int(AREA[it.area]), it.db, it.start, it.size) for it in items])
             resp = await asyncio.wait_for(client._send_receive(req), timeout)
