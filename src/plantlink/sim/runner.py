@@ -6,17 +6,21 @@ import asyncio
 import contextlib
 import logging
 import math
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import yaml
 
 from plantlink.connectors.modbus.config import ModbusDevice
 from plantlink.connectors.opcua.config import OpcUaDevice
+from plantlink.connectors.s7.config import S7Device
 from plantlink.errors import ConfigError, ConfigProblem, PlantlinkError
 from plantlink.model import Plant
 from plantlink.sim.machine import Value
 from plantlink.sim.plant import PlantSim
 from plantlink.sim.servers import ModbusSimServer, OpcUaSimServer
+
+if TYPE_CHECKING:
+    from plantlink.sim.s7server import S7SimServer
 
 log = logging.getLogger("plantlink.sim")
 
@@ -53,7 +57,7 @@ class Simulator:
             raise ConfigError([ConfigProblem(plant.file, None, None, "devices",
                                              f"port override for unknown device(s) {', '.join(unknown)} "
                                              f"(devices: {', '.join(sorted(plant.devices))})")])
-        self.servers: dict[str, ModbusSimServer | OpcUaSimServer] = {}
+        self.servers: dict[str, ModbusSimServer | OpcUaSimServer | S7SimServer] = {}
         for dev_id, dev in plant.devices.items():
             mine = [b for b in self.sim.bindings if b.tag.device == dev_id]
             if not dev.enabled or not mine:
@@ -65,10 +69,15 @@ class Simulator:
             elif dev.protocol == "opcua":
                 self.servers[dev_id] = OpcUaSimServer(dev_id, cast(OpcUaDevice, dev.config), mine,
                                                       self.sim.write, host, port)
+            elif dev.protocol == "s7":
+                from plantlink.sim.s7server import S7SimServer  # snap7: the optional s7 extra
+
+                self.servers[dev_id] = S7SimServer(dev_id, cast(S7Device, dev.config), mine, self.sim.write,
+                                                   host, port)
             else:
                 log.warning("device %s: protocol %s is not simulated; its tags are not served", dev_id, dev.protocol)
         self._task: asyncio.Task[None] | None = None
-        self._started: list[ModbusSimServer | OpcUaSimServer] = []
+        self._started: list[ModbusSimServer | OpcUaSimServer | S7SimServer] = []
 
     async def start(self) -> None:
         """Start every server, then the clock. A port that cannot be bound raises PlantlinkError."""
@@ -130,10 +139,10 @@ class Simulator:
 
     async def publish(self) -> None:
         for server in self._started:
-            if isinstance(server, ModbusSimServer):
-                server.refresh()
-            else:
+            if isinstance(server, OpcUaSimServer):
                 await server.refresh()
+            else:
+                server.refresh()
 
     def endpoints(self) -> dict[str, str]:
         """Device id -> the address served (``modbus://host:port`` or the OPC UA endpoint URL)."""

@@ -1,0 +1,365 @@
+"""S7 connector (python-snap7's asyncio client): range-coalesced multi-item reads at per-point rates.
+
+One supervisor task owns the connection: it connects (negotiating the PDU size), plans the reads for the PDU
+the CPU granted (``plan.plan_reads``), starts one poll loop per poll period, and when the connection is lost
+(closed, a request unanswered within ``timeout``) it stops the loops, marks every point BAD once, and
+reconnects with exponential back-off (``reconnect_min`` doubling up to ``reconnect_max``). Health goes
+RECONNECTING at the first failure and DOWN after ``DOWN_AFTER`` failures in a row.
+
+A read item the CPU refuses (an address outside a DB, a DB that does not exist) is not a lost connection:
+when a multi-item request fails, its items are read one by one (and stay so from then on), the refused
+ones leave their points BAD (counted in ``exception_replies``, the reason in ``last_error``, logged once per
+change) and the rest flows.
+Each cycle decodes its buffer vectorised (``codec.Decoder``) and emits one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from snap7.async_client import AsyncClient
+from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
+from snap7.type import Area, Parameter
+
+from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.processing import PointProcessor
+from plantlink.connectors.s7.codec import Decoder, encode
+from plantlink.connectors.s7.config import S7Device, S7Point
+from plantlink.connectors.s7.plan import Item, PollGroup, check_points, plan_reads
+from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable, PointError
+from plantlink.samples import Quality, concat, now_us, text_batch
+
+log = logging.getLogger("plantlink.connectors.s7")
+
+#: Failed connection attempts in a row after which a device is DOWN rather than RECONNECTING.
+DOWN_AFTER = 3
+AREA = {"DB": Area.DB, "M": Area.MK, "I": Area.PE, "Q": Area.PA}
+_LOST = (S7ConnectionError, S7TimeoutError, OSError, TimeoutError, asyncio.IncompleteReadError, EOFError)
+
+
+class ConnectionLost(ConnectorError):
+    """The connection is unusable: reconnect."""
+
+
+def _where(it: Item) -> str:
+    area = f"DB{it.db}" if it.area == "DB" else it.area
+    return f"{area} bytes {it.start}..{it.start + it.size - 1}"
+
+
+class Poller:
+    """One poll group: its buffer, decoder and tag processing."""
+
+    def __init__(self, group: PollGroup, points: Sequence[Point]):
+        self.group = group
+        self.period = group.period
+        self.bases: list[int] = []
+        size = 0
+        for r in group.ranges:
+            self.bases.append(size)
+            size += r.size
+        self.buf = np.zeros(size, dtype=np.uint8)
+        rows: list[tuple[int, int]] = []  # (point index, range index)
+        offsets: list[int] = []
+        for k, r in enumerate(group.ranges):
+            for i in r.members:
+                loc = _source(points[i]).location
+                rows.append((i, k))
+                offsets.append(self.bases[k] + loc.start - r.start)
+        locs = [_source(points[i]).location for i, _ in rows]
+        self.decoder = Decoder(locs, offsets)
+        numeric = [points[rows[j][0]] for j in self.decoder.num_rows]
+        self.processor = PointProcessor(numeric)
+        self.num_idx = np.arange(len(numeric), dtype=np.intp)
+        self.num_range = np.array([rows[j][1] for j in self.decoder.num_rows], dtype=np.intp)
+        self.text_ids = [points[rows[j][0]].tag_id for j in self.decoder.text_rows]
+        self.text_range = np.array([rows[j][1] for j in self.decoder.text_rows], dtype=np.intp)
+        self.failing: dict[tuple[int, int], str] = {}  # (range, offset) -> its current refusal
+        self.singles: set[int] = set()  # requests with a refused item: read item by item from then on
+
+    async def read(self, client: AsyncClient, timeout: float) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        """Read every request: (range ok, range timestamps, new refusals, refused items). Raises ConnectionLost."""
+        n = len(self.group.ranges)
+        ok = np.ones(n, dtype=bool)
+        ts = np.zeros(n, dtype=np.int64)
+        errors: list[str] = []
+        refused = 0
+        for r, items in enumerate(self.group.requests):
+            datas = await _read_items(client, items, timeout, r in self.singles)
+            if any(isinstance(d, str) for d in datas):
+                self.singles.add(r)
+            t = now_us()
+            for it, data in zip(items, datas, strict=True):
+                ts[it.range] = t
+                key = (it.range, it.offset)
+                if isinstance(data, str):
+                    ok[it.range] = False
+                    refused += 1
+                    if self.failing.get(key) != data:
+                        self.failing[key] = data
+                        errors.append(data)
+                    continue
+                self.failing.pop(key, None)
+                at = self.bases[it.range] + it.offset
+                self.buf[at:at + it.size] = np.frombuffer(data, dtype=np.uint8)
+        return ok, ts, errors, refused
+
+    def batches(self, ok: np.ndarray, ts: np.ndarray) -> list[Any]:
+        out = []
+        if len(self.num_idx):
+            raw = self.decoder.decode(self.buf)
+            q = np.where(ok[self.num_range], np.uint8(Quality.GOOD), np.uint8(Quality.BAD))
+            out.append(self.processor.process(self.num_idx, raw, q, ts[self.num_range]))
+        if self.text_ids:
+            good = ok[self.text_range]
+            vals = [s if g else None for s, g in zip(self.decoder.strings(self.buf), good, strict=True)]
+            q = np.where(good, np.uint8(Quality.GOOD), np.uint8(Quality.BAD))
+            out.append(text_batch(self.text_ids, ts[self.text_range].tolist(), vals, q.tolist()))
+        return [concat(out)] if out else []
+
+    def bad_batches(self, ts: int) -> list[Any]:
+        n = len(self.group.ranges)
+        return self.batches(np.zeros(n, dtype=bool), np.full(n, ts, dtype=np.int64))
+
+
+async def _read_items(client: AsyncClient, items: Sequence[Item], timeout: float,
+                      singles: bool = False) -> list[bytes | str]:
+    """Each item's bytes, or why the CPU refused it. One multi-item request (unless ``singles``); item by item
+    when it fails."""
+    try:
+        if len(items) > 1 and not singles:
+            req = client.protocol.build_multi_read_request(
+                [(int(AREA[it.area]), it.db, it.start, it.size) for it in items])
+            resp = await asyncio.wait_for(client._send_receive(req), timeout)
+            datas = client.protocol.extract_multi_read_data(resp, len(items))
+            if all(len(d) == it.size for d, it in zip(datas, items, strict=True)):
+                return [bytes(d) for d in datas]
+    except _LOST as exc:
+        raise ConnectionLost(f"read failed: {exc or type(exc).__name__}") from exc
+    except S7Error:
+        pass  # an item was refused: find which, one by one
+    out: list[bytes | str] = []
+    for it in items:
+        try:
+            data = await asyncio.wait_for(client.read_area(AREA[it.area], it.db, it.start, it.size), timeout)
+        except _LOST as exc:
+            raise ConnectionLost(f"read of {_where(it)} failed: {exc or type(exc).__name__}") from exc
+        except S7Error as exc:
+            out.append(f"{_where(it)}: refused by the CPU: {exc}")
+            continue
+        out.append(bytes(data) if len(data) == it.size else
+                   f"{_where(it)}: the reply holds {len(data)} bytes, not {it.size}")
+    return out
+
+
+def _source(point: Point) -> S7Point:
+    src = point.source
+    if not isinstance(src, S7Point):
+        raise ConfigError([ConfigProblem("<s7>", None, None, point.path,
+                                         f"source is a {type(src).__name__}, not an S7Point")])
+    return src
+
+
+class S7Connector(Connector):
+    protocol = "s7"
+
+    def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
+        super().__init__(device_id, config, points, sink)
+        if not isinstance(config, S7Device):
+            raise ConfigError([ConfigProblem("<s7>", None, None, f"device {device_id}",
+                                             f"config is a {type(config).__name__}, not an S7Device")])
+        self.device: S7Device = config
+        self.sources = [_source(p) for p in self.points]
+        issues = check_points(config, [(p.tag, s) for p, s in zip(self.points, self.sources, strict=True)])
+        if issues:
+            raise ConfigError([ConfigProblem("<s7>", None, None, f"{self.points[i.index].path} {i.field}",
+                                             i.message) for i in issues])
+        self.pdu = config.pdu_size
+        self.pollers = self._pollers(self.pdu)
+        self._client: AsyncClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._lost_reason = ""
+        self._bad_sent = False
+        self._failures = 0
+
+    def _pollers(self, pdu: int) -> list[Poller]:
+        return [Poller(g, self.points) for g in plan_reads(self.device, self.sources, pdu)]
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._supervise(), name=f"s7 {self.device_id}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._lost.set()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait({task}, timeout=2 * self.device.timeout + 1)
+        await self._close()
+        self.health.set_state(DeviceState.STOPPED)
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), 1.0)
+
+    async def _supervise(self) -> None:
+        dev = self.device
+        delay = dev.reconnect_min
+        while True:
+            try:
+                if await self._connect():
+                    delay = dev.reconnect_min
+                    reason = await self._serve()
+                else:
+                    reason = f"cannot connect to {dev.host}:{dev.port} (rack {dev.rack}, slot {dev.slot})"
+                await self._close()
+                self._failures += 1
+                self._went_down(reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the supervisor die
+                log.exception("s7 %s: unexpected error", self.device_id)
+                await self._close()
+                self._failures += 1
+                self._went_down(f"internal error: {exc!r}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, dev.reconnect_max)
+
+    async def _connect(self) -> bool:
+        dev = self.device
+        self._lost = asyncio.Event()
+        self._lost_reason = ""
+        client = AsyncClient()
+        client.set_param(Parameter.PDURequest, dev.pdu_size)
+        self._client = client
+        try:
+            await asyncio.wait_for(client.connect(dev.host, dev.rack, dev.slot, dev.port), dev.timeout)
+        except (*_LOST, S7Error):
+            return False
+        if client.pdu_length != self.pdu:
+            self.pdu = client.pdu_length
+            self.pollers = self._pollers(self.pdu)
+        return True
+
+    def _answered(self) -> None:
+        if self.health.state != DeviceState.CONNECTED:
+            self.health.set_state(DeviceState.CONNECTED)
+            self._bad_sent = False
+            self._failures = 0
+
+    async def _serve(self) -> str:
+        if not self.pollers:
+            self._answered()
+        client = self._client
+        assert client is not None
+        lost = self._lost
+        tasks = [asyncio.create_task(self._poll_loop(client, p, lost)) for p in self.pollers]
+        try:
+            await lost.wait()
+        finally:
+            lost.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return self._lost_reason or "connection lost"
+
+    def _went_down(self, reason: str) -> None:
+        state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
+        self.health.set_state(state, reason)
+        if not self._bad_sent:
+            self._bad_sent = True
+            ts = now_us()
+            for p in self.pollers:
+                for batch in p.bad_batches(ts):
+                    self.emit(batch)
+
+    # ---------------------------------------------------------------------------------- polling
+
+    async def _poll_loop(self, client: AsyncClient, poller: Poller, lost: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        t0, k = loop.time(), 0
+        while not lost.is_set():
+            try:
+                ok, ts, errors, refused = await poller.read(client, self.device.timeout)
+                if lost.is_set():
+                    return
+                self._answered()
+                self.health.exception_replies += refused
+                for msg in errors:
+                    log.warning("s7 %s: %s", self.device_id, msg)
+                    self.health.set_state(self.health.state, msg)
+                for batch in poller.batches(ok, ts):
+                    self.emit(batch)
+            except ConnectionLost as exc:
+                if not lost.is_set():
+                    self._lost_reason = str(exc)
+                    lost.set()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a decoding bug must not kill the loop
+                log.exception("s7 %s: poll cycle failed", self.device_id)
+                self.health.set_state(self.health.state, f"poll cycle failed: {exc!r}")
+            k += 1
+            now = loop.time()
+            if t0 + k * poller.period < now:
+                k = math.ceil((now - t0) / poller.period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), t0 + k * poller.period - now)
+
+    # ------------------------------------------------------------------------------------ write
+
+    async def write(self, point: Point, value: Any) -> None:
+        """Write ``value`` (engineering units) to ``point``, then read it back. A BOOL is merged into its byte
+        (read, set the bit, write: not atomic against another writer of the same byte)."""
+        src = _source(point)
+        loc = src.location
+        if not point.tag.writable:
+            raise PointError(f"{point.path}: the tag is not writable (set writable: true in the plant model)")
+        if loc.area == "I":
+            raise PointError(f"{point.path}: inputs (I) cannot be written")
+        client = self._client
+        if client is None or self.health.state != DeviceState.CONNECTED:
+            raise DeviceUnavailable(f"{point.path}: device {self.device_id} is not connected")
+        area, t = AREA[loc.area], self.device.timeout
+        try:
+            if loc.type == "BOOL":
+                old = (await asyncio.wait_for(client.read_area(area, loc.db, loc.start, 1), t))[0]
+                mask = 1 << (loc.bit or 0)
+                data = bytes([(old | mask) if bool(value) else (old & ~mask & 0xFF)])
+            elif loc.type in ("STRING", "CHAR"):
+                data = encode(loc, value, point.path)
+            else:
+                data = encode(loc, _untag(point, float(value)), point.path)
+            await asyncio.wait_for(client.write_area(area, loc.db, loc.start, bytearray(data)), t)
+            back = await asyncio.wait_for(client.read_area(area, loc.db, loc.start, len(data)), t)
+        except _LOST as exc:
+            raise DeviceUnavailable(f"{point.path}: write to device {self.device_id} failed: {exc}") from exc
+        except S7Error as exc:
+            raise PointError(f"{point.path}: write to {src.address} refused: {exc}") from exc
+        if bytes(back) != data:
+            raise PointError(f"{point.path}: read back {bytes(back).hex()} after writing {data.hex()} to "
+                             f"{src.address}: not confirmed")
+
+
+def _untag(point: Point, value: float) -> float:
+    """Invert the tag's linear scaling: engineering value -> the PLC's value."""
+    s = point.tag.scaling
+    if s is None:
+        return value
+    gain = (s.eng_high - s.eng_low) / (s.raw_high - s.raw_low)
+    if gain == 0:
+        raise PointError(f"{point.path}: the tag's scaling is flat (eng_low == eng_high); cannot invert it")
+    return (value - (s.eng_low - s.raw_low * gain)) / gain
