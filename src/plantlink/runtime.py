@@ -57,7 +57,7 @@ from plantlink.store.alarm_repo import AlarmStore
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
 
 if TYPE_CHECKING:
-    from plantlink.publish.uns import UnsPublisher
+    from plantlink.publish.base import Publisher
 
 log = logging.getLogger("plantlink.runtime")
 
@@ -155,8 +155,8 @@ class Runtime:
         self.notifier: Notifier | None = None
         self.report_schedule: ReportScheduler | None = None
         self.control: ControlService | None = None
-        #: The MQTT publisher of the plant model's ``publish:`` section (``plantlink.publish``), when it has one.
-        self.publisher: UnsPublisher | None = None
+        #: The MQTT publishers of the plant model's ``publish:`` section (``plantlink.publish``): UNS, Sparkplug.
+        self.publishers: list[Publisher] = []
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
         self.latest = LatestValues()
         self.services: Services | None = None
@@ -204,9 +204,8 @@ class Runtime:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
                                   wal.stop))
-        if self.plant.spec.publish is not None:
-            self.publisher = self._build_publisher()
-            await life.start(self.publisher)
+        self.publishers = self._build_publishers()
+        await life.start(*self.publishers)
         self.connectors = self._build_connectors()
         await life.start(*(Part(f"connector {dev}", c.start, c.stop) for dev, c in self.connectors.items()))
         self.started_at = time.time()
@@ -403,13 +402,17 @@ class Runtime:
             out[dev_id].data_dir = self.data_dir
         return out
 
-    def _build_publisher(self) -> UnsPublisher:
-        from plantlink.publish.uns import UnsPublisher, targets_of  # the mqtt extra, only when configured
-
+    def _build_publishers(self) -> list[Publisher]:
         settings = self.plant.spec.publish
-        assert settings is not None
+        if settings is None:
+            return []
+        from plantlink.publish.sparkplug_edge import SparkplugEdge  # the mqtt extra, only when configured
+        from plantlink.publish.uns import UnsPublisher, targets_of
+
         tags = [(self.tag_ids[t.path], t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
-        return UnsPublisher(settings, targets_of(settings, self.plant.spec.enterprise, tags), self.bus)
+        targets = targets_of(settings, self.plant.spec.enterprise, tags)
+        out: list[Publisher] = [UnsPublisher(settings, targets, self.bus)] if settings.uns.enabled else []
+        return out + ([SparkplugEdge(settings, targets, self.bus)] if settings.sparkplug is not None else [])
 
     async def stop(self) -> None:
         """Stop every running part, the last started first: the connectors, then the log (what they handed in
@@ -437,6 +440,6 @@ class Runtime:
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "maintenance": self.maintenance.status() if self.maintenance is not None else None,
-            "publish": self.publisher.status() if self.publisher is not None else None,
+            "publish": {p.name: p.status() for p in self.publishers},
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }

@@ -99,7 +99,7 @@ async def test_batches_arrive_as_retained_json(runtime: Runtime, broker: Mosquit
             assert late.json(P + "temp") == sub.json(P + "temp")
         finally:
             late.close()
-        st = runtime.status()["publish"]
+        st = runtime.status()["publish"]["uns publisher"]
         assert st["connected"] and st["published"] == 5 and st["dropped"] == 0 and st["tags"] == 4
     finally:
         sub.close()
@@ -110,18 +110,18 @@ async def test_broker_restart_reconnects_and_publishes_again(runtime: Runtime, b
     probe = Subscriber(broker.port, "uns/#")
     await wait_for(lambda: probe.json(P + "temp") is not None, what="published before the restart")
     probe.close()
-    assert runtime.publisher is not None
+    assert runtime.publishers
     await broker.stop()  # no persistence: the retained values are gone with it
-    await wait_for(lambda: not runtime.publisher.status()["connected"], what="publisher sees the broker down")
+    await wait_for(lambda: not runtime.publishers[0].status()["connected"], what="publisher sees the broker down")
     inject(runtime, temp=21.0)  # while down: pending, then replaced (last value wins)
     inject(runtime, temp=21.5)
-    await wait_for(lambda: runtime.publisher.status()["dropped"] == 1, what="the older pending value dropped")
+    await wait_for(lambda: runtime.publishers[0].status()["dropped"] == 1, what="the older pending value dropped")
     await broker.start()
     sub = Subscriber(broker.port, "uns/#")
     try:
         await wait_for(lambda: (sub.json(P + "temp") or {}).get("value") == 21.5, what="republished after restart")
         inject(runtime, temp=22.0)
         await wait_for(lambda: (sub.json(P + "temp") or {}).get("value") == 22.0, what="published after restart")
-        assert runtime.publisher.status()["reconnects"] >= 1
+        assert runtime.publishers[0].status()["reconnects"] >= 1
     finally:
         sub.close()

@@ -30,6 +30,8 @@ SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+
 
 
 class UnsSettings(Strict):
+    #: ``false``: no UNS topics (only the Sparkplug edge node, when configured).
+    enabled: bool = True
     #: A topic prefix before the enterprise (``plantlink/v1``); none by default.
     root: str = Field(default="", max_length=1024)
     qos: Literal[0, 1] = 1
