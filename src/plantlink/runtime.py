@@ -248,7 +248,8 @@ class Runtime:
             recorder=lambda: self.recorder.status() if self.recorder is not None else None,
             wal=lambda: self.wal.status() if self.wal is not None else {"enabled": False},
             historian=self._historian_status,
-            notifier=lambda: self.notifier.status() if self.notifier is not None else None)
+            notifier=lambda: self.notifier.status() if self.notifier is not None else None,
+            publish=lambda: {p.name: p.status() for p in self.publishers})
 
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer

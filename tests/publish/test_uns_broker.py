@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest_asyncio
 
+from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality, concat, numeric_batch, text_batch
@@ -39,6 +40,7 @@ PLANT = plant_yaml(
   uns: {root: uns}
   exclude: ['*/secret_sauce']
 """
+VIEWER = Principal("v", {"windsor": "viewer"})
 P = "uns/Acme/windsor/press/l1/p1/"
 T0_US = 1_795_000_000_000_000  # 2026-11-18T11:06:40.000Z
 
@@ -113,6 +115,10 @@ async def test_broker_restart_reconnects_and_publishes_again(runtime: Runtime, b
     assert runtime.publishers
     await broker.stop()  # no persistence: the retained values are gone with it
     await wait_for(lambda: not runtime.publishers[0].status()["connected"], what="publisher sees the broker down")
+    assert runtime.services is not None
+    report = runtime.services.health.report(VIEWER)
+    assert report.status == "degraded" and any(r.startswith("uns publisher: not connected to 127.0.0.1:")
+                                               for r in report.reasons), report.reasons
     inject(runtime, temp=21.0)  # while down: pending, then replaced (last value wins)
     inject(runtime, temp=21.5)
     await wait_for(lambda: runtime.publishers[0].status()["dropped"] == 1, what="the older pending value dropped")
@@ -123,5 +129,8 @@ async def test_broker_restart_reconnects_and_publishes_again(runtime: Runtime, b
         inject(runtime, temp=22.0)
         await wait_for(lambda: (sub.json(P + "temp") or {}).get("value") == 22.0, what="published after restart")
         assert runtime.publishers[0].status()["reconnects"] >= 1
+        report = runtime.services.health.report(VIEWER)
+        assert report.publish["uns publisher"]["connected"]
+        assert not any(r.startswith("uns publisher") for r in report.reasons)
     finally:
         sub.close()
