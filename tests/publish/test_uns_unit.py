@@ -76,6 +76,7 @@ def test_publish_section_loads() -> None:
     ("  mqtt: mqtt://h\n  exclude: ['*']\n", "leave no tag to publish"),
     ("  mqtt: mqtt://h\n  sparkplug: {group: 'a/b'}\n", "pattern"),
     ("  mqtt: mqtt://h\n  uns: {qos: 2}\n", "qos"),
+    ("  mqtt: mqtt://h\n  uns: {enabled: false}\n", "nothing would be published"),
 ])
 def test_publish_section_errors_are_located(section: str, message: str) -> None:
     text = PLANT + "publish:\n" + section

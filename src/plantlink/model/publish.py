@@ -108,6 +108,8 @@ def publish_problems(settings: PublishSettings, paths: list[str]) -> list[tuple[
         for i, pattern in enumerate(getattr(settings, key)):
             if not any(fnmatchcase(p, pattern) for p in paths):
                 out.append(((key, i), f"pattern {pattern!r} matches no tag (tag paths are site/area/line/machine/tag)"))
+    if not settings.uns.enabled and settings.sparkplug is None:
+        out.append((("uns", "enabled"), "nothing would be published: enable uns or configure sparkplug"))
     if paths and not any(settings.selects(p) for p in paths):
         out.append(((), "include and exclude leave no tag to publish"))
     return out
