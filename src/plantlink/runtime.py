@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -55,6 +55,9 @@ from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
+
+if TYPE_CHECKING:
+    from plantlink.publish.base import Publisher
 
 log = logging.getLogger("plantlink.runtime")
 
@@ -152,6 +155,8 @@ class Runtime:
         self.notifier: Notifier | None = None
         self.report_schedule: ReportScheduler | None = None
         self.control: ControlService | None = None
+        #: The MQTT publishers of the plant model's ``publish:`` section (``plantlink.publish``): UNS, Sparkplug.
+        self.publishers: list[Publisher] = []
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
         self.latest = LatestValues()
         self.services: Services | None = None
@@ -199,6 +204,8 @@ class Runtime:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
                                   wal.stop))
+        self.publishers = self._build_publishers()
+        await life.start(*self.publishers)
         self.connectors = self._build_connectors()
         await life.start(*(Part(f"connector {dev}", c.start, c.stop) for dev, c in self.connectors.items()))
         self.started_at = time.time()
@@ -241,7 +248,8 @@ class Runtime:
             recorder=lambda: self.recorder.status() if self.recorder is not None else None,
             wal=lambda: self.wal.status() if self.wal is not None else {"enabled": False},
             historian=self._historian_status,
-            notifier=lambda: self.notifier.status() if self.notifier is not None else None)
+            notifier=lambda: self.notifier.status() if self.notifier is not None else None,
+            publish=lambda: {p.name: p.status() for p in self.publishers})
 
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer
@@ -395,6 +403,18 @@ class Runtime:
             out[dev_id].data_dir = self.data_dir
         return out
 
+    def _build_publishers(self) -> list[Publisher]:
+        settings = self.plant.spec.publish
+        if settings is None:
+            return []
+        from plantlink.publish.sparkplug_edge import SparkplugEdge  # the mqtt extra, only when configured
+        from plantlink.publish.uns import UnsPublisher, targets_of
+
+        tags = [(self.tag_ids[t.path], t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
+        targets = targets_of(settings, self.plant.spec.enterprise, tags)
+        out: list[Publisher] = [UnsPublisher(settings, targets, self.bus)] if settings.uns.enabled else []
+        return out + ([SparkplugEdge(settings, targets, self.bus)] if settings.sparkplug is not None else [])
+
     async def stop(self) -> None:
         """Stop every running part, the last started first: the connectors, then the log (what they handed in
         is logged and on the bus), the engines and the recorder (everything they produced is written), the
@@ -421,5 +441,6 @@ class Runtime:
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "maintenance": self.maintenance.status() if self.maintenance is not None else None,
+            "publish": {p.name: p.status() for p in self.publishers},
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }

@@ -29,7 +29,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "plant-model.md"
 BLOCK = re.compile(r"(?:^(<!--[^\n]*-->)\n)?^```yaml\n(.*?)^```", re.S | re.M)
 KINDS = ("top", "devices", "site", "line", "machine")
 SECTIONS = ("states", "production", "calendar", "downtime", "costs", "control", "alarms", "notifications", "spc",
-            "energy", "reports")
+            "energy", "reports", "publish")
 
 
 def minimal() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from plantlink.model.analytics import analytics_problems
 from plantlink.model.notify import notification_problems
 from plantlink.model.plant import DeviceInfo, Plant, TagInfo, derived_tags
 from plantlink.model.production import METER_UNITS, POWER_UNITS
+from plantlink.model.publish import publish_problems
 from plantlink.model.reports import report_problems
 from plantlink.model.schema import PlantFile
 from plantlink.model.secrets import resolve_secrets
@@ -144,6 +145,9 @@ class _Checker:
         self._plugin_checks(devices, tags)
         for cloc, msg in control_problems(self.spec):
             self.add(cloc, msg)
+        if self.spec.publish is not None:
+            for ploc, msg in publish_problems(self.spec.publish, [t.path for t in tags + self.derived]):
+                self.add(("publish", *ploc), msg)
         return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags,
                      self.derived)
 

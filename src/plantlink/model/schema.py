@@ -16,6 +16,7 @@ from plantlink.model.analytics import AnomalySettings, RulSettings
 from plantlink.model.control import WriteSpec
 from plantlink.model.notify import Notifications
 from plantlink.model.production import Calendar, Costs, Downtime, Energy, Production, StateRules
+from plantlink.model.publish import PublishSettings
 from plantlink.model.reports import ReportSchedule
 from plantlink.model.schema_base import Strict
 from plantlink.model.spc import SpcSettings
@@ -160,3 +161,5 @@ class PlantFile(Strict):
     notifications: Notifications | None = None
     #: Report schedules: a report after each shift, day or week, e-mailed (see docs/reports.md).
     reports: list[ReportSchedule] = Field(default_factory=list)
+    #: Publishing the tags to an MQTT broker: a Unified Namespace, optionally a Sparkplug B edge node (docs/mqtt.md).
+    publish: PublishSettings | None = None

@@ -41,6 +41,8 @@ class HealthSources:
     wal: Callable[[], Status | None] = _none
     historian: Callable[[], Status | None] = _none
     notifier: Callable[[], Status | None] = _none
+    #: publisher name -> its status (the MQTT publishers of the model's ``publish:`` section)
+    publish: Callable[[], Mapping[str, Status]] = _empty
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class HealthReport:
     wal: Status | None
     historian: Status | None
     notifier: Status | None = field(default=None)
+    publish: Mapping[str, Status] = field(default_factory=dict)
 
 
 class Health:
@@ -79,10 +82,11 @@ class Health:
                         if visible & set(self.device_sites.get(d, ())))
         recorder, wal = self.sources.recorder(), self.sources.wal()
         historian, notifier = self.sources.historian(), self.sources.notifier()
+        publish = dict(self.sources.publish())
         reasons = [*_device_reasons(devices), *_recorder_reasons(recorder), *_wal_reasons(wal),
-                   *_historian_reasons(historian), *_notifier_reasons(notifier)]
+                   *_historian_reasons(historian), *_notifier_reasons(notifier), *_publish_reasons(publish)]
         return HealthReport("degraded" if reasons else "ok", tuple(reasons), devices, recorder, wal, historian,
-                            notifier)
+                            notifier, publish)
 
     def _device(self, device: str, status: Status) -> DeviceReport:
         counters = {k: v for k, v in status.items() if k not in ("device", "status", "last_error")}
@@ -135,3 +139,8 @@ def _notifier_reasons(n: Status | None) -> list[str]:
     if n and n.get("dropped"):
         return [f"notifier: {n['dropped']} notifications dropped (its queue was full)"]
     return []
+
+
+def _publish_reasons(p: Mapping[str, Status]) -> list[str]:
+    return [f"{name}: not connected to {st.get('broker')}" + (f" ({st['last_error']})" if st.get("last_error") else "")
+            for name, st in sorted(p.items()) if not st.get("connected")]

@@ -21,7 +21,8 @@ def _device(d: DeviceReport) -> dict[str, Any]:
 
 def encode(r: HealthReport) -> dict[str, Any]:
     return {"status": r.status, "reasons": list(r.reasons), "devices": [_device(d) for d in r.devices],
-            "recorder": r.recorder, "wal": r.wal, "historian": r.historian, "notifier": r.notifier}
+            "recorder": r.recorder, "wal": r.wal, "historian": r.historian, "notifier": r.notifier,
+            "publish": dict(r.publish)}
 
 
 @router.get("", summary="Connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why")

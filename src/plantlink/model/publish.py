@@ -1,0 +1,115 @@
+"""The ``publish:`` section of the plant model: plantlink's own tags published to an MQTT broker as a Unified
+Namespace (a topic per tag named after its ISA-95 path, a JSON payload, retained) and, optionally, as a
+Sparkplug B edge node (docs/mqtt.md, "Publishing")."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+from plantlink.model.schema_base import Strict
+from plantlink.model.types import PositiveDuration
+from plantlink.model.yamlcompose import Loc
+
+_WILDCARDS = ("+", "#", "\0")
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """A password written as a YAML number is the string of its digits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
+#: A Sparkplug group or node id: no MQTT wildcards, no '/' (spec 3.0, 4.1.1).
+SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
+
+
+class UnsSettings(Strict):
+    #: ``false``: no UNS topics (only the Sparkplug edge node, when configured).
+    enabled: bool = True
+    #: A topic prefix before the enterprise (``plantlink/v1``); none by default.
+    root: str = Field(default="", max_length=1024)
+    qos: Literal[0, 1] = 1
+    retain: bool = True
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        value = value.strip("/")
+        if any(c in value for c in _WILDCARDS):
+            raise ValueError(f"root {value!r}: a topic prefix without the wildcards + and #")
+        if value.startswith("spBv1.0"):
+            raise ValueError(f"root {value!r} is in the Sparkplug namespace")
+        return value
+
+
+class SparkplugEdgeSettings(Strict):
+    """plantlink as a Sparkplug B edge node ``spBv1.0/{group}/N*/{node}``."""
+
+    group: SparkplugId
+    node: SparkplugId = "plantlink"
+
+
+class PublishSettings(Strict):
+    # hide_input_in_errors: a ValidationError's text must never carry a password.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
+
+    #: The broker: ``mqtt://host[:port]`` (port 1883 by default).
+    mqtt: str = Field(min_length=1)
+    username: str | None = None
+    password: Secret | None = None
+    client_id: str = Field(default="", max_length=128)
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    reconnect_min: PositiveDuration = 0.5
+    reconnect_max: PositiveDuration = 30.0
+    uns: UnsSettings = Field(default_factory=UnsSettings)
+    sparkplug: SparkplugEdgeSettings | None = None
+    #: Which tags, by path patterns (``windsor/press/*``, ``*/temp``; ``*`` matches across ``/``): all by
+    #: default; ``exclude`` removes from what ``include`` chose.
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("mqtt")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "mqtt":
+            raise ValueError(f"broker {value!r}: expected mqtt://host[:port] (TLS, mqtts://, is not supported yet)")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"broker {value!r}: the port is not a number from 1 to 65535") from None
+        if not parts.hostname or port == 0 or parts.path not in ("", "/") or parts.username or parts.query:
+            raise ValueError(f"broker {value!r}: expected mqtt://host[:port], credentials in username/password")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.mqtt).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.mqtt).port or 1883
+
+    def selects(self, path: str) -> bool:
+        return (any(fnmatchcase(path, p) for p in self.include)
+                and not any(fnmatchcase(path, p) for p in self.exclude))
+
+
+def publish_problems(settings: PublishSettings, paths: list[str]) -> list[tuple[Loc, str]]:
+    """A pattern that matches no tag of the model is a mistake (a misspelt site or tag name)."""
+    out: list[tuple[Loc, str]] = []
+    for key in ("include", "exclude"):
+        for i, pattern in enumerate(getattr(settings, key)):
+            if not any(fnmatchcase(p, pattern) for p in paths):
+                out.append(((key, i), f"pattern {pattern!r} matches no tag (tag paths are site/area/line/machine/tag)"))
+    if not settings.uns.enabled and settings.sparkplug is None:
+        out.append((("uns", "enabled"), "nothing would be published: enable uns or configure sparkplug"))
+    if paths and not any(settings.selects(p) for p in paths):
+        out.append(((), "include and exclude leave no tag to publish"))
+    return out
