@@ -104,9 +104,11 @@ class AnomalyShadow:
         return scores
 
 
-def _make(kind: Kind) -> Detector:
+def _make(kind: Kind, lags: int = 0, smooth: int = 1) -> Detector:
     if kind == "pca":
-        return PCADetector()
+        return PCADetector(lags=lags, smooth=smooth)
+    if lags or smooth != 1:
+        raise ValueError(f"lags and smooth apply to detector pca only, not {kind}")
     if kind == "iforest":
         from plantlink.analytics.iforest import IsolationForestDetector  # scikit-learn only when asked for
 
