@@ -20,10 +20,11 @@ Detectors (one JSON line per figure, {"name", "value", "unit"}):
   LAGS_A_PRIORI = 1 rows of the 8 tags (16 columns), then the authors' values and median as in
   pca_t2q_authors; the first rows of a file without a full history are not alarms. The lag is the
   method's usual minimal choice, fixed before the run; nothing was tuned. Scored by the product's own
-  code, PCADetector(variance 0.85, alpha 0.001, lags 1, smooth 5) (so are pca_t2q_authors, with lags 0,
-  and pca_t2q_dynamic_cv).
-- pca_t2q_dynamic_block: what a machine's block ``detector: pca, lags: 1, smooth: 5`` trains: the same
-  with the block's variance 0.90 and alpha 0.01 (the block has no keys for them).
+  code, PCADetector(variance 0.85, alpha 0.001, lags 1, smooth 5), what a machine's anomaly block
+  ``{detector: pca, variance: 0.85, alpha: 0.001, lags: 1, smooth: 5}`` trains (so are pca_t2q_authors,
+  with lags 0, and pca_t2q_dynamic_cv).
+- pca_t2q_dynamic_block: a block ``{detector: pca, lags: 1, smooth: 5}`` without variance and alpha: the
+  same with the detector's default variance 0.90 and alpha 0.01.
 - pca_t2q_dynamic_cv: the same, the number of lags chosen among LAGS by leave-one-group-out
   cross-validation (groups valve1, valve2, other: the lag used on a file is the best pooled F1 on the two
   OTHER groups' files, so no file's labels, nor its group's, choose its lag).
@@ -127,7 +128,7 @@ def authors(exps: list[Experiment], their_q: bool = False, lags: int = 0) -> Con
 
 
 def block(exps: list[Experiment]) -> Confusion:
-    """The plant model's block ``detector: pca, lags: 1, smooth: 5``: PCADetector's default variance and alpha."""
+    """A block ``detector: pca, lags: 1, smooth: 5`` without variance and alpha: PCADetector's defaults."""
     c = Confusion()
     for e in exps:
         det = PCADetector(lags=LAGS_A_PRIORI, smooth=AUTHORS_WINDOW).learn_many(e.x[:TRAIN_ROWS])

@@ -20,7 +20,8 @@ from tests.engines.test_anomaly_live import ADMIN, PLANT, L, N, S, client, norma
 from tests.waiting import wait_for
 
 BLOCK = "anomaly: {tags: [a, b, c], mode: alarm,"
-DYNAMIC = PLANT.replace(BLOCK, "anomaly: {tags: [a, b, c], mode: alarm, lags: 1, smooth: 5,")
+#: the configuration measured on SKAB
+DYNAMIC = PLANT.replace(BLOCK, f"{BLOCK} variance: 0.85, alpha: 0.001, lags: 1, smooth: 5,")
 Starter = Callable[[str], Runtime]
 
 
@@ -58,7 +59,9 @@ async def test_live_scores_equal_the_whole_series(started: Starter) -> None:
     assert rt.anomaly is not None and rt.services is not None
     ms = rt.anomaly.machines[f"{L}/m1"]
     assert ms.trained is not None
-    whole = ms.trained.detector.score_many(x)
+    det = ms.trained.detector
+    assert (det.variance, det.alpha, det.lags, det.smooth) == (0.85, 0.001, 1, 5)  # type: ignore[attr-defined]
+    whole = det.score_many(x)
     assert np.isnan(whole[:5]).all()  # 1 lag + a median of 5: the first 5 rows have no score
     svc = rt.services
 
@@ -100,19 +103,28 @@ async def test_old_files_and_changed_options(started: Starter) -> None:
     assert rt2.anomaly is not None
     m1, m2 = rt2.anomaly.machines[f"{L}/m1"], rt2.anomaly.machines[f"{L}/m2"]
     assert m1.trained is None and m1.problem is not None
-    assert "has lags 1 and smooth 5, the plant model now names lags 2 and smooth 5; train again" in m1.problem
+    assert "has lags 1, the plant model now names lags 2; train again" in m1.problem
     assert m2.problem is None and m2.trained is not None
     assert (m2.trained.detector.lags, m2.trained.detector.smooth) == (0, 1)
+    await rt2.stop()
+    rt3 = await started(DYNAMIC.replace("alpha: 0.001", "alpha: 0.01"))  # type: ignore[misc]
+    assert rt3.anomaly is not None
+    problem = rt3.anomaly.machines[f"{L}/m1"].problem
+    assert problem is not None and "has alpha 0.001, the plant model now names alpha 0.01" in problem
+    m2 = rt3.anomaly.machines[f"{L}/m2"]
+    assert m2.trained is not None and m2.problem is None
     x = normal(rng, 3)
-    await publish(rt2, "m2", t0 + 2 * N * S, x)
+    await publish(rt3, "m2", t0 + 2 * N * S, x)
     assert m2.scored == 3 and m2.last_score == pytest.approx(m2.trained.detector.score_many(x)[-1])
 
 
 def test_bad_options_are_located() -> None:
     for value, words in (("lags: -1,", "greater than or equal to 0"), ("lags: 11,", "less than or equal to 10"),
                          ("smooth: 0,", "greater than or equal to 1"), ("smooth: 1.5,", "valid integer"),
-                         ("lags: yes,", "valid integer"), ("detector: iforest, lags: 1,",
-                                                          "lags and smooth apply to detector pca only")):
+                         ("lags: yes,", "valid integer"), ("variance: 0,", "greater than 0"),
+                         ("alpha: 1,", "less than 1"),
+                         ("detector: iforest, lags: 1,", "lags, smooth, variance and alpha apply to detector pca"),
+                         ("detector: iforest, alpha: 0.1,", "apply to detector pca only, not iforest")):
         with pytest.raises(ConfigError) as e:
             parse_plant(PLANT.replace(BLOCK, f"{BLOCK} {value}"), "bad.yaml")
         text = str(e.value)

@@ -108,6 +108,20 @@ class ModelFiles:
         return t
 
 
+def _changed(d: Detector, s: AnomalySettings) -> str | None:
+    """How a saved detector's options differ from the block's (None: they agree)."""
+    saved: dict[str, float | None] = {"lags": d.lags, "smooth": d.smooth}
+    now: dict[str, float | None] = {"lags": s.lags, "smooth": s.smooth}
+    if s.detector == "pca":
+        saved |= {"variance": getattr(d, "variance", None), "alpha": getattr(d, "alpha", None)}
+        now |= {"variance": 0.90 if s.variance is None else s.variance, "alpha": 0.01 if s.alpha is None else s.alpha}
+    diff = [k for k in saved if saved[k] != now[k]]
+    if not diff:
+        return None
+    return (", ".join(f"{k} {saved[k]}" for k in diff) + ", the plant model now names "
+            + ", ".join(f"{k} {now[k]}" for k in diff))
+
+
 @dataclass
 class MachineScorer:
     """One machine's live scoring state."""
@@ -173,10 +187,8 @@ class AnomalyEngine:
                               f"names {', '.join(ms.tags)}; train again")
                 log.error("anomaly: %s", ms.problem)
                 continue
-            want = (ms.settings.lags, ms.settings.smooth)
-            if t is not None and (t.detector.lags, t.detector.smooth) != want:
-                ms.problem = (f"the saved model of {path} has lags {t.detector.lags} and smooth {t.detector.smooth}, "
-                              f"the plant model now names lags {want[0]} and smooth {want[1]}; train again")
+            if t is not None and (changed := _changed(t.detector, ms.settings)):
+                ms.problem = f"the saved model of {path} has {changed}; train again"
                 log.error("anomaly: %s", ms.problem)
                 continue
             if t is not None:

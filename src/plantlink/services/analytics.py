@@ -110,7 +110,7 @@ class AnalyticsService:
         interval_us = int(st.interval * 1e6)
         x = self._baseline(ref.path, ms.tags, [int(i) for i in ids if i is not None], start_us, end_us,
                            interval_us, period, st.lags)
-        detector = _make(st.detector, st.lags, st.smooth)
+        detector = _make(st.detector, st.lags, st.smooth, st.variance, st.alpha)
         try:
             detector.learn_many(x, columns=list(ms.tags))
         except BaselineError as e:
