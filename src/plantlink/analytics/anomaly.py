@@ -7,7 +7,10 @@ instants, ``is_anomaly(score)`` compares a score with the detector's threshold. 
 * :class:`PCADetector`: PCA on the standardized baseline, Hotelling's T² on the retained components and
   the squared prediction error (SPE, Q) on the residual ones, with their limits (T² from the F
   distribution, Q from Jackson and Mudholkar). Its score is ``max(T²/T²_lim, Q/Q_lim)``: above 1 is an
-  anomaly.
+  anomaly. Options ``lags`` (dynamic PCA: each row extended with the tags' ``lags`` previous rows) and
+  ``smooth`` (a trailing median of T² and Q over ``smooth`` rows before the limits): ``lags=1, smooth=5`` is
+  the configuration measured on SKAB (docs/analytics.md). With them, scoring needs the series' history:
+  ``stream()`` keeps it between batches (:mod:`plantlink.analytics.dynamic`).
 * :class:`plantlink.analytics.iforest.IsolationForestDetector`: scikit-learn's isolation forest, its
   threshold a quantile of the baseline's scores.
 * :class:`WindowRule`: alarm only when ``min_hits`` of the last ``window`` instants are anomalous;
@@ -34,6 +37,14 @@ from plantlink.analytics.baseline import (
     fit_standardizer,
     to_matrix,
 )
+from plantlink.analytics.dynamic import (
+    DetectorStream,
+    PCAStream,
+    StatelessStream,
+    check_options,
+    lagged,
+    lagged_names,
+)
 
 __all__ = [
     "BaselineError",
@@ -51,6 +62,9 @@ class Detector(ABC):
 
     threshold: float = math.inf
     columns: tuple[str, ...] = ()
+    #: history options (only PCADetector sets them; class defaults so that models pickled before them load)
+    lags: int = 0
+    smooth: int = 1
 
     def __init__(self, min_rows_per_variable: int = MIN_ROWS_PER_VARIABLE) -> None:
         self.min_rows_per_variable = min_rows_per_variable
@@ -68,8 +82,14 @@ class Detector(ABC):
         """One score per row of ``X`` (an array with the baseline's columns, or an Arrow table)."""
         return self._score(self._standardized(X))
 
+    def stream(self) -> DetectorStream:
+        """A scoring state for one series, scored batch by batch in time order."""
+        return StatelessStream(self)
+
     def score_one(self, x: Mapping[str, float] | Sequence[float] | Matrix) -> float:
         """The score of one instant: a row of values in the baseline's column order, or a ``{tag: value}``."""
+        if self.lags or self.smooth > 1:
+            raise ValueError(f"{type(self).__name__} with lags or smooth scores a series: use stream().score_many")
         if isinstance(x, Mapping):
             missing = [c for c in self.columns if c not in x]
             if missing:
@@ -85,6 +105,10 @@ class Detector(ABC):
         return np.asarray(self.score_many(X) > self.threshold)
 
     def _standardized(self, X: Any) -> Matrix:
+        return self._z(self._checked(X))
+
+    def _checked(self, X: Any) -> Matrix:
+        """``X`` as a finite matrix with the baseline's columns."""
         if self._scaler is None:
             raise RuntimeError(f"{type(self).__name__}: call learn_many(baseline) before scoring")
         names = self.columns if not isinstance(X, np.ndarray | list | tuple) else None
@@ -93,6 +117,10 @@ class Detector(ABC):
             cols = ", ".join(self.columns)
             raise BaselineError(f"batch: {x.shape[1]} columns, the baseline has {len(self.columns)} ({cols})")
         check_finite(x, self.columns, "batch")
+        return x
+
+    def _z(self, x: Matrix) -> Matrix:
+        assert self._scaler is not None
         return self._scaler.transform(x)
 
     @abstractmethod
@@ -128,6 +156,11 @@ class PCADetector(Detector):
     ``variance``: keep the fewest components whose eigenvalues explain at least this share of the
     standardized baseline's variance (or give ``n_components``); ``alpha``: the false-alarm
     probability of each limit (the combined rule alarms on either, so up to about ``2 alpha``).
+    ``lags``: dynamic PCA, each row extended with the ``lags`` previous rows (the baseline too; the
+    scaler and PCA are fitted on the extended baseline); ``smooth``: T² and Q are each the trailing median
+    over ``smooth`` rows before the limits. A row without ``lags`` earlier rows, or whose median window
+    reaches before the series' first row, has a NaN score (never an anomaly). ``score_many`` scores one
+    whole series; ``stream()`` scores a series batch by batch with the same result.
     """
 
     def __init__(
@@ -136,14 +169,38 @@ class PCADetector(Detector):
         alpha: float = 0.01,
         n_components: int | None = None,
         min_rows_per_variable: int = MIN_ROWS_PER_VARIABLE,
+        lags: int = 0,
+        smooth: int = 1,
     ) -> None:
         super().__init__(min_rows_per_variable)
+        try:
+            check_options(lags, smooth)
+        except ValueError as e:
+            raise ValueError(f"PCADetector: {e}") from None
+        self.lags, self.smooth = int(lags), int(smooth)
         if not 0.0 < variance <= 1.0:
             raise ValueError(f"PCADetector: variance must be in (0, 1], got {variance}")
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"PCADetector: alpha must be in (0, 1), got {alpha}")
         self.variance, self.alpha, self.n_components = variance, alpha, n_components
         self.threshold = 1.0
+
+    def learn_many(self, X: Any, columns: Sequence[str] | None = None) -> Self:
+        """Learn the baseline ``X`` (rows in time order when ``lags`` > 0: the extended rows are built from it)."""
+        x, names = to_matrix(X, columns, "baseline")
+        check_finite(x, names, "baseline")
+        xl = lagged(x, self.lags)
+        self._scaler = fit_standardizer(xl, lagged_names(names, self.lags), self.min_rows_per_variable)
+        self.columns = names
+        self._fit(self._scaler.transform(xl))
+        return self
+
+    def stream(self) -> PCAStream:
+        return PCAStream(self)
+
+    def score_many(self, X: Any) -> Matrix:
+        """One score per row of ``X``, ``X`` being one whole series (see ``stream()`` for batches)."""
+        return self.stream().score_many(X)
 
     def _fit(self, z: Matrix) -> None:
         n, p = z.shape
@@ -160,17 +217,21 @@ class PCADetector(Detector):
         self.q_limit = jackson_mudholkar_limit(eigval[k:], self.alpha) if k < p else math.inf
 
     def statistics(self, X: Any) -> tuple[Matrix, Matrix]:
-        """Hotelling's T² and the SPE (Q) of each row of ``X``."""
-        return self._stats(self._standardized(X))
+        """Hotelling's T² and the SPE (Q) of each row of ``X`` (unsmoothed; NaN for the first ``lags`` rows)."""
+        return self.stream().statistics(X)
 
     def _stats(self, z: Matrix) -> tuple[Matrix, Matrix]:
-        t = z @ self.loadings
+        # row by row products, not BLAS: a row's result must not depend on the batch it came in (a matrix
+        # product's summation order can), so that streaming equals scoring the whole series exactly
+        t = np.sum(z[:, :, None] * self.loadings[None, :, :], axis=1)
         t2 = np.sum(t**2 / self.eigenvalues[: self.k], axis=1)
-        residual = z - t @ self.loadings.T
+        residual = z - np.sum(t[:, None, :] * self.loadings[None, :, :], axis=2)
         return t2, np.sum(residual**2, axis=1)
 
     def _score(self, z: Matrix) -> Matrix:
-        t2, q = self._stats(z)
+        return self._combine(*self._stats(z))
+
+    def _combine(self, t2: Matrix, q: Matrix) -> Matrix:
         score = t2 / self.t2_limit
         if math.isfinite(self.q_limit):
             score = np.maximum(score, q / self.q_limit)

@@ -4,13 +4,16 @@ historian stores it and trends show it like any tag).
 
 Per batch and machine (vectorised): the batch's good samples of the machine's tags, in time order, are
 forward filled (from the values held since the last batch) into one row per distinct instant, scored with
-``Detector.score_many``, and the rows where every tag has a value become score samples. A score above the
+the machine's detector stream (``Detector.stream()``: with ``lags`` / ``smooth`` it keeps the last rows and
+statistics between batches, so live scores equal scoring the whole series at once), and the rows where
+every tag has a value and the detector has its history become score samples. A score above the
 limit (the block's ``limit``, else the detector's threshold: 1 for PCA) is a crossing: in mode ``alarm`` it
 sets the machine's anomaly alarm through the alarm engine (``AlarmEngine.derive``); in ``shadow`` it is only
 logged (on each transition) and counted.
 
 Trained models live in ``<data dir>/analytics/anomaly/`` (``ModelFiles``: one file per machine with a
-format version), are loaded at start (a file that cannot be read is a visible ``problem`` of that machine,
+format version; version 1 files, from before ``lags`` and ``smooth``, load as lags 0 and smooth 1), are
+loaded at start (a file that cannot be read is a visible ``problem`` of that machine,
 never a failed start) and replaced by training (``install``), which the service runs in a worker thread.
 """
 
@@ -28,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.analytics.anomaly import Detector
+from plantlink.analytics.dynamic import DetectorStream
 from plantlink.engines.alarms.derived import ANOMALY_ALARM
 from plantlink.engines.loop import consume
 from plantlink.model.analytics import SCORE_TAG, AnomalySettings
@@ -38,8 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plantlink.engines.anomaly")
 
-#: The format of a model file; a file of another version is refused (train again).
-MODEL_VERSION = 1
+#: The format of a model file; version 2 adds ``lags`` and ``smooth`` (a version 1 file loads as 0 and 1);
+#: a file of another version is refused (train again).
+MODEL_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,8 @@ class Trained:
 
 
 class ModelFiles:
-    """One file per machine under ``root``: ``{"version", "trained"}`` pickled (written whole, then renamed).
-    The directory is the runtime's own data directory: only plantlink writes there."""
+    """One file per machine under ``root``: ``{"version", "trained", "lags", "smooth"}`` pickled (written
+    whole, then renamed). The directory is the runtime's own data directory: only plantlink writes there."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -73,7 +79,8 @@ class ModelFiles:
         p = self.path(t.machine)
         tmp = p.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            pickle.dump({"version": MODEL_VERSION, "trained": t}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            doc = {"version": MODEL_VERSION, "trained": t, "lags": t.detector.lags, "smooth": t.detector.smooth}
+            pickle.dump(doc, f, protocol=pickle.HIGHEST_PROTOCOL)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -89,13 +96,30 @@ class ModelFiles:
                 doc = pickle.load(f)  # the runtime's own file in its data directory
         except Exception as exc:
             raise ValueError(f"model file {p} cannot be read ({type(exc).__name__}: {exc}); train again") from None
-        if not isinstance(doc, dict) or doc.get("version") != MODEL_VERSION or not isinstance(doc.get("trained"),
-                                                                                                Trained):
+        if not isinstance(doc, dict) or doc.get("version") not in READABLE_VERSIONS or not isinstance(
+                doc.get("trained"), Trained):
             raise ValueError(f"model file {p} is not a version {MODEL_VERSION} anomaly model; train again")
         t: Trained = doc["trained"]
+        # version 1 has no lags / smooth: its detector reads them from the class defaults (0 and 1)
+        if (doc.get("lags", 0), doc.get("smooth", 1)) != (t.detector.lags, t.detector.smooth):
+            raise ValueError(f"model file {p} is inconsistent (lags / smooth); train again")
         if t.machine != machine:
             raise ValueError(f"model file {p} holds the model of {t.machine}, not {machine}; train again")
         return t
+
+
+def _changed(d: Detector, s: AnomalySettings) -> str | None:
+    """How a saved detector's options differ from the block's (None: they agree)."""
+    saved: dict[str, float | None] = {"lags": d.lags, "smooth": d.smooth}
+    now: dict[str, float | None] = {"lags": s.lags, "smooth": s.smooth}
+    if s.detector == "pca":
+        saved |= {"variance": getattr(d, "variance", None), "alpha": getattr(d, "alpha", None)}
+        now |= {"variance": 0.90 if s.variance is None else s.variance, "alpha": 0.01 if s.alpha is None else s.alpha}
+    diff = [k for k in saved if saved[k] != now[k]]
+    if not diff:
+        return None
+    return (", ".join(f"{k} {saved[k]}" for k in diff) + ", the plant model now names "
+            + ", ".join(f"{k} {now[k]}" for k in diff))
 
 
 @dataclass
@@ -110,6 +134,7 @@ class MachineScorer:
     trained: Trained | None = None
     problem: str | None = None
     held: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    stream: DetectorStream | None = None
     above: bool = False
     crossings: int = 0
     scored: int = 0
@@ -162,6 +187,10 @@ class AnomalyEngine:
                               f"names {', '.join(ms.tags)}; train again")
                 log.error("anomaly: %s", ms.problem)
                 continue
+            if t is not None and (changed := _changed(t.detector, ms.settings)):
+                ms.problem = f"the saved model of {path} has {changed}; train again"
+                log.error("anomaly: %s", ms.problem)
+                continue
             if t is not None:
                 self.install(t)
                 n += 1
@@ -170,6 +199,7 @@ class AnomalyEngine:
     def install(self, t: Trained) -> None:
         ms = self.machines[t.machine]
         ms.trained, ms.problem, ms.held = t, None, np.full(len(ms.tags), np.nan)
+        ms.stream = t.detector.stream()  # a new model starts a new history
 
     # -- scoring ----------------------------------------------------------------------------------------
     def feed(self, batch: pa.RecordBatch) -> int:
@@ -216,7 +246,13 @@ class AnomalyEngine:
         if not ok.any():
             return None
         x, t = x[ok], t[ok]
-        scores = np.asarray(ms.trained.detector.score_many(x), dtype=np.float64)
+        assert ms.stream is not None
+        scores = np.asarray(ms.stream.score_many(x), dtype=np.float64)
+        has = np.isfinite(scores)  # NaN: no full history yet (lags / smooth)
+        if not has.all():
+            if not has.any():
+                return None
+            scores, t = scores[has], t[has]
         ms.scored += scores.size
         ms.last_score, ms.last_us = float(scores[-1]), int(t[-1])
         self._crossings(ms, t, scores)
@@ -245,6 +281,7 @@ class AnomalyEngine:
         ms = self.machines[machine]
         t = ms.trained
         return {"machine": machine, "mode": ms.settings.mode, "detector": ms.settings.detector,
+                "lags": ms.settings.lags, "smooth": ms.settings.smooth,
                 "tags": list(ms.tags), "trained": t is not None, "problem": ms.problem,
                 "limit": ms.limit if t is not None else ms.settings.limit,
                 "baseline": None if t is None else {"start_us": t.start_us, "end_us": t.end_us, "rows": t.rows,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from plantlink.model.alarms import Priority
 from plantlink.model.schema_base import Strict
@@ -20,6 +20,9 @@ from plantlink.model.types import PositiveDuration
 
 SCORE_TAG = "anomaly_score"
 RUL_TAG = "rul_hours"
+#: upper bounds of the anomaly block's lags and smooth (the same as plantlink.analytics.dynamic's; a test
+#: pins them equal, the model stays free of numpy)
+MAX_LAGS, MAX_SMOOTH = 10, 120
 
 
 class Baseline(Strict):
@@ -41,15 +44,29 @@ class AnomalySettings(Strict):
     """``tags``: two or more numeric tags of the machine; ``detector``: ``pca`` (T² and Q, score 1 = the
     limit) or ``iforest``; ``mode``: ``shadow`` (score, store and log only) or ``alarm``; ``limit``: the score
     above which it alarms (default: the detector's own threshold); ``interval``: the baseline is read as the
-    tags' means per interval."""
+    tags' means per interval; ``lags`` (pca only): dynamic PCA, each row extended with the tags' values
+    ``lags`` rows earlier; ``smooth`` (pca only): T² and Q each the trailing median over ``smooth`` rows;
+    ``variance`` and ``alpha`` (pca only): the share of variance the components keep and each limit's
+    false-alarm probability (default the detector's, 0.90 and 0.01). ``detector: pca, variance: 0.85,
+    alpha: 0.001, lags: 1, smooth: 5`` is the configuration measured on SKAB (docs/analytics.md)."""
 
     tags: list[str] = Field(min_length=2)
     detector: Literal["pca", "iforest"] = "pca"
+    lags: StrictInt = Field(default=0, ge=0, le=MAX_LAGS)
+    smooth: StrictInt = Field(default=1, ge=1, le=MAX_SMOOTH)
+    variance: float | None = Field(default=None, gt=0, le=1)
+    alpha: float | None = Field(default=None, gt=0, lt=1)
     mode: Literal["shadow", "alarm"] = "shadow"
     limit: float | None = Field(default=None, gt=0)
     interval: PositiveDuration = 10.0
     priority: Priority = "medium"
     baseline: Baseline | None = None
+
+    @model_validator(mode="after")
+    def _pca_options(self) -> AnomalySettings:
+        if self.detector != "pca" and (self.lags or self.smooth != 1 or self.variance or self.alpha):
+            raise ValueError(f"lags, smooth, variance and alpha apply to detector pca only, not {self.detector}")
+        return self
 
 
 class RulSettings(Strict):

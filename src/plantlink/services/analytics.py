@@ -109,8 +109,8 @@ class AnalyticsService:
         period = f"[{iso_us(start_us)}, {iso_us(end_us)})"
         interval_us = int(st.interval * 1e6)
         x = self._baseline(ref.path, ms.tags, [int(i) for i in ids if i is not None], start_us, end_us,
-                           interval_us, period)
-        detector = _make(st.detector)
+                           interval_us, period, st.lags)
+        detector = _make(st.detector, st.lags, st.smooth, st.variance, st.alpha)
         try:
             detector.learn_many(x, columns=list(ms.tags))
         except BaselineError as e:
@@ -128,14 +128,14 @@ class AnalyticsService:
         return self.anomaly(who, ref.path)
 
     def _baseline(self, machine: str, tags: tuple[str, ...], ids: list[int], start_us: int, end_us: int,
-                  interval_us: int, period: str) -> np.ndarray:
+                  interval_us: int, period: str, lags: int = 0) -> np.ndarray:
         table = self._hist().aggregate(ids, start_us, end_us, interval_us, ["mean"])
         have = set(np.asarray(table.column("tag_id").to_numpy(), dtype=np.int64).tolist()) if table.num_rows else set()
         empty = [t for t, i in zip(tags, ids, strict=True) if i not in have]
         if empty:
             raise BaselineError(f"{machine}: no data of tag {empty[0]} in the baseline {period}", "from")
         x, _ = baseline_matrix(table, ids)
-        need = max(MIN_ROWS, 5 * len(ids))
+        need = max(MIN_ROWS, 5 * len(ids) * (lags + 1)) + lags  # lags: 5 rows per column of the extended rows
         if x.shape[0] < need:
             raise BaselineError(f"{machine}: the baseline {period} is too short: {x.shape[0]} intervals of "
                                 f"{interval_us / 1e6:g} s with every tag, at least {need} needed", "from")

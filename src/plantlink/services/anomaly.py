@@ -104,9 +104,13 @@ class AnomalyShadow:
         return scores
 
 
-def _make(kind: Kind) -> Detector:
+def _make(kind: Kind, lags: int = 0, smooth: int = 1, variance: float | None = None,
+          alpha: float | None = None) -> Detector:
     if kind == "pca":
-        return PCADetector()
+        return PCADetector(variance=0.90 if variance is None else variance, alpha=0.01 if alpha is None else alpha,
+                           lags=lags, smooth=smooth)
+    if lags or smooth != 1 or variance is not None or alpha is not None:
+        raise ValueError(f"lags, smooth, variance and alpha apply to detector pca only, not {kind}")
     if kind == "iforest":
         from plantlink.analytics.iforest import IsolationForestDetector  # scikit-learn only when asked for
 
