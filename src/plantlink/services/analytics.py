@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from plantlink.audit.sink import AuditSink
 from plantlink.errors import BaselineError, NotFound, QueryError, Unavailable
 from plantlink.identity import Caller
 from plantlink.model.analytics import RUL_TAG, SCORE_TAG
@@ -28,11 +29,6 @@ from plantlink.services.plant import PlantIndex, check_range
 #: The longest baseline one training reads, and the fewest rows (instants with every tag) it takes.
 MAX_BASELINE_US = 92 * 86400 * 1_000_000
 MIN_ROWS = 20
-
-
-class AuditSink(Protocol):
-    def record(self, kind: str, actor: str, site: str | None = None, target: str | None = None,
-               details: Any = None) -> object: ...
 
 
 @dataclass(frozen=True)
