@@ -23,12 +23,18 @@ from pydantic import BaseModel
 
 from plantlink.connectors.guard import SampleGuard
 from plantlink.connectors.plugin import ConnectorPlugin, PointIssue
+from plantlink.errors import ConnectorError
 from plantlink.model.schema import Tag
 from plantlink.model.types import DEFAULT_CLOCK_SKEW
 
-__all__ = ["BatchSink", "Connector", "ConnectorPlugin", "DeviceHealth", "DeviceState", "Point", "PointIssue"]
+__all__ = ["BatchSink", "ConnectionLost", "Connector", "ConnectorPlugin", "DeviceHealth", "DeviceState", "Point",
+           "PointIssue"]
 
 log = logging.getLogger("plantlink.connectors")
+
+class ConnectionLost(ConnectorError):
+    """A device connection (Modbus, S7) is unusable (closed, or a request went unanswered): reconnect."""
+
 
 #: Where a connector delivers its batches. Must return quickly (the bus queues; it never does I/O inline).
 BatchSink = Callable[[pa.RecordBatch], None]

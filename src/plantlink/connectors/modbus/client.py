@@ -35,22 +35,18 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
 from plantlink.connectors.modbus.codec import RegisterDecoder, encode_raw, to_raw
 from plantlink.connectors.modbus.config import ModbusDevice, ModbusPoint
 from plantlink.connectors.modbus.plan import Block, PollGroup, check_points, plan_reads, unit_of
 from plantlink.connectors.processing import PointProcessor
-from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable, PointError
+from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
 from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.modbus")
 
 #: Failed connection attempts in a row after which a device is DOWN rather than RECONNECTING.
 DOWN_AFTER = 3
-
-
-class ConnectionLost(ConnectorError):
-    """The connection is unusable (closed, or a request went unanswered): reconnect."""
 
 
 def describe_exception(pdu: ModbusPDU, block: Block) -> str:

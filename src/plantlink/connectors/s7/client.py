@@ -28,12 +28,12 @@ from snap7.async_client import AsyncClient
 from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
 from snap7.type import Area, Parameter
 
-from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
 from plantlink.connectors.processing import PointProcessor
 from plantlink.connectors.s7.codec import Decoder, encode
 from plantlink.connectors.s7.config import S7Device, S7Point
 from plantlink.connectors.s7.plan import Item, PollGroup, check_points, plan_reads
-from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable, PointError
+from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
 from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.s7")
@@ -42,10 +42,6 @@ log = logging.getLogger("plantlink.connectors.s7")
 DOWN_AFTER = 3
 AREA = {"DB": Area.DB, "M": Area.MK, "I": Area.PE, "Q": Area.PA}
 _LOST = (S7ConnectionError, S7TimeoutError, OSError, TimeoutError, asyncio.IncompleteReadError, EOFError)
-
-
-class ConnectionLost(ConnectorError):
-    """The connection is unusable: reconnect."""
 
 
 def _where(it: Item) -> str:
