@@ -105,7 +105,7 @@ def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DE
 
 
 #: Tailwind's CSS for the HMI's classes, compiled ahead (``scripts/hmi_css.py``; ``make css``): NiceGUI's
-#: in-browser Tailwind compiled it on every page load (about 150 ms of a machine page's 700 ms).
+#: in-browser Tailwind compiled it on every page load (10-150 ms of a machine page: docs/benchmarks.md).
 STYLESHEET = Path(__file__).parent / "static" / "tailwind.css"
 #: the stylesheet does not change within a release: browsers keep it a year (its URL names its content)
 STYLESHEET_MAX_AGE_S = 365 * 86_400
