@@ -95,9 +95,22 @@ class Visit:
         return [u for u in self.urls if not u.startswith("data:") and urlparse(u).hostname not in ("127.0.0.1",)]
 
 
+def attributes(target: Any, *names: str) -> list[str | None]:
+    """Several attributes of one element read in one step: a panel that redraws (a trend following now) may set
+    new ones between two separate reads, and a start from one draw with an end from the next is neither."""
+    got: list[str | None] = target.evaluate("(e, names) => names.map(n => e.getAttribute(n))", list(names))
+    return got
+
+
+def span_us(target: Any) -> tuple[int, int]:
+    """An element's ``data-start-us`` and ``data-end-us`` (0 when missing), read together."""
+    s, e = attributes(target, "data-start-us", "data-end-us")
+    return int(s or 0), int(e or 0)
+
+
 def click_opens(v: Visit, button: str, shows: str) -> None:
-    """Click ``button`` until ``shows`` is visible: the alarm list is rebuilt whenever an alarm changes (the forced
-    vibration makes several change within seconds), and a click on a row being replaced is lost (as a person's
+    """Click ``button`` until ``shows`` is visible: an alarm's row is drawn again when that alarm changes (the
+    forced vibration changes it within seconds), and a click on a row being replaced is lost (as a person's
     would be: they click again)."""
     def opened() -> bool:
         if not v.page.locator(shows).is_visible():

@@ -4,12 +4,13 @@ alarm is taken out of service and returned from the HMI with a comment. In a rea
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from tests.hmi.conftest import Visit, click_opens
+from tests.hmi.conftest import PRINCIPALS, Visit, click_opens, span_us
 from tests.hmi.harness import HmiServer
-from tests.hmi.test_alarms_control import CNC1, VERY_HIGH, VIB, force_vibration, rt
+from tests.hmi.test_alarms_control import CNC1, HIGH, VERY_HIGH, VIB, force_vibration, rt
 from tests.waiting import wait_until
 
 ROW = f'[data-testid="alarm-list"] [data-alarm="{VERY_HIGH}"]'
@@ -42,7 +43,7 @@ def test_row_shows_value_limit_and_leads_to_the_trend(server: HmiServer, visit: 
     v.page.wait_for_url(f"**/hmi/machine/{CNC1}?*")
     caption = v.page.locator('[data-testid="trend-range"][data-start-us]')
     caption.wait_for()
-    start, end = int(caption.get_attribute("data-start-us") or 0), int(caption.get_attribute("data-end-us") or 0)
+    start, end = span_us(caption)
     assert start == activated - TEN_MIN_US
     assert end > activated
     assert "Vibration" in caption.inner_text() or "vibration" in caption.inner_text()
@@ -54,7 +55,7 @@ def test_row_shows_value_limit_and_leads_to_the_trend(server: HmiServer, visit: 
     v.goto(f"/hmi/machine/{CNC1}?tag={VIB}&from=200&to=100")
     caption = v.page.locator('[data-testid="trend-range"][data-start-us]')
     caption.wait_for()
-    s2, e2 = int(caption.get_attribute("data-start-us") or 0), int(caption.get_attribute("data-end-us") or 0)
+    s2, e2 = span_us(caption)
     assert e2 - s2 == 8 * 3600 * 1_000_000
     assert "reversed" in v.page.get_by_test_id("range-error").inner_text()
 
@@ -124,3 +125,37 @@ def test_the_sound_switch_is_kept_in_the_browser(server: HmiServer, visit: Any) 
     v.goto("/hmi/alarms")
     wait_until(lambda: v.page.locator('[data-testid="alarm-sound"]').get_attribute("aria-checked") == "true", 5.0,
                "the switch on again after a reload")
+
+
+def test_rows_are_kept_in_place_when_another_alarm_changes(server: HmiServer, visit: Any) -> None:
+    """A row whose alarm did not change stays the same element in the browser when another row changes or
+    goes (the list used to be drawn again on every change, and a click on a row being replaced was lost)."""
+    force_vibration(server)
+    alarms, engine, olga = rt(server).alarms, rt(server).alarm_engine, PRINCIPALS["default"]
+    high = f'[data-testid="alarm-list"] [data-alarm="{HIGH}"]'
+
+    def view(key: str) -> Any:
+        return next((a for a in engine.alarms() if a.key == key), None)
+
+    v: Visit = visit()
+    for _ in range(3):  # an attempt in which the other alarm itself changed (the simulator runs on) proves nothing
+        for key in (VERY_HIGH, HIGH):  # out of service: a state that holds still whatever the simulator sends
+            if engine.state_of(key) != "out_of_service":
+                server.call(asyncio.to_thread(alarms.out_of_service, key, True, olga, "kept-rows test"))
+        v.goto("/hmi/alarms")
+        v.page.click('[data-testid="filter-state"]')
+        v.page.click('.q-menu >> text=Out of service')
+        v.page.wait_for_selector(f'{ROW}[data-state="out_of_service"]')
+        v.page.wait_for_selector(f'{high}[data-state="out_of_service"]')
+        v.page.eval_on_selector(high, "e => { e.dataset.mark = 'kept' }")
+        before = view(HIGH)
+        v.page.click(f'{ROW} [data-testid="return-to-service"]')
+        v.page.fill('[data-testid="oos-comment"]', "back")
+        v.page.click('[data-testid="oos-confirm"]')
+        wait_until(lambda: v.page.locator(ROW).count() == 0, 10.0, "the returned alarm leaves the out-of-service list")
+        if view(HIGH) == before:
+            assert v.page.locator(f'{high}[data-mark="kept"]').count() == 1, "the other row was drawn again"
+            break
+    else:
+        raise AssertionError("the other alarm changed in every attempt")
+    server.call(asyncio.to_thread(alarms.out_of_service, HIGH, False, olga, "kept-rows test done"))

@@ -16,7 +16,7 @@ import pytest
 
 from plantlink.hmi import data
 from plantlink.samples import Quality, now_us, numeric_batch
-from tests.hmi.conftest import ARTIFACTS, CONVEYOR, LINE, PRESS, PRINCIPALS, ROOT, SEEDED, Visit
+from tests.hmi.conftest import ARTIFACTS, CONVEYOR, LINE, PRESS, PRINCIPALS, ROOT, SEEDED, Visit, attributes, span_us
 from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
 from tests.waiting import wait_until
 
@@ -203,8 +203,7 @@ def test_trend_zoom_fetches_the_new_range(server: HmiServer, visit: Any, monkeyp
         v.page.mouse.wheel(0, -300)
         time.sleep(0.1)
     wait_until(lambda: _span_of(v) < before * 0.8, 5.0, "the wheel zoomed the trend in")
-    after_start = int(v.page.get_attribute(caption, "data-start-us") or 0)
-    after_end = int(v.page.get_attribute(caption, "data-end-us") or 0)
+    after_start, after_end = span_us(v.page.locator(caption))
     new = calls[n_before:]
     assert new, "no history request after the zoom"
     tag, start, end = new[-1]
@@ -223,7 +222,7 @@ def test_trend_zoom_fetches_the_new_range(server: HmiServer, visit: Any, monkeyp
 
 def _span_of(v: Visit) -> int:
     caption = '[data-testid="trend-range"]'
-    s, e = v.page.get_attribute(caption, "data-start-us"), v.page.get_attribute(caption, "data-end-us")
+    s, e = attributes(v.page.locator(caption), "data-start-us", "data-end-us")
     return int(e) - int(s) if s and e else 1 << 62
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from plantlink.display import number_text
-from tests.hmi.conftest import PRESS, Visit
+from tests.hmi.conftest import PRESS, Visit, span_us
 from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
 from tests.waiting import wait_until
 
@@ -62,8 +62,7 @@ def test_pens_units_readout_and_downtime_marks(server: HmiServer, visit: Any) ->
     v.page.wait_for_selector(f"{CAPTION}[data-pens]")
     assert _pens(v) == [f"{OVEN}/zone1_temperature", f"{OVEN}/zone1_setpoint"]
     # the machine's downtime over the shown hour is shaded on the time axis (the seed stops it every 40 min)
-    ws, we = int(v.page.get_attribute(CAPTION, "data-start-us") or 0), int(v.page.get_attribute(
-        CAPTION, "data-end-us") or 0)
+    ws, we = span_us(v.page.locator(CAPTION))
     events = _api(server, "/api/v1/downtime", machine=OVEN, start=str(ws // 1000), end=str(we // 1000),
                   limit=1000)["items"]
     assert events, "the seed left no stop in the last hour"
@@ -97,8 +96,7 @@ def test_pens_units_readout_and_downtime_marks(server: HmiServer, visit: Any) ->
     assert shown["gas_flow"].endswith(" m³/h") and shown["zone1_temperature"].endswith(" °C")
     at_ms = v.page.evaluate(f"() => getElement(document.querySelector('[data-testid=trend-chart]')).chart"
                             f".convertFromPixel({{xAxisIndex: 0}}, {x - box['x']})")
-    ws, we = int(v.page.get_attribute(CAPTION, "data-start-us") or 0), int(v.page.get_attribute(
-        CAPTION, "data-end-us") or 0)
+    ws, we = span_us(v.page.locator(CAPTION))
     near_ms = (we - ws) // 1000 // 200  # the nearest drawn point: a few downsampled steps either side at most
     for name in shown:
         raw = _api(server, "/api/v1/history/raw", tag=f"{OVEN}/{name}", start=str(ws // 1000),

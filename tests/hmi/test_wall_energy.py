@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from plantlink.hmi.wall import KPI_PERIOD_S, per_part_text
-from tests.hmi.conftest import LINE
+from tests.hmi.conftest import LINE, attributes
 from tests.hmi.harness import PRINCIPAL_HEADER, HmiServer
 from tests.waiting import wait_until
 
@@ -26,8 +26,7 @@ def test_the_wallboard_shows_the_lines_kwh_per_good_part(visit: Any, server: Hmi
         server: in the first seconds a power sample that reaches the historian after the wall asked changes
         the figure by a large share (seen: 8.1e-6 shown, 3.5e-6 asked later), so the wall, which asks again every
         KPI_PERIOD_S, is compared until its range's samples were in when it asked."""
-        start, end = label.get_attribute("data-start-us"), label.get_attribute("data-end-us")
-        shown = label.get_attribute("data-kwh-per-part")
+        start, end, shown = attributes(label, "data-start-us", "data-end-us", "data-kwh-per-part")
         if not (start and end and shown) or float(shown) <= 0:
             return False
         with httpx.Client(base_url=server.url, headers={PRINCIPAL_HEADER: "windsor-viewer"}, timeout=60) as api:

@@ -68,6 +68,8 @@ class Summary:
         self.on_action: Any = None
         self.sound = AlarmSound()
         self.values: dict[str, tuple[TagView, ui.label]] = {}  # alarm key -> its tag, the label of its value
+        self.rows: dict[str, tuple[AlarmView, ui.row]] = {}  # alarm key -> the alarm its row shows, the row
+        self.empty: ui.label | None = None
 
     def build(self) -> None:
         with ui.element("div").classes("pl-panel w-full"):
@@ -113,24 +115,47 @@ class Summary:
             self._update_values()
             return
         self.signature, self.shown = sig, rows
-        self.values = {}
         self.total.set_text(f"{len(rows)} alarm{'s' if len(rows) != 1 else ''} shown")
         can_ack = any(a.state in UNACKNOWLEDGED and a.site in self.operator_sites for a in rows)
         self.ack_all.set_visibility(bool(self.operator_sites))
         self.ack_all.set_enabled(can_ack)
-        self.box.clear()
-        with self.box:
-            if not rows:
-                ui.label("No alarms.").classes("pl-muted py-2").props('data-testid="no-alarms"')
-            for a in rows:
-                self._row(a)
+        self._place(rows)
 
-    def _row(self, a: AlarmView) -> None:
+    def _place(self, rows: list[AlarmView]) -> None:
+        """The rows updated in place, keyed by alarm: a row whose alarm did not change stays the same element
+        (a click on it is never lost to a redraw); a changed one is drawn again where it belongs; gone ones go."""
+        wanted = {a.key for a in rows}
+        for key in [k for k in self.rows if k not in wanted]:
+            self._drop(key)
+        if rows and self.empty is not None:
+            self.box.remove(self.empty)
+            self.empty = None
+        for i, a in enumerate(rows):
+            kept = self.rows.get(a.key)
+            if kept is not None and kept[0] != a:  # any field of the alarm changed: the row is drawn again
+                self._drop(a.key)
+                kept = None
+            if kept is None:
+                with self.box:
+                    kept = (a, self._row(a))
+                self.rows[a.key] = kept
+            if self.box.default_slot.children.index(kept[1]) != i:
+                kept[1].move(self.box, target_index=i)
+        if not rows and self.empty is None:
+            with self.box:
+                self.empty = ui.label("No alarms.").classes("pl-muted py-2").props('data-testid="no-alarms"')
+
+    def _drop(self, key: str) -> None:
+        _, row = self.rows.pop(key)
+        self.values.pop(key, None)
+        self.box.remove(row)
+
+    def _row(self, a: AlarmView) -> ui.row:
         look = theme.priority_look(a.priority)
         tz = self.h.view.site(a.site).timezone
         act = a.site in self.operator_sites
         with ui.row().classes("items-center gap-3 w-full border-b border-gray-300 py-1 flex-wrap").props(
-                f'data-alarm="{a.key}" data-state="{a.state}" data-priority="{a.priority}"'):
+                f'data-alarm="{a.key}" data-state="{a.state}" data-priority="{a.priority}"') as row:
             ui.label(look.label).classes("pl-badge w-20 text-center").style(
                 f"background: {look.background}; color: {look.text}")
             # an alarm's time is when it became active; acknowledging or shelving it does not move it
@@ -163,6 +188,7 @@ class Summary:
             if act and a.state == "out_of_service":
                 ui.button("Return to service", on_click=lambda al=a: self._ask_service(al, False)).props(
                     'outline no-caps data-testid="return-to-service"').classes("pl-touch")
+        return row
 
     def _value_and_limit(self, a: AlarmView) -> None:
         """The tag's current value (live, with its unit) beside the alarm's limit, and a link to the trend of

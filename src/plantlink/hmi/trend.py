@@ -220,8 +220,9 @@ class Trend:
         src = args["batch"][0] if args.get("batch") else args
         if "start" not in src or "end" not in src:
             return
-        zoom = (float(src["start"]), float(src["end"]))
-        if zoom != self.zoom:
+        # within the range whatever the chart sends (a pan past an end, a reversed pair)
+        zoom = (min(100.0, max(0.0, float(src["start"]))), min(100.0, max(0.0, float(src["end"]))))
+        if zoom != self.zoom and zoom[0] < zoom[1]:
             self.zoom = zoom
             await self.load()
 
