@@ -254,7 +254,8 @@ class Runtime:
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer
         return {"backend": self.historian_backend, "received": w.received if w else 0, "errors": w.errors if w else 0,
-                "last_error": w.last_error if w else None}
+                "last_error": w.last_error if w else None,
+                "refused": self.historian.refused if self.historian is not None else {}}
 
     def _replay_wal(self) -> None:
         """Store what the log holds beyond the historian's durable position (a crash's last moments), make it

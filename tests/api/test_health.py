@@ -14,6 +14,7 @@ from plantlink.api.app import create_app
 from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
+from plantlink.samples import Quality, now_us, numeric_batch
 from plantlink.services.health import Health, HealthSources
 from tests.api.conftest import install_header_auth, principal_header
 from tests.servers import ModbusTestServer
@@ -137,3 +138,36 @@ def test_recorder_wal_historian_and_notifier_troubles_are_reasons() -> None:
         "historian: 3 errors (last: locked)",
         "notifier: 4 notifications dropped (its queue was full)",
     )
+
+
+
+async def test_samples_the_historian_refused_are_a_reason(free_port: Callable[[], int], tmp_path: Path) -> None:
+    """A batch through the real ingest path (log, bus, historian writer) with a good sample, one of a tag id
+    nobody registered and one dated before 1970: the good one is stored, the others counted and named."""
+    rt = Runtime(parse_plant(PLANT.format(live=free_port(), dead=free_port()), "health.yaml"), tmp_path / "data",
+                 flush_interval=0.2)
+    await rt.start()
+    try:
+        temp = rt.tag_ids["windsor/a1/l1/m1/temp"]
+        assert rt.services is not None
+        health = rt.services.health
+        admin = Principal("ada", {"*": "admin"})
+        assert health.report(admin).historian["refused"] == {}  # type: ignore[index]
+        rt.ingest(numeric_batch([temp, 999_999, temp], [now_us(), now_us(), -1_000_000], [21.5, 1.0, 2.0],
+                                Quality.GOOD))
+
+        async def refused() -> dict[str, int] | None:
+            got: dict[str, int] = health.report(admin).historian["refused"]  # type: ignore[index]
+            return got or None
+
+        assert await wait_for(refused, what="the refusals counted") == {"before_1970": 1, "unknown_tag": 1}
+        reasons = health.report(admin).reasons
+        assert "historian: samples refused since start: 1 dated before 1970, 1 for an unknown tag" in reasons
+        await wait_for(lambda: _stored(rt, temp), what="the good sample stored")
+    finally:
+        await rt.stop()
+
+
+async def _stored(rt: Runtime, tag: int) -> bool | None:
+    assert rt.historian is not None
+    return 21.5 in rt.historian.raw(tag, 0, now_us() + 1).column("value").to_pylist() or None

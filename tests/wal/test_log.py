@@ -275,7 +275,7 @@ def legacy(ids: list[int], values: list[float] | list[str | None]) -> pa.RecordB
 
 async def test_a_segment_written_with_the_legacy_schemas_replays_in_the_samples_schema(tmp_path: Path) -> None:
     enc = Encoder()
-    records = [legacy([1, 2], [1.5, 2.5]), legacy([3, 3], ["RUN", None])]
+    records = [legacy([1, 2], [1.5, 2.5]), legacy([3, 4], ["RUN", None])]
     (tmp_path / segment_name(1)).write_bytes(b"".join(enc.encode(k + 1, b) for k, b in enumerate(records)))
     got, _ = replayed(tmp_path)
     assert [b.schema for _, b in got] == [SAMPLE_SCHEMA, SAMPLE_SCHEMA]
@@ -284,13 +284,14 @@ async def test_a_segment_written_with_the_legacy_schemas_replays_in_the_samples_
     assert txt.column("text").to_pylist() == ["RUN", None] and txt.column("value").null_count == 2
     h = open_historian("duckdb", path=tmp_path / "h.duckdb")
     try:
-        h.register_tags([TagMeta("a"), TagMeta("b"), TagMeta("c", type="string")])
+        h.register_tags([TagMeta("a"), TagMeta("b"), TagMeta("c", type="string"), TagMeta("d", type="string")])
         for seq, b in got:
             h.write(b, seq)
         h.flush()
-        latest = h.latest([1, 2, 3]).to_pydict()
-        assert latest["value"][:2] == [1.5, 2.5] and latest["text"] == [None, None, None]
-        assert h.raw(3, 0, 2**62).column("value").to_pylist() == ["RUN", None]  # both in the text store
+        latest = h.latest([1, 2, 3, 4]).to_pydict()
+        assert latest["value"][:2] == [1.5, 2.5] and latest["text"] == [None, None, "RUN", None]
+        assert h.raw(3, 0, 2**62).column("value").to_pylist() == ["RUN"]  # both in the text store
+        assert h.raw(4, 0, 2**62).column("value").to_pylist() == [None]
     finally:
         h.close()
 

@@ -92,6 +92,12 @@ class Historian(ABC):
     def samples_stored(self) -> int:
         """Samples made durable since open."""
 
+    @property
+    def refused(self) -> dict[str, int]:
+        """Samples refused or flagged since open, per reason (``plantlink.historian.screen``: ``unknown_tag``,
+        ``before_1970``, ``far_future``, ``non_finite``, and ``duplicate`` for a (tag, time) written again)."""
+        return {}
+
     @abstractmethod
     def latest(self, tag_ids: Sequence[int]) -> pa.Table:
         """Last known ``ts``, ``value``, ``quality`` per tag (one row per known tag id, in the order asked)."""

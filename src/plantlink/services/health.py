@@ -129,10 +129,20 @@ def _wal_reasons(w: Status | None) -> list[str]:
     return out
 
 
+#: Refusals that mean samples were lost (a duplicate replaced, a non-finite value flagged bad, lose nothing).
+_LOSSES = {"unknown_tag": "for an unknown tag", "before_1970": "dated before 1970",
+           "far_future": "dated too far ahead of this server's clock"}
+
+
 def _historian_reasons(h: Status | None) -> list[str]:
+    out = []
     if h and h.get("errors"):
-        return [f"historian: {h['errors']} errors (last: {h.get('last_error')})"]
-    return []
+        out.append(f"historian: {h['errors']} errors (last: {h.get('last_error')})")
+    refused = (h or {}).get("refused") or {}
+    lost = [f"{n:,} {_LOSSES[k]}" for k, n in refused.items() if k in _LOSSES and n]
+    if lost:
+        out.append(f"historian: samples refused since start: {', '.join(lost)}")
+    return out
 
 
 def _notifier_reasons(n: Status | None) -> list[str]:

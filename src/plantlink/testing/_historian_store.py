@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute
 import pytest
 
-from plantlink.errors import HistorianError, QueryError
+from plantlink.errors import QueryError
 from plantlink.historian.base import Historian, Retention, TagMeta
 from plantlink.samples import concat, numeric_batch, text_batch
 from plantlink.testing._historian_base import BAD, DAY, GOOD, T0, HistorianBase, M, S, us
@@ -251,14 +251,3 @@ class StorageContract(HistorianBase):
         with pytest.raises(QueryError) as err:
             call(hist, known[0], max(known) + 1000)
         assert err.value.field == field
-
-    def test_bad_batches_are_refused_and_the_rest_keeps_working(self, hist: Historian) -> None:
-        a = self.ids(hist)[0]
-        unknown = max(self.ids(hist)) + 1000
-        with pytest.raises(HistorianError, match=rf"\b{unknown}\b"):  # the error names the unknown id
-            hist.write(numeric_batch([a, unknown], [T0, T0], [1.0, 2.0], GOOD))
-        wrong = pa.RecordBatch.from_pydict({"tag_id": pa.array([a], pa.uint32()), "ts": [T0]})
-        with pytest.raises(HistorianError, match="missing columns"):
-            hist.write(wrong)
-        hist.write(numeric_batch([a], [T0], [1.0], GOOD))
-        assert hist.flush() == 1 and hist.samples_stored == 1

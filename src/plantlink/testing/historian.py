@@ -11,7 +11,8 @@ Subclass it in a test module, name the subclass ``Test...`` and implement ``make
 The suite writes through the interface only: raw ranges (half-open, ordered, limited), the latest value
 (the last to arrive, across flushes and a reopen), persistence of every sample accepted before ``close``,
 stable tag ids, text tags, downsampling that keeps the extremes, retention, the write-ahead-log position
-(``durable_seq``), errors that name the bad field, and aggregates: by hand and against an independent
+(``durable_seq``), errors that name the bad field, bad samples refused or flagged one by one (never the
+batch), a (tag, time) written again keeping the last, and aggregates: by hand and against an independent
 reference on random series (``plantlink.testing.reference``), time-weighted average included. A backend that
 lacks an aggregate narrows ``aggregates``; one without text tags sets ``text_tags = False``.
 """
@@ -19,12 +20,13 @@ lacks an aggregate narrows ``aggregates``; one without text tags sets ``text_tag
 from __future__ import annotations
 
 from plantlink.testing._historian_aggregate import AggregateContract
+from plantlink.testing._historian_bad import BadInputContract
 from plantlink.testing._historian_base import DAY, T0, TAGS, M, S
 from plantlink.testing._historian_store import StorageContract
 
 
-class HistorianContract(StorageContract, AggregateContract):
-    """The historian suite: storage and aggregates. Override ``make_historian``."""
+class HistorianContract(StorageContract, AggregateContract, BadInputContract):
+    """The historian suite: storage, aggregates and bad input. Override ``make_historian``."""
 
 
 __all__ = ["DAY", "T0", "TAGS", "HistorianContract", "M", "S"]

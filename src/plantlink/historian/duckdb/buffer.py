@@ -27,6 +27,9 @@ class Chunk:
     ts: np.ndarray
     value: np.ndarray  # float64, NaN where the value is null (empty for text chunks)
     quality: np.ndarray
+    #: samples of a (tag, time) written again: dropped from the chunk (an earlier one in the buffer) or
+    #: deleted from the store (one stored before); the last one written is what stays
+    duplicates: int = 0
 
     def __len__(self) -> int:
         return len(self.tag)
@@ -65,11 +68,16 @@ class WriteBuffer:
         table = pa.Table.from_batches(batches, schema=self._schema).combine_chunks()
         tag = table.column("tag_id").to_numpy()
         ts = table.column("ts").to_numpy()
-        order = np.lexsort((ts, tag))
+        order = np.lexsort((ts, tag))  # stable: samples of one (tag, time) stay in the order written
         if not np.all(order[1:] > order[:-1]):
             table = table.take(pa.array(order))
             tag, ts = tag[order], ts[order]
+        again = (tag[1:] == tag[:-1]) & (ts[1:] == ts[:-1])  # True: the next row is the same (tag, time)
+        duplicates = int(again.sum())
+        if duplicates:
+            keep = np.append(~again, True)  # the last one written of each (tag, time)
+            table, tag, ts = table.filter(pa.array(keep)), tag[keep], ts[keep]
         q = table.column("quality").to_numpy()
         text = pa.types.is_string(self._schema.field("value").type)
         value = np.empty(0) if text else table.column("value").to_numpy()
-        return Chunk(table=table, tag=tag, ts=ts, value=value, quality=q)
+        return Chunk(table=table, tag=tag, ts=ts, value=value, quality=q, duplicates=duplicates)

@@ -23,7 +23,8 @@ from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
 from plantlink.historian.duckdb.sql import SqlRunner
 from plantlink.historian.duckdb.writer import insert, write_chunks
-from plantlink.samples import conform, text_rows
+from plantlink.historian.screen import FUTURE_LIMIT_US, Refusals, screen
+from plantlink.samples import conform, now_us, text_rows
 
 TEXT_TYPES = frozenset({"string", "text", "str"})
 
@@ -49,12 +50,15 @@ class DuckDBHistorian(Historian):
         background_flush: bool = True,
         threads: int | None = None,
         memory_limit: str | None = None,
+        future_limit_us: int = FUTURE_LIMIT_US,
     ):
         if flush_rows <= 0:
             raise HistorianError(f"flush_rows must be positive, got {flush_rows}")
         self.path = Path(path)
         self.retention = retention or Retention()
         self.flush_rows = flush_rows
+        self.future_limit_us = future_limit_us
+        self._refusals = Refusals()
         self._background = background_flush
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future[int] | None = None
@@ -197,12 +201,13 @@ class DuckDBHistorian(Historian):
     # -- writing --------------------------------------------------------------------------------------------
     def write(self, batch: pa.RecordBatch, seq: int | None = None) -> None:
         self._require_open()
-        batch = _check_batch(batch)
+        batch = screen(_check_batch(batch), self._known, now_us(), self._refusals, self.future_limit_us)
+        if batch.num_rows == 0:  # all refused: its log position is still taken (a replay would refuse it again)
+            with self._state_lock:
+                if seq is not None:
+                    self._buffered_seq = max(self._buffered_seq, seq)
+            return
         tag = batch.column("tag_id").to_numpy()
-        known = self._known
-        if len(tag) and (int(tag.max()) >= len(known) or not known[tag].all()):
-            bad = np.unique(tag[(tag >= len(known)) | ~known[np.minimum(tag, len(known) - 1)]])
-            raise HistorianError(f"batch refused: unregistered tag ids {bad[:10].tolist()}")
         ts = batch.column("ts").view(pa.int64()).to_numpy()
         text = self._text_rows(batch, tag)
         with self._state_lock:
@@ -269,6 +274,9 @@ class DuckDBHistorian(Historian):
                     self._text_buf.put_back(text)
                 raise HistorianError(f"flush to {self.path} failed, samples kept in memory: {exc}") from exc
             n = (len(chunk) if chunk else 0) + (len(text_chunk) if text_chunk else 0)
+            for c in (chunk, text_chunk):
+                if c is not None and c.duplicates:
+                    self._refusals.add("duplicate", c.duplicates, f"tag id {int(c.tag[0])}")
             with self._state_lock:
                 for kind, days in new_days.items():
                     self._days[kind] |= days
@@ -305,6 +313,10 @@ class DuckDBHistorian(Historian):
     @property
     def samples_stored(self) -> int:
         return self._stored
+
+    @property
+    def refused(self) -> dict[str, int]:
+        return self._refusals.as_dict()
 
     @property
     def durable_seq(self) -> int:

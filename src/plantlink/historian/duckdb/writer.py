@@ -89,8 +89,6 @@ def _write_numeric(
     stored_max: np.ndarray,
     new: dict[str, set[int]],
 ) -> None:
-    for d, part in by_day(chunk.table, chunk.ts):
-        _put(con, RAW, d, part, days, new)
     first = np.ones(len(chunk), dtype=bool)
     first[1:] = chunk.tag[1:] != chunk.tag[:-1]
     tags, first_ts = chunk.tag[first].astype(np.int64), chunk.ts[first]
@@ -98,11 +96,36 @@ def _write_numeric(
     inside = tags < len(stored_max)
     prev[inside] = stored_max[tags[inside]]
     dirty = first_ts <= prev
-    rows = ~np.isin(chunk.tag, tags[dirty]) if dirty.any() else slice(None)
+    late = np.isin(chunk.tag, tags[dirty]) if dirty.any() else None
+    if late is not None:  # samples at or before a tag's newest stored one may repeat a stored (tag, time)
+        chunk.duplicates += _replace(con, chunk, late, days)
+    for d, part in by_day(chunk.table, chunk.ts):
+        _put(con, RAW, d, part, days, new)
+    rows = ~late if late is not None else slice(None)
     rolled = partials(chunk.tag[rows], chunk.ts[rows], chunk.value[rows], chunk.quality[rows])
     _put_rollups(con, rolled, days, new)
     if dirty.any():
         _recompute(con, tags[dirty], first_ts[dirty] - first_ts[dirty] % MINUTE_US, days, new)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, chunk: Chunk, late: np.ndarray, days: dict[str, set[int]]) -> int:
+    """Delete the stored raw rows of the (tag, time) pairs the ``late`` rows of ``chunk`` write again (the last
+    written wins; the rollups of those tags are recomputed from raw after the insert); return how many."""
+    tag, ts = chunk.tag[late], chunk.ts[late]
+    gone = 0
+    for d in np.unique(ts // DAY_US).tolist():
+        if int(d) not in days[RAW]:
+            continue
+        on_day = (ts // DAY_US) == d
+        con.register("_again", pa.table({"tag_id": pa.array(tag[on_day], pa.uint32()), "ts": ts[on_day]}))
+        try:
+            name = table(RAW, int(d))
+            row = con.execute(f"DELETE FROM {name} USING _again WHERE {name}.tag_id = _again.tag_id "
+                              f"AND {name}.ts = _again.ts").fetchone()
+            gone += int(row[0]) if row else 0
+        finally:
+            con.unregister("_again")
+    return gone
 
 
 def _put_rollups(
