@@ -8,8 +8,9 @@ docs/logix.md:
   then the handle: a STRING read (handle ``0x0FCE``) is answered here as a controller answers it;
 * Get Instance Attribute List (0x55, the tag-list upload) is served at class level only, so the second
   request of a list longer than one reply (the client asks from an instance) is refused, and the instance
-  asked from is skipped rather than listed first: it is also served at instance level here, from that
-  instance on.
+  asked from is skipped rather than listed first; and it ignores the program a request names, listing
+  the controller's tags again. Here it is served at both levels, from the instance asked for on, per scope
+  (the controller's tags and ``Program:<name>`` entries; a program's tags by their own names).
 
 The server resolves a symbolic path as one flat name (its segments joined by dots, the last element index
 apart): a program tag ``Program:Main.Speed`` and a member ``Motor.Speed`` are served as tags of that name,
@@ -23,18 +24,21 @@ has a ``logix`` device (cm-ethernetip is the optional ``logix-sim`` extra).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
 import re
 import struct
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, cast
 
 from ethernetip.cip.identity_info import IdentityInfo
-from ethernetip.cip.service import CipServiceDefinition, CipServiceResponse
+from ethernetip.cip.service import CipServiceRequest, CipServiceResponse
 from ethernetip.logix import data_types as dt
 from ethernetip.logix.logix_dispatcher import LogixDispatcher
+from ethernetip.logix.symbol_object import SymbolObject
 from ethernetip.logix.tag import Tag as SrvTag
 from ethernetip.logix.tag_database import TagDatabase, TemplateMember
 from ethernetip.protocol.eip_adapter import EipAdapter
@@ -65,7 +69,15 @@ def split_name(name: str) -> tuple[str, int]:
 
 
 class _Dispatcher(LogixDispatcher):  # type: ignore[misc]
-    """LogixDispatcher answering a structure's Read Tag with ``0x02A0`` + handle, as a controller does."""
+    """LogixDispatcher answering a structure's Read Tag with ``0x02A0`` + handle, as a controller does, and
+    the tag-list upload from any instance (one that does not exist included) through ``list_tags``."""
+
+    list_tags: Callable[[Any, Any], Any] | None = None
+
+    def dispatch(self, service_code: int, path: Any, data: bytes) -> Any:
+        if service_code == 0x55 and path.class_id == 0x6B and self.list_tags is not None:
+            return self.list_tags(None, CipServiceRequest(service_code=service_code, path=path, data=data))
+        return super().dispatch(service_code, path, data)
 
     def on_unhandled(self, service_code: int, path: Any, data: bytes, default_status: int | None = None) -> Any:
         resp = super().on_unhandled(service_code, path, data, default_status)
@@ -89,6 +101,8 @@ class _Adapter(EipAdapter):  # type: ignore[misc]
         self.clients.add(writer)
         try:
             await super()._handle_client(reader, writer)
+        except asyncio.CancelledError:
+            pass  # the server is closing: the session ends with it (not an error of the stream's callback)
         finally:
             self.clients.discard(writer)
 
@@ -98,6 +112,16 @@ class _Adapter(EipAdapter):  # type: ignore[misc]
         await super().close()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Listed:
+    """What a tag-list reply shows of a tag (a program's tag by its own name, a program entry)."""
+
+    instance_id: int
+    name: str
+    symbol_type: int
+    element_count: int
+
+
 class Controller:
     """A Logix controller on ``host:port``: ``add`` tags, ``set`` / ``get`` their values, ``start`` / ``stop``."""
 
@@ -105,20 +129,38 @@ class Controller:
         self.tags = TagDatabase()
         self.identity = IdentityInfo(product_name=name)
         self.dispatcher = _Dispatcher(self.tags, self.identity)
-        symbols = self.dispatcher.get_class(0x6B)
-        browse = symbols.get_service(0x55, True).handler
-
-        def resume(instance: Any, request: Any) -> Any:  # "from instance N" includes N (the server skips it)
-            path = dataclasses.replace(request.path, instance_id=request.path.instance_id - 1)
-            return browse(instance, dataclasses.replace(request, path=path))
-
-        symbols.add_instance_service(CipServiceDefinition(0x55, "Get_Instance_Attribute_List", resume))
+        self.dispatcher.list_tags = self._list_tags
         self._string = self.tags.add_template("STRING", TemplateMember("LEN", dt.DINT),
                                               TemplateMember("DATA", dt.SINT, STRING_MAX))
         self._string.struct_handle = STRING_HANDLE
         self.types: dict[str, str] = {}
         self.adapter: EipAdapter | None = None
         self.port = 0
+
+    def _list_tags(self, instance: Any, request: Any) -> Any:
+        """Get Instance Attribute List of one scope: the controller's tags and its programs, or (a request
+        under ``Program:<name>``) that program's tags by their own names; from the instance asked for on."""
+        program = request.path.symbolic_name
+        start = request.path.instance_id or 0
+        shown: list[Any] = []
+        programs: dict[str, int] = {}
+        for t in sorted(self.tags.all_tags, key=lambda t: t.instance_id):
+            name = str(t.name)
+            scope, dot, own = name.partition(".")
+            if scope.lower().startswith("program:") and dot:
+                programs.setdefault(scope, 0xF000 + len(programs))
+                if program is not None and scope.lower() == program.lower():
+                    shown.append(_Listed(t.instance_id, own, t.symbol_type, t.element_count))
+            elif program is None and t.tag_type == STRING_HANDLE and dt.is_struct(t.symbol_type):
+                shown.append(_Listed(t.instance_id, name, 0x8000 | STRING_HANDLE | (t.symbol_type & 0x6000),
+                                     t.element_count))  # a controller's STRING symbol type
+            elif program is None:
+                shown.append(t)
+        if program is None:
+            shown += [_Listed(i, p, 0x1068, 1) for p, i in programs.items()]
+        view = SimpleNamespace(_tags=SimpleNamespace(all_tags=shown), ensure_instance=lambda t: None)
+        path = dataclasses.replace(request.path, instance_id=max(start - 1, 0))  # "from N" includes N
+        return SymbolObject._handle_browse(view, instance, dataclasses.replace(request, path=path))
 
     def add(self, name: str, type_: str, count: int = 1) -> None:
         if type_ == "STRING":
