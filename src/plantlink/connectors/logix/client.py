@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -260,7 +260,7 @@ class LogixConnector(Connector):
             await asyncio.gather(*tasks, return_exceptions=True)
         return lost.reason
 
-    def _cycle(self, session: Session, poller: Poller, lost: Lost) -> Any:
+    def _cycle(self, session: Session, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
         async def cycle() -> None:
             readings = await asyncio.to_thread(session.read, poller.names)
             if lost.is_set():
