@@ -29,4 +29,4 @@ __all__ = ["LogixConnector", "LogixDevice", "LogixPoint", "plugin"]
 def __getattr__(name: str) -> Any:
     if name == "LogixConnector":
         return plugin.connector
-    raise AttributeError(f"module {name!r} has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
