@@ -236,7 +236,8 @@ def sim(
 
 @app.command()
 def browse(
-    endpoint: Annotated[str, typer.Argument(help="OPC UA endpoint, e.g. opc.tcp://10.0.0.5:4840/")],
+    endpoint: Annotated[str, typer.Argument(
+        help="OPC UA endpoint (opc.tcp://10.0.0.5:4840/) or Logix controller (logix://10.0.4.30[:port][/slot])")],
     device: Annotated[str, typer.Option(help="Device id to put in the generated YAML.")] = "opcua-1",
     root: Annotated[str | None, typer.Option(help="Node id to start from (default: the Objects folder).")] = None,
     depth: Annotated[int, typer.Option(help="How deep to walk.")] = 10,
@@ -250,9 +251,22 @@ def browse(
     First prints (as YAML comments) the device entry to paste under devices:, with the server certificate's
     subject and the server_certificate: sha256:... line that pins it (check the fingerprint on the server).
     Browses over the secure channel plantlink would use (SignAndEncrypt with Basic256Sha256 where offered),
-    or without security when the server offers none.
+    or without security when the server offers none. A logix:// endpoint lists a Logix controller's controller
+    and program tags (docs/logix.md).
     """
     import asyncio
+
+    if endpoint.startswith("logix://"):
+        from plantlink.connectors.logix.browse import browse_text
+
+        try:
+            text, n = browse_text(endpoint, device, timeout)
+        except PlantlinkError as exc:
+            err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        print(text, end="")
+        err.print(f"{n} tag(s)")
+        return
 
     from plantlink.connectors.opcua import browse as ua_browse
     from plantlink.connectors.opcua.security import redact_url

@@ -17,7 +17,7 @@ from plantlink.runtime import Runtime
 from tests.alarms.plants import plant
 
 BUILT_INS = {
-    plugins.CONNECTORS: ["modbus", "mqtt", "opcua", "s7"],
+    plugins.CONNECTORS: ["logix", "modbus", "mqtt", "opcua", "s7"],
     plugins.HISTORIANS: ["duckdb"],
     plugins.BUSES: ["inproc"],
     plugins.NOTIFIERS: ["email", "webhook"],

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 import yaml
 
+from plantlink.connectors.logix.config import LogixDevice
 from plantlink.connectors.modbus.config import ModbusDevice
 from plantlink.connectors.opcua.config import OpcUaDevice
 from plantlink.connectors.s7.config import S7Device
@@ -20,7 +21,10 @@ from plantlink.sim.plant import PlantSim
 from plantlink.sim.servers import ModbusSimServer, OpcUaSimServer
 
 if TYPE_CHECKING:
+    from plantlink.sim.logixserver import LogixSimServer
     from plantlink.sim.s7server import S7SimServer
+
+    SimServer = ModbusSimServer | OpcUaSimServer | S7SimServer | LogixSimServer
 
 log = logging.getLogger("plantlink.sim")
 
@@ -57,7 +61,7 @@ class Simulator:
             raise ConfigError([ConfigProblem(plant.file, None, None, "devices",
                                              f"port override for unknown device(s) {', '.join(unknown)} "
                                              f"(devices: {', '.join(sorted(plant.devices))})")])
-        self.servers: dict[str, ModbusSimServer | OpcUaSimServer | S7SimServer] = {}
+        self.servers: dict[str, SimServer] = {}
         for dev_id, dev in plant.devices.items():
             mine = [b for b in self.sim.bindings if b.tag.device == dev_id]
             if not dev.enabled or not mine:
@@ -74,10 +78,15 @@ class Simulator:
 
                 self.servers[dev_id] = S7SimServer(dev_id, cast(S7Device, dev.config), mine, self.sim.write,
                                                    host, port)
+            elif dev.protocol == "logix":
+                from plantlink.sim.logixserver import LogixSimServer  # cm-ethernetip: the logix-sim extra
+
+                self.servers[dev_id] = LogixSimServer(dev_id, cast(LogixDevice, dev.config), mine, self.sim.write,
+                                                      host, port)
             else:
                 log.warning("device %s: protocol %s is not simulated; its tags are not served", dev_id, dev.protocol)
         self._task: asyncio.Task[None] | None = None
-        self._started: list[ModbusSimServer | OpcUaSimServer | S7SimServer] = []
+        self._started: list[SimServer] = []
 
     async def start(self) -> None:
         """Start every server, then the clock. A port that cannot be bound raises PlantlinkError."""

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +36,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
+from plantlink.connectors.loop import Lost, poll_on_grid
 from plantlink.connectors.modbus.codec import RegisterDecoder, encode_raw, to_raw
 from plantlink.connectors.modbus.config import ModbusDevice, ModbusPoint
 from plantlink.connectors.modbus.plan import Block, PollGroup, check_points, plan_reads, unit_of
@@ -233,8 +234,7 @@ class ModbusConnector(Connector):
         self.pollers = [Poller(g, self.points) for g in self.plan]
         self._client: AsyncModbusTcpClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lost: asyncio.Event = asyncio.Event()
-        self._lost_reason = ""
+        self._lost = Lost()
         self._bad_sent = False
         self._delay, self._failures = self.device.reconnect_min, 0
 
@@ -246,7 +246,7 @@ class ModbusConnector(Connector):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        self._lost.set()  # poll loops end at their next check even if a cancellation gets lost
+        self._lost.set("stopped")  # poll loops end at their next check even if a cancellation gets lost
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -292,13 +292,11 @@ class ModbusConnector(Connector):
 
     async def _connect(self) -> bool:
         dev = self.device
-        self._lost = lost = asyncio.Event()
-        self._lost_reason = ""
+        self._lost = lost = Lost()
 
         def on_connect(up: bool) -> None:
-            if not up and not lost.is_set():
-                self._lost_reason = self._lost_reason or "connection closed by the device"
-                lost.set()
+            if not up:
+                lost.set("connection closed by the device")
 
         client = AsyncModbusTcpClient(dev.host, port=dev.port, timeout=dev.timeout, retries=0,
                                       reconnect_delay=0, trace_connect=on_connect)
@@ -315,15 +313,16 @@ class ModbusConnector(Connector):
         client = self._client
         assert client is not None
         lost = self._lost
-        tasks = [asyncio.create_task(self._poll_loop(client, p, lost)) for p in self.pollers]
+        tasks = [asyncio.create_task(poll_on_grid(p.period, lost, functools.partial(self._cycle, client, p, lost),
+                                                  self.health, log)) for p in self.pollers]
         try:
-            await lost.wait()
+            await lost.event.wait()
         finally:
-            lost.set()
+            lost.set("connection lost")
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return self._lost_reason or "connection lost"
+        return lost.reason
 
     def _went_down(self, reason: str) -> None:
         state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
@@ -335,35 +334,9 @@ class ModbusConnector(Connector):
                 for batch in p.bad_batches(ts):
                     self.emit(batch)
 
-    def _signal_lost(self, reason: str) -> None:
-        if not self._lost.is_set():
-            self._lost_reason = reason
-            self._lost.set()
-
     # ---------------------------------------------------------------------------------- polling
 
-    async def _poll_loop(self, client: AsyncModbusTcpClient, poller: Poller, lost: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        t0, k = loop.time(), 0
-        while not lost.is_set():
-            try:
-                await self._cycle(client, poller, lost)
-            except ConnectionLost as exc:
-                self._signal_lost(str(exc))
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a decoding bug must not kill the loop
-                log.exception("modbus %s: poll cycle failed", self.device_id)
-                self.health.set_state(self.health.state, f"poll cycle failed: {exc!r}")
-            k += 1
-            now = loop.time()
-            if t0 + k * poller.period < now:  # overran: skip the missed ticks, stay on the grid
-                k = math.ceil((now - t0) / poller.period)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), t0 + k * poller.period - now)
-
-    async def _cycle(self, client: AsyncModbusTcpClient, poller: Poller, lost: asyncio.Event) -> None:
+    async def _cycle(self, client: AsyncModbusTcpClient, poller: Poller, lost: Lost) -> None:
         ok, ts, errors, refused = await poller.read(client)
         if lost.is_set():
             return  # the connection was dropped meanwhile: the BAD batch is (being) sent instead

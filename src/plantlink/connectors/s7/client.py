@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
 from snap7.type import Area, Parameter
 
 from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
+from plantlink.connectors.loop import Lost, poll_on_grid
 from plantlink.connectors.processing import PointProcessor
 from plantlink.connectors.s7.codec import Decoder, encode
 from plantlink.connectors.s7.config import S7Device, S7Point
@@ -180,8 +180,7 @@ class S7Connector(Connector):
         self.pollers = self._pollers(self.pdu)
         self._client: AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
+        self._lost = Lost()
         self._bad_sent = False
         self._failures = 0
 
@@ -196,7 +195,7 @@ class S7Connector(Connector):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        self._lost.set()
+        self._lost.set("stopped")
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -235,8 +234,7 @@ class S7Connector(Connector):
 
     async def _connect(self) -> bool:
         dev = self.device
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
+        self._lost = Lost()
         client = AsyncClient()
         client.set_param(Parameter.PDURequest, dev.pdu_size)
         self._client = client
@@ -261,15 +259,16 @@ class S7Connector(Connector):
         client = self._client
         assert client is not None
         lost = self._lost
-        tasks = [asyncio.create_task(self._poll_loop(client, p, lost)) for p in self.pollers]
+        tasks = [asyncio.create_task(poll_on_grid(p.period, lost, self._cycle(client, p, lost), self.health, log))
+                 for p in self.pollers]
         try:
-            await lost.wait()
+            await lost.event.wait()
         finally:
-            lost.set()
+            lost.set("connection lost")
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return self._lost_reason or "connection lost"
+        return lost.reason
 
     def _went_down(self, reason: str) -> None:
         state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
@@ -283,37 +282,19 @@ class S7Connector(Connector):
 
     # ---------------------------------------------------------------------------------- polling
 
-    async def _poll_loop(self, client: AsyncClient, poller: Poller, lost: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        t0, k = loop.time(), 0
-        while not lost.is_set():
-            try:
-                ok, ts, errors, refused = await poller.read(client, self.device.timeout)
-                if lost.is_set():
-                    return
-                self._answered()
-                self.health.exception_replies += refused
-                for msg in errors:
-                    log.warning("s7 %s: %s", self.device_id, msg)
-                    self.health.set_state(self.health.state, msg)
-                for batch in poller.batches(ok, ts):
-                    self.emit(batch)
-            except ConnectionLost as exc:
-                if not lost.is_set():
-                    self._lost_reason = str(exc)
-                    lost.set()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a decoding bug must not kill the loop
-                log.exception("s7 %s: poll cycle failed", self.device_id)
-                self.health.set_state(self.health.state, f"poll cycle failed: {exc!r}")
-            k += 1
-            now = loop.time()
-            if t0 + k * poller.period < now:
-                k = math.ceil((now - t0) / poller.period)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), t0 + k * poller.period - now)
+    def _cycle(self, client: AsyncClient, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
+        async def cycle() -> None:
+            ok, ts, errors, refused = await poller.read(client, self.device.timeout)
+            if lost.is_set():
+                return  # the connection was dropped meanwhile: the BAD batch is (being) sent instead
+            self._answered()
+            self.health.exception_replies += refused
+            for msg in errors:
+                log.warning("s7 %s: %s", self.device_id, msg)
+                self.health.set_state(self.health.state, msg)
+            for batch in poller.batches(ok, ts):
+                self.emit(batch)
+        return cycle
 
     # ------------------------------------------------------------------------------------ write
 
