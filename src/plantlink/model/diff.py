@@ -32,6 +32,8 @@ _HISTORY_NOTES = {
     "deadband": "earlier samples were stored with the old deadband",
 }
 
+#: What an apply does to the engines' definitions (alarms, states, OEE, SPC, analytics): read at start only.
+ENGINE_EFFECT = "engines take it at the next restart of plantlink"
 #: The fields of a tag its connector reads by: a change of one restarts the connector.
 _CONNECTOR_FIELDS = frozenset({"source", "type", "scaling", "deadband", "writable"})
 
@@ -318,15 +320,15 @@ def _alarm_changes(old: Plant, new: Plant, renames: Mapping[str, str]) -> list[C
         before = olds.get(former)
         if before is None:
             out.append(Change("add", "alarm", key, (FieldChange("type", None, news[key].type),),
-                              effect="the alarm engine evaluates it"))
+                              effect=ENGINE_EFFECT))
             continue
         matched.add(former)
         fields = field_changes(before, news[key])
         if fields:
-            out.append(Change("change", "alarm", key, fields, effect="the alarm engine uses the new definition"))
+            out.append(Change("change", "alarm", key, fields, effect=ENGINE_EFFECT))
     for key in sorted(set(olds) - matched):
         out.append(Change("remove", "alarm", key, history="its past activations stay in the alarm journal",
-                          effect="the alarm engine stops evaluating it"))
+                          effect=ENGINE_EFFECT))
     return out
 
 
@@ -349,12 +351,12 @@ def _structure_changes(old: Plant, new: Plant) -> list[Change]:
     for section in ("enterprise", "notifications", "reports", "publish"):
         fields = field_changes({section: getattr(old.spec, section)}, {section: getattr(new.spec, section)})
         if fields:
-            out.append(Change("change", "model", section, fields))
+            out.append(Change("change", "model", section, fields, effect=ENGINE_EFFECT))
     return out
 
 
 def _engine_effect(kind: str) -> str:
-    return "engines use the new definitions" if kind == "machine" else ""
+    return ENGINE_EFFECT if kind in ("machine", "line", "site") else ""
 
 
 def _sites(p: Plant) -> dict[str, Any]:
