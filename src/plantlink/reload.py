@@ -8,8 +8,9 @@
    added, removed, renamed or re-addressed) stop; every other connector keeps running, untouched: its samples
    keep flowing without a gap;
 3. the runtime's model, tag ids and services are swapped at once (the API and HMI look the services up per
-   request); the engines are handed the new definitions (``Runtime.reload_engines``);
-4. the connectors of those devices start again with the new model.
+   request);
+4. the connectors of those devices start again with the new model, and the engines are handed the new
+   definitions (``Runtime.reload_engines``: the alarm engine's at once).
 
 A step that fails undoes the ones before it (renames reverted, the old connectors started again, the old model
 and services back) and raises: the old model keeps running.
@@ -93,7 +94,7 @@ class ModelApplier:
             rt.plant, rt.tag_ids = new, ids
             rt.reload_services()
             await self._start_connectors(plan.devices)
-            await rt.reload_engines(old_plant)
+            await rt.reload_engines(plan.renames)
         except BaseException as exc:
             log.error("applying the model failed (%s): the old model is put back", exc)
             await self._stop_connectors(plan.devices)
@@ -101,6 +102,8 @@ class ModelApplier:
             rt.reload_services()
             await self._unrename(renames)
             await self._start_connectors(stopped)
+            with contextlib.suppress(Exception):
+                await rt.reload_engines(renames)
             raise
         log.info("model applied: %s (%d changes; connectors restarted: %s)", plan.digest_after,
                  len(plan.changes), ", ".join(plan.devices) or "none")

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -429,10 +429,12 @@ class Runtime:
     def forget_part(self, name: str) -> None:
         self._life.forget(name)
 
-    async def reload_engines(self, old: Plant) -> None:
-        """Hand the engines a newly applied model: they read their definitions at start, so a changed
-        definition takes effect at the next restart (the plan says so); the states engine and the health
-        report see the new connectors at once."""
+    async def reload_engines(self, renames: Mapping[str, str]) -> None:
+        """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former):
+        the alarm engine takes the new alarm definitions at once (keeping the states of those kept); the other
+        engines read their definitions at start (the plan says so: they take a change at the next restart)."""
+        if self.alarm_engine is not None:
+            self.alarm_engine.reload(self.plant, self.tag_ids, renames)
 
     async def stop(self) -> None:
         """Stop every running part, the last started first: the connectors, then the log (what they handed in

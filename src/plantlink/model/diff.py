@@ -32,8 +32,10 @@ _HISTORY_NOTES = {
     "deadband": "earlier samples were stored with the old deadband",
 }
 
-#: What an apply does to the engines' definitions (alarms, states, OEE, SPC, analytics): read at start only.
+#: What an apply does to the engines' definitions: the alarm engine takes them at once; the others (states, OEE,
+#: downtime, SPC, analytics, notifications, reports, publishing) read theirs at start.
 ENGINE_EFFECT = "engines take it at the next restart of plantlink"
+ALARM_EFFECT = "the alarm engine takes it at once"
 #: The fields of a tag its connector reads by: a change of one restarts the connector.
 _CONNECTOR_FIELDS = frozenset({"source", "type", "scaling", "deadband", "writable"})
 
@@ -195,8 +197,13 @@ def diff_plants(old: Plant, new: Plant, has_history: Callable[[str], bool] = lam
     tags = _tag_changes(old, new, renames, has_history)
     touched = {c.path for c in devices} | _devices_of_tag_changes(old, new, tags)
     changes = [*devices, *tags, *_alarm_changes(old, new, renames), *_structure_changes(old, new)]
-    restart = tuple(sorted(d for d in touched if d in old.devices or d in new.devices))
+    restart = tuple(sorted(d for d in touched if _enabled(old, d) or _enabled(new, d)))
     return Plan(tuple(_with_effect(c, new) for c in changes), restart, model_digest(old), model_digest(new), renames)
+
+
+def _enabled(plant: Plant, device: str) -> bool:
+    info = plant.devices.get(device)
+    return info is not None and info.enabled
 
 
 def _with_effect(c: Change, new: Plant) -> Change:
@@ -320,15 +327,15 @@ def _alarm_changes(old: Plant, new: Plant, renames: Mapping[str, str]) -> list[C
         before = olds.get(former)
         if before is None:
             out.append(Change("add", "alarm", key, (FieldChange("type", None, news[key].type),),
-                              effect=ENGINE_EFFECT))
+                              effect=ALARM_EFFECT))
             continue
         matched.add(former)
         fields = field_changes(before, news[key])
         if fields:
-            out.append(Change("change", "alarm", key, fields, effect=ENGINE_EFFECT))
+            out.append(Change("change", "alarm", key, fields, effect=ALARM_EFFECT))
     for key in sorted(set(olds) - matched):
         out.append(Change("remove", "alarm", key, history="its past activations stay in the alarm journal",
-                          effect=ENGINE_EFFECT))
+                          effect=ALARM_EFFECT))
     return out
 
 
