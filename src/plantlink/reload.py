@@ -47,13 +47,18 @@ class ModelApplier:
         self.rt = runtime
         self._lock = asyncio.Lock()
         self.applied = 0
+        self._digest: tuple[Plant, str] | None = None
 
     @property
     def plant(self) -> Plant:
         return self.rt.plant
 
     def digest(self) -> str:
-        return model_digest(self.rt.plant)
+        """The running model's digest (computed once per model)."""
+        plant = self.rt.plant
+        if self._digest is None or self._digest[0] is not plant:
+            self._digest = (plant, model_digest(plant))
+        return self._digest[1]
 
     def has_history(self, path: str) -> bool:
         """Whether the running tag ``path`` has a sample (the historian's latest value of its id)."""
@@ -64,7 +69,7 @@ class ModelApplier:
         return bool(ts.null_count < len(ts))
 
     def plan(self, new: Plant) -> Plan:
-        return diff_plants(self.rt.plant, new, self.has_history)
+        return diff_plants(self.rt.plant, new, self.has_history, self.digest())
 
     async def apply(self, new: Plant, plan: Plan) -> None:
         """Apply ``plan`` (made against the running model) to reach ``new``; see the module's doc."""

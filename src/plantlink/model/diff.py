@@ -189,16 +189,18 @@ def renames_of(old: Plant, new: Plant) -> dict[str, str]:
     return out
 
 
-def diff_plants(old: Plant, new: Plant, has_history: Callable[[str], bool] = lambda _: False) -> Plan:
+def diff_plants(old: Plant, new: Plant, has_history: Callable[[str], bool] = lambda _: False,
+                old_digest: str | None = None) -> Plan:
     """Every change from ``old`` (the running model) to ``new``; ``has_history(path)``: whether a tag of
-    ``old`` has samples."""
+    ``old`` has samples; ``old_digest``: ``model_digest(old)`` when known."""
     renames = renames_of(old, new)
     devices = _device_changes(old, new)
     tags = _tag_changes(old, new, renames, has_history)
     touched = {c.path for c in devices} | _devices_of_tag_changes(old, new, tags)
     changes = [*devices, *tags, *_alarm_changes(old, new, renames), *_structure_changes(old, new)]
     restart = tuple(sorted(d for d in touched if _enabled(old, d) or _enabled(new, d)))
-    return Plan(tuple(_with_effect(c, new) for c in changes), restart, model_digest(old), model_digest(new), renames)
+    return Plan(tuple(_with_effect(c, new) for c in changes), restart, old_digest or model_digest(old),
+                model_digest(new), renames)
 
 
 def _enabled(plant: Plant, device: str) -> bool:
@@ -270,6 +272,8 @@ def _tag_changes(old: Plant, new: Plant, renames: Mapping[str, str], has_history
                     "with was:)") if lost else "no samples yet"
             out.append(Change("remove", "tag", path, history=note, loses_history=lost))
         elif a is not None and b is not None:
+            if a.tag == b.tag and a.device == b.device and a.source == b.source:
+                continue  # the common case, at C speed: a 10,000-tag model is planned in a fraction of a second
             fields = field_changes(_tag_doc(a), _tag_doc(b))
             if fields:
                 out.append(Change("change", "tag", path, fields, history=_field_history(fields)))
