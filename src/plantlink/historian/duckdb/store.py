@@ -196,8 +196,10 @@ class DuckDBHistorian(Historian):
                     raise HistorianError(f"cannot rename {old!r} to {new!r}: that path is taken")
             con.execute("BEGIN")
             try:
+                for old in renames:  # through a temporary path: a swap (a -> b, b -> a) is a rename too
+                    con.execute("UPDATE tags SET path = ? WHERE path = ?", [f"\0rename/{ids[old]}", old])
                 for old, new in renames.items():
-                    con.execute("UPDATE tags SET path = ? WHERE path = ?", [new, old])
+                    con.execute("UPDATE tags SET path = ? WHERE path = ?", [new, f"\0rename/{ids[old]}"])
                 con.execute("COMMIT")
             except duckdb.Error as exc:
                 con.execute("ROLLBACK")
