@@ -60,6 +60,7 @@ def emit(name: str, value: float, unit: str, **extra: object) -> None:
 
 SERVER = """
 import asyncio, sys
+from tests.servers import ModbusTestServer
 
 async def main():
     server = ModbusTestServer(int(sys.argv[1]), registers=int(sys.argv[2]))
@@ -76,8 +77,11 @@ def modbus_server(port: int, registers: int) -> subprocess.Popen[str]:
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(registers)], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "the Modbus server did not start"
-    return proc
+    assert proc.stdout is not None
+    for line in proc.stdout:  # pymodbus may say something first
+        if line.strip() == "ready":
+            return proc
+    raise SystemExit("the Modbus server did not start")
 
 
 async def run(devices: int, per: int, rounds: int) -> None:
