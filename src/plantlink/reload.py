@@ -27,12 +27,24 @@ from plantlink.connectors.base import Connector
 from plantlink.historian import TagMeta
 from plantlink.lifecycle import Part
 from plantlink.model import Plant
-from plantlink.model.diff import Plan, diff_plants, model_digest
+from plantlink.model.diff import Plan, diff_plants, model_digest, resolve_was
 
 if TYPE_CHECKING:
     from plantlink.runtime import Runtime
 
 log = logging.getLogger("plantlink.reload")
+
+
+def startup_renames(plant: Plant, known: set[str]) -> dict[str, str]:
+    """Former path -> new path for the tags whose ``was:`` names a path the historian knows while it does not
+    know theirs (a model edited with ``was:``, then started rather than applied): they keep their history."""
+    paths = {t.path for t in plant.all_tags}
+    out: dict[str, str] = {}
+    for t in plant.tags:
+        was = resolve_was(t)
+        if was and t.path not in known and was in known and was not in paths and was not in out:
+            out[was] = t.path
+    return out
 
 
 def connector_part(dev: str, conn: Connector) -> Part:

@@ -47,7 +47,7 @@ from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
-from plantlink.reload import ModelApplier, connector_part
+from plantlink.reload import ModelApplier, connector_part, startup_renames
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
 from plantlink.samples import conform
 from plantlink.services import Components, Services
@@ -225,6 +225,10 @@ class Runtime:
 
     def _open_historian(self) -> None:
         self.historian = open_historian(self.historian_backend, path=self.historian_path)
+        renames = startup_renames(self.plant, set(self.historian.tags().column("path").to_pylist()))
+        if renames:  # a model edited with was: and started instead of applied: the history follows the same
+            log.info("renaming %d tags as the model's was: says: %s", len(renames), renames)
+            self.historian.rename_tags(renames)
         metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
         self.tag_ids = self.historian.register_tags(metas)
 
