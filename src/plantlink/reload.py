@@ -24,6 +24,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from plantlink.connectors.base import Connector
+from plantlink.errors import Conflict
 from plantlink.historian import TagMeta
 from plantlink.lifecycle import Part
 from plantlink.model import Plant
@@ -87,8 +88,6 @@ class ModelApplier:
         """Apply ``plan`` (made against the running model) to reach ``new``; see the module's doc."""
         async with self._lock:
             if plan.digest_before != self.digest():
-                from plantlink.errors import Conflict
-
                 raise Conflict("the running model changed since this plan was made: plan again")
             await self._apply(new, plan)
             self.applied += 1
