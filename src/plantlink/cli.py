@@ -35,9 +35,14 @@ T = TypeVar("T")
 _LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log.",
          "export": "Export the raw samples of tags over any range (CSV, Parquet, XLSX).",
          "import": "Backfill history from a CSV or Parquet file (checked whole first, audited).",
-         "report": "Write a shift, daily or weekly report (HTML or PDF) of a site, area, line or machine."}
+         "report": "Write a shift, daily or weekly report (HTML or PDF) of a site, area, line or machine.",
+         "plan": "Show what applying a changed plant model to the running server would change.",
+         "apply": "Apply a changed plant model to the running server without a restart.",
+         "status": "The running server's plant model digest and its devices' health."}
 #: The lazy commands that are single commands (plantlink.cli_data), not groups.
 _DATA_COMMANDS = ("export", "import")
+#: The lazy commands about the running server's plant model (plantlink.cli_model).
+_MODEL_COMMANDS = ("plan", "apply", "status")
 
 
 class _Group(TyperGroup):
@@ -62,6 +67,10 @@ class _Group(TyperGroup):
             from plantlink.cli_report import report_app
 
             return typer.main.get_command(report_app)
+        if name in _MODEL_COMMANDS:
+            from plantlink.cli_model import model_app
+
+            return typer.main.get_command(model_app).commands[name]  # type: ignore[attr-defined]
         if name in _DATA_COMMANDS:
             from plantlink.cli_data import data_app
 

@@ -100,6 +100,15 @@ class Lifecycle:
                 raise
             self._started.append(c)
 
+    def adopt(self, component: Component) -> None:
+        """Count a component its owner started itself (a connector started by a model apply) as running: it
+        is stopped with the others."""
+        self._started.append(component)
+
+    def forget(self, name: str) -> None:
+        """No longer count the component ``name`` as running (its owner stopped it: a model apply)."""
+        self._started = [c for c in self._started if c.name != name]
+
     async def stop(self) -> list[str]:
         """Stop every started component, the last started first; returns the names of those whose stop
         failed (each logged with its error)."""

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
+from plantlink.reload import ModelApplier, connector_part, startup_renames
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
 from plantlink.samples import conform
 from plantlink.services import Components, Services
@@ -171,6 +172,8 @@ class Runtime:
         #: Each device's status as it was when stop() began (after stop they all read "stopped").
         self._final_states: dict[str, str] = {}
         self._life = Lifecycle()
+        #: Plans against and applies to the running model (``plantlink plan`` / ``apply``).
+        self.model = ModelApplier(self)
 
     @property
     def historian_path(self) -> Path:
@@ -206,8 +209,8 @@ class Runtime:
                                   wal.stop))
         self.publishers = self._build_publishers()
         await life.start(*self.publishers)
-        self.connectors = self._build_connectors()
-        await life.start(*(Part(f"connector {dev}", c.start, c.stop) for dev, c in self.connectors.items()))
+        self.connectors = self.build_connectors()
+        await life.start(*(connector_part(dev, c) for dev, c in self.connectors.items()))
         self.started_at = time.time()
         log.info("running %d tags on %d devices", len(self.plant.tags), len(self.connectors))
 
@@ -222,6 +225,10 @@ class Runtime:
 
     def _open_historian(self) -> None:
         self.historian = open_historian(self.historian_backend, path=self.historian_path)
+        renames = startup_renames(self.plant, set(self.historian.tags().column("path").to_pylist()))
+        if renames:  # a model edited with was: and started instead of applied: the history follows the same
+            log.info("renaming %d tags as the model's was: says: %s", len(renames), renames)
+            self.historian.rename_tags(renames)
         metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
         self.tag_ids = self.historian.register_tags(metas)
 
@@ -235,12 +242,16 @@ class Runtime:
         assert self.historian is not None
         self.latest.seed(self.historian.latest(sorted(set(self.tag_ids.values()))))
         self.latest.start(self.bus)
+        self.reload_services()
+
+    def reload_services(self) -> None:
+        """Build the services over the runtime's model and tag ids (at start, and when a model is applied)."""
         self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
             states=lambda: self.states, downtime=lambda: self.downtime, alarms=lambda: self.alarms,
             control=lambda: self.control, audit=lambda: self.audit, health=self._health_sources(),
             trend_store=lambda: self.store, anomaly=lambda: self.anomaly,
-            rul=lambda: self.rul))
+            rul=lambda: self.rul, model=lambda: self.model))
 
     def _health_sources(self) -> HealthSources:
         return HealthSources(
@@ -389,10 +400,11 @@ class Runtime:
             except Exception:
                 log.exception("an engine did not stop cleanly")
 
-    def _build_connectors(self) -> dict[str, Connector]:
+    def build_connectors(self, only: set[str] | None = None) -> dict[str, Connector]:
+        """The connectors of the model's enabled devices that have tags (of ``only`` those, when given)."""
         out: dict[str, Connector] = {}
         for dev_id, dev in self.plant.devices.items():
-            if not dev.enabled:
+            if not dev.enabled or (only is not None and dev_id not in only):
                 continue
             points = [
                 Point(self.tag_ids[t.path], t.path, t.tag, t.source) for t in self.plant.tags_of_device(dev_id)
@@ -415,6 +427,19 @@ class Runtime:
         targets = targets_of(settings, self.plant.spec.enterprise, tags)
         out: list[Publisher] = [UnsPublisher(settings, targets, self.bus)] if settings.uns.enabled else []
         return out + ([SparkplugEdge(settings, targets, self.bus)] if settings.sparkplug is not None else [])
+
+    def adopt_part(self, part: Part) -> None:
+        self._life.adopt(part)
+
+    def forget_part(self, name: str) -> None:
+        self._life.forget(name)
+
+    async def reload_engines(self, renames: Mapping[str, str]) -> None:
+        """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former):
+        the alarm engine takes the new alarm definitions at once (keeping the states of those kept); the other
+        engines read their definitions at start (the plan says so: they take a change at the next restart)."""
+        if self.alarm_engine is not None:
+            self.alarm_engine.reload(self.plant, self.tag_ids, renames)
 
     async def stop(self) -> None:
         """Stop every running part, the last started first: the connectors, then the log (what they handed in

@@ -3,7 +3,7 @@ application, who may call it. ``test_matrix.py`` checks the served app against i
 user; docs/security.md carries it as a table (``render_table``; a test keeps the two equal).
 
 ``role``: ``public`` (no login), ``user`` (any logged-in user), ``viewer`` / ``operator`` / ``engineer`` /
-``admin`` (at least that role at the site concerned), ``admin*`` (admin at every site).
+``admin`` (at least that role at the site concerned), ``admin*`` / ``engineer*`` (that role at every site).
 ``site``: ``-`` (not about a site), ``object`` (the request names a site's object: a user of another site is
 refused, 403 for a path, 404 for an id), ``filtered`` (the answer only holds the caller's sites).
 """
@@ -104,6 +104,10 @@ ROUTES: dict[str, Rule] = {
     "GET /api/v1/audit/verify": Rule("admin*", "-"),
     # read-only SQL over the historian: reads every site, so only for an admin of every site (audited)
     "POST /api/v1/sql": Rule("admin*", "-", "one SELECT; row and time limits; audited"),
+    # the plant model: its digest; plan and apply a changed one (every site it covers)
+    "GET /api/v1/model": Rule("user", "-", "digest and counts"),
+    "POST /api/v1/model/plan": Rule("engineer*", "-", "at every site of both models"),
+    "POST /api/v1/model/apply": Rule("engineer*", "-", "at every site of both models; audited"),
     # HMI (NiceGUI); {v} is the NiceGUI version
     "GET /": Rule("user", "-", "redirect to /hmi/"),
     "GET /hmi/": Rule("user", "filtered"),
@@ -138,8 +142,9 @@ def allowed(rule: Rule, roles: dict[str, str], site: str = "windsor") -> bool:
     whether ``site`` shows in the answer)."""
     if rule.role == "public":
         return True
-    if rule.role == "admin*":
-        return roles.get("*") == "admin"
+    if rule.role.endswith("*"):  # the role at every site
+        every = roles.get("*")
+        return every is not None and RANK[every] >= RANK[rule.role[:-1]]
     if rule.site == "any":  # the role at any one site opens the page; it shows only those sites
         return any(RANK[r] >= RANK[rule.role] for r in roles.values())
     have = roles.get(site) or roles.get("*")

@@ -16,6 +16,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from plantlink.cli import DEMO_PLANT
 from plantlink.hmi.mount import stylesheet_path
 from tests.security.conftest import (
     W_ALARM,
@@ -154,6 +155,7 @@ class Ctx:
             "GET /api/v1/alarms/notifications/failed": Call("GET", "/api/v1/alarms/notifications/failed",
                                                             {"site": "windsor"}),
             "GET /api/v1/health": Call("GET", "/api/v1/health"),
+            "GET /api/v1/model": Call("GET", "/api/v1/model"),
             "GET /api/v1/export/trend": Call("GET", "/api/v1/export/trend", {"tag": W_TAG}),
             "GET /api/v1/export/oee": Call("GET", "/api/v1/export/oee", {"scope": W_LINE, "format": "xlsx"}),
             "GET /api/v1/export/energy": Call("GET", "/api/v1/export/energy", {"scope": W_LINE, "format": "csv"}),
@@ -234,6 +236,11 @@ class Ctx:
             return Call("POST", "/api/v1/lines/handover", json={"line": W_LINE, "text": f"matrix note by {user}"})
         if key == "POST /api/v1/sql":
             return Call("POST", "/api/v1/sql", json={"sql": "SELECT count(*) AS n FROM tags"})
+        if key == "POST /api/v1/model/plan":
+            return Call("POST", "/api/v1/model/plan", json={"yaml": DEMO_PLANT.read_text()})
+        if key == "POST /api/v1/model/apply":  # allowed: refused after the check (a plan against another model)
+            return Call("POST", "/api/v1/model/apply", json={"yaml": DEMO_PLANT.read_text(),
+                                                             "expect_digest": "sha256:other"}, ok=frozenset({409}))
         if key == "POST /api/v1/control/sites/{site}/enable":
             return Call("POST", "/api/v1/control/sites/windsor/enable", json={"note": "matrix"})
         if key.startswith(("POST /api/v1/trends", "DELETE /api/v1/trends")):

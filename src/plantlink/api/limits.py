@@ -41,12 +41,17 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
+#: Paths whose bodies may be larger: a whole plant model (plan / apply) is read up to the loader's own limit.
+LARGER_BODIES: dict[str, int] = {"/api/v1/model/": 16 * 1024 * 1024}
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int | None = None):
+    def __init__(self, app: ASGIApp, max_bytes: int | None = None, larger: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = default_max_body() if max_bytes is None else max_bytes
         if self.max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+        self.larger = LARGER_BODIES if larger is None else larger
 
     def _too_large(self) -> tuple[int, str, str]:
         return 413, "too_large", f"the request body is larger than the limit of {self.max_bytes} bytes"
@@ -54,6 +59,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        prefix = next((p for p in self.larger if str(scope.get("path", "")).startswith(p)), None)
+        if prefix is not None and self.larger[prefix] > self.max_bytes:
+            await BodyLimit(self.app, self.larger[prefix], {})(scope, receive, send)
             return
         lengths = [v for k, v in scope.get("headers", []) if k.lower() == b"content-length"]
         if lengths:

@@ -7,14 +7,14 @@ Time arguments are integer microseconds since the Unix epoch (UTC). Results are 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
-from plantlink.errors import QueryError
+from plantlink.errors import HistorianError, QueryError
 from plantlink.samples import TS_TYPE
 
 Aggregate = Literal["min", "max", "mean", "twa", "first", "last", "count"]
@@ -64,6 +64,11 @@ class Historian(ABC):
     @abstractmethod
     def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
         """Ensure each tag exists; return path -> tag id. Ids are stable across restarts."""
+
+    def rename_tags(self, renames: Mapping[str, str]) -> None:
+        """Give tags new paths (former path -> new path), keeping their ids and so their samples: all or none.
+        A backend that cannot refuses (``HistorianError``)."""
+        raise HistorianError(f"the {type(self).__name__} historian cannot rename tags")
 
     @abstractmethod
     def tags(self) -> pa.Table:

@@ -78,7 +78,8 @@ def mount_hmi(app: FastAPI, runtime: Runtime | Services, *, mount_path: str = DE
         raise ValueError(f"the HMI was mounted at {_state['prefix']} before in this process; use the same path")
     services = services_of(runtime)
     hub = LiveHub(PlantView(services))
-    install(Hmi(services, hub.view, hub, prefix, accounts=lambda: getattr(app.state, "auth", None)))
+    install(Hmi(services, hub.view, hub, prefix, accounts=lambda: getattr(app.state, "auth", None)),
+            source=lambda: services_of(runtime))
 
     def record(kind: str, actor: str, site: str | None, target: str, details: dict[str, Any]) -> None:
         audit = getattr(app.state, "audit", None)

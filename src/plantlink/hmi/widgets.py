@@ -6,7 +6,7 @@ import html
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
@@ -60,16 +60,34 @@ class Hmi:
 
 
 _CURRENT: list[Hmi] = []
+#: Where the running services are (a runtime's, rebuilt when a changed model is applied: ``plantlink apply``).
+_SOURCE: list[Callable[[], Services]] = []
 
 
-def install(h: Hmi) -> None:
+def install(h: Hmi, source: Callable[[], Services] | None = None) -> None:
     _CURRENT[:] = [h]
+    _SOURCE[:] = [source] if source is not None else []
 
 
 def hmi() -> Hmi:
+    """The HMI context; when a model was applied since, rebuilt over the new services (the hierarchy the pages
+    show, the live hub's view): a page opened after an apply shows the applied model."""
     if not _CURRENT:
         raise RuntimeError("the HMI is not mounted: call plantlink.hmi.mount_hmi(app, runtime)")
-    return _CURRENT[0]
+    h = _CURRENT[0]
+    if _SOURCE:
+        try:
+            now = _SOURCE[0]()
+        except Exception:  # the runtime stopping: keep what the pages had
+            return h
+        if now is not h.services:
+            from plantlink.hmi.data import PlantView
+
+            view = PlantView(now)
+            h.hub.view = view
+            h = replace(h, services=now, view=view)
+            _CURRENT[:] = [h]
+    return h
 
 
 # -- access ---------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ class SourceRef(BaseModel):
 
 class Tag(Strict):
     name: Name
+    #: The tag's former name (same machine) or path (``site/area/line/machine/tag``) when it was renamed: the
+    #: tag keeps its id and history (``plantlink plan`` / ``apply``, docs/plan-apply.md).
+    was: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", max_length=400)
     description: str = ""
     #: What people read on pages and in messages ("Die temperature"); the name when empty.
     display_name: str = Field(default="", max_length=80)

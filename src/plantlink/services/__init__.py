@@ -27,6 +27,7 @@ touches the runtime, a store, an engine or the historian (an import contract che
 ``reports``    shift, daily and weekly reports of a scope, assembled from the services above
 ``sql``        read-only SQL over the historian for admins of every site (row and time limits, audited)
 ``analytics``  anomaly detectors (train on a baseline, status, scores) and remaining useful life per machine
+``model``      the running plant model's digest; plan and apply a changed model (docs/plan-apply.md)
 =============  =======================================================================================
 """
 
@@ -50,6 +51,7 @@ from plantlink.services.health import Health, HealthSources
 from plantlink.services.history import HistoryService
 from plantlink.services.kpi import KpiService
 from plantlink.services.latest import LatestValues
+from plantlink.services.model import ModelAdmin, ModelService
 from plantlink.services.periods import Periods
 from plantlink.services.plant import PlantIndex
 from plantlink.services.reports import ReportService
@@ -89,6 +91,7 @@ class Components:
     trend_store: Callable[[], TrendRecords | None] = lambda: None
     anomaly: Callable[[], Any] = lambda: None
     rul: Callable[[], Any] = lambda: None
+    model: Callable[[], ModelAdmin | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Services:
     sql: SqlService
     reports: ReportService
     analytics: AnalyticsService
+    model: ModelService
 
     @classmethod
     def build(cls, plant: Plant, tag_ids: Mapping[str, int], latest: LatestValues, parts: Components) -> Services:
@@ -148,6 +152,7 @@ class Services:
             sql=SqlService(parts.historian, parts.audit),
             reports=ReportService(index, periods, kpi, downtime, alarms, spc, energy),
             analytics=AnalyticsService(index, parts.historian, parts.anomaly, parts.rul, parts.audit),
+            model=ModelService(parts.model, parts.audit),
         )
 
 

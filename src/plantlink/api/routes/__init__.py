@@ -15,6 +15,7 @@ from plantlink.api.routes.health import router as health_router
 from plantlink.api.routes.hierarchy import router as hierarchy_router
 from plantlink.api.routes.history import router as history_router
 from plantlink.api.routes.lines import router as lines_router
+from plantlink.api.routes.model import router as model_router
 from plantlink.api.routes.oee import router as oee_router
 from plantlink.api.routes.reports import router as reports_router
 from plantlink.api.routes.spc import router as spc_router
@@ -27,5 +28,5 @@ from plantlink.api.routes.trends import router as trends_router
 ROUTERS: list[APIRouter] = [
     hierarchy_router, tags_router, history_router, states_router, oee_router, downtime_router, lines_router,
     stream_router, alarms_router, control_router, audit_router, health_router, trends_router, export_router,
-    spc_router, energy_router, sql_router, reports_router, analytics_router,
+    spc_router, energy_router, sql_router, reports_router, analytics_router, model_router,
 ]

@@ -98,24 +98,13 @@ class AlarmEngine:
     def __init__(self, plant: Any = None, store: AlarmStore | None = None, *, compiled: Compiled | None = None,
                  now: Callable[[], int] = now_us, recorder: Recorder | None = None,
                  tag_ids: Mapping[str, int] | None = None):
-        self.c = compiled if compiled is not None else compile_alarms(plant_alarms(plant))
         self.store = store
         if recorder is None and store is not None:
             recorder = Recorder(Sinks(None, store))
         self.recorder = recorder
         self.now = now
-        self.ev = Evaluator(self.c)
-        n = self.c.size
-        self.state = np.zeros(n, dtype=np.int8)  # code in isa.STATES
-        self.since = np.zeros(n, dtype=np.int64)
-        self.activated = np.full(n, -1, dtype=np.int64)
-        self.by_key = {info.key: info for info in self.c.infos}
-        self.shelved: dict[int, tuple[int, str, str]] = {}  # index -> (until_us, reason, by)
+        self._load(compiled if compiled is not None else compile_alarms(plant_alarms(plant)))
         self.machine_states: dict[str, str] = {}
-        self._by_machine: dict[str, list[AlarmInfo]] = {}
-        for info in self.c.infos:
-            if info.defn.suppress_when_state:
-                self._by_machine.setdefault(info.machine, []).append(info)
         self.listeners: list[Listener] = []
         self.errors = 0
         self.journaled = 0
@@ -124,6 +113,48 @@ class AlarmEngine:
         self._started = False
         if tag_ids is not None:
             self.bind(tag_ids)
+
+    def _load(self, c: Compiled) -> None:
+        """Take the compiled definitions, every alarm normal."""
+        self.c = c
+        self.ev = Evaluator(self.c)
+        n = self.c.size
+        self.state = np.zeros(n, dtype=np.int8)  # code in isa.STATES
+        self.since = np.zeros(n, dtype=np.int64)
+        self.activated = np.full(n, -1, dtype=np.int64)
+        self.by_key = {info.key: info for info in self.c.infos}
+        self.shelved: dict[int, tuple[int, str, str]] = {}  # index -> (until_us, reason, by)
+        self._by_machine: dict[str, list[AlarmInfo]] = {}
+        for info in self.c.infos:
+            if info.defn.suppress_when_state:
+                self._by_machine.setdefault(info.machine, []).append(info)
+
+    def reload(self, plant: Any, tag_ids: Mapping[str, int], renames: Mapping[str, str] | None = None) -> None:
+        """Take the definitions of a newly applied model (``plantlink.reload``), between two batches: an alarm
+        still defined (by key; a renamed tag's alarms under its new path, ``renames``: new path -> former)
+        keeps its state, acknowledgement, shelving and condition; a new one starts normal; a removed one is
+        dropped. On-delay timers and rate-of-change history restart."""
+        self.flush()
+        former = {was: new for new, was in (renames or {}).items()}
+        kept: dict[str, tuple[int, int, int, tuple[int, str, str] | None, bool]] = {}
+        for info in self.c.infos:
+            i = info.index
+            path, _, name = info.key.rpartition(":")
+            key = f"{former.get(path, path)}:{name}"
+            kept[key] = (int(self.state[i]), int(self.since[i]), int(self.activated[i]), self.shelved.get(i),
+                         bool(self.ev.active[i]))
+        self._load(compile_alarms(plant_alarms(plant)))
+        self.bind(tag_ids)
+        t = self.now()
+        for key, (state, since, activated, shelf, active) in kept.items():
+            found = self.by_key.get(key)
+            if found is None:
+                continue
+            i = found.index
+            self.state[i], self.since[i], self.activated[i] = state, since, activated
+            if shelf is not None:
+                self.shelved[i] = shelf
+            self.ev.restore(i, active, t)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, now_us: int | None = None) -> int:

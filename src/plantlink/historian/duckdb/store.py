@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,26 @@ class DuckDBHistorian(Historian):
                     self._set_known()
                 ids.update({r[1]: r[0] for r in rows})
             return {t.path: int(ids[t.path]) for t in tags}
+
+    def rename_tags(self, renames: Mapping[str, str]) -> None:
+        with self._write_lock:
+            con = self._require_open()
+            ids = dict(con.execute("SELECT path, tag_id FROM tags").fetchall())
+            for old, new in renames.items():
+                if old not in ids:
+                    raise HistorianError(f"cannot rename {old!r}: no such tag")
+                if new in ids and new not in renames:
+                    raise HistorianError(f"cannot rename {old!r} to {new!r}: that path is taken")
+            con.execute("BEGIN")
+            try:
+                for old in renames:  # through a temporary path: a swap (a -> b, b -> a) is a rename too
+                    con.execute("UPDATE tags SET path = ? WHERE path = ?", [f"\0rename/{ids[old]}", old])
+                for old, new in renames.items():
+                    con.execute("UPDATE tags SET path = ? WHERE path = ?", [new, f"\0rename/{ids[old]}"])
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise HistorianError(f"renaming tags failed, nothing renamed: {exc}") from exc
 
     def _set_known(self) -> None:
         self._known = _known_mask(self._types)

@@ -1,0 +1,160 @@
+"""Apply a new plant model to a running ``Runtime`` without a restart (``plantlink apply``, docs/plan-apply.md).
+
+``ModelApplier.apply(new, plan)`` (one at a time):
+
+1. the historian renames the tags the new model renames with ``was:`` (they keep their ids, so their history)
+   and registers the new model's tags (new ones get new ids; the others keep theirs);
+2. the connectors of the devices the plan names (``Plan.devices``: the device changed, or a tag it reads was
+   added, removed, renamed or re-addressed) stop; every other connector keeps running, untouched: its samples
+   keep flowing without a gap;
+3. the runtime's model, tag ids and services are swapped at once (the API and HMI look the services up per
+   request);
+4. the connectors of those devices start again with the new model, and the engines are handed the new
+   definitions (``Runtime.reload_engines``: the alarm engine's at once).
+
+A step that fails undoes the ones before it (renames reverted, the old connectors started again, the old model
+and services back) and raises: the old model keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from plantlink.connectors.base import Connector
+from plantlink.errors import Conflict
+from plantlink.historian import TagMeta
+from plantlink.lifecycle import Part
+from plantlink.model import Plant
+from plantlink.model.diff import Plan, diff_plants, model_digest, resolve_was
+
+if TYPE_CHECKING:
+    from plantlink.runtime import Runtime
+
+log = logging.getLogger("plantlink.reload")
+
+
+def startup_renames(plant: Plant, known: set[str]) -> dict[str, str]:
+    """Former path -> new path for the tags whose ``was:`` names a path the historian knows while it does not
+    know theirs (a model edited with ``was:``, then started rather than applied): they keep their history."""
+    paths = {t.path for t in plant.all_tags}
+    out: dict[str, str] = {}
+    for t in plant.tags:
+        was = resolve_was(t)
+        if was and t.path not in known and was in known and was not in paths and was not in out:
+            out[was] = t.path
+    return out
+
+
+def connector_part(dev: str, conn: Connector) -> Part:
+    """A started connector as the lifecycle counts it (stopped with the runtime)."""
+    return Part(f"connector {dev}", conn.start, conn.stop)
+
+
+class ModelApplier:
+    """Plans against, and applies to, the model a runtime runs."""
+
+    def __init__(self, runtime: Runtime):
+        self.rt = runtime
+        self._lock = asyncio.Lock()
+        self.applied = 0
+        self._digest: tuple[Plant, str] | None = None
+
+    @property
+    def plant(self) -> Plant:
+        return self.rt.plant
+
+    def digest(self) -> str:
+        """The running model's digest (computed once per model)."""
+        plant = self.rt.plant
+        if self._digest is None or self._digest[0] is not plant:
+            self._digest = (plant, model_digest(plant))
+        return self._digest[1]
+
+    def has_history(self, path: str) -> bool:
+        """Whether the running tag ``path`` has a sample (the historian's latest value of its id)."""
+        tag_id = self.rt.tag_ids.get(path)
+        if tag_id is None or self.rt.historian is None:
+            return False
+        ts = self.rt.historian.latest([tag_id]).column("ts")
+        return bool(ts.null_count < len(ts))
+
+    def plan(self, new: Plant) -> Plan:
+        return diff_plants(self.rt.plant, new, self.has_history, self.digest())
+
+    async def apply(self, new: Plant, plan: Plan) -> None:
+        """Apply ``plan`` (made against the running model) to reach ``new``; see the module's doc."""
+        async with self._lock:
+            if plan.digest_before != self.digest():
+                raise Conflict("the running model changed since this plan was made: plan again")
+            await self._apply(new, plan)
+            self.applied += 1
+
+    async def _apply(self, new: Plant, plan: Plan) -> None:
+        rt = self.rt
+        assert rt.historian is not None
+        old_plant, old_ids = rt.plant, dict(rt.tag_ids)
+        renames = {was: path for path, was in plan.renames.items()}
+        if renames:
+            await asyncio.to_thread(rt.historian.rename_tags, renames)
+        try:
+            metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in new.all_tags]
+            ids = await asyncio.to_thread(rt.historian.register_tags, metas)
+        except BaseException:
+            await self._unrename(renames)
+            raise
+        stopped = await self._stop_connectors(plan.devices)
+        try:
+            rt.plant, rt.tag_ids = new, ids
+            rt.reload_services()
+            await self._start_connectors(plan.devices)
+            await rt.reload_engines(plan.renames)
+        except BaseException as exc:
+            log.error("applying the model failed (%s): the old model is put back", exc)
+            await self._stop_connectors(plan.devices)
+            rt.plant, rt.tag_ids = old_plant, old_ids
+            rt.reload_services()
+            await self._unrename(renames)
+            await self._start_connectors(stopped)
+            with contextlib.suppress(Exception):
+                await rt.reload_engines(renames)
+            raise
+        log.info("model applied: %s (%d changes; connectors restarted: %s)", plan.digest_after,
+                 len(plan.changes), ", ".join(plan.devices) or "none")
+
+    async def _unrename(self, renames: dict[str, str]) -> None:
+        if renames and self.rt.historian is not None:
+            back = {path: was for was, path in renames.items()}
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.rt.historian.rename_tags, back)
+
+    async def _stop_connectors(self, devices: tuple[str, ...]) -> tuple[str, ...]:
+        """Stop the running connectors of ``devices``; returns those that ran."""
+        rt = self.rt
+        stopped = []
+        for dev in devices:
+            conn = rt.connectors.pop(dev, None)
+            if conn is None:
+                continue
+            rt.forget_part(f"connector {dev}")
+            try:
+                await conn.stop()
+            except Exception:
+                log.exception("connector %s did not stop cleanly", dev)
+            stopped.append(dev)
+        return tuple(stopped)
+
+    async def _start_connectors(self, devices: tuple[str, ...]) -> None:
+        """Start the connectors of ``devices`` (those enabled and with tags) for the runtime's model."""
+        rt = self.rt
+        for dev, conn in rt.build_connectors(set(devices)).items():
+            try:
+                await conn.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.stop()
+                raise
+            rt.connectors[dev] = conn
+            rt.adopt_part(connector_part(dev, conn))
