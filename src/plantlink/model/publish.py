@@ -53,6 +53,9 @@ class SparkplugEdgeSettings(Strict):
 
     group: SparkplugId
     node: SparkplugId = "plantlink"
+    #: NDATA metrics carry their name as well as their alias: for host applications that resolve no aliases
+    #: (mqtt-spb-wrapper 2.1.2's fails on an alias-only metric; docs/mqtt.md). Off: by alias only, as 3.0 allows.
+    names_in_data: bool = False
 
 
 class PublishSettings(Strict):

@@ -6,8 +6,8 @@
 * NBIRTH (``seq`` 0): every published tag as a metric (its name is the tag's path ``site/area/line/machine/tag``,
   its alias the tag's id, its datatype from the tag's type, its property ``engUnit`` the unit, its last value
   or null), plus ``bdSeq`` and ``Node Control/Rebirth``.
-* NDATA (``seq`` +1 mod 256): the metrics whose value changed, by alias only, each with its timestamp. A sample
-  without a value (bad quality) is sent as a null metric.
+* NDATA (``seq`` +1 mod 256): the metrics whose value changed, by alias only (with their names too when
+  ``names_in_data``), each with its timestamp. A sample without a value (bad quality) is sent as a null metric.
 * NCMD ``Node Control/Rebirth`` = true: a new NBIRTH (``seq`` 0 again, same ``bdSeq``).
 * A clean stop publishes the NDEATH itself before disconnecting.
 """
@@ -63,6 +63,7 @@ class SparkplugEdge(Publisher):
         sp = self.settings.sparkplug
         assert sp is not None
         self.group, self.node = sp.group, sp.node
+        self.names_in_data = sp.names_in_data
         self.base = f"{NAMESPACE}/{sp.group}"
         #: The session's bdSeq (-1 before the first), the message sequence number, births published.
         self.bdseq = -1
@@ -128,6 +129,8 @@ class SparkplugEdge(Publisher):
         for tid, s in changed.items():
             target = self.targets[tid]
             m = msg.metrics.add(alias=tid, datatype=DATATYPES[target.type], timestamp=s.ts_ms)
+            if self.names_in_data:
+                m.name = target.path
             _set_value(m, target, s)
         try:
             await client.publish(self.topic("NDATA"), msg.SerializeToString(), qos=0)
