@@ -3,8 +3,8 @@ many metrics per message through a local Mosquitto to a real plantlink runtime (
 connector as Sparkplug host -> write-ahead log -> bus -> DuckDB historian), then, in the same run and on the
 same broker, Mosquitto's own ``mosquitto_pub``/``mosquitto_sub`` with messages of the same size.
 
-Each edge node ``E{i}`` has one device ``D`` with ``--metrics`` Double metrics (tags of the plant model,
-bound by ``metric: E{i}/D/m{k}``). Its NBIRTH/DBIRTH and the DDATA metric blocks are encoded once with the
+Each edge node ``E{i}`` (``bench/sparkplug_edges.py``) has one device ``D`` with ``--metrics`` Double metrics,
+the plant model's tags ``metric: E{i}/D/m{k}``. Its births and DDATA metric blocks are encoded once with the
 protobuf module; each DDATA is the payload's header (``timestamp`` = send time in ms, ``seq`` + 1 mod 256)
 followed by a pre-encoded block of metrics by alias. An edge answers a rebirth request with its births.
 
@@ -35,18 +35,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
-from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
-from plantlink.model import parse_plant
-from plantlink.runtime import Runtime
-from plantlink.wal import WalSettings
+from sparkplug_edges import GROUP, ddata, edge, metric_blocks
 
-GROUP = "Bench"
-BLOCKS = 16  # distinct pre-encoded metric blocks per edge (values change from message to message)
+if TYPE_CHECKING:
+    from plantlink.runtime import Runtime
 
 
 def emit(name: str, value: float, unit: str, **extra: object) -> None:
@@ -91,80 +87,6 @@ def start_broker(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("mosquitto did not start")
 
 
-# -- the edge nodes (child processes) -----------------------------------------------------------------------
-def births(metrics: int) -> tuple[bytes, bytes]:
-    nb = pb.Payload(timestamp=int(time.time() * 1000), seq=0)
-    nb.metrics.add(name="bdSeq", datatype=pb.Int64, long_value=0)
-    nb.metrics.add(name="Node Control/Rebirth", datatype=pb.Boolean, boolean_value=False)
-    db = pb.Payload(timestamp=int(time.time() * 1000), seq=1)
-    for k in range(metrics):
-        db.metrics.add(name=f"m{k}", alias=k, datatype=pb.Double, double_value=0.0)
-    return nb.SerializeToString(), db.SerializeToString()
-
-
-def metric_blocks(metrics: int, node: int) -> list[bytes]:
-    """The DDATA's metrics (by alias, no per-metric timestamp: the payload's applies), encoded once."""
-    rng = np.random.default_rng(node)
-    out = []
-    for _ in range(BLOCKS):
-        p = pb.Payload()
-        for k, v in enumerate(rng.normal(50.0, 10.0, metrics)):
-            p.metrics.add(alias=k, double_value=float(v))
-        out.append(p.SerializeToString())
-    return out
-
-
-def ddata(block: bytes, seq: int) -> bytes:
-    """A DDATA payload: header fields (timestamp = now, seq) then the metrics (protobuf concatenation merges)."""
-    return pb.Payload(timestamp=time.time_ns() // 1_000_000, seq=seq).SerializeToString() + block
-
-
-def edge(port: int, node: int, metrics: int, msgs_per_s: float, go: Any, stop: Any, sent: Any) -> None:
-    import paho.mqtt.client as paho
-
-    name = f"E{node}"
-    base = f"spBv1.0/{GROUP}"
-    nbirth, dbirth = births(metrics)
-    blocks = metric_blocks(metrics, node)
-    rebirth = threading.Event()
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-edge-{node}")
-    client.on_message = lambda c, u, m: rebirth.set()
-    client.connect("127.0.0.1", port, keepalive=60)
-    client.subscribe(f"{base}/NCMD/{name}", qos=0)
-    client.loop_start()
-    seq = 0
-
-    def born() -> None:
-        nonlocal seq
-        client.publish(f"{base}/NBIRTH/{name}", nbirth, qos=0)
-        client.publish(f"{base}/DBIRTH/{name}/D", dbirth, qos=0)
-        seq = 1
-
-    born()
-    go.wait()
-    period = 1.0 / msgs_per_s
-    topic = f"{base}/DDATA/{name}/D"
-    n, t_next = 0, time.monotonic() + period * (node / 20.0)  # staggered start
-    while not stop.is_set():
-        if rebirth.is_set():
-            rebirth.clear()
-            born()
-        now = time.monotonic()
-        if now < t_next:
-            time.sleep(min(t_next - now, 0.05))
-            continue
-        seq = (seq + 1) % 256
-        client.publish(topic, ddata(blocks[n % BLOCKS], seq), qos=0)
-        n += 1
-        t_next += period
-        if now - t_next > 1.0:  # more than a second behind: do not burst to catch up
-            t_next = now
-    time.sleep(0.2)
-    client.loop_stop()
-    client.disconnect()
-    sent.value = n
-
-
 # -- the central ---------------------------------------------------------------------------------------------
 def plant_yaml(port: int, edges: int, metrics: int) -> str:
     lines = [
@@ -198,6 +120,8 @@ class Probe:
         self._lock = threading.Lock()
         self.recording = False
         write, flush = historian.write, historian.flush
+
+        import pyarrow as pa
 
         def timed_write(batch: pa.RecordBatch, seq: int | None = None) -> None:
             write(batch, seq)
@@ -235,10 +159,14 @@ async def wait_connected(runtime: Runtime, timeout: float = 30.0) -> None:
 
 async def run_load(args: argparse.Namespace, port: int, broker: subprocess.Popen[bytes], rate: float,
                    plant: Any) -> dict[str, Any]:
+    from plantlink.runtime import Runtime
+    from plantlink.wal import WalSettings
+
     msgs_per_edge = rate / args.metrics / args.edges
     ctx = mp.get_context("spawn")
     go, stop = ctx.Event(), ctx.Event()
     sent = [ctx.Value("q", 0) for _ in range(args.edges)]
+    ready = ctx.Value("i", 0)
     with tempfile.TemporaryDirectory(prefix="plantlink-mqtt-bench-") as tmp:
         runtime = Runtime(plant, tmp, flush_interval=args.flush_interval,
                           wal=WalSettings(enabled=args.wal == "on"))
@@ -246,14 +174,17 @@ async def run_load(args: argparse.Namespace, port: int, broker: subprocess.Popen
         assert runtime.historian is not None and runtime.writer is not None
         probe = Probe(runtime.historian)
         await wait_connected(runtime)
-        procs = [ctx.Process(target=edge, args=(port, i, args.metrics, msgs_per_edge, go, stop, sent[i]),
+        procs = [ctx.Process(target=edge, args=(port, i, args.metrics, msgs_per_edge, go, stop, sent[i], ready),
                              daemon=True) for i in range(args.edges)]
         for p in procs:
             p.start()
-        # births in: one sample per metric each
+        # every edge connected and born, and the births stored (one sample per metric each)
         births_rows = args.edges * args.metrics
-        deadline = time.monotonic() + 60
-        while runtime.writer.received < births_rows and time.monotonic() < deadline:
+        deadline = time.monotonic() + 300
+        while ready.value < args.edges or runtime.writer.received < births_rows:
+            if time.monotonic() > deadline or any(p.exitcode is not None for p in procs):
+                raise RuntimeError(f"edges not ready: {ready.value} of {args.edges} born, "
+                                   f"{runtime.writer.received} of {births_rows} birth samples stored")
             await asyncio.sleep(0.05)
         go.set()
         await asyncio.sleep(args.warmup)
@@ -328,7 +259,7 @@ async def main() -> None:
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument("--flush-interval", type=float, default=1.0, help="the runtime's historian flush interval")
     ap.add_argument("--wal", choices=["on", "off"], default="on")
-    ap.add_argument("--clients-messages", type=int, default=40000)
+    ap.add_argument("--clients-messages", type=int, default=100_000)
     ap.add_argument("--clients-publishers", type=int, default=4)
     args = ap.parse_args()
     print(json.dumps({"machine": machine(), "edges": args.edges, "metrics_per_message": args.metrics,
@@ -336,6 +267,8 @@ async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="plantlink-mqtt-"))
     broker, port = start_broker(work)
     try:
+        from plantlink.model import parse_plant
+
         plant = parse_plant(plant_yaml(port, args.edges, args.metrics), "bench")
         best = 0.0
         for i, rate in enumerate(float(x) for x in args.rates.split(",") if x):

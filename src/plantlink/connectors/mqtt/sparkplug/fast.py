@@ -111,8 +111,9 @@ def _values(cls: np.ndarray, kind: np.ndarray, raw: np.ndarray, bits: np.ndarray
     out = raw.astype(np.float64)  # unsigned integers, DateTime
     sel = cls == FLOAT
     if sel.any():
-        f32 = (raw[sel] & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32).astype(np.float64)
-        out[sel] = np.where(kind[sel] == wire.KIND_FLOAT, f32, raw[sel].view(np.float64))
+        out[sel] = raw[sel].view(np.float64)
+        sel &= kind == wire.KIND_FLOAT
+        out[sel] = (raw[sel] & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
     sel = cls == BOOL
     out[sel] = raw[sel] != 0
     for width in (8, 16, 32, 64):
