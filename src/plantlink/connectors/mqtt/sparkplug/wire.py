@@ -87,9 +87,13 @@ def _field_starts(buf: np.ndarray, n: int) -> np.ndarray | None:
     index[pos] = np.arange(m)
     index[n] = m
     jump = np.concatenate([np.where(ok, index[nxt], m + 1), np.array([m, m + 1], dtype=np.int64)])
-    first = index[0] if n else m
+    if m == 0 or pos[0] != 0:  # no field, or the payload does not start with a field of the fast path
+        return pos if n == 0 else None
+    chain = _simple_chain(jump, m)
+    if chain is not None:
+        return pos[chain]
     reached = np.zeros(m + 2, dtype=bool)
-    reached[first] = True
+    reached[0] = True
     hops = 1
     while True:
         reached[jump[np.flatnonzero(reached)]] = True
@@ -100,6 +104,20 @@ def _field_starts(buf: np.ndarray, n: int) -> np.ndarray | None:
     if reached[m + 1] or not reached[m]:
         return None
     return pos[reached[:m]]
+
+
+def _simple_chain(jump: np.ndarray, m: int) -> np.ndarray | None:
+    """The usual case, checked rather than searched: the candidates some candidate jumps to (and the first) form
+    one chain from the first candidate (offset 0) to the end. None when they do not (a byte inside a value that
+    looks like a field start and is pointed at): then the chain is searched."""
+    pointed = np.zeros(m + 2, dtype=bool)
+    pointed[jump[:m]] = True
+    pointed[0] = True
+    chain = np.flatnonzero(pointed[:m])
+    if not pointed[m] or not len(chain):
+        return None
+    following = np.append(chain[1:], m)
+    return chain if bool((jump[chain] == following).all()) else None
 
 
 def decode_data(payload: bytes) -> DataColumns | None:
@@ -127,6 +145,26 @@ def decode_data(payload: bytes) -> DataColumns | None:
     return DataColumns(timestamp, seq, *cols)
 
 
+def _read_uniform(buf: np.ndarray, p: np.ndarray, tag: int, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The values of fields with tag byte ``tag`` at ``p`` (the tag's offsets) and the bytes each takes."""
+    wire = tag & 7
+    if wire == 0:
+        value, length, ok = _varints(buf, p + 1, limit)
+        return (value, length) if ok.all() else None
+    size = 8 if wire == 1 else 4
+    return _fixed(buf, p + 1, size), np.full(len(p), size, dtype=np.int64)
+
+
+def _read_mixed(buf: np.ndarray, p: np.ndarray, tag: np.ndarray, limit: int
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    wire = tag & 7
+    value, length, ok = _varints(buf, p + 1, limit)
+    if not (ok | (wire != 0)).all():
+        return None
+    value = np.where(wire == 5, _fixed(buf, p + 1, 4), np.where(wire == 1, _fixed(buf, p + 1, 8), value))
+    return value, np.where(wire == 0, length, np.where(wire == 5, 4, 8))
+
+
 def _metrics(buf: np.ndarray, pos: np.ndarray, end: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     m = len(pos)
@@ -137,30 +175,31 @@ def _metrics(buf: np.ndarray, pos: np.ndarray, end: np.ndarray
     kind = np.zeros(m, dtype=np.uint8)
     raw = np.zeros(m, dtype=_U64)
     pos = pos.copy()
+    limit = int(end.max()) if m else 0
     while True:
         idx = np.flatnonzero(pos < end)
         if not len(idx):
             break
         p = pos[idx]
         tag = buf[p]
-        if not _METRIC_TAGS[tag].all():
+        first = int(tag[0])
+        uniform = bool((tag == first).all())  # the common case: one field of one kind at this index in all
+        if not (_METRIC_TAGS[first] if uniform else _METRIC_TAGS[tag].all()):
             return None
-        wire = tag & 7
-        value, length, ok = _varints(buf, p + 1, int(end.max()))
-        step = np.where(wire == 0, length, np.where(wire == 5, 4, 8))
-        if not (ok | (wire != 0)).all() or (p + 1 + step > end[idx]).any():
+        read = _read_uniform(buf, p, first, limit) if uniform else _read_mixed(buf, p, tag, limit)
+        if read is None:
             return None
-        fixed = wire != 0
-        if fixed.any():
-            value = np.where(wire == 5, _fixed(buf, p + 1, 4), _fixed(buf, p + 1, 8)) if fixed.all() else \
-                np.where(wire == 5, _fixed(buf, p + 1, 4), np.where(wire == 1, _fixed(buf, p + 1, 8), value))
-        sel = tag == _ALIAS
-        alias[idx[sel]], has_alias[idx[sel]] = value[sel], True
-        sel = tag == _TS
-        ts[idx[sel]], has_ts[idx[sel]] = value[sel], True
-        sel = tag >= _INT
-        kind[idx[sel]] = (tag[sel] >> 3).astype(np.uint8)
-        raw[idx[sel]] = value[sel]
+        value, step = read
+        if (p + 1 + step > end[idx]).any():
+            return None
+        for t in (first,) if uniform else np.unique(tag).tolist():
+            at, val = (idx, value) if uniform else (idx[tag == t], value[tag == t])
+            if t == _ALIAS:
+                alias[at], has_alias[at] = val, True
+            elif t == _TS:
+                ts[at], has_ts[at] = val, True
+            elif t >= _INT:
+                kind[at], raw[at] = t >> 3, val
         pos[idx] = p + 1 + step
     if not has_alias.all():
         return None
