@@ -91,7 +91,8 @@ def _field_starts(buf: np.ndarray, n: int) -> np.ndarray | None:
         return pos if n == 0 else None
     chain = _simple_chain(jump, m)
     if chain is not None:
-        return pos[chain]
+        starts: np.ndarray = pos[chain]
+        return starts
     reached = np.zeros(m + 2, dtype=bool)
     reached[0] = True
     hops = 1
