@@ -12,9 +12,12 @@ Latency of a sample = time at the instrumented point - the DDATA's timestamp (on
 ``durable`` when ``Historian.flush`` returns (the historian's transaction committed, every
 ``--flush-interval`` s), ``logged`` when ``Historian.write`` returns (the sample is then fsynced in the
 write-ahead log, which is what makes it durable in plantlink, and is in the historian's write buffer;
-queries see it from the next flush). Both by wrapping the runtime's historian methods.
+queries see it from the next flush). Both by wrapping the runtime's historian methods. A rate is sustained when
+at least 95 % of it is stored and the p99 to ``logged`` is 500 ms or less; the last figure is the highest
+sustained rate and its ratio to what ``mosquitto_sub`` receives from ``mosquitto_pub`` (samples/s at the same
+metrics per message) on the same broker.
 
-    .venv/bin/python bench/mqtt_ingest.py [--edges 20] [--metrics 500] [--rates 200000,400000,1000000]
+    .venv/bin/python bench/mqtt_ingest.py [--edges 20] [--metrics 500] [--rates 200000,400000,600000]
                                          [--window 15] [--flush-interval 1.0]
 
 Prints one JSON line per figure.
@@ -253,7 +256,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edges", type=int, default=20)
     ap.add_argument("--metrics", type=int, default=500, help="metrics per DDATA message (and per edge node)")
-    ap.add_argument("--rates", default="200000,400000,1000000",
+    ap.add_argument("--rates", default="200000,400000,500000,600000,800000",
                     help="offered samples/s in total; the first is the target, the others look for the limit")
     ap.add_argument("--window", type=float, default=15.0)
     ap.add_argument("--warmup", type=float, default=4.0)
@@ -273,7 +276,8 @@ async def main() -> None:
         best = 0.0
         for i, rate in enumerate(float(x) for x in args.rates.split(",") if x):
             r = await run_load(args, port, broker, rate, plant)
-            ok = r["rate"] >= 0.95 * rate and r["p99_durable"] <= 500 + 1000 * args.flush_interval
+            # sustained: keeps up with the offered rate, p99 to durable (fsynced in the log) within 500 ms
+            ok = r["rate"] >= 0.95 * rate and r["p99_logged"] <= 500
             label = "target" if i == 0 else f"{rate / 1000:g}k"
             extra = {"offered": rate, "edges": args.edges, "metrics_per_message": args.metrics}
             emit(f"mqtt_ingest_{label}_samples_per_s", r["rate"], "samples/s", sustained=ok,
