@@ -191,3 +191,41 @@ def test_an_int_value_wider_than_32_bits_is_truncated_as_protobuf_does() -> None
     _same(a, slow.handle("spBv1.0/G/DDATA/N/D", payload, 7))
     assert wire.decode_data(payload) is not None
     assert a.batch is not None and a.batch.column("value").to_pylist() == [5.0]
+
+
+def _walk(payload: bytes) -> list[int]:
+    """Top-level field offsets by a plain byte-by-byte walk (the reference for the vectorised search)."""
+    out, pos = [], 0
+    while pos < len(payload):
+        out.append(pos)
+        tag, pos = payload[pos], pos + 1
+        shift = length = 0
+        while True:
+            b = payload[pos]
+            length |= (b & 0x7F) << shift
+            pos, shift = pos + 1, shift + 7
+            if b < 0x80:
+                break
+        if tag == 0x12:
+            pos += length
+    return out
+
+
+@pytest.mark.parametrize("search", [True, False])
+def test_field_offsets_match_a_plain_walk_by_either_route(search: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checked chain and the pointer-doubling search (forced by refusing the checked chain) both find the
+    offsets a byte-by-byte walk finds, in payloads whose values are full of bytes that look like field starts."""
+    if search:
+        monkeypatch.setattr(wire, "_simple_chain", lambda jump, m: None)
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        msg = pb.Payload(timestamp=T0, seq=int(rng.integers(0, 256)))
+        for i in range(int(rng.integers(0, 300))):
+            m = msg.metrics.add(alias=int(rng.integers(0, 5000)))
+            m.long_value = int.from_bytes(bytes(rng.choice([0x08, 0x12, 0x18, 0x02, 0x80], 8).tolist()), "little")
+            if i % 3 == 0:
+                m.timestamp = T0 + i
+        payload = msg.SerializeToString()
+        buf = np.frombuffer(payload + bytes(10), dtype=np.uint8)
+        starts = wire._field_starts(buf, len(payload))
+        assert starts is not None and starts.tolist() == _walk(payload)
