@@ -256,7 +256,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edges", type=int, default=20)
     ap.add_argument("--metrics", type=int, default=500, help="metrics per DDATA message (and per edge node)")
-    ap.add_argument("--rates", default="200000,300000,400000,500000,600000",
+    ap.add_argument("--rates", default="200000,400000,600000,700000,800000",
                     help="offered samples/s in total; the first is the target, the others look for the limit")
     ap.add_argument("--window", type=float, default=15.0)
     ap.add_argument("--warmup", type=float, default=4.0)
