@@ -1,6 +1,7 @@
 """Sparkplug B host state machine, no network: DDATA messages of many metrics (by alias) decoded into Arrow
-batches on one core. The ceiling of the MQTT connector's ingest before the broker and the bus; the network
-figures of issue 12 (20 edges through Mosquitto, p99 latency, store-and-forward) are not measured yet.
+batches on one core (the vectorised path of ``sparkplug/wire.py``: metrics by alias with a numeric value). The
+ceiling of the MQTT connector's decode before the broker and the bus; ``bench/mqtt_ingest.py`` measures the
+whole chain through Mosquitto.
 
     .venv/bin/python bench/sparkplug_decode.py [--metrics 500] [--messages 2000]
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel
 
 try:
@@ -41,6 +42,9 @@ LOG_EVERY = 60.0
 #: Kinds of issue that are bad input (counted in health.invalid_replies); the others are protocol events
 #: (a sequence gap, data before a birth) that a rebirth request answers.
 BAD_INPUT = frozenset({"malformed", "namespace", "datatype", "value"})
+#: While messages are queued, the samples of consecutive messages are emitted as one batch of at most about
+#: this many rows (one write-ahead-log append, one bus batch); the last queued message releases them at once.
+HOLD_ROWS = 20_000
 
 
 def state_payload(online: bool, ts_ms: int) -> bytes:
@@ -77,6 +81,9 @@ class MqttConnector(Connector):
         self._marked_bad = False
         self._stopping = False
         self._logged: dict[str, float] = {}
+        #: Samples of messages handled while more were queued, emitted together (fewer, larger batches).
+        self._held: list[pa.RecordBatch] = []
+        self._held_rows = 0
         self._unlogged: dict[str, int] = {}
 
     @property
@@ -137,10 +144,15 @@ class MqttConnector(Connector):
         self._client = client
         self._marked_bad = False
         self.health.set_state(DeviceState.CONNECTED)
-        async for message in client.messages:
-            payload = message.payload
-            data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-            await self._on_message(client, message.topic.value, data)
+        try:
+            async for message in client.messages:
+                payload = message.payload
+                data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                await self._on_message(client, message.topic.value, data)
+                if not len(client.messages) or self._held_rows >= HOLD_ROWS:
+                    self._release()
+        finally:
+            self._release()
         raise aiomqtt.MqttError("the broker closed the connection")
 
     def _down(self, error: str) -> None:
@@ -184,7 +196,17 @@ class MqttConnector(Connector):
         for issue in result.issues:
             self._issue(issue)
         if result.batch is not None:
-            self.emit(result.batch)
+            self._held.append(result.batch)
+            self._held_rows += result.batch.num_rows
+
+    def _release(self) -> None:
+        """Emit the samples of the messages handled since the last release as one batch (in their order)."""
+        held, self._held, self._held_rows = self._held, [], 0
+        if len(held) > 1:
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):  # not one schema: one by one
+                held = [pa.concat_batches(held)]
+        for batch in held:
+            self.emit(batch)
 
     def _issue(self, issue: Issue) -> None:
         if issue.kind not in BAD_INPUT:
