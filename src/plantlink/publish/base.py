@@ -124,7 +124,8 @@ class Publisher(ABC):
             return
         if self.retained and cmd.problem is None:
             cmd = Command(cmd.via, cmd.topic, cmd.path, cmd.value, cmd.id,
-                          "a retained command (it would run again at every reconnect): publish commands unretained")
+                          problem="a retained command (it would run again at every reconnect): publish commands "
+                                  "unretained")
         task = asyncio.create_task(self._command(gate, cmd, client, reply_topic), name=f"{self.name}:command")
         self._command_tasks.add(task)
         task.add_done_callback(self._command_tasks.discard)

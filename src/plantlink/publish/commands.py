@@ -72,6 +72,8 @@ class Command:
     value: Any = None
     id: str | None = None
     problem: str | None = None
+    #: The reason code of ``problem`` (invalid_request by default; unknown_tag for a metric of no tag).
+    problem_reason: str = Reason.INVALID_REQUEST.value
 
 
 class CommandGate:
@@ -117,7 +119,7 @@ class CommandGate:
             return Reply("refused", str(reason), message, cmd.id, cmd.value), site
 
         if cmd.problem is not None:
-            return refused(Reason.INVALID_REQUEST, cmd.problem)
+            return refused(cmd.problem_reason, cmd.problem)
         if cmd.path is None:
             return refused(Reason.UNKNOWN_TAG, "the command names no published tag")
         control = self._control()

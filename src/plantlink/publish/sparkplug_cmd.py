@@ -40,7 +40,7 @@ def metric_commands(topic: str, msg: pb.Payload, targets: Mapping[int, Target], 
         if target is None:
             why = "plantlink's edge node has no devices: write its node metrics with an NCMD" if device else \
                 f"{label} is not a metric of this node"
-            out.append(Command("sparkplug", topic, None, problem=why))
+            out.append(Command("sparkplug", topic, None, problem=why, problem_reason="unknown_tag"))
             continue
         value, problem = _value(m, target)
         out.append(Command("sparkplug", topic, target.path, value, problem=problem))

@@ -30,7 +30,7 @@ except ImportError as exc:  # an install without the extra: say which one
     raise ImportError("the MQTT connector needs aiomqtt and protobuf: pip install 'plantlink[mqtt]'") from exc
 
 from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
-from plantlink.connectors.mqtt.command import CommandError, plain_payload, sparkplug_command
+from plantlink.connectors.mqtt.command import plain_payload, sparkplug_command
 from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint
 from plantlink.connectors.mqtt.plain import PlainRouter, Route
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, Result, SparkplugHost
@@ -127,7 +127,7 @@ class MqttConnector(Connector):
                 assert src.write_topic is not None
                 topic, payload = src.write_topic, plain_payload(src, point.tag.type, value)
                 qos, retain = src.write_qos, src.write_retain
-        except CommandError as exc:
+        except ValueError as exc:  # the value does not fit the metric, or it is not born: said why
             raise PointError(f"{where}: {exc}") from None
         try:
             await asyncio.wait_for(client.publish(topic, payload, qos=qos, retain=retain), self.cfg.timeout)

@@ -23,10 +23,6 @@ from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, SparkplugHost
 _UNSIGNED_BITS: dict[int, int] = {int(pb.UInt8): 8, int(pb.UInt16): 16, int(pb.UInt32): 32, int(pb.UInt64): 64}
 
 
-class CommandError(ValueError):
-    """A write that cannot be sent as asked (the value does not fit, the metric is unknown): why."""
-
-
 def plain_payload(point: MqttPoint, tag_type: str, value: Any) -> bytes:
     """``{"value": v}`` for a ``json`` point; the value as text for a ``raw`` one (``true``/``false``)."""
     if point.payload == "json":
@@ -40,18 +36,18 @@ def plain_payload(point: MqttPoint, tag_type: str, value: Any) -> bytes:
 
 def sparkplug_command(host: SparkplugHost, key: str, value: Any, now_ms: int) -> tuple[str, bytes]:
     """(topic, payload) of the NCMD/DCMD writing ``value`` to metric ``key`` (``node/metric`` or
-    ``node/device/metric``) as its last birth announced it (CommandError when it did not, or the value does not
+    ``node/device/metric``) as its last birth announced it (ValueError when it did not, or the value does not
     fit the birth's datatype)."""
     node_id, device, name = split_key(host, key)
     node = host.nodes.get(node_id)
     if node is None or not node.online:
-        raise CommandError(f"Sparkplug node {node_id!r} is not born (no NBIRTH seen, or dead): cannot command it")
+        raise ValueError(f"Sparkplug node {node_id!r} is not born (no NBIRTH seen, or dead): cannot command it")
     scope = node.scope if device is None else node.devices.get(device)
     if scope is None or not scope.online:
-        raise CommandError(f"Sparkplug device {node_id}/{device} is not born (no DBIRTH seen, or dead)")
+        raise ValueError(f"Sparkplug device {node_id}/{device} is not born (no DBIRTH seen, or dead)")
     datatype = scope.datatypes.get(name)
     if datatype is None:
-        raise CommandError(f"metric {name!r} is in no birth of {node_id}{'' if device is None else '/' + device}")
+        raise ValueError(f"metric {name!r} is in no birth of {node_id}{'' if device is None else '/' + device}")
     alias = next((a for a, (n, _) in scope.aliases.items() if n == name), None)
     msg = pb.Payload(timestamp=now_ms)
     m = msg.metrics.add(name=name, datatype=datatype, timestamp=now_ms)
@@ -79,15 +75,15 @@ def split_key(host: SparkplugHost, key: str) -> tuple[str, str | None, str]:
 
 
 def set_value(m: pb.Payload.Metric, datatype: int, value: Any) -> None:
-    """Put ``value`` in the field ``datatype`` uses (CommandError when it does not fit)."""
+    """Put ``value`` in the field ``datatype`` uses (ValueError when it does not fit)."""
     where = dt.name_of(datatype)
     if datatype == pb.Boolean:
         if not isinstance(value, bool):
-            raise CommandError(f"a {where} metric takes true/false, not {value!r:.40}")
+            raise ValueError(f"a {where} metric takes true/false, not {value!r:.40}")
         m.boolean_value = value
     elif datatype in dt.TEXTS:
         if not isinstance(value, str):
-            raise CommandError(f"a {where} metric takes text, not {value!r:.40}")
+            raise ValueError(f"a {where} metric takes text, not {value!r:.40}")
         m.string_value = value
     elif datatype in dt.FLOATS:
         number = _number(value, where)
@@ -98,12 +94,12 @@ def set_value(m: pb.Payload.Metric, datatype: int, value: Any) -> None:
     elif datatype in dt.SIGNED_BITS or datatype in _UNSIGNED_BITS or datatype == pb.DateTime:
         _set_int(m, datatype, value, where)
     else:
-        raise CommandError(f"datatype {where} cannot be written by plantlink")
+        raise ValueError(f"datatype {where} cannot be written by plantlink")
 
 
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CommandError(f"a {where} metric takes a finite number, not {value!r:.40}")
+        raise ValueError(f"a {where} metric takes a finite number, not {value!r:.40}")
     return float(value)
 
 
@@ -112,13 +108,13 @@ def _set_int(m: pb.Payload.Metric, datatype: int, value: Any, where: str) -> Non
         value = int(value)
     number = _number(value, where)
     if not number.is_integer():
-        raise CommandError(f"a {where} metric takes a whole number, not {value!r}")
+        raise ValueError(f"a {where} metric takes a whole number, not {value!r}")
     n = int(value)
     signed = dt.SIGNED_BITS.get(datatype)
     bits = signed if signed is not None else _UNSIGNED_BITS.get(datatype, 64)
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed is not None else (0, (1 << bits) - 1)
     if not low <= n <= high:
-        raise CommandError(f"{n} does not fit a {where} metric ({low}..{high})")
+        raise ValueError(f"{n} does not fit a {where} metric ({low}..{high})")
     if bits <= 32:
         m.int_value = n & 0xFFFF_FFFF
     else:
