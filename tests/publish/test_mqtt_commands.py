@@ -5,6 +5,7 @@ payload does not allow is refused, audited and never written; with commands off 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -82,9 +83,14 @@ async def rig(tmp_path_factory: Any) -> AsyncIterator[Rig]:
         yield Rig(sim, rt, broker, sub)
     finally:
         sub.close()
-        await rt.stop()
-        await sim.stop()
-        await broker.stop()
+        for what, stop in (("runtime", rt.stop), ("simulator", sim.stop), ("broker", broker.stop)):
+            try:
+                await asyncio.wait_for(stop(), 60)
+            except TimeoutError:
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for t in tasks:
+                    t.print_stack(limit=6)
+                raise AssertionError(f"{what} did not stop within 60 s") from None
 
 
 def executed(rig: Rig) -> int:
