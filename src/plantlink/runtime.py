@@ -420,13 +420,16 @@ class Runtime:
         settings = self.plant.spec.publish
         if settings is None:
             return []
+        from plantlink.publish.commands import CommandGate
         from plantlink.publish.sparkplug_edge import SparkplugEdge  # the mqtt extra, only when configured
         from plantlink.publish.uns import UnsPublisher, targets_of
 
         tags = [(self.tag_ids[t.path], t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
         targets = targets_of(settings, self.plant.spec.enterprise, tags)
-        out: list[Publisher] = [UnsPublisher(settings, targets, self.bus)] if settings.uns.enabled else []
-        return out + ([SparkplugEdge(settings, targets, self.bus)] if settings.sparkplug is not None else [])
+        # writes asked over MQTT: through the control service as the HMI's, refused unless enabled
+        gate = CommandGate(settings.commands, lambda: self.services.control if self.services is not None else None)
+        out: list[Publisher] = [UnsPublisher(settings, targets, self.bus, gate)] if settings.uns.enabled else []
+        return out + ([SparkplugEdge(settings, targets, self.bus, gate)] if settings.sparkplug is not None else [])
 
     def adopt_part(self, part: Part) -> None:
         self._life.adopt(part)

@@ -146,7 +146,9 @@ class _Checker:
         for cloc, msg in control_problems(self.spec):
             self.add(cloc, msg)
         if self.spec.publish is not None:
-            for ploc, msg in publish_problems(self.spec.publish, [t.path for t in tags + self.derived]):
+            writable = [t.path for t in tags if t.tag.writable and t.tag.control is not None]
+            for ploc, msg in publish_problems(self.spec.publish, [t.path for t in tags + self.derived], writable,
+                                              [s.name for s in self.spec.sites]):
                 self.add(("publish", *ploc), msg)
         return Plant(self.doc.file, self.spec, {k: v for k, v in devices.items() if v is not None}, tags,
                      self.derived)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
+from plantlink.identity import ALL_SITES, WriteRole
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import PositiveDuration
 from plantlink.model.yamlcompose import Loc
@@ -58,6 +59,27 @@ class SparkplugEdgeSettings(Strict):
     names_in_data: bool = False
 
 
+class CommandSettings(Strict):
+    """Writes asked over MQTT (a UNS ``<tag topic>/set``, an NCMD to plantlink's edge node): refused unless
+    ``enabled``; each runs as the service principal ``as`` with ``roles`` (site -> role), on the tags
+    ``include`` names only, through the control path like the HMI's (docs/control.md, "MQTT as a caller")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
+
+    enabled: bool = False
+    #: The principal every MQTT command runs as (its name in the audit trail).
+    as_: str | None = Field(default=None, alias="as", min_length=1, max_length=128, pattern=r"^[^\s/]+$")
+    #: Its role per site (``*`` = every site): operator, engineer or admin.
+    roles: dict[str, WriteRole] = Field(default_factory=dict)
+    #: The tags MQTT may write, by path patterns (``windsor/press/*/speed_setpoint``): none by default.
+    include: list[str] = Field(default_factory=list)
+    #: Commands judged at the same time; more are refused as busy.
+    max_in_flight: int = Field(default=16, ge=1, le=1000)
+
+    def allows(self, path: str) -> bool:
+        return self.enabled and any(fnmatchcase(path, p) for p in self.include)
+
+
 class PublishSettings(Strict):
     # hide_input_in_errors: a ValidationError's text must never carry a password.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
@@ -72,6 +94,8 @@ class PublishSettings(Strict):
     reconnect_max: PositiveDuration = 30.0
     uns: UnsSettings = Field(default_factory=UnsSettings)
     sparkplug: SparkplugEdgeSettings | None = None
+    #: Writes asked over MQTT: off unless enabled (deny by default).
+    commands: CommandSettings = Field(default_factory=CommandSettings)
     #: Which tags, by path patterns (``windsor/press/*``, ``*/temp``; ``*`` matches across ``/``): all by
     #: default; ``exclude`` removes from what ``include`` chose.
     include: list[str] = Field(default_factory=lambda: ["*"])
@@ -104,9 +128,11 @@ class PublishSettings(Strict):
                 and not any(fnmatchcase(path, p) for p in self.exclude))
 
 
-def publish_problems(settings: PublishSettings, paths: list[str]) -> list[tuple[Loc, str]]:
-    """A pattern that matches no tag of the model is a mistake (a misspelt site or tag name)."""
-    out: list[tuple[Loc, str]] = []
+def publish_problems(settings: PublishSettings, paths: list[str], writable: list[str] | None = None,
+                     sites: list[str] | None = None) -> list[tuple[Loc, str]]:
+    """A pattern that matches no tag of the model is a mistake (a misspelt site or tag name). ``writable``: the
+    tags with ``writable: true`` and a ``control:`` section; ``sites``: the site names."""
+    out = _command_problems(settings, writable or [], sites)
     for key in ("include", "exclude"):
         for i, pattern in enumerate(getattr(settings, key)):
             if not any(fnmatchcase(p, pattern) for p in paths):
@@ -115,4 +141,27 @@ def publish_problems(settings: PublishSettings, paths: list[str]) -> list[tuple[
         out.append((("uns", "enabled"), "nothing would be published: enable uns or configure sparkplug"))
     if paths and not any(settings.selects(p) for p in paths):
         out.append(((), "include and exclude leave no tag to publish"))
+    return out
+
+
+def _command_problems(settings: PublishSettings, writable: list[str], sites: list[str] | None) -> list[tuple[Loc, str]]:
+    cmd = settings.commands
+    if not cmd.enabled:
+        return []
+    out: list[tuple[Loc, str]] = []
+    if cmd.as_ is None:
+        out.append((("commands", "as"), "enabled commands need 'as': the principal they run as (audited)"))
+    if not cmd.roles:
+        out.append((("commands", "roles"), "enabled commands need 'roles' (site: operator), or none may write"))
+    for site in cmd.roles:
+        if sites is not None and site != ALL_SITES and site not in sites:
+            out.append((("commands", "roles", site), f"no site {site!r} (sites: {', '.join(sites)})"))
+    if not cmd.include:
+        out.append((("commands", "include"), "enabled commands need 'include': the tags MQTT may write"))
+    for i, pattern in enumerate(cmd.include):
+        if not any(fnmatchcase(p, pattern) for p in writable):
+            out.append((("commands", "include", i), f"pattern {pattern!r} matches no writable tag with a control: "
+                                                    "section"))
+    if writable and not any(settings.selects(p) for p in writable if cmd.allows(p)):
+        out.append((("commands", "include"), "no tag MQTT may write is published (include/exclude of publish)"))
     return out

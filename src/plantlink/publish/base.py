@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
@@ -27,6 +28,7 @@ except ImportError as exc:  # an install without the extra: say which one
 from plantlink.bus import Bus, Subscription
 from plantlink.model.publish import PublishSettings
 from plantlink.publish.coalesce import LastValues, last_values
+from plantlink.publish.commands import Command, CommandGate, Reply
 
 log = logging.getLogger("plantlink.publish")
 
@@ -58,8 +60,17 @@ class Publisher(ABC):
 
     name = "mqtt publisher"
 
-    def __init__(self, settings: PublishSettings, targets: Sequence[Target], bus: Bus):
+    #: ``via`` of this publisher's commands in ``CommandGate`` counts.
+    via = ""
+
+    def __init__(self, settings: PublishSettings, targets: Sequence[Target], bus: Bus,
+                 commands: CommandGate | None = None):
         self.settings = settings
+        #: Writes asked over MQTT go there (None: refused without a trace, as with commands disabled).
+        self.commands = commands
+        self._command_tasks: set[asyncio.Task[None]] = set()
+        #: Whether the message ``on_message`` is handling was a retained one.
+        self.retained = False
         self.targets = {t.tag_id: t for t in targets}
         self.selected = np.array(sorted(self.targets), dtype=np.uint32)
         self.bus = bus
@@ -90,9 +101,9 @@ class Publisher(ABC):
         if client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self.before_disconnect(client), 5.0)
-        for task in self._tasks:
+        for task in [*self._tasks, *self._command_tasks]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._command_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -101,7 +112,33 @@ class Publisher(ABC):
     def status(self) -> dict[str, Any]:
         return {"broker": f"{self.settings.host}:{self.settings.port}", "connected": self.connected,
                 "tags": len(self.targets), "published": self.published, "dropped": self.dropped,
-                "pending": len(self._pending), "reconnects": self.reconnects, "last_error": self.last_error}
+                "pending": len(self._pending), "reconnects": self.reconnects, "last_error": self.last_error,
+                "commands": self.commands.status(self.via) if self.commands is not None else {}}
+
+    # -- commands -------------------------------------------------------------------------------------------
+    def command(self, cmd: Command, client: aiomqtt.Client, reply_topic: str | None) -> None:
+        """Run ``cmd`` through the gate in its own task (a write's read-back takes seconds: the session goes
+        on); publish its reply on ``reply_topic`` unless ignored (commands off)."""
+        gate = self.commands
+        if gate is None:
+            return
+        if self.retained and cmd.problem is None:
+            cmd = Command(cmd.via, cmd.topic, cmd.path, cmd.value, cmd.id,
+                          problem="a retained command (it would run again at every reconnect): publish commands "
+                                  "unretained")
+        task = asyncio.create_task(self._command(gate, cmd, client, reply_topic), name=f"{self.name}:command")
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
+
+    async def _command(self, gate: CommandGate, cmd: Command, client: aiomqtt.Client, reply_topic: str | None
+                       ) -> None:
+        reply: Reply = await gate.run(cmd)
+        if reply_topic is None or reply.status == "ignored":
+            return
+        try:
+            await client.publish(reply_topic, json.dumps(reply.to_dict(), separators=(",", ":")).encode(), qos=1)
+        except aiomqtt.MqttError as exc:
+            log.warning("%s: the reply to the command on %s was not published: %s", self.name, cmd.topic, exc)
 
     # -- the bus side ---------------------------------------------------------------------------------------
     async def _consume(self, sub: Subscription) -> None:
@@ -191,6 +228,7 @@ class Publisher(ABC):
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            self.retained = bool(message.retain)  # a retained command is refused: it would run at every reconnect
             await self.on_message(client, message.topic.value, data)
         raise aiomqtt.MqttError("the broker closed the connection")
 

@@ -25,10 +25,11 @@ from google.protobuf.message import DecodeError
 from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
 from plantlink.connectors.mqtt.sparkplug.host import BDSEQ_METRIC, NAMESPACE, REBIRTH_METRIC
 from plantlink.publish.base import Publisher, Sample, Target
+from plantlink.publish.commands import Command
+from plantlink.publish.sparkplug_cmd import DATATYPES, metric_commands
 
 log = logging.getLogger("plantlink.publish")
 
-DATATYPES: dict[str, int] = {"float": pb.Double, "int": pb.Int64, "bool": pb.Boolean, "string": pb.String}
 UNIT_PROPERTY = "engUnit"
 
 
@@ -57,6 +58,7 @@ def _same(a: Sample | None, b: Sample) -> bool:
 
 class SparkplugEdge(Publisher):
     name = "sparkplug edge node"
+    via = "sparkplug"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -87,6 +89,8 @@ class SparkplugEdge(Publisher):
 
     async def on_connect(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.topic("NCMD"), qos=1)
+        if self.commands is not None:
+            await client.subscribe(self.topic("DCMD") + "/+", qos=1)
         await self.birth(client)
 
     def birth_payload(self) -> bytes:
@@ -142,14 +146,21 @@ class SparkplugEdge(Publisher):
         self.published += 1
 
     async def on_message(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
-        if topic != self.topic("NCMD"):
+        """NCMD: a rebirth request, and writes (metrics other than ``Node Control/*``); DCMD: refused writes."""
+        device = topic.startswith(self.topic("DCMD") + "/")
+        if topic != self.topic("NCMD") and not device:
             return
         try:
             msg = pb.Payload.FromString(payload)
         except DecodeError as exc:
-            log.warning("%s: ignored a malformed NCMD on %s: %s", self.name, topic, exc)
+            log.warning("%s: ignored a malformed command on %s: %s", self.name, topic, exc)
+            if self.commands is not None:
+                self.command(Command("sparkplug", topic, None, problem=f"not a Sparkplug B payload ({exc})"),
+                             client, None)
             return
-        if any(m.name == REBIRTH_METRIC and m.WhichOneof("value") == "boolean_value" and m.boolean_value
+        for cmd in metric_commands(topic, msg, self.targets, device):
+            self.command(cmd, client, None)  # the answer is the next NDATA (and the audit trail)
+        if not device and any(m.name == REBIRTH_METRIC and m.WhichOneof("value") == "boolean_value" and m.boolean_value
                for m in msg.metrics):
             log.info("%s: rebirth requested on %s", self.name, topic)
             await self.birth(client)

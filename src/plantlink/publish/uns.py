@@ -16,6 +16,7 @@ import aiomqtt
 
 from plantlink.model.publish import PublishSettings
 from plantlink.publish.base import Publisher, Sample, Target
+from plantlink.publish.commands import uns_command
 from plantlink.samples import Quality
 
 __all__ = ["Sample", "Target", "UnsPublisher", "payload_of", "targets_of", "topic_of"]
@@ -50,14 +51,38 @@ def payload_of(target: Target, s: Sample) -> bytes:
                       separators=(",", ":")).encode()
 
 
+SET = "/set"
+RESULT = "/result"
+
+
 class UnsPublisher(Publisher):
+    """Publishes the tags; takes write commands on ``<tag topic>/set`` and answers on ``<tag topic>/set/result``
+    (``plantlink.publish.commands``)."""
+
     name = "uns publisher"
+    via = "uns"
 
     def make_client(self) -> aiomqtt.Client:
         return aiomqtt.Client(**self.client_args())
 
+    @property
+    def command_filter(self) -> str | None:
+        """The subscription of the command topics: ``[root/]enterprise/+/+/+/+/+/set`` (None: no tags)."""
+        t = next(iter(self.targets.values()), None)
+        if t is None or self.commands is None:
+            return None
+        return t.topic[: len(t.topic) - len(t.path)] + "+/+/+/+/+" + SET
+
     async def on_connect(self, client: aiomqtt.Client) -> None:
+        self._set_topics = {t.topic + SET: t.path for t in self.targets.values()}
+        flt = self.command_filter
+        if flt is not None:
+            await client.subscribe(flt, qos=1)
         self.repend(self._last)
+
+    async def on_message(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        if topic.endswith(SET):
+            self.command(uns_command(topic, payload, self._set_topics.get(topic)), client, topic + RESULT)
 
     async def send(self, client: aiomqtt.Client, items: dict[int, Sample]) -> None:
         uns = self.settings.uns

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,9 +31,11 @@ except ImportError as exc:  # an install without the extra: say which one
     raise ImportError("the MQTT connector needs aiomqtt and protobuf: pip install 'plantlink[mqtt]'") from exc
 
 from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.mqtt.command import plain_payload, sparkplug_command
 from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint
 from plantlink.connectors.mqtt.plain import PlainRouter, Route
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, Result, SparkplugHost
+from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, now_us, numeric_batch
 
 log = logging.getLogger("plantlink.connectors.mqtt")
@@ -73,8 +76,10 @@ class MqttConnector(Connector):
         sp = config.sparkplug
         self.host = None if sp is None else SparkplugHost(sp.group, bindings, frozenset(text),
                                                           int(sp.rebirth_interval * 1e6))
-        #: Rebirth requests published.
+        #: Rebirth requests published; writes published (commands: NCMD, DCMD or a plain write topic).
         self.rebirths = 0
+        self.commands = 0
+        self._sources = {p.tag_id: p.source for p in self.points}
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._state_ts = 0
@@ -106,6 +111,37 @@ class MqttConnector(Connector):
                 await self._task
             self._task = None
         self.health.set_state(DeviceState.STOPPED)
+
+    async def write(self, point: Point, value: Any) -> None:
+        """Publish a write (the control path's only): a plain tag's ``write_topic``, or the NCMD/DCMD of a
+        Sparkplug metric as its birth announced it. Sent is not applied: the device's next value tells."""
+        src = self._sources.get(point.tag_id)
+        if src is None:
+            raise PointError(f"tag {point.path} is not a point of mqtt device {self.device_id}")
+        assert isinstance(src, MqttPoint)
+        where = f"mqtt device {self.device_id}, tag {point.path}"
+        if not point.tag.writable:
+            raise PointError(f"{where}: the tag is not writable (set writable: true in the plant model)")
+        client = self._client
+        if client is None or not self.health.ok:
+            raise DeviceUnavailable(f"{where}: broker is {self.health.state.value}: {self.health.last_error}")
+        try:
+            if src.metric is not None:
+                assert self.host is not None
+                topic, payload = sparkplug_command(self.host, src.metric, value, time.time_ns() // 1_000_000)
+                qos, retain = 0, False  # spec 3.0: NCMD and DCMD are QoS 0, not retained
+            else:
+                assert src.write_topic is not None
+                topic, payload = src.write_topic, plain_payload(src, point.tag.type, value)
+                qos, retain = src.write_qos, src.write_retain
+        except ValueError as exc:  # the value does not fit the metric, or it is not born: said why
+            raise PointError(f"{where}: {exc}") from None
+        try:
+            await asyncio.wait_for(client.publish(topic, payload, qos=qos, retain=retain), self.cfg.timeout)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            raise DeviceUnavailable(f"{where}: publishing on {topic} failed: {exc or 'timed out'}") from None
+        self.commands += 1
+        log.info("device %s: wrote %s on %s", self.device_id, point.path, topic)
 
     # -- the connection -------------------------------------------------------------------------------------
     def _make_client(self) -> aiomqtt.Client:

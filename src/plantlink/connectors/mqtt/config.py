@@ -74,6 +74,11 @@ class MqttPoint(BaseModel):
     timestamp_field: str | None = None
     timestamp_unit: Literal["s", "ms", "us"] = "ms"
     metric: str | None = Field(default=None, min_length=3)
+    #: Where a write to a writable plain-topic tag is published (``{"value": v}`` for ``payload: json``, the
+    #: value as text for ``raw``); a Sparkplug metric is written with an NCMD/DCMD instead.
+    write_topic: str | None = Field(default=None, min_length=1, max_length=65535)
+    write_qos: Literal[0, 1, 2] = 1
+    write_retain: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> MqttPoint:
@@ -84,6 +89,16 @@ class MqttPoint(BaseModel):
                 raise ValueError(f"topic {self.topic!r}: one topic per tag, without the wildcards + and #")
             if self.topic.startswith("spBv1.0/"):
                 raise ValueError(f"topic {self.topic!r} is in the Sparkplug namespace: name its 'metric' instead")
+        if self.write_topic is not None:
+            if self.topic is None:
+                raise ValueError("write_topic is for a plain-topic tag: a Sparkplug metric is written by NCMD/DCMD")
+            if any(c in self.write_topic for c in _TOPIC_CHARS):
+                raise ValueError(f"write_topic {self.write_topic!r}: a topic without the wildcards + and #")
+            if self.write_topic.startswith("spBv1.0/"):
+                raise ValueError(f"write_topic {self.write_topic!r} is in the Sparkplug namespace")
+            if self.write_topic == self.topic:
+                raise ValueError(f"write_topic {self.write_topic!r} is the tag's own topic: the device would read "
+                                 "the command back as its value; give its command topic")
         for name in ("field", "timestamp_field"):
             ptr = getattr(self, name)
             if ptr is not None and ptr != "" and not ptr.startswith("/"):
@@ -94,12 +109,19 @@ class MqttPoint(BaseModel):
 
 
 def check_points(device: BaseModel, points: Sequence[tuple[Tag, BaseModel]]) -> list[PointIssue]:
-    """A Sparkplug metric needs the device's ``sparkplug`` settings; a metric or topic is bound to one tag."""
+    """A Sparkplug metric needs the device's ``sparkplug`` settings; a metric or topic is bound to one tag; a
+    writable plain-topic tag needs its ``write_topic`` (and only a writable one has one)."""
     issues: list[PointIssue] = []
     seen: dict[tuple[str, str, str | None], int] = {}
     sparkplug = getattr(device, "sparkplug", None)
-    for i, (_, src) in enumerate(points):
+    for i, (tag, src) in enumerate(points):
         assert isinstance(src, MqttPoint)
+        if tag.writable and src.topic is not None and src.write_topic is None:
+            issues.append(PointIssue(i, "write_topic", "a writable plain-topic tag needs 'write_topic' (the topic "
+                                                       "the device takes its commands on)"))
+        if not tag.writable and src.write_topic is not None:
+            issues.append(PointIssue(i, "write_topic", "write_topic on a tag that is not writable (add writable: "
+                                                       "true and a control: section, or remove write_topic)"))
         if src.metric is not None and sparkplug is None:
             issues.append(PointIssue(i, "metric", "a Sparkplug metric needs 'sparkplug: {group: ...}' on its device"))
         key = ("metric", src.metric, None) if src.metric is not None else ("topic", src.topic or "", src.field)
