@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,10 @@ def test_plant_with_ports_handles_block_flow_and_missing_port() -> None:
     assert "endpoint: 'opc.tcp://localhost:1504/x/'" in out
     with pytest.raises(PlantlinkError, match="zzz"):
         plant_with_ports(text, {"zzz": 1})
+
+
+def test_a_missing_protocol_package_names_its_extra(plant: Plant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plantlink sim` of a plant with an S7 device, without python-snap7: the extra to install, before any port."""
+    monkeypatch.setitem(sys.modules, "snap7", None)  # `import snap7` now raises ImportError
+    with pytest.raises(PlantlinkError, match=r"needs python-snap7 \(pip install 'plantlink\[s7\]'\)"):
+        Simulator(plant, speed=0)
