@@ -119,7 +119,7 @@ def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_IsoFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("asyncua", "pymodbus", "alembic"):
+    for noisy in ("asyncua", "pymodbus", "alembic", "snap7", "pylogix", "ethernetip"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
 
 
