@@ -14,14 +14,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# the demo plant's S7 and Logix PLCs need the s7, logix and logix-sim extras: the `demo` extra pulls them
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/activate
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $@ $(VENV)/.installed
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	$(PY) -m pip install -q -e '.[dev]'
-	touch $@ $(VENV)/.installed
+	touch $@ $(VENV)/.installed $(VENV)/.installed-demo
 
 venv: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-demo
 	$(BIN)/plantlink demo
 
 lint: $(VENV)/.installed-dev

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from plantlink.cli import DEMO_MARKER, app
@@ -38,6 +39,7 @@ def test_demo_runs_headless_and_stores_samples(tmp_path: Path) -> None:
     assert verify.returncode == 0 and "audit trail OK" in verify.stdout, verify.stderr
     assert plantlink(tmp_path, "users", "list").returncode == 0
     plant = load_plant(DEMO)
+    assert sorted(d.protocol for d in plant.devices.values()) == ["logix", "modbus", "opcua", "s7"]
     assert status["tags"] == len(plant.tags)
     assert set(status["connectors"]) == set(plant.devices)
     for dev, c in status["connectors"].items():
@@ -71,3 +73,15 @@ def test_run_refuses_the_demos_data_directory(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["run", str(DEMO), "--data-dir", str(tmp_path), "--no-api", "--duration", "1"])
     assert res.exit_code == 1 and f"{tmp_path} holds the demo's data" in res.output, res.output
     assert "--data-dir DIR" in res.output and not (tmp_path / "plantlink.sqlite").exists()
+
+
+def test_the_demo_without_its_extra_says_which_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's Logix PLC needs pylogix and cm-ethernetip: without them, one line naming the `demo` extra."""
+    monkeypatch.setitem(sys.modules, "pylogix", None)  # `import pylogix` now raises ImportError
+    monkeypatch.setitem(sys.modules, "ethernetip", None)
+    res = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path / "d"), "--duration", "1"])
+    assert res.exit_code == 1, res.output
+    assert res.output.strip().splitlines() == [
+        "error: the demo's S7 and Logix PLCs need the 'demo' extra (missing: pylogix, cm-ethernetip): "
+        "pip install 'plantlink[demo]' (or make demo)"], res.output
+    assert not (tmp_path / "d").exists()  # nothing started, nothing written

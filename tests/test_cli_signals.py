@@ -21,7 +21,7 @@ from plantlink.store import Store, default_url
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (INFO|WARNING|ERROR|DEBUG|CRITICAL) ")
 #: Microseconds since the epoch as printed by a careless log line (16 digits starting with 1).
 RAW_US = re.compile(r"\b1\d{15}\b")
-DEVICES = 3
+DEVICES = 4  # Modbus, OPC UA, Logix and S7
 
 
 class Demo:
@@ -110,7 +110,7 @@ def test_sigterm_then_sigint_stop_cleanly_and_the_restarts_recover_nothing(tmp_p
     # the restart after SIGINT; a signal while it is still starting (the simulator serves, plantlink opens its
     # stores) stops cleanly too
     demo = Demo(data, tmp_path / "run3.log")
-    demo.wait_for("simulator: sim-modbus-detroit")
+    demo.wait_for("simulator: sim-s7-detroit")
     assert demo.stop(signal.SIGTERM) == 0, demo.text()
     text = demo.text()
     assert "crash" not in text and "Traceback" not in text, text

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from plantlink.datadir import private_files, secure_data_dir
+from plantlink.errors import PlantlinkError
 from plantlink.model import Plant, parse_plant
 from plantlink.runtime import Runtime
 from plantlink.wal import WalSettings
@@ -180,6 +181,7 @@ async def run_demo(
 
     text = plant_file.read_text(encoding="utf-8")
     base = parse_plant(text, str(plant_file))
+    check_demo_extras(base)
     ports = {dev: free_port() for dev in base.devices}
     plant = parse_plant(plant_with_ports(text, ports), str(plant_file))
     simulator = Simulator(plant, seed=seed, speed=speed)
@@ -200,6 +202,17 @@ async def run_demo(
         _keep(simulator, state_file)
     status["simulator"] = {"speed": speed, "seed": seed, "endpoints": simulator.endpoints()}
     return status
+
+
+def check_demo_extras(plant: Plant) -> None:
+    """Raise PlantlinkError, naming the ``demo`` extra, when a package the demo plant's PLCs need (the S7 and
+    Logix simulators and connectors) is not installed."""
+    from plantlink.sim.runner import missing_packages
+
+    missing = missing_packages(plant)
+    if missing:
+        raise PlantlinkError(f"the demo's S7 and Logix PLCs need the 'demo' extra (missing: "
+                             f"{', '.join(p for p, _ in missing)}): pip install 'plantlink[demo]' (or make demo)")
 
 
 def _session(hooks: DemoHooks, simulator: Simulator) -> Callable[[Runtime], Awaitable[None]]:

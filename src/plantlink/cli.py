@@ -119,7 +119,7 @@ def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_IsoFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("asyncua", "pymodbus", "alembic"):
+    for noisy in ("asyncua", "pymodbus", "alembic", "snap7", "pylogix", "ethernetip"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
 
 
@@ -224,7 +224,7 @@ def sim(
     duration: Annotated[float, typer.Option(help="Stop after this many wall seconds (0 = until Ctrl-C).")] = 0.0,
     verbose: Verbose = False,
 ) -> None:
-    """Run the virtual plant: serve its machines over real OPC UA and Modbus TCP servers on loopback."""
+    """Run the virtual plant: serve its machines over real OPC UA, Modbus TCP, S7 and Logix servers on loopback."""
     _setup_logging(verbose)
     plant = _load(file)
     from plantlink.sim import Simulator
@@ -434,14 +434,18 @@ def demo(
     The simulated PLCs keep their counters in the data directory across runs. Ctrl-C or SIGTERM stops it cleanly.
     The demo adds users with published passwords: it refuses a data directory that holds a plant's store, and
     plantlink run refuses the demo's."""
+    from plantlink.app import check_demo_extras, run_demo
+
+    try:
+        check_demo_extras(_load(DEMO_PLANT))
+    except PlantlinkError as exc:
+        _fail(str(exc))
     _mark_demo(data_dir)
     _setup_logging(verbose, quiet=as_json)
     headless = no_api or (as_json and port is None)
     opts = _serve_options(headless, host, 8080 if port is None else port, tls, None, None, demo_users=True,
                           trusted_proxy=trusted_proxy)
     wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
-    from plantlink.app import run_demo
-
     status = _run_async(run_demo(DEMO_PLANT, data_dir, duration=duration, speed=speed, seed=seed,
                                  announce=not as_json, serve=opts, wal=wal))
     if as_json and status is not None:

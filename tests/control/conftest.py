@@ -1,5 +1,6 @@
 """One simulated plant (examples/demo-plant.yaml with test ``control:`` settings) and one real Runtime for the
-module: Modbus TCP and OPC UA servers of the simulator on free ports, connectors, historian, store."""
+module: Modbus TCP, OPC UA and Logix servers of the simulator on free ports (Detroit's S7 CPU is down),
+connectors, historian, store."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ CONTROLS: dict[str, dict[str, Any] | None] = {
     f"{CONV1}/run_command": {"allowed": [True, False]},
     f"{PRESS1}/spm_setpoint": {"min": 4, "max": 30, "verify_timeout": "4s", "min_interval": "100ms"},
     f"{CONV2}/speed_setpoint": {"min": 0, "max": 40, "interlocks": ["state == 99"]},
+    f"{CONV2}/run_command": {"allowed": [True, False], "min_interval": "100ms"},
     f"{OVEN}/zone1_setpoint": {
         "min": 20, "max": 260, "max_step": 50, "role": "engineer", "verify_timeout": "3s", "min_interval": "100ms",
         "interlocks": [f'tag("{CONV2}/state") >= 0', "zone1_temperature > -50 and not (state == 99)"]},
@@ -50,14 +52,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def plant_dicts(mb: int, ua: int, dead: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def plant_dicts(mb: int, ua: int, dead: int, lx: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the simulator's plant, the platform's plant): the platform also has Detroit, whose server is down."""
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     devs = data["devices"]
     devs["sim-modbus"].update(port=mb, poll="200ms", timeout="2s", reconnect_min="100ms")
     devs["sim-opcua"].update(endpoint=f"opc.tcp://127.0.0.1:{ua}/plantlink/sim/", sampling_interval="100ms",
                              publishing_interval="100ms")
-    devs["sim-modbus-detroit"].update(port=dead, timeout="300ms", reconnect_min="100ms", reconnect_max="500ms")
+    devs["sim-logix"].update(port=lx, poll="200ms", timeout="2s", reconnect_min="100ms")
+    devs["sim-s7-detroit"].update(port=dead, timeout="300ms", reconnect_min="100ms", reconnect_max="500ms")
     for s in data["sites"]:
         for a in s["areas"]:
             for ln in a["lines"]:
@@ -71,7 +74,7 @@ def plant_dicts(mb: int, ua: int, dead: int) -> tuple[dict[str, Any], dict[str, 
                             else:
                                 t["control"] = spec
     served = copy.deepcopy(data)
-    served["devices"]["sim-modbus-detroit"]["enabled"] = False
+    served["devices"]["sim-s7-detroit"]["enabled"] = False
     return served, data
 
 
@@ -88,14 +91,14 @@ class Rig:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def rig(tmp_path_factory: Any) -> AsyncIterator[Rig]:
-    served, platform = plant_dicts(free_port(), free_port(), free_port())
+    served, platform = plant_dicts(free_port(), free_port(), free_port(), free_port())
     sim = Simulator(to_plant(served), seed=7, speed=1.0)
     await sim.start()
     plant = to_plant(platform)
     rt = Runtime(plant, tmp_path_factory.mktemp("control"), flush_interval=0.5)
     await rt.start()
     try:
-        await wait_for(lambda: all(rt.connectors[d].health.ok for d in ("sim-modbus", "sim-opcua")), 20,
+        await wait_for(lambda: all(rt.connectors[d].health.ok for d in ("sim-modbus", "sim-opcua", "sim-logix")), 20,
                        "simulated devices connected")
         assert rt.historian is not None
         paths = [f"{CONV1}/speed_setpoint", f"{CONV1}/state", f"{PRESS1}/state", f"{OVEN}/zone1_setpoint",

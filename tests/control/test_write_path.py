@@ -1,4 +1,4 @@
-"""The write path end to end: simulator (Modbus TCP + OPC UA) <- connectors <- ControlService, with a real
+"""The write path end to end: simulator (Modbus TCP + OPC UA + Logix) <- connectors <- ControlService, with a real
 Runtime. Every applied write is checked in the simulated machine itself (``Simulator.snapshot``)."""
 
 from __future__ import annotations
@@ -98,6 +98,29 @@ async def test_opcua_write_is_applied_in_the_machine(rig: Rig) -> None:
     out = await svc.confirm(ALICE, staged.id, "cmd-ua-1")
     assert out.status == "applied", out
     await wait_for(lambda: rig.sim.snapshot()[ZONE1] == pytest.approx(target), 3, "the oven zone setpoint")
+
+
+async def test_logix_write_is_applied_in_the_machine(rig: Rig) -> None:
+    """The transfer conveyor's run command, a BOOL program tag of the simulated CompactLogix: stopped, then
+    started again, each write read back from the controller and seen in the simulated machine."""
+    svc, audit = service(rig)
+    run = f"{CONV2}/run_command"
+    assert rig.plant.tag(run).device == "sim-logix"
+    await wait_for(lambda: rig.sim.snapshot()[run] is True, 3, "the conveyor runs")
+    try:
+        staged = svc.stage(OSCAR, run, False)
+        assert staged.ok, staged.refusals
+        assert staged.current is True
+        out = await svc.confirm(OSCAR, staged.id, "cmd-logix-1")
+        assert (out.status, out.read_back) == ("applied", False), out
+        await wait_for(lambda: rig.sim.snapshot()[run] is False, 3, "the simulated conveyor's run command")
+        await wait_for(lambda: rig.sim.snapshot()[f"{CONV2}/state"] == 5, 3, "the conveyor in planned stop")
+    finally:
+        again = svc.stage(OSCAR, run, True)
+        assert again.ok, again.refusals
+        assert (await svc.confirm(OSCAR, again.id, "cmd-logix-2")).status == "applied"
+    await wait_for(lambda: rig.sim.snapshot()[run] is True, 3, "the conveyor started again")
+    assert [e.details["status"] for e in audit.entries if e.kind == "control.result"] == ["applied", "applied"]
 
 
 async def test_limit_step_role_type_and_writability_refusals(rig: Rig) -> None:
@@ -240,7 +263,7 @@ async def test_no_write_to_a_device_that_is_down(rig: Rig) -> None:
     svc, _ = service(rig)
     staged = svc.stage(DETROIT_OP, f"{CNC2}/run_command", False)
     assert reasons(staged) == [Reason.DEVICE_DOWN]
-    assert "sim-modbus-detroit" in staged.refusals[0].message
+    assert "sim-s7-detroit" in staged.refusals[0].message
 
 
 async def test_stale_values_are_refused(rig: Rig) -> None:

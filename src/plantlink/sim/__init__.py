@@ -1,4 +1,4 @@
-"""A virtual plant: seeded, deterministic, time-scalable machines served over real OPC UA and Modbus TCP.
+"""A virtual plant: seeded, deterministic, time-scalable machines served over real OPC UA, Modbus TCP, S7 and Logix.
 
 The simulator reads the same plant model the platform does (``examples/demo-plant.yaml``) and serves each
 tag at the source the model declares, so the connectors read it exactly as they would a real plant.

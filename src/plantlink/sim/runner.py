@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import math
 from typing import TYPE_CHECKING, cast
@@ -29,6 +30,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("plantlink.sim")
 
 _DT_LADDER = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+#: protocol -> (module, package, extra) that serving it (the simulator) and reading it (the connector) need
+NEEDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "s7": (("snap7", "python-snap7", "s7"),),
+    "logix": (("pylogix", "pylogix", "logix"), ("ethernetip", "cm-ethernetip", "logix-sim")),
+}
+
+
+def missing_packages(plant: Plant) -> list[tuple[str, str]]:
+    """(package, extra) of every optional package the simulation of ``plant`` and its connectors need that
+    cannot be imported (by its devices' protocols: s7 needs python-snap7; logix pylogix and cm-ethernetip)."""
+    protocols = {d.protocol for d in plant.devices.values() if d.enabled}
+    out: list[tuple[str, str]] = []
+    for protocol in sorted(protocols & set(NEEDS)):
+        for module, package, extra in NEEDS[protocol]:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                out.append((package, extra))
+    return out
 
 
 def auto_dt(speed: float) -> float:
@@ -61,6 +81,11 @@ class Simulator:
             raise ConfigError([ConfigProblem(plant.file, None, None, "devices",
                                              f"port override for unknown device(s) {', '.join(unknown)} "
                                              f"(devices: {', '.join(sorted(plant.devices))})")])
+        missing = missing_packages(plant)
+        if missing:
+            extras = ",".join(sorted({e for _, e in missing}))
+            raise PlantlinkError(f"simulating this plant needs {', '.join(p for p, _ in missing)} "
+                                 f"(pip install 'plantlink[{extras}]')")
         self.servers: dict[str, SimServer] = {}
         for dev_id, dev in plant.devices.items():
             mine = [b for b in self.sim.bindings if b.tag.device == dev_id]
