@@ -66,8 +66,8 @@ async def rig(tmp_path_factory: Any) -> AsyncIterator[Rig]:
     work = tmp_path_factory.mktemp("commands")
     broker = MosquittoServer(free_port(), work)
     await broker.start()
-    served, platform = plant_dicts(free_port(), free_port(), free_port())
-    platform["devices"]["sim-modbus-detroit"]["enabled"] = False
+    served, platform = plant_dicts(free_port(), free_port(), free_port(), free_port())
+    platform["devices"]["sim-s7-detroit"]["enabled"] = False
     platform["publish"] = {"mqtt": f"mqtt://127.0.0.1:{broker.port}", "reconnect_min": "100ms",
                            "sparkplug": {"group": GROUP}, "commands": COMMANDS}
     sim = Simulator(to_plant(served), seed=7, speed=1.0)
@@ -257,7 +257,7 @@ async def test_commands_are_off_by_default(rig: Rig) -> None:
 
 
 def test_enabled_commands_need_a_principal_roles_and_writable_tags() -> None:
-    _, platform = plant_dicts(1502, 4840, 1503)
+    _, platform = plant_dicts(1502, 4840, 1503, 1504)
     for broken, expect in [({"enabled": True}, "'as'"),
                            ({**COMMANDS, "roles": {}}, "roles"),
                            ({**COMMANDS, "roles": {"paris": "operator"}}, "no site 'paris'"),
