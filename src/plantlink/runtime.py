@@ -57,6 +57,7 @@ from plantlink.store.alarm_repo import AlarmStore
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
 
 if TYPE_CHECKING:
+    from plantlink.edge.central import EdgeReceiver
     from plantlink.publish.base import Publisher
 
 log = logging.getLogger("plantlink.runtime")
@@ -157,6 +158,8 @@ class Runtime:
         self.control: ControlService | None = None
         #: The MQTT publishers of the plant model's ``publish:`` section (``plantlink.publish``): UNS, Sparkplug.
         self.publishers: list[Publisher] = []
+        #: The edges' batches, when the model has an ``edges:`` section (``plantlink.edge.central``).
+        self.edge_receiver: EdgeReceiver | None = None
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
         self.latest = LatestValues()
         self.services: Services | None = None
@@ -204,6 +207,11 @@ class Runtime:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
                                   wal.stop))
+        if self.plant.spec.edges is not None:  # a central: the edges' batches (docs/edge.md), the mqtt extra
+            from plantlink.edge.central import EdgeReceiver
+
+            self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest)
+            await life.start(Part("edge receiver", self.edge_receiver.start, self.edge_receiver.stop))
         self.publishers = self._build_publishers()
         await life.start(*self.publishers)
         self.connectors = self._build_connectors()
@@ -249,7 +257,8 @@ class Runtime:
             wal=lambda: self.wal.status() if self.wal is not None else {"enabled": False},
             historian=self._historian_status,
             notifier=lambda: self.notifier.status() if self.notifier is not None else None,
-            publish=lambda: {p.name: p.status() for p in self.publishers})
+            publish=lambda: {p.name: p.status() for p in self.publishers},
+            edges=lambda: self.edge_receiver.status() if self.edge_receiver is not None else {})
 
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer
@@ -276,7 +285,7 @@ class Runtime:
         if self.wal is not None and self.historian is not None:
             self.wal.checkpoint(self.historian.durable_seq)
 
-    def ingest(self, batch: pa.RecordBatch) -> None:
+    def ingest(self, batch: pa.RecordBatch, then: Callable[[], None] | None = None) -> bool:
         """Where samples enter: the log (delivered on the bus once durable), or the bus without a log. The one
         place a batch is conformed to ``samples.SAMPLE_SCHEMA`` (a connector that still sends a legacy shape
         keeps working); one that cannot be is refused, counted (``ingest_refused``) and logged."""
@@ -287,8 +296,13 @@ class Runtime:
             if self.ingest_refused % 1000 == 1:  # a connector that sends bad batches sends many
                 log.error("a batch of %d rows was refused at ingest (%d so far): %s", batch.num_rows,
                           self.ingest_refused, exc)
-            return
-        (self.wal.append if self.wal is not None else self.bus.publish)(batch)
+            return False
+        if self.wal is not None:
+            return self.wal.append(batch, then)
+        self.bus.publish(batch)
+        if then is not None:  # without a log: "durable" is as good as it gets (published to the historian)
+            then()
+        return True
 
     async def _start_engines(self) -> None:
         """The relational store, the recorder, then machine states, downtime and alarms (fed by lossless bus
@@ -442,5 +456,6 @@ class Runtime:
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "maintenance": self.maintenance.status() if self.maintenance is not None else None,
             "publish": {p.name: p.status() for p in self.publishers},
+            "edges": self.edge_receiver.status() if self.edge_receiver is not None else {},
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }
