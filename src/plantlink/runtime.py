@@ -31,6 +31,7 @@ from plantlink.bus import Bus, Subscription, open_bus
 from plantlink.connectors.base import Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
+from plantlink.edge.payload import edge_seq_of
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.anomaly import AnomalyEngine, ModelFiles
@@ -160,6 +161,7 @@ class Runtime:
         self.publishers: list[Publisher] = []
         #: The edges' batches, when the model has an ``edges:`` section (``plantlink.edge.central``).
         self.edge_receiver: EdgeReceiver | None = None
+        self.replayed_edge_seqs: list[tuple[str, int]] = []  # (edge, seq) of the batches the log replayed
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
         self.latest = LatestValues()
         self.services: Services | None = None
@@ -210,7 +212,8 @@ class Runtime:
         if self.plant.spec.edges is not None:  # a central: the edges' batches (docs/edge.md), the mqtt extra
             from plantlink.edge.central import EdgeReceiver
 
-            self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest)
+            self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest,
+                                              self.replayed_edge_seqs)
             await life.start(Part("edge receiver", self.edge_receiver.start, self.edge_receiver.stop))
         self.publishers = self._build_publishers()
         await life.start(*self.publishers)
@@ -271,6 +274,8 @@ class Runtime:
         assert self.wal is not None and self.historian is not None
         self.wal.open()
         for seq, batch in self.wal.replay(self.historian.durable_seq):
+            if (came := edge_seq_of(batch)) is not None:
+                self.replayed_edge_seqs.append(came)
             try:
                 self.historian.write(batch, seq)
             except HistorianError as exc:

@@ -5,7 +5,9 @@ A paho-mqtt client with a persistent session (``clean_session=False``, a fixed c
 batch is acknowledged to the broker (manual PUBACK) only once it is durable: logged in the central's write-ahead
 log (``Runtime.ingest(batch, then)``) and its sequence number recorded in the dedupe state
 (``edges-state.json``, fsynced before the acknowledgements it covers). A batch seen before (a resend after an
-edge crash, a redelivery after a central crash) is acknowledged and not stored again.
+edge crash, a redelivery after a central crash) is acknowledged and not stored again. A crash between the log's
+commit and the state's write: the log's replay at start names the batches it held (their edge and sequence
+number travel in the logged batch's metadata), and they join the state before the receiver subscribes.
 
 Health: each edge's last status (online, backlog, fill, dropped samples), when it was last seen, its last
 sequence number, and the central's counts (batches, samples stored, duplicates, unknown tags).
@@ -19,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,8 @@ class SeqSet:
 
 class EdgeReceiver:
     def __init__(self, settings: EdgesSettings, data_dir: str | Path, tag_ids: Mapping[str, int],
-                 ingest: Callable[[pa.RecordBatch, Callable[[], None]], bool]):
+                 ingest: Callable[[pa.RecordBatch, Callable[[], None]], bool],
+                 recovered: Iterable[tuple[str, int]] = ()):
         self.settings = settings
         self.state_path = Path(data_dir) / STATE_FILE
         self.tag_ids = tag_ids
@@ -73,6 +76,9 @@ class EdgeReceiver:
         root = settings.broker.root
         self.batch_filter, self.status_filter = f"{root}/+/batch", f"{root}/+/status"
         self.seen: dict[str, SeqSet] = {}
+        #: (edge, seq) of the batches the write-ahead log replayed at start: durable before a crash, perhaps
+        #: not yet in the dedupe state (the broker redelivers them: they are not stored twice)
+        self.recovered = list(recovered)
         self.edges: dict[str, dict[str, Any]] = {name: {} for name in settings.expected}
         self.counts: dict[str, dict[str, int]] = {}
         self.connected = False
@@ -91,6 +97,9 @@ class EdgeReceiver:
     # -- start and stop -----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._load_state()
+        for edge, seq in self.recovered:
+            self.seen.setdefault(edge, SeqSet()).add(seq)
+        self._state_dirty = bool(self.recovered)
         self._loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(self._run(), name="edge-receiver"),
                        asyncio.create_task(self._acker(), name="edge-acker")]

@@ -43,6 +43,14 @@ class PathTable:
         return sink.getvalue().to_pybytes()
 
 
+def edge_seq_of(batch: pa.RecordBatch) -> tuple[str, int] | None:
+    """The (edge, sequence number) a stored batch came with (the central logs them with the batch), or None."""
+    meta = batch.schema.metadata
+    if not meta or EDGE_KEY not in meta or SEQ_KEY not in meta:
+        return None
+    return meta[EDGE_KEY].decode(), int(meta[SEQ_KEY])
+
+
 @dataclass
 class Decoded:
     edge: str
@@ -77,4 +85,5 @@ def decode(payload: bytes, tag_ids: Mapping[str, int]) -> Decoded:
                                      schema=SAMPLE_SCHEMA)
     if not known.all():
         out = out.filter(pa.array(known))
+    out = out.replace_schema_metadata({EDGE_KEY: meta[EDGE_KEY], SEQ_KEY: meta[SEQ_KEY]})  # logged with it
     return Decoded(meta[EDGE_KEY].decode(), int(meta[SEQ_KEY]), out, unknown, int((~known).sum()))
