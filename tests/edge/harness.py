@@ -65,7 +65,7 @@ def burst(start: int, n: int) -> pa.RecordBatch:
 
 def count_samples(h: Historian, tag_ids: list[int]) -> tuple[int, int]:
     """(rows, distinct (tag, ts)) stored for ``tag_ids`` around T0."""
-    t = h.raw_many(tag_ids, T0_US - 10**9, T0_US + 10**13, limit=10**8)
+    t = h.raw_many(tag_ids, T0_US - 10**9, T0_US + 10**14, limit=10**8)
     pairs = set(zip(t.column("tag_id").to_pylist(), t.column("ts").cast(pa.int64()).to_pylist(), strict=True))
     return t.num_rows, len(pairs)
 

@@ -215,7 +215,7 @@ def _values_present(data_dir: Path, ks: range) -> bool:
     h = open_historian("duckdb", path=data_dir / "historian.duckdb")
     try:
         ids = [int(i) for i in h.tags().column("tag_id").to_pylist()]
-        t = h.raw_many(ids, T0_US - 10**9, T0_US + 10**13, limit=10**8)
+        t = h.raw_many(ids, T0_US - 10**9, T0_US + 10**14, limit=10**8)
         values = {int(v) for v in t.column("value").to_pylist()}
     finally:
         h.close()

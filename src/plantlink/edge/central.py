@@ -28,6 +28,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pyarrow as pa
 
+from plantlink.edge.forward import central_topic
 from plantlink.edge.payload import decode
 from plantlink.model.edge import EdgesSettings
 
@@ -158,6 +159,8 @@ class EdgeReceiver:
         if not connected.is_set():
             raise OSError(self.last_error or "not connected")
         self.connected, self.last_error = True, None
+        marker = json.dumps({"client_id": self.settings.client_id, "since": time.time()})
+        client.publish(central_topic(b.root), marker, qos=1, retain=True)  # the session exists: edges may send
         log.info("edges: subscribed to %s on %s", self.batch_filter, b.mqtt)
         await self._lost.wait()
 

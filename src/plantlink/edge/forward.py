@@ -4,7 +4,9 @@ One paho-mqtt client per connection (a fresh session each time: what was in flig
 again from the queue's cursor, never from paho's memory). Up to ``inflight`` batches are published and not yet
 acknowledged; the queue's cursor advances over the longest acknowledged prefix (a PUBACK for batch n moves it
 only once n-1 is acknowledged too). Status (``{root}/{edge}/status``, retained, QoS 1): the queue's figures
-every ``status_interval``, and ``{"online": false}`` as the last will and on a clean stop.
+every ``status_interval``, and ``{"online": false}`` as the last will and on a clean stop. Batches are sent
+only once the central's retained session marker (``{root}/_central``) was seen on the connection: a broker
+acknowledges a message no session subscribes to, and drops it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def status_topic(root: str, edge: str) -> str:
     return f"{root}/{edge}/status"
 
 
+def central_topic(root: str) -> str:
+    """Retained by the central once its persistent session is subscribed: without it, a broker would
+    acknowledge batches that no session keeps (they would be lost), so an edge forwards only once it saw it."""
+    return f"{root}/_central"
+
+
 class Forwarder:
     def __init__(self, settings: EdgeSettings, queue: EdgeQueue, paths: PathTable,
                  extra_status: Callable[[], dict[str, Any]] | None = None):
@@ -46,6 +54,9 @@ class Forwarder:
         c = settings.central
         self.topic = batch_topic(c.root, settings.name)
         self.status_topic = status_topic(c.root, settings.name)
+        self.central_topic = central_topic(c.root)
+        #: the central's session marker was seen on this connection (batches are only sent then)
+        self.central_seen = False
         self.connected = False
         self.connects = 0
         self.sent_batches = 0
@@ -112,6 +123,7 @@ class Forwarder:
         client.on_connect = lambda _c, _u, _f, rc, _p: loop.call_soon_threadsafe(self._connected, rc)
         client.on_disconnect = lambda _c, _u, _f, rc, _p: loop.call_soon_threadsafe(self._disconnected, rc)
         client.on_publish = lambda _c, _u, mid, _rc, _p: loop.call_soon_threadsafe(self._puback, mid)
+        client.on_message = lambda _c, _u, msg: loop.call_soon_threadsafe(self._central_marker, msg.payload)
         return client
 
     async def _session(self) -> None:
@@ -122,6 +134,7 @@ class Forwarder:
         await asyncio.to_thread(client.connect, c.host, c.port, c.keepalive)
         client.loop_start()
         await asyncio.wait_for(self._wait_connected(), 30)
+        client.subscribe(self.central_topic, 1)
         next_status = 0.0
         while not self._lost.is_set() and not self._stopping:
             if time.monotonic() >= next_status:
@@ -148,6 +161,15 @@ class Forwarder:
                 client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 
+    def _central_marker(self, payload: bytes) -> None:
+        seen = bool(payload)
+        if seen and not self.central_seen:
+            log.info("edge %s: the central's session is on the broker: forwarding", self.settings.name)
+        elif not seen:
+            log.warning("edge %s: no central session on the broker: holding the batches", self.settings.name)
+        self.central_seen = seen
+        self._wake.set()
+
     def _connected(self, rc: Any) -> None:
         if rc.is_failure:
             self.last_error = f"connection refused: {rc}"
@@ -172,10 +194,11 @@ class Forwarder:
         self._order.clear()
         self._done.clear()
         self._sent = self.queue.acked_seq
+        self.central_seen = False
 
     def _fill_window(self, client: paho.Client) -> None:
         room = self.settings.inflight - len(self._order)
-        if room <= 0 or not self.connected:
+        if room <= 0 or not self.connected or not self.central_seen:
             return
         self._sent = max(self._sent, self.queue.acked_seq)  # drop_oldest may have moved the cursor past it
         for seq, batch in self.queue.read(self._sent, room):
@@ -204,6 +227,7 @@ class Forwarder:
     # -- status -------------------------------------------------------------------------------------------
     def status(self, online: bool = True) -> dict[str, Any]:
         return {"online": online, "edge": self.settings.name, "ts": time.time(), "connected": self.connected,
+                "central_seen": self.central_seen,
                 "alarm_at": self.settings.queue.alarm_at, "when_full": self.settings.queue.when_full,
                 **self.queue.status(), **self.extra_status()}
 

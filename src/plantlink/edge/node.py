@@ -2,7 +2,7 @@
 
 The edge has no historian and no engines: its tags are numbered locally (in model order) and travel by path.
 With ``when_full: stop_reading`` the connectors are stopped when the queue is nearly full (less than one segment
-of room) and started again when the backlog is back under ``alarm_at``. Crossing ``alarm_at`` upwards logs an
+of room) and new ones started when the backlog is back under ``alarm_at``. Crossing ``alarm_at`` upwards logs an
 error and sets ``queue_alarm`` in the status the central shows (and raises as the edge's system alarm there).
 """
 
@@ -61,7 +61,7 @@ class EdgeNode:
                          Part("edge queue writer", lambda: self.queue.start(self.forwarder.wake), self.queue.stop),
                          Part("forwarder", self.forwarder.start, self.forwarder.stop),
                          Part("queue watch", self._start_watch, self._stop_watch))
-        await life.start(*(Part(f"connector {d}", c.start, c.stop) for d, c in self.connectors.items()))
+        await life.start(Part("connectors", self._start_connectors, self._stop_connectors))
         self.started_at = time.time()
         log.info("edge %s: %d tags on %d devices, forwarding to %s", self.settings.name, len(self.tag_ids),
                  len(self.connectors), self.settings.central.mqtt)
@@ -77,6 +77,17 @@ class EdgeNode:
             log.error("edge: a batch of %d rows was refused: %s", batch.num_rows, exc)
             return
         self.queue.append(batch)
+
+    async def _start_connectors(self) -> None:
+        for c in self.connectors.values():
+            await c.start()
+
+    async def _stop_connectors(self) -> None:
+        for dev, c in self.connectors.items():
+            try:
+                await c.stop()
+            except Exception:
+                log.exception("edge: connector %s did not stop cleanly", dev)
 
     def _build_connectors(self) -> dict[str, Connector]:
         out: dict[str, Connector] = {}
@@ -98,11 +109,10 @@ class EdgeNode:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
-        if self.paused:  # the connectors were stopped by the watch: the lifecycle stops them (again) anyway
-            self.paused = False
 
     async def _watch_queue(self) -> None:
         while True:
+            self.queue.write_cursor()  # the last acknowledgements of a burst (and deletes acknowledged segments)
             await self.check_queue()
             await asyncio.sleep(WATCH_S)
 
@@ -119,18 +129,17 @@ class EdgeNode:
         if q.when_full != "stop_reading":
             return
         room = q.max_size - self.queue.wal.used_bytes
-        if not self.paused and room < q.segment_size:
+        if not self.paused and room < q.segment_size and self.queue.backlog_batches:
             self.paused = True
             self.pauses += 1
             log.error("edge %s: queue full: the connectors stop reading until the central takes the backlog",
                       self.settings.name)
-            for c in self.connectors.values():
-                await c.stop()
-        elif self.paused and fill < q.alarm_at:
+            await self._stop_connectors()
+        elif self.paused and (fill < q.alarm_at or self.queue.backlog_batches == 0):
             self.paused = False
             log.warning("edge %s: queue at %.0f%%: the connectors read again", self.settings.name, 100 * fill)
-            for c in self.connectors.values():
-                await c.start()
+            self.connectors = self._build_connectors()  # new ones: a connector is not made to start twice
+            await self._start_connectors()
 
     def _extra_status(self) -> dict[str, Any]:
         return {"paused": self.paused, "pauses": self.pauses, "queue_alarm": self.queue_alarm,

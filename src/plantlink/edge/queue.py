@@ -214,6 +214,10 @@ class EdgeQueue:
         return self.committed_rows - self.acked_rows - self.dropped_rows
 
     @property
+    def backlog_batches(self) -> int:
+        return self.committed_seq - self.acked_seq
+
+    @property
     def fill(self) -> float:
         return self.wal.used_bytes / self.settings.max_size
 
