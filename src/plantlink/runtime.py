@@ -212,7 +212,7 @@ class Runtime:
         if self.plant.spec.edges is not None:  # a central: the edges' batches (docs/edge.md), the mqtt extra
             from plantlink.edge.central import EdgeReceiver
 
-            self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest,
+            self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest_then,
                                               self.replayed_edge_seqs)
             await life.start(Part("edge receiver", self.edge_receiver.start, self.edge_receiver.stop))
         self.publishers = self._build_publishers()
@@ -290,10 +290,15 @@ class Runtime:
         if self.wal is not None and self.historian is not None:
             self.wal.checkpoint(self.historian.durable_seq)
 
-    def ingest(self, batch: pa.RecordBatch, then: Callable[[], None] | None = None) -> bool:
+    def ingest(self, batch: pa.RecordBatch) -> None:
         """Where samples enter: the log (delivered on the bus once durable), or the bus without a log. The one
         place a batch is conformed to ``samples.SAMPLE_SCHEMA`` (a connector that still sends a legacy shape
         keeps working); one that cannot be is refused, counted (``ingest_refused``) and logged."""
+        self.ingest_then(batch)
+
+    def ingest_then(self, batch: pa.RecordBatch, then: Callable[[], None] | None = None) -> bool:
+        """``ingest``, calling ``then`` once the batch is durable (the edge receiver acknowledges it to the broker
+        then); False when it is refused (not conformable, or the log is full)."""
         try:
             batch = conform(batch)
         except ValueError as exc:

@@ -66,7 +66,7 @@ async def test_stop_reading_pauses_the_connectors_raises_the_alarm_and_loses_not
         while not edge.paused:
             if edge.queue.append(burst(produced, 500)):
                 produced += 500
-            await wait_for(lambda: edge.queue.committed_rows == produced, what="the batch durable")
+            await wait_for(lambda n=produced: edge.queue.committed_rows == n, what="the batch durable")
             await edge.check_queue()
             assert produced < 500 * 100, "never paused"
         assert edge.queue_alarm and edge.forwarder.status()["queue_alarm"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pyarrow as pa
+from paho.mqtt.enums import CallbackAPIVersion
 
 from plantlink.edge.forward import central_topic
 from plantlink.edge.payload import decode
@@ -130,7 +131,7 @@ class EdgeReceiver:
 
     async def _session(self) -> None:
         b = self.settings.broker
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
                              clean_session=False, manual_ack=True, reconnect_on_failure=False)
         if b.username:
             client.username_pw_set(b.username, b.password.get_secret_value() if b.password else None)
@@ -146,9 +147,13 @@ class EdgeReceiver:
             client.subscribe([(self.batch_filter, 1), (self.status_filter, 1)])
             loop.call_soon_threadsafe(connected.set)
 
-        client.on_connect = on_connect
-        client.on_disconnect = lambda _c, _u, _f, rc, _p: loop.call_soon_threadsafe(self._disconnected, rc)
-        client.on_message = lambda _c, _u, msg: loop.call_soon_threadsafe(self._message, msg)
+        def on_disconnect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._disconnected, rc)
+
+        def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self._message, msg)
+
+        client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
         self._client = client
         self._gen += 1
         await asyncio.to_thread(client.connect, b.host, b.port, b.keepalive)
@@ -183,13 +188,13 @@ class EdgeReceiver:
         parts = msg.topic.split("/")
         edge, kind = parts[-2], parts[-1]
         if kind == "status":
-            self._status(edge, msg.payload)
+            self._status(edge, bytes(msg.payload))
             self._to_ack.append((self._gen, msg.mid))
             return
         counts = self.counts.setdefault(edge, {"batches": 0, "rows": 0, "duplicates": 0, "unknown_rows": 0,
                                                "invalid": 0})
         try:
-            got = decode(msg.payload, self.tag_ids)
+            got = decode(bytes(msg.payload), self.tag_ids)
         except ValueError as exc:
             counts["invalid"] += 1
             log.error("edges: a message on %s is not an edge batch (%s): acknowledged and dropped", msg.topic, exc)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from plantlink.edge.payload import PathTable
 from plantlink.edge.queue import EdgeQueue
@@ -112,7 +113,7 @@ class Forwarder:
 
     def _make_client(self) -> paho.Client:
         s = self.settings
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"plantlink-edge-{s.name}",
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"plantlink-edge-{s.name}",
                              clean_session=True, reconnect_on_failure=False)
         if s.central.username:
             password = s.central.password.get_secret_value() if s.central.password else None
@@ -120,10 +121,21 @@ class Forwarder:
         client.will_set(self.status_topic, json.dumps({"online": False, "edge": s.name}), qos=1, retain=True)
         client.max_inflight_messages_set(s.inflight)
         loop = asyncio.get_running_loop()
-        client.on_connect = lambda _c, _u, _f, rc, _p: loop.call_soon_threadsafe(self._connected, rc)
-        client.on_disconnect = lambda _c, _u, _f, rc, _p: loop.call_soon_threadsafe(self._disconnected, rc)
-        client.on_publish = lambda _c, _u, mid, _rc, _p: loop.call_soon_threadsafe(self._puback, mid)
-        client.on_message = lambda _c, _u, msg: loop.call_soon_threadsafe(self._central_marker, msg.payload)
+
+        def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._connected, rc)
+
+        def on_disconnect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._disconnected, rc)
+
+        def on_publish(_c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(self._puback, mid)
+
+        def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self._central_marker, bytes(msg.payload))
+
+        client.on_connect, client.on_disconnect = on_connect, on_disconnect
+        client.on_publish, client.on_message = on_publish, on_message
         return client
 
     async def _session(self) -> None:

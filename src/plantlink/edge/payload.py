@@ -40,7 +40,7 @@ class PathTable:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, out.schema) as writer:
             writer.write_batch(out)
-        return sink.getvalue().to_pybytes()
+        return bytes(sink.getvalue().to_pybytes())
 
 
 def edge_seq_of(batch: pa.RecordBatch) -> tuple[str, int] | None:

@@ -211,7 +211,7 @@ class WriteAheadLog:
     @staticmethod
     def size_of(batch: pa.RecordBatch) -> int:
         """What a batch counts against ``max_bytes`` (an estimate of its record's size)."""
-        return batch.get_total_buffer_size() + RECORD_OVERHEAD
+        return int(batch.get_total_buffer_size()) + RECORD_OVERHEAD
 
     @property
     def used_bytes(self) -> int:
