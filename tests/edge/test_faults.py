@@ -167,6 +167,7 @@ def in_thread() -> Iterator[list[threading.Thread]]:
         t.join(120)
 
 
+@pytest.mark.timeout(600)  # two edge starts and a central, as processes, on a loaded machine
 async def test_edge_kill9_in_the_middle_of_a_burst_loses_and_duplicates_nothing(
         site: Site, in_thread: list[threading.Thread]) -> None:
     await site.start_central()
@@ -189,6 +190,7 @@ async def test_edge_kill9_in_the_middle_of_a_burst_loses_and_duplicates_nothing(
     assert await asyncio.to_thread(_values_present, site.central_data, range(first_after, site.source.next_k))
 
 
+@pytest.mark.timeout(OUTAGE_S + 600)  # the outage itself, then starts and the drain on a loaded machine
 async def test_a_central_outage_loses_and_duplicates_nothing(site: Site, in_thread: list[threading.Thread]) -> None:
     await site.start_central()
     await site.start_edge()
