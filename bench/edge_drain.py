@@ -6,7 +6,7 @@ directly) in one process; the broker is stopped, the edge queues ``--samples`` s
 reconnection to the last batch durable at the central (logged in its write-ahead log and acknowledged).
 Needs /usr/sbin/mosquitto.
 
-    .venv/bin/python bench/edge_drain.py [--samples 200000] [--batch 1000]
+    .venv/bin/python -m bench.edge_drain [--samples 200000] [--batch 1000]
 
 Prints one JSON line per figure.
 """
@@ -17,18 +17,16 @@ import argparse
 import asyncio
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.connectors.mosquitto import MosquittoServer
+from tests.edge.harness import burst, central_yaml, edge_yaml, free_port
 
-from plantlink.edge.node import EdgeNode  # noqa: E402
-from plantlink.model import parse_plant  # noqa: E402
-from plantlink.runtime import Runtime  # noqa: E402
-from tests.connectors.mosquitto import MosquittoServer  # noqa: E402
-from tests.edge.harness import burst, central_yaml, edge_yaml, free_port  # noqa: E402
+from plantlink.edge.node import EdgeNode
+from plantlink.model import parse_plant
+from plantlink.runtime import Runtime
 
 
 def _figure(name: str, value: float, unit: str) -> None:
@@ -69,7 +67,7 @@ async def main() -> None:
                 edge.ingest(burst(n, args.batch))
                 n += args.batch
                 if n % (50 * args.batch) == 0:
-                    await _until(lambda: edge.queue.committed_rows >= n - args.batch, "the backlog on disk")
+                    await _until(lambda n=n: edge.queue.committed_rows >= n - args.batch, "the backlog on disk")
             await _until(lambda: edge.queue.committed_rows == n, "the backlog on disk")
             _figure("edge_queue_mqtt_backlog_bytes", edge.queue.wal.used_bytes, "bytes")
             await broker.start()

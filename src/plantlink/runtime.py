@@ -49,7 +49,7 @@ from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
-from plantlink.samples import conform
+from plantlink.samples import conform, now_us
 from plantlink.services import Components, Services
 from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
@@ -213,7 +213,7 @@ class Runtime:
             from plantlink.edge.central import EdgeReceiver
 
             self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest_then,
-                                              self.replayed_edge_seqs)
+                                              self.replayed_edge_seqs, self._edge_alarm)
             await life.start(Part("edge receiver", self.edge_receiver.start, self.edge_receiver.stop))
         self.publishers = self._build_publishers()
         await life.start(*self.publishers)
@@ -262,6 +262,15 @@ class Runtime:
             notifier=lambda: self.notifier.status() if self.notifier is not None else None,
             publish=lambda: {p.name: p.status() for p in self.publishers},
             edges=lambda: self.edge_receiver.status() if self.edge_receiver is not None else {})
+
+    def _edge_alarm(self, edge: str, active: bool, fill: float) -> None:
+        """An expected edge's "queue nearly full" alarm (``engines.alarms.derived.edge_alarms``), from its status."""
+        from plantlink.engines.alarms.derived import edge_alarm_key
+
+        engine = self.alarm_engine
+        key = edge_alarm_key(self.plant.sites[0].name, edge)
+        if engine is not None and key in engine.by_key:
+            engine.derive([key], [now_us()], [active], [fill])
 
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer

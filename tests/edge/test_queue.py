@@ -9,6 +9,7 @@ from pathlib import Path
 
 from plantlink.edge.node import EdgeNode
 from plantlink.edge.queue import EdgeQueue
+from plantlink.engines.alarms.derived import edge_alarm_key
 from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.model.edge import QueueSettings
@@ -113,6 +114,12 @@ async def test_the_central_shows_an_edge_s_nearly_full_queue(tmp_path: Path) -> 
         report = central.services.health.report(Principal("v", {"s1": "viewer"}))
         assert any("e1: its store-and-forward queue is" in r for r in report.reasons), report.reasons
         assert report.edges["e1"]["backlog_rows"] == 2000
+        key = edge_alarm_key("s1", "e1")  # the central's alarm engine: the edge's queue alarm, raised
+        assert central.alarm_engine is not None
+        await wait_for(lambda: central.alarm_engine.condition(key), what="the edge's queue alarm raised")
+        edge.queue_alarm = False
+        await broker.publish("plantlink/edge/e1/status", json.dumps(edge.forwarder.status()).encode(), retain=True)
+        await wait_for(lambda: not central.alarm_engine.condition(key), what="the edge's queue alarm cleared")
     finally:
         await edge.queue.stop()
         await central.stop()

@@ -70,7 +70,8 @@ class SeqSet:
 class EdgeReceiver:
     def __init__(self, settings: EdgesSettings, data_dir: str | Path, tag_ids: Mapping[str, int],
                  ingest: Callable[[pa.RecordBatch, Callable[[], None]], bool],
-                 recovered: Iterable[tuple[str, int]] = ()):
+                 recovered: Iterable[tuple[str, int]] = (),
+                 alarm: Callable[[str, bool, float], None] | None = None):
         self.settings = settings
         self.state_path = Path(data_dir) / STATE_FILE
         self.tag_ids = tag_ids
@@ -81,6 +82,8 @@ class EdgeReceiver:
         #: (edge, seq) of the batches the write-ahead log replayed at start: durable before a crash, perhaps
         #: not yet in the dedupe state (the broker redelivers them: they are not stored twice)
         self.recovered = list(recovered)
+        #: raises or clears an edge's "queue nearly full" alarm (edge, active, fill): the central's alarm engine
+        self.alarm = alarm
         self.edges: dict[str, dict[str, Any]] = {name: {} for name in settings.expected}
         self.counts: dict[str, dict[str, int]] = {}
         self.connected = False
@@ -241,6 +244,11 @@ class EdgeReceiver:
         if isinstance(st, dict):
             info = self.edges.setdefault(edge, {})
             info["status"] = st
+            if self.alarm is not None and "queue_alarm" in st:
+                try:
+                    self.alarm(edge, bool(st["queue_alarm"]), float(st.get("fill") or 0.0))
+                except Exception:
+                    log.exception("edges: the queue alarm of %s could not be set", edge)
             info["last_seen"] = time.time() if st.get("online") else info.get("last_seen")
 
     # -- acknowledgements: after the dedupe state is on disk ----------------------------------------------
