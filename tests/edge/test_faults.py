@@ -2,7 +2,7 @@
 run``) and real Mosquitto brokers: a broker local to the edge (its MQTT connector reads the samples the test
 publishes, each with its own time) and the central's broker (persistent, as a site's broker is).
 
-After an edge kill -9 in the middle of a burst, and after a central outage (kill -9, down for
+After a restart of the central's broker during a stream, an edge kill -9 in the middle of a burst, and a central outage (kill -9, down for
 ``PLANTLINK_EDGE_OUTAGE_S`` seconds, 60 by default as the issue asks), the samples the edge produced (its queue's
 count of durable samples) equal the samples stored at the central, with no duplicate (tag, ts); and every
 sample published while the edge was up and connected is there (an answer the test knows by itself).
@@ -188,6 +188,28 @@ async def test_edge_kill9_in_the_middle_of_a_burst_loses_and_duplicates_nothing(
     assert (rows, distinct) == (status["produced_rows"], status["produced_rows"])
     assert status["dropped_rows"] == 0 and status["refused_rows"] == 0
     assert await asyncio.to_thread(_values_present, site.central_data, range(first_after, site.source.next_k))
+
+
+@pytest.mark.timeout(600)
+async def test_a_broker_restart_during_a_stream_loses_and_duplicates_nothing(
+        site: Site, in_thread: list[threading.Thread]) -> None:
+    await site.start_central()
+    await site.start_edge()
+    stream = threading.Thread(target=site.source.publish, args=(3000, 500.0))  # 6 s at 500 samples/s
+    in_thread.append(stream)
+    stream.start()
+    await wait_for(lambda: (site.watch.status.get("produced_rows") or 0) >= 500, timeout=60,
+                   what="the stream under way at the edge")
+    await site.central_broker.stop()  # sessions and queued messages saved (persistence)
+    await wait_for(lambda: site.source.next_k >= 1500 or not stream.is_alive(), timeout=60,
+                   what="more samples while the broker is down")
+    await site.central_broker.start()
+    await asyncio.to_thread(stream.join, 120)
+    status = await site.settle()
+    rows, distinct = stored_after_stop(site)
+    n = site.source.next_k
+    assert (rows, distinct) == (n, n) == (status["produced_rows"],) * 2  # the edge was up all along: every sample
+    assert status["dropped_rows"] == 0
 
 
 @pytest.mark.timeout(OUTAGE_S + 600)  # the outage itself, then starts and the drain on a loaded machine

@@ -124,3 +124,21 @@ async def test_the_central_shows_an_edge_s_nearly_full_queue(tmp_path: Path) -> 
         await edge.queue.stop()
         await central.stop()
         await broker.stop()
+
+
+async def test_a_read_from_the_cursor_again_gives_every_batch_after_it(tmp_path: Path) -> None:
+    """After a reconnect the forwarder reads again from the cursor: batches read before are given again."""
+    q = EdgeQueue(tmp_path / "q", QueueSettings(max_size=256 * 2**10, segment_size=64 * 2**10))
+    q.open()
+    q.start(lambda: None)
+    try:
+        for i in range(30):
+            q.append(burst(i * 100, 100))
+        await wait_for(lambda: q.committed_seq == 30, what="30 batches durable")
+        assert [s for s, _ in q.read(0, 10)] == list(range(1, 11))
+        assert [s for s, _ in q.read(10, 10)] == list(range(11, 21))
+        q.ack(5, 500)
+        assert [s for s, _ in q.read(5, 100)] == list(range(6, 31))  # again from the cursor, across segments
+        assert [s for s, _ in q.read(29, 100)] == [30]
+    finally:
+        await q.stop()

@@ -129,6 +129,10 @@ class EdgeReceiver:
                 failures += 1
                 if failures == 1 or failures % 30 == 0:
                     log.warning("edges: broker %s unreachable: %s", self.settings.broker.mqtt, self.last_error)
+            except Exception as exc:  # a bug must not stop the receiver: what is not acknowledged is redelivered
+                log.exception("edges: the receiver failed; reconnecting")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
             await self._close_client()
             await asyncio.sleep(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)])
 

@@ -105,6 +105,10 @@ class Forwarder:
             except (OSError, paho.WebsocketConnectionError, TimeoutError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 failures += 1
+            except Exception as exc:  # a bug must not stop forwarding: log it, reconnect, send from the cursor
+                log.exception("edge %s: the forwarder failed; reconnecting", self.settings.name)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
             await self._close_client()
             if failures == 1 or failures % 30 == 0:
                 log.warning("edge %s: central broker %s unreachable (%s); %d samples wait in the queue",

@@ -50,6 +50,7 @@ class EdgeQueue:
         self.committed_seq = 0
         self.committed_rows = 0  # since the queue was created: acked + dropped + waiting
         self._pos: tuple[Path, int] | None = None  # where the next read starts (a segment, an offset in it)
+        self._pos_seq = 0  # the last sequence number before ``_pos``
         self._cursor_written = 0.0
         self._cursor_dirty = False
         self._listener: Callable[[], None] | None = None
@@ -124,6 +125,8 @@ class EdgeQueue:
         """Up to ``n`` durable batches with a sequence number above ``after``, in order."""
         out: list[tuple[int, pa.RecordBatch]] = []
         limit = self.committed_seq
+        if after != self._pos_seq:  # a read from elsewhere (a resend from the cursor after a reconnect): seek
+            self._pos = None
         while len(out) < n and after < limit:
             got = self._read_some(after, n - len(out), limit)
             if not got:
@@ -160,6 +163,7 @@ class EdgeQueue:
             self._pos = None
             return out
         self._pos = (path, offset)
+        self._pos_seq = out[-1][0] if out else after  # every record above it is at or after _pos
         paths = [p for _, p in segments]
         if not out and ended and path in paths and paths.index(path) < len(paths) - 1:
             self._pos = (paths[paths.index(path) + 1], 0)  # a sealed segment read to its end: the next one
