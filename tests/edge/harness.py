@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from plantlink.samples import numeric_batch
 from tests.plants import plant_yaml
 
 TAGS = 4
-T0_US = 1_700_000_000_000_000
+#: An hour ago, to the second: samples must be within the historian's raw retention (a central that restarts runs
+#: retention at once, and samples of years ago would be deleted then)
+T0_US = (time.time_ns() // 10**9 - 3600) * 10**6
 
 
 def free_port() -> int:

@@ -2,10 +2,11 @@
 run``) and real Mosquitto brokers: a broker local to the edge (its MQTT connector reads the samples the test
 publishes, each with its own time) and the central's broker (persistent, as a site's broker is).
 
-After a restart of the central's broker during a stream, an edge kill -9 in the middle of a burst, and a central outage (kill -9, down for
-``PLANTLINK_EDGE_OUTAGE_S`` seconds, 60 by default as the issue asks), the samples the edge produced (its queue's
-count of durable samples) equal the samples stored at the central, with no duplicate (tag, ts); and every
-sample published while the edge was up and connected is there (an answer the test knows by itself).
+After a restart of the central's broker during a stream, an edge kill -9 in the middle of a burst, and a
+central outage (kill -9, down for ``PLANTLINK_EDGE_OUTAGE_S`` seconds, 60 by default as the issue asks), the
+samples the edge produced (its queue's count of durable samples) equal the samples stored at the central, with
+no duplicate (tag, ts); and every sample published while the edge was up and connected is there (an answer the
+test knows by itself).
 """
 
 from __future__ import annotations
