@@ -119,11 +119,12 @@ class Site:
         await wait_for(lambda: self.watch.up() or not self.edge.alive(), timeout=60, what="the edge up")
         assert self.edge.alive(), self.edge.output()
 
-    async def settle(self) -> dict[str, Any]:
-        """Wait until the central stored everything the edge produced; return the edge's last status."""
+    async def settle(self, produced: int) -> dict[str, Any]:
+        """Wait until the edge produced ``produced`` samples and the central stored them all; return the edge's
+        last status."""
         def done() -> bool:
             s = self.watch.status
-            return bool(s.get("online") and s.get("backlog_batches") == 0
+            return bool(s.get("online") and s.get("backlog_batches") == 0 and s.get("produced_rows", 0) >= produced
                         and self.central_floor() == s.get("committed_seq"))
         await wait_for(done, timeout=120, what="the edge's backlog stored at the central")
         return dict(self.watch.status)
@@ -181,11 +182,13 @@ async def test_edge_kill9_in_the_middle_of_a_burst_loses_and_duplicates_nothing(
     site.edge.kill9()
     await asyncio.to_thread(burst.join, 120)
     await site.start_edge()  # the queue's backlog of the killed run is forwarded first
+    base = site.watch.status["produced_rows"]  # what the killed run's queue held: acknowledged and waiting
+    assert base >= 800
     first_after = site.source.next_k
     await asyncio.to_thread(site.source.publish, 1000)
-    status = await site.settle()
+    status = await site.settle(base + 1000)
     rows, distinct = stored_after_stop(site)
-    assert status["produced_rows"] >= 800 + 1000
+    assert status["produced_rows"] == base + 1000
     assert (rows, distinct) == (status["produced_rows"], status["produced_rows"])
     assert status["dropped_rows"] == 0 and status["refused_rows"] == 0
     assert await asyncio.to_thread(_values_present, site.central_data, range(first_after, site.source.next_k))
@@ -206,7 +209,7 @@ async def test_a_broker_restart_during_a_stream_loses_and_duplicates_nothing(
                    what="more samples while the broker is down")
     await site.central_broker.start()
     await asyncio.to_thread(stream.join, 120)
-    status = await site.settle()
+    status = await site.settle(site.source.next_k)
     rows, distinct = stored_after_stop(site)
     n = site.source.next_k
     assert (rows, distinct) == (n, n) == (status["produced_rows"],) * 2  # the edge was up all along: every sample
@@ -227,7 +230,7 @@ async def test_a_central_outage_loses_and_duplicates_nothing(site: Site, in_thre
     assert time.monotonic() >= outage_end - 2.0
     await site.start_central()
     await asyncio.to_thread(site.source.publish, 500)
-    status = await site.settle()
+    status = await site.settle(site.source.next_k)
     rows, distinct = stored_after_stop(site)
     n = site.source.next_k
     assert (rows, distinct) == (n, n) == (status["produced_rows"],) * 2  # the edge was up all along: every sample
