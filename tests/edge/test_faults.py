@@ -102,7 +102,8 @@ class Site:
 
     def central_floor(self) -> int:
         try:
-            return int(json.loads((self.central_data / "edges-state.json").read_text())["e1"]["floor"])
+            state = json.loads((self.central_data / "edges-state.json").read_text())
+            return max(int(v["floor"]) for k, v in state.items() if k.split("@")[0] == "e1")
         except (OSError, ValueError, KeyError):
             return 0
 

@@ -63,3 +63,26 @@ async def test_a_stream_reaches_the_central_once_across_a_broker_restart(broker:
     finally:
         await edge.stop()
         await central.stop()
+
+
+async def test_a_queue_made_anew_is_not_taken_for_duplicates(broker: MosquittoServer, tmp_path: Path) -> None:
+    """An edge whose queue directory was lost numbers its batches from 1 again: a new epoch, stored."""
+    central = Runtime(parse_plant(central_yaml(broker.port)), tmp_path / "central", flush_interval=0.1)
+    await central.start()
+    try:
+        for run, start in enumerate((0, 1000)):
+            edge = EdgeNode(parse_plant(edge_yaml(broker.port, 1, enabled=False)), tmp_path / f"edge{run}")
+            await edge.start()
+            try:
+                for i in range(10):
+                    edge.ingest(burst(start + i * 100, 100))
+                await wait_for(lambda e=edge: e.queue.committed_seq == 10 and e.queue.backlog_rows == 0,
+                               what="the batches forwarded")
+            finally:
+                await edge.stop()
+            await wait_for(lambda n=start + 1000: stored(central)[0] >= n, what="the batches at the central")
+        assert stored(central) == (2000, 2000)
+        assert central.edge_receiver is not None
+        assert central.edge_receiver.counts["e1"]["duplicates"] == 0 and len(central.edge_receiver.seen) == 2
+    finally:
+        await central.stop()

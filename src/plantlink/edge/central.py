@@ -210,8 +210,8 @@ class EdgeReceiver:
         info = self.edges.setdefault(got.edge, {})
         info["last_seen"] = time.time()
         info["last_seq"] = max(info.get("last_seq", 0), got.seq)
-        key = (got.edge, got.seq)
-        seen = self.seen.setdefault(got.edge, SeqSet())
+        key = (got.stream, got.seq)
+        seen = self.seen.setdefault(got.stream, SeqSet())
         if got.seq in seen:
             counts["duplicates"] += 1
             self._to_ack.append((self._gen, msg.mid))
@@ -307,7 +307,8 @@ class EdgeReceiver:
             out[edge] = {
                 "online": bool(st.get("online")), "broker_connected": self.connected,
                 "last_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) if last else None,
-                "last_seq": info.get("last_seq"), "stored_seq": self.seen[edge].floor if edge in self.seen else 0,
+                "last_seq": info.get("last_seq"),
+                "stored_seq": max((s.floor for k, s in self.seen.items() if k.split("@")[0] == edge), default=0),
                 "backlog_rows": st.get("backlog_rows"), "backlog_bytes": st.get("backlog_bytes"),
                 "fill": st.get("fill"), "queue_alarm": bool(st.get("queue_alarm")),
                 "dropped_rows": st.get("dropped_rows", 0), "produced_rows": st.get("produced_rows"),

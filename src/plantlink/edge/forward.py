@@ -218,7 +218,7 @@ class Forwarder:
             return
         self._sent = max(self._sent, self.queue.acked_seq)  # drop_oldest may have moved the cursor past it
         for seq, batch in self.queue.read(self._sent, room):
-            payload = self.paths.encode(self.settings.name, seq, batch)
+            payload = self.paths.encode(self.settings.name, seq, batch, self.queue.epoch)
             info = client.publish(self.topic, payload, qos=1)
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 self.last_error = f"publish failed: {paho.error_string(info.rc)}"

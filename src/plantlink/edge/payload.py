@@ -19,6 +19,9 @@ from plantlink.samples import SAMPLE_SCHEMA
 
 EDGE_KEY = b"plantlink.edge"
 SEQ_KEY = b"plantlink.edge_seq"
+#: The queue's identity (random, made with the queue): a queue made anew (its directory lost) numbers from 1
+#: again, and must not be taken for the old one's duplicates.
+EPOCH_KEY = b"plantlink.edge_epoch"
 
 
 class PathTable:
@@ -30,31 +33,38 @@ class PathTable:
         for tag_id, path in paths.items():
             self.paths[tag_id] = path
 
-    def encode(self, edge: str, seq: int, batch: pa.RecordBatch) -> bytes:
+    def encode(self, edge: str, seq: int, batch: pa.RecordBatch, epoch: str = "") -> bytes:
         ids = batch.column(0).to_numpy()
         uniq, idx = np.unique(ids, return_inverse=True)
         paths = pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(list(self.paths[uniq]),
                                                                                          pa.string()))
         out = pa.RecordBatch.from_arrays([paths, *batch.columns[1:]], names=["path", *batch.schema.names[1:]])
-        out = out.replace_schema_metadata({EDGE_KEY: edge.encode(), SEQ_KEY: str(seq).encode()})
+        out = out.replace_schema_metadata({EDGE_KEY: edge.encode(), SEQ_KEY: str(seq).encode(),
+                                           EPOCH_KEY: epoch.encode()})
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, out.schema) as writer:
             writer.write_batch(out)
         return bytes(sink.getvalue().to_pybytes())
 
 
+def stream_of(edge: str, epoch: str) -> str:
+    """What the central's dedupe is keyed by: the edge and its queue's epoch."""
+    return f"{edge}@{epoch}" if epoch else edge
+
+
 def edge_seq_of(batch: pa.RecordBatch) -> tuple[str, int] | None:
-    """The (edge, sequence number) a stored batch came with (the central logs them with the batch), or None."""
+    """The (stream, sequence number) a stored batch came with (the central logs them with the batch), or None."""
     meta = batch.schema.metadata
     if not meta or EDGE_KEY not in meta or SEQ_KEY not in meta:
         return None
-    return meta[EDGE_KEY].decode(), int(meta[SEQ_KEY])
+    return stream_of(meta[EDGE_KEY].decode(), meta.get(EPOCH_KEY, b"").decode()), int(meta[SEQ_KEY])
 
 
 @dataclass
 class Decoded:
     edge: str
     seq: int
+    stream: str  # the edge and its queue's epoch: what sequence numbers are unique within
     batch: pa.RecordBatch  # in SAMPLE_SCHEMA, with the central's tag ids
     unknown: Sequence[str]  # paths the central does not know (their samples are not in ``batch``)
     unknown_rows: int
@@ -85,5 +95,7 @@ def decode(payload: bytes, tag_ids: Mapping[str, int]) -> Decoded:
                                      schema=SAMPLE_SCHEMA)
     if not known.all():
         out = out.filter(pa.array(known))
-    out = out.replace_schema_metadata({EDGE_KEY: meta[EDGE_KEY], SEQ_KEY: meta[SEQ_KEY]})  # logged with it
-    return Decoded(meta[EDGE_KEY].decode(), int(meta[SEQ_KEY]), out, unknown, int((~known).sum()))
+    epoch = meta.get(EPOCH_KEY, b"")
+    out = out.replace_schema_metadata({EDGE_KEY: meta[EDGE_KEY], SEQ_KEY: meta[SEQ_KEY], EPOCH_KEY: epoch})
+    edge = meta[EDGE_KEY].decode()
+    return Decoded(edge, int(meta[SEQ_KEY]), stream_of(edge, epoch.decode()), out, unknown, int((~known).sum()))

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from plantlink.wal.segment import HEADER, SegmentReader
 log = logging.getLogger("plantlink.edge.queue")
 
 CURSOR = "cursor.json"
+EPOCH = "epoch"
 CURSOR_EVERY = 0.2
 
 
@@ -54,11 +56,13 @@ class EdgeQueue:
         self._cursor_written = 0.0
         self._cursor_dirty = False
         self._listener: Callable[[], None] | None = None
+        self.epoch = ""
 
     # -- open, start, stop --------------------------------------------------------------------------------
     def open(self) -> None:
         """Read the cursor and count what the log holds beyond it (the backlog of the last run)."""
         self.wal.open()
+        self.epoch = self._epoch()
         cur = self._read_cursor()
         self.acked_seq, self.acked_rows = int(cur.get("seq", 0)), int(cur.get("rows", 0))
         self.dropped_rows, self.dropped_batches = int(cur.get("dropped_rows", 0)), int(cur.get("dropped_batches", 0))
@@ -201,6 +205,16 @@ class EdgeQueue:
             return
         self.wal.checkpoint(self.acked_seq)
 
+    def _epoch(self) -> str:
+        """The queue's identity: random, made with the queue, kept in ``epoch``."""
+        path = self.dir / EPOCH
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            epoch = secrets.token_hex(8)
+            path.write_text(epoch + "\n")
+            return epoch
+
     def _read_cursor(self) -> dict[str, Any]:
         try:
             data = json.loads((self.dir / CURSOR).read_text())
@@ -227,7 +241,7 @@ class EdgeQueue:
 
     def status(self) -> dict[str, Any]:
         w = self.wal.stats
-        return {"committed_seq": self.committed_seq, "acked_seq": self.acked_seq,
+        return {"epoch": self.epoch, "committed_seq": self.committed_seq, "acked_seq": self.acked_seq,
                 "produced_rows": self.committed_rows, "acked_rows": self.acked_rows,
                 "backlog_rows": self.backlog_rows, "backlog_batches": self.committed_seq - self.acked_seq,
                 "backlog_bytes": self.wal.used_bytes, "max_bytes": self.settings.max_size,
