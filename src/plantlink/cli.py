@@ -527,6 +527,11 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T | None:
         raise typer.Exit(1) from None
 
 
+from plantlink.cli_edge import edge  # noqa: E402  (registered here: its module imports the helpers above)
+
+app.command()(edge)
+
+
 def main() -> None:
     private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user
     app()

@@ -31,6 +31,7 @@ from plantlink.bus import Bus, Subscription, open_bus
 from plantlink.connectors.base import Connector, ConnectorPlugin, Point
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
+from plantlink.edge.payload import edge_seq_of
 from plantlink.engines.alarms import AlarmEngine
 from plantlink.engines.alarms.service import AlarmService
 from plantlink.engines.anomaly import AnomalyEngine, ModelFiles
@@ -49,7 +50,7 @@ from plantlink.model import Plant
 from plantlink.notify import Notifier
 from plantlink.reload import ModelApplier, connector_part, startup_renames
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
-from plantlink.samples import conform
+from plantlink.samples import conform, now_us
 from plantlink.services import Components, Services
 from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
@@ -58,6 +59,7 @@ from plantlink.store.alarm_repo import AlarmStore
 from plantlink.wal import WalSettings, WriteAheadLog, seq_of
 
 if TYPE_CHECKING:
+    from plantlink.edge.central import EdgeReceiver
     from plantlink.publish.base import Publisher
 
 log = logging.getLogger("plantlink.runtime")
@@ -158,6 +160,9 @@ class Runtime:
         self.control: ControlService | None = None
         #: The MQTT publishers of the plant model's ``publish:`` section (``plantlink.publish``): UNS, Sparkplug.
         self.publishers: list[Publisher] = []
+        #: The edges' batches, when the model has an ``edges:`` section (``plantlink.edge.central``).
+        self.edge_receiver: EdgeReceiver | None = None
+        self.replayed_edge_seqs: list[tuple[str, int]] = []  # (edge, seq) of the batches the log replayed
         #: The one bus-fed latest-value cache, and the services built over this runtime (after ``start``).
         self.latest = LatestValues()
         self.services: Services | None = None
@@ -207,6 +212,12 @@ class Runtime:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
                                   wal.stop))
+        if self.plant.spec.edges is not None:  # a central: the edges' batches (docs/edge.md), the mqtt extra
+            from plantlink.edge.central import EdgeReceiver
+
+            self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest_then,
+                                              self.replayed_edge_seqs, self._edge_alarm)
+            await life.start(Part("edge receiver", self.edge_receiver.start, self.edge_receiver.stop))
         self.publishers = self._build_publishers()
         await life.start(*self.publishers)
         self.connectors = self.build_connectors()
@@ -260,7 +271,17 @@ class Runtime:
             wal=lambda: self.wal.status() if self.wal is not None else {"enabled": False},
             historian=self._historian_status,
             notifier=lambda: self.notifier.status() if self.notifier is not None else None,
-            publish=lambda: {p.name: p.status() for p in self.publishers})
+            publish=lambda: {p.name: p.status() for p in self.publishers},
+            edges=lambda: self.edge_receiver.status() if self.edge_receiver is not None else {})
+
+    def _edge_alarm(self, edge: str, active: bool, fill: float) -> None:
+        """An expected edge's "queue nearly full" alarm (``engines.alarms.derived.edge_alarms``), from its status."""
+        from plantlink.engines.alarms.derived import edge_alarm_key
+
+        engine = self.alarm_engine
+        key = edge_alarm_key(self.plant.sites[0].name, edge)
+        if engine is not None and key in engine.by_key:
+            engine.derive([key], [now_us()], [active], [fill])
 
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer
@@ -274,6 +295,8 @@ class Runtime:
         assert self.wal is not None and self.historian is not None
         self.wal.open()
         for seq, batch in self.wal.replay(self.historian.durable_seq):
+            if (came := edge_seq_of(batch)) is not None:
+                self.replayed_edge_seqs.append(came)
             try:
                 self.historian.write(batch, seq)
             except HistorianError as exc:
@@ -292,6 +315,11 @@ class Runtime:
         """Where samples enter: the log (delivered on the bus once durable), or the bus without a log. The one
         place a batch is conformed to ``samples.SAMPLE_SCHEMA`` (a connector that still sends a legacy shape
         keeps working); one that cannot be is refused, counted (``ingest_refused``) and logged."""
+        self.ingest_then(batch)
+
+    def ingest_then(self, batch: pa.RecordBatch, then: Callable[[], None] | None = None) -> bool:
+        """``ingest``, calling ``then`` once the batch is durable (the edge receiver acknowledges it to the broker
+        then); False when it is refused (not conformable, or the log is full)."""
         try:
             batch = conform(batch)
         except ValueError as exc:
@@ -299,8 +327,13 @@ class Runtime:
             if self.ingest_refused % 1000 == 1:  # a connector that sends bad batches sends many
                 log.error("a batch of %d rows was refused at ingest (%d so far): %s", batch.num_rows,
                           self.ingest_refused, exc)
-            return
-        (self.wal.append if self.wal is not None else self.bus.publish)(batch)
+            return False
+        if self.wal is not None:
+            return self.wal.append(batch, then)
+        self.bus.publish(batch)
+        if then is not None:  # without a log: "durable" is as good as it gets (published to the historian)
+            then()
+        return True
 
     async def _start_engines(self) -> None:
         """The relational store, the recorder, then machine states, downtime and alarms (fed by lossless bus
@@ -471,5 +504,6 @@ class Runtime:
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "maintenance": self.maintenance.status() if self.maintenance is not None else None,
             "publish": {p.name: p.status() for p in self.publishers},
+            "edges": self.edge_receiver.status() if self.edge_receiver is not None else {},
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
         }

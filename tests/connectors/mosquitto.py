@@ -34,13 +34,18 @@ def _accepts(port: int) -> bool:
 
 class MosquittoServer:
     """``start`` runs the broker (again, on the same port) and publishes ``retained`` (topic -> payload),
-    retained; ``stop`` ends it (SIGTERM, its retained messages gone with it: no persistence)."""
+    retained; ``stop`` ends it (SIGTERM: without ``persistence`` its retained messages and sessions are gone with it;
+    with it, they are saved in ``workdir`` and restored by the next ``start``)."""
 
-    def __init__(self, port: int, workdir: Path, retained: dict[str, bytes] | None = None):
+    def __init__(self, port: int, workdir: Path, retained: dict[str, bytes] | None = None, persistence: bool = False):
         self.port = port
         self.binary = mosquitto_binary()
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        # persistence: sessions, queued QoS 1 messages and retained ones survive a restart (saved on stop);
+        # the queue of an offline persistent session unbounded (the default of 1000 would drop the rest)
+        keep = (f"persistence true\npersistence_location {workdir}/\nmax_queued_messages 0\n" if persistence
+                else "persistence false\n")
+        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{keep}")
         self.log = workdir / "mosquitto.log"
         self.retained = dict(retained or {})
         self.proc: subprocess.Popen[bytes] | None = None

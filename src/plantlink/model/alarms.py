@@ -15,10 +15,11 @@ from plantlink.model.production import STATES, State
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import Duration, Name
 
-AlarmType = Literal["hihi", "hi", "lo", "lolo", "deviation", "rate", "discrete", "comm", "spc", "anomaly", "rul"]
+AlarmType = Literal["hihi", "hi", "lo", "lolo", "deviation", "rate", "discrete", "comm", "spc", "anomaly", "rul",
+                    "edge"]
 #: Alarms raised by the analytics (a tag's ``spc:`` block, a machine's ``anomaly:`` and ``rul:`` blocks), never
 #: declared under ``alarms:``: their condition is computed outside the engine (``engines.alarms.derived``).
-DERIVED_TYPES = ("spc", "anomaly", "rul")
+DERIVED_TYPES = ("spc", "anomaly", "rul", "edge")
 Priority = Literal["critical", "high", "medium", "low"]
 #: Priorities from the most to the least urgent (index = the code used by the engine).
 PRIORITIES: tuple[str, ...] = ("critical", "high", "medium", "low")

@@ -30,6 +30,20 @@ Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
 SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
 
 
+def check_broker_url(value: str) -> str:
+    """``mqtt://host[:port]`` (the publish and edge sections' broker), or a ValueError saying what is expected."""
+    parts = urlsplit(value)
+    if parts.scheme != "mqtt":
+        raise ValueError(f"broker {value!r}: expected mqtt://host[:port] (TLS, mqtts://, is not supported yet)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"broker {value!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname or port == 0 or parts.path not in ("", "/") or parts.username or parts.query:
+        raise ValueError(f"broker {value!r}: expected mqtt://host[:port], credentials in username/password")
+    return value
+
+
 class UnsSettings(Strict):
     #: ``false``: no UNS topics (only the Sparkplug edge node, when configured).
     enabled: bool = True
@@ -104,16 +118,7 @@ class PublishSettings(Strict):
     @field_validator("mqtt")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "mqtt":
-            raise ValueError(f"broker {value!r}: expected mqtt://host[:port] (TLS, mqtts://, is not supported yet)")
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError(f"broker {value!r}: the port is not a number from 1 to 65535") from None
-        if not parts.hostname or port == 0 or parts.path not in ("", "/") or parts.username or parts.query:
-            raise ValueError(f"broker {value!r}: expected mqtt://host[:port], credentials in username/password")
-        return value
+        return check_broker_url(value)
 
     @property
     def host(self) -> str:

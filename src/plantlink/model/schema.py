@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from plantlink.model.alarms import AlarmDef
 from plantlink.model.analytics import AnomalySettings, RulSettings
 from plantlink.model.control import WriteSpec
+from plantlink.model.edge import EdgeSettings, EdgesSettings
 from plantlink.model.notify import Notifications
 from plantlink.model.production import Calendar, Costs, Downtime, Energy, Production, StateRules
 from plantlink.model.publish import PublishSettings
@@ -166,3 +167,7 @@ class PlantFile(Strict):
     reports: list[ReportSchedule] = Field(default_factory=list)
     #: Publishing the tags to an MQTT broker: a Unified Namespace, optionally a Sparkplug B edge node (docs/mqtt.md).
     publish: PublishSettings | None = None
+    #: This box is an edge: ``plantlink edge`` forwards its samples to a central over MQTT (docs/edge.md).
+    edge: EdgeSettings | None = None
+    #: This ``plantlink run`` is a central that stores the batches of edges (docs/edge.md).
+    edges: EdgesSettings | None = None

@@ -43,6 +43,8 @@ class HealthSources:
     notifier: Callable[[], Status | None] = _none
     #: publisher name -> its status (the MQTT publishers of the model's ``publish:`` section)
     publish: Callable[[], Mapping[str, Status]] = _empty
+    #: edge name -> what the central knows of it (``plantlink.edge.central``: online, last seen, sequence, backlog)
+    edges: Callable[[], Mapping[str, Status]] = _empty
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class HealthReport:
     historian: Status | None
     notifier: Status | None = field(default=None)
     publish: Mapping[str, Status] = field(default_factory=dict)
+    edges: Mapping[str, Status] = field(default_factory=dict)
 
 
 class Health:
@@ -82,11 +85,12 @@ class Health:
                         if visible & set(self.device_sites.get(d, ())))
         recorder, wal = self.sources.recorder(), self.sources.wal()
         historian, notifier = self.sources.historian(), self.sources.notifier()
-        publish = dict(self.sources.publish())
+        publish, edges = dict(self.sources.publish()), dict(self.sources.edges())
         reasons = [*_device_reasons(devices), *_recorder_reasons(recorder), *_wal_reasons(wal),
-                   *_historian_reasons(historian), *_notifier_reasons(notifier), *_publish_reasons(publish)]
+                   *_historian_reasons(historian), *_notifier_reasons(notifier), *_publish_reasons(publish),
+                   *_edge_reasons(edges)]
         return HealthReport("degraded" if reasons else "ok", tuple(reasons), devices, recorder, wal, historian,
-                            notifier, publish)
+                            notifier, publish, edges)
 
     def _device(self, device: str, status: Status) -> DeviceReport:
         counters = {k: v for k, v in status.items() if k not in ("device", "status", "last_error")}
@@ -154,3 +158,15 @@ def _notifier_reasons(n: Status | None) -> list[str]:
 def _publish_reasons(p: Mapping[str, Status]) -> list[str]:
     return [f"{name}: not connected to {st.get('broker')}" + (f" ({st['last_error']})" if st.get("last_error") else "")
             for name, st in sorted(p.items()) if not st.get("connected")]
+
+
+def _edge_reasons(e: Mapping[str, Status]) -> list[str]:
+    out = []
+    for name, st in sorted(e.items()):
+        if not st.get("online"):
+            out.append(f"edge {name} is offline (last seen {st.get('last_seen') or 'never'})")
+        if st.get("queue_alarm"):
+            out.append(f"edge {name}: its store-and-forward queue is {100 * (st.get('fill') or 0):.0f}% full")
+        if st.get("dropped_rows"):
+            out.append(f"edge {name}: {st['dropped_rows']} samples dropped (its queue was full)")
+    return out

@@ -81,6 +81,7 @@ class _Item:
     queued_at: float
     size: int
     seq: int = 0
+    then: Callable[[], None] | None = None  # called on the loop once the batch is durable and delivered
 
 
 class _Ring:
@@ -188,22 +189,45 @@ class WriteAheadLog:
         self._thread = threading.Thread(target=self._run, name="wal-committer", daemon=True)
         self._thread.start()
 
-    def append(self, batch: pa.RecordBatch) -> None:
-        """The connectors' sink: queue the batch for the next commit; refuse it when the log is full."""
-        size = batch.get_total_buffer_size() + RECORD_OVERHEAD
+    def append(self, batch: pa.RecordBatch, then: Callable[[], None] | None = None) -> bool:
+        """The connectors' sink: queue the batch for the next commit; refuse it when the log is full (False).
+        ``then`` (optional) is called on the event loop once the batch is durable and delivered."""
+        size = self.size_of(batch)
         if self._closing or self._disk_bytes + self._queued_bytes + size > self.settings.max_bytes:
             self._refuse(batch)
-            return
+            return False
         if self._full:
             self._full = False
             log.warning("write-ahead log: accepting samples again (%d refused so far)", self.stats.refused_rows)
         self.stats.appended_batches += 1
         self.stats.appended_rows += batch.num_rows
         with self._cond:
-            self._queue.append(_Item(batch, time.monotonic(), size))
+            self._queue.append(_Item(batch, time.monotonic(), size, then=then))
             self._queued_bytes += size
             if self._idle:
                 self._cond.notify()
+        return True
+
+    @staticmethod
+    def size_of(batch: pa.RecordBatch) -> int:
+        """What a batch counts against ``max_bytes`` (an estimate of its record's size)."""
+        return int(batch.get_total_buffer_size()) + RECORD_OVERHEAD
+
+    @property
+    def used_bytes(self) -> int:
+        """The segments on disk plus the batches queued for the next commit."""
+        return self._disk_bytes + self._queued_bytes
+
+    def sealed_segments(self) -> list[tuple[int, int, Path]]:
+        """``(first seq, last seq, path)`` of the segments the committer no longer appends to, oldest first."""
+        with self._lock:
+            return [(s.first_seq, s.last_seq, s.path) for s in self._segments
+                    if s is not self._active and s.last_seq is not None]
+
+    def segment_paths(self) -> list[tuple[int, Path]]:
+        """``(first seq, path)`` of every segment, oldest first (the active one last)."""
+        with self._lock:
+            return [(s.first_seq, s.path) for s in self._segments]
 
     def _refuse(self, batch: pa.RecordBatch) -> None:
         self.stats.refused_batches += 1
@@ -306,7 +330,7 @@ class WriteAheadLog:
         self._committed_seq = items[-1].seq
         for it in items:
             self.stats.commit_ms.add((done - it.queued_at) * 1000)
-        out = [(it.seq, it.batch) for it in items]
+        out = [(it.seq, it.batch, it.then) for it in items]
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is gone (interpreter exit)
             self._loop.call_soon_threadsafe(self._hand_over, out)
@@ -342,11 +366,13 @@ class WriteAheadLog:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def _hand_over(self, out: list[tuple[int, pa.RecordBatch]]) -> None:
+    def _hand_over(self, out: list[tuple[int, pa.RecordBatch, Callable[[], None] | None]]) -> None:
         assert self._deliver is not None
-        for seq, batch in out:
+        for seq, batch, then in out:
             try:
                 self._deliver(batch.replace_schema_metadata({SEQ_KEY: str(seq).encode()}))
+                if then is not None:
+                    then()
             except Exception:
                 log.exception("write-ahead log: delivering batch %d failed", seq)
             self._delivered_seq = seq

@@ -22,7 +22,7 @@ def _device(d: DeviceReport) -> dict[str, Any]:
 def encode(r: HealthReport) -> dict[str, Any]:
     return {"status": r.status, "reasons": list(r.reasons), "devices": [_device(d) for d in r.devices],
             "recorder": r.recorder, "wal": r.wal, "historian": r.historian, "notifier": r.notifier,
-            "publish": dict(r.publish)}
+            "publish": dict(r.publish), "edges": dict(r.edges)}
 
 
 @router.get("", summary="Connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why")

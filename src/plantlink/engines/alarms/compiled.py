@@ -12,7 +12,8 @@ from plantlink.model.alarms import PRIORITIES, AlarmDef
 # kinds of condition; DERIVED: computed outside the engine (SPC rules, anomaly, RUL), set by ``AlarmEngine.derive``
 ABOVE, BELOW, DEVIATION, RATE, DISCRETE, COMM, DERIVED = range(7)
 _KIND = {"hihi": ABOVE, "hi": ABOVE, "lo": BELOW, "lolo": BELOW, "deviation": DEVIATION, "rate": RATE,
-         "discrete": DISCRETE, "comm": COMM, "spc": DERIVED, "anomaly": DERIVED, "rul": DERIVED}
+         "discrete": DISCRETE, "comm": COMM, "spc": DERIVED, "anomaly": DERIVED, "rul": DERIVED,
+         "edge": DERIVED}
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,31 @@ def machine_alarms(plant: Any) -> list[Item]:
     return out
 
 
+#: The alarm of an expected edge whose store-and-forward queue is over its ``alarm_at`` (``plantlink.edge``).
+EDGE_QUEUE_ALARM = "queue_nearly_full"
+
+
+def edge_alarm_key(site: str, edge: str) -> str:
+    """The key of an edge's queue alarm: under the plant's first site, ``<site>/_edges/<edge>/queue_fill``."""
+    return f"{site}/_edges/{edge}/queue_fill:{EDGE_QUEUE_ALARM}"
+
+
+def edge_alarms(plant: Any) -> list[Item]:
+    """A central's (``edges:``) alarm per expected edge: its queue nearly full, as the edge's status says."""
+    edges = plant.spec.edges
+    if edges is None or not plant.sites:
+        return []
+    site = plant.sites[0].name
+    out: list[Item] = []
+    for name in edges.expected:
+        d = derived(EDGE_QUEUE_ALARM, "edge", "high", f"edge {name}: store-and-forward queue nearly full",
+                    "Restore the edge's link to the central (or the central): when its queue is full the edge "
+                    "drops its oldest data or stops reading, as configured")
+        key = edge_alarm_key(site, name)
+        out.append((key.split(":", 1)[0], site, f"{site}/_edges/{name}", d, None))
+    return out
+
+
 def derived_alarms(plant: Any) -> list[Item]:
-    """Every alarm the analytics of ``plant`` may raise."""
-    return spc_alarms(plant) + machine_alarms(plant)
+    """Every alarm the analytics of ``plant`` (and a central's edges) may raise."""
+    return spc_alarms(plant) + machine_alarms(plant) + edge_alarms(plant)
