@@ -4,7 +4,7 @@ One supervisor task owns the connection: it connects (session, then a Forward Op
 bytes), starts one poll loop per poll period (``connectors.loop``), and when the connection is lost (closed,
 a request unanswered within ``timeout``) it stops the loops, marks every point BAD once, and reconnects with
 exponential back-off (``reconnect_min`` doubling up to ``reconnect_max``). Health goes RECONNECTING at the
-first failure and DOWN after ``DOWN_AFTER`` failures in a row; CONNECTED once the controller answers a read.
+first failure and DOWN after ``polling.DOWN_AFTER`` failures in a row; CONNECTED once the controller answers a read.
 
 pylogix is a blocking client: every request runs in a worker thread, one at a time per connection (a lock).
 A tag the controller refuses (it does not exist, an index out of range) or whose type is not the configured
@@ -27,19 +27,19 @@ from pydantic import BaseModel
 from pylogix import PLC
 from pylogix.utils import parse_tag_name
 
-from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
+from plantlink.connectors.base import BatchSink, ConnectionLost, DeviceState, Point
 from plantlink.connectors.logix.codec import encode, mismatch, plc_type, to_float
 from plantlink.connectors.logix.config import LogixDevice, LogixPoint
 from plantlink.connectors.logix.plan import PollGroup, check_points, plan_reads
-from plantlink.connectors.loop import Lost, poll_on_grid
+from plantlink.connectors.loop import Lost
+from plantlink.connectors.polling import PollingConnector
 from plantlink.connectors.processing import PointProcessor
-from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
+from plantlink.connectors.typed import source_of, typed_setup
+from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.logix")
 
-#: Failed connection attempts in a row after which a device is DOWN rather than RECONNECTING.
-DOWN_AFTER = 3
 #: One read's outcome: (value, the controller's type name) or why it failed.
 Reading = tuple[Any, str] | str
 
@@ -158,109 +158,41 @@ class Poller:
         return self.batches([None] * n, np.zeros(n, dtype=bool), ts)
 
 
+
 def _source(point: Point) -> LogixPoint:
-    src = point.source
-    if not isinstance(src, LogixPoint):
-        raise ConfigError([ConfigProblem("<logix>", None, None, point.path,
-                                         f"source is a {type(src).__name__}, not a LogixPoint")])
-    return src
+    return source_of("logix", point, LogixPoint)
 
 
-class LogixConnector(Connector):
+class LogixConnector(PollingConnector):
     protocol = "logix"
+    logger = log
 
     def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
         super().__init__(device_id, config, points, sink)
-        if not isinstance(config, LogixDevice):
-            raise ConfigError([ConfigProblem("<logix>", None, None, f"device {device_id}",
-                                             f"config is a {type(config).__name__}, not a LogixDevice")])
-        self.device: LogixDevice = config
-        sources = [_source(p) for p in self.points]
-        issues = check_points(config, [(p.tag, s) for p, s in zip(self.points, sources, strict=True)])
-        if issues:
-            raise ConfigError([ConfigProblem("<logix>", None, None, f"{self.points[i.index].path} {i.field}",
-                                             i.message) for i in issues])
-        self.pollers = [Poller(g, self.points) for g in plan_reads(config, sources)]
+        self.device, sources = typed_setup("logix", device_id, config, LogixDevice, self.points, LogixPoint,
+            check_points)
+        self.pollers = [Poller(g, self.points) for g in plan_reads(self.device, sources)]
         self._session: Session | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lost = Lost()
-        self._bad_sent = False
-        self._failures = 0
 
     # ------------------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._supervise(), name=f"logix {self.device_id}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._lost.set("stopped")
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait({task}, timeout=2 * self.device.timeout + 1)
-        await self._close()
-        self.health.set_state(DeviceState.STOPPED)
 
     async def _close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await asyncio.to_thread(session.close)
 
-    async def _supervise(self) -> None:
-        dev = self.device
-        delay = dev.reconnect_min
-        while True:
-            try:
-                ok, why = await self._connect()
-                if ok:
-                    delay = dev.reconnect_min
-                    reason = await self._serve()
-                else:
-                    reason = f"cannot connect to {dev.host}:{dev.port} (slot {dev.slot}): {why}"
-                await self._close()
-                self._failures += 1
-                self._went_down(reason)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # never let the supervisor die
-                log.exception("logix %s: unexpected error", self.device_id)
-                await self._close()
-                self._failures += 1
-                self._went_down(f"internal error: {exc!r}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, dev.reconnect_max)
-
-    async def _connect(self) -> tuple[bool, str]:
+    async def _connect(self) -> str | None:
         self._lost = Lost()
         session = Session(self.device)
         self._session = session
-        return await asyncio.to_thread(session.connect)
+        ok, why = await asyncio.to_thread(session.connect)
+        dev = self.device
+        return None if ok else f"cannot connect to {dev.host}:{dev.port} (slot {dev.slot}): {why}"
 
-    def _answered(self) -> None:
-        if self.health.state != DeviceState.CONNECTED:
-            self.health.set_state(DeviceState.CONNECTED)
-            self._bad_sent = False
-            self._failures = 0
-
-    async def _serve(self) -> str:
-        if not self.pollers:
-            self._answered()
-        session, lost = self._session, self._lost
+    def _cycle_of(self, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
+        session = self._session
         assert session is not None
-        tasks = [asyncio.create_task(poll_on_grid(p.period, lost, self._cycle(session, p, lost), self.health, log))
-                 for p in self.pollers]
-        try:
-            await lost.event.wait()
-        finally:
-            lost.set("connection lost")
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return lost.reason
 
-    def _cycle(self, session: Session, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
         async def cycle() -> None:
             readings = await asyncio.to_thread(session.read, poller.names)
             if lost.is_set():
@@ -275,16 +207,6 @@ class LogixConnector(Connector):
             for batch in poller.batches(values, ok, ts):
                 self.emit(batch)
         return cycle
-
-    def _went_down(self, reason: str) -> None:
-        state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
-        self.health.set_state(state, reason)
-        if not self._bad_sent:
-            self._bad_sent = True
-            ts = now_us()
-            for p in self.pollers:
-                for batch in p.bad_batches(ts):
-                    self.emit(batch)
 
     # ------------------------------------------------------------------------------------ write
 

@@ -3,7 +3,7 @@
 One supervisor task owns the connection: it connects, starts one poll loop per poll period, and when the
 connection is lost (closed by the device, a request timing out) it stops the loops, marks every point
 BAD once, and reconnects with exponential back-off (``reconnect_min`` doubling up to ``reconnect_max``).
-Health goes RECONNECTING at the first failure and DOWN after ``DOWN_AFTER`` failures in a row; it is
+Health goes RECONNECTING at the first failure and DOWN after ``polling.DOWN_AFTER`` failures in a row; it is
 CONNECTED once the device answers a request (a TCP accept alone does not count: a device that accepts but
 never answers keeps timing out and goes DOWN). Requests time out after the device's ``timeout``
 (no retries), which counts as a lost connection.
@@ -25,7 +25,7 @@ import contextlib
 import functools
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,19 +35,19 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
-from plantlink.connectors.loop import Lost, poll_on_grid
+from plantlink.connectors.base import BatchSink, ConnectionLost, DeviceState, Point
+from plantlink.connectors.loop import Lost
 from plantlink.connectors.modbus.codec import RegisterDecoder, encode_raw, to_raw
 from plantlink.connectors.modbus.config import ModbusDevice, ModbusPoint
 from plantlink.connectors.modbus.plan import Block, PollGroup, check_points, plan_reads, unit_of
+from plantlink.connectors.polling import PollingConnector
 from plantlink.connectors.processing import PointProcessor
-from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
+from plantlink.connectors.typed import source_of, typed_setup
+from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.modbus")
 
-#: Failed connection attempts in a row after which a device is DOWN rather than RECONNECTING.
-DOWN_AFTER = 3
 
 
 def describe_exception(pdu: ModbusPDU, block: Block) -> str:
@@ -208,89 +208,32 @@ class Poller:
         return self.batches(np.zeros(n, dtype=bool), np.full(n, ts, dtype=np.int64))
 
 
+
 def _source(point: Point) -> ModbusPoint:
-    src = point.source
-    if not isinstance(src, ModbusPoint):
-        raise ConfigError([ConfigProblem("<modbus>", None, None, point.path,
-                                         f"source is a {type(src).__name__}, not a ModbusPoint")])
-    return src
+    return source_of("modbus", point, ModbusPoint)
 
 
-class ModbusConnector(Connector):
+class ModbusConnector(PollingConnector):
     protocol = "modbus"
+    logger = log
 
     def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
         super().__init__(device_id, config, points, sink)
-        if not isinstance(config, ModbusDevice):
-            raise ConfigError([ConfigProblem("<modbus>", None, None, f"device {device_id}",
-                                             f"config is a {type(config).__name__}, not a ModbusDevice")])
-        self.device: ModbusDevice = config
-        sources = [_source(p) for p in self.points]
-        issues = check_points(config, [(p.tag, s) for p, s in zip(self.points, sources, strict=True)])
-        if issues:
-            raise ConfigError([ConfigProblem("<modbus>", None, None, f"{self.points[i.index].path} {i.field}",
-                                             i.message) for i in issues])
-        self.plan = plan_reads(config, sources)
+        self.device, sources = typed_setup("modbus", device_id, config, ModbusDevice, self.points, ModbusPoint,
+            check_points)
+        self.plan = plan_reads(self.device, sources)
         self.pollers = [Poller(g, self.points) for g in self.plan]
         self._client: AsyncModbusTcpClient | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lost = Lost()
-        self._bad_sent = False
-        self._delay, self._failures = self.device.reconnect_min, 0
 
     # ------------------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._supervise(), name=f"modbus {self.device_id}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._lost.set("stopped")  # poll loops end at their next check even if a cancellation gets lost
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait({task}, timeout=2 * self.device.timeout + 1)
-        self._close()
-        self.health.set_state(DeviceState.STOPPED)
-
-    def _close(self) -> None:
+    async def _close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
 
-    async def _supervise(self) -> None:
-        dev = self.device
-        self._delay, self._failures = dev.reconnect_min, 0
-        while True:
-            try:
-                if await self._connect():
-                    reason = await self._serve()
-                else:
-                    reason = (f"cannot connect to {dev.host}:{dev.port} "
-                              f"(refused or no answer within {dev.timeout:g}s)")
-                self._close()
-                self._failures += 1
-                self._went_down(reason)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # never let the supervisor die
-                log.exception("modbus %s: unexpected error", self.device_id)
-                self._close()
-                self._failures += 1
-                self._went_down(f"internal error: {exc!r}")
-            await asyncio.sleep(self._delay)
-            self._delay = min(self._delay * 2, dev.reconnect_max)
-
-    def _answered(self) -> None:
-        """The device answered a request: it is connected (a TCP accept alone does not prove that)."""
-        if self.health.state != DeviceState.CONNECTED:
-            self.health.set_state(DeviceState.CONNECTED)
-            self._bad_sent = False
-            self._delay, self._failures = self.device.reconnect_min, 0
-
-    async def _connect(self) -> bool:
+    async def _connect(self) -> str | None:
         dev = self.device
         self._lost = lost = Lost()
 
@@ -301,40 +244,17 @@ class ModbusConnector(Connector):
         client = AsyncModbusTcpClient(dev.host, port=dev.port, timeout=dev.timeout, retries=0,
                                       reconnect_delay=0, trace_connect=on_connect)
         self._client = client
-        try:
-            return bool(await asyncio.wait_for(client.connect(), timeout=dev.timeout * 2)) and client.connected
-        except (TimeoutError, OSError, ModbusException):
-            return False
-
-    async def _serve(self) -> str:
-        """Poll until the connection is lost; returns why."""
-        if not self.pollers:
-            self._answered()
-        client = self._client
-        assert client is not None
-        lost = self._lost
-        tasks = [asyncio.create_task(poll_on_grid(p.period, lost, functools.partial(self._cycle, client, p, lost),
-                                                  self.health, log)) for p in self.pollers]
-        try:
-            await lost.event.wait()
-        finally:
-            lost.set("connection lost")
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return lost.reason
-
-    def _went_down(self, reason: str) -> None:
-        state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
-        self.health.set_state(state, reason)
-        if not self._bad_sent:
-            self._bad_sent = True
-            ts = now_us()
-            for p in self.pollers:
-                for batch in p.bad_batches(ts):
-                    self.emit(batch)
+        with contextlib.suppress(TimeoutError, OSError, ModbusException):
+            if await asyncio.wait_for(client.connect(), timeout=dev.timeout * 2) and client.connected:
+                return None
+        return f"cannot connect to {dev.host}:{dev.port} (refused or no answer within {dev.timeout:g}s)"
 
     # ---------------------------------------------------------------------------------- polling
+
+    def _cycle_of(self, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
+        client = self._client
+        assert client is not None
+        return functools.partial(self._cycle, client, poller, lost)
 
     async def _cycle(self, client: AsyncModbusTcpClient, poller: Poller, lost: Lost) -> None:
         ok, ts, errors, refused = await poller.read(client)

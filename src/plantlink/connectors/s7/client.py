@@ -4,7 +4,7 @@ One supervisor task owns the connection: it connects (negotiating the PDU size),
 the CPU granted (``plan.plan_reads``), starts one poll loop per poll period, and when the connection is lost
 (closed, a request unanswered within ``timeout``) it stops the loops, marks every point BAD once, and
 reconnects with exponential back-off (``reconnect_min`` doubling up to ``reconnect_max``). Health goes
-RECONNECTING at the first failure and DOWN after ``DOWN_AFTER`` failures in a row.
+RECONNECTING at the first failure and DOWN after ``polling.DOWN_AFTER`` failures in a row.
 
 A read item the CPU refuses (an address outside a DB, a DB that does not exist) is not a lost connection:
 when a multi-item request fails, its items are read one by one (and stay so from then on), the refused
@@ -27,19 +27,19 @@ from snap7.async_client import AsyncClient
 from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
 from snap7.type import Area, Parameter
 
-from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
-from plantlink.connectors.loop import Lost, poll_on_grid
+from plantlink.connectors.base import BatchSink, ConnectionLost, DeviceState, Point
+from plantlink.connectors.loop import Lost
+from plantlink.connectors.polling import PollingConnector
 from plantlink.connectors.processing import PointProcessor
 from plantlink.connectors.s7.codec import Decoder, encode
 from plantlink.connectors.s7.config import S7Device, S7Point
 from plantlink.connectors.s7.plan import Item, PollGroup, check_points, plan_reads
-from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
+from plantlink.connectors.typed import source_of, typed_setup
+from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, concat, now_us, text_batch
 
 log = logging.getLogger("plantlink.connectors.s7")
 
-#: Failed connection attempts in a row after which a device is DOWN rather than RECONNECTING.
-DOWN_AFTER = 3
 AREA = {"DB": Area.DB, "M": Area.MK, "I": Area.PE, "Q": Area.PA}
 _LOST = (S7ConnectionError, S7TimeoutError, OSError, TimeoutError, asyncio.IncompleteReadError, EOFError)
 
@@ -154,54 +154,27 @@ async def _read_items(client: AsyncClient, items: Sequence[Item], timeout: float
     return out
 
 
+
 def _source(point: Point) -> S7Point:
-    src = point.source
-    if not isinstance(src, S7Point):
-        raise ConfigError([ConfigProblem("<s7>", None, None, point.path,
-                                         f"source is a {type(src).__name__}, not an S7Point")])
-    return src
+    return source_of("s7", point, S7Point)
 
 
-class S7Connector(Connector):
+class S7Connector(PollingConnector):
     protocol = "s7"
+    logger = log
 
     def __init__(self, device_id: str, config: BaseModel, points: Sequence[Point], sink: BatchSink):
         super().__init__(device_id, config, points, sink)
-        if not isinstance(config, S7Device):
-            raise ConfigError([ConfigProblem("<s7>", None, None, f"device {device_id}",
-                                             f"config is a {type(config).__name__}, not an S7Device")])
-        self.device: S7Device = config
-        self.sources = [_source(p) for p in self.points]
-        issues = check_points(config, [(p.tag, s) for p, s in zip(self.points, self.sources, strict=True)])
-        if issues:
-            raise ConfigError([ConfigProblem("<s7>", None, None, f"{self.points[i.index].path} {i.field}",
-                                             i.message) for i in issues])
-        self.pdu = config.pdu_size
+        self.device, self.sources = typed_setup("s7", device_id, config, S7Device, self.points, S7Point,
+            check_points)
+        self.pdu = self.device.pdu_size
         self.pollers = self._pollers(self.pdu)
         self._client: AsyncClient | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lost = Lost()
-        self._bad_sent = False
-        self._failures = 0
 
     def _pollers(self, pdu: int) -> list[Poller]:
         return [Poller(g, self.points) for g in plan_reads(self.device, self.sources, pdu)]
 
     # ------------------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._supervise(), name=f"s7 {self.device_id}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        self._lost.set("stopped")
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait({task}, timeout=2 * self.device.timeout + 1)
-        await self._close()
-        self.health.set_state(DeviceState.STOPPED)
 
     async def _close(self) -> None:
         client, self._client = self._client, None
@@ -209,30 +182,7 @@ class S7Connector(Connector):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 1.0)
 
-    async def _supervise(self) -> None:
-        dev = self.device
-        delay = dev.reconnect_min
-        while True:
-            try:
-                if await self._connect():
-                    delay = dev.reconnect_min
-                    reason = await self._serve()
-                else:
-                    reason = f"cannot connect to {dev.host}:{dev.port} (rack {dev.rack}, slot {dev.slot})"
-                await self._close()
-                self._failures += 1
-                self._went_down(reason)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # never let the supervisor die
-                log.exception("s7 %s: unexpected error", self.device_id)
-                await self._close()
-                self._failures += 1
-                self._went_down(f"internal error: {exc!r}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, dev.reconnect_max)
-
-    async def _connect(self) -> bool:
+    async def _connect(self) -> str | None:
         dev = self.device
         self._lost = Lost()
         client = AsyncClient()
@@ -241,48 +191,18 @@ class S7Connector(Connector):
         try:
             await asyncio.wait_for(client.connect(dev.host, dev.rack, dev.slot, dev.port), dev.timeout)
         except (*_LOST, S7Error):
-            return False
+            return f"cannot connect to {dev.host}:{dev.port} (rack {dev.rack}, slot {dev.slot})"
         if client.pdu_length != self.pdu:
             self.pdu = client.pdu_length
             self.pollers = self._pollers(self.pdu)
-        return True
-
-    def _answered(self) -> None:
-        if self.health.state != DeviceState.CONNECTED:
-            self.health.set_state(DeviceState.CONNECTED)
-            self._bad_sent = False
-            self._failures = 0
-
-    async def _serve(self) -> str:
-        if not self.pollers:
-            self._answered()
-        client = self._client
-        assert client is not None
-        lost = self._lost
-        tasks = [asyncio.create_task(poll_on_grid(p.period, lost, self._cycle(client, p, lost), self.health, log))
-                 for p in self.pollers]
-        try:
-            await lost.event.wait()
-        finally:
-            lost.set("connection lost")
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return lost.reason
-
-    def _went_down(self, reason: str) -> None:
-        state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
-        self.health.set_state(state, reason)
-        if not self._bad_sent:
-            self._bad_sent = True
-            ts = now_us()
-            for p in self.pollers:
-                for batch in p.bad_batches(ts):
-                    self.emit(batch)
+        return None
 
     # ---------------------------------------------------------------------------------- polling
 
-    def _cycle(self, client: AsyncClient, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
+    def _cycle_of(self, poller: Poller, lost: Lost) -> Callable[[], Awaitable[None]]:
+        client = self._client
+        assert client is not None
+
         async def cycle() -> None:
             ok, ts, errors, refused = await poller.read(client, self.device.timeout)
             if lost.is_set():
