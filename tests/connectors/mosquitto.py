@@ -41,10 +41,11 @@ class MosquittoServer:
         self.port = port
         self.binary = mosquitto_binary()
         self.conf = workdir / "mosquitto.conf"
-        # persistence: sessions, queued QoS 1 messages and retained ones survive a restart (saved on stop);
-        # the queue of an offline persistent session unbounded (the default of 1000 would drop the rest)
-        keep = (f"persistence true\npersistence_location {workdir}/\nmax_queued_messages 0\n" if persistence
-                else "persistence false\n")
+        # persistence: sessions, queued QoS 1 messages and retained ones survive a restart (saved on stop).
+        # Either way a client's queue of QoS 1 messages is unbounded: Mosquitto's default of 1000 drops the rest
+        # for a subscriber that stops reading for a moment (a busy test machine), which no test is about
+        keep = (f"persistence true\npersistence_location {workdir}/\n" if persistence else "persistence false\n")
+        keep += "max_queued_messages 0\n"
         self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{keep}")
         self.log = workdir / "mosquitto.log"
         self.retained = dict(retained or {})
