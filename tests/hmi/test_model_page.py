@@ -1,7 +1,8 @@
 """The plant model page (issue 13 item 4, "an engineer's action in the HMI"): a viewer sees no link to it and is
-refused at its address; an engineer at every site pastes a changed model, reads its plan, applies it, and the
-change is live on the machine page reached by clicking links. A model that fails validation changes nothing
-and its problems are listed with their lines."""
+refused at its address; an engineer at every site uploads a changed model, reads its plan, applies it, and
+the change is live on the machine page reached by clicking links. A model that fails validation changes
+nothing and its problems are listed with their lines; a plan that loses history shows it in red and is refused
+without "allow history loss"."""
 
 from __future__ import annotations
 
@@ -66,10 +67,26 @@ def test_an_engineer_plans_and_applies_a_changed_model(visit: Any, server: HmiSe
     assert f":{line}:" in text_of(v, '[data-testid="model-result"]')
     assert not v.page.locator('[data-testid="model-apply"]').is_visible()
 
-    changed = server.model_text.replace(TONNAGE, TONNAGE.replace("unit: t", "unit: kN"))
-    v.page.locator(YAML_BOX).first.fill(changed)
+    # a model that drops a tag with history: the loss in red, "allow history loss" offered, refused without it
+    at = server.model_text.index("                  - name: spm ")
+    lossy = server.model_text[:at] + server.model_text[server.model_text.index("                  - ", at + 10):]
+    v.page.locator(YAML_BOX).first.fill(lossy)
     v.page.click('[data-testid="model-plan"]')
-    wait_until(lambda: "Plan:" in text_of(v, '[data-testid="model-plan-text"]'), 60, "the plan")
+    wait_until(lambda: "Plan:" in text_of(v, '[data-testid="model-plan-text"]'), 60, "the lossy plan")
+    lost = v.page.locator('[data-testid="model-plan-text"] [data-loss="yes"]')
+    assert lost.count() >= 1 and f"{PRESS}/spm" in lost.last.inner_text()
+    assert "183, 28, 28" in lost.first.evaluate("e => getComputedStyle(e).color")  # red
+    assert v.page.locator('[data-testid="model-allow-loss"]').is_visible()
+    v.page.click('[data-testid="model-apply"]')
+    wait_until(lambda: "Refused" in text_of(v, '[data-testid="model-result"]'), 60, "the refusal")
+    assert "allow_history_loss" in text_of(v, '[data-testid="model-result"]')
+    assert text_of(v, '[data-testid="model-digest"]') == running  # nothing changed
+
+    # the changed model, uploaded as a file: planned at once
+    changed = server.model_text.replace(TONNAGE, TONNAGE.replace("unit: t", "unit: kN"))
+    v.page.set_input_files('[data-testid="model-upload"] input[type=file]', files=[
+        {"name": "plant.yaml", "mimeType": "application/yaml", "buffer": changed.encode()}])
+    wait_until(lambda: "kN" in text_of(v, '[data-testid="model-plan-text"]'), 60, "the uploaded model's plan")
     plan = text_of(v, '[data-testid="model-plan-text"]')
     assert f"~ tag {PRESS}/tonnage" in plan and 'unit: "t" -> "kN"' in plan
     assert "Plan: 0 to add, 1 to change, 0 to rename, 0 to remove." in plan
