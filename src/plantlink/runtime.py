@@ -442,9 +442,9 @@ class Runtime:
     async def reload_engines(self, renames: Mapping[str, str]) -> None:
         """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former),
         between two batches (in the event loop, where they run): alarms, machine states (and shift calendars),
-        downtime reasons and micro-stops, SPC, anomaly detection and notifications. Each keeps the running state
-        of what did not change (see their ``reload``). Report schedules, MQTT publishing, remaining-life
-        estimation and a notifications section added or removed take effect at the next restart."""
+        downtime reasons and micro-stops, SPC, anomaly detection, remaining life and notifications. Each keeps the
+        running state of what did not change (see their ``reload``). Report schedules, MQTT publishing and a
+        notifications section added or removed take effect at the next restart."""
         plant, ids = self.plant, self.tag_ids
         if self.alarm_engine is not None:
             self.alarm_engine.reload(plant, ids, renames)
@@ -462,6 +462,10 @@ class Runtime:
             again = self.anomaly.reload(plant, ids)
             if again:
                 await asyncio.to_thread(self.anomaly.load, again)
+        if self.rul is not None:
+            self.rul.reload(plant, ids)
+            if self._engine_tasks:  # running: a first rul: block starts the schedule
+                self.rul.start()
         if self.notifier is not None and plant.spec.notifications is not None:
             self.notifier.reload(plant.spec.notifications, {s.name: s.timezone for s in plant.sites},
                                  {tag.path: tag.tag for tag in plant.tags})

@@ -33,8 +33,8 @@ _HISTORY_NOTES = {
 }
 
 #: What an apply does to the engines' definitions: alarms, machine states, downtime, SPC, anomaly detection and
-#: notifications take them at once, OEE, costs and energy are computed with them from then on; report schedules,
-#: MQTT publishing and remaining-life estimation read theirs at start.
+#: notifications and remaining life take them at once, OEE, costs and energy are computed with them from then on;
+#: report schedules and MQTT publishing read theirs at start.
 ENGINE_EFFECT = "engines take it at the next restart of plantlink"
 ALARM_EFFECT = "the alarm engine takes it at once"
 _AT_ONCE = "takes effect at once"
@@ -47,7 +47,7 @@ _SETTING_EFFECTS = {
     "production": _FIGURES, "energy": _FIGURES, "costs": _FIGURES,
     "downtime": "the downtime engine takes it at once (reasons and micro-stops of the stops that end from now on)",
     "anomaly": "the anomaly engine takes it at once (a detector trained on other settings: train again)",
-    "rul": "remaining-life estimation takes it at the next restart of plantlink",
+    "rul": "remaining-life estimation takes it at once (a changed machine trains again at its next round)",
 }
 _SECTION_EFFECTS = {
     "notifications": "the notifier takes it at once",
