@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from plantlink.errors import ReasonError
 from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
@@ -86,8 +85,7 @@ async def test_engines_take_the_new_definitions_and_kept_machines_go_on(tmp_path
         await wait_for(lambda: rt.spc.streams[x_id][1].limits is not None  # type: ignore[union-attr]
                        and rt.spc.streams[y_id][1].limits is not None, 30, "SPC limits learned")  # type: ignore[union-attr]
         y_stream = rt.spc.streams[y_id][1]
-        with pytest.raises(ReasonError):  # not a reason of the running model
-            rt.downtime.assign_reason(1, "belt", by="erin")  # type: ignore[union-attr]
+        assert rt.downtime.reasons(L.rstrip("/")) == {"mech": ["jam"]}  # type: ignore[union-attr]
 
         t_apply = now_us()
         done = await services_of(rt).model.apply(ERIN, AFTER, allow_history_loss=True)  # gone/st
@@ -123,6 +121,7 @@ async def test_engines_take_the_new_definitions_and_kept_machines_go_on(tmp_path
         # downtime: n's stop (idle since the apply) takes the reason the new model added
         ev = await wait_for(lambda: [e for e in rt.store.open_events() if e.machine == L + "n"], 30,  # type: ignore[union-attr]
                             "n's downtime event")
+        assert rt.downtime.reasons(L.rstrip("/")) == {"mech": ["jam", "belt"]}  # type: ignore[union-attr]
         got = services_of(rt).downtime.assign_reason(ERIN, ev[0].id, "belt")
         assert (got.reason_group, got.reason) == ("mech", "belt")
 
