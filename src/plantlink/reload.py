@@ -10,7 +10,8 @@
 3. the runtime's model, tag ids and services are swapped at once (the API and HMI look the services up per
    request);
 4. the connectors of those devices start again with the new model, and the engines are handed the new
-   definitions (``Runtime.reload_engines``: the alarm engine's at once).
+   definitions (``Runtime.reload_engines``: alarms, machine states, downtime, SPC, anomaly, notifications;
+   each keeps the running state of what did not change).
 
 A step that fails undoes the ones before it (renames reverted, the old connectors started again, the old model
 and services back) and raises: the old model keeps running.

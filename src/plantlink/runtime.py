@@ -168,6 +168,7 @@ class Runtime:
         self.services: Services | None = None
         self._engine_tasks: list[asyncio.Task[None]] = []
         self._engine_subs: list[Subscription] = []
+        self._engine_names: set[str] = set()
         self.historian: Historian | None = None
         self.writer: HistorianWriter | None = None
         self.connectors: dict[str, Connector] = {}
@@ -383,6 +384,9 @@ class Runtime:
             engines += (("anomaly", self.anomaly),)
         for name, engine in engines:
             assert engine is not None
+            if name in self._engine_names:
+                continue
+            self._engine_names.add(name)
             sub = self.bus.subscribe(name)  # lossless: every sample reaches the engines
             self._engine_subs.append(sub)
             self._engine_tasks.append(asyncio.create_task(engine.run(sub)))
@@ -427,6 +431,7 @@ class Runtime:
         for sub in self._engine_subs:
             sub.close()
         tasks, self._engine_tasks, self._engine_subs = self._engine_tasks, [], []
+        self._engine_names.clear()
         for task in tasks:
             try:
                 await task
@@ -471,11 +476,37 @@ class Runtime:
         self._life.forget(name)
 
     async def reload_engines(self, renames: Mapping[str, str]) -> None:
-        """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former):
-        the alarm engine takes the new alarm definitions at once (keeping the states of those kept); the other
-        engines read their definitions at start (the plan says so: they take a change at the next restart)."""
+        """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former),
+        between two batches (in the event loop, where they run): alarms, machine states (and shift calendars),
+        downtime reasons and micro-stops, SPC, anomaly detection, remaining life and notifications. Each keeps the
+        running state of what did not change (see their ``reload``). Report schedules, MQTT publishing and a
+        notifications section added or removed take effect at the next restart."""
+        plant, ids = self.plant, self.tag_ids
         if self.alarm_engine is not None:
-            self.alarm_engine.reload(self.plant, self.tag_ids, renames)
+            self.alarm_engine.reload(plant, ids, renames)
+        t = now_us()
+        if self.downtime is not None:
+            self.downtime.reload(plant)
+        if self.states is not None:
+            planned = {s.name: PlannedTime.of_site(s) for s in plant.sites}
+            removed = self.states.reload(plant, ids, planned, t)
+            if self.downtime is not None:
+                self.downtime.end_machines(removed, t)
+        if self.spc is not None:
+            self.spc.reload(plant, ids)
+        if self.anomaly is not None:
+            again = self.anomaly.reload(plant, ids)
+            if again:
+                await asyncio.to_thread(self.anomaly.load, again)
+        if self.rul is not None:
+            self.rul.reload(plant, ids)
+            if self._engine_tasks:  # running: a first rul: block starts the schedule
+                self.rul.start()
+        if self.notifier is not None and plant.spec.notifications is not None:
+            self.notifier.reload(plant.spec.notifications, {s.name: s.timezone for s in plant.sites},
+                                 {tag.path: tag.tag for tag in plant.tags})
+        if self._engine_tasks:  # running: an engine that had nothing to do at start may have now
+            self._run_engines()
 
     async def stop(self) -> None:
         """Stop every running part, the last started first: the connectors, then the log (what they handed in

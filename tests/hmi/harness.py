@@ -90,6 +90,8 @@ class HmiServer:
         self.simulator: Simulator | None = None
         self.app: FastAPI | None = None
         self._stop: asyncio.Event | None = None
+        #: the YAML of the model it runs (the demo plant with the simulator's ports)
+        self.model_text = ""
 
     # -- thread side ------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -103,7 +105,8 @@ class HmiServer:
     async def _main(self) -> None:
         text = DEMO.read_text(encoding="utf-8")
         base = parse_plant(text, str(DEMO))
-        plant = parse_plant(plant_with_ports(text, {dev: free_port() for dev in base.devices}), str(DEMO))
+        self.model_text = plant_with_ports(text, {dev: free_port() for dev in base.devices})
+        plant = parse_plant(self.model_text, str(DEMO))
         self.simulator = Simulator(plant, seed=3, speed=self.speed)
         await self.simulator.start()
         if self.prepare is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,7 +158,11 @@ class AnomalyEngine:
     def __init__(self, plant: Any, tag_ids: Mapping[str, int], alarms: Any,
                  sink: Callable[[pa.RecordBatch], None], files: ModelFiles):
         self.alarms, self.sink, self.files = alarms, sink, files
-        self.machines: dict[str, MachineScorer] = {}
+        self.machines: dict[str, MachineScorer] = self._scorers(plant, tag_ids)
+        self.errors = 0
+
+    def _scorers(self, plant: Any, tag_ids: Mapping[str, int]) -> dict[str, MachineScorer]:
+        out = {}
         for path, m in plant.machines():
             a = m.anomaly
             score = tag_ids.get(f"{path}/{SCORE_TAG}")
@@ -167,15 +171,35 @@ class AnomalyEngine:
             tags = tuple(f"{path}/{t}" for t in a.tags)
             ids = np.array([tag_ids[t] for t in tags], dtype=np.int64)
             ms = MachineScorer(path, a, tags, ids, int(score))
-            if a.mode == "alarm":  # the condition as saved before the last stop
-                ms.above = alarms.condition(ms.alarm_key)
-            self.machines[path] = ms
-        self.errors = 0
+            if a.mode == "alarm":  # the condition as saved before the last stop (or the apply)
+                ms.above = self.alarms.condition(ms.alarm_key)
+            out[path] = ms
+        return out
 
-    def load(self) -> int:
-        """Load the saved models (at start; in a worker thread). Returns how many; a bad file is a problem."""
+    def reload(self, plant: Any, tag_ids: Mapping[str, int]) -> list[str]:
+        """Take the anomaly settings of a model applied while running: a machine whose settings and tag ids
+        did not change keeps its scorer (trained detector, stream, condition); a changed or new one is built
+        again. Returns the machines whose saved detector must be loaded (``load(only=...)``, in a thread)."""
+        fresh = self._scorers(plant, tag_ids)
+        again = []
+        for path, ms in fresh.items():
+            old = self.machines.get(path)
+            if (old is not None and old.settings == ms.settings and old.score_id == ms.score_id
+                    and np.array_equal(old.col_ids, ms.col_ids)):
+                fresh[path] = old
+            else:
+                again.append(path)
+        self.machines = fresh
+        return again
+
+    def load(self, only: Iterable[str] | None = None) -> int:
+        """Load the saved models (at start, of ``only`` those machines after an apply; in a worker thread).
+        Returns how many; a bad file is a problem."""
         n = 0
-        for path, ms in self.machines.items():
+        wanted = None if only is None else set(only)
+        for path, ms in list(self.machines.items()):
+            if wanted is not None and path not in wanted:
+                continue
             try:
                 t = self.files.load(path)
             except ValueError as exc:

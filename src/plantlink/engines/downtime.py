@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,10 @@ class _Open:
         return max(self.spent, key=lambda s: self.spent[s])
 
 
+def _lines(plant: Plant) -> dict[str, Line]:
+    return {f"{s.name}/{a.name}/{ln.name}": ln for s in plant.sites for a in s.areas for ln in a.lines}
+
+
 def _kind(state: str) -> str | None:
     if state in STOP_STATES:
         return "stop"
@@ -90,11 +94,7 @@ class DowntimeEngine:
         self.store = store
         self.recorder = recorder if recorder is not None else Recorder(Sinks.of(store))
         self.now = now
-        self.lines: dict[str, Line] = {}
-        for s in plant.sites:
-            for a in s.areas:
-                for ln in a.lines:
-                    self.lines[f"{s.name}/{a.name}/{ln.name}"] = ln
+        self.lines = _lines(plant)
         self._open: dict[str, _Open] = {}
         self._out: list[Event] = []
         self.errors = 0
@@ -121,6 +121,20 @@ class DowntimeEngine:
                         "time %s", ev.id, ev.machine, iso_us(ev.start_us), iso_us(end))
         self._open.clear()
         return closed
+
+    def reload(self, plant: Plant) -> None:
+        """Take the reason trees and micro-stop lengths of a model applied while running."""
+        self.lines = _lines(plant)
+
+    def end_machines(self, machines: Iterable[str], end_us: int) -> None:
+        """Close the open events of ``machines`` (removed from the model: their states ended) at ``end_us``,
+        end reason "stop"."""
+        for machine in machines:
+            cur = self._open.pop(machine, None)
+            if cur is not None:
+                cur.follow(end_us)
+                self._close(cur, end_us, END_STOP)
+        self._submit()
 
     def _recover(self, ev: DowntimeEvent, end_us: int) -> DowntimeEvent:
         if end_us <= ev.start_us:  # it lasted no time: no event

@@ -56,17 +56,23 @@ class RulEngine:
                  sink: Callable[[pa.RecordBatch], None], samples: Callable[[], SampleReader | None]):
         self.alarms, self.sink = alarms, sink
         self.life = RemainingLife(samples)
-        self.machines: dict[str, RulMachine] = {}
-        for path, m in plant.machines():
-            r = m.rul
-            if r is None or f"{path}/{RUL_TAG}" not in tag_ids:
-                continue
-            self.machines[path] = RulMachine(path, r, tuple(tag_ids[f"{path}/{t}"] for t in r.tags),
-                                             tag_ids[f"{path}/{r.fault_tag}"], tag_ids[f"{path}/{RUL_TAG}"])
+        self.machines: dict[str, RulMachine] = _machines(plant, tag_ids)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
+
+    def reload(self, plant: Any, tag_ids: Mapping[str, int]) -> None:
+        """Take the ``rul:`` blocks of a model applied while running: a machine whose settings and tags did not
+        change keeps its trained estimator; a changed or new one trains at its next round; a removed one is no
+        longer estimated. Its schedule (``every``) follows from the next round."""
+        fresh = _machines(plant, tag_ids)
+        for path, rm in fresh.items():
+            old = self.machines.get(path)
+            if old is not None and (old.settings, old.tag_ids, old.fault_id, old.rul_id) == (
+                    rm.settings, rm.tag_ids, rm.fault_id, rm.rul_id):
+                fresh[path] = old
+        self.machines = fresh  # one assignment: the thread's round sees the old machines or the new ones
 
     # -- schedule ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -85,15 +91,18 @@ class RulEngine:
             self._thread = None
 
     def _run(self) -> None:
-        every = min(m.settings.every for m in self.machines.values())
-        while not self._stop.wait(every):
+        while not self._stop.wait(self._every()):
             self.run_once()
+
+    def _every(self) -> float:
+        machines = list(self.machines.values())
+        return min(m.settings.every for m in machines) if machines else 600.0
 
     # -- one round --------------------------------------------------------------------------------------
     def run_once(self, at_us: int | None = None) -> None:
         """Train where due and estimate every machine at ``at_us`` (default now); in the calling thread."""
         t = now_us() if at_us is None else at_us
-        for rm in self.machines.values():
+        for rm in list(self.machines.values()):
             try:
                 self._estimate(rm, t)
             except PlantlinkError as exc:
@@ -136,3 +145,13 @@ class RulEngine:
         return {"threshold_hours": rm.settings.threshold_hours, "every_s": rm.settings.every,
                 "trained_us": rm.trained_us, "problem": rm.problem, "estimate": rm.reading}
 
+
+def _machines(plant: Any, tag_ids: Mapping[str, int]) -> dict[str, RulMachine]:
+    out = {}
+    for path, m in plant.machines():
+        r = m.rul
+        if r is None or f"{path}/{RUL_TAG}" not in tag_ids:
+            continue
+        out[path] = RulMachine(path, r, tuple(tag_ids[f"{path}/{t}"] for t in r.tags),
+                               tag_ids[f"{path}/{r.fault_tag}"], tag_ids[f"{path}/{RUL_TAG}"])
+    return out

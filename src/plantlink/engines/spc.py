@@ -159,16 +159,30 @@ class SpcEngine:
     def __init__(self, plant: Any, tag_ids: Mapping[str, int], alarms: Any):
         self.alarms = alarms
         self.streams: dict[int, tuple[str, SpcStream]] = {}
-        for t in plant.tags:
-            st = t.tag.spc
-            if st is not None and st.alarm_rules and t.path in tag_ids:
-                stream = SpcStream(st)
-                for rule in stream.rules:  # the conditions as saved before the last stop
-                    stream.active[rule] = alarms.condition(f"{t.path}:{spc_alarm_name(rule)}")
-                self.streams[tag_ids[t.path]] = (t.path, stream)
-        self._ids = np.array(sorted(self.streams), dtype=np.int64)
         self.errors = 0
         self.raised = 0
+        self.reload(plant, tag_ids)
+
+    def reload(self, plant: Any, tag_ids: Mapping[str, int]) -> None:
+        """Take the SPC definitions of a model (at start, and when one is applied while running): a tag whose
+        SPC settings did not change keeps its chart (learned limits, points, conditions; a tag renamed with
+        ``was:`` keeps its id, so its chart too); a changed or new one learns its limits again."""
+        streams: dict[int, tuple[str, SpcStream]] = {}
+        for t in plant.tags:
+            st = t.tag.spc
+            if st is None or not st.alarm_rules or t.path not in tag_ids:
+                continue
+            tid = tag_ids[t.path]
+            kept = self.streams.get(tid)
+            if kept is not None and kept[1].settings == st:
+                streams[tid] = (t.path, kept[1])
+                continue
+            stream = SpcStream(st)
+            for rule in stream.rules:  # the conditions as saved (before the last stop, or the apply)
+                stream.active[rule] = self.alarms.condition(f"{t.path}:{spc_alarm_name(rule)}")
+            streams[tid] = (t.path, stream)
+        self.streams = streams
+        self._ids = np.array(sorted(self.streams), dtype=np.int64)
 
     def feed(self, batch: pa.RecordBatch) -> int:
         """Chart the batch's samples of the SPC tags; returns the number of alarm condition changes."""

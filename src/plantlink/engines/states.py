@@ -119,6 +119,7 @@ class _Machine:
         self.window_us = round(rules.window * 1e6)
         self.state_map: dict[int, str] = dict(rules.state_map) if rules.state_map else dict(enumerate(STATES))
         self.inputs = {role: _Input() for role in _ROLES if getattr(rules, role)}
+        self.ids: dict[str, int] = {}  # role -> the tag id it is bound to
         self.state: str | None = None
         self.since_us: int | None = None
         self.shift: str | None = None
@@ -127,6 +128,15 @@ class _Machine:
 
     def tag_path(self, role: str) -> str:
         return f"{self.path}/{getattr(self.rules, role)}"
+
+    def carry(self, prev: _Machine, tag_ids: Mapping[str, int]) -> None:
+        """Go on from ``prev`` (the same machine under the model applied before): its state, since when, shift
+        and clock, and the last values of the inputs still read from the same tag (by id: a renamed tag too)."""
+        self.state, self.since_us, self.shift, self.clock_us = prev.state, prev.since_us, prev.shift, prev.clock_us
+        for role in self.inputs:
+            tid = tag_ids.get(self.tag_path(role))
+            if tid is not None and prev.ids.get(role) == tid:
+                self.inputs[role] = prev.inputs[role]
 
     # -- derivation ------------------------------------------------------------------------------
     def derive(self, t: int) -> str:
@@ -311,6 +321,36 @@ class StateEngine:
         return {p: (m.state, m.since_us) for p, m in self.machines.items()
                 if m.state is not None and m.since_us is not None}
 
+    def reload(self, plant: Plant, tag_ids: Mapping[str, int],
+               planned_by_site: Mapping[str, PlannedLike] | None = None, now_us: int | None = None) -> list[str]:
+        """Take the state rules and calendars of a model applied while running (``plantlink apply``), at
+        ``now_us``. A machine kept goes on: its open interval continues (same start) unless its state or shift
+        under the new rules differs, which opens the next one now; a removed machine's interval is closed now
+        (end reason "stop"); an added machine starts now. Returns the removed machines' paths."""
+        t = self.now() if now_us is None else now_us
+        edges = {site: _Edges(planned) for site, planned in (planned_by_site or {}).items()}
+        if self._started:  # up to now under the rules it had
+            for m in self.machines.values():
+                self._advance(m, t)
+        machines: dict[str, _Machine] = {}
+        for path, mdl in plant.machines():
+            if mdl.states is not None:
+                machines[path] = _Machine(path, mdl.states, edges.get(path.split("/")[0]))
+                if path in self.machines:
+                    machines[path].carry(self.machines[path], tag_ids)
+        removed = [p for p in self.machines if p not in machines]
+        if self._started:
+            for path in removed:
+                self._out.append(IntervalClosed(path, t, END_STOP))
+        self.machines = machines
+        self.bind(tag_ids)
+        if self._started:
+            for m in machines.values():
+                m.clock_us = max(t, m.clock_us or t)
+                self._evaluate(m, m.clock_us)
+            self._submit()
+        return removed
+
     # -- input -----------------------------------------------------------------------------------
     def bind(self, tag_ids: Mapping[str, int]) -> None:
         """Bind the engine to the tag ids of this model load (path -> id), once: every batch is read with them."""
@@ -323,6 +363,7 @@ class StateEngine:
                                 m.tag_path(role))
                     continue
                 slots.setdefault(int(tid), []).append((m, role))
+                m.ids[role] = int(tid)
         self._slots = slots
         self._ids = np.array(sorted(slots), dtype=np.uint32)
 

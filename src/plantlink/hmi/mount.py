@@ -41,6 +41,7 @@ def _register_pages() -> None:
     from plantlink.hmi.audit import audit_page
     from plantlink.hmi.line import line_page
     from plantlink.hmi.machine import machine_page
+    from plantlink.hmi.model import model_page
     from plantlink.hmi.oeetime import oee_page
     from plantlink.hmi.overview import overview_page
     from plantlink.hmi.spc import spc_page
@@ -56,6 +57,7 @@ def _register_pages() -> None:
     ui.page("/audit", response_timeout=PAGE_BUILD_S)(audit_page)
     ui.page("/approvals", response_timeout=PAGE_BUILD_S)(approvals_page)
     ui.page("/users", response_timeout=PAGE_BUILD_S)(users_page)
+    ui.page("/model", response_timeout=PAGE_BUILD_S)(model_page)  # engineers at every site: plan and apply
     ui.page("/oee", response_timeout=PAGE_BUILD_S)(oee_page)
     ui.page("/spc/{path:path}", response_timeout=PAGE_BUILD_S)(spc_page)
     # shop-floor wallboard (display tokens: plantlink.auth.display)

@@ -133,6 +133,13 @@ def open_object(request: Request, lookup: Callable[[Hmi], T]) -> tuple[Principal
     return principal, h, obj
 
 
+def can_change_model(h: Hmi, principal: Principal) -> bool:
+    """Whether the plant model page (plan and apply) is for ``principal``: the engineer role at every site of the
+    running model (the model service checks the new model's sites too)."""
+    sites = h.services.plant.sites
+    return bool(sites) and len(h.services.plant.visible_sites(principal, "engineer")) == len(sites)
+
+
 def data_can_audit(principal: Principal) -> bool:
     """Whether the audit page is any use to ``principal`` (admin at some site)."""
     return any(r == "admin" for r in principal.roles.values())
@@ -175,6 +182,9 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
             from plantlink.hmi.approvals import ApprovalBadge  # (approvals builds on this module)
 
             ApprovalBadge(h, principal).build()
+        if can_change_model(h, principal):
+            ui.link("Model", h.page("model")).classes("text-white no-underline pl-touch flex items-center").props(
+                'data-testid="nav-model"')
         if data_can_audit(principal):
             ui.link("Audit", h.page("audit")).classes("text-white no-underline pl-touch flex items-center")
         user_menu(principal)

@@ -32,10 +32,30 @@ _HISTORY_NOTES = {
     "deadband": "earlier samples were stored with the old deadband",
 }
 
-#: What an apply does to the engines' definitions: the alarm engine takes them at once; the others (states, OEE,
-#: downtime, SPC, analytics, notifications, reports, publishing) read theirs at start.
+#: What an apply does to the engines' definitions: alarms, machine states, downtime, SPC, anomaly detection and
+#: notifications and remaining life take them at once, OEE, costs and energy are computed with them from then on;
+#: report schedules and MQTT publishing read theirs at start.
 ENGINE_EFFECT = "engines take it at the next restart of plantlink"
 ALARM_EFFECT = "the alarm engine takes it at once"
+_AT_ONCE = "takes effect at once"
+_FIGURES = "OEE, costs and energy are computed with it at once (for any period asked, also before the apply)"
+#: A changed setting of a machine, line or site (by its first field): what the apply does with it.
+_SETTING_EFFECTS = {
+    "states": "the state engine takes it at once (an open state interval goes on unless the state changes)",
+    "calendar": "the state engine takes it at once (planned time and shifts from now on); " + _FIGURES,
+    "timezone": "the state engine takes it at once (planned time and shifts from now on); " + _FIGURES,
+    "production": _FIGURES, "energy": _FIGURES, "costs": _FIGURES,
+    "downtime": "the downtime engine takes it at once (reasons and micro-stops of the stops that end from now on)",
+    "anomaly": "the anomaly engine takes it at once (a detector trained on other settings: train again)",
+    "rul": "remaining-life estimation takes it at once (a changed machine trains again at its next round)",
+}
+_SECTION_EFFECTS = {
+    "notifications": "the notifier takes it at once",
+    "reports": "report schedules take it at the next restart of plantlink",
+    "publish": "MQTT publishing takes it at the next restart of plantlink",
+    "enterprise": "MQTT publishing takes it at the next restart of plantlink",
+}
+_SPC_EFFECT = "SPC takes it at once (its control limits are learned again)"
 #: The fields of a tag its connector reads by: a change of one restarts the connector.
 _CONNECTOR_FIELDS = frozenset({"source", "type", "scaling", "deadband", "writable"})
 
@@ -210,8 +230,10 @@ def _enabled(plant: Plant, device: str) -> bool:
 
 def _with_effect(c: Change, new: Plant) -> Change:
     if c.kind == "tag" and c.action == "change" and not _reads_differently(c):
-        return Change(c.action, c.kind, c.path, c.fields, c.was, c.history, c.loses_history,
-                      "no connector restart")
+        effect = "no connector restart"
+        if any(f.field.split(".")[0] == "spc" for f in c.fields):
+            effect += "; " + _SPC_EFFECT
+        return Change(c.action, c.kind, c.path, c.fields, c.was, c.history, c.loses_history, effect)
     if c.kind != "device":
         return c
     effect = {"add": f"connector {c.path} starts", "remove": f"connector {c.path} stops",
@@ -358,16 +380,20 @@ def _structure_changes(old: Plant, new: Plant) -> list[Change]:
                 fields = field_changes(a[path].model_dump(mode="python", exclude={"name", *children}),
                                        b[path].model_dump(mode="python", exclude={"name", *children}))
                 if fields:
-                    out.append(Change("change", kind, path, fields, effect=_engine_effect(kind)))
+                    out.append(Change("change", kind, path, fields, effect=_setting_effect(fields)))
     for section in ("enterprise", "notifications", "reports", "publish"):
-        fields = field_changes({section: getattr(old.spec, section)}, {section: getattr(new.spec, section)})
+        was, now = getattr(old.spec, section), getattr(new.spec, section)
+        fields = field_changes({section: was}, {section: now})
         if fields:
-            out.append(Change("change", "model", section, fields, effect=ENGINE_EFFECT))
+            effect = _SECTION_EFFECTS[section] if (was is None) == (now is None) else ENGINE_EFFECT
+            out.append(Change("change", "model", section, fields, effect=effect))
     return out
 
 
-def _engine_effect(kind: str) -> str:
-    return ENGINE_EFFECT if kind in ("machine", "line", "site") else ""
+def _setting_effect(fields: Iterable[FieldChange]) -> str:
+    """What the apply does with the changed settings of a machine, line or site (each effect once)."""
+    effects = dict.fromkeys(_SETTING_EFFECTS.get(f.field.split(".")[0], _AT_ONCE) for f in fields)
+    return "; ".join(effects)
 
 
 def _sites(p: Plant) -> dict[str, Any]:

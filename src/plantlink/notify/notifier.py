@@ -101,6 +101,23 @@ class Notifier:
             self.stats["dropped"] += 1
         self.queue.put_nowait(n)
 
+    def reload(self, cfg: Notifications, timezones: Mapping[str, str], tags: Mapping[str, Tag]) -> None:
+        """Take the notification settings of a model applied while running: routes, targets, escalations,
+        limits, and the tags' words. The escalations pending are planned again under the new rules (those
+        not yet due); deduplication and rate-limit memory are kept."""
+        if isinstance(self.sender, Senders) and cfg != self.cfg:
+            self.sender = Senders(cfg)
+        self.cfg, self.timezones, self.tags = cfg, dict(timezones), dict(tags)
+        t = self.now()
+        for key, pending in list(self._escalations.items()):
+            n = pending[0][2]
+            due = [(n["ts_us"] + round(r.after * 1e6), i, n) for i, r in escalations(cfg, n["priority"], n["site"])]
+            keep = [d for d in due if d[0] > t]
+            if keep:
+                self._escalations[key] = keep
+            else:
+                del self._escalations[key]
+
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._worker()), asyncio.create_task(self._escalator())]
