@@ -21,6 +21,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from plantlink import __version__
+from plantlink.cli_connect import browse, discover
 from plantlink.cli_options import data_dir_option
 from plantlink.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, STORE_FILE, private_umask
 from plantlink.errors import ConfigError, PlantlinkError
@@ -243,91 +244,8 @@ def sim(
     _run_async(main())
 
 
-@app.command()
-def browse(
-    endpoint: Annotated[str, typer.Argument(
-        help="OPC UA endpoint (opc.tcp://10.0.0.5:4840/) or Logix controller (logix://10.0.4.30[:port][/slot])")],
-    device: Annotated[str, typer.Option(help="Device id to put in the generated YAML.")] = "opcua-1",
-    root: Annotated[str | None, typer.Option(help="Node id to start from (default: the Objects folder).")] = None,
-    depth: Annotated[int, typer.Option(help="How deep to walk.")] = 10,
-    timeout: Annotated[float, typer.Option(help="Connect timeout in seconds.")] = 5.0,
-    data_dir: Annotated[Path, data_dir_option(
-        "Data directory whose pki/ holds plantlink's client certificate (as for plantlink run).")]
-    = DEFAULT_DATA_DIR,
-) -> None:
-    """List an OPC UA server's variables as ready-to-paste plant-model tag YAML.
-
-    First prints (as YAML comments) the device entry to paste under devices:, with the server certificate's
-    subject and the server_certificate: sha256:... line that pins it (check the fingerprint on the server).
-    Browses over the secure channel plantlink would use (SignAndEncrypt with Basic256Sha256 where offered),
-    or without security when the server offers none. A logix:// endpoint lists a Logix controller's controller
-    and program tags (docs/logix.md).
-    """
-    import asyncio
-
-    if endpoint.startswith("logix://"):
-        from plantlink.connectors.logix.browse import browse_text
-
-        try:
-            text, n = browse_text(endpoint, device, timeout)
-        except PlantlinkError as exc:
-            err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        print(text, end="")
-        err.print(f"{n} tag(s)")
-        return
-
-    from plantlink.connectors.opcua import browse as ua_browse
-    from plantlink.connectors.opcua.security import redact_url
-
-    async def main() -> None:
-        server = await ua_browse.discover(endpoint, timeout=timeout)
-        for note in server.notes():
-            err.print(note, markup=False, highlight=False, soft_wrap=True)
-        print(ua_browse.device_yaml(server, device), end="", flush=True)
-        variables = await ua_browse.browse(endpoint, root=root, max_depth=depth, timeout=timeout,
-                                           pki_dir=data_dir / "pki", server=server)
-        print(ua_browse.to_yaml(variables, device), end="")
-        err.print(f"{len(variables)} variable(s)")
-
-    try:
-        asyncio.run(main())
-    except PlantlinkError as exc:  # its message names the endpoint
-        err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except (OSError, TimeoutError) as exc:
-        err.print(f"error cannot browse {redact_url(endpoint)}: {exc or type(exc).__name__}", markup=False,
-                  highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-
-
-@app.command()
-def discover(
-    mqtt: Annotated[str, typer.Option(help="MQTT broker, e.g. mqtt://10.0.0.5:1883")],
-    group: Annotated[str, typer.Option(help="Sparkplug B group id to listen to.")],
-    device: Annotated[str, typer.Option(help="Device id to put in the generated YAML.")] = "broker",
-    under: Annotated[str, typer.Option(help="Place in the plant model the group belongs to (site/area/line).")] = "",
-    wait: Annotated[float, typer.Option(help="Seconds to listen for births.")] = 5.0,
-    rebirth: Annotated[bool, typer.Option(help="Ask nodes heard without a birth for one (NCMD Rebirth).")] = True,
-) -> None:
-    """Print the metrics a Sparkplug B group's births announce as ready-to-paste plant-model tag YAML."""
-    import asyncio
-
-    from aiomqtt import MqttError
-
-    from plantlink.connectors.mqtt import discover as spb
-
-    try:
-        host, port = spb.broker_address(mqtt)
-        births = asyncio.run(spb.discover(host, port, group, wait, rebirth=rebirth))
-    except (ValueError, OSError) as exc:
-        err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except MqttError as exc:  # the broker is unreachable or refused
-        err.print(f"error cannot listen to {mqtt}: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    print(spb.to_yaml(births, device, group, under), end="")
-    err.print(f"{len(births)} birth(s), {sum(len(m) for m in births.values())} metric(s)")
+app.command()(browse)
+app.command()(discover)
 
 
 Host = Annotated[str, typer.Option(help="Address the web server listens on (0.0.0.0 for the whole LAN).")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -64,26 +64,31 @@ class Rig:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def rig(tmp_path_factory: Any) -> AsyncIterator[Rig]:
     work = tmp_path_factory.mktemp("commands")
+    served, platform = plant_dicts(free_port(), free_port(), free_port(), free_port())
     broker = MosquittoServer(free_port(), work)
     await broker.start()
-    served, platform = plant_dicts(free_port(), free_port(), free_port(), free_port())
-    platform["devices"]["sim-s7-detroit"]["enabled"] = False
-    platform["publish"] = {"mqtt": f"mqtt://127.0.0.1:{broker.port}", "reconnect_min": "100ms",
-                           "sparkplug": {"group": GROUP}, "commands": COMMANDS}
-    sim = Simulator(to_plant(served), seed=7, speed=1.0)
-    await sim.start()
-    rt = Runtime(to_plant(platform), work / "data", flush_interval=0.5)
-    await rt.start()
-    sub = Subscriber(broker.port, "#")
+    stops: list[tuple[str, Callable[[], Awaitable[None]]]] = [("broker", broker.stop)]  # what started, last first
+    sub: Subscriber | None = None
     try:
+        platform["devices"]["sim-s7-detroit"]["enabled"] = False
+        platform["publish"] = {"mqtt": f"mqtt://127.0.0.1:{broker.port}", "reconnect_min": "100ms",
+                               "sparkplug": {"group": GROUP}, "commands": COMMANDS}
+        sim = Simulator(to_plant(served), seed=7, speed=1.0)
+        await sim.start()
+        stops.insert(0, ("simulator", sim.stop))
+        rt = Runtime(to_plant(platform), work / "data", flush_interval=0.5)
+        await rt.start()
+        stops.insert(0, ("runtime", rt.stop))
+        sub = Subscriber(broker.port, "#")
         await wait_for(lambda: rt.connectors["sim-modbus"].health.ok and all(p.connected for p in rt.publishers),
                        30, "devices and publishers connected")
         await wait_for(lambda: rt.latest.table([rt.tag_ids[SPEED]]).to_pylist()[0]["quality"] == 192, 30,
                        "a first value of the speed setpoint")
         yield Rig(sim, rt, broker, sub)
     finally:
-        sub.close()
-        for what, stop in (("runtime", rt.stop), ("simulator", sim.stop), ("broker", broker.stop)):
+        if sub is not None:
+            sub.close()
+        for what, stop in stops:
             try:
                 await asyncio.wait_for(stop(), 60)
             except TimeoutError:
