@@ -449,6 +449,10 @@ from plantlink.cli_edge import edge  # noqa: E402  (registered here: its module 
 
 app.command()(edge)
 
+from plantlink.cli_doctor import doctor  # noqa: E402
+
+app.command()(doctor)
+
 
 def main() -> None:
     private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user

@@ -38,3 +38,8 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def revisions() -> set[str]:
+    """Every revision shipped with this version of plantlink (a database at none of them is newer)."""
+    return {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
