@@ -3,7 +3,6 @@ and print what is wrong in plain words (``plantlink.doctor``). Registered in ``p
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +29,8 @@ def doctor(
     device and MQTT broker the model names (brokers with its credentials).
 
     Nothing is changed. Exit 1 when any check fails; warnings do not change the exit code."""
+    import asyncio
+
     from plantlink.doctor import diagnose
 
     found = asyncio.run(diagnose(file, data_dir, store_url, timeout))
