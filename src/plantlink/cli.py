@@ -449,6 +449,10 @@ from plantlink.cli_edge import edge  # noqa: E402  (registered here: its module 
 
 app.command()(edge)
 
+from plantlink.cli_ingest import ingest  # noqa: E402  (the same)
+
+app.command()(ingest)
+
 
 def main() -> None:
     private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user
