@@ -1,10 +1,13 @@
-"""Per-site leases in a JetStream key-value bucket: which worker owns a site (ingests it, runs its engines).
+"""Per-site leases in a JetStream key-value bucket: which worker owns a site (ingests it; hooks for its engines).
 
-Bucket ``plantlink_leases`` (``ttl`` seconds: a key not written for that long expires), one key per site holding
-the owner's id. A worker takes a free site with ``create`` (only if the key does not exist) and keeps it by
-rewriting the key every ``ttl / 4`` with ``update(last=revision)``: a compare-and-set on the revision it wrote,
-which fails if anyone else wrote the key meanwhile. A worker that dies stops rewriting; its key expires ``ttl``
-after its last renewal and the next worker that tries creates it. A clean stop deletes the keys at once.
+Bucket ``plantlink_leases`` (``ttl`` seconds: a key not written for that long expires), one key per site
+(``site-<site>``) holding the owner's name, and one per live worker (``worker-<name>``, rewritten with the renewals:
+how workers count each other). A worker takes a free site with ``create`` (only if the key does not exist) and keeps
+it by rewriting the key every ``ttl / 4`` with ``update(last=revision)``: a compare-and-set on the revision it
+wrote, which fails if anyone else wrote the key meanwhile. A worker that dies stops rewriting; its key expires
+``ttl`` after its last renewal and the next worker that tries creates it. A clean stop deletes the keys at once. A
+worker whose leases lapsed locally (NATS away for more than ``ttl / 2``) takes back at once a key that still names
+it. Worker names must be unique (the default is the host name and process id).
 
 Fencing by time: a worker acts for a site only while its last successful renewal is less than ``ttl / 2`` old
 (:meth:`Leases.valid`). Nobody else can create the key before ``ttl`` after that renewal, so two workers never
@@ -94,12 +97,28 @@ class Leases:
         try:
             rev = await self.kv.create(site_key(site), self._value())
         except KeyWrongLastSequenceError:
-            return False  # owned by someone else
+            got = await self._reclaim(site)
+            if got is None:
+                return False  # owned by someone else
+            rev = got
         self.held[site] = (rev, now)
         self.acquired += 1
         log.info("ingest %s: took the lease of site %s", self.owner, site)
         await self.on_acquire(site)
         return True
+
+    async def _reclaim(self, site: str) -> int | None:
+        """The key is still this worker's own (it lapsed locally while NATS was away, the key did not expire):
+        take it back at once (compare-and-set on the revision read) instead of waiting for the expiry."""
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+
+        try:
+            entry = await self.kv.get(site_key(site))
+            if json.loads(entry.value or b"{}").get("owner") != self.owner:
+                return None
+            return int(await self.kv.update(site_key(site), self._value(), last=entry.revision))
+        except (KeyNotFoundError, KeyDeletedError, KeyWrongLastSequenceError, ValueError):
+            return None
 
     async def renew(self) -> None:
         """Rewrite every held key (compare-and-set on its revision); a site whose write fails is lost."""
