@@ -13,7 +13,7 @@ import pytest
 
 from plantlink.edge.forward import central_topic
 from plantlink.edge.node import EdgeNode
-from plantlink.ingest.stream import STREAM, ensure_stream, mqtt_root
+from plantlink.ingest.stream import STREAM, consumer_name, ensure_stream, mqtt_root
 from plantlink.ingest.worker import IngestWorker
 from plantlink.model import parse_plant
 from tests.edge.harness import burst, central_yaml, edge_yaml
@@ -65,8 +65,14 @@ async def test_an_mqtt_edge_delivers_through_nats_into_the_stream(nats_server: N
         assert edge.queue.backlog_rows > 0
         await nats_server.start()
         await wait_for(lambda: edge.queue.backlog_rows == 0, timeout=40, what="the edge caught up")
-        await wait_for(lambda: stored(worker) >= produced, what="the worker caught up")
-        info = await nc.jetstream().stream_info(STREAM)
+        js = nc.jetstream()
+
+        async def drained() -> bool:
+            i = await js.consumer_info(STREAM, consumer_name("s1"))
+            return bool(i.num_pending == 0 and i.num_ack_pending == 0)
+
+        await wait_for(drained, what="the worker caught up: every batch stored and acknowledged")
+        info = await js.stream_info(STREAM)
         assert info.state.messages >= 20
     finally:
         await edge.stop()

@@ -26,6 +26,12 @@ def stored(w: IngestWorker) -> int:
     return sum(c.rows for c in w.counts.values())
 
 
+async def drained(js: Any) -> bool:
+    """Every site consumer has delivered everything and has nothing unacknowledged."""
+    infos = [await js.consumer_info(STREAM, consumer_name(s)) for s in SITES]
+    return all(i.num_ack_pending == 0 and i.num_pending == 0 for i in infos)
+
+
 async def test_batches_are_stored_once_and_acknowledged(nats_server: NatsServer, tmp_path: Path) -> None:
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
@@ -46,11 +52,7 @@ async def test_batches_are_stored_once_and_acknowledged(nats_server: NatsServer,
     try:
         await wait_for(lambda: stored(w) == 2 * n * ROWS + ROWS, what="every batch stored")
 
-        async def all_acked() -> bool:
-            infos = [await js.consumer_info(STREAM, consumer_name(s)) for s in SITES]
-            return all(i.num_ack_pending == 0 and i.num_pending == 0 for i in infos)
-
-        await wait_for(all_acked, what="every message acknowledged")
+        await wait_for(lambda: drained(js), what="every message acknowledged")
         st = w.status()
         assert st["nats"]["connected"] is True
         assert {s for s, v in st["sites"].items() if v["owned"]} == set(SITES) == set(acquired)
@@ -116,7 +118,7 @@ async def test_nats_restarted_mid_stream_the_worker_reconnects_and_catches_up(na
         await wait_for(lambda: w.status()["nats"]["connected"], what="health shows NATS back")
         for s in SITES:  # the publishers' second half, after the outage
             await publish(js, s, range(n, 2 * n))
-        await wait_for(lambda: stored(w) >= 2 * 2 * n * ROWS, what="caught up")
+        await wait_for(lambda: drained(js), what="caught up: every batch stored and acknowledged")
     finally:
         await w.stop()
         await nc.close()
