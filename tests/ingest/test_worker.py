@@ -125,3 +125,29 @@ async def test_nats_restarted_mid_stream_the_worker_reconnects_and_catches_up(na
     assert seen[0]["nats"]["last_error"]
     rows, pairs = count_dir(tmp_path / "w1")
     assert rows == len(pairs) == 2 * 2 * n * ROWS
+
+
+async def test_a_failed_store_is_not_acknowledged_and_is_stored_once_on_redelivery(nats_server: NatsServer,
+                                                                                    tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def on_stored(site: str, batches: list[Any]) -> None:
+        calls.append(site)
+        if len(calls) == 1:
+            raise RuntimeError("the first fetch fails after its flush, before its acknowledgement")
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    n = 5
+    await publish(js, SITES[0], range(n))
+    w = IngestWorker(plant(tmp_path), tmp_path / "w1", settings(nats_server, "w1"), on_stored=on_stored)
+    await w.start()
+    try:
+        await wait_for(lambda: len(calls) >= 2 and drained(js), what="redelivered, stored and acknowledged")
+        assert w.counts[SITES[0]].redelivered > 0 and w.status()["nats"]["last_error"]
+    finally:
+        await w.stop()
+        await nc.close()
+    rows, pairs = count_dir(tmp_path / "w1")
+    assert rows == len(pairs) == n * ROWS

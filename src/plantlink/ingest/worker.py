@@ -239,7 +239,13 @@ class IngestWorker:
             failures = 0
             if self.leases is None or not self.leases.valid(site):
                 continue  # the lease lapsed during the fetch: not stored, not acknowledged (redelivered)
-            await self._store(site, msgs)
+            try:
+                await self._store(site, msgs)
+            except Exception as exc:  # the historian refused, an ack could not be sent, a hook failed: what is
+                # not acknowledged is redelivered (and stored once: the historian keeps one row per (tag, time))
+                log.exception("ingest %s: storing a fetch of site %s failed", self.settings.worker, site)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(BACKOFF_S[2])
 
     async def _store(self, site: str, msgs: list[Any]) -> None:
         counts = self.counts[site]
@@ -260,12 +266,12 @@ class IngestWorker:
             await asyncio.to_thread(self._write, batches)
         counts.batches += len(msgs)
         counts.rows += sum(b.num_rows for b in batches)
+        if self.on_stored is not None and batches:  # the site's engines see each batch before it is acknowledged
+            self.on_stored(site, batches)
         for m in msgs:  # stored and flushed: now, and only now, acknowledged
             await m.ack()
         with contextlib.suppress(Exception):
             await self._nc.flush(2)
-        if self.on_stored is not None and batches:
-            self.on_stored(site, batches)
 
     def _write(self, batches: list[pa.RecordBatch]) -> None:
         assert self.historian is not None
