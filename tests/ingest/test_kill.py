@@ -63,7 +63,8 @@ async def test_a_killed_worker_s_site_and_unacked_batches_move_to_the_other(nats
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     await ensure_stream(js)
-    n = 150
+    n = 0  # batches published per site
+    stop = asyncio.Event()
     try:
         w1.start()
         w2.start()
@@ -71,18 +72,20 @@ async def test_a_killed_worker_s_site_and_unacked_batches_move_to_the_other(nats
                        what="one site each")
         victim = next(iter(owned(tmp_path / "w1")))
 
-        async def publisher() -> None:
-            for k in range(n):
+        async def publisher() -> None:  # batches keep coming until the site moved: the kill is mid-stream
+            nonlocal n
+            while not stop.is_set():
                 for s in SITES:
-                    await publish(js, s, range(k, k + 1))
+                    await publish(js, s, range(n, n + 1))
+                n += 1
                 await asyncio.sleep(0.02)
 
         pub = asyncio.create_task(publisher())
         await wait_for(lambda: status(tmp_path / "w1")["sites"][victim]["rows"] > 0, what="w1 storing")
         await freeze_holding_batches(w1, js, victim)
         w1.kill9()
-        assert not pub.done(), "the kill must land mid-stream"
         await wait_for(lambda: owned(tmp_path / "w2") == set(SITES), what="w2 took the dead worker's site")
+        stop.set()
         await pub
 
         async def drained() -> bool:
