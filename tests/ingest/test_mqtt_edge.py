@@ -72,6 +72,10 @@ async def test_an_mqtt_edge_delivers_through_nats_into_the_stream(nats_server: N
             return bool(i.num_pending == 0 and i.num_ack_pending == 0)
 
         await wait_for(drained, what="the worker caught up: every batch stored and acknowledged")
+        w = worker
+        await wait_for(lambda: w.status()["edges"].get("e1", {}).get("backlog_rows") == 0,
+                       what="the edge's status in the worker's health")
+        assert w.status()["edges"]["e1"]["online"]
         info = await js.stream_info(STREAM)
         assert info.state.messages >= 20
     finally:

@@ -63,6 +63,11 @@ async def test_a_native_nats_edge_keeps_its_batches_through_an_outage(nats_serve
             return bool(i.num_pending == 0 and i.num_ack_pending == 0)
 
         await wait_for(drained, what="every batch stored and acknowledged")
+        w = worker
+        assert w is not None
+        await wait_for(lambda: w.status()["edges"].get("e1", {}).get("backlog_rows") == 0,
+                       what="the edge's status in the worker's health")
+        assert w.status()["edges"]["e1"]["online"]
     finally:
         await edge.stop()
         if worker is not None:

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,12 @@ from plantlink.ingest.stream import STREAM, ConsumerSettings, consumer_name, ens
 log = logging.getLogger("plantlink.ingest.worker")
 
 STATUS_FILE = "ingest-status.json"
+#: The edges' status messages: native (``edge: {nats: ...}``) and MQTT through nats-server (``{root}/{edge}/status``
+#: with the root ``plantlink/samples/<site>``). Live only: not stored, not retained.
+EDGE_STATUS_SUBJECTS = ("plantlink.status.*.*", "plantlink.samples.*.*.status")
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 FETCH_S = 1.0
+EDGE_FIELDS = ("backlog_rows", "backlog_bytes", "fill", "queue_alarm", "dropped_rows", "produced_rows", "paused")
 
 
 @dataclass
@@ -90,6 +95,8 @@ class IngestWorker:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._give_up: set[str] = set()
+        #: edge name -> its last status message (online, backlog, fill, queue alarm...) and when it came
+        self.edges: dict[str, dict[str, Any]] = {}
 
     # -- start and stop -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,6 +167,8 @@ class IngestWorker:
                 await ensure_stream(self._js)
                 for site in self.sites:
                     await ensure_consumer(self._js, site, self.settings.consumer)
+                for subject in EDGE_STATUS_SUBJECTS:
+                    await self._nc.subscribe(subject, cb=self._edge_status)
                 kv = await open_bucket(self._js, self.settings.lease_ttl)
                 self.leases = Leases(kv, self.settings.worker, self.settings.lease_ttl, self.on_acquire,
                                      self.on_release)
@@ -279,6 +288,16 @@ class IngestWorker:
             self.historian.write(b)
         self.historian.flush()
 
+    async def _edge_status(self, msg: Any) -> None:
+        try:
+            st = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(st, dict):
+            edge = str(st.get("edge") or msg.subject.split(".")[-2 if msg.subject.endswith(".status") else -1])
+            self.edges[edge] = {"last_seen": time.time(), "online": bool(st.get("online")),
+                                **{k: st.get(k) for k in EDGE_FIELDS}}
+
     # -- health -------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         leases = self.leases
@@ -291,6 +310,7 @@ class IngestWorker:
             "sites": {s: {"owned": s in held, **vars(c)} for s, c in self.counts.items()},
             "leases": {"acquired": leases.acquired if leases else 0, "lost": leases.lost if leases else 0},
             "historian": {"samples_stored": h.samples_stored, "refused": h.refused} if h else None,
+            "edges": dict(self.edges),
         }
 
     async def _write_status(self) -> None:
