@@ -95,6 +95,7 @@ class IngestWorker:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._give_up: set[str] = set()
+        self._workers = 1  # live workers, counted by the lease loop every ttl/4
         #: edge name -> its last status message (online, backlog, fill, queue alarm...) and when it came
         self.edges: dict[str, dict[str, Any]] = {}
 
@@ -199,7 +200,7 @@ class IngestWorker:
             try:
                 await leases.announce()
                 await leases.renew()
-                workers = await leases.live_workers()
+                self._workers = workers = await leases.live_workers()
                 target = math.ceil(len(self.sites) / workers)
                 extra = len(leases.held) - len(self._give_up) - target
                 for site in sorted(leases.held, reverse=True)[:max(0, extra)]:
@@ -221,9 +222,8 @@ class IngestWorker:
             return True
         if site in leases.held or not self.connected:
             return False
-        workers = await leases.live_workers()
-        if len(leases.held) >= math.ceil(len(self.sites) / workers):
-            return False
+        if len(leases.held) >= math.ceil(len(self.sites) / self._workers):
+            return False  # this worker's share (as the lease loop last counted the workers)
         return await leases.try_acquire(site)
 
     # -- one site ---------------------------------------------------------------------------------------
