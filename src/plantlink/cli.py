@@ -453,6 +453,10 @@ from plantlink.cli_doctor import doctor  # noqa: E402
 
 app.command()(doctor)
 
+from plantlink.cli_ingest import ingest  # noqa: E402  (the same)
+
+app.command()(ingest)
+
 
 def main() -> None:
     private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user

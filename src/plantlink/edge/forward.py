@@ -52,7 +52,8 @@ class Forwarder:
         self.queue = queue
         self.paths = paths
         self.extra_status = extra_status or dict
-        c = settings.central
+        assert settings.central is not None, "the MQTT forwarder needs central: {mqtt: ...}"
+        self.central = c = settings.central
         self.topic = batch_topic(c.root, settings.name)
         self.status_topic = status_topic(c.root, settings.name)
         self.central_topic = central_topic(c.root)
@@ -112,16 +113,16 @@ class Forwarder:
             await self._close_client()
             if failures == 1 or failures % 30 == 0:
                 log.warning("edge %s: central broker %s unreachable (%s); %d samples wait in the queue",
-                            self.settings.name, self.settings.central.mqtt, self.last_error, self.queue.backlog_rows)
+                            self.settings.name, self.central.mqtt, self.last_error, self.queue.backlog_rows)
             await asyncio.sleep(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)])
 
     def _make_client(self) -> paho.Client:
         s = self.settings
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"plantlink-edge-{s.name}",
                              clean_session=True, reconnect_on_failure=False)
-        if s.central.username:
-            password = s.central.password.get_secret_value() if s.central.password else None
-            client.username_pw_set(s.central.username, password)
+        if self.central.username:
+            password = self.central.password.get_secret_value() if self.central.password else None
+            client.username_pw_set(self.central.username, password)
         client.will_set(self.status_topic, json.dumps({"online": False, "edge": s.name}), qos=1, retain=True)
         client.max_inflight_messages_set(s.inflight)
         loop = asyncio.get_running_loop()
@@ -143,7 +144,7 @@ class Forwarder:
         return client
 
     async def _session(self) -> None:
-        c = self.settings.central
+        c = self.central
         client = self._client = self._make_client()
         self._lost.clear()
         self._reset_window()
@@ -195,7 +196,7 @@ class Forwarder:
             self.connects += 1
             self.last_error = None
             log.info("edge %s: connected to %s; forwarding from batch %d", self.settings.name,
-                     self.settings.central.mqtt, self.queue.acked_seq + 1)
+                     self.central.mqtt, self.queue.acked_seq + 1)
         self._wake.set()
 
     def _disconnected(self, rc: Any) -> None:

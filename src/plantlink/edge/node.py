@@ -20,6 +20,7 @@ import pyarrow as pa
 from plantlink import plugins
 from plantlink.connectors.base import Connector, ConnectorPlugin, Point
 from plantlink.edge.forward import Forwarder
+from plantlink.edge.forward_nats import NatsForwarder
 from plantlink.edge.payload import PathTable
 from plantlink.edge.queue import EdgeQueue
 from plantlink.lifecycle import Lifecycle, Part
@@ -42,8 +43,10 @@ class EdgeNode:
         qdir = Path(self.settings.queue.dir) if self.settings.queue.dir else self.data_dir / "edge-queue"
         self.queue = EdgeQueue(qdir, self.settings.queue, commit_ms)
         self.tag_ids = {t.path: i + 1 for i, t in enumerate(self.plant.tags)}
-        self.forwarder = Forwarder(self.settings, self.queue, PathTable({i: p for p, i in self.tag_ids.items()}),
-                                   self._extra_status)
+        paths = PathTable({i: p for p, i in self.tag_ids.items()})
+        self.forwarder: Forwarder | NatsForwarder = (
+            Forwarder(self.settings, self.queue, paths, self._extra_status) if self.settings.central is not None
+            else NatsForwarder(self.settings, self.queue, paths, self._extra_status))
         self.connectors: dict[str, Connector] = {}
         self.paused = False
         self.pauses = 0
@@ -64,7 +67,7 @@ class EdgeNode:
         await life.start(Part("connectors", self._start_connectors, self._stop_connectors))
         self.started_at = time.time()
         log.info("edge %s: %d tags on %d devices, forwarding to %s", self.settings.name, len(self.tag_ids),
-                 len(self.connectors), self.settings.central.mqtt)
+                 len(self.connectors), self.settings.target)
 
     async def stop(self) -> None:
         await self._life.stop()

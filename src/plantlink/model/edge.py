@@ -100,17 +100,52 @@ class QueueSettings(Strict):
         return self
 
 
+class NatsCentral(Strict):
+    """A NATS JetStream central (docs/scale-out.md): batches go natively to the stream ``PLANTLINK_SAMPLES``."""
+
+    #: ``nats://host[:port]``
+    url: str = Field(min_length=1, max_length=512)
+    #: The site the edge's samples belong to (a subject token: the site's partition at the central).
+    site: str = Field(min_length=1, max_length=128)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "nats" or not parts.hostname:
+            raise ValueError(f"{value!r}: a NATS server as nats://host[:port]")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
 class EdgeSettings(Strict):
-    """This box is an edge: ``plantlink edge FILE`` forwards its connectors' samples to ``central``."""
+    """This box is an edge: ``plantlink edge FILE`` forwards its connectors' samples to ``central`` (an MQTT
+    broker) or ``nats`` (a NATS JetStream central)."""
 
     #: The edge's name, unique among the central's edges (topic level, health key).
     name: Name
-    central: BrokerSettings
+    central: BrokerSettings | None = None
+    nats: NatsCentral | None = None
     queue: QueueSettings = Field(default_factory=QueueSettings)
     #: Most batches published and not yet acknowledged by the broker.
     inflight: int = Field(default=32, ge=1, le=1000)
     #: How often the edge publishes its status (backlog, sequence) to the central.
     status_interval: PositiveDuration = 2.0
+
+    @model_validator(mode="after")
+    def _one_central(self) -> EdgeSettings:
+        if (self.central is None) == (self.nats is None):
+            raise ValueError("an edge forwards to one central: give either central: {mqtt: ...} or "
+                             "nats: {url: nats://..., site: ...}")
+        return self
+
+    @property
+    def target(self) -> str:
+        """Where it forwards, for logs: the broker's or the NATS server's URL."""
+        return self.central.mqtt if self.central is not None else self.nats.url if self.nats else ""
 
 
 class EdgesSettings(Strict):
