@@ -12,8 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from plantlink.datadir import STORE_FILE
-from plantlink.errors import StoreError
+from plantlink.errors import StoreOpenError
 from plantlink.store import downtime, intervals, migrate, runs, trends
+from plantlink.store.opening import mask, open_error, safe
 from plantlink.store.pareto import pareto
 from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Lost, Page, Pareto, Run
 from plantlink.store.trends import Annotation, TrendView
@@ -35,14 +36,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _engine(url: str) -> sa.Engine:
     try:
         u = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StoreError(f"invalid store URL {url!r}: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise StoreOpenError(f"invalid store URL {mask(url)!r}: give dialect+driver://user@host/database, e.g. "
+                             "postgresql+psycopg://plantlink@db.example/plantlink", mask(url)) from None
     if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = sa.create_engine(u, pool_pre_ping=u.get_backend_name() != "sqlite")
+        # READ COMMITTED on PostgreSQL whatever the server's default: the audit chain's appenders read the head
+        # that the previous one committed (see plantlink.store.locks)
+        extra: dict[str, Any] = {} if u.get_backend_name() == "sqlite" else {"isolation_level": "READ COMMITTED"}
+        engine = sa.create_engine(u, pool_pre_ping=u.get_backend_name() != "sqlite", **extra)
     except (ImportError, sa.exc.ArgumentError) as exc:
-        raise StoreError(f"cannot use store URL {u.render_as_string(hide_password=True)}: {exc}") from None
+        raise StoreOpenError(f"cannot use store URL {safe(u)}: {exc}", safe(u)) from None
     if u.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -56,14 +61,18 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connect and upgrade the schema to the newest revision."""
+        """Connect and upgrade the schema to the newest revision. ``StoreUnavailable`` when the server does not
+        answer, ``StoreOpenError`` when it refuses (credentials, no database, a newer schema): each names the URL
+        without its password and what to do."""
         engine = _engine(url)
         try:
             migrate.upgrade(engine)
-        except sa.exc.OperationalError as exc:
+        except StoreOpenError:
             engine.dispose()
-            where = engine.url.render_as_string(hide_password=True)
-            raise StoreError(f"cannot open the store at {where}: {exc.orig}") from None
+            raise
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            raise open_error(engine.url, exc) from None
         return cls(engine)
 
     def close(self) -> None:
