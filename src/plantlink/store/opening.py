@@ -35,7 +35,7 @@ def mask(text: str) -> str:
     return re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1***@", text)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -43,7 +43,7 @@ def _first_line(exc: BaseException) -> str:
 
 def open_error(url: sa.URL, exc: BaseException) -> StoreOpenError:
     """The error to raise for ``exc``, met while opening the store at ``url``."""
-    where, said = safe(url), _first_line(exc)
+    where, said = safe(url), first_line(exc)
     low = said.lower()
     head = f"cannot open the store at {where}"
     if 'database "' in low and "does not exist" in low:
@@ -60,6 +60,17 @@ def open_error(url: sa.URL, exc: BaseException) -> StoreOpenError:
         return StoreUnavailable(f"{head}: the server does not answer ({said}): start it, or check the host and "
                                 f"port in {WHERE}; then start plantlink again", where)
     return StoreOpenError(f"{head}: {said}", where)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """``exc`` says the store's server does not answer (down, unreachable, the connection lost): the same
+    statement may work once it is back, unlike a refused row."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    low = first_line(exc).lower()
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and any(s in low for s in _UNREACHABLE)
 
 
 def newer_schema(url: sa.URL, revision: str, head: str) -> StoreOpenError:
