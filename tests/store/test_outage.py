@@ -1,14 +1,18 @@
 """A PostgreSQL store that goes away and comes back (a relay to the real server, cut and restored on the same
 port): the health shows it (URL without password, the error), the recorder keeps retrying beyond its attempts
-for a refused row, and everything written meanwhile is in the store, in order, once it answers again."""
+for a refused row, and everything written meanwhile is in the store, in order, once it answers again; requests
+that need the store to check their credentials are answered 503, and the same session works once it is back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
+from plantlink.auth import AuthService
 from plantlink.engines.events import IntervalOpened, Sinks
 from plantlink.engines.recorder import Recorder, RecorderPolicy
 from plantlink.identity import Principal
@@ -68,3 +72,26 @@ def test_the_store_going_away_is_in_health_and_the_recorder_catches_up(relay: tu
     assert (st["written"], st["failed"], st["waiting"], st["store_down"]) == (7, 0, 0, False)
     assert sorted(iv.machine for iv in store.open_intervals()) == [f"{LINE}/m{k}" for k in range(7)]
     store.close()
+
+
+async def test_requests_get_503_while_the_store_is_down_and_work_again_after(relay: tuple[Relay, str],
+                                                                            tmp_path: Path) -> None:
+    from tests.auth.conftest import FAST
+    from tests.auth.test_web import PW, make_app
+
+    r, url = relay
+    svc = AuthService.open(tmp_path, url, settings=FAST)
+    svc.create_user("alice", {"windsor": "operator"}, "t", PW)
+    transport = httpx.ASGITransport(app=make_app(svc), client=("10.1.2.3", 5555))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://plant.test") as c:
+            assert (await c.post("/api/v1/auth/login", json={"user": "alice", "password": PW})).status_code == 200
+            assert (await c.get("/api/v1/secret")).json() == {"who": "alice"}
+            r.stop()
+            down = await c.get("/api/v1/secret")
+            assert down.status_code == 503 and down.json()["error"]["code"] == "unavailable", down.text
+            assert (await c.get("/healthz")).status_code == 200  # the liveness probe needs no store
+            r.start()
+            assert (await c.get("/api/v1/secret")).json() == {"who": "alice"}  # the same session, kept
+    finally:
+        svc.close()
