@@ -443,7 +443,10 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T | None:
         err.print("stopped")
         return None
     except PlantlinkError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        from rich.markup import escape
+
+        # one line however long (a store URL and what to do), and brackets in the message kept as they are
+        err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -65,3 +65,17 @@ def test_run_keeps_its_store_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     assert kinds == ["config.load"] and runs == 1
     ok = _plantlink("audit", "verify", "--data-dir", str(data), PLANTLINK_STORE_URL=pg_url)
     assert (ok.returncode, ok.stdout.strip()) == (0, "audit trail OK: 1 records"), ok.stderr
+
+
+def test_run_on_a_missing_database_says_so_in_one_line(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    plant, data = tmp_path / "plant.yaml", tmp_path / "data"
+    plant.write_text(PLANT % _closed_port(), encoding="utf-8")
+    missing = sa.make_url(pg_url).set(database="plantlink_missing_db", password="not-shown")
+    ran = _plantlink("run", str(plant), "--data-dir", str(data), "--no-api", "--duration", "0.5",
+                     PLANTLINK_STORE_URL=missing.render_as_string(hide_password=False))
+    assert ran.returncode == 1 and "not-shown" not in ran.stderr
+    line = next(ln for ln in ran.stderr.splitlines() if ln.startswith("error "))
+    assert line.startswith(f"error cannot open the store at {missing.render_as_string(hide_password=True)}: the "
+                           "database 'plantlink_missing_db' does not exist (") and line.endswith(
+                           "create it (createdb -O postgres plantlink_missing_db) or give the right database in "
+                           "--store-url (or PLANTLINK_STORE_URL)")
