@@ -1,16 +1,22 @@
 """A store that cannot be opened says so once, clearly: the URL without its password, the problem, what to do.
 
 Against the real PostgreSQL: a missing database, a role that does not exist, a port nothing listens on, and a
-schema revision newer than this code (on SQLite too). A wrong password for an existing role cannot be produced
-here: the test server trusts every local connection (pg_hba ``trust``), so any password is accepted.
+schema revision newer than this code (on SQLite too). The shared test server trusts every local connection
+(pg_hba ``trust``) and accepts any password, so the wrong password is tried on a private cluster made for the test
+with password authentication (``initdb --auth=scram-sha-256``, on a free port; as root, run as ``postgres``).
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,7 @@ import sqlalchemy as sa
 
 from plantlink.errors import StoreOpenError, StoreUnavailable
 from plantlink.store import Store, default_url, migrate
+from tests.conftest import IN_CI
 from tests.store.conftest import PG_ADMIN
 from tests.waiting import patience
 
@@ -99,3 +106,53 @@ def test_default_sqlite_is_untouched_by_these_checks(tmp_path: Path) -> None:
     s = Store.open(default_url(tmp_path))
     assert s.revision == migrate.head()
     s.close()
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture
+def password_server() -> Iterator[str]:
+    """A private PostgreSQL cluster that checks passwords: the URL of user ``postgres`` with its right password.
+    Its directory is under /tmp itself (pytest's are private to root, and the server runs as ``postgres``)."""
+    bindir = _pg_bin()
+    if bindir is None:
+        if IN_CI:
+            pytest.fail("PostgreSQL's initdb is needed under CI and was not found")
+        pytest.skip("PostgreSQL's initdb not found")
+    root = Path(tempfile.mkdtemp(prefix="plantlink-pgcluster-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=patience(60))
+
+    data, port, started = root / "data", _closed_port(), False
+    try:
+        (root / "pw").write_text("right-password\n", encoding="utf-8")
+        if as_user:
+            shutil.chown(root, "postgres")
+            shutil.chown(root / "pw", "postgres")
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+            f"--pwfile={root / 'pw'}", "-E", "UTF8", "--no-sync")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=8MB", "start")
+        started = True
+        yield f"postgresql+psycopg://postgres:right-password@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_wrong_password_is_a_credentials_error(password_server: str) -> None:
+    right = Store.open(password_server)  # the cluster checks passwords: the right one opens it
+    right.close()
+    wrong = sa.make_url(password_server).set(password=SECRET).render_as_string(hide_password=False)
+    err = _open_fails(wrong)
+    assert not isinstance(err, StoreUnavailable)
+    assert "password authentication failed" in str(err) and "the server refused the user or password" in str(err)

@@ -52,7 +52,7 @@ def open_error(url: sa.URL, exc: BaseException) -> StoreOpenError:
                               f"database in {WHERE}", where)
     if ('role "' in low and "does not exist" in low) or any(s in low for s in _CREDENTIALS):
         return StoreOpenError(f"{head}: the server refused the user or password ({said}): check the user and "
-                              f"password in {WHERE} (or ~/.pgpass) and the server's pg_hba.conf", where)
+                              f"password (in {WHERE}, or ~/.pgpass) and the server's pg_hba.conf", where)
     if "permission denied" in low:
         return StoreOpenError(f"{head}: the user may not create the store's tables ({said}): grant it CREATE on "
                               "the database's schema (or make it the database's owner)", where)
