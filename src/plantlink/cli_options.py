@@ -21,4 +21,4 @@ STORE_URL_HELP = ("The relational store (users, sessions, audit trail, alarms, s
 
 def store_url_option(help_text: str = STORE_URL_HELP) -> Any:
     """``--store-url``: the same option (and ``$PLANTLINK_STORE_URL``) for every command that opens the store."""
-    return typer.Option("--store-url", envvar=STORE_URL_ENV, show_envvar=True, help=help_text)
+    return typer.Option("--store-url", metavar="URL", envvar=STORE_URL_ENV, show_envvar=True, help=help_text)
