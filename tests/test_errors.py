@@ -45,6 +45,8 @@ EXPECTED: dict[str, tuple[str | None, int, str]] = {
     "SecurityError": ("ConnectorError", 500, "internal"),
     "HistorianError": ("PlantlinkError", 500, "internal"),
     "StoreError": ("PlantlinkError", 500, "internal"),
+    "StoreOpenError": ("StoreError", 500, "internal"),
+    "StoreUnavailable": ("StoreOpenError", 503, "unavailable"),
     "AuthError": ("PlantlinkError", 500, "internal"),
     "AuthFailed": ("AuthError", 401, "bad_credentials"),
     "LockedOut": ("AuthError", 429, "locked"),

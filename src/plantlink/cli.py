@@ -22,7 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from plantlink import __version__
 from plantlink.cli_connect import browse, discover
-from plantlink.cli_options import data_dir_option
+from plantlink.cli_options import data_dir_option, store_url_option
 from plantlink.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, STORE_FILE, private_umask
 from plantlink.errors import ConfigError, PlantlinkError
 
@@ -305,6 +305,7 @@ def run(
     wal_max_mb: WalMaxMb = 1024,
     no_wal: NoWal = False,
     trusted_proxy: TrustedProxy = None,
+    store_url: Annotated[str | None, store_url_option()] = None,
     verbose: Verbose = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
@@ -320,7 +321,8 @@ def run(
     wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
     from plantlink.app import run_plant
 
-    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts, wal=wal))
+    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts, wal=wal,
+                                  store_url=store_url))
     if as_json and status is not None:
         print(json.dumps(status))
 
@@ -441,7 +443,10 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T | None:
         err.print("stopped")
         return None
     except PlantlinkError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        from rich.markup import escape
+
+        # one line however long (a store URL and what to do), and brackets in the message kept as they are
+        err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -24,6 +24,9 @@ DATA_DIR_ENV = "PLANTLINK_DATA_DIR"
 DEFAULT_DATA_DIR = Path("plantlink-data")
 #: the embedded store's file under the data directory (plantlink.store.default_url)
 STORE_FILE = "plantlink.sqlite"
+#: the environment variable that names the relational store (``postgresql+psycopg://user@host/db``) for every
+#: command, instead of the SQLite file under the data directory; ``--store-url`` overrides it
+STORE_URL_ENV = "PLANTLINK_STORE_URL"
 
 
 def missing_data_dir(data_dir: Path, store_url: str | None = None) -> str | None:

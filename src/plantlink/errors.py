@@ -29,6 +29,8 @@ message. ``tree()`` lists the tree (docs/errors.md shows it; tests/test_errors.p
     │   └── PointError         500 internal       one point (tag) could not be read or decoded
     ├── HistorianError         500 internal       the historian refused a write or could not answer
     ├── StoreError             500 internal       the relational store refused an operation
+    │   └── StoreOpenError     500 internal       the store at a URL cannot be opened (credentials, database, schema)
+    │       └── StoreUnavailable 503 unavailable  the store's server does not answer (down, unreachable)
     └── AuthError              500 internal       identity and access (TLS, keys) that cannot be set up
         ├── AuthFailed         401 bad_credentials  wrong user name or password
         ├── LockedOut          429 locked         too many failed logins: retry after ``retry_after`` s
@@ -242,6 +244,22 @@ class HistorianError(PlantlinkError):
 
 class StoreError(PlantlinkError):
     """The relational store refused an operation or its arguments."""
+
+
+class StoreOpenError(StoreError):
+    """The store at a URL cannot be opened as configured: wrong credentials, no such database, a schema that a
+    newer plantlink wrote. ``url`` is the URL without its password; the message says what to do."""
+
+    def __init__(self, message: str, url: str = ""):
+        super().__init__(message, "store_url")
+        self.url = url
+
+
+class StoreUnavailable(StoreOpenError):
+    """The store's server does not answer (down, unreachable, refusing connections): trying again later may
+    work."""
+
+    status, code = 503, "unavailable"
 
 
 # -- identity and access ----------------------------------------------------------------------------------------

@@ -273,7 +273,8 @@ class Runtime:
             historian=self._historian_status,
             notifier=lambda: self.notifier.status() if self.notifier is not None else None,
             publish=lambda: {p.name: p.status() for p in self.publishers},
-            edges=lambda: self.edge_receiver.status() if self.edge_receiver is not None else {})
+            edges=lambda: self.edge_receiver.status() if self.edge_receiver is not None else {},
+            store=lambda: self.store.status() if self.store is not None else None)
 
     def _edge_alarm(self, edge: str, active: bool, fill: float) -> None:
         """An expected edge's "queue nearly full" alarm (``engines.alarms.derived.edge_alarms``), from its status."""

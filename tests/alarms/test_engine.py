@@ -1,8 +1,10 @@
 """The alarm engine on crafted batches: each kind of alarm at its edges (limits, deadbands, delays), the
-ISA-18.2 states and operator actions, the journal in a real SQLite store, restore after a restart."""
+ISA-18.2 states and operator actions, the journal in a real SQLite store, restore after a restart (on
+SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +14,16 @@ from plantlink.engines.states import StateChange
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 from tests.alarms.plants import BAD, GOOD, M2, T0, M, S, batch, plant, tag_ids
+from tests.store.conftest import pg_url, store_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 TEMP, SP, DOOR = f"{M}/temp", f"{M}/temp_sp", f"{M}/door"
 
 
 @pytest.fixture
-def astore(tmp_path: Path) -> AlarmStore:
-    return AlarmStore(Store.open(default_url(tmp_path)).engine)
+def astore(tmp_path: Path) -> Iterator[AlarmStore]:
+    store = Store.open(default_url(tmp_path))
+    yield AlarmStore(store.engine)
+    store.close()
 
 
 class Rig:
@@ -195,8 +200,8 @@ def test_every_transition_is_journaled_with_who_and_why(rig: Rig, astore: AlarmS
     assert total == len([e for e in rig.events if e.key == f"{TEMP}:hihi"])
 
 
-def test_restart_restores_active_acknowledged_and_shelved(tmp_path: Path) -> None:
-    url = default_url(tmp_path)
+def test_restart_restores_active_acknowledged_and_shelved(store_url: str) -> None:  # noqa: F811
+    url = store_url
     a = Rig(AlarmStore(Store.open(url).engine))
     a.feed((TEMP, 0, 300, GOOD), (f"{M2}/force", 0, 150, GOOD), (DOOR, 0, 1, GOOD))
     a.eng.acknowledge([f"{TEMP}:hihi"], "ann", None, T0 + 1 * S)

@@ -15,8 +15,14 @@ from plantlink.auth.live import CHUNK, Credential, Ended, check, credential_of
 from plantlink.auth.service import sha256_hex
 from plantlink.auth.watch import SessionWatch
 from plantlink.identity import Principal
-from tests.auth.conftest import FAST, Clock
+from tests.auth.conftest import BACKENDS, FAST, Clock
 from tests.waiting import wait_for
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Sessions and tokens checked on SQLite and on PostgreSQL."""
+    return str(request.param)
 
 PW = "a-good-password-1"
 US = 1_000_000
@@ -144,8 +150,8 @@ async def test_changes_in_this_process_end_at_once(service: AuthService) -> None
 
 
 async def test_changes_elsewhere_are_found_by_the_periodic_check(service: AuthService, data_dir: Path,
-                                                                  clock: Clock) -> None:
-    elsewhere = AuthService.open(data_dir, settings=FAST, clock=clock)  # another process, in effect
+                                                                  clock: Clock, service_url: str) -> None:
+    elsewhere = AuthService.open(data_dir, service_url, settings=FAST, clock=clock)  # another process, in effect
     watch = SessionWatch(service, interval=0.05)
     service.create_user("alice", {"windsor": "operator", "detroit": "viewer"}, "t", PW)
     a, _ = session_cred(service, "alice")

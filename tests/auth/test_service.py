@@ -21,7 +21,13 @@ from plantlink.auth import (
 from plantlink.auth.passwords import Passwords
 from plantlink.auth.service import FIRST_ADMIN_FILE
 from plantlink.auth.settings import AuthSettings
-from tests.auth.conftest import FAST, Clock
+from tests.auth.conftest import BACKENDS, FAST, Clock
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Users, roles, tokens and sessions on SQLite and on PostgreSQL."""
+    return str(request.param)
 
 PW = "a-good-password-1"
 

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from plantlink.errors import AuditError
+from plantlink.store import locks
 from plantlink.store.auth_tables import audit_head, audit_log
 
 GENESIS = "0" * 64
@@ -113,7 +114,10 @@ class AuditLog:
 
     @staticmethod
     def _lock_head(c: sa.Connection) -> tuple[int, str]:
-        """Take the write lock first (an UPDATE), so concurrent appenders (threads, processes) queue here."""
+        """Take the write lock first, so concurrent appenders (threads, processes) queue here: the store's lock
+        ``audit`` (PostgreSQL: an advisory lock, which also covers the first record, when there is no head row to
+        lock yet), then an UPDATE of the head row (SQLite: the database's write lock)."""
+        locks.hold(c, "audit")
         got = c.execute(audit_head.update().where(audit_head.c.id == 1).values(last_id=audit_head.c.last_id))
         if got.rowcount == 0:
             c.execute(audit_head.insert().values(id=1, last_id=0, last_hash=GENESIS))

@@ -22,7 +22,7 @@ import typer
 from plantlink.auth.records import parse_roles
 from plantlink.auth.service import AuthService, cli_actor
 from plantlink.auth.settings import AuthSettings
-from plantlink.cli_options import data_dir_option
+from plantlink.cli_options import data_dir_option, store_url_option
 from plantlink.datadir import DEFAULT_DATA_DIR, missing_data_dir
 from plantlink.errors import AuthError, PlantlinkError
 
@@ -35,7 +35,7 @@ audit_app = typer.Typer(help="The hash-chained audit trail: verify it, export it
 users_app.add_typer(token_app, name="token")
 
 DataDir = Annotated[Path, data_dir_option("The plantlink data directory (holds the store and keys); never created.")]
-StoreUrl = Annotated[str | None, typer.Option(help="Relational store URL (default: SQLite under --data-dir).")]
+StoreUrl = Annotated[str | None, store_url_option()]
 RoleOpt = Annotated[list[str], typer.Option("--role", metavar="SITE=ROLE", help="ROLE is viewer, operator, "
                                            "engineer or admin; SITE '*' = every site. Repeat for several sites.")]
 PwStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin instead of "

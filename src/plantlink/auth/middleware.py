@@ -4,7 +4,9 @@ Credentials: ``Authorization: Bearer plk_...`` (API tokens, exempt from CSRF) or
 state-changing methods need the ``X-CSRF-Token`` header, WebSockets a same-origin ``Origin``). The principal is
 put in ``scope["state"]["principal"]`` (= ``request.state.principal`` / ``websocket.state.principal``). A request
 without a valid credential reaches only the public paths; anything else gets 401 (JSON envelope) or, for a
-browser page (``Accept: text/html``), a redirect to ``/login``; a WebSocket is closed with code 4401.
+browser page (``Accept: text/html``), a redirect to ``/login``; a WebSocket is closed with code 4401. While the
+store (users, tokens, sessions) does not answer, a request that needs it is answered 503 ``unavailable`` (a
+WebSocket closed with 1013, try again later) instead of a server fault.
 
 Wallboards (``plantlink.auth.display``): ``GET /hmi/wall/...?display=pld_...`` is exchanged for the display
 cookie (a redirect drops the token from the address); a display principal reaches only ``DISPLAY_PATHS`` and
@@ -27,6 +29,7 @@ from plantlink.api.errors import envelope
 from plantlink.auth.display import DISPLAY_COOKIE, DISPLAY_PARAM, DISPLAY_PATHS, WALL_PREFIX
 from plantlink.auth.service import AuthService
 from plantlink.identity import Principal
+from plantlink.store.opening import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,11 @@ class Outcome:
     status: int = 401
     code: str = "unauthenticated"
     message: str = "log in or send an API token (Authorization: Bearer ...)"
+
+
+#: the credentials cannot be checked: the store does not answer
+STORE_DOWN = Outcome(None, status=503, code="unavailable",
+                     message="the store that keeps users and sessions does not answer: try again shortly")
 
 
 def bearer_of(conn: HTTPConnection) -> str | None:
@@ -87,7 +95,13 @@ class AuthMiddleware:
         if method == "GET" and scope["path"].startswith(WALL_PREFIX + "/") and DISPLAY_PARAM in conn.query_params:
             await (await self._exchange(conn))(scope, receive, send)
             return
-        outcome = await self._authenticate(conn, scope["type"] == "websocket")
+        try:
+            outcome = await self._authenticate(conn, scope["type"] == "websocket")
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            log.warning("credentials not checked: the store does not answer (%s)", exc.__class__.__name__)
+            outcome = STORE_DOWN
         if outcome.principal is not None and outcome.principal.kind == "display":
             outcome = _confined(conn, outcome, scope["type"] == "websocket")
         if outcome.principal is not None:
@@ -158,8 +172,8 @@ class AuthMiddleware:
                     send: Send) -> None:
         if scope["type"] == "websocket":
             await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 4403 if outcome.status == 403 else 4401,
-                        "reason": outcome.code})
+            code = {403: 4403, 503: 1013}.get(outcome.status, 4401)
+            await send({"type": "websocket.close", "code": code, "reason": outcome.code})
             return
         response: Response
         wants_html = "text/html" in conn.headers.get("accept", "")

@@ -8,6 +8,7 @@ opening it fails (``DataDirInUse``: connect to the server's URL instead); while 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pyarrow as pa
 from plantlink.api import energy as energy_api
 from plantlink.api import queries
 from plantlink.client import frames
-from plantlink.datadir import missing_data_dir
+from plantlink.datadir import STORE_URL_ENV, missing_data_dir
 from plantlink.errors import HistorianError, RequestError, Unavailable
 from plantlink.historian import Historian, TagMeta, default_path, open_historian
 from plantlink.identity import Principal
@@ -67,11 +68,13 @@ def _open_historian(data_dir: Path) -> Historian:
 
 
 class DataDirSource:
-    """The services over a data directory's historian and store, opened in this process."""
+    """The services over a data directory's historian and store, opened in this process. The store is the one
+    ``$PLANTLINK_STORE_URL`` names when set (as for ``plantlink run``), else the SQLite file under the directory."""
 
     def __init__(self, data_dir: str | Path, plant: str | Path | Plant | None = None):
         root = Path(data_dir)
-        problem = missing_data_dir(root)
+        store_url = os.environ.get(STORE_URL_ENV) or None
+        problem = missing_data_dir(root, store_url)
         if problem is not None:
             raise Unavailable(problem.split(": give")[0] + ": give the data directory of your plant or demo",
                               field="data_dir")
@@ -79,7 +82,7 @@ class DataDirSource:
         self.historian = _open_historian(root)
         self.store: Store | None = None
         try:
-            self.store = Store.open(default_url(root))
+            self.store = Store.open(store_url or default_url(root))
             model = plant if isinstance(plant, Plant) else load_plant(Path(plant) if plant is not None
                                                                       else model_of(root, self.store))
             self.services = self._build(model)

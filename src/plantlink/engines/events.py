@@ -40,6 +40,13 @@ class Sinks(NamedTuple):
         engine = self.store.engine if self.store is not None else getattr(self.alarms, "engine", None)
         return engine.begin() if engine is not None else nullcontext(None)
 
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        """``exc`` says the store does not answer (retry until it is back), rather than that it refused."""
+        from plantlink.store.opening import unavailable
+
+        return unavailable(exc)
+
     @classmethod
     def of(cls, store: Store) -> Sinks:
         from plantlink.store.alarm_repo import AlarmStore

@@ -12,6 +12,9 @@ one outbox, in order, and writes them with one failure policy:
 * after ``max_attempts`` failed attempts the event is set aside in the dead-letter file (one JSON line
   with the event, the error and the attempts; ``recorder-failed.jsonl`` in the data directory), counted in
   ``failed`` and logged, and the next event is written: one poisoned event does not stop the others;
+* a store that does not answer (down, unreachable, connection lost: ``Sinks.unavailable``) is no poisoned
+  event: the head event is retried (every ``max_backoff_s``) for as long as the outage lasts, counted in
+  ``store_down``, and everything waiting is written in order when the store is back (catch up);
 * the outbox holds ``capacity`` events; when it is full, ``submit`` waits up to ``block_s`` for room (the
   producer is the event loop: it is never held longer), then takes the events anyway and counts them in
   ``over_capacity``. A store that stays down therefore costs memory, visibly in the status, never data;
@@ -80,6 +83,8 @@ class Recorder:
         self.failed = 0
         self.over_capacity = 0
         self.last_error: str | None = None
+        #: the last write failed because the store does not answer (cleared by the next write that succeeds)
+        self.store_down = False
         self._box: deque[_Queued] = deque()
         self._cond = threading.Condition()
         self._busy = False
@@ -194,7 +199,9 @@ class Recorder:
                 for _ in items:
                     self._box.popleft()
                 self.written += len(items)
-            self._single = False
+            if self.store_down:
+                log.warning("recorder: the store answers again; catching up")
+            self._single = self.store_down = False
             return True
         finally:
             with self._cond:
@@ -205,7 +212,8 @@ class Recorder:
         item.attempts += 1
         item.error = f"{type(exc).__name__}: {exc}"
         self.last_error = item.error
-        if item.attempts >= self.policy.max_attempts:
+        self.store_down = self.sinks.unavailable(exc)
+        if item.attempts >= self.policy.max_attempts and not self.store_down:
             with self._cond:
                 self._box.popleft()
             self._set_aside(item, item.error)
@@ -237,7 +245,7 @@ class Recorder:
             oldest = time.monotonic() - self._box[0].at if self._box else 0.0
         return {"threaded": self.threaded, "queued": self.queued, "waiting": waiting, "written": self.written,
                 "retries": self.retries, "failed": self.failed, "over_capacity": self.over_capacity,
-                "oldest_age_s": round(oldest, 3), "last_error": self.last_error,
+                "oldest_age_s": round(oldest, 3), "last_error": self.last_error, "store_down": self.store_down,
                 "healthy": self.failed == 0 and self.over_capacity == 0 and oldest < 10.0}
 
 

@@ -45,6 +45,8 @@ class HealthSources:
     publish: Callable[[], Mapping[str, Status]] = _empty
     #: edge name -> what the central knows of it (``plantlink.edge.central``: online, last seen, sequence, backlog)
     edges: Callable[[], Mapping[str, Status]] = _empty
+    #: the relational store (``Store.status()``: backend, url without password, reachable, last_error)
+    store: Callable[[], Status | None] = _none
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class HealthReport:
     notifier: Status | None = field(default=None)
     publish: Mapping[str, Status] = field(default_factory=dict)
     edges: Mapping[str, Status] = field(default_factory=dict)
+    store: Status | None = None
 
 
 class Health:
@@ -85,17 +88,24 @@ class Health:
                         if visible & set(self.device_sites.get(d, ())))
         recorder, wal = self.sources.recorder(), self.sources.wal()
         historian, notifier = self.sources.historian(), self.sources.notifier()
-        publish, edges = dict(self.sources.publish()), dict(self.sources.edges())
-        reasons = [*_device_reasons(devices), *_recorder_reasons(recorder), *_wal_reasons(wal),
+        publish, edges, store = dict(self.sources.publish()), dict(self.sources.edges()), self.sources.store()
+        reasons = [*_store_reasons(store), *_device_reasons(devices), *_recorder_reasons(recorder), *_wal_reasons(wal),
                    *_historian_reasons(historian), *_notifier_reasons(notifier), *_publish_reasons(publish),
                    *_edge_reasons(edges)]
         return HealthReport("degraded" if reasons else "ok", tuple(reasons), devices, recorder, wal, historian,
-                            notifier, publish, edges)
+                            notifier, publish, edges, store)
 
     def _device(self, device: str, status: Status) -> DeviceReport:
         counters = {k: v for k, v in status.items() if k not in ("device", "status", "last_error")}
         return DeviceReport(device, self.device_sites.get(device, ()), str(status.get("status", "unknown")),
                             status.get("last_error"), counters)
+
+
+def _store_reasons(s: Status | None) -> list[str]:
+    if s is None or s.get("reachable", True):
+        return []
+    return [f"store at {s.get('url')} does not answer ({s.get('last_error')}): events wait in the recorder and are "
+            "written when it is back; logins and audited actions fail until then"]
 
 
 def _device_reasons(devices: Sequence[DeviceReport]) -> list[str]:

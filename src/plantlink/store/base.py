@@ -5,6 +5,7 @@ Every method runs in its own short transaction; nothing above this package speak
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from plantlink.datadir import STORE_FILE
-from plantlink.errors import StoreError
+from plantlink.errors import StoreOpenError
 from plantlink.store import downtime, intervals, migrate, runs, trends
+from plantlink.store.opening import first_line, mask, open_error, safe
 from plantlink.store.pareto import pareto
 from plantlink.store.records import END_STOP, DowntimeEvent, EndReason, Interval, Lost, Page, Pareto, Run
 from plantlink.store.trends import Annotation, TrendView
@@ -22,6 +24,12 @@ from plantlink.store.trends import Annotation, TrendView
 def default_url(data_dir: str | Path) -> str:
     """The embedded SQLite database under the data directory."""
     return f"sqlite:///{Path(data_dir) / STORE_FILE}"
+
+
+#: how long a connection to a PostgreSQL server may take (unless the URL says ``?connect_timeout=``)
+CONNECT_TIMEOUT_S = 10
+#: how long ``Store.status()`` answers from its last check
+STATUS_EVERY_S = 2.0
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -35,14 +43,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _engine(url: str) -> sa.Engine:
     try:
         u = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StoreError(f"invalid store URL {url!r}: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise StoreOpenError(f"invalid store URL {mask(url)!r}: give dialect+driver://user@host/database, e.g. "
+                             "postgresql+psycopg://plantlink@db.example/plantlink", mask(url)) from None
     if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = sa.create_engine(u, pool_pre_ping=u.get_backend_name() != "sqlite")
+        # READ COMMITTED on PostgreSQL whatever the server's default: the audit chain's appenders read the head
+        # that the previous one committed (see plantlink.store.locks)
+        extra: dict[str, Any] = {} if u.get_backend_name() == "sqlite" else {"isolation_level": "READ COMMITTED"}
+        if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
+            extra["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}  # a server that is gone: not 2 minutes
+        engine = sa.create_engine(u, pool_pre_ping=u.get_backend_name() != "sqlite", **extra)
     except (ImportError, sa.exc.ArgumentError) as exc:
-        raise StoreError(f"cannot use store URL {u.render_as_string(hide_password=True)}: {exc}") from None
+        raise StoreOpenError(f"cannot use store URL {safe(u)}: {exc}", safe(u)) from None
     if u.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -53,17 +67,24 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._status: dict[str, Any] | None = None
+        self._status_at = 0.0
+        self._down_since: float | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connect and upgrade the schema to the newest revision."""
+        """Connect and upgrade the schema to the newest revision. ``StoreUnavailable`` when the server does not
+        answer, ``StoreOpenError`` when it refuses (credentials, no database, a newer schema): each names the URL
+        without its password and what to do."""
         engine = _engine(url)
         try:
             migrate.upgrade(engine)
-        except sa.exc.OperationalError as exc:
+        except StoreOpenError:
             engine.dispose()
-            where = engine.url.render_as_string(hide_password=True)
-            raise StoreError(f"cannot open the store at {where}: {exc.orig}") from None
+            raise
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            raise open_error(engine.url, exc) from None
         return cls(engine)
 
     def close(self) -> None:
@@ -72,6 +93,27 @@ class Store:
     @property
     def revision(self) -> str | None:
         return migrate.current(self.engine)
+
+    def status(self) -> dict[str, Any]:
+        """What the health report shows of the store: its backend, its URL without the password, and whether it
+        answers (checked at most every ``STATUS_EVERY_S``): ``reachable``, ``last_error``, ``down_since``."""
+        now = time.monotonic()
+        if self._status is not None and now - self._status_at < STATUS_EVERY_S:
+            return self._status
+        error = None
+        try:
+            with self.engine.connect() as c:
+                c.execute(sa.text("SELECT 1"))
+        except sa.exc.DBAPIError as exc:
+            error = first_line(exc)
+        if error is None:
+            self._down_since = None
+        elif self._down_since is None:
+            self._down_since = time.time()
+        self._status = {"backend": self.engine.dialect.name, "url": safe(self.engine.url), "reachable": not error,
+                        "last_error": error, "down_since": self._down_since}
+        self._status_at = now
+        return self._status
 
     # -- state intervals -------------------------------------------------------------------------
     def open_interval(self, machine: str, line: str, state: str, start_us: int, shift: str | None = None,

@@ -22,9 +22,10 @@ def _device(d: DeviceReport) -> dict[str, Any]:
 def encode(r: HealthReport) -> dict[str, Any]:
     return {"status": r.status, "reasons": list(r.reasons), "devices": [_device(d) for d in r.devices],
             "recorder": r.recorder, "wal": r.wal, "historian": r.historian, "notifier": r.notifier,
-            "publish": dict(r.publish), "edges": dict(r.edges)}
+            "publish": dict(r.publish), "edges": dict(r.edges), "store": r.store}
 
 
-@router.get("", summary="Connectors, recorder, write-ahead log, historian, notifier: ok or degraded, and why")
+@router.get("", summary="Connectors, store, recorder, write-ahead log, historian, notifier: ok or degraded, "
+                          "and why")
 def health(who: Who, svc: Services = Depends(services)) -> JSONResponse:
     return json_response(encode(svc.health.report(who)))
