@@ -54,8 +54,10 @@ class Retry:
 class Client:
     """Commands, Arrow queries and Arrow inserts against one ClickHouse (a server or the in-process engine)."""
 
-    def __init__(self, url: str, retry: Retry | None = None, connect_timeout_s: float = 10.0):
+    def __init__(self, url: str, retry: Retry | None = None, connect_timeout_s: float = 10.0,
+                 settings: dict[str, object] | None = None):
         self.url = url
+        self.settings = settings or {}
         self.shown = redact(url)
         self.retry = retry or Retry()
         self.in_process = is_in_process(url)
@@ -88,7 +90,7 @@ class Client:
         return clickhouse_connect.get_client(
             host=parts.hostname or "localhost", port=parts.port or (8443 if secure else 8123),
             username=unquote(parts.username or "default"), password=unquote(parts.password or ""),
-            secure=secure, connect_timeout=self._timeout, autogenerate_session_id=False)
+            secure=secure, connect_timeout=self._timeout, autogenerate_session_id=False, settings=self.settings)
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -94,7 +94,7 @@ def ddl(layout: Layout, ttl_s: dict[str, float | None] | None = None) -> list[st
             parts.append(f"TTL {ttl_expr} + INTERVAL {int(keep)} SECOND DELETE")
         out.append("\n".join(parts))
         if cluster:
-            shard = "tag_id" if "tag_id" in columns else "rand()"
+            shard = "tag_id" if "tag_id" in columns else "cityHash64(key)"
             out.append(f"CREATE TABLE IF NOT EXISTS `{db}`.`{name}`{on} AS `{db}`.`{local}` "
                        f"ENGINE = Distributed(`{cluster}`, `{db}`, `{local}`, {shard})")
     suffix = "_local" if cluster else ""

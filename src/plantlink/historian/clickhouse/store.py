@@ -43,7 +43,8 @@ class ClickHouseHistorian(Historian):
             raise HistorianError(f"flush_rows must be positive, got {flush_rows}")
         if not database.replace("_", "").isalnum():
             raise HistorianError(f"database name {database!r}: letters, digits and _ only")
-        self.client = Client(url, retry)
+        # on a cluster an insert into a Distributed table is on its shards when it returns (the rollups read them)
+        self.client = Client(url, retry, settings={"distributed_foreground_insert": 1} if cluster else None)
         self.lay = Layout(database, cluster)
         self.retention = retention or Retention()
         self.flush_rows = flush_rows
