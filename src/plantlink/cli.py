@@ -313,6 +313,10 @@ def run(
     wal_max_mb: WalMaxMb = 1024,
     no_wal: NoWal = False,
     trusted_proxy: TrustedProxy = None,
+    historian: Annotated[str | None, typer.Option(
+        help="The historian: duckdb (a file in the data directory), clickhouse (the ClickHouse engine in this "
+             "process) or a ClickHouse server, clickhouse://user:password@host:8123/database. Overrides the "
+             "model's historian: (default duckdb).")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
@@ -328,7 +332,8 @@ def run(
     wal = _wal_settings(wal_commit_ms, wal_max_mb, no_wal)
     from plantlink.app import run_plant
 
-    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts, wal=wal))
+    status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts, wal=wal,
+                                  historian=historian))
     if as_json and status is not None:
         print(json.dumps(status))
 

@@ -3,6 +3,7 @@ and for a cluster, the latest values every server sees, and errors that say what
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -12,12 +13,16 @@ from typer.testing import CliRunner
 
 from plantlink.cli import app
 from plantlink.errors import HistorianError
-from plantlink.historian import TagMeta, open_historian
+from plantlink.historian import TagMeta, historian_target, open_historian
 from plantlink.historian.clickhouse.client import Client, Retry, redact
 from plantlink.historian.clickhouse.schema import SCHEMA_VERSION, Layout, ddl
+from plantlink.model import parse_plant
+from plantlink.runtime import Runtime
 from plantlink.samples import numeric_batch
+from plantlink.wal import WalSettings
 from tests.historian.clickhouse_rig import ClickHouseRig
 from tests.historian.conftest import T0, S
+from tests.test_runtime_maintenance import PLANT
 
 
 def _statements(script: str) -> list[str]:
@@ -108,3 +113,30 @@ def test_redact_and_wrong_credentials_are_explained() -> None:
 
 def test_ddl_for_one_server_creates_no_replicated_tables() -> None:
     assert not any("Replicated" in s or "Distributed" in s for s in ddl(Layout("plantlink")))
+
+
+def test_historian_names_and_urls() -> None:
+    assert historian_target("duckdb", "/d") == ("duckdb", {"path": Path("/d/historian.duckdb")}, "/d/historian.duckdb")
+    assert historian_target("clickhouse", "/d") == ("clickhouse", {"url": "chdb:///d/clickhouse"}, "chdb:///d/clickhouse")
+    assert historian_target("clickhouses://u:pw@h:8443/plant", "/d") == (
+        "clickhouse", {"url": "clickhouses://u:pw@h:8443", "database": "plant"}, "clickhouses://u:***@h:8443/plant")
+    assert historian_target("clickhouse://h", "/d")[1] == {"url": "clickhouse://h"}
+
+
+async def test_a_plant_model_runs_on_the_clickhouse_historian(clickhouse_rig: ClickHouseRig, tmp_path: Path) -> None:
+    """``historian:`` in the model chooses the backend (``plantlink run --historian`` passes ``historian``)."""
+    url = clickhouse_rig.url if clickhouse_rig.url.startswith("chdb:") else f"{clickhouse_rig.url}/t_runtime"
+    clickhouse_rig.databases.add("t_runtime")
+    plant = parse_plant(PLANT + f"historian: {url}\n", "plant.yaml")
+    rt = Runtime(plant, tmp_path, wal=WalSettings(enabled=False))
+    await rt.start()
+    try:
+        assert rt.historian is not None and rt.historian_backend == "clickhouse"
+        temp = rt.tag_ids["s1/a1/l1/m1/temp"]
+        rt.historian.write(numeric_batch([temp], [T0], [21.5], 192))
+        await asyncio.to_thread(rt.historian.flush)
+        assert rt.historian.raw(temp, T0, T0 + S).column("value").to_pylist() == [21.5]
+        assert rt.status()["historian"] == url and rt.status()["historian_status"]["backend"] == "clickhouse"
+    finally:
+        await rt.stop()
+    assert Runtime(plant, tmp_path, historian="duckdb").historian_backend == "duckdb"  # --historian overrides

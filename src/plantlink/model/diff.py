@@ -54,6 +54,7 @@ _SECTION_EFFECTS = {
     "reports": "report schedules take it at the next restart of plantlink",
     "publish": "MQTT publishing takes it at the next restart of plantlink",
     "enterprise": "MQTT publishing takes it at the next restart of plantlink",
+    "historian": "the historian changes at the next restart of plantlink (the history stays in the former one)",
 }
 _SPC_EFFECT = "SPC takes it at once (its control limits are learned again)"
 #: The fields of a tag its connector reads by: a change of one restarts the connector.
@@ -381,7 +382,7 @@ def _structure_changes(old: Plant, new: Plant) -> list[Change]:
                                        b[path].model_dump(mode="python", exclude={"name", *children}))
                 if fields:
                     out.append(Change("change", kind, path, fields, effect=_setting_effect(fields)))
-    for section in ("enterprise", "notifications", "reports", "publish"):
+    for section in ("enterprise", "notifications", "reports", "publish", "historian"):
         was, now = getattr(old.spec, section), getattr(new.spec, section)
         fields = field_changes({section: was}, {section: now})
         if fields:
