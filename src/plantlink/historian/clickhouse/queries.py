@@ -107,9 +107,13 @@ def aggregate(lay: Layout, ids: Sequence[int], start_us: int, end_us: int, inter
               aggregates: Sequence[str]) -> str:
     """One row per tag and bucket with at least one good sample; ``bucket`` as integer microseconds."""
     source = source_of(interval_us, start_us, end_us)
+    iv = int(interval_us)
+    cols = ", ".join(f"{_COLUMNS[a]} AS `{a}`" for a in aggregates)
+    if "twa" not in aggregates:  # no carried value, no neighbours: one GROUP BY
+        return (f"SELECT tag_id, intDiv(first_ts, {iv}) * {iv} AS bucket, {cols} "
+                f"FROM ({segments(lay, source, ids, start_us, end_us)}) GROUP BY tag_id, bucket ORDER BY tag_id, bucket")
     seg = (f"SELECT *, 0 AS carry FROM ({segments(lay, source, ids, start_us, end_us)}) "
            f"UNION ALL SELECT *, 1 AS carry FROM ({carried(lay, ids, start_us)})")
-    iv = int(interval_us)
     win = "(PARTITION BY tag_id ORDER BY first_ts, carry DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
     ordered = (
         f"SELECT *, intDiv(first_ts, {iv}) * {iv} AS bucket, greatest(bucket, {int(start_us)}) AS bstart, "
@@ -119,7 +123,6 @@ def aggregate(lay: Layout, ids: Sequence[int], start_us: int, end_us: int, inter
         f"leadInFrame(toNullable(first_ts)) OVER w AS next_ts, "
         f"ifNull(prev_bucket, -2) != bucket AS head FROM ({seg}) WINDOW w AS {win}"
     )
-    cols = ", ".join(f"{_COLUMNS[a]} AS `{a}`" for a in aggregates)
     return (f"SELECT tag_id, bucket, {cols} FROM ({ordered}) WHERE carry = 0 GROUP BY tag_id, bucket "
             f"ORDER BY tag_id, bucket")
 

@@ -383,10 +383,11 @@ def _group_max(tag: np.ndarray, ts: np.ndarray) -> tuple[list[int], list[int]]:
 
 def _in_order(result: pa.Table, tag_ids: list[int], aggregates: list[str]) -> pa.Table:
     """Rows in the order the tags were asked, then by bucket; typed columns."""
-    pos = {t: i for i, t in enumerate(tag_ids)}
+    pos = np.zeros(max(tag_ids) + 1, dtype=np.int64)
+    pos[np.asarray(tag_ids, dtype=np.int64)] = np.arange(len(tag_ids))
     tags = result.column("tag_id").to_numpy().astype(np.int64)
     buckets = result.column("bucket").to_numpy().astype(np.int64)
-    order = np.lexsort((buckets, np.array([pos[int(t)] for t in tags], dtype=np.int64)))
+    order = np.lexsort((buckets, pos[tags]))
     result = result.take(pa.array(order, pa.int64()))
     out = {"tag_id": result.column("tag_id").cast(pa.uint32()),
            "bucket": result.column("bucket").cast(pa.int64()).cast(TS_TYPE)}
