@@ -111,7 +111,8 @@ def aggregate(lay: Layout, ids: Sequence[int], start_us: int, end_us: int, inter
     cols = ", ".join(f"{_COLUMNS[a]} AS `{a}`" for a in aggregates)
     if "twa" not in aggregates:  # no carried value, no neighbours: one GROUP BY
         return (f"SELECT tag_id, intDiv(first_ts, {iv}) * {iv} AS bucket, {cols} "
-                f"FROM ({segments(lay, source, ids, start_us, end_us)}) GROUP BY tag_id, bucket ORDER BY tag_id, bucket")
+                f"FROM ({segments(lay, source, ids, start_us, end_us)}) "
+                "GROUP BY tag_id, bucket ORDER BY tag_id, bucket")
     seg = (f"SELECT *, 0 AS carry FROM ({segments(lay, source, ids, start_us, end_us)}) "
            f"UNION ALL SELECT *, 1 AS carry FROM ({carried(lay, ids, start_us)})")
     win = "(PARTITION BY tag_id ORDER BY first_ts, carry DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
