@@ -11,7 +11,7 @@ from plantlink.historian.base import AGGREGATES, Historian, Retention, SqlAnswer
 
 
 def open_historian(backend: str, **options: Any) -> Historian:
-    """Create a historian backend by plugin name (``duckdb``, later ``clickhouse``) and open it."""
+    """Create a historian backend by plugin name (``duckdb``, ``clickhouse``) and open it."""
     factory = plugins.load(plugins.HISTORIANS, backend)
     h: Historian = factory(**options)
     h.open()
