@@ -8,6 +8,7 @@ do. A server that is down or unreachable is tried again with a doubling backoff 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -21,9 +22,15 @@ from plantlink.errors import HistorianError
 
 log = logging.getLogger("plantlink.historian")
 
-#: In-process engines by directory: chDB runs one engine per process, shared by every historian in it.
-_CHDB: dict[str, Any] = {}
+#: In-process engines by directory, each with the lock its queries take: chDB runs one engine per process,
+#: shared by every historian in it.
+_CHDB: dict[str, tuple[Any, threading.Lock]] = {}
 _CHDB_LOCK = threading.Lock()
+
+
+#: Every table's sorting key lies within one partition (a (tag, time) in one day), so ``FINAL`` need not merge
+#: across partitions: it works on each in parallel.
+SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
 
 
 def redact(url: str) -> str:
@@ -63,7 +70,8 @@ class Client:
         self.in_process = is_in_process(url)
         self._timeout = connect_timeout_s
         self._client: Any = None
-        self._lock = threading.Lock()  # clickhouse-connect clients are not safe for concurrent queries
+        # the in-process engine takes one query at a time; an HTTP client without a session id takes several
+        self._lock: Any = contextlib.nullcontext()
 
     def open(self) -> None:
         try:
@@ -80,8 +88,10 @@ class Client:
             path = urlsplit(self.url).path or "memory"
             with _CHDB_LOCK:
                 if path not in _CHDB:
-                    _CHDB[path] = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-                return _CHDB[path]
+                    _CHDB[path] = (clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=dict(SETTINGS)),
+                                   threading.Lock())
+                client, self._lock = _CHDB[path]
+                return client
         parts = urlsplit(self.url)
         if parts.scheme not in ("clickhouse", "clickhouses", "http", "https"):
             raise HistorianError(f"historian URL {self.shown}: use clickhouse://user:password@host:8123 "
@@ -90,7 +100,8 @@ class Client:
         return clickhouse_connect.get_client(
             host=parts.hostname or "localhost", port=parts.port or (8443 if secure else 8123),
             username=unquote(parts.username or "default"), password=unquote(parts.password or ""),
-            secure=secure, connect_timeout=self._timeout, autogenerate_session_id=False, settings=self.settings)
+            secure=secure, connect_timeout=self._timeout, autogenerate_session_id=False,
+            settings={**SETTINGS, **self.settings})
 
     def close(self) -> None:
         client, self._client = self._client, None

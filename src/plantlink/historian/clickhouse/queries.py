@@ -130,17 +130,17 @@ def aggregate(lay: Layout, ids: Sequence[int], start_us: int, end_us: int, inter
 
 def rebuild(lay: Layout, target: str, ids: Sequence[int], lo_us: int, hi_us: int, version: int) -> str:
     """``INSERT`` the ``target`` rollup (``r1m`` from raw, ``r1h`` from ``r1m``) for the buckets of ``ids`` in
-    ``[lo_us, hi_us)`` (bucket-aligned), every row at ``version``."""
+    ``[lo_us, hi_us)`` (bucket-aligned), every row at ``version``. A bucket's integral: its segments' own,
+    plus each segment's last value held until the next segment's first sample (the segments in time order)."""
     width = MINUTE_US if target == "r1m" else HOUR_US
     tags = f"tag_id IN {ids_lit(ids)}"
     if target == "r1m":
         src = _raw_segments(lay, f"{tags} AND ts >= {ts_lit(lo_us)} AND ts < {ts_lit(hi_us)}")
     else:
         src = _rollup_segments(lay, "r1m", f"{tags} AND bucket >= {lo_us} AND bucket < {hi_us}")
-    win = (f"(PARTITION BY tag_id, intDiv(first_ts, {width}) ORDER BY first_ts "
-           "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
-    inner = f"SELECT *, leadInFrame(toNullable(first_ts)) OVER w AS next_ts FROM ({src}) WINDOW w AS {win}"
+    seg = "(arraySort(groupArray((first_ts, last_ts, last_v))) AS seg)"
+    held = f"arraySum(arrayMap((a, b) -> a.3 * (b.1 - a.2), arrayPopBack({seg}), arrayPopFront(seg)))"
     return (f"INSERT INTO {lay.t(target)} SELECT tag_id, intDiv(first_ts, {width}) * {width} AS bucket, "
             f"sum(cnt), sum(total), min(mn), max(mx), min(first_ts), argMin(first_v, first_ts), max(last_ts), "
-            f"argMax(last_v, last_ts), sum(integral + last_v * (ifNull(next_ts, last_ts) - last_ts)), "
-            f"toUInt64({int(version)}) FROM ({inner}) GROUP BY tag_id, bucket")
+            f"argMax(last_v, last_ts), sum(integral) + {held}, toUInt64({int(version)}) FROM ({src}) "
+            f"GROUP BY tag_id, bucket")

@@ -21,17 +21,21 @@ from plantlink.historian.clickhouse.schema import HOUR_US, MINUTE_US, Layout
 DAY_US = 86_400_000_000
 
 
-def update(client: Client, lay: Layout, tag: np.ndarray, ts: np.ndarray, versions: Callable[[int], int]) -> None:
-    """Rewrite the rollup buckets that the samples (``tag``, ``ts``) fall in."""
+def update(client: Client, lay: Layout, tag: np.ndarray, ts: np.ndarray, again: np.ndarray,
+           versions: Callable[[int], int]) -> None:
+    """Rewrite the rollup buckets that the samples (``tag``, ``ts``) fall in. ``again``: the samples that may
+    replace stored ones (not after their tag's newest stored time): only their buckets can lose every good
+    sample, so only those get a tombstone first."""
     day = ts // DAY_US
     for d in np.unique(day).tolist():
         sel = day == d
-        t, s = tag[sel], ts[sel]
+        t, s, late = tag[sel], ts[sel], again[sel]
         ids = sorted({int(x) for x in t})
         for target, width in (("r1m", MINUTE_US), ("r1h", HOUR_US)):
             buckets = s // width * width
-            pairs = np.unique(np.stack([t.astype(np.int64), buckets]), axis=1)
-            client.insert(lay.t(target), _tombstones(pairs[0], pairs[1], versions(1)))
+            if late.any():
+                pairs = np.unique(np.stack([t[late].astype(np.int64), buckets[late]]), axis=1)
+                client.insert(lay.t(target), _tombstones(pairs[0], pairs[1], versions(1)))
             lo, hi = int(buckets.min()), int(buckets.max()) + width
             client.command(q.rebuild(lay, target, ids, lo, hi, versions(1)))
 

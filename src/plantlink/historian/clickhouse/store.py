@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from tsdownsample import MinMaxLTTBDownsampler
 
 from plantlink.errors import HistorianError, QueryError
@@ -23,6 +24,8 @@ from plantlink.samples import TS_TYPE, conform, now_us, text_rows
 TEXT_TYPES = frozenset({"string", "text", "str"})
 OUT_RAW = pa.schema([("ts", TS_TYPE), ("value", pa.float64()), ("quality", pa.uint8())])
 OUT_TEXT = OUT_RAW.set(1, pa.field("value", pa.string()))
+LATEST_SCHEMA = pa.schema([("tag_id", pa.uint32()), ("ts", pa.int64()), ("value", pa.float64()),
+                           ("quality", pa.uint8()), ("text", pa.string()), ("version", pa.uint64())])
 
 
 class ClickHouseHistorian(Historian):
@@ -62,6 +65,7 @@ class ClickHouseHistorian(Historian):
         self._known = np.zeros(1, dtype=bool)
         self._text_tags = np.zeros(1, dtype=bool)
         self._stored_max: dict[int, int] = {}
+        self._open_max = -1
         self._stored = 0
         self._buffered_seq = self._durable_seq = 0
         self._last_version = 0
@@ -102,11 +106,10 @@ class ClickHouseHistorian(Historian):
         for r in self.client.arrow(f"SELECT tag_id, type FROM {self.lay.t('tags')} FINAL").to_pylist():
             self._types[int(r["tag_id"])] = r["type"]
         self._set_known()
-        for table in ("raw", "texts"):
-            top = self.client.arrow(f"SELECT tag_id, toUnixTimestamp64Micro(max(ts)) AS m FROM {self.lay.t(table)} "
-                                    "GROUP BY tag_id")
-            for r in top.to_pylist():
-                self._stored_max[r["tag_id"]] = max(self._stored_max.get(r["tag_id"], -1), r["m"])
+        # the newest time stored (the parts' min-max index answers it without reading the samples): a sample
+        # at or before it may be one written again, checked at its flush
+        self._open_max = max(int(self.client.command(
+            f"SELECT toUnixTimestamp64Micro(max(ts)) FROM {self.lay.t(t)}") or -1) for t in ("raw", "texts"))
 
     def close(self) -> None:
         with self._lock:
@@ -229,10 +232,14 @@ class ClickHouseHistorian(Historian):
 
     def _store(self, numeric: Sorted | None, text: Sorted | None) -> int:
         n = 0
+        numeric_late = np.zeros(0, dtype=bool)
         for chunk, table in ((numeric, "raw"), (text, "texts")):
             if chunk is None:
                 continue
-            again = chunk.duplicates + self._already_stored(table, chunk)
+            late = self._late(chunk)
+            if table == "raw":
+                numeric_late = late
+            again = chunk.duplicates + self._already_stored(table, chunk, late)
             self.client.insert(self.lay.t(table), chunk.table)
             if again:
                 self._refusals.add("duplicate", again, f"tag id {int(chunk.tag[0])}")
@@ -240,13 +247,19 @@ class ClickHouseHistorian(Historian):
                 self._stored_max[tag] = max(self._stored_max.get(tag, -1), ts)
             n += len(chunk.tag)
         if numeric is not None:
-            rollups.update(self.client, self.lay, numeric.tag, numeric.ts, self._versions)
+            rollups.update(self.client, self.lay, numeric.tag, numeric.ts, numeric_late, self._versions)
         return n
 
-    def _already_stored(self, table: str, chunk: Sorted) -> int:
-        """How many (tag, time) of the chunk the store holds already (candidates: not after a tag's newest)."""
-        top = np.array([self._stored_max.get(int(t), -1) for t in chunk.tag], dtype=np.int64)
-        cand = np.flatnonzero(chunk.ts <= top)
+    def _late(self, chunk: Sorted) -> np.ndarray:
+        """The samples not after their tag's newest stored time (or the store's at open): maybe written again."""
+        tags, first = np.unique(chunk.tag, return_index=True)
+        top = np.array([max(self._stored_max.get(int(t), -1), self._open_max) for t in tags], dtype=np.int64)
+        counts = np.diff(np.append(first, len(chunk.tag)))
+        return chunk.ts <= np.repeat(top, counts)
+
+    def _already_stored(self, table: str, chunk: Sorted, late: np.ndarray) -> int:
+        """How many (tag, time) of the chunk the store holds already (of the ``late`` samples)."""
+        cand = np.flatnonzero(late)
         found = 0
         for part in np.array_split(cand, max(1, len(cand) // 5000 + 1)) if len(cand) else []:
             pairs = ",".join(f"({int(chunk.tag[i])},{int(chunk.ts[i])})" for i in part)
@@ -282,24 +295,23 @@ class ClickHouseHistorian(Historian):
     def latest(self, tag_ids: Sequence[int]) -> pa.Table:
         self._require_open()
         ids = self._check_ids(tag_ids)
-        stored = {}
+        with self._lock:  # before the store: a flush in between leaves the samples in one of the two
+            pending = dict(self._pending.latest)
+        t = LATEST_SCHEMA.empty_table()
         if ids:
             t = self.client.arrow(
                 f"SELECT tag_id, toUnixTimestamp64Micro(ts) AS ts, value, quality, text, version "
-                f"FROM {self.lay.t('latest')} FINAL WHERE tag_id IN {q.ids_lit(sorted(set(ids)))}")
-            stored = {r["tag_id"]: (r["version"], r["ts"], r["value"], r["quality"], r["text"]) for r in t.to_pylist()}
-        with self._lock:
-            pending = dict(self._pending.latest)
-        rows = []
-        for tid in ids:
-            s, p = stored.get(tid), pending.get(tid)
-            best = p if p is not None and (s is None or p[0] > s[0]) else s
-            rows.append((tid, None, None, None, None) if best is None else (tid, *best[1:]))
-        cols: list[Sequence[object]] = list(zip(*rows, strict=True)) if rows else [()] * 5
-        return pa.table({"tag_id": pa.array(cols[0], pa.uint32()),
-                         "ts": pa.array(cols[1], pa.int64()).cast(TS_TYPE),
-                         "value": pa.array(cols[2], pa.float64()), "quality": pa.array(cols[3], pa.uint8()),
-                         "text": pa.array(cols[4], pa.string())})
+                f"FROM {self.lay.t('latest')} FINAL WHERE tag_id IN {q.ids_lit(sorted(set(ids)))}").cast(LATEST_SCHEMA)
+        if pending:
+            rows = list(zip(*((tag, *rest[1:], rest[0]) for tag, rest in pending.items()), strict=True))
+            t = pa.concat_tables([t, pa.table(dict(zip(LATEST_SCHEMA.names, rows, strict=True)),
+                                              schema=LATEST_SCHEMA)])
+            t = t.take(pc.sort_indices(t, [("tag_id", "ascending"), ("version", "descending")]))
+            tag = t.column("tag_id").to_numpy()
+            t = t.filter(pa.array(np.append(True, tag[1:] != tag[:-1]) if len(tag) else np.zeros(0, bool)))
+        out = t.take(pc.index_in(pa.array(ids, pa.uint32()), value_set=t.column("tag_id")))
+        return pa.table({"tag_id": pa.array(ids, pa.uint32()), "ts": out.column("ts").cast(TS_TYPE),
+                         "value": out.column("value"), "quality": out.column("quality"), "text": out.column("text")})
 
     def raw(self, tag_id: int, start_us: int, end_us: int, limit: int = 100_000) -> pa.Table:
         (tid,) = self._check_ids([tag_id], "tag_id")
