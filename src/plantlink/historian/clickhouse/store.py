@@ -38,7 +38,7 @@ class ClickHouseHistorian(Historian):
     ``write`` buffers (``latest`` sees buffered samples at once) and flushes every ``flush_rows`` rows.
     """
 
-    def __init__(self, url: str = "chdb:///var/lib/plantlink/clickhouse", retention: Retention | None = None, *,
+    def __init__(self, url: str, retention: Retention | None = None, *,
                  database: str = "plantlink", cluster: str | None = None, create_database: bool | None = None,
                  flush_rows: int = 500_000, ttl: bool = True, future_limit_us: int = FUTURE_LIMIT_US,
                  retry: Retry | None = None):
