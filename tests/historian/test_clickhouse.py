@@ -4,6 +4,7 @@ and for a cluster, the latest values every server sees, and errors that say what
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from plantlink.historian import TagMeta, historian_target, open_historian
 from plantlink.historian.clickhouse.client import Client, Retry, redact
 from plantlink.historian.clickhouse.schema import SCHEMA_VERSION, Layout, ddl
 from plantlink.model import parse_plant
+from plantlink.model.diff import diff_plants
 from plantlink.runtime import Runtime
 from plantlink.samples import numeric_batch
 from plantlink.wal import WalSettings
@@ -140,3 +142,13 @@ async def test_a_plant_model_runs_on_the_clickhouse_historian(clickhouse_rig: Cl
     finally:
         await rt.stop()
     assert Runtime(plant, tmp_path, historian="duckdb").historian_backend == "duckdb"  # --historian overrides
+
+
+def test_a_changed_historian_in_the_model_is_planned_without_its_password() -> None:
+    old = parse_plant(PLANT + "historian: clickhouse://plant:0ldpw@db1:8123/plantlink\n", "plant.yaml")
+    new = parse_plant(PLANT + "historian: clickhouse://plant:n3wpw@db2:8123/plantlink\n", "plant.yaml")
+    plan = diff_plants(old, new)
+    (change,) = [c for c in plan.changes if c.path == "historian"]
+    text = json.dumps(plan.to_dict())
+    assert "0ldpw" not in text and "n3wpw" not in text and "plant:**********@db2:8123" in text
+    assert "next restart" in change.effect
