@@ -127,8 +127,14 @@ def test_historian_names_and_urls() -> None:
 
 async def test_a_plant_model_runs_on_the_clickhouse_historian(clickhouse_rig: ClickHouseRig, tmp_path: Path) -> None:
     """``historian:`` in the model chooses the backend (``plantlink run --historian`` passes ``historian``)."""
-    url = clickhouse_rig.url if clickhouse_rig.url.startswith("chdb:") else f"{clickhouse_rig.url}/t_runtime"
-    clickhouse_rig.databases.add("t_runtime")
+    url = clickhouse_rig.url
+    if not url.startswith("chdb:"):  # a server: plantlink creates no database there
+        url = f"{url}/t_runtime"
+        clickhouse_rig.databases.add("t_runtime")
+        c = Client(clickhouse_rig.url)
+        c.open()
+        c.command("CREATE DATABASE IF NOT EXISTS t_runtime")
+        c.close()
     plant = parse_plant(PLANT + f"historian: {url}\n", "plant.yaml")
     rt = Runtime(plant, tmp_path, wal=WalSettings(enabled=False))
     await rt.start()
