@@ -115,27 +115,29 @@ async def run_plant(
     wal: WalSettings | None = None,
     until: Callable[[Runtime], Awaitable[Any]] | None = None,
     store_url: str | None = None,
+    historian: str | None = None,
 ) -> dict[str, Any]:
     """Run connectors, engines, historian (and the API/HMI unless ``serve.api`` is false) until ``duration``
     elapses (or forever), or until ``until(runtime)`` returns when given; then stop cleanly and return the
     status. ``wal``: the durability settings (default: a write-ahead log with 20 ms group commit). The data
     directory is private (0700, files 0600: see ``plantlink.datadir``); so is every file the process creates
-    meanwhile. ``store_url``: the relational store (default: SQLite under ``data_dir``)."""
+    meanwhile. ``store_url``: the relational store (default: SQLite under ``data_dir``). ``historian``: the backend
+    or ClickHouse URL (``Runtime``), over the model's ``historian:``."""
     with private_files():
         return await _run_plant(plant, data_dir, duration, announce, serve or ServeOptions(api=False), wal, until,
-                                store_url)
+                                store_url, historian)
 
 
 async def _run_plant(plant: Plant, data_dir: str | Path, duration: float, announce: bool, opts: ServeOptions,
                      wal: WalSettings | None, until: Callable[[Runtime], Awaitable[Any]] | None,
-                     store_url: str | None = None) -> dict[str, Any]:
+                     store_url: str | None = None, historian: str | None = None) -> dict[str, Any]:
     secure_data_dir(data_dir)
-    runtime = Runtime(plant, data_dir, wal=wal, store_url=store_url)
+    runtime = Runtime(plant, data_dir, wal=wal, store_url=store_url, historian=historian)
     handle = None
     try:  # a stop (a signal cancels this coroutine) while starting still stops cleanly what has started
         await runtime.start()
         _say(announce, f"plantlink: {len(plant.tags)} tags from {len(runtime.connectors)} devices")
-        _say(announce, f"historian: {runtime.historian_path}")
+        _say(announce, f"historian: {runtime.historian_where}")
         if opts.api:
             handle = await _serve(runtime, opts, announce)
         await (until(runtime) if until is not None else _wait(duration))

@@ -33,7 +33,9 @@ T = TypeVar("T")
 
 #: Command groups loaded only when named (or listed by --help): they import the web stack, which takes
 #: seconds, and ``plantlink check`` must answer at once.
-_LAZY = {"users": "Manage users, roles and API tokens.", "audit": "Verify and export the tamper-evident audit log.",
+_LAZY = {"users": "Manage users, roles and API tokens.",
+         "historian": "The historian's tables (ClickHouse DDL).",
+         "audit": "Verify and export the tamper-evident audit log.",
          "export": "Export the raw samples of tags over any range (CSV, Parquet, XLSX).",
          "import": "Backfill history from a CSV or Parquet file (checked whole first, audited).",
          "report": "Write a shift, daily or weekly report (HTML or PDF) of a site, area, line or machine.",
@@ -76,6 +78,12 @@ class _Group(TyperGroup):
             from plantlink.cli_data import data_app
 
             return typer.main.get_command(data_app).commands[name]  # type: ignore[attr-defined]
+        if name == "historian":
+            from plantlink.cli_historian import historian_app
+
+            holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+            holder.add_typer(historian_app, name=name, help=_LAZY[name])
+            return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
         from plantlink.auth.cli import audit_app, users_app
 
         # converted as a sub-group, exactly as add_typer on app would
@@ -306,6 +314,10 @@ def run(
     no_wal: NoWal = False,
     trusted_proxy: TrustedProxy = None,
     store_url: Annotated[str | None, store_url_option()] = None,
+    historian: Annotated[str | None, typer.Option(
+        help="The historian: duckdb (a file in the data directory), clickhouse (the ClickHouse engine in this "
+             "process) or a ClickHouse server, clickhouse://user:password@host:8123/database. Overrides the "
+             "model's historian: (default duckdb).")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Connect to the machines a plant model describes, store their data, and serve the API and HMI.
@@ -322,7 +334,7 @@ def run(
     from plantlink.app import run_plant
 
     status = _run_async(run_plant(plant, data_dir, duration=duration, announce=not as_json, serve=opts, wal=wal,
-                                  store_url=store_url))
+                                  store_url=store_url, historian=historian))
     if as_json and status is not None:
         print(json.dumps(status))
 

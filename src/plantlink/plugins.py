@@ -8,7 +8,7 @@ Built-ins are registered exactly like third-party plugins, in ``pyproject.toml``
 Groups (docs/plugins.md describes what each kind's entry point must name):
 
 - ``plantlink.connectors``: a ``ConnectorPlugin`` (built-ins: ``modbus``, ``opcua``)
-- ``plantlink.historians``: a factory ``(**options) -> Historian`` (``duckdb``)
+- ``plantlink.historians``: a factory ``(**options) -> Historian`` (``duckdb``, ``clickhouse``)
 - ``plantlink.buses``: a factory ``(**options) -> Bus`` (``inproc``)
 - ``plantlink.notifiers``: a factory ``(notifications) -> Channel`` for one target kind (``email``, ``webhook``)
 

@@ -43,7 +43,7 @@ from plantlink.engines.rul import RulEngine
 from plantlink.engines.spc import SpcEngine
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
-from plantlink.historian import Historian, TagMeta, default_path, open_historian
+from plantlink.historian import Historian, TagMeta, default_path, historian_target, open_historian
 from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
@@ -128,7 +128,7 @@ class Runtime:
         plant: Plant,
         data_dir: str | Path,
         *,
-        historian: str = "duckdb",
+        historian: str | None = None,
         bus: Bus | str = "inproc",
         flush_interval: float = 1.0,
         store_url: str | None = None,
@@ -137,7 +137,9 @@ class Runtime:
     ):
         self.plant = plant
         self.data_dir = Path(data_dir)
-        self.historian_backend = historian
+        #: ``historian``, else the model's ``historian:``, else DuckDB (``plantlink.historian.historian_target``)
+        self.historian_backend, self._historian_options, self.historian_where = historian_target(
+            historian or plant.spec.historian or "duckdb", self.data_dir)
         self.bus: Bus = bus if isinstance(bus, Bus) else open_bus(bus)
         self.flush_interval = flush_interval
         self.wal_settings = wal or WalSettings()
@@ -236,7 +238,7 @@ class Runtime:
         return self.historian.durable_seq if self.historian is not None else 0
 
     def _open_historian(self) -> None:
-        self.historian = open_historian(self.historian_backend, path=self.historian_path)
+        self.historian = open_historian(self.historian_backend, **self._historian_options)
         renames = startup_renames(self.plant, set(self.historian.tags().column("path").to_pylist()))
         if renames:  # a model edited with was: and started instead of applied: the history follows the same
             log.info("renaming %d tags as the model's was: says: %s", len(renames), renames)
@@ -529,7 +531,7 @@ class Runtime:
             "tags": len(self.plant.tags),
             "samples_stored": h.samples_stored if h is not None else 0,
             "connectors": {dev_id: self._connector_status(dev_id, c) for dev_id, c in self.connectors.items()},
-            "historian": str(self.historian_path),
+            "historian": self.historian_where,
             "historian_status": self._historian_status(),
             "ingest_refused": self.ingest_refused,
             "wal": self.wal.status() if self.wal is not None else {"enabled": False},

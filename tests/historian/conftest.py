@@ -11,6 +11,7 @@ import pytest
 from plantlink.historian import open_historian
 from plantlink.historian.duckdb import DuckDBHistorian
 from plantlink.testing.historian import DAY, T0, TAGS, M, S
+from tests.historian.clickhouse_rig import ClickHouseRig, rig_url
 
 __all__ = ["DAY", "T0", "M", "S"]
 
@@ -27,3 +28,11 @@ def hist(store_path: Path) -> Iterator[DuckDBHistorian]:
     h.register_tags(TAGS)
     yield h
     h.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseRig]:
+    """The ClickHouse the historian tests use (``clickhouse_rig``): in-process unless ``CLICKHOUSE_URL``."""
+    rig = ClickHouseRig(rig_url(tmp_path_factory.mktemp("clickhouse")))
+    yield rig
+    rig.drop_all()

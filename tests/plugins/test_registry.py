@@ -18,7 +18,7 @@ from tests.alarms.plants import plant
 
 BUILT_INS = {
     plugins.CONNECTORS: ["logix", "modbus", "mqtt", "opcua", "s7"],
-    plugins.HISTORIANS: ["duckdb"],
+    plugins.HISTORIANS: ["clickhouse", "duckdb"],
     plugins.BUSES: ["inproc"],
     plugins.NOTIFIERS: ["email", "webhook"],
 }

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -54,6 +55,7 @@ _SECTION_EFFECTS = {
     "reports": "report schedules take it at the next restart of plantlink",
     "publish": "MQTT publishing takes it at the next restart of plantlink",
     "enterprise": "MQTT publishing takes it at the next restart of plantlink",
+    "historian": "the historian changes at the next restart of plantlink (the history stays in the former one)",
 }
 _SPC_EFFECT = "SPC takes it at once (its control limits are learned again)"
 #: The fields of a tag its connector reads by: a change of one restarts the connector.
@@ -381,13 +383,25 @@ def _structure_changes(old: Plant, new: Plant) -> list[Change]:
                                        b[path].model_dump(mode="python", exclude={"name", *children}))
                 if fields:
                     out.append(Change("change", kind, path, fields, effect=_setting_effect(fields)))
-    for section in ("enterprise", "notifications", "reports", "publish"):
+    for section in ("enterprise", "notifications", "reports", "publish", "historian"):
         was, now = getattr(old.spec, section), getattr(new.spec, section)
+        if section == "historian":  # a ClickHouse URL may hold a password
+            was, now = _without_password(was), _without_password(now)
         fields = field_changes({section: was}, {section: now})
         if fields:
             effect = _SECTION_EFFECTS[section] if (was is None) == (now is None) else ENGINE_EFFECT
             out.append(Change("change", "model", section, fields, effect=effect))
     return out
+
+
+def _without_password(url: str | None) -> str | None:
+    """``url`` with its password shown as the mask (a resolved secret reference is masked whole already)."""
+    if url is None or isinstance(url, SecretValue):
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)))
 
 
 def _setting_effect(fields: Iterable[FieldChange]) -> str:

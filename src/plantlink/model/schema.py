@@ -171,3 +171,8 @@ class PlantFile(Strict):
     edge: EdgeSettings | None = None
     #: This ``plantlink run`` is a central that stores the batches of edges (docs/edge.md).
     edges: EdgesSettings | None = None
+    #: The historian backend: ``duckdb`` (the default: one file in the data directory), ``clickhouse`` (the
+    #: ClickHouse engine in this process, in the data directory) or a ClickHouse server's URL
+    #: (``clickhouse://user:password@host:8123/database``); ``plantlink run --historian`` overrides it
+    #: (docs/historian-clickhouse.md).
+    historian: str | None = Field(default=None, min_length=1)

@@ -22,7 +22,7 @@ HAND: list[Sample] = [
 
 #: (bucket interval, range start and end offsets from T0) of the random-series comparisons
 REFERENCE_RANGES = [(M, 0, 2 * DAY), (15 * M, 0, DAY), (60 * M, 7 * S, DAY + 13 * S), (7 * S, 0, 3 * M),
-                    (M, -DAY, DAY // 3)]
+                    (M, -DAY, DAY // 3), (120 * M, -DAY, 2 * DAY)]  # whole hours too (a store's hourly rollups)
 
 
 def random_series(rng: np.random.Generator, n: int, span: int) -> list[Sample]:

@@ -14,7 +14,8 @@ stable tag ids, text tags, downsampling that keeps the extremes, retention, the 
 (``durable_seq``), errors that name the bad field, bad samples refused or flagged one by one (never the
 batch), a (tag, time) written again keeping the last, and aggregates: by hand and against an independent
 reference on random series (``plantlink.testing.reference``), time-weighted average included. A backend that
-lacks an aggregate narrows ``aggregates``; one without text tags sets ``text_tags = False``.
+lacks an aggregate narrows ``aggregates``; one without text tags sets ``text_tags = False``; one that keeps the
+arrival order across a reopen sets ``latest_keeps_arrival_order = True``.
 """
 
 from __future__ import annotations
