@@ -189,3 +189,36 @@ def test_metric_names_that_cannot_be_tag_names() -> None:
     assert tag_name("Bad Name")[0] is None and "letters, digits" in tag_name("Bad Name")[1]
     assert tag_name("x" * 65)[0] is None and "at most 64" in tag_name("x" * 65)[1]
     assert MAX_HELD_ROWS >= 10_000
+
+
+async def test_a_tag_the_model_cannot_take_is_refused_and_its_samples_dropped(
+        broker: MosquittoServer, tmp_path: Path, edge_factory: Callable[[int], Edge]) -> None:
+    """Machine N1-D1 already has a tag Temp (from a plain topic): the metric Temp is refused, Pressure created,
+    and the samples Temp was held under reach no tag (the historian refuses none as unknown)."""
+    text = plant().format(port=broker.port).replace(
+        "              - name: p1\n",
+        "              - name: N1-D1\n                tags: [{name: Temp, source: {device: broker, topic: t/temp}}]\n"
+        "              - name: p1\n")
+    rt = Runtime(parse_plant(text), tmp_path / "data", flush_interval=0.2)
+    edge = edge_factory(broker.port)
+    await rt.start()
+    try:
+        conn = rt.connectors["broker"]
+        await wait_for(lambda: conn.health.ok, what="connected")
+        edge.publish(f"spBv1.0/{G}/NBIRTH/N1", msg(0, [{"name": "bdSeq", "datatype": pb.Int64, "long_value": 0}]))
+        edge.publish(f"spBv1.0/{G}/DBIRTH/N1/D1", msg(1, [
+            {"name": "Temp", "alias": 1, "datatype": pb.Float, "float_value": 20.5},
+            {"name": "Pressure", "alias": 2, "datatype": pb.Float, "float_value": 1.5}]))
+        edge.publish(f"spBv1.0/{G}/DDATA/N1/D1", msg(2, [{"alias": 1, "float_value": 21.5, "timestamp": T1 + 1},
+                                                         {"alias": 2, "float_value": 1.625, "timestamp": T1 + 1}]))
+        await wait_for(lambda: conn.health.to_dict().get("auto_tags_refused") == 1, what="Temp refused")
+        assert "another tag of that name" in conn.health.issues[0]
+        await wait_for(lambda: values(rt, f"{LINE}/N1-D1/Pressure") == [1.5, 1.625], what="Pressure stored")
+        edge.publish(f"spBv1.0/{G}/DDATA/N1/D1", msg(3, [{"alias": 1, "float_value": 22.5, "timestamp": T1 + 2},
+                                                         {"alias": 2, "float_value": 1.75, "timestamp": T1 + 2}]))
+        await wait_for(lambda: values(rt, f"{LINE}/N1-D1/Pressure")[-1:] == [1.75], what="the next Pressure")
+        assert values(rt, f"{LINE}/N1-D1/Temp") == []
+        assert rt.historian is not None and not rt.historian.refused.get("unknown_tag")
+        assert conn.health.to_dict()["auto_tags_lost"] == 2  # Temp's birth value and its first DDATA
+    finally:
+        await rt.stop()

@@ -109,6 +109,7 @@ class MqttConnector(Connector):
         running = [r for rs in self.plain.routes.values() for r in rs]
         if self.host is None or sorted(routes, key=_tag_id) != sorted(running, key=_tag_id):
             return False
+        model = dict(bindings)
         if self.auto is not None:  # metrics still waiting for their tags stay bound to their provisional ids
             bindings.update({k: v for k, v in self.auto.pending.items() if k not in bindings})
             text |= self.auto.pending_texts
@@ -118,7 +119,7 @@ class MqttConnector(Connector):
         self.guard.paths = {p.tag_id: p.path for p in self.points}
         if self.auto is not None:
             self._release()
-            for batch in self.auto.rebound(bindings):
+            for batch in self.auto.rebound(model):
                 self.emit(batch)
         return True
 
