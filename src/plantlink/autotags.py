@@ -97,6 +97,16 @@ def save_overlay(path: Path, overlay: Overlay) -> None:
     os.replace(tmp, path)
 
 
+def paste_yaml(overlay: Overlay) -> str:
+    """The overlay as ``plantlink discover`` prints births: per device, the machines to paste under its line."""
+    out = []
+    for dev, entry in overlay.items():
+        out.append(f"# device {dev}: paste these machines under the line {entry['under'] or '(its auto_tags under)'}")
+        body = yaml.safe_dump({"machines": entry["machines"]}, sort_keys=False, allow_unicode=True, width=120)
+        out.append(body.rstrip("\n"))
+    return "\n".join(out) + "\n" if out else ""
+
+
 def with_new(overlay: Overlay, new: Mapping[str, list[NewTag]], under: Mapping[str, str]) -> Overlay:
     """``overlay`` plus the tags ``new`` (device -> tags), as a new overlay."""
     out = {dev: {"under": e["under"], "machines": [dict(m, tags=list(m["tags"])) for m in e["machines"]]}

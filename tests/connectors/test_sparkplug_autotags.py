@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
+from typer.testing import CliRunner
 
 from plantlink.autotags import ACTOR, AUTO_TAGS_FILE
+from plantlink.cli import app
 from plantlink.connectors.mqtt.autotags import MAX_HELD_ROWS, tag_name
 from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
 from plantlink.errors import ConfigError
@@ -147,6 +150,13 @@ async def test_births_become_tags_once_with_their_samples(broker: MosquittoServe
     finally:
         await rt.stop()
 
+    printed = CliRunner().invoke(app, ["auto-tags", "--data-dir", str(tmp_path / "data")])  # to paste
+    assert printed.exit_code == 0 and f"# device broker: paste these machines under the line {LINE}" in printed.stdout
+    machines = yaml.safe_load(printed.stdout.split("\n", 1)[1].split("\n5 tag(s)")[0])["machines"]
+    assert [m["name"] for m in machines] == ["N1", "N1-D1", "N1-D2"]
+    assert machines[1]["tags"][0] == {"name": "Temp", "unit": "degC",
+                                      "source": {"device": "broker", "metric": "N1/D1/Temp"}}
+
     rt2 = Runtime(parse_plant(text), tmp_path / "data", flush_interval=0.2)  # a restart: still there
     await rt2.start()
     try:
@@ -220,5 +230,26 @@ async def test_a_tag_the_model_cannot_take_is_refused_and_its_samples_dropped(
         assert values(rt, f"{LINE}/N1-D1/Temp") == []
         assert rt.historian is not None and not rt.historian.refused.get("unknown_tag")
         assert conn.health.to_dict()["auto_tags_lost"] == 2  # Temp's birth value and its first DDATA
+    finally:
+        await rt.stop()
+
+
+async def test_a_node_with_fifty_devices_is_one_change(broker: MosquittoServer, tmp_path: Path,
+                                                       edge_factory: Callable[[int], Edge]) -> None:
+    text = plant(auto=f"auto_tags: {{{{under: {LINE}, settle: 2s}}}}").format(port=broker.port)
+    rt = Runtime(parse_plant(text), tmp_path / "data", flush_interval=0.2)
+    edge = edge_factory(broker.port)
+    await rt.start()
+    try:
+        await wait_for(lambda: rt.connectors["broker"].health.ok, what="connected")
+        edge.publish(f"spBv1.0/{G}/NBIRTH/N2", msg(0, [{"name": "bdSeq", "datatype": pb.Int64, "long_value": 0}]))
+        for d in range(50):
+            edge.publish(f"spBv1.0/{G}/DBIRTH/N2/D{d}", msg(d + 1, [
+                {"name": "A", "alias": 1, "datatype": pb.Double, "double_value": d},
+                {"name": "B", "alias": 2, "datatype": pb.Int32, "int_value": d}]))
+        await wait_for(lambda: len(rt.plant.tags) == 101, what="100 tags from 50 DBIRTHs")
+        assert len(applies(rt)) == 1
+        await wait_for(lambda: values(rt, f"{LINE}/N2-D49/A") == [49.0] and values(rt, f"{LINE}/N2-D7/B") == [7.0],
+                       what="the births' values under their tags")
     finally:
         await rt.stop()
