@@ -51,8 +51,8 @@ _HEADER = """\
 # Tags plantlink created from Sparkplug B births (docs/mqtt.md, "Tags from births"), per MQTT device: merged into
 # the plant model at every start and apply while the device has sparkplug: {auto_tags: ...}. To make a tag
 # permanent, copy its machine and tag under the line in the plant model file (a tag whose metric the model reads
-# is no longer taken from here). To remove them: turn auto_tags off and apply, or delete the device's entry here
-# and restart.
+# is no longer taken from here). To remove them: turn auto_tags off and apply; to forget them, stop plantlink,
+# delete the device's entry here and start it (a running plantlink rewrites this file when it creates tags).
 """
 
 Overlay = dict[str, dict[str, Any]]
