@@ -15,7 +15,7 @@ import pytest_asyncio
 import yaml
 from typer.testing import CliRunner
 
-from plantlink.autotags import ACTOR, AUTO_TAGS_FILE
+from plantlink.autotags import ACTOR, AUTO_TAGS_FILE, load_overlay, merge_text, save_overlay
 from plantlink.cli import app
 from plantlink.connectors.mqtt.autotags import MAX_HELD_ROWS, tag_name
 from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
@@ -253,3 +253,20 @@ async def test_a_node_with_fifty_devices_is_one_change(broker: MosquittoServer, 
                        what="the births' values under their tags")
     finally:
         await rt.stop()
+
+
+def test_a_tag_moved_into_the_model_is_no_longer_taken_from_the_file(tmp_path: Path) -> None:
+    """The engineer pasted Temp into the model file: only Recipe still comes from the auto-tags file; with
+    auto_tags off, nothing does."""
+    overlay = {"broker": {"under": LINE, "machines": [{"name": "N1-D1", "description": "d", "tags": [
+        {"name": "Temp", "unit": "degC", "source": {"device": "broker", "metric": "N1/D1/Temp"}},
+        {"name": "Recipe", "type": "string", "source": {"device": "broker", "metric": "N1/D1/Recipe"}}]}]}}
+    save_overlay(tmp_path / AUTO_TAGS_FILE, overlay)
+    assert load_overlay(tmp_path / AUTO_TAGS_FILE) == overlay
+    moved = "                  - {{name: Temp, unit: degC, source: {{device: broker, metric: N1/D1/Temp}}}}\n"
+    base = plant().replace("              - name: p1\n", f"              - name: N1-D1\n                tags:\n{moved}"
+                                                          "              - name: p1\n")
+    merged = parse_plant(merge_text(parse_plant(base.format(port=1)), overlay) or "")
+    assert sorted(t.path for t in merged.tags) == [f"{LINE}/N1-D1/Recipe", f"{LINE}/N1-D1/Temp",
+                                                   f"{LINE}/p1/speed"]
+    assert merge_text(parse_plant(plant(auto="").format(port=1)), overlay) is None
