@@ -21,7 +21,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from plantlink import __version__
-from plantlink.cli_connect import browse, discover
+from plantlink.cli_connect import auto_tags, browse, discover
 from plantlink.cli_options import data_dir_option, store_url_option
 from plantlink.datadir import DATA_DIR_ENV, DEFAULT_DATA_DIR, STORE_FILE, private_umask
 from plantlink.errors import ConfigError, PlantlinkError
@@ -254,6 +254,7 @@ def sim(
 
 app.command()(browse)
 app.command()(discover)
+app.command(name="auto-tags")(auto_tags)
 
 
 Host = Annotated[str, typer.Option(help="Address the web server listens on (0.0.0.0 for the whole LAN).")]

@@ -1,5 +1,6 @@
 """``plantlink browse`` and ``plantlink discover``: what a device offers, printed as ready-to-paste plant-model
-YAML (an OPC UA server's variables, a Logix controller's tags, a Sparkplug B group's births). Registered in
+YAML (an OPC UA server's variables, a Logix controller's tags, a Sparkplug B group's births); ``plantlink
+auto-tags``: the tags a running plantlink created from Sparkplug births, the same way. Registered in
 ``plantlink.cli``."""
 
 from __future__ import annotations
@@ -100,3 +101,18 @@ def discover(
         raise typer.Exit(1) from None
     print(spb.to_yaml(births, device, group, under), end="")
     err.print(f"{len(births)} birth(s), {sum(len(m) for m in births.values())} metric(s)")
+
+
+def auto_tags(
+    data_dir: Annotated[Path, data_dir_option("Data directory of the plantlink run that created the tags.")]
+    = DEFAULT_DATA_DIR,
+) -> None:
+    """Print the tags created from Sparkplug B births (auto_tags) as plant-model YAML to paste under their line."""
+    from plantlink.autotags import AUTO_TAGS_FILE, load_overlay, paste_yaml
+
+    path = data_dir / AUTO_TAGS_FILE
+    overlay = load_overlay(path)
+    print(paste_yaml(overlay), end="")
+    n = sum(len(m["tags"]) for e in overlay.values() for m in e["machines"])
+    err.print(f"{n} tag(s) created from births in {path}" if overlay else f"no tags created from births ({path})",
+              markup=False, highlight=False)

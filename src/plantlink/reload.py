@@ -5,8 +5,9 @@
 1. the historian renames the tags the new model renames with ``was:`` (they keep their ids, so their history)
    and registers the new model's tags (new ones get new ids; the others keep theirs);
 2. the connectors of the devices the plan names (``Plan.devices``: the device changed, or a tag it reads was
-   added, removed, renamed or re-addressed) stop; every other connector keeps running, untouched: its samples
-   keep flowing without a gap;
+   added, removed, renamed or re-addressed) stop, except those whose device settings did not change and whose
+   connector takes the new tags while running (``Connector.rebind``: the MQTT connector, when only Sparkplug
+   metrics changed); every other connector keeps running, untouched: its samples keep flowing without a gap;
 3. the runtime's model, tag ids and services are swapped at once (the API and HMI look the services up per
    request);
 4. the connectors of those devices start again with the new model, and the engines are handed the new
@@ -22,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from plantlink.connectors.base import Connector
+from plantlink.connectors.base import Connector, Point
 from plantlink.errors import Conflict
 from plantlink.historian import TagMeta
 from plantlink.lifecycle import Part
@@ -47,6 +49,11 @@ def startup_renames(plant: Plant, known: set[str]) -> dict[str, str]:
         if was and t.path not in known and was in known and was not in paths and was not in out:
             out[was] = t.path
     return out
+
+
+def device_points(plant: Plant, ids: Mapping[str, int], device: str) -> list[Point]:
+    """The points of ``device`` in ``plant`` (its tags with their ids)."""
+    return [Point(ids[t.path], t.path, t.tag, t.source) for t in plant.tags_of_device(device)]
 
 
 def connector_part(dev: str, conn: Connector) -> Part:
@@ -82,15 +89,20 @@ class ModelApplier:
         ts = self.rt.historian.latest([tag_id]).column("ts")
         return bool(ts.null_count < len(ts))
 
+    def _layer(self, new: Plant) -> Plant:
+        """``new`` with the tags created from Sparkplug births (``plantlink.autotags``): a model applied keeps them."""
+        auto = getattr(self.rt, "auto_tags", None)
+        return auto.layer(new) if auto is not None else new
+
     def plan(self, new: Plant) -> Plan:
-        return diff_plants(self.rt.plant, new, self.has_history, self.digest())
+        return diff_plants(self.rt.plant, self._layer(new), self.has_history, self.digest())
 
     async def apply(self, new: Plant, plan: Plan) -> None:
         """Apply ``plan`` (made against the running model) to reach ``new``; see the module's doc."""
         async with self._lock:
             if plan.digest_before != self.digest():
                 raise Conflict("the running model changed since this plan was made: plan again")
-            await self._apply(new, plan)
+            await self._apply(self._layer(new), plan)
             self.applied += 1
 
     async def _apply(self, new: Plant, plan: Plan) -> None:
@@ -106,24 +118,46 @@ class ModelApplier:
         except BaseException:
             await self._unrename(renames)
             raise
-        stopped = await self._stop_connectors(plan.devices)
+        hot = self._rebind(self._unchanged(old_plant, new, plan.devices), new, ids)
+        restart = tuple(d for d in plan.devices if d not in hot)
+        stopped = await self._stop_connectors(restart)
         try:
             rt.plant, rt.tag_ids = new, ids
             rt.reload_services()
-            await self._start_connectors(plan.devices)
+            await self._start_connectors(restart)
             await rt.reload_engines(plan.renames)
         except BaseException as exc:
             log.error("applying the model failed (%s): the old model is put back", exc)
-            await self._stop_connectors(plan.devices)
+            await self._stop_connectors(restart)
             rt.plant, rt.tag_ids = old_plant, old_ids
             rt.reload_services()
+            self._rebind(hot, old_plant, old_ids)
             await self._unrename(renames)
             await self._start_connectors(stopped)
             with contextlib.suppress(Exception):
                 await rt.reload_engines(renames)
             raise
-        log.info("model applied: %s (%d changes; connectors restarted: %s)", plan.digest_after,
-                 len(plan.changes), ", ".join(plan.devices) or "none")
+        log.info("model applied: %s (%d changes; connectors restarted: %s; took the new tags while running: %s)",
+                 plan.digest_after, len(plan.changes), ", ".join(restart) or "none", ", ".join(hot) or "none")
+
+    def _unchanged(self, old: Plant, new: Plant, devices: tuple[str, ...]) -> tuple[str, ...]:
+        """The running connectors among ``devices`` whose device settings did not change (only their tags did)."""
+        out = []
+        for dev in devices:
+            before, after = old.devices.get(dev), new.devices.get(dev)
+            if dev in self.rt.connectors and before is not None and before == after and new.tags_of_device(dev):
+                out.append(dev)
+        return tuple(out)
+
+    def _rebind(self, devices: tuple[str, ...], plant: Plant, ids: dict[str, int]) -> tuple[str, ...]:
+        """Hand the running connectors of ``devices`` their points of ``plant`` (``Connector.rebind``); the
+        devices whose connector took them (the others are restarted)."""
+        out = []
+        for dev in devices:
+            conn = self.rt.connectors.get(dev)
+            if conn is not None and conn.rebind(device_points(plant, ids, dev)):
+                out.append(dev)
+        return tuple(out)
 
     async def _unrename(self, renames: dict[str, str]) -> None:
         if renames and self.rt.historian is not None:

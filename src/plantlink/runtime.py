@@ -27,8 +27,9 @@ import pyarrow as pa
 
 from plantlink import plugins
 from plantlink.audit import AuditLog
+from plantlink.autotags import AutoTagger
 from plantlink.bus import Bus, Subscription, open_bus
-from plantlink.connectors.base import Connector, ConnectorPlugin, Point
+from plantlink.connectors.base import Connector, ConnectorPlugin
 from plantlink.control.service import ControlService
 from plantlink.control.wiring import ControlWiring
 from plantlink.edge.payload import edge_seq_of
@@ -48,7 +49,7 @@ from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.notify import Notifier
-from plantlink.reload import ModelApplier, connector_part, startup_renames
+from plantlink.reload import ModelApplier, connector_part, device_points, startup_renames
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
 from plantlink.samples import conform, now_us
 from plantlink.services import Components, Services
@@ -180,8 +181,8 @@ class Runtime:
         #: Each device's status as it was when stop() began (after stop they all read "stopped").
         self._final_states: dict[str, str] = {}
         self._life = Lifecycle()
-        #: Plans against and applies to the running model (``plantlink plan`` / ``apply``).
-        self.model = ModelApplier(self)
+        #: Plans against and applies to the running model (``plantlink plan`` / ``apply``); tags from births.
+        self.model, self.auto_tags = ModelApplier(self), AutoTagger(self)
 
     @property
     def historian_path(self) -> Path:
@@ -191,7 +192,7 @@ class Runtime:
         """Start every part in order (``plantlink.lifecycle``); when one fails, what started is stopped again
         (in reverse order) and the error is raised: nothing is left running."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._final_states = {}
+        self._final_states, self.plant = {}, self.auto_tags.at_start(self.plant)
         life = self._life
         await life.start(Part("historian", self._open_historian, self._close_historian, blocking=True))
         if self.wal_settings.enabled:
@@ -447,14 +448,13 @@ class Runtime:
         for dev_id, dev in self.plant.devices.items():
             if not dev.enabled or (only is not None and dev_id not in only):
                 continue
-            points = [
-                Point(self.tag_ids[t.path], t.path, t.tag, t.source) for t in self.plant.tags_of_device(dev_id)
-            ]
-            if not points:
+            points = device_points(self.plant, self.tag_ids, dev_id)
+            if not points and not self.auto_tags.wants(dev):  # auto_tags: it creates its tags from births
                 continue
             plugin: ConnectorPlugin = plugins.load(plugins.CONNECTORS, dev.protocol)
-            out[dev_id] = plugin.connector(dev_id, dev.config, points, self.ingest)
-            out[dev_id].data_dir = self.data_dir
+            out[dev_id] = conn = plugin.connector(dev_id, dev.config, points, self.ingest)
+            conn.data_dir = self.data_dir
+            self.auto_tags.attach(dev_id, conn)
         return out
 
     def _build_publishers(self) -> list[Publisher]:

@@ -80,6 +80,10 @@ class DeviceHealth:
     invalid_replies: int = 0
     #: Modbus exception replies (illegal address, device failure, ...): their points are bad.
     exception_replies: int = 0
+    #: A connector's own figures (shown with the others), and problems a person should see although the device
+    #: is connected (each a reason of the health report: the MQTT connector's Sparkplug metrics not made tags).
+    extra: dict[str, Any] = field(default_factory=dict)
+    issues: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -117,6 +121,8 @@ class DeviceHealth:
             "bad_values": self.bad_values,
             "invalid_replies": self.invalid_replies,
             "exception_replies": self.exception_replies,
+            **self.extra,
+            **({"issues": list(self.issues)} if self.issues else {}),
         }
 
 
@@ -151,6 +157,11 @@ class Connector(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop background work and close connections."""
+
+    def rebind(self, points: Sequence[Point]) -> bool:
+        """Take a changed model's points while running (a plan that only added or removed tags of this device);
+        False (the default) when the connector cannot: it is restarted with them instead."""
+        return False
 
     async def write(self, point: Point, value: Any) -> None:
         """Write ``value`` to ``point`` on the device (used by the control path)."""

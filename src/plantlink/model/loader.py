@@ -104,6 +104,7 @@ def parse_plant(text: str, file: str = "<plant>") -> Plant:
     plant = checker.run()
     if problems:
         raise ConfigError(problems)
+    plant.text = text
     return plant
 
 
@@ -141,6 +142,7 @@ class _Checker:
         for rloc, msg in report_problems(self.spec):
             self.add(("reports", *rloc), msg)
         devices = self._devices()
+        self._places(devices)
         tags = self._tags(devices)
         self._plugin_checks(devices, tags)
         for cloc, msg in control_problems(self.spec):
@@ -182,6 +184,17 @@ class _Checker:
             cfg = self._validate(plugin.device_model, dev.fields(), loc)
             out[dev_id] = DeviceInfo(dev_id, dev.protocol, dev.enabled, cfg) if cfg is not None else None
         return out
+
+    def _places(self, devices: dict[str, DeviceInfo | None]) -> None:
+        """The lines a device's settings name (``model_places()``, e.g. where an MQTT device creates the tags of
+        Sparkplug births) must exist."""
+        lines = {f"{s.name}/{a.name}/{ln.name}" for s in self.spec.sites for a in s.areas for ln in a.lines}
+        for dev_id, dev in devices.items():
+            places = getattr(dev.config, "model_places", None) if dev is not None else None
+            for floc, place in places() if places is not None else ():
+                if place not in lines:
+                    known = ", ".join(sorted(lines)[:10]) or "none"
+                    self.add(("devices", dev_id, *floc), f"no line {place!r} in the model (its lines: {known})")
 
     def _validate(self, model: type[BaseModel], data: dict[str, Any], loc: Loc) -> BaseModel | None:
         """A plugin's config model of ``data``; None after reporting its problems (NaN and infinities too,

@@ -49,6 +49,8 @@ class Plant:
     #: Tags the runtime writes (``<machine>/anomaly_score``, ``<machine>/rul_hours``): stored and read like
     #: any tag, bound to no device.
     derived: list[TagInfo] = field(default_factory=list)
+    #: The YAML text the model was parsed from ("" when built otherwise).
+    text: str = field(default="", repr=False, compare=False)
     _by_path: dict[str, TagInfo] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -113,6 +113,7 @@ def _device_reasons(devices: Sequence[DeviceReport]) -> list[str]:
     for d in devices:
         if d.status != "connected":
             out.append(f"device {d.device} is {d.status}" + (f": {d.last_error}" if d.last_error else ""))
+        out += [f"device {d.device}: {issue}" for issue in d.counters.get("issues") or ()]
     return out
 
 

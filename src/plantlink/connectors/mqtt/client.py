@@ -31,10 +31,11 @@ except ImportError as exc:  # an install without the extra: say which one
     raise ImportError("the MQTT connector needs aiomqtt and protobuf: pip install 'plantlink[mqtt]'") from exc
 
 from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.mqtt.autotags import BirthTags, NewTagsSink
 from plantlink.connectors.mqtt.command import plain_payload, sparkplug_command
 from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint
 from plantlink.connectors.mqtt.plain import PlainRouter, Route
-from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, Result, SparkplugHost
+from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, MetricInfo, Result, SparkplugHost
 from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, now_us, numeric_batch
 
@@ -62,20 +63,13 @@ class MqttConnector(Connector):
         super().__init__(device_id, config, points, sink)
         assert isinstance(config, MqttDevice)
         self.cfg = config
-        routes, bindings, text = [], {}, set()
-        for p in self.points:
-            src = p.source
-            assert isinstance(src, MqttPoint)
-            if p.tag.type == "string":
-                text.add(p.tag_id)
-            if src.topic is not None:
-                routes.append(Route(p.tag_id, src, p.tag.type == "string"))
-            elif src.metric is not None:
-                bindings[src.metric] = p.tag_id
+        routes, bindings, text = _bind(self.points)
         self.plain = PlainRouter(routes)
         sp = config.sparkplug
         self.host = None if sp is None else SparkplugHost(sp.group, bindings, frozenset(text),
                                                           int(sp.rebirth_interval * 1e6))
+        #: Tags from births (``sparkplug: {auto_tags: ...}``), once the runtime enables them.
+        self.auto: BirthTags | None = None
         #: Rebirth requests published; writes published (commands: NCMD, DCMD or a plain write topic).
         self.rebirths = 0
         self.commands = 0
@@ -90,6 +84,50 @@ class MqttConnector(Connector):
         self._held: list[pa.RecordBatch] = []
         self._held_rows = 0
         self._unlogged: dict[str, int] = {}
+
+    def enable_auto_tags(self, on_new: NewTagsSink, existing: int) -> None:
+        """Propose the unbound metrics of births as tags to ``on_new`` (when the device's ``auto_tags`` is set);
+        ``existing``: the tags earlier births created (counted against ``max_tags``)."""
+        sp = self.cfg.sparkplug
+        if sp is None or sp.auto_tags is None or self.host is None:
+            return
+        auto = self.auto = BirthTags(self.device_id, sp.auto_tags, self.health, on_new, existing)
+        host = self.host
+
+        def on_birth(node: str, device: str | None, metrics: list[MetricInfo]) -> None:
+            texts = set(host.text_tags)
+            auto.on_birth(node, device, metrics, host.bindings, texts)
+            host.text_tags = frozenset(texts)
+
+        host.on_birth = on_birth
+        auto.show()
+
+    def rebind(self, points: Sequence[Point]) -> bool:
+        """Take the model's new points without a new session (the stream goes on) when only Sparkplug metrics
+        changed; False when the plain topics changed (the connector must restart)."""
+        routes, bindings, text = _bind(points)
+        running = [r for rs in self.plain.routes.values() for r in rs]
+        if self.host is None or sorted(routes, key=_tag_id) != sorted(running, key=_tag_id):
+            return False
+        model = dict(bindings)
+        if self.auto is not None:  # metrics still waiting for their tags stay bound to their provisional ids
+            bindings.update({k: v for k, v in self.auto.pending.items() if k not in bindings})
+            text |= self.auto.pending_texts
+        self.host.rebind(bindings, frozenset(text))
+        self.points = list(points)
+        self._sources = {p.tag_id: p.source for p in self.points}
+        self.guard.paths = {p.tag_id: p.path for p in self.points}
+        if self.auto is not None:
+            self._release()
+            for batch in self.auto.rebound(model):
+                self.emit(batch)
+        return True
+
+    def drop_auto_tags(self, keys: list[str], reason: str) -> None:
+        """The tags proposed for the metrics ``keys`` were not created: unbind them (refused, counted)."""
+        if self.auto is not None and self.host is not None:
+            self.auto.failed(keys, reason, self.host.bindings)
+            self.host.rebind(self.host.bindings, self.host.text_tags)
 
     @property
     def state_topic(self) -> str | None:
@@ -231,9 +269,12 @@ class MqttConnector(Connector):
     def _deliver(self, result: Result) -> None:
         for issue in result.issues:
             self._issue(issue)
-        if result.batch is not None:
-            self._held.append(result.batch)
-            self._held_rows += result.batch.num_rows
+        batch = result.batch
+        if batch is not None and self.auto is not None:
+            batch = self.auto.split(batch)  # the rows of metrics waiting for their tags are held there
+        if batch is not None:
+            self._held.append(batch)
+            self._held_rows += batch.num_rows
 
     def _release(self) -> None:
         """Emit the samples of the messages handled since the last release as one batch (in their order)."""
@@ -257,3 +298,22 @@ class MqttConnector(Connector):
         skipped = self._unlogged.pop(issue.kind, 0)
         more = f" ({skipped} more since the last report)" if skipped else ""
         log.warning("device %s: ignored a message on %s: %s%s", self.device_id, issue.topic, issue.reason, more)
+
+
+def _tag_id(route: Route) -> int:
+    return route.tag_id
+
+
+def _bind(points: Sequence[Point]) -> tuple[list[Route], dict[str, int], set[int]]:
+    """The plain-topic routes, the Sparkplug bindings (metric key -> tag id) and the text tags of ``points``."""
+    routes, bindings, text = [], {}, set()
+    for p in points:
+        src = p.source
+        assert isinstance(src, MqttPoint)
+        if p.tag.type == "string":
+            text.add(p.tag_id)
+        if src.topic is not None:
+            routes.append(Route(p.tag_id, src, p.tag.type == "string"))
+        elif src.metric is not None:
+            bindings[src.metric] = p.tag_id
+    return routes, bindings, text

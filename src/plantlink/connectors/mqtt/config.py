@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from plantlink.connectors.plugin import PointIssue
 from plantlink.model.schema import Tag
@@ -27,6 +28,35 @@ Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
 SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
 
 
+_PLACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}){2}$")
+
+
+def _place(value: Any) -> Any:
+    if not isinstance(value, str) or not _PLACE.match(value):
+        raise ValueError(f"expected the line the machines go under as site/area/line (names of letters, digits, "
+                         f"_ . -), got {value!r}")
+    return value
+
+
+#: A line of the plant model: ``site/area/line``.
+PlacePath = Annotated[str, AfterValidator(_place)]
+
+
+class AutoTags(BaseModel):
+    """Tags created from births at run time (docs/mqtt.md, "Tags from births"): each Sparkplug edge node and
+    device becomes a machine under the line ``under``, each metric its tag."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The line (``site/area/line``) the machines are created under; it must exist in the model.
+    under: PlacePath
+    #: Most tags created from births for this device; the metrics of later births beyond it are refused (counted
+    #: in the device's health).
+    max_tags: int = Field(default=1000, ge=1, le=100_000)
+    #: Births arriving within this time of each other become one model change (a node with 50 devices: one).
+    settle: PositiveDuration = 0.5
+
+
 class SparkplugHostConfig(BaseModel):
     """This connector as a Sparkplug B 3.0 primary host application of one group."""
 
@@ -40,6 +70,8 @@ class SparkplugHostConfig(BaseModel):
     under: str = ""
     #: Least time between two rebirth requests to one edge node.
     rebirth_interval: PositiveDuration = 5.0
+    #: Off by default: the metrics of births that no tag reads become tags (``AutoTags``).
+    auto_tags: AutoTags | None = None
 
 
 class MqttDevice(DeviceCommon):
@@ -56,6 +88,12 @@ class MqttDevice(DeviceCommon):
     reconnect_min: PositiveDuration = 0.5
     reconnect_max: PositiveDuration = 30.0
     sparkplug: SparkplugHostConfig | None = None
+
+    def model_places(self) -> list[tuple[tuple[str, ...], str]]:
+        """The lines of the plant model this device names (field location, ``site/area/line``): the loader
+        checks that they exist."""
+        auto = self.sparkplug.auto_tags if self.sparkplug is not None else None
+        return [] if auto is None else [(("sparkplug", "auto_tags", "under"), auto.under)]
 
 
 class MqttPoint(BaseModel):

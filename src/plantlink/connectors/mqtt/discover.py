@@ -16,14 +16,13 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
+from plantlink.connectors.mqtt.autotags import UNIT_KEYS, tag_type
 from plantlink.connectors.mqtt.sparkplug import values as dt
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, MetricInfo, SparkplugHost
 from plantlink.samples import now_us
 
 Births = dict[tuple[str, str | None], list[MetricInfo]]
 
-UNIT_KEYS = ("engUnit", "EngUnit", "unit", "Unit", "units", "Units")
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -56,18 +55,6 @@ async def discover(host: str, port: int, group: str, wait: float, rebirth: bool 
         with contextlib.suppress(asyncio.CancelledError):
             await task
     return spb.births
-
-
-def tag_type(datatype: int) -> str | None:
-    if datatype in dt.FLOATS:
-        return "float"
-    if datatype == pb.Boolean:
-        return "bool"
-    if datatype in dt.TEXTS:
-        return "string"
-    if datatype in dt.SUPPORTED:
-        return "int"  # the integer types and DateTime (milliseconds since the epoch)
-    return None
 
 
 def name_of(text: str) -> str:

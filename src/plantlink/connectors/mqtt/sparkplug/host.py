@@ -20,7 +20,7 @@ No network here (``plantlink.connectors.mqtt.client`` feeds it), so it is tested
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +165,8 @@ class SparkplugHost:
         #: NDATA/DDATA of the common shape are decoded vectorised (``wire``, ``fast``); False: always protobuf.
         self.fast = True
         self._asked: dict[str, int] = {}
+        #: Called with (node, device or None, metrics) after a birth is read, before its values are sampled.
+        self.on_birth: Callable[[str, str | None, list[MetricInfo]], None] | None = None
 
     def reset(self) -> None:
         """Forget every node (a new MQTT session of this host: every node must be born again)."""
@@ -313,11 +315,21 @@ class SparkplugHost:
             value = _quiet_value(m, m.datatype)
             infos.append(MetricInfo(m.name, m.alias if m.HasField("alias") else None, m.datatype,
                                     dt.properties_of(m.properties), value))
-            tag_id = self.bindings.get(base + m.name)
+        self.births[(node_id, device)] = infos
+        if self.on_birth is not None:  # may bind more metrics (tags from births), sampled from this birth on
+            self.on_birth(node_id, device, infos)
+        for m in msg.metrics:
+            tag_id = self.bindings.get(base + m.name) if m.name in scope.datatypes else None
             if tag_id is not None:
                 self._sample(out, rows, topic, tag_id, m.name, m.datatype, m, ts0)
-        self.births[(node_id, device)] = infos
         return scope
+
+    def rebind(self, bindings: Mapping[str, int], text_tags: frozenset[int]) -> None:
+        """Bind the metrics anew (the model changed): the alias tables of the data path are built again."""
+        self.bindings, self.text_tags = dict(bindings), text_tags
+        for node in self.nodes.values():
+            for scope in (node.scope, *node.devices.values()):
+                scope.table, scope.tabled = None, False
 
     def _live(self, out: Result, topic: str, node_id: str, msg: pb.Payload, now_us: int) -> _Node | None:
         """The node if born and alive, its sequence number checked (a gap asks for a rebirth); else None."""
