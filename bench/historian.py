@@ -92,11 +92,12 @@ def run_peer(cls: type[Server], work: Path, files: Files, samples: int, q: dict[
         seconds = time.perf_counter() - t0
         log(f"  {cls.name}: {samples / seconds:,.0f} samples/s durable; settling")
         disk, waited = s.settle(a.settle_s)
+        parts = s.parts_mib()
         peak = peak_rss_mib(s.pid)
         queries = influx_queries(s, q, a.runs) if isinstance(s, Influx) else victoria_queries(s, q, a.runs)
         assert isinstance(s, Influx | Victoria)
         return {"samples": samples, "batches": batches, "seconds": seconds, "disk_bytes": disk,
-                "settle_s": waited, "peak_mib": peak, "baseline_mib": baseline, "queries": queries,
+                "settle_s": waited, "parts_mib": parts, "peak_mib": peak, "baseline_mib": baseline, "queries": queries,
                 "peak_mib_with_queries": peak_rss_mib(s.pid)}
 
 
@@ -113,7 +114,7 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         f["bytes_per_sample"] = (r["disk_bytes"] / n, "bytes", {
             "disk_mib": round(r["disk_bytes"] / 2**20, 1),
             **({"store_only": round(r["store_bytes"] / n, 3)} if "store_bytes" in r else {}),
-            **({"settle_s": round(r["settle_s"], 1)} if "settle_s" in r else {})})
+            **({"settle_s": round(r["settle_s"], 1), "parts_mib": r["parts_mib"]} if "settle_s" in r else {})})
         f["peak_memory"] = (r["peak_mib"], "MiB", {"baseline_mib": round(r["baseline_mib"], 1),
                                                    "with_queries_mib": round(r["peak_mib_with_queries"], 1)})
         for k in QUERY_FIGURES:

@@ -201,6 +201,10 @@ class Server:
                 size, since = now, time.monotonic()
         return size, time.monotonic() - t0
 
+    def parts_mib(self) -> dict[str, float]:
+        """The data directory's size per top-level entry (where the bytes are), MiB."""
+        return {p.name: round(du(p) / 2**20, 1) for p in sorted(self.data.iterdir()) if p.is_dir()}
+
 
 class Influx(Server):
     name = "influxdb"
@@ -219,8 +223,8 @@ bind-address = "127.0.0.1:{free_port()}"
   wal-dir = "{d}/wal"
   wal-fsync-delay = "0s"
   query-log-enabled = false
-  cache-snapshot-write-cold-duration = "10s"
-  compact-full-write-cold-duration = "30s"
+  cache-snapshot-write-cold-duration = "2s"
+  compact-full-write-cold-duration = "5s"
   max-values-per-tag = 0
 [monitor]
   store-enabled = false
