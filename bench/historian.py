@@ -150,7 +150,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5, help="warm repetitions per query figure")
     p.add_argument("--settle-s", type=float, default=10.0, help="a peer has settled when its data directory "
                    "has not changed for this long (at most 180 s)")
-    p.add_argument("--dir", type=Path, help="work directory (default: a new one under the temp directory)")
+    p.add_argument("--dir", type=Path, help="work directory, new or empty; removed afterwards unless --keep "
+                   "(default: a new one under the temp directory)")
     p.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
     a = p.parse_args()
     if a.reference:
@@ -160,6 +161,8 @@ def main() -> None:
         p.error(f"unknown system(s) {sorted(unknown)}; choose from {SYSTEMS}")
     # SIGTERM unwinds like Ctrl-C: the peers' servers are stopped and the work directory removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if a.dir is not None and a.dir.exists() and any(a.dir.iterdir()):
+        p.error(f"--dir {a.dir} is not empty (the bench removes its work directory afterwards)")
     work = a.dir or Path(tempfile.mkdtemp(prefix="plantlink-bench-historian-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
