@@ -1,185 +1,201 @@
-"""Benchmark of the embedded DuckDB historian: ingest a synthetic fleet, then time the typical queries.
+"""Historian benchmark: the same plant-like workload through plantlink's runtime write path, and through
+InfluxDB and VictoriaMetrics when Debian's packages are installed, figures side by side.
 
-    .venv/bin/python bench/historian.py [--machines 1000 --tags 20 --days 7 --period 100 --dir /tmp/x] [--quick]
+    .venv/bin/python bench/historian.py [--tags 100] [--days 1] [--only plantlink,influxdb,victoriametrics]
+    .venv/bin/python bench/historian.py --reference      # the issue's run: 100 tags x 7 days (about 63 M samples)
 
-Each machine's tags are sampled every ``--period`` seconds (each machine with its own phase) and written
-through ``Historian.write`` in batches of about ``--batch-rows`` rows, one batch per few sample instants, like
-a fleet of connectors. Prints one JSON line per figure: {"name", "value", "unit", "target"}; progress goes
-to stderr.
+1. The workload (``bench/historian_workload.py``) is generated once, before any clock runs, into files: 1 Hz
+   tags with jitter, gaps, 1 % bad quality, sparse 10 s tags, two text tags, batches of ``--batch-seconds``
+   of data delivered partly out of order and late; an Arrow stream for plantlink, line protocol for the peers.
+2. plantlink runs in a child process (``bench/historian_plantlink.py``): write-ahead log -> bus -> the
+   runtime's ``HistorianWriter`` with the runtime's flush interval -> the DuckDB historian with its defaults.
+3. Each peer is started on free ports with a data directory of its own (``bench/historian_peers.py``), fed
+   the same batches over HTTP by ``--connections`` connections, made durable, left to settle (its data
+   directory unchanged for ``--settle-s``), queried, and stopped (also when anything fails).
+
+Figures, per system (``_plantlink``, ``_influxdb``, ``_victoriametrics`` at the end of each name):
+
+* ``historian_ingest_durable``: samples / wall seconds from the first batch handed in to the last one durable.
+* ``historian_bytes_per_sample``: the data directory's allocated bytes (``du``) / samples, after plantlink's
+  close, after the peers settled.
+* ``historian_peak_memory``: the writing process's resident-memory high-water mark (``VmHWM``), MiB, over the
+  ingest and the settling (plantlink: its child process, after imports; ``baseline_mib`` beside it).
+* ``historian_latest``, ``historian_downsample``, ``historian_aggregate_1m``, ``historian_aggregate_10s``:
+  median ms of ``--runs`` warm runs (``first_ms``: the first, cold one).
+
+A peer's line carries ``ratio`` = plantlink's value / the peer's. One JSON line per figure on stdout ({"name",
+"value", "unit"}, extras beside); progress on stderr; the peers' logs are in the work directory (``--keep``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-import statistics
+import signal
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from plantlink.historian import TagMeta, open_historian
-from plantlink.historian.duckdb import DuckDBHistorian
-from plantlink.samples import Quality, numeric_batch
+from bench.historian_peers import (  # noqa: E402
+    Influx,
+    Server,
+    Victoria,
+    influx_queries,
+    peak_rss_mib,
+    rss_mib,
+    victoria_queries,
+)
+from bench.historian_workload import Files, Layout, lp_batches, write  # noqa: E402
 
 S = 1_000_000
-DAY = 86_400 * S
+DAY = 86_400
+SYSTEMS = ("plantlink", "influxdb", "victoriametrics")
+QUERY_FIGURES = ("latest", "downsample", "aggregate_1m", "aggregate_10s")
+LOWER_IS_BETTER = {"bytes_per_sample", "peak_memory", *QUERY_FIGURES}
 
 
-def emit(name: str, value: float, unit: str, target: str | None = None, **extra: object) -> None:
-    line: dict[str, object] = {"name": name, "value": round(value, 3), "unit": unit}
-    if target is not None:
-        line["target"] = target
-    line.update(extra)
-    print(json.dumps(line), flush=True)
+def emit(name: str, value: float | None, unit: str, **extra: Any) -> None:
+    v = None if value is None else round(value, 3)
+    print(json.dumps({"name": name, "value": v, "unit": unit, **extra}), flush=True)
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-class Fleet:
-    """Synthetic machines: per tag a level, a slow cycle, noise and now and then a bad-quality sample."""
-
-    def __init__(self, machines: int, tags: int, period_s: float, t0: int, seed: int = 42):
-        rng = np.random.default_rng(seed)
-        self.n = machines * tags
-        self.period = int(period_s * S)
-        self.t0 = t0
-        self.phase = np.repeat(rng.integers(0, self.period, machines), tags)  # each machine polls on its own
-        self.level = rng.uniform(10, 500, self.n)
-        self.amp = self.level * rng.uniform(0.01, 0.2, self.n)
-        self.cycle = rng.uniform(600, 7200, self.n) * S
-        self.noise = self.amp * 0.05
-        self.rng = rng
-
-    def batch(self, ids: np.ndarray, step0: int, steps: int):  # type: ignore[no-untyped-def]
-        k = np.arange(step0, step0 + steps, dtype=np.int64)[:, None]
-        ts = self.t0 + k * self.period + self.phase[None, :]
-        value = (
-            self.level + self.amp * np.sin(2 * np.pi * ts / self.cycle) + self.rng.normal(size=ts.shape) * self.noise
-        )
-        quality = np.where(self.rng.random(ts.shape) < 0.001, Quality.BAD, Quality.GOOD).astype(np.uint8)
-        tag = np.broadcast_to(ids[None, :], ts.shape)
-        return numeric_batch(tag.ravel(), ts.ravel(), np.round(value, 3).ravel(), quality.ravel())
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
+def run_plantlink(work: Path, files: Files, lay: Layout, q: dict[str, Any], runs: int) -> dict[str, Any]:
+    spec = {"paths": q["paths"], "text_from": lay.dense + lay.sparse, "queries": q, "runs": runs}
+    cmd = [sys.executable, str(ROOT / "bench" / "historian_plantlink.py"), "--arrows", str(files.arrows),
+           "--dir", str(work / "plantlink"), "--spec", json.dumps(spec)]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    out: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
     return out
 
 
-def ingest(h: DuckDBHistorian, fleet: Fleet, ids: np.ndarray, total_steps: int, batch_rows: int) -> None:
-    steps_per_batch = max(1, batch_rows // fleet.n)
-    in_store = gen = 0.0
-    t_wall = time.perf_counter()
-    next_log = t_wall + 10
-    for s0 in range(0, total_steps, steps_per_batch):
-        t = time.perf_counter()
-        batch = fleet.batch(ids, s0, min(steps_per_batch, total_steps - s0))
-        t2 = time.perf_counter()
-        h.write(batch)
-        in_store += time.perf_counter() - t2
-        gen += t2 - t
-        if time.perf_counter() > next_log:
-            log(f"  ingested {h.samples_stored:,} samples, {s0 / total_steps:.0%}")
-            next_log += 10
-    t = time.perf_counter()
-    h.flush()
-    in_store += time.perf_counter() - t
-    n = h.samples_stored
-    wall = time.perf_counter() - t_wall
-    emit("historian.ingest_rate", n / in_store, "samples/s", ">= 2000000", samples=n, seconds=round(in_store, 2))
-    emit("historian.ingest_rate_with_generation", n / wall, "samples/s", samples=n, seconds=round(wall, 2))
-    emit("historian.data_generation_time", gen, "s")
+def run_peer(cls: type[Server], work: Path, files: Files, samples: int, q: dict[str, Any], a: argparse.Namespace
+             ) -> dict[str, Any]:
+    d = work / cls.name
+    d.mkdir()
+    with cls(d, d / "server.log") as s:
+        baseline = rss_mib(s.pid)
+        t0 = time.perf_counter()
+        batches = s.write_all(lp_batches(files), a.connections)
+        s.make_durable()
+        seconds = time.perf_counter() - t0
+        log(f"  {cls.name}: {samples / seconds:,.0f} samples/s durable; settling")
+        disk, waited = s.settle(a.settle_s)
+        parts = s.parts_mib()
+        peak = peak_rss_mib(s.pid)
+        queries = influx_queries(s, q, a.runs) if isinstance(s, Influx) else victoria_queries(s, q, a.runs)
+        assert isinstance(s, Influx | Victoria)
+        return {"samples": samples, "batches": batches, "seconds": seconds, "disk_bytes": disk,
+                "settle_s": waited, "parts_mib": parts, "peak_mib": peak, "baseline_mib": baseline, "queries": queries,
+                "peak_mib_with_queries": peak_rss_mib(s.pid)}
 
 
-def queries(h: DuckDBHistorian, ids: np.ndarray, t0: int, days: int, runs: int) -> None:
-    rng = np.random.default_rng(1)
-    end = t0 + days * DAY
-    pick = [rng.choice(ids, size=min(1000, len(ids)), replace=False) for _ in range(runs)]
-    it = iter(pick)
-    lat = timed(lambda: h.latest(next(it).tolist()), runs)
-    emit("historian.latest_1000_tags", statistics.median(lat), "ms", "<= 20", tags=len(pick[0]), max=round(max(lat), 3))
-    one = [int(x) for x in rng.choice(ids, size=runs)]
-    it2 = iter(one)
-    ds = timed(lambda: h.downsample(next(it2), t0, end, n_out=1000), runs)
-    n_pts = h.raw(one[0], t0, end, limit=10**9).num_rows
-    emit(
-        f"historian.downsample_1_tag_{days}d_to_1000",
-        statistics.median(ds),
-        "ms",
-        "<= 100",
-        points_in=n_pts,
-        first_run=round(ds[0], 3),
-    )
-    width = min(100, len(ids))
-    starts = [int(x) for x in rng.integers(0, len(ids) - width + 1, size=runs)]
-    day0 = end - DAY
-    it3 = iter(starts)
-    ag = timed(lambda: h.aggregate(ids[(s := next(it3)) : s + width].tolist(), day0, end, 60 * S), runs)
-    rows = h.aggregate(ids[:width].tolist(), day0, end, 60 * S).num_rows
-    emit(
-        "historian.aggregate_1m_100_tags_1d",
-        statistics.median(ag),
-        "ms",
-        "<= 500",
-        tags=width,
-        rows=rows,
-        first_run=round(ag[0], 3),
-    )
-    it4 = iter(one)
-    rw = timed(lambda: h.raw(next(it4), day0, end), runs)
-    emit("historian.raw_1_tag_1d", statistics.median(rw), "ms")
-    it5 = iter(starts)
-    ag10 = timed(lambda: h.aggregate(ids[(s := next(it5)) : s + 10].tolist(), day0, end, 10 * S), runs)
-    emit("historian.aggregate_10s_10_tags_1d_from_raw", statistics.median(ag10), "ms")
+def report(results: dict[str, dict[str, Any]]) -> None:
+    """One line per figure and system; a peer's carries the ratio plantlink / peer."""
+    figures: dict[str, dict[str, tuple[float, str, dict[str, Any]]]] = {}
+    for sysname, r in results.items():
+        n = r["samples"]
+        f = figures.setdefault(sysname, {})
+        f["ingest_durable"] = (n / r["seconds"], "samples/s", {
+            "samples": n, "seconds": round(r["seconds"], 2), "batches": r["batches"], "load": r["load"],
+            "bytes_per_sample": round(r["disk_bytes"] / n, 3), "peak_memory_mib": round(r["peak_mib"], 1),
+            **{k: r[k] for k in ("flush_interval", "close_s", "stored", "refused", "writer_errors") if k in r}})
+        f["bytes_per_sample"] = (r["disk_bytes"] / n, "bytes", {
+            "disk_mib": round(r["disk_bytes"] / 2**20, 1),
+            **({"store_only": round(r["store_bytes"] / n, 3)} if "store_bytes" in r else {}),
+            **({"settle_s": round(r["settle_s"], 1), "parts_mib": r["parts_mib"]} if "settle_s" in r else {})})
+        f["peak_memory"] = (r["peak_mib"], "MiB", {"baseline_mib": round(r["baseline_mib"], 1),
+                                                   "with_queries_mib": round(r["peak_mib_with_queries"], 1)})
+        for k in QUERY_FIGURES:
+            qr = dict(r["queries"][k])
+            f[k] = (qr.pop("ms"), "ms", qr)
+        if "reopen_ms" in r["queries"]:
+            f["reopen"] = (r["queries"]["reopen_ms"], "ms", {"note": "open of the closed store, before latest"})
+    base = figures.get("plantlink", {})
+    for sysname, f in figures.items():
+        for kind, (value, unit, extra) in f.items():
+            ratio = {}
+            if sysname != "plantlink" and kind in base and value:
+                ratio = {"ratio": round(base[kind][0] / value, 3),
+                         "better": "lower" if kind in LOWER_IS_BETTER else "higher"}
+            emit(f"historian_{kind}_{sysname}", value, unit, **ratio, **extra)
+
+
+def query_spec(lay: Layout, t0: int, t_end: int) -> dict[str, Any]:
+    start_us, end_us = t0 * S - S, t_end * S + S
+    return {"paths": [lay.path(i) for i in range(lay.total)], "numeric": lay.dense + lay.sparse,
+            "downsample_tag": 1, "aggregate_tags": min(10, lay.dense), "start_us": start_us, "end_us": end_us,
+            "day_start_us": max(start_us, end_us - DAY * S)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--machines", type=int, default=1000)
-    p.add_argument("--tags", type=int, default=20, help="tags per machine")
-    p.add_argument("--days", type=int, default=7)
-    p.add_argument("--period", type=float, default=100.0, help="seconds between two samples of a tag")
-    p.add_argument("--batch-rows", type=int, default=20_000, help="about how many rows per write() batch")
-    p.add_argument("--dir", type=Path, default=Path("/tmp/plantlink-bench-historian"))
-    p.add_argument("--runs", type=int, default=10, help="repetitions per query figure")
-    p.add_argument("--quick", action="store_true", help="smoke run: 100 machines x 20 tags x 1 day")
-    p.add_argument("--keep", action="store_true", help="keep the store directory afterwards")
+    p.add_argument("--tags", type=int, default=100, help="1 Hz tags (plus tags // 10 at 10 s and 2 text tags)")
+    p.add_argument("--days", type=float, default=1.0, help="days of data")
+    p.add_argument("--reference", action="store_true", help="the issue's run: 100 tags x 7 days")
+    p.add_argument("--batch-seconds", type=int, default=50, help="seconds of data per delivered batch")
+    p.add_argument("--connections", type=int, default=os.cpu_count() or 2, help="parallel HTTP writers per peer")
+    p.add_argument("--only", default=",".join(SYSTEMS), help="comma-separated systems to run")
+    p.add_argument("--runs", type=int, default=5, help="warm repetitions per query figure")
+    p.add_argument("--settle-s", type=float, default=10.0, help="a peer has settled when its data directory "
+                   "has not changed for this long (at most 180 s)")
+    p.add_argument("--dir", type=Path, help="work directory, new or empty; removed afterwards unless --keep "
+                   "(default: a new one under the temp directory)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
     a = p.parse_args()
-    if a.quick:
-        a.machines, a.days = 100, 1
-    shutil.rmtree(a.dir, ignore_errors=True)
-    path = a.dir / "historian.duckdb"
-    t0 = (time.time_ns() // 1000 // DAY - a.days) * DAY
-    total_steps = int(a.days * 86400 / a.period)
-    n_tags = a.machines * a.tags
-    log(f"{n_tags} tags, every {a.period} s, {a.days} days: {n_tags * total_steps:,} samples into {path}")
-    h = open_historian("duckdb", path=path)
-    assert isinstance(h, DuckDBHistorian)
-    paths = [TagMeta(f"plant/m{m:04d}/t{k:02d}") for m in range(a.machines) for k in range(a.tags)]
-    ids = np.array(list(h.register_tags(paths).values()), dtype=np.uint32)
-    ingest(h, Fleet(a.machines, a.tags, a.period, t0), ids, total_steps, a.batch_rows)
+    if a.reference:
+        a.tags, a.days = 100, 7.0
+    only = [s.strip() for s in a.only.split(",") if s.strip()]
+    if unknown := set(only) - set(SYSTEMS):
+        p.error(f"unknown system(s) {sorted(unknown)}; choose from {SYSTEMS}")
+    # SIGTERM unwinds like Ctrl-C: the peers' servers are stopped and the work directory removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if a.dir is not None and a.dir.exists() and any(a.dir.iterdir()):
+        p.error(f"--dir {a.dir} is not empty (the bench removes its work directory afterwards)")
+    work = a.dir or Path(tempfile.mkdtemp(prefix="plantlink-bench-historian-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        run(a, work, only)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(a: argparse.Namespace, work: Path, only: list[str]) -> None:
+    lay = Layout(a.tags, a.tags // 10)
+    seconds = int(a.days * DAY)
+    t_end = (int(time.time()) - 3600) // 60 * 60  # an hour ago: no store refuses or hides fresh samples
+    t0 = t_end - seconds
     t = time.perf_counter()
-    h.close()
-    emit("historian.close", time.perf_counter() - t, "s")
-    emit("historian.store_size", sum(f.stat().st_size for f in a.dir.iterdir()) / 2**20, "MiB")
-    t = time.perf_counter()
-    h = open_historian("duckdb", path=path)
-    assert isinstance(h, DuckDBHistorian)
-    emit("historian.reopen_with_latest_rebuild", (time.perf_counter() - t) * 1000, "ms")
-    queries(h, ids, t0, a.days, a.runs)
-    h.close()
-    if not a.keep:
-        shutil.rmtree(a.dir, ignore_errors=True)
+    files, samples, batches = write(work, lay, t0, seconds, a.batch_seconds)
+    emit("historian_workload_generation", time.perf_counter() - t, "s", samples=samples, batches=batches,
+         tags=lay.total, days=a.days, lp_mib=round(files.lp.stat().st_size / 2**20, 1))
+    q = query_spec(lay, t0, t_end)
+    results: dict[str, dict[str, Any]] = {}
+    for name in only:
+        if name != "plantlink" and not {"influxdb": Influx, "victoriametrics": Victoria}[name].available():
+            log(f"{name}: not installed (apt-get install -y {'influxdb' if name == 'influxdb' else 'victoria-metrics'})"
+                "; skipped")
+            continue
+        log(f"{name}: {samples:,} samples in {batches:,} batches")
+        if name == "plantlink":
+            r = run_plantlink(work, files, lay, q, a.runs)
+        else:
+            r = run_peer(Influx if name == "influxdb" else Victoria, work, files, samples, q, a)
+        r["load"] = [round(x, 2) for x in os.getloadavg()]
+        results[name] = r
+    report(results)
 
 
 if __name__ == "__main__":
