@@ -1,5 +1,5 @@
-"""Bucketed aggregates, read from 1-hour rollups where whole built hours allow it (``hourly``), from 1-minute
-rollups where whole minutes allow it and from raw samples elsewhere.
+"""Bucketed aggregates, read from the rollup pyramid: 1-day and 1-hour rollups where whole built days or hours
+allow it (``hourly``), 1-minute rollups where whole minutes allow it, raw samples elsewhere.
 
 Every source row is a *partial* (see ``rollup``). For one tag, ordered by time, each partial's lag is the
 previous partial (or the carried-in sample from before the range). Per bucket ``[b, b + I)`` clipped to the
@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
-from plantlink.historian.duckdb.hourly import HOUR_US, R1H
-from plantlink.historian.duckdb.layout import MINUTE_US, R1M, RAW, days_between, id_filter, table
+from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, days_between, id_filter, table
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
 from plantlink.samples import TS_TYPE
 
@@ -39,19 +39,34 @@ def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     ]
 
 
+def _levels(snap: Snapshot) -> list[tuple[int, str, int]]:
+    """The built rollup levels above the minutes, coarsest first: (bucket width, table, built up to)."""
+    return [(DAY_US, R1D, snap.r1d_upto), (HOUR_US, R1H, snap.r1h_upto)]
+
+
 def sources(snap: Snapshot, tag_ids: Sequence[int], start: int, end: int, interval: int) -> list[str]:
-    """SELECTs of partial rows covering ``[start, end)``: 1-hour rollups for the whole hours already built
-    when the interval is a multiple of an hour, 1-minute rollups for the whole minutes when it is a multiple
-    of a minute, raw samples for the edges and for other intervals."""
-    ids = id_filter(tag_ids)
-    if interval % HOUR_US == 0 and snap.r1h_upto:
-        lo = -(-start // HOUR_US) * HOUR_US
-        hi = min(end // HOUR_US * HOUR_US, snap.r1h_upto)
+    """SELECTs of partial rows covering ``[start, end)``, from the coarsest level whose bucket divides the
+    interval: 1-day rollups for the whole built days, 1-hour rollups for the whole built hours, 1-minute
+    rollups for the whole minutes, raw samples for the edges and for other intervals."""
+    return _pyramid(snap, id_filter(tag_ids), start, end, interval, _levels(snap))
+
+
+def _pyramid(
+    snap: Snapshot, ids: str, start: int, end: int, interval: int, levels: list[tuple[int, str, int]]
+) -> list[str]:
+    if start >= end:
+        return []
+    if not levels:
+        return _minute_sources(snap, ids, start, end, interval)
+    (width, name, upto), rest = levels[0], levels[1:]
+    if interval % width == 0 and upto:
+        lo = -(-start // width) * width
+        hi = min(end // width * width, upto)
         if lo < hi:
-            hours = f"SELECT {PARTIAL_COLS}, false FROM {R1H} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
-            return [*_minute_sources(snap, ids, start, lo, interval), hours,
-                    *_minute_sources(snap, ids, hi, end, interval)]
-    return _minute_sources(snap, ids, start, end, interval)
+            rows = f"SELECT {PARTIAL_COLS}, false FROM {name} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+            return [*_pyramid(snap, ids, start, lo, interval, rest), rows,
+                    *_pyramid(snap, ids, hi, end, interval, rest)]
+    return _pyramid(snap, ids, start, end, interval, rest)
 
 
 def _minute_sources(snap: Snapshot, ids: str, start: int, end: int, interval: int) -> list[str]:

@@ -36,6 +36,7 @@ class Snapshot:
     raw: frozenset[int]
     r1m: frozenset[int]
     r1h_upto: int = 0  # 1-hour rollups are complete before this instant
+    r1d_upto: int = 0  # 1-day rollups likewise
 
 
 def check_range(start_us: int, end_us: int) -> None:
