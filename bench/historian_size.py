@@ -67,10 +67,22 @@ class Walk:
         return numeric_batch(tag.ravel(), ts.ravel(), np.round(value, 2).ravel(), quality.ravel())
 
 
-def fill(h: DuckDBHistorian, tags: int, period_s: float, days: int, batch_rows: int) -> np.ndarray:
+def generator(data: str, tags: int, period_s: float) -> Walk:
+    """``walk`` (this module's random walk) or ``fleet`` (``bench/historian.py``'s level + slow cycle + white
+    noise rounded to 3 decimals, each machine of 20 tags on its own phase)."""
+    if data == "walk":
+        return Walk(tags, period_s)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from historian import Fleet
+
+    return Fleet(max(1, tags // 20), min(tags, 20), period_s, T0)  # type: ignore[return-value]
+
+
+def fill(h: DuckDBHistorian, tags: int, period_s: float, days: int, batch_rows: int, data: str = "walk"
+         ) -> np.ndarray:
     ids = np.array(list(h.register_tags([TagMeta(f"site/m{i // 20}/t{i % 20}", "", "float")
                                          for i in range(tags)]).values()), dtype=np.uint32)
-    walk = Walk(tags, period_s)
+    walk = generator(data, tags, period_s)
     total = int(days * DAY // walk.period)
     per = max(1, batch_rows // tags)
     for s0 in range(0, total, per):
@@ -138,16 +150,17 @@ def main() -> None:
     p.add_argument("--days", type=int, default=1)
     p.add_argument("--batch-rows", type=int, default=10_000, help="about how many rows per write() batch")
     p.add_argument("--flush-rows", type=int, default=200_000, help="the store flushes every this many rows")
+    p.add_argument("--data", choices=("walk", "fleet"), default="walk")
     p.add_argument("--dir", type=Path, default=Path("/tmp/plantlink-bench-historian-size"))
     a = p.parse_args()
     shutil.rmtree(a.dir, ignore_errors=True)
     a.dir.mkdir(parents=True)
     path = a.dir / "h.duckdb"
-    label = f"{a.tags}tags_{a.period:g}s"
+    label = f"{a.data}.{a.tags}tags_{a.period:g}s"
     target = "<= 1.9" if a.period <= 1 else "<= 2.5"
     t = time.perf_counter()
     with DuckDBHistorian(path, flush_rows=a.flush_rows, background_flush=False) as h:
-        fill(h, a.tags, a.period, a.days, a.batch_rows)
+        fill(h, a.tags, a.period, a.days, a.batch_rows, a.data)
         n = h.samples_stored
     log(f"filled {n:,} samples in {time.perf_counter() - t:.1f} s")
     compression(path)

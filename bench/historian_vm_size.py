@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from historian_size import DAY, Walk, emit, log
+from historian_size import DAY, emit, generator, log
 
 
 def free_port() -> int:
@@ -59,9 +59,9 @@ def data_bytes(path: Path) -> int:
     return total
 
 
-def series(tags: int, period_s: float, days: int):  # type: ignore[no-untyped-def]
+def series(tags: int, period_s: float, days: int, data: str):  # type: ignore[no-untyped-def]
     """The same samples ``historian_size.fill`` writes: (tag index, ts us, value) arrays per tag."""
-    walk = Walk(tags, period_s)
+    walk = generator(data, tags, period_s)
     ids = np.arange(tags, dtype=np.uint32)
     total = int(days * DAY // walk.period)
     per = max(1, 10_000 // tags)
@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--tags", type=int, default=100)
     p.add_argument("--period", type=float, default=1.0)
     p.add_argument("--days", type=int, default=1)
+    p.add_argument("--data", choices=("walk", "fleet"), default="walk")
     p.add_argument("--dir", type=Path, default=Path("/tmp/plantlink-bench-vm-size"))
     a = p.parse_args()
     shutil.rmtree(a.dir, ignore_errors=True)
@@ -88,7 +89,7 @@ def main() -> None:
                              "-retentionPeriod=100y", "-loggerLevel=ERROR"], stdout=subprocess.DEVNULL)
     try:
         wait_ready(base, proc)
-        tag, ts, value = series(a.tags, a.period, a.days)
+        tag, ts, value = series(a.tags, a.period, a.days, a.data)
         bounds = np.flatnonzero(np.r_[True, tag[1:] != tag[:-1], True])
         lines = []
         for i in range(len(bounds) - 1):
@@ -103,7 +104,7 @@ def main() -> None:
         n = len(ts)
         size = data_bytes(a.dir)
         log(f"victoria-metrics: {n:,} samples, {size:,} bytes in {a.dir}")
-        emit(f"victoriametrics.bytes_per_sample.{a.tags}tags_{a.period:g}s", size / n, "B/sample", samples=n,
+        emit(f"victoriametrics.bytes_per_sample.{a.data}.{a.tags}tags_{a.period:g}s", size / n, "B/sample", samples=n,
              bytes=size)
     finally:
         proc.terminate()
