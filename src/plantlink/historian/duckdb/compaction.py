@@ -34,6 +34,7 @@ from plantlink.historian.duckdb.layout import (
     RAW_COLUMNS,
     table,
 )
+from plantlink.historian.duckdb.queries import Snapshot
 
 #: A day is compacted once it ended this long ago (late samples of it make it due again).
 CLOSE_AFTER_US = 15 * MINUTE_US
@@ -49,12 +50,12 @@ def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return int(rows[0][0])
 
 
-def due(con: duckdb.DuckDBPyConnection, days: dict[str, set[int]], now_us: int) -> list[tuple[str, int]]:
+def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tuple[str, int]]:
     """(kind, day) of the closed day tables whose row count is not the one their last compaction left."""
     done = dict(con.execute("SELECT name, rows FROM compacted").fetchall())
     out = []
-    for kind in (RAW, R1M):
-        for d in sorted(days[kind]):
+    for kind, days in ((RAW, snap.raw), (R1M, snap.r1m)):
+        for d in sorted(days):
             if (d + 1) * DAY_US + CLOSE_AFTER_US > now_us:
                 continue
             name = table(kind, d)

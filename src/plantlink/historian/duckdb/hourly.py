@@ -64,6 +64,12 @@ def set_upto(con: duckdb.DuckDBPyConnection, upto: int, level: int = HOURS) -> N
     con.execute("INSERT OR REPLACE INTO r1h_built VALUES (?, ?)", [level, upto])
 
 
+def lower(con: duckdb.DuckDBPyConnection, hour: int, day: int) -> None:
+    """Late samples: the hours from ``hour`` and the days from ``day`` on are to be built again."""
+    set_upto(con, hour)
+    set_upto(con, day, DAYS)
+
+
 def build_days(con: duckdb.DuckDBPyConnection, upto_d: int, upto_h: int) -> tuple[int, int]:
     """Fold the built hours into 1-day rows (``r1d``), every whole UTC day from ``upto_d`` (or the first hour
     stored) to the last day whose hours are all built, in one transaction. Returns (rows, the new upto)."""

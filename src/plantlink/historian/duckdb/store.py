@@ -320,7 +320,7 @@ class DuckDBHistorian(Historian):
         day = min(self._r1d_upto, min_ts - min_ts % DAY_US)
         with self._state_lock:
             self._r1h_upto, self._r1d_upto = hour, day
-        return lambda c: (hourly.set_upto(c, hour), hourly.set_upto(c, day, hourly.DAYS))
+        return lambda c: hourly.lower(c, hour, day)
 
     def build_rollups(self, now_us: int) -> int:
         """Build the 1-hour rollups of the hours that ended (``hourly.build``); returns the rows built."""
@@ -339,9 +339,7 @@ class DuckDBHistorian(Historian):
     def compact(self, now_us: int) -> int:
         """Rewrite the closed day tables that are due (``compaction``), one per write-lock hold so flushes go
         on between them; returns how many were rewritten."""
-        with self._state_lock:
-            days = {k: set(v) for k, v in self._days.items()}
-        todo = compaction.due(self._cursor(), days, now_us)
+        todo = compaction.due(self._cursor(), self._snapshot(), now_us)
         for kind, d in todo:
             with self._write_lock:
                 con = self._require_open()
