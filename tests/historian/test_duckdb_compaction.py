@@ -106,17 +106,41 @@ def test_a_failure_in_the_swap_leaves_the_old_table(hist: DuckDBHistorian, sampl
     cur = hist._cursor()
     rows = cur.execute(f"SELECT * FROM raw_d{D0}").fetchall()
 
-    def boom(con: object, name: str) -> int:
+    def boom(con: object, name: str, rows: int) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(compaction, "_count", boom)  # called after the DROP and RENAME, before the COMMIT
+    monkeypatch.setattr(compaction, "_record", boom)  # called after the DROP and RENAME, before the COMMIT
     with pytest.raises(RuntimeError):
         hist.compact(NOW)
     monkeypatch.undo()
     assert cur.execute(f"SELECT * FROM raw_d{D0}").fetchall() == rows
-    assert not cur.execute("SELECT * FROM duckdb_tables() WHERE table_name LIKE '%compacting'").fetchall()
     assert all_answers(hist) == before
     assert hist.compact(NOW) == 6
+    assert not cur.execute("SELECT * FROM duckdb_tables() WHERE table_name LIKE '%compacting'").fetchall()
+
+
+def test_a_flush_into_the_day_during_the_copy_drops_the_copy(hist: DuckDBHistorian, samples: dict[int, Samples],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    late = (np.array([T0 + DAY + 7 * S + 5]), np.array([-1e3]), np.array([Quality.GOOD], dtype=np.uint8))
+    real = compaction.prepare
+    wrote = []
+
+    def prepare_then_flush(cur: object, kind: str, day: int) -> None:
+        real(cur, kind, day)  # type: ignore[arg-type]
+        if kind == "raw" and day == D0 + 1 and not wrote:  # the flush lands after the copy of that day
+            hist.write(numeric_batch([2], *late))
+            hist.flush()
+            wrote.append(day)
+
+    monkeypatch.setattr(compaction, "prepare", prepare_then_flush)
+    assert hist.compact(NOW) == 5  # day 2's raw table kept (its copy missed the late sample)
+    monkeypatch.undo()
+    ts, value, quality = samples[2]
+    samples[2] = (np.append(ts, late[0]), np.append(value, late[1]), np.append(quality, late[2]))
+    for interval in INTERVALS:
+        assert_same(answers(hist, [1, 2], T0, T0 + 3 * DAY, interval), samples, T0, T0 + 3 * DAY, interval)
+    assert hist.compact(NOW) >= 1
+    assert hist.compact(NOW) == 0
 
 
 CRASH = """
@@ -124,9 +148,9 @@ import os, sys
 from plantlink.historian.duckdb import DuckDBHistorian, compaction
 h = DuckDBHistorian(sys.argv[1])
 h.open()
-def crash(con, name):
+def crash(con, name, rows):
     os._exit(3)  # the process dies inside the swap's transaction
-compaction._count = crash
+compaction._record = crash
 h.compact(int(sys.argv[2]))
 """
 

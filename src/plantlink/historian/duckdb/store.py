@@ -90,6 +90,7 @@ class DuckDBHistorian(Historian):
         self._durable_seq = 0
         self._r1h_upto = 0  # 1-hour rollups are complete before this instant (0: none)
         self._r1d_upto = 0  # 1-day rollups likewise
+        self._touched = compaction.Touched()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -306,6 +307,7 @@ class DuckDBHistorian(Historian):
             self._durable_seq = max(self._durable_seq, seq)
             if chunk is not None:
                 self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
+                self._touched.note(int(chunk.ts.min()) // DAY_US)
             return n
 
     def _unbuild_hours(self, chunk: Chunk | None) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
@@ -337,20 +339,10 @@ class DuckDBHistorian(Historian):
 
     # -- compaction (compaction.py) -------------------------------------------------------------------------
     def compact(self, now_us: int) -> int:
-        """Rewrite the closed day tables that are due (``compaction``), one per write-lock hold so flushes go
-        on between them; returns how many were rewritten."""
-        todo = compaction.due(self._cursor(), self._snapshot(), now_us)
-        for kind, d in todo:
-            with self._write_lock:
-                con = self._require_open()
-                with self._state_lock:
-                    present = d in self._days[kind]
-                if present:
-                    compaction.compact(con, kind, d)
-        if todo:
-            with self._write_lock:
-                compaction.checkpoint(self._require_open())
-        return len(todo)
+        """Rewrite the closed day tables that are due (``compaction.run``: copied without the write lock,
+        swapped under it); returns how many were swapped."""
+        return compaction.run(self._cursor(), self._require_open, self._write_lock, self._snapshot, self._touched,
+                              now_us)
 
     @property
     def samples_stored(self) -> int:
@@ -460,6 +452,7 @@ class DuckDBHistorian(Historian):
         with self._write_lock:
             con = self._require_open()
             deleted, _dropped = apply_retention(con, self.retention, now_us, self._days, self._state_lock)
+            self._touched.note_all()  # a copy made before these deletes is stale
             deleted += hourly.apply_retention(con, self.retention.rollup_1h, now_us)
             compaction.forget_dropped(con)
             if self.retention.raw is not None:
