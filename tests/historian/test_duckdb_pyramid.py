@@ -55,6 +55,8 @@ def test_each_level_gives_what_numpy_gives_on_the_raw_samples(hist: DuckDBHistor
     assert_same(answers(hist, [1, 2], start, end, interval), samples, start, end, interval)  # nothing built
     assert hist.build_rollups(NOW) > 0  # hours, days, and the closed days compacted
     assert levels_read(hist, start, end, interval) == levels
+    hours = hist._cursor().execute("SELECT tag_id, bucket FROM r1h").fetchall()
+    assert hours == sorted(hours)  # sorted once the days were built
     assert_same(answers(hist, [1, 2], start, end, interval), samples, start, end, interval)
 
 

@@ -64,6 +64,22 @@ def set_upto(con: duckdb.DuckDBPyConnection, upto: int, level: int = HOURS) -> N
     con.execute("INSERT OR REPLACE INTO r1h_built VALUES (?, ?)", [level, upto])
 
 
+def sort_hours(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite ``r1h`` in (tag_id, bucket) order in one transaction. Builds append one stretch of hours of
+    every tag at a time, so without it each row group holds every tag and one tag's year (8,760 rows) scans
+    all of them (8.76 M rows for 1,000 tags). The store does it when a day's hours are complete."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE TABLE {R1H}_sorting ({R1M_COLUMNS})")
+        con.execute(f"INSERT INTO {R1H}_sorting SELECT * FROM {R1H} ORDER BY tag_id, bucket")
+        con.execute(f"DROP TABLE {R1H}")
+        con.execute(f"ALTER TABLE {R1H}_sorting RENAME TO {R1H}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def lower(con: duckdb.DuckDBPyConnection, hour: int, day: int) -> None:
     """Late samples: the hours from ``hour`` and the days from ``day`` on are to be built again."""
     set_upto(con, hour)

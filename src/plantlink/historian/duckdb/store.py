@@ -332,6 +332,8 @@ class DuckDBHistorian(Historian):
                 days, upto = set(self._days[R1M]), self._r1h_upto
             built, upto = hourly.build(con, upto, days, now_us)
             days_built, upto_d = hourly.build_days(con, self._r1d_upto, upto)
+            if days_built:  # a day's hours are complete: keep r1h in (tag, time) order for one-tag trends
+                hourly.sort_hours(con)
             with self._state_lock:
                 self._r1h_upto, self._r1d_upto = upto, upto_d
         self.compact(now_us)
