@@ -1,4 +1,5 @@
-"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute and 1-hour rollups)."""
+"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute, 1-hour and 1-day
+rollups, closed days compacted)."""
 
 from __future__ import annotations
 
@@ -325,7 +326,8 @@ class DuckDBHistorian(Historian):
         return lambda c: hourly.lower(c, hour, day)
 
     def build_rollups(self, now_us: int) -> int:
-        """Build the 1-hour rollups of the hours that ended (``hourly.build``); returns the rows built."""
+        """Build the 1-hour and 1-day rollups of the hours and days that ended (``hourly``), then compact the
+        closed days (``compact``); returns the rollup rows built."""
         with self._write_lock:
             con = self._require_open()
             with self._state_lock:
