@@ -1,5 +1,5 @@
-"""Bucketed aggregates, read from 1-hour rollups where whole built hours allow it (``hourly``), from 1-minute
-rollups where whole minutes allow it and from raw samples elsewhere.
+"""Bucketed aggregates, read from the rollup pyramid: 1-day and 1-hour rollups where whole built days or hours
+allow it (``hourly``), 1-minute rollups where whole minutes allow it, raw samples elsewhere.
 
 Every source row is a *partial* (see ``rollup``). For one tag, ordered by time, each partial's lag is the
 previous partial (or the carried-in sample from before the range). Per bucket ``[b, b + I)`` clipped to the
@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
-from plantlink.historian.duckdb.hourly import HOUR_US, R1H
-from plantlink.historian.duckdb.layout import MINUTE_US, R1M, RAW, days_between, id_filter, table
+from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, days_between, id_filter, table
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
 from plantlink.samples import TS_TYPE
 
@@ -39,19 +39,34 @@ def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     ]
 
 
+def _levels(snap: Snapshot) -> list[tuple[int, str, int]]:
+    """The built rollup levels above the minutes, coarsest first: (bucket width, table, built up to)."""
+    return [(DAY_US, R1D, snap.r1d_upto), (HOUR_US, R1H, snap.r1h_upto)]
+
+
 def sources(snap: Snapshot, tag_ids: Sequence[int], start: int, end: int, interval: int) -> list[str]:
-    """SELECTs of partial rows covering ``[start, end)``: 1-hour rollups for the whole hours already built
-    when the interval is a multiple of an hour, 1-minute rollups for the whole minutes when it is a multiple
-    of a minute, raw samples for the edges and for other intervals."""
-    ids = id_filter(tag_ids)
-    if interval % HOUR_US == 0 and snap.r1h_upto:
-        lo = -(-start // HOUR_US) * HOUR_US
-        hi = min(end // HOUR_US * HOUR_US, snap.r1h_upto)
+    """SELECTs of partial rows covering ``[start, end)``, from the coarsest level whose bucket divides the
+    interval: 1-day rollups for the whole built days, 1-hour rollups for the whole built hours, 1-minute
+    rollups for the whole minutes, raw samples for the edges and for other intervals."""
+    return _pyramid(snap, id_filter(tag_ids), start, end, interval, _levels(snap))
+
+
+def _pyramid(
+    snap: Snapshot, ids: str, start: int, end: int, interval: int, levels: list[tuple[int, str, int]]
+) -> list[str]:
+    if start >= end:
+        return []
+    if not levels:
+        return _minute_sources(snap, ids, start, end, interval)
+    (width, name, upto), rest = levels[0], levels[1:]
+    if interval % width == 0 and upto:
+        lo = -(-start // width) * width
+        hi = min(end // width * width, upto)
         if lo < hi:
-            hours = f"SELECT {PARTIAL_COLS}, false FROM {R1H} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
-            return [*_minute_sources(snap, ids, start, lo, interval), hours,
-                    *_minute_sources(snap, ids, hi, end, interval)]
-    return _minute_sources(snap, ids, start, end, interval)
+            rows = f"SELECT {PARTIAL_COLS}, false FROM {name} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+            return [*_pyramid(snap, ids, start, lo, interval, rest), rows,
+                    *_pyramid(snap, ids, hi, end, interval, rest)]
+    return _pyramid(snap, ids, start, end, interval, rest)
 
 
 def _minute_sources(snap: Snapshot, ids: str, start: int, end: int, interval: int) -> list[str]:
@@ -77,42 +92,85 @@ def aggregate(
     interval: int,
     aggregates: Sequence[Aggregate],
 ) -> pa.Table:
-    parts = sources(snap, tag_ids, start, end, interval)
-    carry = carried_in(cur, snap, tag_ids, start) if "twa" in aggregates else None
-    if carry is not None and carry.num_rows:
-        cur.register("_carry", carry)
-        parts.append("SELECT tag_id, last_ts, last_ts, 0, NULL, NULL, NULL, NULL, last_v, 0.0, true FROM _carry")
+    if interval % MINUTE_US:  # raw samples only: three columns read, the partial columns are views of them
+        ids = id_filter(tag_ids)
+        parts = [f"SELECT tag_id, ts, value FROM {table(RAW, d)} WHERE {ids} AND ts >= {start} AND ts < {end} "
+                 f"AND {GOOD}" for d in days_between(snap.raw, start, end)]
+        query = " UNION ALL ".join(parts)
+    else:
+        parts = sources(snap, tag_ids, start, end, interval)
+        query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS src ({PARTIAL_COLS}, pre)"
     if not parts:
         return _empty(aggregates)
-    try:
-        src = cur.sql(f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS src ({PARTIAL_COLS}, pre)").to_arrow_table()
-    finally:
-        if carry is not None and carry.num_rows:
-            cur.unregister("_carry")
+    src = cur.sql(query).to_arrow_table()
     if src.num_rows == 0:
         return _empty(aggregates)
-    return _order(combine(src, start, end, interval, aggregates), tag_ids, aggregates)
+    carry = carried_in(cur, snap, tag_ids, start) if "twa" in aggregates else None
+    src = src.combine_chunks()  # one chunk per column: to_numpy of many small chunks was most of the time
+    return _order(combine(src, start, end, interval, aggregates, carry), tag_ids, aggregates)
+
+
+#: The partial columns of a raw sample (``n = 1``, ``integ = 0``) when only ``tag_id, ts, value`` were read.
+_RAW_ALIAS = {"first_ts": "ts", "last_ts": "ts", "vmin": "value", "vmax": "value", "vsum": "value",
+              "first_v": "value", "last_v": "value"}
 
 
 def _col(t: pa.Table, name: str, dtype: type) -> np.ndarray:
+    if name not in t.schema.names:
+        if name in ("n", "integ"):
+            return np.full(t.num_rows, 1 if name == "n" else 0, dtype=dtype)
+        name = _RAW_ALIAS[name]
     return np.asarray(t.column(name).to_numpy(), dtype=dtype)
 
 
-def combine(src: pa.Table, start: int, end: int, interval: int, aggregates: Sequence[Aggregate]) -> pa.Table:
-    """Fold partial rows into one row per (tag, bucket) with numpy (see the module docstring)."""
-    tag = _col(src, "tag_id", np.int64)
-    first_ts, last_ts = _col(src, "first_ts", np.int64), _col(src, "last_ts", np.int64)
-    pre = _col(src, "pre", bool)
-    order = np.lexsort((~pre, first_ts, tag))  # a carried-in row sorts before anything at the same time
-    tag, first_ts, last_ts, pre = tag[order], first_ts[order], last_ts[order], pre[order]
-    last_v = _col(src, "last_v", np.float64)[order]
+def _time_order(tag: np.ndarray, first_ts: np.ndarray) -> np.ndarray | None:
+    """The order that sorts rows by (tag, first_ts), or None when they already are (compacted days read in
+    order are): a sort of millions of raw rows was most of a sub-minute aggregate's time."""
+    if len(tag) < 2:
+        return None
+    dt = np.diff(tag)
+    if bool(np.all((dt > 0) | ((dt == 0) & (np.diff(first_ts) >= 0)))):
+        return None
+    order: np.ndarray = np.lexsort((first_ts, tag))
+    return order
+
+
+def _previous(tag: np.ndarray, last_ts: np.ndarray, last_v: np.ndarray, carry: pa.Table | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (sorted by tag, time): whether a partial precedes it, and that partial's last ts and value; the
+    first row of a tag takes the carried-in sample of that tag (one per tag, before the range) if any."""
     has_prev = np.zeros(len(tag), dtype=bool)
     has_prev[1:] = tag[1:] == tag[:-1]
     prev_ts, prev_v = np.roll(last_ts, 1), np.roll(last_v, 1)
-    keep = ~pre
-    order = order[keep]
-    tag, first_ts, last_ts, last_v = tag[keep], first_ts[keep], last_ts[keep], last_v[keep]
-    has_prev, prev_ts, prev_v = has_prev[keep], prev_ts[keep], prev_v[keep]
+    if carry is not None and carry.num_rows:
+        firsts = np.flatnonzero(~has_prev)
+        ctag = _col(carry, "tag_id", np.int64)
+        by_tag = np.argsort(ctag, kind="stable")
+        pos = np.minimum(np.searchsorted(ctag[by_tag], tag[firsts]), len(ctag) - 1)
+        match = ctag[by_tag][pos] == tag[firsts]
+        rows, src = firsts[match], by_tag[pos[match]]
+        has_prev[rows] = True
+        prev_ts[rows] = _col(carry, "last_ts", np.int64)[src]
+        prev_v[rows] = _col(carry, "last_v", np.float64)[src]
+    return has_prev, prev_ts, prev_v
+
+
+def combine(src: pa.Table, start: int, end: int, interval: int, aggregates: Sequence[Aggregate],
+            carry: pa.Table | None = None) -> pa.Table:
+    """Fold partial rows into one row per (tag, bucket) with numpy (see the module docstring); ``carry`` holds
+    the last good sample before ``start`` per tag (``tag_id``, ``last_ts``, ``last_v``) for twa."""
+    tag = _col(src, "tag_id", np.int64)
+    first_ts = _col(src, "first_ts", np.int64)
+    order = _time_order(tag, first_ts)
+
+    def col(name: str, dtype: type) -> np.ndarray:
+        a = _col(src, name, dtype)
+        return a if order is None else a[order]
+
+    if order is not None:
+        tag, first_ts = tag[order], first_ts[order]
+    last_ts, last_v = col("last_ts", np.int64), col("last_v", np.float64)
+    has_prev, prev_ts, prev_v = _previous(tag, last_ts, last_v, carry)
     b = first_ts - first_ts % interval
     bs, be = np.maximum(b, start), np.minimum(b + interval, end)
     carried = has_prev & (prev_ts < bs)
@@ -121,21 +179,22 @@ def combine(src: pa.Table, start: int, end: int, interval: int, aggregates: Sequ
     new[1:] = (tag[1:] != tag[:-1]) | (b[1:] != b[:-1])
     st = np.flatnonzero(new)
     en = np.append(st[1:], len(tag)) - 1
-    n = np.add.reduceat(_col(src, "n", np.int64)[order], st)
+    raw = "n" not in src.schema.names  # raw samples only: n = 1 and integ = 0 for every row
+    n = (en - st + 1) if raw else np.add.reduceat(col("n", np.int64), st)
     out: dict[str, np.ndarray] = {"tag_id": tag[st], "bucket": b[st]}
     for a in aggregates:
         if a == "min":
-            out[a] = np.minimum.reduceat(_col(src, "vmin", np.float64)[order], st)
+            out[a] = np.minimum.reduceat(col("vmin", np.float64), st)
         elif a == "max":
-            out[a] = np.maximum.reduceat(_col(src, "vmax", np.float64)[order], st)
+            out[a] = np.maximum.reduceat(col("vmax", np.float64), st)
         elif a == "mean":
-            out[a] = np.add.reduceat(_col(src, "vsum", np.float64)[order], st) / n
+            out[a] = np.add.reduceat(col("vsum", np.float64), st) / n
         elif a == "twa":
-            integral = np.add.reduceat(_col(src, "integ", np.float64)[order] + gap, st)
+            integral = np.add.reduceat(gap if raw else col("integ", np.float64) + gap, st)
             integral += last_v[en] * (be[en] - last_ts[en])
             out[a] = integral / (be[en] - np.where(carried[st], bs[st], first_ts[st]))
         elif a == "first":
-            out[a] = _col(src, "first_v", np.float64)[order][st]
+            out[a] = col("first_v", np.float64)[st]
         elif a == "last":
             out[a] = last_v[en]
         else:

@@ -26,7 +26,8 @@ from plantlink.samples import TS_TYPE
 
 GOOD = f"quality >= {GOOD_MIN} AND value IS NOT NULL AND isfinite(value)"
 PARTIAL_COLS = "tag_id, first_ts, last_ts, n, vmin, vmax, vsum, first_v, last_v, integ"
-RAW_AS_PARTIAL = "tag_id, ts, ts, 1, value, value, value, value, value, 0.0"
+# typed: a bare 0.0 is a DECIMAL, which Arrow hands to numpy as Python objects
+RAW_AS_PARTIAL = "tag_id, ts, ts, 1::UINTEGER, value, value, value, value, value, 0.0::DOUBLE"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Snapshot:
     raw: frozenset[int]
     r1m: frozenset[int]
     r1h_upto: int = 0  # 1-hour rollups are complete before this instant
+    r1d_upto: int = 0  # 1-day rollups likewise
 
 
 def check_range(start_us: int, end_us: int) -> None:

@@ -1,4 +1,5 @@
-"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute and 1-hour rollups)."""
+"""``DuckDBHistorian``: the embedded historian (one DuckDB file, day partitions, 1-minute, 1-hour and 1-day
+rollups, closed days compacted)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ import pyarrow as pa
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
-from plantlink.historian.duckdb import hourly, queries
+from plantlink.historian.duckdb import compaction, hourly, queries
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
-from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
+from plantlink.historian.duckdb.layout import DAY_US, R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
 from plantlink.historian.duckdb.sql import SqlRunner
 from plantlink.historian.duckdb.writer import insert, write_chunks
@@ -89,6 +90,8 @@ class DuckDBHistorian(Historian):
         self._buffered_seq = 0  # the highest WAL sequence number written into the buffers
         self._durable_seq = 0
         self._r1h_upto = 0  # 1-hour rollups are complete before this instant (0: none)
+        self._r1d_upto = 0  # 1-day rollups likewise
+        self._touched = compaction.Touched()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -111,7 +114,8 @@ class DuckDBHistorian(Historian):
                 self._types[int(tag_id)] = tag_type
             self._set_known()
             self._stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
-            self._r1h_upto = hourly.create(con)
+            self._r1h_upto, self._r1d_upto = hourly.create(con)
+            compaction.create(con)
             self._con = con
 
     def close(self) -> None:
@@ -168,7 +172,7 @@ class DuckDBHistorian(Historian):
     def _snapshot(self) -> queries.Snapshot:
         with self._state_lock:
             return queries.Snapshot(raw=frozenset(self._days[RAW]), r1m=frozenset(self._days[R1M]),
-                                    r1h_upto=self._r1h_upto)
+                                    r1h_upto=self._r1h_upto, r1d_upto=self._r1d_upto)
 
     # -- tags -----------------------------------------------------------------------------------------------
     def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
@@ -304,6 +308,7 @@ class DuckDBHistorian(Historian):
             self._durable_seq = max(self._durable_seq, seq)
             if chunk is not None:
                 self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
+                self._touched.note(int(chunk.ts.min()) // DAY_US)
             return n
 
     def _unbuild_hours(self, chunk: Chunk | None) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
@@ -315,20 +320,33 @@ class DuckDBHistorian(Historian):
         if min_ts >= self._r1h_upto:
             return None
         hour = min_ts - min_ts % hourly.HOUR_US
+        day = min(self._r1d_upto, min_ts - min_ts % DAY_US)
         with self._state_lock:
-            self._r1h_upto = hour
-        return lambda c: hourly.set_upto(c, hour)
+            self._r1h_upto, self._r1d_upto = hour, day
+        return lambda c: hourly.lower(c, hour, day)
 
     def build_rollups(self, now_us: int) -> int:
-        """Build the 1-hour rollups of the hours that ended (``hourly.build``); returns the rows built."""
+        """Build the 1-hour and 1-day rollups of the hours and days that ended (``hourly``), then compact the
+        closed days (``compact``); returns the rollup rows built."""
         with self._write_lock:
             con = self._require_open()
             with self._state_lock:
                 days, upto = set(self._days[R1M]), self._r1h_upto
             built, upto = hourly.build(con, upto, days, now_us)
+            days_built, upto_d = hourly.build_days(con, self._r1d_upto, upto)
+            if days_built:  # a day's hours are complete: keep r1h in (tag, time) order for one-tag trends
+                hourly.sort_hours(con)
             with self._state_lock:
-                self._r1h_upto = upto
-            return built
+                self._r1h_upto, self._r1d_upto = upto, upto_d
+        self.compact(now_us)
+        return built + days_built
+
+    # -- compaction (compaction.py) -------------------------------------------------------------------------
+    def compact(self, now_us: int) -> int:
+        """Rewrite the closed day tables that are due (``compaction.run``: copied without the write lock,
+        swapped under it); returns how many were swapped."""
+        return compaction.run(self._cursor(), self._require_open, self._write_lock, self._snapshot, self._touched,
+                              now_us)
 
     @property
     def samples_stored(self) -> int:
@@ -438,7 +456,9 @@ class DuckDBHistorian(Historian):
         with self._write_lock:
             con = self._require_open()
             deleted, _dropped = apply_retention(con, self.retention, now_us, self._days, self._state_lock)
+            self._touched.note_all()  # a copy made before these deletes is stale
             deleted += hourly.apply_retention(con, self.retention.rollup_1h, now_us)
+            compaction.forget_dropped(con)
             if self.retention.raw is not None:
                 with self._state_lock:
                     self._latest.forget_before(now_us - int(self.retention.raw * 1e6))

@@ -1,0 +1,95 @@
+"""Query shapes on a compacted store with its rollup pyramid built, and how time and size scale with range.
+
+Fills a store with ``--tags`` tags at 1 Hz (``historian_size``'s random walk, 2 decimals) for ``--days`` days
+through ``write()``, then runs the maintenance pass once (``build_rollups``: 1-hour and 1-day rollups, then
+the closed days compacted) and times, medians of ``--runs``:
+
+* ``downsample``: one tag over the last 7 days (or all days if fewer) to 1,000 points (MinMaxLTTB on raw);
+* ``aggregate``: all 7 aggregates of 100 tags over the last day at 10 s, 1 min and 15 min;
+* ``trend``: one tag over the whole range at 1 day and at 1 hour (from the pyramid), the year projection
+  scales rows linearly (a year = 365 day rows, 8,760 hour rows per tag);
+* sizes: used blocks after a checkpoint, per sample.
+
+    .venv/bin/python bench/historian_pyramid.py --tags 100 --days 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from historian_size import DAY, T0, emit, fill, log, used_bytes
+from plantlink.historian.duckdb import DuckDBHistorian
+
+S = 1_000_000
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(out), out[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tags", type=int, default=100)
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--flush-rows", type=int, default=2_000_000)
+    p.add_argument("--dir", type=Path, default=Path("/tmp/plantlink-bench-historian-pyramid"))
+    a = p.parse_args()
+    shutil.rmtree(a.dir, ignore_errors=True)
+    a.dir.mkdir(parents=True)
+    path = a.dir / "h.duckdb"
+    label = f"{a.tags}tags_{a.days}d"
+    t = time.perf_counter()
+    with DuckDBHistorian(path, flush_rows=a.flush_rows) as h:
+        ids = fill(h, a.tags, 1.0, a.days, 100_000)
+        n = h.samples_stored
+    fill_s = time.perf_counter() - t
+    emit(f"historian.pyramid.ingest.{label}", n / fill_s, "samples/s", samples=n, seconds=round(fill_s, 1))
+    end = T0 + a.days * DAY
+    with DuckDBHistorian(path) as h:
+        t = time.perf_counter()
+        h.build_rollups(end + DAY)
+        emit(f"historian.pyramid.maintenance.{label}", time.perf_counter() - t, "s",
+             note="1-hour and 1-day rollups built, every day compacted")
+    size = used_bytes(path)
+    emit(f"historian.pyramid.bytes_per_sample.total.{label}", size / n, "B/sample", samples=n, bytes=size)
+    rng = np.random.default_rng(3)
+    with DuckDBHistorian(path) as h:
+        one = [int(x) for x in rng.choice(ids, size=a.runs)]
+        span = min(7, a.days)
+        it = iter(one)
+        med, first = timed(lambda: h.downsample(next(it), end - span * DAY, end, 1000), a.runs)
+        emit(f"historian.downsample_1_tag_{span}d_to_1000.{label}", med, "ms", "<= 20", first_run=round(first, 2),
+             points_in=span * 86_400)
+        width = min(100, len(ids))
+        for interval, name in ((10 * S, "10s"), (60 * S, "1min"), (900 * S, "15min")):
+            starts = iter(int(x) for x in rng.integers(0, len(ids) - width + 1, size=a.runs))
+            med, first = timed(lambda i=interval, st=starts: h.aggregate(  # type: ignore[misc]
+                ids[(s := next(st)):s + width].tolist(), end - DAY, end, i), a.runs)
+            emit(f"historian.aggregate_{name}_{width}_tags_1d.{label}", med, "ms", "<= 100",
+                 first_run=round(first, 2))
+        for interval, name in ((DAY, "1d"), (3600 * S, "1h")):
+            it = iter(one)
+            med, first = timed(lambda i=interval, t1=it: h.aggregate([next(t1)], T0, end, i), a.runs)  # type: ignore[misc]
+            emit(f"historian.trend_1_tag_{a.days}d_at_{name}.{label}", med, "ms", "<= 100",
+                 first_run=round(first, 2), rows=a.days * DAY // interval)
+    log(f"store {path}: {n:,} samples")
+    shutil.rmtree(a.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

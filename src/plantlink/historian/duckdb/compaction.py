@@ -1,0 +1,182 @@
+"""Compaction of closed days: each day table rewritten once in (tag_id, ts) order, partial rollups merged.
+
+A running store appends one sorted chunk per flush, so a day's raw table is many short runs of each tag:
+DuckDB's bit-packing of ``ts`` then sees jumps back in time every few thousand rows and stores ~4 bytes per
+timestamp, and every run is a row group of its own. Rewritten in (tag_id, ts) order, a tag's day is one run:
+``ts`` becomes a constant or small delta (bit-packing in DELTA_FOR / CONSTANT_DELTA mode), ``tag_id`` and
+``quality`` one RLE run per row group, ``value`` ALP-compressed neighbours of one series.
+
+The 1-minute rollup table of a day holds one *partial* row per flush that cut a minute; compaction folds
+them into one row per (tag, minute) (``hourly.fold``, the same fold the hours use), so the answers do not
+change.
+
+A table is compacted once its day ended ``CLOSE_AFTER_US`` ago: the rewritten copy is made in a table of its
+own without the store's write lock (flushes go on: a day of 1,000 tags at 1 Hz takes ~15 s), then, under
+the lock and only if no flush wrote into that day meanwhile (``Touched``), one transaction drops the old
+table, renames the copy and records its row count in ``compacted``: a crash leaves either the old table or
+the new one (a leftover copy is dropped at open). ``compacted`` holds the row count of each table after its
+compaction; a table whose count differs (late data appended rows) is compacted again, one whose count is
+the same is left alone (idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+
+import duckdb
+
+from plantlink.historian.duckdb.hourly import fold
+from plantlink.historian.duckdb.layout import (
+    DAY_US,
+    MINUTE_US,
+    R1M,
+    R1M_COLUMNS,
+    R1M_NAMES,
+    RAW,
+    RAW_COLUMNS,
+    table,
+)
+from plantlink.historian.duckdb.queries import Snapshot
+
+#: A day is compacted once it ended this long ago (late samples of it make it due again).
+CLOSE_AFTER_US = 15 * MINUTE_US
+COMPACTED_DDL = "CREATE TABLE IF NOT EXISTS compacted (name VARCHAR PRIMARY KEY, rows UBIGINT NOT NULL)"
+
+
+class Touched:
+    """How many flushes (or retention passes) wrote into each day or an earlier one: a late sample's flush
+    can rewrite the minutes of the days after it. A copy made while a day's count stayed the same is
+    current."""
+
+    def __init__(self) -> None:
+        self._n: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def note(self, from_day: int) -> None:
+        with self._lock:
+            self._n[from_day] = self._n.get(from_day, 0) + 1
+
+    def note_all(self) -> None:
+        self.note(-(2**62))
+
+    def get(self, day: int) -> int:
+        with self._lock:
+            return sum(n for d, n in self._n.items() if d <= day)
+
+
+def create(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(COMPACTED_DDL)
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%_compacting'"
+                               ).fetchall():
+        con.execute(f"DROP TABLE {name}")  # a copy a crash left behind
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()  # fetch all: leave no result pending
+    return int(rows[0][0])
+
+
+def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tuple[str, int]]:
+    """(kind, day) of the closed day tables whose row count is not the one their last compaction left."""
+    done = dict(con.execute("SELECT name, rows FROM compacted").fetchall())
+    out = []
+    for kind, days in ((RAW, snap.raw), (R1M, snap.r1m)):
+        for d in sorted(days):
+            if (d + 1) * DAY_US + CLOSE_AFTER_US > now_us:
+                continue
+            name = table(kind, d)
+            if done.get(name) != _count(con, name):
+                out.append((kind, d))
+    return out
+
+
+def _rewrite_sql(kind: str, name: str, into: str) -> str:
+    if kind == RAW:
+        return f"INSERT INTO {into} SELECT tag_id, ts, value, quality FROM {name} ORDER BY tag_id, ts"
+    merged = fold(f"SELECT * FROM {name}", MINUTE_US)
+    return f"INSERT INTO {into} ({', '.join(R1M_NAMES)}) SELECT * FROM ({merged}) ORDER BY tag_id, h"
+
+
+def _tmp(kind: str, day: int) -> str:
+    return f"{table(kind, day)}_compacting"
+
+
+def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
+    """Write the rewritten copy of one day table (sorted for raw, merged per minute for r1m) into a table of
+    its own, in its own transaction on ``cur``: no lock is held, flushes go on meanwhile."""
+    tmp = _tmp(kind, day)
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+        cur.execute(f"CREATE TABLE {tmp} ({RAW_COLUMNS if kind == RAW else R1M_COLUMNS})")
+        cur.execute(_rewrite_sql(kind, table(kind, day), tmp))
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def _record(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
+    con.execute("INSERT OR REPLACE INTO compacted VALUES (?, ?)", [name, rows])
+
+
+def swap(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> int:
+    """Put the prepared copy in the table's place and record its row count, in one transaction (the caller
+    holds the write lock and checked that nothing wrote into the day since the copy began)."""
+    name = table(kind, day)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DROP TABLE {name}")
+        con.execute(f"ALTER TABLE {_tmp(kind, day)} RENAME TO {name}")
+        rows = _count(con, name)
+        _record(con, name, rows)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def discard(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {_tmp(kind, day)}")
+
+
+def run(
+    cur: duckdb.DuckDBPyConnection,
+    con_of: Callable[[], duckdb.DuckDBPyConnection],
+    write_lock: threading.RLock,
+    snapshot: Callable[[], Snapshot],
+    touched: Touched,
+    now_us: int,
+) -> int:
+    """Compact every due table: the copy on ``cur`` without the write lock, the swap under it, unless a flush
+    wrote into that day meanwhile (then the copy is dropped and the next pass tries again). Returns how
+    many tables were swapped."""
+    done = 0
+    for kind, d in due(cur, snapshot(), now_us):
+        before = touched.get(d)
+        prepare(cur, kind, d)
+        with write_lock:
+            current = touched.get(d) == before and d in (snapshot().raw if kind == RAW else snapshot().r1m)
+            if current:
+                swap(con_of(), kind, d)
+                done += 1
+            else:
+                discard(con_of(), kind, d)
+    if done:
+        with write_lock:
+            checkpoint(con_of())
+    return done
+
+
+def forget_dropped(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the tables that retention dropped."""
+    con.execute("DELETE FROM compacted WHERE name NOT IN (SELECT table_name FROM duckdb_tables())")
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the compacted tables out and free the old blocks (skipped while other transactions run)."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("CHECKPOINT")

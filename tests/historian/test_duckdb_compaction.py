@@ -1,0 +1,173 @@
+"""Compaction of closed days: the same answers before and after (checked against numpy on the raw samples),
+tables sorted by (tag_id, ts) and one rollup row per (tag, minute) afterwards, nothing to do the second time,
+due again after late data, and a failure or a crash in the middle leaves the old table whole."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plantlink.historian.duckdb import DuckDBHistorian, compaction
+from plantlink.samples import Quality, numeric_batch
+from tests.historian.conftest import DAY, T0, M, S
+from tests.historian.pyramid_reference import Samples, answers, assert_same
+
+INTERVALS = (10 * S, 30 * S, 5 * M, 2 * 3600 * S, DAY)
+NOW = T0 + 4 * DAY
+D0 = T0 // DAY  # the first day's partition number
+DAYS = (D0, D0 + 1, D0 + 2)
+
+
+def make_samples(rng: np.random.Generator) -> dict[int, Samples]:
+    """Tag 1 about every 3 s over three days with a 6-hour gap, tag 2 sparse; 10 % bad, 5 % uncertain."""
+    out = {}
+    for tag, n in ((1, 80_000), (2, 3_000)):
+        ts = np.unique(rng.integers(T0, T0 + 3 * DAY, n) // 1000 * 1000)
+        ts = ts[(ts < T0 + DAY + 3 * 3600 * S) | (ts >= T0 + DAY + 9 * 3600 * S)]
+        value = np.round(50 + np.cumsum(rng.normal(0, 0.2, len(ts))), 2)
+        r = rng.random(len(ts))
+        quality = np.where(r < 0.1, Quality.BAD, np.where(r < 0.15, Quality.UNCERTAIN, Quality.GOOD))
+        out[tag] = (ts, value, quality.astype(np.uint8))
+    return out
+
+
+def write_in_pieces(h: DuckDBHistorian, samples: dict[int, Samples], rng: np.random.Generator,
+                    pieces: int = 7) -> None:
+    """Every tag in ``pieces`` flushes, mostly in time order, one piece late (rollups recomputed)."""
+    for tag, (ts, value, quality) in samples.items():
+        parts = np.array_split(np.arange(len(ts)), pieces)
+        parts[2], parts[4] = parts[4], parts[2]
+        for idx in parts:
+            h.write(numeric_batch(np.full(len(idx), tag), ts[idx], value[idx], quality[idx]))
+            h.flush()
+
+
+@pytest.fixture
+def samples(hist: DuckDBHistorian) -> dict[int, Samples]:
+    rng = np.random.default_rng(15)
+    s = make_samples(rng)
+    write_in_pieces(hist, s, rng)
+    return s
+
+
+def all_answers(h: DuckDBHistorian) -> dict[int, dict]:  # type: ignore[type-arg]
+    return {i: answers(h, [1, 2], T0 - 7 * S, T0 + 3 * DAY + 11 * S, i) for i in INTERVALS}
+
+
+def test_answers_are_the_same_before_and_after_and_those_of_numpy(hist: DuckDBHistorian,
+                                                                  samples: dict[int, Samples]) -> None:
+    before = all_answers(hist)
+    assert hist.compact(NOW) == 6  # three days, raw and 1-minute tables
+    after = all_answers(hist)
+    for interval in INTERVALS:
+        assert_same(before[interval], samples, T0 - 7 * S, T0 + 3 * DAY + 11 * S, interval)
+        assert_same(after[interval], samples, T0 - 7 * S, T0 + 3 * DAY + 11 * S, interval)
+
+
+def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: dict[int, Samples]) -> None:
+    cur = hist._cursor()
+    partial = cur.execute(f"SELECT count(*) - count(DISTINCT (tag_id, bucket)) FROM r1m_d{D0}").fetchone()
+    assert partial is not None and partial[0] > 0  # flushes cut minutes
+    hist.compact(NOW)
+    for d in DAYS:
+        rows = cur.execute(f"SELECT tag_id, ts FROM raw_d{d}").fetchall()
+        assert rows == sorted(rows)
+        merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM r1m_d{d}").fetchone()
+        assert merged is not None and merged[0] == merged[1]
+    n = sum(len(s[0]) for s in samples.values())
+    assert sum(cur.execute(f"SELECT count(*) FROM raw_d{d}").fetchall()[0][0] for d in DAYS) == n
+
+
+def test_a_second_pass_does_nothing_and_late_data_makes_a_day_due_again(hist: DuckDBHistorian,
+                                                                         samples: dict[int, Samples]) -> None:
+    assert hist.compact(T0 + DAY) == 0  # no day closed yet
+    assert hist.compact(NOW) == 6
+    assert hist.compact(NOW) == 0
+    ts, value, quality = samples[1]
+    late = (np.array([T0 + 5 * S + 123]), np.array([1e3]), np.array([Quality.GOOD], dtype=np.uint8))
+    hist.write(numeric_batch([1], *late))
+    hist.flush()
+    samples[1] = (np.append(ts, late[0]), np.append(value, late[1]), np.append(quality, late[2]))
+    due = compaction.due(hist._cursor(), hist._snapshot(), NOW)
+    assert ("raw", D0) in due and len(due) <= 2  # that day's raw table (its minutes' row count may not change)
+    assert hist.compact(NOW) == len(due)
+    assert hist.compact(NOW) == 0
+    for interval in INTERVALS:
+        assert_same(answers(hist, [1, 2], T0, T0 + 3 * DAY, interval), samples, T0, T0 + 3 * DAY, interval)
+
+
+def test_a_failure_in_the_swap_leaves_the_old_table(hist: DuckDBHistorian, samples: dict[int, Samples],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    before = all_answers(hist)
+    cur = hist._cursor()
+    rows = cur.execute(f"SELECT * FROM raw_d{D0}").fetchall()
+
+    def boom(con: object, name: str, rows: int) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(compaction, "_record", boom)  # called after the DROP and RENAME, before the COMMIT
+    with pytest.raises(RuntimeError):
+        hist.compact(NOW)
+    monkeypatch.undo()
+    assert cur.execute(f"SELECT * FROM raw_d{D0}").fetchall() == rows
+    assert all_answers(hist) == before
+    assert hist.compact(NOW) == 6
+    assert not cur.execute("SELECT * FROM duckdb_tables() WHERE table_name LIKE '%compacting'").fetchall()
+
+
+def test_a_flush_into_the_day_during_the_copy_drops_the_copy(hist: DuckDBHistorian, samples: dict[int, Samples],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    late = (np.array([T0 + DAY + 7 * S + 5]), np.array([-1e3]), np.array([Quality.GOOD], dtype=np.uint8))
+    real = compaction.prepare
+    wrote = []
+
+    def prepare_then_flush(cur: object, kind: str, day: int) -> None:
+        real(cur, kind, day)  # type: ignore[arg-type]
+        if kind == "raw" and day == D0 + 1 and not wrote:  # the flush lands after the copy of that day
+            hist.write(numeric_batch([2], *late))
+            hist.flush()
+            wrote.append(day)
+
+    monkeypatch.setattr(compaction, "prepare", prepare_then_flush)
+    assert hist.compact(NOW) == 5  # day 2's raw table kept (its copy missed the late sample)
+    monkeypatch.undo()
+    ts, value, quality = samples[2]
+    samples[2] = (np.append(ts, late[0]), np.append(value, late[1]), np.append(quality, late[2]))
+    for interval in INTERVALS:
+        assert_same(answers(hist, [1, 2], T0, T0 + 3 * DAY, interval), samples, T0, T0 + 3 * DAY, interval)
+    assert hist.compact(NOW) >= 1
+    assert hist.compact(NOW) == 0
+
+
+CRASH = """
+import os, sys
+from plantlink.historian.duckdb import DuckDBHistorian, compaction
+h = DuckDBHistorian(sys.argv[1])
+h.open()
+def crash(con, name, rows):
+    os._exit(3)  # the process dies inside the swap's transaction
+compaction._record = crash
+h.compact(int(sys.argv[2]))
+"""
+
+
+def test_a_crash_in_the_swap_leaves_the_old_table(store_path: Path, hist: DuckDBHistorian,
+                                                  samples: dict[int, Samples]) -> None:
+    before = all_answers(hist)
+    hist.close()
+    done = subprocess.run([sys.executable, "-c", CRASH, str(store_path), str(NOW)], timeout=120)
+    assert done.returncode == 3
+    h = DuckDBHistorian(store_path)
+    h.open()
+    try:
+        assert all_answers(h) == before
+        assert h.compact(NOW) == 6
+        for interval in INTERVALS:
+            assert_same(answers(h, [1, 2], T0 - 7 * S, T0 + 3 * DAY + 11 * S, interval), samples,
+                        T0 - 7 * S, T0 + 3 * DAY + 11 * S, interval)
+    finally:
+        h.close()
