@@ -7,12 +7,14 @@ import asyncio
 import shutil
 import socket
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, _free_port
 from tests.waiting import wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -140,3 +142,16 @@ class CutProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+@asynccontextmanager
+async def mosquitto(workdir: Path, persistence: bool = False,
+                    retained: dict[str, bytes] | None = None) -> AsyncIterator[MosquittoServer]:
+    """A broker on a free port with its files in ``workdir`` (created), stopped on exit even when the body fails."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    srv = MosquittoServer(_free_port(), workdir, retained, persistence)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()

@@ -20,7 +20,7 @@ from plantlink.samples import Quality
 from plantlink.testing.connector import Collector, ConnectorContract
 from tests.conftest import _free_port
 from tests.connectors.modbus_cases import points_of
-from tests.connectors.mosquitto import CutProxy, Edge, MosquittoServer
+from tests.connectors.mosquitto import CutProxy, Edge, MosquittoServer, mosquitto
 from tests.waiting import wait_for
 
 G = "Plant1"
@@ -93,10 +93,8 @@ class TestMqttPlainTopics(ConnectorContract):
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    srv = MosquittoServer(_free_port(), tmp_path, RETAINED)
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path, retained=RETAINED) as srv:
+        yield srv
 
 
 async def test_plain_values_timestamps_and_bad_input(broker: MosquittoServer) -> None:

@@ -13,8 +13,7 @@ from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality
-from tests.conftest import _free_port
-from tests.connectors.mosquitto import Edge, MosquittoServer
+from tests.connectors.mosquitto import Edge, MosquittoServer, mosquitto
 from tests.connectors.test_mqtt_connector import T0, G, edge_factory, spb
 from tests.plants import plant_yaml
 from tests.waiting import wait_for
@@ -38,11 +37,8 @@ PLANT = plant_yaml(
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    (tmp_path / "broker").mkdir()
-    srv = MosquittoServer(_free_port(), tmp_path / "broker")
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path / "broker") as srv:
+        yield srv
 
 
 def latest(rt: Runtime, path: str) -> dict[str, Any]:

@@ -23,8 +23,7 @@ from plantlink.errors import ConfigError
 from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
-from tests.conftest import _free_port
-from tests.connectors.mosquitto import Edge, MosquittoServer
+from tests.connectors.mosquitto import Edge, MosquittoServer, mosquitto
 from tests.connectors.test_mqtt_connector import G, edge_factory, spb
 from tests.plants import plant_yaml
 from tests.waiting import wait_for
@@ -53,11 +52,8 @@ def plant(auto: str = AUTO) -> str:
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    (tmp_path / "broker").mkdir()
-    srv = MosquittoServer(_free_port(), tmp_path / "broker")
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path / "broker") as srv:
+        yield srv
 
 
 def msg(seq: int, metrics: list[dict[str, Any]]) -> bytes:

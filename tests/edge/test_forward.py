@@ -11,18 +11,15 @@ import pytest_asyncio
 from plantlink.edge.node import EdgeNode
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
-from tests.connectors.mosquitto import MosquittoServer
-from tests.edge.harness import burst, central_yaml, count_samples, edge_yaml, free_port
+from tests.connectors.mosquitto import MosquittoServer, mosquitto
+from tests.edge.harness import burst, central_yaml, count_samples, edge_yaml
 from tests.waiting import wait_for
 
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    (tmp_path / "broker").mkdir()
-    srv = MosquittoServer(free_port(), tmp_path / "broker", persistence=True)
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path / "broker", persistence=True) as srv:
+        yield srv
 
 
 def stored(rt: Runtime) -> tuple[int, int]:

@@ -20,8 +20,7 @@ from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.services import services_of
-from tests.conftest import _free_port
-from tests.connectors.mosquitto import MosquittoServer
+from tests.connectors.mosquitto import MosquittoServer, mosquitto
 from tests.plants import plant_yaml
 from tests.waiting import wait_for
 
@@ -67,11 +66,8 @@ class Publisher(threading.Thread):
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    (tmp_path / "broker").mkdir()
-    srv = MosquittoServer(_free_port(), tmp_path / "broker")
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path / "broker") as srv:
+        yield srv
 
 
 def stored(rt: Runtime, path: str) -> int:

@@ -20,7 +20,7 @@ from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality, numeric_batch, text_batch
 from tests.conftest import _free_port
-from tests.connectors.mosquitto import CutProxy, MosquittoServer
+from tests.connectors.mosquitto import CutProxy, MosquittoServer, mosquitto
 from tests.plants import plant_yaml
 from tests.waiting import wait_for
 
@@ -81,11 +81,8 @@ class HostSide:
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    (tmp_path / "broker").mkdir()
-    srv = MosquittoServer(_free_port(), tmp_path / "broker")
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path / "broker") as srv:
+        yield srv
 
 
 @pytest_asyncio.fixture

@@ -14,8 +14,7 @@ from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality, concat, numeric_batch, text_batch
-from tests.conftest import _free_port
-from tests.connectors.mosquitto import MosquittoServer
+from tests.connectors.mosquitto import MosquittoServer, mosquitto
 from tests.plants import plant_yaml
 from tests.publish.subscriber import Subscriber
 from tests.waiting import wait_for
@@ -47,11 +46,8 @@ T0_US = 1_795_000_000_000_000  # 2026-11-18T11:06:40.000Z
 
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[MosquittoServer]:
-    (tmp_path / "broker").mkdir()
-    srv = MosquittoServer(_free_port(), tmp_path / "broker")
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with mosquitto(tmp_path / "broker") as srv:
+        yield srv
 
 
 @pytest_asyncio.fixture
