@@ -16,7 +16,7 @@ import pyarrow as pa
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
-from plantlink.historian.duckdb import hourly, queries
+from plantlink.historian.duckdb import hourly, persisted, queries
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
 from plantlink.historian.duckdb.layout import R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
@@ -110,9 +110,18 @@ class DuckDBHistorian(Historian):
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
             self._set_known()
-            self._stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+            self._stored_max = self._load_latest(con)
             self._r1h_upto = hourly.create(con)
             self._con = con
+
+    def _load_latest(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
+        """The persisted latest values (one read); a store from before they were kept is scanned once."""
+        if persisted.create(con):
+            return persisted.load(con, self._latest)
+        stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+        persisted.save_all(con, self._latest, stored_max)
+        self._latest.take_changed()
+        return stored_max
 
     def close(self) -> None:
         if self._con is None:
@@ -280,18 +289,25 @@ class DuckDBHistorian(Historian):
             with self._state_lock:
                 numeric, text = self._buf.take(), self._text_buf.take()
                 seq = self._buffered_seq
-            if not numeric and not text:
+                changed = self._latest.take_changed()  # what the buffers hold is what these rows say
+                rows = self._latest.rows(changed) if numeric or text else None
+            if rows is None:
+                with self._state_lock:
+                    self._latest.mark_changed(changed)
                 return 0
             try:
                 chunk = self._buf.sort(numeric) if numeric else None
                 text_chunk = self._text_buf.sort(text) if text else None
-                lower = self._unbuild_hours(chunk)
+                new_max = self._stored_max if chunk is None else _update_max(self._stored_max.copy(), chunk.tag,
+                                                                             chunk.ts)
+                also = self._in_flush(chunk, rows, new_max)
                 new_days = write_chunks(con, chunk, text_chunk, self._days, self._stored_max,
-                                        seq if seq > self._durable_seq else None, in_transaction=lower)
+                                        seq if seq > self._durable_seq else None, in_transaction=also)
             except Exception as exc:
                 with self._state_lock:
                     self._buf.put_back(numeric)
                     self._text_buf.put_back(text)
+                    self._latest.mark_changed(changed)
                 raise HistorianError(f"flush to {self.path} failed, samples kept in memory: {exc}") from exc
             n = (len(chunk) if chunk else 0) + (len(text_chunk) if text_chunk else 0)
             for c in (chunk, text_chunk):
@@ -302,9 +318,21 @@ class DuckDBHistorian(Historian):
                     self._days[kind] |= days
                 self._stored += n
             self._durable_seq = max(self._durable_seq, seq)
-            if chunk is not None:
-                self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
+            self._stored_max = new_max
             return n
+
+    def _in_flush(self, chunk: Chunk | None, rows: pa.Table,
+                  new_max: np.ndarray) -> Callable[[duckdb.DuckDBPyConnection], None]:
+        """What a flush's transaction does besides the samples: lower ``r1h_built`` when the chunk reaches
+        into built hours, upsert the changed latest values and newest stored timestamps."""
+        lower = self._unbuild_hours(chunk)
+        maxima = persisted.maxima(new_max, np.unique(chunk.tag)) if chunk is not None and len(chunk) else None
+
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            if lower is not None:
+                lower(con)
+            persisted.save(con, rows, maxima)
+        return run
 
     def _unbuild_hours(self, chunk: Chunk | None) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
         """For a chunk with samples in hours already rolled up: queries read minutes there from now on, and
@@ -442,6 +470,7 @@ class DuckDBHistorian(Historian):
             if self.retention.raw is not None:
                 with self._state_lock:
                     self._latest.forget_before(now_us - int(self.retention.raw * 1e6))
+                persisted.forget_before(con, now_us - int(self.retention.raw * 1e6))
             return deleted
 
 
