@@ -77,6 +77,7 @@ class HistorianWriter:
         self.after_flush = after_flush
         self.received = 0
         self.errors = 0
+        self.waits = 0  # times the historian's buffer was full and the writer waited for a flush
         self.last_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -85,6 +86,8 @@ class HistorianWriter:
 
     async def _consume(self) -> None:
         async for batch in self.sub:
+            if not self.historian.has_room():  # back-pressure: the bus holds the batches meanwhile
+                await self._wait_for_room()
             try:
                 self.historian.write(batch, seq_of(batch))
                 self.received += batch.num_rows
@@ -92,6 +95,15 @@ class HistorianWriter:
                 self.errors += 1
                 self.last_error = str(exc)
                 log.exception("historian refused a batch of %d rows", batch.num_rows)
+
+    async def _wait_for_room(self) -> None:
+        self.waits += 1
+        try:
+            await asyncio.to_thread(self.historian.wait_for_room)
+        except Exception as exc:  # a failing flush: the samples stay buffered, the next flush retries
+            self.errors += 1
+            self.last_error = str(exc)
+            log.exception("historian flush (buffer full) failed")
 
     async def _flusher(self) -> None:
         while True:

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from plantlink.historian.duckdb.buffer import Chunk
 from plantlink.historian.duckdb.latest import NO_TS, LatestCache
 
 LATEST_DDL = """
@@ -78,3 +79,17 @@ def maxima(stored_max: np.ndarray, tags: np.ndarray | None = None) -> pa.Table:
 def forget_before(con: duckdb.DuckDBPyConnection, cutoff_us: int) -> None:
     """Retention: latest values older than the raw cutoff are forgotten (``LatestCache.forget_before``)."""
     con.execute("DELETE FROM latest WHERE ts < ?", [cutoff_us])
+
+
+def update_max(stored_max: np.ndarray, chunk: Chunk) -> np.ndarray:
+    """A copy of ``stored_max`` raised to the newest timestamps of ``chunk`` (sorted by tag, ts)."""
+    tag, ts = chunk.tag, chunk.ts
+    if len(tag) == 0:
+        return stored_max
+    top = int(tag.max())
+    stored_max = np.concatenate([stored_max, np.full(max(0, top + 1 - len(stored_max)), NO_TS, dtype=np.int64)])
+    last = np.ones(len(tag), dtype=bool)  # a group's last row is its max
+    last[:-1] = tag[1:] != tag[:-1]
+    t = tag[last]
+    stored_max[t] = np.maximum(stored_max[t], ts[last])
+    return stored_max
