@@ -64,6 +64,8 @@ class LateDataContract(HistorianBase):
         self._write(hist, tag[live], ts[live], value[live], quality[live], 6)  # in time order
         hist.build_rollups(T0 + HOURS * H + 5 * M)  # hours already rolled up when the backfill comes
         self.check(hist, tag[live], ts[live], value[live], quality[live])
+        for interval in (M, H):  # the gap itself: no bucket (the value before it carries into none)
+            assert hist.aggregate(np.unique(tag).tolist(), *OUTAGE, interval).num_rows == 0
         back = np.flatnonzero(late)
         self._write(hist, tag[back], ts[back], value[back], quality[back], 4)  # the outage hour, after
         jumped = np.flatnonzero((tag == tag[0]) & (ts >= T0 + 3 * H))[:50]  # a clock that jumped back 2 h 30 min

@@ -89,7 +89,7 @@ def aggregate(
     finally:
         if carry is not None and carry.num_rows:
             cur.unregister("_carry")
-    if src.num_rows == 0:
+    if src.num_rows == 0 or src.column("pre").combine_chunks().false_count == 0:  # nothing inside (a gap)
         return _empty(aggregates)
     return _order(combine(src, start, end, interval, aggregates), tag_ids, aggregates)
 
