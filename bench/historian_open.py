@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/historian_open.py [--tags 1000 --instants 3000 --runs 5 --dir /tmp/x]
 
-Builds a store of ``--tags`` tags x ``--instants`` samples (1 s apart, flushed in parts over several days'
-partitions is not needed: one day holds them), closes it, then times ``open()`` + ``latest(all tags)`` in a new
-Python process per run (imports excluded). For comparison it also times the same on a copy whose persisted
-latest tables were dropped, so the open rebuilds them from a scan (what every open did before).
+Builds a store of ``--tags`` tags x ``--instants`` samples (1 s apart: one day partition), closes it, then times
+``open()`` + ``latest(all tags)`` in a new Python process per run (imports excluded). For comparison it also
+times the same on a copy whose persisted latest tables were dropped, so the open rebuilds them from a scan
+(what every open did before).
 """
 
 from __future__ import annotations
