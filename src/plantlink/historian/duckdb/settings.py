@@ -15,7 +15,7 @@ ENV_MEMORY_LIMIT = "PLANTLINK_HISTORIAN_MEMORY_LIMIT"
 ENV_THREADS = "PLANTLINK_HISTORIAN_THREADS"
 ENV_FLUSH_ROWS = "PLANTLINK_HISTORIAN_FLUSH_ROWS"
 #: DuckDB's buffer pool; queries beyond it spill to ``<store>.tmp`` next to the file.
-DEFAULT_MEMORY_LIMIT = "96MB"
+DEFAULT_MEMORY_LIMIT = "64MB"
 DEFAULT_THREADS = 2
 #: Rows buffered before a write starts a flush; the buffer takes at most ``BUFFER_FLUSHES`` times as many
 #: before ``has_room`` says no (the runtime's writer then waits for the flush, leaving batches on the bus).
