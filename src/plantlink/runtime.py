@@ -299,7 +299,8 @@ class Runtime:
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer
         return {"backend": self.historian_backend, "received": w.received if w else 0, "errors": w.errors if w else 0,
-                "last_error": w.last_error if w else None,
+                "last_error": w.last_error if w else None, "buffer_full_waits": w.waits if w else 0,
+                "backlog_batches": w.sub.pending() if w else 0,
                 "refused": self.historian.refused if self.historian is not None else {}}
 
     def _replay_wal(self) -> None:
