@@ -78,6 +78,7 @@ class HistorianWriter:
         self.after_flush = after_flush
         self.received = 0
         self.errors = 0
+        self.waits = 0  # times the historian's buffer was full and the writer waited for a flush
         self.last_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -86,6 +87,8 @@ class HistorianWriter:
 
     async def _consume(self) -> None:
         async for batch in self.sub:
+            if not self.historian.has_room():  # back-pressure: the bus holds the batches meanwhile
+                await self._wait_for_room()
             try:
                 self.historian.write(batch, seq_of(batch))
                 self.received += batch.num_rows
@@ -93,6 +96,15 @@ class HistorianWriter:
                 self.errors += 1
                 self.last_error = str(exc)
                 log.exception("historian refused a batch of %d rows", batch.num_rows)
+
+    async def _wait_for_room(self) -> None:
+        self.waits += 1
+        try:
+            await asyncio.to_thread(self.historian.wait_for_room)
+        except Exception as exc:  # a failing flush: the samples stay buffered, the next flush retries
+            self.errors += 1
+            self.last_error = str(exc)
+            log.exception("historian flush (buffer full) failed")
 
     async def _flusher(self) -> None:
         while True:
@@ -291,7 +303,8 @@ class Runtime:
     def _historian_status(self) -> dict[str, Any]:
         w = self.writer
         return {"backend": self.historian_backend, "received": w.received if w else 0, "errors": w.errors if w else 0,
-                "last_error": w.last_error if w else None,
+                "last_error": w.last_error if w else None, "buffer_full_waits": w.waits if w else 0,
+                "backlog_batches": w.sub.pending() if w else 0,
                 "refused": self.historian.refused if self.historian is not None else {}}
 
     def _replay_wal(self) -> None:

@@ -25,7 +25,6 @@ class TestHistorianContract(HistorianContract):
     def _backend(self, request: pytest.FixtureRequest) -> Iterator[None]:
         self.backend = request.param
         self.rig = request.getfixturevalue("clickhouse_rig") if self.backend == "clickhouse" else None
-        self.latest_keeps_arrival_order = self.backend == "clickhouse"
         yield
 
     def make_historian(self, location: Path, retention: Retention | None = None) -> Historian:

@@ -86,6 +86,14 @@ class Historian(ABC):
     def flush(self) -> int:
         """Make every accepted sample durable; return how many rows were written by this call."""
 
+    def has_room(self) -> bool:
+        """False when the backend's write buffer is at its bound: call ``wait_for_room`` (in a worker thread)
+        before the next ``write`` (back-pressure: the runtime's writer leaves batches on the bus meanwhile)."""
+        return True
+
+    def wait_for_room(self) -> None:  # noqa: B027 - optional hook
+        """Block until ``has_room`` (a backend without a bounded buffer returns at once)."""
+
     @property
     @abstractmethod
     def durable_seq(self) -> int:

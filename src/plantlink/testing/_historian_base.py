@@ -43,9 +43,6 @@ class HistorianBase:
     aggregates: ClassVar[tuple[str, ...]] = AGGREGATES
     #: Whether the backend stores text (string) tags.
     text_tags: ClassVar[bool] = True
-    #: Whether the store keeps the arrival order, so that after a reopen a tag's latest is still the last
-    #: sample to arrive (ClickHouse: yes; DuckDB: no, then it is the sample with the greatest timestamp).
-    latest_keeps_arrival_order: bool = False
 
     def make_historian(self, location: Path, retention: Retention | None = None) -> Historian:
         """Return an open historian kept in the directory ``location``; called again with the same location

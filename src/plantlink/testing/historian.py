@@ -13,9 +13,9 @@ The suite writes through the interface only: raw ranges (half-open, ordered, lim
 stable tag ids, text tags, downsampling that keeps the extremes, retention, the write-ahead-log position
 (``durable_seq``), errors that name the bad field, bad samples refused or flagged one by one (never the
 batch), a (tag, time) written again keeping the last, and aggregates: by hand and against an independent
-reference on random series (``plantlink.testing.reference``), time-weighted average included. A backend that
-lacks an aggregate narrows ``aggregates``; one without text tags sets ``text_tags = False``; one that keeps the
-arrival order across a reopen sets ``latest_keeps_arrival_order = True``.
+reference on random series (``plantlink.testing.reference``), time-weighted average included, and a late
+backfill (an hour after an outage, a clock that jumped back) against numpy computing from the raw samples.
+A backend that lacks an aggregate narrows ``aggregates``; one without text tags sets ``text_tags = False``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from __future__ import annotations
 from plantlink.testing._historian_aggregate import AggregateContract
 from plantlink.testing._historian_bad import BadInputContract
 from plantlink.testing._historian_base import DAY, T0, TAGS, M, S
+from plantlink.testing._historian_late import LateDataContract
 from plantlink.testing._historian_store import StorageContract
 
 
-class HistorianContract(StorageContract, AggregateContract, BadInputContract):
-    """The historian suite: storage, aggregates and bad input. Override ``make_historian``."""
+class HistorianContract(StorageContract, AggregateContract, BadInputContract, LateDataContract):
+    """The historian suite: storage, aggregates, bad input and late data. Override ``make_historian``."""
 
 
 __all__ = ["DAY", "T0", "TAGS", "HistorianContract", "M", "S"]

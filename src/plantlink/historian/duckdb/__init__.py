@@ -1,8 +1,8 @@
 """The embedded DuckDB historian backend (entry point ``plantlink.historians: duckdb``).
 
 ``plugin(path, retention=None, **opts)`` builds a :class:`DuckDBHistorian`; ``open_historian("duckdb",
-path=...)`` also opens it. Options: ``flush_rows`` (rows buffered before a flush, default 2,000,000),
-``threads`` and ``memory_limit`` (passed to DuckDB).
+path=...)`` also opens it. Options: ``flush_rows`` (rows buffered before a flush), ``threads``
+and ``memory_limit`` (passed to DuckDB); their defaults and environment variables are in ``settings``.
 """
 
 from __future__ import annotations

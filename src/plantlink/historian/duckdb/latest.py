@@ -34,6 +34,7 @@ class LatestCache:
         self._quality = np.zeros(0, dtype=np.uint8)
         self._is_text = np.zeros(0, dtype=bool)
         self._text: dict[int, str | None] = {}
+        self._changed = np.zeros(0, dtype=bool)  # updated since the last ``take_changed`` (to persist)
 
     def _grow(self, max_id: int) -> None:
         n = len(self.ts)
@@ -45,6 +46,7 @@ class LatestCache:
         self._null = np.concatenate([self._null, np.ones(size - n, dtype=bool)])
         self._quality = np.concatenate([self._quality, np.zeros(size - n, dtype=np.uint8)])
         self._is_text = np.concatenate([self._is_text, np.zeros(size - n, dtype=bool)])
+        self._changed = np.concatenate([self._changed, np.zeros(size - n, dtype=bool)])
 
     def update(self, tag: np.ndarray, ts: np.ndarray, value: pa.Array, quality: np.ndarray,
                text: pa.Array | None = None) -> None:
@@ -56,6 +58,7 @@ class LatestCache:
         tags = tag[idx].astype(np.int64)
         self._grow(int(tags.max()))
         self.ts[tags] = ts[idx]
+        self._changed[tags] = True
         self._quality[tags] = quality[idx]
         take = pa.array(idx)
         picked = value.take(take)
@@ -81,6 +84,50 @@ class LatestCache:
         for t in np.flatnonzero(old & self._is_text).tolist():
             self._text.pop(t, None)
         self._is_text[old] = False
+
+    def take_changed(self) -> np.ndarray:
+        """The tag ids updated since the last call (what a flush persists); the marks are cleared."""
+        ids = np.flatnonzero(self._changed)
+        self._changed[ids] = False
+        return ids
+
+    def mark_changed(self, ids: np.ndarray) -> None:
+        """Mark ``ids`` again (a flush that persisted them failed)."""
+        if len(ids):
+            self._grow(int(ids.max()))
+            self._changed[ids] = True
+
+    def rows(self, ids: np.ndarray) -> pa.Table:
+        """The stored shape of ``ids``' latest samples (``persisted.LATEST_DDL``): ``value`` null for text
+        tags and samples without a value, ``text`` set for text tags."""
+        ids = ids[self.ts[ids] != NO_TS] if len(ids) else ids
+        is_text = self._is_text[ids]
+        text_col = np.full(len(ids), None, dtype=object)
+        text_col[is_text] = [self._text.get(t) for t in ids[is_text].tolist()]
+        return pa.table({
+            "tag_id": pa.array(ids, type=pa.uint32()),
+            "ts": pa.array(self.ts[ids], type=pa.int64()),
+            "value": pa.array(self._value[ids], type=pa.float64(), mask=is_text | self._null[ids]),
+            "quality": pa.array(self._quality[ids], type=pa.uint8()),
+            "text": pa.array(text_col, type=pa.string()),
+        })
+
+    def load(self, t: pa.Table) -> None:
+        """Set the samples of a ``rows``-shaped table (an open reading the persisted values; no marks)."""
+        if t.num_rows == 0:
+            return
+        tags = t.column("tag_id").to_numpy().astype(np.int64)
+        self._grow(int(tags.max()))
+        value = t.column("value").combine_chunks()
+        text = t.column("text").combine_chunks()
+        is_text = text.is_valid().to_numpy(zero_copy_only=False)
+        self.ts[tags] = t.column("ts").to_numpy()
+        self._quality[tags] = t.column("quality").to_numpy()
+        self._value[tags] = value.to_numpy(zero_copy_only=False)  # nulls become NaN
+        self._null[tags] = value.is_null().to_numpy(zero_copy_only=False) & ~is_text
+        self._is_text[tags] = is_text
+        if is_text.any():
+            self._text.update(zip(tags[is_text].tolist(), text.filter(pa.array(is_text)).to_pylist(), strict=True))
 
     def is_text(self, tag_id: int) -> bool:
         return tag_id < len(self._is_text) and bool(self._is_text[tag_id])

@@ -17,9 +17,9 @@ import pyarrow as pa
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
-from plantlink.historian.duckdb import compaction, hourly, queries
+from plantlink.historian.duckdb import compaction, hourly, persisted, queries, settings
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
-from plantlink.historian.duckdb.latest import NO_TS, LatestCache
+from plantlink.historian.duckdb.latest import LatestCache
 from plantlink.historian.duckdb.layout import DAY_US, R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
 from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
 from plantlink.historian.duckdb.sql import SqlRunner
@@ -34,9 +34,10 @@ class DuckDBHistorian(Historian):
     """Embedded historian on one DuckDB file.
 
     ``write`` buffers batches (the latest-value cache updates at once) and flushes when ``flush_rows`` rows
-    are buffered (in a worker thread when ``background_flush``: DuckDB works while the writer goes on; a
-    second full buffer waits for the first flush), on ``flush()`` and on ``close()``. Queries see flushed
-    data. A failed background flush keeps its samples buffered and raises from the next ``write``.
+    are buffered (in a worker thread when ``background_flush``: the buffer grows to ``max_buffer_rows``
+    meanwhile, then a write waits for that flush; ``has_room`` tells a caller beforehand, ``wait_for_room``
+    waits off its event loop: ``settings``), on ``flush()`` and on ``close()``. Queries see flushed data.
+    A failed background flush keeps its samples buffered and raises from the next ``write``.
     Safe for one writer thread plus any number of reader threads: each thread queries through its own cursor.
     ``latest()`` returns ``tag_id, ts, value, quality, text``: ``value`` for numeric tags, ``text`` for text tags.
     ``write(batch, seq)``: a flush stores the highest ``seq`` it takes in the same transaction (``durable_seq``).
@@ -47,27 +48,26 @@ class DuckDBHistorian(Historian):
         path: str | Path,
         retention: Retention | None = None,
         *,
-        flush_rows: int = 2_000_000,
+        flush_rows: int | None = None,
         background_flush: bool = True,
         threads: int | None = None,
         memory_limit: str | None = None,
         future_limit_us: int = FUTURE_LIMIT_US,
     ):
+        flush_rows = settings.flush_rows(flush_rows)
         if flush_rows <= 0:
             raise HistorianError(f"flush_rows must be positive, got {flush_rows}")
         self.path = Path(path)
         self.retention = retention or Retention()
         self.flush_rows = flush_rows
+        self.max_buffer_rows = settings.BUFFER_FLUSHES * flush_rows
         self.future_limit_us = future_limit_us
         self._refusals = Refusals()
         self._background = background_flush
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future[int] | None = None
-        self._config: dict[str, Any] = {}
-        if threads:
-            self._config["threads"] = threads
-        if memory_limit:
-            self._config["memory_limit"] = memory_limit
+        self._config: dict[str, Any] = {"threads": settings.threads(threads),
+                                        "memory_limit": settings.memory_limit(memory_limit)}
         self._con: duckdb.DuckDBPyConnection | None = None
         self._write_lock = threading.RLock()  # flushes, registration, retention, open/close
         self._state_lock = threading.Lock()  # buffers, latest cache, partition sets, cursors
@@ -113,10 +113,19 @@ class DuckDBHistorian(Historian):
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
             self._set_known()
-            self._stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+            self._stored_max = self._load_latest(con)
             self._r1h_upto, self._r1d_upto = hourly.create(con)
             compaction.create(con)
             self._con = con
+
+    def _load_latest(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
+        """The persisted latest values (one read); a store from before they were kept is scanned once."""
+        if persisted.create(con):
+            return persisted.load(con, self._latest)
+        stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+        persisted.save_all(con, self._latest, stored_max)
+        self._latest.take_changed()
+        return stored_max
 
     def close(self) -> None:
         if self._con is None:
@@ -264,6 +273,22 @@ class DuckDBHistorian(Historian):
         if text.any():
             self._text_buf.add(as_store(batch.filter(pa.array(text)), TEXT_STORE_SCHEMA, value="text"))
 
+    def settings(self) -> dict[str, Any]:
+        """DuckDB's ``threads`` and ``memory_limit``, ``flush_rows`` and ``max_buffer_rows`` in effect."""
+        return {**self._config, "flush_rows": self.flush_rows, "max_buffer_rows": self.max_buffer_rows}
+
+    def has_room(self) -> bool:
+        """False once ``max_buffer_rows`` rows wait for a flush: the caller should ``wait_for_room`` (in a
+        worker thread) before the next ``write``; a write then still works, the buffer just grows."""
+        return self._buf.rows + self._text_buf.rows < self.max_buffer_rows
+
+    def wait_for_room(self) -> None:
+        """Block until the buffer is below ``max_buffer_rows``: wait for the running flush, flush if need be."""
+        with contextlib.suppress(HistorianError):  # a failed background flush raises from the next write
+            self._wait_pending()
+        if not self.has_room():
+            self.flush()
+
     def _wait_pending(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
@@ -273,7 +298,10 @@ class DuckDBHistorian(Historian):
         if not self._background:
             self.flush()
             return
-        self._wait_pending()
+        running = self._pending is not None and not self._pending.done()
+        if running and self._buf.rows + self._text_buf.rows <= self.max_buffer_rows:
+            return  # a flush is running: buffer on (to the bound); the next write past it starts another
+        self._wait_pending()  # the bound reached: wait (``has_room`` lets a caller wait off its event loop)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="historian-flush")
         self._pending = self._executor.submit(self.flush)
@@ -284,18 +312,24 @@ class DuckDBHistorian(Historian):
             with self._state_lock:
                 numeric, text = self._buf.take(), self._text_buf.take()
                 seq = self._buffered_seq
-            if not numeric and not text:
+                changed = self._latest.take_changed()  # what the buffers hold is what these rows say
+                rows = self._latest.rows(changed) if numeric or text else None
+            if rows is None:
+                with self._state_lock:
+                    self._latest.mark_changed(changed)
                 return 0
             try:
                 chunk = self._buf.sort(numeric) if numeric else None
                 text_chunk = self._text_buf.sort(text) if text else None
-                lower = self._unbuild_hours(chunk)
+                new_max = self._stored_max if chunk is None else persisted.update_max(self._stored_max, chunk)
+                also = self._in_flush(chunk, rows, new_max)
                 new_days = write_chunks(con, chunk, text_chunk, self._days, self._stored_max,
-                                        seq if seq > self._durable_seq else None, in_transaction=lower)
+                                        seq if seq > self._durable_seq else None, in_transaction=also)
             except Exception as exc:
                 with self._state_lock:
                     self._buf.put_back(numeric)
                     self._text_buf.put_back(text)
+                    self._latest.mark_changed(changed)
                 raise HistorianError(f"flush to {self.path} failed, samples kept in memory: {exc}") from exc
             n = (len(chunk) if chunk else 0) + (len(text_chunk) if text_chunk else 0)
             for c in (chunk, text_chunk):
@@ -306,10 +340,23 @@ class DuckDBHistorian(Historian):
                     self._days[kind] |= days
                 self._stored += n
             self._durable_seq = max(self._durable_seq, seq)
+            self._stored_max = new_max
             if chunk is not None:
-                self._stored_max = _update_max(self._stored_max, chunk.tag, chunk.ts)
                 self._touched.note(int(chunk.ts.min()) // DAY_US)
             return n
+
+    def _in_flush(self, chunk: Chunk | None, rows: pa.Table,
+                  new_max: np.ndarray) -> Callable[[duckdb.DuckDBPyConnection], None]:
+        """What a flush's transaction does besides the samples: lower ``r1h_built`` when the chunk reaches
+        into built hours, upsert the changed latest values and newest stored timestamps."""
+        lower = self._unbuild_hours(chunk)
+        maxima = persisted.maxima(new_max, np.unique(chunk.tag)) if chunk is not None and len(chunk) else None
+
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            if lower is not None:
+                lower(con)
+            persisted.save(con, rows, maxima)
+        return run
 
     def _unbuild_hours(self, chunk: Chunk | None) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
         """For a chunk with samples in hours already rolled up: queries read minutes there from now on, and
@@ -462,6 +509,7 @@ class DuckDBHistorian(Historian):
             if self.retention.raw is not None:
                 with self._state_lock:
                     self._latest.forget_before(now_us - int(self.retention.raw * 1e6))
+                persisted.forget_before(con, now_us - int(self.retention.raw * 1e6))
             return deleted
 
 
@@ -469,19 +517,6 @@ def _known_mask(types: dict[int, str], size: int = 0) -> np.ndarray:
     mask = np.zeros(max(max(types, default=0) + 1, size), dtype=bool)
     mask[list(types)] = True
     return mask
-
-
-def _update_max(stored_max: np.ndarray, tag: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    if len(tag) == 0:
-        return stored_max
-    top = int(tag.max())
-    if top >= len(stored_max):
-        stored_max = np.concatenate([stored_max, np.full(top + 1 - len(stored_max), NO_TS, dtype=np.int64)])
-    last = np.ones(len(tag), dtype=bool)  # tag and ts are sorted by (tag, ts): a group's last row is its max
-    last[:-1] = tag[1:] != tag[:-1]
-    t = tag[last]
-    stored_max[t] = np.maximum(stored_max[t], ts[last])
-    return stored_max
 
 
 def _check_batch(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -1,7 +1,8 @@
 """Flushing a sorted chunk: raw rows and rollups per day partition, in one transaction.
 
 Rollups of a chunk are computed with numpy. A tag whose chunk starts at or before the newest sample already
-stored for it arrived out of order: its rollups from that minute on are deleted and recomputed from raw.
+stored for it arrived out of order: its rollups of the minutes from the chunk's first to its last sample of
+that tag are deleted and recomputed from raw (the minutes after them got no sample: they stay).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def _write_numeric(
     first = np.ones(len(chunk), dtype=bool)
     first[1:] = chunk.tag[1:] != chunk.tag[:-1]
     tags, first_ts = chunk.tag[first].astype(np.int64), chunk.ts[first]
+    last_ts = chunk.ts[np.append(np.flatnonzero(first)[1:] - 1, len(chunk) - 1)]
     prev = np.full(len(tags), NO_TS, dtype=np.int64)
     inside = tags < len(stored_max)
     prev[inside] = stored_max[tags[inside]]
@@ -105,7 +107,8 @@ def _write_numeric(
     rolled = partials(chunk.tag[rows], chunk.ts[rows], chunk.value[rows], chunk.quality[rows])
     _put_rollups(con, rolled, days, new)
     if dirty.any():
-        _recompute(con, tags[dirty], first_ts[dirty] - first_ts[dirty] % MINUTE_US, days, new)
+        upto = last_ts[dirty] - last_ts[dirty] % MINUTE_US + MINUTE_US
+        _recompute(con, tags[dirty], first_ts[dirty] - first_ts[dirty] % MINUTE_US, upto, days, new)
 
 
 def _replace(con: duckdb.DuckDBPyConnection, chunk: Chunk, late: np.ndarray, days: dict[str, set[int]]) -> int:
@@ -139,23 +142,25 @@ def _recompute(
     con: duckdb.DuckDBPyConnection,
     tags: np.ndarray,
     from_ts: np.ndarray,
+    upto_ts: np.ndarray,
     days: dict[str, set[int]],
     new: dict[str, set[int]],
 ) -> None:
-    """Rebuild the rollups of ``tags`` from minute ``from_ts`` on, out of the raw rows (now all inserted)."""
-    lo = int(from_ts.min()) // DAY_US
-    con.register("_dirty", pa.table({"tag_id": pa.array(tags, pa.uint32()), "from_ts": from_ts}))
+    """Rebuild the rollups of ``tags`` in minutes ``[from_ts, upto_ts)`` (where the chunk's rows of each tag
+    landed: other minutes got no row), out of the raw rows (now all inserted)."""
+    lo, hi = int(from_ts.min()) // DAY_US, int(upto_ts.max() - 1) // DAY_US
+    con.register("_dirty", pa.table({"tag_id": pa.array(tags, pa.uint32()), "from_ts": from_ts, "upto": upto_ts}))
     try:
-        for d in sorted(x for x in days[R1M] | new[R1M] if x >= lo):
+        for d in sorted(x for x in days[R1M] | new[R1M] if lo <= x <= hi):
             name = table(R1M, d)
             con.execute(
                 f"DELETE FROM {name} USING _dirty WHERE {name}.tag_id = _dirty.tag_id "
-                f"AND {name}.bucket >= _dirty.from_ts"
+                f"AND {name}.bucket >= _dirty.from_ts AND {name}.bucket < _dirty.upto"
             )
         selects = [
             f"SELECT r.tag_id, r.ts, r.value, r.quality FROM {table(RAW, d)} r JOIN _dirty USING (tag_id) "
-            "WHERE r.ts >= _dirty.from_ts"
-            for d in sorted(x for x in days[RAW] | new[RAW] if x >= lo)
+            "WHERE r.ts >= _dirty.from_ts AND r.ts < _dirty.upto"
+            for d in sorted(x for x in days[RAW] | new[RAW] if lo <= x <= hi)
         ]
         raw = con.sql(" UNION ALL ".join(selects) + " ORDER BY tag_id, ts").fetchnumpy()
     finally:

@@ -1,0 +1,46 @@
+"""The DuckDB historian's resource settings: DuckDB's memory limit and threads, and the write buffer's bound.
+
+Each is a constructor option of ``DuckDBHistorian`` (``open_historian("duckdb", ...)``); when not given, the
+environment variable below when set, else the default. ``plantlink run`` and ``plantlink demo`` read the
+environment (docs/historian.md, "Memory").
+"""
+
+from __future__ import annotations
+
+import os
+
+from plantlink.errors import HistorianError
+
+ENV_MEMORY_LIMIT = "PLANTLINK_HISTORIAN_MEMORY_LIMIT"
+ENV_THREADS = "PLANTLINK_HISTORIAN_THREADS"
+ENV_FLUSH_ROWS = "PLANTLINK_HISTORIAN_FLUSH_ROWS"
+#: DuckDB's buffer pool; queries beyond it spill to ``<store>.tmp`` next to the file.
+DEFAULT_MEMORY_LIMIT = "64MB"
+DEFAULT_THREADS = 2
+#: Rows buffered before a write starts a flush; the buffer takes at most ``BUFFER_FLUSHES`` times as many
+#: before ``has_room`` says no (the runtime's writer then waits for the flush, leaving batches on the bus).
+DEFAULT_FLUSH_ROWS = 250_000
+BUFFER_FLUSHES = 2
+
+
+def memory_limit(given: str | None) -> str:
+    return given or os.environ.get(ENV_MEMORY_LIMIT, "").strip() or DEFAULT_MEMORY_LIMIT
+
+
+def threads(given: int | None) -> int:
+    return given or _positive(ENV_THREADS) or DEFAULT_THREADS
+
+
+def flush_rows(given: int | None) -> int:
+    if given is not None:
+        return given
+    return _positive(ENV_FLUSH_ROWS) or DEFAULT_FLUSH_ROWS
+
+
+def _positive(env: str) -> int | None:
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise HistorianError(f"{env} must be a positive integer, got {text!r}")
+    return int(text)

@@ -1,0 +1,87 @@
+"""The DuckDB historian's resource settings (memory limit, threads, buffer bound from options or the
+environment) and back-pressure: a full buffer makes the runtime's writer wait for a flush, nothing is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from plantlink.bus.inproc import InProcBus
+from plantlink.errors import HistorianError
+from plantlink.historian.duckdb import DuckDBHistorian, settings
+from plantlink.runtime import HistorianWriter
+from plantlink.samples import Quality, numeric_batch
+from tests.historian.conftest import T0, TAGS, S
+
+GOOD = int(Quality.GOOD)
+
+
+def test_settings_default_then_environment_then_options(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with DuckDBHistorian(store_path) as h:
+        assert h.settings() == {"threads": settings.DEFAULT_THREADS, "memory_limit": settings.DEFAULT_MEMORY_LIMIT,
+                                "flush_rows": settings.DEFAULT_FLUSH_ROWS,
+                                "max_buffer_rows": settings.BUFFER_FLUSHES * settings.DEFAULT_FLUSH_ROWS}
+        row = h._cursor().execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()
+        same = duckdb.connect(config={"memory_limit": settings.DEFAULT_MEMORY_LIMIT})
+        assert row[0] == (same.execute("SELECT current_setting('memory_limit')").fetchall()[0][0],
+                          settings.DEFAULT_THREADS)
+        same.close()
+    monkeypatch.setenv(settings.ENV_MEMORY_LIMIT, "48MB")
+    monkeypatch.setenv(settings.ENV_THREADS, "1")
+    monkeypatch.setenv(settings.ENV_FLUSH_ROWS, "1000")
+    with DuckDBHistorian(store_path) as h:
+        assert h.settings() == {"threads": 1, "memory_limit": "48MB", "flush_rows": 1000, "max_buffer_rows": 2000}
+    with DuckDBHistorian(store_path, threads=2, memory_limit="80MB", flush_rows=10) as h:
+        assert h.settings() == {"threads": 2, "memory_limit": "80MB", "flush_rows": 10, "max_buffer_rows": 20}
+    monkeypatch.setenv(settings.ENV_THREADS, "two")
+    with pytest.raises(HistorianError, match=settings.ENV_THREADS):
+        DuckDBHistorian(store_path)
+
+
+def test_a_full_buffer_has_no_room_until_a_flush(store_path: Path) -> None:
+    with DuckDBHistorian(store_path, flush_rows=10, background_flush=False) as h:
+        h.register_tags(TAGS)
+        h.write(numeric_batch([1] * 25, T0 + np.arange(25) * S, np.arange(25.0), GOOD))  # flushed by write
+        assert h.has_room() and h.samples_stored == 25
+    gate = threading.Event()
+    with DuckDBHistorian(store_path, flush_rows=10) as h:
+        real = h.flush
+
+        def slow_flush() -> int:
+            gate.wait()
+            return real()
+
+        h.flush = slow_flush  # type: ignore[method-assign]
+        h.write(numeric_batch([1] * 10, T0 + (100 + np.arange(10)) * S, np.arange(10.0), GOOD))  # starts a flush
+        h.write(numeric_batch([1] * 9, T0 + (200 + np.arange(9)) * S, np.arange(9.0), GOOD))  # buffers on
+        assert h.has_room()
+        h.write(numeric_batch([1], [T0 + 300 * S], [1.0], GOOD))
+        assert not h.has_room()  # 20 rows wait: a write past this would block until the running flush ends
+        waiter = threading.Thread(target=h.wait_for_room)
+        waiter.start()
+        assert waiter.is_alive()  # still waiting for the running flush (no timing asserted: it cannot end yet)
+        gate.set()
+        waiter.join()
+        assert h.has_room() and h.samples_stored == 20
+
+
+async def test_the_writer_waits_for_room_and_stores_everything(store_path: Path) -> None:
+    bus = InProcBus()
+    with DuckDBHistorian(store_path, flush_rows=1000) as h:
+        h.register_tags(TAGS)
+        writer = HistorianWriter(h, bus.subscribe("historian"), flush_interval=3600)
+        writer.start()
+        for k in range(200):  # 200 x 500 rows published at once: far more than the buffer's bound
+            bus.publish(numeric_batch(np.tile([1, 2], 250), T0 + (k * 250 + np.repeat(np.arange(250), 2)) * S,
+                                      np.full(500, float(k)), GOOD))
+        await writer.stop()
+        assert writer.waits > 0 and writer.errors == 0
+        assert h.samples_stored == 100_000
+        assert h.aggregate([1, 2], T0, T0 + 10**6 * S, 10**6 * S, ["count"]).column("count").to_pylist() == [
+            50_000, 50_000]
+        assert await asyncio.to_thread(h.flush) == 0
