@@ -46,6 +46,15 @@ def create(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+def built_upto(con: duckdb.DuckDBPyConnection) -> int:
+    """``upto`` of a store opened read-only (0 when its tables were never created)."""
+    try:
+        row = con.execute("SELECT upto FROM r1h_built WHERE id = 1").fetchone()
+    except duckdb.CatalogException:
+        return 0
+    return int(row[0]) if row else 0
+
+
 def set_upto(con: duckdb.DuckDBPyConnection, upto: int) -> None:
     """Say the hours before ``upto`` are built (a flush with samples in a built hour lowers it)."""
     con.execute("INSERT OR REPLACE INTO r1h_built VALUES (1, ?)", [upto])
