@@ -8,14 +8,15 @@ historian writer, no write-ahead log. So several ``plantlink serve`` processes o
 answer alike, behind any load balancer (docs/scale-out.md, "API replicas").
 
 What needs a live engine is not running here and its routes answer 503 ``unavailable`` with the part named
-(``plantlink.api.services.running``): annunciated alarms and alarm actions (the alarm engine), machine states
-now (the state engine), downtime reason assignment, control (stage / confirm need the connectors: they run in
+(``plantlink.api.services.running``): annunciated alarms and alarm actions (the alarm engine), downtime reason
+assignment, control (stage / confirm need the connectors: they run in
 ``plantlink run``), anomaly detection and remaining life, plan / apply of the model.
 
 Live values: the latest values are seeded from the historian and then polled from it every ``poll_interval``
 seconds (``LatestPoller``); what changed is published on an in-process bus, where the latest-value cache, the
 live WebSocket stream and the HMI take it as in ``plantlink run``. The live stream of a replica therefore lags
-the historian's latest values by at most ``poll_interval`` (plus the writer's flush interval).
+the historian's latest values by at most ``poll_interval`` (plus the writer's flush interval). Machine states
+now are the open intervals the state engine keeps in the store, read as often (``plantlink.serving_states``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from plantlink.samples import conform
 from plantlink.services import Components, Services
 from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
+from plantlink.serving_states import StoredStates
 from plantlink.store import Store, default_url
 
 log = logging.getLogger("plantlink.serving")
@@ -141,6 +143,8 @@ class Serving:
         self.historian: Historian | None = None
         self.audit: AuditLog | None = None
         self.poller: LatestPoller | None = None
+        #: machine states now, as the store's open intervals show them (``plantlink.serving_states``)
+        self.states = StoredStates(lambda: self.store, poll_interval)
         self.services: Services | None = None
         self.tag_ids: dict[str, int] = {}
         self.started_at: float | None = None
@@ -154,7 +158,8 @@ class Serving:
         life = self._life
         await life.start(Part("store", self._open_store, self._close_store, blocking=True),
                          Part("historian", self._open_historian, self._close_historian, blocking=True))
-        await life.start(Part("latest values", self._start_latest, self.latest.stop))
+        await life.start(Part("machine states", self.states.start, self.states.stop),
+                         Part("latest values", self._start_latest, self.latest.stop))
         assert self.historian is not None
         self.poller = LatestPoller(self.historian, self.latest, self.bus, sorted(set(self.tag_ids.values())),
                                    self.poll_interval)
@@ -190,7 +195,7 @@ class Serving:
         self.latest.start(self.bus)
         self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
-            states=lambda: None, downtime=lambda: None, alarms=lambda: None, control=lambda: None,
+            states=lambda: self.states, downtime=lambda: None, alarms=lambda: None, control=lambda: None,
             audit=lambda: self.audit, health=self._health_sources(), trend_store=lambda: self.store))
 
     def _health_sources(self) -> HealthSources:

@@ -40,6 +40,7 @@ PLANT = plant_yaml(devices="plc: {protocol: modbus, host: 127.0.0.1, port: 1, en
     - {name: t1, source: {device: plc, address: 1}}
 """)
 T0, T1 = "s1/a1/l1/m1/t0", "s1/a1/l1/m1/t1"
+M1, L1 = "s1/a1/l1/m1", "s1/a1/l1"
 PASSWORD = "correct horse battery"
 N = 20  # samples per tag: 0, 1, ... at 1 s steps ending a minute ago
 
@@ -93,13 +94,14 @@ class Replica:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, pg_url: str) -> Iterator[tuple[Replica, Replica, int]]:
+def replicas(tmp_path: Path, pg_url: str) -> Iterator[tuple[Replica, Replica, int, str]]:
     plant = tmp_path / "plant.yaml"
     plant.write_text(PLANT, encoding="utf-8")
     shared = tmp_path / "shared"
     shared.mkdir()
     last = _history(shared)
     store = Store.open(pg_url)  # migrated here, users made here: the replicas only read them
+    store.open_interval(M1, L1, "running", last - 30_000_000)  # as the state engine of `plantlink run` keeps it
     auth = AuthService(store.engine, tmp_path / "admin")
     auth.create_user("ada", {"*": "admin"}, "test", password=PASSWORD)
     auth.create_user("olga", {"s1": "operator"}, "test", password=PASSWORD)
@@ -114,7 +116,7 @@ def replicas(tmp_path: Path, pg_url: str) -> Iterator[tuple[Replica, Replica, in
     try:
         for p in procs:
             wait_until(p.up, 60, f"{p.url} serves")
-        yield procs[0], procs[1], last
+        yield procs[0], procs[1], last, pg_url
     finally:
         for p in procs:
             p.stop()
@@ -126,8 +128,9 @@ def _login(url: str, user: str, password: str) -> httpx.Response:
     return httpx.post(f"{url}/api/v1/auth/login", json={"user": user, "password": password}, timeout=30)
 
 
-def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[Replica, Replica, int]) -> None:
-    a, b, last = replicas
+def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[Replica, Replica, int, str]
+                                                               ) -> None:
+    a, b, last, url = replicas
     logged = _login(a.url, "ada", PASSWORD)
     assert logged.status_code == 200, logged.text
     cookies, csrf = dict(logged.cookies), logged.json()["csrf_token"]
@@ -149,7 +152,8 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
     # the same answers from both: history, latest values, the audit trail (users' logins)
     start = (last - (N + 5) * 1_000_000) // 1000
     for path, params in (("/api/v1/history/raw", {"tag": T0, "start": str(start), "end": str(last // 1000 + 1)}),
-                         ("/api/v1/values", {"tag": f"{T0},{T1}"}), ("/api/v1/audit", {})):
+                         ("/api/v1/values", {"tag": f"{T0},{T1}"}), ("/api/v1/audit", {}),
+                         ("/api/v1/states", {"site": "s1"})):
         got = [httpx.get(f"{r.url}{path}", params=params, cookies=cookies, timeout=10) for r in (a, b)]
         assert [g.status_code for g in got] == [200, 200], [g.text for g in got]
         assert got[0].json() == got[1].json(), path
@@ -157,10 +161,16 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
                                                           "end": str(last // 1000 + 1)}, cookies=cookies,
                     timeout=10).json()
     assert raw["value"] == [float(i) for i in range(N)], raw
-    # what needs a running engine answers 503 with the part named, on both
+    states = httpx.get(f"{b.url}/api/v1/states", params={"site": "s1"}, cookies=cookies, timeout=10)
+    assert "running" in states.text, states.text  # the open interval in the store: the state now
+    # what needs a running engine answers 503 with the part named, on both; no route fails
     for r in (a, b):
         alarms = httpx.get(f"{r.url}/api/v1/alarms", cookies=cookies, timeout=10)
         assert alarms.status_code == 503 and "not running" in alarms.text, alarms.text
+    stage = httpx.post(f"{a.url}/api/v1/control/stage", json={"tag": T0, "value": 1}, cookies=cookies,
+                       headers={"X-CSRF-Token": csrf}, timeout=10)
+    assert stage.status_code == 503 and "the control path is not running" in stage.text, stage.text
+    _sweep(a, cookies)
     # failed logins counted on A and on B throttle both (the throttle is in the store): bad passwords alternate
     # between the replicas until one refuses (429), then the right password is refused on the other too
     refused = None
@@ -176,21 +186,61 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
     other = b if refused is a else a
     locked = _login(other.url, "olga", PASSWORD)
     assert locked.status_code == 429, locked.text
-    # the live stream on both: a snapshot of the latest values from the shared historian
-    asyncio.run(_stream_both(a, b, cookies))
+    # the live stream on both: a snapshot of the latest values from the shared historian and of the states;
+    # then a state change written to the store (as `plantlink run` does) reaches both streams
+    asyncio.run(_stream_both(a, b, cookies, url, last))
 
 
-async def _stream_both(a: Replica, b: Replica, cookies: dict[str, str]) -> None:
+def _sweep(r: Replica, cookies: dict[str, str]) -> None:
+    """Every GET route of the security matrix, as an admin: an answer, never a server error."""
+    from tests.security.matrix import ROUTES
+
+    params = {"scope": M1, "machine": M1, "tag": T0, "line": L1}
+    fill = {"{ref:path}": T0, "{machine:path}": M1, "{path:path}": M1, "{site}": "s1", "{line:path}": L1}
+    for route in ROUTES:
+        method, path = route.split(" ", 1)
+        if method != "GET" or not path.startswith("/api/"):
+            continue
+        for k, v in fill.items():
+            path = path.replace(k, v)
+        if "{" in path:
+            path = path.split("{", 1)[0] + "1"
+        got = httpx.get(f"{r.url}{path}", params=params, cookies=cookies, timeout=30)
+        assert got.status_code < 500 or got.status_code == 503, (route, got.status_code, got.text)
+
+
+async def _recv(ws: websockets.ClientConnection, kind: str) -> dict[str, object]:
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), patience(20)))
+        if msg["type"] == kind:
+            return msg  # type: ignore[no-any-return]
+
+
+async def _stream_both(a: Replica, b: Replica, cookies: dict[str, str], url: str, last: int) -> None:
     header = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    for r in (a, b):
-        async with websockets.connect(f"ws://127.0.0.1:{r.port}/api/v1/stream",
-                                      additional_headers={"Cookie": header}) as ws:
-            await ws.send(json.dumps({"subscribe": {"tags": [T0, T1]}}))
-            ack = json.loads(await asyncio.wait_for(ws.recv(), patience(20)))
-            assert ack["type"] == "subscribed", ack
-            snap = json.loads(await asyncio.wait_for(ws.recv(), patience(20)))
-            assert snap["type"] == "values" and snap.get("snapshot"), snap
+    streams = [await websockets.connect(f"ws://127.0.0.1:{r.port}/api/v1/stream",
+                                        additional_headers={"Cookie": header}) for r in (a, b)]
+    try:
+        for ws in streams:
+            await ws.send(json.dumps({"subscribe": {"tags": [T0, T1], "states": True}}))
+            ack = await _recv(ws, "subscribed")
+            assert ack["tags"] == 2, ack
+            snap = await _recv(ws, "values")
+            assert snap.get("snapshot"), snap
             assert {v["tag"]: v["value"] for v in snap["values"]} == {T0: float(N - 1), T1: 10.0 * (N - 1)}
+            states = await _recv(ws, "states")
+            assert [(s["machine"], s["state"]) for s in states["states"]] == [(M1, "running")], states
+        store = Store.open(url)
+        try:
+            await asyncio.to_thread(store.open_interval, M1, L1, "stopped", last)
+        finally:
+            store.close()
+        for ws in streams:
+            change = await _recv(ws, "state")
+            assert (change["machine"], change["state"], change["previous"]) == (M1, "stopped", "running"), change
+    finally:
+        for ws in streams:
+            await ws.close()
 
 
 def test_the_csrf_key_is_the_stores_adopted_from_the_first_file(store_url: str, tmp_path: Path) -> None:
