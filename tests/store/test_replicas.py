@@ -171,6 +171,10 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
                        headers={"X-CSRF-Token": csrf}, timeout=10)
     assert stage.status_code == 503 and "the control path is not running" in stage.text, stage.text
     _sweep(a, cookies)
+    for page in ("/hmi/", "/hmi/machine/" + M1, "/hmi/alarms", "/hmi/model"):  # the HMI's pages render on B
+        got = httpx.get(f"{b.url}{page}", cookies=cookies, timeout=30)
+        assert got.status_code == 200, (page, got.text)
+    assert "plantlink serve" in got.text  # the model page says where to plan and apply
     # failed logins counted on A and on B throttle both (the throttle is in the store): bad passwords alternate
     # between the replicas until one refuses (429), then the right password is refused on the other too
     refused = None
