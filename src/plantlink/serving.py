@@ -8,9 +8,10 @@ historian writer, no write-ahead log. So several ``plantlink serve`` processes o
 answer alike, behind any load balancer (docs/scale-out.md, "API replicas").
 
 What needs a live engine is not running here and its routes answer 503 ``unavailable`` with the part named
-(``plantlink.api.services.running``): annunciated alarms and alarm actions (the alarm engine), downtime reason
-assignment, control (stage / confirm need the connectors: they run in
-``plantlink run``), anomaly detection and remaining life, plan / apply of the model.
+(``plantlink.api.services.running``): annunciated alarms, alarm actions and alarm performance (the alarm engine;
+the alarm journal and failed notifications are read from the store), downtime reason assignment, control
+(stage / confirm need the connectors: they run in ``plantlink run``), anomaly detection and remaining life,
+plan / apply of the model.
 
 Live values: the latest values are seeded from the historian and then polled from it every ``poll_interval``
 seconds (``LatestPoller``); what changed is published on an in-process bus, where the latest-value cache, the
@@ -43,6 +44,7 @@ from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
 from plantlink.serving_states import StoredStates
 from plantlink.store import Store, default_url
+from plantlink.store.alarm_repo import AlarmStore
 
 log = logging.getLogger("plantlink.serving")
 
@@ -142,6 +144,8 @@ class Serving:
         self.store: Store | None = None
         self.historian: Historian | None = None
         self.audit: AuditLog | None = None
+        #: the alarm journal and deliveries that ``plantlink run``'s alarm engine writes (read here)
+        self.alarm_records: AlarmStore | None = None
         self.poller: LatestPoller | None = None
         #: machine states now, as the store's open intervals show them (``plantlink.serving_states``)
         self.states = StoredStates(lambda: self.store, poll_interval)
@@ -176,6 +180,7 @@ class Serving:
     def _open_store(self) -> None:
         self.store = Store.open(self.store_url)
         self.audit = AuditLog(self.store.engine)
+        self.alarm_records = AlarmStore(self.store.engine)
 
     def _close_store(self) -> None:
         if self.store is not None:
@@ -196,7 +201,8 @@ class Serving:
         self.services = Services.build(self.plant, self.tag_ids, self.latest, Components(
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
             states=lambda: self.states, downtime=lambda: None, alarms=lambda: None, control=lambda: None,
-            audit=lambda: self.audit, health=self._health_sources(), trend_store=lambda: self.store))
+            audit=lambda: self.audit, health=self._health_sources(), trend_store=lambda: self.store,
+            alarm_records=lambda: self.alarm_records))
 
     def _health_sources(self) -> HealthSources:
         return HealthSources(

@@ -30,6 +30,7 @@ from plantlink.historian import TagMeta, default_path
 from plantlink.historian.duckdb import DuckDBHistorian
 from plantlink.samples import SAMPLE_SCHEMA, now_us
 from plantlink.store import Store
+from plantlink.store.alarm_repo import AlarmStore, JournalEntry
 from tests.plants import plant_yaml
 from tests.waiting import patience, wait_until
 
@@ -102,6 +103,8 @@ def replicas(tmp_path: Path, pg_url: str) -> Iterator[tuple[Replica, Replica, in
     last = _history(shared)
     store = Store.open(pg_url)  # migrated here, users made here: the replicas only read them
     store.open_interval(M1, L1, "running", last - 30_000_000)  # as the state engine of `plantlink run` keeps it
+    AlarmStore(store.engine).record([JournalEntry(f"{M1}/hot", "s1", last - 10_000_000, "activate", "normal",
+                                                  "unack_active", "high")], [])  # as its alarm engine does
     auth = AuthService(store.engine, tmp_path / "admin")
     auth.create_user("ada", {"*": "admin"}, "test", password=PASSWORD)
     auth.create_user("olga", {"s1": "operator"}, "test", password=PASSWORD)
@@ -153,7 +156,7 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
     start = (last - (N + 5) * 1_000_000) // 1000
     for path, params in (("/api/v1/history/raw", {"tag": T0, "start": str(start), "end": str(last // 1000 + 1)}),
                          ("/api/v1/values", {"tag": f"{T0},{T1}"}), ("/api/v1/audit", {}),
-                         ("/api/v1/states", {"site": "s1"})):
+                         ("/api/v1/states", {"site": "s1"}), ("/api/v1/alarms/history", {})):
         got = [httpx.get(f"{r.url}{path}", params=params, cookies=cookies, timeout=10) for r in (a, b)]
         assert [g.status_code for g in got] == [200, 200], [g.text for g in got]
         assert got[0].json() == got[1].json(), path
@@ -161,9 +164,11 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
                                                           "end": str(last // 1000 + 1)}, cookies=cookies,
                     timeout=10).json()
     assert raw["value"] == [float(i) for i in range(N)], raw
+    journal = httpx.get(f"{b.url}/api/v1/alarms/history", cookies=cookies, timeout=10).json()
+    assert [(e["alarm"], e["event"]) for e in journal["items"]] == [(f"{M1}/hot", "activate")], journal
     states = httpx.get(f"{b.url}/api/v1/states", params={"site": "s1"}, cookies=cookies, timeout=10)
     assert "running" in states.text, states.text  # the open interval in the store: the state now
-    # what needs a running engine answers 503 with the part named, on both; no route fails
+    # what needs a running engine (annunciated alarms, control) answers 503 with the part named; no route fails
     for r in (a, b):
         alarms = httpx.get(f"{r.url}/api/v1/alarms", cookies=cookies, timeout=10)
         assert alarms.status_code == 503 and "not running" in alarms.text, alarms.text
