@@ -1,15 +1,22 @@
 """The parts of `plantlink serve` on their own: the DuckDB historian opened read-only, and the poller that feeds a
-replica's live values from the historian's latest values (tests/store/test_replicas.py runs two processes)."""
+replica's live values from the historian's latest values, and one `plantlink serve` over a ClickHouse historian
+(tests/store/test_replicas.py runs two processes on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
 
+from plantlink.app import free_port
+from plantlink.auth import AuthService
 from plantlink.bus import open_bus
 from plantlink.errors import HistorianError
 from plantlink.historian import TagMeta
@@ -17,7 +24,9 @@ from plantlink.historian.duckdb import DuckDBHistorian
 from plantlink.samples import SAMPLE_SCHEMA, now_us
 from plantlink.services.latest import LatestValues
 from plantlink.serving import LatestPoller
-from tests.waiting import wait_for
+from plantlink.store import Store, default_url
+from tests.store.test_replicas import PASSWORD, PLANT, T0, T1
+from tests.waiting import patience, wait_for, wait_until
 
 
 def _batch(ids: list[int], ts: list[int], values: list[float]) -> pa.RecordBatch:
@@ -84,3 +93,60 @@ def test_the_poller_publishes_what_is_newer_than_the_cache() -> None:
         await latest.stop()
 
     asyncio.run(main())
+
+
+WRITE_CLICKHOUSE = """
+import sys
+import pyarrow as pa
+from plantlink.historian import TagMeta, open_historian
+from plantlink.samples import SAMPLE_SCHEMA
+url, t = sys.argv[1], int(sys.argv[2])
+h = open_historian("clickhouse", url=url)
+ids = h.register_tags([TagMeta("s1/a1/l1/m1/t0", "", "float"), TagMeta("s1/a1/l1/m1/t1", "", "float")])
+i0, i1 = ids["s1/a1/l1/m1/t0"], ids["s1/a1/l1/m1/t1"]
+h.write(pa.RecordBatch.from_pydict({"tag_id": [i0, i0, i1], "ts": [t, t + 1000, t], "value": [1.0, 2.0, 7.0],
+                                    "quality": [192] * 3, "text": [None] * 3}, schema=SAMPLE_SCHEMA))
+h.flush()
+h.close()
+"""
+
+
+def test_serve_reads_a_clickhouse_historian(tmp_path: Path) -> None:
+    """`plantlink serve --historian chdb://DIR` on a ClickHouse store another process wrote (one after the other:
+    the in-process engine is not shared between processes at once): the same tags, history and latest values."""
+    url, t = f"chdb://{tmp_path / 'ch'}", now_us() - 60_000_000
+    subprocess.run([sys.executable, "-c", WRITE_CLICKHOUSE, url, str(t)], check=True, timeout=patience(120))
+    data = tmp_path / "d"
+    store = Store.open(default_url(data))
+    auth = AuthService(store.engine, data)
+    auth.create_user("ada", {"*": "admin"}, "test", password=PASSWORD)
+    auth.close()
+    store.close()
+    (tmp_path / "plant.yaml").write_text(PLANT, encoding="utf-8")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "plantlink.cli", "serve", str(tmp_path / "plant.yaml"),
+                             "--data-dir", str(data), "--historian", url, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"),
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, log.read_text()
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, 120, "plantlink serve on ClickHouse")
+        c = dict(httpx.post(f"{base}/api/v1/auth/login", json={"user": "ada", "password": PASSWORD}).cookies)
+        values = httpx.get(f"{base}/api/v1/values", params={"tag": f"{T0},{T1}"}, cookies=c, timeout=30).json()
+        assert {v["tag"]: v["value"] for v in values["values"]} == {T0: 2.0, T1: 7.0}, values
+        raw = httpx.get(f"{base}/api/v1/history/raw", params={"tag": T0, "start": str(t // 1000 - 1),
+                                                             "end": str(t // 1000 + 10)}, cookies=c, timeout=30)
+        assert raw.json()["value"] == [1.0, 2.0], raw.text
+    finally:
+        proc.terminate()
+        proc.wait(patience(30))
+    assert "Traceback" not in log.read_text(), log.read_text()
