@@ -8,8 +8,8 @@ historian writer, no write-ahead log. So several ``plantlink serve`` processes o
 answer alike, behind any load balancer (docs/scale-out.md, "API replicas").
 
 What needs a live engine is not running here and its routes answer 503 ``unavailable`` with the part named
-(``plantlink.api.services.running``): annunciated alarms, alarm actions and alarm performance (the alarm engine;
-the alarm journal and failed notifications are read from the store), downtime reason assignment, control
+(``plantlink.api.services.running``): alarm actions and alarm performance (the alarm engine; the alarms now, the
+journal and failed notifications are read from the store), downtime reason assignment, control
 (stage / confirm need the connectors: they run in ``plantlink run``), anomaly detection and remaining life,
 plan / apply of the model.
 
@@ -17,7 +17,8 @@ Live values: the latest values are seeded from the historian and then polled fro
 seconds (``LatestPoller``); what changed is published on an in-process bus, where the latest-value cache, the
 live WebSocket stream and the HMI take it as in ``plantlink run``. The live stream of a replica therefore lags
 the historian's latest values by at most ``poll_interval`` (plus the writer's flush interval). Machine states
-now are the open intervals the state engine keeps in the store, read as often (``plantlink.serving_states``).
+now are the open intervals the state engine keeps in the store, and the alarms now the states the alarm engine
+saves there, read as often (``plantlink.serving_states``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from plantlink.samples import conform
 from plantlink.services import Components, Services
 from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
-from plantlink.serving_states import StoredStates
+from plantlink.serving_states import AlarmMirror, StoredStates
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 
@@ -148,7 +149,8 @@ class Serving:
         self.alarm_records: AlarmStore | None = None
         self.poller: LatestPoller | None = None
         #: machine states now, as the store's open intervals show them (``plantlink.serving_states``)
-        self.states = StoredStates(lambda: self.store, poll_interval)
+        self.alarm_mirror = AlarmMirror(plant, lambda: self.alarm_records)
+        self.states = StoredStates(lambda: self.store, poll_interval, also=self.alarm_mirror.read)
         self.services: Services | None = None
         self.tag_ids: dict[str, int] = {}
         self.started_at: float | None = None
@@ -202,7 +204,7 @@ class Serving:
             bus=lambda: self.bus, historian=lambda: self.historian, store=lambda: self.store,
             states=lambda: self.states, downtime=lambda: None, alarms=lambda: None, control=lambda: None,
             audit=lambda: self.audit, health=self._health_sources(), trend_store=lambda: self.store,
-            alarm_records=lambda: self.alarm_records))
+            alarm_records=lambda: self.alarm_records, alarm_mirror=lambda: self.alarm_mirror.engine))
 
     def _health_sources(self) -> HealthSources:
         return HealthSources(

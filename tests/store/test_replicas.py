@@ -30,18 +30,22 @@ from plantlink.historian import TagMeta, default_path
 from plantlink.historian.duckdb import DuckDBHistorian
 from plantlink.samples import SAMPLE_SCHEMA, now_us
 from plantlink.store import Store
-from plantlink.store.alarm_repo import AlarmStore, JournalEntry
+from plantlink.store.alarm_repo import AlarmStore, JournalEntry, SavedState
 from tests.plants import plant_yaml
 from tests.waiting import patience, wait_until
 
 PLANT = plant_yaml(devices="plc: {protocol: modbus, host: 127.0.0.1, port: 1, enabled: false}", machines="""
 - name: m1
   tags:
-    - {name: t0, source: {device: plc, address: 0}}
+    - name: t0
+      source: {device: plc, address: 0}
+      alarms:
+        - {name: hot, type: hi, limit: 100, priority: high, message: Too hot}
     - {name: t1, source: {device: plc, address: 1}}
 """)
 T0, T1 = "s1/a1/l1/m1/t0", "s1/a1/l1/m1/t1"
 M1, L1 = "s1/a1/l1/m1", "s1/a1/l1"
+HOT = f"{T0}:hot"  # the alarm's key
 PASSWORD = "correct horse battery"
 N = 20  # samples per tag: 0, 1, ... at 1 s steps ending a minute ago
 
@@ -103,8 +107,9 @@ def replicas(tmp_path: Path, pg_url: str) -> Iterator[tuple[Replica, Replica, in
     last = _history(shared)
     store = Store.open(pg_url)  # migrated here, users made here: the replicas only read them
     store.open_interval(M1, L1, "running", last - 30_000_000)  # as the state engine of `plantlink run` keeps it
-    AlarmStore(store.engine).record([JournalEntry(f"{M1}/hot", "s1", last - 10_000_000, "activate", "normal",
-                                                  "unack_active", "high")], [])  # as its alarm engine does
+    AlarmStore(store.engine).record(  # as its alarm engine does: the journal and the alarm's state now
+        [JournalEntry(HOT, "s1", last - 10_000_000, "activate", "normal", "unack_active", "high", value=120.0)],
+        [SavedState(HOT, "unack_active", True, last - 10_000_000, activated_us=last - 10_000_000)])
     auth = AuthService(store.engine, tmp_path / "admin")
     auth.create_user("ada", {"*": "admin"}, "test", password=PASSWORD)
     auth.create_user("olga", {"s1": "operator"}, "test", password=PASSWORD)
@@ -156,7 +161,7 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
     start = (last - (N + 5) * 1_000_000) // 1000
     for path, params in (("/api/v1/history/raw", {"tag": T0, "start": str(start), "end": str(last // 1000 + 1)}),
                          ("/api/v1/values", {"tag": f"{T0},{T1}"}), ("/api/v1/audit", {}),
-                         ("/api/v1/states", {"site": "s1"}), ("/api/v1/alarms/history", {})):
+                         ("/api/v1/states", {"site": "s1"}), ("/api/v1/alarms/history", {}), ("/api/v1/alarms", {})):
         got = [httpx.get(f"{r.url}{path}", params=params, cookies=cookies, timeout=10) for r in (a, b)]
         assert [g.status_code for g in got] == [200, 200], [g.text for g in got]
         assert got[0].json() == got[1].json(), path
@@ -165,17 +170,29 @@ def test_two_replicas_share_sessions_csrf_throttle_and_answers(replicas: tuple[R
                     timeout=10).json()
     assert raw["value"] == [float(i) for i in range(N)], raw
     journal = httpx.get(f"{b.url}/api/v1/alarms/history", cookies=cookies, timeout=10).json()
-    assert [(e["alarm"], e["event"]) for e in journal["items"]] == [(f"{M1}/hot", "activate")], journal
+    assert [(e["alarm"], e["event"]) for e in journal["items"]] == [(HOT, "activate")], journal
+    now = httpx.get(f"{a.url}/api/v1/alarms", cookies=cookies, timeout=10).json()  # the saved state: the alarm now
+    assert [(v["key"], v["state"], v["message"]) for v in now["items"]] == [(HOT, "unack_active", "Too hot")], now
     states = httpx.get(f"{b.url}/api/v1/states", params={"site": "s1"}, cookies=cookies, timeout=10)
     assert "running" in states.text, states.text  # the open interval in the store: the state now
-    # what needs a running engine (annunciated alarms, control) answers 503 with the part named; no route fails
+    # what needs a running engine (alarm actions, control) answers 503 with the part named; no route fails
     for r in (a, b):
-        alarms = httpx.get(f"{r.url}/api/v1/alarms", cookies=cookies, timeout=10)
-        assert alarms.status_code == 503 and "not running" in alarms.text, alarms.text
+        ack = httpx.post(f"{r.url}/api/v1/alarms/ack", json={"alarms": [HOT]}, cookies=cookies,
+                         headers={"X-CSRF-Token": csrf}, timeout=10)
+        assert ack.status_code == 503 and "not running" in ack.text, ack.text
     stage = httpx.post(f"{a.url}/api/v1/control/stage", json={"tag": T0, "value": 1}, cookies=cookies,
                        headers={"X-CSRF-Token": csrf}, timeout=10)
     assert stage.status_code == 503 and "the control path is not running" in stage.text, stage.text
     _sweep(a, cookies)
+    store = Store.open(url)  # the writer's alarm engine saves a new state (acknowledged): both replicas show it
+    try:
+        AlarmStore(store.engine).record([], [SavedState(HOT, "ack_active", True, last, activated_us=last - 10_000_000)])
+    finally:
+        store.close()
+    for r in (a, b):
+        wait_until(lambda r=r: [v["state"] for v in httpx.get(f"{r.url}/api/v1/alarms", cookies=cookies,
+                                                               timeout=10).json()["items"]] == ["ack_active"],
+                   20, f"{r.url} shows the alarm acknowledged")
     for page in ("/hmi/", "/hmi/machine/" + M1, "/hmi/alarms", "/hmi/model"):  # the HMI's pages render on B
         got = httpx.get(f"{b.url}{page}", cookies=cookies, timeout=30)
         assert got.status_code == 200, (page, got.text)

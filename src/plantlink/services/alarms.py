@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from plantlink.engines.alarms.engine import AlarmView
+from plantlink.engines.alarms.engine import AlarmEngine, AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED
 from plantlink.engines.alarms.performance import Performance
 from plantlink.engines.alarms.service import AlarmService
@@ -47,12 +47,15 @@ class Alarms:
     """Over the runtime's ``AlarmService`` (None: the alarm system is not running)."""
 
     def __init__(self, site_names: Sequence[str], service: Callable[[], AlarmService | None],
-                 records: Callable[[], AlarmStore | None] = lambda: None):
+                 records: Callable[[], AlarmStore | None] = lambda: None,
+                 mirror: Callable[[], AlarmEngine | None] = lambda: None):
         """``records``: the alarm journal and deliveries without a running alarm system (``plantlink serve``:
-        the journal the alarm engine of ``plantlink run`` writes to the shared store)."""
+        the journal the alarm engine of ``plantlink run`` writes to the shared store); ``mirror``: the alarms
+        now without it (an engine restored from the states that alarm engine saved: read only)."""
         self.site_names = list(site_names)
         self._service = service
         self._records = records
+        self._mirror = mirror
         self._lock = threading.Lock()
         self._annunciated: tuple[int, list[AlarmView]] | None = None
         self._defs: dict[str, AlarmDef] | None = None
@@ -64,7 +67,18 @@ class Alarms:
     @property
     def readable(self) -> bool:
         """The journal can be read: the alarm system runs, or its records are at hand (``plantlink serve``)."""
-        return self.running or self._records() is not None
+        return self.running or self._records() is not None or self._mirror() is not None
+
+    def _reader(self) -> AlarmEngine | None:
+        """The engine whose alarms are read: the running one, else the mirror (``plantlink serve``)."""
+        svc = self._service()
+        return svc.engine if svc is not None else self._mirror()
+
+    def _reading(self) -> AlarmEngine:
+        found = self._reader()
+        if found is None:
+            raise AlarmActionError("the alarm system is not running", 503)
+        return found
 
     def service(self) -> AlarmService:
         svc = self._service()
@@ -85,14 +99,14 @@ class Alarms:
         return [s for s in self.site_names if who.can(s, role)]
 
     # -- reading ---------------------------------------------------------------------------------------
-    def _annunciated_now(self, svc: AlarmService) -> list[AlarmView]:
+    def _annunciated_now(self, engine: AlarmEngine) -> list[AlarmView]:
         """The engine's annunciated alarms, shared by every caller for 0.2 s (banners, tiles, summaries)."""
         t = now_us()
         with self._lock:
             hit = self._annunciated
         if hit is not None and t - hit[0] < _CACHE_US:
             return hit[1]
-        found = svc.engine.alarms()
+        found = engine.alarms()
         with self._lock:
             self._annunciated = (t, found)
         return found
@@ -106,13 +120,13 @@ class Alarms:
                states: Sequence[str] | None = None) -> list[AlarmView]:
         """Annunciated alarms (or those in ``states``) at the sites ``who`` may see, sorted by priority
         (critical first), then newest first."""
-        svc = self._service()
-        if svc is None:
+        engine = self._reader()
+        if engine is None:
             return []
         allowed = set(self.sites(who))
         if sites:
             allowed &= set(sites)
-        found = self._annunciated_now(svc) if not states else svc.engine.alarms(list(states))
+        found = self._annunciated_now(engine) if not states else engine.alarms(list(states))
         rows = [a for a in found if a.site in allowed and (not priorities or a.priority in priorities)]
         rows.sort(key=lambda a: (PRIORITIES.index(a.priority), -a.since_us))
         return rows
@@ -120,10 +134,10 @@ class Alarms:
     def definition(self, key: str) -> AlarmDef | None:
         """The model's definition of an alarm (its limit, setpoint, type); None: unknown or not running."""
         if self._defs is None:
-            svc = self._service()
-            if svc is None:
+            engine = self._reader()
+            if engine is None:
                 return None
-            self._defs = {i.key: i.defn for i in svc.engine.c.infos}
+            self._defs = {i.key: i.defn for i in engine.c.infos}
         return self._defs.get(key)
 
     def journal(self, who: Caller, sites: Sequence[str] | None = None, limit: int = 100) -> list[JournalEntry]:
@@ -154,14 +168,15 @@ class Alarms:
     def known_sites(self) -> list[str]:
         """The sites that have alarms configured (without a running alarm system: every site, when the journal
         can be read)."""
-        if self._service() is None:
+        engine = self._reader()
+        if engine is None:
             self.records()
             return sorted(self.site_names)
-        return sorted({i.site for i in self.service().engine.c.infos})
+        return sorted({i.site for i in engine.c.infos})
 
     def in_states(self, states: Sequence[str] | None) -> list[AlarmView]:
         """Every alarm in ``states`` (default: the annunciated ones), unscoped."""
-        return self.service().engine.alarms(list(states) if states else None)
+        return self._reading().alarms(list(states) if states else None)
 
     def journal_page(self, *, sites: Sequence[str], start_us: int | None = None, end_us: int | None = None,
                      alarms: Sequence[str] | None = None, events: Sequence[str] | None = None, limit: int = 100,
