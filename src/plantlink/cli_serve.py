@@ -38,9 +38,9 @@ def serve(
 ) -> None:
     """Serve the API and HMI of a plant from a shared store and historian: no connectors, no engines, no writer.
 
-    Run several behind any load balancer (no sticky sessions): sessions, CSRF tokens and login lockout are in the
-    store, history in the historian; `plantlink run` (or `plantlink ingest`) writes them. Routes that need a
-    running engine (alarms now, machine states now, control) answer 503."""
+    Run several behind any load balancer (no sticky sessions for the API; the HMI needs them): sessions, CSRF
+    tokens and login lockout are in the store, history in the historian; `plantlink run` writes them. Routes that
+    need a running engine (alarm actions, control) answer 503."""
     from plantlink.cli import _fail, _load, _run_async, _serve_options, _setup_logging
     from plantlink.serving import serve_plant
 
