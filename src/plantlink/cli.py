@@ -475,6 +475,10 @@ from plantlink.cli_ingest import ingest  # noqa: E402  (the same)
 
 app.command()(ingest)
 
+from plantlink.cli_serve import serve  # noqa: E402  (the same)
+
+app.command()(serve)
+
 
 def main() -> None:
     private_umask()  # every file plantlink creates (store, historian, keys, exports) is private to its user

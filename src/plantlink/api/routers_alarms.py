@@ -26,8 +26,9 @@ from plantlink.services.alarms import STATES, Alarms
 
 
 def service(request: Request) -> Alarms:
-    """The alarms service; 503 when the alarm system is not running."""
-    return running(request, lambda s: s.alarms if s.alarms.running else None, "the alarm system")
+    """The alarms service; 503 when the alarm system is not running and its journal cannot be read either (the
+    routes that need the running system answer 503 themselves: ``Alarms.service``)."""
+    return running(request, lambda s: s.alarms if s.alarms.readable else None, "the alarm system")
 
 
 #: The audit kind of an action whose request does not validate, by route name (the service records the rest).

@@ -1,4 +1,5 @@
-"""Per-installation secret keys, generated with ``secrets`` and kept under the data directory (0600)."""
+"""Per-installation secret keys, generated with ``secrets``: in the relational store (``shared_key``: every API
+process on one store reads the same key) or under the data directory (``load_or_create_key``, 0600)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import logging
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from plantlink.errors import AuthError
 
@@ -54,4 +58,42 @@ def _read(path: Path, nbytes: int) -> bytes:
     if len(key) < nbytes:
         raise AuthError(f"key file {path} is damaged ({len(key)} bytes, expected {nbytes}); delete it to make "
                         "a new one (every session then ends)")
+    return key
+
+
+def shared_key(engine: sa.Engine, data_dir: str | Path, name: str, nbytes: int = 32) -> bytes:
+    """The key ``name`` of every process on the store ``engine`` (table ``auth_keys``): read it, or create it once.
+    A store without the key adopts this data directory's ``secrets/<name>`` when there is one (so the sessions
+    and CSRF tokens of an installation that kept its key in a file stay valid), else a new random key. Two
+    processes creating it at once: one insert wins, both read the winner's key."""
+    from plantlink.store.auth_tables import auth_keys
+
+    found = _stored_key(engine, name)
+    if found is not None:
+        return _checked(found, name, nbytes)
+    path = Path(data_dir) / KEY_DIR / name
+    key = _read(path, nbytes) if path.is_file() else secrets.token_bytes(nbytes)
+    try:
+        with engine.begin() as c:
+            c.execute(sa.insert(auth_keys).values(name=name, secret=key, created_us=time.time_ns() // 1000))
+        log.info("key %s kept in the store (%s)", name, "from " + str(path) if path.is_file() else "new")
+    except sa.exc.IntegrityError:  # another process created it first: use that one
+        pass
+    stored = _stored_key(engine, name)
+    if stored is None:
+        raise AuthError(f"the store did not keep the key {name!r}")
+    return _checked(stored, name, nbytes)
+
+
+def _stored_key(engine: sa.Engine, name: str) -> bytes | None:
+    from plantlink.store.auth_tables import auth_keys
+
+    with engine.connect() as c:
+        row = c.execute(sa.select(auth_keys.c.secret).where(auth_keys.c.name == name)).first()
+    return bytes(row[0]) if row is not None else None
+
+
+def _checked(key: bytes, name: str, nbytes: int) -> bytes:
+    if len(key) < nbytes:
+        raise AuthError(f"the store's key {name!r} is damaged ({len(key)} bytes, expected {nbytes})")
     return key

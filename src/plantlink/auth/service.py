@@ -1,8 +1,9 @@
 """``AuthService``: users, per-site roles, password logins, browser sessions, API tokens, and their audit.
 
 Built on the relational store's engine (``AuthService(engine, data_dir)`` or ``AuthService.open(data_dir)``);
-the per-installation key (CSRF tokens) lives under ``data_dir/secrets``. Blocking calls (argon2, SQL): the
-web layer runs them in a thread.
+the per-installation key (CSRF tokens) is in the store (``auth_keys``, adopted from ``data_dir/secrets/csrf.key``
+when the store has none), so every API process on one store checks the others' CSRF tokens. Blocking calls
+(argon2, SQL): the web layer runs them in a thread.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from plantlink.audit import AuditLog
 from plantlink.auth import repo
 from plantlink.auth.display import DisplayTokens
-from plantlink.auth.keys import load_or_create_key, write_secret_file
+from plantlink.auth.keys import secrets_dir, shared_key, write_secret_file
 from plantlink.auth.passwords import Passwords, generate_password
 from plantlink.auth.pool import LoginPool
 from plantlink.auth.records import (
@@ -74,7 +75,8 @@ class AuthService:
         #: where the web layer runs ``login`` (bounded: see ``LoginPool``)
         self.login_pool = LoginPool(self.settings.login_workers, self.settings.login_queue)
         self.audit = AuditLog(engine, clock)
-        self._csrf_key = load_or_create_key(self.data_dir, "csrf.key")
+        secrets_dir(self.data_dir)  # the data directory's secrets/ (the first-run admin password, TLS keys)
+        self._csrf_key = shared_key(engine, self.data_dir, "csrf.key")  # one key for every API replica
         self._owned_store: object | None = None
         self._first_admin_lock = threading.Lock()
         self._listeners: list[Callable[[AuthChange], None]] = []

@@ -30,6 +30,12 @@ async def model_page(request: Request) -> Response | None:
     if isinstance(opened, Response):
         return opened
     _, principal = opened
+    if not hmi().services.model.running:  # plantlink serve: no running model to plan against or apply to
+        with ui.element("div").classes("pl-panel w-full"):
+            ui.label("Plant model").classes("text-lg font-semibold")
+            ui.label("This server only serves the API and HMI (plantlink serve): plan and apply a changed model "
+                     "on the server that runs the plant (plantlink run).").props('data-testid="model-unavailable"')
+        return None
     ModelView(principal).build()
     return None
 

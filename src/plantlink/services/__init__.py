@@ -66,10 +66,12 @@ if TYPE_CHECKING:
     from plantlink.audit import AuditLog
     from plantlink.bus import Bus
     from plantlink.control.service import ControlService
+    from plantlink.engines.alarms.engine import AlarmEngine
     from plantlink.engines.alarms.service import AlarmService
     from plantlink.model import Plant
     from plantlink.services.deps import SampleReader, StateRecords, StateSource
     from plantlink.services.downtime import ReasonAssigner
+    from plantlink.store.alarm_repo import AlarmStore
 
 __all__ = ["Components", "Services", "services_of"]
 
@@ -92,6 +94,10 @@ class Components:
     anomaly: Callable[[], Any] = lambda: None
     rul: Callable[[], Any] = lambda: None
     model: Callable[[], ModelAdmin | None] = lambda: None
+    #: the alarm journal and deliveries when no alarm system runs here (``plantlink serve``)
+    alarm_records: Callable[[], AlarmStore | None] = lambda: None
+    #: the alarms now when no alarm system runs here: an engine restored from the saved states (read only)
+    alarm_mirror: Callable[[], AlarmEngine | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ class Services:
             engine = parts.states()
             return {} if engine is None else dict(engine.current())
 
-        alarms = Alarms(list(index.sites), parts.alarms)
+        alarms = Alarms(list(index.sites), parts.alarms, parts.alarm_records, parts.alarm_mirror)
         downtime = DowntimeService(index, parts.store, parts.downtime)
         kpi = KpiService(index, periods, parts.historian, parts.store, current)
         spc = SpcService(index, parts.historian)

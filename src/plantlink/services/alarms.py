@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from plantlink.engines.alarms.engine import AlarmView
+from plantlink.engines.alarms.engine import AlarmEngine, AlarmView
 from plantlink.engines.alarms.isa import ANNUNCIATED, STATES, UNACKNOWLEDGED
 from plantlink.engines.alarms.performance import Performance
 from plantlink.engines.alarms.service import AlarmService
@@ -16,7 +16,7 @@ from plantlink.errors import AlarmActionError
 from plantlink.identity import Caller, Role
 from plantlink.model.alarms import PRIORITIES, AlarmDef
 from plantlink.samples import now_us
-from plantlink.store.alarm_repo import Delivery, JournalEntry
+from plantlink.store.alarm_repo import AlarmStore, Delivery, JournalEntry
 
 __all__ = ["ANNUNCIATED", "PRIORITIES", "STATES", "UNACKNOWLEDGED", "AlarmActionError", "AlarmDef", "AlarmView",
            "Alarms", "Delivery", "JournalEntry", "Performance", "alarm_counts", "worst_by_machine"]
@@ -46,9 +46,16 @@ def worst_by_machine(alarms: Sequence[AlarmView]) -> dict[str, str]:
 class Alarms:
     """Over the runtime's ``AlarmService`` (None: the alarm system is not running)."""
 
-    def __init__(self, site_names: Sequence[str], service: Callable[[], AlarmService | None]):
+    def __init__(self, site_names: Sequence[str], service: Callable[[], AlarmService | None],
+                 records: Callable[[], AlarmStore | None] = lambda: None,
+                 mirror: Callable[[], AlarmEngine | None] = lambda: None):
+        """``records``: the alarm journal and deliveries without a running alarm system (``plantlink serve``:
+        the journal the alarm engine of ``plantlink run`` writes to the shared store); ``mirror``: the alarms
+        now without it (an engine restored from the states that alarm engine saved: read only)."""
         self.site_names = list(site_names)
         self._service = service
+        self._records = records
+        self._mirror = mirror
         self._lock = threading.Lock()
         self._annunciated: tuple[int, list[AlarmView]] | None = None
         self._defs: dict[str, AlarmDef] | None = None
@@ -57,25 +64,49 @@ class Alarms:
     def running(self) -> bool:
         return self._service() is not None
 
+    @property
+    def readable(self) -> bool:
+        """The journal can be read: the alarm system runs, or its records are at hand (``plantlink serve``)."""
+        return self.running or self._records() is not None or self._mirror() is not None
+
+    def _reader(self) -> AlarmEngine | None:
+        """The engine whose alarms are read: the running one, else the mirror (``plantlink serve``)."""
+        svc = self._service()
+        return svc.engine if svc is not None else self._mirror()
+
+    def _reading(self) -> AlarmEngine:
+        found = self._reader()
+        if found is None:
+            raise AlarmActionError("the alarm system is not running", 503)
+        return found
+
     def service(self) -> AlarmService:
         svc = self._service()
         if svc is None:
             raise AlarmActionError("the alarm system is not running", 503)
         return svc
 
+    def records(self) -> AlarmStore:
+        """The journal and deliveries: the running alarm system's store, else ``records`` (503 without both)."""
+        svc = self._service()
+        found = svc.store if svc is not None else self._records()
+        if found is None:
+            raise AlarmActionError("the alarm system is not running", 503)
+        return found
+
     def sites(self, who: Caller, role: Role = "viewer") -> list[str]:
         """The sites of the plant where ``who`` has at least ``role``."""
         return [s for s in self.site_names if who.can(s, role)]
 
     # -- reading ---------------------------------------------------------------------------------------
-    def _annunciated_now(self, svc: AlarmService) -> list[AlarmView]:
+    def _annunciated_now(self, engine: AlarmEngine) -> list[AlarmView]:
         """The engine's annunciated alarms, shared by every caller for 0.2 s (banners, tiles, summaries)."""
         t = now_us()
         with self._lock:
             hit = self._annunciated
         if hit is not None and t - hit[0] < _CACHE_US:
             return hit[1]
-        found = svc.engine.alarms()
+        found = engine.alarms()
         with self._lock:
             self._annunciated = (t, found)
         return found
@@ -89,13 +120,13 @@ class Alarms:
                states: Sequence[str] | None = None) -> list[AlarmView]:
         """Annunciated alarms (or those in ``states``) at the sites ``who`` may see, sorted by priority
         (critical first), then newest first."""
-        svc = self._service()
-        if svc is None:
+        engine = self._reader()
+        if engine is None:
             return []
         allowed = set(self.sites(who))
         if sites:
             allowed &= set(sites)
-        found = self._annunciated_now(svc) if not states else svc.engine.alarms(list(states))
+        found = self._annunciated_now(engine) if not states else engine.alarms(list(states))
         rows = [a for a in found if a.site in allowed and (not priorities or a.priority in priorities)]
         rows.sort(key=lambda a: (PRIORITIES.index(a.priority), -a.since_us))
         return rows
@@ -103,20 +134,21 @@ class Alarms:
     def definition(self, key: str) -> AlarmDef | None:
         """The model's definition of an alarm (its limit, setpoint, type); None: unknown or not running."""
         if self._defs is None:
-            svc = self._service()
-            if svc is None:
+            engine = self._reader()
+            if engine is None:
                 return None
-            self._defs = {i.key: i.defn for i in svc.engine.c.infos}
+            self._defs = {i.key: i.defn for i in engine.c.infos}
         return self._defs.get(key)
 
     def journal(self, who: Caller, sites: Sequence[str] | None = None, limit: int = 100) -> list[JournalEntry]:
         """The latest transitions (newest first) at the sites ``who`` may see."""
         svc = self._service()
-        if svc is None:
+        if svc is None and self._records() is None:
             return []
         allowed = [s for s in self.sites(who) if not sites or s in sites]
-        svc.engine.commit()  # what happened a moment ago is in the journal too
-        return svc.store.journal(sites=allowed, limit=limit)[0]
+        if svc is not None:
+            svc.engine.commit()  # what happened a moment ago is in the journal too
+        return self.records().journal(sites=allowed, limit=limit)[0]
 
     def performance(self, who: Caller, window_s: int) -> Performance | None:
         """EEMUA 191 figures over the last ``window_s`` seconds for the sites ``who`` may view."""
@@ -128,29 +160,33 @@ class Alarms:
 
     def failed_deliveries(self, who: Caller, limit: int = 50) -> list[Delivery]:
         """Notifications that failed after their retries, newest first, at the sites ``who`` may view."""
-        svc = self._service()
-        if svc is None:
+        if self._service() is None and self._records() is None:
             return []
-        return svc.store.deliveries(["failed"], self.sites(who), limit=limit)[0]
+        return self.records().deliveries(["failed"], self.sites(who), limit=limit)[0]
 
     # -- what the REST routes ask (rights checked by the routes and by AlarmService) -----------------------
     def known_sites(self) -> list[str]:
-        """The sites that have alarms configured."""
-        return sorted({i.site for i in self.service().engine.c.infos})
+        """The sites that have alarms configured (without a running alarm system: every site, when the journal
+        can be read)."""
+        engine = self._reader()
+        if engine is None:
+            self.records()
+            return sorted(self.site_names)
+        return sorted({i.site for i in engine.c.infos})
 
     def in_states(self, states: Sequence[str] | None) -> list[AlarmView]:
         """Every alarm in ``states`` (default: the annunciated ones), unscoped."""
-        return self.service().engine.alarms(list(states) if states else None)
+        return self._reading().alarms(list(states) if states else None)
 
     def journal_page(self, *, sites: Sequence[str], start_us: int | None = None, end_us: int | None = None,
                      alarms: Sequence[str] | None = None, events: Sequence[str] | None = None, limit: int = 100,
                      offset: int = 0) -> tuple[list[JournalEntry], int]:
-        return self.service().store.journal(start_us=start_us, end_us=end_us, alarms=alarms, sites=sites,
+        return self.records().journal(start_us=start_us, end_us=end_us, alarms=alarms, sites=sites,
                                             events=events, limit=limit, offset=offset)
 
     def deliveries(self, status: Sequence[str], sites: Sequence[str], limit: int = 100, offset: int = 0
                    ) -> tuple[list[Delivery], int]:
-        return self.service().store.deliveries(list(status), list(sites), limit, offset)
+        return self.records().deliveries(list(status), list(sites), limit, offset)
 
     def performance_of(self, start_us: int, end_us: int, sites: Sequence[str]) -> Performance:
         return self.service().performance(start_us, end_us, sites)

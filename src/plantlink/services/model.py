@@ -61,6 +61,11 @@ class ModelService:
         self._admin = admin
         self._audit = audit
 
+    @property
+    def running(self) -> bool:
+        """A model runs here that can be planned against and applied to (not in ``plantlink serve``)."""
+        return self._admin() is not None
+
     def _running(self) -> ModelAdmin:
         admin = self._admin()
         if admin is None:

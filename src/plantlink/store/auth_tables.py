@@ -101,3 +101,14 @@ audit_head = sa.Table(
     sa.Column("last_id", sa.BigInteger, nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
 )
+
+#: Per-installation secret keys shared by every API process on this store (``plantlink.auth.keys``): the CSRF
+#: key, created once (from the data directory's ``secrets/csrf.key`` when one exists) and read by every replica.
+#: Revision ``0008_shared_keys`` creates it.
+auth_keys = sa.Table(
+    "auth_keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)

@@ -55,7 +55,16 @@ def create(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     con.execute(R1H_DDL)
     con.execute(R1D_DDL)
     con.execute(BUILT_DDL)
-    built = dict(con.execute("SELECT id, upto FROM r1h_built").fetchall())
+    return built_upto(con)
+
+
+def built_upto(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """``upto`` of the hours and of the days (0 when not built, or when a store opened read-only never had the
+    tables)."""
+    try:
+        built = dict(con.execute("SELECT id, upto FROM r1h_built").fetchall())
+    except duckdb.CatalogException:
+        return 0, 0
     return int(built.get(HOURS, 0)), int(built.get(DAYS, 0))
 
 

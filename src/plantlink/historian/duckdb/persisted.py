@@ -26,14 +26,20 @@ CREATE TABLE IF NOT EXISTS latest (tag_id UINTEGER PRIMARY KEY, ts BIGINT NOT NU
 STORED_MAX_DDL = "CREATE TABLE IF NOT EXISTS stored_max (tag_id UINTEGER PRIMARY KEY, ts BIGINT NOT NULL)"
 
 
-def create(con: duckdb.DuckDBPyConnection) -> bool:
-    """Create the tables when missing; True when they were there already (nothing to rebuild)."""
+def exists(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store keeps its latest values (both tables there)."""
     names = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
         "AND table_name IN ('latest', 'stored_max')").fetchall()}
+    return names == {"latest", "stored_max"}
+
+
+def create(con: duckdb.DuckDBPyConnection) -> bool:
+    """Create the tables when missing; True when they were there already (nothing to rebuild)."""
+    there = exists(con)
     con.execute(LATEST_DDL)
     con.execute(STORED_MAX_DDL)
-    return names == {"latest", "stored_max"}
+    return there
 
 
 def load(con: duckdb.DuckDBPyConnection, latest: LatestCache) -> np.ndarray:

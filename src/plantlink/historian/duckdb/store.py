@@ -53,6 +53,7 @@ class DuckDBHistorian(Historian):
         threads: int | None = None,
         memory_limit: str | None = None,
         future_limit_us: int = FUTURE_LIMIT_US,
+        read_only: bool = False,
     ):
         flush_rows = settings.flush_rows(flush_rows)
         if flush_rows <= 0:
@@ -62,6 +63,8 @@ class DuckDBHistorian(Historian):
         self.flush_rows = flush_rows
         self.max_buffer_rows = settings.BUFFER_FLUSHES * flush_rows
         self.future_limit_us = future_limit_us
+        #: opened read-only (``plantlink serve``): several processes may read one file that no process writes
+        self.read_only = read_only
         self._refusals = Refusals()
         self._background = background_flush
         self._executor: ThreadPoolExecutor | None = None
@@ -98,14 +101,7 @@ class DuckDBHistorian(Historian):
         with self._write_lock:
             if self._con is not None:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                con = duckdb.connect(str(self.path), config=self._config)
-            except duckdb.Error as exc:
-                raise HistorianError(f"cannot open historian store {self.path}: {exc}") from exc
-            con.execute(TAGS_DDL)
-            con.execute(TEXT_DDL)
-            con.execute(WAL_DDL)
+            con = self._connect()
             self._reset_state()
             row = con.execute("SELECT seq FROM wal_position WHERE id = 1").fetchone()
             self._durable_seq = self._buffered_seq = int(row[0]) if row else 0
@@ -113,9 +109,13 @@ class DuckDBHistorian(Historian):
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
             self._set_known()
-            self._stored_max = self._load_latest(con)
-            self._r1h_upto, self._r1d_upto = hourly.create(con)
-            compaction.create(con)
+            if self.read_only:  # nothing is created or written: what the writer kept is read
+                self._stored_max = self._read_latest(con)
+                self._r1h_upto, self._r1d_upto = hourly.built_upto(con)
+            else:
+                self._stored_max = self._load_latest(con)
+                self._r1h_upto, self._r1d_upto = hourly.create(con)
+                compaction.create(con)
             self._con = con
 
     def _load_latest(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
@@ -126,6 +126,27 @@ class DuckDBHistorian(Historian):
         persisted.save_all(con, self._latest, stored_max)
         self._latest.take_changed()
         return stored_max
+
+    def _read_latest(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
+        """Read-only: the persisted latest values when the writer kept them, else a scan (nothing written)."""
+        if persisted.exists(con):
+            return persisted.load(con, self._latest)
+        return rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """The connection, with the tables created (read-only: they must exist: a file some writer made)."""
+        if self.read_only and not self.path.is_file():
+            raise HistorianError(f"cannot open historian store {self.path} read-only: no such file")
+        if not self.read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.path), read_only=self.read_only, config=self._config)
+            if not self.read_only:
+                for ddl in (TAGS_DDL, TEXT_DDL, WAL_DDL):
+                    con.execute(ddl)
+        except duckdb.Error as exc:
+            raise HistorianError(f"cannot open historian store {self.path}: {exc}") from exc
+        return con
 
     def close(self) -> None:
         if self._con is None:
@@ -234,6 +255,8 @@ class DuckDBHistorian(Historian):
     # -- writing --------------------------------------------------------------------------------------------
     def write(self, batch: pa.RecordBatch, seq: int | None = None) -> None:
         self._require_open()
+        if self.read_only:
+            raise HistorianError(f"historian {self.path} is open read-only")
         batch = screen(_check_batch(batch), self._known, now_us(), self._refusals, self.future_limit_us)
         if batch.num_rows == 0:  # all refused: its log position is still taken (a replay would refuse it again)
             with self._state_lock:
