@@ -20,14 +20,15 @@ import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
 from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, days_between, id_filter, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, days_between, id_filter, table
+from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
 from plantlink.samples import TS_TYPE
 
 
 def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     return [
-        f"SELECT {RAW_AS_PARTIAL}, false FROM {table(RAW, d)} WHERE {ids} AND ts >= {lo} AND ts < {hi} AND {GOOD}"
+        f"SELECT {RAW_AS_PARTIAL}, false FROM {raw_rows(d)} WHERE {ids} AND ts >= {lo} AND ts < {hi} AND {GOOD}"
         for d in days_between(snap.raw, lo, hi)
     ]
 
@@ -94,7 +95,7 @@ def aggregate(
 ) -> pa.Table:
     if interval % MINUTE_US:  # raw samples only: three columns read, the partial columns are views of them
         ids = id_filter(tag_ids)
-        parts = [f"SELECT tag_id, ts, value FROM {table(RAW, d)} WHERE {ids} AND ts >= {start} AND ts < {end} "
+        parts = [f"SELECT tag_id, ts, value FROM {raw_rows(d)} WHERE {ids} AND ts >= {start} AND ts < {end} "
                  f"AND {GOOD}" for d in days_between(snap.raw, start, end)]
         query = " UNION ALL ".join(parts)
     else:

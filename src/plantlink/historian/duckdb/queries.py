@@ -16,12 +16,12 @@ from plantlink.historian.duckdb.layout import (
     GOOD_MIN,
     MINUTE_US,
     R1M,
-    RAW,
     day_of,
     days_between,
     id_filter,
     table,
 )
+from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.samples import TS_TYPE
 
 GOOD = f"quality >= {GOOD_MIN} AND value IS NOT NULL AND isfinite(value)"
@@ -63,7 +63,7 @@ def raw(
     """Numeric samples of one tag (every quality), time order, at most ``limit``."""
     days = days_between(snap.raw, start_us, end_us)
     parts = [
-        f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us}"
+        f"SELECT ts, value, quality FROM {raw_rows(d)} WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us}"
         for d in days
     ]
     if not parts:
@@ -89,7 +89,7 @@ def raw_many(
         return RAW_MANY_SCHEMA.empty_table()
     ids = id_filter(tag_ids)
     parts = " UNION ALL ".join(
-        f"SELECT tag_id, ts, value, quality FROM {table(RAW, d)} WHERE {ids} AND ts >= {start_us} AND ts < {end_us}"
+        f"SELECT tag_id, ts, value, quality FROM {raw_rows(d)} WHERE {ids} AND ts >= {start_us} AND ts < {end_us}"
         for d in days
     )
     # Read at most ``limit`` rows per tag's worth in all, then cut each tag to ``limit`` here: a count per tag
@@ -137,7 +137,7 @@ def _series(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_u
     for d in days_between(snap.raw, start_us, end_us):
         t = _fetch(
             cur,
-            f"SELECT ts, value FROM {table(RAW, d)} "
+            f"SELECT ts, value FROM {raw_rows(d)} "
             f"WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us} AND {GOOD}",
         )
         ts_parts.append(t.column("ts").to_numpy())
@@ -171,7 +171,7 @@ def last_before(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, bef
                                    f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1"))
     last = day_of(before_us - 1)
     for d in sorted((d for d in snap.raw if d <= last), reverse=True):
-        t = _fetch(cur, f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} "
+        t = _fetch(cur, f"SELECT ts, value, quality FROM {raw_rows(d)} WHERE tag_id = {tag_id} "
                         f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1")
         if t.num_rows:
             return _ts_out(t)
@@ -189,14 +189,14 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
     steps: list[str] = []
     if floor < start_us and day_of(floor) in snap.raw:
         steps.append(
-            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, day_of(floor))} "
+            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(day_of(floor))} "
             f"WHERE {GOOD} AND ts >= {floor}"
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
             steps.append(f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)} WHERE bucket < {floor}")
         else:
-            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, d)} WHERE {GOOD}")
+            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(d)} WHERE {GOOD}")
     for src in steps:
         if not missing:
             break
