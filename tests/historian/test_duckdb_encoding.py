@@ -4,6 +4,9 @@ compaction, for tags stored as scaled integers and tags kept as floats, with NaN
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -142,3 +145,21 @@ def test_late_samples_recompaction_and_retention_keep_the_values(hist: DuckDBHis
     hist.apply_retention(NOW)
     kept = with_late.filter(pa.compute.greater_equal(with_late.column("ts").cast(pa.int64()), T0 + 12 * 3600 * S))
     _assert_identical(kept, _raw(hist, tid))
+
+
+def test_a_store_of_before_the_encoding_opens_and_compacts(hist: DuckDBHistorian, store_path: Path) -> None:
+    written = _fill(hist)
+    before = {tid: _raw(hist, tid) for tid in written}
+    hist.close()
+    con = duckdb.connect(str(store_path))  # the raw tables as an older version wrote them: four columns
+    for d in (D0, D0 + 1):
+        con.execute(f"CREATE TABLE old AS SELECT tag_id, ts, value, quality FROM raw_d{d}")
+        con.execute(f"DROP TABLE raw_d{d}")
+        con.execute(f"ALTER TABLE old RENAME TO raw_d{d}")
+    con.close()
+    hist.open()
+    for tid in written:
+        _assert_identical(before[tid], _raw(hist, tid))
+    assert hist.compact(NOW) == 4
+    for tid in written:
+        _assert_identical(before[tid], _raw(hist, tid))
