@@ -39,7 +39,7 @@ RAW_COLUMNS = (
 #: The columns a writer inserts (the others stay NULL).
 RAW_INSERT = "tag_id, ts, value, quality"
 #: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``.
-RAW_VALUE = "COALESCE(value, iv::DOUBLE / pow(10, sc))"
+RAW_VALUE = "CASE WHEN iv IS NULL THEN value ELSE iv::DOUBLE / pow(10, sc) END"
 R1M_COLUMNS = (
     "tag_id UINTEGER NOT NULL, bucket BIGINT NOT NULL, n UINTEGER NOT NULL, vmin DOUBLE, vmax DOUBLE, "
     "vsum DOUBLE, first_ts BIGINT NOT NULL, first_v DOUBLE, last_ts BIGINT NOT NULL, last_v DOUBLE, "
