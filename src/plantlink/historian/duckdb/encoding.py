@@ -38,13 +38,14 @@ def _row_scale(v: str) -> str:
 
 def encode_sql(source: str, into: str) -> str:
     """The INSERT that writes the rows of ``source`` (a FROM item with tag_id, ts, value, quality) into the
-    table ``into``, sorted by (tag_id, ts), the exact decimals as (iv, sc)."""
+    table ``into``, sorted by (tag_id, ts), the exact decimals as (iv, sc). ``source`` is scanned twice (the
+    scales, then the rows) rather than named once in a CTE, which DuckDB would materialize in memory."""
     return f"""
 INSERT INTO {into} (tag_id, ts, value, quality, iv, sc)
-WITH src AS (SELECT tag_id, ts, value, quality FROM {source}),
-scale AS (SELECT tag_id, max(d)::UTINYINT AS d FROM (SELECT tag_id, {_row_scale("value")} AS d FROM src)
-          WHERE d IS NOT NULL GROUP BY tag_id),
-rows AS (SELECT s.*, c.d, coalesce({_fits("s.value", "c.d")}, false) AS ok FROM src s LEFT JOIN scale c USING (tag_id))
+WITH scale AS (SELECT tag_id, max(d)::UTINYINT AS d FROM (SELECT tag_id, {_row_scale("value")} AS d FROM {source})
+               WHERE d IS NOT NULL GROUP BY tag_id),
+rows AS (SELECT s.tag_id, s.ts, s.value, s.quality, c.d, coalesce({_fits("s.value", "c.d")}, false) AS ok
+         FROM {source} s LEFT JOIN scale c USING (tag_id))
 SELECT tag_id, ts, CASE WHEN ok THEN NULL ELSE value END, quality,
        CASE WHEN ok THEN round(value * pow(10, d))::BIGINT END, CASE WHEN ok THEN d END
 FROM rows ORDER BY tag_id, ts
