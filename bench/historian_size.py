@@ -67,15 +67,38 @@ class Walk:
         return numeric_batch(tag.ravel(), ts.ravel(), np.round(value, 2).ravel(), quality.ravel())
 
 
-def generator(data: str, tags: int, period_s: float) -> Walk:
-    """``walk`` (this module's random walk) or ``fleet`` (``bench/historian.py``'s level + slow cycle + white
-    noise rounded to 3 decimals, each machine of 20 tags on its own phase)."""
+class Fleet:
+    """Synthetic machines (the generator ``bench/historian.py`` used before its workload of issue 15 item 5):
+    per tag a level, a slow cycle and white noise rounded to 3 decimals, each machine on its own phase."""
+
+    def __init__(self, machines: int, tags: int, period_s: float, t0: int, seed: int = 42):
+        rng = np.random.default_rng(seed)
+        self.n = machines * tags
+        self.period = int(period_s * S)
+        self.t0 = t0
+        self.phase = np.repeat(rng.integers(0, self.period, machines), tags)
+        self.level = rng.uniform(10, 500, self.n)
+        self.amp = self.level * rng.uniform(0.01, 0.2, self.n)
+        self.cycle = rng.uniform(600, 7200, self.n) * S
+        self.noise = self.amp * 0.05
+        self.rng = rng
+
+    def batch(self, ids: np.ndarray, step0: int, steps: int):  # type: ignore[no-untyped-def]
+        k = np.arange(step0, step0 + steps, dtype=np.int64)[:, None]
+        ts = self.t0 + k * self.period + self.phase[None, :]
+        wave = self.amp * np.sin(2 * np.pi * ts / self.cycle)
+        value = self.level + wave + self.rng.normal(size=ts.shape) * self.noise
+        quality = np.where(self.rng.random(ts.shape) < 0.001, Quality.BAD, Quality.GOOD).astype(np.uint8)
+        tag = np.broadcast_to(ids[None, :], ts.shape)
+        return numeric_batch(tag.ravel(), ts.ravel(), np.round(value, 3).ravel(), quality.ravel())
+
+
+def generator(data: str, tags: int, period_s: float) -> Walk | Fleet:
+    """``walk`` (this module's random walk) or ``fleet`` (``Fleet``: level + slow cycle + white noise rounded
+    to 3 decimals, each machine of 20 tags on its own phase)."""
     if data == "walk":
         return Walk(tags, period_s)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from historian import Fleet
-
-    return Fleet(max(1, tags // 20), min(tags, 20), period_s, T0)  # type: ignore[return-value]
+    return Fleet(max(1, tags // 20), min(tags, 20), period_s, T0)
 
 
 def fill(h: DuckDBHistorian, tags: int, period_s: float, days: int, batch_rows: int, data: str = "walk"

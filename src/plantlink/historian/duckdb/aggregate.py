@@ -20,14 +20,16 @@ import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
 from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, days_between, id_filter, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, days_between, id_filter, table
+from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
+from plantlink.historian.duckdb.rawagg import combine_raw
 from plantlink.samples import TS_TYPE
 
 
 def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     return [
-        f"SELECT {RAW_AS_PARTIAL}, false FROM {table(RAW, d)} WHERE {ids} AND ts >= {lo} AND ts < {hi} AND {GOOD}"
+        f"SELECT {RAW_AS_PARTIAL}, false FROM {raw_rows(d)} WHERE {ids} AND ts >= {lo} AND ts < {hi} AND {GOOD}"
         for d in days_between(snap.raw, lo, hi)
     ]
 
@@ -94,7 +96,7 @@ def aggregate(
 ) -> pa.Table:
     if interval % MINUTE_US:  # raw samples only: three columns read, the partial columns are views of them
         ids = id_filter(tag_ids)
-        parts = [f"SELECT tag_id, ts, value FROM {table(RAW, d)} WHERE {ids} AND ts >= {start} AND ts < {end} "
+        parts = [f"SELECT tag_id, ts, value FROM {raw_rows(d)} WHERE {ids} AND ts >= {start} AND ts < {end} "
                  f"AND {GOOD}" for d in days_between(snap.raw, start, end)]
         query = " UNION ALL ".join(parts)
     else:
@@ -107,7 +109,9 @@ def aggregate(
         return _empty(aggregates)
     carry = carried_in(cur, snap, tag_ids, start) if "twa" in aggregates else None
     src = src.combine_chunks()  # one chunk per column: to_numpy of many small chunks was most of the time
-    return _order(combine(src, start, end, interval, aggregates, carry), tag_ids, aggregates)
+    fast = combine_raw(src, start, end, interval, aggregates, carry) if interval % MINUTE_US else None
+    done = fast if fast is not None else combine(src, start, end, interval, aggregates, carry)
+    return _order(done, tag_ids, aggregates)
 
 
 #: The partial columns of a raw sample (``n = 1``, ``integ = 0``) when only ``tag_id, ts, value`` were read.

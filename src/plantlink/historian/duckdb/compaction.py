@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import duckdb
 
+from plantlink.historian.duckdb.encoding import encode_sql
 from plantlink.historian.duckdb.hourly import fold
 from plantlink.historian.duckdb.layout import (
     DAY_US,
@@ -36,6 +37,7 @@ from plantlink.historian.duckdb.layout import (
     R1M_NAMES,
     RAW,
     RAW_COLUMNS,
+    raw,
     table,
 )
 from plantlink.historian.duckdb.queries import Snapshot
@@ -92,9 +94,10 @@ def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tup
     return out
 
 
-def _rewrite_sql(kind: str, name: str, into: str) -> str:
+def _rewrite_sql(kind: str, day: int, into: str) -> str:
     if kind == RAW:
-        return f"INSERT INTO {into} SELECT tag_id, ts, value, quality FROM {name} ORDER BY tag_id, ts"
+        return encode_sql(raw(day), into)
+    name = table(kind, day)
     merged = fold(f"SELECT * FROM {name}", MINUTE_US)
     return f"INSERT INTO {into} ({', '.join(R1M_NAMES)}) SELECT * FROM ({merged}) ORDER BY tag_id, h"
 
@@ -111,7 +114,7 @@ def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     try:
         cur.execute(f"DROP TABLE IF EXISTS {tmp}")
         cur.execute(f"CREATE TABLE {tmp} ({RAW_COLUMNS if kind == RAW else R1M_COLUMNS})")
-        cur.execute(_rewrite_sql(kind, table(kind, day), tmp))
+        cur.execute(_rewrite_sql(kind, day, tmp))
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")

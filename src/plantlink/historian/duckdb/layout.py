@@ -30,7 +30,16 @@ CREATE TABLE IF NOT EXISTS text_samples (tag_id UINTEGER NOT NULL, ts BIGINT NOT
 """
 #: The highest write-ahead-log sequence number whose batch is stored (one row, written with the samples).
 WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq UBIGINT NOT NULL)"
-RAW_COLUMNS = "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL"
+#: ``value`` holds a sample's float; a compacted day holds instead, for the values that are exact decimals,
+#: ``iv`` (the value times 10 ** ``sc``, an integer) and ``sc`` (``compaction`` says which). Read the raw
+#: samples only through ``raw(day)``, which gives ``value`` back bit for bit.
+RAW_COLUMNS = (
+    "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT"
+)
+#: The columns a writer inserts (the others stay NULL).
+RAW_INSERT = "tag_id, ts, value, quality"
+#: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``.
+RAW_VALUE = "CASE WHEN iv IS NULL THEN value ELSE iv::DOUBLE / pow(10, sc) END"
 R1M_COLUMNS = (
     "tag_id UINTEGER NOT NULL, bucket BIGINT NOT NULL, n UINTEGER NOT NULL, vmin DOUBLE, vmax DOUBLE, "
     "vsum DOUBLE, first_ts BIGINT NOT NULL, first_v DOUBLE, last_ts BIGINT NOT NULL, last_v DOUBLE, "
@@ -60,13 +69,20 @@ def table(kind: str, day: int) -> str:
     return f"{kind}_dn{-day}" if day < 0 else f"{kind}_d{day}"
 
 
+def raw(day: int) -> str:
+    """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
+    read of raw samples goes through here, whatever the encoding of the values."""
+    return f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {table(RAW, day)})"
+
+
 def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     cols = RAW_COLUMNS if kind == RAW else R1M_COLUMNS
     con.execute(f"CREATE TABLE IF NOT EXISTS {table(kind, day)} ({cols})")
 
 
 def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
-    """The day partitions present in the database, by kind."""
+    """The day partitions present in the database, by kind (raw tables of an older store get the columns
+    ``iv`` and ``sc``, NULL: ``raw(day)`` reads every raw table the same way)."""
     found: dict[str, set[int]] = {RAW: set(), R1M: set()}
     rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
     for (name,) in rows:
@@ -74,7 +90,18 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
         if m:
             day = int(m.group(3))
             found[m.group(1)].add(-day if m.group(2) else day)
+    _add_encoded_columns(con, found[RAW])
     return found
+
+
+def _add_encoded_columns(con: duckdb.DuckDBPyConnection, raw_days: Iterable[int]) -> None:
+    have = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = 'sc'").fetchall()}
+    for d in raw_days:
+        name = table(RAW, d)
+        if name not in have:
+            con.execute(f"ALTER TABLE {name} ADD COLUMN iv BIGINT")
+            con.execute(f"ALTER TABLE {name} ADD COLUMN sc UTINYINT")
 
 
 def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:

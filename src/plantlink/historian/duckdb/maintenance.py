@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb.latest import LatestCache
 from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, table
+from plantlink.historian.duckdb.layout import raw as raw_rows
 
 _LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
 
@@ -42,7 +43,7 @@ def rebuild_latest(
     for d in sorted(raw_days, reverse=True):
         if not remaining:
             break
-        remaining -= _fold(latest, con.sql(_LAST.format(src=table(RAW, d))).to_arrow_table(), remaining)
+        remaining -= _fold(latest, con.sql(_LAST.format(src=raw_rows(d))).to_arrow_table(), remaining)
     stored_max = latest.ts.copy()
     _fold(latest, text)
     return stored_max

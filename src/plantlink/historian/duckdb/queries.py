@@ -16,15 +16,15 @@ from plantlink.historian.duckdb.layout import (
     GOOD_MIN,
     MINUTE_US,
     R1M,
-    RAW,
     day_of,
     days_between,
     id_filter,
     table,
 )
+from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.samples import TS_TYPE
 
-GOOD = f"quality >= {GOOD_MIN} AND value IS NOT NULL AND isfinite(value)"
+GOOD = f"quality >= {GOOD_MIN} AND isfinite(value)"  # isfinite(NULL) is NULL: a NULL value is not good
 PARTIAL_COLS = "tag_id, first_ts, last_ts, n, vmin, vmax, vsum, first_v, last_v, integ"
 # typed: a bare 0.0 is a DECIMAL, which Arrow hands to numpy as Python objects
 RAW_AS_PARTIAL = "tag_id, ts, ts, 1::UINTEGER, value, value, value, value, value, 0.0::DOUBLE"
@@ -63,7 +63,7 @@ def raw(
     """Numeric samples of one tag (every quality), time order, at most ``limit``."""
     days = days_between(snap.raw, start_us, end_us)
     parts = [
-        f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us}"
+        f"SELECT ts, value, quality FROM {raw_rows(d)} WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us}"
         for d in days
     ]
     if not parts:
@@ -89,7 +89,7 @@ def raw_many(
         return RAW_MANY_SCHEMA.empty_table()
     ids = id_filter(tag_ids)
     parts = " UNION ALL ".join(
-        f"SELECT tag_id, ts, value, quality FROM {table(RAW, d)} WHERE {ids} AND ts >= {start_us} AND ts < {end_us}"
+        f"SELECT tag_id, ts, value, quality FROM {raw_rows(d)} WHERE {ids} AND ts >= {start_us} AND ts < {end_us}"
         for d in days
     )
     # Read at most ``limit`` rows per tag's worth in all, then cut each tag to ``limit`` here: a count per tag
@@ -131,19 +131,14 @@ def _ts_out(t: pa.Table, names: Sequence[str] = ("ts",)) -> pa.Table:
 
 
 def _series(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int):  # type: ignore[no-untyped-def]
-    """Good samples of one tag in time order as numpy arrays. Day by day without ORDER BY: DuckDB keeps
-    insertion order and chunks are sorted by (tag, ts), so numpy only sorts when writes came out of order."""
-    ts_parts, value_parts = [], []
-    for d in days_between(snap.raw, start_us, end_us):
-        t = _fetch(
-            cur,
-            f"SELECT ts, value FROM {table(RAW, d)} "
-            f"WHERE tag_id = {tag_id} AND ts >= {start_us} AND ts < {end_us} AND {GOOD}",
-        )
-        ts_parts.append(t.column("ts").to_numpy())
-        value_parts.append(t.column("value").to_numpy())
-    ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
-    value = np.concatenate(value_parts) if value_parts else np.empty(0, np.float64)
+    """Good samples of one tag in time order as numpy arrays. Without ORDER BY: DuckDB keeps insertion order
+    and chunks are sorted by (tag, ts), so numpy only sorts when writes came out of order."""
+    parts = [f"SELECT ts, value FROM {raw_rows(d)} WHERE tag_id = {tag_id} AND ts >= {start_us} "
+             f"AND ts < {end_us} AND {GOOD}" for d in days_between(snap.raw, start_us, end_us)]
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    t = _fetch(cur, " UNION ALL ".join(parts)).combine_chunks()  # one query: the days are read in parallel
+    ts, value = t.column("ts").to_numpy(), t.column("value").to_numpy()
     if len(ts) > 1 and not np.all(ts[1:] >= ts[:-1]):
         order = np.argsort(ts, kind="stable")
         ts, value = ts[order], value[order]
@@ -171,7 +166,7 @@ def last_before(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, bef
                                    f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1"))
     last = day_of(before_us - 1)
     for d in sorted((d for d in snap.raw if d <= last), reverse=True):
-        t = _fetch(cur, f"SELECT ts, value, quality FROM {table(RAW, d)} WHERE tag_id = {tag_id} "
+        t = _fetch(cur, f"SELECT ts, value, quality FROM {raw_rows(d)} WHERE tag_id = {tag_id} "
                         f"AND ts < {before_us} ORDER BY ts DESC LIMIT 1")
         if t.num_rows:
             return _ts_out(t)
@@ -189,14 +184,14 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
     steps: list[str] = []
     if floor < start_us and day_of(floor) in snap.raw:
         steps.append(
-            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, day_of(floor))} "
+            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(day_of(floor))} "
             f"WHERE {GOOD} AND ts >= {floor}"
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
             steps.append(f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)} WHERE bucket < {floor}")
         else:
-            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {table(RAW, d)} WHERE {GOOD}")
+            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(d)} WHERE {GOOD}")
     for src in steps:
         if not missing:
             break

@@ -22,7 +22,7 @@ import duckdb
 
 from plantlink.errors import QueryError
 from plantlink.historian.base import SqlAnswer
-from plantlink.historian.duckdb.layout import RAW, table
+from plantlink.historian.duckdb.layout import raw as raw_rows
 
 _TS = "(TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds(s.ts))"
 
@@ -45,7 +45,7 @@ def check(query: str) -> str:
 
 def views(raw_days: Iterable[int]) -> list[str]:
     """The statements that create the temporary views over the day partitions present."""
-    parts = [f"SELECT tag_id, ts, value, quality FROM {table(RAW, d)}" for d in sorted(raw_days)]
+    parts = [f"SELECT tag_id, ts, value, quality FROM {raw_rows(d)}" for d in sorted(raw_days)]
     raw = " UNION ALL ".join(parts) if parts else \
         "SELECT NULL::UINTEGER AS tag_id, NULL::BIGINT AS ts, NULL::DOUBLE AS value, NULL::UTINYINT AS quality " \
         "WHERE false"

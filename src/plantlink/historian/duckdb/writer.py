@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from plantlink.historian.duckdb.buffer import Chunk
 from plantlink.historian.duckdb.latest import NO_TS
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, create, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, RAW_INSERT, create, table
+from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.historian.duckdb.rollup import partials
 
 
@@ -48,10 +49,10 @@ def write_chunks(
     return new
 
 
-def insert(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+def insert(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table, columns: str = "") -> None:
     con.register("_ins", data)
     try:
-        con.execute(f"INSERT INTO {name} SELECT * FROM _ins")
+        con.execute(f"INSERT INTO {name} {f'({columns})' if columns else ''} SELECT * FROM _ins")
     finally:
         con.unregister("_ins")
 
@@ -80,7 +81,7 @@ def _put(
     if d not in days[kind] and d not in new[kind]:
         create(con, kind, d)
         new[kind].add(d)
-    insert(con, table(kind, d), data)
+    insert(con, table(kind, d), data, RAW_INSERT if kind == RAW else "")
 
 
 def _write_numeric(
@@ -158,7 +159,7 @@ def _recompute(
                 f"AND {name}.bucket >= _dirty.from_ts AND {name}.bucket < _dirty.upto"
             )
         selects = [
-            f"SELECT r.tag_id, r.ts, r.value, r.quality FROM {table(RAW, d)} r JOIN _dirty USING (tag_id) "
+            f"SELECT r.tag_id, r.ts, r.value, r.quality FROM {raw_rows(d)} r JOIN _dirty USING (tag_id) "
             "WHERE r.ts >= _dirty.from_ts AND r.ts < _dirty.upto"
             for d in sorted(x for x in days[RAW] | new[RAW] if lo <= x <= hi)
         ]

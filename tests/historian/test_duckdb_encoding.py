@@ -1,0 +1,165 @@
+"""The decimal encoding of compacted days (``encoding``): every raw value read back bit for bit after
+compaction, for tags stored as scaled integers and tags kept as floats, with NaN and infinity (flagged bad),
+-0.0, negative and large values; late samples, a second compaction and retention keep them so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from plantlink.historian.base import Retention, TagMeta
+from plantlink.historian.duckdb import DuckDBHistorian
+from plantlink.samples import Quality, numeric_batch
+from tests.historian.conftest import DAY, T0, S
+
+NOW = T0 + 3 * DAY
+D0 = T0 // DAY
+N = 3000
+
+
+def _series(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    walk = np.cumsum(rng.normal(0, 0.3, N))
+    odd = np.round(walk, 3)
+    specials = np.array([np.nan, np.inf, -np.inf, -0.0, 1e300, 5e-324, 2.0**53 + 2, -1e-7])
+    odd[5:5 + len(specials)] = specials
+    return {
+        "cents": np.round(50 + walk, 2),  # scale 2
+        "negative": np.round(-1e6 + walk * 1000, 1),  # scale 1, negative, large
+        "huge": np.round(walk * 1e12),  # scale 0, beyond 2**32
+        "micro": np.round(walk / 1000, 6),  # scale 6
+        "float": 20 + walk * np.pi,  # no decimal scale: kept as DOUBLE
+        "mixed": odd,  # scale 3 with NaN, infinities, -0.0 and values of no scale kept as DOUBLE
+    }
+
+
+def _fill(h: DuckDBHistorian) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(3)
+    series = _series(rng)
+    ids = h.register_tags([TagMeta(f"enc/{name}", "") for name in series])
+    out = {}
+    for name, value in series.items():
+        tid = ids[f"enc/{name}"]
+        ts = T0 + np.sort(rng.choice(2 * DAY // S, N, replace=False)) * S
+        quality = np.where(rng.random(N) < 0.05, Quality.BAD, Quality.GOOD).astype(np.uint8)
+        for part in np.array_split(np.arange(N), 4):  # several flushes: the days are many chunks
+            h.write(numeric_batch(np.full(len(part), tid), ts[part], value[part], quality[part]))
+            h.flush()
+        out[tid] = (ts, value)
+    return out
+
+
+def _raw(h: DuckDBHistorian, tid: int) -> pa.Table:
+    return h.raw(tid, T0, T0 + 2 * DAY)
+
+
+def _bits(a: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(a.to_numpy(), dtype=np.float64).view(np.int64)
+
+
+def _assert_identical(before: pa.Table, after: pa.Table) -> None:
+    assert before.column("ts").equals(after.column("ts"))
+    assert before.column("quality").equals(after.column("quality"))
+    assert np.array_equal(_bits(before.column("value")), _bits(after.column("value")))
+
+
+def _encoded(h: DuckDBHistorian, tid: int) -> tuple[int, int, set[int]]:
+    """(rows as integers, rows as floats, scales) of one tag in the first day's table."""
+    row = h._cursor().execute(f"SELECT count(iv), count(value), list(DISTINCT sc) FROM raw_d{D0} "
+                              f"WHERE tag_id = {tid}").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), {s for s in row[2] if s is not None}
+
+
+def test_values_read_back_bit_for_bit_after_compaction(hist: DuckDBHistorian) -> None:
+    written = _fill(hist)
+    before = {tid: _raw(hist, tid) for tid in written}
+    many = hist.raw_many(sorted(written), T0, T0 + 2 * DAY)
+    assert hist.compact(NOW) == 4
+    for tid, (_ts, value) in written.items():
+        after = _raw(hist, tid)
+        _assert_identical(before[tid], after)
+        # what was written, NaN and infinities included (flagged bad), bit for bit
+        stored = np.asarray(after.column("value").to_numpy(), dtype=np.float64)
+        assert np.array_equal(stored.view(np.int64), value.view(np.int64))
+    after_many = hist.raw_many(sorted(written), T0, T0 + 2 * DAY)
+    assert after_many.column("tag_id").equals(many.column("tag_id"))
+    _assert_identical(many, after_many)
+
+
+def test_exact_decimals_are_stored_as_integers_and_the_rest_as_floats(hist: DuckDBHistorian) -> None:
+    written = _fill(hist)
+    hist.compact(NOW)
+    ids = {name: i for i, name in zip(sorted(written), ("cents", "negative", "huge", "micro", "float", "mixed"),
+                                      strict=True)}
+    for name, scale in (("cents", 2), ("negative", 1), ("huge", 0), ("micro", 6)):
+        as_int, as_float, scales = _encoded(hist, ids[name])
+        assert as_float == 0 and as_int > 0 and scales == {scale}, name
+    as_int, as_float, scales = _encoded(hist, ids["float"])
+    assert as_int <= 2 and as_float > 0  # a float that happens to be a short decimal may be encoded
+    as_int, as_float, scales = _encoded(hist, ids["mixed"])
+    assert scales == {3} and 0 < as_float < 20 and as_int > 0
+
+
+def test_aggregates_latest_and_sql_are_the_same_after_compaction(hist: DuckDBHistorian) -> None:
+    written = _fill(hist)
+    tids = sorted(written)
+    queries = [(tids, T0, T0 + 2 * DAY, i) for i in (10 * S, 60 * S, 3600 * S, DAY)]
+    before = [hist.aggregate(*q, ["min", "max", "mean", "twa", "first", "last", "count"]) for q in queries]
+    sql = "SELECT tag, ts_us, value, quality FROM samples ORDER BY tag, ts_us"
+    sql_before = hist.sql(sql, limit=100_000, timeout_s=30).table
+    hist.compact(NOW)
+    after = [hist.aggregate(*q, ["min", "max", "mean", "twa", "first", "last", "count"]) for q in queries]
+    for b, a in zip(before, after, strict=True):
+        assert b.schema == a.schema
+        for col in b.column_names:  # an empty bucket's mean is NaN before and after
+            x, y = (t.column(col).to_numpy(zero_copy_only=False) for t in (b, a))
+            if col in ("mean", "twa"):  # sums of a compacted day's rows in another order: the last bits
+                np.testing.assert_allclose(y, x, rtol=1e-12, err_msg=col)
+            else:
+                assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), col
+    sql_after = hist.sql(sql, limit=100_000, timeout_s=30).table
+    assert sql_after.column("tag").equals(sql_before.column("tag"))
+    _assert_identical(sql_before.rename_columns(["tag", "ts", "value", "quality"]),
+                      sql_after.rename_columns(["tag", "ts", "value", "quality"]))
+    latest = hist.latest(tids)
+    hist.close()
+    hist.open()  # the latest values are rebuilt from the compacted tables
+    assert hist.latest(tids).equals(latest)
+
+
+def test_late_samples_recompaction_and_retention_keep_the_values(hist: DuckDBHistorian) -> None:
+    written = _fill(hist)
+    hist.compact(NOW)
+    tid = sorted(written)[0]
+    late_ts, late_v = T0 + 7 * S + 3, 12.345678901  # no decimal scale up to 6: stays a float
+    hist.write(numeric_batch([tid, tid], [late_ts, T0 + 9 * S + 1], [late_v, 0.25], [Quality.GOOD] * 2))
+    hist.flush()
+    with_late = _raw(hist, tid)
+    assert late_v in with_late.column("value").to_pylist()
+    assert hist.compact(NOW) >= 1  # that day is due again and re-encoded
+    _assert_identical(with_late, _raw(hist, tid))
+    hist.retention = Retention(raw=(NOW - (T0 + 12 * 3600 * S)) / 1e6)  # keep from noon of the first day on
+    hist.apply_retention(NOW)
+    kept = with_late.filter(pa.compute.greater_equal(with_late.column("ts").cast(pa.int64()), T0 + 12 * 3600 * S))
+    _assert_identical(kept, _raw(hist, tid))
+
+
+def test_a_store_of_before_the_encoding_opens_and_compacts(hist: DuckDBHistorian, store_path: Path) -> None:
+    written = _fill(hist)
+    before = {tid: _raw(hist, tid) for tid in written}
+    hist.close()
+    con = duckdb.connect(str(store_path))  # the raw tables as an older version wrote them: four columns
+    for d in (D0, D0 + 1):
+        con.execute(f"CREATE TABLE old AS SELECT tag_id, ts, value, quality FROM raw_d{d}")
+        con.execute(f"DROP TABLE raw_d{d}")
+        con.execute(f"ALTER TABLE old RENAME TO raw_d{d}")
+    con.close()
+    hist.open()
+    for tid in written:
+        _assert_identical(before[tid], _raw(hist, tid))
+    assert hist.compact(NOW) == 4
+    for tid in written:
+        _assert_identical(before[tid], _raw(hist, tid))
