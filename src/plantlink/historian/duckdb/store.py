@@ -17,11 +17,11 @@ import pyarrow as pa
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
-from plantlink.historian.duckdb import compaction, hourly, persisted, queries, settings
+from plantlink.historian.duckdb import compaction, hourly, opening, persisted, queries, settings
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import LatestCache
-from plantlink.historian.duckdb.layout import DAY_US, R1M, RAW, TAGS_DDL, TEXT_DDL, WAL_DDL, existing
-from plantlink.historian.duckdb.maintenance import apply_retention, rebuild_latest
+from plantlink.historian.duckdb.layout import DAY_US, R1M, RAW, existing
+from plantlink.historian.duckdb.maintenance import apply_retention
 from plantlink.historian.duckdb.sql import SqlRunner
 from plantlink.historian.duckdb.writer import insert, write_chunks
 from plantlink.historian.screen import FUTURE_LIMIT_US, Refusals, screen
@@ -101,7 +101,7 @@ class DuckDBHistorian(Historian):
         with self._write_lock:
             if self._con is not None:
                 return
-            con = self._connect()
+            con = opening.connect(self.path, self.read_only, self._config)
             self._reset_state()
             row = con.execute("SELECT seq FROM wal_position WHERE id = 1").fetchone()
             self._durable_seq = self._buffered_seq = int(row[0]) if row else 0
@@ -109,44 +109,14 @@ class DuckDBHistorian(Historian):
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
             self._set_known()
+            self._stored_max = opening.load_latest(con, self._latest, self._days[RAW], set(self._types),
+                                                   self.read_only)
             if self.read_only:  # nothing is created or written: what the writer kept is read
-                self._stored_max = self._read_latest(con)
                 self._r1h_upto, self._r1d_upto = hourly.built_upto(con)
             else:
-                self._stored_max = self._load_latest(con)
                 self._r1h_upto, self._r1d_upto = hourly.create(con)
                 compaction.create(con)
             self._con = con
-
-    def _load_latest(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
-        """The persisted latest values (one read); a store from before they were kept is scanned once."""
-        if persisted.create(con):
-            return persisted.load(con, self._latest)
-        stored_max = rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
-        persisted.save_all(con, self._latest, stored_max)
-        self._latest.take_changed()
-        return stored_max
-
-    def _read_latest(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
-        """Read-only: the persisted latest values when the writer kept them, else a scan (nothing written)."""
-        if persisted.exists(con):
-            return persisted.load(con, self._latest)
-        return rebuild_latest(con, self._latest, self._days[RAW], set(self._types))
-
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        """The connection, with the tables created (read-only: they must exist: a file some writer made)."""
-        if self.read_only and not self.path.is_file():
-            raise HistorianError(f"cannot open historian store {self.path} read-only: no such file")
-        if not self.read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(self.path), read_only=self.read_only, config=self._config)
-            if not self.read_only:
-                for ddl in (TAGS_DDL, TEXT_DDL, WAL_DDL):
-                    con.execute(ddl)
-        except duckdb.Error as exc:
-            raise HistorianError(f"cannot open historian store {self.path}: {exc}") from exc
-        return con
 
     def close(self) -> None:
         if self._con is None:
