@@ -58,6 +58,22 @@ def all_answers(h: DuckDBHistorian) -> dict[int, dict]:  # type: ignore[type-arg
     return {i: answers(h, [1, 2], T0 - 7 * S, T0 + 3 * DAY + 11 * S, i) for i in INTERVALS}
 
 
+@pytest.fixture(params=["one group", "a group per tag"])
+def chunks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day is copied in groups of tags (``compaction.CHUNK_ROWS``): one group, and one per tag."""
+    if request.param == "a group per tag":
+        monkeypatch.setattr(compaction, "CHUNK_ROWS", 1)
+
+
+def test_tag_groups_split_on_whole_tags(hist: DuckDBHistorian, samples: dict[int, Samples]) -> None:
+    cur = hist._cursor()
+    n1, n2 = (int((samples[t][0] // DAY == D0).sum()) for t in (1, 2))
+    assert compaction.tag_groups(cur, f"raw_d{D0}", n1 + n2) == [(1, 2)]
+    assert compaction.tag_groups(cur, f"raw_d{D0}", n1) == [(1, 1), (2, 2)]
+    assert compaction.tag_groups(cur, f"raw_d{D0}", 1) == [(1, 1), (2, 2)]
+
+
+@pytest.mark.usefixtures("chunks")
 def test_answers_are_the_same_before_and_after_and_those_of_numpy(hist: DuckDBHistorian,
                                                                   samples: dict[int, Samples]) -> None:
     before = all_answers(hist)
@@ -68,6 +84,7 @@ def test_answers_are_the_same_before_and_after_and_those_of_numpy(hist: DuckDBHi
         assert_same(after[interval], samples, T0 - 7 * S, T0 + 3 * DAY + 11 * S, interval)
 
 
+@pytest.mark.usefixtures("chunks")
 def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: dict[int, Samples]) -> None:
     cur = hist._cursor()
     partial = cur.execute(f"SELECT count(*) - count(DISTINCT (tag_id, bucket)) FROM r1m_d{D0}").fetchone()

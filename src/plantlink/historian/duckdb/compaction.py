@@ -94,11 +94,36 @@ def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tup
     return out
 
 
-def _rewrite_sql(kind: str, day: int, into: str) -> str:
+#: At most about this many rows are rewritten by one statement: a day is copied in groups of whole tags, in
+#: tag order (so the copy is sorted), which keeps each sort within the engine's memory limit.
+CHUNK_ROWS = 1_000_000
+
+
+def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive ``(first, last)`` tag-id ranges of table ``name`` holding about ``limit`` rows each
+    (default ``CHUNK_ROWS``; a tag with more rows is a group of its own)."""
+    limit = limit or CHUNK_ROWS
+    groups: list[tuple[int, int]] = []
+    lo = prev = -1
+    n = 0
+    for tag, count in cur.execute(f"SELECT tag_id, count(*) FROM {name} GROUP BY tag_id ORDER BY tag_id").fetchall():
+        if n and n + count > limit:
+            groups.append((lo, prev))
+            n = 0
+        if n == 0:
+            lo = tag
+        n += count
+        prev = tag
+    if n:
+        groups.append((lo, prev))
+    return groups
+
+
+def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int) -> str:
+    tags = f"tag_id BETWEEN {lo} AND {hi}"
     if kind == RAW:
-        return encode_sql(raw(day), into)
-    name = table(kind, day)
-    merged = fold(f"SELECT * FROM {name}", MINUTE_US)
+        return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into)
+    merged = fold(f"SELECT * FROM {table(kind, day)} WHERE {tags}", MINUTE_US)
     return f"INSERT INTO {into} ({', '.join(R1M_NAMES)}) SELECT * FROM ({merged}) ORDER BY tag_id, h"
 
 
@@ -108,13 +133,15 @@ def _tmp(kind: str, day: int) -> str:
 
 def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     """Write the rewritten copy of one day table (sorted for raw, merged per minute for r1m) into a table of
-    its own, in its own transaction on ``cur``: no lock is held, flushes go on meanwhile."""
+    its own, in its own transaction on ``cur``, a group of tags at a time (``CHUNK_ROWS``): no lock is held,
+    flushes go on meanwhile."""
     tmp = _tmp(kind, day)
     cur.execute("BEGIN TRANSACTION")
     try:
         cur.execute(f"DROP TABLE IF EXISTS {tmp}")
         cur.execute(f"CREATE TABLE {tmp} ({RAW_COLUMNS if kind == RAW else R1M_COLUMNS})")
-        cur.execute(_rewrite_sql(kind, day, tmp))
+        for lo, hi in tag_groups(cur, table(kind, day)):
+            cur.execute(_rewrite_sql(kind, day, tmp, lo, hi))
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
