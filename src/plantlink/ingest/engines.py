@@ -117,9 +117,9 @@ class SiteEngines:
                                   tag_ids=tag_ids)
         self.alarms.attach(self.states)
 
-    def start(self) -> None:
-        self.alarms.start()  # the site's alarm states as the store has them
-        self.states.start()
+    def start(self, t: int) -> None:
+        self.alarms.start(t)  # the site's alarm states as the store has them
+        self.states.start(t)
 
     def feed(self, batches: Sequence[pa.RecordBatch]) -> None:
         for b in batches:
@@ -130,9 +130,10 @@ class SiteEngines:
         self.states.tick()
         self.alarms.tick()
 
-    def stop(self) -> None:
-        """A handover: every open interval and downtime event closed now (end reason "stop"), alarm states written."""
-        self.states.stop()
+    def stop(self, t: int) -> None:
+        """A handover: every open interval and downtime event closed at ``t`` (end reason "stop"), alarm states
+        written."""
+        self.states.stop(t)
         self.alarms.flush()
 
 
@@ -167,9 +168,10 @@ class EngineHost:
     async def on_acquire(self, site: str) -> None:
         async with self._lock(site):
             eng = SiteEngines(self.plant, site, self.store, self.tag_ids, self.now)
-            await asyncio.to_thread(eng.start)
+            t = self.now()
+            await asyncio.to_thread(eng.start, t)
             self.running[site] = eng
-            self.tenures.append(Tenure(site, self.now()))
+            self.tenures.append(Tenure(site, t))
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_loop(), name="ingest-engines-tick")
 
@@ -178,15 +180,16 @@ class EngineHost:
         async with self._lock(site):
             eng = self.running.pop(site, None)
             if eng is not None:
-                await asyncio.to_thread(eng.stop)
-                self._ended(site, "handover")
+                t = self.now()
+                await asyncio.to_thread(eng.stop, t)
+                self._ended(site, "handover", t)
 
     async def on_lost(self, site: str) -> None:
         """The lease lapsed or moved: this worker may not write for the site any more; drop its engines."""
         async with self._lock(site):
             if self.running.pop(site, None) is not None:
                 log.warning("engines of site %s dropped: the lease was lost (the next owner recovers them)", site)
-                self._ended(site, "lost")
+                self._ended(site, "lost", self.now())
 
     async def on_stored(self, site: str, batches: Sequence[pa.RecordBatch]) -> None:
         async with self._lock(site):
@@ -194,10 +197,10 @@ class EngineHost:
             if eng is not None and self.valid(site):
                 await asyncio.to_thread(eng.feed, batches)
 
-    def _ended(self, site: str, how: str) -> None:
+    def _ended(self, site: str, how: str, end_us: int) -> None:
         for t in reversed(self.tenures):
             if t.site == site and t.end_us is None:
-                t.end_us, t.how = self.now(), how
+                t.end_us, t.how = end_us, how
                 break
 
     async def _tick_loop(self) -> None:
