@@ -3,11 +3,13 @@ the shared PostgreSQL store; a clean stop hands them over; the next owner resume
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
+import sqlalchemy as sa
 
 from plantlink.edge.payload import PathTable
 from plantlink.ingest.stream import ensure_stream, publish_batch
@@ -16,6 +18,7 @@ from plantlink.model import load_plant, site_plant
 from plantlink.samples import now_us, numeric_batch
 from plantlink.store import Store
 from plantlink.store.alarm_repo import AlarmStore
+from plantlink.store.tables import state_intervals
 from tests.ingest.natsserver import NatsServer
 from tests.ingest.test_worker import settings
 from tests.plants import plant_yaml, site_yaml
@@ -52,7 +55,10 @@ async def send(js: Any, seq: int, state: int, temp: float) -> int:
 
 
 def intervals(store: Store) -> list[Any]:
-    return sorted(store.intervals(0, 2**62, machines=[MACHINE]), key=lambda iv: iv.start_us)
+    """The machine's interval rows as stored (a query's clipping would hide an interval of no length)."""
+    with store.engine.connect() as c:
+        rows = c.execute(sa.select(state_intervals).where(state_intervals.c.machine == MACHINE)).all()
+    return sorted(rows, key=lambda iv: (iv.start_us, iv.id))
 
 
 def alarm_state(store: Store) -> str | None:
@@ -104,9 +110,48 @@ async def test_the_site_owner_runs_the_engines_and_hands_them_over(nats_server: 
         assert (a.start_us <= iv.start_us and iv.end_us <= a.end_us) or (b.start_us <= iv.start_us
                                                                         and iv.end_us <= b.end_us), iv
     assert len({iv.start_us for iv in ivs}) == len(ivs)  # no interval twice
-    gaps = [(x.end_us, y.start_us) for x, y in zip(ivs, ivs[1:], strict=False) if x.end_us != y.start_us]
+    gaps = [(x.end_us, y.start_us) for x, y in itertools.pairwise(ivs) if x.end_us != y.start_us]
     assert gaps == [(a.end_us, b.start_us)]  # contiguous but for the handover; never overlapping
     states = [(iv.state, iv.end_reason) for iv in ivs]
     assert ("running", "stop") in states and ("faulted", "stop") in states
     assert next(iv for iv in ivs if iv.state == "running").start_us == t1
     assert next(iv for iv in ivs if iv.state == "faulted").start_us == t2
+
+
+async def test_an_owner_that_dies_leaves_intervals_the_next_owner_closes_as_a_crash(
+        nats_server: NatsServer, tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    plant = write_plant(tmp_path)
+    s1, s2 = settings(nats_server, "w1"), settings(nats_server, "w2")
+    s1.store_url = s2.store_url = pg_url
+    w1, w2 = IngestWorker(plant, tmp_path / "w1", s1), IngestWorker(plant, tmp_path / "w2", s2)
+    store = Store.open(pg_url)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    try:
+        await w1.start()
+        await wait_for(lambda: w1.engines is not None and "sA" in w1.engines.running, what="w1 runs site sA")
+        await send(js, 1, 1, 90.0)
+        await wait_for(lambda: alarm_state(store) == "unack_active", what="w1's engines recorded the alarm")
+        await w2.start()
+        w1.connected = False  # as if it died: stopped without releasing its leases or closing its engines
+        await w1.stop()
+        await wait_for(lambda: w2.engines is not None and "sA" in w2.engines.running, timeout=30,
+                       what="w2 took sA once w1's lease expired")
+        t2 = await send(js, 2, 4, 50.0)
+        await wait_for(lambda: alarm_state(store) == "rtn_unack", what="w2 went on from the stored alarm state")
+    finally:
+        await w1.stop()
+        await w2.stop()
+        await nc.close()
+    ivs = intervals(store)
+    last = store.get_meta("states.last_us.sA")
+    store.close()
+    assert w2.engines is not None
+    (b,) = [t for t in w2.engines.tenures if t.site == "sA"]
+    crashed = [iv for iv in ivs if iv.end_reason == "crash"]
+    # w1's open interval, closed by w2 at the site's last known time (w1's last heartbeat: here its start)
+    assert [iv.state for iv in crashed] == ["running"]
+    assert crashed[0].start_us <= crashed[0].end_us <= b.start_us
+    assert all(iv.start_us >= b.start_us for iv in ivs if iv.start_us > crashed[0].start_us)
+    assert next(iv for iv in ivs if iv.state == "faulted").start_us == t2 and last is not None

@@ -54,6 +54,15 @@ FETCH_S = 1.0
 EDGE_FIELDS = ("backlog_rows", "backlog_bytes", "fill", "queue_alarm", "dropped_rows", "produced_rows", "paused")
 
 
+def _cancelled_meanwhile() -> None:
+    """Raise CancelledError when this task was cancelled while an error was raised in it: Python 3.11's
+    ``asyncio.wait_for`` (in nats-py's fetch) can turn a cancellation that meets its own timeout into a
+    TimeoutError, and the site loop would go on forever after ``stop`` cancelled it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass
 class IngestSettings:
     url: str = "nats://127.0.0.1:4222"
@@ -283,8 +292,10 @@ class IngestWorker:
                     sub = await self._js.pull_subscribe_bind(durable=consumer_name(site), stream=STREAM)
                 msgs = await sub.fetch(self.settings.consumer.max_ack_pending, timeout=FETCH_S)
             except TimeoutError:
+                _cancelled_meanwhile()
                 continue  # nothing to fetch (nats.errors.TimeoutError is one too)
             except Exception as exc:
+                _cancelled_meanwhile()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
                 failures += 1
