@@ -19,6 +19,7 @@ from plantlink.samples import now_us, numeric_batch
 from plantlink.store import Store
 from plantlink.store.alarm_repo import AlarmStore
 from plantlink.store.tables import state_intervals
+from tests.edge.harness import Proc
 from tests.ingest.natsserver import NatsServer
 from tests.ingest.test_worker import settings
 from tests.plants import plant_yaml, site_yaml
@@ -155,3 +156,25 @@ async def test_an_owner_that_dies_leaves_intervals_the_next_owner_closes_as_a_cr
     assert crashed[0].start_us <= crashed[0].end_us <= b.start_us
     assert all(iv.start_us >= b.start_us for iv in ivs if iv.start_us > crashed[0].start_us)
     assert next(iv for iv in ivs if iv.state == "faulted").start_us == t2 and last is not None
+
+
+async def test_plantlink_ingest_with_a_store_runs_the_engines(nats_server: NatsServer, tmp_path: Path,
+                                                              pg_url: str) -> None:  # noqa: F811
+    write_plant(tmp_path)
+    w = Proc(["ingest", str(tmp_path / "plant.yaml"), "--nats", nats_server.url, "--data-dir", str(tmp_path / "w"),
+              "--worker", "w", "--ack-wait", "1", "--lease-ttl", "3", "--store-url", pg_url], tmp_path / "w.log")
+    store = Store.open(pg_url)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    w.start()
+    try:
+        await send(js, 1, 1, 90.0)
+        await wait_for(lambda: any(iv.state == "running" for iv in intervals(store)) and alarm_state(store)
+                       == "unack_active", what="the subprocess's engines recorded the state and the alarm")
+        assert w.stop() == 0  # SIGTERM: a clean stop, the site handed over
+        assert [iv.end_reason for iv in intervals(store) if iv.state == "running"] == ["stop"]
+    finally:
+        w.stop()
+        await nc.close()
+        store.close()
