@@ -91,3 +91,44 @@ async def test_two_workers_one_historian_a_worker_stopped_before_its_ack(nats_se
     rows, distinct, physical = count(url, db)
     assert rows == distinct == 2 * 2 * n * ROWS  # one historian, every sample once
     assert physical >= rows  # a replaced (tag, time) may still be a second row until ClickHouse merges
+
+
+@pytest.mark.skipif(not os.environ.get("CLICKHOUSE_URL"), reason="workers in several processes share a ClickHouse "
+                    "server: set CLICKHOUSE_URL (chdb:// is one process only)")
+async def test_two_ingest_processes_one_clickhouse_server(nats_server: NatsServer, tmp_path: Path) -> None:
+    from plantlink.historian.clickhouse.client import Client
+    from tests.edge.harness import Proc
+    from tests.ingest.rig import write_plant
+
+    server, db = os.environ["CLICKHOUSE_URL"].rstrip("/"), f"ingest_{uuid.uuid4().hex[:12]}"
+    admin = Client(server)
+    admin.open()
+    admin.command(f"CREATE DATABASE {db}")
+    plant = write_plant(tmp_path)
+    procs = [Proc(["ingest", str(plant), "--nats", nats_server.url, "--data-dir", str(tmp_path / name),
+                   "--worker", name, "--ack-wait", "1", "--lease-ttl", "3", "--historian", f"{server}/{db}"],
+                  tmp_path / f"{name}.log") for name in ("w1", "w2")]
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    n = 10
+    try:
+        for p in procs:
+            p.start()
+        for s in SITES:
+            await publish(js, s, range(n))
+        await wait_for(lambda: drained(js), what="both processes stored and acknowledged everything")
+        procs[0].kill9()  # its sites move to the other; what it had not acknowledged is redelivered there
+        for s in SITES:
+            await publish(js, s, range(n, 2 * n))
+        await wait_for(lambda: drained(js), timeout=30, what="the survivor stored the rest")
+        assert procs[1].stop() == 0
+        rows, distinct, _ = count(server, db)
+        assert rows == distinct == 2 * 2 * n * ROWS
+    finally:
+        for p in procs:
+            if p.alive():
+                p.stop()
+        await nc.close()
+        admin.command(f"DROP DATABASE IF EXISTS {db}")
+        admin.close()
