@@ -26,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -36,6 +37,7 @@ from plantlink.engines.downtime import DowntimeEngine
 from plantlink.engines.events import Sinks
 from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import LAST_US_KEY, StateEngine
+from plantlink.errors import StoreError
 from plantlink.model import Plant, site_plant
 from plantlink.samples import iso_us, now_us
 from plantlink.store import END_CRASH, Store
@@ -44,6 +46,8 @@ from plantlink.store.alarm_repo import AlarmStore
 log = logging.getLogger("plantlink.ingest.engines")
 
 TICK_S = 1.0
+#: how long a fetch waits for its engine records to be written (the store failing) before it is left unacknowledged
+FLUSH_S = 5.0
 
 
 def site_key(site: str) -> str:
@@ -104,10 +108,11 @@ class SiteEngines:
     """One site's machine states, downtime and alarms over the shared store, written in the caller's thread."""
 
     def __init__(self, plant: Plant, site: str, store: Store, tag_ids: Mapping[str, int],
-                 now: Callable[[], int] = now_us):
+                 now: Callable[[], int] = now_us, dead_letter: Path | None = None):
         self.site = site
         self.plant = site_plant(plant, site)
-        self.recorder = Recorder(Sinks.of(store))  # not started: each step's events are written when it returns
+        # not started: each step's events are written when it returns
+        self.recorder = Recorder(Sinks.of(store), dead_letter=dead_letter)
         planned = {s.name: PlannedTime.of_site(s) for s in self.plant.sites}
         self.states = SiteStateEngine(site, self.plant, store, planned, now=now, recorder=self.recorder,
                                       tag_ids=tag_ids)
@@ -122,9 +127,14 @@ class SiteEngines:
         self.states.start(t)
 
     def feed(self, batches: Sequence[pa.RecordBatch]) -> None:
+        """Feed a fetch; its records are in the store when this returns, else StoreError (the fetch is then not
+        acknowledged: redelivered; the records wait in the recorder and are written, in order, at its next try)."""
         for b in batches:
             self.states.feed(b)
             self.alarms.feed(b)
+        if not self.recorder.flush(FLUSH_S):
+            raise StoreError(f"site {self.site}: the engines' records are not written "
+                             f"({self.recorder.last_error}); the fetch is not acknowledged")
 
     def tick(self) -> None:
         self.states.tick()
@@ -155,6 +165,8 @@ class EngineHost:
     store: Store
     tag_ids: Mapping[str, int]
     valid: Callable[[str], bool] = lambda _site: True
+    #: where an engine record the store refuses for good is kept (``recorder-failed.jsonl``)
+    dead_letter: Path | None = None
     now: Callable[[], int] = now_us
     running: dict[str, SiteEngines] = field(default_factory=dict)
     tenures: list[Tenure] = field(default_factory=list)
@@ -167,7 +179,7 @@ class EngineHost:
 
     async def on_acquire(self, site: str) -> None:
         async with self._lock(site):
-            eng = SiteEngines(self.plant, site, self.store, self.tag_ids, self.now)
+            eng = SiteEngines(self.plant, site, self.store, self.tag_ids, self.now, self.dead_letter)
             t = self.now()
             await asyncio.to_thread(eng.start, t)
             self.running[site] = eng

@@ -136,7 +136,8 @@ class IngestWorker:
 
             self.store = await asyncio.to_thread(Store.open, self.settings.store_url)
             self.engines = EngineHost(self.plant, self.store, self.tag_ids,
-                                      valid=lambda s: self.leases is not None and self.leases.valid(s))
+                                      valid=lambda s: self.leases is not None and self.leases.valid(s),
+                                      dead_letter=self.data_dir / "recorder-failed.jsonl")
         self._tasks = [asyncio.create_task(self._run(), name="ingest"),
                        asyncio.create_task(self._write_status(), name="ingest-status")]
 
