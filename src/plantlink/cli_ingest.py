@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from plantlink.cli_options import data_dir_option
+from plantlink.cli_options import data_dir_option, store_url_option
 from plantlink.datadir import DEFAULT_DATA_DIR
 
 
@@ -28,13 +28,22 @@ def ingest(
                                             "consumers' max_ack_pending when they are created).")] = 32,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C or SIGTERM).")] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="On stop, print a JSON status object on stdout.")] = False,
+    historian: Annotated[str, typer.Option(
+        help="Where the samples go: duckdb (this worker's own file in its data directory) or the historian all "
+             "workers share, clickhouse://user:password@host:8123/database.")] = "duckdb",
+    store_url: Annotated[str | None, store_url_option(
+        "The relational store all workers share (PostgreSQL: postgresql+psycopg://user@host/db). Given, each "
+        "site's owner runs its machine states, downtime and alarms and records them there; not given, no "
+        "engines run.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
     """Store the samples that edges and native NATS publishers send to the JetStream stream PLANTLINK_SAMPLES.
 
     Each site is owned by one worker at a time (a lease in JetStream's key-value store), which fetches that site's
     batches in order, stores them in its historian and only then acknowledges them. Run any number of workers:
-    the sites are spread over them, and a site moves to another worker when its owner dies. Ctrl-C or SIGTERM
+    the sites are spread over them, and a site moves to another worker when its owner dies. With --historian
+    clickhouse://... and --store-url all workers write to one historian and one store, and each site's owner runs
+    the site's machine states, downtime and alarms. Ctrl-C or SIGTERM
     stops it cleanly (its sites are handed over at once)."""
     from plantlink.cli import _fail, _load, _run_async, _setup_logging
     from plantlink.ingest.stream import ConsumerSettings
@@ -44,7 +53,8 @@ def ingest(
     plant = _load(file)
     try:
         settings = IngestSettings(url=nats_url, worker=worker, lease_ttl=lease_ttl,
-                                  consumer=ConsumerSettings(ack_wait=ack_wait, max_ack_pending=batch))
+                                  consumer=ConsumerSettings(ack_wait=ack_wait, max_ack_pending=batch),
+                                  historian=historian, store_url=store_url)
     except ValueError as exc:
         _fail(str(exc))
     status = _run_async(run_ingest(plant, data_dir, settings, duration))

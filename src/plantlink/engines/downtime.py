@@ -90,6 +90,9 @@ def _kind(state: str) -> str | None:
 class DowntimeEngine:
     """Turns state changes into downtime events in ``store``; validates and records reasons."""
 
+    #: the store's meta key of the state engine's clock it follows (``StateEngine.last_key``)
+    last_key = LAST_US_KEY
+
     def __init__(self, plant: Plant, store: Store, now: Callable[[], int] = now_us, recorder: Recorder | None = None):
         self.store = store
         self.recorder = recorder if recorder is not None else Recorder(Sinks.of(store))
@@ -112,7 +115,7 @@ class DowntimeEngine:
     def start(self) -> list[DowntimeEvent]:
         """Close events left open by a crash at the last known time; returns them as closed. Reads and writes
         the store at once (before the engines run)."""
-        last = self.store.get_meta(LAST_US_KEY)
+        last = self.store.get_meta(self.last_key)
         closed = []
         for ev in self.store.open_events():
             end = max(ev.start_us, last if last is not None else ev.start_us)

@@ -238,6 +238,9 @@ class StateEngine:
     """Derives machine states from sample batches; its events (intervals, heartbeat, runs) go to ``recorder``
     (by default one that writes into ``store`` at once, in the caller's thread)."""
 
+    #: the store's meta key of the engine's clock (one per site when each site has its own engine)
+    last_key = LAST_US_KEY
+
     def __init__(self, plant: Plant, store: Store, planned_by_site: Mapping[str, PlannedLike] | None = None,
                  now: Callable[[], int] = now_us, heartbeat_s: float = 10.0, recorder: Recorder | None = None,
                  tag_ids: Mapping[str, int] | None = None):
@@ -268,7 +271,7 @@ class StateEngine:
         """Record a run; close intervals a crash left open (at the last known time), then derive every
         machine's first state at ``now_us``. Returns the ids of the intervals closed by recovery."""
         t = self.now() if now_us is None else now_us
-        last = self.store.get_meta(LAST_US_KEY)
+        last = self.store.get_meta(self.last_key)
         self.run_id, crashed = self.store.begin_run(t, last)
         for run in crashed:
             log.warning("the run of plantlink that started at %s did not stop cleanly: its intervals and "
@@ -450,7 +453,7 @@ class StateEngine:
         change = StateChange(m.path, m.line, m.site, state, t, shift, m.state, m.since_us)
         m.state, m.since_us, m.shift = state, t, shift
         beat = self._last_beat is None or t > self._last_beat
-        meta = {LAST_US_KEY: t} if beat else None  # the heartbeat rides in the interval's transaction
+        meta = {self.last_key: t} if beat else None  # the heartbeat rides in the interval's transaction
         self._out.append(IntervalOpened(m.path, m.line, state, t, shift, meta))
         if beat:
             self._last_beat = t
@@ -468,7 +471,7 @@ class StateEngine:
     def _beat(self, t: int, force: bool = False) -> None:
         last = self._last_beat
         if last is None or (t > last and (force or t - last >= self.heartbeat_us)):
-            self._out.append(MetaSet(LAST_US_KEY, t))
+            self._out.append(MetaSet(self.last_key, t))
             self._last_beat = t
 
     # -- wiring ----------------------------------------------------------------------------------

@@ -61,9 +61,12 @@ class Leases:
     """The sites this worker owns. ``on_acquire(site)`` runs when it takes one, ``on_release(site)`` when it
     loses or gives one up (the hooks for the engines of the site)."""
 
-    def __init__(self, kv: Any, owner: str, ttl: float, on_acquire: Hook = _noop, on_release: Hook = _noop):
+    def __init__(self, kv: Any, owner: str, ttl: float, on_acquire: Hook = _noop, on_release: Hook = _noop,
+                 on_lost: Hook | None = None):
         self.kv, self.owner, self.ttl = kv, owner, ttl
         self.on_acquire, self.on_release = on_acquire, on_release
+        #: a lease lost (lapsed, or another worker wrote it): ``on_release`` unless given
+        self.on_lost = on_lost or on_release
         self.held: dict[str, tuple[int, float]] = {}  # site -> (revision, monotonic time of the last renewal)
         self.acquired = 0
         self.lost = 0
@@ -143,19 +146,23 @@ class Leases:
         self.held.pop(site, None)
         self.lost += 1
         log.warning("ingest %s: lost the lease of site %s (%s)", self.owner, site, why)
-        await self.on_release(site)
+        await self.on_lost(site)
 
     async def release(self, site: str) -> None:
-        """Give one site up now (delete its key): to balance the sites over the workers."""
-        got = self.held.pop(site, None)
+        """Give one site up now: ``on_release`` (the site's engines close their intervals) while the lease is
+        still held, then delete its key (to balance the sites over the workers, or at a clean stop)."""
+        got = self.held.get(site)
         if got is None:
             return
+        try:
+            await self.on_release(site)
+        finally:
+            got = self.held.pop(site, got)  # renewed meanwhile: its latest revision
         try:
             await self.kv.delete(site_key(site), last=got[0])
         except Exception as exc:  # NATS gone, or the key moved on: it expires or is someone else's
             log.info("ingest %s: lease of %s not deleted (%s)", self.owner, site, exc)
         log.info("ingest %s: gave up site %s", self.owner, site)
-        await self.on_release(site)
 
     async def release_all(self) -> None:
         """A clean stop: delete the keys (another worker may take the sites at once)."""

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,14 @@ from typing import Any
 import pyarrow as pa
 
 from plantlink.edge.payload import decode
-from plantlink.historian import Historian, TagMeta, default_path, open_historian
+from plantlink.historian import Historian, TagMeta, historian_target, open_historian
+from plantlink.ingest.engines import EngineHost
 from plantlink.ingest.lease import Hook, Leases, _noop, open_bucket
 from plantlink.ingest.stream import STREAM, ConsumerSettings, consumer_name, ensure_consumer, ensure_stream
 
 log = logging.getLogger("plantlink.ingest.worker")
+#: After a fetch of a site is stored and flushed, before it is acknowledged: (site, its batches); may be async.
+Stored = Callable[[str, Sequence[pa.RecordBatch]], "Awaitable[None] | None"]
 
 STATUS_FILE = "ingest-status.json"
 #: The edges' status messages: native (``edge: {nats: ...}``) and MQTT through nats-server (``{root}/{edge}/status``
@@ -50,6 +54,15 @@ FETCH_S = 1.0
 EDGE_FIELDS = ("backlog_rows", "backlog_bytes", "fill", "queue_alarm", "dropped_rows", "produced_rows", "paused")
 
 
+def _cancelled_meanwhile() -> None:
+    """Raise CancelledError when this task was cancelled while an error was raised in it: Python 3.11's
+    ``asyncio.wait_for`` (in nats-py's fetch) can turn a cancellation that meets its own timeout into a
+    TimeoutError, and the site loop would go on forever after ``stop`` cancelled it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass
 class IngestSettings:
     url: str = "nats://127.0.0.1:4222"
@@ -57,6 +70,14 @@ class IngestSettings:
     #: seconds a site's lease lasts without a renewal (the lease bucket's ttl when this worker creates it)
     lease_ttl: float = 30.0
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
+    #: where the samples go (``plantlink.historian.historian_target``): ``duckdb`` (this worker's own file in its
+    #: data directory), or one historian all workers share: ``clickhouse://...`` (``chdb:///dir`` in one process)
+    historian: str = "duckdb"
+    #: options for the historian beyond what ``historian`` says (e.g. ``{"database": ...}``: tests)
+    historian_options: dict[str, Any] = field(default_factory=dict)
+    #: the relational store all workers share (``--store-url``): given, each site's owner runs the site's
+    #: engines (machine states, downtime, alarms: :mod:`plantlink.ingest.engines`) and records them there
+    store_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.worker:
@@ -78,12 +99,15 @@ class SiteCounts:
 class IngestWorker:
     def __init__(self, plant: Any, data_dir: str | Path, settings: IngestSettings,
                  on_acquire: Hook = _noop, on_release: Hook = _noop,
-                 on_stored: Callable[[str, Sequence[pa.RecordBatch]], None] | None = None):
+                 on_stored: Stored | None = None):
         self.plant, self.settings = plant, settings
         self.data_dir = Path(data_dir)
         self.sites = [s.name for s in plant.sites]
         self.on_acquire, self.on_release, self.on_stored = on_acquire, on_release, on_stored
         self.historian: Historian | None = None
+        self.historian_where = ""
+        self.store: Any = None
+        self.engines: EngineHost | None = None
         self.tag_ids: dict[str, int] = {}
         self.counts = {s: SiteCounts() for s in self.sites}
         self.connected = False
@@ -102,9 +126,18 @@ class IngestWorker:
     # -- start and stop -----------------------------------------------------------------------------------
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.historian = await asyncio.to_thread(open_historian, "duckdb", path=default_path(self.data_dir))
+        backend, options, self.historian_where = historian_target(self.settings.historian, self.data_dir)
+        self.historian = await asyncio.to_thread(open_historian, backend,
+                                                 **{**options, **self.settings.historian_options})
         metas = [TagMeta(t.path, t.tag.unit, t.tag.type) for t in self.plant.all_tags]
         self.tag_ids = self.historian.register_tags(metas)
+        if self.settings.store_url:
+            from plantlink.store import Store
+
+            self.store = await asyncio.to_thread(Store.open, self.settings.store_url)
+            self.engines = EngineHost(self.plant, self.store, self.tag_ids,
+                                      valid=lambda s: self.leases is not None and self.leases.valid(s),
+                                      dead_letter=self.data_dir / "recorder-failed.jsonl")
         self._tasks = [asyncio.create_task(self._run(), name="ingest"),
                        asyncio.create_task(self._write_status(), name="ingest-status")]
 
@@ -121,6 +154,11 @@ class IngestWorker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.close(), 5)
         self.connected = False
+        if self.engines is not None:
+            await self.engines.close()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+            self.store = None
         if self.historian is not None:
             await asyncio.to_thread(self.historian.close)
             self.historian = None
@@ -171,8 +209,8 @@ class IngestWorker:
                 for subject in EDGE_STATUS_SUBJECTS:
                     await self._nc.subscribe(subject, cb=self._edge_status)
                 kv = await open_bucket(self._js, self.settings.lease_ttl)
-                self.leases = Leases(kv, self.settings.worker, self.settings.lease_ttl, self.on_acquire,
-                                     self.on_release)
+                self.leases = Leases(kv, self.settings.worker, self.settings.lease_ttl, self._acquired,
+                                     self._released, self._lost)
                 return
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -191,6 +229,22 @@ class IngestWorker:
             for t in loops:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+
+    # -- the lease hooks: the site's engines (with a store), then the caller's ---------------------------
+    async def _acquired(self, site: str) -> None:
+        if self.engines is not None:
+            await self.engines.on_acquire(site)
+        await self.on_acquire(site)
+
+    async def _released(self, site: str) -> None:
+        if self.engines is not None:
+            await self.engines.on_release(site)
+        await self.on_release(site)
+
+    async def _lost(self, site: str) -> None:
+        if self.engines is not None:
+            await self.engines.on_lost(site)
+        await self.on_release(site)
 
     # -- leases: renew, balance ---------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
@@ -239,8 +293,10 @@ class IngestWorker:
                     sub = await self._js.pull_subscribe_bind(durable=consumer_name(site), stream=STREAM)
                 msgs = await sub.fetch(self.settings.consumer.max_ack_pending, timeout=FETCH_S)
             except TimeoutError:
+                _cancelled_meanwhile()
                 continue  # nothing to fetch (nats.errors.TimeoutError is one too)
             except Exception as exc:
+                _cancelled_meanwhile()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
                 failures += 1
@@ -275,8 +331,12 @@ class IngestWorker:
             await asyncio.to_thread(self._write, batches)
         counts.batches += len(msgs)
         counts.rows += sum(b.num_rows for b in batches)
-        if self.on_stored is not None and batches:  # the site's engines see each batch before it is acknowledged
-            self.on_stored(site, batches)
+        if self.engines is not None and batches:  # the site's engines see each batch before it is acknowledged
+            await self.engines.on_stored(site, batches)
+        if self.on_stored is not None and batches:
+            done = self.on_stored(site, batches)
+            if inspect.isawaitable(done):
+                await done
         for m in msgs:  # stored and flushed: now, and only now, acknowledged
             await m.ack()
         with contextlib.suppress(Exception):
@@ -309,8 +369,10 @@ class IngestWorker:
                      "disconnects": self.disconnects},
             "sites": {s: {"owned": s in held, **vars(c)} for s, c in self.counts.items()},
             "leases": {"acquired": leases.acquired if leases else 0, "lost": leases.lost if leases else 0},
-            "historian": {"samples_stored": h.samples_stored, "refused": h.refused} if h else None,
+            "historian": {"where": self.historian_where, "samples_stored": h.samples_stored,
+                          "refused": h.refused} if h else None,
             "edges": dict(self.edges),
+            "engines": self.engines.status() if self.engines is not None else None,
         }
 
     async def _write_status(self) -> None:

@@ -111,3 +111,14 @@ def derived_tags(m: Machine, names: tuple[str, str, str, str]) -> list[TagInfo]:
             out.append(TagInfo("/".join((*names, name)), *names, tag=tag, device=DERIVED_DEVICE,
                                protocol="derived", source=src))
     return out
+
+
+def site_plant(plant: Plant, site: str) -> Plant:
+    """``plant`` restricted to one site: that site's hierarchy and tags (the devices are kept, shared). What one
+    ``plantlink ingest`` worker runs the engines of when it owns the site (docs/scale-out.md)."""
+    sites = [s for s in plant.sites if s.name == site]
+    if not sites:
+        raise KeyError(f"no site {site!r} in the plant model")
+    spec = plant.spec.model_copy(update={"sites": sites})
+    return Plant(plant.file, spec, plant.devices, [t for t in plant.tags if t.site == site],
+                 [t for t in plant.derived if t.site == site], plant.text)
