@@ -127,7 +127,12 @@ class Site:
             s = self.watch.status
             return bool(s.get("online") and s.get("backlog_batches") == 0 and s.get("produced_rows", 0) >= produced
                         and self.central_floor() == s.get("committed_seq"))
-        await wait_for(done, timeout=120, what="the edge's backlog stored at the central")
+        try:
+            await wait_for(done, timeout=120, what="the edge's backlog stored at the central")
+        except AssertionError as exc:  # what each side last said, to tell a stuck edge from a stuck central
+            raise AssertionError(f"{exc}\nedge status: {self.watch.status}\ncentral floor: {self.central_floor()}"
+                                 f"\n--- edge log ---\n{self.edge.output()[-2000:]}"
+                                 f"\n--- central log ---\n{self.central.output()[-2000:]}") from None
         return dict(self.watch.status)
 
 

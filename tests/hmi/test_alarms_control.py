@@ -96,8 +96,12 @@ def test_banner_counts_tile_marker_and_acknowledge(server: HmiServer, visit: Any
     v.page.click(f'{row} [data-testid="ack"]')
     expected = {"unack_active": "ack_active", "rtn_unack": "normal"}[before]
     wait_until(lambda: engine.state_of(VERY_HIGH) in (expected, "normal"), 20.0, "the engine took the ack")
-    entries, _ = rt(server).alarms.store.journal(alarms=[VERY_HIGH], events=["ack"])
-    assert entries and entries[0].actor == "olga" and entries[0].comment == "checked the spindle"
+
+    def journaled() -> bool:  # the engine changes first; the recorder writes the entry just after
+        entries, _ = rt(server).alarms.store.journal(alarms=[VERY_HIGH], events=["ack"])
+        return bool(entries) and entries[0].actor == "olga" and entries[0].comment == "checked the spindle"
+
+    wait_until(journaled, 20.0, "the journal holds the ack with its actor and comment")
     # the list shows the new state (or drops a cleared alarm) and the journal shows the ack
     wait_until(lambda: v.page.locator(f'{row}[data-state="{engine.state_of(VERY_HIGH)}"]').count() == 1
                or (engine.state_of(VERY_HIGH) == "normal" and v.page.locator(row).count() == 0), 20.0,
