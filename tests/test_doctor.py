@@ -17,9 +17,11 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from plantlink.store import Store, default_url
-from tests.connectors.mosquitto import MosquittoServer
+from tests.connectors.mosquitto import MosquittoServer, _accepts
+from tests.ingest.natsserver import NatsServer
 from tests.servers import ModbusTestServer
 from tests.store.conftest import pg_url  # noqa: F401  (the fixture)
+from tests.waiting import wait_for
 
 PASSWORD = "s3cret-pw"
 
@@ -176,3 +178,36 @@ def test_a_historian_in_use_by_another_process(tmp_path: Path) -> None:
         holder.communicate("")
     _, found, _ = doctor(str(_minimal(tmp_path)), "--data-dir", str(data))
     assert by_check(found)["historian"]["status"] == "ok" and "opens" in by_check(found)["historian"]["detail"]
+
+
+async def test_nats_with_and_without_jetstream(tmp_path: Path, free_port: Callable[[], int]) -> None:
+    srv = NatsServer(tmp_path / "nats")
+    await srv.start()
+    plain_port = free_port()
+    plain = subprocess.Popen([srv.binary, "-a", "127.0.0.1", "-p", str(plain_port)],  # no -js: JetStream off
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await wait_for(lambda: _accepts(plain_port), what="the plain nats-server listening")
+        _, found, _ = await asyncio.to_thread(doctor, str(_minimal(tmp_path)), "--data-dir", str(tmp_path / "d"),
+                                              "--nats", srv.url)
+        n = by_check(found)["NATS (--nats)"]
+        assert n["status"] == "ok" and "JetStream on" in n["detail"], n
+        rc, found, _ = await asyncio.to_thread(doctor, str(_minimal(tmp_path)), "--data-dir", str(tmp_path / "d"),
+                                               "--nats", f"nats://127.0.0.1:{plain_port}")
+        n = by_check(found)["NATS (--nats)"]
+        assert rc == 1 and n["status"] == "fail" and "without JetStream" in n["detail"] and "jetstream" in n["fix"]
+    finally:
+        plain.terminate()
+        plain.wait(20)
+        await srv.stop()
+
+
+def test_a_clickhouse_historian_is_opened(tmp_path: Path) -> None:
+    # the in-process engine (chdb://) written by one process, checked by the doctor's process
+    url = f"chdb://{tmp_path / 'ch'}"
+    made = ("import sys; from plantlink.historian import historian_target, open_historian; "
+            "b, o, _ = historian_target(sys.argv[1], '.'); open_historian(b, **o).close()")
+    subprocess.run([sys.executable, "-c", made, url], check=True, timeout=120)
+    _, found, text = doctor(str(_minimal(tmp_path)), "--data-dir", str(tmp_path / "d"), "--historian", url)
+    ch = by_check(found)["historian (clickhouse)"]
+    assert ch["status"] == "ok" and "opens" in ch["detail"], text

@@ -21,19 +21,25 @@ def doctor(
     store_url: Annotated[str | None, typer.Option(
         help="The relational store's URL, when not the SQLite file in the data directory "
              "(postgresql+psycopg://USER@HOST/DB).")] = None,
+    historian: Annotated[str | None, typer.Option(
+        help="The historian when not the model's historian: (duckdb, or a ClickHouse URL "
+             "clickhouse://user:password@host:8123/database).")] = None,
+    nats: Annotated[str | None, typer.Option(
+        help="A NATS server the ingest workers use (nats://host:4222): checked for JetStream.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each device or broker.", min=0.1)] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as a JSON list.")] = False,
 ) -> None:
     """Check what a deployment depends on and say what is wrong: the plant model, the data directory and its
-    free disk, the relational store (reachable, schema revision), the historian, and a connection to every
-    device and MQTT broker the model names (brokers with its credentials).
+    free disk, the relational store (reachable, schema revision), the historian (the DuckDB file, or a
+    ClickHouse opened and closed), NATS (JetStream on), and a connection to every device and MQTT broker the
+    model names (brokers with its credentials).
 
     Nothing is changed. Exit 1 when any check fails; warnings do not change the exit code."""
     import asyncio
 
     from plantlink.doctor import diagnose
 
-    found = asyncio.run(diagnose(file, data_dir, store_url, timeout))
+    found = asyncio.run(diagnose(file, data_dir, store_url, timeout, historian, nats))
     if as_json:
         print(json.dumps([f.to_dict() for f in found]))
     else:

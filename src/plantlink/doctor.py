@@ -171,7 +171,7 @@ class Endpoint:
     check: str
     host: str
     port: int
-    mqtt: bool = False
+    kind: Literal["tcp", "mqtt", "nats", "http"] = "tcp"
     username: str | None = None
     password: str | None = None
 
@@ -185,16 +185,24 @@ def endpoints(plant: Any) -> list[Endpoint]:
         f = dev.fields()
         host, port = _host_port(str(f.get("endpoint") or ""), f.get("host"), f.get("port"), dev.protocol)
         if host:
-            found.append(Endpoint(f"device {name} ({dev.protocol})", host, port, dev.protocol == "mqtt",
-                                  f.get("username"), _secret(f.get("password"))))
+            found.append(Endpoint(f"device {name} ({dev.protocol})", host, port,
+                                  "mqtt" if dev.protocol == "mqtt" else "tcp", f.get("username"),
+                                  _secret(f.get("password"))))
     spec = plant.spec
     brokers = [("publish broker", spec.publish), ("central broker (edge:)", spec.edge and spec.edge.central),
                ("edges broker (edges:)", spec.edges and spec.edges.broker)]
     for label, b in brokers:
         if b:
             host, port = _host_port(b.mqtt, None, None, "mqtt")
-            found.append(Endpoint(label, host, port, True, b.username, _secret(b.password)))
+            found.append(Endpoint(label, host, port, "mqtt", b.username, _secret(b.password)))
+    if spec.edge is not None and spec.edge.nats is not None:
+        found.append(nats_endpoint("central NATS (edge:)", spec.edge.nats.url))
     return found
+
+
+def nats_endpoint(label: str, url: str) -> Endpoint:
+    parts = urlsplit(url)
+    return Endpoint(label, parts.hostname or "", parts.port or 4222, "nats")
 
 
 def _secret(value: Any) -> str | None:
@@ -231,9 +239,38 @@ async def check_endpoint(ep: Endpoint, timeout: float) -> Finding:
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    if ep.mqtt:
+    if ep.kind == "mqtt":
         return await _mqtt_connect(ep, timeout, ms)
+    if ep.kind == "nats":
+        return await _nats_info(ep, timeout, ms)
     return Finding(ep.check, "ok", f"{where} accepts connections ({ms:.0f} ms)")
+
+
+async def _nats_info(ep: Endpoint, timeout: float, ms: float) -> Finding:
+    """A NATS server greets every connection with ``INFO {json}``: its version and whether JetStream is on."""
+    import json
+
+    where = f"{ep.host}:{ep.port}"
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(ep.host, ep.port), timeout)
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+        finally:
+            writer.close()
+    except (OSError, TimeoutError) as exc:
+        return Finding(ep.check, "fail", f"{where} did not greet as a NATS server ({exc or 'timed out'})",
+                       "is nats-server running there (not TLS only)?")
+    if not line.startswith(b"INFO "):
+        return Finding(ep.check, "fail", f"{where} answers, but not as a NATS server", "check the port (4222)")
+    try:
+        info = json.loads(line[5:])
+    except ValueError:
+        info = {}
+    version = info.get("version", "?")
+    if not info.get("jetstream"):
+        return Finding(ep.check, "fail", f"{where}: nats-server {version} without JetStream",
+                       "enable it: jetstream { store_dir: ... } in nats.conf (docs/scale-out.md)")
+    return Finding(ep.check, "ok", f"{where}: nats-server {version}, JetStream on ({ms:.0f} ms to connect)")
 
 
 async def _mqtt_connect(ep: Endpoint, timeout: float, ms: float) -> Finding:
@@ -285,15 +322,43 @@ def check_model(file: Path) -> tuple[Any, list[Finding]]:
                                                 f"{s['devices']} devices")]
 
 
-async def diagnose(file: Path, data_dir: Path, store_url: str | None = None, timeout: float = 3.0) -> list[Finding]:
-    """Every check, in the order a person reads them."""
+async def check_remote_historian(spec: str, data_dir: Path, timeout: float) -> Finding:
+    """A historian other than the DuckDB file (ClickHouse): opened and closed again, within ``timeout``."""
+    from plantlink.historian import historian_target, open_historian
+
+    backend, options, shown = historian_target(spec, data_dir)
+    name = f"historian ({backend})"
+
+    def probe() -> None:
+        open_historian(backend, **options).close()
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(probe), timeout * 10)
+    except TimeoutError:
+        return Finding(name, "fail", f"{shown} did not answer within {timeout * 10:g} s",
+                       "is the server running and reachable from here (host, port, firewall)?")
+    except Exception as exc:  # the backend's own error says what and where (without the password)
+        return Finding(name, "fail", f"{shown}: {_first_line(exc)}", "see docs/historian-clickhouse.md")
+    return Finding(name, "ok", f"{shown} opens")
+
+
+async def diagnose(file: Path, data_dir: Path, store_url: str | None = None, timeout: float = 3.0,
+                   historian: str | None = None, nats: str | None = None) -> list[Finding]:
+    """Every check, in the order a person reads them. ``historian``: the backend or URL when not the model's
+    ``historian:`` (default the DuckDB file); ``nats``: a NATS server the deployment's ingest workers use."""
     from plantlink.historian import default_path
     from plantlink.store import default_url
 
     plant, found = check_model(file)
     found += check_data_dir(data_dir)
     found.append(await asyncio.to_thread(check_store, store_url or default_url(data_dir)))
-    found.append(await asyncio.to_thread(check_historian, default_path(data_dir)))
-    if plant is not None:
-        found += await check_endpoints(endpoints(plant), timeout)
+    spec = historian or (plant.spec.historian if plant is not None else None) or "duckdb"
+    if spec == "duckdb":
+        found.append(await asyncio.to_thread(check_historian, default_path(data_dir)))
+    else:
+        found.append(await check_remote_historian(spec, data_dir, timeout))
+    eps = endpoints(plant) if plant is not None else []
+    if nats:
+        eps.append(nats_endpoint("NATS (--nats)", nats))
+    found += await check_endpoints(eps, timeout)
     return found
