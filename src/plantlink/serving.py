@@ -24,7 +24,6 @@ saves there, read as often (``plantlink.serving_states``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ from plantlink.samples import conform
 from plantlink.services import Components, Services
 from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
-from plantlink.serving_states import AlarmMirror, StoredStates
+from plantlink.serving_states import AlarmMirror, Periodic, StoredStates
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
 
@@ -70,35 +69,20 @@ def serving_tag_ids(plant: Plant, known: pa.Table) -> dict[str, int]:
     return out
 
 
-class LatestPoller:
+class LatestPoller(Periodic):
     """Every ``interval`` seconds, the historian's latest values of ``ids``; the rows newer than the cache's go
     on ``bus`` (the latest-value cache and the live stream take them from there)."""
 
+    name = "latest-poller"
+    failing = "latest values: the historian did not answer"  # the last values are kept; the next poll retries
+
     def __init__(self, historian: Historian, latest: LatestValues, bus: Bus, ids: list[int], interval: float):
-        self.historian, self.latest, self.bus, self.ids, self.interval = historian, latest, bus, ids, interval
-        self.polls = self.published = self.errors = 0
-        self.last_error: str | None = None
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(interval)
+        self.historian, self.latest, self.bus, self.ids = historian, latest, bus, ids
+        self.polls = self.published = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="latest-poller")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except Exception as exc:  # a historian that is away: keep the last values, try again
-                self.errors += 1
-                self.last_error = str(exc)
-                log.warning("latest values: the historian did not answer: %s", exc)
+    async def tick(self) -> None:
+        await self.poll()
 
     async def poll(self) -> int:
         """One poll: publish what is newer than the cache; returns the rows published."""

@@ -25,21 +25,60 @@ from plantlink.store.records import Interval
 log = logging.getLogger("plantlink.serving")
 
 
+class Periodic:
+    """A task that runs ``tick`` every ``interval`` seconds until ``stop``. A tick that fails (what it reads is
+    away for a while) is counted, kept in ``last_error`` and logged with ``failing``; the next tick tries again."""
+
+    name = "periodic"
+    failing = "a periodic read failed"
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.errors = 0
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def tick(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.tick()
+            except Exception as exc:
+                self.errors += 1
+                self.last_error = str(exc)
+                log.warning("%s: %s", self.failing, exc)
+
+
 class OpenIntervals(Protocol):
     def open_intervals(self) -> list[Interval]: ...
 
 
-class StoredStates:
+class StoredStates(Periodic):
     """The state engine's ``current()`` and listeners, as the store shows them (``services.deps.StateSource``)."""
+
+    name = "stored-states"
+    failing = "machine states: the store did not answer"
 
     def __init__(self, store: Callable[[], OpenIntervals | None], interval: float = 1.0,
                  also: Callable[[], None] | None = None):
         """``also``: read with the states, in the same worker thread (the alarms: ``AlarmMirror.read``)."""
-        self.store, self.interval, self.also = store, interval, also
+        super().__init__(interval)
+        self.store, self.also = store, also
         self._now: dict[str, Interval] = {}
         self._listeners: list[Callable[[StateChange], None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self.errors = 0
 
     def current(self) -> dict[str, tuple[str, int]]:
         return {m: (iv.state, iv.start_us) for m, iv in self._now.items()}
@@ -64,30 +103,16 @@ class StoredStates:
 
     def start(self) -> None:
         self.read()
-        self._task = asyncio.create_task(self._run(), name="stored-states")
+        super().start()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                changes = await asyncio.to_thread(self.read)
-            except Exception as exc:  # the store away: keep the states last read
-                self.errors += 1
-                log.warning("machine states: the store did not answer: %s", exc)
-                continue
-            for ch in changes:
-                for fn in list(self._listeners):
-                    try:
-                        fn(ch)
-                    except Exception:
-                        log.exception("a state change listener failed")
+    async def tick(self) -> None:
+        changes = await asyncio.to_thread(self.read)  # the store away: the states last read are kept
+        for ch in changes:
+            for fn in list(self._listeners):
+                try:
+                    fn(ch)
+                except Exception:
+                    log.exception("a state change listener failed")
 
 
 class _SavedOnly:

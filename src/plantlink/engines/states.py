@@ -272,24 +272,40 @@ class StateEngine:
         machine's first state at ``now_us``. Returns the ids of the intervals closed by recovery."""
         t = self.now() if now_us is None else now_us
         last = self.store.get_meta(self.last_key)
-        self.run_id, crashed = self.store.begin_run(t, last)
-        for run in crashed:
-            log.warning("the run of plantlink that started at %s did not stop cleanly: its intervals and "
-                        "downtime events are closed at its last known time %s", iso_us(run.start_us),
-                        iso_us(run.end_us))
-        closed = []
-        for iv in self.store.open_intervals():
-            end = max(iv.start_us, last if last is not None else iv.start_us)
-            self.store.close_interval(iv.machine, end, END_CRASH)
-            closed.append(iv.id)
-            log.warning("machine %s: interval %r open since %s left open by a crash, closed at the last known "
-                        "time %s", iv.machine, iv.state, iso_us(iv.start_us), iso_us(end))
+        self._begin_run(t, last)
+        closed = self._close_left_open(last)
         for m in self.machines.values():
             m.clock_us = t
             self._evaluate(m, t)
         self._started = True
         self._beat(t, force=True)
         self._submit()
+        return closed
+
+    #: Who left an interval open, in the recovery's log line.
+    left_open_by = "a crash"
+
+    def _owns(self, machine: str) -> bool:
+        """Whether this engine recovers ``machine``'s open interval (every machine's, here)."""
+        return True
+
+    def _begin_run(self, t: int, last: int | None) -> None:
+        self.run_id, crashed = self.store.begin_run(t, last)
+        for run in crashed:
+            log.warning("the run of plantlink that started at %s did not stop cleanly: its intervals and "
+                        "downtime events are closed at its last known time %s", iso_us(run.start_us),
+                        iso_us(run.end_us))
+
+    def _close_left_open(self, last: int | None) -> list[int]:
+        closed = []
+        for iv in self.store.open_intervals():
+            if not self._owns(iv.machine):
+                continue
+            end = max(iv.start_us, last if last is not None else iv.start_us)
+            self.store.close_interval(iv.machine, end, END_CRASH)
+            closed.append(iv.id)
+            log.warning("machine %s: interval %r open since %s left open by %s, closed at the last known time %s",
+                        iv.machine, iv.state, iso_us(iv.start_us), self.left_open_by, iso_us(end))
         return closed
 
     def stop(self, now_us: int | None = None) -> None:

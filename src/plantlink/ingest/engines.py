@@ -39,8 +39,8 @@ from plantlink.engines.recorder import Recorder
 from plantlink.engines.states import LAST_US_KEY, StateEngine
 from plantlink.errors import StoreError
 from plantlink.model import Plant, site_plant
-from plantlink.samples import iso_us, now_us
-from plantlink.store import END_CRASH, Store
+from plantlink.samples import now_us
+from plantlink.store import Store
 from plantlink.store.alarm_repo import AlarmStore
 
 log = logging.getLogger("plantlink.ingest.engines")
@@ -63,25 +63,13 @@ class SiteStateEngine(StateEngine):
         self.last_key = site_key(site)
         super().__init__(*args, **kwargs)
 
-    def start(self, now_us: int | None = None) -> list[int]:
-        t = self.now() if now_us is None else now_us
-        last = self.store.get_meta(self.last_key)
-        closed = []
-        for iv in self.store.open_intervals():
-            if iv.machine not in self.machines:
-                continue  # another site's: its owner's
-            end = max(iv.start_us, last if last is not None else iv.start_us)
-            self.store.close_interval(iv.machine, end, END_CRASH)
-            closed.append(iv.id)
-            log.warning("machine %s: interval %r open since %s was not closed by the site's last owner, closed at "
-                        "its last known time %s", iv.machine, iv.state, iso_us(iv.start_us), iso_us(end))
-        for m in self.machines.values():
-            m.clock_us = t
-            self._evaluate(m, t)
-        self._started = True
-        self._beat(t, force=True)
-        self._submit()
-        return closed
+    left_open_by = "the site's last owner"
+
+    def _owns(self, machine: str) -> bool:
+        return machine in self.machines  # another site's interval is its owner's
+
+    def _begin_run(self, t: int, last: int | None) -> None:
+        """No run of plantlink is recorded: the runs are the ``plantlink run`` processes'."""
 
 
 class SiteDowntimeEngine(DowntimeEngine):
