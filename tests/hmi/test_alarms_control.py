@@ -3,11 +3,13 @@ plant, Runtime with its alarm engine, control path and audit log)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from typing import Any
 
 import httpx
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from plantlink.samples import Quality, now_us, numeric_batch
 from tests.hmi.conftest import PRESS, Visit, click_opens
@@ -93,9 +95,15 @@ def test_banner_counts_tile_marker_and_acknowledge(server: HmiServer, visit: Any
     assert before in ("unack_active", "rtn_unack")
     activated = v.page.locator(f'{row} [data-testid="alarm-time"]').inner_text()
     v.page.fill('[data-testid="ack-comment"]', "checked the spindle")
-    v.page.click(f'{row} [data-testid="ack"]')
     expected = {"unack_active": "ack_active", "rtn_unack": "normal"}[before]
-    wait_until(lambda: engine.state_of(VERY_HIGH) in (expected, "normal"), 20.0, "the engine took the ack")
+
+    def acked() -> bool:  # a click on a row being drawn again is lost (CI run m3): click again, as a person would
+        if engine.state_of(VERY_HIGH) not in (expected, "normal"):
+            with contextlib.suppress(PlaywrightTimeout):
+                v.page.click(f'{row} [data-testid="ack"]', timeout=2000)
+        return engine.state_of(VERY_HIGH) in (expected, "normal")
+
+    wait_until(acked, 30.0, "the engine took the ack")
 
     def journaled() -> bool:  # the engine changes first; the recorder writes the entry just after
         entries, _ = rt(server).alarms.store.journal(alarms=[VERY_HIGH], events=["ack"])
