@@ -55,7 +55,7 @@ class Rig:
         n = len(self.records())
         self.sub.messages.pop(topic + "/result", None)
         await self.broker.publish(topic, payload, retain=retain)
-        await wait_for(lambda: self.sub.json(topic + "/result") is not None, 30, f"the result on {topic}")
+        await waiting(self, lambda: self.sub.json(topic + "/result") is not None, f"the result on {topic}")
         result = self.sub.json(topic + "/result")
         assert result is not None and len(self.records()) == n + 1
         return result
@@ -96,6 +96,18 @@ async def rig(tmp_path_factory: Any) -> AsyncIterator[Rig]:
                 for t in tasks:
                     t.print_stack(limit=6)
                 raise AssertionError(f"{what} did not stop within 60 s") from None
+
+
+async def waiting(rig: Rig, cond: Callable[[], Any], what: str, *publishers: UnsPublisher) -> None:
+    """``wait_for`` that says, when it fails, what the publishers and the broker were doing."""
+    try:
+        await wait_for(cond, 30, what)
+    except AssertionError as exc:
+        states = [p.status() for p in (rig.uns, *publishers)]
+        seen = sorted(t for t in rig.sub.messages if "/set" in t)
+        log = rig.broker.log.read_text(errors="replace").splitlines()[-15:]
+        raise AssertionError(f"{exc}\npublishers: {states}\ncommand topics seen: {seen}\nbroker log tail:\n"
+                             + "\n".join(log)) from None
 
 
 def executed(rig: Rig) -> int:
@@ -207,7 +219,7 @@ async def test_retained_unknown_and_device_commands_are_refused(rig: Rig) -> Non
     rig.sub.messages.pop(result_topic, None)
     await late.start()
     try:
-        await wait_for(lambda: rig.sub.json(result_topic) is not None, 30, "the late session's result")
+        await waiting(rig, lambda: rig.sub.json(result_topic) is not None, "the late session's result", late)
         result = rig.sub.json(result_topic)
         assert result is not None and (result["status"], result["reason"]) == ("refused", "invalid_request")
         assert "retained" in result["message"] and late.status()["commands"] == {"refused": 1}
@@ -250,11 +262,11 @@ async def test_commands_are_off_by_default(rig: Rig) -> None:
     pub = UnsPublisher(settings, targets, rt.bus, CommandGate(settings.commands, lambda: control))
     await pub.start()
     try:
-        await wait_for(lambda: pub.connected, 30, "the second publisher connected")
+        await waiting(rig, lambda: pub.connected, "the second publisher connected", pub)
         topic = next(t.topic for t in targets if t.path == SPEED) + "/set"
         before, n = rig.value(SPEED), len(rig.records())
         await rig.broker.publish(topic, json.dumps({"value": await target(rig, 1.0)}).encode())
-        await wait_for(lambda: pub.status()["commands"].get("ignored") == 1, 30, "the command counted as ignored")
+        await waiting(rig, lambda: pub.status()["commands"].get("ignored") == 1, "the command counted as ignored", pub)
         assert topic + "/result" not in rig.sub.messages
         assert len(rig.records()) == n and rig.value(SPEED) == before
     finally:

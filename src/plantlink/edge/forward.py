@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from plantlink.edge.payload import PathTable
 from plantlink.edge.queue import EdgeQueue
 from plantlink.model.edge import EdgeSettings
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.edge.forward")
 
@@ -82,10 +83,7 @@ class Forwarder:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task], "edge forwarder")
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

@@ -29,6 +29,7 @@ from plantlink.bus import Bus, Subscription
 from plantlink.model.publish import PublishSettings
 from plantlink.publish.coalesce import LastValues, last_values
 from plantlink.publish.commands import Command, CommandGate, Reply
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.publish")
 
@@ -87,9 +88,11 @@ class Publisher(ABC):
         self._sub: Subscription | None = None
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # -- the part -------------------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._stopping = False
         self._sub = self.bus.subscribe(self.name)
         self._tasks = [asyncio.create_task(self._consume(self._sub), name=f"{self.name}:bus"),
                        asyncio.create_task(self._run(), name=f"{self.name}:broker")]
@@ -101,11 +104,8 @@ class Publisher(ABC):
         if client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self.before_disconnect(client), 5.0)
-        for task in [*self._tasks, *self._command_tasks]:
-            task.cancel()
-        for task in [*self._tasks, *self._command_tasks]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stopping = True  # the reconnect loop ends even if it swallows a cancellation (see plantlink.tasks)
+        await cancel_and_wait([*self._tasks, *self._command_tasks], self.name)
         self._tasks = []
         self.connected = False
 
@@ -192,7 +192,7 @@ class Publisher(ABC):
 
     async def _run(self) -> None:
         delay = self.settings.reconnect_min
-        while True:
+        while not self._stopping:
             try:
                 async with self.make_client() as client:
                     self._client = client
@@ -236,6 +236,7 @@ class Publisher(ABC):
 async def _first_of(*coros: Coroutine[Any, Any, None]) -> None:
     """Run ``coros`` until the first ends; cancel the others; raise its exception, if any."""
     tasks = [asyncio.ensure_future(c) for c in coros]
+    done: set[asyncio.Task[None]] = set()
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -244,5 +245,5 @@ async def _first_of(*coros: Coroutine[Any, Any, None]) -> None:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await t
-    for t in done:
-        t.result()
+    for finished in done:
+        finished.result()

@@ -38,6 +38,7 @@ from plantlink.connectors.mqtt.plain import PlainRouter, Route
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, MetricInfo, Result, SparkplugHost
 from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, now_us, numeric_batch
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.connectors.mqtt")
 
@@ -134,6 +135,7 @@ class MqttConnector(Connector):
         return None if self.cfg.sparkplug is None else f"{NAMESPACE}/STATE/{self.cfg.sparkplug.host_id}"
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"mqtt:{self.device_id}")
 
     async def stop(self) -> None:
@@ -143,11 +145,8 @@ class MqttConnector(Connector):
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(client.publish(topic, state_payload(False, self._state_ts), qos=1,
                                                       retain=True), self.cfg.timeout)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task], f"mqtt device {self.device_id}")
+        self._task = None
         self.health.set_state(DeviceState.STOPPED)
 
     async def write(self, point: Point, value: Any) -> None:
@@ -195,7 +194,7 @@ class MqttConnector(Connector):
 
     async def _run(self) -> None:
         delay = self.cfg.reconnect_min
-        while True:
+        while not self._stopping:  # a swallowed cancellation must not keep the loop going (plantlink.tasks)
             try:
                 async with self._make_client() as client:
                     await self._session(client)
