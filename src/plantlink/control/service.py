@@ -25,9 +25,10 @@ from typing import Any
 from plantlink.audit.sink import AuditSink
 from plantlink.connectors.base import Point
 from plantlink.control.check import control_problems
-from plantlink.control.interlock import Interlock, InterlockStatus, Reading, Value
+from plantlink.control.interlock import Interlock, InterlockStatus, Value
 from plantlink.control.live import LiveReader
 from plantlink.control.records import ControlRefused, Outcome, Reason, Refusal, Staged, jsonable
+from plantlink.control.values import asked, coerce, limits_of, same_value, step_refusal, value_refusals
 from plantlink.control.wiring import ControlWiring
 from plantlink.errors import ConfigError, ConfigProblem, ConnectorError, DeviceUnavailable
 from plantlink.identity import Caller
@@ -38,7 +39,6 @@ log = logging.getLogger("plantlink.control")
 
 _META_KEY = "control.disabled.{site}"
 MAX_COMMAND_ID = 100
-MAX_TEXT = 256
 MAX_NOTE = 200  # a rejection's note
 
 
@@ -142,7 +142,7 @@ class ControlService:
         current, statuses, refusals = self._judge(actor, info, spec, new, now)
         return Staged(
             id=uuid.uuid4().hex, tag=info.path, site=info.site, user=actor.name, current=current, new=new,
-            unit=info.tag.unit, limits=_limits(spec), role=spec.role, critical=spec.critical, interlocks=statuses,
+            unit=info.tag.unit, limits=limits_of(spec), role=spec.role, critical=spec.critical, interlocks=statuses,
             created_at=now, expires_at=now + self.confirm_timeout, refusals=refusals,
         )
 
@@ -333,7 +333,7 @@ class ControlService:
             r = self.live.read([info.path], {info.path: math.inf})[info.path]
             if r.ts_us is not None and r.ts_us >= sent_us and r.value is not None and r.ok:
                 last = r.value
-                if _same(value, r.value, spec.tolerance):
+                if same_value(value, r.value, spec.tolerance):
                     return True, last
             if loop.time() >= deadline:
                 return False, last
@@ -344,21 +344,21 @@ class ControlService:
     def _tag(self, actor: Caller, tag_path: str, value: Any) -> TagInfo:
         """The tag to stage, checked in this order: it exists, the actor has its role (operator when it has no
         ``control:``) at its site, it is writable. Each refusal is recorded with the value asked for."""
-        asked = {"value": _asked(value)}
+        what = {"value": asked(value)}
         try:
             info = self.plant.tag(tag_path)
         except KeyError:
             raise self.refuse("control.stage_refused", actor, Reason.UNKNOWN_TAG, f"no tag {tag_path[:400]!r}",
-                              target=tag_path[:400], details=asked, field="tag") from None
+                              target=tag_path[:400], details=what, field="tag") from None
         role = info.tag.control.role if info.tag.control is not None else "operator"
         if not actor.can(info.site, role):
             raise self.refuse("control.stage_refused", actor, Reason.ROLE,
-                              f"{role} rights at site {info.site!r} are needed", info.site, tag_path, asked)
+                              f"{role} rights at site {info.site!r} are needed", info.site, tag_path, what)
         if not info.tag.writable or info.tag.control is None:
             why = "is not writable" if not info.tag.writable else "has no control: settings (limits, role) in " \
                                                                     "the plant model, so writes are refused"
             raise self.refuse("control.stage_refused", actor, Reason.NOT_WRITABLE, f"tag {tag_path!r} {why}",
-                              info.site, tag_path, asked, field="tag")
+                              info.site, tag_path, what, field="tag")
         return info
 
     def _coerce(self, actor: Caller, info: TagInfo, value: Any) -> Value:
@@ -366,7 +366,7 @@ class ControlService:
             return coerce(info.tag.type, value)
         except ValueError as exc:
             raise self.refuse("control.stage_refused", actor, Reason.INVALID_VALUE, f"{info.path}: {exc}",
-                              info.site, info.path, {"value": _asked(value)}, field="value") from None
+                              info.site, info.path, {"value": asked(value)}, field="value") from None
 
     def _judge(self, actor: Caller, info: TagInfo, spec: WriteSpec, new: Value,
                now: float) -> tuple[Value | None, list[InterlockStatus], list[Refusal]]:
@@ -376,14 +376,14 @@ class ControlService:
             out.append(Refusal(Reason.ROLE, f"{spec.role} rights at site {info.site!r} are needed"))
         if self.disabled(info.site):
             out.append(Refusal(Reason.CONTROL_DISABLED, f"control is disabled at site {info.site!r}"))
-        out += _value_refusals(spec, new)
+        out += value_refusals(spec, new)
         down = self.live.device_problem(info.device)
         if down:
             out.append(Refusal(Reason.DEVICE_DOWN, down))
         reading = self.live.read([info.path], {info.path: spec.max_age})[info.path]
         if not down and not reading.ok:
             out.append(Refusal(Reason.STALE_VALUE, f"current value of {info.path}: {reading.why}"))
-        step = _step_refusal(spec, reading, new)
+        step = step_refusal(spec, reading, new)
         if step:
             out.append(step)
         statuses = self._interlock_statuses(info.path)
@@ -429,76 +429,6 @@ class ControlService:
         except Exception as exc:
             log.exception("audit record %s failed", kind)
             raise ControlRefused(Reason.AUDIT_FAILED, f"the audit log refused the record: {exc}") from None
-
-
-def coerce(tag_type: str, value: Any) -> Value:
-    """``value`` as the tag's type (ValueError saying why it does not fit)."""
-    if tag_type == "bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"expected true or false for a bool tag, got {value!r}")
-        return value
-    if tag_type == "string":
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            raise ValueError(f"expected a string of at most {MAX_TEXT} characters, got {value!r:.40}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"expected a finite number for a {tag_type} tag, got {value!r:.40}")
-    if tag_type == "int":
-        if not float(value).is_integer():
-            raise ValueError(f"expected a whole number for an int tag, got {value!r}")
-        return int(value)
-    return float(value)
-
-
-def _asked(value: Any) -> Any:
-    """A value asked for, as the audit trail keeps it: numbers and booleans as they are (NaN and infinities as
-    None), text cut to ``MAX_TEXT`` characters, anything else as the start of its repr."""
-    if isinstance(value, bool | int | float):
-        return jsonable(value)
-    return (value if isinstance(value, str) else repr(value))[:MAX_TEXT]
-
-
-def _limits(spec: WriteSpec) -> dict[str, Any]:
-    return {"min": spec.min, "max": spec.max, "max_step": spec.max_step, "allowed": spec.allowed,
-            "min_interval": spec.min_interval}
-
-
-def _value_refusals(spec: WriteSpec, new: Value) -> list[Refusal]:
-    out: list[Refusal] = []
-    if spec.allowed is not None and not any(isinstance(a, bool) == isinstance(new, bool) and a == new
-                                            for a in spec.allowed):
-        out.append(Refusal(Reason.NOT_ALLOWED, f"{new!r} is not one of the allowed values {spec.allowed}"))
-    if _num(new):
-        assert isinstance(new, int | float)
-        if spec.min is not None and new < spec.min:
-            out.append(Refusal(Reason.LIMIT, f"{new:g} is below the minimum {spec.min:g}"))
-        if spec.max is not None and new > spec.max:
-            out.append(Refusal(Reason.LIMIT, f"{new:g} is above the maximum {spec.max:g}"))
-    return out
-
-
-def _step_refusal(spec: WriteSpec, reading: Reading, new: Value) -> Refusal | None:
-    """A step is judged from a usable current value only (an unusable one is refused as stale_value)."""
-    if spec.max_step is None or not reading.ok or not _num(new) or not _num(reading.value):
-        return None
-    assert isinstance(new, int | float) and isinstance(reading.value, int | float)
-    step = abs(new - reading.value)
-    if step > spec.max_step:
-        return Refusal(Reason.STEP, f"a change of {step:g} from {reading.value:g} is more than the largest step "
-                                    f"{spec.max_step:g}")
-    return None
-
-
-def _num(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _same(want: Value, got: Value, tolerance: float | None) -> bool:
-    if _num(want) and _num(got):
-        assert isinstance(want, int | float) and isinstance(got, int | float)
-        tol = tolerance if tolerance is not None else max(1e-9, 1e-6 * abs(want))
-        return abs(got - want) <= tol
-    return type(want) is type(got) and want == got
 
 
 def _stage_details(s: Staged) -> dict[str, Any]:
