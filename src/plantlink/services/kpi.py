@@ -30,8 +30,7 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -48,12 +47,26 @@ from plantlink.identity import Caller
 from plantlink.model.production import Costs
 from plantlink.samples import Quality, now_us
 from plantlink.services.deps import SampleReader, StateRecords
+from plantlink.services.kpi_reports import (
+    CostReport,
+    Figures,
+    LineSummary,
+    MachineSummary,
+    OeeReport,
+    Overview,
+    SiteSummary,
+    TopLoss,
+    TopReason,
+    combined,
+    cost_of,
+)
 from plantlink.services.periods import LIVE_PERIODS, Periods
 from plantlink.services.plant import MachineRef, NotFound, PlantIndex, check_range
 from plantlink.services.preload import Losses, Preloaded
 
-__all__ = ["Analysis", "CostOfLosses", "CostReport", "Figures", "KpiService", "MachineFigures", "OeeInputs",
-           "OeeReport", "OeeResult", "Overview", "TopLoss", "TopReason", "cost_of"]
+__all__ = ["Analysis", "CostOfLosses", "CostReport", "Figures", "KpiService", "LineSummary", "MachineFigures",
+           "MachineSummary", "OeeInputs", "OeeReport", "OeeResult", "Overview", "SiteSummary", "TopLoss", "TopReason",
+           "combined", "cost_of"]
 
 LIVE_TTL_S = 5.0
 COUNTER_LOOKBACK_US = 3600 * 1_000_000
@@ -62,104 +75,6 @@ MAX_RANGE_US = 400 * 86400 * 1_000_000
 MAX_SHIFT_RANGE_US = 93 * 86400 * 1_000_000
 _ZERO = OeeInputs(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TopLoss:
-    """The largest OEE loss: ``kind`` is availability, performance or quality."""
-
-    kind: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class TopReason:
-    """The downtime reason (or ``<state> (no reason)``) that lost the most time."""
-
-    reason: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Figures:
-    """OEE of a machine or of several (inputs summed)."""
-
-    inputs: OeeInputs
-    result: OeeResult
-
-    @classmethod
-    def of(cls, inputs: OeeInputs) -> Figures:
-        return cls(inputs, compute(inputs))
-
-    @property
-    def parts(self) -> float:
-        return self.inputs.pq
-
-    @property
-    def top_loss(self) -> TopLoss | None:
-        r = self.result
-        found = {"availability": r.availability_loss_s, "performance": r.performance_loss_s,
-                 "quality": r.quality_loss_s}
-        kind = max(found, key=lambda k: found[k])
-        return TopLoss(kind, found[kind]) if found[kind] > 0 else None
-
-
-@dataclass(frozen=True)
-class OeeReport:
-    """OEE of a scope over ``[start_us, end_us)``: the total and, above a machine, each machine's."""
-
-    scope: str
-    kind: str  # machine, line, area or site
-    start_us: int
-    end_us: int
-    total: Figures
-    machines: tuple[tuple[str, Figures], ...] = ()
-    #: The top reason of the scope (key ``scope``) and of each machine (key: its path).
-    reasons: Mapping[str, TopReason | None] = field(default_factory=dict)
-    period: str | None = None
-    shift: str | None = None
-    day: str | None = None
-
-
-@dataclass(frozen=True)
-class CostReport:
-    line: str
-    configured: bool
-    start_us: int
-    end_us: int
-    total: CostOfLosses
-    machines: tuple[tuple[str, CostOfLosses], ...]
-
-
-@dataclass(frozen=True)
-class MachineSummary:
-    machine: str
-    state: str | None
-    since_us: int | None
-    today: Figures | None
-    top_reason: TopReason | None = None
-
-
-@dataclass(frozen=True)
-class LineSummary:
-    line: str
-    today: Figures | None
-    machines: tuple[MachineSummary, ...]
-    top_reason: TopReason | None = None
-
-
-@dataclass(frozen=True)
-class SiteSummary:
-    site: str
-    today: Figures | None
-    lines: tuple[LineSummary, ...]
-    top_reason: TopReason | None = None
-
-
-@dataclass(frozen=True)
-class Overview:
-    generated_us: int
-    sites: tuple[SiteSummary, ...]
 
 
 class _Cache(Generic[T]):
@@ -193,16 +108,6 @@ def _top(spent: dict[str, float]) -> TopReason | None:
         return None
     key = max(spent, key=lambda k: spent[k])
     return TopReason(key, spent[key])
-
-
-def cost_of(f: Figures, costs: Costs) -> CostOfLosses:
-    """Money lost to the figures' losses at a line's ``costs``."""
-    return losses(f.result, f.inputs, costs)
-
-
-def combined(items: Iterable[OeeInputs]) -> Figures | None:
-    found = list(items)
-    return Figures.of(combine(found)) if found else None
 
 
 class KpiService:
