@@ -34,7 +34,8 @@ from plantlink.engines.events import (
     Sinks,
 )
 from plantlink.engines.recorder import Recorder
-from plantlink.engines.states import LAST_US_KEY, UNKNOWN, StateChange, StateEngine
+from plantlink.engines.state_derive import UNKNOWN
+from plantlink.engines.states import LAST_US_KEY, StateChange, StateEngine
 from plantlink.errors import PlantlinkError, ReasonError
 from plantlink.samples import iso_us, now_us
 from plantlink.store.records import END_CHANGE, END_CRASH, END_STOP, EndReason

@@ -35,10 +35,9 @@ end reason "change".
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,8 +45,8 @@ import pyarrow as pa
 from plantlink.engines.events import Event, IntervalClosed, IntervalOpened, MetaSet, RunEnded, Sinks
 from plantlink.engines.loop import consume
 from plantlink.engines.recorder import Recorder
-from plantlink.model.production import STATES, StateRules
-from plantlink.samples import Quality, iso_us, now_us, values_of
+from plantlink.engines.state_derive import MachineState, PlannedLike, SiteEdges
+from plantlink.samples import iso_us, now_us, values_of
 from plantlink.store.records import END_CRASH, END_STOP
 
 if TYPE_CHECKING:
@@ -57,25 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("plantlink.engines.states")
 
-UNKNOWN = "unknown"
 LAST_US_KEY = "states.last_us"
-_ROLES = ("faulted_if", "state_tag", "counter")
-
-
-class ShiftLike(Protocol):
-    name: str
-    start_us: int
-    end_us: int
-
-
-class PlannedLike(Protocol):
-    """What the engine needs of ``engines.calendar.PlannedTime``."""
-
-    def is_planned(self, ts_us: int) -> bool: ...
-
-    def planned(self, start_us: int, end_us: int) -> list[tuple[int, int]]: ...
-
-    def shift_at(self, ts_us: int) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -100,140 +81,6 @@ Listener = Callable[[StateChange], None]
 StopListener = Callable[[int], None]
 
 
-@dataclass
-class _Input:
-    value: float | str | None = None
-    good: bool = False
-    first_us: int | None = None  # counter: first good sample
-    changed_us: int | None = None  # counter: last change of value
-
-
-class _Machine:
-    def __init__(self, path: str, rules: StateRules, edges: _Edges | None):
-        self.path = path
-        self.site, area, line, _ = path.split("/")
-        self.line = f"{self.site}/{area}/{line}"
-        self.rules = rules
-        self.edges = edges
-        self.planned = None if edges is None else edges.planned
-        self.window_us = round(rules.window * 1e6)
-        self.state_map: dict[int, str] = dict(rules.state_map) if rules.state_map else dict(enumerate(STATES))
-        self.inputs = {role: _Input() for role in _ROLES if getattr(rules, role)}
-        self.ids: dict[str, int] = {}  # role -> the tag id it is bound to
-        self.state: str | None = None
-        self.since_us: int | None = None
-        self.shift: str | None = None
-        self.clock_us: int | None = None
-        self._shift_span: Any = None
-
-    def tag_path(self, role: str) -> str:
-        return f"{self.path}/{getattr(self.rules, role)}"
-
-    def carry(self, prev: _Machine, tag_ids: Mapping[str, int]) -> None:
-        """Go on from ``prev`` (the same machine under the model applied before): its state, since when, shift
-        and clock, and the last values of the inputs still read from the same tag (by id: a renamed tag too)."""
-        self.state, self.since_us, self.shift, self.clock_us = prev.state, prev.since_us, prev.shift, prev.clock_us
-        for role in self.inputs:
-            tid = tag_ids.get(self.tag_path(role))
-            if tid is not None and prev.ids.get(role) == tid:
-                self.inputs[role] = prev.inputs[role]
-
-    # -- derivation ------------------------------------------------------------------------------
-    def derive(self, t: int) -> str:
-        if self.planned is not None and not self.planned.is_planned(t):
-            return "planned_stop"
-        fault = self.inputs.get("faulted_if")
-        if fault is not None:
-            if not _usable(fault):
-                return UNKNOWN
-            if float(fault.value) != 0.0:  # type: ignore[arg-type]
-                return "faulted"
-        st = self.inputs.get("state_tag")
-        if st is not None:
-            return self._mapped(st) if _usable(st) else UNKNOWN
-        cnt = self.inputs.get("counter")
-        if cnt is None:
-            return "running"
-        if not _usable(cnt) or cnt.first_us is None:
-            return UNKNOWN
-        if cnt.changed_us is not None and t < cnt.changed_us + self.window_us:
-            return "running"
-        if cnt.changed_us is None and t < cnt.first_us + self.window_us:
-            return UNKNOWN
-        return "idle"
-
-    def _mapped(self, inp: _Input) -> str:
-        if isinstance(inp.value, str):
-            return inp.value if inp.value in STATES else UNKNOWN
-        v = float(inp.value)  # type: ignore[arg-type]
-        state = self.state_map.get(int(v)) if v.is_integer() else None
-        if state is None:
-            log.warning("machine %s: state_tag value %s is not in its state_map; state unknown", self.path, v)
-            return UNKNOWN
-        return state
-
-    def shift_at(self, t: int) -> str | None:
-        if self.planned is None:
-            return None
-        span = self._shift_span
-        if span is None or not span.start_us <= t < span.end_us:
-            span = self._shift_span = self.planned.shift_at(t)
-        return None if span is None else str(span.name)
-
-    def boundaries(self, lo: int, hi: int) -> list[int]:
-        """Instants in (lo, hi] where the derived state or the shift may change without a new sample."""
-        out: set[int] = set()
-        cnt = self.inputs.get("counter")
-        if cnt is not None:
-            for base in (cnt.changed_us, cnt.first_us):
-                if base is not None:
-                    out.add(base + self.window_us)
-        if self.edges is not None and hi > lo:
-            out.update(self.edges.between(lo, hi))
-        return sorted(x for x in out if lo < x <= hi)
-
-    def apply(self, role: str, value: float | str | None, quality: int, t: int) -> None:
-        inp = self.inputs[role]
-        good = quality >= Quality.UNCERTAIN and value is not None
-        if good and isinstance(value, float) and math.isnan(value):
-            good = False
-        inp.good = good
-        if not good:
-            return
-        if role == "counter":
-            if inp.first_us is None or inp.value is None:
-                inp.first_us = t
-            elif value != inp.value:
-                inp.changed_us = t
-        inp.value = value
-
-
-class _Edges:
-    """Planned-time and shift edges near (lo, hi] of one site's calendar, remembered for the last question:
-    every machine of the site asks the same one on each tick."""
-
-    def __init__(self, planned: PlannedLike):
-        self.planned = planned
-        self._last: tuple[int, int, tuple[int, ...]] | None = None
-
-    def between(self, lo: int, hi: int) -> tuple[int, ...]:
-        if self._last is not None and self._last[:2] == (lo, hi):
-            return self._last[2]
-        out: set[int] = set()
-        for s, e in self.planned.planned(lo, hi + 1):
-            out.update((s, e))
-        for t in (lo, hi):
-            span = self.planned.shift_at(t)
-            if span is not None:
-                out.update((int(span.start_us), int(span.end_us)))
-        self._last = (lo, hi, tuple(sorted(out)))
-        return self._last[2]
-
-
-def _usable(inp: _Input) -> bool:
-    return inp.good and inp.value is not None
-
-
 class StateEngine:
     """Derives machine states from sample batches; its events (intervals, heartbeat, runs) go to ``recorder``
     (by default one that writes into ``store`` at once, in the caller's thread)."""
@@ -250,17 +97,17 @@ class StateEngine:
         self._out: list[Event] = []
         self.now = now
         self.heartbeat_us = round(heartbeat_s * 1e6)
-        self.machines: dict[str, _Machine] = {}
-        edges = {site: _Edges(planned) for site, planned in planned_by_site.items()}
+        self.machines: dict[str, MachineState] = {}
+        edges = {site: SiteEdges(planned) for site, planned in planned_by_site.items()}
         for path, m in plant.machines():
             if m.states is not None:
-                self.machines[path] = _Machine(path, m.states, edges.get(path.split("/")[0]))
+                self.machines[path] = MachineState(path, m.states, edges.get(path.split("/")[0]))
         self.listeners: list[Listener] = []
         self.stop_listeners: list[StopListener] = []
         self.run_id: int | None = None
         self.errors = 0
         self._ids: np.ndarray | None = None  # the bound tag ids of the inputs, sorted (None: not bound)
-        self._slots: dict[int, list[tuple[_Machine, str]]] = {}
+        self._slots: dict[int, list[tuple[MachineState, str]]] = {}
         self._last_beat: int | None = None
         self._started = False
         if tag_ids is not None:
@@ -347,14 +194,14 @@ class StateEngine:
         under the new rules differs, which opens the next one now; a removed machine's interval is closed now
         (end reason "stop"); an added machine starts now. Returns the removed machines' paths."""
         t = self.now() if now_us is None else now_us
-        edges = {site: _Edges(planned) for site, planned in (planned_by_site or {}).items()}
+        edges = {site: SiteEdges(planned) for site, planned in (planned_by_site or {}).items()}
         if self._started:  # up to now under the rules it had
             for m in self.machines.values():
                 self._advance(m, t)
-        machines: dict[str, _Machine] = {}
+        machines: dict[str, MachineState] = {}
         for path, mdl in plant.machines():
             if mdl.states is not None:
-                machines[path] = _Machine(path, mdl.states, edges.get(path.split("/")[0]))
+                machines[path] = MachineState(path, mdl.states, edges.get(path.split("/")[0]))
                 if path in self.machines:
                     machines[path].carry(self.machines[path], tag_ids)
         removed = [p for p in self.machines if p not in machines]
@@ -373,7 +220,7 @@ class StateEngine:
     # -- input -----------------------------------------------------------------------------------
     def bind(self, tag_ids: Mapping[str, int]) -> None:
         """Bind the engine to the tag ids of this model load (path -> id), once: every batch is read with them."""
-        slots: dict[int, list[tuple[_Machine, str]]] = {}
+        slots: dict[int, list[tuple[MachineState, str]]] = {}
         for m in self.machines.values():
             for role in m.inputs:
                 tid = tag_ids.get(m.tag_path(role))
@@ -428,7 +275,7 @@ class StateEngine:
                 self._sample(m, role, vals[i], qual[i], int(ts[i]))
         return int(rows.size)
 
-    def _sample(self, m: _Machine, role: str, value: Any, quality: int, ts: int) -> None:
+    def _sample(self, m: MachineState, role: str, value: Any, quality: int, ts: int) -> None:
         t = max(ts, m.clock_us if m.clock_us is not None else ts)  # late samples count at the machine's clock
         self._advance(m, t)
         m.apply(role, None if value is None else (value if isinstance(value, str) else float(value)), quality, t)
@@ -453,7 +300,7 @@ class StateEngine:
         self._beat(t)
 
     # -- state changes ---------------------------------------------------------------------------
-    def _advance(self, m: _Machine, t: int) -> None:
+    def _advance(self, m: MachineState, t: int) -> None:
         lo = m.clock_us if m.clock_us is not None else t
         if t <= lo:
             return
@@ -462,7 +309,7 @@ class StateEngine:
         m.clock_us = t
         self._evaluate(m, t)
 
-    def _evaluate(self, m: _Machine, t: int) -> None:
+    def _evaluate(self, m: MachineState, t: int) -> None:
         state, shift = m.derive(t), m.shift_at(t)
         if state == m.state and shift == m.shift:
             return
