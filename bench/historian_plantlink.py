@@ -66,7 +66,7 @@ async def ingest(data: Path, arrows: Path, ids: np.ndarray, flush_interval: floa
     writer = HistorianWriter(h, bus.subscribe("historian"), flush_interval,
                              after_flush=lambda: wal.checkpoint(h.durable_seq))
     writer.start()
-    wal.start(bus.publish, h.durable_seq)
+    wal.start(bus.publish, h.durable_seq, bus.backlog_bytes)  # the runtime's way: held on disk when behind
     delivered = [0]
 
     def done() -> None:

@@ -226,8 +226,8 @@ class Runtime:
                                   blocking=True))
         if self.wal is not None:
             wal = self.wal
-            await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
-                                  wal.stop))
+            await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable,
+                                                                       self.bus.backlog_bytes), wal.stop))
         if self.plant.spec.edges is not None:  # a central: the edges' batches (docs/edge.md), the mqtt extra
             from plantlink.edge.central import EdgeReceiver
 

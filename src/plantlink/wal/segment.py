@@ -108,14 +108,55 @@ class SegmentReader:
             return "no record marker"
         if len(data) - body < length:
             return f"incomplete record (seq {seq}: {len(data) - body} of {length} bytes)"
-        if zlib.crc32(buf.slice(body, length), zlib.crc32(SEQ.pack(seq))) != crc:
-            return f"checksum mismatch (seq {seq})"
-        try:
-            batch = pa.ipc.open_stream(buf.slice(body, length)).read_next_batch()
-        except (pa.ArrowException, StopIteration) as exc:
-            return f"record seq {seq} does not decode: {exc}"
-        return seq, batch, body + length
+        batch = decode(seq, crc, buf.slice(body, length))
+        return batch if isinstance(batch, str) else (seq, batch, body + length)
 
     @property
     def dropped_bytes(self) -> int:
         return self.size - self.end if self.problem else 0
+
+
+def decode(seq: int, crc: int, payload: pa.Buffer) -> pa.RecordBatch | str:
+    """A record's batch, or why it is not a good record (a checksum that does not match, a payload that does not
+    decode)."""
+    if zlib.crc32(payload, zlib.crc32(SEQ.pack(seq))) != crc:
+        return f"checksum mismatch (seq {seq})"
+    try:
+        return pa.ipc.open_stream(payload).read_next_batch()
+    except (pa.ArrowException, StopIteration) as exc:
+        return f"record seq {seq} does not decode: {exc}"
+
+
+class Cursor:
+    """Reads a segment record by record from an offset, while the committer may still append to it (held
+    delivery reads back what was committed: ``next`` returns None at the end of what is written, or at a record
+    that is not good, with ``problem`` saying which)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.pos = 0
+        self.problem: str | None = None
+        self._f = path.open("rb", buffering=0)
+
+    def next(self) -> tuple[int, pa.RecordBatch, int] | None:
+        """``(seq, batch, bytes of the record)`` of the record at the cursor, which moves past it."""
+        self._f.seek(self.pos)
+        head = self._f.read(HEADER.size)
+        if len(head) < HEADER.size:
+            return None
+        magic, length, seq, crc = HEADER.unpack(head)
+        if magic != MAGIC:
+            self.problem = f"{self.path.name}: no record marker at byte {self.pos}"
+            return None
+        payload = self._f.read(length)
+        if len(payload) < length:
+            return None
+        batch = decode(seq, crc, pa.py_buffer(payload))
+        if isinstance(batch, str):
+            self.problem = f"{self.path.name}: at byte {self.pos}: {batch}"
+            return None
+        self.pos += HEADER.size + length
+        return seq, batch, HEADER.size + length
+
+    def close(self) -> None:
+        self._f.close()
