@@ -56,7 +56,7 @@ def size_of(batch: pa.RecordBatch) -> int:
 
 class Delivery:
     def __init__(self, deliver: Callable[[pa.RecordBatch], None], loop: asyncio.AbstractEventLoop, spans: Spans,
-                 backlog: Callable[[], int] | None = None, hold_bytes: int = 32 * 2**20):
+                 backlog: Callable[[], int] | None = None, hold_bytes: int = 16 * 2**20):
         self._deliver, self._loop, self._backlog, self.hold_bytes = deliver, loop, backlog, hold_bytes
         self._reader = _Reader(spans)
         self._cond = threading.Condition()

@@ -57,7 +57,7 @@ class WalSettings:
     max_bytes: int = 1024 * 2**20
     segment_bytes: int = 16 * 2**20
     #: delivery is held on disk while this much waits in memory for the bus's slowest lossless consumer
-    hold_bytes: int = 32 * 2**20
+    hold_bytes: int = 16 * 2**20
 
     def __post_init__(self) -> None:
         if not 0 <= self.commit_ms <= 10_000:
