@@ -8,8 +8,10 @@ retention and rollups run on a schedule of their own (``maintenance``, a thread)
 written to the relational store by one ``Recorder`` (a thread), never in the event loop.
 
 Connectors deliver into ``Runtime.ingest``: the log's ``append``, which publishes a batch on the bus only once
-it is fsynced (so live clients, engines and the historian writer see logged data only). Without a log
-(``WalSettings(enabled=False)``) ``ingest`` is ``bus.publish``.
+it is fsynced (so live clients, engines and the historian writer see logged data only); while the historian
+writer (or an engine) is more than ``WalSettings.hold_bytes`` behind, the log holds delivery on disk and reads
+the batches back as it catches up (``plantlink.wal.delivery``), so what waits in memory is bounded. Without a
+log (``WalSettings(enabled=False)``) ``ingest`` is ``bus.publish``.
 """
 
 from __future__ import annotations

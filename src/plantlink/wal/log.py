@@ -2,7 +2,7 @@
 are delivered (published on the bus); after a restart, what the historian had not made durable is replayed.
 
 * ``append`` (the connectors' sink, on the event loop) only queues the batch: O(1), no I/O.
-* A committer thread frames the queued batches (``segment.Encoder``) and writes them in one synchronous write
+* A committer thread frames the queued batches (``segment.Encoder``) and writes them in one synchronous ``writev``
   (the segment is opened ``O_DSYNC``: the write returns once the data is on disk, as write + fdatasync, in one
   system call: fewer hand-overs of the GIL between the committer and the event loop), and only
   then hands them to ``deliver`` on the event loop, in order, each stamped with its sequence number in the
@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from plantlink.samples import conform
 from plantlink.wal.delivery import SEQ_KEY, Delivery, Out, size_of
-from plantlink.wal.segment import Encoder, SegmentReader, first_seq_of, segment_name
+from plantlink.wal.segment import Encoder, SegmentReader, first_seq_of, segment_name, write_all
 
 log = logging.getLogger("plantlink.wal")
 
@@ -308,30 +308,27 @@ class WriteAheadLog:
         for it in items:
             if not it.seq:
                 it.seq, self._next_seq = self._next_seq, self._next_seq + 1
-        frames: list[bytes] = []
+        parts: list[bytes | pa.Buffer] = []
         for it in list(items):
             try:
-                frames.append(self._encoder.encode(it.seq, it.batch))
+                parts += self._encoder.parts(it.seq, it.batch)
             except (ValueError, pa.ArrowException) as exc:  # this batch only
                 items.remove(it)
                 self._drop([it], exc)
         if not items:
             return
-        data = b"".join(frames)
         fd = self._segment_for(items[0].seq)
-        view = memoryview(data)
         t = time.monotonic()
-        while view:
-            view = view[os.write(fd, view):]  # O_DSYNC: durable when it returns
+        written = write_all(fd, parts)  # O_DSYNC: durable when it returns
         done = time.monotonic()
         self.stats.fsync_ms.add((done - t) * 1000)
         self.stats.fsyncs += 1
         self.stats.committed_batches += len(items)
-        self.stats.bytes_written += len(data)
+        self.stats.bytes_written += written
         with self._lock:
             assert self._active is not None
-            self._active.size += len(data)
-            self._disk_bytes += len(data)
+            self._active.size += written
+            self._disk_bytes += written
             self._active_last = items[-1].seq
         with self._cond:
             self._queued_bytes -= sum(it.size for it in items)
@@ -339,7 +336,7 @@ class WriteAheadLog:
         for it in items:
             self.stats.commit_ms.add((done - it.queued_at) * 1000)
         assert self._delivery is not None
-        self._delivery.committed([Out(it.seq, it.batch, it.then, size_of(it.batch)) for it in items], len(data))
+        self._delivery.committed([Out(it.seq, it.batch, it.then, size_of(it.batch)) for it in items], written)
 
     def _segment_for(self, seq: int) -> int:
         """The active segment's descriptor; a new segment (named ``seq``) when there is none or it is full."""

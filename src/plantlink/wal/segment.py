@@ -15,6 +15,7 @@ every record back in ``samples.SAMPLE_SCHEMA`` (``samples.conform``), records of
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ SEQ = struct.Struct("<Q")
 EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the IPC end-of-stream marker
 SUFFIX = ".wal"
 MAX_PAYLOAD = 2**32 - 1
+IOV_MAX = 1024
 
 
 def segment_name(first_seq: int) -> str:
@@ -56,12 +58,37 @@ class Encoder:
         return data
 
     def encode(self, seq: int, batch: pa.RecordBatch) -> bytes:
+        return b"".join(self.parts(seq, batch))
+
+    def parts(self, seq: int, batch: pa.RecordBatch) -> list[bytes | pa.Buffer]:
+        """The record as the pieces to write one after the other (``os.writev``): no copy of the batch's data
+        beyond its serialisation."""
         batch = _compact(batch)
-        payload = b"".join((self._schema(batch.schema), batch.serialize(), EOS))
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError(f"a batch of {len(payload)} bytes is too large for one WAL record")
-        crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
-        return HEADER.pack(MAGIC, len(payload), seq, crc) + payload
+        body: list[bytes | pa.Buffer] = [self._schema(batch.schema), batch.serialize(), EOS]
+        length = sum(len(b) if isinstance(b, bytes) else b.size for b in body)
+        if length > MAX_PAYLOAD:
+            raise ValueError(f"a batch of {length} bytes is too large for one WAL record")
+        crc = zlib.crc32(SEQ.pack(seq))
+        for b in body:
+            crc = zlib.crc32(b, crc)
+        return [HEADER.pack(MAGIC, length, seq, crc), *body]
+
+
+def write_all(fd: int, parts: list[bytes | pa.Buffer]) -> int:
+    """Write ``parts`` in order with as few ``writev`` calls as the system allows; return the bytes written."""
+    views: list[memoryview] = [memoryview(p) for p in parts]
+    views = [v for v in views if v.nbytes]
+    total = sum(v.nbytes for v in views)
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + IOV_MAX])
+        while n and i < len(views):
+            if n >= views[i].nbytes:
+                n -= views[i].nbytes
+                i += 1
+            else:
+                views[i], n = views[i][n:], 0
+    return total
 
 
 def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:
