@@ -6,9 +6,13 @@
 A child process opens a store, registers ``--tags`` tags and publishes batches (one sample of every tag per
 instant, 100 instants a batch) on an in-process bus at ``--rate`` samples/s offered for ``--seconds``;
 ``runtime.HistorianWriter`` consumes its lossless subscription and flushes every second, as ``plantlink
-run`` does. The child samples its RSS every 50 ms and reports the high-water mark (VmHWM), the RSS after open
-(before ingest), the samples stored and the largest backlog on the bus. ``--profile`` adds tracemalloc's
-top Python allocation sites at the peak (DuckDB's own memory is outside tracemalloc). One JSON line per figure.
+run`` does. ``--wal``: the batches go through the runtime's write-ahead log first (``WalSettings`` defaults,
+``--wal-max-mb`` on disk), which holds delivery on disk while the bus's backlog is above its ``hold_bytes``;
+offered faster than the historian stores, the backlog then waits in the log's files, not in memory, and the
+run ends when every batch is durable. The child samples its RSS every 50 ms and reports the high-water mark
+(VmHWM), the RSS after open (before ingest), the samples stored and the largest backlog on the bus (and in
+the log). ``--profile`` adds tracemalloc's top Python allocation sites at the peak (DuckDB's own memory is
+outside tracemalloc). One JSON line per figure.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 
 def emit(name: str, value: float, unit: str, **extra: object) -> None:
@@ -51,15 +57,24 @@ class RssSampler(threading.Thread):
             self.peak_anon = max(self.peak_anon, status_mib("RssAnon"))
 
 
-async def ingest(args: argparse.Namespace, h: Any) -> dict[str, float]:
+async def ingest(args: argparse.Namespace, h: Any) -> dict[str, Any]:
     from plantlink.bus.inproc import InProcBus
     from plantlink.runtime import HistorianWriter
     from plantlink.samples import Quality, numeric_batch
+    from plantlink.wal import WalSettings, WriteAheadLog
 
     bus = InProcBus()
     sub = bus.subscribe("historian")
-    writer = HistorianWriter(h, sub, flush_interval=1.0)
+    wal = WriteAheadLog(Path(args.dir) / "wal", WalSettings(max_bytes=args.wal_max_mb * 2**20)) if args.wal else None
+    writer = HistorianWriter(h, sub, flush_interval=1.0,
+                             after_flush=lambda: wal.checkpoint(h.durable_seq) if wal is not None else None)
     writer.start()
+    publish: Callable[[pa.RecordBatch], object] = bus.publish
+    if wal is not None:
+        wal.open()
+        wal.start(bus.publish, h.durable_seq, bus.backlog_bytes)
+        publish = wal.append
+    held = 0
     ids = np.arange(1, args.tags + 1, dtype=np.uint32)
     steps = 100
     rows = steps * args.tags
@@ -69,19 +84,26 @@ async def ingest(args: argparse.Namespace, h: Any) -> dict[str, float]:
     t0 = 1_772_409_600_000_000
     period_s = rows / args.rate
     start = time.perf_counter()
-    sent = backlog = 0
+    sent = backlog = refused = 0
     k = 0
     while (now := time.perf_counter() - start) < args.seconds:
         ts = t0 + (k * steps + np.repeat(np.arange(steps, dtype=np.int64), args.tags)) * 10_000  # 10 ms apart
-        bus.publish(numeric_batch(tag_col, ts, values + k, int(Quality.GOOD)))
+        if publish(numeric_batch(tag_col, ts, values + k, int(Quality.GOOD))) is False:
+            refused += rows
         sent += rows
         k += 1
         backlog = max(backlog, sub.pending())
+        held = max(held, int(wal.status()["held_bytes"])) if wal is not None and k % 10 == 0 else held
         await asyncio.sleep(max(0.0, k * period_s - now))
     offered_s = time.perf_counter() - start
+    if wal is not None:  # every committed batch durable, then stop (nothing is left held)
+        while wal.stats.committed_batches < wal.stats.appended_batches or h.durable_seq < wal.status()["committed_seq"]:
+            await asyncio.sleep(0.01)
+        await wal.stop()
     await writer.stop()
     return {"sent": sent, "offered_s": offered_s, "drained_s": time.perf_counter() - start,
-            "backlog_batches": backlog, "batch_rows": rows, "stored": writer.received}
+            "backlog_batches": backlog, "batch_rows": rows, "stored": writer.received, "refused": refused,
+            "held_mib": held / 2**20, "wal": wal.status() if wal is not None else None}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -114,6 +136,10 @@ def child(args: argparse.Namespace) -> None:
     emit("historian_ingest_offered_rate", out["sent"] / out["offered_s"], "samples/s")
     emit("historian_ingest_stored_rate", out["stored"] / out["drained_s"], "samples/s")
     emit("historian_ingest_max_bus_backlog", out["backlog_batches"] * out["batch_rows"], "samples")
+    if out["wal"] is not None:
+        w = out["wal"]
+        emit("historian_ingest_max_held_on_disk", out["held_mib"], "MiB", holds=w["holds"],
+             read_back_batches=w["read_back_batches"], refused_samples=out["refused"], hold_bytes=w["hold_bytes"])
     if args.profile:
         snap = tracemalloc.take_snapshot()
         peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -132,6 +158,8 @@ def main() -> None:
     p.add_argument("--memory-limit")
     p.add_argument("--threads", type=int)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--wal", action="store_true", help="through the write-ahead log (held delivery)")
+    p.add_argument("--wal-max-mb", type=int, default=8192, help="the log's size limit on disk (with --wal)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:

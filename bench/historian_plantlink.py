@@ -5,8 +5,9 @@ The write path is the runtime's (``plantlink.runtime``): each batch goes into a 
 fsynced), is delivered on the in-process bus once logged, and a ``HistorianWriter`` writes it into the
 historian (``open_historian("duckdb")`` with its default options) and flushes every ``flush_interval`` seconds
 (the ``Runtime``'s default), then checkpoints the log. The feeder keeps at most
-``IN_FLIGHT`` batches between the log and the historian (a connector fleet faster than the disk would fill
-the log and be refused).
+``IN_FLIGHT`` batches appended and not yet delivered (a connector fleet faster than the disk would fill the log
+and be refused); the log holds delivery on disk while more than its ``hold_bytes`` waits for the historian on
+the bus (as the runtime's does), and the feeder waits with it.
 
 The clock runs from the first batch read from the workload file until the historian's ``durable_seq``
 reaches the last batch's sequence number. Then the writer, the log and the historian are stopped and closed
@@ -66,7 +67,7 @@ async def ingest(data: Path, arrows: Path, ids: np.ndarray, flush_interval: floa
     writer = HistorianWriter(h, bus.subscribe("historian"), flush_interval,
                              after_flush=lambda: wal.checkpoint(h.durable_seq))
     writer.start()
-    wal.start(bus.publish, h.durable_seq)
+    wal.start(bus.publish, h.durable_seq, bus.backlog_bytes)  # the runtime's way: held on disk when behind
     delivered = [0]
 
     def done() -> None:

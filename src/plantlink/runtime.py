@@ -8,8 +8,10 @@ retention and rollups run on a schedule of their own (``maintenance``, a thread)
 written to the relational store by one ``Recorder`` (a thread), never in the event loop.
 
 Connectors deliver into ``Runtime.ingest``: the log's ``append``, which publishes a batch on the bus only once
-it is fsynced (so live clients, engines and the historian writer see logged data only). Without a log
-(``WalSettings(enabled=False)``) ``ingest`` is ``bus.publish``.
+it is fsynced (so live clients, engines and the historian writer see logged data only); while the historian
+writer (or an engine) is more than ``WalSettings.hold_bytes`` behind, the log holds delivery on disk and reads
+the batches back as it catches up (``plantlink.wal.delivery``), so what waits in memory is bounded. Without a
+log (``WalSettings(enabled=False)``) ``ingest`` is ``bus.publish``.
 """
 
 from __future__ import annotations
@@ -226,8 +228,8 @@ class Runtime:
                                   blocking=True))
         if self.wal is not None:
             wal = self.wal
-            await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable),
-                                  wal.stop))
+            await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable,
+                                                                       self.bus.backlog_bytes), wal.stop))
         if self.plant.spec.edges is not None:  # a central: the edges' batches (docs/edge.md), the mqtt extra
             from plantlink.edge.central import EdgeReceiver
 

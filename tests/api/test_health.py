@@ -126,7 +126,8 @@ def test_recorder_wal_historian_and_notifier_troubles_are_reasons() -> None:
     assert _health().report(who).status == "ok"
     recorder = {"failed": 2, "over_capacity": 0, "oldest_age_s": 12.5, "last_error": "disk I/O error"}
     report = _health(recorder=lambda: recorder, wal=lambda: {"enabled": True, "full": True, "write_errors": 1,
-                                                            "last_error": "ENOSPC"},
+                                                            "last_error": "ENOSPC", "delivery_held": True,
+                                                            "held_batches": 120, "held_bytes": 3 * 2**20},
                      historian=lambda: {"errors": 3, "last_error": "locked"},
                      notifier=lambda: {"dropped": 4}).report(who)
     assert report.status == "degraded"
@@ -135,6 +136,7 @@ def test_recorder_wal_historian_and_notifier_troubles_are_reasons() -> None:
         "recorder: the oldest waiting event is 12.5 s old (last error: disk I/O error)",
         "write-ahead log is full: new samples are refused",
         "write-ahead log: 1 write errors (last: ENOSPC)",
+        "write-ahead log: delivery held on disk, 120 batches (3.0 MiB) behind (the historian is catching up)",
         "historian: 3 errors (last: locked)",
         "notifier: 4 notifications dropped (its queue was full)",
     )

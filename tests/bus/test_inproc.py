@@ -41,3 +41,24 @@ async def test_live_subscribers_are_served_first() -> None:
     for s in subs:
         s.close()
     await asyncio.gather(*tasks)
+
+
+async def test_backlog_is_the_bytes_the_slowest_lossless_subscriber_has_not_taken() -> None:
+    """What the write-ahead log bounds: the lossy (live) subscriber does not count, the slowest lossless one does."""
+    bus = InProcBus()
+    assert bus.backlog_bytes() == 0
+    fast, slow, live = bus.subscribe("engine"), bus.subscribe("historian"), bus.subscribe("live", maxsize=2)
+    sent = [batch(k) for k in range(6)]
+    for b in sent:
+        bus.publish(b)
+    sizes = [b.get_total_buffer_size() for b in sent]
+    assert bus.backlog_bytes() == sum(sizes)
+    got = aiter(fast)
+    for _ in range(6):
+        await anext(got)
+    assert bus.backlog_bytes() == sum(sizes)  # the historian has taken nothing yet
+    taken = aiter(slow)
+    for _ in range(4):
+        await anext(taken)
+    assert bus.backlog_bytes() == sum(sizes[4:])
+    assert live.pending() == 2 and live.dropped == 4

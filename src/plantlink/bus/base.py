@@ -35,5 +35,10 @@ class Bus(ABC):
         """Subscribe to every batch. ``maxsize=0``: lossless (unbounded); otherwise the oldest batch is
         dropped when the subscriber falls behind (for live views, never for storage)."""
 
+    def backlog_bytes(self) -> int:
+        """Bytes of batches held in memory for the slowest lossless subscriber (what the write-ahead log bounds by
+        holding delivery on disk); 0 for a bus that does not hold batches in this process."""
+        return 0
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -18,12 +18,15 @@ class _Sub(Subscription):
         self.name = name
         self.maxsize = maxsize
         self.dropped = 0
+        self.bytes = 0  # of the batches queued (counted for lossless subscribers only)
         self.queue: asyncio.Queue[object] = asyncio.Queue()
 
-    def put(self, batch: pa.RecordBatch) -> None:
+    def put(self, batch: pa.RecordBatch, size: int) -> None:
         if self.maxsize and self.queue.qsize() >= self.maxsize:
             self.queue.get_nowait()
             self.dropped += 1
+        elif not self.maxsize:
+            self.bytes += size
         self.queue.put_nowait(batch)
 
     async def __aiter__(self) -> AsyncIterator[pa.RecordBatch]:
@@ -32,6 +35,8 @@ class _Sub(Subscription):
             if item is _CLOSED:
                 return
             assert isinstance(item, pa.RecordBatch)
+            if not self.maxsize:
+                self.bytes -= int(item.get_total_buffer_size())
             yield item
 
     def pending(self) -> int:
@@ -50,8 +55,13 @@ class InProcBus(Bus):
 
     def publish(self, batch: pa.RecordBatch) -> None:
         self.published += batch.num_rows
+        size = int(batch.get_total_buffer_size())
         for sub in self._subs:
-            sub.put(batch)
+            sub.put(batch, size)
+
+    def backlog_bytes(self) -> int:
+        """Read from the write-ahead log's threads too (a snapshot of ints; the subscription list is copied)."""
+        return max((s.bytes for s in tuple(self._subs) if not s.maxsize), default=0)
 
     def subscribe(self, name: str, maxsize: int = 0) -> Subscription:
         sub = _Sub(self, name, maxsize)

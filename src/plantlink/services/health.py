@@ -141,6 +141,9 @@ def _wal_reasons(w: Status | None) -> list[str]:
         out.append(f"write-ahead log: {w['refused_batches']} batches refused")
     if w.get("write_errors"):
         out.append(f"write-ahead log: {w['write_errors']} write errors (last: {w.get('last_error')})")
+    if w.get("delivery_held"):
+        out.append(f"write-ahead log: delivery held on disk, {w.get('held_batches', 0)} batches "
+                   f"({(w.get('held_bytes') or 0) / 2**20:.1f} MiB) behind (the historian is catching up)")
     return out
 
 

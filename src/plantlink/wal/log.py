@@ -2,14 +2,18 @@
 are delivered (published on the bus); after a restart, what the historian had not made durable is replayed.
 
 * ``append`` (the connectors' sink, on the event loop) only queues the batch: O(1), no I/O.
-* A committer thread frames the queued batches (``segment.Encoder``) and writes them in one synchronous write
+* A committer thread frames the queued batches (``segment.Encoder``) and writes them in one synchronous ``writev``
   (the segment is opened ``O_DSYNC``: the write returns once the data is on disk, as write + fdatasync, in one
   system call: fewer hand-overs of the GIL between the committer and the event loop), and only
   then hands them to ``deliver`` on the event loop, in order, each stamped with its sequence number in the
   schema metadata (``seq_of``). Commits are at most every ``commit_ms`` (group commit): a batch waits for the
   next commit, never longer than ``commit_ms`` plus one fsync. ``commit_ms = 0``: commit as soon as a batch is
   queued (batches that arrive during an fsync share the next one).
-* ``checkpoint(seq)``: segments whose records are all ``<= seq`` (durable in the historian) are deleted.
+* Delivery held on disk (``delivery``): when ``start`` is given the bus's ``backlog`` and the consumers fall
+  more than ``hold_bytes`` behind, committed batches are no longer kept in memory and handed over; they are
+  read back from the segments, in order, as the consumers catch up.
+* ``checkpoint(seq)``: segments whose records are all ``<= seq`` (durable in the historian) are deleted (never
+  one holding a batch not yet delivered).
 * Bounded: when the segments on disk plus the queue reach ``max_bytes``, ``append`` refuses batches (counted,
   logged): a refused batch is never shown, stored or acknowledged. This only happens while the historian
   cannot make data durable (checkpoints free the space).
@@ -34,11 +38,11 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.samples import conform
-from plantlink.wal.segment import Encoder, SegmentReader, first_seq_of, segment_name
+from plantlink.wal.delivery import SEQ_KEY, Delivery, Out, size_of
+from plantlink.wal.segment import Encoder, SegmentReader, first_seq_of, segment_name, write_all
 
 log = logging.getLogger("plantlink.wal")
 
-SEQ_KEY = b"plantlink.wal_seq"
 RECORD_OVERHEAD = 1024  # header + schema message, for the size estimate of a queued batch
 RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -52,6 +56,8 @@ class WalSettings:
     commit_ms: float = 20.0
     max_bytes: int = 1024 * 2**20
     segment_bytes: int = 16 * 2**20
+    #: delivery is held on disk while this much waits in memory for the bus's slowest lossless consumer
+    hold_bytes: int = 16 * 2**20
 
     def __post_init__(self) -> None:
         if not 0 <= self.commit_ms <= 10_000:
@@ -59,6 +65,8 @@ class WalSettings:
         if self.segment_bytes < 4096 or self.max_bytes < 2 * self.segment_bytes:
             raise ValueError(f"wal max_bytes ({self.max_bytes}) must be at least twice segment_bytes "
                              f"({self.segment_bytes}), which must be at least 4096")
+        if self.hold_bytes < 2**20:
+            raise ValueError(f"wal hold_bytes must be at least 1 MiB, got {self.hold_bytes}")
 
 
 def seq_of(batch: pa.RecordBatch) -> int | None:
@@ -136,13 +144,11 @@ class WriteAheadLog:
         self._fd: int | None = None
         self._encoder = Encoder()
         self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._deliver: Callable[[pa.RecordBatch], None] | None = None
+        self._delivery: Delivery | None = None
         self._closing = False
         self._idle = False  # the committer waits for a batch (append wakes it only then)
         self._full = False
         self._committed_seq = 0
-        self._delivered_seq = 0
         self._active_last = 0
 
     # -- start: scan and replay ---------------------------------------------------------------------------
@@ -177,14 +183,16 @@ class WriteAheadLog:
         self._scanned = True
 
     # -- run ----------------------------------------------------------------------------------------------
-    def start(self, deliver: Callable[[pa.RecordBatch], None], after: int = 0) -> None:
+    def start(self, deliver: Callable[[pa.RecordBatch], None], after: int = 0,
+              backlog: Callable[[], int] | None = None) -> None:
         """Start the committer; ``deliver`` (for example ``bus.publish``) gets each batch once it is durable,
-        on the calling thread's event loop."""
+        on the calling thread's event loop. ``backlog`` (for example ``bus.backlog_bytes``): bytes delivered and
+        not yet taken by the slowest consumer; beyond ``hold_bytes`` delivery is held on disk."""
         if not self._scanned:
             for _ in self.replay(after):
                 pass
-        self._loop = asyncio.get_running_loop()
-        self._deliver = deliver
+        self._delivery = Delivery(deliver, asyncio.get_running_loop(), self._spans, backlog,
+                                  self.settings.hold_bytes)
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="wal-committer", daemon=True)
         self._thread.start()
@@ -300,40 +308,35 @@ class WriteAheadLog:
         for it in items:
             if not it.seq:
                 it.seq, self._next_seq = self._next_seq, self._next_seq + 1
-        frames: list[bytes] = []
+        parts: list[bytes | pa.Buffer] = []
         for it in list(items):
             try:
-                frames.append(self._encoder.encode(it.seq, it.batch))
+                parts += self._encoder.parts(it.seq, it.batch)
             except (ValueError, pa.ArrowException) as exc:  # this batch only
                 items.remove(it)
                 self._drop([it], exc)
         if not items:
             return
-        data = b"".join(frames)
         fd = self._segment_for(items[0].seq)
-        view = memoryview(data)
         t = time.monotonic()
-        while view:
-            view = view[os.write(fd, view):]  # O_DSYNC: durable when it returns
+        written = write_all(fd, parts)  # O_DSYNC: durable when it returns
         done = time.monotonic()
         self.stats.fsync_ms.add((done - t) * 1000)
         self.stats.fsyncs += 1
         self.stats.committed_batches += len(items)
-        self.stats.bytes_written += len(data)
+        self.stats.bytes_written += written
         with self._lock:
             assert self._active is not None
-            self._active.size += len(data)
-            self._disk_bytes += len(data)
+            self._active.size += written
+            self._disk_bytes += written
             self._active_last = items[-1].seq
         with self._cond:
             self._queued_bytes -= sum(it.size for it in items)
         self._committed_seq = items[-1].seq
         for it in items:
             self.stats.commit_ms.add((done - it.queued_at) * 1000)
-        out = [(it.seq, it.batch, it.then) for it in items]
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # the loop is gone (interpreter exit)
-            self._loop.call_soon_threadsafe(self._hand_over, out)
+        assert self._delivery is not None
+        self._delivery.committed([Out(it.seq, it.batch, it.then, size_of(it.batch)) for it in items], written)
 
     def _segment_for(self, seq: int) -> int:
         """The active segment's descriptor; a new segment (named ``seq``) when there is none or it is full."""
@@ -366,20 +369,16 @@ class WriteAheadLog:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def _hand_over(self, out: list[tuple[int, pa.RecordBatch, Callable[[], None] | None]]) -> None:
-        assert self._deliver is not None
-        for seq, batch, then in out:
-            try:
-                self._deliver(batch.replace_schema_metadata({SEQ_KEY: str(seq).encode()}))
-                if then is not None:
-                    then()
-            except Exception:
-                log.exception("write-ahead log: delivering batch %d failed", seq)
-            self._delivered_seq = seq
+    def _spans(self) -> list[tuple[int, int | None, Path]]:
+        with self._lock:
+            return [(s.first_seq, s.last_seq, s.path) for s in self._segments]
 
     # -- checkpoint and stop ------------------------------------------------------------------------------
     def checkpoint(self, durable_seq: int) -> int:
-        """Delete the segments whose every record is durable elsewhere (``<= durable_seq``); return how many."""
+        """Delete the segments whose every record is durable elsewhere (``<= durable_seq``); return how many.
+        While delivery is held, no segment beyond the last batch delivered is deleted."""
+        if self._delivery is not None:
+            durable_seq = self._delivery.checkpoint_bound(durable_seq)
         with self._lock:
             self._checkpoint = max(self._checkpoint, durable_seq)
             gone = [s for s in self._segments if s is not self._active and s.last_seq is not None
@@ -394,7 +393,8 @@ class WriteAheadLog:
         return len(gone)
 
     async def stop(self) -> None:
-        """Commit and deliver everything queued, then stop the committer (the log stays open for checkpoint)."""
+        """Commit and deliver everything queued, then stop the committer (the log stays open for checkpoint).
+        Batches whose delivery is held on disk stay in the log: the next start replays them."""
         thread, self._thread = self._thread, None
         if thread is None:
             return
@@ -402,10 +402,16 @@ class WriteAheadLog:
             self._closing = True
             self._cond.notify()
         await asyncio.to_thread(thread.join)
+        delivery = self._delivery
+        assert delivery is not None
+        await asyncio.to_thread(delivery.stop)
         for _ in range(1000):  # the last hand-overs are queued on this loop
-            if self._delivered_seq >= self._committed_seq:
+            if delivery.handed_over:
                 break
             await asyncio.sleep(0.001)
+        if delivery.held:
+            log.warning("write-ahead log: stopping with delivery held on disk: %d batches stay in the log for "
+                        "the next start", delivery.held_batches)
         self._close_active()
 
     def status(self) -> dict[str, Any]:
@@ -422,4 +428,5 @@ class WriteAheadLog:
             "last_error": s.last_error, "replayed_batches": s.replayed_batches, "replayed_rows": s.replayed_rows,
             "dropped_tail_bytes": s.dropped_tail_bytes, "segments": segments, "disk_bytes": disk,
             "checkpoint_seq": self._checkpoint, "committed_seq": self._committed_seq,
+            **(self._delivery.status() if self._delivery is not None else {}),
         }

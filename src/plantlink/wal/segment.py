@@ -15,6 +15,7 @@ every record back in ``samples.SAMPLE_SCHEMA`` (``samples.conform``), records of
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ SEQ = struct.Struct("<Q")
 EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the IPC end-of-stream marker
 SUFFIX = ".wal"
 MAX_PAYLOAD = 2**32 - 1
+IOV_MAX = 1024
 
 
 def segment_name(first_seq: int) -> str:
@@ -56,12 +58,37 @@ class Encoder:
         return data
 
     def encode(self, seq: int, batch: pa.RecordBatch) -> bytes:
+        return b"".join(self.parts(seq, batch))
+
+    def parts(self, seq: int, batch: pa.RecordBatch) -> list[bytes | pa.Buffer]:
+        """The record as the pieces to write one after the other (``os.writev``): no copy of the batch's data
+        beyond its serialisation."""
         batch = _compact(batch)
-        payload = b"".join((self._schema(batch.schema), batch.serialize(), EOS))
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError(f"a batch of {len(payload)} bytes is too large for one WAL record")
-        crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
-        return HEADER.pack(MAGIC, len(payload), seq, crc) + payload
+        body: list[bytes | pa.Buffer] = [self._schema(batch.schema), batch.serialize(), EOS]
+        length = sum(len(b) if isinstance(b, bytes) else b.size for b in body)
+        if length > MAX_PAYLOAD:
+            raise ValueError(f"a batch of {length} bytes is too large for one WAL record")
+        crc = zlib.crc32(SEQ.pack(seq))
+        for b in body:
+            crc = zlib.crc32(b, crc)
+        return [HEADER.pack(MAGIC, length, seq, crc), *body]
+
+
+def write_all(fd: int, parts: list[bytes | pa.Buffer]) -> int:
+    """Write ``parts`` in order with as few ``writev`` calls as the system allows; return the bytes written."""
+    views: list[memoryview] = [memoryview(p) for p in parts]
+    views = [v for v in views if v.nbytes]
+    total = sum(v.nbytes for v in views)
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + IOV_MAX])
+        while n and i < len(views):
+            if n >= views[i].nbytes:
+                n -= views[i].nbytes
+                i += 1
+            else:
+                views[i], n = views[i][n:], 0
+    return total
 
 
 def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -108,14 +135,55 @@ class SegmentReader:
             return "no record marker"
         if len(data) - body < length:
             return f"incomplete record (seq {seq}: {len(data) - body} of {length} bytes)"
-        if zlib.crc32(buf.slice(body, length), zlib.crc32(SEQ.pack(seq))) != crc:
-            return f"checksum mismatch (seq {seq})"
-        try:
-            batch = pa.ipc.open_stream(buf.slice(body, length)).read_next_batch()
-        except (pa.ArrowException, StopIteration) as exc:
-            return f"record seq {seq} does not decode: {exc}"
-        return seq, batch, body + length
+        batch = decode(seq, crc, buf.slice(body, length))
+        return batch if isinstance(batch, str) else (seq, batch, body + length)
 
     @property
     def dropped_bytes(self) -> int:
         return self.size - self.end if self.problem else 0
+
+
+def decode(seq: int, crc: int, payload: pa.Buffer) -> pa.RecordBatch | str:
+    """A record's batch, or why it is not a good record (a checksum that does not match, a payload that does not
+    decode)."""
+    if zlib.crc32(payload, zlib.crc32(SEQ.pack(seq))) != crc:
+        return f"checksum mismatch (seq {seq})"
+    try:
+        return pa.ipc.open_stream(payload).read_next_batch()
+    except (pa.ArrowException, StopIteration) as exc:
+        return f"record seq {seq} does not decode: {exc}"
+
+
+class Cursor:
+    """Reads a segment record by record from an offset, while the committer may still append to it (held
+    delivery reads back what was committed: ``next`` returns None at the end of what is written, or at a record
+    that is not good, with ``problem`` saying which)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.pos = 0
+        self.problem: str | None = None
+        self._f = path.open("rb", buffering=0)
+
+    def next(self) -> tuple[int, pa.RecordBatch, int] | None:
+        """``(seq, batch, bytes of the record)`` of the record at the cursor, which moves past it."""
+        self._f.seek(self.pos)
+        head = self._f.read(HEADER.size)
+        if len(head) < HEADER.size:
+            return None
+        magic, length, seq, crc = HEADER.unpack(head)
+        if magic != MAGIC:
+            self.problem = f"{self.path.name}: no record marker at byte {self.pos}"
+            return None
+        payload = self._f.read(length)
+        if len(payload) < length:
+            return None
+        batch = decode(seq, crc, pa.py_buffer(payload))
+        if isinstance(batch, str):
+            self.problem = f"{self.path.name}: at byte {self.pos}: {batch}"
+            return None
+        self.pos += HEADER.size + length
+        return seq, batch, HEADER.size + length
+
+    def close(self) -> None:
+        self._f.close()
