@@ -209,6 +209,7 @@ async def test_retained_unknown_and_device_commands_are_refused(rig: Rig) -> Non
     # that subscribes later gets it retained, as it would after every reconnect: refused, never run again
     want = await target(rig, 1.0)
     assert (await rig.set(SPEED, json.dumps({"value": want}).encode(), retain=True))["status"] == "applied"
+    await in_the_machine(rig, want)  # the simulator takes the register at its next step: read it after that
     before, writes = rig.value(SPEED), executed(rig)
     rt = rig.rt
     assert rt.services is not None and rt.plant.spec.publish is not None
