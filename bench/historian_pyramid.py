@@ -60,10 +60,10 @@ def main() -> None:
     if a.keep and path.exists():
         with DuckDBHistorian(path) as h:
             ids = h.tags().column("tag_id").to_numpy().astype(np.uint32)
-            n = h.samples_stored
         log(f"reusing {path}")
     else:
         ids, n = build(path, a.tags, a.days, a.flush_rows, label)
+        log(f"store {path}: {n:,} samples")
     rng = np.random.default_rng(3)
     with DuckDBHistorian(path) as h:
         one = [int(x) for x in rng.choice(ids, size=a.runs)]
@@ -86,7 +86,6 @@ def main() -> None:
             med, first = timed(lambda i=interval, t1=it: h.aggregate([next(t1)], T0, end, i), a.runs)  # type: ignore[misc]
             emit(f"historian.trend_1_tag_{a.days}d_at_{name}.{label}", med, "ms", "<= 100",
                  first_run=round(first, 2), rows=a.days * DAY // interval)
-    log(f"store {path}: {n:,} samples")
     if not a.keep:
         shutil.rmtree(a.dir, ignore_errors=True)
 
