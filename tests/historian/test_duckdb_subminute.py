@@ -45,10 +45,10 @@ def check(h: DuckDBHistorian, samples: dict[int, Samples], idle: int) -> None:
         assert tags == sorted(tags, key=[2, 1].index)  # in the order asked, then by bucket
 
 
-@pytest.mark.parametrize("split", [True, False], ids=["tags in two halves", "tags in one read"])
+@pytest.mark.parametrize("split", [True, False], ids=["a group per tag", "tags in one read"])
 def test_every_state_of_a_day_gives_what_numpy_gives(hist: DuckDBHistorian, samples: dict[int, Samples],
                                                      split: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agg, "SPLIT_TAG_US", 1 if split else 2**62)
+    monkeypatch.setattr(agg, "GROUP_TAG_US", 1 if split else 2**62)
     idle = hist.register_tags([TagMeta("line1/m1/idle", "")])["line1/m1/idle"]
     check(hist, samples, idle)  # appended: one sorted run per flush
     assert hist.build_rollups(NOW) > 0
