@@ -1,7 +1,7 @@
 """``rawagg.combine_raw`` (sub-minute aggregates of raw rows in (tag, time) order) gives what
 ``aggregate.combine`` gives, bit for bit, for all 7 aggregates: gaps, empty buckets, carried-in samples,
 a range cut inside buckets, rows in flush order (sorted first). The figures against numpy on the raw
-samples are checked through the store in test_duckdb_compaction and test_duckdb_pyramid."""
+samples are checked through the store in test_duckdb_subminute, test_duckdb_compaction and test_duckdb_pyramid."""
 
 from __future__ import annotations
 
