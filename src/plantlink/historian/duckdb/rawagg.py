@@ -8,8 +8,8 @@ the one carried in from before the range) always lies in an earlier bucket, so i
 bucket's start.
 
 Rows must come by tag, then time: compacted days are read so. Rows in another order (a day not compacted
-yet holds one sorted run per flush) are put in order first with one stable argsort of a combined
-(tag, time) key, which runs as a merge of those runs.
+yet holds one sorted run per flush) are put in order first: a stable sort by tag when the flushes came in
+time order, else one stable argsort of a combined (tag, time) key, a merge of those runs.
 """
 
 from __future__ import annotations
@@ -47,9 +47,14 @@ def in_order(tag: np.ndarray, ts: np.ndarray) -> bool:
 
 
 def _sort_order(tag: np.ndarray, ts: np.ndarray, start: int, end: int) -> np.ndarray | None:
-    """None when rows are in (tag, time) order, else the stable order that puts them so."""
+    """None when rows are in (tag, time) order, else the stable order that puts them so: by tag alone when
+    that suffices (flushes in time order; a radix sort for 16-bit ids), else by a (tag, time) key."""
     if in_order(tag, ts):
         return None
+    if int(tag.max()) < 2**16:
+        by_tag: np.ndarray = np.argsort(tag.astype(np.uint16), kind="stable")
+        if in_order(tag[by_tag], ts[by_tag]):
+            return by_tag
     span = end - start
     if (int(tag.max()) + 1) * span >= 2**62:
         order: np.ndarray = np.lexsort((ts, tag))
