@@ -163,3 +163,18 @@ def test_a_store_of_before_the_encoding_opens_and_compacts(hist: DuckDBHistorian
     assert hist.compact(NOW) == 4
     for tid in written:
         _assert_identical(before[tid], _raw(hist, tid))
+
+
+def test_the_read_divides_by_the_powers_the_encoder_checks_with() -> None:
+    """``layout.RAW_VALUE`` divides by constant powers of ten, the encoder checks with ``pow(10, d)``: the same
+    doubles, so every scaled integer reads back as the value that was checked."""
+    from plantlink.historian.duckdb.encoding import MAX_SCALE
+    from plantlink.historian.duckdb.layout import RAW_VALUE
+
+    con = duckdb.connect()
+    rng = np.random.default_rng(8)
+    iv = rng.integers(-(2**53) + 1, 2**53, 20_000)
+    sc = rng.integers(0, MAX_SCALE + 1, len(iv)).astype(np.uint8)
+    con.register("t", pa.table({"iv": iv, "sc": sc, "value": pa.nulls(len(iv), pa.float64())}))
+    read = con.sql(f"SELECT {RAW_VALUE} AS v, iv::DOUBLE / pow(10, sc) AS checked FROM t").fetchnumpy()
+    assert np.array_equal(read["v"].view(np.int64), read["checked"].view(np.int64))

@@ -1,7 +1,7 @@
 """``rawagg.combine_raw`` (sub-minute aggregates of raw rows in (tag, time) order) gives what
 ``aggregate.combine`` gives, bit for bit, for all 7 aggregates: gaps, empty buckets, carried-in samples,
-a range cut inside buckets; rows out of order are left to ``combine``. The figures against numpy on the raw
-samples are checked through the store in test_duckdb_compaction and test_duckdb_pyramid."""
+a range cut inside buckets, rows in flush order (sorted first). The figures against numpy on the raw
+samples are checked through the store in test_duckdb_subminute, test_duckdb_compaction and test_duckdb_pyramid."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from plantlink.historian.base import AGGREGATES
 from plantlink.historian.duckdb.aggregate import combine
-from plantlink.historian.duckdb.rawagg import combine_raw
+from plantlink.historian.duckdb.rawagg import combine_raw, in_order
 
 S = 1_000_000
 T0 = 1_767_225_600 * S
@@ -27,7 +27,8 @@ def _rows(rng: np.random.Generator) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks()
 
 
-@pytest.mark.parametrize("interval", [1 * S, 10 * S, 30 * S, 7 * S + 3])
+# the last: one bucket, the same for all tags
+@pytest.mark.parametrize("interval", [1 * S, 10 * S, 30 * S, 7 * S + 3, 1000 * 3600 * S + 7 * S])
 @pytest.mark.parametrize("with_carry", [False, True])
 def test_the_same_as_combine(interval: int, with_carry: bool) -> None:
     src = _rows(np.random.default_rng(interval))
@@ -37,7 +38,6 @@ def test_the_same_as_combine(interval: int, with_carry: bool) -> None:
     carry = pa.table({"tag_id": pa.array([9, 3], pa.uint32()), "last_ts": [T0, T0 + 5], "last_v": [1.5, -2.25]}) \
         if with_carry else None
     fast = combine_raw(src, start, end, interval, AGGREGATES, carry)
-    assert fast is not None
     slow = combine(src, start, end, interval, AGGREGATES, carry)
     assert fast.num_rows == slow.num_rows > 0
     for name in slow.column_names:
@@ -45,7 +45,16 @@ def test_the_same_as_combine(interval: int, with_carry: bool) -> None:
         assert np.array_equal(x.astype(y.dtype), y, equal_nan=y.dtype.kind == "f"), name
 
 
-def test_rows_out_of_order_are_left_to_combine() -> None:
+def test_rows_out_of_order_are_put_in_order_first() -> None:
+    """A day not compacted yet: one sorted run per flush (each by tag, then time)."""
     src = _rows(np.random.default_rng(1))
-    shuffled = src.take(pa.array(np.random.default_rng(2).permutation(src.num_rows)))
-    assert combine_raw(shuffled, T0, T0 + 3600 * S, 10 * S, AGGREGATES) is None
+    ts = src.column("ts").to_numpy()
+    runs = [src.filter(pa.array((ts >= lo) & (ts < lo + 900 * S))) for lo in range(T0, T0 + 3600 * S, 900 * S)]
+    appended = pa.concat_tables(runs).combine_chunks()
+    assert not in_order(appended.column("tag_id").to_numpy(), appended.column("ts").to_numpy())
+    for interval in (10 * S, 7 * S):
+        fast = combine_raw(appended, T0, T0 + 3600 * S, interval, AGGREGATES)
+        slow = combine(appended, T0, T0 + 3600 * S, interval, AGGREGATES)
+        assert fast.equals(slow.cast(fast.schema))
+
+

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import duckdb
 
+from plantlink.historian.duckdb.encoding import MAX_SCALE
+
 DAY_US = 86_400_000_000
 MINUTE_US = 60_000_000
 GOOD_MIN = 64  # quality codes below this (Quality.UNCERTAIN) are bad and ignored by aggregates
@@ -38,8 +40,10 @@ RAW_COLUMNS = (
 )
 #: The columns a writer inserts (the others stay NULL).
 RAW_INSERT = "tag_id, ts, value, quality"
-#: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``.
-RAW_VALUE = "CASE WHEN iv IS NULL THEN value ELSE iv::DOUBLE / pow(10, sc) END"
+#: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``. The powers of ten are constants
+#: (each exact, so the same bits as ``pow(10, sc)``, which cost about 30 ms per 8.6 M rows).
+_POW10 = ", ".join(f"1e{d}" for d in range(MAX_SCALE + 1))
+RAW_VALUE = f"CASE WHEN iv IS NULL THEN value ELSE iv::DOUBLE / [{_POW10}][sc + 1] END"
 R1M_COLUMNS = (
     "tag_id UINTEGER NOT NULL, bucket BIGINT NOT NULL, n UINTEGER NOT NULL, vmin DOUBLE, vmax DOUBLE, "
     "vsum DOUBLE, first_ts BIGINT NOT NULL, first_v DOUBLE, last_ts BIGINT NOT NULL, last_v DOUBLE, "
@@ -73,6 +77,14 @@ def raw(day: int) -> str:
     """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
     read of raw samples goes through here, whatever the encoding of the values."""
     return f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {table(RAW, day)})"
+
+
+def raw_good(day: int) -> str:
+    """The samples of partition ``day`` that aggregates use (quality >= ``GOOD_MIN``, a finite value) as a FROM
+    item with columns (tag_id, ts, value): filtered on the stored columns (an encoded value is always finite),
+    not on the decoded value."""
+    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value FROM {table(RAW, day)} "
+            f"WHERE quality >= {GOOD_MIN} AND (iv IS NOT NULL OR isfinite(value)))")
 
 
 def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:

@@ -13,18 +13,17 @@ from tsdownsample import MinMaxLTTBDownsampler
 from plantlink.errors import QueryError
 from plantlink.historian.base import AGGREGATES, RAW_MANY_SCHEMA
 from plantlink.historian.duckdb.layout import (
-    GOOD_MIN,
     MINUTE_US,
     R1M,
     day_of,
     days_between,
     id_filter,
+    raw_good,
     table,
 )
 from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.samples import TS_TYPE
 
-GOOD = f"quality >= {GOOD_MIN} AND isfinite(value)"  # isfinite(NULL) is NULL: a NULL value is not good
 PARTIAL_COLS = "tag_id, first_ts, last_ts, n, vmin, vmax, vsum, first_v, last_v, integ"
 # typed: a bare 0.0 is a DECIMAL, which Arrow hands to numpy as Python objects
 RAW_AS_PARTIAL = "tag_id, ts, ts, 1::UINTEGER, value, value, value, value, value, 0.0::DOUBLE"
@@ -133,8 +132,8 @@ def _ts_out(t: pa.Table, names: Sequence[str] = ("ts",)) -> pa.Table:
 def _series(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int):  # type: ignore[no-untyped-def]
     """Good samples of one tag in time order as numpy arrays. Without ORDER BY: DuckDB keeps insertion order
     and chunks are sorted by (tag, ts), so numpy only sorts when writes came out of order."""
-    parts = [f"SELECT ts, value FROM {raw_rows(d)} WHERE tag_id = {tag_id} AND ts >= {start_us} "
-             f"AND ts < {end_us} AND {GOOD}" for d in days_between(snap.raw, start_us, end_us)]
+    parts = [f"SELECT ts, value FROM {raw_good(d)} WHERE tag_id = {tag_id} AND ts >= {start_us} "
+             f"AND ts < {end_us}" for d in days_between(snap.raw, start_us, end_us)]
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.float64)
     t = _fetch(cur, " UNION ALL ".join(parts)).combine_chunks()  # one query: the days are read in parallel
@@ -184,14 +183,13 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
     steps: list[str] = []
     if floor < start_us and day_of(floor) in snap.raw:
         steps.append(
-            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(day_of(floor))} "
-            f"WHERE {GOOD} AND ts >= {floor}"
+            f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_good(day_of(floor))} WHERE ts >= {floor}"
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
             steps.append(f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)} WHERE bucket < {floor}")
         else:
-            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(d)} WHERE {GOOD}")
+            steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_good(d)}")
     for src in steps:
         if not missing:
             break
