@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ except ImportError as exc:  # an install without the extra: say which one
 
 from plantlink.bus import Bus, Subscription
 from plantlink.model.publish import PublishSettings
+from plantlink.model.tls import explain
 from plantlink.publish.coalesce import LastValues, last_values
 from plantlink.publish.commands import Command, CommandGate, Reply
 from plantlink.tasks import cancel_and_wait
@@ -89,10 +91,12 @@ class Publisher(ABC):
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._tls: ssl.SSLContext | None = None
 
     # -- the part -------------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._stopping = False
+        self._tls = self.settings.tls_context(self.name)
         self._sub = self.bus.subscribe(self.name)
         self._tasks = [asyncio.create_task(self._consume(self._sub), name=f"{self.name}:bus"),
                        asyncio.create_task(self._run(), name=f"{self.name}:broker")]
@@ -110,7 +114,8 @@ class Publisher(ABC):
         self.connected = False
 
     def status(self) -> dict[str, Any]:
-        return {"broker": f"{self.settings.host}:{self.settings.port}", "connected": self.connected,
+        return {"broker": f"{self.settings.host}:{self.settings.port}", "tls": self.settings.secure,
+                "connected": self.connected,
                 "tags": len(self.targets), "published": self.published, "dropped": self.dropped,
                 "pending": len(self._pending), "reconnects": self.reconnects, "last_error": self.last_error,
                 "commands": self.commands.status(self.via) if self.commands is not None else {}}
@@ -170,7 +175,7 @@ class Publisher(ABC):
         s = self.settings
         return {"hostname": s.host, "port": s.port, "identifier": s.client_id or None, "username": s.username,
                 "password": None if s.password is None else s.password.get_secret_value(),
-                "keepalive": s.keepalive, "timeout": 10.0, "clean_session": True}
+                "keepalive": s.keepalive, "timeout": 10.0, "clean_session": True, "tls_context": self._tls}
 
     @abstractmethod
     def make_client(self) -> aiomqtt.Client:
@@ -207,7 +212,7 @@ class Publisher(ABC):
             except aiomqtt.MqttError as exc:
                 if self.connected:
                     log.warning("%s: lost %s: %s", self.name, self.settings.mqtt, exc)
-                self.connected, self.last_error = False, str(exc)
+                self.connected, self.last_error = False, explain(exc)
             except Exception as exc:  # a bug must not end publishing for good: log it, connect again
                 log.exception("%s: the session failed", self.name)
                 self.connected, self.last_error = False, str(exc)
