@@ -71,7 +71,7 @@ async def _handshake(ep: Endpoint, ctx: ssl.SSLContext, timeout: float) -> str |
     return f" over {version}, {checked}"
 
 
-def _fix(exc: BaseException, default: str) -> str:
+def _fix(exc: object, default: str) -> str:
     text = explain(exc)
     return text.split("(TLS: ", 1)[1].rstrip(")") if "(TLS: " in text else default
 
@@ -95,6 +95,9 @@ async def _session(ep: Endpoint, ctx: ssl.SSLContext | None, timeout: float) -> 
         if ctx is None:
             return Finding(ep.check, "fail", f"{where} accepts TCP but no MQTT session: {exc}",
                            "is it an MQTT broker on that port (not TLS only: then write mqtts://)?")
-        fix = _fix(exc, "does the broker want a client certificate (tls.cert_file, tls.key_file)? see its log")
-        return Finding(ep.check, "fail", f"{where} accepts TLS but no MQTT session: {exc}", fix)
+        from plantlink.tlsprobe import connect_error
+
+        why = await connect_error(exc, ep.host, ep.port, ctx)
+        fix = _fix(why, "does the broker want a client certificate (tls.cert_file, tls.key_file)? see its log")
+        return Finding(ep.check, "fail", f"{where} accepts TLS but no MQTT session: {why.split(' (TLS: ')[0]}", fix)
     return None

@@ -33,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from plantlink.edge.forward import central_topic
 from plantlink.edge.payload import decode
 from plantlink.model.edge import EdgesSettings
-from plantlink.model.tls import explain
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.edge.central")
 
@@ -129,7 +129,8 @@ class EdgeReceiver:
                 await self._session()
                 failures = 0
             except (OSError, TimeoutError) as exc:
-                self.last_error = f"{type(exc).__name__}: {explain(exc)}"
+                b = self.settings.broker
+                self.last_error = f"{type(exc).__name__}: {await connect_error(exc, b.host, b.port, self._tls)}"
                 failures += 1
                 if failures == 1 or failures % 30 == 0:
                     log.warning("edges: broker %s unreachable: %s", self.settings.broker.mqtt, self.last_error)

@@ -26,8 +26,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from plantlink.edge.payload import PathTable
 from plantlink.edge.queue import EdgeQueue
 from plantlink.model.edge import EdgeSettings
-from plantlink.model.tls import explain
 from plantlink.tasks import cancel_and_wait
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.edge.forward")
 
@@ -106,7 +106,8 @@ class Forwarder:
                 await self._session()
                 failures = 0
             except (OSError, paho.WebsocketConnectionError, TimeoutError) as exc:
-                self.last_error = f"{type(exc).__name__}: {explain(exc)}"
+                why = await connect_error(exc, self.central.host, self.central.port, self._tls)
+                self.last_error = f"{type(exc).__name__}: {why}"
                 failures += 1
             except Exception as exc:  # a bug must not stop forwarding: log it, reconnect, send from the cursor
                 log.exception("edge %s: the forwarder failed; reconnecting", self.settings.name)

@@ -28,10 +28,10 @@ except ImportError as exc:  # an install without the extra: say which one
 
 from plantlink.bus import Bus, Subscription
 from plantlink.model.publish import PublishSettings
-from plantlink.model.tls import explain
 from plantlink.publish.coalesce import LastValues, last_values
 from plantlink.publish.commands import Command, CommandGate, Reply
 from plantlink.tasks import cancel_and_wait
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.publish")
 
@@ -210,9 +210,11 @@ class Publisher(ABC):
                     delay = self.settings.reconnect_min
                     await _first_of(self._send_loop(client), self._watch(client))
             except aiomqtt.MqttError as exc:
-                if self.connected:
+                was, self.connected = self.connected, False
+                if was:
                     log.warning("%s: lost %s: %s", self.name, self.settings.mqtt, exc)
-                self.connected, self.last_error = False, explain(exc)
+                s = self.settings  # a failed connect: what TLS said, when it was TLS
+                self.last_error = str(exc) if was else await connect_error(exc, s.host, s.port, self._tls)
             except Exception as exc:  # a bug must not end publishing for good: log it, connect again
                 log.exception("%s: the session failed", self.name)
                 self.connected, self.last_error = False, str(exc)

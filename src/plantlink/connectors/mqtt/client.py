@@ -38,9 +38,10 @@ from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint
 from plantlink.connectors.mqtt.plain import PlainRouter, Route
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, MetricInfo, Result, SparkplugHost
 from plantlink.errors import DeviceUnavailable, PointError
-from plantlink.model.tls import explain, start_context
+from plantlink.model.tls import start_context
 from plantlink.samples import Quality, now_us, numeric_batch
 from plantlink.tasks import cancel_and_wait
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.connectors.mqtt")
 
@@ -209,7 +210,9 @@ class MqttConnector(Connector):
                     delay = self.cfg.reconnect_min
             except aiomqtt.MqttError as exc:
                 self._client = None
-                self._down(f"broker {self.cfg.host}:{self.cfg.port}: {explain(exc)}")
+                was = self.health.state == DeviceState.CONNECTED  # else a failed connect: what TLS said, if TLS
+                why = str(exc) if was else await connect_error(exc, self.cfg.host, self.cfg.port, self._tls)
+                self._down(f"broker {self.cfg.host}:{self.cfg.port}: {why}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max)
 
