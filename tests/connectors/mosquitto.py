@@ -4,7 +4,7 @@ tests. Missing binary: skipped, but a failure under CI (``.ci/run`` installs it)
 from __future__ import annotations
 
 import asyncio
-import os
+import getpass
 import shutil
 import socket
 import subprocess
@@ -48,8 +48,8 @@ class TlsListener:
 
     def conf(self) -> str:
         p = self.pki
-        # as root, Mosquitto reads the certificates after dropping to its own user: the test's files are root's
-        stay = "user root\n" if os.geteuid() == 0 else ""
+        # user: as root, Mosquitto would read the keys as user mosquitto, who cannot read the test's directory
+        stay = f"user {getpass.getuser()}\n"
         return (f"{stay}listener {self.port} 127.0.0.1\ncafile {p.ca}\ncertfile {p.server_cert}\n"
                 f"keyfile {p.server_key}\nrequire_certificate {str(self.require_certificate).lower()}\n")
 

@@ -153,15 +153,37 @@ def _reason(exc: BaseException) -> str:
 
 
 def _chain_problem(tls: TlsSettings, exc: BaseException) -> str:
+    """What is wrong with ``cert_file`` + ``key_file`` that OpenSSL refused (it says "PEM lib" for most)."""
     reason = _reason(exc)
+    key = _key_problem(tls)
+    if key is not None:
+        return key
     if "key values mismatch" in reason:
         return (f"tls.key_file {tls.key_file!r} is not the private key of tls.cert_file {tls.cert_file!r}: expected "
                 "the key the certificate was made for")
-    if "bad decrypt" in reason or "bad password" in reason or "interrupted or cancelled" in reason:
-        said = "is wrong" if tls.key_password is not None else "is missing"
-        return f"tls.key_file {tls.key_file!r} is encrypted and tls.key_password {said}"
     return (f"tls.cert_file {tls.cert_file!r} / tls.key_file {tls.key_file!r} do not load ({reason}): expected "
             f"{_WHAT['cert_file']} and {_WHAT['key_file']}")
+
+
+def _key_problem(tls: TlsSettings) -> str | None:
+    """The key file's own problem (not a key, encrypted without the right password), or None."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    assert tls.key_file is not None
+    password = tls.key_password.get_secret_value().encode() if tls.key_password is not None else None
+    try:
+        load_pem_private_key(Path(tls.key_file).read_bytes(), password)
+    except TypeError:  # encrypted and no password, or a password for a key that is not encrypted
+        if password is None:
+            return f"tls.key_file {tls.key_file!r} is encrypted and tls.key_password is missing"
+        return None
+    except ValueError as exc:
+        if "decrypt" in str(exc).lower() or "password" in str(exc).lower():
+            return f"tls.key_file {tls.key_file!r} is encrypted and tls.key_password is wrong"
+        return f"tls.key_file {tls.key_file!r} holds no private key in PEM: expected {_WHAT['key_file']}"
+    except OSError as exc:
+        return f"tls.key_file {tls.key_file!r} cannot be read: {exc.strerror}"
+    return None
 
 
 def start_context(tls: TlsSettings | None, what: str) -> ssl.SSLContext | None:
