@@ -255,3 +255,17 @@ async def test_mqtt_over_tls_success_and_certificate_failures(tmp_path: Path) ->
     assert misnamed["status"] == "fail" and "mqtt.example" in misnamed["detail"], misnamed
     trusting = checks["device trusting (mqtt)"]
     assert trusting["status"] == "warn" and "NOT verified" in trusting["detail"] and "ca_file" in trusting["fix"]
+
+
+async def test_a_broker_that_wants_a_client_certificate(tmp_path: Path) -> None:
+    from tests.connectors.mosquitto import mosquitto
+
+    async with mosquitto(tmp_path / "broker", tls=True, require_certificate=True) as srv:
+        assert srv.pki is not None and srv.tls_port is not None
+        f = tmp_path / "plant.yaml"
+        f.write_text(tls_plant(srv.tls_port, srv.pki.ca, srv.pki.other_ca))
+        rc, found, text = await asyncio.to_thread(doctor, str(f), "--data-dir", str(tmp_path / "data"))
+    assert rc == 1, text
+    good = by_check(found)["device good (mqtt)"]  # the right CA, but no certificate of its own
+    assert good["status"] == "fail" and "tlsv13 alert certificate required" in good["detail"], good
+    assert "give tls.cert_file and tls.key_file" in good["fix"] and "failed to receive" not in text

@@ -100,6 +100,7 @@ def discover(
     from aiomqtt import MqttError
 
     from plantlink.connectors.mqtt import discover as spb
+    from plantlink.tlsprobe import connect_error
 
     try:
         host, port = spb.broker_address(mqtt)
@@ -108,10 +109,9 @@ def discover(
     except (ValueError, OSError) as exc:
         err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    except MqttError as exc:  # the broker is unreachable or refused
-        from plantlink.model.tls import explain
-
-        err.print(f"error cannot listen to {mqtt}: {explain(exc)}", markup=False, highlight=False, soft_wrap=True)
+    except MqttError as exc:  # the broker is unreachable or refused (with what TLS said, when it was TLS)
+        why = asyncio.run(connect_error(exc, host, port, tls))
+        err.print(f"error cannot listen to {mqtt}: {why}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     print(spb.to_yaml(births, device, group, under), end="")
     err.print(f"{len(births)} birth(s), {sum(len(m) for m in births.values())} metric(s)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import ssl
 from typing import TYPE_CHECKING
@@ -15,6 +16,12 @@ from plantlink.model.tls import client_context, explain
 
 if TYPE_CHECKING:
     from plantlink.doctor import Endpoint, Finding
+
+#: paho's own log lines (``failed to receive on socket: ...``) would be printed under the report: the findings
+#: say it, once
+_QUIET = logging.getLogger("plantlink.doctor.mqtt")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 async def mqtt_check(ep: Endpoint, timeout: float, ms: float) -> Finding:
@@ -84,7 +91,8 @@ async def _session(ep: Endpoint, ctx: ssl.SSLContext | None, timeout: float) -> 
     where = f"{ep.host}:{ep.port}"
     try:
         async with aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password,
-                                  timeout=timeout, identifier=f"plantlink-doctor-{os.getpid()}", tls_context=ctx):
+                                  timeout=timeout, identifier=f"plantlink-doctor-{os.getpid()}", tls_context=ctx,
+                                  logger=_QUIET):
             pass
     except aiomqtt.MqttCodeError as exc:
         text = str(exc)

@@ -209,5 +209,7 @@ def explain(error: object) -> str:
     """An MQTT client's connection error, with what to check when it is a TLS failure."""
     text = str(error)
     low = text.lower()
+    if "(tls: " in low:  # explained already
+        return text
     hint = next((h for key, h in _HINTS if key in low), None)
     return f"{text} (TLS: {hint})" if hint else text
