@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from plantlink.store import Store, default_url
 from tests.connectors.mosquitto import MosquittoServer, _accepts
 from tests.ingest.natsserver import NatsServer
+from tests.plants import plant_yaml as skeleton
 from tests.servers import ModbusTestServer
 from tests.store.conftest import pg_url  # noqa: F401  (the fixture)
 from tests.waiting import wait_for
@@ -214,25 +215,14 @@ def test_a_clickhouse_historian_is_opened(tmp_path: Path) -> None:
 
 
 def tls_plant(port: int, ca: Path, other_ca: Path) -> str:
-    return f"""
-enterprise: Acme
-devices:
-  good: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{ca_file: {ca}}}}}
-  misnamed: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{ca_file: {ca}, server_name: mqtt.example}}}}
-  trusting: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{verify: false}}}}
-publish: {{mqtt: "mqtts://127.0.0.1:{port}", tls: {{ca_file: {other_ca}}}}}
-sites:
-  - name: windsor
-    timezone: UTC
-    areas:
-      - name: a
-        lines:
-          - name: l
-            machines:
-              - name: press1
-                tags:
-                  - {{name: t, source: {{device: good, topic: x/t}}}}
-"""
+    devices = f"""
+    good: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{ca_file: {ca}}}}}
+    misnamed: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{ca_file: {ca}, server_name: mqtt.example}}}}
+    trusting: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{verify: false}}}}
+    """
+    machines = "- {name: press1, tags: [{name: t, source: {device: good, topic: x/t}}]}"
+    return (skeleton(devices, machines, enterprise="Acme")
+            + f'publish: {{mqtt: "mqtts://127.0.0.1:{port}", tls: {{ca_file: {other_ca}}}}}\n')
 
 
 async def test_mqtt_over_tls_success_and_certificate_failures(tmp_path: Path) -> None:

@@ -132,3 +132,16 @@ def test_verify_false_is_warned_at_start_and_no_secret_is_logged(pki: Pki, caplo
     [record] = caplog.records
     assert record.levelname == "WARNING" and "uns publisher: TLS without certificate verification" in record.message
     assert KEY_PASSWORD not in caplog.text
+
+
+def test_plantlink_check_warns_of_verify_false_at_its_line(tmp_path: Path) -> None:
+    from plantlink.model.lint import model_warnings
+
+    f = write(tmp_path, ", tls: {verify: false}", "publish:\n  mqtt: mqtts://b.example\n  tls:\n    verify: false\n"
+                                                      "edges: {broker: {mqtt: 'mqtts://b.example'}}\n")
+    lines = f.read_text().splitlines()
+    found = {w.path: w for w in model_warnings(load_plant(f))}
+    assert set(found) == {"device broker tls", "publish.tls.verify"}  # edges: verified, nothing to say
+    assert found["publish.tls.verify"].line == lines.index("    verify: false") + 1
+    assert found["device broker tls"].line == next(i for i, ln in enumerate(lines) if "verify: false}" in ln) + 1
+    assert all("not checked" in w.message and "ca_file" in w.message for w in found.values())

@@ -7,24 +7,16 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from plantlink.connectors.plugin import PointIssue
 from plantlink.model.schema import Tag
-from plantlink.model.tls import MQTTS_PORT, UNVERIFIED, TlsSettings, tls_switch
+from plantlink.model.tls import MQTTS_PORT, UNVERIFIED, Secret, TlsSettings, tls_switch
 from plantlink.model.types import DeviceCommon, PositiveDuration
 
 _TOPIC_CHARS = ("+", "#", "\0")
 
 
-def _scalar_to_str(value: Any) -> Any:
-    """A password written as a YAML number is the string of its digits."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
 #: A Sparkplug group, node or host id: no MQTT wildcards, no '/' (spec 3.0, 4.1.1).
 SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
 
