@@ -37,7 +37,9 @@ async def alert(host: str, port: int, ctx: ssl.SSLContext, timeout: float = 2.0)
 async def connect_error(error: object, host: str, port: int, ctx: ssl.SSLContext | None) -> str:
     """An MQTT client's connection ``error``, with the broker's TLS alert and what to check when TLS is why."""
     text = str(error)
-    if ctx is not None and "ssl" not in text.lower():
+    low = text.lower()
+    answered = any(k in low for k in ("[code:", "authori", "password", "ssl"))  # the broker or TLS said why
+    if ctx is not None and not answered:
         said = await alert(host, port, ctx)
         if said:
             text = f"{text}: the broker ended the TLS session: {said}"
