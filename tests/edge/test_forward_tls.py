@@ -69,6 +69,7 @@ async def test_an_edge_refused_by_tls_forwards_nothing_and_says_why(broker: Mosq
 
         # (while the connection is being given up, the error is first paho's bare "disconnected: ...")
         await wait_for(lambda: all(text in error() for text in says), what=f"the forwarder's error saying {says}")
-        assert edge.queue.backlog_rows == 50 and not edge.status()["forwarder"]["connected"]
+        await wait_for(lambda: edge.queue.committed_rows == 50, what="the burst durable in the edge's queue")
+        assert edge.queue.backlog_rows == 50 and not edge.status()["forwarder"]["connected"]  # none forwarded
     finally:
         await edge.stop()
