@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from plantlink.store import Store, default_url
 from tests.connectors.mosquitto import MosquittoServer, _accepts
 from tests.ingest.natsserver import NatsServer
+from tests.plants import plant_yaml as skeleton
 from tests.servers import ModbusTestServer
 from tests.store.conftest import pg_url  # noqa: F401  (the fixture)
 from tests.waiting import wait_for
@@ -211,3 +212,50 @@ def test_a_clickhouse_historian_is_opened(tmp_path: Path) -> None:
     _, found, text = doctor(str(_minimal(tmp_path)), "--data-dir", str(tmp_path / "d"), "--historian", url)
     ch = by_check(found)["historian (clickhouse)"]
     assert ch["status"] == "ok" and "opens" in ch["detail"], text
+
+
+def tls_plant(port: int, ca: Path, other_ca: Path) -> str:
+    devices = f"""
+    good: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{ca_file: {ca}}}}}
+    misnamed: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{ca_file: {ca}, server_name: mqtt.example}}}}
+    trusting: {{protocol: mqtt, host: 127.0.0.1, port: {port}, tls: {{verify: false}}}}
+    """
+    machines = "- {name: press1, tags: [{name: t, source: {device: good, topic: x/t}}]}"
+    return (skeleton(devices, machines, enterprise="Acme")
+            + f'publish: {{mqtt: "mqtts://127.0.0.1:{port}", tls: {{ca_file: {other_ca}}}}}\n')
+
+
+async def test_mqtt_over_tls_success_and_certificate_failures(tmp_path: Path) -> None:
+    from tests.connectors.mosquitto import mosquitto
+
+    async with mosquitto(tmp_path / "broker", tls=True) as srv:
+        assert srv.pki is not None and srv.tls_port is not None
+        f = tmp_path / "plant.yaml"
+        f.write_text(tls_plant(srv.tls_port, srv.pki.ca, srv.pki.other_ca))
+        rc, found, text = await asyncio.to_thread(doctor, str(f), "--data-dir", str(tmp_path / "data"))
+    checks = by_check(found)
+    assert rc == 1, text
+    good = checks["device good (mqtt)"]
+    assert good["status"] == "ok" and "accepts MQTT sessions over TLSv1.3, certificate verified" in good["detail"]
+    pub = checks["publish broker"]  # the CA that did not sign the broker's certificate
+    # (Mosquitto sends its CA along: OpenSSL says "self-signed certificate in certificate chain")
+    assert pub["status"] == "fail" and "TLS certificate not accepted: self-signed certificate" in pub["detail"]
+    assert "tls.ca_file" in pub["fix"], pub
+    misnamed = checks["device misnamed (mqtt)"]
+    assert misnamed["status"] == "fail" and "mqtt.example" in misnamed["detail"], misnamed
+    trusting = checks["device trusting (mqtt)"]
+    assert trusting["status"] == "warn" and "NOT verified" in trusting["detail"] and "ca_file" in trusting["fix"]
+
+
+async def test_a_broker_that_wants_a_client_certificate(tmp_path: Path) -> None:
+    from tests.connectors.mosquitto import mosquitto
+
+    async with mosquitto(tmp_path / "broker", tls=True, require_certificate=True) as srv:
+        assert srv.pki is not None and srv.tls_port is not None
+        f = tmp_path / "plant.yaml"
+        f.write_text(tls_plant(srv.tls_port, srv.pki.ca, srv.pki.other_ca))
+        rc, found, text = await asyncio.to_thread(doctor, str(f), "--data-dir", str(tmp_path / "data"))
+    assert rc == 1, text
+    good = by_check(found)["device good (mqtt)"]  # the right CA, but no certificate of its own
+    assert good["status"] == "fail" and "tlsv13 alert certificate required" in good["detail"], good
+    assert "give tls.cert_file and tls.key_file" in good["fix"] and "failed to receive" not in text

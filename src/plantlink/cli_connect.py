@@ -6,7 +6,7 @@ auto-tags``: the tags a running plantlink created from Sparkplug births, the sam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.console import Console
 from plantlink.cli_options import data_dir_option
 from plantlink.datadir import DEFAULT_DATA_DIR
 from plantlink.errors import PlantlinkError
+
+if TYPE_CHECKING:
+    import ssl
 
 err = Console(stderr=True, emoji=False)
 
@@ -82,6 +85,14 @@ def discover(
     under: Annotated[str, typer.Option(help="Place in the plant model the group belongs to (site/area/line).")] = "",
     wait: Annotated[float, typer.Option(help="Seconds to listen for births.")] = 5.0,
     rebirth: Annotated[bool, typer.Option(help="Ask nodes heard without a birth for one (NCMD Rebirth).")] = True,
+    ca_file: Annotated[Path | None, typer.Option(help="mqtts://: PEM file of the CA of the broker's certificate "
+                                                      "(default: the system's CAs).")] = None,
+    cert_file: Annotated[Path | None, typer.Option(help="mqtts://: PEM client certificate (with --key-file).")]
+    = None,
+    key_file: Annotated[Path | None, typer.Option(help="mqtts://: PEM private key of --cert-file (unencrypted).")]
+    = None,
+    server_name: Annotated[str | None, typer.Option(help="mqtts://: the name the broker's certificate carries, "
+                                                         "when not the host.")] = None,
 ) -> None:
     """Print the metrics a Sparkplug B group's births announce as ready-to-paste plant-model tag YAML."""
     import asyncio
@@ -89,18 +100,41 @@ def discover(
     from aiomqtt import MqttError
 
     from plantlink.connectors.mqtt import discover as spb
+    from plantlink.tlsprobe import connect_error
 
     try:
         host, port = spb.broker_address(mqtt)
-        births = asyncio.run(spb.discover(host, port, group, wait, rebirth=rebirth))
+        tls = _discover_tls(mqtt, ca_file, cert_file, key_file, server_name)
+        births = asyncio.run(spb.discover(host, port, group, wait, rebirth=rebirth, tls=tls))
     except (ValueError, OSError) as exc:
         err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    except MqttError as exc:  # the broker is unreachable or refused
-        err.print(f"error cannot listen to {mqtt}: {exc}", markup=False, highlight=False, soft_wrap=True)
+    except MqttError as exc:  # the broker is unreachable or refused (with what TLS said, when it was TLS)
+        why = asyncio.run(connect_error(exc, host, port, tls))
+        err.print(f"error cannot listen to {mqtt}: {why}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     print(spb.to_yaml(births, device, group, under), end="")
     err.print(f"{len(births)} birth(s), {sum(len(m) for m in births.values())} metric(s)")
+
+
+def _discover_tls(url: str, ca_file: Path | None, cert_file: Path | None, key_file: Path | None,
+                  server_name: str | None) -> ssl.SSLContext | None:
+    """The TLS context of ``discover`` (the plant model's ``tls:`` rules; a ValueError says what is wrong)."""
+    from pydantic import ValidationError
+
+    from plantlink.model.tls import TlsSettings, client_context
+
+    options = {k: str(v) for k, v in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file),
+                                     ("server_name", server_name)) if v is not None}
+    if not url.startswith("mqtts://"):
+        if options:
+            raise ValueError(f"--{next(iter(options)).replace('_', '-')} is for TLS: write the broker as "
+                             "mqtts://host[:port]")
+        return None
+    try:
+        return client_context(TlsSettings.model_validate(options))
+    except ValidationError as exc:
+        raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
 
 
 def auto_tags(

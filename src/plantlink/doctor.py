@@ -17,8 +17,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from plantlink.model.tls import TlsSettings
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -174,6 +177,8 @@ class Endpoint:
     kind: Literal["tcp", "mqtt", "nats", "http"] = "tcp"
     username: str | None = None
     password: str | None = None
+    #: TLS to an MQTT broker (``mqtts://``, a device's ``tls:``)
+    tls: TlsSettings | None = None
 
 
 def endpoints(plant: Any) -> list[Endpoint]:
@@ -184,17 +189,18 @@ def endpoints(plant: Any) -> list[Endpoint]:
             continue
         f = dev.fields()
         host, port = _host_port(str(f.get("endpoint") or ""), f.get("host"), f.get("port"), dev.protocol)
+        info = plant.devices.get(name)
+        tls = getattr(info.config, "tls", None) if info is not None and dev.protocol == "mqtt" else None
         if host:
-            found.append(Endpoint(f"device {name} ({dev.protocol})", host, port,
+            found.append(Endpoint(f"device {name} ({dev.protocol})", host, info.config.port if tls else port,
                                   "mqtt" if dev.protocol == "mqtt" else "tcp", f.get("username"),
-                                  _secret(f.get("password"))))
+                                  _secret(f.get("password")), tls))
     spec = plant.spec
     brokers = [("publish broker", spec.publish), ("central broker (edge:)", spec.edge and spec.edge.central),
                ("edges broker (edges:)", spec.edges and spec.edges.broker)]
     for label, b in brokers:
         if b:
-            host, port = _host_port(b.mqtt, None, None, "mqtt")
-            found.append(Endpoint(label, host, port, "mqtt", b.username, _secret(b.password)))
+            found.append(Endpoint(label, b.host, b.port, "mqtt", b.username, _secret(b.password), b.tls_settings))
     if spec.edge is not None and spec.edge.nats is not None:
         found.append(nats_endpoint("central NATS (edge:)", spec.edge.nats.url))
     return found
@@ -240,7 +246,9 @@ async def check_endpoint(ep: Endpoint, timeout: float) -> Finding:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     if ep.kind == "mqtt":
-        return await _mqtt_connect(ep, timeout, ms)
+        from plantlink.doctor_mqtt import mqtt_check
+
+        return await mqtt_check(ep, timeout, ms)
     if ep.kind == "nats":
         return await _nats_info(ep, timeout, ms)
     return Finding(ep.check, "ok", f"{where} accepts connections ({ms:.0f} ms)")
@@ -271,26 +279,6 @@ async def _nats_info(ep: Endpoint, timeout: float, ms: float) -> Finding:
         return Finding(ep.check, "fail", f"{where}: nats-server {version} without JetStream",
                        "enable it: jetstream { store_dir: ... } in nats.conf (docs/scale-out.md)")
     return Finding(ep.check, "ok", f"{where}: nats-server {version}, JetStream on ({ms:.0f} ms to connect)")
-
-
-async def _mqtt_connect(ep: Endpoint, timeout: float, ms: float) -> Finding:
-    import aiomqtt
-
-    where = f"{ep.host}:{ep.port}"
-    try:
-        async with aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password,
-                                  timeout=timeout, identifier=f"plantlink-doctor-{os.getpid()}"):
-            pass
-    except aiomqtt.MqttCodeError as exc:
-        text = str(exc)
-        fix = ("check username and password in the model (the broker refused them)"
-               if "authori" in text.lower() or "password" in text.lower() else "see the broker's log")
-        return Finding(ep.check, "fail", f"{where} refused the MQTT connection: {text}", fix)
-    except aiomqtt.MqttError as exc:
-        return Finding(ep.check, "fail", f"{where} accepts TCP but no MQTT session: {exc}",
-                       "is it an MQTT broker on that port (not TLS only)?")
-    user = f" as {ep.username}" if ep.username else ""
-    return Finding(ep.check, "ok", f"{where} accepts MQTT sessions{user} ({ms:.0f} ms to connect)")
 
 
 async def check_endpoints(eps: Iterable[Endpoint], timeout: float) -> list[Finding]:

@@ -4,17 +4,20 @@ tests. Missing binary: skipped, but a failure under CI (``.ci/run`` installs it)
 from __future__ import annotations
 
 import asyncio
+import getpass
 import shutil
 import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 
 from tests.conftest import IN_CI, _free_port
+from tests.connectors.pki import Pki, make_pki
 from tests.waiting import wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -34,13 +37,33 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A second listener of the broker, TLS on ``port`` with the server certificate of ``pki``;
+    ``require_certificate``: clients must show a certificate signed by the test CA."""
+
+    port: int
+    pki: Pki
+    require_certificate: bool = False
+
+    def conf(self) -> str:
+        p = self.pki
+        # user: as root, Mosquitto would read the keys as user mosquitto, who cannot read the test's directory
+        stay = f"user {getpass.getuser()}\n"
+        return (f"{stay}listener {self.port} 127.0.0.1\ncafile {p.ca}\ncertfile {p.server_cert}\n"
+                f"keyfile {p.server_key}\nrequire_certificate {str(self.require_certificate).lower()}\n")
+
+
 class MosquittoServer:
     """``start`` runs the broker (again, on the same port) and publishes ``retained`` (topic -> payload),
     retained; ``stop`` ends it (SIGTERM: without ``persistence`` its retained messages and sessions are gone with it;
     with it, they are saved in ``workdir`` and restored by the next ``start``)."""
 
-    def __init__(self, port: int, workdir: Path, retained: dict[str, bytes] | None = None, persistence: bool = False):
+    def __init__(self, port: int, workdir: Path, retained: dict[str, bytes] | None = None, persistence: bool = False,
+                 tls: TlsListener | None = None):
         self.port = port
+        #: The TLS listener's port (None: no TLS listener).
+        self.tls_port = tls.port if tls is not None else None
         self.binary = mosquitto_binary()
         self.conf = workdir / "mosquitto.conf"
         # persistence: sessions, queued QoS 1 messages and retained ones survive a restart (saved on stop).
@@ -48,16 +71,19 @@ class MosquittoServer:
         # for a subscriber that stops reading for a moment (a busy test machine), which no test is about
         keep = (f"persistence true\npersistence_location {workdir}/\n" if persistence else "persistence false\n")
         keep += "max_queued_messages 0\n"
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{keep}")
+        listeners = f"listener {port} 127.0.0.1\n" + (tls.conf() if tls is not None else "")
+        self.conf.write_text(f"{listeners}allow_anonymous true\n{keep}")
         self.log = workdir / "mosquitto.log"
         self.retained = dict(retained or {})
         self.proc: subprocess.Popen[bytes] | None = None
+        self.pki = tls.pki if tls is not None else None
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=out, stderr=out)
-        await wait_for(lambda: _accepts(self.port) or self.proc is None or self.proc.poll() is not None,
-                       what=f"mosquitto listening on {self.port}")
+        ports = [p for p in (self.port, self.tls_port) if p is not None]
+        await wait_for(lambda: all(_accepts(p) for p in ports) or self.proc is None or self.proc.poll() is not None,
+                       what=f"mosquitto listening on {ports}")
         assert self.proc.poll() is None, self.log.read_text()
         for topic, payload in self.retained.items():
             await self.publish(topic, payload, retain=True)
@@ -145,11 +171,17 @@ class CutProxy:
 
 
 @asynccontextmanager
-async def mosquitto(workdir: Path, persistence: bool = False,
-                    retained: dict[str, bytes] | None = None) -> AsyncIterator[MosquittoServer]:
-    """A broker on a free port with its files in ``workdir`` (created), stopped on exit even when the body fails."""
+async def mosquitto(workdir: Path, persistence: bool = False, retained: dict[str, bytes] | None = None,
+                    tls: Pki | bool = False, require_certificate: bool = False) -> AsyncIterator[MosquittoServer]:
+    """A broker on a free port with its files in ``workdir`` (created), stopped on exit even when the body fails.
+    ``tls``: also a TLS listener on a second free port (``tls_port``), with the certificates of the given ``Pki``
+    (``True``: made in ``workdir/pki``, kept as ``srv.pki``)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    srv = MosquittoServer(_free_port(), workdir, retained, persistence)
+    pki = make_pki(workdir / "pki") if tls is True else tls or None
+    port = _free_port()
+    tls_port = next(p for p in iter(_free_port, None) if p != port)
+    listener = TlsListener(tls_port, pki, require_certificate) if pki is not None else None
+    srv = MosquittoServer(port, workdir, retained, persistence, listener)
     await srv.start()
     try:
         yield srv

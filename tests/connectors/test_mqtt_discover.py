@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from plantlink.connectors.mqtt.sparkplug import sparkplug_b_pb2 as pb
 from plantlink.connectors.mqtt.sparkplug.host import MetricInfo
 from plantlink.model import parse_plant
 from tests.conftest import _free_port
-from tests.connectors.mosquitto import MosquittoServer
+from tests.connectors.mosquitto import MosquittoServer, mosquitto
 from tests.connectors.test_mqtt_connector import SPB_EXTRA, G, plant_text, spb
 
 BIRTHS = {
@@ -47,6 +48,32 @@ def test_to_yaml_pastes_into_a_plant_model() -> None:
 def test_broker_address() -> None:
     assert broker_address("mqtt://10.0.0.5:1884") == ("10.0.0.5", 1884)
     assert broker_address("broker.local") == ("broker.local", 1883)
+    assert broker_address("mqtts://broker.local") == ("broker.local", 8883)
+
+
+def discover_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "plantlink.cli", "discover", "--group", G, "--wait", "1",
+                           "--no-rebirth", *args], capture_output=True, text=True, timeout=60)
+
+
+async def test_discover_over_tls_with_a_client_certificate(tmp_path: Path) -> None:
+    """A broker that wants client certificates: the birth (retained here, so that it is there when discover
+    subscribes) is listed with the CA, the certificate and the key; without the certificate, the error says so."""
+    async with mosquitto(tmp_path / "broker", tls=True, require_certificate=True) as srv:
+        assert srv.pki is not None
+        await srv.publish(f"spBv1.0/{G}/NBIRTH/N1", spb(0, [{"name": "Temp", "alias": 1, "datatype": pb.Float,
+                                                               "float_value": 1.5}]), retain=True)
+        url, p = f"mqtts://127.0.0.1:{srv.tls_port}", srv.pki
+        ok = await asyncio.to_thread(discover_cli, "--mqtt", url, "--ca-file", str(p.ca), "--cert-file",
+                                     str(p.client_cert), "--key-file", str(p.client_key))
+        refused = await asyncio.to_thread(discover_cli, "--mqtt", url, "--ca-file", str(p.ca))
+    assert ok.returncode == 0, ok.stderr
+    assert yaml.safe_load(ok.stdout)["machines"][0]["tags"] == [
+        {"name": "Temp", "source": {"device": "broker", "metric": "N1/Temp"}}]
+    assert refused.returncode == 1 and "certificate required" in refused.stderr
+    assert "tls.cert_file" in refused.stderr
+    plain = discover_cli("--mqtt", "mqtt://127.0.0.1:1", "--ca-file", str(tmp_path / "ca.pem"))
+    assert plain.returncode == 1 and "--ca-file is for TLS: write the broker as mqtts://" in plain.stderr
 
 
 async def test_discover_cli_asks_a_running_node_to_rebirth(tmp_path: Path) -> None:

@@ -44,19 +44,20 @@ def _machines() -> str:
 
 
 def edge_yaml(central_port: int, local_port: int, *, enabled: bool = True, queue: str = "",
-              name: str = "e1") -> str:
+              name: str = "e1", broker: str = "") -> str:
+    """``broker``: the central broker's settings as a YAML flow mapping (default: plain MQTT on ``central_port``)."""
     device = (f"local: {{protocol: mqtt, host: 127.0.0.1, port: {local_port}, reconnect_min: 100ms, "
               f"reconnect_max: 500ms, enabled: {str(enabled).lower()}}}")
     q = f", queue: {{{queue}}}" if queue else ""
     return (plant_yaml(device, _machines()) +
-            f"edge: {{name: {name}, central: {{mqtt: 'mqtt://127.0.0.1:{central_port}'}}, "
+            f"edge: {{name: {name}, central: {broker or f'{{mqtt: mqtt://127.0.0.1:{central_port}}}'}, "
             f"status_interval: 200ms{q}}}\n")
 
 
-def central_yaml(central_port: int, client_id: str = "central-test") -> str:
+def central_yaml(central_port: int, client_id: str = "central-test", broker: str = "") -> str:
     device = "local: {protocol: mqtt, host: 127.0.0.1, port: 1, enabled: false}"
     return (plant_yaml(device, _machines()) +
-            f"edges: {{broker: {{mqtt: 'mqtt://127.0.0.1:{central_port}'}}, client_id: {client_id}, "
+            f"edges: {{broker: {broker or f'{{mqtt: mqtt://127.0.0.1:{central_port}}}'}, client_id: {client_id}, "
             "expected: [e1]}\n")
 
 

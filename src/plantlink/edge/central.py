@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from plantlink.edge.forward import central_topic
 from plantlink.edge.payload import decode
 from plantlink.model.edge import EdgesSettings
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.edge.central")
 
@@ -98,6 +100,7 @@ class EdgeReceiver:
         self._tasks: list[asyncio.Task[None]] = []
         self._lost = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tls: ssl.SSLContext | None = None
 
     # -- start and stop -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,6 +109,7 @@ class EdgeReceiver:
             self.seen.setdefault(edge, SeqSet()).add(seq)
         self._state_dirty = bool(self.recovered)
         self._loop = asyncio.get_running_loop()
+        self._tls = self.settings.broker.tls_context("edges (central)")
         self._tasks = [asyncio.create_task(self._run(), name="edge-receiver"),
                        asyncio.create_task(self._acker(), name="edge-acker")]
 
@@ -125,7 +129,8 @@ class EdgeReceiver:
                 await self._session()
                 failures = 0
             except (OSError, TimeoutError) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                b = self.settings.broker
+                self.last_error = f"{type(exc).__name__}: {await connect_error(exc, b.host, b.port, self._tls)}"
                 failures += 1
                 if failures == 1 or failures % 30 == 0:
                     log.warning("edges: broker %s unreachable: %s", self.settings.broker.mqtt, self.last_error)
@@ -142,6 +147,8 @@ class EdgeReceiver:
                              clean_session=False, manual_ack=True, reconnect_on_failure=False)
         if b.username:
             client.username_pw_set(b.username, b.password.get_secret_value() if b.password else None)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         loop = asyncio.get_running_loop()
         connected = asyncio.Event()
         self._lost.clear()

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from plantlink.edge.payload import PathTable
 from plantlink.edge.queue import EdgeQueue
 from plantlink.model.edge import EdgeSettings
 from plantlink.tasks import cancel_and_wait
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.edge.forward")
 
@@ -73,11 +75,13 @@ class Forwarder:
         self._done: set[int] = set()  # seqs acknowledged out of order
         self._sent = 0  # the highest seq published on this connection
         self._stopping = False
+        self._tls: ssl.SSLContext | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
+        self._tls = self.central.tls_context(f"edge {self.settings.name}")
         self._task = asyncio.create_task(self._run(), name="edge-forwarder")
 
     async def stop(self) -> None:
@@ -102,7 +106,8 @@ class Forwarder:
                 await self._session()
                 failures = 0
             except (OSError, paho.WebsocketConnectionError, TimeoutError) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                why = await connect_error(exc, self.central.host, self.central.port, self._tls)
+                self.last_error = f"{type(exc).__name__}: {why}"
                 failures += 1
             except Exception as exc:  # a bug must not stop forwarding: log it, reconnect, send from the cursor
                 log.exception("edge %s: the forwarder failed; reconnecting", self.settings.name)
@@ -123,6 +128,8 @@ class Forwarder:
             client.username_pw_set(self.central.username, password)
         client.will_set(self.status_topic, json.dumps({"online": False, "edge": s.name}), qos=1, retain=True)
         client.max_inflight_messages_set(s.inflight)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         loop = asyncio.get_running_loop()
 
         def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:

@@ -11,9 +11,9 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from plantlink.model.publish import Secret, check_broker_url
+from plantlink.model.broker import UrlBroker
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import Name, PositiveDuration
 
@@ -46,22 +46,12 @@ Size = Annotated[int, BeforeValidator(parse_size), Field(ge=64 * 2**10)]
 Fraction = Annotated[float, BeforeValidator(parse_fraction), Field(gt=0, le=1)]
 
 
-class BrokerSettings(Strict):
-    """An MQTT broker: ``mqtt://host[:port]``, optional credentials (never logged)."""
+class BrokerSettings(UrlBroker):
+    """An MQTT broker: ``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS, ``tls``), optional credentials
+    (never logged)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
-
-    mqtt: str = Field(min_length=1)
-    username: str | None = None
-    password: Secret | None = None
-    keepalive: int = Field(default=30, ge=5, le=3600)
     #: The topic root: batches go to ``{root}/{edge}/batch``, status to ``{root}/{edge}/status``.
     root: str = Field(default="plantlink/edge", max_length=512)
-
-    @field_validator("mqtt")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_broker_url(value)  # the same mqtt://host[:port] rules as publish:
 
     @field_validator("root")
     @classmethod
@@ -69,14 +59,6 @@ class BrokerSettings(Strict):
         if not _TOPIC_ROOT.match(value):
             raise ValueError(f"root {value!r}: a topic prefix without + and # that does not end with /")
         return value
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.mqtt).hostname or ""
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.mqtt).port or 1883
 
 
 class QueueSettings(Strict):

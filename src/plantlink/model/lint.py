@@ -11,6 +11,7 @@ from pathlib import Path
 from plantlink import plugins
 from plantlink.errors import ConfigProblem
 from plantlink.model.plant import Plant
+from plantlink.model.tls import UNVERIFIED
 from plantlink.model.yamlmarks import MarkedYaml, load_marked
 
 
@@ -28,6 +29,21 @@ def model_warnings(plant: Plant) -> list[ConfigProblem]:
                 out.append(ConfigProblem(plant.file, None, None, path, message))
             else:
                 out.append(doc.problem(("devices", dev_id, field), message, path))
+    return out + _broker_warnings(plant, doc)
+
+
+def _broker_warnings(plant: Plant, doc: MarkedYaml | None) -> list[ConfigProblem]:
+    """``tls: {verify: false}`` on the URL-named brokers (publish, edge central, edges broker)."""
+    spec = plant.spec
+    brokers = [(("publish",), spec.publish), (("edge", "central"), spec.edge and spec.edge.central),
+               (("edges", "broker"), spec.edges and spec.edges.broker)]
+    out = []
+    for loc, b in brokers:
+        if b and b.tls is not None and not b.tls.verify:
+            where = (*loc, "tls", "verify")
+            path = ".".join(where)
+            out.append(doc.problem(where, UNVERIFIED, path) if doc is not None
+                       else ConfigProblem(plant.file, None, None, path, UNVERIFIED))
     return out
 
 

@@ -96,16 +96,23 @@ def parse_plant(text: str, file: str = "<plant>") -> Plant:
         raise ConfigError([doc.problem((), "the file must hold a mapping with the keys enterprise, devices and "
                                            f"sites; it holds {held}")])
     problems = list(doc.problems) + resolve_secrets(doc, human_path)
+    context = validation_context(file)
     try:
-        spec = PlantFile.model_validate(doc.data)
+        spec = PlantFile.model_validate(doc.data, context=context)
     except ValidationError as exc:
         raise ConfigError(problems + validation_problems(doc, exc)) from None
-    checker = _Checker(doc, spec, problems)
+    checker = _Checker(doc, spec, problems, context)
     plant = checker.run()
     if problems:
         raise ConfigError(problems)
     plant.text = text
     return plant
+
+
+def validation_context(file: str) -> dict[str, Any]:
+    """What the models' validators are given: ``base_dir``, the plant file's directory (relative paths in the
+    model, such as ``tls.ca_file``, are relative to it; the working directory for a model without a file)."""
+    return {"base_dir": Path(file).resolve().parent if Path(file).is_file() else Path.cwd()}
 
 
 def _nonfinite(value: Any, loc: Loc = ()) -> Iterator[Loc]:
@@ -127,8 +134,8 @@ def _nonfinite(value: Any, loc: Loc = ()) -> Iterator[Loc]:
 class _Checker:
     """Cross-field checks: unique names, device references, protocol-specific validation by plugins."""
 
-    def __init__(self, doc: MarkedYaml, spec: PlantFile, problems: list[ConfigProblem]):
-        self.doc, self.spec, self.problems = doc, spec, problems
+    def __init__(self, doc: MarkedYaml, spec: PlantFile, problems: list[ConfigProblem], context: dict[str, Any]):
+        self.doc, self.spec, self.problems, self.context = doc, spec, problems, context
         self.derived: list[TagInfo] = []
 
     def add(self, loc: Loc, message: str) -> None:
@@ -200,7 +207,7 @@ class _Checker:
         """A plugin's config model of ``data``; None after reporting its problems (NaN and infinities too,
         whatever the plugin's model allows)."""
         try:
-            cfg = model.model_validate(data)
+            cfg = model.model_validate(data, context=self.context)
         except ValidationError as exc:
             self.problems.extend(validation_problems(self.doc, exc, loc))
             return None

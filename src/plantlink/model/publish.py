@@ -5,12 +5,12 @@ Sparkplug B edge node (docs/mqtt.md, "Publishing")."""
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from plantlink.identity import ALL_SITES, WriteRole
+from plantlink.model.broker import UrlBroker
 from plantlink.model.schema_base import Strict
 from plantlink.model.types import PositiveDuration
 from plantlink.model.yamlcompose import Loc
@@ -18,30 +18,8 @@ from plantlink.model.yamlcompose import Loc
 _WILDCARDS = ("+", "#", "\0")
 
 
-def _scalar_to_str(value: Any) -> Any:
-    """A password written as a YAML number is the string of its digits."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
 #: A Sparkplug group or node id: no MQTT wildcards, no '/' (spec 3.0, 4.1.1).
 SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
-
-
-def check_broker_url(value: str) -> str:
-    """``mqtt://host[:port]`` (the publish and edge sections' broker), or a ValueError saying what is expected."""
-    parts = urlsplit(value)
-    if parts.scheme != "mqtt":
-        raise ValueError(f"broker {value!r}: expected mqtt://host[:port] (TLS, mqtts://, is not supported yet)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"broker {value!r}: the port is not a number from 1 to 65535") from None
-    if not parts.hostname or port == 0 or parts.path not in ("", "/") or parts.username or parts.query:
-        raise ValueError(f"broker {value!r}: expected mqtt://host[:port], credentials in username/password")
-    return value
 
 
 class UnsSettings(Strict):
@@ -94,16 +72,11 @@ class CommandSettings(Strict):
         return self.enabled and any(fnmatchcase(path, p) for p in self.include)
 
 
-class PublishSettings(Strict):
-    # hide_input_in_errors: a ValidationError's text must never carry a password.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
+class PublishSettings(UrlBroker):
+    """The broker (``mqtt``: ``mqtt://host[:port]``, or ``mqtts://`` for TLS with ``tls``), credentials, and what
+    is published there."""
 
-    #: The broker: ``mqtt://host[:port]`` (port 1883 by default).
-    mqtt: str = Field(min_length=1)
-    username: str | None = None
-    password: Secret | None = None
     client_id: str = Field(default="", max_length=128)
-    keepalive: int = Field(default=30, ge=5, le=3600)
     reconnect_min: PositiveDuration = 0.5
     reconnect_max: PositiveDuration = 30.0
     uns: UnsSettings = Field(default_factory=UnsSettings)
@@ -114,19 +87,6 @@ class PublishSettings(Strict):
     #: default; ``exclude`` removes from what ``include`` chose.
     include: list[str] = Field(default_factory=lambda: ["*"])
     exclude: list[str] = Field(default_factory=list)
-
-    @field_validator("mqtt")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_broker_url(value)
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.mqtt).hostname or ""
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.mqtt).port or 1883
 
     def selects(self, path: str) -> bool:
         return (any(fnmatchcase(path, p) for p in self.include)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from plantlink.model.publish import PublishSettings
 from plantlink.publish.coalesce import LastValues, last_values
 from plantlink.publish.commands import Command, CommandGate, Reply
 from plantlink.tasks import cancel_and_wait
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.publish")
 
@@ -89,10 +91,12 @@ class Publisher(ABC):
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._tls: ssl.SSLContext | None = None
 
     # -- the part -------------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._stopping = False
+        self._tls = self.settings.tls_context(self.name)
         self._sub = self.bus.subscribe(self.name)
         self._tasks = [asyncio.create_task(self._consume(self._sub), name=f"{self.name}:bus"),
                        asyncio.create_task(self._run(), name=f"{self.name}:broker")]
@@ -110,7 +114,8 @@ class Publisher(ABC):
         self.connected = False
 
     def status(self) -> dict[str, Any]:
-        return {"broker": f"{self.settings.host}:{self.settings.port}", "connected": self.connected,
+        return {"broker": f"{self.settings.host}:{self.settings.port}", "tls": self.settings.secure,
+                "connected": self.connected,
                 "tags": len(self.targets), "published": self.published, "dropped": self.dropped,
                 "pending": len(self._pending), "reconnects": self.reconnects, "last_error": self.last_error,
                 "commands": self.commands.status(self.via) if self.commands is not None else {}}
@@ -170,7 +175,7 @@ class Publisher(ABC):
         s = self.settings
         return {"hostname": s.host, "port": s.port, "identifier": s.client_id or None, "username": s.username,
                 "password": None if s.password is None else s.password.get_secret_value(),
-                "keepalive": s.keepalive, "timeout": 10.0, "clean_session": True}
+                "keepalive": s.keepalive, "timeout": 10.0, "clean_session": True, "tls_context": self._tls}
 
     @abstractmethod
     def make_client(self) -> aiomqtt.Client:
@@ -205,9 +210,11 @@ class Publisher(ABC):
                     delay = self.settings.reconnect_min
                     await _first_of(self._send_loop(client), self._watch(client))
             except aiomqtt.MqttError as exc:
-                if self.connected:
+                was, self.connected = self.connected, False
+                if was:
                     log.warning("%s: lost %s: %s", self.name, self.settings.mqtt, exc)
-                self.connected, self.last_error = False, str(exc)
+                s = self.settings  # a failed connect: what TLS said, when it was TLS
+                self.last_error = str(exc) if was else await connect_error(exc, s.host, s.port, self._tls)
             except Exception as exc:  # a bug must not end publishing for good: log it, connect again
                 log.exception("%s: the session failed", self.name)
                 self.connected, self.last_error = False, str(exc)

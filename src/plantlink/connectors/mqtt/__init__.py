@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint, SparkplugHostConfig, check_points
+from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint, SparkplugHostConfig, check_points, device_warnings
 from plantlink.connectors.plugin import ConnectorPlugin
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ plugin = ConnectorPlugin(
     source_model=MqttPoint,
     connector="plantlink.connectors.mqtt.client:MqttConnector",
     check=check_points,
+    warnings=device_warnings,
 )
 
 __all__ = ["MqttConnector", "MqttDevice", "MqttPoint", "SparkplugHostConfig", "plugin"]

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,8 +38,10 @@ from plantlink.connectors.mqtt.config import MqttDevice, MqttPoint
 from plantlink.connectors.mqtt.plain import PlainRouter, Route
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, Issue, MetricInfo, Result, SparkplugHost
 from plantlink.errors import DeviceUnavailable, PointError
+from plantlink.model.tls import start_context
 from plantlink.samples import Quality, now_us, numeric_batch
 from plantlink.tasks import cancel_and_wait
+from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.connectors.mqtt")
 
@@ -85,6 +88,7 @@ class MqttConnector(Connector):
         self._held: list[pa.RecordBatch] = []
         self._held_rows = 0
         self._unlogged: dict[str, int] = {}
+        self._tls: ssl.SSLContext | None = None
 
     def enable_auto_tags(self, on_new: NewTagsSink, existing: int) -> None:
         """Propose the unbound metrics of births as tags to ``on_new`` (when the device's ``auto_tags`` is set);
@@ -190,10 +194,15 @@ class MqttConnector(Connector):
         return aiomqtt.Client(
             cfg.host, cfg.port, identifier=cfg.client_id or f"plantlink-{self.device_id}",
             username=cfg.username, password=None if cfg.password is None else cfg.password.get_secret_value(),
-            keepalive=cfg.keepalive, timeout=cfg.timeout, will=will, clean_session=True)
+            keepalive=cfg.keepalive, timeout=cfg.timeout, will=will, clean_session=True, tls_context=self._tls)
 
     async def _run(self) -> None:
         delay = self.cfg.reconnect_min
+        try:
+            self._tls = start_context(self.cfg.tls, f"mqtt device {self.device_id}")
+        except ValueError as exc:  # a file of tls: changed since the model was loaded
+            self._down(f"broker {self.cfg.host}:{self.cfg.port}: {exc}")
+            return
         while not self._stopping:  # a swallowed cancellation must not keep the loop going (plantlink.tasks)
             try:
                 async with self._make_client() as client:
@@ -201,7 +210,9 @@ class MqttConnector(Connector):
                     delay = self.cfg.reconnect_min
             except aiomqtt.MqttError as exc:
                 self._client = None
-                self._down(f"broker {self.cfg.host}:{self.cfg.port}: {exc}")
+                was = self.health.state == DeviceState.CONNECTED  # else a failed connect: what TLS said, if TLS
+                why = str(exc) if was else await connect_error(exc, self.cfg.host, self.cfg.port, self._tls)
+                self._down(f"broker {self.cfg.host}:{self.cfg.port}: {why}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max)
 

@@ -7,23 +7,16 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from plantlink.connectors.plugin import PointIssue
 from plantlink.model.schema import Tag
+from plantlink.model.tls import MQTTS_PORT, UNVERIFIED, Secret, TlsSettings, tls_switch
 from plantlink.model.types import DeviceCommon, PositiveDuration
 
 _TOPIC_CHARS = ("+", "#", "\0")
 
 
-def _scalar_to_str(value: Any) -> Any:
-    """A password written as a YAML number is the string of its digits."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Secret = Annotated[SecretStr, BeforeValidator(_scalar_to_str)]
 #: A Sparkplug group, node or host id: no MQTT wildcards, no '/' (spec 3.0, 4.1.1).
 SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
 
@@ -88,12 +81,29 @@ class MqttDevice(DeviceCommon):
     reconnect_min: PositiveDuration = 0.5
     reconnect_max: PositiveDuration = 30.0
     sparkplug: SparkplugHostConfig | None = None
+    #: TLS to the broker (``tls: true``: the system's CAs; or the options of ``TlsSettings``); the port is then
+    #: 8883 unless given.
+    tls: Annotated[TlsSettings | None, BeforeValidator(tls_switch)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "port" not in data and data.get("tls") not in (None, False):
+            return {**data, "port": MQTTS_PORT}
+        return data
 
     def model_places(self) -> list[tuple[tuple[str, ...], str]]:
         """The lines of the plant model this device names (field location, ``site/area/line``): the loader
         checks that they exist."""
         auto = self.sparkplug.auto_tags if self.sparkplug is not None else None
         return [] if auto is None else [(("sparkplug", "auto_tags", "under"), auto.under)]
+
+
+def device_warnings(cfg: BaseModel) -> list[tuple[str, str]]:
+    """What ``plantlink check`` warns about in a device's settings: ``tls: {verify: false}``."""
+    if isinstance(cfg, MqttDevice) and cfg.tls is not None and not cfg.tls.verify:
+        return [("tls", UNVERIFIED)]
+    return []
 
 
 class MqttPoint(BaseModel):

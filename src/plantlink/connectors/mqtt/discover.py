@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -19,6 +20,7 @@ import aiomqtt
 from plantlink.connectors.mqtt.autotags import UNIT_KEYS, tag_type
 from plantlink.connectors.mqtt.sparkplug import values as dt
 from plantlink.connectors.mqtt.sparkplug.host import NAMESPACE, MetricInfo, SparkplugHost
+from plantlink.model.tls import MQTT_PORT, MQTTS_PORT
 from plantlink.samples import now_us
 
 Births = dict[tuple[str, str | None], list[MetricInfo]]
@@ -27,18 +29,20 @@ _NAME_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 def broker_address(url: str) -> tuple[str, int]:
-    """(host, port) from ``mqtt://host:port`` (port 1883 by default) or ``host[:port]``."""
+    """(host, port) from ``mqtt://host:port`` (port 1883 by default), ``mqtts://host:port`` (TLS, 8883) or
+    ``host[:port]``."""
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"not an MQTT broker address: {url!r} (expected mqtt://host:port)")
-    return parts.hostname, parts.port or 1883
+    if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
+        raise ValueError(f"not an MQTT broker address: {url!r} (expected mqtt://host:port or mqtts://host:port)")
+    return parts.hostname, parts.port or (MQTTS_PORT if parts.scheme == "mqtts" else MQTT_PORT)
 
 
 async def discover(host: str, port: int, group: str, wait: float, rebirth: bool = True,
-                   timeout: float = 5.0) -> Births:
-    """The births of ``group`` heard within ``wait`` seconds: (node, device or None) -> metrics."""
+                   timeout: float = 5.0, tls: ssl.SSLContext | None = None) -> Births:
+    """The births of ``group`` heard within ``wait`` seconds: (node, device or None) -> metrics; ``tls``: the
+    context of an ``mqtts://`` broker (``plantlink.model.tls.client_context``)."""
     spb = SparkplugHost(group, {}, rebirth_interval_us=10**12)  # ask each node at most once
-    async with aiomqtt.Client(host, port, timeout=timeout, identifier="") as client:
+    async with aiomqtt.Client(host, port, timeout=timeout, identifier="", tls_context=tls) as client:
         await client.subscribe(f"{NAMESPACE}/{group}/#")
 
         async def listen() -> None:
