@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import duckdb
 
+from plantlink.historian.duckdb import reclaim
 from plantlink.historian.duckdb.encoding import encode_sql
 from plantlink.historian.duckdb.hourly import fold
 from plantlink.historian.duckdb.layout import (
@@ -195,12 +196,11 @@ def run(
             current = touched.get(d) == before and d in (snapshot().raw if kind == RAW else snapshot().r1m)
             if current:
                 swap(con_of(), kind, d)
+                checkpoint(con_of())  # the old table's blocks are free for the next day's copy
                 done += 1
             else:
                 discard(con_of(), kind, d)
-    if done:
-        with write_lock:
-            checkpoint(con_of())
+    reclaim.run(con_of, write_lock)
     return done
 
 

@@ -69,6 +69,12 @@ def table(kind: str, day: int) -> str:
     return f"{kind}_dn{-day}" if day < 0 else f"{kind}_d{day}"
 
 
+def table_kind(name: str) -> str | None:
+    """``raw`` or ``r1m`` for the name of a day partition, None for any other table."""
+    m = _NAME.match(name)
+    return m.group(1) if m else None
+
+
 def raw(day: int) -> str:
     """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
     read of raw samples goes through here, whatever the encoding of the values."""
