@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
 from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, days_between, id_filter, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, days_between, id_filter, r1m
 from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.historian.duckdb.queries import GOOD, PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
 from plantlink.historian.duckdb.rawagg import combine_raw
@@ -36,7 +36,7 @@ def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
 
 def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     return [
-        f"SELECT {PARTIAL_COLS}, false FROM {table(R1M, d)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+        f"SELECT {PARTIAL_COLS}, false FROM {r1m(d)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
         for d in days_between(snap.r1m, lo, hi)
     ]
 

@@ -15,11 +15,10 @@ from plantlink.historian.base import AGGREGATES, RAW_MANY_SCHEMA
 from plantlink.historian.duckdb.layout import (
     GOOD_MIN,
     MINUTE_US,
-    R1M,
     day_of,
     days_between,
     id_filter,
-    table,
+    r1m,
 )
 from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.samples import TS_TYPE
@@ -189,7 +188,7 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
-            steps.append(f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)} WHERE bucket < {floor}")
+            steps.append(f"SELECT tag_id, last_ts, last_v FROM {r1m(d)} WHERE bucket < {floor}")
         else:
             steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_rows(d)} WHERE {GOOD}")
     for src in steps:

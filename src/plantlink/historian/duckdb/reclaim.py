@@ -30,9 +30,9 @@ import duckdb
 from plantlink.historian.duckdb.layout import table_kind
 
 #: Tables are moved when more than this fraction of the file's blocks is free after a checkpoint.
-FREE_FRACTION = 0.3
+FREE_FRACTION = 0.2
 #: ... and until at most this fraction is free.
-DONE_FRACTION = 0.1
+DONE_FRACTION = 0.05
 #: Rows copied per statement (each committed on its own into the copy: the engine keeps the rows of an open
 #: transaction in memory).
 CHUNK_ROWS = 1_000_000
