@@ -13,7 +13,7 @@ import pytest
 
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb import DuckDBHistorian, compaction
-from plantlink.historian.duckdb.layout import r1m
+from plantlink.historian.duckdb.layout import r1m, raw
 from plantlink.samples import Quality, numeric_batch
 from tests.historian.conftest import DAY, T0, M, S
 from tests.historian.pyramid_reference import Samples, answers, assert_same
@@ -93,8 +93,10 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
     assert partial is not None and partial[0] > 0  # flushes cut minutes
     hist.compact(NOW)
     for d in DAYS:
-        rows = cur.execute(f"SELECT tag_id, ts FROM raw_d{d}").fetchall()
+        rows = cur.execute(f"SELECT tag_id, ts FROM {raw(d)}").fetchall()
         assert rows == sorted(rows)
+        stored = cur.execute(f"SELECT count(*) FROM raw_d{d} WHERE ts IS NULL AND te IS NOT NULL").fetchone()
+        assert stored is not None and stored[0] == len(rows)  # the times stored as ``te``
         merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM {r1m(d)}").fetchone()
         assert merged is not None and merged[0] == merged[1]
         encoded = cur.execute(f"SELECT count(*) FROM r1m_d{d} WHERE bucket IS NULL AND first_ts IS NULL "

@@ -37,7 +37,7 @@ from plantlink.historian.duckdb.layout import (
     R1M_COMPACTED_COLUMNS,
     R1M_NAMES,
     RAW,
-    RAW_COLUMNS,
+    RAW_COMPACTED_COLUMNS,
     r1m,
     raw,
     table,
@@ -126,7 +126,7 @@ def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = No
 def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int) -> str:
     tags = f"tag_id BETWEEN {lo} AND {hi}"
     if kind == RAW:
-        return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into)
+        return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into, day)
     merged = fold(f"SELECT * FROM {r1m(day)} WHERE {tags}", MINUTE_US)
     start = day * DAY_US
     return (f"INSERT INTO {into} ({', '.join(R1M_NAMES)}, mo, fo, lo) SELECT tag_id, NULL, n, vmin, vmax, vsum, "
@@ -147,7 +147,7 @@ def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     dropped at the next open (``create``)."""
     tmp = _tmp(kind, day)
     cur.execute(f"DROP TABLE IF EXISTS {tmp}")
-    cur.execute(f"CREATE TABLE {tmp} ({RAW_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
+    cur.execute(f"CREATE TABLE {tmp} ({RAW_COMPACTED_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
     try:
         for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 4)):
             cur.execute(_rewrite_sql(kind, day, tmp, lo, hi))

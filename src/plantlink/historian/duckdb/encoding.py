@@ -18,6 +18,8 @@ compaction of the day re-encodes them.
 
 from __future__ import annotations
 
+from plantlink.historian.duckdb.layout import te
+
 #: The most decimals tried (a scaled value must stay below 2 ** 53).
 MAX_SCALE = 6
 _LIMIT = 2**53
@@ -36,17 +38,18 @@ def _row_scale(v: str) -> str:
     return f"CASE {whens} END"
 
 
-def encode_sql(source: str, into: str) -> str:
-    """The INSERT that writes the rows of ``source`` (a FROM item with tag_id, ts, value, quality) into the
-    table ``into``, sorted by (tag_id, ts), the exact decimals as (iv, sc). ``source`` is scanned twice (the
-    scales, then the rows) rather than named once in a CTE, which DuckDB would materialize in memory."""
+def encode_sql(source: str, into: str, day: int) -> str:
+    """The INSERT that writes the rows of ``source`` (a FROM item with tag_id, ts, value, quality of partition
+    ``day``) into the table ``into``, sorted by (tag_id, ts), the exact decimals as (iv, sc), the times as
+    ``te`` (``layout.te``). ``source`` is scanned twice (the scales, then the rows) rather than named once in
+    a CTE, which DuckDB would materialize in memory."""
     return f"""
-INSERT INTO {into} (tag_id, ts, value, quality, iv, sc)
+INSERT INTO {into} (tag_id, ts, value, quality, iv, sc, te)
 WITH scale AS (SELECT tag_id, max(d)::UTINYINT AS d FROM (SELECT tag_id, {_row_scale("value")} AS d FROM {source})
                WHERE d IS NOT NULL GROUP BY tag_id),
 rows AS (SELECT s.tag_id, s.ts, s.value, s.quality, c.d, coalesce({_fits("s.value", "c.d")}, false) AS ok
          FROM {source} s LEFT JOIN scale c USING (tag_id))
-SELECT tag_id, ts, CASE WHEN ok THEN NULL ELSE value END, quality,
-       CASE WHEN ok THEN round(value * pow(10, d))::BIGINT END, CASE WHEN ok THEN d END
+SELECT tag_id, NULL, CASE WHEN ok THEN NULL ELSE value END, quality,
+       CASE WHEN ok THEN round(value * pow(10, d))::BIGINT END, CASE WHEN ok THEN d END, {te(day)}
 FROM rows ORDER BY tag_id, ts
 """

@@ -31,11 +31,20 @@ CREATE TABLE IF NOT EXISTS text_samples (tag_id UINTEGER NOT NULL, ts BIGINT NOT
 #: The highest write-ahead-log sequence number whose batch is stored (one row, written with the samples).
 WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq UBIGINT NOT NULL)"
 #: ``value`` holds a sample's float; a compacted day holds instead, for the values that are exact decimals,
-#: ``iv`` (the value times 10 ** ``sc``, an integer) and ``sc`` (``compaction`` says which). Read the raw
-#: samples only through ``raw(day)``, which gives ``value`` back bit for bit.
+#: ``iv`` (the value times 10 ** ``sc``, an integer) and ``sc`` (``compaction`` says which). A compacted day
+#: holds ``ts`` NULL and ``te`` instead: the time in the day plus ``(tag_id & TE_TAGS)`` days, so that the
+#: times of a day sorted by (tag, time) keep growing from one tag to the next (an absolute time jumps back to
+#: midnight at each tag's first row, which costs DuckDB's bit-packing 37 bits per row of the 2,048-row frame
+#: holding the jump: 1.6 B/sample for tags sampled every 10 s, 0.6 with ``te``). Read the raw samples only
+#: through ``raw(day)``, which gives ``ts`` and ``value`` back bit for bit.
 RAW_COLUMNS = (
-    "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT"
+    "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT, "
+    "te BIGINT"
 )
+#: The columns of a compacted raw table (``ts`` may be NULL).
+RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT")
+#: ``te`` counts days of the low 20 bits of the tag id (2 ** 20 days of microseconds stay below 2 ** 63).
+TE_TAGS = 2**20 - 1
 #: The columns a writer inserts (the others stay NULL).
 RAW_INSERT = "tag_id, ts, value, quality"
 #: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``.
@@ -100,10 +109,21 @@ def r1m(day: int) -> str:
             f"first_v, coalesce(last_ts, {b} + lo) AS last_ts, last_v, integ FROM {table(R1M, day)})")
 
 
+def te(day: int, ts: str = "ts") -> str:
+    """SQL: the ``te`` of a raw row of partition ``day`` whose time is ``ts``."""
+    return f"({ts} - {day * DAY_US} + (tag_id & {TE_TAGS})::BIGINT * {DAY_US})"
+
+
+def raw_ts(day: int, of: str = "") -> str:
+    """SQL: a raw row's time (``of``: a table name or alias to qualify the columns with)."""
+    q = f"{of}." if of else ""
+    return f"coalesce({q}ts, {day * DAY_US} + {q}te - ({q}tag_id & {TE_TAGS})::BIGINT * {DAY_US})"
+
+
 def raw(day: int) -> str:
     """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
-    read of raw samples goes through here, whatever the encoding of the values."""
-    return f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {table(RAW, day)})"
+    read of raw samples goes through here, whatever the encoding of the times and values."""
+    return f"(SELECT tag_id, {raw_ts(day)} AS ts, {RAW_VALUE} AS value, quality FROM {table(RAW, day)})"
 
 
 def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
@@ -122,6 +142,7 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
             day = int(m.group(3))
             found[m.group(1)].add(-day if m.group(2) else day)
     _add_encoded_columns(con, RAW, found[RAW], "sc", ("iv BIGINT", "sc UTINYINT"))
+    _add_encoded_columns(con, RAW, found[RAW], "te", ("te BIGINT",))
     _add_encoded_columns(con, R1M, found[R1M], "lo", tuple(R1M_ENCODED.split(", ")))
     return found
 

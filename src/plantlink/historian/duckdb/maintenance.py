@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb.latest import LatestCache
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, r1m_bucket, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, r1m_bucket, raw_ts, table
 from plantlink.historian.duckdb.layout import raw as raw_rows
 
 _LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
@@ -66,7 +66,7 @@ def apply_retention(
         cutoff = now_us - int(keep * 1e6)
         for d in sorted(days[kind]):
             name = table(kind, d)
-            older = f"ts < {cutoff}" if kind == RAW else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}"
+            older = f"{raw_ts(d)} < {cutoff}" if kind == RAW else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}"
             if (d + 1) * DAY_US <= cutoff:
                 deleted += _scalar(con, f"SELECT count(*) FROM {name}")
                 with lock:

@@ -24,6 +24,7 @@ from plantlink.historian.duckdb.layout import (
     RAW_INSERT,
     create,
     r1m_bucket,
+    raw_ts,
     table,
 )
 from plantlink.historian.duckdb.layout import raw as raw_rows
@@ -135,7 +136,7 @@ def _replace(con: duckdb.DuckDBPyConnection, chunk: Chunk, late: np.ndarray, day
         try:
             name = table(RAW, int(d))
             row = con.execute(f"DELETE FROM {name} USING _again WHERE {name}.tag_id = _again.tag_id "
-                              f"AND {name}.ts = _again.ts").fetchone()
+                              f"AND {raw_ts(int(d), name)} = _again.ts").fetchone()
             gone += int(row[0]) if row else 0
         finally:
             con.unregister("_again")
