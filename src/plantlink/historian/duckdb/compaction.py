@@ -205,7 +205,8 @@ def run(
                 done += 1
             else:
                 discard(con_of(), kind, d)
-    reclaim.run(con_of, write_lock)
+    if done:  # what the swaps freed (a pass that compacted nothing leaves the file as the last one did)
+        reclaim.run(con_of, write_lock)
     return done
 
 

@@ -35,11 +35,13 @@ WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq
 #: holds ``ts`` NULL and ``te`` instead: the time in the day plus ``(tag_id & TE_TAGS)`` days, so that the
 #: times of a day sorted by (tag, time) keep growing from one tag to the next (an absolute time jumps back to
 #: midnight at each tag's first row, which costs DuckDB's bit-packing 37 bits per row of the 2,048-row frame
-#: holding the jump: 1.6 B/sample for tags sampled every 10 s, 0.6 with ``te``). Read the raw samples only
+#: holding the jump: 1.6 B/sample for tags sampled every 10 s, 0.6 with ``te``), counted in units of ``tu``
+#: microseconds (per tag and day the largest power of ten up to 10 ** 6 dividing all its times: a jitter of
+#: whole milliseconds then costs the bit-packing of deltas 8 bits rather than 18). Read the raw samples only
 #: through ``raw(day)``, which gives ``ts`` and ``value`` back bit for bit.
 RAW_COLUMNS = (
     "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT, "
-    "te BIGINT"
+    "te BIGINT, tu UINTEGER"
 )
 #: The columns of a compacted raw table (``ts`` may be NULL).
 RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT")
@@ -95,35 +97,50 @@ def table_kind(name: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _decoded_bucket(day: int, q: str) -> str:
+    return f"{day * DAY_US} + {q}mo::BIGINT * {MINUTE_US}"
+
+
 def r1m_bucket(day: int, of: str = "") -> str:
     """SQL: a 1-minute row's bucket (``of``: a table name or alias to qualify the columns with)."""
     q = f"{of}." if of else ""
-    return f"coalesce({q}bucket, {day * DAY_US} + {q}mo::BIGINT * {MINUTE_US})"
+    return f"coalesce({q}bucket, {_decoded_bucket(day, q)})"
 
 
 def r1m(day: int) -> str:
     """The 1-minute rows of partition ``day`` as a FROM item with the columns ``R1M_NAMES`` (absolute times),
-    whatever their encoding: every read of minute rows goes through here."""
-    b = r1m_bucket(day)
-    return (f"(SELECT tag_id, {b} AS bucket, n, vmin, vmax, vsum, coalesce(first_ts, {b} + fo) AS first_ts, "
-            f"first_v, coalesce(last_ts, {b} + lo) AS last_ts, last_v, integ FROM {table(R1M, day)})")
+    whatever their encoding: every read of minute rows goes through here. The rows stored with absolute times
+    and the encoded ones are two branches of a UNION ALL, so a filter on ``bucket`` reaches the stored column
+    (and its row-group statistics) in the first, and a table holding no encoded rows skips the second."""
+    t, b = table(R1M, day), _decoded_bucket(day, "")
+    return (f"(SELECT {', '.join(R1M_NAMES)} FROM {t} WHERE bucket IS NOT NULL UNION ALL "
+            f"SELECT tag_id, {b} AS bucket, n, vmin, vmax, vsum, {b} + fo AS first_ts, first_v, {b} + lo AS last_ts, "
+            f"last_v, integ FROM {t} WHERE bucket IS NULL)")
 
 
-def te(day: int, ts: str = "ts") -> str:
-    """SQL: the ``te`` of a raw row of partition ``day`` whose time is ``ts``."""
-    return f"({ts} - {day * DAY_US} + (tag_id & {TE_TAGS})::BIGINT * {DAY_US})"
+def te(day: int, ts: str, unit: str) -> str:
+    """SQL: the ``te`` of a raw row of partition ``day`` whose time is ``ts``, in units of ``unit`` us."""
+    return f"(({ts} - {day * DAY_US}) // {unit} + (tag_id & {TE_TAGS})::BIGINT * ({DAY_US} // {unit}))"
+
+
+def _decoded_ts(day: int, q: str) -> str:
+    return f"{day * DAY_US} + ({q}te - ({q}tag_id & {TE_TAGS})::BIGINT * ({DAY_US} // {q}tu)) * {q}tu"
 
 
 def raw_ts(day: int, of: str = "") -> str:
     """SQL: a raw row's time (``of``: a table name or alias to qualify the columns with)."""
     q = f"{of}." if of else ""
-    return f"coalesce({q}ts, {day * DAY_US} + {q}te - ({q}tag_id & {TE_TAGS})::BIGINT * {DAY_US})"
+    return f"coalesce({q}ts, {_decoded_ts(day, q)})"
 
 
 def raw(day: int) -> str:
     """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
-    read of raw samples goes through here, whatever the encoding of the times and values."""
-    return f"(SELECT tag_id, {raw_ts(day)} AS ts, {RAW_VALUE} AS value, quality FROM {table(RAW, day)})"
+    read of raw samples goes through here, whatever the encoding of the times and values. As in ``r1m``, the
+    rows with a stored ``ts`` and those with ``te`` are two branches of a UNION ALL (a filter on ``ts``
+    prunes row groups of the open day as before)."""
+    t = table(RAW, day)
+    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {t} WHERE ts IS NOT NULL UNION ALL "
+            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value, quality FROM {t} WHERE ts IS NULL)")
 
 
 def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
@@ -141,22 +158,19 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
         if m:
             day = int(m.group(3))
             found[m.group(1)].add(-day if m.group(2) else day)
-    _add_encoded_columns(con, RAW, found[RAW], "sc", ("iv BIGINT", "sc UTINYINT"))
-    _add_encoded_columns(con, RAW, found[RAW], "te", ("te BIGINT",))
-    _add_encoded_columns(con, R1M, found[R1M], "lo", tuple(R1M_ENCODED.split(", ")))
+    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"
+                           ).fetchall())
+    for kind, cols in ((RAW, RAW_COLUMNS), (R1M, f"{R1M_COLUMNS}, {R1M_ENCODED}")):
+        for d in found[kind]:
+            _add_columns(con, table(kind, d), cols, have)
     return found
 
 
-def _add_encoded_columns(con: duckdb.DuckDBPyConnection, kind: str, days: Iterable[int], last: str,
-                         columns: tuple[str, ...]) -> None:
-    """Give the tables of an older store the columns of the encoding (NULL): ``last`` names the last one."""
-    have = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = ?", [last]).fetchall()}
-    for d in days:
-        name = table(kind, d)
-        if name not in have:
-            for col in columns:
-                con.execute(f"ALTER TABLE {name} ADD COLUMN {col}")
+def _add_columns(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[tuple[str, str]]) -> None:
+    """Give a table of an older store the columns it lacks (those of the encodings: NULL)."""
+    for col in columns.split(", "):
+        if (name, col.split()[0]) not in have:
+            con.execute(f"ALTER TABLE {name} ADD COLUMN {col.replace(' NOT NULL', '')}")
 
 
 def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:

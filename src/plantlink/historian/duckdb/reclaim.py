@@ -21,6 +21,7 @@ behind (``<table>_moving``) is dropped at open.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -47,16 +48,31 @@ def create(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def blocks(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(total, free) blocks of the file, as of the last checkpoint."""
-    row = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size() "
+    """(total, free) blocks of the file: its length in blocks, and those not in use as of the last checkpoint
+    (DuckDB's own total can count free blocks beyond the end of the file, cut at an earlier checkpoint)."""
+    row = con.execute("SELECT total_blocks, free_blocks, block_size, path FROM pragma_database_size() "
+                      "JOIN duckdb_databases() USING (database_name) "
                       "WHERE database_name = current_database()").fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    if row is None:
+        return 0, 0
+    total, free, size, path = int(row[0]), int(row[1]), int(row[2]), row[3]
+    if path and os.path.isfile(path):
+        length = os.path.getsize(path) // size
+        return length, max(0, length - (total - free))
+    return total, free
 
 
 def worth_it(con: duckdb.DuckDBPyConnection, fraction: float) -> bool:
     """More than ``fraction`` of the file's blocks are free."""
     total, free = blocks(con)
     return total > 0 and free > fraction * total
+
+
+def _next(con: duckdb.DuckDBPyConnection, moved: set[str]) -> str | None:
+    """The table to move next: of those not moved yet in this pass (a second move would not help: its copy
+    went where the free blocks were), the one holding the highest block beyond the blocks in use, else a
+    catalog holder (the catalog's blocks then hold the tail)."""
+    return next((n for n in tail(con) + catalog_holders(con) if n not in moved), None)
 
 
 def _count_tables(con: duckdb.DuckDBPyConnection) -> int:
@@ -162,11 +178,11 @@ def run(con_of: Callable[[], duckdb.DuckDBPyConnection], write_lock: threading.R
             con = con_of()
             if not worth_it(con, DONE_FRACTION):
                 break
-            names = tail(con) or [n for n in catalog_holders(con) if n not in moved]
-            if not names or not movable(con, names[0]):
+            name = _next(con, moved)
+            if name is None or not movable(con, name):
                 break
-            move(con, names[0])
-            moved.add(names[0])
+            move(con, name)
+            moved.add(name)
             moves += 1
             if not checkpoint(con):
                 break  # readers hold a transaction: the old blocks stay in use; the next pass goes on
