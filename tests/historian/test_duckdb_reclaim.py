@@ -162,10 +162,14 @@ def test_a_copy_left_by_a_crash_is_dropped_at_open(store_path: Path) -> None:
     assert "tags_moving" not in names and "tags" in names
 
 
-def test_an_open_day_is_not_moved(hist: DuckDBHistorian) -> None:
+def test_an_open_day_moves_only_while_small(hist: DuckDBHistorian, monkeypatch: pytest.MonkeyPatch) -> None:
     hist.write(numeric_batch(np.array([1, 1]), np.array([T0, T0 + S]), np.array([1.0, 2.0]),
                              np.array([Quality.GOOD] * 2, dtype=np.uint8)))
     hist.flush()
     con = hist._require_open()
+    assert reclaim.movable(con, f"raw_d{T0 // DAY}")
+    monkeypatch.setattr(reclaim, "OPEN_ROWS", 1)
     assert not reclaim.movable(con, f"raw_d{T0 // DAY}")
     assert reclaim.movable(con, "tags")
+    hist.compact(T0 + 2 * DAY)  # compacted in its present state: movable whatever its size
+    assert reclaim.movable(con, f"raw_d{T0 // DAY}")

@@ -8,7 +8,7 @@ DuckDB's per-row-group min/max statistics skip the rest of the table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 
@@ -101,10 +101,16 @@ def _decoded_bucket(day: int, q: str) -> str:
     return f"{day * DAY_US} + {q}mo::BIGINT * {MINUTE_US}"
 
 
-def r1m_bucket(day: int, of: str = "") -> str:
-    """SQL: a 1-minute row's bucket (``of``: a table name or alias to qualify the columns with)."""
+def _stored_or_decoded(column: str, decoded: Callable[[int, str], str], day: int, of: str) -> str:
+    """SQL: ``column`` where stored, else its ``decoded`` form (``of``: a table name or alias to qualify the
+    columns with)."""
     q = f"{of}." if of else ""
-    return f"coalesce({q}bucket, {_decoded_bucket(day, q)})"
+    return f"coalesce({q}{column}, {decoded(day, q)})"
+
+
+def r1m_bucket(day: int, of: str = "") -> str:
+    """SQL: a 1-minute row's bucket."""
+    return _stored_or_decoded("bucket", _decoded_bucket, day, of)
 
 
 def r1m(day: int) -> str:
@@ -128,9 +134,8 @@ def _decoded_ts(day: int, q: str) -> str:
 
 
 def raw_ts(day: int, of: str = "") -> str:
-    """SQL: a raw row's time (``of``: a table name or alias to qualify the columns with)."""
-    q = f"{of}." if of else ""
-    return f"coalesce({q}ts, {_decoded_ts(day, q)})"
+    """SQL: a raw row's time."""
+    return _stored_or_decoded("ts", _decoded_ts, day, of)
 
 
 def raw(day: int) -> str:

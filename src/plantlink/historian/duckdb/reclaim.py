@@ -5,14 +5,16 @@ blocks at its *end*. Compaction writes each day's copy before the old table is d
 the end of the file and the freed blocks sit below them: the file stays as big as before compaction (a
 reference run of ``bench/historian.py``: 11.6 bytes per sample in the file, 5.0 in use).
 
-DuckDB allocates new blocks from the lowest free one. So, when more than ``FREE_FRACTION`` of the file is
-free after a checkpoint, the tables that hold blocks beyond the blocks in use (the file's tail) are *moved*:
-copied in their row order into a table of the same definition (constraints included), which fills the free
-blocks below, then swapped for the original in one transaction; the checkpoint after frees the tail, and the
-file is cut there. Each table moves under the store's write lock on its own (flushes wait for one table,
-not for the pass). A raw or 1-minute day table that compaction has not rewritten in its current state (the
-open day, a day with late rows) is never moved: it is large and still growing; if it holds the tail, the
-file shrinks only down to it (the next pass, after its compaction, goes further).
+Compaction checkpoints after each swap, so the next day's copy fills the blocks the previous one freed. And
+DuckDB allocates new blocks from the lowest free one: so, after a pass that compacted something, when more
+than ``FREE_FRACTION`` of the file's length is free, the table holding the file's highest block is *moved*:
+copied in its row order into a table of the same definition (constraints included), which fills the free
+blocks below, then swapped for the original in one transaction; the checkpoint after cuts the file at its
+last block in use. Then the next table (``run``). Each table moves under the store's write lock on its own
+(flushes wait for one table, not for the pass). A raw or 1-minute day table that compaction has not rewritten
+in its current state (the open day, a day with late rows) moves only while it is small (``OPEN_ROWS``); a
+larger one holding the tail stops the pass there (the file shrinks only down to it; its own appends fill the
+free blocks below meanwhile, and the next pass after its compaction goes further).
 
 The copy keeps every row, in the same order, with the same values: reads do not change. A copy a crash left
 behind (``<table>_moving``) is dropped at open.
@@ -37,6 +39,9 @@ DONE_FRACTION = 0.05
 #: Rows copied per statement (each committed on its own into the copy: the engine keeps the rows of an open
 #: transaction in memory).
 CHUNK_ROWS = 1_000_000
+#: A day table still written to (the open day: it is written at the end of the file) moves only up to this
+#: many rows: its copy holds the write lock, flushes wait meanwhile (about a second per million rows).
+OPEN_ROWS = 4_000_000
 _SUFFIX = "_moving"
 
 
@@ -96,11 +101,13 @@ def tail(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def movable(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Not a raw or 1-minute day table whose current state compaction has not written (open, or late rows)."""
+    """Not a raw or 1-minute day table whose current state compaction has not written (open, or late rows),
+    unless it holds at most ``OPEN_ROWS`` rows."""
     if table_kind(name) is None:
         return True
+    rows = _count(con, name)
     done = con.execute("SELECT rows FROM compacted WHERE name = ?", [name]).fetchone()
-    return done is not None and int(done[0]) == _count(con, name)
+    return rows <= OPEN_ROWS or (done is not None and int(done[0]) == rows)
 
 
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
