@@ -130,7 +130,8 @@ def te(day: int, ts: str, unit: str) -> str:
 
 
 def _decoded_ts(day: int, q: str) -> str:
-    return f"{day * DAY_US} + ({q}te - ({q}tag_id & {TE_TAGS})::BIGINT * ({DAY_US} // {q}tu)) * {q}tu"
+    # te * tu is exactly (ts - day start) + (tag_id & TE_TAGS) days: tu divides both (no division here)
+    return f"{day * DAY_US} + {q}te * {q}tu - ({q}tag_id & {TE_TAGS})::BIGINT * {DAY_US}"
 
 
 def raw_ts(day: int, of: str = "") -> str:
