@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from plantlink.historian.base import Retention
 from plantlink.historian.duckdb import DuckDBHistorian, compaction
+from plantlink.historian.duckdb.layout import r1m, raw
 from plantlink.samples import Quality, numeric_batch
 from tests.historian.conftest import DAY, T0, M, S
 from tests.historian.pyramid_reference import Samples, answers, assert_same
@@ -91,10 +93,15 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
     assert partial is not None and partial[0] > 0  # flushes cut minutes
     hist.compact(NOW)
     for d in DAYS:
-        rows = cur.execute(f"SELECT tag_id, ts FROM raw_d{d}").fetchall()
+        rows = cur.execute(f"SELECT tag_id, ts FROM {raw(d)}").fetchall()
         assert rows == sorted(rows)
-        merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM r1m_d{d}").fetchone()
+        stored = cur.execute(f"SELECT count(*) FROM raw_d{d} WHERE ts IS NULL AND te IS NOT NULL").fetchone()
+        assert stored is not None and stored[0] == len(rows)  # the times stored as ``te``
+        merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM {r1m(d)}").fetchone()
         assert merged is not None and merged[0] == merged[1]
+        encoded = cur.execute(f"SELECT count(*) FROM r1m_d{d} WHERE bucket IS NULL AND first_ts IS NULL "
+                              "AND last_ts IS NULL AND mo IS NOT NULL").fetchone()
+        assert encoded is not None and encoded[0] == merged[0]  # the times stored as offsets in the day
     n = sum(len(s[0]) for s in samples.values())
     assert sum(cur.execute(f"SELECT count(*) FROM raw_d{d}").fetchall()[0][0] for d in DAYS) == n
 
@@ -188,3 +195,17 @@ def test_a_crash_in_the_swap_leaves_the_old_table(store_path: Path, hist: DuckDB
                         T0 - 7 * S, T0 + 3 * DAY + 11 * S, interval)
     finally:
         h.close()
+
+
+def test_retention_deletes_the_old_minutes_of_a_compacted_day(hist: DuckDBHistorian,
+                                                              samples: dict[int, Samples]) -> None:
+    assert hist.compact(NOW) == 6
+    cutoff = T0 + DAY + 6 * 3600 * S + 30 * S  # inside a minute: that minute is kept
+    cur = hist._cursor()
+    count = f"SELECT count(*) FROM {r1m(D0 + 1)} WHERE bucket + {M} > {cutoff}"
+    kept = cur.execute(count).fetchall()[0][0]
+    assert 0 < kept < cur.execute(f"SELECT count(*) FROM r1m_d{D0 + 1}").fetchall()[0][0]
+    hist.retention = Retention(raw=None, rollup_1m=(NOW - cutoff) / 1e6)
+    hist.apply_retention(NOW)
+    assert cur.execute(f"SELECT count(*) FROM r1m_d{D0 + 1}").fetchall()[0][0] == kept
+    assert cur.execute(count).fetchall()[0][0] == kept

@@ -178,3 +178,44 @@ def test_the_read_divides_by_the_powers_the_encoder_checks_with() -> None:
     con.register("t", pa.table({"iv": iv, "sc": sc, "value": pa.nulls(len(iv), pa.float64())}))
     read = con.sql(f"SELECT {RAW_VALUE} AS v, iv::DOUBLE / pow(10, sc) AS checked FROM t").fetchnumpy()
     assert np.array_equal(read["v"].view(np.int64), read["checked"].view(np.int64))
+
+
+def test_times_read_back_exactly_in_the_unit_of_each_tag(hist: DuckDBHistorian) -> None:
+    """Times in whole seconds, in whole milliseconds (a jitter) and in microseconds: stored as ``te`` in units
+    of 10 ** 6, 10 ** 3 and 1 us, read back exactly, before and after a late sample."""
+    rng = np.random.default_rng(5)
+    base = T0 + np.arange(0, 2 * DAY, 10 * S)
+    times = {"seconds": base, "millis": base + rng.integers(-50, 51, len(base)) * 1000,
+             "micros": base + rng.integers(1, 999_999, len(base))}
+    times["micros"][0] = T0  # the day's first instant
+    ids = hist.register_tags([TagMeta(f"time/{name}", "") for name in times])
+    for name, ts in times.items():
+        ts = np.unique(np.clip(ts, T0, T0 + 2 * DAY - 1))
+        times[name] = ts
+        for part in np.array_split(np.arange(len(ts)), 3):
+            hist.write(numeric_batch(np.full(len(part), ids[f"time/{name}"]), ts[part], np.ones(len(part)),
+                                     np.full(len(part), Quality.GOOD, dtype=np.uint8)))
+            hist.flush()
+    assert hist.compact(NOW) == 4
+    units = dict(hist._cursor().execute(f"SELECT tag_id, min(tu) FROM raw_d{D0} WHERE ts IS NULL GROUP BY ALL"
+                                        ).fetchall())
+    assert {name: units[ids[f"time/{name}"]] for name in times} == {"seconds": 10**6, "millis": 1000, "micros": 1}
+    for name, ts in times.items():
+        got = hist.raw(ids[f"time/{name}"], T0, T0 + 2 * DAY, limit=10**6).column("ts").cast(pa.int64())
+        assert np.array_equal(got.to_numpy(), ts)
+
+
+def test_te_round_trips_for_any_tag_id_and_day() -> None:
+    """``layout.te`` and ``layout.raw_ts`` in SQL, for tag ids beyond ``TE_TAGS`` and days before 1970."""
+    from plantlink.historian.duckdb.layout import DAY_US, raw_ts, te
+
+    con = duckdb.connect()
+    rng = np.random.default_rng(9)
+    for day in (-3, 0, D0, 100_000):
+        tags = np.array([0, 1, 2**20 - 1, 2**20, 2**32 - 1, *rng.integers(0, 2**32, 20).tolist()], dtype=np.uint32)
+        ts = day * DAY_US + rng.integers(0, DAY_US // 1000, len(tags)) * 1000
+        con.register("t", pa.table({"tag_id": tags, "ts": ts, "tu": pa.array([1000] * len(tags), pa.uint32())}))
+        back = con.execute(f"SELECT {raw_ts(day).replace('coalesce(ts,', 'coalesce(NULL,')} AS ts FROM "
+                           f"(SELECT tag_id, tu, {te(day, 'ts', 'tu')} AS te FROM t)").fetchnumpy()
+        assert np.array_equal(np.asarray(back["ts"]), ts)
+        con.unregister("t")

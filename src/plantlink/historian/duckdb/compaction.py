@@ -27,16 +27,18 @@ from collections.abc import Callable
 
 import duckdb
 
+from plantlink.historian.duckdb import reclaim
 from plantlink.historian.duckdb.encoding import encode_sql
 from plantlink.historian.duckdb.hourly import fold
 from plantlink.historian.duckdb.layout import (
     DAY_US,
     MINUTE_US,
     R1M,
-    R1M_COLUMNS,
+    R1M_COMPACTED_COLUMNS,
     R1M_NAMES,
     RAW,
-    RAW_COLUMNS,
+    RAW_COMPACTED_COLUMNS,
+    r1m,
     raw,
     table,
 )
@@ -124,9 +126,13 @@ def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = No
 def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int) -> str:
     tags = f"tag_id BETWEEN {lo} AND {hi}"
     if kind == RAW:
-        return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into)
-    merged = fold(f"SELECT * FROM {table(kind, day)} WHERE {tags}", MINUTE_US)
-    return f"INSERT INTO {into} ({', '.join(R1M_NAMES)}) SELECT * FROM ({merged}) ORDER BY tag_id, h"
+        return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into, day)
+    merged = fold(f"SELECT * FROM {r1m(day)} WHERE {tags}", MINUTE_US)
+    start = day * DAY_US
+    return (f"INSERT INTO {into} ({', '.join(R1M_NAMES)}, mo, fo, lo) SELECT tag_id, NULL, n, vmin, vmax, vsum, "
+            f"NULL, first_v, NULL, last_v, integ, ((b - {start}) // {MINUTE_US})::USMALLINT, (f - b)::UINTEGER, "
+            f"(l - b)::UINTEGER FROM ({merged}) AS m(tag_id, b, n, vmin, vmax, vsum, f, first_v, l, last_v, integ) "
+            "ORDER BY tag_id, b")
 
 
 def _tmp(kind: str, day: int) -> str:
@@ -141,7 +147,7 @@ def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     dropped at the next open (``create``)."""
     tmp = _tmp(kind, day)
     cur.execute(f"DROP TABLE IF EXISTS {tmp}")
-    cur.execute(f"CREATE TABLE {tmp} ({RAW_COLUMNS if kind == RAW else R1M_COLUMNS})")
+    cur.execute(f"CREATE TABLE {tmp} ({RAW_COMPACTED_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
     try:
         for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 4)):
             cur.execute(_rewrite_sql(kind, day, tmp, lo, hi))
@@ -195,12 +201,12 @@ def run(
             current = touched.get(d) == before and d in (snapshot().raw if kind == RAW else snapshot().r1m)
             if current:
                 swap(con_of(), kind, d)
+                checkpoint(con_of())  # the old table's blocks are free for the next day's copy
                 done += 1
             else:
                 discard(con_of(), kind, d)
-    if done:
-        with write_lock:
-            checkpoint(con_of())
+    if done:  # what the swaps freed (a pass that compacted nothing leaves the file as the last one did)
+        reclaim.run(con_of, write_lock)
     return done
 
 

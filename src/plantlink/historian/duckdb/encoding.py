@@ -18,8 +18,8 @@ compaction of the day re-encodes them.
 
 from __future__ import annotations
 
-#: The most decimals tried (a scaled value must stay below 2 ** 53).
-MAX_SCALE = 6
+from plantlink.historian.duckdb.layout import DAY_US, MAX_SCALE, te
+
 _LIMIT = 2**53
 
 
@@ -36,17 +36,26 @@ def _row_scale(v: str) -> str:
     return f"CASE {whens} END"
 
 
-def encode_sql(source: str, into: str) -> str:
-    """The INSERT that writes the rows of ``source`` (a FROM item with tag_id, ts, value, quality) into the
-    table ``into``, sorted by (tag_id, ts), the exact decimals as (iv, sc). ``source`` is scanned twice (the
-    scales, then the rows) rather than named once in a CTE, which DuckDB would materialize in memory."""
+def _ts_unit(ts: str, day: int) -> str:
+    """SQL: the largest of 1, 10, ..., 10 ** 6 microseconds that divides the time in the day ``ts``."""
+    whens = " ".join(f"WHEN ({ts} - {day * DAY_US}) % {10**k} = 0 THEN {10**k}" for k in range(6, 0, -1))
+    return f"CASE {whens} ELSE 1 END"
+
+
+def encode_sql(source: str, into: str, day: int) -> str:
+    """The INSERT that writes the rows of ``source`` (a FROM item with tag_id, ts, value, quality of partition
+    ``day``) into the table ``into``, sorted by (tag_id, ts), the exact decimals as (iv, sc), the times as
+    ``te`` in units of ``tu`` (``layout.te``: per tag, the largest power of ten of microseconds dividing all
+    its times of the day). ``source`` is scanned twice (the scales, then the rows) rather than named once in
+    a CTE, which DuckDB would materialize in memory."""
     return f"""
-INSERT INTO {into} (tag_id, ts, value, quality, iv, sc)
-WITH scale AS (SELECT tag_id, max(d)::UTINYINT AS d FROM (SELECT tag_id, {_row_scale("value")} AS d FROM {source})
-               WHERE d IS NOT NULL GROUP BY tag_id),
-rows AS (SELECT s.tag_id, s.ts, s.value, s.quality, c.d, coalesce({_fits("s.value", "c.d")}, false) AS ok
-         FROM {source} s LEFT JOIN scale c USING (tag_id))
-SELECT tag_id, ts, CASE WHEN ok THEN NULL ELSE value END, quality,
-       CASE WHEN ok THEN round(value * pow(10, d))::BIGINT END, CASE WHEN ok THEN d END
+INSERT INTO {into} (tag_id, ts, value, quality, iv, sc, te, tu)
+WITH scale AS (SELECT tag_id, (max(d) FILTER (WHERE d IS NOT NULL))::UTINYINT AS d, min(u)::UINTEGER AS u
+               FROM (SELECT tag_id, {_row_scale("value")} AS d, {_ts_unit("ts", day)} AS u FROM {source})
+               GROUP BY tag_id),
+rows AS (SELECT s.tag_id, s.ts, s.value, s.quality, c.d, c.u, coalesce({_fits("s.value", "c.d")}, false) AS ok
+         FROM {source} s JOIN scale c USING (tag_id))
+SELECT tag_id, NULL, CASE WHEN ok THEN NULL ELSE value END, quality,
+       CASE WHEN ok THEN round(value * pow(10, d))::BIGINT END, CASE WHEN ok THEN d END, {te(day, "ts", "u")}, u
 FROM rows ORDER BY tag_id, ts
 """

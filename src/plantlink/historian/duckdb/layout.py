@@ -8,11 +8,9 @@ DuckDB's per-row-group min/max statistics skip the rest of the table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
-
-from plantlink.historian.duckdb.encoding import MAX_SCALE
 
 DAY_US = 86_400_000_000
 MINUTE_US = 60_000_000
@@ -33,15 +31,29 @@ CREATE TABLE IF NOT EXISTS text_samples (tag_id UINTEGER NOT NULL, ts BIGINT NOT
 #: The highest write-ahead-log sequence number whose batch is stored (one row, written with the samples).
 WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq UBIGINT NOT NULL)"
 #: ``value`` holds a sample's float; a compacted day holds instead, for the values that are exact decimals,
-#: ``iv`` (the value times 10 ** ``sc``, an integer) and ``sc`` (``compaction`` says which). Read the raw
-#: samples only through ``raw(day)``, which gives ``value`` back bit for bit.
+#: ``iv`` (the value times 10 ** ``sc``, an integer) and ``sc`` (``compaction`` says which). A compacted day
+#: holds ``ts`` NULL and ``te`` instead: the time in the day plus ``(tag_id & TE_TAGS)`` days, so that the
+#: times of a day sorted by (tag, time) keep growing from one tag to the next (an absolute time jumps back to
+#: midnight at each tag's first row, which costs DuckDB's bit-packing 37 bits per row of the 2,048-row frame
+#: holding the jump: 1.6 B/sample for tags sampled every 10 s, 0.6 with ``te``), counted in units of ``tu``
+#: microseconds (per tag and day the largest power of ten up to 10 ** 6 dividing all its times: a jitter of
+#: whole milliseconds then costs the bit-packing of deltas 8 bits rather than 18). Read the raw samples only
+#: through ``raw(day)``, which gives ``ts`` and ``value`` back bit for bit.
 RAW_COLUMNS = (
-    "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT"
+    "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT, "
+    "te BIGINT, tu UINTEGER"
 )
+#: The columns of a compacted raw table (``ts`` may be NULL).
+RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT")
+#: ``te`` counts days of the low 20 bits of the tag id (2 ** 20 days of microseconds stay below 2 ** 63).
+TE_TAGS = 2**20 - 1
 #: The columns a writer inserts (the others stay NULL).
 RAW_INSERT = "tag_id, ts, value, quality"
 #: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``. The powers of ten are constants
 #: (each exact, so the same bits as ``pow(10, sc)``, which cost about 30 ms per 8.6 M rows).
+#: The most decimals compaction tries when it stores a value as a scaled integer (``encoding``; a scaled value
+#: must stay below 2 ** 53).
+MAX_SCALE = 6
 _POW10 = ", ".join(f"1e{d}" for d in range(MAX_SCALE + 1))
 RAW_VALUE = f"CASE WHEN iv IS NULL THEN value ELSE iv::DOUBLE / [{_POW10}][sc + 1] END"
 R1M_COLUMNS = (
@@ -49,6 +61,17 @@ R1M_COLUMNS = (
     "vsum DOUBLE, first_ts BIGINT NOT NULL, first_v DOUBLE, last_ts BIGINT NOT NULL, last_v DOUBLE, "
     "integ DOUBLE"
 )
+#: A compacted day's 1-minute rows hold ``bucket``, ``first_ts`` and ``last_ts`` NULL and instead ``mo`` (the
+#: minute of the day), ``fo`` and ``lo`` (``first_ts`` and ``last_ts`` minus the bucket): an absolute time
+#: jumps back at each tag's first row, which costs DuckDB's bit-packing 37 bits per row of every 2,048-row frame
+#: holding a jump (a tag's day is 1,440 rows), where these take 11 bits and a constant (per tag, the sampling
+#: phase). Rows appended later (late samples) keep the absolute columns. Read the minutes only through
+#: ``r1m(day)``.
+R1M_ENCODED = "mo USMALLINT, fo UINTEGER, lo UINTEGER"
+#: The columns of a compacted 1-minute table (the absolute times may be NULL).
+R1M_COMPACTED_COLUMNS = ", ".join(
+    c.replace(" NOT NULL", "") if c.split()[0] in ("bucket", "first_ts", "last_ts") else c
+    for c in f"{R1M_COLUMNS}, {R1M_ENCODED}".split(", "))
 R1M_NAMES = (
     "tag_id",
     "bucket",
@@ -73,28 +96,81 @@ def table(kind: str, day: int) -> str:
     return f"{kind}_dn{-day}" if day < 0 else f"{kind}_d{day}"
 
 
+def table_kind(name: str) -> str | None:
+    """``raw`` or ``r1m`` for the name of a day partition, None for any other table."""
+    m = _NAME.match(name)
+    return m.group(1) if m else None
+
+
+def _decoded_bucket(day: int, q: str) -> str:
+    return f"{day * DAY_US} + {q}mo::BIGINT * {MINUTE_US}"
+
+
+def _stored_or_decoded(column: str, decoded: Callable[[int, str], str], day: int, of: str) -> str:
+    """SQL: ``column`` where stored, else its ``decoded`` form (``of``: a table name or alias to qualify the
+    columns with)."""
+    q = f"{of}." if of else ""
+    return f"coalesce({q}{column}, {decoded(day, q)})"
+
+
+def r1m_bucket(day: int, of: str = "") -> str:
+    """SQL: a 1-minute row's bucket."""
+    return _stored_or_decoded("bucket", _decoded_bucket, day, of)
+
+
+def r1m(day: int) -> str:
+    """The 1-minute rows of partition ``day`` as a FROM item with the columns ``R1M_NAMES`` (absolute times),
+    whatever their encoding: every read of minute rows goes through here. The rows stored with absolute times
+    and the encoded ones are two branches of a UNION ALL, so a filter on ``bucket`` reaches the stored column
+    (and its row-group statistics) in the first, and a table holding no encoded rows skips the second."""
+    t, b = table(R1M, day), _decoded_bucket(day, "")
+    return (f"(SELECT {', '.join(R1M_NAMES)} FROM {t} WHERE bucket IS NOT NULL UNION ALL "
+            f"SELECT tag_id, {b} AS bucket, n, vmin, vmax, vsum, {b} + fo AS first_ts, first_v, {b} + lo AS last_ts, "
+            f"last_v, integ FROM {t} WHERE bucket IS NULL)")
+
+
+def te(day: int, ts: str, unit: str) -> str:
+    """SQL: the ``te`` of a raw row of partition ``day`` whose time is ``ts``, in units of ``unit`` us."""
+    return f"(({ts} - {day * DAY_US}) // {unit} + (tag_id & {TE_TAGS})::BIGINT * ({DAY_US} // {unit}))"
+
+
+def _decoded_ts(day: int, q: str) -> str:
+    # te * tu is exactly (ts - day start) + (tag_id & TE_TAGS) days: tu divides both (no division here)
+    return f"{day * DAY_US} + {q}te * {q}tu - ({q}tag_id & {TE_TAGS})::BIGINT * {DAY_US}"
+
+
+def raw_ts(day: int, of: str = "") -> str:
+    """SQL: a raw row's time."""
+    return _stored_or_decoded("ts", _decoded_ts, day, of)
+
+
 def raw(day: int) -> str:
     """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
-    read of raw samples goes through here, whatever the encoding of the values."""
-    return f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {table(RAW, day)})"
+    read of raw samples goes through here, whatever the encoding of the times and values. As in ``r1m``, the
+    rows with a stored ``ts`` and those with ``te`` are two branches of a UNION ALL (a filter on ``ts``
+    prunes row groups of the open day as before)."""
+    t = table(RAW, day)
+    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {t} WHERE ts IS NOT NULL UNION ALL "
+            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value, quality FROM {t} WHERE ts IS NULL)")
 
 
 def raw_good(day: int) -> str:
     """The samples of partition ``day`` that aggregates use (quality >= ``GOOD_MIN``, a finite value) as a FROM
     item with columns (tag_id, ts, value): filtered on the stored columns (an encoded value is always finite),
-    not on the decoded value."""
-    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value FROM {table(RAW, day)} "
-            f"WHERE quality >= {GOOD_MIN} AND (iv IS NOT NULL OR isfinite(value)))")
+    not on the decoded value; the two branches of ``raw`` (rows with ``ts`` stored, rows with ``te``)."""
+    t, good = table(RAW, day), f"quality >= {GOOD_MIN} AND (iv IS NOT NULL OR isfinite(value))"
+    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value FROM {t} WHERE ts IS NOT NULL AND {good} UNION ALL "
+            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value FROM {t} WHERE ts IS NULL AND {good})")
 
 
 def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
-    cols = RAW_COLUMNS if kind == RAW else R1M_COLUMNS
+    cols = RAW_COLUMNS if kind == RAW else f"{R1M_COLUMNS}, {R1M_ENCODED}"
     con.execute(f"CREATE TABLE IF NOT EXISTS {table(kind, day)} ({cols})")
 
 
 def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
-    """The day partitions present in the database, by kind (raw tables of an older store get the columns
-    ``iv`` and ``sc``, NULL: ``raw(day)`` reads every raw table the same way)."""
+    """The day partitions present in the database, by kind (tables of an older store get the columns of the
+    encodings, NULL: ``raw(day)`` and ``r1m(day)`` read every table the same way)."""
     found: dict[str, set[int]] = {RAW: set(), R1M: set()}
     rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
     for (name,) in rows:
@@ -102,18 +178,19 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
         if m:
             day = int(m.group(3))
             found[m.group(1)].add(-day if m.group(2) else day)
-    _add_encoded_columns(con, found[RAW])
+    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"
+                           ).fetchall())
+    for kind, cols in ((RAW, RAW_COLUMNS), (R1M, f"{R1M_COLUMNS}, {R1M_ENCODED}")):
+        for d in found[kind]:
+            _add_columns(con, table(kind, d), cols, have)
     return found
 
 
-def _add_encoded_columns(con: duckdb.DuckDBPyConnection, raw_days: Iterable[int]) -> None:
-    have = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = 'sc'").fetchall()}
-    for d in raw_days:
-        name = table(RAW, d)
-        if name not in have:
-            con.execute(f"ALTER TABLE {name} ADD COLUMN iv BIGINT")
-            con.execute(f"ALTER TABLE {name} ADD COLUMN sc UTINYINT")
+def _add_columns(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[tuple[str, str]]) -> None:
+    """Give a table of an older store the columns it lacks (those of the encodings: NULL)."""
+    for col in columns.split(", "):
+        if (name, col.split()[0]) not in have:
+            con.execute(f"ALTER TABLE {name} ADD COLUMN {col.replace(' NOT NULL', '')}")
 
 
 def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb.latest import LatestCache
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, r1m_bucket, raw_ts, table
 from plantlink.historian.duckdb.layout import raw as raw_rows
 
 _LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
@@ -64,9 +64,9 @@ def apply_retention(
         if keep is None:
             continue
         cutoff = now_us - int(keep * 1e6)
-        older = "ts < {c}" if kind == RAW else f"bucket + {MINUTE_US} <= {{c}}"
         for d in sorted(days[kind]):
             name = table(kind, d)
+            older = f"{raw_ts(d)} < {cutoff}" if kind == RAW else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}"
             if (d + 1) * DAY_US <= cutoff:
                 deleted += _scalar(con, f"SELECT count(*) FROM {name}")
                 with lock:
@@ -74,7 +74,7 @@ def apply_retention(
                 con.execute(f"DROP TABLE {name}")
                 dropped += 1
             elif d * DAY_US < cutoff:
-                deleted += _scalar(con, f"DELETE FROM {name} WHERE " + older.format(c=cutoff))
+                deleted += _scalar(con, f"DELETE FROM {name} WHERE {older}")
         if kind == RAW:
             deleted += _scalar(con, f"DELETE FROM text_samples WHERE ts < {cutoff}")
     return deleted, dropped

@@ -14,12 +14,11 @@ from plantlink.errors import QueryError
 from plantlink.historian.base import AGGREGATES, RAW_MANY_SCHEMA
 from plantlink.historian.duckdb.layout import (
     MINUTE_US,
-    R1M,
     day_of,
     days_between,
     id_filter,
+    r1m,
     raw_good,
-    table,
 )
 from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.samples import TS_TYPE
@@ -187,7 +186,7 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
-            steps.append(f"SELECT tag_id, last_ts, last_v FROM {table(R1M, d)} WHERE bucket < {floor}")
+            steps.append(f"SELECT tag_id, last_ts, last_v FROM {r1m(d)} WHERE bucket < {floor}")
         else:
             steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_good(d)}")
     for src in steps:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from plantlink.errors import HistorianError, QueryError
 from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
-from plantlink.historian.duckdb import compaction, hourly, opening, persisted, queries, settings
+from plantlink.historian.duckdb import compaction, hourly, opening, persisted, queries, reclaim, settings
 from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
 from plantlink.historian.duckdb.latest import LatestCache
 from plantlink.historian.duckdb.layout import DAY_US, R1M, RAW, existing
@@ -116,6 +116,7 @@ class DuckDBHistorian(Historian):
             else:
                 self._r1h_upto, self._r1d_upto = hourly.create(con)
                 compaction.create(con)
+                reclaim.create(con)
             self._con = con
 
     def close(self) -> None:

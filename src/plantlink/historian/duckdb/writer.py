@@ -15,7 +15,18 @@ import pyarrow as pa
 
 from plantlink.historian.duckdb.buffer import Chunk
 from plantlink.historian.duckdb.latest import NO_TS
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, RAW_INSERT, create, table
+from plantlink.historian.duckdb.layout import (
+    DAY_US,
+    MINUTE_US,
+    R1M,
+    R1M_NAMES,
+    RAW,
+    RAW_INSERT,
+    create,
+    r1m_bucket,
+    raw_ts,
+    table,
+)
 from plantlink.historian.duckdb.layout import raw as raw_rows
 from plantlink.historian.duckdb.rollup import partials
 
@@ -81,7 +92,7 @@ def _put(
     if d not in days[kind] and d not in new[kind]:
         create(con, kind, d)
         new[kind].add(d)
-    insert(con, table(kind, d), data, RAW_INSERT if kind == RAW else "")
+    insert(con, table(kind, d), data, RAW_INSERT if kind == RAW else ", ".join(R1M_NAMES))
 
 
 def _write_numeric(
@@ -125,7 +136,7 @@ def _replace(con: duckdb.DuckDBPyConnection, chunk: Chunk, late: np.ndarray, day
         try:
             name = table(RAW, int(d))
             row = con.execute(f"DELETE FROM {name} USING _again WHERE {name}.tag_id = _again.tag_id "
-                              f"AND {name}.ts = _again.ts").fetchone()
+                              f"AND {raw_ts(int(d), name)} = _again.ts").fetchone()
             gone += int(row[0]) if row else 0
         finally:
             con.unregister("_again")
@@ -156,7 +167,7 @@ def _recompute(
             name = table(R1M, d)
             con.execute(
                 f"DELETE FROM {name} USING _dirty WHERE {name}.tag_id = _dirty.tag_id "
-                f"AND {name}.bucket >= _dirty.from_ts AND {name}.bucket < _dirty.upto"
+                f"AND {r1m_bucket(d, name)} >= _dirty.from_ts AND {r1m_bucket(d, name)} < _dirty.upto"
             )
         selects = [
             f"SELECT r.tag_id, r.ts, r.value, r.quality FROM {raw_rows(d)} r JOIN _dirty USING (tag_id) "
