@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from plantlink.historian.base import Retention, TagMeta
 from plantlink.historian.duckdb import DuckDBHistorian
@@ -219,3 +220,38 @@ def test_te_round_trips_for_any_tag_id_and_day() -> None:
                            f"(SELECT tag_id, tu, {te(day, 'ts', 'tu')} AS te FROM t)").fetchnumpy()
         assert np.array_equal(np.asarray(back["ts"]), ts)
         con.unregister("t")
+
+
+def test_a_big_day_of_an_older_store_is_upgraded_within_the_memory_limit(tmp_path: Path) -> None:
+    """A day table of an older layout (four columns) holding 8.6 M rows: adding the newer columns with ``ALTER
+    TABLE ADD COLUMN`` needs more memory than a 16MB limit (DuckDB builds the column in memory), the copy at
+    open does not; every row reads back the same, in the same order, and a copy a crash left is dropped."""
+    path = tmp_path / "old.duckdb"
+    tags, day = 100, D0 + 10
+    ts = np.tile(day * DAY + np.arange(86_400, dtype=np.int64) * S, tags)
+    tid_of = np.repeat(np.arange(tags), 86_400)
+    values = np.round(np.random.default_rng(4).normal(50, 5, len(ts)), 2)
+    with DuckDBHistorian(path, memory_limit="1GB") as h:  # the reads of 8.6 M rows need more than the copy
+        got = h.register_tags([TagMeta(f"old/t{i}", "") for i in range(tags)])
+        ids = np.array([got[f"old/t{i}"] for i in range(tags)], dtype=np.uint32)
+        h.write(numeric_batch(ids[tid_of], ts, values, np.full(len(ts), Quality.GOOD, dtype=np.uint8)))
+        h.flush()
+        before = h.raw_many(ids.tolist(), day * DAY, (day + 1) * DAY, limit=10**7)
+    con = duckdb.connect(str(path), config={"memory_limit": "16MB"})
+    con.execute(f"CREATE TABLE old AS SELECT tag_id, ts, value, quality FROM raw_d{day}")
+    con.execute(f"DROP TABLE raw_d{day}")
+    con.execute(f"ALTER TABLE old RENAME TO raw_d{day}")
+    con.execute(f"CREATE TABLE raw_d{day}_upgrading (x INTEGER)")  # what a crash in the copy would leave
+    with pytest.raises(duckdb.OutOfMemoryException):
+        con.execute(f"ALTER TABLE raw_d{day} ADD COLUMN te BIGINT")
+    con.close()
+    with DuckDBHistorian(path, memory_limit="16MB"):  # the copy, at open
+        pass
+    with DuckDBHistorian(path, memory_limit="1GB") as h:
+        after = h.raw_many(ids.tolist(), day * DAY, (day + 1) * DAY, limit=10**7)
+        cols = {c for (c,) in h._cursor().execute(
+            f"SELECT column_name FROM duckdb_columns() WHERE table_name = 'raw_d{day}'").fetchall()}
+        left = h._cursor().execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%upgrading'"
+                                   ).fetchone()
+    assert after.num_rows == len(ts) and after.equals(before)
+    assert {"te", "tu", "iv", "sc"} <= cols and left == (0,)

@@ -7,6 +7,7 @@ DuckDB's per-row-group min/max statistics skip the rest of the table.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 
@@ -19,6 +20,12 @@ GOOD_MIN = 64  # quality codes below this (Quality.UNCERTAIN) are bad and ignore
 RAW = "raw"
 R1M = "r1m"
 _NAME = re.compile(r"^(raw|r1m)_d(n?)(\d+)$")
+#: A table of an older store being copied to the current columns (``_upgrade``); one left by a crash is dropped.
+_UPGRADING = "_upgrading"
+#: Rows copied by one statement of ``_upgrade`` (each committed on its own: bounded memory).
+UPGRADE_ROWS = 500_000
+
+log = logging.getLogger("plantlink.historian")
 
 TAGS_DDL = """
 CREATE TABLE IF NOT EXISTS tags (
@@ -169,11 +176,14 @@ def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
 
 
 def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
-    """The day partitions present in the database, by kind (tables of an older store get the columns of the
-    encodings, NULL: ``raw(day)`` and ``r1m(day)`` read every table the same way)."""
+    """The day partitions present in the database, by kind (tables of an older store are copied to the current
+    columns first, those of the encodings NULL: ``raw(day)`` and ``r1m(day)`` read every table the same way)."""
     found: dict[str, set[int]] = {RAW: set(), R1M: set()}
     rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
     for (name,) in rows:
+        if name.endswith(_UPGRADING):  # a copy a crash interrupted: the table it was copied from is intact
+            con.execute(f"DROP TABLE {name}")
+            continue
         m = _NAME.match(name)
         if m:
             day = int(m.group(3))
@@ -181,16 +191,37 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
     have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"
                            ).fetchall())
     for kind, cols in ((RAW, RAW_COLUMNS), (R1M, f"{R1M_COLUMNS}, {R1M_ENCODED}")):
-        for d in found[kind]:
-            _add_columns(con, table(kind, d), cols, have)
+        for d in sorted(found[kind]):
+            _upgrade(con, table(kind, d), cols, have)
     return found
 
 
-def _add_columns(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[tuple[str, str]]) -> None:
-    """Give a table of an older store the columns it lacks (those of the encodings: NULL)."""
-    for col in columns.split(", "):
-        if (name, col.split()[0]) not in have:
-            con.execute(f"ALTER TABLE {name} ADD COLUMN {col.replace(' NOT NULL', '')}")
+def _upgrade(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[tuple[str, str]]) -> None:
+    """Give a table of an older store the columns it lacks (those of the encodings: NULL) by copying it, in
+    its row order (DuckDB preserves insertion order), ``UPGRADE_ROWS`` at a time, then swapping the copy in. Not ``ALTER TABLE ADD COLUMN``: DuckDB
+    builds the new column of every row in memory (722 MiB for a day of 1,000 tags at 1 Hz), far beyond the
+    historian's memory limit. Once per table; a crash leaves the old table as it was."""
+    names = [c.split()[0] for c in columns.split(", ")]
+    present = [c for c in names if (name, c) in have]
+    if len(present) == len(names):
+        return
+    (top,) = con.execute(f"SELECT coalesce(max(rowid), -1) FROM {name}").fetchone() or (-1,)
+    log.info("historian: copying %s (%d rows) to the current layout (adding %s)", name, top + 1,
+             ", ".join(c for c in names if c not in present))
+    tmp, cols = name + _UPGRADING, ", ".join(present)
+    con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    con.execute(f"CREATE TABLE {tmp} ({columns})")
+    for lo in range(0, int(top) + 1, UPGRADE_ROWS):
+        con.execute(f"INSERT INTO {tmp} ({cols}) SELECT {cols} FROM {name} "
+                    f"WHERE rowid BETWEEN {lo} AND {lo + UPGRADE_ROWS - 1}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DROP TABLE {name}")
+        con.execute(f"ALTER TABLE {tmp} RENAME TO {name}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:
