@@ -209,3 +209,31 @@ def test_retention_deletes_the_old_minutes_of_a_compacted_day(hist: DuckDBHistor
     hist.apply_retention(NOW)
     assert cur.execute(f"SELECT count(*) FROM r1m_d{D0 + 1}").fetchall()[0][0] == kept
     assert cur.execute(count).fetchall()[0][0] == kept
+
+
+def test_a_group_that_runs_out_of_memory_is_compacted_in_halves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """One statement for the whole day (``CHUNK_ROWS`` raised) cannot sort 8.6 M rows under a 16MB limit: the
+    group is split until each part fits, and the day reads back the same, in (tag, time) order."""
+    from plantlink.historian.base import TagMeta
+
+    monkeypatch.setattr(compaction, "CHUNK_ROWS", 10**9)
+    tags, rng = 100, np.random.default_rng(6)
+    path = tmp_path / "h.duckdb"
+    with DuckDBHistorian(path, memory_limit="1GB") as h:
+        got = h.register_tags([TagMeta(f"m/t{i}", "") for i in range(tags)])
+        ids = np.array([got[f"m/t{i}"] for i in range(tags)], dtype=np.uint32)
+        for half in (0, 1):  # two flushes, each in time order: the day is not in (tag, time) order
+            ts = np.repeat(T0 + half * DAY // 2 + np.arange(43_200, dtype=np.int64) * S, tags)
+            h.write(numeric_batch(np.tile(ids, 43_200), ts, np.round(rng.normal(50, 5, len(ts)), 2),
+                                  np.full(len(ts), Quality.GOOD, dtype=np.uint8)))
+            h.flush()
+        before = h.raw_many(ids.tolist(), T0, T0 + DAY, limit=10**8)
+    with DuckDBHistorian(path, memory_limit="16MB") as h, caplog.at_level("INFO", "plantlink.historian"):
+        assert h.compact(NOW) >= 1
+    assert "out of memory, in two halves" in caplog.text
+    with DuckDBHistorian(path, memory_limit="1GB") as h:
+        after = h.raw_many(ids.tolist(), T0, T0 + DAY, limit=10**8)
+        order = h._cursor().execute(f"SELECT tag_id, ts FROM {raw(D0)}").fetchnumpy()
+    assert after.num_rows == before.num_rows == tags * 86_400 and after.equals(before)
+    assert np.all(np.diff(order["tag_id"].astype(np.int64) * 10**12 + (order["ts"] - T0)) > 0)

@@ -22,6 +22,7 @@ the same is left alone (idempotent).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 
@@ -47,6 +48,8 @@ from plantlink.historian.duckdb.queries import Snapshot
 #: A day is compacted once it ended this long ago (late samples of it make it due again).
 CLOSE_AFTER_US = 15 * MINUTE_US
 COMPACTED_DDL = "CREATE TABLE IF NOT EXISTS compacted (name VARCHAR PRIMARY KEY, rows UBIGINT NOT NULL)"
+
+log = logging.getLogger("plantlink.historian")
 
 
 class Touched:
@@ -99,7 +102,7 @@ def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tup
 #: At most about this many raw rows are rewritten by one statement: a day is copied in groups of whole tags, in
 #: tag order (so the copy is sorted), which keeps each statement within the engine's memory limit (64MB by
 #: default: a day of 1,000 tags at 1 Hz in one statement ran out of it). Minute rows, wider and folded with
-#: window functions, go a quarter as many at a time.
+#: window functions, go an eighth as many at a time; a group that still runs out is split (``_copy``).
 CHUNK_ROWS = 1_000_000
 
 
@@ -149,12 +152,29 @@ def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     cur.execute(f"DROP TABLE IF EXISTS {tmp}")
     cur.execute(f"CREATE TABLE {tmp} ({RAW_COMPACTED_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
     try:
-        for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 4)):
-            cur.execute(_rewrite_sql(kind, day, tmp, lo, hi))
+        for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 8)):
+            _copy(cur, kind, day, tmp, lo, hi)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             cur.execute(f"DROP TABLE IF EXISTS {tmp}")
         raise
+
+
+def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: int, hi: int) -> None:
+    """Rewrite tags ``lo..hi`` of a day into ``into``; a statement that runs out of the engine's memory limit
+    (it depends on the data and on what else holds memory: a 30-day store of 1,000 tags ran out on minute rows)
+    is rolled back and done again in two halves of its tags, down to one tag."""
+    try:
+        cur.execute(_rewrite_sql(kind, day, into, lo, hi))
+    except duckdb.OutOfMemoryException:
+        ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {table(kind, day)} "
+                                          f"WHERE tag_id BETWEEN {lo} AND {hi} ORDER BY tag_id").fetchall()]
+        if len(ids) < 2:
+            raise
+        mid = ids[len(ids) // 2]
+        log.info("historian: compacting %s, tags %d-%d: out of memory, in two halves", table(kind, day), lo, hi)
+        _copy(cur, kind, day, into, lo, mid - 1)
+        _copy(cur, kind, day, into, mid, hi)
 
 
 def _record(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
