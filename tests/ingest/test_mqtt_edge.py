@@ -39,8 +39,8 @@ def retain_marker(port: int, topic: str) -> None:
 
 async def test_an_mqtt_edge_delivers_through_nats_into_the_stream(nats_server: NatsServer, tmp_path: Path) -> None:
     root = mqtt_root("s1")
-    yaml = edge_yaml(nats_server.mqtt_port, 1, enabled=False).replace(
-        f"'mqtt://127.0.0.1:{nats_server.mqtt_port}'}}", f"'mqtt://127.0.0.1:{nats_server.mqtt_port}', root: {root}}}")
+    yaml = edge_yaml(nats_server.mqtt_port, 1, enabled=False,
+                     broker=f"{{mqtt: 'mqtt://127.0.0.1:{nats_server.mqtt_port}', root: {root}}}")
     assert f"root: {root}" in yaml
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     await ensure_stream(nc.jetstream())  # before the edge sends: the stream captures what arrives from then on

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.service
 
 def nats_edge_yaml(url: str) -> str:
     yaml = edge_yaml(1, 1, enabled=False)
-    mqtt = "central: {mqtt: 'mqtt://127.0.0.1:1'}"
+    mqtt = "central: {mqtt: mqtt://127.0.0.1:1}"
     assert mqtt in yaml
     return yaml.replace(mqtt, f"nats: {{url: '{url}', site: s1}}")
 
