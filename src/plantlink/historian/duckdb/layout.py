@@ -198,9 +198,10 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
 
 def _upgrade(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[tuple[str, str]]) -> None:
     """Give a table of an older store the columns it lacks (those of the encodings: NULL) by copying it, in
-    its row order (DuckDB preserves insertion order), ``UPGRADE_ROWS`` at a time, then swapping the copy in. Not ``ALTER TABLE ADD COLUMN``: DuckDB
-    builds the new column of every row in memory (722 MiB for a day of 1,000 tags at 1 Hz), far beyond the
-    historian's memory limit. Once per table; a crash leaves the old table as it was."""
+    its row order (DuckDB preserves insertion order), ``UPGRADE_ROWS`` at a time, then swapping the copy in.
+    Not ``ALTER TABLE ADD COLUMN``: DuckDB builds the new column of every row in memory (722 MiB for a day of
+    1,000 tags at 1 Hz), far beyond the historian's memory limit. Once per table; a crash leaves the old table
+    as it was."""
     names = [c.split()[0] for c in columns.split(", ")]
     present = [c for c in names if (name, c) in have]
     if len(present) == len(names):
