@@ -60,7 +60,7 @@ class MosquittoServer:
     with it, they are saved in ``workdir`` and restored by the next ``start``)."""
 
     def __init__(self, port: int, workdir: Path, retained: dict[str, bytes] | None = None, persistence: bool = False,
-                 tls: TlsListener | None = None):
+                 tls: TlsListener | None = None, max_queued: int = 0):
         self.port = port
         #: The TLS listener's port (None: no TLS listener).
         self.tls_port = tls.port if tls is not None else None
@@ -70,7 +70,7 @@ class MosquittoServer:
         # Either way a client's queue of QoS 1 messages is unbounded: Mosquitto's default of 1000 drops the rest
         # for a subscriber that stops reading for a moment (a busy test machine), which no test is about
         keep = (f"persistence true\npersistence_location {workdir}/\n" if persistence else "persistence false\n")
-        keep += "max_queued_messages 0\n"
+        keep += f"max_queued_messages {max_queued}\n"  # 0: unbounded
         listeners = f"listener {port} 127.0.0.1\n" + (tls.conf() if tls is not None else "")
         self.conf.write_text(f"{listeners}allow_anonymous true\n{keep}")
         self.log = workdir / "mosquitto.log"
@@ -91,6 +91,13 @@ class MosquittoServer:
     async def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
+            await asyncio.to_thread(self.proc.wait, 10)
+            self.proc = None
+
+    async def kill(self) -> None:
+        """A crash (SIGKILL): nothing is saved, whatever ``persistence`` says (Mosquitto saves on a clean stop)."""
+        if self.proc is not None:
+            self.proc.kill()
             await asyncio.to_thread(self.proc.wait, 10)
             self.proc = None
 

@@ -44,14 +44,15 @@ def _machines() -> str:
 
 
 def edge_yaml(central_port: int, local_port: int, *, enabled: bool = True, queue: str = "",
-              name: str = "e1", broker: str = "") -> str:
-    """``broker``: the central broker's settings as a YAML flow mapping (default: plain MQTT on ``central_port``)."""
+              name: str = "e1", broker: str = "", extra: str = "") -> str:
+    """``broker``: the central broker's settings as a YAML flow mapping (default: plain MQTT on ``central_port``);
+    ``extra``: more of the edge's settings (``key: value, ...``)."""
     device = (f"local: {{protocol: mqtt, host: 127.0.0.1, port: {local_port}, reconnect_min: 100ms, "
               f"reconnect_max: 500ms, enabled: {str(enabled).lower()}}}")
     q = f", queue: {{{queue}}}" if queue else ""
     return (plant_yaml(device, _machines()) +
             f"edge: {{name: {name}, central: {broker or f'{{mqtt: mqtt://127.0.0.1:{central_port}}}'}, "
-            f"status_interval: 200ms{q}}}\n")
+            f"status_interval: 200ms{q}{', ' + extra if extra else ''}}}\n")
 
 
 def central_yaml(central_port: int, client_id: str = "central-test", broker: str = "") -> str:
@@ -103,9 +104,15 @@ class Proc:
         self.proc.wait(30)
         self.proc = None
 
+    def pause(self, paused: bool = True) -> None:
+        """SIGSTOP (a process stalled: a disk that hangs, a swap storm) or SIGCONT."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
     def stop(self) -> int:
         if self.proc is None:
             return 0
+        self.proc.send_signal(signal.SIGCONT)  # a paused process would not see the SIGTERM
         self.proc.send_signal(signal.SIGTERM)
         rc = self.proc.wait(60)
         self.proc = None

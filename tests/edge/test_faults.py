@@ -12,6 +12,7 @@ test knows by itself).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -138,13 +139,20 @@ class Site:
 
 @pytest_asyncio.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with make_site(tmp_path) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def make_site(tmp_path: Path, max_queued: int = 0, edge_extra: str = "") -> AsyncIterator[Site]:
+    """``max_queued``: the central broker's queue limit per client (0: none); ``edge_extra``: more edge settings."""
     for d in ("cb", "lb"):
         (tmp_path / d).mkdir()
-    cb = MosquittoServer(free_port(), tmp_path / "cb", persistence=True)
+    cb = MosquittoServer(free_port(), tmp_path / "cb", persistence=True, max_queued=max_queued)
     lb = MosquittoServer(free_port(), tmp_path / "lb")
     await cb.start()
     await lb.start()
-    (tmp_path / "edge.yaml").write_text(edge_yaml(cb.port, lb.port))
+    (tmp_path / "edge.yaml").write_text(edge_yaml(cb.port, lb.port, extra=edge_extra))
     (tmp_path / "central.yaml").write_text(central_yaml(cb.port))
     edge = Proc(["edge", str(tmp_path / "edge.yaml"), "--data-dir", str(tmp_path / "edge")], tmp_path / "edge.log")
     central = Proc(["run", str(tmp_path / "central.yaml"), "--data-dir", str(tmp_path / "central"), "--no-api"],
@@ -201,8 +209,11 @@ async def test_edge_kill9_in_the_middle_of_a_burst_loses_and_duplicates_nothing(
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("how", ["stop", "kill"])
 async def test_a_broker_restart_during_a_stream_loses_and_duplicates_nothing(
-        site: Site, in_thread: list[threading.Thread]) -> None:
+        site: Site, in_thread: list[threading.Thread], how: str) -> None:
+    """``stop``: the broker saves its sessions and queued messages; ``kill``: a crash, where it saves nothing
+    (neither the central's session, nor the batches it acknowledged to the edge, nor the retained markers)."""
     await site.start_central()
     await site.start_edge()
     stream = threading.Thread(target=site.source.publish, args=(3000, 500.0))  # 6 s at 500 samples/s
@@ -210,7 +221,12 @@ async def test_a_broker_restart_during_a_stream_loses_and_duplicates_nothing(
     stream.start()
     await wait_for(lambda: (site.watch.status.get("produced_rows") or 0) >= 500, timeout=60,
                    what="the stream under way at the edge")
-    await site.central_broker.stop()  # sessions and queued messages saved (persistence)
+    site.central.pause()  # the central stalls: the broker holds batches it acknowledged to the edge
+    queued = site.watch.status.get("committed_seq") or 0
+    await wait_for(lambda: (site.watch.status.get("committed_seq") or 0) >= queued + 20, timeout=60,
+                   what="batches forwarded to the broker while the central stalls")
+    await (site.central_broker.stop() if how == "stop" else site.central_broker.kill())
+    site.central.pause(False)
     await wait_for(lambda: site.source.next_k >= 1500 or not stream.is_alive(), timeout=60,
                    what="more samples while the broker is down")
     await site.central_broker.start()
@@ -220,6 +236,30 @@ async def test_a_broker_restart_during_a_stream_loses_and_duplicates_nothing(
     n = site.source.next_k
     assert (rows, distinct) == (n, n) == (status["produced_rows"],) * 2  # the edge was up all along: every sample
     assert status["dropped_rows"] == 0
+
+
+@pytest.mark.timeout(600)
+async def test_batches_a_broker_drops_are_sent_again(tmp_path: Path, in_thread: list[threading.Thread]) -> None:
+    """A broker that acknowledges batches and then drops them (its queue for a stalled central is full): the
+    central's stored floor stops short of what the broker took, and the edge sends them again."""
+    async with make_site(tmp_path, max_queued=5, edge_extra="resend_after: 3s, inflight: 4") as site:
+        await site.start_central()
+        await site.start_edge()
+        await asyncio.to_thread(site.source.publish, 200)
+        await site.settle(200)
+        site.central.pause()  # the broker queues for the central: 5, then drops the rest (it acknowledged them)
+        stream = threading.Thread(target=site.source.publish, args=(1000, 500.0))
+        in_thread.append(stream)
+        stream.start()
+        await asyncio.to_thread(stream.join, 120)
+        committed = site.watch.status.get("committed_seq") or 0
+        await wait_for(lambda: (site.watch.status.get("broker_seq") or 0) >= committed, timeout=60,
+                       what="the broker acknowledged every batch (and dropped most)")
+        site.central.pause(False)
+        status = await site.settle(1200)
+        assert status["resends"] >= 1, status  # it was the resend that delivered them
+        rows, distinct = stored_after_stop(site)
+        assert (rows, distinct) == (1200, 1200) == (status["produced_rows"],) * 2
 
 
 @pytest.mark.timeout(OUTAGE_S + 600)  # the outage itself, then starts and the drain on a loaded machine

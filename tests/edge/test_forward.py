@@ -3,12 +3,15 @@ once at the central; a broker restart in the middle of a stream loses and duplic
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
 
+from plantlink.edge.forward import Forwarder, central_topic, stored_topic
 from plantlink.edge.node import EdgeNode
+from plantlink.edge.payload import stream_of
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from tests.connectors.mosquitto import MosquittoServer, mosquitto
@@ -83,3 +86,37 @@ async def test_a_queue_made_anew_is_not_taken_for_duplicates(broker: MosquittoSe
         assert central.edge_receiver.counts["e1"]["duplicates"] == 0 and len(central.edge_receiver.seen) == 2
     finally:
         await central.stop()
+
+
+async def test_a_batch_leaves_the_edge_queue_when_the_central_says_it_is_stored(broker: MosquittoServer,
+                                                                                tmp_path: Path) -> None:
+    """With a plantlink central (its marker says ``"confirms": "central"``) the broker's PUBACK does not move the
+    queue's cursor: the central's stored floor does, for this queue's epoch only; a floor that cannot be read is
+    ignored. A marker without ``confirms`` (nats-server's MQTT gateway, durable itself): the PUBACK does."""
+    root = "plantlink/edge"
+    await broker.publish(central_topic(root), json.dumps({"client_id": "c", "confirms": "central"}).encode(),
+                         retain=True)
+    edge = EdgeNode(parse_plant(edge_yaml(broker.port, 1, enabled=False)), tmp_path / "edge")
+    await edge.start()
+    q, fwd = edge.queue, edge.forwarder
+    assert isinstance(fwd, Forwarder)
+    try:
+        for i in range(10):
+            edge.ingest(burst(i * 50, 50))
+        await wait_for(lambda: fwd.broker_seq == 10, what="the broker acknowledged the 10 batches")
+        assert (q.acked_seq, q.backlog_rows) == (0, 500)  # kept: the central has not said it stored them
+        stored = stored_topic(root, "e1")
+        for payload in (b"not json", b'{"stream": "e1@other", "floor": 9}', b'{"floor": 9}'):
+            await broker.publish(stored, payload)
+        await broker.publish(stored, json.dumps({"stream": stream_of("e1", q.epoch), "floor": 4}).encode())
+        await wait_for(lambda: q.acked_seq == 4, what="the cursor moved to the central's floor")
+        assert (q.acked_rows, q.backlog_rows) == (200, 300)
+        await broker.publish(stored, json.dumps({"stream": stream_of("e1", q.epoch), "floor": 99}).encode())
+        await wait_for(lambda: q.acked_seq == 10, what="never past what was logged")
+        assert q.backlog_rows == 0 and q.acked_rows == 500
+        await broker.publish(central_topic(root), b'{"client_id": "nats"}', retain=True)  # a durable broker
+        await wait_for(lambda: not fwd.confirm_by_central, what="the marker without confirms seen")
+        edge.ingest(burst(500, 50))
+        await wait_for(lambda: q.acked_seq == 11 and q.backlog_rows == 0, what="the PUBACK moved the cursor")
+    finally:
+        await edge.stop()

@@ -4,7 +4,11 @@ A paho-mqtt client with a persistent session (``clean_session=False``, a fixed c
 ``{root}/+/batch`` and ``{root}/+/status``: while the central is down the broker keeps the batches for it. Each
 batch is acknowledged to the broker (manual PUBACK) only once it is durable: logged in the central's write-ahead
 log (``Runtime.ingest(batch, then)``) and its sequence number recorded in the dedupe state
-(``edges-state.json``, fsynced before the acknowledgements it covers). A batch seen before (a resend after an
+(``edges-state.json``, fsynced before the acknowledgements it covers). Then it tells the edge, end to end: the
+retained ``{root}/{edge}/stored`` (``{"stream", "floor"}``: every batch up to ``floor`` is durable here), repeated
+every ``FLOOR_EVERY_S``; the edge deletes a batch only then (a broker's PUBACK alone can be undone by a broker
+restart). A batch's ``low`` mark (the edge holds nothing at or below it: a gap its full queue dropped) raises the
+floor over that gap. A batch seen before (a resend after an
 edge crash, a redelivery after a central crash) is acknowledged and not stored again. A crash between the log's
 commit and the state's write: the log's replay at start names the batches it held (their edge and sequence
 number travel in the logged batch's metadata), and they join the state before the receiver subscribes.
@@ -30,7 +34,7 @@ import paho.mqtt.client as paho
 import pyarrow as pa
 from paho.mqtt.enums import CallbackAPIVersion
 
-from plantlink.edge.forward import central_topic
+from plantlink.edge.forward import central_topic, stored_topic
 from plantlink.edge.payload import decode
 from plantlink.model.edge import EdgesSettings
 from plantlink.tlsprobe import connect_error
@@ -39,6 +43,8 @@ log = logging.getLogger("plantlink.edge.central")
 
 STATE_FILE = "edges-state.json"
 ACK_EVERY_S = 0.02
+#: How often the central repeats each edge's stored floor (the edges' sign that it is alive)
+FLOOR_EVERY_S = 2.0
 #: Sequence numbers kept above an edge's contiguous watermark (gaps: batches dropped at the edge); beyond, the
 #: oldest are folded into the watermark.
 MAX_ABOVE = 100_000
@@ -54,6 +60,17 @@ class SeqSet:
 
     def __contains__(self, seq: int) -> bool:
         return seq <= self.floor or seq in self.above
+
+    def raise_floor(self, low: int) -> bool:
+        """Every number up to ``low`` is done (the edge holds nothing there any more); True if the floor moved."""
+        if low <= self.floor:
+            return False
+        self.floor = low
+        self.above = {s for s in self.above if s > low}
+        while self.floor + 1 in self.above:
+            self.floor += 1
+            self.above.discard(self.floor)
+        return True
 
     def add(self, seq: int) -> None:
         self.above.add(seq)
@@ -96,6 +113,10 @@ class EdgeReceiver:
         self._to_ack: list[tuple[int, int]] = []
         self._gen = 0  # the session a mid belongs to (a mid of an earlier session is never acknowledged)
         self._state_dirty = False
+        self._told: dict[str, int] = {}  # stream -> the floor last published to its edge
+        self._written: dict[str, int] = {}  # stream -> its floor in the state file (durable)
+        self._latest: dict[str, str] = {}  # edge -> the stream (queue epoch) of its latest batch
+        self._told_at = 0.0
         self._client: paho.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lost = asyncio.Event()
@@ -178,7 +199,7 @@ class EdgeReceiver:
         if not connected.is_set():
             raise OSError(self.last_error or "not connected")
         self.connected, self.last_error = True, None
-        marker = json.dumps({"client_id": self.settings.client_id, "since": time.time()})
+        marker = json.dumps({"client_id": self.settings.client_id, "since": time.time(), "confirms": "central"})
         client.publish(central_topic(b.root), marker, qos=1, retain=True)  # the session exists: edges may send
         log.info("edges: subscribed to %s on %s", self.batch_filter, b.mqtt)
         await self._lost.wait()
@@ -218,7 +239,10 @@ class EdgeReceiver:
         info["last_seen"] = time.time()
         info["last_seq"] = max(info.get("last_seq", 0), got.seq)
         key = (got.stream, got.seq)
+        self._latest[got.edge] = got.stream
         seen = self.seen.setdefault(got.stream, SeqSet())
+        if seen.raise_floor(got.low):
+            self._state_dirty = True
         if got.seq in seen:
             counts["duplicates"] += 1
             self._to_ack.append((self._gen, msg.mid))
@@ -269,7 +293,8 @@ class EdgeReceiver:
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
-        if not self._to_ack:
+        if not self._to_ack and not self._state_dirty:
+            self._tell_floors()
             return
         mids, self._to_ack = self._to_ack, []
         client = self._client
@@ -277,10 +302,33 @@ class EdgeReceiver:
             self._state_dirty = False
             state = {e: s.to_json() for e, s in self.seen.items()}
             await asyncio.to_thread(self._write_state, state)
+            self._written = {e: int(st["floor"]) for e, st in state.items()}
         if client is not None and client is self._client:
             for gen, mid in mids:
                 if gen == self._gen:
                     client.ack(mid, 1)
+        self._tell_floors()
+
+    def _tell_floors(self) -> None:
+        """Publish each edge's stored floor (retained) when it moved, and all of them every ``FLOOR_EVERY_S``:
+        only what is in the state file (durable) is told."""
+        client = self._client
+        if client is None or not self.connected:
+            return
+        every = time.monotonic() - self._told_at >= FLOOR_EVERY_S
+        if every:
+            self._told_at = time.monotonic()
+        root = self.settings.broker.root
+        for stream, seqs in self._durable_floors().items():
+            if every or self._told.get(stream) != seqs:
+                edge = stream.split("@")[0]
+                client.publish(stored_topic(root, edge), json.dumps({"stream": stream, "floor": seqs}), qos=1,
+                               retain=True)
+                self._told[stream] = seqs
+
+    def _durable_floors(self) -> dict[str, int]:
+        """Each edge's newest stream (its queue's epoch) and its floor, as last written to the state file."""
+        return {stream: self._written[stream] for stream in self._latest.values() if stream in self._written}
 
     def _write_state(self, state: dict[str, Any]) -> None:
         tmp = self.state_path.with_suffix(".tmp")
@@ -302,6 +350,7 @@ class EdgeReceiver:
             return
         for edge, st in raw.items():
             self.seen[edge] = SeqSet(int(st.get("floor", 0)), [int(s) for s in st.get("above", [])])
+            self._written[edge] = self.seen[edge].floor
 
     # -- health -------------------------------------------------------------------------------------------
     def status(self) -> dict[str, dict[str, Any]]:

@@ -2,11 +2,18 @@
 
 One paho-mqtt client per connection (a fresh session each time: what was in flight when the link broke is sent
 again from the queue's cursor, never from paho's memory). Up to ``inflight`` batches are published and not yet
-acknowledged; the queue's cursor advances over the longest acknowledged prefix (a PUBACK for batch n moves it
-only once n-1 is acknowledged too). Status (``{root}/{edge}/status``, retained, QoS 1): the queue's figures
-every ``status_interval``, and ``{"online": false}`` as the last will and on a clean stop. Batches are sent
-only once the central's retained session marker (``{root}/_central``) was seen on the connection: a broker
-acknowledges a message no session subscribes to, and drops it.
+acknowledged by the broker. The queue's cursor moves only when **the central** says a batch is durable: its
+stored floor (``{root}/{edge}/stored``, retained: every batch up to ``floor`` is in the central's log). A broker's
+PUBACK is not enough: a broker that restarts (even cleanly: Mosquitto 2.0.11 loses what was in flight to the
+central) or crashes loses batches it acknowledged, so after each reconnect the edge sends again from the central's
+floor, and the central removes what it already had as duplicates. While connected, batches the broker took but
+the central (heard from: it repeats its floor every few seconds) has not stored after ``resend_after`` are sent
+again too (a broker that dropped them, for instance over its queue limit).
+
+Status (``{root}/{edge}/status``, retained, QoS 1): the queue's figures every ``status_interval``, and
+``{"online": false}`` as the last will and on a clean stop. Batches are sent only once the central's retained
+session marker (``{root}/_central``) was seen on the connection: a broker acknowledges a message no session
+subscribes to, and drops it.
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ import json
 import logging
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from plantlink.edge.payload import PathTable
+from plantlink.edge.payload import PathTable, stream_of
 from plantlink.edge.queue import EdgeQueue
 from plantlink.model.edge import EdgeSettings
 from plantlink.tasks import cancel_and_wait
@@ -32,6 +40,8 @@ from plantlink.tlsprobe import connect_error
 log = logging.getLogger("plantlink.edge.forward")
 
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: The central counts as alive while its stored floor (repeated every ``central.FLOOR_EVERY_S``) came this recently.
+HEARD_S = 10.0
 
 
 def batch_topic(root: str, edge: str) -> str:
@@ -40,6 +50,11 @@ def batch_topic(root: str, edge: str) -> str:
 
 def status_topic(root: str, edge: str) -> str:
     return f"{root}/{edge}/status"
+
+
+def stored_topic(root: str, edge: str) -> str:
+    """Retained by the central: ``{"stream": edge@epoch, "floor": n}``, every batch up to n is durable there."""
+    return f"{root}/{edge}/stored"
 
 
 def central_topic(root: str) -> str:
@@ -60,18 +75,28 @@ class Forwarder:
         self.topic = batch_topic(c.root, settings.name)
         self.status_topic = status_topic(c.root, settings.name)
         self.central_topic = central_topic(c.root)
+        self.stored_topic = stored_topic(c.root, settings.name)
+        #: the longest prefix of batches the broker acknowledged on this connection
+        self.broker_seq = 0
+        #: when the cursor last moved (or batches began to wait for the central), and the central was last heard
+        self._progress_at = self._heard_at = 0.0
         #: the central's session marker was seen on this connection (batches are only sent then)
         self.central_seen = False
+        #: the marker says ``"confirms": "central"``: a batch is delivered once the central's stored floor is over
+        #: it (a plantlink central); otherwise once the broker acknowledged it (a broker that is itself durable,
+        #: such as nats-server's MQTT gateway in front of JetStream: the marker is published by hand there)
+        self.confirm_by_central = True
         self.connected = False
         self.connects = 0
         self.sent_batches = 0
         self.last_error: str | None = None
+        self.resends = 0  # connections ended because the central did not store what the broker took
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: paho.Client | None = None
         self._lost = asyncio.Event()
-        self._inflight: dict[int, tuple[int, int]] = {}  # mid -> (seq, rows)
-        self._order: list[tuple[int, int]] = []  # (seq, rows) in flight, in order
+        self._inflight: dict[int, int] = {}  # mid -> seq
+        self._order: deque[int] = deque()  # the seqs in flight, in order
         self._done: set[int] = set()  # seqs acknowledged out of order
         self._sent = 0  # the highest seq published on this connection
         self._stopping = False
@@ -142,7 +167,8 @@ class Forwarder:
             loop.call_soon_threadsafe(self._puback, mid)
 
         def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self._central_marker, bytes(msg.payload))
+            handle = self._stored if msg.topic == self.stored_topic else self._central_marker
+            loop.call_soon_threadsafe(handle, bytes(msg.payload))
 
         client.on_connect, client.on_disconnect = on_connect, on_disconnect
         client.on_publish, client.on_message = on_publish, on_message
@@ -156,9 +182,11 @@ class Forwarder:
         await asyncio.to_thread(client.connect, c.host, c.port, c.keepalive)
         client.loop_start()
         await asyncio.wait_for(self._wait_connected(), 30)
-        client.subscribe(self.central_topic, 1)
+        client.subscribe([(self.central_topic, 1), (self.stored_topic, 1)])
         next_status = 0.0
         while not self._lost.is_set() and not self._stopping:
+            if self._stalled():
+                return
             if time.monotonic() >= next_status:
                 self._publish_status(client)
                 next_status = time.monotonic() + self.settings.status_interval
@@ -183,8 +211,47 @@ class Forwarder:
                 client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 
+    def _stored(self, payload: bytes) -> None:
+        """The central's stored floor: move the queue's cursor (and delete what it confirmed)."""
+        try:
+            got = json.loads(payload) if payload else {}
+            stream, floor = got["stream"], int(got["floor"])
+        except (ValueError, TypeError, KeyError):
+            log.warning("edge %s: the central's stored floor %r cannot be read: ignored", self.settings.name,
+                        payload[:200])
+            return
+        if stream != stream_of(self.settings.name, self.queue.epoch):
+            return  # an earlier queue of this edge (made anew since): not this one's numbers
+        self._heard_at = time.monotonic()
+        if self.queue.confirm(floor):
+            self._progress_at = self._heard_at
+        self._wake.set()
+
+    def _stalled(self) -> bool:
+        """The central is heard from, but batches the broker took wait for it longer than ``resend_after``: the
+        broker lost them. End the connection: the next one sends again from the central's floor."""
+        now, after = time.monotonic(), self.settings.resend_after
+        heard = now - self._heard_at <= max(after, HEARD_S)
+        waiting = self.confirm_by_central and self.broker_seq > self.queue.acked_seq
+        if not waiting or now - self._progress_at < after or not heard:
+            return False
+        self.last_error = (f"the central has not stored batches {self.queue.acked_seq + 1}..{self.broker_seq} "
+                           f"{after:g} s after the broker took them: sending them again")
+        log.warning("edge %s: %s", self.settings.name, self.last_error)
+        self.resends += 1
+        return True
+
     def _central_marker(self, payload: bytes) -> None:
         seen = bool(payload)
+        try:
+            marker = json.loads(payload) if seen else {}
+        except ValueError:
+            marker = {}
+        by_central = isinstance(marker, dict) and marker.get("confirms") == "central"
+        if seen and by_central != self.confirm_by_central:
+            log.info("edge %s: batches count as delivered once %s", self.settings.name,
+                     "the central says they are stored" if by_central else "the broker acknowledges them")
+        self.confirm_by_central = by_central
         if seen and not self.central_seen:
             log.info("edge %s: the central's session is on the broker: forwarding", self.settings.name)
         elif not seen:
@@ -215,7 +282,8 @@ class Forwarder:
         self._inflight.clear()
         self._order.clear()
         self._done.clear()
-        self._sent = self.queue.acked_seq
+        self._sent = self.broker_seq = self.queue.acked_seq
+        self._progress_at = time.monotonic()
         self.central_seen = False
 
     def _fill_window(self, client: paho.Client) -> None:
@@ -224,14 +292,14 @@ class Forwarder:
             return
         self._sent = max(self._sent, self.queue.acked_seq)  # drop_oldest may have moved the cursor past it
         for seq, batch in self.queue.read(self._sent, room):
-            payload = self.paths.encode(self.settings.name, seq, batch, self.queue.epoch)
+            payload = self.paths.encode(self.settings.name, seq, batch, self.queue.epoch, self.queue.acked_seq)
             info = client.publish(self.topic, payload, qos=1)
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 self.last_error = f"publish failed: {paho.error_string(info.rc)}"
                 self._lost.set()
                 return
-            self._inflight[info.mid] = (seq, batch.num_rows)
-            self._order.append((seq, batch.num_rows))
+            self._inflight[info.mid] = seq
+            self._order.append(seq)
             self._sent = seq
             self.sent_batches += 1
 
@@ -239,17 +307,21 @@ class Forwarder:
         got = self._inflight.pop(mid, None)
         if got is None:
             return  # a status message, or a batch of an earlier connection
-        self._done.add(got[0])
-        while self._order and self._order[0][0] in self._done:
-            seq, rows = self._order.pop(0)
+        self._done.add(got)
+        while self._order and self._order[0] in self._done:
+            seq = self._order.popleft()
             self._done.discard(seq)
-            self.queue.ack(seq, rows)
+            if self.broker_seq <= self.queue.acked_seq:
+                self._progress_at = time.monotonic()  # from now on, batches wait for the central
+            self.broker_seq = max(self.broker_seq, seq)
+        if not self.confirm_by_central:
+            self.queue.confirm(self.broker_seq)
         self._wake.set()
 
     # -- status -------------------------------------------------------------------------------------------
     def status(self, online: bool = True) -> dict[str, Any]:
         return {"online": online, "edge": self.settings.name, "ts": time.time(), "connected": self.connected,
-                "central_seen": self.central_seen,
+                "central_seen": self.central_seen, "broker_seq": self.broker_seq, "resends": self.resends,
                 "alarm_at": self.settings.queue.alarm_at, "when_full": self.settings.queue.when_full,
                 **self.queue.status(), **self.extra_status()}
 

@@ -121,11 +121,11 @@ class NatsForwarder:
         results = await asyncio.gather(
             *(publish_batch(js, site, name, seq, self.paths.encode(name, seq, batch, epoch), epoch)
               for seq, batch in items), return_exceptions=True)
-        for (seq, batch), res in zip(items, results, strict=True):
+        for (seq, _batch), res in zip(items, results, strict=True):
             if isinstance(res, BaseException):
                 raise res
             self.duplicates += not res
-            self.queue.ack(seq, batch.num_rows)
+            self.queue.confirm(seq)
             self.sent_batches += 1
         return True
 

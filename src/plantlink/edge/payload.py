@@ -4,7 +4,9 @@ Tag identity is the tag path (``site/area/line/machine/tag``), dictionary-encode
 the edge and the central number their tags independently, the path is what both models share. Columns:
 ``path`` (dictionary<int32, string>), ``ts`` (timestamp us UTC), ``value`` (float64), ``quality`` (uint8) and
 ``text`` (string). The schema metadata carries the edge's name and the batch's sequence number (``seq``: the
-edge queue's, increasing by one per batch, never reused), by which the central removes duplicates.
+edge queue's, increasing by one per batch, never reused), by which the central removes duplicates, and ``low``:
+the edge holds nothing at or below it any more (confirmed stored, or dropped when its queue was full), so the
+central may count those numbers as done (a gap the edge dropped does not hold back its stored floor).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SEQ_KEY = b"plantlink.edge_seq"
 #: The queue's identity (random, made with the queue): a queue made anew (its directory lost) numbers from 1
 #: again, and must not be taken for the old one's duplicates.
 EPOCH_KEY = b"plantlink.edge_epoch"
+LOW_KEY = b"plantlink.edge_low"
 
 
 class PathTable:
@@ -33,14 +36,14 @@ class PathTable:
         for tag_id, path in paths.items():
             self.paths[tag_id] = path
 
-    def encode(self, edge: str, seq: int, batch: pa.RecordBatch, epoch: str = "") -> bytes:
+    def encode(self, edge: str, seq: int, batch: pa.RecordBatch, epoch: str = "", low: int = 0) -> bytes:
         ids = batch.column(0).to_numpy()
         uniq, idx = np.unique(ids, return_inverse=True)
         paths = pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(list(self.paths[uniq]),
                                                                                          pa.string()))
         out = pa.RecordBatch.from_arrays([paths, *batch.columns[1:]], names=["path", *batch.schema.names[1:]])
         out = out.replace_schema_metadata({EDGE_KEY: edge.encode(), SEQ_KEY: str(seq).encode(),
-                                           EPOCH_KEY: epoch.encode()})
+                                           EPOCH_KEY: epoch.encode(), LOW_KEY: str(low).encode()})
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, out.schema) as writer:
             writer.write_batch(out)
@@ -68,6 +71,7 @@ class Decoded:
     batch: pa.RecordBatch  # in SAMPLE_SCHEMA, with the central's tag ids
     unknown: Sequence[str]  # paths the central does not know (their samples are not in ``batch``)
     unknown_rows: int
+    low: int = 0  # the edge holds nothing at or below it any more
 
 
 def decode(payload: bytes, tag_ids: Mapping[str, int]) -> Decoded:
@@ -98,4 +102,9 @@ def decode(payload: bytes, tag_ids: Mapping[str, int]) -> Decoded:
     epoch = meta.get(EPOCH_KEY, b"")
     out = out.replace_schema_metadata({EDGE_KEY: meta[EDGE_KEY], SEQ_KEY: meta[SEQ_KEY], EPOCH_KEY: epoch})
     edge = meta[EDGE_KEY].decode()
-    return Decoded(edge, int(meta[SEQ_KEY]), stream_of(edge, epoch.decode()), out, unknown, int((~known).sum()))
+    try:
+        low = int(meta.get(LOW_KEY, b"0"))
+    except ValueError:
+        raise ValueError(f"the edge's low mark {meta[LOW_KEY]!r} is not a number") from None
+    return Decoded(edge, int(meta[SEQ_KEY]), stream_of(edge, epoch.decode()), out, unknown, int((~known).sum()),
+                   low)

@@ -1,10 +1,11 @@
 """The edge's store-and-forward queue: the write-ahead log (``plantlink.wal``) as a disk queue, with a read
-cursor that advances only when the broker acknowledged a batch.
+cursor that advances only when the central confirmed a batch durable (over MQTT: the central's stored floor, not
+the broker's PUBACK, which a broker restart can undo; over NATS: JetStream's acknowledgement, which is durable).
 
 * ``append`` (the connectors' sink) logs a batch (group commit, fsync); it is sent only once durable.
 * ``read(after, n)`` gives up to ``n`` logged batches with a sequence number above ``after``, read back from
   the segment files (nothing waits in memory: a long outage costs disk, not RAM).
-* ``ack(seq, rows)``: the broker acknowledged every batch up to ``seq``; the cursor (``cursor.json``, written
+* ``confirm(seq)``: every batch up to ``seq`` is durable at the central; the cursor (``cursor.json``, written
   atomically at most every ``CURSOR_EVERY`` s and on stop) moves there and wholly acknowledged segments are
   deleted. After a crash the cursor may be a little behind: those batches are sent again and the central
   removes them as duplicates (by edge and sequence number).
@@ -15,12 +16,12 @@ cursor that advances only when the broker acknowledged a batch.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import secrets
 import time
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ class EdgeQueue:
         self._cursor_dirty = False
         self._listener: Callable[[], None] | None = None
         self.epoch = ""
+        #: rows of each batch above the cursor, from ``_rows_off`` (batch ``acked_seq + 1``) on
+        self._rows = array("q")
+        self._rows_off = 0
 
     # -- open, start, stop --------------------------------------------------------------------------------
     def open(self) -> None:
@@ -70,6 +74,8 @@ class EdgeQueue:
         last = self.acked_seq
         for seq, batch in self.wal.replay(self.acked_seq):
             waiting += batch.num_rows
+            self._rows.extend([0] * (seq - last - 1))
+            self._rows.append(batch.num_rows)
             last = seq
         self.committed_seq = last
         self.committed_rows = self.acked_rows + self.dropped_rows + waiting
@@ -88,7 +94,10 @@ class EdgeQueue:
     def _durable(self, batch: pa.RecordBatch) -> None:
         from plantlink.wal import seq_of
 
-        self.committed_seq = seq_of(batch) or self.committed_seq
+        seq = seq_of(batch) or self.committed_seq + 1
+        self._rows.extend([0] * (seq - self.committed_seq - 1))
+        self._rows.append(batch.num_rows)
+        self.committed_seq = seq
         self.committed_rows += batch.num_rows
         if self._listener is not None:
             self._listener()
@@ -106,15 +115,10 @@ class EdgeQueue:
         if not sealed:
             return False
         first, last, path = sealed[0]
-        rows = batches = 0
-        with contextlib.suppress(OSError):
-            for seq, batch in SegmentReader(path):
-                if seq > self.acked_seq:
-                    rows += batch.num_rows
-                    batches += 1
+        batches = max(0, last - self.acked_seq)
+        rows = self._advance(last)
         self.dropped_rows += rows
         self.dropped_batches += batches
-        self.acked_seq = max(self.acked_seq, last)
         if self._pos is not None and self._pos[0] == path:
             self._pos = None
         self.wal.checkpoint(self.acked_seq)
@@ -174,13 +178,31 @@ class EdgeQueue:
             return self._read_some(after, n, limit)
         return out
 
-    def ack(self, seq: int, rows: int) -> None:
+    def confirm(self, seq: int) -> int:
+        """The central stored every batch up to ``seq``: move the cursor there (never past what was logged);
+        return the batches it moved over."""
+        seq = min(seq, self.committed_seq)
         if seq <= self.acked_seq:
-            return  # dropped meanwhile (drop_oldest), or acknowledged twice
-        self.acked_seq, self.acked_rows = seq, self.acked_rows + rows
+            return 0  # dropped meanwhile (drop_oldest), or confirmed before
+        moved = seq - self.acked_seq
+        self.acked_rows += self._advance(seq)
         self._cursor_dirty = True
         if time.monotonic() - self._cursor_written >= CURSOR_EVERY:
             self.write_cursor()
+        return moved
+
+    def _advance(self, seq: int) -> int:
+        """Move ``acked_seq`` to ``seq`` (if above it); return the rows of the batches it moved over."""
+        n = seq - self.acked_seq
+        if n <= 0:
+            return 0
+        rows = sum(self._rows[self._rows_off:self._rows_off + n])
+        self._rows_off = min(self._rows_off + n, len(self._rows))
+        if self._rows_off > 4096 and self._rows_off * 2 > len(self._rows):
+            del self._rows[:self._rows_off]
+            self._rows_off = 0
+        self.acked_seq = seq
+        return rows
 
     def write_cursor(self) -> None:
         """Persist the cursor (atomically: a temporary file, fsync, rename) and delete acknowledged segments."""

@@ -116,6 +116,9 @@ class EdgeSettings(Strict):
     inflight: int = Field(default=32, ge=1, le=1000)
     #: How often the edge publishes its status (backlog, sequence) to the central.
     status_interval: PositiveDuration = 2.0
+    #: Batches the broker acknowledged that the central (heard from meanwhile) has not stored after this long are
+    #: sent again: the broker lost them (a restart, a queue limit). MQTT only.
+    resend_after: PositiveDuration = 30.0
 
     @model_validator(mode="after")
     def _one_central(self) -> EdgeSettings:
