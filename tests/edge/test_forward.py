@@ -120,3 +120,40 @@ async def test_a_batch_leaves_the_edge_queue_when_the_central_says_it_is_stored(
         await wait_for(lambda: q.acked_seq == 11 and q.backlog_rows == 0, what="the PUBACK moved the cursor")
     finally:
         await edge.stop()
+
+
+async def test_batches_a_stale_marker_let_through_are_resent_and_a_dropped_gap_does_not_hold_the_floor(
+        broker: MosquittoServer, tmp_path: Path) -> None:
+    """A retained marker with no central session behind it (the central's client id changed): the broker takes
+    the batches and drops them. The edge keeps them; its full queue drops the oldest. Once a central runs, its
+    heartbeat and a floor that does not move make the edge send again; the batches' low mark lets the central's
+    floor pass the gap the edge dropped, so the edge's backlog ends at zero with every kept sample stored once."""
+    root = "plantlink/edge"
+    await broker.publish(central_topic(root), json.dumps({"client_id": "gone", "confirms": "central"}).encode(),
+                         retain=True)
+    yaml = edge_yaml(broker.port, 1, enabled=False, queue="max_size: 256KiB, segment_size: 64KiB",
+                     extra="resend_after: 1s")
+    edge = EdgeNode(parse_plant(yaml), tmp_path / "edge")
+    await edge.start()
+    q, fwd = edge.queue, edge.forwarder
+    assert isinstance(fwd, Forwarder)
+    central = Runtime(parse_plant(central_yaml(broker.port)), tmp_path / "central", flush_interval=0.1)
+    try:
+        produced = 0
+        while q.dropped_rows == 0:
+            edge.ingest(burst(produced, 500))
+            produced += 500
+            await wait_for(lambda p=produced: q.committed_rows == p, what="the burst durable")
+        await wait_for(lambda: fwd.broker_seq == q.committed_seq, what="the broker took every batch (and dropped)")
+        kept = produced - q.dropped_rows
+        assert q.backlog_rows == kept and q.acked_rows == 0
+        await central.start()
+        await wait_for(lambda: q.backlog_rows == 0, timeout=60, what="the kept batches stored at the central")
+        assert fwd.resends >= 1
+        await wait_for(lambda: stored(central)[0] >= kept, what="the kept samples in the central's historian")
+        assert stored(central) == (kept, kept)
+        st = central.status()["edges"]["e1"]
+        assert st["stored_seq"] == q.committed_seq  # over the gap the edge dropped
+    finally:
+        await edge.stop()
+        await central.stop()

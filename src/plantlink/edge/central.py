@@ -34,7 +34,7 @@ import paho.mqtt.client as paho
 import pyarrow as pa
 from paho.mqtt.enums import CallbackAPIVersion
 
-from plantlink.edge.forward import central_topic, stored_topic
+from plantlink.edge.forward import alive_topic, central_topic, stored_topic
 from plantlink.edge.payload import decode
 from plantlink.model.edge import EdgesSettings
 from plantlink.tlsprobe import connect_error
@@ -316,9 +316,10 @@ class EdgeReceiver:
         if client is None or not self.connected:
             return
         every = time.monotonic() - self._told_at >= FLOOR_EVERY_S
+        root = self.settings.broker.root
         if every:
             self._told_at = time.monotonic()
-        root = self.settings.broker.root
+            client.publish(alive_topic(root), json.dumps({"client_id": self.settings.client_id}), qos=0)
         for stream, seqs in self._durable_floors().items():
             if every or self._told.get(stream) != seqs:
                 edge = stream.split("@")[0]

@@ -7,8 +7,9 @@ stored floor (``{root}/{edge}/stored``, retained: every batch up to ``floor`` is
 PUBACK is not enough: a broker that restarts (even cleanly: Mosquitto 2.0.11 loses what was in flight to the
 central) or crashes loses batches it acknowledged, so after each reconnect the edge sends again from the central's
 floor, and the central removes what it already had as duplicates. While connected, batches the broker took but
-the central (heard from: it repeats its floor every few seconds) has not stored after ``resend_after`` are sent
-again too (a broker that dropped them, for instance over its queue limit).
+the central (heard from: its heartbeat ``{root}/_alive`` every few seconds) has not stored after ``resend_after``
+are sent again too (a broker that dropped them, over its queue limit or because the central's session was gone);
+the wait doubles after each resend that brought nothing, up to 10 minutes.
 
 Status (``{root}/{edge}/status``, retained, QoS 1): the queue's figures every ``status_interval``, and
 ``{"online": false}`` as the last will and on a clean stop. Batches are sent only once the central's retained
@@ -40,8 +41,9 @@ from plantlink.tlsprobe import connect_error
 log = logging.getLogger("plantlink.edge.forward")
 
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
-#: The central counts as alive while its stored floor (repeated every ``central.FLOOR_EVERY_S``) came this recently.
+#: The central counts as alive while its heartbeat or a stored floor (``central.FLOOR_EVERY_S``) came this recently.
 HEARD_S = 10.0
+RESEND_MAX_S = 600.0
 
 
 def batch_topic(root: str, edge: str) -> str:
@@ -55,6 +57,11 @@ def status_topic(root: str, edge: str) -> str:
 def stored_topic(root: str, edge: str) -> str:
     """Retained by the central: ``{"stream": edge@epoch, "floor": n}``, every batch up to n is durable there."""
     return f"{root}/{edge}/stored"
+
+
+def alive_topic(root: str) -> str:
+    """The central's heartbeat (QoS 0, every ``central.FLOOR_EVERY_S``): it runs and is subscribed."""
+    return f"{root}/_alive"
 
 
 def central_topic(root: str) -> str:
@@ -76,6 +83,8 @@ class Forwarder:
         self.status_topic = status_topic(c.root, settings.name)
         self.central_topic = central_topic(c.root)
         self.stored_topic = stored_topic(c.root, settings.name)
+        self.alive_topic = alive_topic(c.root)
+        self._resend_wait = settings.resend_after  # doubles after a resend that brought nothing (to 10 min)
         #: the longest prefix of batches the broker acknowledged on this connection
         self.broker_seq = 0
         #: when the cursor last moved (or batches began to wait for the central), and the central was last heard
@@ -128,7 +137,9 @@ class Forwarder:
         failures = 0
         while not self._stopping:
             try:
-                await self._session()
+                if await self._session():
+                    await self._close_client()  # a resend: reconnect at once, sending from the central's floor
+                    continue
                 failures = 0
             except (OSError, paho.WebsocketConnectionError, TimeoutError) as exc:
                 why = await connect_error(exc, self.central.host, self.central.port, self._tls)
@@ -139,7 +150,7 @@ class Forwarder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 failures += 1
             await self._close_client()
-            if failures == 1 or failures % 30 == 0:
+            if not self._stopping and (failures == 1 or failures % 30 == 0):
                 log.warning("edge %s: central broker %s unreachable (%s); %d samples wait in the queue",
                             self.settings.name, self.central.mqtt, self.last_error, self.queue.backlog_rows)
             await asyncio.sleep(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)])
@@ -167,14 +178,16 @@ class Forwarder:
             loop.call_soon_threadsafe(self._puback, mid)
 
         def on_message(_c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-            handle = self._stored if msg.topic == self.stored_topic else self._central_marker
+            handle = {self.stored_topic: self._stored, self.alive_topic: self._alive}.get(msg.topic,
+                                                                                          self._central_marker)
             loop.call_soon_threadsafe(handle, bytes(msg.payload))
 
         client.on_connect, client.on_disconnect = on_connect, on_disconnect
         client.on_publish, client.on_message = on_publish, on_message
         return client
 
-    async def _session(self) -> None:
+    async def _session(self) -> bool:
+        """One connection, until it is lost (False) or ended for a resend (True)."""
         c = self.central
         client = self._client = self._make_client()
         self._lost.clear()
@@ -182,11 +195,11 @@ class Forwarder:
         await asyncio.to_thread(client.connect, c.host, c.port, c.keepalive)
         client.loop_start()
         await asyncio.wait_for(self._wait_connected(), 30)
-        client.subscribe([(self.central_topic, 1), (self.stored_topic, 1)])
+        client.subscribe([(self.central_topic, 1), (self.stored_topic, 1), (self.alive_topic, 0)])
         next_status = 0.0
         while not self._lost.is_set() and not self._stopping:
             if self._stalled():
-                return
+                return True
             if time.monotonic() >= next_status:
                 self._publish_status(client)
                 next_status = time.monotonic() + self.settings.status_interval
@@ -195,6 +208,7 @@ class Forwarder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.05, next_status - time.monotonic()))
         self.last_error = self.last_error or "connection lost"
+        return False
 
     async def _wait_connected(self) -> None:
         while not self.connected:
@@ -225,13 +239,17 @@ class Forwarder:
         self._heard_at = time.monotonic()
         if self.queue.confirm(floor):
             self._progress_at = self._heard_at
+            self._resend_wait = self.settings.resend_after
         self._wake.set()
+
+    def _alive(self, _payload: bytes) -> None:
+        self._heard_at = time.monotonic()
 
     def _stalled(self) -> bool:
         """The central is heard from, but batches the broker took wait for it longer than ``resend_after``: the
         broker lost them. End the connection: the next one sends again from the central's floor."""
-        now, after = time.monotonic(), self.settings.resend_after
-        heard = now - self._heard_at <= max(after, HEARD_S)
+        now, after = time.monotonic(), self._resend_wait
+        heard = now - self._heard_at <= HEARD_S
         waiting = self.confirm_by_central and self.broker_seq > self.queue.acked_seq
         if not waiting or now - self._progress_at < after or not heard:
             return False
@@ -239,6 +257,7 @@ class Forwarder:
                            f"{after:g} s after the broker took them: sending them again")
         log.warning("edge %s: %s", self.settings.name, self.last_error)
         self.resends += 1
+        self._resend_wait = min(after * 2, RESEND_MAX_S)
         return True
 
     def _central_marker(self, payload: bytes) -> None:
