@@ -5,6 +5,7 @@ auto-tags``: the tags a running plantlink created from Sparkplug births, the sam
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -89,8 +90,12 @@ def discover(
                                                       "(default: the system's CAs).")] = None,
     cert_file: Annotated[Path | None, typer.Option(help="mqtts://: PEM client certificate (with --key-file).")]
     = None,
-    key_file: Annotated[Path | None, typer.Option(help="mqtts://: PEM private key of --cert-file (unencrypted).")]
+    key_file: Annotated[Path | None, typer.Option(help="mqtts://: PEM private key of --cert-file (encrypted: its "
+                                                       "password in the variable --key-password-env names).")]
     = None,
+    key_password_env: Annotated[str, typer.Option(help="mqtts://: the environment variable holding the password "
+                                                       "of an encrypted --key-file (never on the command line).")]
+    = "PLANTLINK_TLS_KEY_PASSWORD",
     server_name: Annotated[str | None, typer.Option(help="mqtts://: the name the broker's certificate carries, "
                                                          "when not the host.")] = None,
 ) -> None:
@@ -104,7 +109,7 @@ def discover(
 
     try:
         host, port = spb.broker_address(mqtt)
-        tls = _discover_tls(mqtt, ca_file, cert_file, key_file, server_name)
+        tls = _discover_tls(mqtt, ca_file, cert_file, key_file, server_name, os.environ.get(key_password_env) or None)
         births = asyncio.run(spb.discover(host, port, group, wait, rebirth=rebirth, tls=tls))
     except (ValueError, OSError) as exc:
         err.print(f"error {exc}", markup=False, highlight=False, soft_wrap=True)
@@ -118,7 +123,7 @@ def discover(
 
 
 def _discover_tls(url: str, ca_file: Path | None, cert_file: Path | None, key_file: Path | None,
-                  server_name: str | None) -> ssl.SSLContext | None:
+                  server_name: str | None, key_password: str | None = None) -> ssl.SSLContext | None:
     """The TLS context of ``discover`` (the plant model's ``tls:`` rules; a ValueError says what is wrong)."""
     from pydantic import ValidationError
 
@@ -132,6 +137,8 @@ def _discover_tls(url: str, ca_file: Path | None, cert_file: Path | None, key_fi
                              "mqtts://host[:port]")
         return None
     try:
+        if key_password is not None and key_file is not None:
+            options["key_password"] = key_password
         return client_context(TlsSettings.model_validate(options))
     except ValidationError as exc:
         raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None

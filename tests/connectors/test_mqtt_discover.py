@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from plantlink.connectors.mqtt.sparkplug.host import MetricInfo
 from plantlink.model import parse_plant
 from tests.conftest import _free_port
 from tests.connectors.mosquitto import MosquittoServer, mosquitto
+from tests.connectors.pki import KEY_PASSWORD
 from tests.connectors.test_mqtt_connector import SPB_EXTRA, G, plant_text, spb
 
 BIRTHS = {
@@ -51,9 +53,10 @@ def test_broker_address() -> None:
     assert broker_address("mqtts://broker.local") == ("broker.local", 8883)
 
 
-def discover_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def discover_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "plantlink.cli", "discover", "--group", G, "--wait", "1",
-                           "--no-rebirth", *args], capture_output=True, text=True, timeout=60)
+                           "--no-rebirth", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
 
 
 async def test_discover_over_tls_with_a_client_certificate(tmp_path: Path) -> None:
@@ -67,6 +70,17 @@ async def test_discover_over_tls_with_a_client_certificate(tmp_path: Path) -> No
         ok = await asyncio.to_thread(discover_cli, "--mqtt", url, "--ca-file", str(p.ca), "--cert-file",
                                      str(p.client_cert), "--key-file", str(p.client_key))
         refused = await asyncio.to_thread(discover_cli, "--mqtt", url, "--ca-file", str(p.ca))
+        encrypted = ("--mqtt", url, "--ca-file", str(p.ca), "--cert-file", str(p.client_cert), "--key-file",
+                     str(p.client_key_encrypted))
+        with_password = await asyncio.to_thread(discover_cli, *encrypted,
+                                                env={"PLANTLINK_TLS_KEY_PASSWORD": KEY_PASSWORD})
+        other_var = await asyncio.to_thread(discover_cli, *encrypted, "--key-password-env", "PRESS_KEY",
+                                            env={"PRESS_KEY": KEY_PASSWORD})
+        no_password = await asyncio.to_thread(discover_cli, *encrypted, env={"PLANTLINK_TLS_KEY_PASSWORD": ""})
+    assert with_password.returncode == 0 and other_var.returncode == 0, with_password.stderr + other_var.stderr
+    assert with_password.stdout == other_var.stdout == ok.stdout
+    assert no_password.returncode == 1 and "key" in no_password.stderr, no_password.stderr
+    assert KEY_PASSWORD not in with_password.stderr + no_password.stderr
     assert ok.returncode == 0, ok.stderr
     assert yaml.safe_load(ok.stdout)["machines"][0]["tags"] == [
         {"name": "Temp", "source": {"device": "broker", "metric": "N1/Temp"}}]
