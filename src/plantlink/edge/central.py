@@ -320,16 +320,12 @@ class EdgeReceiver:
         if every:
             self._told_at = time.monotonic()
             client.publish(alive_topic(root), json.dumps({"client_id": self.settings.client_id}), qos=0)
-        for stream, seqs in self._durable_floors().items():
-            if every or self._told.get(stream) != seqs:
-                edge = stream.split("@")[0]
-                client.publish(stored_topic(root, edge), json.dumps({"stream": stream, "floor": seqs}), qos=1,
+        for edge, stream in self._latest.items():
+            floor = self._written.get(stream)  # the newest stream (queue epoch) of the edge, as durable
+            if floor is not None and (every or self._told.get(stream) != floor):
+                client.publish(stored_topic(root, edge), json.dumps({"stream": stream, "floor": floor}), qos=1,
                                retain=True)
-                self._told[stream] = seqs
-
-    def _durable_floors(self) -> dict[str, int]:
-        """Each edge's newest stream (its queue's epoch) and its floor, as last written to the state file."""
-        return {stream: self._written[stream] for stream in self._latest.values() if stream in self._written}
+                self._told[stream] = floor
 
     def _write_state(self, state: dict[str, Any]) -> None:
         tmp = self.state_path.with_suffix(".tmp")
