@@ -41,6 +41,7 @@ from plantlink.historian.duckdb.layout import (
     RAW_COMPACTED_COLUMNS,
     r1m,
     raw,
+    swap_in,
     table,
 )
 from plantlink.historian.duckdb.queries import Snapshot
@@ -185,17 +186,13 @@ def swap(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> int:
     """Put the prepared copy in the table's place and record its row count, in one transaction (the caller
     holds the write lock and checked that nothing wrote into the day since the copy began)."""
     name = table(kind, day)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DROP TABLE {name}")
-        con.execute(f"ALTER TABLE {_tmp(kind, day)} RENAME TO {name}")
+
+    def record() -> int:
         rows = _count(con, name)
         _record(con, name, rows)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return rows
+        return rows
+
+    return swap_in(con, _tmp(kind, day), name, then=record) or 0
 
 
 def discard(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from plantlink.historian.duckdb.layout import DAY_US, R1M_COLUMNS, r1m
+from plantlink.historian.duckdb.layout import DAY_US, R1M_COLUMNS, r1m, swap_in
 
 HOUR_US = 3_600_000_000
 R1H = "r1h"
@@ -77,16 +77,13 @@ def sort_hours(con: duckdb.DuckDBPyConnection) -> None:
     """Rewrite ``r1h`` in (tag_id, bucket) order in one transaction. Builds append one stretch of hours of
     every tag at a time, so without it each row group holds every tag and one tag's year (8,760 rows) scans
     all of them (8.76 M rows for 1,000 tags). The store does it when a day's hours are complete."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE TABLE {R1H}_sorting ({R1M_COLUMNS})")
-        con.execute(f"INSERT INTO {R1H}_sorting SELECT * FROM {R1H} ORDER BY tag_id, bucket")
-        con.execute(f"DROP TABLE {R1H}")
-        con.execute(f"ALTER TABLE {R1H}_sorting RENAME TO {R1H}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    tmp = f"{R1H}_sorting"
+
+    def fill() -> None:
+        con.execute(f"CREATE TABLE {tmp} ({R1M_COLUMNS})")
+        con.execute(f"INSERT INTO {tmp} SELECT * FROM {R1H} ORDER BY tag_id, bucket")
+
+    swap_in(con, tmp, R1H, fill=fill)
 
 
 def lower(con: duckdb.DuckDBPyConnection, hour: int, day: int) -> None:

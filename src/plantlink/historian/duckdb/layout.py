@@ -7,9 +7,11 @@ DuckDB's per-row-group min/max statistics skip the rest of the table.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import duckdb
 
@@ -26,6 +28,7 @@ _UPGRADING = "_upgrading"
 UPGRADE_ROWS = 500_000
 
 log = logging.getLogger("plantlink.historian")
+T = TypeVar("T")
 
 TAGS_DDL = """
 CREATE TABLE IF NOT EXISTS tags (
@@ -215,14 +218,28 @@ def _upgrade(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[
     for lo in range(0, int(top) + 1, UPGRADE_ROWS):
         con.execute(f"INSERT INTO {tmp} ({cols}) SELECT {cols} FROM {name} "
                     f"WHERE rowid BETWEEN {lo} AND {lo + UPGRADE_ROWS - 1}")
+    swap_in(con, tmp, name)
+
+
+def swap_in(con: duckdb.DuckDBPyConnection, copy: str, name: str, fill: Callable[[], object] | None = None,
+            then: Callable[[], T] | None = None) -> T | None:
+    """Put table ``copy`` in the place of table ``name`` in one transaction: ``fill()`` (when given: what
+    writes the copy inside the transaction), drop ``name``, rename ``copy`` to it, then ``then()`` (when given:
+    bookkeeping committed with the swap), whose result is returned. On any error the transaction is rolled back
+    (the old table stays; a failing ROLLBACK does not hide the error) and the error raised."""
     con.execute("BEGIN TRANSACTION")
     try:
+        if fill is not None:
+            fill()
         con.execute(f"DROP TABLE {name}")
-        con.execute(f"ALTER TABLE {tmp} RENAME TO {name}")
+        con.execute(f"ALTER TABLE {copy} RENAME TO {name}")
+        out = then() if then is not None else None
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
+    return out
 
 
 def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:
