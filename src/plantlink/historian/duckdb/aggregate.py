@@ -43,7 +43,7 @@ def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
 
 def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     return [
-        f"SELECT {PARTIAL_COLS}, false FROM {r1m(d)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+        f"SELECT {PARTIAL_COLS}, false FROM {r1m(d, d in snap.raw)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
         for d in days_between(snap.r1m, lo, hi)
     ]
 

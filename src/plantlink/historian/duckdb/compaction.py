@@ -39,8 +39,11 @@ from plantlink.historian.duckdb.layout import (
     R1M_NAMES,
     RAW,
     RAW_COMPACTED_COLUMNS,
+    SPARSE,
     r1m,
     raw,
+    raw_good,
+    raw_minutes,
     swap_in,
     table,
 )
@@ -127,46 +130,85 @@ def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = No
     return groups
 
 
-def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int) -> str:
+def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool) -> str:
     tags = f"tag_id BETWEEN {lo} AND {hi}"
     if kind == RAW:
         return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into, day)
-    merged = fold(f"SELECT * FROM {r1m(day)} WHERE {tags}", MINUTE_US)
+    return _minutes_sql(day, into, fold(f"SELECT * FROM {r1m(day, with_raw)} WHERE {tags}", MINUTE_US),
+                        tags if with_raw else None)
+
+
+def _minutes_sql(day: int, into: str, merged: str, sparse_of: str | None) -> str:
+    """INSERT into ``into`` the minute rows ``merged`` (a fold) with their times as offsets, in (tag, minute)
+    order. ``sparse_of`` (a WHERE fragment on the tags, or None: keep every tag's minutes): the tags among
+    them averaging fewer than ``SPARSE`` samples per minute, all of whose samples the raw day still holds
+    (its good rows count the same), get one marker row instead of their minutes (``layout.r1m``)."""
     start = day * DAY_US
-    return (f"INSERT INTO {into} ({', '.join(R1M_NAMES)}, mo, fo, lo) SELECT tag_id, NULL, n, vmin, vmax, vsum, "
-            f"NULL, first_v, NULL, last_v, integ, ((b - {start}) // {MINUTE_US})::USMALLINT, (f - b)::UINTEGER, "
-            f"(l - b)::UINTEGER FROM ({merged}) AS m(tag_id, b, n, vmin, vmax, vsum, f, first_v, l, last_v, integ) "
-            "ORDER BY tag_id, b")
+    rows = (f"SELECT tag_id, NULL::BIGINT, n, vmin, vmax, vsum, NULL::BIGINT, first_v, NULL::BIGINT, last_v, integ, "
+            f"((b - {start}) // {MINUTE_US})::USMALLINT AS mo, (f - b)::UINTEGER, (l - b)::UINTEGER FROM m")
+    head = f"INSERT INTO {into} ({', '.join(R1M_NAMES)}, mo, fo, lo) SELECT * FROM (WITH m AS MATERIALIZED " \
+           f"(SELECT * FROM ({merged}) AS m(tag_id, b, n, vmin, vmax, vsum, f, first_v, l, last_v, integ))"
+    if sparse_of is None:
+        return f"{head} {rows}) ORDER BY tag_id, mo"
+    few = f"SELECT tag_id, sum(n) AS k FROM m GROUP BY tag_id HAVING sum(n) < {SPARSE} * count(*)"
+    held = (f"SELECT tag_id, count(*) AS k FROM {raw_good(day)} WHERE {sparse_of} "
+            "AND tag_id IN (SELECT tag_id FROM c) GROUP BY tag_id")
+    return (f"{head}, c AS MATERIALIZED ({few}), sp AS MATERIALIZED (SELECT c.tag_id FROM c JOIN ({held}) AS r "
+            f"ON r.tag_id = c.tag_id AND r.k = c.k) {rows} WHERE tag_id NOT IN (SELECT tag_id FROM sp) UNION ALL "
+            "SELECT tag_id, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM sp) "
+            "ORDER BY tag_id, mo NULLS FIRST")
+
+
+def keep_minutes(con: duckdb.DuckDBPyConnection, day: int) -> int:
+    """Before raw retention deletes samples of ``day``: store the minutes of the tags whose minutes are read
+    from raw (``SPARSE``) and drop their markers, a group of tags per transaction (each consistent: a marker
+    or the minutes). Returns how many tags."""
+    t = table(R1M, day)
+    marked = [int(x) for (x,) in con.execute(f"SELECT tag_id FROM {t} WHERE n = 0 ORDER BY tag_id").fetchall()]
+    step = max(1, CHUNK_ROWS // 8 // 1440)
+    for i in range(0, len(marked), step):
+        ids = f"({', '.join(map(str, marked[i:i + step]))})"
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(_minutes_sql(day, t, fold(raw_minutes(day, ids), MINUTE_US), None))
+            con.execute(f"DELETE FROM {t} WHERE n = 0 AND tag_id IN {ids}")
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+    return len(marked)
 
 
 def _tmp(kind: str, day: int) -> str:
     return f"{table(kind, day)}_compacting"
 
 
-def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
+def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int, with_raw: bool = True) -> None:
     """Write the rewritten copy of one day table (sorted for raw, merged per minute for r1m) into a table of
     its own on ``cur``, a group of tags at a time (``CHUNK_ROWS``), each group committed on its own: one
     transaction for the whole day would keep every copied row in memory until its commit. No lock is held,
     flushes go on meanwhile (``run`` drops the copy when one wrote into the day); a copy left by a crash is
-    dropped at the next open (``create``)."""
+    dropped at the next open (``create``). ``with_raw``: the day's raw table exists (sparse tags' minutes may
+    then be left in it)."""
     tmp = _tmp(kind, day)
     cur.execute(f"DROP TABLE IF EXISTS {tmp}")
     cur.execute(f"CREATE TABLE {tmp} ({RAW_COMPACTED_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
     try:
         for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 8)):
-            _copy(cur, kind, day, tmp, lo, hi)
+            _copy(cur, kind, day, tmp, lo, hi, with_raw)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             cur.execute(f"DROP TABLE IF EXISTS {tmp}")
         raise
 
 
-def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: int, hi: int) -> None:
+def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool) -> None:
     """Rewrite tags ``lo..hi`` of a day into ``into``; a statement that runs out of the engine's memory limit
     (it depends on the data and on what else holds memory: a 30-day store of 1,000 tags ran out on minute rows)
     is rolled back and done again in two halves of its tags, down to one tag."""
     try:
-        cur.execute(_rewrite_sql(kind, day, into, lo, hi))
+        cur.execute(_rewrite_sql(kind, day, into, lo, hi, with_raw))
     except duckdb.OutOfMemoryException:
         ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {table(kind, day)} "
                                           f"WHERE tag_id BETWEEN {lo} AND {hi} ORDER BY tag_id").fetchall()]
@@ -174,8 +216,8 @@ def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: in
             raise
         mid = ids[len(ids) // 2]
         log.info("historian: compacting %s, tags %d-%d: out of memory, in two halves", table(kind, day), lo, hi)
-        _copy(cur, kind, day, into, lo, mid - 1)
-        _copy(cur, kind, day, into, mid, hi)
+        _copy(cur, kind, day, into, lo, mid - 1, with_raw)
+        _copy(cur, kind, day, into, mid, hi, with_raw)
 
 
 def _record(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
@@ -213,7 +255,7 @@ def run(
     done = 0
     for kind, d in due(cur, snapshot(), now_us):
         before = touched.get(d)
-        prepare(cur, kind, d)
+        prepare(cur, kind, d, d in snapshot().raw)
         with write_lock:
             current = touched.get(d) == before and d in (snapshot().raw if kind == RAW else snapshot().r1m)
             if current:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from plantlink.historian.duckdb.layout import DAY_US, R1M_COLUMNS, r1m, swap_in
+from plantlink.historian.duckdb.layout import DAY_US, R1M_COLUMNS, RAW, r1m, swap_in, tables_of
 
 HOUR_US = 3_600_000_000
 R1H = "r1h"
@@ -122,11 +122,12 @@ def build(con: duckdb.DuckDBPyConnection, upto: int, r1m_days: set[int], now_us:
     if lo >= hi:
         return 0, upto
     built = 0
+    raws = tables_of(con, RAW)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {R1H} WHERE bucket >= ?", [lo])
         for d in sorted(x for x in r1m_days if lo < (x + 1) * DAY_US and x * DAY_US < hi):
-            src = f"SELECT * FROM {r1m(d)} WHERE bucket >= {max(lo, d * DAY_US)} AND bucket < {hi}"
+            src = f"SELECT * FROM {r1m(d, d in raws)} WHERE bucket >= {max(lo, d * DAY_US)} AND bucket < {hi}"
             row = con.execute(f"INSERT INTO {R1H} {fold(src, HOUR_US)}").fetchone()
             built += int(row[0]) if row else 0
         set_upto(con, hi)

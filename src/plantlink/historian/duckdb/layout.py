@@ -128,15 +128,34 @@ def r1m_bucket(day: int, of: str = "") -> str:
     return _stored_or_decoded("bucket", _decoded_bucket, day, of)
 
 
-def r1m(day: int) -> str:
+def r1m(day: int, with_raw: bool) -> str:
     """The 1-minute rows of partition ``day`` as a FROM item with the columns ``R1M_NAMES`` (absolute times),
     whatever their encoding: every read of minute rows goes through here. The rows stored with absolute times
     and the encoded ones are two branches of a UNION ALL, so a filter on ``bucket`` reaches the stored column
-    (and its row-group statistics) in the first, and a table holding no encoded rows skips the second."""
+    (and its row-group statistics) in the first, and a table holding no encoded rows skips the second. The
+    tags whose minutes compaction left in raw (``SPARSE``: one marker row each) are a third branch, their raw
+    samples as partial rows; ``with_raw``: the day's raw table exists (a day without one holds no marker)."""
     t, b = table(R1M, day), _decoded_bucket(day, "")
-    return (f"(SELECT {', '.join(R1M_NAMES)} FROM {t} WHERE bucket IS NOT NULL UNION ALL "
-            f"SELECT tag_id, {b} AS bucket, n, vmin, vmax, vsum, {b} + fo AS first_ts, first_v, {b} + lo AS last_ts, "
-            f"last_v, integ FROM {t} WHERE bucket IS NULL)")
+    stored = (f"(SELECT {', '.join(R1M_NAMES)} FROM {t} WHERE bucket IS NOT NULL UNION ALL "
+              f"SELECT tag_id, {b} AS bucket, n, vmin, vmax, vsum, {b} + fo AS first_ts, first_v, {b} + lo AS last_ts, "
+              f"last_v, integ FROM {t} WHERE bucket IS NULL AND n > 0")
+    if not with_raw:
+        return stored + ")"
+    return f"{stored} UNION ALL {raw_minutes(day, f'(SELECT tag_id FROM {t} WHERE n = 0)')})"
+
+
+#: A tag whose samples in a day average fewer than this per minute (with data) keeps its minutes in raw at
+#: compaction: a minute row (11 columns) of 6 samples cost nearly what the 6 raw rows do. The compacted minute
+#: table holds one marker row for it (``n`` 0, every other column but ``tag_id`` NULL).
+SPARSE = 30
+
+
+def raw_minutes(day: int, tags: str) -> str:
+    """SELECT: the good raw samples of partition ``day`` of the tags in ``tags`` (a subquery) as partial minute
+    rows (``n`` 1, ``integ`` 0: ``rollup``), columns ``R1M_NAMES``."""
+    return (f"SELECT tag_id, ts - ts % {MINUTE_US} AS bucket, 1::UINTEGER AS n, value AS vmin, value AS vmax, "
+            f"value AS vsum, ts AS first_ts, value AS first_v, ts AS last_ts, value AS last_v, 0.0::DOUBLE AS integ "
+            f"FROM {raw_good(day)} WHERE tag_id IN {tags}")
 
 
 def te(day: int, ts: str, unit: str) -> str:
@@ -239,6 +258,18 @@ def swap_in(con: duckdb.DuckDBPyConnection, copy: str, name: str, fill: Callable
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
+    return out
+
+
+def tables_of(con: duckdb.DuckDBPyConnection, kind: str) -> set[int]:
+    """The days of the partitions of ``kind`` present in the database (nothing dropped or upgraded: ``existing``
+    does that at open)."""
+    out: set[int] = set()
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                               "AND database_name = current_database()").fetchall():
+        m = _NAME.match(name)
+        if m and m.group(1) == kind:
+            out.add(-int(m.group(3)) if m.group(2) else int(m.group(3)))
     return out
 
 

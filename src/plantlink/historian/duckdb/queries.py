@@ -186,7 +186,7 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
-            steps.append(f"SELECT tag_id, last_ts, last_v FROM {r1m(d)} WHERE bucket < {floor}")
+            steps.append(f"SELECT tag_id, last_ts, last_v FROM {r1m(d, d in snap.raw)} WHERE bucket < {floor}")
         else:
             steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_good(d)}")
     for src in steps:
