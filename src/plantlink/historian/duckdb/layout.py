@@ -141,7 +141,7 @@ def r1m(day: int, with_raw: bool) -> str:
               f"last_v, integ FROM {t} WHERE bucket IS NULL AND n > 0")
     if not with_raw:
         return stored + ")"
-    return f"{stored} UNION ALL {raw_minutes(day, f'(SELECT tag_id FROM {t} WHERE n = 0)')})"
+    return f"{stored} UNION ALL {raw_minutes(day, f'SELECT tag_id FROM {t} WHERE n = 0')})"
 
 
 #: A tag whose samples in a day average fewer than this per minute (with data) keeps its minutes in raw at
@@ -151,11 +151,14 @@ SPARSE = 30
 
 
 def raw_minutes(day: int, tags: str) -> str:
-    """SELECT: the good raw samples of partition ``day`` of the tags in ``tags`` (a subquery) as partial minute
-    rows (``n`` 1, ``integ`` 0: ``rollup``), columns ``R1M_NAMES``."""
-    return (f"SELECT tag_id, ts - ts % {MINUTE_US} AS bucket, 1::UINTEGER AS n, value AS vmin, value AS vmax, "
-            f"value AS vsum, ts AS first_ts, value AS first_v, ts AS last_ts, value AS last_v, 0.0::DOUBLE AS integ "
-            f"FROM {raw_good(day)} WHERE tag_id IN {tags}")
+    """SELECT: the good raw samples of partition ``day`` of the tags ``tags`` (a SELECT of ``tag_id``) as partial
+    minute rows (``n`` 1, ``integ`` 0: ``rollup``), columns ``R1M_NAMES``. A join with the tags on its build
+    side, not ``IN``: no tag, no scan of the raw day (a day of 100 tags at 1 Hz read at 5 min took 113 ms with
+    ``IN``, 50 without the branch)."""
+    return (f"SELECT r.tag_id, r.ts - r.ts % {MINUTE_US} AS bucket, 1::UINTEGER AS n, r.value AS vmin, "
+            f"r.value AS vmax, r.value AS vsum, r.ts AS first_ts, r.value AS first_v, r.ts AS last_ts, "
+            f"r.value AS last_v, 0.0::DOUBLE AS integ FROM ({tags}) AS k JOIN {raw_good(day)} AS r "
+            "ON r.tag_id = k.tag_id")
 
 
 def te(day: int, ts: str, unit: str) -> str:

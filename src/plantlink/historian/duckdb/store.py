@@ -106,6 +106,7 @@ class DuckDBHistorian(Historian):
             row = con.execute("SELECT seq FROM wal_position WHERE id = 1").fetchone()
             self._durable_seq = self._buffered_seq = int(row[0]) if row else 0
             self._days = existing(con)
+            self._touched.mark(compaction.marked_days(con, self._days[R1M]))
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
             self._set_known()
@@ -173,7 +174,7 @@ class DuckDBHistorian(Historian):
     def _snapshot(self) -> queries.Snapshot:
         with self._state_lock:
             return queries.Snapshot(raw=frozenset(self._days[RAW]), r1m=frozenset(self._days[R1M]),
-                                    r1h_upto=self._r1h_upto, r1d_upto=self._r1d_upto)
+                                    r1h_upto=self._r1h_upto, r1d_upto=self._r1d_upto, marked=self._touched.marked())
 
     # -- tags -----------------------------------------------------------------------------------------------
     def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
