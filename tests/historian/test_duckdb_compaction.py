@@ -87,9 +87,8 @@ def test_answers_are_the_same_before_and_after_and_those_of_numpy(hist: DuckDBHi
 
 
 @pytest.mark.usefixtures("chunks")
-def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: dict[int, Samples],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compaction, "SPARSE", 10)  # tag 1 (about 18 samples a minute) keeps its minutes
+def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: dict[int, Samples]) -> None:
+    hist.sparse_minutes = 10  # tag 1 (about 18 samples a minute) keeps its minutes
     cur = hist._cursor()
     partial = cur.execute(f"SELECT count(*) - count(DISTINCT (tag_id, bucket)) FROM r1m_d{D0}").fetchone()
     assert partial is not None and partial[0] > 0  # flushes cut minutes
@@ -153,8 +152,8 @@ def test_a_flush_into_the_day_during_the_copy_drops_the_copy(hist: DuckDBHistori
     real = compaction.prepare
     wrote = []
 
-    def prepare_then_flush(cur: object, kind: str, day: int, with_raw: bool) -> None:
-        real(cur, kind, day, with_raw)  # type: ignore[arg-type]
+    def prepare_then_flush(cur: object, kind: str, day: int, with_raw: bool, sparse: int) -> None:
+        real(cur, kind, day, with_raw, sparse)  # type: ignore[arg-type]
         if kind == "raw" and day == D0 + 1 and not wrote:  # the flush lands after the copy of that day
             hist.write(numeric_batch([2], *late))
             hist.flush()
@@ -201,10 +200,9 @@ def test_a_crash_in_the_swap_leaves_the_old_table(store_path: Path, hist: DuckDB
         h.close()
 
 
-def test_retention_deletes_the_old_minutes_of_a_compacted_day(hist: DuckDBHistorian, samples: dict[int, Samples],
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compaction, "SPARSE", 0)  # every tag's minutes stored (the sparse ones: test_duckdb_sparse)
-    assert hist.compact(NOW) == 6
+def test_retention_deletes_the_old_minutes_of_a_compacted_day(hist: DuckDBHistorian,
+                                                              samples: dict[int, Samples]) -> None:
+    assert hist.compact(NOW) == 6  # every tag's minutes stored (the setting is off by default)
     cutoff = T0 + DAY + 6 * 3600 * S + 30 * S  # inside a minute: that minute is kept
     cur = hist._cursor()
     count = f"SELECT count(*) FROM {r1m(D0 + 1, True)} WHERE bucket + {M} > {cutoff}"

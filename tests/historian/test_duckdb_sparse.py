@@ -1,21 +1,24 @@
-"""Sparse tags keep their minutes in raw: compaction stores one marker row instead of their minute rows
-(``layout.SPARSE``), and every reader of minutes reads their raw samples as partial rows (``layout.r1m``).
-Aggregates at 1 min, 5 min and 1 h of a sparse tag (every 10 s) and a dense one (1 Hz) give what numpy gives
-on the raw samples before compaction, after it, after late samples, after a reopen and once raw retention
-dropped the days (their minutes are stored first)."""
+"""Sparse tags keep their minutes in raw when the store's ``sparse_minutes`` is on (here 30, the suggested
+value; off by default): compaction stores one marker row instead of their minute rows, and every reader of
+minutes reads their raw samples as partial rows (``layout.r1m``). Aggregates at 1 min, 5 min and 1 h of a
+sparse tag (every 10 s) and a dense one (1 Hz) give what numpy gives on the raw samples before compaction,
+after it, after late samples, after a reopen and once raw retention dropped the days (their minutes are
+stored first). Off, every tag's minutes are stored."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from plantlink.errors import HistorianError
 from plantlink.historian.base import Retention
-from plantlink.historian.duckdb import DuckDBHistorian, compaction
+from plantlink.historian.duckdb import DuckDBHistorian, settings
 from plantlink.historian.duckdb.layout import table
 from plantlink.samples import Quality, numeric_batch
-from tests.historian.conftest import DAY, T0, M, S
+from tests.historian.conftest import DAY, T0, TAGS, M, S
 from tests.historian.pyramid_reference import Samples, answers, assert_same
 
 H = 3600 * S
@@ -36,13 +39,27 @@ def make(period_s: int, seed: int) -> Samples:
 
 
 @pytest.fixture
-def samples(hist: DuckDBHistorian) -> dict[int, Samples]:
+def hist(store_path: Path) -> Iterator[DuckDBHistorian]:
+    """The store with the setting on (the constructor option)."""
+    h = DuckDBHistorian(store_path, sparse_minutes=settings.SUGGESTED_SPARSE_MINUTES)
+    h.open()
+    h.register_tags(TAGS)
+    yield h
+    h.close()
+
+
+def fill(h: DuckDBHistorian) -> dict[int, Samples]:
     out = {DENSE: make(1, 1), SPARSE_TAG: make(10, 2)}
     for tag, (ts, value, quality) in out.items():
         for idx in np.array_split(np.arange(len(ts)), 5):  # five flushes: minutes cut in partial rows
-            hist.write(numeric_batch(np.full(len(idx), tag), ts[idx], value[idx], quality[idx]))
-            hist.flush()
+            h.write(numeric_batch(np.full(len(idx), tag), ts[idx], value[idx], quality[idx]))
+            h.flush()
     return out
+
+
+@pytest.fixture
+def samples(hist: DuckDBHistorian) -> dict[int, Samples]:
+    return fill(hist)
 
 
 def check(h: DuckDBHistorian, samples: dict[int, Samples], span: tuple[int, int] = SPAN) -> None:
@@ -66,7 +83,8 @@ def test_the_sparse_tag_keeps_its_minutes_in_raw_and_answers_the_same(hist: Duck
     check(hist, samples)
     check(hist, samples, (T0 + 2 * H + 17 * S, T0 + DAY + 5 * H + 3 * S))  # raw at the edges, minutes, hours
     hist.close()
-    with DuckDBHistorian(store_path) as again:
+    with DuckDBHistorian(store_path) as again:  # reopened with the setting off: the markers still read raw
+        assert again._snapshot().marked == {D0, D0 + 1}
         check(again, samples)
 
 
@@ -103,15 +121,40 @@ def test_raw_retention_stores_the_minutes_of_sparse_tags_first(hist: DuckDBHisto
 
 
 def test_a_store_compacted_with_every_minute_stored_answers_the_same(hist: DuckDBHistorian, store_path: Path,
-                                                                      samples: dict[int, Samples],
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """A store compacted before sparse tags kept their minutes in raw (every tag's minutes stored) opens and
-    answers as before; its days are not compacted again for it."""
-    with monkeypatch.context() as m:
-        m.setattr(compaction, "SPARSE", 0)
-        hist.build_rollups(NOW)
+                                                                      samples: dict[int, Samples]) -> None:
+    """A store compacted with the setting off (every tag's minutes stored) opens with it on and answers as
+    before; its days are not compacted again for it."""
+    hist.sparse_minutes = 0
+    hist.build_rollups(NOW)
     assert len(stored_minutes(hist, SPARSE_TAG, D0)) == 1440
     hist.close()
-    with DuckDBHistorian(store_path) as again:
+    with DuckDBHistorian(store_path, sparse_minutes=settings.SUGGESTED_SPARSE_MINUTES) as again:
         assert again.compact(NOW) == 0
         check(again, samples)
+
+
+def test_off_by_default_every_minute_is_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(settings.ENV_SPARSE_MINUTES, raising=False)
+    with DuckDBHistorian(tmp_path / "off.duckdb") as h:
+        assert h.sparse_minutes == settings.DEFAULT_SPARSE_MINUTES == 0
+        h.register_tags(TAGS)
+        samples = fill(h)
+        assert h.build_rollups(NOW) > 0
+        for d in (D0, D0 + 1):
+            for tag in (DENSE, SPARSE_TAG):
+                n = stored_minutes(h, tag, d)
+                assert len(n) == 1440 and min(n) > 0  # a row per minute, no marker (n = 0)
+        assert h._snapshot().marked == frozenset()  # no day reads the raw branch
+        check(h, samples)
+
+
+def test_the_setting_from_the_environment(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.ENV_SPARSE_MINUTES, "12")
+    assert DuckDBHistorian(store_path).sparse_minutes == 12
+    assert DuckDBHistorian(store_path, sparse_minutes=0).sparse_minutes == 0  # the option first
+    for bad in ("-1", "thirty", "2.5"):
+        monkeypatch.setenv(settings.ENV_SPARSE_MINUTES, bad)
+        with pytest.raises(HistorianError, match=settings.ENV_SPARSE_MINUTES):
+            DuckDBHistorian(store_path)
+    with pytest.raises(HistorianError, match="sparse_minutes"):
+        DuckDBHistorian(store_path, sparse_minutes=-1)

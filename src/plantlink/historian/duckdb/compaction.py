@@ -39,7 +39,6 @@ from plantlink.historian.duckdb.layout import (
     R1M_NAMES,
     RAW,
     RAW_COMPACTED_COLUMNS,
-    SPARSE,
     r1m,
     raw,
     raw_good,
@@ -142,19 +141,20 @@ def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = No
     return groups
 
 
-def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool) -> str:
+def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool, sparse: int) -> str:
     tags = f"tag_id BETWEEN {lo} AND {hi}"
     if kind == RAW:
         return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into, day)
     return _minutes_sql(day, into, fold(f"SELECT * FROM {r1m(day, with_raw)} WHERE {tags}", MINUTE_US),
-                        tags if with_raw else None)
+                        tags if with_raw and sparse else None, sparse)
 
 
-def _minutes_sql(day: int, into: str, merged: str, sparse_of: str | None) -> str:
+def _minutes_sql(day: int, into: str, merged: str, sparse_of: str | None, sparse: int = 0) -> str:
     """INSERT into ``into`` the minute rows ``merged`` (a fold) with their times as offsets, in (tag, minute)
     order. ``sparse_of`` (a WHERE fragment on the tags, or None: keep every tag's minutes): the tags among
-    them averaging fewer than ``SPARSE`` samples per minute, all of whose samples the raw day still holds
-    (its good rows count the same), get one marker row instead of their minutes (``layout.r1m``)."""
+    them averaging fewer than ``sparse`` (``settings.sparse_minutes``) samples per minute, all of whose
+    samples the raw day still holds (its good rows count the same), get one marker row instead of their
+    minutes (``layout.r1m``)."""
     start = day * DAY_US
     rows = (f"SELECT tag_id, NULL::BIGINT, n, vmin, vmax, vsum, NULL::BIGINT, first_v, NULL::BIGINT, last_v, integ, "
             f"((b - {start}) // {MINUTE_US})::USMALLINT AS mo, (f - b)::UINTEGER, (l - b)::UINTEGER FROM m")
@@ -162,7 +162,7 @@ def _minutes_sql(day: int, into: str, merged: str, sparse_of: str | None) -> str
            f"(SELECT * FROM ({merged}) AS m(tag_id, b, n, vmin, vmax, vsum, f, first_v, l, last_v, integ))"
     if sparse_of is None:
         return f"{head} {rows}) ORDER BY tag_id, mo"
-    few = f"SELECT tag_id, sum(n) AS k FROM m GROUP BY tag_id HAVING sum(n) < {SPARSE} * count(*)"
+    few = f"SELECT tag_id, sum(n) AS k FROM m GROUP BY tag_id HAVING sum(n) < {sparse} * count(*)"
     held = (f"SELECT tag_id, count(*) AS k FROM {raw_good(day)} WHERE {sparse_of} "
             "AND tag_id IN (SELECT tag_id FROM c) GROUP BY tag_id")
     return (f"{head}, c AS MATERIALIZED ({few}), sp AS MATERIALIZED (SELECT c.tag_id FROM c JOIN ({held}) AS r "
@@ -173,8 +173,8 @@ def _minutes_sql(day: int, into: str, merged: str, sparse_of: str | None) -> str
 
 def keep_minutes(con: duckdb.DuckDBPyConnection, day: int) -> int:
     """Before raw retention deletes samples of ``day``: store the minutes of the tags whose minutes are read
-    from raw (``SPARSE``) and drop their markers, a group of tags per transaction (each consistent: a marker
-    or the minutes). Returns how many tags."""
+    from raw (``settings.sparse_minutes``) and drop their markers, a group of tags per transaction (each
+    consistent: a marker or the minutes). Returns how many tags."""
     t = table(R1M, day)
     marked = [int(x) for (x,) in con.execute(f"SELECT tag_id FROM {t} WHERE n = 0 ORDER BY tag_id").fetchall()]
     step = max(1, CHUNK_ROWS // 8 // 1440)
@@ -197,31 +197,33 @@ def _tmp(kind: str, day: int) -> str:
     return f"{table(kind, day)}_compacting"
 
 
-def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int, with_raw: bool = True) -> None:
+def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int, with_raw: bool = True, sparse: int = 0) -> None:
     """Write the rewritten copy of one day table (sorted for raw, merged per minute for r1m) into a table of
     its own on ``cur``, a group of tags at a time (``CHUNK_ROWS``), each group committed on its own: one
     transaction for the whole day would keep every copied row in memory until its commit. No lock is held,
     flushes go on meanwhile (``run`` drops the copy when one wrote into the day); a copy left by a crash is
-    dropped at the next open (``create``). ``with_raw``: the day's raw table exists (sparse tags' minutes may
-    then be left in it)."""
+    dropped at the next open (``create``). ``with_raw``: the day's raw table exists and is read for the
+    markers' minutes; ``sparse`` (``settings.sparse_minutes``, 0: off): with raw, the tags averaging fewer
+    samples per minute get a marker instead of their minutes."""
     tmp = _tmp(kind, day)
     cur.execute(f"DROP TABLE IF EXISTS {tmp}")
     cur.execute(f"CREATE TABLE {tmp} ({RAW_COMPACTED_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
     try:
         for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 8)):
-            _copy(cur, kind, day, tmp, lo, hi, with_raw)
+            _copy(cur, kind, day, tmp, lo, hi, with_raw, sparse)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             cur.execute(f"DROP TABLE IF EXISTS {tmp}")
         raise
 
 
-def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool) -> None:
+def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool,
+          sparse: int) -> None:
     """Rewrite tags ``lo..hi`` of a day into ``into``; a statement that runs out of the engine's memory limit
     (it depends on the data and on what else holds memory: a 30-day store of 1,000 tags ran out on minute rows)
     is rolled back and done again in two halves of its tags, down to one tag."""
     try:
-        cur.execute(_rewrite_sql(kind, day, into, lo, hi, with_raw))
+        cur.execute(_rewrite_sql(kind, day, into, lo, hi, with_raw, sparse))
     except duckdb.OutOfMemoryException:
         ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {table(kind, day)} "
                                           f"WHERE tag_id BETWEEN {lo} AND {hi} ORDER BY tag_id").fetchall()]
@@ -229,8 +231,8 @@ def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: in
             raise
         mid = ids[len(ids) // 2]
         log.info("historian: compacting %s, tags %d-%d: out of memory, in two halves", table(kind, day), lo, hi)
-        _copy(cur, kind, day, into, lo, mid - 1, with_raw)
-        _copy(cur, kind, day, into, mid, hi, with_raw)
+        _copy(cur, kind, day, into, lo, mid - 1, with_raw, sparse)
+        _copy(cur, kind, day, into, mid, hi, with_raw, sparse)
 
 
 def _record(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
@@ -266,14 +268,17 @@ def run(
     snapshot: Callable[[], Snapshot],
     touched: Touched,
     now_us: int,
+    sparse: int = 0,
 ) -> int:
     """Compact every due table: the copy on ``cur`` without the write lock, the swap under it, unless a flush
     wrote into that day meanwhile (then the copy is dropped and the next pass tries again). Returns how
-    many tables were swapped."""
+    many tables were swapped. ``sparse``: ``settings.sparse_minutes`` (0: every tag's minutes stored, and a
+    day's raw is read only for the markers a store compacted with it on left)."""
     done = 0
     for kind, d in due(cur, snapshot(), now_us):
         before = touched.get(d)
-        prepare(cur, kind, d, d in snapshot().raw)
+        snap = snapshot()
+        prepare(cur, kind, d, d in snap.raw and (sparse > 0 or d in snap.marked), sparse)
         with write_lock:
             current = touched.get(d) == before and d in (snapshot().raw if kind == RAW else snapshot().r1m)
             if current:

@@ -133,8 +133,9 @@ def r1m(day: int, with_raw: bool) -> str:
     whatever their encoding: every read of minute rows goes through here. The rows stored with absolute times
     and the encoded ones are two branches of a UNION ALL, so a filter on ``bucket`` reaches the stored column
     (and its row-group statistics) in the first, and a table holding no encoded rows skips the second. The
-    tags whose minutes compaction left in raw (``SPARSE``: one marker row each) are a third branch, their raw
-    samples as partial rows; ``with_raw``: the day's raw table exists (a day without one holds no marker)."""
+    tags whose minutes compaction left in raw (``settings.sparse_minutes``: one marker row each, ``n`` 0, every
+    other column but ``tag_id`` NULL) are a third branch, their raw samples as partial rows; ``with_raw``: the
+    day's raw table exists (a day without one holds no marker)."""
     t, b = table(R1M, day), _decoded_bucket(day, "")
     stored = (f"(SELECT {', '.join(R1M_NAMES)} FROM {t} WHERE bucket IS NOT NULL UNION ALL "
               f"SELECT tag_id, {b} AS bucket, n, vmin, vmax, vsum, {b} + fo AS first_ts, first_v, {b} + lo AS last_ts, "
@@ -142,12 +143,6 @@ def r1m(day: int, with_raw: bool) -> str:
     if not with_raw:
         return stored + ")"
     return f"{stored} UNION ALL {raw_minutes(day, f'SELECT tag_id FROM {t} WHERE n = 0')})"
-
-
-#: A tag whose samples in a day average fewer than this per minute (with data) keeps its minutes in raw at
-#: compaction: a minute row (11 columns) of 6 samples cost nearly what the 6 raw rows do. The compacted minute
-#: table holds one marker row for it (``n`` 0, every other column but ``tag_id`` NULL).
-SPARSE = 30
 
 
 def raw_minutes(day: int, tags: str) -> str:

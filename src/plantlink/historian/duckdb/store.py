@@ -52,6 +52,7 @@ class DuckDBHistorian(Historian):
         background_flush: bool = True,
         threads: int | None = None,
         memory_limit: str | None = None,
+        sparse_minutes: int | None = None,
         future_limit_us: int = FUTURE_LIMIT_US,
         read_only: bool = False,
     ):
@@ -63,6 +64,8 @@ class DuckDBHistorian(Historian):
         self.flush_rows = flush_rows
         self.max_buffer_rows = settings.BUFFER_FLUSHES * flush_rows
         self.future_limit_us = future_limit_us
+        #: compaction leaves the minutes of tags averaging fewer good samples a minute in raw (0: off)
+        self.sparse_minutes = settings.sparse_minutes(sparse_minutes)
         #: opened read-only (``plantlink serve``): several processes may read one file that no process writes
         self.read_only = read_only
         self._refusals = Refusals()
@@ -388,7 +391,7 @@ class DuckDBHistorian(Historian):
         """Rewrite the closed day tables that are due (``compaction.run``: copied without the write lock,
         swapped under it); returns how many were swapped."""
         return compaction.run(self._cursor(), self._require_open, self._write_lock, self._snapshot, self._touched,
-                              now_us)
+                              now_us, self.sparse_minutes)
 
     @property
     def samples_stored(self) -> int:
