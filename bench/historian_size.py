@@ -10,6 +10,10 @@ rollup tables dropped (= raw); rollups = whole - raw. One JSON line per figure.
 
     .venv/bin/python bench/historian_size.py --tags 100 --period 1 --days 1
     .venv/bin/python bench/historian_size.py --tags 1000 --period 10 --days 1
+    .venv/bin/python bench/historian_size.py --tags 1000 --period 10 --days 1 --sparse-minutes 30
+
+``--sparse-minutes`` (else ``PLANTLINK_HISTORIAN_SPARSE_MINUTES``, else off) is the store's ``sparse_minutes``
+at compaction; when on, the figure names end in ``.sparse<N>``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import duckdb
 import numpy as np
 
 from plantlink.historian.base import TagMeta
-from plantlink.historian.duckdb import DuckDBHistorian
+from plantlink.historian.duckdb import DuckDBHistorian, settings
 from plantlink.samples import Quality, numeric_batch
 
 S = 1_000_000
@@ -175,11 +179,14 @@ def main() -> None:
     p.add_argument("--flush-rows", type=int, default=200_000, help="the store flushes every this many rows")
     p.add_argument("--data", choices=("walk", "fleet"), default="walk")
     p.add_argument("--dir", type=Path, default=Path("/tmp/plantlink-bench-historian-size"))
+    p.add_argument("--sparse-minutes", type=int, default=None,
+                   help="compaction leaves the minutes of tags with fewer samples a minute in raw (0: off)")
     a = p.parse_args()
+    sparse = settings.sparse_minutes(a.sparse_minutes)
     shutil.rmtree(a.dir, ignore_errors=True)
     a.dir.mkdir(parents=True)
     path = a.dir / "h.duckdb"
-    label = f"{a.data}.{a.tags}tags_{a.period:g}s"
+    label = f"{a.data}.{a.tags}tags_{a.period:g}s" + (f".sparse{sparse}" if sparse else "")
     target = "<= 1.9" if a.period <= 1 else "<= 2.5"
     t = time.perf_counter()
     with DuckDBHistorian(path, flush_rows=a.flush_rows, background_flush=False) as h:
@@ -188,7 +195,7 @@ def main() -> None:
     log(f"filled {n:,} samples in {time.perf_counter() - t:.1f} s")
     compression(path)
     report(f"{label}.appended", path, n, target)
-    with DuckDBHistorian(path, background_flush=False) as h:
+    with DuckDBHistorian(path, background_flush=False, sparse_minutes=sparse) as h:
         t = time.perf_counter()
         compact = getattr(h, "compact", None)
         if compact is None:

@@ -88,6 +88,7 @@ def test_answers_are_the_same_before_and_after_and_those_of_numpy(hist: DuckDBHi
 
 @pytest.mark.usefixtures("chunks")
 def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: dict[int, Samples]) -> None:
+    hist.sparse_minutes = 10  # tag 1 (about 18 samples a minute) keeps its minutes
     cur = hist._cursor()
     partial = cur.execute(f"SELECT count(*) - count(DISTINCT (tag_id, bucket)) FROM r1m_d{D0}").fetchone()
     assert partial is not None and partial[0] > 0  # flushes cut minutes
@@ -97,11 +98,13 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
         assert rows == sorted(rows)
         stored = cur.execute(f"SELECT count(*) FROM raw_d{d} WHERE ts IS NULL AND te IS NOT NULL").fetchone()
         assert stored is not None and stored[0] == len(rows)  # the times stored as ``te``
-        merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM {r1m(d)}").fetchone()
-        assert merged is not None and merged[0] == merged[1]
+        merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM {r1m(d, False)}").fetchone()
+        assert merged is not None and merged[0] == merged[1] > 0
         encoded = cur.execute(f"SELECT count(*) FROM r1m_d{d} WHERE bucket IS NULL AND first_ts IS NULL "
-                              "AND last_ts IS NULL AND mo IS NOT NULL").fetchone()
+                              "AND last_ts IS NULL AND mo IS NOT NULL AND tag_id = 1").fetchone()
         assert encoded is not None and encoded[0] == merged[0]  # the times stored as offsets in the day
+        marked = cur.execute(f"SELECT tag_id, n, mo FROM r1m_d{d} WHERE tag_id = 2").fetchall()
+        assert marked == [(2, 0, None)]  # tag 2 (about one sample a minute): its minutes read from raw
     n = sum(len(s[0]) for s in samples.values())
     assert sum(cur.execute(f"SELECT count(*) FROM raw_d{d}").fetchall()[0][0] for d in DAYS) == n
 
@@ -149,8 +152,8 @@ def test_a_flush_into_the_day_during_the_copy_drops_the_copy(hist: DuckDBHistori
     real = compaction.prepare
     wrote = []
 
-    def prepare_then_flush(cur: object, kind: str, day: int) -> None:
-        real(cur, kind, day)  # type: ignore[arg-type]
+    def prepare_then_flush(cur: object, kind: str, day: int, with_raw: bool, sparse: int) -> None:
+        real(cur, kind, day, with_raw, sparse)  # type: ignore[arg-type]
         if kind == "raw" and day == D0 + 1 and not wrote:  # the flush lands after the copy of that day
             hist.write(numeric_batch([2], *late))
             hist.flush()
@@ -199,10 +202,10 @@ def test_a_crash_in_the_swap_leaves_the_old_table(store_path: Path, hist: DuckDB
 
 def test_retention_deletes_the_old_minutes_of_a_compacted_day(hist: DuckDBHistorian,
                                                               samples: dict[int, Samples]) -> None:
-    assert hist.compact(NOW) == 6
+    assert hist.compact(NOW) == 6  # every tag's minutes stored (the setting is off by default)
     cutoff = T0 + DAY + 6 * 3600 * S + 30 * S  # inside a minute: that minute is kept
     cur = hist._cursor()
-    count = f"SELECT count(*) FROM {r1m(D0 + 1)} WHERE bucket + {M} > {cutoff}"
+    count = f"SELECT count(*) FROM {r1m(D0 + 1, True)} WHERE bucket + {M} > {cutoff}"
     kept = cur.execute(count).fetchall()[0][0]
     assert 0 < kept < cur.execute(f"SELECT count(*) FROM r1m_d{D0 + 1}").fetchall()[0][0]
     hist.retention = Retention(raw=None, rollup_1m=(NOW - cutoff) / 1e6)

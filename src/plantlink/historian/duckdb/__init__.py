@@ -2,7 +2,8 @@
 
 ``plugin(path, retention=None, **opts)`` builds a :class:`DuckDBHistorian`; ``open_historian("duckdb",
 path=...)`` also opens it. Options: ``flush_rows`` (rows buffered before a flush), ``threads``
-and ``memory_limit`` (passed to DuckDB); their defaults and environment variables are in ``settings``.
+and ``memory_limit`` (passed to DuckDB), ``sparse_minutes`` (compaction leaves the minutes of sparser tags in
+raw; 0, off, by default); their defaults and environment variables are in ``settings``.
 """
 
 from __future__ import annotations

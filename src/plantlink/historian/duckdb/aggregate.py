@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
 from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, days_between, id_filter, r1m, raw_good
-from plantlink.historian.duckdb.queries import PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, days_between, id_filter, raw_good
+from plantlink.historian.duckdb.queries import PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in, minutes
 from plantlink.historian.duckdb.rawagg import combine_raw
 from plantlink.samples import TS_TYPE
 
@@ -43,7 +43,7 @@ def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
 
 def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
     return [
-        f"SELECT {PARTIAL_COLS}, false FROM {r1m(d)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+        f"SELECT {PARTIAL_COLS}, false FROM {minutes(snap, d)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
         for d in days_between(snap.r1m, lo, hi)
     ]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from plantlink.historian.duckdb.layout import DAY_US, R1M_COLUMNS, r1m
+from plantlink.historian.duckdb.layout import DAY_US, R1M_COLUMNS, RAW, r1m, swap_in, tables_of
 
 HOUR_US = 3_600_000_000
 R1H = "r1h"
@@ -77,16 +77,13 @@ def sort_hours(con: duckdb.DuckDBPyConnection) -> None:
     """Rewrite ``r1h`` in (tag_id, bucket) order in one transaction. Builds append one stretch of hours of
     every tag at a time, so without it each row group holds every tag and one tag's year (8,760 rows) scans
     all of them (8.76 M rows for 1,000 tags). The store does it when a day's hours are complete."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE TABLE {R1H}_sorting ({R1M_COLUMNS})")
-        con.execute(f"INSERT INTO {R1H}_sorting SELECT * FROM {R1H} ORDER BY tag_id, bucket")
-        con.execute(f"DROP TABLE {R1H}")
-        con.execute(f"ALTER TABLE {R1H}_sorting RENAME TO {R1H}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    tmp = f"{R1H}_sorting"
+
+    def fill() -> None:
+        con.execute(f"CREATE TABLE {tmp} ({R1M_COLUMNS})")
+        con.execute(f"INSERT INTO {tmp} SELECT * FROM {R1H} ORDER BY tag_id, bucket")
+
+    swap_in(con, tmp, R1H, fill=fill)
 
 
 def lower(con: duckdb.DuckDBPyConnection, hour: int, day: int) -> None:
@@ -125,11 +122,12 @@ def build(con: duckdb.DuckDBPyConnection, upto: int, r1m_days: set[int], now_us:
     if lo >= hi:
         return 0, upto
     built = 0
+    raws = tables_of(con, RAW)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {R1H} WHERE bucket >= ?", [lo])
         for d in sorted(x for x in r1m_days if lo < (x + 1) * DAY_US and x * DAY_US < hi):
-            src = f"SELECT * FROM {r1m(d)} WHERE bucket >= {max(lo, d * DAY_US)} AND bucket < {hi}"
+            src = f"SELECT * FROM {r1m(d, d in raws)} WHERE bucket >= {max(lo, d * DAY_US)} AND bucket < {hi}"
             row = con.execute(f"INSERT INTO {R1H} {fold(src, HOUR_US)}").fetchone()
             built += int(row[0]) if row else 0
         set_upto(con, hi)

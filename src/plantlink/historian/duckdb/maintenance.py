@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from plantlink.historian.base import Retention
+from plantlink.historian.duckdb import compaction
 from plantlink.historian.duckdb.latest import LatestCache
 from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, r1m_bucket, raw_ts, table
 from plantlink.historian.duckdb.layout import raw as raw_rows
@@ -67,6 +68,8 @@ def apply_retention(
         for d in sorted(days[kind]):
             name = table(kind, d)
             older = f"{raw_ts(d)} < {cutoff}" if kind == RAW else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}"
+            if kind == RAW and d * DAY_US < cutoff and d in days[R1M]:
+                compaction.keep_minutes(con, d)  # the minutes of sparse tags are read from raw
             if (d + 1) * DAY_US <= cutoff:
                 deleted += _scalar(con, f"SELECT count(*) FROM {name}")
                 with lock:

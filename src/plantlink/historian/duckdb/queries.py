@@ -36,6 +36,12 @@ class Snapshot:
     r1m: frozenset[int]
     r1h_upto: int = 0  # 1-hour rollups are complete before this instant
     r1d_upto: int = 0  # 1-day rollups likewise
+    marked: frozenset[int] = frozenset()  # days whose minutes may hold a sparse tag's marker (``layout.r1m``)
+
+
+def minutes(snap: Snapshot, day: int) -> str:
+    """``layout.r1m`` of ``day``, with the raw branch where the day may hold markers."""
+    return r1m(day, day in snap.marked and day in snap.raw)
 
 
 def check_range(start_us: int, end_us: int) -> None:
@@ -186,7 +192,7 @@ def carried_in(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence
         )
     for d in sorted((d for d in snap.raw | snap.r1m if d <= first_day), reverse=True):
         if d in snap.r1m:
-            steps.append(f"SELECT tag_id, last_ts, last_v FROM {r1m(d)} WHERE bucket < {floor}")
+            steps.append(f"SELECT tag_id, last_ts, last_v FROM {minutes(snap, d)} WHERE bucket < {floor}")
         else:
             steps.append(f"SELECT tag_id, ts AS last_ts, value AS last_v FROM {raw_good(d)}")
     for src in steps:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from plantlink.historian.duckdb.layout import table_kind
+from plantlink.historian.duckdb.layout import swap_in, table_kind
 
 #: Tables are moved when more than this fraction of the file's blocks is free after a checkpoint.
 FREE_FRACTION = 0.2
@@ -133,10 +133,7 @@ def move(con: duckdb.DuckDBPyConnection, name: str) -> None:
         last = int(top[0]) if top and top[0] is not None else -1
         for lo in range(0, last + 1, CHUNK_ROWS):
             con.execute(f"INSERT INTO {tmp} SELECT * FROM {name} WHERE rowid BETWEEN {lo} AND {lo + CHUNK_ROWS - 1}")
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"DROP TABLE {name}")
-        con.execute(f"ALTER TABLE {tmp} RENAME TO {name}")
-        con.execute("COMMIT")
+        swap_in(con, tmp, name)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")

@@ -44,3 +44,26 @@ def _positive(env: str) -> int | None:
     if not text.isdigit() or int(text) <= 0:
         raise HistorianError(f"{env} must be a positive integer, got {text!r}")
     return int(text)
+
+
+ENV_SPARSE_MINUTES = "PLANTLINK_HISTORIAN_SPARSE_MINUTES"
+#: Off: compaction stores every tag's minute rows (reads of compacted days as fast as before).
+DEFAULT_SPARSE_MINUTES = 0
+#: The suggested value when on: a tag averaging fewer good samples per minute than this keeps its minutes in
+#: raw (one marker row), a minute row (11 columns) of 6 samples costing nearly what the 6 raw rows do.
+SUGGESTED_SPARSE_MINUTES = 30
+
+
+def sparse_minutes(given: int | None) -> int:
+    """Samples per minute below which compaction leaves a tag's minutes in raw (0: off, every minute stored;
+    docs/historian.md, "Sparse tags")."""
+    if given is None:
+        text = os.environ.get(ENV_SPARSE_MINUTES, "").strip()
+        if not text:
+            return DEFAULT_SPARSE_MINUTES
+        if not text.isdigit():
+            raise HistorianError(f"{ENV_SPARSE_MINUTES} must be a non-negative integer, got {text!r}")
+        given = int(text)
+    if given < 0:
+        raise HistorianError(f"sparse_minutes must be a non-negative integer, got {given}")
+    return given

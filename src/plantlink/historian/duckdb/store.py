@@ -52,6 +52,7 @@ class DuckDBHistorian(Historian):
         background_flush: bool = True,
         threads: int | None = None,
         memory_limit: str | None = None,
+        sparse_minutes: int | None = None,
         future_limit_us: int = FUTURE_LIMIT_US,
         read_only: bool = False,
     ):
@@ -63,6 +64,8 @@ class DuckDBHistorian(Historian):
         self.flush_rows = flush_rows
         self.max_buffer_rows = settings.BUFFER_FLUSHES * flush_rows
         self.future_limit_us = future_limit_us
+        #: compaction leaves the minutes of tags averaging fewer good samples a minute in raw (0: off)
+        self.sparse_minutes = settings.sparse_minutes(sparse_minutes)
         #: opened read-only (``plantlink serve``): several processes may read one file that no process writes
         self.read_only = read_only
         self._refusals = Refusals()
@@ -106,6 +109,7 @@ class DuckDBHistorian(Historian):
             row = con.execute("SELECT seq FROM wal_position WHERE id = 1").fetchone()
             self._durable_seq = self._buffered_seq = int(row[0]) if row else 0
             self._days = existing(con)
+            self._touched.mark(compaction.marked_days(con, self._days[R1M]))
             for tag_id, tag_type in con.execute("SELECT tag_id, type FROM tags").fetchall():
                 self._types[int(tag_id)] = tag_type
             self._set_known()
@@ -173,7 +177,7 @@ class DuckDBHistorian(Historian):
     def _snapshot(self) -> queries.Snapshot:
         with self._state_lock:
             return queries.Snapshot(raw=frozenset(self._days[RAW]), r1m=frozenset(self._days[R1M]),
-                                    r1h_upto=self._r1h_upto, r1d_upto=self._r1d_upto)
+                                    r1h_upto=self._r1h_upto, r1d_upto=self._r1d_upto, marked=self._touched.marked())
 
     # -- tags -----------------------------------------------------------------------------------------------
     def register_tags(self, tags: Sequence[TagMeta]) -> dict[str, int]:
@@ -387,7 +391,7 @@ class DuckDBHistorian(Historian):
         """Rewrite the closed day tables that are due (``compaction.run``: copied without the write lock,
         swapped under it); returns how many were swapped."""
         return compaction.run(self._cursor(), self._require_open, self._write_lock, self._snapshot, self._touched,
-                              now_us)
+                              now_us, self.sparse_minutes)
 
     @property
     def samples_stored(self) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from plantlink.historian.duckdb.buffer import Chunk
 from plantlink.historian.duckdb.latest import NO_TS
@@ -147,6 +148,11 @@ def _put_rollups(
     con: duckdb.DuckDBPyConnection, rolled: pa.Table, days: dict[str, set[int]], new: dict[str, set[int]]
 ) -> None:
     for d, part in by_day(rolled, rolled.column("bucket").to_numpy()):
+        if d in days[R1M]:  # a compacted day's sparse tags have their minutes read from raw (``layout.r1m``)
+            marked = con.execute(f"SELECT tag_id FROM {table(R1M, d)} WHERE n = 0").fetchall()
+            if marked:
+                part = part.filter(pc.invert(pc.is_in(part.column("tag_id"),
+                                                      pa.array([t for (t,) in marked], pa.uint32()))))
         _put(con, R1M, d, part, days, new)
 
 
