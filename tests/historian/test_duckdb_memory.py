@@ -9,10 +9,13 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import psutil
+import pyarrow as pa
 import pytest
 
 from plantlink.bus.inproc import InProcBus
 from plantlink.errors import HistorianError
+from plantlink.historian import TagMeta
 from plantlink.historian.duckdb import DuckDBHistorian, settings
 from plantlink.runtime import HistorianWriter
 from plantlink.samples import Quality, numeric_batch
@@ -41,6 +44,13 @@ def test_settings_default_then_environment_then_options(store_path: Path, monkey
     monkeypatch.setenv(settings.ENV_THREADS, "two")
     with pytest.raises(HistorianError, match=settings.ENV_THREADS):
         DuckDBHistorian(store_path)
+    monkeypatch.delenv(settings.ENV_THREADS)
+    monkeypatch.setenv(settings.ENV_MEMORY_LIMIT, "-1MB")  # DuckDB would take it as no limit at all
+    with pytest.raises(HistorianError, match=f"{settings.ENV_MEMORY_LIMIT} must be a positive size"):
+        DuckDBHistorian(store_path)
+    for bad in ("lots", "32", "0MB"):
+        with pytest.raises(HistorianError, match=f"memory_limit must be a positive size.*{bad}"):
+            DuckDBHistorian(store_path, memory_limit=bad)
 
 
 def test_a_full_buffer_has_no_room_until_a_flush(store_path: Path) -> None:
@@ -85,3 +95,33 @@ async def test_the_writer_waits_for_room_and_stores_everything(store_path: Path)
         assert h.aggregate([1, 2], T0, T0 + 10**6 * S, 10**6 * S, ["count"]).column("count").to_pylist() == [
             50_000, 50_000]
         assert await asyncio.to_thread(h.flush) == 0
+
+
+ROUND_TAGS, ROUND_STEPS = 500, 200  # 100,000 rows a flush, about 2.5 MiB in Arrow
+LIMIT_MB = 32
+
+
+def _duckdb_bytes(h: DuckDBHistorian) -> int:
+    row = h._cursor().execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def test_sustained_ingest_does_not_grow_memory(store_path: Path) -> None:
+    """36 flushes of 100,000 rows: after each, DuckDB holds no more than its limit and Arrow no more than the
+    latest values; the process's resident memory after the last 12 flushes is at most 24 MiB above its
+    highest after the 12 before (kept flushed chunks, 2.5 MiB or more each, would add 30 MiB or more)."""
+    proc = psutil.Process()
+    ids = np.arange(1, ROUND_TAGS + 1, dtype=np.uint32)
+    peaks: list[float] = []
+    with DuckDBHistorian(store_path, memory_limit=f"{LIMIT_MB}MB", background_flush=False) as h:
+        h.register_tags([TagMeta(f"m/t{i}") for i in ids.tolist()])
+        arrow_before = pa.total_allocated_bytes()
+        for k in range(36):
+            ts = T0 + (k * ROUND_STEPS + np.repeat(np.arange(ROUND_STEPS), ROUND_TAGS)) * 10 * S
+            h.write(numeric_batch(np.tile(ids, ROUND_STEPS), ts, np.full(len(ts), float(k)), GOOD))
+            assert h.flush() == ROUND_TAGS * ROUND_STEPS
+            assert _duckdb_bytes(h) <= LIMIT_MB * 10**6
+            assert pa.total_allocated_bytes() - arrow_before < 2**20  # no chunk kept past its flush
+            peaks.append(proc.memory_info().rss / 2**20)
+        assert h.samples_stored == 36 * ROUND_TAGS * ROUND_STEPS
+    assert max(peaks[24:]) - max(peaks[12:24]) < 24, peaks

@@ -8,14 +8,17 @@ environment (docs/historian.md, "Memory").
 from __future__ import annotations
 
 import os
+import re
 
 from plantlink.errors import HistorianError
 
 ENV_MEMORY_LIMIT = "PLANTLINK_HISTORIAN_MEMORY_LIMIT"
 ENV_THREADS = "PLANTLINK_HISTORIAN_THREADS"
 ENV_FLUSH_ROWS = "PLANTLINK_HISTORIAN_FLUSH_ROWS"
-#: DuckDB's buffer pool; queries beyond it spill to ``<store>.tmp`` next to the file.
-DEFAULT_MEMORY_LIMIT = "64MB"
+#: DuckDB's buffer pool; queries beyond it spill to ``<store>.tmp`` next to the file. 32MB keeps the historian's
+#: part of the process within 256 MiB under sustained ingest of a 7-day store (64MB: 292 MiB above the imports;
+#: docs/benchmarks.md, "Memory").
+DEFAULT_MEMORY_LIMIT = "32MB"
 DEFAULT_THREADS = 2
 #: Rows buffered before a write starts a flush; the buffer takes at most ``BUFFER_FLUSHES`` times as many
 #: before ``has_room`` says no (the runtime's writer then waits for the flush, leaving batches on the bus).
@@ -23,8 +26,18 @@ DEFAULT_FLUSH_ROWS = 250_000
 BUFFER_FLUSHES = 2
 
 
+#: A size as DuckDB reads it, with its unit (DuckDB takes ``-1MB`` as no limit at all: refused here).
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
 def memory_limit(given: str | None) -> str:
-    return given or os.environ.get(ENV_MEMORY_LIMIT, "").strip() or DEFAULT_MEMORY_LIMIT
+    env = os.environ.get(ENV_MEMORY_LIMIT, "").strip()
+    text = (given or env or DEFAULT_MEMORY_LIMIT).strip()
+    m = _SIZE.fullmatch(text)
+    if m is None or float(m.group(1)) <= 0:
+        where = "memory_limit" if given else ENV_MEMORY_LIMIT
+        raise HistorianError(f"{where} must be a positive size with a unit (e.g. 32MB, 1GiB), got {text!r}")
+    return text
 
 
 def threads(given: int | None) -> int:
