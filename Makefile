@@ -44,8 +44,14 @@ browser:
 	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }
 	@[ -x $(CHROMIUM) ] || { echo "make test needs Debian's Chromium for the browser tests: run 'sudo apt-get install -y chromium'"; exit 1; }
 
+# TEST_JOBS pytest processes at once (scripts/test_parallel.py: the suite in units, longest first); 1: one pytest
+TEST_JOBS ?= 2
 unit: $(VENV)/.installed-dev browser
+ifeq ($(TEST_JOBS),1)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+else
+	$(PY) scripts/test_parallel.py --jobs $(TEST_JOBS) -- $(PYTEST_ARGS)
+endif
 
 test: lint unit
 
