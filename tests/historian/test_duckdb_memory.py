@@ -125,3 +125,22 @@ def test_sustained_ingest_does_not_grow_memory(store_path: Path) -> None:
             peaks.append(proc.memory_info().rss / 2**20)
         assert h.samples_stored == 36 * ROUND_TAGS * ROUND_STEPS
     assert max(peaks[24:]) - max(peaks[12:24]) < 24, peaks
+
+
+def test_a_million_raw_samples_in_time_order_within_the_memory_limit(store_path: Path) -> None:
+    """``raw`` with a limit of a million over 12 days written out of order, under the default limit: the first
+    ``limit`` samples by time, as numpy says (DuckDB's ORDER BY ... LIMIT of that many rows ran out of 32MB, and
+    so did these flushes: 64MB stays the default)."""
+    rng = np.random.default_rng(7)
+    n = 1_200_000
+    ts = T0 + np.arange(n, dtype=np.int64) * 900_000  # 0.9 s apart: about 12.5 days
+    with DuckDBHistorian(store_path, background_flush=False) as h:
+        tag = h.register_tags([TagMeta("m/raw")])["m/raw"]
+        for part in np.array_split(rng.permutation(n), 6):  # six flushes, each in a random order
+            h.write(numeric_batch(np.full(len(part), tag, np.uint32), ts[part], part.astype(np.float64), GOOD))
+            h.flush()
+        t = h.raw(tag, int(ts[0]), int(ts[-1]) + 1, limit=1_000_000)
+    got = t.column("ts").cast(pa.int64()).to_numpy()
+    assert t.num_rows == 1_000_000
+    assert np.array_equal(got, ts[:1_000_000])
+    assert np.array_equal(t.column("value").to_numpy(), np.arange(1_000_000, dtype=np.float64))
