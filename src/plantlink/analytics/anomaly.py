@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import numpy as np
-from scipy import stats
 
 from plantlink.analytics.baseline import (
     MIN_ROWS_PER_VARIABLE,
@@ -135,6 +134,8 @@ def t2_limit(k: int, n: int, alpha: float) -> float:
 
     ``k (n-1) (n+1) / (n (n-k)) F(1-alpha; k, n-k)`` (phase II limit; Montgomery, Tracy et al. 1992).
     """
+    from scipy import stats  # scipy.stats takes ~0.5 s to import: only when a limit is computed
+
     return float(k * (n - 1) * (n + 1) / (n * (n - k)) * stats.f.ppf(1.0 - alpha, k, n - k))
 
 
@@ -145,6 +146,8 @@ def jackson_mudholkar_limit(residual_eigenvalues: Matrix, alpha: float) -> float
     if theta1 <= 0.0 or theta2 <= 0.0:
         return math.inf
     h0 = 1.0 - 2.0 * theta1 * theta3 / (3.0 * theta2**2)
+    from scipy import stats  # see t2_limit
+
     c = float(stats.norm.ppf(1.0 - alpha))
     base = c * math.sqrt(2.0 * theta2 * h0**2) / theta1 + 1.0 + theta2 * h0 * (h0 - 1.0) / theta1**2
     return float(theta1 * base ** (1.0 / h0))

@@ -21,13 +21,15 @@ import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from plantlink.errors import RULError  # bad input to the estimator (an AnalysisError: 400 bad_data)
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 __all__ = ["RULError", "RULEstimate", "RULEstimator", "window_features"]
 
@@ -169,6 +171,9 @@ class RULEstimator:
         return self
 
     def _model(self, quantile: float | None = None) -> HistGradientBoostingRegressor:
+        # scikit-learn takes ~0.5 s to import: only when a model is fitted, not in every process that serves
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
         if quantile is None:
             return HistGradientBoostingRegressor(**self._params)
         return HistGradientBoostingRegressor(loss="quantile", quantile=quantile, **self._params)
