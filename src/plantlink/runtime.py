@@ -17,7 +17,6 @@ log (``WalSettings(enabled=False)``) ``ingest`` is ``bus.publish``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -47,6 +46,7 @@ from plantlink.engines.spc import SpcEngine
 from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, historian_target, open_historian
+from plantlink.historian_writer import HistorianWriter
 from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
@@ -59,82 +59,13 @@ from plantlink.services.health import HealthSources
 from plantlink.services.latest import LatestValues
 from plantlink.store import Store, default_url
 from plantlink.store.alarm_repo import AlarmStore
-from plantlink.wal import WalSettings, WriteAheadLog, seq_of
+from plantlink.wal import WalSettings, WriteAheadLog
 
 if TYPE_CHECKING:
     from plantlink.edge.central import EdgeReceiver
     from plantlink.publish.base import Publisher
 
 log = logging.getLogger("plantlink.runtime")
-
-
-class HistorianWriter:
-    """Consumes a lossless bus subscription, writes batches (with their log sequence numbers), flushes in a
-    worker thread and then calls ``after_flush`` there (the log's checkpoint)."""
-
-    def __init__(self, historian: Historian, sub: Subscription, flush_interval: float = 1.0,
-                 after_flush: Callable[[], object] | None = None):
-        self.historian = historian
-        self.sub = sub
-        self.flush_interval = flush_interval
-        self.after_flush = after_flush
-        self.received = 0
-        self.errors = 0
-        self.waits = 0  # times the historian's buffer was full and the writer waited for a flush
-        self.last_error: str | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._flusher())]
-
-    async def _consume(self) -> None:
-        async for batch in self.sub:
-            if not self.historian.has_room():  # back-pressure: the bus holds the batches meanwhile
-                await self._wait_for_room()
-            try:
-                self.historian.write(batch, seq_of(batch))
-                self.received += batch.num_rows
-            except Exception as exc:  # a bad batch must not stop storage of the others
-                self.errors += 1
-                self.last_error = str(exc)
-                log.exception("historian refused a batch of %d rows", batch.num_rows)
-
-    async def _wait_for_room(self) -> None:
-        self.waits += 1
-        try:
-            await asyncio.to_thread(self.historian.wait_for_room)
-        except Exception as exc:  # a failing flush: the samples stay buffered, the next flush retries
-            self.errors += 1
-            self.last_error = str(exc)
-            log.exception("historian flush (buffer full) failed")
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            await self.flush()
-
-    async def flush(self) -> None:
-        try:
-            await asyncio.to_thread(self._flush_and_checkpoint)
-        except Exception as exc:
-            self.errors += 1
-            self.last_error = str(exc)
-            log.exception("historian flush failed")
-
-    def _flush_and_checkpoint(self) -> None:
-        self.historian.flush()
-        if self.after_flush is not None:
-            self.after_flush()
-
-    async def stop(self) -> None:
-        """Drain what the bus holds, stop, and flush: every batch published before stop is stored."""
-        self.sub.close()
-        consume, flusher = self._tasks
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        await consume
-        await self.flush()
 
 
 class Runtime:

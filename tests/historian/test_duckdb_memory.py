@@ -17,7 +17,7 @@ from plantlink.bus.inproc import InProcBus
 from plantlink.errors import HistorianError
 from plantlink.historian import TagMeta
 from plantlink.historian.duckdb import DuckDBHistorian, settings
-from plantlink.runtime import HistorianWriter
+from plantlink.historian_writer import HistorianWriter
 from plantlink.samples import Quality, numeric_batch
 from tests.historian.conftest import T0, TAGS, S
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 from plantlink.bus.inproc import InProcBus
 from plantlink.historian import TagMeta
 from plantlink.historian.duckdb import DuckDBHistorian
-from plantlink.runtime import HistorianWriter
+from plantlink.historian_writer import HistorianWriter
 from plantlink.wal import WalSettings, WriteAheadLog
 from plantlink.wal.segment import SegmentReader
 from tests.waiting import wait_for
