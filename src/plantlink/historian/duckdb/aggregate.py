@@ -43,11 +43,13 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="historian-rawagg")
 
 class Section(NamedTuple):
     """The whole minutes ``[lo, hi)`` of a day whose minute table may hold markers: its marked tags' raw
-    samples there are folded by ``_sparse``, its other tags' minutes read as stored."""
+    samples there are folded by ``_sparse``, its other tags' minutes read as stored (``stored``: the SELECT of
+    partial rows, left out when every tag asked is marked)."""
 
     day: int
     lo: int
     hi: int
+    stored: str
 
 
 Part = str | Section
@@ -70,10 +72,9 @@ def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[Part]:
 def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[Part]:
     parts: list[Part] = []
     for d in days_between(snap.r1m, lo, hi):
-        parts.append(f"SELECT {PARTIAL_COLS}, false FROM {r1m(d, False)} WHERE {ids} AND bucket >= {lo} "
-                     f"AND bucket < {hi}")
-        if d in snap.marked and d in snap.raw:
-            parts.append(Section(d, max(lo, d * DAY_US), min(hi, (d + 1) * DAY_US)))
+        stored = f"SELECT {PARTIAL_COLS}, false FROM {r1m(d, False)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+        marked = d in snap.marked and d in snap.raw
+        parts.append(Section(d, max(lo, d * DAY_US), min(hi, (d + 1) * DAY_US), stored) if marked else stored)
     return parts
 
 
@@ -134,10 +135,13 @@ def aggregate(
     if interval % MINUTE_US:
         return _from_raw(cur, snap, tag_ids, start, end, interval, aggregates)
     plan = sources(snap, tag_ids, start, end, interval)
-    parts = [p for p in plan if isinstance(p, str)]
+    sections = [p for p in plan if isinstance(p, Section)]
+    marked = _marked(cur, sections, tag_ids)
+    parts = [p if isinstance(p, str) else p.stored for p in plan
+             if isinstance(p, str) or set(marked.get(p.day, ())) != set(tag_ids)]
     found = [] if not parts else [cur.sql(f"SELECT {PARTIAL_COLS} FROM ({' UNION ALL '.join(parts)}) AS src "
                                           f"({PARTIAL_COLS}, pre)").to_arrow_table()]
-    sparse = _sparse(cur, [p for p in plan if isinstance(p, Section)], tag_ids, interval)
+    sparse = _sparse(cur, sections, marked, interval)
     if sparse is not None:
         found.append(sparse.cast(found[0].schema) if found else sparse)
     src = pa.concat_tables(found) if found else None
@@ -148,18 +152,24 @@ def aggregate(
     return _order(combine(src, start, end, interval, aggregates, carry), tag_ids, aggregates)
 
 
-def _sparse(cur: duckdb.DuckDBPyConnection, sections: list[Section], tag_ids: Sequence[int], interval: int
-            ) -> pa.Table | None:
-    """The partial rows (``PARTIAL_COLS``), one per tag and bucket of ``interval`` in each section, of the
-    tags marked in its day (``layout.r1m``), folded from their good raw samples (None: no such sample)."""
+def _marked(cur: duckdb.DuckDBPyConnection, sections: list[Section], tag_ids: Sequence[int]
+            ) -> dict[int, list[int]]:
+    """Per day of ``sections``, the tags among ``tag_ids`` its minute table holds a marker of (one query)."""
     if not sections:
-        return None
+        return {}
     ids = id_filter(tag_ids)
     marks = " UNION ALL ".join(f"SELECT {d}::BIGINT, tag_id FROM {table(R1M, d)} WHERE n = 0 AND {ids}"
                                for d in sorted({s.day for s in sections}))
     marked: dict[int, list[int]] = {}
     for d, tag in cur.execute(marks).fetchall():
         marked.setdefault(int(d), []).append(int(tag))
+    return marked
+
+
+def _sparse(cur: duckdb.DuckDBPyConnection, sections: list[Section], marked: dict[int, list[int]], interval: int
+            ) -> pa.Table | None:
+    """The partial rows (``PARTIAL_COLS``), one per tag and bucket of ``interval`` in each section, of the
+    tags ``marked`` in its day (``layout.r1m``), folded from their good raw samples (None: no such sample)."""
     reads = [f"SELECT tag_id, ts, value FROM {raw_good(s.day)} WHERE {id_filter(marked[s.day])}{_within(s)}"
              for s in sections if s.day in marked]
     if not reads:
