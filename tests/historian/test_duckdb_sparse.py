@@ -177,10 +177,12 @@ def test_the_setting_from_the_environment(store_path: Path, monkeypatch: pytest.
         DuckDBHistorian(store_path, sparse_minutes=-1)
 
 
-def test_marked_and_stored_tags_fold_in_one_query(hist: DuckDBHistorian) -> None:
+def test_marked_and_stored_tags_fold_in_one_query(hist: DuckDBHistorian, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stored tag (1 Hz), a marked one (every 10 s) and one marked on the first day only (every 10 s, then
     1 Hz), with uncertain and non-finite samples: every interval against numpy, compacted (both days marked,
-    no hour built), then with the hours of half of the first day built (1 h reads them, then minutes)."""
+    no hour built), then with the hours of half of the first day built (1 h reads them, then minutes). The
+    marked tags are read and folded one at a time (``SPARSE_GROUP_TAG_US``: a day of one tag)."""
+    monkeypatch.setattr(agg, "SPARSE_GROUP_TAG_US", DAY)
     mixed = hist.register_tags([TagMeta("line1/m1/mixed", "")])["line1/m1/mixed"]
     first, second = make(10, 3, (0, 1)), make(1, 4, (1, 2))
     data = {DENSE: odd(make(1, 1), 5), SPARSE_TAG: odd(make(10, 2), 6),
