@@ -12,15 +12,23 @@ rollup tables dropped (= raw); rollups = whole - raw. One JSON line per figure.
     .venv/bin/python bench/historian_size.py --tags 1000 --period 10 --days 1
     .venv/bin/python bench/historian_size.py --tags 1000 --period 10 --days 1 --sparse-minutes 30
 
-``--sparse-minutes`` (else ``PLANTLINK_HISTORIAN_SPARSE_MINUTES``, else off) is the store's ``sparse_minutes``
-at compaction; when on, the figure names end in ``.sparse<N>``.
+``--sparse-minutes`` (else ``PLANTLINK_HISTORIAN_SPARSE_MINUTES``, else the default) is the store's
+``sparse_minutes`` at compaction; when on, the figure names end in ``.sparse<N>``.
+
+``--queries RUNS`` times reads instead: the same data compacted twice, with ``sparse_minutes`` (``--sparse-minutes``)
+and with it off (0), hours not built, then aggregates of every tag over the first day at 1 min, 5 min and 1 h,
+the two stores alternating, ``RUNS`` times each: the median in ms per store, their ratio and the load average.
+
+    .venv/bin/python bench/historian_size.py --tags 100 --period 10 --days 1 --queries 15
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -170,6 +178,41 @@ def report(label: str, path: Path, n: int, target: str) -> None:
     emit(f"historian.bytes_per_sample.total.{label}", (raw + rollups) / n, "B/sample", samples=n)
 
 
+def compacted_copy(path: Path, sparse: int, days: int) -> Path:
+    """A copy of the store at ``path`` compacted with ``sparse_minutes`` = ``sparse`` (hours not built)."""
+    copy = path.with_suffix(f".sparse{sparse}.duckdb")
+    shutil.copy(path, copy)
+    with DuckDBHistorian(copy, background_flush=False, sparse_minutes=sparse) as h:
+        h.compact(T0 + (days + 1) * DAY)
+    return copy
+
+
+def query_times(path: Path, days: int, sparse: int, runs: int, label: str) -> None:
+    """Aggregates over the first day of the store at ``path`` compacted with ``sparse`` and with 0, alternating."""
+    stores = {s: DuckDBHistorian(compacted_copy(path, s, days), background_flush=False) for s in (sparse, 0)}
+    loads = [os.getloadavg()[0]]
+    try:
+        for h in stores.values():
+            h.open()
+        ids = sorted(int(t) for t in stores[0].tags().column("tag_id").to_pylist())
+        took: dict[tuple[int, int], list[float]] = {}
+        for _ in range(runs):
+            for minutes in (1, 5, 60):
+                for s, h in stores.items():
+                    t = time.perf_counter()
+                    h.aggregate(ids, T0, T0 + DAY, minutes * 60 * S)
+                    took.setdefault((minutes, s), []).append((time.perf_counter() - t) * 1e3)
+            loads.append(os.getloadavg()[0])
+    finally:
+        for h in stores.values():
+            h.close()
+    load = f"{min(loads):.1f}-{max(loads):.1f}"
+    for minutes in (1, 5, 60):
+        on, off = (statistics.median(took[(minutes, s)]) for s in (sparse, 0))
+        emit(f"historian.aggregate_day.{label}.{minutes}min", on, "ms", runs=runs, load=load,
+             sparse_minutes=sparse, ratio=round(on / off, 2), every_minute_stored_ms=round(off, 1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tags", type=int, default=100)
@@ -181,6 +224,8 @@ def main() -> None:
     p.add_argument("--dir", type=Path, default=Path("/tmp/plantlink-bench-historian-size"))
     p.add_argument("--sparse-minutes", type=int, default=None,
                    help="compaction leaves the minutes of tags with fewer samples a minute in raw (0: off)")
+    p.add_argument("--queries", type=int, default=0, metavar="RUNS",
+                   help="time aggregates with --sparse-minutes against 0 instead of measuring sizes")
     a = p.parse_args()
     sparse = settings.sparse_minutes(a.sparse_minutes)
     shutil.rmtree(a.dir, ignore_errors=True)
@@ -193,6 +238,10 @@ def main() -> None:
         fill(h, a.tags, a.period, a.days, a.batch_rows, a.data)
         n = h.samples_stored
     log(f"filled {n:,} samples in {time.perf_counter() - t:.1f} s")
+    if a.queries:
+        query_times(path, a.days, sparse, a.queries, label.split(".sparse")[0])
+        shutil.rmtree(a.dir, ignore_errors=True)
+        return
     compression(path)
     report(f"{label}.appended", path, n, target)
     with DuckDBHistorian(path, background_flush=False, sparse_minutes=sparse) as h:

@@ -29,7 +29,8 @@ def samples(hist: DuckDBHistorian) -> dict[int, Samples]:
 def levels_read(h: DuckDBHistorian, start: int, end: int, interval: int) -> set[str]:
     found = set()
     for part in agg.sources(h._snapshot(), [1, 2], start, end, interval):
-        part = part.split(" UNION ALL SELECT r.tag_id, r.ts - r.ts %")[0]  # the minutes a sparse tag keeps in raw
+        if isinstance(part, agg.Section):  # a day that may hold markers: its stored minutes (and its sparse
+            part = part.stored  # tags' raw samples, of the minute level)
         for name in ("r1d", "r1h", "r1m_d", "raw_d"):
             if f"FROM {name}" in part:
                 found.add(name.removesuffix("_d"))

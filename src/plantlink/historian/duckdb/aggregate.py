@@ -2,6 +2,11 @@
 allow it (``hourly``), 1-minute rollups where whole minutes allow it, raw samples elsewhere. Intervals that are
 not whole minutes read only raw samples (three columns), folded by ``rawagg``.
 
+The marked tags of a day whose minutes compaction left in raw (``settings.sparse_minutes``: ``layout.r1m``)
+are not read as one partial row per raw sample: their good raw samples over the day's whole minutes (three
+columns) are folded here into one partial per bucket of the interval (``rollup.fold``), the other tags' minutes
+read as stored (``Section``).
+
 Every source row is a *partial* (see ``rollup``). For one tag, ordered by time, each partial's lag is the
 previous partial (or the carried-in sample from before the range). Per bucket ``[b, b + I)`` clipped to the
 query range as ``[bs, be)``:
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -22,9 +28,10 @@ import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
 from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, days_between, id_filter, raw_good
-from plantlink.historian.duckdb.queries import PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in, minutes
-from plantlink.historian.duckdb.rawagg import combine_raw
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, days_between, id_filter, r1m, raw_good, table
+from plantlink.historian.duckdb.queries import PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
+from plantlink.historian.duckdb.rawagg import combine_raw, sort_order
+from plantlink.historian.duckdb.rollup import fold
 from plantlink.samples import TS_TYPE
 
 #: Tags x microseconds of raw samples read and folded at a time: 12 tags x 1 day (1.04 M samples at 1 Hz).
@@ -32,20 +39,47 @@ from plantlink.samples import TS_TYPE
 #: one read) and no slower (groups of 6 were not faster and took 163 MiB).
 GROUP_TAG_US = 12 * DAY_US
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="historian-rawagg")
+#: Tags x microseconds of a marked day's raw samples read and folded into partial rows at a time (``_sparse``):
+#: a day of 100 tags (864,000 samples every 10 s; a marked tag has fewer than 30 a minute, at most 4.3 M): a
+#: query over many tags and days holds one group's samples and the partial rows folded so far.
+SPARSE_GROUP_TAG_US = 100 * DAY_US
 
 
-def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
+class Section(NamedTuple):
+    """The whole minutes ``[lo, hi)`` of a day whose minute table may hold markers: its marked tags' raw
+    samples there are folded by ``_sparse``, its other tags' minutes read as stored (``stored``: the SELECT of
+    partial rows, left out when every tag asked is marked)."""
+
+    day: int
+    lo: int
+    hi: int
+    stored: str
+
+
+Part = str | Section
+
+
+def _within(s: Section) -> str:
+    """The condition on the raw samples' time of ``s`` (none for a whole day: its table holds no other)."""
+    if (s.lo, s.hi) == (s.day * DAY_US, (s.day + 1) * DAY_US):
+        return ""
+    return f" AND ts >= {s.lo} AND ts < {s.hi}"
+
+
+def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[Part]:
     return [
         f"SELECT {RAW_AS_PARTIAL}, false FROM {raw_good(d)} WHERE {ids} AND ts >= {lo} AND ts < {hi}"
         for d in days_between(snap.raw, lo, hi)
     ]
 
 
-def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[str]:
-    return [
-        f"SELECT {PARTIAL_COLS}, false FROM {minutes(snap, d)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
-        for d in days_between(snap.r1m, lo, hi)
-    ]
+def _rollup_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[Part]:
+    parts: list[Part] = []
+    for d in days_between(snap.r1m, lo, hi):
+        stored = f"SELECT {PARTIAL_COLS}, false FROM {r1m(d, False)} WHERE {ids} AND bucket >= {lo} AND bucket < {hi}"
+        marked = d in snap.marked and d in snap.raw
+        parts.append(Section(d, max(lo, d * DAY_US), min(hi, (d + 1) * DAY_US), stored) if marked else stored)
+    return parts
 
 
 def _levels(snap: Snapshot) -> list[tuple[int, str, int]]:
@@ -53,16 +87,17 @@ def _levels(snap: Snapshot) -> list[tuple[int, str, int]]:
     return [(DAY_US, R1D, snap.r1d_upto), (HOUR_US, R1H, snap.r1h_upto)]
 
 
-def sources(snap: Snapshot, tag_ids: Sequence[int], start: int, end: int, interval: int) -> list[str]:
+def sources(snap: Snapshot, tag_ids: Sequence[int], start: int, end: int, interval: int) -> list[Part]:
     """SELECTs of partial rows covering ``[start, end)``, from the coarsest level whose bucket divides the
     interval: 1-day rollups for the whole built days, 1-hour rollups for the whole built hours, 1-minute
-    rollups for the whole minutes, raw samples for the edges and for other intervals."""
+    rollups for the whole minutes, raw samples for the edges and for other intervals; and the ``Section`` of
+    each day whose minutes may hold markers."""
     return _pyramid(snap, id_filter(tag_ids), start, end, interval, _levels(snap))
 
 
 def _pyramid(
     snap: Snapshot, ids: str, start: int, end: int, interval: int, levels: list[tuple[int, str, int]]
-) -> list[str]:
+) -> list[Part]:
     if start >= end:
         return []
     if not levels:
@@ -78,7 +113,7 @@ def _pyramid(
     return _pyramid(snap, ids, start, end, interval, rest)
 
 
-def _minute_sources(snap: Snapshot, ids: str, start: int, end: int, interval: int) -> list[str]:
+def _minute_sources(snap: Snapshot, ids: str, start: int, end: int, interval: int) -> list[Part]:
     if start >= end:
         return []
     lo = -(-start // MINUTE_US) * MINUTE_US
@@ -103,15 +138,67 @@ def aggregate(
 ) -> pa.Table:
     if interval % MINUTE_US:
         return _from_raw(cur, snap, tag_ids, start, end, interval, aggregates)
-    parts = sources(snap, tag_ids, start, end, interval)
-    if not parts:
-        return _empty(aggregates)
-    src = cur.sql(f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS src ({PARTIAL_COLS}, pre)").to_arrow_table()
-    if src.num_rows == 0:
+    plan = sources(snap, tag_ids, start, end, interval)
+    sections = [p for p in plan if isinstance(p, Section)]
+    marked = _marked(cur, sections, tag_ids)
+    parts = [p if isinstance(p, str) else p.stored for p in plan
+             if isinstance(p, str) or set(marked.get(p.day, ())) != set(tag_ids)]
+    found = [] if not parts else [cur.sql(f"SELECT {PARTIAL_COLS} FROM ({' UNION ALL '.join(parts)}) AS src "
+                                          f"({PARTIAL_COLS}, pre)").to_arrow_table()]
+    sparse = _sparse(cur, sections, marked, interval)
+    if sparse is not None:
+        found.append(sparse.cast(found[0].schema) if found else sparse)
+    src = pa.concat_tables(found) if found else None
+    if src is None or src.num_rows == 0:
         return _empty(aggregates)
     carry = carried_in(cur, snap, tag_ids, start) if "twa" in aggregates else None
     src = src.combine_chunks()  # one chunk per column: to_numpy of many small chunks was most of the time
     return _order(combine(src, start, end, interval, aggregates, carry), tag_ids, aggregates)
+
+
+def _marked(cur: duckdb.DuckDBPyConnection, sections: list[Section], tag_ids: Sequence[int]
+            ) -> dict[int, list[int]]:
+    """Per day of ``sections``, the tags among ``tag_ids`` its minute table holds a marker of (one query)."""
+    if not sections:
+        return {}
+    ids = id_filter(tag_ids)
+    marks = " UNION ALL ".join(f"SELECT {d}::BIGINT, tag_id FROM {table(R1M, d)} WHERE n = 0 AND {ids}"
+                               for d in sorted({s.day for s in sections}))
+    marked: dict[int, list[int]] = {}
+    for d, tag in cur.execute(marks).fetchall():
+        marked.setdefault(int(d), []).append(int(tag))
+    return marked
+
+
+def _sparse(cur: duckdb.DuckDBPyConnection, sections: list[Section], marked: dict[int, list[int]], interval: int
+            ) -> pa.Table | None:
+    """The partial rows (``PARTIAL_COLS``), one per tag and bucket of ``interval`` in each section, of the
+    tags ``marked`` in its day (``layout.r1m``), folded from their good raw samples (None: no such sample):
+    a section's tags in groups (``SPARSE_GROUP_TAG_US``), each read and folded before the next is read."""
+    found = []
+    for s in sections:
+        tags = sorted(marked.get(s.day, ()))
+        per = max(1, SPARSE_GROUP_TAG_US // (s.hi - s.lo))
+        for i in range(0, len(tags), per):
+            part = _fold_sparse(cur, s, tags[i:i + per], interval)
+            if part is not None:
+                found.append(part)
+    return pa.concat_tables(found) if found else None
+
+
+def _fold_sparse(cur: duckdb.DuckDBPyConnection, s: Section, tags: list[int], interval: int) -> pa.Table | None:
+    src = cur.sql(f"SELECT tag_id, ts, value FROM {raw_good(s.day)} WHERE {id_filter(tags)}{_within(s)}"
+                  ).to_arrow_table().combine_chunks()
+    if src.num_rows == 0:
+        return None
+    tag = np.asarray(src.column("tag_id").to_numpy(), dtype=np.uint32)
+    ts = np.asarray(src.column("ts").to_numpy(), dtype=np.int64)
+    v = np.asarray(src.column("value").to_numpy(), dtype=np.float64)
+    order = sort_order(tag, ts, s.lo, s.hi)
+    if order is not None:
+        tag, ts, v = tag[order], ts[order], v[order]
+    cols = fold(tag, ts, v, interval)
+    return pa.table({c: cols[c] for c in PARTIAL_COLS.split(", ")})
 
 
 def _from_raw(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_ids: Sequence[int], start: int, end: int,

@@ -278,8 +278,11 @@ def days_between(days: Iterable[int], start_us: int, end_us: int) -> list[int]:
 
 
 def id_filter(tag_ids: Iterable[int]) -> str:
-    """A WHERE fragment for a set of integer tag ids; the BETWEEN lets row-group statistics prune."""
+    """A WHERE fragment for a set of integer tag ids; the BETWEEN lets row-group statistics prune (alone when
+    the ids are consecutive: the IN list cost a day of 100 tags every 10 s 6 ms of CPU more)."""
     ids = sorted({int(t) for t in tag_ids})
     if len(ids) == 1:
         return f"tag_id = {ids[0]}"
+    if ids[-1] - ids[0] + 1 == len(ids):
+        return f"tag_id BETWEEN {ids[0]} AND {ids[-1]}"
     return f"tag_id BETWEEN {ids[0]} AND {ids[-1]} AND tag_id IN ({','.join(map(str, ids))})"

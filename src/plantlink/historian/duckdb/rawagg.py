@@ -28,7 +28,7 @@ def combine_raw(src: pa.Table, start: int, end: int, interval: int, aggregates: 
     tag = np.asarray(src.column("tag_id").to_numpy(), dtype=np.uint32)
     ts = np.asarray(src.column("ts").to_numpy(), dtype=np.int64)
     v = np.asarray(src.column("value").to_numpy(), dtype=np.float64)
-    order = _sort_order(tag, ts, start, end)
+    order = sort_order(tag, ts, start, end)
     if order is not None:
         tag, ts, v = tag[order], ts[order], v[order]
     return pa.table(_fold(tag, ts, v, start, end, interval, aggregates, _carry_lookup(carry)))
@@ -46,7 +46,7 @@ def in_order(tag: np.ndarray, ts: np.ndarray) -> bool:
     return bool((tag[change + 1] > tag[change]).all())
 
 
-def _sort_order(tag: np.ndarray, ts: np.ndarray, start: int, end: int) -> np.ndarray | None:
+def sort_order(tag: np.ndarray, ts: np.ndarray, start: int, end: int) -> np.ndarray | None:
     """None when rows are in (tag, time) order, else the stable order that puts them so: by tag alone when
     that suffices (flushes in time order; a radix sort for 16-bit ids), else by a (tag, time) key."""
     if in_order(tag, ts):

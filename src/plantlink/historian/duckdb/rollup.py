@@ -42,11 +42,17 @@ def good_mask(value: np.ndarray, quality: np.ndarray) -> np.ndarray:
 def partials(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> pa.Table:
     """Per-(tag, minute) partial aggregates of samples sorted by (tag, ts); bad samples are skipped."""
     good = good_mask(value, quality)
-    tag, ts, value = tag[good], ts[good], value[good]
-    n = len(tag)
-    if n == 0:
+    if not good.any():
         return R1M_SCHEMA.empty_table()
-    bucket = ts - ts % MINUTE_US
+    cols = fold(tag[good], ts[good], value[good], MINUTE_US)
+    return pa.Table.from_arrays([pa.array(cols[name]) for name in R1M_NAMES], schema=R1M_SCHEMA)
+
+
+def fold(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, width: int) -> dict[str, np.ndarray]:
+    """The partial rows (columns ``R1M_NAMES``) of good samples sorted by (tag, ts), one per tag and bucket of
+    ``width`` us (the minutes; the buckets of an aggregate whose marked tags' raw samples it folds itself)."""
+    n = len(tag)
+    bucket = ts - ts % width
     new = np.ones(n, dtype=bool)
     new[1:] = (tag[1:] != tag[:-1]) | (bucket[1:] != bucket[:-1])
     starts = np.flatnonzero(new)
@@ -56,17 +62,16 @@ def partials(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, quality: np.nda
     step = np.zeros(n, dtype=np.float64)
     step[:-1] = value[:-1] * np.diff(ts)
     step[ends] = 0.0  # the stretch after a partial's last sample belongs to whatever follows
-    cols = [
-        tag[starts],
-        bucket[starts],
-        (ends - starts + 1).astype(np.uint32),
-        np.minimum.reduceat(value, starts),
-        np.maximum.reduceat(value, starts),
-        np.add.reduceat(value, starts),
-        ts[starts],
-        value[starts],
-        ts[ends],
-        value[ends],
-        np.add.reduceat(step, starts),
-    ]
-    return pa.Table.from_arrays([pa.array(c) for c in cols], schema=R1M_SCHEMA)
+    return {
+        "tag_id": tag[starts],
+        "bucket": bucket[starts],
+        "n": (ends - starts + 1).astype(np.uint32),
+        "vmin": np.minimum.reduceat(value, starts),
+        "vmax": np.maximum.reduceat(value, starts),
+        "vsum": np.add.reduceat(value, starts),
+        "first_ts": ts[starts],
+        "first_v": value[starts],
+        "last_ts": ts[ends],
+        "last_v": value[ends],
+        "integ": np.add.reduceat(step, starts),
+    }

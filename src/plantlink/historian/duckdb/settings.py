@@ -61,16 +61,15 @@ def _positive(env: str) -> int | None:
 
 
 ENV_SPARSE_MINUTES = "PLANTLINK_HISTORIAN_SPARSE_MINUTES"
-#: Off: compaction stores every tag's minute rows (reads of compacted days as fast as before).
-DEFAULT_SPARSE_MINUTES = 0
-#: The suggested value when on: a tag averaging fewer good samples per minute than this keeps its minutes in
-#: raw (one marker row), a minute row (11 columns) of 6 samples costing nearly what the 6 raw rows do.
-SUGGESTED_SPARSE_MINUTES = 30
+#: A tag averaging fewer good samples per minute than this keeps its minutes in raw (one marker row), a minute
+#: row (11 columns) of 6 samples costing nearly what the 6 raw rows do; aggregates fold those raw samples into
+#: their buckets themselves (``aggregate``). 0 turns it off (every tag's minutes stored).
+DEFAULT_SPARSE_MINUTES = 30
 
 
 def sparse_minutes(given: int | None) -> int:
     """Samples per minute below which compaction leaves a tag's minutes in raw (0: off, every minute stored;
-    docs/historian.md, "Sparse tags")."""
+    docs/historian.md, "Sparse tags keep their minutes in raw")."""
     if given is None:
         text = os.environ.get(ENV_SPARSE_MINUTES, "").strip()
         if not text:
