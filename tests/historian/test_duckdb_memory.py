@@ -150,13 +150,13 @@ def test_a_million_raw_samples_in_time_order_within_the_memory_limit(store_path:
 
 
 def test_an_out_of_order_flush_over_12_days_fits_32mb_and_reads_back(store_path: Path) -> None:
-    """One flush of 200,000 samples of two tags in random order over 12 days, late against 100,000 stored over
-    the same days (a tenth of them writing a stored (tag, time) again: the last written wins), under a 32MB
-    limit (DuckDB's sort of the 12 days' rows for the recompute ran out of it): raw rows and hourly aggregates
-    as numpy computes them from what was written."""
+    """One flush of 200,000 samples of two tags in random order over 12 days, late against 600,000 stored over
+    the same days (a tenth of the flush writing a stored (tag, time) again: the last written wins), under a 32MB
+    limit (DuckDB's sort of the 12 days' 800,000 rows for the recompute ran out of it): raw rows and hourly
+    aggregates as numpy computes them from what was written."""
     rng = np.random.default_rng(11)
     span = 12 * 86_400 * S
-    old_ts = T0 + np.sort(rng.choice(span // S, 100_000, replace=False)) * S
+    old_ts = T0 + np.sort(rng.choice(span // S, 600_000, replace=False)) * S
     old_tag = rng.integers(1, 3, len(old_ts)).astype(np.uint32)
     again = rng.choice(len(old_ts), 20_000, replace=False)
     fresh = T0 + rng.choice(span // S, 180_000, replace=False) * S + S // 2  # between the stored seconds
