@@ -177,6 +177,7 @@ def main() -> None:
     p.add_argument("--spec", required=True, help="JSON: paths, text_from, queries, runs")
     a = p.parse_args()
     spec = json.loads(a.spec)
+    pa.array([0])  # pyarrow imports pandas on its first array (about 51 MiB): an import, in the baseline
     baseline = rss_mib_self()
     a.dir.mkdir(parents=True, exist_ok=True)
     h = open_historian("duckdb", path=default_path(a.dir))

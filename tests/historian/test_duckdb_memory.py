@@ -4,6 +4,7 @@ environment) and back-pressure: a full buffer makes the runtime's writer wait fo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from plantlink.bus.inproc import InProcBus
 from plantlink.errors import HistorianError
 from plantlink.historian import TagMeta
 from plantlink.historian.duckdb import DuckDBHistorian, settings
+from plantlink.historian.duckdb.buffer import STORE_SCHEMA, WriteBuffer, as_store
+from plantlink.historian.duckdb.writer import pieces
 from plantlink.historian_writer import HistorianWriter
 from plantlink.samples import Quality, numeric_batch
-from tests.historian.conftest import T0, TAGS, S
+from tests.historian.conftest import T0, TAGS, M, S
 
 GOOD = int(Quality.GOOD)
 
@@ -129,8 +132,8 @@ def test_sustained_ingest_does_not_grow_memory(store_path: Path) -> None:
 
 def test_a_million_raw_samples_in_time_order_within_the_memory_limit(store_path: Path) -> None:
     """``raw`` with a limit of a million over 12 days written out of order, under the default limit: the first
-    ``limit`` samples by time, as numpy says (DuckDB's ORDER BY ... LIMIT of that many rows ran out of 32MB, and
-    so did these flushes: 64MB stays the default)."""
+    ``limit`` samples by time, as numpy says (DuckDB's sort of the flushes' recompute over the 12 days ran out of
+    32MB before it was read a day at a time and sorted by numpy)."""
     rng = np.random.default_rng(7)
     n = 1_200_000
     ts = T0 + np.arange(n, dtype=np.int64) * 900_000  # 0.9 s apart: about 12.5 days
@@ -144,3 +147,71 @@ def test_a_million_raw_samples_in_time_order_within_the_memory_limit(store_path:
     assert t.num_rows == 1_000_000
     assert np.array_equal(got, ts[:1_000_000])
     assert np.array_equal(t.column("value").to_numpy(), np.arange(1_000_000, dtype=np.float64))
+
+
+def test_an_out_of_order_flush_over_12_days_fits_32mb_and_reads_back(store_path: Path) -> None:
+    """One flush of 200,000 samples of two tags in random order over 12 days, late against 600,000 stored over
+    the same days (a tenth of the flush writing a stored (tag, time) again: the last written wins), under a 32MB
+    limit (DuckDB's sort of the 12 days' 800,000 rows for the recompute ran out of it): raw rows and hourly
+    aggregates as numpy computes them from what was written."""
+    rng = np.random.default_rng(11)
+    span = 12 * 86_400 * S
+    old_ts = T0 + np.sort(rng.choice(span // S, 600_000, replace=False)) * S
+    old_tag = rng.integers(1, 3, len(old_ts)).astype(np.uint32)
+    again = rng.choice(len(old_ts), 20_000, replace=False)
+    fresh = T0 + rng.choice(span // S, 180_000, replace=False) * S + S // 2  # between the stored seconds
+    new_ts = np.concatenate([old_ts[again], fresh])
+    new_tag = np.concatenate([old_tag[again], rng.integers(1, 3, len(fresh)).astype(np.uint32)])
+    shuffle = rng.permutation(len(new_ts))
+    new_tag, new_ts = new_tag[shuffle], new_ts[shuffle]
+    with DuckDBHistorian(store_path, memory_limit=f"{LIMIT_MB}MB", background_flush=False) as h:
+        h.register_tags(TAGS)
+        h.write(numeric_batch(old_tag, old_ts, np.arange(len(old_ts), dtype=np.float64), GOOD))
+        h.flush()
+        assert h.flush() == 0
+        h.write(numeric_batch(new_tag, new_ts, -np.arange(len(new_ts), dtype=np.float64) - 1, GOOD))
+        assert h.flush() == len(new_ts)
+        got = {t: h.raw(t, T0, T0 + span + S, limit=10**6) for t in (1, 2)}
+        aggs = h.aggregate([1, 2], T0, T0 + span + S, 3600 * S, ["count", "min", "max", "mean", "first", "last"])
+    tag = np.concatenate([old_tag, new_tag])
+    ts = np.concatenate([old_ts, new_ts])
+    value = np.concatenate([np.arange(len(old_ts), dtype=np.float64), -np.arange(len(new_ts), dtype=np.float64) - 1])
+    order = np.lexsort((np.arange(len(ts)), ts, tag))  # by (tag, time), the last written of one (tag, time) last
+    tag, ts, value = tag[order], ts[order], value[order]
+    last = np.append((tag[1:] != tag[:-1]) | (ts[1:] != ts[:-1]), True)
+    tag, ts, value = tag[last], ts[last], value[last]
+    for t in (1, 2):
+        assert np.array_equal(got[t].column("ts").cast(pa.int64()).to_numpy(), ts[tag == t])
+        assert np.array_equal(got[t].column("value").to_numpy(), value[tag == t])
+    hour = (ts - T0) // (3600 * S) * 3600 * S + T0
+    key = tag.astype(np.int64) * 2**40 + (hour - T0) // S
+    keys, starts, counts = np.unique(key, return_index=True, return_counts=True)
+    got_aggs = aggs.sort_by([("tag_id", "ascending"), ("bucket", "ascending")])
+    col = {c: got_aggs.column(c).to_numpy() for c in ("tag_id", "count", "min", "max", "mean", "first", "last")}
+    assert len(keys) == got_aggs.num_rows
+    assert np.array_equal(col["tag_id"], tag[starts])
+    assert np.array_equal(got_aggs.column("bucket").cast(pa.int64()).to_numpy(), hour[starts])
+    assert np.array_equal(col["count"], counts)
+    assert np.array_equal(col["min"], np.minimum.reduceat(value, starts))
+    assert np.array_equal(col["max"], np.maximum.reduceat(value, starts))
+    assert np.allclose(col["mean"], np.add.reduceat(value, starts) / counts, rtol=1e-12)
+    assert np.array_equal(col["first"], value[starts])
+    assert np.array_equal(col["last"], value[starts + counts - 1])
+
+
+def test_pieces_cut_where_a_tag_minute_ends() -> None:
+    """``writer.pieces``: consecutive slices covering the chunk, each of at least ``rows`` rows (but the last),
+    none splitting a (tag, minute); a (tag, minute) longer than ``rows`` stays whole."""
+    tag = np.repeat(np.array([1, 2, 3], np.uint32), [250, 7, 300])
+    ts = np.concatenate([T0 + np.arange(250) * 10 * S, T0 + np.arange(7) * S, T0 + np.arange(300) * S // 10])
+    batch = numeric_batch(tag, ts, np.arange(len(tag), dtype=np.float64), GOOD)
+    buf = WriteBuffer(STORE_SCHEMA)
+    buf.add(as_store(batch, STORE_SCHEMA))
+    chunk = buf.sort(buf.take())
+    got = list(pieces(chunk, rows=100))
+    assert np.array_equal(np.concatenate([p.ts for p in got]), chunk.ts)
+    # tag 1: 250 rows, 6 a minute (cuts after 102 and 204 rows); tags 2 and 3 one minute each: the last piece
+    assert [len(p) for p in got] == [102, 102, 353]
+    for a, b in itertools.pairwise(got):
+        assert (a.tag[-1], a.ts[-1] // M) != (b.tag[0], b.ts[0] // M)
+        assert a.table.num_rows == len(a) and a.value.shape == a.ts.shape

@@ -115,8 +115,8 @@ def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tup
 
 
 #: At most about this many raw rows are rewritten by one statement: a day is copied in groups of whole tags, in
-#: tag order (so the copy is sorted), which keeps each statement within the engine's memory limit (64MB by
-#: default: a day of 1,000 tags at 1 Hz in one statement ran out of it). Minute rows, wider and folded with
+#: tag order (so the copy is sorted), which keeps each statement within the engine's memory limit (32MB by
+#: default: a day of 1,000 tags at 1 Hz in one statement ran out of 64MB). Minute rows, wider and folded with
 #: window functions, go an eighth as many at a time; a group that still runs out is split (``_copy``).
 CHUNK_ROWS = 1_000_000
 

@@ -15,11 +15,11 @@ from plantlink.errors import HistorianError
 ENV_MEMORY_LIMIT = "PLANTLINK_HISTORIAN_MEMORY_LIMIT"
 ENV_THREADS = "PLANTLINK_HISTORIAN_THREADS"
 ENV_FLUSH_ROWS = "PLANTLINK_HISTORIAN_FLUSH_ROWS"
-#: DuckDB's buffer pool; queries beyond it spill to ``<store>.tmp`` next to the file. 32MB would keep the
-#: historian's part of the process within 256 MiB under sustained in-order ingest of a 7-day store (245 MiB above
-#: the imports, 292 at 64MB), but a flush of out-of-order samples spread over days runs out of it
-#: (tests/historian/test_duckdb_memory.py): 64MB stays the default (docs/benchmarks.md, "Memory").
-DEFAULT_MEMORY_LIMIT = "64MB"
+#: DuckDB's buffer pool; queries beyond it spill to ``<store>.tmp`` next to the file. 32MB keeps the historian's
+#: part of the process within 256 MiB under sustained ingest of the 7-day reference run (docs/benchmarks.md,
+#: "Memory"); a flush of out-of-order samples spread over days fits it since flushes are written in pieces and
+#: recomputed a day at a time (``writer``; tests/historian/test_duckdb_memory.py).
+DEFAULT_MEMORY_LIMIT = "32MB"
 DEFAULT_THREADS = 2
 #: Rows buffered before a write starts a flush; the buffer takes at most ``BUFFER_FLUSHES`` times as many
 #: before ``has_room`` says no (the runtime's writer then waits for the flush, leaving batches on the bus).

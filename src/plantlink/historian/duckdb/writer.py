@@ -3,6 +3,11 @@
 Rollups of a chunk are computed with numpy. A tag whose chunk starts at or before the newest sample already
 stored for it arrived out of order: its rollups of the minutes from the chunk's first to its last sample of
 that tag are deleted and recomputed from raw (the minutes after them got no sample: they stay).
+
+A large chunk is written in pieces of at most ``PIECE_ROWS`` rows, cut where a (tag, minute) ends, and a
+recompute reads one day at a time, sorted by numpy: neither numpy's temporaries nor DuckDB's inserts and reads
+grow with the flush (a flush of out-of-order samples over 12 days fits DuckDB's 32MB). The pieces are still one
+transaction: a flush is durable as a whole or not at all, as before.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ def write_chunks(
     con.execute("BEGIN TRANSACTION")
     try:
         if chunk is not None and len(chunk):
-            _write_numeric(con, chunk, days, stored_max, new)
+            for piece in pieces(chunk):
+                _write_numeric(con, piece, days, stored_max, new)
+                chunk.duplicates += piece.duplicates
         if text_chunk is not None and len(text_chunk):
             insert(con, "text_samples", text_chunk.table)
         if wal_seq is not None:
@@ -59,6 +66,25 @@ def write_chunks(
         con.execute("ROLLBACK")
         raise
     return new
+
+
+#: Rows of a chunk written at once (its numpy temporaries and DuckDB inserts are bounded by this, not the flush).
+PIECE_ROWS = 100_000
+
+
+def pieces(chunk: Chunk, rows: int = PIECE_ROWS) -> Iterator[Chunk]:
+    """``chunk`` in consecutive slices of about ``rows`` rows (zero-copy), each cut where a (tag, minute) ends
+    so that no minute's rollup is split (more than ``rows`` rows only when one (tag, minute) has more)."""
+    n, lo = len(chunk), 0
+    while lo < n:
+        hi = min(lo + rows, n)
+        if hi < n:  # on to the end of the (tag, minute) of row hi - 1 (rows sorted by tag, then time)
+            tag, minute_end = chunk.tag[hi - 1], chunk.ts[hi - 1] - chunk.ts[hi - 1] % MINUTE_US + MINUTE_US
+            tag_end = int(np.searchsorted(chunk.tag, tag, side="right"))
+            hi += int(np.searchsorted(chunk.ts[hi:tag_end], minute_end, side="left"))
+        yield Chunk(table=chunk.table.slice(lo, hi - lo), tag=chunk.tag[lo:hi], ts=chunk.ts[lo:hi],
+                    value=chunk.value[lo:hi], quality=chunk.quality[lo:hi])
+        lo = hi
 
 
 def insert(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table, columns: str = "") -> None:
@@ -165,7 +191,9 @@ def _recompute(
     new: dict[str, set[int]],
 ) -> None:
     """Rebuild the rollups of ``tags`` in minutes ``[from_ts, upto_ts)`` (where the chunk's rows of each tag
-    landed: other minutes got no row), out of the raw rows (now all inserted)."""
+    landed: other minutes got no row), out of the raw rows (now all inserted), one day at a time: a minute
+    never spans two days, and a day's rows are read unordered and sorted by numpy (DuckDB's sort of many days'
+    rows ran out of its memory limit), in groups of tags of about ``PIECE_ROWS`` rows."""
     lo, hi = int(from_ts.min()) // DAY_US, int(upto_ts.max() - 1) // DAY_US
     con.register("_dirty", pa.table({"tag_id": pa.array(tags, pa.uint32()), "from_ts": from_ts, "upto": upto_ts}))
     try:
@@ -175,21 +203,39 @@ def _recompute(
                 f"DELETE FROM {name} USING _dirty WHERE {name}.tag_id = _dirty.tag_id "
                 f"AND {r1m_bucket(d, name)} >= _dirty.from_ts AND {r1m_bucket(d, name)} < _dirty.upto"
             )
-        selects = [
-            f"SELECT r.tag_id, r.ts, r.value, r.quality FROM {raw_rows(d)} r JOIN _dirty USING (tag_id) "
-            "WHERE r.ts >= _dirty.from_ts AND r.ts < _dirty.upto"
-            for d in sorted(x for x in days[RAW] | new[RAW] if lo <= x <= hi)
-        ]
-        raw = con.sql(" UNION ALL ".join(selects) + " ORDER BY tag_id, ts").fetchnumpy()
+        for d in sorted(x for x in days[RAW] | new[RAW] if lo <= x <= hi):
+            for first, last in _tag_ranges(con, d):
+                _put_rollups(con, _rolled(con, d, first, last), days, new)
     finally:
         con.unregister("_dirty")
+
+
+def _dirty_rows(d: int) -> str:
+    return (f"FROM {raw_rows(d)} r JOIN _dirty USING (tag_id) "
+            "WHERE r.ts >= _dirty.from_ts AND r.ts < _dirty.upto")
+
+
+def _tag_ranges(con: duckdb.DuckDBPyConnection, d: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of the ``_dirty`` tags holding about ``PIECE_ROWS`` rows each on day ``d``."""
+    query = f"SELECT r.tag_id, count(*) AS n {_dirty_rows(d)} GROUP BY r.tag_id ORDER BY r.tag_id"
+    counts = con.sql(query).fetchnumpy()
+    tag, n = np.asarray(counts["tag_id"], dtype=np.int64), np.asarray(counts["n"], dtype=np.int64)
+    if len(tag) == 0:
+        return []
+    group = (np.cumsum(n) - n) // PIECE_ROWS  # a tag goes with those before it while they hold fewer rows
+    cut = np.flatnonzero(np.diff(group)) + 1
+    return [(int(g[0]), int(g[-1])) for g in np.split(tag, cut)]
+
+
+def _rolled(con: duckdb.DuckDBPyConnection, d: int, first: int, last: int) -> pa.Table:
+    """The 1-minute partials of day ``d``'s raw rows of the ``_dirty`` tags ``first``..``last`` in their ranges."""
+    raw = con.sql(f"SELECT r.tag_id, r.ts, r.value, r.quality {_dirty_rows(d)} "
+                  f"AND r.tag_id BETWEEN {first} AND {last}").fetchnumpy()
+    tag, ts = np.asarray(raw["tag_id"], dtype=np.uint32), np.asarray(raw["ts"], dtype=np.int64)
     value = np.asarray(raw["value"], dtype=np.float64)  # masked (null) values become NaN
     if np.ma.isMaskedArray(raw["value"]):
         value = np.ma.filled(raw["value"].astype(np.float64), np.nan)
-    rolled = partials(
-        np.asarray(raw["tag_id"], dtype=np.uint32),
-        np.asarray(raw["ts"], dtype=np.int64),
-        value,
-        np.asarray(raw["quality"], dtype=np.uint8),
-    )
-    _put_rollups(con, rolled, days, new)
+    quality = np.asarray(raw["quality"], dtype=np.uint8)
+    del raw
+    order = np.lexsort((ts, tag))
+    return partials(tag[order], ts[order], value[order], quality[order])
