@@ -210,16 +210,19 @@ class StorageContract(HistorianBase):
         quality = np.full(n, GOOD)
         quality[777] = BAD
         values[777] = 100.0  # bad: must not show up as the maximum
-        hist.write(numeric_batch(np.full(n, a), ts, values, quality))
-        hist.flush()
+        half = n // 2  # the later half written first: the store holds them out of time order
+        for part in (slice(half, n), slice(0, half)):
+            hist.write(numeric_batch(np.full(len(ts[part]), a), ts[part], values[part], quality[part]))
+            hist.flush()
         t = hist.downsample(a, T0, T0 + n * S, n_out=200)
         got_ts, got_v = us(t.column("ts")), t.column("value").to_numpy()
         assert 100 < len(got_ts) <= 200
         assert got_ts == sorted(got_ts)
         assert got_v.max() == 9.0 and got_v.min() == -9.0
         assert T0 + 12_345 * S in got_ts and T0 + 40_001 * S in got_ts
-        small = hist.downsample(a, T0, T0 + 10 * S, n_out=200)
-        assert us(small.column("ts")) == (T0 + np.arange(10) * S).tolist()
+        small = hist.downsample(a, T0 + (half - 5) * S, T0 + (half + 5) * S, n_out=200)
+        assert us(small.column("ts")) == (T0 + np.arange(half - 5, half + 5) * S).tolist()
+        assert small.column("value").to_numpy().tolist() == values[half - 5:half + 5].tolist()
 
     def test_retention_drops_old_raw_and_keeps_rollups(self, location: Path) -> None:
         with self.opened(location, Retention(raw=2 * 86400.0, rollup_1m=None)) as h:

@@ -97,12 +97,18 @@ def raw(
 DAYS_PER_READ = 16
 
 
+def _time_order(ts: np.ndarray) -> np.ndarray | None:
+    """The stable order that sorts ``ts``, or None when it is sorted already (the usual case: DuckDB keeps
+    insertion order and chunks are written sorted by (tag, ts))."""
+    if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+        return None
+    return np.argsort(ts, kind="stable")
+
+
 def _by_time(t: pa.Table) -> pa.Table:
     """``t`` sorted by ``ts`` (stable); as it is when it is already."""
-    ts = t.column("ts").cast(pa.int64()).to_numpy()
-    if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
-        return t
-    return t.take(pa.array(np.argsort(ts, kind="stable")))
+    order = _time_order(t.column("ts").cast(pa.int64()).to_numpy())
+    return t if order is None else t.take(pa.array(order))
 
 
 def raw_many(
@@ -177,8 +183,8 @@ def _series(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_u
         return np.empty(0, np.int64), np.empty(0, np.float64)
     t = _fetch(cur, " UNION ALL ".join(parts)).combine_chunks()  # one query: the days are read in parallel
     ts, value = t.column("ts").to_numpy(), t.column("value").to_numpy()
-    if len(ts) > 1 and not np.all(ts[1:] >= ts[:-1]):
-        order = np.argsort(ts, kind="stable")
+    order = _time_order(ts)
+    if order is not None:
         ts, value = ts[order], value[order]
     return ts.astype(np.int64, copy=False), value.astype(np.float64, copy=False)
 
