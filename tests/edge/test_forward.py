@@ -14,7 +14,7 @@ from plantlink.edge.node import EdgeNode
 from plantlink.edge.payload import stream_of
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
-from tests.connectors.mosquitto import MosquittoServer, mosquitto
+from tests.connectors.mosquitto import Edge, MosquittoServer, mosquitto
 from tests.edge.harness import burst, central_yaml, count_samples, edge_yaml
 from tests.waiting import wait_for
 
@@ -120,6 +120,38 @@ async def test_a_batch_leaves_the_edge_queue_when_the_central_says_it_is_stored(
         await wait_for(lambda: q.acked_seq == 11 and q.backlog_rows == 0, what="the PUBACK moved the cursor")
     finally:
         await edge.stop()
+
+
+async def test_a_restarted_central_tells_each_edge_its_floor_before_any_new_batch(broker: MosquittoServer,
+                                                                                  tmp_path: Path) -> None:
+    """The stored floor of each edge's newest queue is in the central's state file: a central that restarts
+    publishes it at once (an edge whose last batches were stored just before a crash, but not yet confirmed,
+    need not wait ``resend_after`` and send them again)."""
+    root = "plantlink/edge"
+    central = Runtime(parse_plant(central_yaml(broker.port)), tmp_path / "central", flush_interval=0.1)
+    edge = EdgeNode(parse_plant(edge_yaml(broker.port, 1, enabled=False)), tmp_path / "edge")
+    await central.start()
+    await edge.start()
+    try:
+        for i in range(10):
+            edge.ingest(burst(i * 50, 50))
+        await wait_for(lambda: edge.queue.acked_seq == 10, what="the 10 batches confirmed by the central")
+        stream = stream_of("e1", edge.queue.epoch)
+    finally:
+        await edge.stop()
+        await central.stop()
+    await broker.publish(stored_topic(root, "e1"), b"", retain=True)  # the retained floor gone (as a crash before it)
+    watch = Edge(broker.port, [stored_topic(root, "e1")])
+    central = Runtime(parse_plant(central_yaml(broker.port)), tmp_path / "central", flush_interval=0.1)
+    await central.start()
+    try:
+        def told() -> bool:
+            return any(p and json.loads(p) == {"stream": stream, "floor": 10} for _, p, _ in watch.received)
+
+        await wait_for(told, what=f"the floor of {stream} published without a new batch: {watch.received}")
+    finally:
+        watch.close()
+        await central.stop()
 
 
 async def test_batches_a_stale_marker_let_through_are_resent_and_a_dropped_gap_does_not_hold_the_floor(

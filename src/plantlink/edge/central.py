@@ -300,7 +300,8 @@ class EdgeReceiver:
         client = self._client
         if self._state_dirty:
             self._state_dirty = False
-            state = {e: s.to_json() for e, s in self.seen.items()}
+            newest = set(self._latest.values())
+            state = {e: {**s.to_json(), **({"newest": True} if e in newest else {})} for e, s in self.seen.items()}
             await asyncio.to_thread(self._write_state, state)
             self._written = {e: int(st["floor"]) for e, st in state.items()}
         if client is not None and client is self._client:
@@ -345,9 +346,11 @@ class EdgeReceiver:
         except (OSError, ValueError) as exc:
             log.error("edges: %s cannot be read (%s): batches redelivered may be stored twice", self.state_path, exc)
             return
-        for edge, st in raw.items():
-            self.seen[edge] = SeqSet(int(st.get("floor", 0)), [int(s) for s in st.get("above", [])])
-            self._written[edge] = self.seen[edge].floor
+        for stream, st in raw.items():
+            self.seen[stream] = SeqSet(int(st.get("floor", 0)), [int(s) for s in st.get("above", [])])
+            self._written[stream] = self.seen[stream].floor
+            if st.get("newest"):  # told from the start: an edge whose batches were stored before a crash, but
+                self._latest[stream.split("@")[0]] = stream  # not yet confirmed, need not wait to resend them
 
     # -- health -------------------------------------------------------------------------------------------
     def status(self) -> dict[str, dict[str, Any]]:
