@@ -18,7 +18,10 @@ Figures, per system (``_plantlink``, ``_influxdb``, ``_victoriametrics`` at the 
 * ``historian_ingest_durable``: samples / wall seconds from the first batch handed in to the last one durable.
 * ``historian_bytes_per_sample``: the data directory's allocated bytes (``du``) / samples, after plantlink's
   close and one pass of the runtime's maintenance (rollups built, closed days compacted: ``as_written`` and
-  ``maintenance_s`` beside it), after the peers settled.
+  ``maintenance_s`` beside it), after the peers settled. plantlink's depends on the hour the bench runs: the
+  workload ends an hour before, in a day still open at the pass; once that day holds more than the historian's
+  ``reclaim.OPEN_ROWS`` (4 M rows: from about 11:00 UTC at the reference size) it holds the file's tail and the
+  freed blocks stay in the file (``open_day_rows``, ``open_day_movable`` and ``used_blocks`` beside it).
 * ``historian_peak_memory``: the writing process's resident-memory high-water mark (``VmHWM``), MiB, over the
   ingest and the settling (plantlink: its child process, after imports; ``baseline_mib`` beside it).
 * ``historian_latest``, ``historian_downsample``, ``historian_aggregate_1m``, ``historian_aggregate_10s``:
@@ -116,7 +119,8 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             "disk_mib": round(r["disk_bytes"] / 2**20, 1),
             **({"store_only": round(r["store_bytes"] / n, 3)} if "store_bytes" in r else {}),
             **({"as_written": round(r["disk_bytes_as_written"] / n, 3), "maintenance_s": round(r["maintenance_s"], 1),
-                "used_blocks": round(r["used_bytes"] / n, 3)} if "maintenance_s" in r else {}),
+                "used_blocks": round(r["used_bytes"] / n, 3), "open_day_rows": r["open_day_rows"],
+                "open_day_movable": r["open_day_movable"]} if "maintenance_s" in r else {}),
             **({"settle_s": round(r["settle_s"], 1), "parts_mib": r["parts_mib"]} if "settle_s" in r else {})})
         f["peak_memory"] = (r["peak_mib"], "MiB", {"baseline_mib": round(r["baseline_mib"], 1),
                                                    "with_queries_mib": round(r["peak_mib_with_queries"], 1)})

@@ -41,6 +41,7 @@ from bench.historian_peers import du, peak_rss_mib, rss_mib  # noqa: E402
 
 from plantlink.bus import open_bus  # noqa: E402
 from plantlink.historian import Historian, TagMeta, default_path, open_historian  # noqa: E402
+from plantlink.historian.duckdb import reclaim  # noqa: E402
 from plantlink.runtime import HistorianWriter, Runtime  # noqa: E402
 from plantlink.samples import conform, now_us  # noqa: E402
 from plantlink.wal import WalSettings, WriteAheadLog  # noqa: E402
@@ -165,6 +166,24 @@ def used_bytes(path: Path) -> int:
     return int(row[0]) if row else 0
 
 
+def open_day_rows(path: Path) -> int:
+    """The rows of the newest raw day table (the day the workload ends in: still open at the maintenance pass,
+    not compacted). While it holds more than ``reclaim.OPEN_ROWS`` it is not moved, and as it was written last
+    it holds the file's tail: the pass cannot shrink the file (the workload ends an hour before the run
+    starts, so this depends on the hour of the day the bench runs: about 100 rows a second from 00:00 UTC)."""
+    import duckdb
+
+    from plantlink.historian.duckdb.layout import RAW, table, tables_of
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        days = tables_of(con, RAW)
+        row = con.execute(f"SELECT count(*) FROM {table(RAW, max(days))}").fetchone() if days else None
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
 def summary(ms: list[float], **extra: Any) -> dict[str, Any]:
     """The median of the warm runs; the first (cold) one beside it."""
     return {"ms": statistics.median(ms[1:]), "first_ms": round(ms[0], 3), **extra}
@@ -192,6 +211,8 @@ def main() -> None:
     out["disk_bytes"] = du(a.dir)
     out["store_bytes"] = out["disk_bytes"] - du(a.dir / "wal")
     out["used_bytes"] = used_bytes(default_path(a.dir))
+    out["open_day_rows"] = open_day_rows(default_path(a.dir))
+    out["open_day_movable"] = out["open_day_rows"] <= reclaim.OPEN_ROWS
     out["queries"] = queries(a.dir, ids, spec["queries"], spec["runs"])
     out["peak_mib_with_queries"] = peak_rss_mib_self()
     print(json.dumps(out), flush=True)

@@ -173,3 +173,25 @@ def test_an_open_day_moves_only_while_small(hist: DuckDBHistorian, monkeypatch: 
     assert reclaim.movable(con, "tags")
     hist.compact(T0 + 2 * DAY)  # compacted in its present state: movable whatever its size
     assert reclaim.movable(con, f"raw_d{T0 // DAY}")
+
+
+def test_a_large_open_day_holding_the_tail_keeps_the_file_until_it_is_compacted(
+        filled: tuple[Path, list[int], int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last day (written last: at the end of the file) is still open at the first pass and larger than
+    ``OPEN_ROWS``: the pass compacts and moves the closed days below it, then stops at it (the file stays as
+    long as written); the pass after that day's compaction gives the space back."""
+    path, _ids, appended = filled
+    monkeypatch.setattr(reclaim, "OPEN_ROWS", 1_000)  # the open day holds 40 tags x 8,640 = 345,600 rows
+    open_day = f"raw_d{(T0 + (DAYS - 1) * DAY) // DAY}"
+    with DuckDBHistorian(path, background_flush=False) as h:
+        h.build_rollups(NOW - 2 * DAY + 3600 * S)  # the last day open
+        con = h._require_open()
+        total, free = reclaim.blocks(con)
+        assert reclaim.tail(con)[0] == open_day and not reclaim.movable(con, open_day)
+    assert free > 0.3 * total  # the closed days' old blocks are free below the open day ...
+    assert file_bytes(path) >= appended  # ... and stay in the file
+    with DuckDBHistorian(path, background_flush=False) as h:
+        h.build_rollups(NOW)  # the day closed and compacted: it moves too
+        total, free = reclaim.blocks(h._require_open())
+    assert free <= reclaim.FREE_FRACTION * total  # (below it, the next pass would not move)
+    assert file_bytes(path) < 0.7 * appended
