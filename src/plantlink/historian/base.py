@@ -19,6 +19,8 @@ from plantlink.samples import TS_TYPE
 
 Aggregate = Literal["min", "max", "mean", "twa", "first", "last", "count"]
 AGGREGATES: tuple[Aggregate, ...] = ("min", "max", "mean", "twa", "first", "last", "count")
+#: ``TagMeta.type`` values of tags whose samples are text (stored apart from numeric samples)
+TEXT_TYPES = frozenset({"string", "text", "str"})
 #: What :meth:`Historian.raw_many` answers.
 RAW_MANY_SCHEMA = pa.schema([("tag_id", pa.uint32()), ("ts", TS_TYPE), ("value", pa.float64()),
                              ("quality", pa.uint8())])

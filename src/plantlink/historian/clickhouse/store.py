@@ -12,7 +12,15 @@ import pyarrow.compute as pc
 from tsdownsample import MinMaxLTTBDownsampler
 
 from plantlink.errors import HistorianError, QueryError
-from plantlink.historian.base import AGGREGATES, RAW_MANY_SCHEMA, Aggregate, Historian, Retention, TagMeta
+from plantlink.historian.base import (
+    AGGREGATES,
+    RAW_MANY_SCHEMA,
+    TEXT_TYPES,
+    Aggregate,
+    Historian,
+    Retention,
+    TagMeta,
+)
 from plantlink.historian.clickhouse import queries as q
 from plantlink.historian.clickhouse import rollups
 from plantlink.historian.clickhouse.client import Client, Retry
@@ -21,7 +29,6 @@ from plantlink.historian.clickhouse.schema import SCHEMA_VERSION, Layout, ddl
 from plantlink.historian.screen import FUTURE_LIMIT_US, Refusals, screen
 from plantlink.samples import TS_TYPE, conform, now_us, text_rows
 
-TEXT_TYPES = frozenset({"string", "text", "str"})
 OUT_RAW = pa.schema([("ts", TS_TYPE), ("value", pa.float64()), ("quality", pa.uint8())])
 OUT_TEXT = OUT_RAW.set(1, pa.field("value", pa.string()))
 LATEST_SCHEMA = pa.schema([("tag_id", pa.uint32()), ("ts", pa.int64()), ("value", pa.float64()),

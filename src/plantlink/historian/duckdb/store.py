@@ -15,19 +15,18 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.errors import HistorianError, QueryError
-from plantlink.historian.base import AGGREGATES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
+from plantlink.historian.base import AGGREGATES, TEXT_TYPES, Aggregate, Historian, Retention, SqlAnswer, TagMeta
 from plantlink.historian.duckdb import aggregate as agg
 from plantlink.historian.duckdb import compaction, hourly, opening, persisted, queries, reclaim, settings
-from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer, as_store
+from plantlink.historian.duckdb.buffer import STORE_SCHEMA, TEXT_STORE_SCHEMA, Chunk, WriteBuffer
+from plantlink.historian.duckdb.intake import TagKinds, add_split, check_batch
 from plantlink.historian.duckdb.latest import LatestCache
 from plantlink.historian.duckdb.layout import DAY_US, R1M, RAW, existing
 from plantlink.historian.duckdb.maintenance import apply_retention
 from plantlink.historian.duckdb.sql import SqlRunner
 from plantlink.historian.duckdb.writer import insert, write_chunks
 from plantlink.historian.screen import FUTURE_LIMIT_US, Refusals, screen
-from plantlink.samples import conform, now_us, text_rows
-
-TEXT_TYPES = frozenset({"string", "text", "str"})
+from plantlink.samples import now_us
 
 
 class DuckDBHistorian(Historian):
@@ -87,9 +86,7 @@ class DuckDBHistorian(Historian):
         self._text_buf = WriteBuffer(TEXT_STORE_SCHEMA)
         self._latest = LatestCache()
         self._stored_max = np.zeros(0, dtype=np.int64)
-        self._known = np.zeros(1, dtype=bool)
-        self._text_tags = np.zeros(1, dtype=bool)
-        self._has_text_tags = False
+        self._kinds = TagKinds()
         self._types: dict[int, str] = {}
         self._days: dict[str, set[int]] = {RAW: set(), R1M: set()}
         self._stored = 0
@@ -219,9 +216,7 @@ class DuckDBHistorian(Historian):
                 raise HistorianError(f"renaming tags failed, nothing renamed: {exc}") from exc
 
     def _set_known(self) -> None:
-        self._known = _known_mask(self._types)
-        self._text_tags = _known_mask({t: k for t, k in self._types.items() if k in TEXT_TYPES}, len(self._known))
-        self._has_text_tags = bool(self._text_tags.any())
+        self._kinds = TagKinds.of(self._types)
 
     def tags(self) -> pa.Table:
         t = self._cursor().sql("SELECT tag_id, path, unit, type FROM tags ORDER BY tag_id").to_arrow_table()
@@ -232,7 +227,7 @@ class DuckDBHistorian(Historian):
         self._require_open()
         if self.read_only:
             raise HistorianError(f"historian {self.path} is open read-only")
-        batch = screen(_check_batch(batch), self._known, now_us(), self._refusals, self.future_limit_us)
+        batch = screen(check_batch(batch), self._kinds.known, now_us(), self._refusals, self.future_limit_us)
         if batch.num_rows == 0:  # all refused: its log position is still taken (a replay would refuse it again)
             with self._state_lock:
                 if seq is not None:
@@ -240,36 +235,16 @@ class DuckDBHistorian(Historian):
             return
         tag = batch.column("tag_id").to_numpy()
         ts = batch.column("ts").view(pa.int64()).to_numpy()
-        text = self._text_rows(batch, tag)
+        text = self._kinds.text_rows(batch, tag)
         with self._state_lock:
             self._latest.update(tag, ts, batch.column("value"), batch.column("quality").to_numpy(),
                                 batch.column("text"))
-            if text is None:
-                self._buf.add(as_store(batch, STORE_SCHEMA))
-            else:
-                self._add_mixed(batch, text)
+            add_split(batch, text, self._buf, self._text_buf)
             if seq is not None:
                 self._buffered_seq = max(self._buffered_seq, seq)
             full = self._buf.rows >= self.flush_rows
         if full:
             self._flush_full()
-
-    def _text_rows(self, batch: pa.RecordBatch, tag: np.ndarray) -> np.ndarray | None:
-        """Rows for the text store: text samples, and samples without any value of tags typed as text."""
-        text = text_rows(batch)
-        if not self._has_text_tags:
-            return text
-        typed = self._text_tags[tag]
-        if typed.any():
-            typed &= batch.column("value").is_null().to_numpy(zero_copy_only=False)
-            text = typed if text is None else text | typed
-        return text
-
-    def _add_mixed(self, batch: pa.RecordBatch, text: np.ndarray) -> None:
-        if not text.all():
-            self._buf.add(as_store(batch.filter(pa.array(~text)), STORE_SCHEMA))
-        if text.any():
-            self._text_buf.add(as_store(batch.filter(pa.array(text)), TEXT_STORE_SCHEMA, value="text"))
 
     def settings(self) -> dict[str, Any]:
         """DuckDB's ``threads`` and ``memory_limit``, ``flush_rows`` and ``max_buffer_rows`` in effect."""
@@ -408,7 +383,7 @@ class DuckDBHistorian(Historian):
     # -- reading --------------------------------------------------------------------------------------------
     def _check_ids(self, tag_ids: Sequence[int], field: str = "tag_ids") -> np.ndarray:
         ids = np.asarray(tag_ids, dtype=np.int64).reshape(-1)
-        known = self._known
+        known = self._kinds.known
         unknown = ids[(ids < 0) | (ids >= len(known))].tolist()
         unknown += ids[(ids >= 0) & (ids < len(known))][~known[ids[(ids >= 0) & (ids < len(known))]]].tolist()
         if unknown:
@@ -509,17 +484,3 @@ class DuckDBHistorian(Historian):
                     self._latest.forget_before(now_us - int(self.retention.raw * 1e6))
                 persisted.forget_before(con, now_us - int(self.retention.raw * 1e6))
             return deleted
-
-
-def _known_mask(types: dict[int, str], size: int = 0) -> np.ndarray:
-    mask = np.zeros(max(max(types, default=0) + 1, size), dtype=bool)
-    mask[list(types)] = True
-    return mask
-
-
-def _check_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch in the samples schema (legacy shapes conformed); HistorianError naming the problem else."""
-    try:
-        return conform(batch)
-    except ValueError as exc:
-        raise HistorianError(f"batch refused: {exc}") from None
