@@ -1,6 +1,6 @@
-"""Run the test suite in a few pytest processes at once (``make test``). On the 2-vCPU machine the suite is
-CPU-bound: two processes took 24.0 min of wall time for 47.7 min of their units' times (CI run b2, 2026-11-28),
-about what one process takes; more cores divide the time.
+"""Run the test suite in a few pytest processes at once (``make test``). On the 2-vCPU machine two processes took
+17.8 min of wall time, the CPUs about 70 % busy (CI run e1, 2026-11-28; 24.0 min before the suite's imports and
+screenshots were cut, about what one process took then); more cores divide the time.
 
 The suite is cut into units (a test folder, or each file of a large one), taken longest first (the sizes of
 their test files, a stand-in for their time) by ``--jobs`` workers, each unit one ``pytest`` process with its
