@@ -53,7 +53,9 @@ async def test_a_large_export_streams_in_bounded_memory(runtime: Runtime, server
     assert float(last.rstrip().rsplit(b"\n", 1)[-1].split(b",")[3]) == ROWS - 1  # the last sample, last
     grew = peak.peak - base
     assert total > 130_000_000, total
-    assert grew < 64_000_000, f"the server's memory grew by {grew / 1e6:.0f} MB for a {total / 1e6:.0f} MB file"
+    # the whole file held would be 156 MB more; with DuckDB's memory_limit at 32MB (the default since 4eb46b7) the
+    # process grows by 65-67 MB during the stream (below 64 MB at 64MB): what DuckDB reads outside its pool
+    assert grew < 80_000_000, f"the server's memory grew by {grew / 1e6:.0f} MB for a {total / 1e6:.0f} MB file"
 
 
 async def test_an_export_the_client_leaves_is_audited_as_incomplete(runtime: Runtime, server: ServerHandle) -> None:
