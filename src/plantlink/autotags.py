@@ -17,7 +17,6 @@ skipping the tags whose metric the model itself already reads (moved into the mo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from plantlink.identity import ALL_SITES, Principal
 from plantlink.lifecycle import Part
 from plantlink.model import DeviceInfo, Plant, parse_plant
 from plantlink.model.yamlmarks import load_marked
+from plantlink.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from plantlink.connectors.base import Connector
@@ -291,10 +291,7 @@ class AutoTagger:
     async def stop(self) -> None:
         task, self._task = self._task, None
         self._adopted = False
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([task], "auto-tags")
 
     def status(self) -> dict[str, Any]:
         return {"file": str(self.path), "applied": self.applied, "failed": self.failed, "last_error": self.last_error,

@@ -11,7 +11,6 @@ replica saw before, which is the engine's previous state unless it changed more 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -21,6 +20,7 @@ from plantlink.engines.states import StateChange
 from plantlink.model import Plant
 from plantlink.store.alarm_repo import AlarmStore, SavedState
 from plantlink.store.records import Interval
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.serving")
 
@@ -42,10 +42,7 @@ class Periodic:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task], self.name)
         self._task = None
 
     async def tick(self) -> None:

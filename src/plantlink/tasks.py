@@ -22,7 +22,8 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None], what: str, 
                           every: float = 1.0) -> bool:
     """Cancel ``tasks`` and wait until they end, cancelling again every ``every`` seconds; True when all
     ended, False (logged) when some still run after ``limit`` seconds. Their results and errors are dropped."""
-    pending = {t for t in tasks if t is not None and not t.done()}
+    given = [t for t in tasks if t is not None]
+    pending = {t for t in given if not t.done()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while pending:
@@ -34,4 +35,7 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None], what: str, 
                       ", ".join(sorted(t.get_name() for t in pending)))
             return False
         _, pending = await asyncio.wait(pending, timeout=min(every, left))
+    for t in given:  # retrieved, so asyncio does not log "exception was never retrieved" for them
+        if not t.cancelled():
+            t.exception()
     return True

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
 
+from plantlink.ingest.lease import Leases
 from plantlink.ingest.stream import STREAM, ConsumerSettings, consumer_name, ensure_stream
 from plantlink.ingest.worker import IngestSettings, IngestWorker
+from plantlink.tasks import cancel_and_wait
 from tests.ingest.natsserver import NatsServer
 from tests.ingest.rig import ROWS, SITES, count_dir, payload, plant, publish
-from tests.waiting import wait_for
+from tests.waiting import patience, wait_for
 
 pytestmark = pytest.mark.service
 
@@ -153,3 +156,35 @@ async def test_a_failed_store_is_not_acknowledged_and_is_stored_once_on_redelive
         await nc.close()
     rows, pairs = count_dir(tmp_path / "w1")
     assert rows == len(pairs) == n * ROWS
+
+
+async def test_a_worker_whose_lease_loop_swallows_a_cancellation_still_stops(nats_server: NatsServer,
+                                                                             tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.11's ``asyncio.wait_for`` (under nats-py's requests) drops a cancellation that arrives as the
+    reply does: the lease loop then goes on as if nothing happened. ``stop`` must end anyway (it hung, once in
+    CI, after a NATS restart)."""
+    trapped = asyncio.Event()
+    swallowed: list[bool] = []
+    announce = Leases.announce
+
+    async def announce_then_swallow(self: Leases) -> None:
+        await announce(self)
+        if not swallowed:
+            trapped.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                swallowed.append(True)  # returns as if the reply had come: the cancellation is gone
+
+    monkeypatch.setattr(Leases, "announce", announce_then_swallow)
+    w = IngestWorker(plant(tmp_path), tmp_path / "w1", settings(nats_server, "w1"))
+    await w.start()
+    await wait_for(trapped.is_set, what="the lease loop waits in a request")
+    stopping = asyncio.create_task(w.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=patience(20))  # cancel_and_wait cancels again after 1 s
+    if not done:  # (a second cancellation of stop() itself gets through)
+        await cancel_and_wait([stopping], "the test's stop")
+    assert done, "stop() hangs on a lease loop that swallowed its cancellation"
+    assert swallowed == [True]
+    assert all(t.done() for t in asyncio.all_tasks() if t.get_name().startswith("ingest"))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 from plantlink.auth.live import Credential, Ended, Verdict, check
 from plantlink.auth.records import AuthChange
 from plantlink.identity import Principal
+from plantlink.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from plantlink.auth.service import AuthService
@@ -199,10 +200,7 @@ class SessionWatch:
     async def stop(self) -> None:
         for w in list(self._watched):
             w.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_and_wait([self._task], "session watch")
         self._task = None
 
 

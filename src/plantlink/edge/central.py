@@ -37,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from plantlink.edge.forward import alive_topic, central_topic, stored_topic
 from plantlink.edge.payload import decode
 from plantlink.model.edge import EdgesSettings
+from plantlink.tasks import cancel_and_wait
 from plantlink.tlsprobe import connect_error
 
 log = logging.getLogger("plantlink.edge.central")
@@ -135,10 +136,7 @@ class EdgeReceiver:
                        asyncio.create_task(self._acker(), name="edge-acker")]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(self._tasks, "edge central")
         await self._flush_acks()
         await self._close_client()
 

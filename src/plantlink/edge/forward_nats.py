@@ -23,6 +23,7 @@ from plantlink.edge.payload import PathTable
 from plantlink.edge.queue import EdgeQueue
 from plantlink.ingest.stream import publish_batch, token
 from plantlink.model.edge import EdgeSettings
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.edge.forward")
 
@@ -53,10 +54,7 @@ class NatsForwarder:
         self._task = asyncio.create_task(self._run(), name="edge-forwarder-nats")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task], "edge forwarder (NATS)")
         nc, self._nc = self._nc, None
         if nc is not None:
             with contextlib.suppress(Exception):

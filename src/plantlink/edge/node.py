@@ -9,7 +9,6 @@ error and sets ``queue_alarm`` in the status the central shows (and raises as th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from plantlink.edge.queue import EdgeQueue
 from plantlink.lifecycle import Lifecycle, Part
 from plantlink.model import Plant
 from plantlink.samples import conform
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.edge")
 
@@ -108,10 +108,7 @@ class EdgeNode:
         self._watch = asyncio.create_task(self._watch_queue(), name="edge-queue-watch")
 
     async def _stop_watch(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        await cancel_and_wait([self._watch], "edge queue watch")
 
     async def _watch_queue(self) -> None:
         while True:

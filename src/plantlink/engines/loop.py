@@ -6,13 +6,13 @@ A batch or a tick that fails is logged and counted in the engine's ``errors``; i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
 import pyarrow as pa
 
 from plantlink.bus import Subscription
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.engines")
 
@@ -47,6 +47,4 @@ async def consume(engine: StreamingEngine, sub: Subscription, *, name: str, tick
                 engine.errors += 1
                 log.exception("%s engine could not use a batch of %d rows", name, batch.num_rows)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task], f"{name} engine")

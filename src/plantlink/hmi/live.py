@@ -12,7 +12,6 @@ recomputed every ``kpi_interval`` seconds in a worker thread, only while some pa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy.typing as npt
 
 from plantlink.hmi import data
 from plantlink.samples import value_reasons
+from plantlink.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from plantlink.hmi.data import Kpi, PlantView
@@ -76,11 +76,7 @@ class LiveHub:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="hmi-live-hub")
 
     async def stop(self) -> None:
-        for task in (self._task, self._kpi_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait([self._task, self._kpi_task], "HMI live hub")
         self._task = self._kpi_task = None
 
     async def _loop(self) -> None:

@@ -22,7 +22,6 @@ plantlink (``runs`` in the store), report schedules.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from plantlink.model import Plant, site_plant
 from plantlink.samples import now_us
 from plantlink.store import Store
 from plantlink.store.alarm_repo import AlarmStore
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.ingest.engines")
 
@@ -219,11 +219,8 @@ class EngineHost:
 
     async def close(self) -> None:
         """After the worker released its leases: stop the ticks (engines still running are dropped, not closed)."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        await cancel_and_wait([self._ticker], "ingest engines")
+        self._ticker = None
         self.running.clear()
 
     def status(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from plantlink.historian import Historian, TagMeta, historian_target, open_histo
 from plantlink.ingest.engines import EngineHost
 from plantlink.ingest.lease import Hook, Leases, _noop, open_bucket
 from plantlink.ingest.stream import STREAM, ConsumerSettings, consumer_name, ensure_consumer, ensure_stream
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.ingest.worker")
 #: After a fetch of a site is stored and flushed, before it is acknowledged: (site, its batches); may be async.
@@ -118,6 +119,7 @@ class IngestWorker:
         self._js: Any = None
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []  # one per site, started once NATS is set up
         self._give_up: set[str] = set()
         self._workers = 1  # live workers, counted by the lease loop every ttl/4
         #: edge name -> its last status message (online, backlog, fill, queue alarm...) and when it came
@@ -142,11 +144,10 @@ class IngestWorker:
                        asyncio.create_task(self._write_status(), name="ingest-status")]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
+        # the site loops too, directly: a lease loop that swallowed a cancellation (Python 3.11's wait_for in
+        # nats-py's requests) is cancelled again by cancel_and_wait, and must not be awaiting its loops then
+        await cancel_and_wait([*self._tasks, *self._loops], f"ingest worker {self.settings.worker}")
+        self._tasks, self._loops = [], []
         if self.leases is not None and self.connected:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.leases.release_all(), 5)
@@ -189,6 +190,7 @@ class IngestWorker:
                                               name=f"plantlink-ingest-{self.settings.worker}")
                 break
             except Exception as exc:
+                _cancelled_meanwhile()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if failures % 30 == 0:
                     log.warning("ingest %s: NATS %s unreachable: %s", self.settings.worker, self.settings.url,
@@ -213,6 +215,7 @@ class IngestWorker:
                                      self._released, self._lost)
                 return
             except Exception as exc:
+                _cancelled_meanwhile()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
                 failures += 1
@@ -220,15 +223,8 @@ class IngestWorker:
     async def _run(self) -> None:
         await self._connect()
         await self._setup()
-        loops = [asyncio.create_task(self._site_loop(s), name=f"ingest-{s}") for s in self.sites]
-        try:
-            await self._lease_loop()
-        finally:
-            for t in loops:
-                t.cancel()
-            for t in loops:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+        self._loops = [asyncio.create_task(self._site_loop(s), name=f"ingest-{s}") for s in self.sites]
+        await self._lease_loop()  # runs until stop() cancels it and the site loops
 
     # -- the lease hooks: the site's engines (with a store), then the caller's ---------------------------
     async def _acquired(self, site: str) -> None:
@@ -260,6 +256,7 @@ class IngestWorker:
                 for site in sorted(leases.held, reverse=True)[:max(0, extra)]:
                     self._give_up.add(site)
             except Exception as exc:
+                _cancelled_meanwhile()
                 self.last_error = f"{type(exc).__name__}: {exc}"
             await leases.expire_stale()
             await asyncio.sleep(self.settings.lease_ttl / 4)

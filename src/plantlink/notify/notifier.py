@@ -13,7 +13,6 @@ shelved, suppressed or out-of-service alarm never notifies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from plantlink.model.schema import Tag
 from plantlink.notify.routing import escalations, recipients
 from plantlink.notify.senders import DeliveryError, Senders, local_time_text
 from plantlink.samples import now_us
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.notify")
 
@@ -124,11 +124,7 @@ class Notifier:
 
     async def stop(self, drain_s: float = 2.0) -> None:
         """Stop taking events; give deliveries in flight ``drain_s`` seconds, then cancel them."""
-        for w in self._workers:
-            w.cancel()
-        for w in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await w
+        await cancel_and_wait(self._workers, "notifier")
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=drain_s)
             for t in pending:

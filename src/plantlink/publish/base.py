@@ -247,10 +247,6 @@ async def _first_of(*coros: Coroutine[Any, Any, None]) -> None:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await t
+        await cancel_and_wait(tasks, "publisher")
     for finished in done:
         finished.result()

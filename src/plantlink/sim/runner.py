@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import math
@@ -20,6 +19,7 @@ from plantlink.model import Plant
 from plantlink.sim.machine import Value
 from plantlink.sim.plant import PlantSim
 from plantlink.sim.servers import ModbusSimServer, OpcUaSimServer
+from plantlink.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from plantlink.sim.logixserver import LogixSimServer
@@ -131,11 +131,8 @@ class Simulator:
 
     async def pause(self) -> None:
         """Stop the clock: the machines stand still (counters too) while the servers keep serving."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task], "simulator clock")
+        self._task = None
 
     def resume(self) -> None:
         """Start the clock again (from now: the paused time is not caught up)."""

@@ -38,6 +38,7 @@ from plantlink.connectors.opcua.security import SecurityError, configure, own_ce
 from plantlink.connectors.opcua.values import builtin_variant_type, to_variant
 from plantlink.connectors.processing import PointProcessor
 from plantlink.errors import ConfigError, ConfigProblem, DeviceUnavailable, PointError
+from plantlink.tasks import cancel_and_wait
 
 log = logging.getLogger("plantlink.connectors.opcua")
 
@@ -120,9 +121,7 @@ class OpcUaConnector(Connector):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task], f"opcua device {self.device_id}")
         await self._drop_client()
         self.health.set_state(DeviceState.STOPPED)
 
