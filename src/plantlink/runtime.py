@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from plantlink.historian_writer import HistorianWriter
 from plantlink.lifecycle import Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
+from plantlink.model.reports import ReportSchedule
 from plantlink.notify import Notifier
 from plantlink.reload import ModelApplier, connector_part, device_points, startup_renames
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
@@ -153,10 +154,7 @@ class Runtime:
                          Part("maintenance", self.maintenance.start, self.maintenance.stop, blocking=True))
         await self._start_engines()
         if self.plant.spec.reports:  # the plant model's report schedules (docs/reports.md)
-            self.report_schedule = ReportScheduler(self.plant.spec.reports, lambda: self.services,
-                                                   self.plant.spec.notifications, self.data_dir / RECORD_FILE)
-            await life.start(Part("report schedule", self.report_schedule.start, self.report_schedule.stop,
-                                  blocking=True))
+            await life.start(self._report_part(self.plant.spec.reports))
         if self.wal is not None:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable,
@@ -418,6 +416,23 @@ class Runtime:
         out: list[Publisher] = [UnsPublisher(settings, targets, self.bus, gate)] if settings.uns.enabled else []
         return out + ([SparkplugEdge(settings, targets, self.bus, gate)] if settings.sparkplug is not None else [])
 
+    def _report_part(self, schedules: Sequence[ReportSchedule]) -> Part:
+        self.report_schedule = sched = ReportScheduler(schedules, lambda: self.services, self.plant.spec.notifications,
+                                                       self.data_dir / RECORD_FILE)
+        return Part("report schedule", sched.start, sched.stop, blocking=True)
+
+    def _reload_reports(self) -> None:
+        """An applied model's report schedules: the running scheduler takes them, or one starts for them."""
+        spec = self.plant.spec
+        if self.report_schedule is not None:
+            self.report_schedule.reload(spec.reports, spec.notifications)
+        elif spec.reports and self.started_at:  # running, and the first schedules: all of them added
+            part = self._report_part([])
+            assert self.report_schedule is not None
+            self.report_schedule.reload(spec.reports, spec.notifications)
+            self.report_schedule.start()
+            self.adopt_part(part)
+
     def adopt_part(self, part: Part) -> None:
         self._life.adopt(part)
 
@@ -428,8 +443,9 @@ class Runtime:
         """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former),
         between two batches (in the event loop, where they run): alarms, machine states (and shift calendars),
         downtime reasons and micro-stops, SPC, anomaly detection, remaining life and notifications. Each keeps the
-        running state of what did not change (see their ``reload``). Report schedules, MQTT publishing and a
-        notifications section added or removed take effect at the next restart."""
+        running state of what did not change (see their ``reload``), and report schedules (a schedule added
+        starts with the periods that end after the apply). MQTT publishing and a notifications section added
+        or removed take effect at the next restart."""
         plant, ids = self.plant, self.tag_ids
         if self.alarm_engine is not None:
             self.alarm_engine.reload(plant, ids, renames)
@@ -454,6 +470,7 @@ class Runtime:
         if self.notifier is not None and plant.spec.notifications is not None:
             self.notifier.reload(plant.spec.notifications, {s.name: s.timezone for s in plant.sites},
                                  {tag.path: tag.tag for tag in plant.tags})
+        self._reload_reports()
         if self._engine_tasks:  # running: an engine that had nothing to do at start may have now
             self._run_engines()
 

@@ -6,6 +6,7 @@ the runtime runs the schedule the plant model declares."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from plantlink.model import parse_plant
+from plantlink.model.plan_text import render
 from plantlink.model.reports import ReportSchedule
 from plantlink.reports.schedule import RECORD_FILE, ReportScheduler
 from plantlink.runtime import Runtime
@@ -124,3 +126,60 @@ async def test_the_runtime_runs_the_declared_schedule(tmp_path: Path, inbox: Smt
     finally:
         await rt.stop()
     assert "report schedule" not in rt.running
+
+
+async def test_an_applied_schedule_starts_after_the_apply_and_a_kept_one_goes_on(runtime: Runtime,
+                                                                                 inbox: SmtpInbox,
+                                                                                 tmp_path: Path) -> None:
+    """``reload`` (what an apply hands the scheduler): an added schedule does not report the period that ended
+    before the apply, and reports the next one; a kept one goes on from its record (nothing sent twice); a
+    removed one is no longer made."""
+    await craft_report(runtime)
+    plant = parse_plant(REPORT_PLANT + notifications(inbox.port) + SCHEDULES, "schedule.yaml")
+    added = ReportScheduler([], lambda: runtime.services, None, tmp_path / RECORD_FILE, now=lambda: local_us(23))
+    assert added.run_once(local_us(14, 30)) == []
+    added.reload(plant.spec.reports, plant.spec.notifications, now=local_us(14, 30))  # shift A ended at 14:00
+    assert added.schedules == plant.spec.reports
+    assert added.run_once(local_us(14, 31)) == [] and inbox.messages == []  # not the shift before the apply
+    record = json.loads((tmp_path / RECORD_FILE).read_text())
+    (entry,) = record.values()
+    assert (entry["status"], entry["end_us"], entry["label"]) == ("skipped", local_us(14), "shift A of 2026-03-10")
+    nxt = added.run_once(local_us(14, day=11) + 30_000_000)  # the next shift ended: reported
+    assert [(o.status, o.label) for o in nxt] == [("sent", "shift A of 2026-03-11")]
+    assert [m["Subject"] for m in inbox.messages] == ["[plantlink] Line report: windsor/a1/l1, shift A of 2026-03-11"]
+
+    kept = scheduler(runtime, inbox.port, tmp_path / "kept.json")
+    assert [o.status for o in kept.run_once(local_us(14, 0) + 30_000_000)] == ["sent"]
+    kept.reload(plant.spec.reports, plant.spec.notifications, now=local_us(14, 1))
+    assert kept.run_once(local_us(14, 2)) == [] and len(inbox.messages) == 2  # kept: not sent again
+    kept.reload([], plant.spec.notifications, now=local_us(14, 3))  # removed
+    assert kept.run_once(local_us(14, day=11) + 30_000_000) == [] and kept.schedules == []
+
+
+async def test_an_apply_hands_the_running_plant_its_report_schedules(tmp_path: Path, inbox: SmtpInbox) -> None:
+    """End to end through the model service: a model that adds ``reports:`` starts the schedule in the running
+    plant (no restart; the plan says so), one that removes them leaves it with none; stopped with the plant."""
+    from plantlink.identity import Principal
+    from plantlink.services import services_of
+
+    erin = Principal("erin", {"*": "engineer"})
+    without = REPORT_PLANT + notifications(inbox.port)
+    rt = Runtime(parse_plant(without, "schedule.yaml"), tmp_path / "data", flush_interval=0.2)
+    await rt.start()
+    try:
+        assert rt.report_schedule is None and "report schedule" not in rt.running
+        model = services_of(rt).model
+        text = render(model.plan(erin, without + SCHEDULES).to_dict())
+        assert "report schedules take it at once" in text and "next restart" not in text
+        assert (await model.apply(erin, without + SCHEDULES)).applied
+        sched = rt.report_schedule
+        assert sched is not None and sched.schedules == rt.plant.spec.reports and len(sched.schedules) == 1
+        assert "report schedule" in rt.running and sched._thread is not None and sched._thread.is_alive()
+        record = json.loads((rt.data_dir / RECORD_FILE).read_text())
+        assert [e["status"] for e in record.values()] == ["skipped"]  # the last period before the apply
+        assert (await model.apply(erin, without)).applied
+        assert rt.report_schedule is sched and sched.schedules == []
+    finally:
+        await rt.stop()
+    assert "report schedule" not in rt.running and sched._thread is None
+    assert inbox.messages == []

@@ -34,8 +34,8 @@ _HISTORY_NOTES = {
 }
 
 #: What an apply does to the engines' definitions: alarms, machine states, downtime, SPC, anomaly detection and
-#: notifications and remaining life take them at once, OEE, costs and energy are computed with them from then on;
-#: report schedules and MQTT publishing read theirs at start.
+#: notifications, remaining life and report schedules take them at once, OEE, costs and energy are computed with
+#: them from then on; MQTT publishing reads its settings at start.
 ENGINE_EFFECT = "engines take it at the next restart of plantlink"
 ALARM_EFFECT = "the alarm engine takes it at once"
 _AT_ONCE = "takes effect at once"
@@ -52,7 +52,7 @@ _SETTING_EFFECTS = {
 }
 _SECTION_EFFECTS = {
     "notifications": "the notifier takes it at once",
-    "reports": "report schedules take it at the next restart of plantlink",
+    "reports": "report schedules take it at once (a schedule added starts with the periods that end after the apply)",
     "publish": "MQTT publishing takes it at the next restart of plantlink",
     "enterprise": "MQTT publishing takes it at the next restart of plantlink",
     "historian": "the historian changes at the next restart of plantlink (the history stays in the former one)",

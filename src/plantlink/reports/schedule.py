@@ -12,6 +12,10 @@ period handled, its outcome, the attempts of the next one). Outcomes:
 
 After a restart (or a stop of any length) only the last period that ended is reported, once, if it was not
 handled; the periods before it are not caught up (a week of shift reports at once helps nobody).
+
+An applied model (``plantlink apply``) hands the scheduler its schedules at once (:meth:`ReportScheduler.reload`):
+a schedule kept goes on from its record; one added starts with the periods that end after the apply (the last
+period that ended before it is recorded ``skipped``); one removed is no longer made.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class ReportScheduler:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._record_lock = threading.Lock()  # the thread's passes and an apply's reload both write the record
 
     # -- the thread ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,6 +95,27 @@ class ReportScheduler:
 
     def status(self) -> dict[str, Any]:
         return {"schedules": len(self.schedules), **self.counts, "last_error": self.last_error}
+
+    def reload(self, schedules: Sequence[ReportSchedule], notifications: Notifications | None,
+               now: int | None = None) -> None:
+        """Take an applied model's schedules and notification targets (between two passes of the thread, which
+        reads them at each pass). A schedule added starts with the periods that end after ``now``: the last one
+        that ended before is recorded ``skipped``, not reported."""
+        from plantlink.services.reports import period_bounds
+
+        known = {s.key for s in self.schedules}
+        svc = self.services()
+        t = self.now() if now is None else now
+        record = self._read()
+        for s in schedules:
+            if s.key in known or svc is None:
+                continue
+            _, end, label = period_bounds(svc.periods, s.scope.split("/", 1)[0], s.period, t)
+            if record.get(s.key, {}).get("end_us", -1) < end:
+                self._write(s.key, {"end_us": end, "label": label, "status": "skipped", "at_us": t, "attempts": 0,
+                                    "detail": "ended before the apply that added the schedule"})
+        self.schedules, self.notifications = list(schedules), notifications
+        log.info("report schedules: %d after an apply", len(self.schedules))
 
     # -- one pass ------------------------------------------------------------------------------------
     def due(self, now: int | None = None) -> list[tuple[ReportSchedule, int, int, str]]:
@@ -186,8 +212,9 @@ class ReportScheduler:
         return found if isinstance(found, dict) else {}
 
     def _write(self, key: str, entry: dict[str, Any]) -> None:
-        record = self._read()
-        record[key] = entry
-        tmp = self.record_file.with_name(self.record_file.name + ".part")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.record_file)
+        with self._record_lock:
+            record = self._read()
+            record[key] = entry
+            tmp = self.record_file.with_name(self.record_file.name + ".part")
+            tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.record_file)
