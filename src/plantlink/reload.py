@@ -12,7 +12,8 @@
    request);
 4. the connectors of those devices start again with the new model, and the engines are handed the new
    definitions (``Runtime.reload_engines``: alarms, machine states, downtime, SPC, anomaly, notifications;
-   each keeps the running state of what did not change).
+   each keeps the running state of what did not change);
+5. report schedules and MQTT publishing follow (``ModelApplier._outputs``).
 
 A step that fails undoes the ones before it (renames reverted, the old connectors started again, the old model
 and services back) and raises: the old model keeps running.
@@ -126,6 +127,7 @@ class ModelApplier:
             rt.reload_services()
             await self._start_connectors(restart)
             await rt.reload_engines(plan.renames)
+            await self._outputs()
         except BaseException as exc:
             log.error("applying the model failed (%s): the old model is put back", exc)
             await self._stop_connectors(restart)
@@ -136,9 +138,37 @@ class ModelApplier:
             await self._start_connectors(stopped)
             with contextlib.suppress(Exception):
                 await rt.reload_engines(renames)
+                await self._outputs()
             raise
         log.info("model applied: %s (%d changes; connectors restarted: %s; took the new tags while running: %s)",
                  plan.digest_after, len(plan.changes), ", ".join(restart) or "none", ", ".join(hot) or "none")
+
+    async def _outputs(self) -> None:
+        """What the plant sends out follows the model just swapped in: its report schedules (kept ones go on, added
+        ones start with the periods that end from now on) and its MQTT publishing (started again when its
+        settings or the tags it publishes changed: a Sparkplug edge births again with its new metrics)."""
+        rt = self.rt
+        spec = rt.plant.spec
+        if rt.report_schedule is not None:
+            rt.report_schedule.reload(spec.reports, spec.notifications)
+        elif spec.reports:  # the first schedules of this plant: all of them added
+            part = rt.report_part([])
+            assert rt.report_schedule is not None
+            rt.report_schedule.reload(spec.reports, spec.notifications)
+            rt.report_schedule.start()
+            rt.adopt_part(part)
+        new = rt.build_publishers()
+        if [(type(p), p.settings, p.targets) for p in new] == [(type(p), p.settings, p.targets) for p in rt.publishers]:
+            return
+        for p in rt.publishers:
+            rt.forget_part(p.name)
+            await p.stop()
+        rt.publishers = []
+        for p in new:
+            await p.start()
+            rt.publishers.append(p)
+            rt.adopt_part(p)
+        log.info("MQTT publishing started again for the applied model (%d publishers)", len(new))
 
     def _unchanged(self, old: Plant, new: Plant, devices: tuple[str, ...]) -> tuple[str, ...]:
         """The running connectors among ``devices`` whose device settings did not change (only their tags did)."""

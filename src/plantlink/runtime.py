@@ -47,7 +47,7 @@ from plantlink.engines.states import StateEngine
 from plantlink.errors import HistorianError
 from plantlink.historian import Historian, TagMeta, default_path, historian_target, open_historian
 from plantlink.historian_writer import HistorianWriter
-from plantlink.lifecycle import Lifecycle, Part
+from plantlink.lifecycle import Component, Lifecycle, Part
 from plantlink.maintenance import Maintenance, MaintenanceSettings
 from plantlink.model import Plant
 from plantlink.model.reports import ReportSchedule
@@ -154,7 +154,7 @@ class Runtime:
                          Part("maintenance", self.maintenance.start, self.maintenance.stop, blocking=True))
         await self._start_engines()
         if self.plant.spec.reports:  # the plant model's report schedules (docs/reports.md)
-            await life.start(self._report_part(self.plant.spec.reports))
+            await life.start(self.report_part(self.plant.spec.reports))
         if self.wal is not None:
             wal = self.wal
             await life.start(Part("write-ahead log", lambda: wal.start(self.bus.publish, self.historian_durable,
@@ -165,7 +165,7 @@ class Runtime:
             self.edge_receiver = EdgeReceiver(self.plant.spec.edges, self.data_dir, self.tag_ids, self.ingest_then,
                                               self.replayed_edge_seqs, self._edge_alarm)
             await life.start(Part("edge receiver", self.edge_receiver.start, self.edge_receiver.stop))
-        self.publishers = self._build_publishers()
+        self.publishers = self.build_publishers()
         await life.start(*self.publishers)
         self.connectors = self.build_connectors()
         await life.start(*(connector_part(dev, c) for dev, c in self.connectors.items()))
@@ -401,7 +401,7 @@ class Runtime:
             self.auto_tags.attach(dev_id, conn)
         return out
 
-    def _build_publishers(self) -> list[Publisher]:
+    def build_publishers(self) -> list[Publisher]:
         settings = self.plant.spec.publish
         if settings is None:
             return []
@@ -416,24 +416,13 @@ class Runtime:
         out: list[Publisher] = [UnsPublisher(settings, targets, self.bus, gate)] if settings.uns.enabled else []
         return out + ([SparkplugEdge(settings, targets, self.bus, gate)] if settings.sparkplug is not None else [])
 
-    def _report_part(self, schedules: Sequence[ReportSchedule]) -> Part:
+    def report_part(self, schedules: Sequence[ReportSchedule]) -> Part:
+        """A report scheduler for ``schedules`` (``self.report_schedule``), as a part to start."""
         self.report_schedule = sched = ReportScheduler(schedules, lambda: self.services, self.plant.spec.notifications,
                                                        self.data_dir / RECORD_FILE)
         return Part("report schedule", sched.start, sched.stop, blocking=True)
 
-    def _reload_reports(self) -> None:
-        """An applied model's report schedules: the running scheduler takes them, or one starts for them."""
-        spec = self.plant.spec
-        if self.report_schedule is not None:
-            self.report_schedule.reload(spec.reports, spec.notifications)
-        elif spec.reports and self.started_at:  # running, and the first schedules: all of them added
-            part = self._report_part([])
-            assert self.report_schedule is not None
-            self.report_schedule.reload(spec.reports, spec.notifications)
-            self.report_schedule.start()
-            self.adopt_part(part)
-
-    def adopt_part(self, part: Part) -> None:
+    def adopt_part(self, part: Component) -> None:
         self._life.adopt(part)
 
     def forget_part(self, name: str) -> None:
@@ -443,9 +432,8 @@ class Runtime:
         """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former),
         between two batches (in the event loop, where they run): alarms, machine states (and shift calendars),
         downtime reasons and micro-stops, SPC, anomaly detection, remaining life and notifications. Each keeps the
-        running state of what did not change (see their ``reload``), and report schedules (a schedule added
-        starts with the periods that end after the apply). MQTT publishing and a notifications section added
-        or removed take effect at the next restart."""
+        running state of what did not change (see their ``reload``). Report schedules and MQTT publishing follow
+        in ``ModelApplier``; a notifications section added or removed takes effect at the next restart."""
         plant, ids = self.plant, self.tag_ids
         if self.alarm_engine is not None:
             self.alarm_engine.reload(plant, ids, renames)
@@ -470,7 +458,6 @@ class Runtime:
         if self.notifier is not None and plant.spec.notifications is not None:
             self.notifier.reload(plant.spec.notifications, {s.name: s.timezone for s in plant.sites},
                                  {tag.path: tag.tag for tag in plant.tags})
-        self._reload_reports()
         if self._engine_tasks:  # running: an engine that had nothing to do at start may have now
             self._run_engines()
 

@@ -130,3 +130,42 @@ async def test_broker_restart_reconnects_and_publishes_again(runtime: Runtime, b
         assert not any(r.startswith("uns publisher") for r in report.reasons)
     finally:
         sub.close()
+
+
+async def test_an_applied_model_is_published_without_a_restart(runtime: Runtime, broker: MosquittoServer) -> None:
+    """``plantlink apply`` of a model with a new tag and ``secret_sauce`` no longer excluded: the publisher starts
+    again with them (the plan says so) and their values arrive on their topics; an apply that leaves publishing
+    as it is (a display name changed) keeps the same publisher running."""
+    from plantlink.model.plan_text import render
+    from plantlink.services import services_of
+
+    erin = Principal("erin", {"*": "engineer"})
+    running = PLANT.replace("{port}", str(broker.port))
+    sauce = "- {name: secret_sauce,"
+    indent = running[:running.index(sauce)].rsplit("\n", 1)[1]
+    new = (running.replace("  exclude: ['*/secret_sauce']\n", "")
+           .replace(sauce, "- {name: load, unit: kN, source: {device: plc, topic: x/load}}\n" + indent + sauce))
+    model = services_of(runtime).model
+    text = render(model.plan(erin, new).to_dict())
+    assert "MQTT publishing starts again with it at once" in text and "next restart" not in text
+    before = runtime.publishers[0]
+    assert (await model.apply(erin, new)).applied
+    after = runtime.publishers[0]
+    assert after is not before and len(runtime.publishers) == 1 and "uns publisher" in runtime.running
+    assert before.status()["connected"] is False  # the former session ended
+    sub = Subscriber(broker.port, "uns/#")
+    try:
+        inject(runtime, load=12.5, secret_sauce=3.0)
+        await wait_for(lambda: sub.json(P + "load") is not None and sub.json(P + "secret_sauce") is not None,
+                       what="the new and the no longer excluded tag published")
+        assert (sub.json(P + "load") or {})["unit"] == "kN" and (sub.json(P + "secret_sauce") or {})["value"] == 3.0
+        assert after.status()["tags"] == 6
+        same = new.replace("{name: temp, unit: degC,", "{name: temp, unit: degC, display_name: Die temperature,")
+        assert (await model.apply(erin, same)).applied
+        assert runtime.publishers == [after]  # publishing unchanged: the same session goes on
+        inject(runtime, temp=30.0)
+        await wait_for(lambda: (sub.json(P + "temp") or {}).get("value") == 30.0, what="still publishing")
+    finally:
+        sub.close()
+    await runtime.stop()
+    assert "uns publisher" not in runtime.running and after.status()["connected"] is False

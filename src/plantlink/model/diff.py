@@ -34,8 +34,8 @@ _HISTORY_NOTES = {
 }
 
 #: What an apply does to the engines' definitions: alarms, machine states, downtime, SPC, anomaly detection and
-#: notifications, remaining life and report schedules take them at once, OEE, costs and energy are computed with
-#: them from then on; MQTT publishing reads its settings at start.
+#: notifications, remaining life, report schedules and MQTT publishing take them at once, OEE, costs and energy
+#: are computed with them from then on.
 ENGINE_EFFECT = "engines take it at the next restart of plantlink"
 ALARM_EFFECT = "the alarm engine takes it at once"
 _AT_ONCE = "takes effect at once"
@@ -53,8 +53,8 @@ _SETTING_EFFECTS = {
 _SECTION_EFFECTS = {
     "notifications": "the notifier takes it at once",
     "reports": "report schedules take it at once (a schedule added starts with the periods that end after the apply)",
-    "publish": "MQTT publishing takes it at the next restart of plantlink",
-    "enterprise": "MQTT publishing takes it at the next restart of plantlink",
+    "publish": "MQTT publishing starts again with it at once (a Sparkplug edge births again)",
+    "enterprise": "MQTT publishing starts again with it at once (new topics; a Sparkplug edge births again)",
     "historian": "the historian changes at the next restart of plantlink (the history stays in the former one)",
 }
 _SPC_EFFECT = "SPC takes it at once (its control limits are learned again)"
