@@ -149,6 +149,7 @@ class ModelApplier:
         settings or the tags it publishes changed: a Sparkplug edge births again with its new metrics)."""
         rt = self.rt
         spec = rt.plant.spec
+        await self._notifier()
         if rt.report_schedule is not None:
             rt.report_schedule.reload(spec.reports, spec.notifications)
         elif spec.reports:  # the first schedules of this plant: all of them added
@@ -169,6 +170,23 @@ class ModelApplier:
             rt.publishers.append(p)
             rt.adopt_part(p)
         log.info("MQTT publishing started again for the applied model (%d publishers)", len(new))
+
+    async def _notifier(self) -> None:
+        """A ``notifications:`` section added starts a notifier (told every alarm transition from now on); one
+        removed stops it (deliveries under way get their drain time). A changed one: ``reload_engines``."""
+        rt = self.rt
+        cfg, alarms = rt.plant.spec.notifications, rt.alarms
+        if alarms is None or rt.alarm_engine is None or (cfg is None) == (rt.notifier is None):
+            return
+        if cfg is not None:
+            rt.start_notifier(alarms.store)
+        else:
+            assert rt.notifier is not None
+            notifier, rt.notifier = rt.notifier, None
+            rt.alarm_engine.listeners.remove(notifier.on_event)
+            await notifier.stop()
+        alarms.notifier = rt.notifier
+        log.info("notifications %s by the applied model", "started" if cfg is not None else "stopped")
 
     def _unchanged(self, old: Plant, new: Plant, devices: tuple[str, ...]) -> tuple[str, ...]:
         """The running connectors among ``devices`` whose device settings did not change (only their tags did)."""

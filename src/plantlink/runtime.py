@@ -360,12 +360,17 @@ class Runtime:
         self.anomaly.load()
         self.rul = RulEngine(self.plant, self.tag_ids, self.alarm_engine, self.ingest, lambda: self.historian)
         if self.plant.spec.notifications is not None:
-            zones = {s.name: s.timezone for s in self.plant.sites}
-            self.notifier = Notifier(self.plant.spec.notifications, astore, zones,
-                                     tags={t.path: t.tag for t in self.plant.tags})
-            self.alarm_engine.add_listener(self.notifier.on_event)
-            self.notifier.start()
+            self.start_notifier(astore)
         self.alarms = AlarmService(self.alarm_engine, astore, self.notifier, audit=self.audit)
+
+    def start_notifier(self, astore: AlarmStore) -> None:
+        """The notifier of the model's ``notifications:``, told every alarm transition."""
+        assert self.alarm_engine is not None and self.plant.spec.notifications is not None
+        zones = {s.name: s.timezone for s in self.plant.sites}
+        tags = {t.path: t.tag for t in self.plant.tags}
+        self.notifier = Notifier(self.plant.spec.notifications, astore, zones, tags=tags)
+        self.alarm_engine.add_listener(self.notifier.on_event)
+        self.notifier.start()
 
     def _start_rul(self) -> None:
         if self.rul is not None:
@@ -432,8 +437,8 @@ class Runtime:
         """Hand the engines the model just swapped in (``plantlink.reload``; ``renames``: new path -> former),
         between two batches (in the event loop, where they run): alarms, machine states (and shift calendars),
         downtime reasons and micro-stops, SPC, anomaly detection, remaining life and notifications. Each keeps the
-        running state of what did not change (see their ``reload``). Report schedules and MQTT publishing follow
-        in ``ModelApplier``; a notifications section added or removed takes effect at the next restart."""
+        running state of what did not change (see their ``reload``). A notifications section added or removed,
+        report schedules and MQTT publishing follow in ``ModelApplier``."""
         plant, ids = self.plant, self.tag_ids
         if self.alarm_engine is not None:
             self.alarm_engine.reload(plant, ids, renames)

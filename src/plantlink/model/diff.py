@@ -36,7 +36,6 @@ _HISTORY_NOTES = {
 #: What an apply does to the engines' definitions: alarms, machine states, downtime, SPC, anomaly detection and
 #: notifications, remaining life, report schedules and MQTT publishing take them at once, OEE, costs and energy
 #: are computed with them from then on.
-ENGINE_EFFECT = "engines take it at the next restart of plantlink"
 ALARM_EFFECT = "the alarm engine takes it at once"
 _AT_ONCE = "takes effect at once"
 _FIGURES = "OEE, costs and energy are computed with it at once (for any period asked, also before the apply)"
@@ -51,7 +50,7 @@ _SETTING_EFFECTS = {
     "rul": "remaining-life estimation takes it at once (a changed machine trains again at its next round)",
 }
 _SECTION_EFFECTS = {
-    "notifications": "the notifier takes it at once",
+    "notifications": "the notifier takes it at once (a section added starts it, one removed stops it)",
     "reports": "report schedules take it at once (a schedule added starts with the periods that end after the apply)",
     "publish": "MQTT publishing starts again with it at once (a Sparkplug edge births again)",
     "enterprise": "MQTT publishing starts again with it at once (new topics; a Sparkplug edge births again)",
@@ -389,7 +388,7 @@ def _structure_changes(old: Plant, new: Plant) -> list[Change]:
             was, now = _without_password(was), _without_password(now)
         fields = field_changes({section: was}, {section: now})
         if fields:
-            effect = _SECTION_EFFECTS[section] if (was is None) == (now is None) else ENGINE_EFFECT
+            effect = _SECTION_EFFECTS[section]  # added, changed or removed alike (``plantlink.reload``)
             out.append(Change("change", "model", section, fields, effect=effect))
     return out
 
