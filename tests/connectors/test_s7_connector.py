@@ -172,6 +172,32 @@ async def test_an_address_outside_the_db_leaves_the_others_flowing(server: S7Tes
         await conn.stop()
 
 
+async def test_a_tag_past_the_end_of_its_db_leaves_its_neighbour_flowing_and_is_named(server: S7TestServer) -> None:
+    """DB1 has 256 bytes: ``past`` (bytes 256..257) is read in one range with its neighbour ``near`` (250..253);
+    the CPU refuses the range, and only ``past`` stays bad, named with its address in the health."""
+    struct.pack_into(">h", server.dbs[1], 0, 7)
+    struct.pack_into(">f", server.dbs[1], 250, 1.5)
+    tags = ["{name: first, source: {device: plc, address: DB1.DBW0}}",
+            "{name: near, source: {device: plc, address: DB1.DBD250, type: REAL}}",
+            "{name: past, source: {device: plc, address: DB1.DBW256}}"]
+    sink = Collector()
+    conn = make(server.port, sink, tags)
+    assert [[(it.start, it.size) for it in req] for req in conn.pollers[0].group.requests] == [  # type: ignore[attr-defined]
+        [(0, 2), (250, 8)]]
+    await conn.start()
+    try:
+        await wait_for(lambda: by_name(conn, sink) == {
+            "first": (7.0, Quality.GOOD), "near": (1.5, Quality.GOOD), "past": (None, Quality.BAD)})
+        struct.pack_into(">f", server.dbs[1], 250, 2.5)
+        await wait_for(lambda: by_name(conn, sink)["near"] == (2.5, Quality.GOOD))
+        assert by_name(conn, sink)["past"] == (None, Quality.BAD)
+        assert conn.health.state == DeviceState.CONNECTED
+        error = conn.health.last_error or ""
+        assert error.startswith("tag s/a/l/m/past (DB1.DBW256): ") and "refused by the CPU" in error, error
+    finally:
+        await conn.stop()
+
+
 async def test_writes_land_in_the_plc_and_read_back(server: S7TestServer) -> None:
     fill(server)
     server.dbs[1][48] = 0b0000_0001  # bit 0 set: the write of bit 5 keeps it
