@@ -21,6 +21,7 @@ from plantlink.testing.connector import ConnectorContract
 from tests.conftest import _free_port
 from tests.connectors.logix_server import CmServer
 from tests.connectors.modbus_cases import Collector, points_of
+from tests.connectors.outage import silent_network_recovers
 from tests.waiting import wait_for
 
 PLANT = """
@@ -193,6 +194,18 @@ async def test_outage_marks_bad_and_recovers_after_the_server_restarts(server: C
         assert by_name(conn, sink)["count"] == (want["count"], Quality.GOOD)
     finally:
         await conn.stop()
+
+
+async def test_a_silent_network_marks_bad_and_recovers(server: CmServer) -> None:
+    """The request unanswered within ``timeout`` is a lost connection (tests/connectors/outage.py)."""
+    fill(server)
+
+    def change() -> float:
+        server.controller.set_raw("Temp", struct.pack("<f", 77.5))
+        return 77.5
+
+    await silent_network_recovers(server.port, lambda port, sink: make(port, sink, TAGS[:6]), by_name, "temp",
+                                  21.5, change)
 
 
 async def test_writes_land_in_the_plc_and_read_back(server: CmServer) -> None:

@@ -18,6 +18,7 @@ from plantlink.samples import Quality
 from plantlink.testing.connector import ConnectorContract
 from tests.conftest import _free_port
 from tests.connectors.modbus_cases import Collector, points_of
+from tests.connectors.outage import silent_network_recovers
 from tests.connectors.s7_server import S7TestServer
 from tests.waiting import wait_for
 
@@ -153,6 +154,18 @@ async def test_outage_marks_bad_counts_and_recovers(server: S7TestServer) -> Non
         assert conn.health.state == DeviceState.CONNECTED and conn.health.reconnects >= 1
     finally:
         await conn.stop()
+
+
+async def test_a_silent_network_marks_bad_and_recovers(server: S7TestServer) -> None:
+    """The request unanswered within ``timeout`` is a lost connection (tests/connectors/outage.py)."""
+    fill(server)
+
+    def change() -> float:
+        struct.pack_into(">f", server.dbs[1], 2, 77.5)
+        return 77.5
+
+    await silent_network_recovers(server.port, lambda port, sink: make(port, sink, TAGS[:3]), by_name, "temp",
+                                  21.5, change)
 
 
 async def test_an_address_outside_the_db_leaves_the_others_flowing(server: S7TestServer) -> None:
