@@ -18,32 +18,26 @@ from plantlink.samples import Quality
 from tests.conftest import _free_port
 from tests.connectors.logix_server import CmServer
 from tests.connectors.s7_server import S7TestServer
+from tests.plants import plant_yaml
 from tests.waiting import wait_for
 
-PLANT = """
-enterprise: Test
-devices:
-  press: {{protocol: s7, host: 127.0.0.1, port: {s7}, poll: 50ms, timeout: 500ms}}
-  conveyor: {{protocol: logix, host: 127.0.0.1, port: {logix}, poll: 50ms, timeout: 500ms}}
-sites:
-  - name: s
-    timezone: UTC
-    areas:
-      - name: a
-        lines:
-          - name: l
-            machines:
-              - name: m
-                tags:
-                  - {{name: mode, source: {{device: press, address: DB1.DBW0}}}}
-                  - {{name: near, source: {{device: press, address: DB1.DBD250, type: REAL}}}}
-                  - {{name: past, source: {{device: press, address: DB1.DBW256}}}}
-                  - {{name: nodb, source: {{device: press, address: DB9.DBW0}}}}
-                  - {{name: temp, source: {{device: conveyor, tag: Temp, type: REAL}}}}
-                  - {{name: ghost, source: {{device: conveyor, tag: NoSuchTag, type: REAL}}}}
-                  - {{name: wrong, source: {{device: conveyor, tag: Count, type: REAL}}}}
-"""
-M = "s/a/l/m/"
+PLANT = plant_yaml(
+    devices="""
+    press: {{protocol: s7, host: 127.0.0.1, port: {s7}, poll: 50ms, timeout: 500ms}}
+    conveyor: {{protocol: logix, host: 127.0.0.1, port: {logix}, poll: 50ms, timeout: 500ms}}
+    """,
+    machines="""
+    - name: m
+      tags:
+        - {{name: mode, source: {{device: press, address: DB1.DBW0}}}}
+        - {{name: near, source: {{device: press, address: DB1.DBD250, type: REAL}}}}
+        - {{name: past, source: {{device: press, address: DB1.DBW256}}}}
+        - {{name: nodb, source: {{device: press, address: DB9.DBW0}}}}
+        - {{name: temp, source: {{device: conveyor, tag: Temp, type: REAL}}}}
+        - {{name: ghost, source: {{device: conveyor, tag: NoSuchTag, type: REAL}}}}
+        - {{name: wrong, source: {{device: conveyor, tag: Count, type: REAL}}}}
+    """)
+M = "s1/a1/l1/m/"
 
 
 async def test_refused_tags_leave_both_devices_running(tmp_path: Path) -> None:
@@ -72,7 +66,7 @@ async def test_refused_tags_leave_both_devices_running(tmp_path: Path) -> None:
         press, conveyor = rt.connectors["press"].health, rt.connectors["conveyor"].health
         assert press.state == DeviceState.CONNECTED and conveyor.state == DeviceState.CONNECTED
         assert press.exception_replies >= 2 and conveyor.exception_replies >= 2
-        assert (press.last_error or "").startswith(("tag s/a/l/m/past (DB1.DBW256)", "tag s/a/l/m/nodb (DB9.DBW0)"))
+        assert (press.last_error or "").startswith((f"tag {M}past (DB1.DBW256)", f"tag {M}nodb (DB9.DBW0)"))
         assert (conveyor.last_error or "").startswith(("tag NoSuchTag", "tag Count is DINT"))
     finally:
         await rt.stop()
