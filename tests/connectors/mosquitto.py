@@ -138,11 +138,14 @@ class Edge:
 
 
 class CutProxy:
-    """A TCP proxy on a free port in front of the broker; ``cut()`` drops every connection through it without an
-    MQTT DISCONNECT, as a failed network would (the broker then publishes the clients' wills)."""
+    """A TCP proxy on a free port in front of the broker (or any TCP server); ``cut()`` drops every connection
+    through it without an MQTT DISCONNECT, as a failed network would (the broker then publishes the clients'
+    wills); ``freeze()`` keeps the connections open but forwards nothing (a cable pulled: no reset, no answer)
+    until ``thaw()``."""
 
     def __init__(self, port: int, target: int):
         self.port, self.target = port, target
+        self.frozen = False
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
 
@@ -154,16 +157,25 @@ class CutProxy:
         self._writers += [writer, up_writer]
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.frozen:
+                    continue  # lost on the way
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
             writer.close()
+
+    def freeze(self) -> None:
+        self.frozen = True
+
+    def thaw(self) -> None:
+        """Forward again (the connections a client gave up meanwhile are dropped, as its peer would)."""
+        self.frozen = False
+        self.cut()
 
     def cut(self) -> None:
         for w in self._writers:

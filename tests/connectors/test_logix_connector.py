@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -20,6 +21,7 @@ from plantlink.testing.connector import ConnectorContract
 from tests.conftest import _free_port
 from tests.connectors.logix_server import CmServer
 from tests.connectors.modbus_cases import Collector, points_of
+from tests.connectors.outage import silent_network_recovers
 from tests.waiting import wait_for
 
 PLANT = """
@@ -194,6 +196,18 @@ async def test_outage_marks_bad_and_recovers_after_the_server_restarts(server: C
         await conn.stop()
 
 
+async def test_a_silent_network_marks_bad_and_recovers(server: CmServer) -> None:
+    """The request unanswered within ``timeout`` is a lost connection (tests/connectors/outage.py)."""
+    fill(server)
+
+    def change() -> float:
+        server.controller.set_raw("Temp", struct.pack("<f", 77.5))
+        return 77.5
+
+    await silent_network_recovers(server.port, lambda port, sink: make(port, sink, TAGS[:6]), by_name, "temp",
+                                  21.5, change)
+
+
 async def test_writes_land_in_the_plc_and_read_back(server: CmServer) -> None:
     fill(server)
     sink = Collector()
@@ -238,3 +252,85 @@ class TestLogixConnector(ConnectorContract):
 
     async def set_value(self, server: CmServer, value: int) -> None:
         server.controller.set_raw("Value", struct.pack("<i", value))
+
+
+class Requests:
+    """What the server was asked, seen at its dispatcher: each Multiple Service Packet (its data length and
+    its number of services) and how often each tag was read (Read Tag 0x4C, alone or inside a packet)."""
+
+    def __init__(self, srv: CmServer):
+        self.packets: list[tuple[int, int]] = []
+        self.reads: dict[str, int] = {}
+        dispatcher = srv.controller.dispatcher
+        inner = dispatcher.dispatch
+
+        def dispatch(service_code: int, path: Any, data: bytes) -> Any:
+            if service_code == 0x0A:
+                self.packets.append((len(data), struct.unpack_from("<H", data)[0]))
+            elif service_code == 0x4C and path.symbolic_name is not None:
+                self.reads[path.symbolic_name] = self.reads.get(path.symbolic_name, 0) + 1
+            return inner(service_code, path, data)
+
+        dispatcher.dispatch = dispatch
+
+    def clear(self) -> None:
+        self.packets.clear()
+        self.reads.clear()
+
+
+MANY = 150
+
+
+@pytest.mark.parametrize("size", [504, 4002])
+async def test_many_tags_go_in_multi_service_packets_sized_to_the_connection(size: int) -> None:
+    """150 DINTs of one poll period: in one packet with a 4002-byte connection, in several of at most 504 bytes
+    (each with many services) with a 504-byte connection; every value read exactly."""
+    srv = await CmServer(_free_port(), {f"T{i:03d}": ("DINT", 1) for i in range(MANY)}).start()
+    for i in range(MANY):
+        srv.controller.set_raw(f"T{i:03d}", struct.pack("<i", 1000 + i))
+    seen = Requests(srv)
+    tags = [f"{{name: t{i:03d}, source: {{device: plc, tag: T{i:03d}, type: DINT}}}}" for i in range(MANY)]
+    sink = Collector()
+    text = plant_text(srv.port, tags).replace("timeout: 500ms", f"timeout: 2s\n    connection_size: {size}")
+    plant = parse_plant(text)
+    conn = plugins.load(plugins.CONNECTORS, "logix").connector(
+        "plc", plant.devices["plc"].config, points_of(plant, "plc"), sink)
+    await conn.start()
+    try:
+        want = {f"t{i:03d}": (float(1000 + i), Quality.GOOD) for i in range(MANY)}
+        await wait_for(lambda: by_name(conn, sink) == want, what="every tag read")
+        seen.clear()  # the types are learnt: from here on, polling only
+        await wait_for(lambda: sum(n for _, n in seen.packets) >= 5 * MANY, what="five cycles of packets")
+        packets = list(seen.packets)
+        assert all(length <= size for length, _ in packets), packets
+        assert not seen.reads.keys() - {f"T{i:03d}" for i in range(MANY)}
+        if size == 4002:
+            assert {n for _, n in packets} == {MANY}, packets  # the whole group in one packet
+        else:
+            assert max(n for _, n in packets) < MANY and min(n for _, n in packets[:-1]) >= 10, packets
+            assert max(length for length, _ in packets) > size // 2  # filled, not one tag a packet
+    finally:
+        await conn.stop()
+        await srv.stop()
+
+
+async def test_each_tag_is_read_at_its_own_rate(server: CmServer) -> None:
+    """The device polls every 50 ms; a tag whose source says poll: 1s is read about twenty times less often."""
+    fill(server)
+    seen = Requests(server)
+    tags = ["{name: temp, source: {device: plc, tag: Temp, type: REAL}}",
+            "{name: count, type: int, source: {device: plc, tag: Count, type: DINT}}",
+            "{name: slow, source: {device: plc, tag: Speed, type: INT, poll: 1s}}"]
+    sink = Collector()
+    conn = make(server.port, sink, tags)
+    assert [(p.period, len(p.names)) for p in conn.pollers] == [(0.05, 2), (1.0, 1)]  # type: ignore[attr-defined]
+    await conn.start()
+    try:
+        await wait_for(lambda: len(by_name(conn, sink)) == 3, what="every tag read")
+        seen.clear()
+        await wait_for(lambda: seen.reads.get("Speed", 0) >= 3, timeout=30, what="three reads of the slow tag")
+        fast, slow = seen.reads.get("Temp", 0), seen.reads["Speed"]
+        assert fast == seen.reads.get("Count") or abs(fast - seen.reads.get("Count", 0)) <= 1
+        assert fast >= 5 * slow, seen.reads
+    finally:
+        await conn.stop()

@@ -18,6 +18,7 @@ from plantlink.samples import Quality
 from plantlink.testing.connector import ConnectorContract
 from tests.conftest import _free_port
 from tests.connectors.modbus_cases import Collector, points_of
+from tests.connectors.outage import silent_network_recovers
 from tests.connectors.s7_server import S7TestServer
 from tests.waiting import wait_for
 
@@ -155,6 +156,18 @@ async def test_outage_marks_bad_counts_and_recovers(server: S7TestServer) -> Non
         await conn.stop()
 
 
+async def test_a_silent_network_marks_bad_and_recovers(server: S7TestServer) -> None:
+    """The request unanswered within ``timeout`` is a lost connection (tests/connectors/outage.py)."""
+    fill(server)
+
+    def change() -> float:
+        struct.pack_into(">f", server.dbs[1], 2, 77.5)
+        return 77.5
+
+    await silent_network_recovers(server.port, lambda port, sink: make(port, sink, TAGS[:3]), by_name, "temp",
+                                  21.5, change)
+
+
 async def test_an_address_outside_the_db_leaves_the_others_flowing(server: S7TestServer) -> None:
     fill(server)
     tags = [*TAGS[:2], "{name: ghost, source: {device: plc, address: DB9.DBW0}}",
@@ -168,6 +181,32 @@ async def test_an_address_outside_the_db_leaves_the_others_flowing(server: S7Tes
             "ghost": (None, Quality.BAD), "past": (None, Quality.BAD)})
         assert conn.health.exception_replies >= 2 and conn.health.state == DeviceState.CONNECTED
         assert "refused" in (conn.health.last_error or "")
+    finally:
+        await conn.stop()
+
+
+async def test_a_tag_past_the_end_of_its_db_leaves_its_neighbour_flowing_and_is_named(server: S7TestServer) -> None:
+    """DB1 has 256 bytes: ``past`` (bytes 256..257) is read in one range with its neighbour ``near`` (250..253);
+    the CPU refuses the range, and only ``past`` stays bad, named with its address in the health."""
+    struct.pack_into(">h", server.dbs[1], 0, 7)
+    struct.pack_into(">f", server.dbs[1], 250, 1.5)
+    tags = ["{name: first, source: {device: plc, address: DB1.DBW0}}",
+            "{name: near, source: {device: plc, address: DB1.DBD250, type: REAL}}",
+            "{name: past, source: {device: plc, address: DB1.DBW256}}"]
+    sink = Collector()
+    conn = make(server.port, sink, tags)
+    assert [[(it.start, it.size) for it in req] for req in conn.pollers[0].group.requests] == [  # type: ignore[attr-defined]
+        [(0, 2), (250, 8)]]
+    await conn.start()
+    try:
+        await wait_for(lambda: by_name(conn, sink) == {
+            "first": (7.0, Quality.GOOD), "near": (1.5, Quality.GOOD), "past": (None, Quality.BAD)})
+        struct.pack_into(">f", server.dbs[1], 250, 2.5)
+        await wait_for(lambda: by_name(conn, sink)["near"] == (2.5, Quality.GOOD))
+        assert by_name(conn, sink)["past"] == (None, Quality.BAD)
+        assert conn.health.state == DeviceState.CONNECTED
+        error = conn.health.last_error or ""
+        assert error.startswith("tag s/a/l/m/past (DB1.DBW256): ") and "refused by the CPU" in error, error
     finally:
         await conn.stop()
 

@@ -36,3 +36,23 @@ def test_plan(case: str) -> None:
     if os.environ.get("PLANTLINK_WRITE_PLANS"):
         (folder / "expected.txt").write_text(got)
     assert got == (folder / "expected.txt").read_text()
+
+
+def test_a_history_loss_is_red_on_a_terminal() -> None:
+    """The lines saying a tag's history would be lost are bold red on a terminal (rich markup rendered to ANSI);
+    the other lines of a removal are not."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    folder = CASES / "tag_removed_with_history"
+    before = parse_plant((folder / "before.yaml").read_text(), "before.yaml")
+    after = parse_plant((folder / "after.yaml").read_text(), "after.yaml")
+    plan = diff_plants(before, after, {"windsor/a/l/m/count"}.__contains__).to_dict()
+    buf = io.StringIO()
+    Console(file=buf, force_terminal=True, color_system="standard", width=400).print(render(plan, color=True))
+    red = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in buf.getvalue().splitlines() if "\x1b[1;31m" in line]
+    assert len(red) == 2, buf.getvalue()
+    assert "history: LOST" in red[0] and "History loss: 1 tag(s)" in red[1] and "--allow-history-loss" in red[1]
+    assert "\x1b[1;31m" not in next(line for line in buf.getvalue().splitlines() if "Plan:" in line)

@@ -7,9 +7,10 @@ reconnects with exponential back-off (``reconnect_min`` doubling up to ``reconne
 RECONNECTING at the first failure and DOWN after ``polling.DOWN_AFTER`` failures in a row.
 
 A read item the CPU refuses (an address outside a DB, a DB that does not exist) is not a lost connection:
-when a multi-item request fails, its items are read one by one (and stay so from then on), the refused
-ones leave their points BAD (counted in ``exception_replies``, the reason in ``last_error``, logged once per
-change) and the rest flows.
+when a multi-item request fails, its items are read one by one (and stay so from then on); a refused range of
+several tags is split into one range per tag (``plan.split_range``) and read again, so the refused tags alone
+are BAD (counted in ``exception_replies``, the reason naming the tag and its address in ``last_error``, logged
+once per change) and the rest flows.
 Each cycle decodes its buffer vectorised (``codec.Decoder``) and emits one batch.
 """
 
@@ -33,7 +34,7 @@ from plantlink.connectors.polling import PollingConnector
 from plantlink.connectors.processing import PointProcessor
 from plantlink.connectors.s7.codec import Decoder, encode
 from plantlink.connectors.s7.config import S7Device, S7Point
-from plantlink.connectors.s7.plan import Item, PollGroup, check_points, plan_reads
+from plantlink.connectors.s7.plan import Item, PollGroup, check_points, plan_reads, split_range
 from plantlink.connectors.typed import source_of, typed_setup
 from plantlink.errors import DeviceUnavailable, PointError
 from plantlink.samples import Quality, concat, now_us, text_batch
@@ -52,9 +53,13 @@ def _where(it: Item) -> str:
 class Poller:
     """One poll group: its buffer, decoder and tag processing."""
 
-    def __init__(self, group: PollGroup, points: Sequence[Point]):
+    def __init__(self, group: PollGroup, points: Sequence[Point], pdu: int):
+        self.points, self.pdu, self.period = points, pdu, group.period
+        self._layout(group)
+
+    def _layout(self, group: PollGroup) -> None:
+        points = self.points
         self.group = group
-        self.period = group.period
         self.bases: list[int] = []
         size = 0
         for r in group.ranges:
@@ -86,6 +91,7 @@ class Poller:
         ts = np.zeros(n, dtype=np.int64)
         errors: list[str] = []
         refused = 0
+        split: set[int] = set()  # refused ranges of several members
         for r, items in enumerate(self.group.requests):
             datas = await _read_items(client, items, timeout, r in self.singles)
             if any(isinstance(d, str) for d in datas):
@@ -95,6 +101,10 @@ class Poller:
                 ts[it.range] = t
                 key = (it.range, it.offset)
                 if isinstance(data, str):
+                    if len(self.group.ranges[it.range].members) > 1:
+                        split.add(it.range)
+                        continue
+                    data = f"{self._named(it)}: {data}"
                     ok[it.range] = False
                     refused += 1
                     if self.failing.get(key) != data:
@@ -104,7 +114,21 @@ class Poller:
                 self.failing.pop(key, None)
                 at = self.bases[it.range] + it.offset
                 self.buf[at:at + it.size] = np.frombuffer(data, dtype=np.uint8)
+        if split:  # read again with each member of a refused range on its own: only the refused stay bad
+            group = self.group
+            locs = [_source(p).location for p in self.points]
+            for k in sorted(split, reverse=True):
+                group = split_range(group, k, locs, self.pdu)
+            self._layout(group)
+            return await self.read(client, timeout)
         return ok, ts, errors, refused
+
+    def _named(self, it: Item) -> str:
+        """The tags (path and address) whose bytes ``it`` reads."""
+        members = self.group.ranges[it.range].members
+        srcs = [(self.points[i].path, _source(self.points[i])) for i in members]
+        return ", ".join(f"tag {path} ({src.address})" for path, src in srcs
+                         if src.location.start < it.start + it.size and src.location.end > it.start)
 
     def batches(self, ok: np.ndarray, ts: np.ndarray) -> list[Any]:
         out = []
@@ -172,7 +196,7 @@ class S7Connector(PollingConnector):
         self._client: AsyncClient | None = None
 
     def _pollers(self, pdu: int) -> list[Poller]:
-        return [Poller(g, self.points) for g in plan_reads(self.device, self.sources, pdu)]
+        return [Poller(g, self.points, pdu) for g in plan_reads(self.device, self.sources, pdu)]
 
     # ------------------------------------------------------------------------------ lifecycle
 

@@ -5,7 +5,8 @@ joined into one contiguous range while the unused bytes between them are at most
 into items of at most ``pdu - 18`` data bytes (the reply's S7 header, parameter and item header take the
 rest: PDU 240 -> 222 bytes), and the items are packed into as few multi-item read requests as the PDU allows:
 at most 20 items (``MAX_ITEMS``), a request of ``14 + 12 * items`` bytes and a reply of ``14`` bytes plus
-``4 + size`` (rounded up to even) per item, each within the PDU.
+``4 + size`` (rounded up to even) per item, each within the PDU. A range the CPU refuses is split into one
+range per member (``split_range``), so that only the members it really refuses stay bad.
 """
 
 from __future__ import annotations
@@ -119,6 +120,16 @@ def pack(ranges: Sequence[Range], pdu: int) -> list[tuple[Item, ...]]:
     if current:
         requests.append(tuple(current))
     return requests
+
+
+def split_range(group: PollGroup, k: int, locs: Sequence[S7Address], pdu: int) -> PollGroup:
+    """``group`` with its range ``k`` replaced by one range per member (each its own bytes), repacked: after
+    the CPU refuses a range, a member outside its area (past the end of a DB) no longer takes its neighbours
+    down with it."""
+    r = group.ranges[k]
+    alone = [Range(r.area, r.db, locs[i].start, locs[i].size, (i,)) for i in r.members]
+    ranges = (*group.ranges[:k], *alone, *group.ranges[k + 1:])
+    return PollGroup(group.period, ranges, tuple(pack(ranges, pdu)))
 
 
 # --------------------------------------------------------------------------------------------- checks

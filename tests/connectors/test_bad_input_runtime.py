@@ -1,0 +1,74 @@
+"""Bad input at run time (issue 13): a running plantlink with an S7 PLC and a Logix PLC, each with tags the PLC
+refuses (an address past the end of a DB, a DB that does not exist; a tag name the controller does not have, a
+type that is not the controller's). Nothing crashes: both devices stay connected, their other tags keep flowing
+(a value changed on each server arrives), the refused tags are BAD, and each device's health names a refused
+tag."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from plantlink.connectors.base import DeviceState
+from plantlink.model import parse_plant
+from plantlink.runtime import Runtime
+from plantlink.samples import Quality
+from tests.conftest import _free_port
+from tests.connectors.logix_server import CmServer
+from tests.connectors.s7_server import S7TestServer
+from tests.plants import plant_yaml
+from tests.waiting import wait_for
+
+PLANT = plant_yaml(
+    devices="""
+    press: {{protocol: s7, host: 127.0.0.1, port: {s7}, poll: 50ms, timeout: 500ms}}
+    conveyor: {{protocol: logix, host: 127.0.0.1, port: {logix}, poll: 50ms, timeout: 500ms}}
+    """,
+    machines="""
+    - name: m
+      tags:
+        - {{name: mode, source: {{device: press, address: DB1.DBW0}}}}
+        - {{name: near, source: {{device: press, address: DB1.DBD250, type: REAL}}}}
+        - {{name: past, source: {{device: press, address: DB1.DBW256}}}}
+        - {{name: nodb, source: {{device: press, address: DB9.DBW0}}}}
+        - {{name: temp, source: {{device: conveyor, tag: Temp, type: REAL}}}}
+        - {{name: ghost, source: {{device: conveyor, tag: NoSuchTag, type: REAL}}}}
+        - {{name: wrong, source: {{device: conveyor, tag: Count, type: REAL}}}}
+    """)
+M = "s1/a1/l1/m/"
+
+
+async def test_refused_tags_leave_both_devices_running(tmp_path: Path) -> None:
+    s7 = await S7TestServer(_free_port()).start()
+    logix = await CmServer(_free_port(), {"Temp": ("REAL", 1), "Count": ("DINT", 1)}).start()
+    struct.pack_into(">h", s7.dbs[1], 0, 7)
+    struct.pack_into(">f", s7.dbs[1], 250, 1.5)
+    logix.controller.set_raw("Temp", struct.pack("<f", 21.5))
+    rt = Runtime(parse_plant(PLANT.format(s7=s7.port, logix=logix.port), "plant.yaml"), tmp_path,
+                 flush_interval=0.1)
+    await rt.start()
+
+    def latest() -> dict[str, tuple[object, int]]:
+        names = ["mode", "near", "past", "nodb", "temp", "ghost", "wrong"]
+        rows = rt.latest.table(np.array([rt.tag_ids[M + n] for n in names])).to_pylist()
+        return {n: (r["value"], r["quality"]) for n, r in zip(names, rows, strict=True)}
+
+    try:
+        await wait_for(lambda: {k: q for k, (_, q) in latest().items()} == {
+            "mode": Quality.GOOD, "near": Quality.GOOD, "past": Quality.BAD, "nodb": Quality.BAD,
+            "temp": Quality.GOOD, "ghost": Quality.BAD, "wrong": Quality.BAD}, 30, "the good and the refused")
+        struct.pack_into(">f", s7.dbs[1], 250, 2.5)
+        logix.controller.set_raw("Temp", struct.pack("<f", 22.5))
+        await wait_for(lambda: latest()["near"] == (2.5, Quality.GOOD) and latest()["temp"] == (22.5, Quality.GOOD),
+                       30, "new values from both PLCs")
+        press, conveyor = rt.connectors["press"].health, rt.connectors["conveyor"].health
+        assert press.state == DeviceState.CONNECTED and conveyor.state == DeviceState.CONNECTED
+        assert press.exception_replies >= 2 and conveyor.exception_replies >= 2
+        assert (press.last_error or "").startswith((f"tag {M}past (DB1.DBW256)", f"tag {M}nodb (DB9.DBW0)"))
+        assert (conveyor.last_error or "").startswith(("tag NoSuchTag", "tag Count is DINT"))
+    finally:
+        await rt.stop()
+        await logix.stop()
+        await s7.stop()
