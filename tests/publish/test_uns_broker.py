@@ -147,7 +147,7 @@ async def test_an_applied_model_is_published_without_a_restart(runtime: Runtime,
            .replace(sauce, "- {name: load, unit: kN, source: {device: plc, topic: x/load}}\n" + indent + sauce))
     model = services_of(runtime).model
     text = render(model.plan(erin, new).to_dict())
-    assert "MQTT publishing starts again with it at once" in text and "next restart" not in text
+    assert "MQTT publishing takes it at once" in text and "next restart" not in text
     before = runtime.publishers[0]
     assert (await model.apply(erin, new)).applied
     after = runtime.publishers[0]

@@ -52,8 +52,8 @@ _SETTING_EFFECTS = {
 _SECTION_EFFECTS = {
     "notifications": "the notifier takes it at once (a section added starts it, one removed stops it)",
     "reports": "report schedules take it at once (a schedule added starts with the periods that end after the apply)",
-    "publish": "MQTT publishing starts again with it at once (a Sparkplug edge births again)",
-    "enterprise": "MQTT publishing starts again with it at once (new topics; a Sparkplug edge births again)",
+    "publish": "MQTT publishing takes it at once (its publishers start again: a Sparkplug edge births again)",
+    "enterprise": "MQTT publishing takes it at once (new topics: its publishers start again)",
     "historian": "the historian changes at the next restart of plantlink (the history stays in the former one)",
 }
 _SPC_EFFECT = "SPC takes it at once (its control limits are learned again)"
