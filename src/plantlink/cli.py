@@ -123,10 +123,24 @@ class _IsoFormatter(logging.Formatter):
         return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
 
 
+class _NoFrameDumps(logging.Filter):
+    """pymodbus appends hex dumps of the last frames to its errors (``>>>>> recv: 0x48 0x54 ...``: kilobytes at
+    every failed poll of a device that does not speak Modbus): the first line is kept (``--verbose``: all)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("pymodbus"):
+            msg = record.getMessage()
+            if "\n>>>>>" in msg:
+                record.msg, record.args = msg.split("\n>>>>>", 1)[0] + " (frames: --verbose)", ()
+        return True
+
+
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_IsoFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_NoFrameDumps())
     logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("asyncua", "pymodbus", "alembic", "snap7", "pylogix", "ethernetip"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
