@@ -348,5 +348,11 @@ async def diagnose(file: Path, data_dir: Path, store_url: str | None = None, tim
     eps = endpoints(plant) if plant is not None else []
     if nats:
         eps.append(nats_endpoint("NATS (--nats)", nats))
-    found += await check_endpoints(eps, timeout)
+    checked = await check_endpoints(eps, timeout)
+    found += checked
+    if plant is not None:  # the polled devices that answered: every tag read once
+        from plantlink.doctor_tags import probe_tags
+
+        reachable = {f.check.split(" ")[1] for f in checked if f.check.startswith("device ") and f.status == "ok"}
+        found += await probe_tags(plant, reachable)
     return found

@@ -72,3 +72,33 @@ async def test_refused_tags_leave_both_devices_running(tmp_path: Path) -> None:
         await rt.stop()
         await logix.stop()
         await s7.stop()
+
+
+async def test_doctor_names_the_refused_tags_before_the_plant_runs(tmp_path: Path) -> None:
+    """``plantlink doctor`` reads every tag of the S7 and Logix PLCs once: the tags they refuse are named per
+    device (the offline ``plantlink check`` cannot know them); a device whose tags all answer is ok."""
+    from plantlink.doctor import diagnose
+
+    s7 = await S7TestServer(_free_port()).start()
+    logix = await CmServer(_free_port(), {"Temp": ("REAL", 1), "Count": ("DINT", 1)}).start()
+    try:
+        model = tmp_path / "plant.yaml"
+        model.write_text(PLANT.format(s7=s7.port, logix=logix.port))
+        found = {f.check: f for f in await diagnose(model, tmp_path / "data", timeout=5)}
+        press, conveyor = found["tags of device press (s7)"], found["tags of device conveyor (logix)"]
+        assert press.status == "fail" and press.detail.startswith("2 of 4 tags: ")
+        assert f"tag {M}past (DB1.DBW256)" in press.detail and f"tag {M}nodb (DB9.DBW0)" in press.detail
+        assert f"tag {M}near" not in press.detail and f"tag {M}mode" not in press.detail
+        assert conveyor.status == "fail" and conveyor.detail.startswith("2 of 3 tags: ")
+        assert "tag NoSuchTag" in conveyor.detail and "tag Count is DINT" in conveyor.detail
+        assert "Temp" not in conveyor.detail
+        good = tmp_path / "good.yaml"  # only the tags the PLCs have
+        good.write_text("\n".join(x for x in model.read_text().splitlines()
+                                  if not any(f"name: {n}," in x for n in ("past", "nodb", "ghost", "wrong"))))
+        ok = {f.check: f for f in await diagnose(good, tmp_path / "data2", timeout=5)}
+        press_ok, conveyor_ok = ok["tags of device press (s7)"], ok["tags of device conveyor (logix)"]
+        assert (press_ok.status, press_ok.detail) == ("ok", "2 tags read as configured")
+        assert (conveyor_ok.status, conveyor_ok.detail) == ("ok", "1 tag read as configured")
+    finally:
+        await logix.stop()
+        await s7.stop()

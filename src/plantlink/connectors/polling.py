@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from plantlink.connectors.base import BatchSink, Connector, DeviceState, Point
+from plantlink.connectors.base import BatchSink, ConnectionLost, Connector, DeviceState, Point
 from plantlink.connectors.loop import Lost, poll_on_grid
 from plantlink.samples import now_us
 
@@ -40,6 +40,7 @@ class PollingConnector(Connector):
         self._bad_sent = False
         self._failures = 0
         self._delay = 0.0
+        self._probed: list[str] | None = None  # what ``probe`` collects while it runs
 
     # -- what a protocol implements ------------------------------------------------------------------
     async def _connect(self) -> str | None:
@@ -53,6 +54,34 @@ class PollingConnector(Connector):
     def _cycle_of(self, poller: Any, lost: Lost) -> Callable[[], Awaitable[None]]:
         """One poll of ``poller`` on the open connection (``_answered`` when the device answered)."""
         raise NotImplementedError
+
+    def _problems(self, errors: Sequence[str]) -> None:
+        """Tags' new problems (refused by the device, a type that does not match), each naming its tag: logged,
+        in the health (logged on the transition only: a cycle reports a problem once, until it goes away)."""
+        for msg in errors:
+            self.logger.warning("%s %s: %s", self.protocol, self.device_id, msg)
+            self.health.set_state(self.health.state, msg)
+            if self._probed is not None:
+                self._probed.append(msg)
+
+    async def probe(self) -> list[str]:
+        """Connect, read every tag once, close (``plantlink doctor``): the tags' problems, each naming its tag
+        (empty: every tag answered as configured). Raises ``ConnectionLost`` when the device cannot be reached or
+        goes away meanwhile. Nothing is written; the batches read go to the sink as when running."""
+        self._probed = []
+        try:
+            why = await self._connect()
+            if why is not None:
+                raise ConnectionLost(why)
+            lost = self._lost
+            for p in self.pollers:
+                await asyncio.wait_for(self._cycle_of(p, lost)(), 2 * self.device.timeout + 1)
+                if lost.is_set():
+                    raise ConnectionLost(lost.reason)
+            return list(self._probed)
+        finally:
+            self._probed = None
+            await self._close()
 
     # -- the lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -201,9 +201,7 @@ class LogixConnector(PollingConnector):
             self._answered()
             values, ok, errors = poller.judge(readings)
             self.health.exception_replies += int((~ok).sum())
-            for msg in errors:
-                log.warning("logix %s: %s", self.device_id, msg)
-                self.health.set_state(self.health.state, msg)
+            self._problems(errors)
             for batch in poller.batches(values, ok, ts):
                 self.emit(batch)
         return cycle

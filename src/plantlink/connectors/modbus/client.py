@@ -263,9 +263,7 @@ class ModbusConnector(PollingConnector):
         self._answered()
         self.health.invalid_replies += refused["invalid"]
         self.health.exception_replies += refused["exception"]
-        for msg in errors:
-            log.warning("modbus %s: %s", self.device_id, msg)
-            self.health.set_state(self.health.state, msg)
+        self._problems(errors)
         for batch in poller.batches(ok, ts):
             self.emit(batch)
 

@@ -233,9 +233,7 @@ class S7Connector(PollingConnector):
                 return  # the connection was dropped meanwhile: the BAD batch is (being) sent instead
             self._answered()
             self.health.exception_replies += refused
-            for msg in errors:
-                log.warning("s7 %s: %s", self.device_id, msg)
-                self.health.set_state(self.health.state, msg)
+            self._problems(errors)
             for batch in poller.batches(ok, ts):
                 self.emit(batch)
         return cycle
