@@ -32,12 +32,18 @@ def doctor(
     """Check what a deployment depends on and say what is wrong: the plant model, the data directory and its
     free disk, the relational store (reachable, schema revision), the historian (the DuckDB file, or a
     ClickHouse opened and closed), NATS (JetStream on), and a connection to every device and MQTT broker the
-    model names (brokers with its credentials).
+    model names (brokers with its credentials); then every tag of the Modbus, S7 and Logix devices that
+    answered is read once, and the tags they refuse are named.
 
     Nothing is changed. Exit 1 when any check fails; warnings do not change the exit code."""
     import asyncio
+    import logging
 
     from plantlink.doctor import diagnose
+
+    # the findings say what the connectors and clients would log (a refused tag, a lost connection): not twice
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("plantlink.connectors").setLevel(logging.CRITICAL)
 
     found = asyncio.run(diagnose(file, data_dir, store_url, timeout, historian, nats))
     if as_json:
