@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from plantlink.connectors.base import DeviceState
+from plantlink.identity import Principal
 from plantlink.model import parse_plant
 from plantlink.runtime import Runtime
 from plantlink.samples import Quality
@@ -68,6 +69,14 @@ async def test_refused_tags_leave_both_devices_running(tmp_path: Path) -> None:
         assert press.exception_replies >= 2 and conveyor.exception_replies >= 2
         assert (press.last_error or "").startswith((f"tag {M}past (DB1.DBW256)", f"tag {M}nodb (DB9.DBW0)"))
         assert (conveyor.last_error or "").startswith(("tag NoSuchTag", "tag Count is DINT"))
+        # every refused tag is in the health at once (not only the last one), and in the health report's reasons
+        assert sorted(i.split(" (")[0].split(":")[0] for i in press.issues) == [f"tag {M}nodb", f"tag {M}past"]
+        assert sorted(i.split(":")[0].split(" is ")[0] for i in conveyor.issues) == ["tag Count", "tag NoSuchTag"]
+        assert rt.services is not None
+        report = rt.services.health.report(Principal("v", {"*": "viewer"}))
+        assert report.status == "degraded"
+        assert sum(r.startswith("device press: tag ") for r in report.reasons) == 2
+        assert sum(r.startswith("device conveyor: tag ") for r in report.reasons) == 2
     finally:
         await rt.stop()
         await logix.stop()

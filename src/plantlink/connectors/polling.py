@@ -26,6 +26,8 @@ __all__ = ["DOWN_AFTER", "PollingConnector"]
 
 #: Connection attempts failed in a row before a device reads "down" rather than "reconnecting".
 DOWN_AFTER = 3
+#: Tags' problems listed in a device's health (the rest counted).
+MAX_ISSUES = 20
 
 
 class PollingConnector(Connector):
@@ -56,13 +58,18 @@ class PollingConnector(Connector):
         raise NotImplementedError
 
     def _problems(self, errors: Sequence[str]) -> None:
-        """Tags' new problems (refused by the device, a type that does not match), each naming its tag: logged,
-        in the health (logged on the transition only: a cycle reports a problem once, until it goes away)."""
+        """After a cycle: the tags' new problems (refused by the device, a type that does not match), each naming
+        its tag, are logged (once, until they go away) and kept by ``probe``; the health's ``issues`` are every
+        tag's current problem (reasons of the health report while the device is connected: a person sees each
+        refused tag, and it goes when the tag answers again)."""
         for msg in errors:
             self.logger.warning("%s %s: %s", self.protocol, self.device_id, msg)
             self.health.set_state(self.health.state, msg)
             if self._probed is not None:
                 self._probed.append(msg)
+        current = [m for p in self.pollers for m in getattr(p, "failing", {}).values()]
+        more = len(current) - MAX_ISSUES
+        self.health.issues = current[:MAX_ISSUES] + ([f"and {more} more tag problem(s)"] if more > 0 else [])
 
     async def probe(self) -> list[str]:
         """Connect, read every tag once, close (``plantlink doctor``): the tags' problems, each naming its tag
@@ -143,6 +150,7 @@ class PollingConnector(Connector):
     def _went_down(self, reason: str) -> None:
         state = DeviceState.DOWN if self._failures >= DOWN_AFTER else DeviceState.RECONNECTING
         self.health.set_state(state, reason)
+        self.health.issues = []  # the device's state says it all until it answers again
         if not self._bad_sent:
             self._bad_sent = True
             ts = now_us()
