@@ -13,7 +13,8 @@
 4. the connectors of those devices start again with the new model, and the engines are handed the new
    definitions (``Runtime.reload_engines``: alarms, machine states, downtime, SPC, anomaly, notifications;
    each keeps the running state of what did not change);
-5. report schedules and MQTT publishing follow (``ModelApplier._outputs``).
+5. the notifier (a ``notifications:`` section added or removed), report schedules and MQTT publishing follow
+   (``ModelApplier._outputs``).
 
 A step that fails undoes the ones before it (renames reverted, the old connectors started again, the old model
 and services back) and raises: the old model keeps running.
@@ -144,9 +145,10 @@ class ModelApplier:
                  plan.digest_after, len(plan.changes), ", ".join(restart) or "none", ", ".join(hot) or "none")
 
     async def _outputs(self) -> None:
-        """What the plant sends out follows the model just swapped in: its report schedules (kept ones go on, added
-        ones start with the periods that end from now on) and its MQTT publishing (started again when its
-        settings or the tags it publishes changed: a Sparkplug edge births again with its new metrics)."""
+        """What the plant sends out follows the model just swapped in: its notifier (a section added or removed),
+        its report schedules (kept ones go on, added ones start with the periods that end from now on) and its
+        MQTT publishing (started again when its settings or the tags it publishes changed: a Sparkplug edge
+        births again with its new metrics)."""
         rt = self.rt
         spec = rt.plant.spec
         await self._notifier()

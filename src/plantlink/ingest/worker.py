@@ -224,7 +224,12 @@ class IngestWorker:
         await self._connect()
         await self._setup()
         self._loops = [asyncio.create_task(self._site_loop(s), name=f"ingest-{s}") for s in self.sites]
-        await self._lease_loop()  # runs until stop() cancels it and the site loops
+        try:
+            await self._lease_loop()  # runs until stop() cancels it and the site loops
+        except Exception:  # a bug: no site loop goes on without its leases renewed
+            log.exception("ingest %s: the lease loop failed", self.settings.worker)
+            await cancel_and_wait(self._loops, f"ingest worker {self.settings.worker}")
+            raise
 
     # -- the lease hooks: the site's engines (with a store), then the caller's ---------------------------
     async def _acquired(self, site: str) -> None:
