@@ -16,7 +16,7 @@ from tests.hmi.conftest import ARTIFACTS, LINE, PRESS, Visit
 
 WIDTHS = (1920, 1400, 1024, 390)
 PAGES = {"overview": "/hmi/", "line": f"/hmi/line/{LINE}", "machine": f"/hmi/machine/{PRESS}",
-         "alarms": "/hmi/alarms", "audit": "/hmi/audit",
+         "alarms": "/hmi/alarms", "audit": "/hmi/audit", "system": "/hmi/system",
          "oee": f"/hmi/oee?scope={LINE}&range=30d"}
 
 FIND_CLIPPED = """() => {

@@ -45,6 +45,7 @@ def _register_pages() -> None:
     from plantlink.hmi.oeetime import oee_page
     from plantlink.hmi.overview import overview_page
     from plantlink.hmi.spc import spc_page
+    from plantlink.hmi.system import system_page
     from plantlink.hmi.users import users_page
     from plantlink.hmi.wall import wall_page
 
@@ -59,6 +60,7 @@ def _register_pages() -> None:
     ui.page("/users", response_timeout=PAGE_BUILD_S)(users_page)
     ui.page("/model", response_timeout=PAGE_BUILD_S)(model_page)  # engineers at every site: plan and apply
     ui.page("/oee", response_timeout=PAGE_BUILD_S)(oee_page)
+    ui.page("/system", response_timeout=PAGE_BUILD_S)(system_page)  # every viewer: devices and services' health
     ui.page("/spc/{path:path}", response_timeout=PAGE_BUILD_S)(spc_page)
     # shop-floor wallboard (display tokens: plantlink.auth.display)
     ui.page("/wall/{path:path}", response_timeout=PAGE_BUILD_S)(wall_page)

@@ -182,6 +182,9 @@ def frame(principal: Principal, crumbs: list[tuple[str, str | None]]) -> None:
             from plantlink.hmi.approvals import ApprovalBadge  # (approvals builds on this module)
 
             ApprovalBadge(h, principal).build()
+        if any(principal.can(site, "viewer") for site in h.services.plant.sites):
+            ui.link("System", h.page("system")).classes("text-white no-underline pl-touch flex items-center").props(
+                'data-testid="nav-system"')
         if can_change_model(h, principal):
             ui.link("Model", h.page("model")).classes("text-white no-underline pl-touch flex items-center").props(
                 'data-testid="nav-model"')
