@@ -116,6 +116,7 @@ ROUTES: dict[str, Rule] = {
     "GET /hmi/audit": Rule("admin", "any", "admin at any site; shows that site's records"),
     "GET /hmi/users": Rule("admin*", "-", "users and API tokens"),
     "GET /hmi/model": Rule("engineer*", "-", "plan and apply a changed plant model (through the model service)"),
+    "GET /hmi/system": Rule("user", "-", "the health report of the caller's sites only (none: says so)"),
     "GET /hmi/line/{path:path}": Rule("viewer", "object"),
     "GET /hmi/machine/{path:path}": Rule("viewer", "object"),
     "GET /hmi/oee": Rule("viewer", "object", "scope="),

@@ -183,6 +183,7 @@ class Ctx:
             "GET /hmi/audit": Call("GET", "/hmi/audit"),
             "GET /hmi/users": Call("GET", "/hmi/users"),
             "GET /hmi/model": Call("GET", "/hmi/model"),
+            "GET /hmi/system": Call("GET", "/hmi/system"),
             "GET /hmi/wall/{path:path}": Call("GET", f"/hmi/wall/{W_LINE}"),
             "GET /api/v1/lines/handover": Call("GET", "/api/v1/lines/handover", {"line": W_LINE}),
             "MOUNT /hmi/_nicegui_ws": Call("GET", "/hmi/_nicegui_ws/socket.io/", {"EIO": "4", "transport": "polling"},

@@ -19,6 +19,7 @@ from plantlink.hmi.widgets import open_page
 from plantlink.services.health import DeviceReport, HealthReport
 
 REFRESH_S = 3.0
+_CELL = "padding: 0.15rem 1rem 0.15rem 0; vertical-align: top"
 _STATE_STYLE = {"connected": "text-green-800", "connecting": "text-amber-800", "reconnecting": "text-amber-800",
                 "down": "text-red-800 font-bold", "stopped": "pl-muted"}
 
@@ -69,7 +70,7 @@ def _devices(devices: tuple[DeviceReport, ...]) -> None:
         with ui.element("table").classes("w-full text-left"), ui.element("tbody"):
             with ui.element("tr"):
                 for col in ("Device", "Protocol", "State", "Samples", "Problems"):
-                    with ui.element("th").classes("pr-4"):
+                    with ui.element("th").style(_CELL):
                         ui.label(col)
             for d in devices:
                 _device_row(d)
@@ -80,15 +81,15 @@ def _device_row(d: DeviceReport) -> None:
     problems = [*([d.last_error] if d.last_error and d.status != "connected" else []), *(c.get("issues") or ())]
     with ui.element("tr").classes("align-top border-t").props(
             f'data-testid="system-device" data-device="{d.device}" data-state="{d.status}"'):
-        with ui.element("td").classes("pr-4 font-semibold"):
+        with ui.element("td").classes("font-semibold").style(_CELL):
             ui.label(d.device)
-        with ui.element("td").classes("pr-4"):
+        with ui.element("td").style(_CELL):
             ui.label(str(c.get("protocol", "")))
-        with ui.element("td").classes("pr-4"):
+        with ui.element("td").style(_CELL):
             ui.label(d.status).classes(_STATE_STYLE.get(d.status, ""))
-        with ui.element("td").classes("pr-4"):
+        with ui.element("td").style(_CELL):
             ui.label(f"{int(c.get('samples', 0)):,}")
-        with ui.element("td").classes("break-words"):
+        with ui.element("td").classes("break-words").style(_CELL):
             for p in problems:
                 ui.label(p).props('data-testid="system-device-problem"')
             if not problems:
