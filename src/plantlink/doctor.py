@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -282,14 +282,15 @@ async def _nats_info(ep: Endpoint, timeout: float, ms: float) -> Finding:
 
 
 async def check_endpoints(eps: Iterable[Endpoint], timeout: float) -> list[Finding]:
-    return list(await asyncio.gather(*(_guarded(ep, timeout) for ep in eps)))
+    return list(await asyncio.gather(*(guarded(ep.check, check_endpoint(ep, timeout)) for ep in eps)))
 
 
-async def _guarded(ep: Endpoint, timeout: float) -> Finding:
+async def guarded(check: str, finding: Awaitable[Finding]) -> Finding:
+    """``finding``, or when the check itself raises (a bug), a finding that says so: the other checks still run."""
     try:
-        return await check_endpoint(ep, timeout)
-    except Exception as exc:  # a bug in a check: one finding says so, the other checks still run
-        return Finding(ep.check, "fail", f"the check itself failed ({type(exc).__name__}: {str(exc)[:200]})",
+        return await finding
+    except Exception as exc:
+        return Finding(check, "fail", f"the check itself failed ({type(exc).__name__}: {str(exc)[:200]})",
                        "a bug in plantlink doctor: please report it")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from plantlink.doctor import Finding
+from plantlink.doctor import Finding, guarded
 
 #: The protocols whose connectors can read every tag once (``PollingConnector.probe``).
 PROBED = ("modbus", "s7", "logix")
@@ -48,12 +48,5 @@ async def probe_tags(plant: Any, reachable: set[str]) -> list[Finding]:
     """Every enabled polled device in ``reachable`` (its connection check passed) with tags, read in parallel."""
     names = [n for n, d in plant.spec.devices.items()
              if d.enabled and d.protocol in PROBED and n in reachable and plant.tags_of_device(n)]
-    return list(await asyncio.gather(*(_guarded(plant, n) for n in names)))
-
-
-async def _guarded(plant: Any, name: str) -> Finding:
-    try:
-        return await probe_device(plant, name)
-    except Exception as exc:  # a bug in a probe: one finding says so, the other checks still run
-        return Finding(f"tags of device {name}", "fail", f"the check itself failed ({type(exc).__name__}: "
-                       f"{str(exc)[:200]})", "a bug in plantlink doctor: please report it")
+    checks = [f"tags of device {n} ({plant.spec.devices[n].protocol})" for n in names]
+    return list(await asyncio.gather(*(guarded(c, probe_device(plant, n)) for c, n in zip(checks, names, strict=True))))
