@@ -96,8 +96,10 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
     for d in DAYS:
         rows = cur.execute(f"SELECT tag_id, ts FROM {raw(d)}").fetchall()
         assert rows == sorted(rows)
-        stored = cur.execute(f"SELECT count(*) FROM raw_d{d} WHERE ts IS NULL AND te IS NOT NULL").fetchone()
-        assert stored is not None and stored[0] == len(rows)  # the times stored as ``te``
+        stored = cur.execute(f"SELECT count(*), count(DISTINCT tag_id), sum(n) FROM raw_d{d} "
+                             "WHERE ts IS NULL AND tb IS NOT NULL").fetchone()
+        tags = len({t for t, _ in rows})
+        assert stored == (tags, tags, len(rows))  # a block per tag of the day, holding every sample
         merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM {r1m(d, False)}").fetchone()
         assert merged is not None and merged[0] == merged[1] > 0
         encoded = cur.execute(f"SELECT count(*) FROM r1m_d{d} WHERE bucket IS NULL AND first_ts IS NULL "
@@ -106,7 +108,8 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
         marked = cur.execute(f"SELECT tag_id, n, mo FROM r1m_d{d} WHERE tag_id = 2").fetchall()
         assert marked == [(2, 0, None)]  # tag 2 (about one sample a minute): its minutes read from raw
     n = sum(len(s[0]) for s in samples.values())
-    assert sum(cur.execute(f"SELECT count(*) FROM raw_d{d}").fetchall()[0][0] for d in DAYS) == n
+    assert sum(cur.execute(f"SELECT sum(n) FROM raw_d{d}").fetchall()[0][0] for d in DAYS) == n
+    assert all(cur.execute(f"SELECT count(*) FROM raw_d{d} WHERE tb IS NULL").fetchall()[0][0] == 0 for d in DAYS)
 
 
 def test_a_second_pass_does_nothing_and_late_data_makes_a_day_due_again(hist: DuckDBHistorian,

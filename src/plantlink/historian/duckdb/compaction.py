@@ -28,10 +28,13 @@ from collections.abc import Callable
 
 import duckdb
 
-from plantlink.historian.duckdb import reclaim
-from plantlink.historian.duckdb.encoding import encode_sql
+import numpy as np
+import pyarrow as pa
+
+from plantlink.historian.duckdb import blocks, reclaim
 from plantlink.historian.duckdb.hourly import fold
 from plantlink.historian.duckdb.layout import (
+    BLOCK_COLUMNS,
     DAY_US,
     MINUTE_US,
     R1M,
@@ -141,12 +144,46 @@ def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = No
     return groups
 
 
-def _rewrite_sql(kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool, sparse: int) -> str:
+def _rewrite(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: int, hi: int, with_raw: bool,
+             sparse: int) -> None:
     tags = f"tag_id BETWEEN {lo} AND {hi}"
     if kind == RAW:
-        return encode_sql(f"(SELECT * FROM {raw(day)} WHERE {tags})", into, day)
-    return _minutes_sql(day, into, fold(f"SELECT * FROM {r1m(day, with_raw)} WHERE {tags}", MINUTE_US),
-                        tags if with_raw and sparse else None, sparse)
+        _encode(cur, day, into, tags)
+        return
+    cur.execute(_minutes_sql(day, into, fold(f"SELECT * FROM {r1m(day, with_raw)} WHERE {tags}", MINUTE_US),
+                             tags if with_raw and sparse else None, sparse))
+
+
+def _encode(cur: duckdb.DuckDBPyConnection, day: int, into: str, tags: str) -> None:
+    """Write the samples of the tags ``tags`` (a WHERE fragment) of raw day ``day`` into ``into`` as a block per
+    tag (``blocks``), in tag order; sorted by numpy (DuckDB's sort of a group ran out of the memory limit)."""
+    got = cur.sql(f"SELECT tag_id, ts, value, quality FROM {raw(day)} WHERE {tags}").to_arrow_table()
+    if not got.num_rows:
+        return
+    tag, ts = got.column(0).to_numpy(), got.column(1).to_numpy()
+    order = np.lexsort((ts, tag))
+    value = got.column(2).to_numpy(zero_copy_only=False)[order]
+    rows = blocks.encode_sorted(tag[order], ts[order], value, got.column(3).to_numpy()[order])
+    del got, tag, ts, value
+    for part in _by_bytes(rows):
+        cur.register("_blocks", part)
+        try:
+            cur.execute(f"INSERT INTO {into} ({BLOCK_COLUMNS}) SELECT {BLOCK_COLUMNS} FROM _blocks")
+        finally:
+            cur.unregister("_blocks")
+
+
+#: The most bytes of blocks one INSERT writes: DuckDB holds a statement's blobs in its buffer pool until the
+#: commit (100 tags' day at 1 Hz, about 15 MB, did not fit a 16MB limit).
+INSERT_BYTES = 2_000_000
+
+
+def _by_bytes(rows: pa.Table) -> list[pa.Table]:
+    sizes = np.cumsum([len(a) + len(b) + len(c) for a, b, c in zip(
+        rows.column("tb").to_pylist(), rows.column("vb").to_pylist(), rows.column("qb").to_pylist(), strict=True)])
+    cuts = np.searchsorted(sizes, np.arange(INSERT_BYTES, int(sizes[-1]) + INSERT_BYTES, INSERT_BYTES), "right")
+    starts = [0, *sorted({int(c) for c in cuts if 0 < c < rows.num_rows})]
+    return [rows.slice(s, e - s) for s, e in zip(starts, [*starts[1:], rows.num_rows], strict=True)]
 
 
 def _minutes_sql(day: int, into: str, merged: str, sparse_of: str | None, sparse: int = 0) -> str:
@@ -223,7 +260,7 @@ def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: in
     (it depends on the data and on what else holds memory: a 30-day store of 1,000 tags ran out on minute rows)
     is rolled back and done again in two halves of its tags, down to one tag."""
     try:
-        cur.execute(_rewrite_sql(kind, day, into, lo, hi, with_raw, sparse))
+        _rewrite(cur, kind, day, into, lo, hi, with_raw, sparse)
     except duckdb.OutOfMemoryException:
         ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {table(kind, day)} "
                                           f"WHERE tag_id BETWEEN {lo} AND {hi} ORDER BY tag_id").fetchall()]

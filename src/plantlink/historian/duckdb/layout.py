@@ -49,12 +49,19 @@ WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq
 #: microseconds (per tag and day the largest power of ten up to 10 ** 6 dividing all its times: a jitter of
 #: whole milliseconds then costs the bit-packing of deltas 8 bits rather than 18). Read the raw samples only
 #: through ``raw(day)``, which gives ``ts`` and ``value`` back bit for bit.
+#: Compaction now writes instead one row per tag of the day holding a block (``blocks``): ``n`` samples from
+#: ``t0`` to ``t1``, value mode ``vm``, the coded times ``tb``, values ``vb`` and qualities ``qb`` (every other
+#: column NULL but ``tag_id``). Rows with ``te`` are those of a store compacted before the blocks.
 RAW_COLUMNS = (
     "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT, "
-    "te BIGINT, tu UINTEGER"
+    "te BIGINT, tu UINTEGER, n UINTEGER, t0 BIGINT, t1 BIGINT, vm UTINYINT, tb BLOB, vb BLOB, qb BLOB"
 )
+#: The columns of a block row (``blocks.encode_sorted``).
+BLOCK_COLUMNS = "tag_id, n, t0, t1, vm, tb, vb, qb"
+#: The SQL functions that decode a block's times, values and qualities into lists (``blocks.register``).
+TS_FN, VALUE_FN, QUALITY_FN = "plantlink_block_ts", "plantlink_block_value", "plantlink_block_quality"
 #: The columns of a compacted raw table (``ts`` may be NULL).
-RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT")
+RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT").replace("quality UTINYINT NOT NULL", "quality UTINYINT")
 #: ``te`` counts days of the low 20 bits of the tag id (2 ** 20 days of microseconds stay below 2 ** 63).
 TE_TAGS = 2**20 - 1
 #: The columns a writer inserts (the others stay NULL).
@@ -171,23 +178,34 @@ def raw_ts(day: int, of: str = "") -> str:
     return _stored_or_decoded("ts", _decoded_ts, day, of)
 
 
+def blocks_of(day: int) -> str:
+    """The samples of partition ``day`` held in blocks (``blocks``) as a FROM item with columns (tag_id, ts, value,
+    quality): each block row decoded into lists and unnested (a filter on ``tag_id`` reaches the table, so
+    only the blocks of the tags asked for are decoded)."""
+    return (f"(SELECT tag_id, unnest({TS_FN}(t0, n, tb)) AS ts, unnest({VALUE_FN}(vm, n, vb)) AS value, "
+            f"unnest({QUALITY_FN}(n, qb)) AS quality FROM {table(RAW, day)} WHERE tb IS NOT NULL)")
+
+
 def raw(day: int) -> str:
     """The raw samples of partition ``day`` as a FROM item with columns (tag_id, ts, value, quality): every
-    read of raw samples goes through here, whatever the encoding of the times and values. As in ``r1m``, the
-    rows with a stored ``ts`` and those with ``te`` are two branches of a UNION ALL (a filter on ``ts``
-    prunes row groups of the open day as before)."""
+    read of raw samples goes through here, whatever the encoding of the times and values. The rows with a
+    stored ``ts`` (a filter on ``ts`` prunes row groups of the open day), the blocks of a compacted day, and
+    the rows of a day compacted before the blocks (``te``) are three branches of a UNION ALL."""
     t = table(RAW, day)
     return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value, quality FROM {t} WHERE ts IS NOT NULL UNION ALL "
-            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value, quality FROM {t} WHERE ts IS NULL)")
+            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value, quality FROM {t} "
+            f"WHERE ts IS NULL AND te IS NOT NULL UNION ALL SELECT * FROM {blocks_of(day)})")
 
 
 def raw_good(day: int) -> str:
     """The samples of partition ``day`` that aggregates use (quality >= ``GOOD_MIN``, a finite value) as a FROM
     item with columns (tag_id, ts, value): filtered on the stored columns (an encoded value is always finite),
-    not on the decoded value; the two branches of ``raw`` (rows with ``ts`` stored, rows with ``te``)."""
+    not on the decoded value; the three branches of ``raw``."""
     t, good = table(RAW, day), f"quality >= {GOOD_MIN} AND (iv IS NOT NULL OR isfinite(value))"
     return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value FROM {t} WHERE ts IS NOT NULL AND {good} UNION ALL "
-            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value FROM {t} WHERE ts IS NULL AND {good})")
+            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value FROM {t} "
+            f"WHERE ts IS NULL AND te IS NOT NULL AND {good} UNION ALL SELECT tag_id, ts, value FROM {blocks_of(day)} "
+            f"WHERE quality >= {GOOD_MIN} AND isfinite(value))")
 
 
 def create(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
@@ -210,7 +228,7 @@ def existing(con: duckdb.DuckDBPyConnection) -> dict[str, set[int]]:
             found[m.group(1)].add(-day if m.group(2) else day)
     have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'"
                            ).fetchall())
-    for kind, cols in ((RAW, RAW_COLUMNS), (R1M, f"{R1M_COLUMNS}, {R1M_ENCODED}")):
+    for kind, cols in ((RAW, RAW_COMPACTED_COLUMNS), (R1M, f"{R1M_COLUMNS}, {R1M_ENCODED}")):
         for d in sorted(found[kind]):
             _upgrade(con, table(kind, d), cols, have)
     return found

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 
 from plantlink.errors import HistorianError
-from plantlink.historian.duckdb import persisted
+from plantlink.historian.duckdb import blocks, persisted
 from plantlink.historian.duckdb.latest import LatestCache
 from plantlink.historian.duckdb.layout import TAGS_DDL, TEXT_DDL, WAL_DDL
 from plantlink.historian.duckdb.maintenance import rebuild_latest
@@ -24,6 +24,7 @@ def connect(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckD
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
+        blocks.register(con)  # the compacted days' blocks are read through these functions
         if not read_only:
             for ddl in (TAGS_DDL, TEXT_DDL, WAL_DDL):
                 con.execute(ddl)
