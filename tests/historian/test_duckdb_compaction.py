@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from plantlink.historian.base import Retention
-from plantlink.historian.duckdb import DuckDBHistorian, compaction
+from plantlink.historian.duckdb import DuckDBHistorian, blocks, compaction
 from plantlink.historian.duckdb.layout import r1m, raw
 from plantlink.samples import Quality, numeric_batch
 from tests.historian.conftest import DAY, T0, M, S
@@ -96,10 +96,11 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
     for d in DAYS:
         rows = cur.execute(f"SELECT tag_id, ts FROM {raw(d)}").fetchall()
         assert rows == sorted(rows)
-        stored = cur.execute(f"SELECT count(*), count(DISTINCT tag_id), sum(n) FROM raw_d{d} "
-                             "WHERE ts IS NULL AND tb IS NOT NULL").fetchone()
-        tags = len({t for t, _ in rows})
-        assert stored == (tags, tags, len(rows))  # a block per tag of the day, holding every sample
+        stored = cur.execute(f"SELECT count(DISTINCT tag_id), sum(n), max(greatest(octet_length(tb), "
+                             f"octet_length(vb), octet_length(qb))) FROM raw_d{d} WHERE ts IS NULL AND tb IS NOT NULL"
+                             ).fetchone()
+        assert stored is not None and stored[:2] == (len({t for t, _ in rows}), len(rows))  # blocks hold them all
+        assert stored[2] <= blocks.MAX_BLOB
         merged = cur.execute(f"SELECT count(*), count(DISTINCT (tag_id, bucket)) FROM {r1m(d, False)}").fetchone()
         assert merged is not None and merged[0] == merged[1] > 0
         encoded = cur.execute(f"SELECT count(*) FROM r1m_d{d} WHERE bucket IS NULL AND first_ts IS NULL "

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 from duckdb import sqltypes
 
-from plantlink.historian.duckdb.layout import MAX_SCALE, QUALITY_FN, TS_FN, VALUE_FN
+from plantlink.historian.duckdb.layout import MAX_SCALE, QUALITY_FN, RAW, RAW_INSERT, TS_FN, VALUE_FN, table
 
 CODEC = pa.Codec("zstd", compression_level=3)
 FRAME = 16
@@ -77,21 +77,56 @@ def _unpack(blob: bytes, n: int) -> np.ndarray:
 
 
 def _times(ts: np.ndarray) -> bytes:
-    d1 = np.diff(ts)
-    return _pack(_zigzag(np.concatenate([d1[:1], np.diff(d1)])))
+    """A 0, then the deltas (never negative: the times are in order): one number per sample."""
+    return _pack(np.diff(ts, prepend=ts[:1]).view(np.uint64))
+
+
+def _segment_cumsum(x: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """The running sums of ``x`` started again at each block of ``ns`` samples; int64 sums wrap, and
+    subtracting the sum before a block undoes the wrap."""
+    c = np.cumsum(x)
+    out: np.ndarray = c - np.repeat(c[_starts(ns)] - x[_starts(ns)], ns)
+    return out
+
+
+def _planes(blobs: list[bytes], ns: np.ndarray) -> np.ndarray:
+    """The uint64 numbers of many blobs (``_pack``), one after the other: the blobs of each length (a tag's
+    blocks are of one size but the last, ``encode``) put back in one pass of numpy."""
+    out = np.empty(int(ns.sum()), np.uint64)
+    lengths = ns.tolist()
+    for n in set(lengths):
+        if not n:
+            continue
+        chosen = [i for i, k in enumerate(lengths) if k == n]
+        raw = b"".join(CODEC.decompress(blobs[i], decompressed_size=8 * n, asbytes=True) for i in chosen)
+        planes = np.frombuffer(raw, np.uint8).reshape(len(chosen), 8, n).transpose(0, 2, 1)
+        numbers = np.ascontiguousarray(planes).view("<u8").reshape(-1)
+        if len(chosen) == len(lengths):
+            return numbers
+        out[np.repeat(ns == n, ns)] = numbers
+    return out
+
+
+def _starts(ns: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros(1, np.int64), np.cumsum(ns[:-1], dtype=np.int64)]) if len(ns) else ns
+
+
+def times_many(t0: np.ndarray, ns: np.ndarray, tbs: list[bytes]) -> np.ndarray:
+    """The times of many blocks, one after the other."""
+    ns = ns.astype(np.int64)
+    keep = ns > 0
+    ns, t0 = ns[keep], t0[keep]
+    tbs = [b for b, k in zip(tbs, keep.tolist(), strict=True) if k]
+    if not len(ns):
+        return np.zeros(0, np.int64)
+    c = np.cumsum(_planes(tbs, ns).view(np.int64))  # each block's deltas start with a 0
+    out: np.ndarray = c + np.repeat(t0.astype(np.int64) - c[_starts(ns)], ns)
+    return out
 
 
 def times_of(t0: int, n: int, tb: bytes) -> np.ndarray:
     """The ``n`` times of a block whose first is ``t0``."""
-    if n <= 1:
-        return np.full(n, t0, np.int64)
-    d = _unzigzag(_unpack(tb, n - 1))
-    deltas = np.cumsum(d)  # d[0] is the first delta, then deltas of deltas
-    out = np.empty(n, np.int64)
-    out[0] = t0
-    np.cumsum(deltas, out=out[1:])
-    out[1:] += t0
-    return out
+    return times_many(np.array([t0], np.int64), np.array([n]), [tb])
 
 
 def _scale(v: np.ndarray) -> int | None:
@@ -108,11 +143,15 @@ def _scale(v: np.ndarray) -> int | None:
     return None
 
 
+def _float_bits(v: np.ndarray) -> bytes:
+    bits = v.view(np.uint64)
+    return _pack(bits ^ np.concatenate([np.zeros(1, np.uint64), bits[:-1]]))
+
+
 def _values(v: np.ndarray) -> tuple[int, bytes]:
     d = _scale(v)
     if d is None:
-        bits = v.view(np.uint64)
-        return FLOAT, _pack(bits ^ np.concatenate([np.zeros(1, np.uint64), bits[:-1]]))
+        return FLOAT, _float_bits(v)
     iv = np.round(v * 10.0**d).astype(np.int64)
     delta = _pack(_zigzag(np.diff(iv, prepend=np.int64(0))))
     low = iv.min()
@@ -120,50 +159,100 @@ def _values(v: np.ndarray) -> tuple[int, bytes]:
     return (d, delta) if len(delta) <= len(frame) else (FRAME + d, frame)
 
 
+def values_many(vms: np.ndarray, ns: np.ndarray, vbs: list[bytes]) -> np.ndarray:
+    """The values of many blocks, one after the other: the decimal blocks in one pass of numpy, the float ones
+    (``FLOAT``) one by one."""
+    ns, vms = ns.astype(np.int64), vms.astype(np.int64)
+    out = np.empty(int(ns.sum()), np.float64)
+    at = _starts(ns)
+    kinds = ((vms < FRAME), (vms >= FRAME) & (vms != FLOAT))
+    for delta, chosen in zip((True, False), kinds, strict=True):
+        idx = np.flatnonzero(chosen & (ns > 0))
+        if not len(idx):
+            continue
+        k = ns[idx]
+        if delta:
+            iv = _segment_cumsum(_unzigzag(_planes([vbs[i] for i in idx], k)), k)
+            scale = vms[idx]
+        else:
+            iv = _planes([vbs[i][:-8] for i in idx], k).view(np.int64) + np.repeat(
+                np.array([np.frombuffer(vbs[i][-8:], np.int64)[0] for i in idx], np.int64), k)
+            scale = vms[idx] - FRAME
+        out[np.repeat(np.isin(np.arange(len(ns)), idx), ns)] = iv / np.repeat(10.0**scale, k)
+    for i in np.flatnonzero((vms == FLOAT) & (ns > 0)).tolist():
+        out[at[i]:at[i] + ns[i]] = np.bitwise_xor.accumulate(_unpack(vbs[i], int(ns[i]))).view(np.float64)
+    return out
+
+
 def values_of(vm: int, n: int, vb: bytes) -> np.ndarray:
     """The ``n`` values of a block of value mode ``vm``."""
-    if n == 0:
-        return np.zeros(0, np.float64)
-    if vm == FLOAT:
-        x = _unpack(vb, n)
-        return np.bitwise_xor.accumulate(x).view(np.float64)
-    if vm >= FRAME:
-        iv = _unpack(vb[:-8], n).view(np.int64) + np.frombuffer(vb[-8:], np.int64)[0]
-        return iv / 10.0 ** (vm - FRAME)
-    return np.cumsum(_unzigzag(_unpack(vb, n))) / 10.0**vm
+    return values_many(np.array([vm]), np.array([n]), [vb])
 
 
-def qualities_of(n: int, qb: bytes) -> np.ndarray:
-    if n == 0:
-        return np.zeros(0, np.uint8)
-    return np.frombuffer(CODEC.decompress(qb, decompressed_size=n, asbytes=True), dtype=np.uint8)
+def qualities_many(ns: np.ndarray, qbs: list[bytes]) -> np.ndarray:
+    parts = [np.frombuffer(CODEC.decompress(b, decompressed_size=n, asbytes=True), dtype=np.uint8)
+             for b, n in zip(qbs, ns.tolist(), strict=True) if n]
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
 
 
-def encode(ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> Block:
-    """One tag's samples of a day in time order, coded and checked: decoding gives them back bit for bit."""
-    ts = np.ascontiguousarray(ts, np.int64)
-    value = np.ascontiguousarray(value, np.float64)
-    quality = np.ascontiguousarray(quality, np.uint8)
+def _encode_one(ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> Block:
     n = len(ts)
     vm, vb = _values(value)
-    block = Block(n, int(ts[0]), int(ts[-1]), vm, _times(ts), vb, bytes(CODEC.compress(quality.tobytes(), asbytes=True)))
+    qb = bytes(CODEC.compress(quality.tobytes(), asbytes=True))
+    block = Block(n, int(ts[0]), int(ts[-1]), vm, _times(ts), vb, qb)
     if not np.array_equal(values_of(vm, n, vb).view(np.int64), value.view(np.int64)):
-        bits = value.view(np.uint64)  # never seen: a decimal that does not read back is kept as its bits
-        block = Block(n, block.t0, block.t1, FLOAT, block.tb,
-                      _pack(bits ^ np.concatenate([np.zeros(1, np.uint64), bits[:-1]])), block.qb)
+        block = Block(n, block.t0, block.t1, FLOAT, block.tb, _float_bits(value), block.qb)  # never seen
     if not np.array_equal(times_of(block.t0, n, block.tb), ts):
         raise AssertionError("block times do not read back")  # deltas of int64 times always do
     return block
 
 
+#: The most bytes of any one blob of a block: DuckDB keeps a longer string in overflow blocks that stay in
+#: memory until a checkpoint, and a checkpoint over them ran out of a 16MB memory limit. A tag's day is cut
+#: into as many blocks as that takes (about 2,000-8,000 samples each).
+MAX_BLOB = 3_900
+#: The samples of a tag's first block; the next ones are sized from the bytes per sample of the one before.
+FIRST_BLOCK = 4_096
+LARGEST_BLOCK = 65_536
+
+
+def encode(ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> list[Block]:
+    """One tag's samples of a day in time order, coded in blocks of at most ``MAX_BLOB`` bytes per blob and
+    checked: decoding gives them back bit for bit. The blocks are of one power-of-two size (the decoder puts
+    blocks of one size back together), halved from ``FIRST_BLOCK`` while a block is too wide (a larger first
+    block for a tag whose first fits in a quarter of the limit)."""
+    ts = np.ascontiguousarray(ts, np.int64)
+    value = np.ascontiguousarray(value, np.float64)
+    quality = np.ascontiguousarray(quality, np.uint8)
+    out: list[Block] = []
+    at, step = 0, FIRST_BLOCK
+    while at < len(ts):
+        block = _encode_one(ts[at:at + step], value[at:at + step], quality[at:at + step])
+        widest = max(len(block.tb), len(block.vb), len(block.qb))
+        if widest > MAX_BLOB and block.n > 1:
+            step //= 2
+            continue
+        if not out and block.n == step and widest * 4 <= MAX_BLOB and step < LARGEST_BLOCK:
+            step *= 2
+            continue
+        out.append(block)
+        at += block.n
+    return out
+
+
 def encode_sorted(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> pa.Table:
-    """Samples sorted by (tag, time), a block per tag, as the rows compaction inserts: columns tag_id, n, ts
-    (NULL), t0, t1, vm, tb, vb, qb."""
+    """Samples sorted by (tag, time), as the block rows compaction inserts: columns tag_id, n, t0, t1, vm, tb,
+    vb, qb (``layout.BLOCK_COLUMNS``)."""
     starts = np.flatnonzero(np.diff(tag.astype(np.int64), prepend=-1))
     ends = [*starts[1:].tolist(), len(tag)]
-    blocks = [encode(ts[s:e], value[s:e], quality[s:e]) for s, e in zip(starts.tolist(), ends, strict=True)]
+    tags: list[int] = []
+    blocks: list[Block] = []
+    for s, e in zip(starts.tolist(), ends, strict=True):
+        got = encode(ts[s:e], value[s:e], quality[s:e])
+        blocks += got
+        tags += [int(tag[s])] * len(got)
     return pa.table({
-        "tag_id": pa.array(tag[starts], pa.uint32()),
+        "tag_id": pa.array(tags, pa.uint32()),
         "n": pa.array([b.n for b in blocks], pa.uint32()),
         "t0": pa.array([b.t0 for b in blocks], pa.int64()),
         "t1": pa.array([b.t1 for b in blocks], pa.int64()),
@@ -174,30 +263,49 @@ def encode_sorted(tag: np.ndarray, ts: np.ndarray, value: np.ndarray, quality: n
     })
 
 
-def _lists(parts: list[np.ndarray], kind: pa.DataType) -> pa.ListArray:
-    offsets = np.zeros(len(parts) + 1, np.int64)
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    flat = np.concatenate(parts) if parts else np.zeros(0)
+def _lists(flat: np.ndarray, ns: np.ndarray, kind: pa.DataType) -> pa.Array:
+    offsets = np.zeros(len(ns) + 1, np.int64)
+    np.cumsum(ns, out=offsets[1:])
     return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat, kind))
 
 
-def _blobs(a: pa.Array) -> list[bytes | None]:
-    return a.to_pylist()  # type: ignore[no-any-return]
+def _ints(a: pa.Array) -> np.ndarray:
+    return np.asarray(a.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _blobs(a: pa.Array) -> list[bytes]:
+    return [b or b"" for b in a.to_pylist()]
 
 
 def _sql_ts(t0: pa.Array, n: pa.Array, tb: pa.Array) -> pa.Array:
-    return _lists([times_of(a or 0, k or 0, b or b"") for a, k, b in zip(t0.to_pylist(), n.to_pylist(), _blobs(tb),
-                                                                       strict=True)], pa.int64())
+    ns = _ints(n)
+    return _lists(times_many(_ints(t0), ns, _blobs(tb)), ns, pa.int64())
 
 
 def _sql_value(vm: pa.Array, n: pa.Array, vb: pa.Array) -> pa.Array:
-    return _lists([values_of(m or 0, k or 0, b or b"") for m, k, b in zip(vm.to_pylist(), n.to_pylist(), _blobs(vb),
-                                                                        strict=True)], pa.float64())
+    ns = _ints(n)
+    return _lists(values_many(_ints(vm), ns, _blobs(vb)), ns, pa.float64())
 
 
 def _sql_quality(n: pa.Array, qb: pa.Array) -> pa.Array:
-    return _lists([qualities_of(k or 0, b or b"") for k, b in zip(n.to_pylist(), _blobs(qb), strict=True)],
-                  pa.uint8())
+    ns = _ints(n)
+    return _lists(qualities_many(ns, _blobs(qb)), ns, pa.uint8())
+
+
+def unblock(con: duckdb.DuckDBPyConnection, day: int, source: str) -> int:
+    """Turn the blocks of raw day ``day`` that hold a time of ``source`` (a table of tag_id, ts) back into rows
+    of samples (a stored sample written again must be deleted, and a block cannot lose one; the next
+    compaction of the day codes them again). Returns how many blocks."""
+    t = table(RAW, day)
+    ids = [int(r) for (r,) in con.execute(
+        f"SELECT DISTINCT b.rowid FROM {t} b JOIN {source} a ON b.tag_id = a.tag_id AND a.ts BETWEEN b.t0 AND b.t1 "
+        "WHERE b.tb IS NOT NULL").fetchall()]
+    if ids:
+        within = f"rowid IN ({', '.join(map(str, ids))})"
+        con.execute(f"INSERT INTO {t} ({RAW_INSERT}) SELECT tag_id, unnest({TS_FN}(t0, n, tb)), "
+                    f"unnest({VALUE_FN}(vm, n, vb)), unnest({QUALITY_FN}(n, qb)) FROM {t} WHERE {within}")
+        con.execute(f"DELETE FROM {t} WHERE {within}")
+    return len(ids)
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
@@ -209,4 +317,4 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         (QUALITY_FN, _sql_quality, [count, blob], mode),
     ):
         with contextlib.suppress(duckdb.CatalogException, duckdb.NotImplementedException):
-            con.create_function(name, fn, args, duckdb.list_type(out), type="arrow")  # type: ignore[arg-type]
+            con.create_function(name, fn, args, duckdb.list_type(out), type="arrow")  # type: ignore[call-overload]

@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable
 
 import duckdb
-
 import numpy as np
 import pyarrow as pa
 

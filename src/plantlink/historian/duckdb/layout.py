@@ -40,18 +40,12 @@ CREATE TABLE IF NOT EXISTS text_samples (tag_id UINTEGER NOT NULL, ts BIGINT NOT
 """
 #: The highest write-ahead-log sequence number whose batch is stored (one row, written with the samples).
 WAL_DDL = "CREATE TABLE IF NOT EXISTS wal_position (id UTINYINT PRIMARY KEY, seq UBIGINT NOT NULL)"
-#: ``value`` holds a sample's float; a compacted day holds instead, for the values that are exact decimals,
-#: ``iv`` (the value times 10 ** ``sc``, an integer) and ``sc`` (``compaction`` says which). A compacted day
-#: holds ``ts`` NULL and ``te`` instead: the time in the day plus ``(tag_id & TE_TAGS)`` days, so that the
-#: times of a day sorted by (tag, time) keep growing from one tag to the next (an absolute time jumps back to
-#: midnight at each tag's first row, which costs DuckDB's bit-packing 37 bits per row of the 2,048-row frame
-#: holding the jump: 1.6 B/sample for tags sampled every 10 s, 0.6 with ``te``), counted in units of ``tu``
-#: microseconds (per tag and day the largest power of ten up to 10 ** 6 dividing all its times: a jitter of
-#: whole milliseconds then costs the bit-packing of deltas 8 bits rather than 18). Read the raw samples only
-#: through ``raw(day)``, which gives ``ts`` and ``value`` back bit for bit.
-#: Compaction now writes instead one row per tag of the day holding a block (``blocks``): ``n`` samples from
-#: ``t0`` to ``t1``, value mode ``vm``, the coded times ``tb``, values ``vb`` and qualities ``qb`` (every other
-#: column NULL but ``tag_id``). Rows with ``te`` are those of a store compacted before the blocks.
+#: ``value`` holds a sample's float. A compacted day holds instead blocks (``blocks``): rows of one tag's
+#: samples each, ``n`` of them from ``t0`` to ``t1``, value mode ``vm``, the coded times ``tb``, values ``vb``
+#: and qualities ``qb`` (``ts``, ``value`` and ``quality`` NULL). A day compacted by a plantlink from before
+#: the blocks holds ``ts`` NULL and ``te`` (the time in the day plus ``(tag_id & TE_TAGS)`` days, in units of
+#: ``tu`` microseconds) and, for exact decimals, ``iv`` and ``sc`` (``iv / 10 ** sc``): read, never written.
+#: Read the raw samples only through ``raw(day)``, which gives ``ts`` and ``value`` back bit for bit.
 RAW_COLUMNS = (
     "tag_id UINTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE, quality UTINYINT NOT NULL, iv BIGINT, sc UTINYINT, "
     "te BIGINT, tu UINTEGER, n UINTEGER, t0 BIGINT, t1 BIGINT, vm UTINYINT, tb BLOB, vb BLOB, qb BLOB"
@@ -60,15 +54,16 @@ RAW_COLUMNS = (
 BLOCK_COLUMNS = "tag_id, n, t0, t1, vm, tb, vb, qb"
 #: The SQL functions that decode a block's times, values and qualities into lists (``blocks.register``).
 TS_FN, VALUE_FN, QUALITY_FN = "plantlink_block_ts", "plantlink_block_value", "plantlink_block_quality"
-#: The columns of a compacted raw table (``ts`` may be NULL).
-RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT").replace("quality UTINYINT NOT NULL", "quality UTINYINT")
+#: The columns of a compacted raw table (``ts`` and ``quality`` may be NULL).
+RAW_COMPACTED_COLUMNS = RAW_COLUMNS.replace("ts BIGINT NOT NULL", "ts BIGINT").replace(
+    "quality UTINYINT NOT NULL", "quality UTINYINT")
 #: ``te`` counts days of the low 20 bits of the tag id (2 ** 20 days of microseconds stay below 2 ** 63).
 TE_TAGS = 2**20 - 1
 #: The columns a writer inserts (the others stay NULL).
 RAW_INSERT = "tag_id, ts, value, quality"
 #: A raw row's value: ``value``, else the exact decimal ``iv / 10 ** sc``. The powers of ten are constants
 #: (each exact, so the same bits as ``pow(10, sc)``, which cost about 30 ms per 8.6 M rows).
-#: The most decimals compaction tries when it stores a value as a scaled integer (``encoding``; a scaled value
+#: The most decimals compaction tries when it stores a value as a scaled integer (``blocks``; a scaled value
 #: must stay below 2 ** 53).
 MAX_SCALE = 6
 _POW10 = ", ".join(f"1e{d}" for d in range(MAX_SCALE + 1))

@@ -67,17 +67,20 @@ def apply_retention(
         cutoff = now_us - int(keep * 1e6)
         for d in sorted(days[kind]):
             name = table(kind, d)
-            older = f"{raw_ts(d)} < {cutoff}" if kind == RAW else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}"
+            older = (f"{raw_ts(d)} < {cutoff} OR t1 < {cutoff}" if kind == RAW  # a block: once its last sample is
+                     else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}")
             if kind == RAW and d * DAY_US < cutoff and d in days[R1M]:
                 compaction.keep_minutes(con, d)  # the minutes of sparse tags are read from raw
+            samples = "coalesce(sum(coalesce(n, 1)), 0)" if kind == RAW else "count(*)"  # a block holds n
             if (d + 1) * DAY_US <= cutoff:
-                deleted += _scalar(con, f"SELECT count(*) FROM {name}")
+                deleted += _scalar(con, f"SELECT {samples} FROM {name}")
                 with lock:
                     days[kind].discard(d)
                 con.execute(f"DROP TABLE {name}")
                 dropped += 1
             elif d * DAY_US < cutoff:
-                deleted += _scalar(con, f"DELETE FROM {name} WHERE {older}")
+                deleted += _scalar(con, f"SELECT {samples} FROM {name} WHERE {older}")
+                con.execute(f"DELETE FROM {name} WHERE {older}")
         if kind == RAW:
             deleted += _scalar(con, f"DELETE FROM text_samples WHERE ts < {cutoff}")
     return deleted, dropped

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from plantlink.historian.duckdb import blocks
 from plantlink.historian.duckdb.buffer import Chunk
 from plantlink.historian.duckdb.latest import NO_TS
 from plantlink.historian.duckdb.layout import (
@@ -162,6 +163,7 @@ def _replace(con: duckdb.DuckDBPyConnection, chunk: Chunk, late: np.ndarray, day
         con.register("_again", pa.table({"tag_id": pa.array(tag[on_day], pa.uint32()), "ts": ts[on_day]}))
         try:
             name = table(RAW, int(d))
+            blocks.unblock(con, int(d), "_again")
             row = con.execute(f"DELETE FROM {name} USING _again WHERE {name}.tag_id = _again.tag_id "
                               f"AND {raw_ts(int(d), name)} = _again.ts").fetchone()
             gone += int(row[0]) if row else 0

@@ -1,6 +1,7 @@
-"""The decimal encoding of compacted days (``encoding``): every raw value read back bit for bit after
-compaction, for tags stored as scaled integers and tags kept as floats, with NaN and infinity (flagged bad),
--0.0, negative and large values; late samples, a second compaction and retention keep them so."""
+"""The blocks of compacted days (``blocks``): every raw value read back bit for bit after compaction, for tags
+stored as scaled integers and tags kept as floats, with NaN and infinity (flagged bad), -0.0, negative and large
+values; late samples, a second compaction and retention keep them so; a day compacted before the blocks (times
+as ``te``, values as ``iv``/``sc``) still reads and is compacted into blocks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from plantlink.historian.base import Retention, TagMeta
-from plantlink.historian.duckdb import DuckDBHistorian
+from plantlink.historian.duckdb import DuckDBHistorian, blocks
 from plantlink.samples import Quality, numeric_batch
 from tests.historian.conftest import DAY, T0, S
 
@@ -67,11 +68,11 @@ def _assert_identical(before: pa.Table, after: pa.Table) -> None:
 
 
 def _encoded(h: DuckDBHistorian, tid: int) -> tuple[int, int, set[int]]:
-    """(rows as integers, rows as floats, scales) of one tag in the first day's table."""
-    row = h._cursor().execute(f"SELECT count(iv), count(value), list(DISTINCT sc) FROM raw_d{D0} "
-                              f"WHERE tag_id = {tid}").fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1]), {s for s in row[2] if s is not None}
+    """(samples in decimal blocks, samples in float blocks, scales) of one tag in the first day's table."""
+    rows = h._cursor().execute(f"SELECT vm, n FROM raw_d{D0} WHERE tag_id = {tid} AND tb IS NOT NULL").fetchall()
+    assert h._cursor().execute(f"SELECT count(*) FROM raw_d{D0} WHERE tb IS NULL").fetchall() == [(0,)]
+    decimal = [(vm % blocks.FRAME, n) for vm, n in rows if vm != blocks.FLOAT]
+    return sum(n for _, n in decimal), sum(n for vm, n in rows if vm == blocks.FLOAT), {d for d, _ in decimal}
 
 
 def test_values_read_back_bit_for_bit_after_compaction(hist: DuckDBHistorian) -> None:
@@ -99,9 +100,12 @@ def test_exact_decimals_are_stored_as_integers_and_the_rest_as_floats(hist: Duck
         as_int, as_float, scales = _encoded(hist, ids[name])
         assert as_float == 0 and as_int > 0 and scales == {scale}, name
     as_int, as_float, scales = _encoded(hist, ids["float"])
-    assert as_int <= 2 and as_float > 0  # a float that happens to be a short decimal may be encoded
-    as_int, as_float, scales = _encoded(hist, ids["mixed"])
-    assert scales == {3} and 0 < as_float < 20 and as_int > 0
+    assert as_int == 0 and as_float > 0
+    as_int, as_float, scales = _encoded(hist, ids["mixed"])  # the block holding the specials is of floats
+    first = hist._cursor().execute(f"SELECT min(n) FILTER (WHERE t0 = (SELECT min(t0) FROM raw_d{D0} "
+                                   f"WHERE tag_id = {ids['mixed']})) FROM raw_d{D0} WHERE tag_id = {ids['mixed']}"
+                                   ).fetchone()
+    assert scales == {3} and first is not None and as_float == first[0] and as_int > 0
 
 
 def test_aggregates_latest_and_sql_are_the_same_after_compaction(hist: DuckDBHistorian) -> None:
@@ -142,10 +146,17 @@ def test_late_samples_recompaction_and_retention_keep_the_values(hist: DuckDBHis
     assert late_v in with_late.column("value").to_pylist()
     assert hist.compact(NOW) >= 1  # that day is due again and re-encoded
     _assert_identical(with_late, _raw(hist, tid))
-    hist.retention = Retention(raw=(NOW - (T0 + 12 * 3600 * S)) / 1e6)  # keep from noon of the first day on
+    noon = T0 + 12 * 3600 * S
+    hist.retention = Retention(raw=(NOW - noon) / 1e6)  # keep from noon of the first day on
     hist.apply_retention(NOW)
-    kept = with_late.filter(pa.compute.greater_equal(with_late.column("ts").cast(pa.int64()), T0 + 12 * 3600 * S))
-    _assert_identical(kept, _raw(hist, tid))
+    got = _raw(hist, tid)  # whole blocks go, once their last sample is older than the cutoff
+    cur = hist._cursor()
+    assert cur.execute(f"SELECT count(*) FROM raw_d{D0} WHERE t1 < {noon}").fetchall() == [(0,)]
+    first = cur.execute(f"SELECT min(t0) FROM raw_d{D0} WHERE tag_id = {tid}").fetchone()
+    assert first is not None
+    kept = with_late.filter(pa.compute.greater_equal(with_late.column("ts").cast(pa.int64()), first[0]))
+    _assert_identical(kept, got)  # the samples from the first kept block's on, none lost after noon
+    assert got.num_rows < with_late.num_rows
 
 
 def test_a_store_of_before_the_encoding_opens_and_compacts(hist: DuckDBHistorian, store_path: Path) -> None:
@@ -169,8 +180,7 @@ def test_a_store_of_before_the_encoding_opens_and_compacts(hist: DuckDBHistorian
 def test_the_read_divides_by_the_powers_the_encoder_checks_with() -> None:
     """``layout.RAW_VALUE`` divides by constant powers of ten, the encoder checks with ``pow(10, d)``: the same
     doubles, so every scaled integer reads back as the value that was checked."""
-    from plantlink.historian.duckdb.encoding import MAX_SCALE
-    from plantlink.historian.duckdb.layout import RAW_VALUE
+    from plantlink.historian.duckdb.layout import MAX_SCALE, RAW_VALUE
 
     con = duckdb.connect()
     rng = np.random.default_rng(8)
@@ -181,14 +191,14 @@ def test_the_read_divides_by_the_powers_the_encoder_checks_with() -> None:
     assert np.array_equal(read["v"].view(np.int64), read["checked"].view(np.int64))
 
 
-def test_times_read_back_exactly_in_the_unit_of_each_tag(hist: DuckDBHistorian) -> None:
-    """Times in whole seconds, in whole milliseconds (a jitter) and in microseconds: stored as ``te`` in units
-    of 10 ** 6, 10 ** 3 and 1 us, read back exactly, before and after a late sample."""
+def test_times_read_back_exactly_whatever_their_unit(hist: DuckDBHistorian) -> None:
+    """Times in whole seconds, in whole milliseconds (a jitter) and in microseconds, with the day's first and
+    last instants: read back exactly from the blocks, and again after a late sample and a second compaction."""
     rng = np.random.default_rng(5)
     base = T0 + np.arange(0, 2 * DAY, 10 * S)
     times = {"seconds": base, "millis": base + rng.integers(-50, 51, len(base)) * 1000,
              "micros": base + rng.integers(1, 999_999, len(base))}
-    times["micros"][0] = T0  # the day's first instant
+    times["micros"][0], times["micros"][-1] = T0, T0 + DAY - 1  # the day's first and last instants
     ids = hist.register_tags([TagMeta(f"time/{name}", "") for name in times])
     for name, ts in times.items():
         ts = np.unique(np.clip(ts, T0, T0 + 2 * DAY - 1))
@@ -198,12 +208,16 @@ def test_times_read_back_exactly_in_the_unit_of_each_tag(hist: DuckDBHistorian) 
                                      np.full(len(part), Quality.GOOD, dtype=np.uint8)))
             hist.flush()
     assert hist.compact(NOW) == 4
-    units = dict(hist._cursor().execute(f"SELECT tag_id, min(tu) FROM raw_d{D0} WHERE ts IS NULL GROUP BY ALL"
-                                        ).fetchall())
-    assert {name: units[ids[f"time/{name}"]] for name in times} == {"seconds": 10**6, "millis": 1000, "micros": 1}
+    assert hist._cursor().execute(f"SELECT count(*) FROM raw_d{D0} WHERE tb IS NULL").fetchall() == [(0,)]
     for name, ts in times.items():
         got = hist.raw(ids[f"time/{name}"], T0, T0 + 2 * DAY, limit=10**6).column("ts").cast(pa.int64())
-        assert np.array_equal(got.to_numpy(), ts)
+        assert np.array_equal(got.to_numpy(), ts), name
+    late = int(times["micros"][5]) + 1  # between two stored samples of one block
+    hist.write(numeric_batch([ids["time/micros"]], [late], [2.0], [Quality.GOOD]))
+    hist.flush()
+    assert hist.compact(NOW) >= 1
+    got = hist.raw(ids["time/micros"], T0, T0 + 2 * DAY, limit=10**6).column("ts").cast(pa.int64())
+    assert np.array_equal(got.to_numpy(), np.sort(np.append(times["micros"], late)))
 
 
 def test_te_round_trips_for_any_tag_id_and_day() -> None:
@@ -255,3 +269,53 @@ def test_a_big_day_of_an_older_store_is_upgraded_within_the_memory_limit(tmp_pat
                                    ).fetchone()
     assert after.num_rows == len(ts) and after.equals(before)
     assert {"te", "tu", "iv", "sc"} <= cols and left == (0,)
+
+
+def test_a_day_compacted_before_the_blocks_reads_back_and_is_compacted_into_blocks(hist: DuckDBHistorian,
+                                                                                     store_path: Path) -> None:
+    """A day as the plantlink before the blocks compacted it (eight columns; times as ``te`` in microseconds,
+    the exact cents as ``iv``/``sc``, the rest as floats), written here by SQL: read the same after the upgrade
+    at open, then compacted into blocks, still the same."""
+    from plantlink.historian.duckdb.layout import te
+
+    written = _fill(hist)
+    before = {tid: _raw(hist, tid) for tid in written}
+    hist.close()
+    con = duckdb.connect(str(store_path))
+    fits = ("isfinite(value) AND abs(value) < 1e13 AND round(value * 100) / 100 = value "
+            "AND NOT (value = 0 AND signbit(value))")
+    con.execute("CREATE TABLE old (tag_id UINTEGER NOT NULL, ts BIGINT, value DOUBLE, quality UTINYINT NOT NULL, "
+                "iv BIGINT, sc UTINYINT, te BIGINT, tu UINTEGER)")
+    con.execute(f"INSERT INTO old SELECT tag_id, NULL, CASE WHEN {fits} THEN NULL ELSE value END, quality, "
+                f"CASE WHEN {fits} THEN round(value * 100)::BIGINT END, CASE WHEN {fits} THEN 2 END, "
+                f"{te(D0, 'ts', '1')}, 1 FROM raw_d{D0} ORDER BY tag_id, ts")
+    assert con.execute("SELECT count(iv) > 0, count(value) > 0 FROM old").fetchone() == (True, True)
+    con.execute(f"DROP TABLE raw_d{D0}")
+    con.execute(f"ALTER TABLE old RENAME TO raw_d{D0}")
+    con.close()
+    hist.open()
+    for tid in written:
+        _assert_identical(before[tid], _raw(hist, tid))
+    assert hist.compact(NOW) >= 1
+    assert hist._cursor().execute(f"SELECT count(*) FROM raw_d{D0} WHERE tb IS NULL").fetchall() == [(0,)]
+    for tid in written:
+        _assert_identical(before[tid], _raw(hist, tid))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5000, 40_000])
+def test_blocks_code_any_series_bit_for_bit_within_the_blob_limit(n: int) -> None:
+    """The codec alone (``blocks.encode`` and the decoders the SQL functions use): times before 1970 and
+    irregular, white-noise floats (the widest blocks), decimals, specials, many qualities."""
+    rng = np.random.default_rng(n)
+    ts = -DAY + np.cumsum(rng.integers(1, 10**7, n))  # irregular, in order, mostly before 1970
+    for value in (rng.normal(0, 1e6, n), np.round(rng.normal(50, 5, n), 2), np.full(n, -0.0),
+                  np.where(rng.random(n) < 0.1, np.nan, np.round(np.cumsum(rng.normal(0, 1, n)), 1))):
+        quality = rng.choice(np.array([0, 64, 192], np.uint8), n)
+        got = blocks.encode(ts, value, quality)
+        assert sum(b.n for b in got) == n
+        assert max(max(len(b.tb), len(b.vb), len(b.qb)) for b in got) <= blocks.MAX_BLOB
+        ns = np.array([b.n for b in got])
+        assert np.array_equal(blocks.times_many(np.array([b.t0 for b in got]), ns, [b.tb for b in got]), ts)
+        back = blocks.values_many(np.array([b.vm for b in got]), ns, [b.vb for b in got])
+        assert np.array_equal(back.view(np.int64), value.view(np.int64))
+        assert np.array_equal(blocks.qualities_many(ns, [b.qb for b in got]), quality)
