@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from plantlink.historian.base import Aggregate
+from plantlink.historian.duckdb import blockread
 from plantlink.historian.duckdb.hourly import HOUR_US, R1D, R1H
 from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, days_between, id_filter, r1m, raw_good, table
 from plantlink.historian.duckdb.queries import PARTIAL_COLS, RAW_AS_PARTIAL, Snapshot, carried_in
@@ -57,13 +58,6 @@ class Section(NamedTuple):
 
 
 Part = str | Section
-
-
-def _within(s: Section) -> str:
-    """The condition on the raw samples' time of ``s`` (none for a whole day: its table holds no other)."""
-    if (s.lo, s.hi) == (s.day * DAY_US, (s.day + 1) * DAY_US):
-        return ""
-    return f" AND ts >= {s.lo} AND ts < {s.hi}"
 
 
 def _raw_parts(snap: Snapshot, ids: str, lo: int, hi: int) -> list[Part]:
@@ -187,8 +181,7 @@ def _sparse(cur: duckdb.DuckDBPyConnection, sections: list[Section], marked: dic
 
 
 def _fold_sparse(cur: duckdb.DuckDBPyConnection, s: Section, tags: list[int], interval: int) -> pa.Table | None:
-    src = cur.sql(f"SELECT tag_id, ts, value FROM {raw_good(s.day)} WHERE {id_filter(tags)}{_within(s)}"
-                  ).to_arrow_table().combine_chunks()
+    src = blockread.good(cur, [s.day], id_filter(tags), s.lo, s.hi).combine_chunks()
     if src.num_rows == 0:
         return None
     tag = np.asarray(src.column("tag_id").to_numpy(), dtype=np.uint32)
@@ -235,9 +228,7 @@ def _fold_raw_on(cur: duckdb.DuckDBPyConnection, days: list[int], ids: list[int]
 def _fold_raw(cur: duckdb.DuckDBPyConnection, days: list[int], ids: list[int], start: int, end: int,
               interval: int, aggregates: Sequence[Aggregate], snap: Snapshot) -> pa.Table | None:
     """The raw fold of ``ids`` (None when they have no good sample in the range)."""
-    where = f"{id_filter(ids)} AND ts >= {start} AND ts < {end}"
-    query = " UNION ALL ".join(f"SELECT tag_id, ts, value FROM {raw_good(d)} WHERE {where}" for d in days)
-    src = cur.sql(query).to_arrow_table()
+    src = blockread.good(cur, days, id_filter(ids), start, end)
     if src.num_rows == 0:
         return None
     carry = carried_in(cur, snap, ids, start) if "twa" in aggregates else None

@@ -192,14 +192,20 @@ def raw(day: int) -> str:
             f"WHERE ts IS NULL AND te IS NOT NULL UNION ALL SELECT * FROM {blocks_of(day)})")
 
 
+def rows_good(day: int) -> str:
+    """``raw_good`` without the blocks: the samples of partition ``day`` stored as rows (``blockread`` decodes
+    the blocks itself)."""
+    t, good = table(RAW, day), f"quality >= {GOOD_MIN} AND (iv IS NOT NULL OR isfinite(value))"
+    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value FROM {t} WHERE ts IS NOT NULL AND {good} UNION ALL "
+            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value FROM {t} "
+            f"WHERE ts IS NULL AND te IS NOT NULL AND {good})")
+
+
 def raw_good(day: int) -> str:
     """The samples of partition ``day`` that aggregates use (quality >= ``GOOD_MIN``, a finite value) as a FROM
     item with columns (tag_id, ts, value): filtered on the stored columns (an encoded value is always finite),
     not on the decoded value; the three branches of ``raw``."""
-    t, good = table(RAW, day), f"quality >= {GOOD_MIN} AND (iv IS NOT NULL OR isfinite(value))"
-    return (f"(SELECT tag_id, ts, {RAW_VALUE} AS value FROM {t} WHERE ts IS NOT NULL AND {good} UNION ALL "
-            f"SELECT tag_id, {_decoded_ts(day, '')} AS ts, {RAW_VALUE} AS value FROM {t} "
-            f"WHERE ts IS NULL AND te IS NOT NULL AND {good} UNION ALL SELECT tag_id, ts, value FROM {blocks_of(day)} "
+    return (f"({rows_good(day)[1:-1]} UNION ALL SELECT tag_id, ts, value FROM {blocks_of(day)} "
             f"WHERE quality >= {GOOD_MIN} AND isfinite(value))")
 
 

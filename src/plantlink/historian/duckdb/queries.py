@@ -12,6 +12,7 @@ from tsdownsample import MinMaxLTTBDownsampler
 
 from plantlink.errors import QueryError
 from plantlink.historian.base import AGGREGATES, RAW_MANY_SCHEMA
+from plantlink.historian.duckdb import blockread
 from plantlink.historian.duckdb.layout import (
     MINUTE_US,
     day_of,
@@ -177,11 +178,8 @@ def _ts_out(t: pa.Table, names: Sequence[str] = ("ts",)) -> pa.Table:
 def _series(cur: duckdb.DuckDBPyConnection, snap: Snapshot, tag_id: int, start_us: int, end_us: int):  # type: ignore[no-untyped-def]
     """Good samples of one tag in time order as numpy arrays. Without ORDER BY: DuckDB keeps insertion order
     and chunks are sorted by (tag, ts), so numpy only sorts when writes came out of order."""
-    parts = [f"SELECT ts, value FROM {raw_good(d)} WHERE tag_id = {tag_id} AND ts >= {start_us} "
-             f"AND ts < {end_us}" for d in days_between(snap.raw, start_us, end_us)]
-    if not parts:
-        return np.empty(0, np.int64), np.empty(0, np.float64)
-    t = _fetch(cur, " UNION ALL ".join(parts)).combine_chunks()  # one query: the days are read in parallel
+    t = blockread.good(cur, days_between(snap.raw, start_us, end_us), f"tag_id = {tag_id}", start_us, end_us
+                       ).combine_chunks()
     ts, value = t.column("ts").to_numpy(), t.column("value").to_numpy()
     order = _time_order(ts)
     if order is not None:
