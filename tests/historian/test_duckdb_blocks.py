@@ -319,3 +319,16 @@ def test_blocks_code_any_series_bit_for_bit_within_the_blob_limit(n: int) -> Non
         back = blocks.values_many(np.array([b.vm for b in got]), ns, [b.vb for b in got])
         assert np.array_equal(back.view(np.int64), value.view(np.int64))
         assert np.array_equal(blocks.qualities_many(ns, [b.qb for b in got]), quality)
+
+
+def test_a_block_that_fits_when_halved_does_not_grow_again() -> None:
+    """A tag whose first 512 samples code small but whose first 1,024 do not fit (a NaN at 700 makes that block
+    float bits): the block size settles at 512 (it once doubled and halved for good)."""
+    n = 5_000
+    value = np.round(50 + np.cumsum(np.random.default_rng(2).normal(0, 0.05, n)), 2)
+    value[700] = np.nan
+    ts = np.arange(n, dtype=np.int64) * S
+    got = blocks.encode(ts, value, np.full(n, Quality.GOOD, np.uint8))
+    assert got[0].n == 512 and sum(b.n for b in got) == n
+    back = blocks.values_many(np.array([b.vm for b in got]), np.array([b.n for b in got]), [b.vb for b in got])
+    assert np.array_equal(back, value, equal_nan=True)

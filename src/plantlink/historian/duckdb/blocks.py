@@ -225,16 +225,17 @@ def encode(ts: np.ndarray, value: np.ndarray, quality: np.ndarray) -> list[Block
     value = np.ascontiguousarray(value, np.float64)
     quality = np.ascontiguousarray(quality, np.uint8)
     out: list[Block] = []
-    at, step = 0, FIRST_BLOCK
+    at, step, growing = 0, FIRST_BLOCK, True
     while at < len(ts):
         block = _encode_one(ts[at:at + step], value[at:at + step], quality[at:at + step])
         widest = max(len(block.tb), len(block.vb), len(block.qb))
         if widest > MAX_BLOB and block.n > 1:
-            step //= 2
+            step, growing = step // 2, False
             continue
-        if not out and block.n == step and widest * 4 <= MAX_BLOB and step < LARGEST_BLOCK:
+        if growing and block.n == step and widest * 4 <= MAX_BLOB and step < LARGEST_BLOCK:
             step *= 2
             continue
+        growing = False
         out.append(block)
         at += block.n
     return out
