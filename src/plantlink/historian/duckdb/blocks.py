@@ -64,16 +64,28 @@ def _unzigzag(u: np.ndarray) -> np.ndarray:
 
 
 def _pack(u: np.ndarray) -> bytes:
-    """uint64 values: the 8 byte planes one after the other, zstd."""
-    planes = np.ascontiguousarray(u.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8).T)
-    return bytes(CODEC.compress(planes.tobytes(), asbytes=True))
+    """uint64 values: one byte ``k`` (how many low bytes the largest needs), then those ``k`` byte planes one
+    after the other, zstd (the high planes, all zeros, are neither stored nor decompressed)."""
+    u = u.astype("<u8", copy=False)
+    k = (int(u.max(initial=0)).bit_length() + 7) // 8
+    if k == 0:
+        return b"\x00"
+    planes = np.ascontiguousarray(u.view(np.uint8).reshape(-1, 8)[:, :k].T)
+    return bytes([k]) + bytes(CODEC.compress(planes.tobytes(), asbytes=True))
+
+
+def _unpack_into(out: np.ndarray, blob: bytes) -> None:
+    """Decode ``blob`` (``_pack``) into ``out``, a slice of a uint64 array of zeros viewed as (n, 8) bytes."""
+    k, n = blob[0], len(out)
+    if k and n:
+        raw = CODEC.decompress(blob[1:], decompressed_size=k * n, asbytes=True)
+        out[:, :k] = np.frombuffer(raw, np.uint8).reshape(k, n).T
 
 
 def _unpack(blob: bytes, n: int) -> np.ndarray:
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    raw = np.frombuffer(CODEC.decompress(blob, decompressed_size=8 * n, asbytes=True), dtype=np.uint8)
-    return np.ascontiguousarray(raw.reshape(8, n).T).view("<u8").ravel()
+    out = np.zeros(n, np.uint64)
+    _unpack_into(out.view(np.uint8).reshape(-1, 8), blob)
+    return out
 
 
 def _times(ts: np.ndarray) -> bytes:
@@ -90,20 +102,25 @@ def _segment_cumsum(x: np.ndarray, ns: np.ndarray) -> np.ndarray:
 
 
 def _planes(blobs: list[bytes], ns: np.ndarray) -> np.ndarray:
-    """The uint64 numbers of many blobs (``_pack``), one after the other: the blobs of each length (a tag's
-    blocks are of one size but the last, ``encode``) put back in one pass of numpy."""
-    out = np.empty(int(ns.sum()), np.uint64)
+    """The uint64 numbers of many blobs (``_pack``), one after the other. Each run of consecutive blobs of one
+    (planes, length) (a tag's blocks are of one size but its last) is decompressed in one call (zstd decodes
+    concatenated frames one after the other) and its planes written into place in one pass of numpy."""
+    out = np.zeros(int(ns.sum()), np.uint64)
+    as_bytes = out.view(np.uint8).reshape(-1, 8)
     lengths = ns.tolist()
-    for n in set(lengths):
-        if not n:
-            continue
-        chosen = [i for i, k in enumerate(lengths) if k == n]
-        raw = b"".join(CODEC.decompress(blobs[i], decompressed_size=8 * n, asbytes=True) for i in chosen)
-        planes = np.frombuffer(raw, np.uint8).reshape(len(chosen), 8, n).transpose(0, 2, 1)
-        numbers = np.ascontiguousarray(planes).view("<u8").reshape(-1)
-        if len(chosen) == len(lengths):
-            return numbers
-        out[np.repeat(ns == n, ns)] = numbers
+    at = i = 0
+    while i < len(blobs):
+        k, n = (blobs[i][0] if lengths[i] else 0), lengths[i]
+        j = i + 1
+        while j < len(blobs) and lengths[j] == n and blobs[j][0] == k:
+            j += 1
+        if k and n:
+            raw = CODEC.decompress(b"".join(blobs[x][1:] for x in range(i, j)), decompressed_size=k * n * (j - i),
+                                   asbytes=True)
+            as_bytes[at:at + n * (j - i)].reshape(j - i, n, 8)[:, :, :k] = (
+                np.frombuffer(raw, np.uint8).reshape(j - i, k, n).transpose(0, 2, 1))
+        at += n * (j - i)
+        i = j
     return out
 
 
