@@ -69,8 +69,8 @@ def _assert_identical(before: pa.Table, after: pa.Table) -> None:
 
 def _encoded(h: DuckDBHistorian, tid: int) -> tuple[int, int, set[int]]:
     """(samples in decimal blocks, samples in float blocks, scales) of one tag in the first day's table."""
-    rows = h._cursor().execute(f"SELECT vm, n FROM raw_d{D0} WHERE tag_id = {tid} AND tb IS NOT NULL").fetchall()
-    assert h._cursor().execute(f"SELECT count(*) FROM raw_d{D0} WHERE tb IS NULL").fetchall() == [(0,)]
+    rows = h._cursor().execute(f"SELECT vm, n FROM rawb_d{D0} WHERE tag_id = {tid}").fetchall()
+    assert h._cursor().execute(f"SELECT count(*) FROM raw_d{D0}").fetchall() == [(0,)]
     decimal = [(vm % blocks.FRAME, n) for vm, n in rows if vm != blocks.FLOAT]
     return sum(n for _, n in decimal), sum(n for vm, n in rows if vm == blocks.FLOAT), {d for d, _ in decimal}
 
@@ -102,8 +102,8 @@ def test_exact_decimals_are_stored_as_integers_and_the_rest_as_floats(hist: Duck
     as_int, as_float, scales = _encoded(hist, ids["float"])
     assert as_int == 0 and as_float > 0
     as_int, as_float, scales = _encoded(hist, ids["mixed"])  # the block holding the specials is of floats
-    first = hist._cursor().execute(f"SELECT min(n) FILTER (WHERE t0 = (SELECT min(t0) FROM raw_d{D0} "
-                                   f"WHERE tag_id = {ids['mixed']})) FROM raw_d{D0} WHERE tag_id = {ids['mixed']}"
+    first = hist._cursor().execute(f"SELECT min(n) FILTER (WHERE t0 = (SELECT min(t0) FROM rawb_d{D0} "
+                                   f"WHERE tag_id = {ids['mixed']})) FROM rawb_d{D0} WHERE tag_id = {ids['mixed']}"
                                    ).fetchone()
     assert scales == {3} and first is not None and as_float == first[0] and as_int > 0
 
@@ -151,8 +151,8 @@ def test_late_samples_recompaction_and_retention_keep_the_values(hist: DuckDBHis
     hist.apply_retention(NOW)
     got = _raw(hist, tid)  # whole blocks go, once their last sample is older than the cutoff
     cur = hist._cursor()
-    assert cur.execute(f"SELECT count(*) FROM raw_d{D0} WHERE t1 < {noon}").fetchall() == [(0,)]
-    first = cur.execute(f"SELECT min(t0) FROM raw_d{D0} WHERE tag_id = {tid}").fetchone()
+    assert cur.execute(f"SELECT count(*) FROM rawb_d{D0} WHERE t1 < {noon}").fetchall() == [(0,)]
+    first = cur.execute(f"SELECT min(t0) FROM rawb_d{D0} WHERE tag_id = {tid}").fetchone()
     assert first is not None
     kept = with_late.filter(pa.compute.greater_equal(with_late.column("ts").cast(pa.int64()), first[0]))
     _assert_identical(kept, got)  # the samples from the first kept block's on, none lost after noon
@@ -208,7 +208,7 @@ def test_times_read_back_exactly_whatever_their_unit(hist: DuckDBHistorian) -> N
                                      np.full(len(part), Quality.GOOD, dtype=np.uint8)))
             hist.flush()
     assert hist.compact(NOW) == 4
-    assert hist._cursor().execute(f"SELECT count(*) FROM raw_d{D0} WHERE tb IS NULL").fetchall() == [(0,)]
+    assert hist._cursor().execute(f"SELECT count(*) FROM raw_d{D0}").fetchall() == [(0,)]
     for name, ts in times.items():
         got = hist.raw(ids[f"time/{name}"], T0, T0 + 2 * DAY, limit=10**6).column("ts").cast(pa.int64())
         assert np.array_equal(got.to_numpy(), ts), name
@@ -292,12 +292,17 @@ def test_a_day_compacted_before_the_blocks_reads_back_and_is_compacted_into_bloc
     assert con.execute("SELECT count(iv) > 0, count(value) > 0 FROM old").fetchone() == (True, True)
     con.execute(f"DROP TABLE raw_d{D0}")
     con.execute(f"ALTER TABLE old RENAME TO raw_d{D0}")
+    con.execute(f"DROP TABLE rawb_d{D0}")  # that plantlink made no blocks tables
+    con.execute(f"DROP TABLE rawb_d{D0 + 1}")
+    con.execute(f"CREATE TABLE rawb_d{D0 + 5} (x INTEGER)")  # one whose raw day is gone: dropped at open
     con.close()
     hist.open()
+    names = {n for (n,) in hist._cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert {f"rawb_d{D0}", f"rawb_d{D0 + 1}"} <= names and f"rawb_d{D0 + 5}" not in names
     for tid in written:
         _assert_identical(before[tid], _raw(hist, tid))
     assert hist.compact(NOW) >= 1
-    assert hist._cursor().execute(f"SELECT count(*) FROM raw_d{D0} WHERE tb IS NULL").fetchall() == [(0,)]
+    assert hist._cursor().execute(f"SELECT count(*) FROM raw_d{D0}").fetchall() == [(0,)]
     for tid in written:
         _assert_identical(before[tid], _raw(hist, tid))
 
@@ -332,3 +337,14 @@ def test_a_block_that_fits_when_halved_does_not_grow_again() -> None:
     assert got[0].n == 512 and sum(b.n for b in got) == n
     back = blocks.values_many(np.array([b.vm for b in got]), np.array([b.n for b in got]), [b.vb for b in got])
     assert np.array_equal(back, value, equal_nan=True)
+
+
+def test_retention_drops_a_raw_day_with_its_blocks(hist: DuckDBHistorian) -> None:
+    written = _fill(hist)
+    hist.compact(NOW)
+    hist.retention = Retention(raw=(NOW - (T0 + DAY)) / 1e6)  # the first day goes whole
+    hist.apply_retention(NOW)
+    names = {n for (n,) in hist._cursor().execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert f"raw_d{D0}" not in names and f"rawb_d{D0}" not in names and f"rawb_d{D0 + 1}" in names
+    for tid, (ts, _value) in written.items():
+        assert np.array_equal(_raw(hist, tid).column("ts").cast(pa.int64()).to_numpy(), ts[ts >= T0 + DAY])

@@ -97,7 +97,7 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
         rows = cur.execute(f"SELECT tag_id, ts FROM {raw(d)}").fetchall()
         assert rows == sorted(rows)
         stored = cur.execute(f"SELECT count(DISTINCT tag_id), sum(n), max(greatest(octet_length(tb), "
-                             f"octet_length(vb), octet_length(qb))) FROM raw_d{d} WHERE ts IS NULL AND tb IS NOT NULL"
+                             f"octet_length(vb), octet_length(qb))) FROM rawb_d{d}"
                              ).fetchone()
         assert stored is not None and stored[:2] == (len({t for t, _ in rows}), len(rows))  # blocks hold them all
         assert stored[2] <= blocks.MAX_BLOB
@@ -109,8 +109,8 @@ def test_tables_are_sorted_and_minutes_merged(hist: DuckDBHistorian, samples: di
         marked = cur.execute(f"SELECT tag_id, n, mo FROM r1m_d{d} WHERE tag_id = 2").fetchall()
         assert marked == [(2, 0, None)]  # tag 2 (about one sample a minute): its minutes read from raw
     n = sum(len(s[0]) for s in samples.values())
-    assert sum(cur.execute(f"SELECT sum(n) FROM raw_d{d}").fetchall()[0][0] for d in DAYS) == n
-    assert all(cur.execute(f"SELECT count(*) FROM raw_d{d} WHERE tb IS NULL").fetchall()[0][0] == 0 for d in DAYS)
+    assert sum(cur.execute(f"SELECT sum(n) FROM rawb_d{d}").fetchall()[0][0] for d in DAYS) == n
+    assert all(cur.execute(f"SELECT count(*) FROM raw_d{d}").fetchall()[0][0] == 0 for d in DAYS)  # all in blocks
 
 
 def test_a_second_pass_does_nothing_and_late_data_makes_a_day_due_again(hist: DuckDBHistorian,

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from plantlink.historian.duckdb import blocks
-from plantlink.historian.duckdb.layout import GOOD_MIN, RAW, rows_good, table
+from plantlink.historian.duckdb.layout import GOOD_MIN, blocks_table, rows_good
 
 SCHEMA = pa.schema([("tag_id", pa.uint32()), ("ts", pa.int64()), ("value", pa.float64())])
 
@@ -52,7 +52,7 @@ def _good(cur: duckdb.DuckDBPyConnection, days: list[int], ids: str, lo: int, hi
     none = "NULL::UINTEGER, NULL::BIGINT, NULL::UTINYINT, NULL::BLOB, NULL::BLOB, NULL::BLOB"
     got = cur.sql(" UNION ALL ".join(  # one query: the rows and the blocks (each statement costs ms to plan)
         f"SELECT tag_id, ts, value, {none} FROM {rows_good(d)} WHERE {ids} AND {span} UNION ALL "
-        f"SELECT tag_id, NULL, NULL, n, t0, vm, tb, vb, qb FROM {table(RAW, d)} WHERE tb IS NOT NULL AND {ids} "
+        f"SELECT tag_id, NULL, NULL, n, t0, vm, tb, vb, qb FROM {blocks_table(d)} WHERE {ids} "
         f"AND t1 >= {lo} AND t0 < {hi}" for d in days)).to_arrow_table()
     got = got.rename_columns(["tag_id", "ts", "value", "n", "t0", "vm", "tb", "vb", "qb"])
     coded = pc.is_valid(got.column("n"))

@@ -30,7 +30,16 @@ import numpy as np
 import pyarrow as pa
 from duckdb import sqltypes
 
-from plantlink.historian.duckdb.layout import MAX_SCALE, QUALITY_FN, RAW, RAW_INSERT, TS_FN, VALUE_FN, table
+from plantlink.historian.duckdb.layout import (
+    MAX_SCALE,
+    QUALITY_FN,
+    RAW,
+    RAW_INSERT,
+    TS_FN,
+    VALUE_FN,
+    blocks_table,
+    table,
+)
 
 CODEC = pa.Codec("zstd", compression_level=3)
 FRAME = 16
@@ -314,13 +323,13 @@ def unblock(con: duckdb.DuckDBPyConnection, day: int, source: str) -> int:
     """Turn the blocks of raw day ``day`` that hold a time of ``source`` (a table of tag_id, ts) back into rows
     of samples (a stored sample written again must be deleted, and a block cannot lose one; the next
     compaction of the day codes them again). Returns how many blocks."""
-    t = table(RAW, day)
+    t = blocks_table(day)
     ids = [int(r) for (r,) in con.execute(
-        f"SELECT DISTINCT b.rowid FROM {t} b JOIN {source} a ON b.tag_id = a.tag_id AND a.ts BETWEEN b.t0 AND b.t1 "
-        "WHERE b.tb IS NOT NULL").fetchall()]
+        f"SELECT DISTINCT b.rowid FROM {t} b JOIN {source} a ON b.tag_id = a.tag_id AND a.ts BETWEEN b.t0 AND b.t1"
+    ).fetchall()]
     if ids:
         within = f"rowid IN ({', '.join(map(str, ids))})"
-        con.execute(f"INSERT INTO {t} ({RAW_INSERT}) SELECT tag_id, unnest({TS_FN}(t0, n, tb)), "
+        con.execute(f"INSERT INTO {table(RAW, day)} ({RAW_INSERT}) SELECT tag_id, unnest({TS_FN}(t0, n, tb)), "
                     f"unnest({VALUE_FN}(vm, n, vb)), unnest({QUALITY_FN}(n, qb)) FROM {t} WHERE {within}")
         con.execute(f"DELETE FROM {t} WHERE {within}")
     return len(ids)

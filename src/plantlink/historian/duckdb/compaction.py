@@ -34,13 +34,15 @@ from plantlink.historian.duckdb import blocks, reclaim
 from plantlink.historian.duckdb.hourly import fold
 from plantlink.historian.duckdb.layout import (
     BLOCK_COLUMNS,
+    BLOCK_DDL,
     DAY_US,
     MINUTE_US,
     R1M,
     R1M_COMPACTED_COLUMNS,
     R1M_NAMES,
     RAW,
-    RAW_COMPACTED_COLUMNS,
+    RAW_COLUMNS,
+    blocks_table,
     r1m,
     raw,
     raw_good,
@@ -123,14 +125,15 @@ def due(con: duckdb.DuckDBPyConnection, snap: Snapshot, now_us: int) -> list[tup
 CHUNK_ROWS = 1_000_000
 
 
-def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = None) -> list[tuple[int, int]]:
-    """Consecutive ``(first, last)`` tag-id ranges of table ``name`` holding about ``limit`` rows each
-    (default ``CHUNK_ROWS``; a tag with more rows is a group of its own)."""
+def tag_groups(cur: duckdb.DuckDBPyConnection, name: str, limit: int | None = None, weight: str = "count(*)"
+               ) -> list[tuple[int, int]]:
+    """Consecutive ``(first, last)`` tag-id ranges of table ``name`` (or a FROM item) holding about ``limit`` rows
+    each (default ``CHUNK_ROWS``; a tag with more rows is a group of its own)."""
     limit = limit or CHUNK_ROWS
     groups: list[tuple[int, int]] = []
     lo = prev = -1
     n = 0
-    for tag, count in cur.execute(f"SELECT tag_id, count(*) FROM {name} GROUP BY tag_id ORDER BY tag_id").fetchall():
+    for tag, count in cur.execute(f"SELECT tag_id, {weight} FROM {name} GROUP BY tag_id ORDER BY tag_id").fetchall():
         if n and n + count > limit:
             groups.append((lo, prev))
             n = 0
@@ -229,6 +232,14 @@ def keep_minutes(con: duckdb.DuckDBPyConnection, day: int) -> int:
     return len(marked)
 
 
+def _source(kind: str, day: int) -> str:
+    """What a compaction of ``kind``'s day rewrites, as a FROM item with ``tag_id`` and ``k``, the rows each row
+    stands for (a raw day: its rows, 1 each, and its blocks, ``n`` each)."""
+    if kind != RAW:
+        return f"(SELECT tag_id, 1 AS k FROM {table(kind, day)})"
+    return f"(SELECT tag_id, 1 AS k FROM {table(RAW, day)} UNION ALL SELECT tag_id, n AS k FROM {blocks_table(day)})"
+
+
 def _tmp(kind: str, day: int) -> str:
     return f"{table(kind, day)}_compacting"
 
@@ -243,9 +254,10 @@ def prepare(cur: duckdb.DuckDBPyConnection, kind: str, day: int, with_raw: bool 
     samples per minute get a marker instead of their minutes."""
     tmp = _tmp(kind, day)
     cur.execute(f"DROP TABLE IF EXISTS {tmp}")
-    cur.execute(f"CREATE TABLE {tmp} ({RAW_COMPACTED_COLUMNS if kind == RAW else R1M_COMPACTED_COLUMNS})")
+    cur.execute(f"CREATE TABLE {tmp} ({BLOCK_DDL if kind == RAW else R1M_COMPACTED_COLUMNS})")
     try:
-        for lo, hi in tag_groups(cur, table(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 8)):
+        for lo, hi in tag_groups(cur, _source(kind, day), CHUNK_ROWS if kind == RAW else max(1, CHUNK_ROWS // 8),
+                                 "sum(k)"):
             _copy(cur, kind, day, tmp, lo, hi, with_raw, sparse)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -261,7 +273,7 @@ def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: in
     try:
         _rewrite(cur, kind, day, into, lo, hi, with_raw, sparse)
     except duckdb.OutOfMemoryException:
-        ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {table(kind, day)} "
+        ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {_source(kind, day)} "
                                           f"WHERE tag_id BETWEEN {lo} AND {hi} ORDER BY tag_id").fetchall()]
         if len(ids) < 2:
             raise
@@ -277,15 +289,20 @@ def _record(con: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
 
 def swap(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> int:
     """Put the prepared copy in the table's place and record its row count, in one transaction (the caller
-    holds the write lock and checked that nothing wrote into the day since the copy began)."""
+    holds the write lock and checked that nothing wrote into the day since the copy began). A raw day's copy
+    is its blocks: it takes the place of the blocks table, and the raw table (whose rows it holds) starts
+    again empty."""
     name = table(kind, day)
 
     def record() -> int:
+        if kind == RAW:
+            con.execute(f"DROP TABLE {name}")
+            con.execute(f"CREATE TABLE {name} ({RAW_COLUMNS})")
         rows = _count(con, name)
         _record(con, name, rows)
         return rows
 
-    return swap_in(con, _tmp(kind, day), name, then=record) or 0
+    return swap_in(con, _tmp(kind, day), blocks_table(day) if kind == RAW else name, then=record) or 0
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

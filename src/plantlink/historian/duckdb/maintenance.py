@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import duckdb
@@ -12,7 +13,7 @@ import pyarrow.compute as pc
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb import compaction
 from plantlink.historian.duckdb.latest import LatestCache
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, r1m_bucket, raw_ts, table
+from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, blocks_table, r1m_bucket, raw_ts, table
 from plantlink.historian.duckdb.layout import raw as raw_rows
 
 _LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
@@ -67,23 +68,48 @@ def apply_retention(
         cutoff = now_us - int(keep * 1e6)
         for d in sorted(days[kind]):
             name = table(kind, d)
-            older = (f"{raw_ts(d)} < {cutoff} OR t1 < {cutoff}" if kind == RAW  # a block: once its last sample is
-                     else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}")
+            older = f"{raw_ts(d)} < {cutoff}" if kind == RAW else f"{r1m_bucket(d)} + {MINUTE_US} <= {cutoff}"
             if kind == RAW and d * DAY_US < cutoff and d in days[R1M]:
                 compaction.keep_minutes(con, d)  # the minutes of sparse tags are read from raw
-            samples = "coalesce(sum(coalesce(n, 1)), 0)" if kind == RAW else "count(*)"  # a block holds n
             if (d + 1) * DAY_US <= cutoff:
-                deleted += _scalar(con, f"SELECT {samples} FROM {name}")
+                deleted += _samples(con, kind, d, "true", "true")
                 with lock:
                     days[kind].discard(d)
-                con.execute(f"DROP TABLE {name}")
+                _drop(con, kind, d)
                 dropped += 1
             elif d * DAY_US < cutoff:
-                deleted += _scalar(con, f"SELECT {samples} FROM {name} WHERE {older}")
+                deleted += _samples(con, kind, d, older, f"t1 < {cutoff}")  # a block once its last sample is
                 con.execute(f"DELETE FROM {name} WHERE {older}")
+                if kind == RAW:
+                    con.execute(f"DELETE FROM {blocks_table(d)} WHERE t1 < {cutoff}")
         if kind == RAW:
             deleted += _scalar(con, f"DELETE FROM text_samples WHERE ts < {cutoff}")
     return deleted, dropped
+
+
+def _samples(con: duckdb.DuckDBPyConnection, kind: str, day: int, rows: str, blocks: str) -> int:
+    """How many rows of ``kind``'s day match ``rows``, and for a raw day the samples of its blocks that match
+    ``blocks``."""
+    out = _scalar(con, f"SELECT count(*) FROM {table(kind, day)} WHERE {rows}")
+    if kind == RAW:
+        out += _scalar(con, f"SELECT coalesce(sum(n), 0) FROM {blocks_table(day)} WHERE {blocks}")
+    return out
+
+
+def _drop(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
+    """Drop ``kind``'s table of ``day`` (a raw day with its blocks, in one transaction)."""
+    if kind != RAW:
+        con.execute(f"DROP TABLE {table(kind, day)}")
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DROP TABLE {table(RAW, day)}")
+        con.execute(f"DROP TABLE IF EXISTS {blocks_table(day)}")
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
