@@ -43,6 +43,7 @@ from plantlink.historian.duckdb.layout import (
     RAW,
     RAW_COLUMNS,
     blocks_table,
+    in_transaction,
     r1m,
     raw,
     raw_good,
@@ -220,15 +221,8 @@ def keep_minutes(con: duckdb.DuckDBPyConnection, day: int) -> int:
     for i in range(0, len(marked), step):
         ids = f"({', '.join(map(str, marked[i:i + step]))})"
         some = f"SELECT unnest([{', '.join(map(str, marked[i:i + step]))}])::UINTEGER AS tag_id"
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(_minutes_sql(day, t, fold(raw_minutes(day, some), MINUTE_US), None))
-            con.execute(f"DELETE FROM {t} WHERE n = 0 AND tag_id IN {ids}")
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
+        in_transaction(con, _minutes_sql(day, t, fold(raw_minutes(day, some), MINUTE_US), None),
+                       f"DELETE FROM {t} WHERE n = 0 AND tag_id IN {ids}")
     return len(marked)
 
 

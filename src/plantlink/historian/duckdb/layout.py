@@ -282,6 +282,19 @@ def _upgrade(con: duckdb.DuckDBPyConnection, name: str, columns: str, have: set[
     swap_in(con, tmp, name)
 
 
+def in_transaction(con: duckdb.DuckDBPyConnection, *statements: str) -> None:
+    """Run ``statements`` in one transaction: all of them or, on any error (raised), none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for sql in statements:
+            con.execute(sql)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
 def swap_in(con: duckdb.DuckDBPyConnection, copy: str, name: str, fill: Callable[[], object] | None = None,
             then: Callable[[], T] | None = None) -> T | None:
     """Put table ``copy`` in the place of table ``name`` in one transaction: ``fill()`` (when given: what

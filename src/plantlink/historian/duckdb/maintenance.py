@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 import duckdb
@@ -13,7 +12,17 @@ import pyarrow.compute as pc
 from plantlink.historian.base import Retention
 from plantlink.historian.duckdb import compaction
 from plantlink.historian.duckdb.latest import LatestCache
-from plantlink.historian.duckdb.layout import DAY_US, MINUTE_US, R1M, RAW, blocks_table, r1m_bucket, raw_ts, table
+from plantlink.historian.duckdb.layout import (
+    DAY_US,
+    MINUTE_US,
+    R1M,
+    RAW,
+    blocks_table,
+    in_transaction,
+    r1m_bucket,
+    raw_ts,
+    table,
+)
 from plantlink.historian.duckdb.layout import raw as raw_rows
 
 _LAST = "SELECT tag_id, max(ts) AS ts, arg_max({{'v': value, 'q': quality}}, ts) AS s FROM {src} GROUP BY tag_id"
@@ -101,15 +110,7 @@ def _drop(con: duckdb.DuckDBPyConnection, kind: str, day: int) -> None:
     if kind != RAW:
         con.execute(f"DROP TABLE {table(kind, day)}")
         return
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DROP TABLE {table(RAW, day)}")
-        con.execute(f"DROP TABLE IF EXISTS {blocks_table(day)}")
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
+    in_transaction(con, f"DROP TABLE {table(RAW, day)}", f"DROP TABLE IF EXISTS {blocks_table(day)}")
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
