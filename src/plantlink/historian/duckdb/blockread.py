@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from plantlink.historian.duckdb import blocks
 from plantlink.historian.duckdb.layout import GOOD_MIN, blocks_table, rows_good
@@ -49,18 +48,16 @@ def _good(cur: duckdb.DuckDBPyConnection, days: list[int], ids: str, lo: int, hi
     if not days:
         return SCHEMA.empty_table()
     span = f"ts >= {lo} AND ts < {hi}"
-    none = "NULL::UINTEGER, NULL::BIGINT, NULL::UTINYINT, NULL::BLOB, NULL::BLOB, NULL::BLOB"
-    got = cur.sql(" UNION ALL ".join(  # one query: the rows and the blocks (each statement costs ms to plan)
-        f"SELECT tag_id, ts, value, {none} FROM {rows_good(d)} WHERE {ids} AND {span} UNION ALL "
-        f"SELECT tag_id, NULL, NULL, n, t0, vm, tb, vb, qb FROM {blocks_table(d)} WHERE {ids} "
-        f"AND t1 >= {lo} AND t0 < {hi}" for d in days)).to_arrow_table()
-    got = got.rename_columns(["tag_id", "ts", "value", "n", "t0", "vm", "tb", "vb", "qb"])
-    coded = pc.is_valid(got.column("n"))
-    rows = got.filter(pc.invert(coded)).select(["tag_id", "ts", "value"]).cast(SCHEMA)
-    blocks_ = got.filter(coded)
-    found = [rows] if rows.num_rows else []
-    if blocks_.num_rows:
-        found.append(_decoded(blocks_, lo, hi))
+    rows = cur.sql(" UNION ALL ".join(f"SELECT tag_id, ts, value FROM {rows_good(d)} WHERE {ids} AND {span}"
+                                      for d in days)).to_arrow_table()
+    # Two queries, not one UNION of rows and blocks with NULL columns: an appended day's millions of rows
+    # then carried six NULL columns through Arrow (aggregates of 100 tags over such a day: 340 -> 568 ms).
+    coded = cur.sql(" UNION ALL ".join(
+        f"SELECT tag_id, n, t0, vm, tb, vb, qb FROM {blocks_table(d)} WHERE {ids} AND t1 >= {lo} AND t0 < {hi}"
+        for d in days)).to_arrow_table()
+    found = [rows.cast(SCHEMA)] if rows.num_rows else []
+    if coded.num_rows:
+        found.append(_decoded(coded, lo, hi))
     return pa.concat_tables(found) if found else SCHEMA.empty_table()
 
 
