@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -245,3 +246,27 @@ def test_a_group_that_runs_out_of_memory_is_compacted_in_halves(tmp_path: Path, 
         order = h._cursor().execute(f"SELECT tag_id, ts FROM {raw(D0)}").fetchnumpy()
     assert after.num_rows == before.num_rows == tags * 86_400 and after.equals(before)
     assert np.all(np.diff(order["tag_id"].astype(np.int64) * 10**12 + (order["ts"] - T0)) > 0)
+
+
+def test_a_raw_group_that_runs_out_after_some_inserts_is_not_written_twice(
+        hist: DuckDBHistorian, samples: dict[int, Samples], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A raw group's blocks go in several INSERTs (``INSERT_BYTES``): when one after the first runs out of
+    memory, the group is done again in halves without the blocks its first INSERT wrote."""
+    before = {t: hist.raw(t, T0, NOW, limit=10**6) for t in samples}
+    monkeypatch.setattr(compaction, "INSERT_BYTES", 1)  # a block per INSERT
+    parts = compaction._by_bytes
+    calls = []
+
+    def failing(rows):  # type: ignore[no-untyped-def]
+        calls.append(rows.num_rows)
+        got = parts(rows)
+        if len(calls) == 1 and len(got) > 1:
+            yield got[0]
+            raise duckdb.OutOfMemoryException("Out of Memory Error: (test) the second insert")
+        yield from got
+
+    monkeypatch.setattr(compaction, "_by_bytes", failing)
+    assert hist.compact(NOW) >= 1
+    assert len(calls) >= 3  # the group, then its halves
+    for t, b in before.items():
+        assert hist.raw(t, T0, NOW, limit=10**6).equals(b)

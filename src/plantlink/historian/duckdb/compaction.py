@@ -263,10 +263,12 @@ def _copy(cur: duckdb.DuckDBPyConnection, kind: str, day: int, into: str, lo: in
           sparse: int) -> None:
     """Rewrite tags ``lo..hi`` of a day into ``into``; a statement that runs out of the engine's memory limit
     (it depends on the data and on what else holds memory: a 30-day store of 1,000 tags ran out on minute rows)
-    is rolled back and done again in two halves of its tags, down to one tag."""
+    is rolled back (what a raw group inserted before it ran out deleted) and done again in two halves of its
+    tags, down to one tag."""
     try:
         _rewrite(cur, kind, day, into, lo, hi, with_raw, sparse)
     except duckdb.OutOfMemoryException:
+        cur.execute(f"DELETE FROM {into} WHERE tag_id BETWEEN {lo} AND {hi}")  # a raw group's first inserts
         ids = [t for (t,) in cur.execute(f"SELECT DISTINCT tag_id FROM {_source(kind, day)} "
                                           f"WHERE tag_id BETWEEN {lo} AND {hi} ORDER BY tag_id").fetchall()]
         if len(ids) < 2:
