@@ -59,10 +59,6 @@ class Block:
     vb: bytes
     qb: bytes
 
-    @property
-    def size(self) -> int:
-        return len(self.tb) + len(self.vb) + len(self.qb)
-
 
 def _zigzag(a: np.ndarray) -> np.ndarray:
     return ((a << 1) ^ (a >> 63)).view(np.uint64)
